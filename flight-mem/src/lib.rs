@@ -1,0 +1,63 @@
+//! # flight-mem
+//!
+//! Memory budgets for games and embedded systems. A game declares its
+//! platform's memory plan once, in a `memory_layout!` block; the macro proves
+//! at compile time that the plan fits and expands it into `static`, typed
+//! allocator instances backed by the allocators of this crate.
+//!
+//! This crate is `#![no_std]`; the `std` feature (on by default) adds the
+//! system allocator behind the same interface, guard pages and reports.
+//!
+//! ## The allocators
+//!
+//! | type | use | alloc / free | per-block overhead |
+//! |---|---|---|---|
+//! | [`Frames`] | per-frame scratch, N linear frames | O(1) bump, lock-free / reset | none |
+//! | [`Stack`] | LIFO temporaries with markers | O(1) / O(1), lock-free | one header |
+//! | [`Pool`] | typed fixed-size objects | O(1) / O(1), lock-free, ABA-safe | none in the object |
+//! | [`BlockPool`] | untyped fixed-size blocks | O(1) / O(1), lock-free, ABA-safe | none in the block |
+//! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
+//! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
+//! | [`FreeList`] | general heap, first/best fit | O(n) / O(1) | one header |
+//!
+//! Every allocator is const-constructible over memory it owns, usable from a
+//! `static` with no initialisation call, `Sync`, and implements
+//! [`RawAllocator`]; `&'static` instances implement
+//! [`allocator_api2::alloc::Allocator`], and [`GlobalRegion`] makes one the
+//! program's `#[global_allocator]`.
+//!
+//! ## Locking
+//!
+//! Pools, frames and stacks are lock-free where the target has
+//! compare-and-swap. TLSF, buddy and free list take an internal lock: a spin
+//! lock where the target has CAS, a `critical-section` where it has none
+//! (thumbv6m). On a single-core microcontroller whose interrupt handlers
+//! allocate, enable the `irq-safe` feature so every lock is a critical
+//! section (a spin lock interrupted by its own holder's core never opens).
+//! Either way, provide a `critical-section` implementation on targets that
+//! use one (for example `cortex-m`'s `critical-section-single-core`).
+#![no_std]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub use allocator_api2;
+
+mod error;
+mod memory;
+pub(crate) mod raw;
+mod request;
+mod stats;
+pub(crate) mod sync;
+mod vocabulary;
+
+pub use error::{AllocError, InvariantViolation};
+pub use memory::{Arena, RawMemory};
+pub use raw::{GlobalRegion, RawAllocator};
+pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use stats::AllocatorStats;
+pub use vocabulary::{
+    AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
+};

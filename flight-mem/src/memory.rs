@@ -1,0 +1,128 @@
+//! The memory allocators manage: static arenas and raw address ranges.
+
+use core::cell::UnsafeCell;
+
+/// `N` bytes of static, zero-initialised, page-aligned storage for an
+/// allocator (placed in `.bss`, so it costs no image size).
+///
+/// ```
+/// use flight_mem::{Arena, RawMemory, Tlsf};
+///
+/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// let block = HEAP.allocate(core::alloc::Layout::new::<[u64; 4]>()).unwrap();
+/// assert!(HEAP.owns(block.cast()));
+/// ```
+#[repr(C, align(4096))]
+pub struct Arena<const N: usize>(UnsafeCell<[u8; N]>);
+
+// SAFETY: an `Arena` is never read or written through `&Arena`; its bytes
+// are only reached through the raw pointer of `as_mut_ptr`, by the one
+// allocator that `RawMemory::from_arena`'s caller gave it to, and that
+// allocator synchronises its own accesses.
+unsafe impl<const N: usize> Sync for Arena<N> {}
+
+impl<const N: usize> Arena<N> {
+    /// Zeroed storage.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Self(UnsafeCell::new([0; N]))
+    }
+
+    /// The first byte.
+    pub const fn as_mut_ptr(&self) -> *mut u8 {
+        self.0.get().cast()
+    }
+
+    /// The size in bytes.
+    pub const fn len(&self) -> usize {
+        N
+    }
+
+    /// Whether the arena has no bytes.
+    pub const fn is_empty(&self) -> bool {
+        N == 0
+    }
+}
+
+/// A range of memory given to exactly one allocator for the rest of the
+/// program: a static [`Arena`], a slice of a layout's bank, or a fixed
+/// address on bare metal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawMemory {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: `RawMemory` is an address range, a capability handed to one
+// allocator; it performs no access itself.
+unsafe impl Send for RawMemory {}
+// SAFETY: as above, `&RawMemory` only reads the two fields.
+unsafe impl Sync for RawMemory {}
+
+impl RawMemory {
+    /// Describes `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// For as long as any allocator built from this value lives (usually
+    /// `'static`): the range `ptr..ptr + len` is valid for reads and writes,
+    /// is not accessed except through that allocator and the blocks it hands
+    /// out, does not wrap the address space, and is given to one allocator
+    /// only.
+    pub const unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Self {
+        Self { ptr, len }
+    }
+
+    /// The whole of a static arena.
+    ///
+    /// # Safety
+    ///
+    /// The arena is given to one allocator only (two allocators over one
+    /// arena would hand out overlapping blocks).
+    pub const unsafe fn from_arena<const N: usize>(arena: &'static Arena<N>) -> Self {
+        Self { ptr: arena.as_mut_ptr(), len: N }
+    }
+
+    /// The first byte.
+    pub const fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The length in bytes.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the range is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `addr` lies inside the range.
+    #[inline]
+    pub fn contains(&self, addr: *const u8) -> bool {
+        (addr as usize).wrapping_sub(self.ptr as usize) < self.len
+    }
+
+    /// The sub-range `offset..offset + len`, or `None` when it does not fit.
+    pub const fn slice(&self, offset: usize, len: usize) -> Option<Self> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Some(Self {
+                // SAFETY of the arithmetic: `offset <= self.len`, so the
+                // result stays inside (or one past) the range.
+                ptr: self.ptr.wrapping_add(offset),
+                len,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The largest sub-range that starts on an `align` boundary.
+    pub fn aligned(&self, align: usize) -> Self {
+        let pad = self.ptr.align_offset(align).min(self.len);
+        Self { ptr: self.ptr.wrapping_add(pad), len: self.len - pad }
+    }
+}

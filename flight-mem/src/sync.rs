@@ -1,0 +1,140 @@
+//! The synchronisation primitives every allocator is built on.
+//!
+//! Three build configurations share one vocabulary:
+//!
+//! * normal builds take their atomics from `portable-atomic`, which is
+//!   `core`'s atomics where the target has them, a lock-based fallback for
+//!   64-bit atomics on 32-bit targets (thumbv7em), and a critical section on
+//!   targets without compare-and-swap (thumbv6m);
+//! * `cfg(loom)` builds swap in loom's atomics so the model checker sees every
+//!   interleaving of the lock-free pool and bump paths;
+//! * [`Lock`] is a spin lock where the target has CAS, and a
+//!   `critical-section` otherwise (or everywhere with the `irq-safe` feature).
+//!
+//! Constructors of types holding atomics are `const fn` in normal builds and
+//! plain `fn` under loom (loom's atomics cannot be built in const context);
+//! [`const_fn!`] writes both from one definition.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub(crate) use portable_atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use core::cell::UnsafeCell;
+
+/// Defines a function that is `const` except under `cfg(loom)`.
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis unsafe fn $name:ident $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const unsafe fn $name $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis unsafe fn $name $($rest)*
+    };
+    ($(#[$attr:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const fn $name $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis fn $name $($rest)*
+    };
+}
+pub(crate) use const_fn;
+
+/// Tells the processor (and loom) that this thread is waiting on another.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// Mutual exclusion for the allocators whose state cannot be updated by a
+/// single atomic (TLSF, buddy, free list).
+///
+/// The lock never calls user code while held, so a pressure callback or a
+/// `Drop` that allocates cannot deadlock on it. Reentrant use (which only a
+/// bug inside this crate could cause) panics instead of aliasing `&mut T`.
+pub(crate) struct Lock<T> {
+    #[cfg(not(any(feature = "irq-safe", not(target_has_atomic = "8"))))]
+    locked: AtomicBool,
+    #[cfg(any(feature = "irq-safe", not(target_has_atomic = "8")))]
+    entered: core::cell::Cell<bool>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: `value` is only reached through `with`, which grants one `&mut T` at
+// a time: the spin flag (acquire/release) or the critical section (plus the
+// `entered` flag against reentrance) orders every access. Moving `T` between
+// threads that way needs `T: Send`, and nothing hands out `&T` unlocked.
+unsafe impl<T: Send> Sync for Lock<T> {}
+// SAFETY: the lock owns its `T`; sending the lock sends the `T`.
+unsafe impl<T: Send> Send for Lock<T> {}
+
+impl<T> Lock<T> {
+    const_fn! {
+        /// Creates an unlocked lock holding `value`.
+        pub(crate) fn new(value: T) -> Self {
+            Self {
+                #[cfg(not(any(feature = "irq-safe", not(target_has_atomic = "8"))))]
+                locked: AtomicBool::new(false),
+                #[cfg(any(feature = "irq-safe", not(target_has_atomic = "8")))]
+                entered: core::cell::Cell::new(false),
+                value: UnsafeCell::new(value),
+            }
+        }
+    }
+
+    /// Runs `f` with exclusive access to the protected value.
+    #[cfg(not(any(feature = "irq-safe", not(target_has_atomic = "8"))))]
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            let mut spins = 0u32;
+            while self.locked.load(Ordering::Relaxed) {
+                spin_hint();
+                spins = spins.wrapping_add(1);
+                #[cfg(all(feature = "std", not(loom)))]
+                if spins % 64 == 0 {
+                    // A preempted holder needs the core more than we do.
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: the successful acquire-CAS above makes this thread the only
+        // holder until `_unlock` releases the flag, after `f` returns or
+        // unwinds; no other `&mut T` exists meanwhile.
+        f(unsafe { &mut *self.value.get() })
+    }
+
+    /// Runs `f` with exclusive access to the protected value.
+    #[cfg(any(feature = "irq-safe", not(target_has_atomic = "8")))]
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        critical_section::with(|_| {
+            struct Leave<'a>(&'a core::cell::Cell<bool>);
+            impl Drop for Leave<'_> {
+                fn drop(&mut self) {
+                    self.0.set(false);
+                }
+            }
+            assert!(!self.entered.replace(true), "flight-mem: lock re-entered");
+            let _leave = Leave(&self.entered);
+            // SAFETY: inside the critical section no other context runs, and
+            // `entered` proves this is not a nested call on the same lock, so
+            // this is the only `&mut T`.
+            f(unsafe { &mut *self.value.get() })
+        })
+    }
+}

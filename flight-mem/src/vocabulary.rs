@@ -1,0 +1,242 @@
+//! The words a memory plan is written in: memory types, allocator kinds,
+//! flags, pressure levels, named alignments and human-readable sizes.
+
+use core::fmt;
+
+/// What a block of memory is for; banks hold some types, entries pick one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum MemoryType {
+    /// General-purpose main memory.
+    #[default]
+    System,
+    /// Textures, vertex buffers, framebuffers.
+    Video,
+    /// Samples and sound buffers.
+    Audio,
+    /// Packet buffers.
+    Network,
+    /// Memory shared between components or processors.
+    Shared,
+    /// Short-lived scratch memory.
+    Temporary,
+    /// Stack-discipline memory.
+    Stack,
+    /// Fixed-size object pools.
+    Pool,
+}
+
+impl MemoryType {
+    /// Every memory type, in declaration order.
+    pub const ALL: [MemoryType; 8] = [
+        Self::System,
+        Self::Video,
+        Self::Audio,
+        Self::Network,
+        Self::Shared,
+        Self::Temporary,
+        Self::Stack,
+        Self::Pool,
+    ];
+
+    /// The name used in `memory_layout!` (`System`, `Video`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::System => "System",
+            Self::Video => "Video",
+            Self::Audio => "Audio",
+            Self::Network => "Network",
+            Self::Shared => "Shared",
+            Self::Temporary => "Temporary",
+            Self::Stack => "Stack",
+            Self::Pool => "Pool",
+        }
+    }
+
+    /// A single bit per type, for sets of types ([`MemoryTypes`]).
+    pub const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+impl fmt::Display for MemoryType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of [`MemoryType`]s: what a bank holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct MemoryTypes(u16);
+
+impl MemoryTypes {
+    /// No type.
+    pub const NONE: Self = Self(0);
+    /// Every type.
+    pub const ALL: Self = Self((1 << MemoryType::ALL.len()) - 1);
+
+    /// The set with exactly `ty`.
+    pub const fn only(ty: MemoryType) -> Self {
+        Self(ty.bit())
+    }
+
+    /// This set with `ty` added.
+    pub const fn with(self, ty: MemoryType) -> Self {
+        Self(self.0 | ty.bit())
+    }
+
+    /// Whether `ty` is in the set.
+    pub const fn contains(self, ty: MemoryType) -> bool {
+        self.0 & ty.bit() != 0
+    }
+}
+
+/// The algorithm behind an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AllocatorKind {
+    /// Two-level segregated fit ([`Tlsf`](crate::Tlsf)).
+    Tlsf,
+    /// Binary buddy ([`Buddy`](crate::Buddy)).
+    Buddy,
+    /// First/best-fit free list ([`FreeList`](crate::FreeList)).
+    FreeList,
+    /// Linear frames ([`Frames`](crate::Frames)).
+    Frames,
+    /// LIFO stack ([`Stack`](crate::Stack)).
+    Stack,
+    /// Typed fixed-size pool ([`Pool`](crate::Pool)).
+    Pool,
+    /// Untyped fixed-size block pool ([`BlockPool`](crate::BlockPool)).
+    BlockPool,
+    /// The platform allocator (feature `std`).
+    System,
+}
+
+impl AllocatorKind {
+    /// The name used in `memory_layout!` and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Tlsf => "tlsf",
+            Self::Buddy => "buddy",
+            Self::FreeList => "freelist",
+            Self::Frames => "frames",
+            Self::Stack => "stack",
+            Self::Pool => "pool",
+            Self::BlockPool => "block pool",
+            Self::System => "system",
+        }
+    }
+}
+
+impl fmt::Display for AllocatorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+bitflags::bitflags! {
+    /// Properties a request needs or a bank offers.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct MemoryFlags: u8 {
+        /// Reachable by the DMA controller.
+        const DMA = 1 << 0;
+        /// Reachable by the GPU.
+        const GPU = 1 << 1;
+        /// Cached by the CPU.
+        const CACHEABLE = 1 << 2;
+        /// Accessed through an uncached mirror.
+        const UNCACHED = 1 << 3;
+        /// Returned filled with zeros.
+        const ZEROED = 1 << 4;
+        /// May use reserves and is served at `Critical` pressure.
+        const CRITICAL = 1 << 5;
+    }
+}
+
+/// How close a region is to running out, from its free share against the
+/// layout's thresholds (default 50 / 25 / 10 / 5 % free).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum PressureLevel {
+    /// More free than the `low` threshold.
+    #[default]
+    None,
+    /// Free share at or below `low`.
+    Low,
+    /// Free share at or below `medium`.
+    Medium,
+    /// Free share at or below `high`.
+    High,
+    /// Free share at or below `critical`.
+    Critical,
+}
+
+impl PressureLevel {
+    /// Every level, lowest first.
+    pub const ALL: [PressureLevel; 5] =
+        [Self::None, Self::Low, Self::Medium, Self::High, Self::Critical];
+
+    /// The level for `free` bytes out of `total`, given the free-percent
+    /// thresholds `[low, medium, high, critical]` (strictly decreasing).
+    pub const fn from_free(free: usize, total: usize, thresholds: [u8; 4]) -> Self {
+        if total == 0 {
+            return Self::Critical;
+        }
+        // free / total <= t / 100  <=>  free * 100 <= t * total, in u128 so
+        // no size overflows.
+        let lhs = free as u128 * 100;
+        let mut level = Self::None;
+        let levels = [Self::Low, Self::Medium, Self::High, Self::Critical];
+        let mut i = 0;
+        while i < 4 {
+            if lhs <= thresholds[i] as u128 * total as u128 {
+                level = levels[i];
+            }
+            i += 1;
+        }
+        level
+    }
+}
+
+impl fmt::Display for PressureLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Named alignments, in bytes.
+pub mod align {
+    /// A machine word.
+    pub const WORD: usize = core::mem::size_of::<usize>();
+    /// A 128-bit SIMD vector.
+    pub const SIMD: usize = 16;
+    /// A cache line on most current CPUs (32 on SH-4, 16 on the R3000).
+    pub const CACHE_LINE: usize = 64;
+    /// What most GPUs and DMA engines want for buffers and textures.
+    pub const GPU: usize = 256;
+    /// A 4 KiB MMU page.
+    pub const PAGE: usize = 4096;
+}
+
+/// A byte count that prints in human units (`512 KiB`, `1.5 MiB`, `96 B`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        let n = self.0 as u64;
+        for (unit, scale) in UNITS {
+            if n >= scale {
+                return if n % scale == 0 {
+                    write!(f, "{} {unit}", n / scale)
+                } else {
+                    // Two decimals, truncated so a value just under a budget
+                    // never prints as the budget itself.
+                    let hundredths = n * 100 / scale;
+                    write!(f, "{}.{:02} {unit}", hundredths / 100, hundredths % 100)
+                };
+            }
+        }
+        write!(f, "{n} B")
+    }
+}
