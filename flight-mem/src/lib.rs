@@ -46,6 +46,7 @@ extern crate std;
 pub use allocator_api2;
 
 mod error;
+mod layout;
 mod memory;
 pub(crate) mod raw;
 mod request;
@@ -54,6 +55,8 @@ pub(crate) mod sync;
 mod vocabulary;
 
 pub use error::{AllocError, InvariantViolation};
+pub use flight_mem_macros::memory_layout;
+pub use layout::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
 pub use memory::{Arena, RawMemory};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
@@ -61,3 +64,11 @@ pub use stats::AllocatorStats;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };
+
+/// What the code `memory_layout!` generates needs; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::layout::memory_types;
+    pub use crate::layout::private::*;
+    pub use const_format;
+}
