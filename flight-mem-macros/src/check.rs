@@ -13,7 +13,7 @@ use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::{Attribute, LitInt, LitStr, Type, Visibility};
 
-use crate::errors::{Errors, did_you_mean, list};
+use crate::errors::{Errors, did_you_mean, list, list_all};
 use crate::parse::{
     BankAst, ElementAst, EntryAst, Input, ItemAst, LayoutAst, OptionAst, SettingAst, ShapeAst,
     SizeAst, parse_chunk, parse_size,
@@ -42,6 +42,9 @@ pub(crate) struct LayoutModel {
     /// Whether no error was found in this layout (set by `check`, cleared by
     /// `analyze`); an invalid layout gets the fallback expansion.
     pub(crate) valid: bool,
+    /// Whether an earlier layout of the macro call has the same name (it
+    /// then expands to nothing).
+    pub(crate) duplicate: bool,
 }
 
 /// What the fallback expansion needs to know of an entry.
@@ -164,7 +167,8 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Model {
     for layout in input.layouts {
         let before = errors.count();
         let name = layout.name.to_string();
-        if seen.insert(name.clone(), layout.name.span()).is_some() {
+        let duplicate = seen.insert(name.clone(), layout.name.span()).is_some();
+        if duplicate {
             errors.error(
                 layout.name.span(),
                 format!("duplicate layout `{name}`; give each layout its own name"),
@@ -172,6 +176,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Model {
         }
         let mut model = check_layout(layout, errors);
         model.valid = errors.count() == before;
+        model.duplicate = duplicate;
         layouts.push(model);
     }
     Model { layouts }
@@ -257,6 +262,7 @@ fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutModel {
         entries,
         declared,
         valid: true,
+        duplicate: false,
     }
 }
 
@@ -464,7 +470,7 @@ fn resolve_banks(
                 format!(
                     "layout `{layout}` is `for {}`, whose banks are {}; declare banks only in a layout without `for`",
                     platform.name,
-                    list(&platform.banks.iter().map(|b| b.name).collect::<Vec<_>>())
+                    list_all(&platform.banks.iter().map(|b| b.name).collect::<Vec<_>>())
                 ),
             );
         }
@@ -475,7 +481,7 @@ fn resolve_banks(
                 format!(
                     "`{}` has fixed banks ({}); `budget` applies to layouts without `for`, `for Desktop` and `for Wasm32`",
                     platform.name,
-                    list(&platform.banks.iter().map(|b| b.name).collect::<Vec<_>>())
+                    list_all(&platform.banks.iter().map(|b| b.name).collect::<Vec<_>>())
                 ),
             ),
             (BudgetRule::Required, None) => {
@@ -555,8 +561,8 @@ fn resolve_banks(
         }
         if let Some(attr) = bank.attrs.iter().find(|a| !a.path().is_ident("doc")) {
             errors.error(
-                attr.pound_token.span,
-                "only doc comments are allowed on banks",
+                syn::spanned::Spanned::span(attr.path()),
+                "only doc comments are allowed on banks; remove this attribute",
             );
         }
         let budget = check_size(&bank.size, false, "a bank", errors).unwrap_or(Size::Literal {
@@ -687,8 +693,8 @@ fn check_entry(
             let doc = attr.path().is_ident("doc");
             if !doc {
                 errors.error(
-                    attr.pound_token.span,
-                    "only doc comments are allowed on entries",
+                    syn::spanned::Spanned::span(attr.path()),
+                    "only doc comments are allowed on entries; remove this attribute",
                 );
             }
             doc

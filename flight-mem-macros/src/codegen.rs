@@ -81,7 +81,23 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
 pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
     let name = &layout.name;
     let mut accessors = TokenStream::new();
+    // Only the first entry of a name gets accessors (duplicates are errors
+    // already; their accessors would add "duplicate definition" errors).
+    let mut taken: Vec<String> = crate::check::RESERVED_NAMES
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
     for declared in &layout.declared {
+        let plain = declared.name.unraw().to_string();
+        let functions = [
+            plain.clone(),
+            format!("alloc_{plain}"),
+            format!("free_{plain}"),
+        ];
+        if functions.iter().any(|f| taken.contains(f)) {
+            continue;
+        }
+        taken.extend(functions);
         accessors.extend(accessor(&layout.vis, declared, None, name));
     }
     let mut output = layout_struct(layout);
@@ -478,7 +494,7 @@ fn bank_items(
     let base_align = literal(placed.storage_align);
     let mut out = quote! {
         #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, unused_parens)]
         const #plan: ::flight_mem::__private::BankPlan<#count> =
             ::flight_mem::__private::BankPlan::place(#budget, #base_align, [#(#slots),*]);
     };
@@ -676,7 +692,7 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
         #[allow(non_upper_case_globals)]
         static #allocators_name: [fn() -> &'static dyn ::flight_mem::RawAllocator; #count] = [#(#allocators),*];
         #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, unused_parens)]
         static #banks_name: [::flight_mem::BankInfo; #bank_count] = [#(#banks),*];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]

@@ -57,13 +57,22 @@ pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     }
 }
 
-/// `` `a`, `b` or `c` ``.
+/// `` `a`, `b` or `c` ``: a choice.
 pub(crate) fn list(words: &[&str]) -> String {
+    join(words, "or")
+}
+
+/// `` `a`, `b` and `c` ``: a whole.
+pub(crate) fn list_all(words: &[&str]) -> String {
+    join(words, "and")
+}
+
+fn join(words: &[&str], conjunction: &str) -> String {
     let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
     match quoted.split_last() {
         None => String::new(),
         Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        Some((last, rest)) => format!("{} {conjunction} {last}", rest.join(", ")),
     }
 }
 

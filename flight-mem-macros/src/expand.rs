@@ -15,6 +15,10 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let (model, analyses) = front_end(input, &mut errors);
     let mut output = errors.to_compile_errors();
     for (layout, analysis) in model.layouts.iter().zip(&analyses) {
+        if layout.duplicate {
+            // Its struct would clash with the first layout of that name.
+            continue;
+        }
         output.extend(if layout.valid {
             codegen::generate(layout, analysis)
         } else {

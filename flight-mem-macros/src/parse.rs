@@ -522,10 +522,21 @@ fn is_tuple_type(input: ParseStream) -> bool {
 fn parse_options(input: ParseStream) -> syn::Result<Vec<OptionAst>> {
     let mut options = Vec::new();
     if !input.peek(syn::token::Brace) {
-        if !input.is_empty() {
-            return Err(input.error("expected `;` or options `{ key: value, .. }`"));
+        if input.is_empty() {
+            return Ok(options);
         }
-        return Ok(options);
+        let next_item = input
+            .fork()
+            .call(Ident::parse_any)
+            .ok()
+            .filter(|w| ITEM_KEYWORDS.contains(&w.to_string().as_str()));
+        return Err(match next_item {
+            Some(word) => syn::Error::new(
+                word.span(),
+                format!("expected `;` before `{word}`: end every item with `;`"),
+            ),
+            None => input.error("expected `;` or options `{ key: value, .. }`"),
+        });
     }
     let content;
     syn::braced!(content in input);

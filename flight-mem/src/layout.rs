@@ -361,17 +361,22 @@ impl fmt::Display for MemoryMap {
             None => writeln!(f, "layout {}", table.name)?,
         }
         for bank in table.banks {
-            let address = bank.address.unwrap_or(0);
+            write!(f, "bank {:<10}", bank.name)?;
+            match (bank.address, bank.fixed) {
+                (Some(address), true) => write!(f, " at {address:#010x} (fixed)")?,
+                (Some(address), false) => write!(f, " at {address:#010x} (static storage here)")?,
+                (None, _) => write!(f, " (static storage)")?,
+            }
             writeln!(
                 f,
-                "bank {:<10} at {:#010x}{}  {} placed of {} ({} unplaced)",
-                bank.name,
-                address,
-                if bank.fixed { " (fixed)" } else { "" },
+                "  {} placed of {} ({} unplaced)",
                 Bytes(bank.used),
                 Bytes(bank.budget),
                 Bytes(bank.unplaced()),
             )?;
+            if bank.entries.is_empty() {
+                continue;
+            }
             writeln!(
                 f,
                 "  {:<10} {:<10} {:>11} {:>10} {:>6} {:<8} {:<10} {:<9} {:>6}  name",
@@ -390,10 +395,15 @@ impl fmt::Display for MemoryMap {
                 let used = table
                     .allocator(index)
                     .map_or(0.0, |a| a.stats().used_percent());
+                let mut address = StackStr::<16>::new();
+                match bank.address {
+                    Some(base) => write!(address, "{:#010x}", base.wrapping_add(info.offset))?,
+                    None => address.write_str("-")?,
+                }
                 writeln!(
                     f,
-                    "  {:#010x} {:#010x} {:>11} {:>10} {:>6} {:<8} {:<10} {:<9} {:>5.1}%  {}",
-                    address.wrapping_add(info.offset),
+                    "  {:<10} {:#010x} {:>11} {:>10} {:>6} {:<8} {:<10} {:<9} {:>5.1}%  {}",
+                    address.as_str(),
                     info.offset,
                     Human(info.size),
                     Human(info.guard),
