@@ -60,14 +60,26 @@ fn main() {
     // A frame buffer of 320x240 RGB565 in PSRAM, as a collection.
     let mut pixels: BankVec<u16, _> = BankVec::new_in(Board::framebuffer());
     pixels.resize(320 * 240, 0x07E0);
-    assert_eq!(Board::owner_of(core::ptr::NonNull::from(&pixels[0]).cast()).map(|r| r.bank), Some("psram"));
+    assert_eq!(
+        Board::owner_of(core::ptr::NonNull::from(&pixels[0]).cast()).map(|r| r.bank),
+        Some("psram")
+    );
 
     // Received packets land in DMA-capable SRAM.
-    let packet = Board::alloc_rx(Layout::from_size_align(1500, 4).expect("valid")).expect("a free rx buffer");
+    let packet = Board::alloc_rx(Layout::from_size_align(1500, 4).expect("valid"))
+        .expect("a free rx buffer");
     let owner = Board::owner_of(packet.cast()).expect("the rx pool owns it");
-    println!("rx buffer in bank `{}` with flags {:?}", owner.bank, owner.flags);
+    println!(
+        "rx buffer in bank `{}` with flags {:?}",
+        owner.bank, owner.flags
+    );
     // SAFETY: the packet was handled and is not used again.
-    unsafe { Board::free_rx(packet.cast(), Layout::from_size_align(1500, 4).expect("valid")) };
+    unsafe {
+        Board::free_rx(
+            packet.cast(),
+            Layout::from_size_align(1500, 4).expect("valid"),
+        )
+    };
 
     // Interrupt handlers borrow from the core-coupled stack.
     let frame = Board::alloc_irq(Layout::new::<[u32; 64]>()).expect("irq stack space");

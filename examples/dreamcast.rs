@@ -84,18 +84,27 @@ impl TextureCache {
             return;
         }
         // 16 bits per texel, mipmapped (4/3 of the base level).
-        let layout = Layout::from_size_align(side * side * 2 * 4 / 3, 32).expect("valid texture layout");
+        let layout =
+            Layout::from_size_align(side * side * 2 * 4 / 3, 32).expect("valid texture layout");
         loop {
             match Game::alloc_textures(layout) {
                 Ok(block) => {
                     // SAFETY: the block is `layout.size()` bytes, freshly allocated.
-                    unsafe { block.cast::<u8>().as_ptr().write_bytes(id as u8, layout.size()) };
+                    unsafe {
+                        block
+                            .cast::<u8>()
+                            .as_ptr()
+                            .write_bytes(id as u8, layout.size())
+                    };
                     self.resident.push_back(Texture { id, block, layout });
                     self.loads += 1;
                     return;
                 }
                 Err(_) => {
-                    let oldest = self.resident.pop_front().expect("VRAM is full, so a texture is resident");
+                    let oldest = self
+                        .resident
+                        .pop_front()
+                        .expect("VRAM is full, so a texture is resident");
                     // SAFETY: the texture's block came from this region and
                     // nothing refers to it any more.
                     unsafe { Game::free_textures(oldest.block.cast(), oldest.layout) };
@@ -111,22 +120,34 @@ fn main() {
 
     let mut rng = Rng::new(0xD12E_A3C5);
     let mut particles: Vec<PoolBox<'static, Particle>> = Vec::new();
-    let mut cache = TextureCache { resident: VecDeque::new(), loads: 0, evictions: 0, hits: 0 };
+    let mut cache = TextureCache {
+        resident: VecDeque::new(),
+        loads: 0,
+        evictions: 0,
+        hits: 0,
+    };
     let mut streams = VecDeque::new();
     let mut samples = Vec::new();
     let mut packets = VecDeque::new();
     let (mut spawned, mut refused, mut scratch_bytes) = (0usize, 0usize, 0usize);
 
     // Loading: level data on the heap, parsed through LIFO temporaries.
-    let level = Game::alloc_heap(Layout::from_size_align(3 << 20, 32).expect("valid")).expect("the level fits");
-    for chunk in 0..16 {
-        let temp = Game::alloc_temp(Layout::from_size_align(8 << 10, 8).expect("valid")).expect("temp fits");
-        // SAFETY: freed right away, in LIFO order.
-        unsafe { Game::free_temp(temp.cast(), Layout::from_size_align(8 << 10, 8).expect("valid")) };
-        let _ = chunk;
+    let level = Game::alloc_heap(Layout::from_size_align(3 << 20, 32).expect("valid"))
+        .expect("the level fits");
+    let chunk = Layout::from_size_align(8 << 10, 8).expect("valid");
+    for _ in 0..16 {
+        let outer = Game::alloc_temp(chunk).expect("temp fits");
+        let inner = Game::alloc_temp(chunk).expect("temp fits");
+        // SAFETY: freed in LIFO order and not used again.
+        unsafe {
+            Game::free_temp(inner.cast(), chunk);
+            Game::free_temp(outer.cast(), chunk);
+        }
     }
     let mesh = Layout::from_size_align(128 << 10, 32).expect("valid");
-    let meshes: Vec<_> = (0..6).map(|_| Game::alloc_geometry(mesh).expect("geometry fits")).collect();
+    let meshes: Vec<_> = (0..6)
+        .map(|_| Game::alloc_geometry(mesh).expect("geometry fits"))
+        .collect();
 
     for frame in 0..FRAMES {
         // SAFETY: nothing keeps a pointer into the frame two frames back.
@@ -143,7 +164,10 @@ fn main() {
         let burst = if frame % 30 == 0 { 900 } else { 40 };
         for _ in 0..burst {
             let life = 0.2 + rng.below(100) as f32 / 50.0;
-            match Game::alloc_particles(Particle { life, ..Particle::default() }) {
+            match Game::alloc_particles(Particle {
+                life,
+                ..Particle::default()
+            }) {
                 Ok(particle) => {
                     particles.push(particle);
                     spawned += 1;
@@ -165,15 +189,24 @@ fn main() {
         }
 
         // Music: a 64 KiB buffer decoded every 20 frames, played for 60.
-        if frame % 20 == 0 {
-            if let Ok(buffer) = Game::alloc_streams(Layout::from_size_align(64 << 10, 32).expect("valid")) {
-                streams.push_back((frame, buffer));
-            }
+        if frame % 20 == 0
+            && let Ok(buffer) =
+                Game::alloc_streams(Layout::from_size_align(64 << 10, 32).expect("valid"))
+        {
+            streams.push_back((frame, buffer));
         }
-        while streams.front().is_some_and(|(start, _)| frame - start >= 60) {
+        while streams
+            .front()
+            .is_some_and(|(start, _)| frame - start >= 60)
+        {
             let (_, buffer) = streams.pop_front().expect("checked");
             // SAFETY: the buffer has finished playing.
-            unsafe { Game::free_streams(buffer.cast(), Layout::from_size_align(64 << 10, 32).expect("valid")) };
+            unsafe {
+                Game::free_streams(
+                    buffer.cast(),
+                    Layout::from_size_align(64 << 10, 32).expect("valid"),
+                )
+            };
         }
         // Sound effects: a bank of samples swapped per area.
         if frame % 120 == 0 {
@@ -191,14 +224,21 @@ fn main() {
 
         // Network: a few packets a frame, each acknowledged 10 frames later.
         for _ in 0..rng.below(4) {
-            if let Ok(packet) = Game::alloc_packets(Layout::from_size_align(1500, 8).expect("valid")) {
+            if let Ok(packet) =
+                Game::alloc_packets(Layout::from_size_align(1500, 8).expect("valid"))
+            {
                 packets.push_back((frame, packet));
             }
         }
         while packets.front().is_some_and(|(sent, _)| frame - sent >= 10) {
             let (_, packet) = packets.pop_front().expect("checked");
             // SAFETY: the packet was acknowledged; nothing refers to it.
-            unsafe { Game::free_packets(packet.cast(), Layout::from_size_align(1500, 8).expect("valid")) };
+            unsafe {
+                Game::free_packets(
+                    packet.cast(),
+                    Layout::from_size_align(1500, 8).expect("valid"),
+                )
+            };
         }
 
         if frame % 120 == 119 {
@@ -230,7 +270,8 @@ fn main() {
     drop(particles);
     for texture in cache.resident.drain(..) {
         // SAFETY: the texture is no longer used.
-        unsafe { Game::deallocate(texture.block.cast()) }.expect("a texture block belongs to the layout");
+        unsafe { Game::deallocate(texture.block.cast()) }
+            .expect("a texture block belongs to the layout");
     }
     for mesh_block in meshes {
         // SAFETY: the mesh is no longer used.
@@ -238,6 +279,12 @@ fn main() {
     }
     // SAFETY: the level is unloaded.
     unsafe { Game::deallocate(level.cast()) }.expect("owned");
-    assert_eq!(Game::stats().entry("particles").map(|e| e.stats.live), Some(0));
-    assert_eq!(Game::stats().entry("textures").map(|e| e.stats.live), Some(0));
+    assert_eq!(
+        Game::stats().entry("particles").map(|e| e.stats.live),
+        Some(0)
+    );
+    assert_eq!(
+        Game::stats().entry("textures").map(|e| e.stats.live),
+        Some(0)
+    );
 }

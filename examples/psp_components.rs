@@ -32,6 +32,9 @@ memory_layout! {
     }
 }
 
+/// A component's allocation function.
+type Alloc = fn(Layout) -> Result<core::ptr::NonNull<[u8]>, flight_mem::AllocError>;
+
 /// The space the four components must share.
 const SPACE: usize = 16 << 20;
 
@@ -50,7 +53,7 @@ fn main() {
     // memory from another.
     let mut rng = Rng::new(7);
     let mut live = Vec::new();
-    let components: [(&str, fn(Layout) -> Result<_, _>, usize); 4] = [
+    let components: [(&str, Alloc, usize); 4] = [
         ("physics", Components::alloc_physics, 4096),
         ("renderer", Components::alloc_renderer, 64 * 1024),
         ("audio", Components::alloc_audio, 16 * 1024),
@@ -63,14 +66,17 @@ fn main() {
             Ok(block) => live.push(block),
             Err(error) => {
                 if step % 97 == 0 {
-                    println!("step {step:>5}: `{name}` is full ({error}); the others are untouched");
+                    println!(
+                        "step {step:>5}: `{name}` is full ({error}); the others are untouched"
+                    );
                 }
                 // Free a random half of what is live, through the layout,
                 // which finds each block's component by its address.
                 for _ in 0..live.len() / 2 {
                     let block = live.swap_remove(rng.below(live.len()));
                     // SAFETY: the block is live and not used again.
-                    unsafe { Components::deallocate(block.cast()) }.expect("every block has an owner");
+                    unsafe { Components::deallocate(block.cast()) }
+                        .expect("every block has an owner");
                 }
             }
         }
@@ -80,6 +86,10 @@ fn main() {
     for region in Components::regions() {
         let guard_start = Components::banks()[0].start().wrapping_add(region.end());
         let guard = core::ptr::NonNull::new(guard_start).expect("inside the bank");
-        assert_eq!(Components::owner_of(guard), None, "guard pages belong to no component");
+        assert_eq!(
+            Components::owner_of(guard),
+            None,
+            "guard pages belong to no component"
+        );
     }
 }

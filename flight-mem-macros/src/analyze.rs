@@ -199,7 +199,7 @@ fn largest_entries(layout: &LayoutModel, entries: &[usize]) -> String {
         .iter()
         .filter_map(|&i| literal_footprint(&layout.entries[i]).map(|s| (s, &layout.entries[i])))
         .collect();
-    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    sized.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
     sized
         .iter()
         .take(3)

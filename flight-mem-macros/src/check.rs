@@ -759,10 +759,10 @@ fn check_entry(
                 }
             }
             "guard" => {
-                if let Some(size) = parse_value(option, errors, parse_size) {
-                    if let Some(size) = check_size(&size, true, "a guard", errors) {
-                        guard = size;
-                    }
+                if let Some(size) = parse_value(option, errors, parse_size)
+                    && let Some(size) = check_size(&size, true, "a guard", errors)
+                {
+                    guard = size;
                 }
             }
             "bank" => {

@@ -136,7 +136,7 @@ pub(crate) fn human(bytes: u128) -> String {
     ];
     for (unit, scale) in UNITS {
         if bytes >= scale {
-            return if bytes % scale == 0 {
+            return if bytes.is_multiple_of(scale) {
                 format!("{} {unit}", bytes / scale)
             } else {
                 let hundredths = bytes * 100 / scale;

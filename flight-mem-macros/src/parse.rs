@@ -158,10 +158,8 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Input {
     for tree in input {
         let ends_layout = matches!(&tree, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace);
         chunk.push(tree);
-        if ends_layout {
-            if let Some(layout) = parse_layout(std::mem::take(&mut chunk), errors) {
-                layouts.push(layout);
-            }
+        if ends_layout && let Some(layout) = parse_layout(std::mem::take(&mut chunk), errors) {
+            layouts.push(layout);
         }
     }
     if let Some(last) = chunk.last() {
@@ -483,9 +481,10 @@ fn parse_shape(input: ParseStream) -> syn::Result<ShapeAst> {
     }
     let content;
     let bracket = syn::bracketed!(content in input);
-    let element = if content.peek(LitInt) || content.peek(syn::LitFloat) {
-        ElementAst::Size(parse_size(&content)?)
-    } else if content.peek(syn::token::Paren) && !is_tuple_type(&content) {
+    let sized = content.peek(LitInt)
+        || content.peek(syn::LitFloat)
+        || (content.peek(syn::token::Paren) && !is_tuple_type(&content));
+    let element = if sized {
         ElementAst::Size(parse_size(&content)?)
     } else {
         ElementAst::Type(Box::new(content.parse()?))

@@ -722,7 +722,7 @@ pub mod private {
                 let (unit, scale) = units[i];
                 if n >= scale {
                     let out = Self::empty().push_u128(n / scale);
-                    if n % scale == 0 {
+                    if n.is_multiple_of(scale) {
                         return out.push(unit);
                     }
                     let hundredths = n * 100 / scale % 100;

@@ -19,9 +19,17 @@ fn vec_on_a_region_counts_against_its_budget() {
     let used_before = Game::heap().stats().used;
     let mut numbers: Vec<u32, _> = Vec::new_in(Game::heap());
     numbers.extend(0..10_000u32);
-    assert_eq!(numbers.iter().map(|&n| u64::from(n)).sum::<u64>(), 49_995_000);
+    assert_eq!(
+        numbers.iter().map(|&n| u64::from(n)).sum::<u64>(),
+        49_995_000
+    );
     assert!(Game::heap().stats().used >= used_before + 40_000);
-    assert_eq!(Game::owner_of(core::ptr::NonNull::from(&numbers[0]).cast()).unwrap().name, "heap");
+    assert_eq!(
+        Game::owner_of(core::ptr::NonNull::from(&numbers[0]).cast())
+            .unwrap()
+            .name,
+        "heap"
+    );
     drop(numbers);
     assert_eq!(Game::heap().stats().used, used_before);
 }
@@ -29,7 +37,10 @@ fn vec_on_a_region_counts_against_its_budget() {
 #[test]
 fn a_region_refuses_what_does_not_fit() {
     let mut big: Vec<u8, _> = Vec::new_in(Game::buddy());
-    assert!(big.try_reserve_exact(512 * 1024).is_err(), "the buddy region holds 256 KiB");
+    assert!(
+        big.try_reserve_exact(512 * 1024).is_err(),
+        "the buddy region holds 256 KiB"
+    );
     big.try_reserve_exact(64 * 1024).unwrap();
 }
 
@@ -41,5 +52,10 @@ fn boxes_on_stack_and_block_pool() {
     drop(b);
     drop(a);
     let packet = Box::new_in([7u8; 200], Game::packets());
-    assert_eq!(Game::owner_of(core::ptr::NonNull::from(&*packet).cast()).unwrap().name, "packets");
+    assert_eq!(
+        Game::owner_of(core::ptr::NonNull::from(&*packet).cast())
+            .unwrap()
+            .name,
+        "packets"
+    );
 }

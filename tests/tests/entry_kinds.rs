@@ -38,15 +38,39 @@ fn owner(ptr: NonNull<u8>) -> &'static str {
 fn regions_describe_every_entry_in_declaration_order() {
     let regions = Kinds::regions();
     let names: Vec<&str> = regions.iter().map(|r| r.name).collect();
-    assert_eq!(names, ["heap", "textures", "assets", "scratch", "temp", "particles", "packets", "emergency"]);
+    assert_eq!(
+        names,
+        [
+            "heap",
+            "textures",
+            "assets",
+            "scratch",
+            "temp",
+            "particles",
+            "packets",
+            "emergency"
+        ]
+    );
     let kinds: Vec<EntryKind> = regions.iter().map(|r| r.kind).collect();
     use EntryKind::*;
-    assert_eq!(kinds, [Region, Region, Region, Frame, Stack, Pool, Pool, Reserve]);
+    assert_eq!(
+        kinds,
+        [Region, Region, Region, Frame, Stack, Pool, Pool, Reserve]
+    );
     let allocators: Vec<AllocatorKind> = regions.iter().map(|r| r.allocator).collect();
     use AllocatorKind as A;
     assert_eq!(
         allocators,
-        [A::Tlsf, A::Buddy, A::FreeList, A::Frames, A::Stack, A::Pool, A::BlockPool, A::Tlsf]
+        [
+            A::Tlsf,
+            A::Buddy,
+            A::FreeList,
+            A::Frames,
+            A::Stack,
+            A::Pool,
+            A::BlockPool,
+            A::Tlsf
+        ]
     );
     assert_eq!(regions[1].memory, MemoryType::Video);
     assert_eq!(regions[3].memory, MemoryType::Temporary);
@@ -60,14 +84,21 @@ fn regions_describe_every_entry_in_declaration_order() {
         assert_eq!(region.bank, "main");
         assert_eq!(region.guard, 4096);
         assert_eq!(region.offset % region.align, 0, "{}", region.name);
-        assert!(region.offset >= end, "{} overlaps the previous entry's guard", region.name);
+        assert!(
+            region.offset >= end,
+            "{} overlaps the previous entry's guard",
+            region.name
+        );
         end = region.end() + region.guard;
     }
     assert_eq!(regions[0].offset, 0);
     assert_eq!(regions[1].offset, (1 << 20) + 4096);
     assert_eq!(regions[1].align, 256);
     assert_eq!(regions[3].size, 128 * 1024);
-    assert_eq!(regions[5].align, 64, "a typed pool keeps the layout's alignment when the type needs less");
+    assert_eq!(
+        regions[5].align, 64,
+        "a typed pool keeps the layout's alignment when the type needs less"
+    );
     let bank = &Kinds::banks()[0];
     assert_eq!(bank.used, end);
     assert_eq!(bank.budget, 16 << 20);
@@ -76,7 +107,11 @@ fn regions_describe_every_entry_in_declaration_order() {
 #[test]
 fn regions_allocate_free_and_own_their_blocks() {
     for (alloc, free, name) in [
-        (Kinds::alloc_heap as fn(Layout) -> _, Kinds::free_heap as unsafe fn(_, _), "heap"),
+        (
+            Kinds::alloc_heap as fn(Layout) -> _,
+            Kinds::free_heap as unsafe fn(_, _),
+            "heap",
+        ),
         (Kinds::alloc_textures, Kinds::free_textures, "textures"),
         (Kinds::alloc_assets, Kinds::free_assets, "assets"),
         (Kinds::alloc_temp, Kinds::free_temp, "temp"),
@@ -96,13 +131,20 @@ fn regions_allocate_free_and_own_their_blocks() {
 #[test]
 fn a_full_typed_pool_gives_the_value_back() {
     let mut live = Vec::new();
-    let particle = Particle { life: 1.0, ..Particle::default() };
+    let particle = Particle {
+        life: 1.0,
+        ..Particle::default()
+    };
     while let Ok(slot) = Kinds::alloc_particles(particle) {
         assert_eq!(owner(NonNull::from(&*slot).cast()), "particles");
         live.push(slot);
     }
     assert_eq!(live.len(), 100);
-    let refused = Kinds::alloc_particles(Particle { life: 7.0, ..particle }).unwrap_err();
+    let refused = Kinds::alloc_particles(Particle {
+        life: 7.0,
+        ..particle
+    })
+    .unwrap_err();
     assert_eq!(refused.life, 7.0);
     live.pop();
     assert!(Kinds::alloc_particles(particle).is_ok());
@@ -114,7 +156,10 @@ fn frames_allocate_from_the_current_frame() {
     assert_eq!(owner(first.cast()), "scratch");
     let frames = Kinds::scratch();
     assert_eq!(frames.frame_count(), 2);
-    assert!(Kinds::alloc_scratch(layout_of(128 * 1024)).is_err(), "one frame holds 64 KiB");
+    assert!(
+        Kinds::alloc_scratch(layout_of(128 * 1024)).is_err(),
+        "one frame holds 64 KiB"
+    );
 }
 
 #[test]
@@ -134,7 +179,12 @@ fn ownership_excludes_guards_padding_and_foreign_memory() {
         let inside = NonNull::new(start.wrapping_add(region.offset + region.size / 2)).unwrap();
         assert_eq!(owner(inside), region.name);
         let guard = NonNull::new(start.wrapping_add(region.end())).unwrap();
-        assert_eq!(Kinds::owner_of(guard), None, "the guard after {}", region.name);
+        assert_eq!(
+            Kinds::owner_of(guard),
+            None,
+            "the guard after {}",
+            region.name
+        );
     }
     let local = 0u64;
     assert_eq!(Kinds::owner_of(NonNull::from(&local).cast()), None);
@@ -149,7 +199,10 @@ fn deallocate_finds_the_owner_by_address() {
     let before = Kinds::stats().entry("assets").unwrap().stats.deallocations;
     // SAFETY: the block is live and not used again.
     unsafe { Kinds::deallocate(block.cast()) }.unwrap();
-    assert_eq!(Kinds::stats().entry("assets").unwrap().stats.deallocations, before + 1);
+    assert_eq!(
+        Kinds::stats().entry("assets").unwrap().stats.deallocations,
+        before + 1
+    );
 }
 
 #[test]
@@ -161,7 +214,10 @@ fn stats_total_every_entry_and_print() {
     assert_eq!(stats.total.capacity, capacity);
     let table = stats.to_string();
     assert!(table.lines().count() >= 10, "{table}");
-    assert!(table.contains("particles") && table.contains("total"), "{table}");
+    assert!(
+        table.contains("particles") && table.contains("total"),
+        "{table}"
+    );
     let map = Kinds::map().to_string();
     assert!(map.starts_with("layout Kinds for Desktop"), "{map}");
     for region in Kinds::regions() {

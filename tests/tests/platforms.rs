@@ -54,11 +54,28 @@ fn bank_of<L: flight_mem::Layout>(entry: &str) -> &'static str {
 
 #[test]
 fn budgets_are_the_usable_figures() {
-    assert_eq!(banks::<OnDreamcast>(), [("main", 16_711_680), ("vram", 8 << 20), ("aram", 1_900_544)]);
-    assert_eq!(banks::<OnPsx>(), [("main", 2_031_616), ("vram", 1 << 20), ("spu", 520_192), ("scratch", 1024)]);
-    assert_eq!(banks::<OnPsp>(), [("main", 25_149_440), ("vram", 2 << 20), ("scratch", 16_384)]);
+    assert_eq!(
+        banks::<OnDreamcast>(),
+        [("main", 16_711_680), ("vram", 8 << 20), ("aram", 1_900_544)]
+    );
+    assert_eq!(
+        banks::<OnPsx>(),
+        [
+            ("main", 2_031_616),
+            ("vram", 1 << 20),
+            ("spu", 520_192),
+            ("scratch", 1024)
+        ]
+    );
+    assert_eq!(
+        banks::<OnPsp>(),
+        [("main", 25_149_440), ("vram", 2 << 20), ("scratch", 16_384)]
+    );
     assert_eq!(banks::<OnPsp2000>()[0], ("main", 58_703_872));
-    assert_eq!(banks::<OnGba>(), [("ewram", 262_144), ("iwram", 32_512), ("vram", 98_304)]);
+    assert_eq!(
+        banks::<OnGba>(),
+        [("ewram", 262_144), ("iwram", 32_512), ("vram", 98_304)]
+    );
     assert_eq!(banks::<OnN64>(), [("rdram", 4_127_744)]);
     assert_eq!(banks::<OnWasm>(), [("linear", 64 << 20)]);
     assert_eq!(banks::<OnDesktop>(), [("main", 64 << 20)]);
@@ -71,8 +88,15 @@ fn hardware_addresses_are_recorded() {
     assert_eq!(address(OnDreamcast::banks(), 1), Some(0xA500_0000));
     assert_eq!(address(OnPsx::banks(), 3), Some(0x1F80_0000));
     assert_eq!(address(OnGba::banks(), 1), Some(0x0300_0000));
-    assert_eq!(address(OnPsx::banks(), 1), None, "PSX VRAM is not CPU-addressable");
-    assert!(OnDreamcast::banks().iter().all(|b| !b.fixed), "built-in banks are simulated on the host");
+    assert_eq!(
+        address(OnPsx::banks(), 1),
+        None,
+        "PSX VRAM is not CPU-addressable"
+    );
+    assert!(
+        OnDreamcast::banks().iter().all(|b| !b.fixed),
+        "built-in banks are simulated on the host"
+    );
 }
 
 #[test]
@@ -82,10 +106,22 @@ fn entries_land_in_the_bank_of_their_memory_type() {
     assert_eq!(bank_of::<OnDreamcast>("scratch"), "main");
     assert_eq!(bank_of::<OnPsx>("spu"), "spu");
     assert_eq!(bank_of::<OnPsx>("fast"), "scratch");
-    assert_eq!(bank_of::<OnPsp>("music"), "main", "the PSP keeps audio in main memory");
-    assert_eq!(bank_of::<OnGba>("fast"), "iwram", "a stack goes to the first bank holding Stack memory");
+    assert_eq!(
+        bank_of::<OnPsp>("music"),
+        "main",
+        "the PSP keeps audio in main memory"
+    );
+    assert_eq!(
+        bank_of::<OnGba>("fast"),
+        "iwram",
+        "a stack goes to the first bank holding Stack memory"
+    );
     assert_eq!(bank_of::<OnGba>("tiles"), "vram");
-    assert_eq!(bank_of::<OnN64>("framebuffers"), "rdram", "the N64 memory is unified");
+    assert_eq!(
+        bank_of::<OnN64>("framebuffers"),
+        "rdram",
+        "the N64 memory is unified"
+    );
     let psx_fast = OnPsx::regions().iter().find(|r| r.name == "fast").unwrap();
     assert_eq!(psx_fast.memory, MemoryType::Temporary);
 }
@@ -93,11 +129,23 @@ fn entries_land_in_the_bank_of_their_memory_type() {
 #[test]
 fn defaults_follow_the_platform() {
     let first = |regions: &[flight_mem::RegionInfo]| (regions[0].align, regions[0].guard);
-    assert_eq!(first(OnDreamcast::regions()), (32, 32), "SH-4: 32-byte lines, MMU off");
+    assert_eq!(
+        first(OnDreamcast::regions()),
+        (32, 32),
+        "SH-4: 32-byte lines, MMU off"
+    );
     assert_eq!(first(OnPsx::regions()), (16, 16));
     assert_eq!(first(OnPsp::regions()), (64, 64));
-    assert_eq!(first(OnGba::regions()), (4, 0), "no cache: word alignment, no guard");
-    assert_eq!(first(OnDesktop::regions()), (64, 4096), "an MMU: page guards");
+    assert_eq!(
+        first(OnGba::regions()),
+        (4, 0),
+        "no cache: word alignment, no guard"
+    );
+    assert_eq!(
+        first(OnDesktop::regions()),
+        (64, 4096),
+        "an MMU: page guards"
+    );
 }
 
 #[test]
@@ -116,5 +164,10 @@ fn every_platform_allocates() {
         let block = block.unwrap();
         assert!(block.len() >= 256);
     }
-    assert_eq!(OnGba::owner_of(OnGba::alloc_fast(layout).unwrap().cast()).unwrap().name, "fast");
+    assert_eq!(
+        OnGba::owner_of(OnGba::alloc_fast(layout).unwrap().cast())
+            .unwrap()
+            .name,
+        "fast"
+    );
 }

@@ -32,7 +32,12 @@ fn first_use_and_churn_from_many_threads() {
                 for round in 0..ROUNDS {
                     let block = Shared::alloc_heap(layout).unwrap();
                     // SAFETY: the block is `layout.size()` bytes, live, and ours.
-                    unsafe { block.cast::<u8>().as_ptr().write_bytes(t as u8, layout.size()) };
+                    unsafe {
+                        block
+                            .cast::<u8>()
+                            .as_ptr()
+                            .write_bytes(t as u8, layout.size())
+                    };
                     held.push(block);
                     let node = Shared::alloc_nodes([t as u64; 4]).unwrap();
                     assert_eq!(*node, [t as u64; 4]);
@@ -44,9 +49,14 @@ fn first_use_and_churn_from_many_threads() {
                             // SAFETY: each block is checked untouched by
                             // other threads, then freed once.
                             unsafe {
-                                assert!(core::slice::from_raw_parts(block.cast::<u8>().as_ptr(), layout.size())
+                                assert!(
+                                    core::slice::from_raw_parts(
+                                        block.cast::<u8>().as_ptr(),
+                                        layout.size()
+                                    )
                                     .iter()
-                                    .all(|&b| b == t as u8));
+                                    .all(|&b| b == t as u8)
+                                );
                                 Shared::free_heap(block.cast(), layout);
                             }
                         }
@@ -67,5 +77,8 @@ fn first_use_and_churn_from_many_threads() {
     let heap = stats.entry("heap").unwrap().stats;
     assert_eq!(heap.allocations, (THREADS * ROUNDS) as u64);
     assert_eq!(heap.deallocations, heap.allocations);
-    assert_eq!(stats.entry("nodes").unwrap().stats.allocations, (THREADS * ROUNDS) as u64);
+    assert_eq!(
+        stats.entry("nodes").unwrap().stats.allocations,
+        (THREADS * ROUNDS) as u64
+    );
 }
