@@ -51,6 +51,8 @@ pub(crate) mod raw;
 mod request;
 mod stats;
 pub(crate) mod sync;
+#[cfg(feature = "std")]
+mod system;
 mod vocabulary;
 
 pub use error::{AllocError, InvariantViolation};
@@ -58,6 +60,8 @@ pub use memory::{Arena, RawMemory};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
 pub use stats::AllocatorStats;
+#[cfg(feature = "std")]
+pub use system::System;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };

@@ -172,8 +172,13 @@ pub enum PressureLevel {
 
 impl PressureLevel {
     /// Every level, lowest first.
-    pub const ALL: [PressureLevel; 5] =
-        [Self::None, Self::Low, Self::Medium, Self::High, Self::Critical];
+    pub const ALL: [PressureLevel; 5] = [
+        Self::None,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
 
     /// The level for `free` bytes out of `total`, given the free-percent
     /// thresholds `[low, medium, high, critical]` (strictly decreasing).
