@@ -232,7 +232,7 @@ impl fmt::Display for Bytes {
         let n = self.0 as u64;
         for (unit, scale) in UNITS {
             if n >= scale {
-                return if n % scale == 0 {
+                return if n.is_multiple_of(scale) {
                     write!(f, "{} {unit}", n / scale)
                 } else {
                     // Two decimals, truncated so a value just under a budget

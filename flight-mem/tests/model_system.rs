@@ -55,26 +55,21 @@ fn foreign_and_interior_pointers_are_refused_unread() {
     let foreign = NonNull::from(&mut local).cast::<u8>();
     assert!(!system.owns(foreign));
     // SAFETY: the pointer is foreign; `free` must refuse it without reading it.
-    assert_eq!(
-        unsafe { system.free(foreign) },
-        Err(AllocError::ForeignPointer)
-    );
-    // SAFETY: an interior pointer of a live block: refused, nothing changes.
+    let refused = unsafe { system.free(foreign) };
+    assert_eq!(refused, Err(AllocError::ForeignPointer));
+    // SAFETY: 8 bytes into a live 64-byte block.
     let interior = unsafe { block.add(8) };
     assert!(system.owns(interior));
-    assert_eq!(
-        unsafe { system.free(interior) },
-        Err(AllocError::ForeignPointer)
-    );
+    // SAFETY: an interior pointer is refused without any change.
+    let refused = unsafe { system.free(interior) };
+    assert_eq!(refused, Err(AllocError::ForeignPointer));
     assert_eq!(system.stats().live, 1);
     // SAFETY: `block` came from `system`.
     unsafe { system.free(block).unwrap() };
     // SAFETY: a second free finds the block missing from the live list (the
     // system allocator cannot tell a double free from a foreign pointer).
-    assert_eq!(
-        unsafe { system.free(block) },
-        Err(AllocError::ForeignPointer)
-    );
+    let refused = unsafe { system.free(block) };
+    assert_eq!(refused, Err(AllocError::ForeignPointer));
     system.check().unwrap();
 }
 
