@@ -47,6 +47,7 @@ pub use allocator_api2;
 
 mod error;
 mod memory;
+mod pressure;
 pub(crate) mod raw;
 mod request;
 mod stats;
@@ -57,6 +58,10 @@ mod vocabulary;
 
 pub use error::{AllocError, InvariantViolation};
 pub use memory::{Arena, RawMemory};
+pub use pressure::{
+    CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
+    PressureThresholds, PressureWatch,
+};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
 pub use stats::AllocatorStats;
