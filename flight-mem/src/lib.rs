@@ -45,16 +45,21 @@ extern crate std;
 
 pub use allocator_api2;
 
+mod block_pool;
 mod error;
+mod free_stack;
 mod memory;
+mod pool;
 pub(crate) mod raw;
 mod request;
 mod stats;
 pub(crate) mod sync;
 mod vocabulary;
 
+pub use block_pool::BlockPool;
 pub use error::{AllocError, InvariantViolation};
 pub use memory::{Arena, RawMemory};
+pub use pool::{Pool, PoolBox};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
 pub use stats::AllocatorStats;
