@@ -162,6 +162,12 @@ impl<T> Pool<T> {
         self.blocks.snapshot()
     }
 
+    /// Checks the free stack's invariants (the same as
+    /// [`RawAllocator::check`], also for `T` that is not `Send`).
+    pub fn check(&self) -> Result<(), InvariantViolation> {
+        self.blocks.verify()
+    }
+
     /// Values that can still be allocated.
     #[inline]
     pub fn available(&self) -> usize {
@@ -223,7 +229,7 @@ unsafe impl<T: Send> RawAllocator for Pool<T> {
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
-        self.blocks.check()
+        self.blocks.verify()
     }
 }
 
