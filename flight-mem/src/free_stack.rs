@@ -19,8 +19,10 @@
 //!   be initialised: a pool works on garbage memory with no init call.
 //!   Allocation takes a fresh slot while there are any and pops the stack
 //!   afterwards. That order makes exhaustion exact: `fresh` never decreases,
-//!   so once a pop finds the stack empty after `fresh` ran out, every slot was
-//!   live at that instant.
+//!   so once `fresh` ran out and the stack is empty, every slot is live. The
+//!   emptiness is confirmed by a read-modify-write of `head` (a plain load
+//!   may return an out-of-date value), so a pool never reports exhaustion
+//!   while a completed free is already in the stack.
 //!
 //! # Why the links live outside the slots
 //!
@@ -245,7 +247,17 @@ impl FreeStack {
         loop {
             let (index, tag) = unpack(head);
             if index == NIL {
-                return None;
+                // A plain load may return an out-of-date empty head. Only a
+                // read-modify-write is guaranteed the latest value, so confirm
+                // with one (rewriting the same value changes nothing) before
+                // reporting the pool exhausted.
+                match self.head.compare_exchange(head, head, Ordering::Acquire, Ordering::Acquire) {
+                    Ok(_) => return None,
+                    Err(current) => {
+                        head = current;
+                        continue;
+                    }
+                }
             }
             // SAFETY: `head` only ever holds NIL or a pushed index, and
             // `push` admits only indices below `links.len()`.
