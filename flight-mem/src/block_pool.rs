@@ -63,7 +63,9 @@ use core::ptr::NonNull;
 use crate::free_stack::{self, FreeStack, LINK_ALIGN, LINK_SIZE, Links};
 use crate::raw::check_request;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
-use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory};
+use crate::{
+    AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
+};
 
 /// A lock-free, ABA-safe pool of untyped blocks of one size and alignment.
 ///
@@ -290,7 +292,9 @@ impl BlockPool {
         };
         let blocks_end = blocks.wrapping_add(slots as usize * self.stride);
         let table_pad = blocks_end.addr().wrapping_neg() & (LINK_ALIGN - 1);
-        let table = blocks_end.wrapping_add(table_pad).cast::<crate::sync::AtomicU32>();
+        let table = blocks_end
+            .wrapping_add(table_pad)
+            .cast::<crate::sync::AtomicU32>();
         // SAFETY: with `slots` blocks from `blocks`, the padding and the
         // table fit in the memory (`slots_fitting` reserved the worst-case
         // padding, and `blocks` is `block_align`-aligned either way), so the
@@ -298,7 +302,8 @@ impl BlockPool {
         // accessed atomically. The memory pointer is not null unless
         // `slots == 0`, when the table is never dereferenced; `dangling`
         // covers that case.
-        let links = unsafe { Links::new(NonNull::new(table).unwrap_or(NonNull::dangling()), slots) };
+        let links =
+            unsafe { Links::new(NonNull::new(table).unwrap_or(NonNull::dangling()), slots) };
         Geometry { blocks, links }
     }
 
@@ -307,7 +312,10 @@ impl BlockPool {
         let pad = self.block_align - misalignment;
         let len = self.memory.len().saturating_sub(pad);
         let slots = slots_fitting(len, self.block_size, self.block_align, self.stride);
-        (self.memory.as_ptr().wrapping_add(pad), slots.min(self.aligned_slots))
+        (
+            self.memory.as_ptr().wrapping_add(pad),
+            slots.min(self.aligned_slots),
+        )
     }
 
     #[cfg(loom)]
@@ -321,7 +329,10 @@ impl BlockPool {
     #[inline]
     pub(crate) fn acquire(&self, slack: usize) -> Option<NonNull<u8>> {
         let geometry = self.geometry();
-        let Some(index) = self.stack.pop(geometry.links, free_stack::live_mark(slack as u32)) else {
+        let Some(index) = self
+            .stack
+            .pop(geometry.links, free_stack::live_mark(slack as u32))
+        else {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return None;
         };
@@ -370,11 +381,17 @@ impl BlockPool {
     pub(crate) fn allocate_layout(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         check_request(layout, self.block_align).map_err(|e| self.refuse(e))?;
         if layout.size() > self.block_size {
-            return Err(self.refuse(AllocError::TooLarge { size: layout.size(), max: self.block_size }));
+            return Err(self.refuse(AllocError::TooLarge {
+                size: layout.size(),
+                max: self.block_size,
+            }));
         }
         match self.acquire(self.block_size - layout.size()) {
             Some(block) => Ok(NonNull::slice_from_raw_parts(block, self.block_size)),
-            None => Err(AllocError::OutOfMemory { size: layout.size(), largest_free: 0 }),
+            None => Err(AllocError::OutOfMemory {
+                size: layout.size(),
+                largest_free: 0,
+            }),
         }
     }
 
@@ -398,7 +415,8 @@ impl BlockPool {
         let mut stats = AllocatorStats::empty(slots * self.stride);
         stats.used = live * self.stride;
         stats.peak = self.peak.load(Ordering::Relaxed).min(slots) * self.stride;
-        stats.requested = (live * self.block_size).saturating_sub(self.slack.load(Ordering::Relaxed));
+        stats.requested =
+            (live * self.block_size).saturating_sub(self.slack.load(Ordering::Relaxed));
         stats.live = live;
         stats.allocations = self.allocations.load(Ordering::Relaxed);
         stats.deallocations = self.deallocations.load(Ordering::Relaxed);
@@ -412,14 +430,19 @@ impl BlockPool {
         let geometry = self.geometry();
         let violation = |what, slot: u32| InvariantViolation {
             what,
-            offset: geometry.blocks.addr().wrapping_sub(self.memory.as_ptr().addr())
+            offset: geometry
+                .blocks
+                .addr()
+                .wrapping_sub(self.memory.as_ptr().addr())
                 + slot as usize * self.stride,
         };
         let fresh = self.stack.fresh();
         if fresh > geometry.slots() {
             return Err(violation("more slots handed out than exist", fresh));
         }
-        self.stack.check(geometry.links).map_err(|v| violation(v.what, v.slot))?;
+        self.stack
+            .check(geometry.links)
+            .map_err(|v| violation(v.what, v.slot))?;
         let deallocations = self.deallocations.load(Ordering::Relaxed);
         let allocations = self.allocations.load(Ordering::Relaxed);
         if deallocations > allocations {

@@ -148,7 +148,11 @@ impl<'a> Links<'a> {
     /// garbage: the stack writes a word before it ever reads it.)
     #[inline]
     pub(crate) unsafe fn new(first: NonNull<AtomicU32>, len: u32) -> Self {
-        Self { first, len, _table: PhantomData }
+        Self {
+            first,
+            len,
+            _table: PhantomData,
+        }
     }
 
     /// The number of link words, which is the number of slots.
@@ -251,7 +255,10 @@ impl FreeStack {
                 // read-modify-write is guaranteed the latest value, so confirm
                 // with one (rewriting the same value changes nothing) before
                 // reporting the pool exhausted.
-                match self.head.compare_exchange(head, head, Ordering::Acquire, Ordering::Acquire) {
+                match self
+                    .head
+                    .compare_exchange(head, head, Ordering::Acquire, Ordering::Acquire)
+                {
                     Ok(_) => return None,
                     Err(current) => {
                         head = current;
@@ -358,7 +365,10 @@ impl FreeStack {
             // Read after `head`: every index pushed by then is below it.
             let fresh = self.fresh.load(Ordering::Acquire);
             if fresh > links.len() {
-                return Err(StackViolation { what: "more fresh slots than slots", slot: fresh });
+                return Err(StackViolation {
+                    what: "more fresh slots than slots",
+                    slot: fresh,
+                });
             }
             let walk = Self::walk(links, unpack(head).0, fresh);
             if self.head.load(Ordering::Acquire) == head {
@@ -380,7 +390,10 @@ impl FreeStack {
                 });
             }
             if free == fresh {
-                return Err(StackViolation { what: "free stack has a cycle", slot: index });
+                return Err(StackViolation {
+                    what: "free stack has a cycle",
+                    slot: index,
+                });
             }
             // SAFETY: `index < fresh <= links.len()`.
             let next = unsafe { links.get(index) }.load(Ordering::Acquire);

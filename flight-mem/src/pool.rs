@@ -131,7 +131,10 @@ impl<T> Pool<T> {
                 // SAFETY: the slot is ours alone until it is pushed again, lies
                 // in the pool's memory, and is aligned and sized for `T`.
                 unsafe { slot.write(value) };
-                Ok(PoolBox { value: slot, pool: self })
+                Ok(PoolBox {
+                    value: slot,
+                    pool: self,
+                })
             }
             None => Err(value),
         }
@@ -302,7 +305,10 @@ impl<'a, T> PoolBox<'a, T> {
         // SAFETY: the slot was handed out by this pool to this box (on this
         // thread, or sent here, which orders the allocation before).
         let freed = unsafe { this.pool.release(this.value.cast()) };
-        debug_assert!(freed.is_ok(), "flight-mem: pool slot freed twice: {freed:?}");
+        debug_assert!(
+            freed.is_ok(),
+            "flight-mem: pool slot freed twice: {freed:?}"
+        );
         value
     }
 }
@@ -321,10 +327,16 @@ impl<T> Drop for PoolBox<'_, T> {
                 // SAFETY: the slot was handed out by this pool to the box
                 // being dropped, which happened before.
                 let freed = unsafe { self.pool.release(self.slot) };
-                debug_assert!(freed.is_ok(), "flight-mem: pool slot freed twice: {freed:?}");
+                debug_assert!(
+                    freed.is_ok(),
+                    "flight-mem: pool slot freed twice: {freed:?}"
+                );
             }
         }
-        let _release = Release { pool: self.pool, slot: self.value.cast() };
+        let _release = Release {
+            pool: self.pool,
+            slot: self.value.cast(),
+        };
         // SAFETY: the slot holds an initialised `T` owned by this box, dropped
         // exactly once here; the slot is returned only afterwards.
         unsafe { self.value.drop_in_place() };

@@ -48,7 +48,11 @@ impl Fixture {
         let memory = unsafe { std::alloc::alloc_zeroed(layout) };
         assert!(!memory.is_null());
         // SAFETY: as above.
-        let pool = BlockPool::new(unsafe { RawMemory::from_raw_parts(memory, bytes) }, BLOCK, BLOCK);
+        let pool = BlockPool::new(
+            unsafe { RawMemory::from_raw_parts(memory, bytes) },
+            BLOCK,
+            BLOCK,
+        );
         assert_eq!(pool.slots(), slots);
         Arc::new(Self {
             pool,
@@ -87,7 +91,9 @@ impl Fixture {
         assert_eq!((stats.live, stats.used, stats.requested), (0, 0, 0));
         assert_eq!(stats.allocations, stats.deallocations);
         self.pool.check().unwrap();
-        let all: Vec<_> = (0..self.shadows.len()).map(|_| self.alloc(99).unwrap()).collect();
+        let all: Vec<_> = (0..self.shadows.len())
+            .map(|_| self.alloc(99).unwrap())
+            .collect();
         assert!(self.pool.allocate(Layout::new::<u8>()).is_err());
         for block in all {
             self.free(block, 99);
@@ -173,7 +179,11 @@ fn exhaustion_with_more_threads_than_slots() {
 fn racing_double_free_is_detected_once() {
     loom::model(|| {
         let fixture = Fixture::new(2);
-        let block = fixture.pool.allocate(Layout::new::<u64>()).unwrap().cast::<u8>();
+        let block = fixture
+            .pool
+            .allocate(Layout::new::<u64>())
+            .unwrap()
+            .cast::<u8>();
         let address = block.as_ptr() as usize;
         let other = Arc::clone(&fixture);
         let racer = thread::spawn(move || {

@@ -1,6 +1,8 @@
 //! Many threads on one `static` pool: blocks keep their owner's pattern
 //! until freed, no slot is ever handed to two threads at once, and the
 //! counters are exact once the threads are joined.
+// Statics need const constructors, which loom builds do not have.
+#![cfg(not(loom))]
 
 use std::alloc::Layout;
 use std::sync::Barrier;
@@ -104,15 +106,16 @@ fn exhausted_pool_never_hands_a_block_out_twice() {
                     start.wait();
                     for _ in 0..ROUNDS {
                         let size = 4 + rng.below(BLOCK - 3);
-                        let block = match CLAIM_POOL.allocate(Layout::from_size_align(size, 4).unwrap()) {
-                            Ok(block) => block.cast::<u8>(),
-                            Err(AllocError::OutOfMemory { .. }) => {
-                                refused += 1;
-                                thread::yield_now();
-                                continue;
-                            }
-                            Err(other) => panic!("unexpected {other:?}"),
-                        };
+                        let block =
+                            match CLAIM_POOL.allocate(Layout::from_size_align(size, 4).unwrap()) {
+                                Ok(block) => block.cast::<u8>(),
+                                Err(AllocError::OutOfMemory { .. }) => {
+                                    refused += 1;
+                                    thread::yield_now();
+                                    continue;
+                                }
+                                Err(other) => panic!("unexpected {other:?}"),
+                            };
                         granted += 1;
                         // SAFETY: the block is ours, 8-aligned and at least 4
                         // bytes; the claim word is only accessed atomically.
@@ -130,7 +133,9 @@ fn exhausted_pool_never_hands_a_block_out_twice() {
                         assert_eq!(claim.load(Ordering::Relaxed), me);
                         if size > 4 {
                             // SAFETY: as above.
-                            let rest = unsafe { std::slice::from_raw_parts(block.add(4).as_ptr(), size - 4) };
+                            let rest = unsafe {
+                                std::slice::from_raw_parts(block.add(4).as_ptr(), size - 4)
+                            };
                             assert!(rest.iter().all(|&b| b == me as u8));
                         }
                         claim.store(0, Ordering::Release);
@@ -141,7 +146,10 @@ fn exhausted_pool_never_hands_a_block_out_twice() {
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     });
     let stats = CLAIM_POOL.stats();
     assert_eq!(stats.allocations, granted);
@@ -152,7 +160,9 @@ fn exhausted_pool_never_hands_a_block_out_twice() {
     assert!(stats.peak <= CLAIMED * BLOCK);
     CLAIM_POOL.check().unwrap();
     // Every block came back: all of them can be taken at once, and no more.
-    let all: Vec<_> = (0..CLAIMED).map(|_| CLAIM_POOL.allocate(Layout::new::<u64>()).unwrap()).collect();
+    let all: Vec<_> = (0..CLAIMED)
+        .map(|_| CLAIM_POOL.allocate(Layout::new::<u64>()).unwrap())
+        .collect();
     assert!(CLAIM_POOL.allocate(Layout::new::<u8>()).is_err());
     for block in all {
         // SAFETY: allocated just above.
