@@ -17,7 +17,7 @@ fn config() -> ProptestConfig {
     ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 })
 }
 
-const MAX_OPS: usize = if cfg!(miri) { 40 } else { 300 };
+const MAX_OPS: usize = if cfg!(miri) { 24 } else { 300 };
 
 /// `ptr + bytes`, without claiming it is in bounds.
 fn offset(ptr: NonNull<u8>, bytes: usize) -> NonNull<u8> {
@@ -222,7 +222,7 @@ fn bytes_for_gives_exactly_the_slots_asked_for() {
         (1536, 64),
         (33, 32),
     ] {
-        for count in [1, 2, 7, 64] {
+        for count in [1, 2, 7, if cfg!(miri) { 9 } else { 64 }] {
             let bytes = BlockPool::bytes_for(size, align, count);
             let memory = leak_memory(bytes, align.max(1));
             assert_eq!(
