@@ -1,60 +1,6 @@
 //! [`BlockPool`]: a lock-free pool of untyped fixed-size blocks.
 //!
-//! # Algorithm
-//!
-//! The memory is cut into `slots` equal blocks followed by a side table of
-//! one 4-byte link word per block; free blocks form a tagged Treiber stack
-//! threaded through the side table, never through the blocks (see the
-//! `free_stack` module for the ABA and data-race argument). Blocks never used
-//! yet are handed out by a bump counter, so the memory needs no
-//! initialisation: a `static` pool works on its first call from any thread.
-//!
-//! * **Time:** allocation is one pop (one CAS of the head, retried only
-//!   under contention) or, while unused blocks remain, one bump; free is one
-//!   CAS on the block's link word and one push. No lock on either path.
-//! * **Per-block overhead:** nothing inside the block; 4 bytes of side table
-//!   per block, plus the block size rounded up to the block alignment (the
-//!   *stride*). `used` counts the stride of every live block.
-//! * **Worst case:** a pop or push retries once per competing successful
-//!   operation (lock-free, not wait-free); with no contention both are O(1).
-//! * **Alignment:** every block is aligned to `block_align`; requests with a
-//!   larger alignment are refused with [`AllocError::AlignmentTooLarge`],
-//!   requests larger than `block_size` with [`AllocError::TooLarge`].
-//! * **Thread safety:** atomics only. The head is an `AtomicU64`; on targets
-//!   without native 64-bit atomics (thumbv7em, thumbv6m) `portable-atomic`
-//!   provides it with its lock-based or critical-section fallback. Statistics
-//!   counters are relaxed atomics, exact whenever no operation is in flight.
-//!
-//! # Memory layout and sizing
-//!
-//! `[ block 0 | block 1 | … | block n-1 ][pad][ link 0 | … | link n-1 ]`
-//!
-//! The constructor is `const`, so it cannot see where the memory will be:
-//! it computes the slot count assuming the memory starts on a `block_align`
-//! boundary, as [`BlockPool::bytes_for`] does. That is what a static
-//! [`Arena`](crate::Arena) (page-aligned) and the layout macro provide. Memory
-//! that turns out to be misaligned at run time still works: the pool aligns
-//! the first block up and keeps as many slots as then fit (possibly fewer,
-//! possibly none).
-//!
-//! ```
-//! use core::alloc::Layout;
-//! use flight_mem::{Arena, BlockPool, RawAllocator, RawMemory};
-//!
-//! const PACKET: usize = 1536;
-//! static PACKET_MEMORY: Arena<{ BlockPool::bytes_for(PACKET, 64, 8) }> = Arena::new();
-//! // SAFETY: PACKET_MEMORY is given to this pool and nothing else.
-//! static PACKETS: BlockPool =
-//!     BlockPool::new(unsafe { RawMemory::from_arena(&PACKET_MEMORY) }, PACKET, 64);
-//!
-//! assert_eq!(PACKETS.slots(), 8);
-//! let block = PACKETS.allocate(Layout::from_size_align(1500, 64).unwrap()).unwrap();
-//! assert_eq!(block.len(), PACKET);
-//! assert_eq!(PACKETS.stats().used, PACKET);
-//! // SAFETY: `block` came from PACKETS and is not used afterwards.
-//! unsafe { PACKETS.free(block.cast()) }.unwrap();
-//! assert_eq!(PACKETS.len(), 0);
-//! ```
+//! The algorithm, costs and layout are documented on the type.
 
 use core::alloc::Layout;
 use core::fmt;
@@ -69,7 +15,65 @@ use crate::{
 
 /// A lock-free, ABA-safe pool of untyped blocks of one size and alignment.
 ///
-/// See the [module documentation](self) for the algorithm, costs and layout.
+/// # Algorithm
+///
+/// The memory is cut into `slots` equal blocks followed by a side table of
+/// one 4-byte link word per block; free blocks form a tagged Treiber stack
+/// threaded through the side table, never through the blocks (see the
+/// `free_stack` module for the ABA and data-race argument). Blocks never used
+/// yet are handed out by a bump counter, so the memory needs no
+/// initialisation: a `static` pool works on its first call from any thread.
+///
+/// * **Time:** allocation is one pop (one CAS of the head, retried only
+///   under contention) or, while unused blocks remain, one bump; free is one
+///   CAS on the block's link word and one push. No lock on either path.
+/// * **Per-block overhead:** nothing inside the block; 4 bytes of side table
+///   per block, plus the block size rounded up to the block alignment (the
+///   *stride*). `used` counts the stride of every live block.
+/// * **Worst case:** a pop or push retries once per competing successful
+///   operation (lock-free, not wait-free); with no contention both are O(1).
+/// * **Alignment:** every block is aligned to `block_align`; requests with a
+///   larger alignment are refused with [`AllocError::AlignmentTooLarge`],
+///   requests larger than `block_size` with [`AllocError::TooLarge`].
+/// * **Thread safety:** atomics only. The head is an `AtomicU64`; on targets
+///   without native 64-bit atomics (thumbv7em, thumbv6m) `portable-atomic`
+///   provides it with its lock-based or critical-section fallback. Statistics
+///   counters are relaxed atomics, exact whenever no operation is in flight.
+/// * **Checking:** [`RawAllocator::check`] walks the free stack (O(free
+///   blocks)); it may run concurrently with allocation and frees, trusts only
+///   walks during which the stack head did not move, and reports nothing if
+///   it cannot get such a walk in a few attempts.
+///
+/// # Memory layout and sizing
+///
+/// `[ block 0 | block 1 | … | block n-1 ][pad][ link 0 | … | link n-1 ]`
+///
+/// The constructor is `const`, so it cannot see where the memory will be:
+/// it computes the slot count assuming the memory starts on a `block_align`
+/// boundary, as [`BlockPool::bytes_for`] does. That is what a static
+/// [`Arena`](crate::Arena) (page-aligned) and the layout macro provide. Memory
+/// that turns out to be misaligned at run time still works: the pool aligns
+/// the first block up and keeps as many slots as then fit (possibly fewer,
+/// possibly none).
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, BlockPool, RawAllocator, RawMemory};
+///
+/// const PACKET: usize = 1536;
+/// static PACKET_MEMORY: Arena<{ BlockPool::bytes_for(PACKET, 64, 8) }> = Arena::new();
+/// // SAFETY: PACKET_MEMORY is given to this pool and nothing else.
+/// static PACKETS: BlockPool =
+///     BlockPool::new(unsafe { RawMemory::from_arena(&PACKET_MEMORY) }, PACKET, 64);
+///
+/// assert_eq!(PACKETS.slots(), 8);
+/// let block = PACKETS.allocate(Layout::from_size_align(1500, 64).unwrap()).unwrap();
+/// assert_eq!(block.len(), PACKET);
+/// assert_eq!(PACKETS.stats().used, PACKET);
+/// // SAFETY: `block` came from PACKETS and is not used afterwards.
+/// unsafe { PACKETS.free(block.cast()) }.unwrap();
+/// assert_eq!(PACKETS.len(), 0);
+/// ```
 pub struct BlockPool {
     memory: RawMemory,
     block_size: usize,

@@ -1,52 +1,7 @@
 //! [`Pool<T>`]: a lock-free pool of values of one type, and [`PoolBox`], the
 //! owning handle to a value in it.
 //!
-//! # Algorithm
-//!
-//! A typed face over the [`BlockPool`] machinery with blocks of
-//! `size_of::<T>()` bytes aligned to `align_of::<T>()`: a tagged Treiber stack
-//! of free slot indices whose links live in a side table, never in the
-//! slots (see the `free_stack` module for why that matters for soundness and
-//! how the tag defeats ABA), plus a bump counter for never-used slots so the
-//! memory needs no initialisation.
-//!
-//! * **Time:** [`Pool::alloc`] is one pop (or one bump while unused slots
-//!   remain) and a write of the value; dropping a [`PoolBox`] drops the value
-//!   and pushes the slot. Both are O(1) and take no lock; under contention a
-//!   CAS retries once per competing successful operation (lock-free).
-//! * **Per-object overhead:** none in the object; 4 bytes of side table per
-//!   slot. Slots are exactly `size_of::<T>()` bytes apart (a Rust type's size
-//!   is a multiple of its alignment), so capacity in bytes is
-//!   `slots * size_of::<T>()` and `used` is `live * size_of::<T>()`.
-//! * **Alignment:** every slot is aligned to `align_of::<T>()`; through
-//!   [`RawAllocator`] requests must fit `T`'s size and alignment.
-//! * **Thread safety:** atomics only, see [`BlockPool`]. `Pool<T>` is `Sync`
-//!   when `T: Send`.
-//!
-//! Zero-sized types are refused at compile time: they need no memory, so a
-//! pool of them would only count values.
-//!
-//! ```
-//! use flight_mem::{Arena, Pool, PoolBox, RawMemory};
-//!
-//! #[derive(Debug, PartialEq)]
-//! pub struct Particle {
-//!     pos: [f32; 3],
-//!     life: f32,
-//! }
-//!
-//! static MEMORY: Arena<{ Pool::<Particle>::bytes_for(1024) }> = Arena::new();
-//! // SAFETY: MEMORY is given to this pool and nothing else.
-//! static PARTICLES: Pool<Particle> = Pool::new(unsafe { RawMemory::from_arena(&MEMORY) });
-//!
-//! let mut spark = PARTICLES.alloc(Particle { pos: [0.0; 3], life: 1.0 }).unwrap();
-//! spark.life -= 0.5;
-//! assert_eq!(PARTICLES.slots(), 1024);
-//! assert_eq!(PARTICLES.len(), 1);
-//! assert_eq!(PARTICLES.stats().used, core::mem::size_of::<Particle>());
-//! drop(spark); // drops the particle and returns its slot
-//! assert!(PARTICLES.is_empty());
-//! ```
+//! The algorithm, costs and layout are documented on the type.
 
 use core::alloc::Layout;
 use core::fmt;
@@ -63,7 +18,52 @@ use crate::{
 
 /// A lock-free, ABA-safe pool of `T` values with no per-object header.
 ///
-/// See the [module documentation](self) for the algorithm and costs.
+/// # Algorithm
+///
+/// A typed face over the [`BlockPool`] machinery with blocks of
+/// `size_of::<T>()` bytes aligned to `align_of::<T>()`: a tagged Treiber stack
+/// of free slot indices whose links live in a side table, never in the
+/// slots (see the `free_stack` module for why that matters for soundness and
+/// how the tag defeats ABA), plus a bump counter for never-used slots so the
+/// memory needs no initialisation.
+///
+/// * **Time:** [`Pool::alloc`] is one pop (or one bump while unused slots
+///   remain) and a write of the value; dropping a [`PoolBox`] drops the value
+///   and pushes the slot. Both are O(1) and take no lock; under contention a
+///   CAS retries once per competing successful operation (lock-free).
+/// * **Per-object overhead:** none in the object; 4 bytes of side table per
+///   slot. Slots are exactly `size_of::<T>()` bytes apart (a Rust type's size
+///   is a multiple of its alignment), so capacity in bytes is
+///   `slots * size_of::<T>()` and `used` is `live * size_of::<T>()`.
+/// * **Alignment:** every slot is aligned to `align_of::<T>()`; through
+///   [`RawAllocator`] requests must fit `T`'s size and alignment.
+/// * **Thread safety:** atomics only, see [`BlockPool`]. `Pool<T>` is `Sync`
+///   when `T: Send`.
+///
+/// Zero-sized types are refused at compile time: they need no memory, so a
+/// pool of them would only count values.
+///
+/// ```
+/// use flight_mem::{Arena, Pool, PoolBox, RawMemory};
+///
+/// #[derive(Debug, PartialEq)]
+/// pub struct Particle {
+///     pos: [f32; 3],
+///     life: f32,
+/// }
+///
+/// static MEMORY: Arena<{ Pool::<Particle>::bytes_for(1024) }> = Arena::new();
+/// // SAFETY: MEMORY is given to this pool and nothing else.
+/// static PARTICLES: Pool<Particle> = Pool::new(unsafe { RawMemory::from_arena(&MEMORY) });
+///
+/// let mut spark = PARTICLES.alloc(Particle { pos: [0.0; 3], life: 1.0 }).unwrap();
+/// spark.life -= 0.5;
+/// assert_eq!(PARTICLES.slots(), 1024);
+/// assert_eq!(PARTICLES.len(), 1);
+/// assert_eq!(PARTICLES.stats().used, core::mem::size_of::<Particle>());
+/// drop(spark); // drops the particle and returns its slot
+/// assert!(PARTICLES.is_empty());
+/// ```
 pub struct Pool<T> {
     blocks: BlockPool,
     /// The pool owns the `T`s in its slots (through the boxes it hands out).
