@@ -45,8 +45,11 @@ extern crate std;
 
 pub use allocator_api2;
 
+mod block_pool;
 mod error;
+mod free_stack;
 mod memory;
+mod pool;
 mod pressure;
 pub(crate) mod raw;
 mod request;
@@ -56,8 +59,10 @@ pub(crate) mod sync;
 mod system;
 mod vocabulary;
 
+pub use block_pool::BlockPool;
 pub use error::{AllocError, InvariantViolation};
 pub use memory::{Arena, RawMemory};
+pub use pool::{Pool, PoolBox};
 pub use pressure::{
     CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
     PressureThresholds, PressureWatch,
