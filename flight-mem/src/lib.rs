@@ -46,17 +46,23 @@ extern crate std;
 pub use allocator_api2;
 
 mod error;
+mod frames;
+mod linear;
 mod memory;
 pub(crate) mod raw;
 mod request;
+mod stack;
 mod stats;
 pub(crate) mod sync;
 mod vocabulary;
 
 pub use error::{AllocError, InvariantViolation};
+pub use frames::Frames;
+pub use linear::{Checkpoint, Linear, Scope};
 pub use memory::{Arena, RawMemory};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
