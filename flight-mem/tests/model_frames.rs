@@ -17,6 +17,9 @@ const CASES: u32 = 8;
 #[cfg(not(miri))]
 const CASES: u32 = 256;
 
+/// Ops per case: Miri runs a few short sequences.
+const MAX_OPS: usize = if cfg!(miri) { 12 } else { 80 };
+const MAX_LEN: usize = if cfg!(miri) { 1024 } else { 4096 };
 const MAX_SIZE: usize = if cfg!(miri) { 64 } else { 200 };
 
 #[derive(Clone, Debug)]
@@ -48,13 +51,22 @@ struct FramesModel {
 }
 
 impl FramesModel {
-    fn alloc(&mut self, frames: &Frames, layout: Layout, result: Result<NonNull<[u8]>, AllocError>) {
+    fn alloc(
+        &mut self,
+        frames: &Frames,
+        layout: Layout,
+        result: Result<NonNull<[u8]>, AllocError>,
+    ) {
         let frame_base = self.base + self.current * self.frame_len;
         let offset = self.offsets[self.current];
         let start = (frame_base + offset).next_multiple_of(layout.align()) - frame_base;
         if start + layout.size() <= self.frame_len {
             let block = result.expect("allocation that fits must succeed");
-            assert_eq!(block.cast::<u8>().as_ptr() as usize, frame_base + start, "not placed at the aligned offset");
+            assert_eq!(
+                block.cast::<u8>().as_ptr() as usize,
+                frame_base + start,
+                "not placed at the aligned offset"
+            );
             self.offsets[self.current] = start + layout.size();
         } else {
             assert!(result.is_err(), "allocation beyond the frame succeeded");
@@ -64,8 +76,16 @@ impl FramesModel {
 
     /// Reclaims (and pattern-checks) the blocks of `frame` from `offset` on.
     fn reclaim(&mut self, frame: usize, offset: usize) {
-        let (from, to) = (self.base + frame * self.frame_len + offset, self.base + (frame + 1) * self.frame_len);
-        while let Some(index) = self.model.live.iter().position(|b| (from..to).contains(&(b.ptr.as_ptr() as usize))) {
+        let (from, to) = (
+            self.base + frame * self.frame_len + offset,
+            self.base + (frame + 1) * self.frame_len,
+        );
+        while let Some(index) = self
+            .model
+            .live
+            .iter()
+            .position(|b| (from..to).contains(&(b.ptr.as_ptr() as usize)))
+        {
             self.model.take(index);
         }
         self.offsets[frame] = offset;
@@ -76,7 +96,11 @@ impl FramesModel {
         let stats = frames.stats();
         assert_eq!(frames.current_frame(), self.current, "current frame");
         assert_eq!(stats.used, self.offsets.iter().sum::<usize>(), "used");
-        assert_eq!(stats.largest_free, self.frame_len - self.offsets[self.current], "largest_free");
+        assert_eq!(
+            stats.largest_free,
+            self.frame_len - self.offsets[self.current],
+            "largest_free"
+        );
     }
 }
 
@@ -151,9 +175,9 @@ proptest! {
 
     #[test]
     fn frames_match_model(
-        ops in proptest::collection::vec(op(), 1..80),
+        ops in proptest::collection::vec(op(), 1..MAX_OPS),
         count in 1usize..=4,
-        len in 64usize..4096,
+        len in 64usize..MAX_LEN,
     ) {
         run(&ops, count, len);
     }
@@ -184,7 +208,10 @@ fn constructor_limits() {
     static FRAMES: Frames = Frames::new(unsafe { flight_mem::RawMemory::from_arena(&ARENA) }, 255);
     assert_eq!(FRAMES.frame_count(), 255);
     assert_eq!(FRAMES.frame_capacity(), 0);
-    assert!(matches!(FRAMES.allocate(Layout::new::<u8>()), Err(AllocError::TooLarge { max: 0, .. })));
+    assert!(matches!(
+        FRAMES.allocate(Layout::new::<u8>()),
+        Err(AllocError::TooLarge { max: 0, .. })
+    ));
     assert!(std::panic::catch_unwind(|| Frames::new(leak_memory(64, 8), 0)).is_err());
     assert!(std::panic::catch_unwind(|| Frames::new(leak_memory(64, 8), 256)).is_err());
 }
@@ -204,12 +231,13 @@ fn threads_allocate_while_frames_advance() {
     const THREADS: u8 = 8;
     const ROUNDS: usize = if cfg!(miri) { 4 } else { 60 };
     const PER_ROUND: usize = if cfg!(miri) { 3 } else { 20 };
-    static BARRIER: std::sync::LazyLock<Barrier> = std::sync::LazyLock::new(|| Barrier::new(THREADS as usize));
+    static BARRIER: std::sync::LazyLock<Barrier> =
+        std::sync::LazyLock::new(|| Barrier::new(THREADS as usize));
 
     let handles: Vec<_> = (0..THREADS)
         .map(|thread| {
             std::thread::spawn(move || {
-                let mut previous: Vec<(usize, usize, u8)> = Vec::new();
+                let mut previous: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
                 for round in 0..ROUNDS {
                     let mut current = Vec::new();
                     for i in 0..PER_ROUND {
@@ -221,10 +249,13 @@ fn threads_allocate_while_frames_advance() {
                         }
                         let pattern = thread << 5 | (round % 32) as u8;
                         let size = 8 + (i * 13 + usize::from(thread)) % 40;
-                        let block = FRAMES.allocate(Layout::from_size_align(size, 8).unwrap()).unwrap().cast::<u8>();
+                        let block = FRAMES
+                            .allocate(Layout::from_size_align(size, 8).unwrap())
+                            .unwrap()
+                            .cast::<u8>();
                         // SAFETY: a fresh block of `size` bytes.
                         unsafe { block.as_ptr().write_bytes(pattern, size) };
-                        current.push((block.as_ptr() as usize, size, pattern));
+                        current.push((block, size, pattern));
                         FRAMES.scope(|scope| {
                             let a = scope.alloc_slice_fill(size, !pattern).unwrap();
                             scope.scope(|inner| {
@@ -234,12 +265,15 @@ fn threads_allocate_while_frames_advance() {
                             assert!(a.iter().all(|&x| x == !pattern), "scope block overwritten");
                         });
                     }
-                    for &(addr, size, pattern) in previous.iter().chain(&current) {
+                    for &(block, size, pattern) in previous.iter().chain(&current) {
                         // SAFETY: blocks of this and the previous round live
                         // in frames not reset yet (see the safety comment on
                         // `next_frame` above).
-                        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size) };
-                        assert!(bytes.iter().all(|&b| b == pattern), "retained block overwritten");
+                        let bytes = unsafe { std::slice::from_raw_parts(block.as_ptr(), size) };
+                        assert!(
+                            bytes.iter().all(|&b| b == pattern),
+                            "retained block overwritten"
+                        );
                     }
                     previous = current;
                     BARRIER.wait();

@@ -16,19 +16,33 @@ const CASES: u32 = 8;
 #[cfg(not(miri))]
 const CASES: u32 = 256;
 
+/// Ops per case: Miri runs a few short sequences.
+const MAX_OPS: usize = if cfg!(miri) { 12 } else { 80 };
+const MAX_LEN: usize = if cfg!(miri) { 1024 } else { 4096 };
 const MAX_SIZE: usize = if cfg!(miri) { 64 } else { 300 };
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { size: usize, align_log2: u8 },
-    Free { pick: usize },
+    Alloc {
+        size: usize,
+        align_log2: u8,
+    },
+    Free {
+        pick: usize,
+    },
     Reset,
     Checkpoint,
-    ResetTo { pick: usize },
+    ResetTo {
+        pick: usize,
+    },
     /// A scope with these allocations; `raw_after` interleaves a raw
     /// allocation after that many of them (which must block the rollback);
     /// `nested` opens an inner scope after the first allocation.
-    Scope { allocs: Vec<(usize, u8)>, raw_after: Option<usize>, nested: Vec<(usize, u8)> },
+    Scope {
+        allocs: Vec<(usize, u8)>,
+        raw_after: Option<usize>,
+        nested: Vec<(usize, u8)>,
+    },
 }
 
 fn alloc_spec() -> impl Strategy<Value = (usize, u8)> {
@@ -61,12 +75,21 @@ struct BumpModel {
 
 impl BumpModel {
     /// Checks an allocation result against the predicted placement.
-    fn alloc(&mut self, linear: &Linear, layout: Layout, result: Result<NonNull<[u8]>, AllocError>) {
+    fn alloc(
+        &mut self,
+        linear: &Linear,
+        layout: Layout,
+        result: Result<NonNull<[u8]>, AllocError>,
+    ) {
         let start = (self.base + self.offset).next_multiple_of(layout.align()) - self.base;
         let end = start + layout.size();
         if end <= self.len {
             let block = result.expect("allocation that fits must succeed");
-            assert_eq!(block.cast::<u8>().as_ptr() as usize, self.base + start, "not placed at the aligned offset");
+            assert_eq!(
+                block.cast::<u8>().as_ptr() as usize,
+                self.base + start,
+                "not placed at the aligned offset"
+            );
             self.offset = end;
         } else {
             assert!(result.is_err(), "allocation beyond the end succeeded");
@@ -76,7 +99,12 @@ impl BumpModel {
 
     /// Reclaims (and pattern-checks) every block at or above `offset`.
     fn reclaim_from(&mut self, offset: usize) {
-        while let Some(index) = self.model.live.iter().position(|b| b.ptr.as_ptr() as usize >= self.base + offset) {
+        while let Some(index) = self
+            .model
+            .live
+            .iter()
+            .position(|b| b.ptr.as_ptr() as usize >= self.base + offset)
+        {
             self.model.take(index);
         }
         self.offset = offset;
@@ -94,7 +122,12 @@ fn layout((size, align_log2): (usize, u8)) -> Layout {
     Layout::from_size_align(size, 1 << align_log2).unwrap()
 }
 
-fn scope_alloc(m: &mut BumpModel, linear: &Linear, scope: &Scope<'_>, spec: (usize, u8)) -> Option<NonNull<u8>> {
+fn scope_alloc(
+    m: &mut BumpModel,
+    linear: &Linear,
+    scope: &Scope<'_>,
+    spec: (usize, u8),
+) -> Option<NonNull<u8>> {
     let layout = layout(spec);
     let result = scope.alloc_layout(layout);
     let ptr = result.ok().map(|b| b.cast::<u8>());
@@ -105,7 +138,12 @@ fn scope_alloc(m: &mut BumpModel, linear: &Linear, scope: &Scope<'_>, spec: (usi
 fn run(ops: &[Op], len: usize) {
     let memory = leak_memory(len, 64);
     let linear = Linear::new(memory);
-    let mut m = BumpModel { model: Model::default(), base: memory.as_ptr() as usize, len, offset: 0 };
+    let mut m = BumpModel {
+        model: Model::default(),
+        base: memory.as_ptr() as usize,
+        len,
+        offset: 0,
+    };
     let mut checkpoints = Vec::new();
     for op in ops {
         match op {
@@ -122,9 +160,10 @@ fn run(ops: &[Op], len: usize) {
                 }
             }
             Op::Reset => {
-                // SAFETY: the model no longer uses any block (reclaim_from
-                // checks their patterns first) and no scope is open.
+                // Drops every block from the model, checking its pattern.
                 m.reclaim_from(0);
+                // SAFETY: the model no longer uses any block and no scope is
+                // open.
                 unsafe { linear.reset() };
                 checkpoints.clear();
             }
@@ -145,7 +184,11 @@ fn run(ops: &[Op], len: usize) {
                     unsafe { linear.reset_to(checkpoint) };
                 }
             }
-            Op::Scope { allocs, raw_after, nested } => {
+            Op::Scope {
+                allocs,
+                raw_after,
+                nested,
+            } => {
                 // The model offset before the scope's first successful
                 // allocation: where a rollback returns to.
                 let mut checkpoint = None;
@@ -197,7 +240,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
-    fn linear_matches_model(ops in proptest::collection::vec(op(), 1..60), len in 256usize..4096) {
+    fn linear_matches_model(ops in proptest::collection::vec(op(), 1..MAX_OPS), len in 256usize..MAX_LEN) {
         run(&ops, len);
     }
 }
@@ -231,24 +274,35 @@ fn threads_share_scopes_and_raw_blocks() {
                             assert!(value.iter().all(|&b| b == !pattern));
                         });
                         if round % 5 == 0 {
-                            let block = LINEAR.allocate(Layout::new::<[u8; 24]>()).unwrap().cast::<u8>();
+                            let block = LINEAR
+                                .allocate(Layout::new::<[u8; 24]>())
+                                .unwrap()
+                                .cast::<u8>();
                             // SAFETY: a fresh block of 24 bytes.
                             unsafe { block.as_ptr().write_bytes(pattern ^ 0x55, 24) };
-                            raw.push((block.as_ptr() as usize, pattern ^ 0x55));
+                            raw.push((block, pattern ^ 0x55));
                             allocations += 1;
                         }
                         let last = scope.alloc_str("flight-mem").unwrap();
                         allocations += 1;
-                        assert!(outer.iter().all(|&b| b == pattern), "scope block overwritten");
+                        assert!(
+                            outer.iter().all(|&b| b == pattern),
+                            "scope block overwritten"
+                        );
                         assert_eq!(last, "flight-mem");
                     });
                 }
-                for &(addr, pattern) in &raw {
+                for &(block, pattern) in &raw {
                     // SAFETY: the raw blocks are never reclaimed in this test.
-                    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, 24) };
+                    let bytes = unsafe { std::slice::from_raw_parts(block.as_ptr(), 24) };
                     assert!(bytes.iter().all(|&b| b == pattern), "raw block overwritten");
                 }
-                (raw, allocations)
+                (
+                    raw.iter()
+                        .map(|(block, _)| block.as_ptr().addr())
+                        .collect::<Vec<_>>(),
+                    allocations,
+                )
             })
         })
         .collect();
@@ -256,11 +310,14 @@ fn threads_share_scopes_and_raw_blocks() {
     let mut allocations = 0;
     for handle in handles {
         let (raw, count) = handle.join().unwrap();
-        blocks.extend(raw.into_iter().map(|(addr, _)| addr));
+        blocks.extend(raw);
         allocations += count;
     }
     blocks.sort_unstable();
-    assert!(blocks.windows(2).all(|w| w[1] - w[0] >= 24), "raw blocks overlap");
+    assert!(
+        blocks.windows(2).all(|w| w[1] - w[0] >= 24),
+        "raw blocks overlap"
+    );
     let stats = LINEAR.stats();
     LINEAR.check().unwrap();
     assert_eq!(stats.allocations, allocations);

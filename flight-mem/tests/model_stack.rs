@@ -16,19 +16,30 @@ const CASES: u32 = 8;
 #[cfg(not(miri))]
 const CASES: u32 = 256;
 
+/// Ops per case: Miri runs a few short sequences.
+const MAX_OPS: usize = if cfg!(miri) { 12 } else { 80 };
+const MAX_LEN: usize = if cfg!(miri) { 1024 } else { 4096 };
 const MAX_SIZE: usize = if cfg!(miri) { 64 } else { 200 };
 const HEADER: usize = Stack::HEADER_SIZE;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { size: usize, align_log2: u8 },
+    Alloc {
+        size: usize,
+        align_log2: u8,
+    },
     FreeTop,
     /// Frees a block below the top, or (`interior`) a pointer inside the top
     /// block: both must be refused with nothing changed.
-    FreeOutOfOrder { pick: usize, interior: bool },
+    FreeOutOfOrder {
+        pick: usize,
+        interior: bool,
+    },
     FreeForeign,
     Marker,
-    ReleaseTo { pick: usize },
+    ReleaseTo {
+        pick: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -62,7 +73,11 @@ impl StackModel {
         let data = (self.base + self.end + HEADER).next_multiple_of(layout.align()) - self.base;
         if data + layout.size() <= self.len {
             let block = result.expect("push that fits must succeed");
-            assert_eq!(block.cast::<u8>().as_ptr() as usize, self.base + data, "not placed after its header");
+            assert_eq!(
+                block.cast::<u8>().as_ptr() as usize,
+                self.base + data,
+                "not placed after its header"
+            );
             self.prev_ends.push(self.end);
             self.end = data + layout.size();
         } else {
@@ -76,9 +91,11 @@ impl StackModel {
         let live = self.model.take(self.model.live.len() - 1);
         self.end = self.prev_ends.pop().unwrap();
         let depth = self.model.live.len();
-        let (keep, stale): (Vec<_>, Vec<_>) = self.markers.drain(..).partition(|&(_, live)| live <= depth);
+        let (keep, stale): (Vec<_>, Vec<_>) =
+            self.markers.drain(..).partition(|&(_, live)| live <= depth);
         self.markers = keep;
-        self.stale.extend(stale.into_iter().map(|(marker, _)| marker));
+        self.stale
+            .extend(stale.into_iter().map(|(marker, _)| marker));
         live.ptr
     }
 
@@ -86,7 +103,11 @@ impl StackModel {
         self.model.check_stats(stack);
         let stats = stack.stats();
         assert_eq!(stats.used, self.end, "used");
-        assert_eq!(stats.largest_free, self.len.saturating_sub(self.end + HEADER), "largest_free");
+        assert_eq!(
+            stats.largest_free,
+            self.len.saturating_sub(self.end + HEADER),
+            "largest_free"
+        );
     }
 }
 
@@ -132,15 +153,27 @@ fn run(ops: &[Op], len: usize) {
                 if interior && live.last().is_some_and(|b| b.size > 1) {
                     let top = live.last().unwrap();
                     // SAFETY: inside the top block.
-                    refused(&stack, unsafe { top.ptr.add(1 + pick % (top.size - 1)) }, AllocError::OutOfOrder);
+                    refused(
+                        &stack,
+                        unsafe { top.ptr.add(1 + pick % (top.size - 1)) },
+                        AllocError::OutOfOrder,
+                    );
                 } else if live.len() >= 2 {
-                    refused(&stack, live[pick % (live.len() - 1)].ptr, AllocError::OutOfOrder);
+                    refused(
+                        &stack,
+                        live[pick % (live.len() - 1)].ptr,
+                        AllocError::OutOfOrder,
+                    );
                 }
             }
             Op::FreeForeign => {
                 let local = 0u8;
                 refused(&stack, NonNull::from(&local), AllocError::ForeignPointer);
-                refused(&stack, NonNull::new(memory.as_ptr()).unwrap(), AllocError::ForeignPointer);
+                refused(
+                    &stack,
+                    NonNull::new(memory.as_ptr()).unwrap(),
+                    AllocError::ForeignPointer,
+                );
                 if m.end + 1 < len {
                     // SAFETY: inside the memory.
                     let unused = unsafe { NonNull::new(memory.as_ptr()).unwrap().add(len - 1) };
@@ -156,7 +189,10 @@ fn run(ops: &[Op], len: usize) {
                 if let Some(&stale) = m.stale.iter().find(|s| s.used() > m.end) {
                     let before = stack.stats();
                     // SAFETY: a stale marker is refused before anything changes.
-                    assert_eq!(unsafe { stack.release_to(stale) }, Err(AllocError::OutOfOrder));
+                    assert_eq!(
+                        unsafe { stack.release_to(stale) },
+                        Err(AllocError::OutOfOrder)
+                    );
                     assert_eq!(stack.stats(), before);
                 }
                 if !m.markers.is_empty() {
@@ -178,7 +214,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
-    fn stack_matches_model(ops in proptest::collection::vec(op(), 1..80), len in 16usize..4096) {
+    fn stack_matches_model(ops in proptest::collection::vec(op(), 1..MAX_OPS), len in 16usize..MAX_LEN) {
         run(&ops, len);
     }
 }
@@ -186,9 +222,13 @@ proptest! {
 #[test]
 fn header_overhead() {
     let stack = Stack::new(leak_memory(1024, 64));
-    stack.allocate(Layout::from_size_align(64, 8).unwrap()).unwrap();
+    stack
+        .allocate(Layout::from_size_align(64, 8).unwrap())
+        .unwrap();
     assert_eq!(stack.stats().used, 64 + HEADER);
-    stack.allocate(Layout::from_size_align(1, 1).unwrap()).unwrap();
+    stack
+        .allocate(Layout::from_size_align(1, 1).unwrap())
+        .unwrap();
     assert_eq!(stack.stats().used, 64 + 1 + 2 * HEADER);
 }
 
@@ -211,7 +251,10 @@ fn threads_share_one_stack() {
                 for round in 0..ROUNDS {
                     let pattern = thread << 5 | (round % 32) as u8;
                     let size = 1 + (round * 7 + usize::from(thread)) % 100;
-                    let block = STACK.allocate(Layout::from_size_align(size, 4).unwrap()).unwrap().cast::<u8>();
+                    let block = STACK
+                        .allocate(Layout::from_size_align(size, 4).unwrap())
+                        .unwrap()
+                        .cast::<u8>();
                     // SAFETY: a fresh block of `size` bytes.
                     unsafe { block.as_ptr().write_bytes(pattern, size) };
                     // SAFETY: as above; only this thread writes it.
