@@ -343,8 +343,19 @@ impl Checkpoint {
     }
 }
 
-/// A lock-free bump allocator over one memory range; see the
-/// [module documentation](self) for the algorithm and its guarantees.
+/// A lock-free bump allocator over one memory range, with checkpoints and
+/// [scopes](Linear::scope) that give their bytes back when they end.
+///
+/// * Allocation: O(1), one CAS on a single state word (retried under
+///   contention); `free` is an O(1) check that reclaims nothing; `reset` O(1).
+/// * Per-block overhead: none, alignment padding only; any power-of-two
+///   alignment.
+/// * At most [`Linear::MAX_CAPACITY`] (256 MiB - 1) bytes.
+/// * A scope rolls back only when no other thread allocated after its first
+///   allocation (proved with the count of unreclaimed blocks kept in the
+///   state word); otherwise its bytes stay until the next reset.
+/// * Statistics: a block counts as live (and `requested`) until the reset or
+///   rollback that reclaims it; `deallocations` counts reclaimed blocks.
 pub struct Linear {
     memory: RawMemory,
     bump: Bump,
@@ -581,6 +592,18 @@ impl<'a> Scope<'a> {
     ///
     /// `T` must not need `Drop` (a compile error otherwise): the scope never
     /// runs destructors.
+    ///
+    /// ```compile_fail
+    /// use flight_mem::{Arena, Linear, RawMemory};
+    ///
+    /// static ARENA: Arena<256> = Arena::new();
+    /// // SAFETY: ARENA is handed to this one allocator and nothing else.
+    /// static SCRATCH: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
+    ///
+    /// SCRATCH.scope(|scope| {
+    ///     let _ = scope.alloc(String::from("never dropped"));
+    /// });
+    /// ```
     #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
     pub fn alloc<T>(&self, value: T) -> Result<&mut T, T> {
         const {

@@ -115,7 +115,13 @@ impl StackMarker {
     }
 }
 
-/// A lock-free LIFO allocator; see the [module documentation](self).
+/// A lock-free LIFO allocator with [markers](Stack::marker).
+///
+/// * Allocation and `free` O(1) (one CAS each); only the top block can be
+///   freed, anything else is refused with nothing changed;
+///   [`release_to`](Stack::release_to) is O(blocks released).
+/// * Per-block overhead: an 8-byte header ([`Stack::HEADER_SIZE`]) plus
+///   alignment padding; any power-of-two alignment; less than 4 GiB.
 pub struct Stack {
     memory: RawMemory,
     state: AtomicU64,

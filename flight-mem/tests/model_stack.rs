@@ -189,10 +189,8 @@ fn run(ops: &[Op], len: usize) {
                 if let Some(&stale) = m.stale.iter().find(|s| s.used() > m.end) {
                     let before = stack.stats();
                     // SAFETY: a stale marker is refused before anything changes.
-                    assert_eq!(
-                        unsafe { stack.release_to(stale) },
-                        Err(AllocError::OutOfOrder)
-                    );
+                    let result = unsafe { stack.release_to(stale) };
+                    assert_eq!(result, Err(AllocError::OutOfOrder));
                     assert_eq!(stack.stats(), before);
                 }
                 if !m.markers.is_empty() {
