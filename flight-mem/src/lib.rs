@@ -47,12 +47,15 @@ pub use allocator_api2;
 
 mod block_pool;
 mod error;
+mod frames;
 mod free_stack;
+mod linear;
 mod memory;
 mod pool;
 mod pressure;
 pub(crate) mod raw;
 mod request;
+mod stack;
 mod stats;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
@@ -61,6 +64,8 @@ mod vocabulary;
 
 pub use block_pool::BlockPool;
 pub use error::{AllocError, InvariantViolation};
+pub use frames::Frames;
+pub use linear::{Checkpoint, Linear, Scope};
 pub use memory::{Arena, RawMemory};
 pub use pool::{Pool, PoolBox};
 pub use pressure::{
@@ -69,6 +74,7 @@ pub use pressure::{
 };
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
 #[cfg(feature = "std")]
 pub use system::System;
