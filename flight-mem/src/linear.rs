@@ -498,9 +498,9 @@ unsafe impl RawAllocator for Linear {
         stats
     }
 
-    /// [`AllocatorKind::Frames`]: a `Linear` is one linear frame.
+    /// [`AllocatorKind::Linear`].
     fn kind(&self) -> AllocatorKind {
-        AllocatorKind::Frames
+        AllocatorKind::Linear
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
