@@ -63,14 +63,23 @@ impl fmt::Display for AllocError {
         match *self {
             Self::ZeroSize => f.write_str("zero-sized allocation request"),
             Self::SizeOverflow { size } => {
-                write!(f, "size {size} overflows once rounded for alignment and overhead")
+                write!(
+                    f,
+                    "size {size} overflows once rounded for alignment and overhead"
+                )
             }
             Self::BadAlignment { align } => write!(f, "alignment {align} is not a power of two"),
             Self::AlignmentTooLarge { align, max } => {
-                write!(f, "alignment {align} exceeds the largest supported alignment {max}")
+                write!(
+                    f,
+                    "alignment {align} exceeds the largest supported alignment {max}"
+                )
             }
             Self::TooLarge { size, max } => {
-                write!(f, "request of {size} bytes exceeds the largest possible block of {max} bytes")
+                write!(
+                    f,
+                    "request of {size} bytes exceeds the largest possible block of {max} bytes"
+                )
             }
             Self::OutOfMemory { size, largest_free } => write!(
                 f,

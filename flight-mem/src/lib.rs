@@ -45,22 +45,42 @@ extern crate std;
 
 pub use allocator_api2;
 
+mod block_pool;
 mod error;
+mod frames;
+mod free_stack;
 mod layout;
+mod linear;
 mod memory;
+mod pool;
+mod pressure;
 pub(crate) mod raw;
 mod request;
+mod stack;
 mod stats;
 pub(crate) mod sync;
+#[cfg(feature = "std")]
+mod system;
 mod vocabulary;
 
+pub use block_pool::BlockPool;
 pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
+pub use frames::Frames;
 pub use layout::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
+pub use linear::{Checkpoint, Linear, Scope};
 pub use memory::{Arena, RawMemory};
+pub use pool::{Pool, PoolBox};
+pub use pressure::{
+    CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
+    PressureThresholds, PressureWatch,
+};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
+#[cfg(feature = "std")]
+pub use system::System;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };

@@ -83,7 +83,10 @@ impl RawMemory {
     /// The arena is given to one allocator only (two allocators over one
     /// arena would hand out overlapping blocks).
     pub const unsafe fn from_arena<const N: usize>(arena: &'static Arena<N>) -> Self {
-        Self { ptr: arena.as_mut_ptr(), len: N }
+        Self {
+            ptr: arena.as_mut_ptr(),
+            len: N,
+        }
     }
 
     /// The first byte.
@@ -123,6 +126,9 @@ impl RawMemory {
     /// The largest sub-range that starts on an `align` boundary.
     pub fn aligned(&self, align: usize) -> Self {
         let pad = self.ptr.align_offset(align).min(self.len);
-        Self { ptr: self.ptr.wrapping_add(pad), len: self.len - pad }
+        Self {
+            ptr: self.ptr.wrapping_add(pad),
+            len: self.len - pad,
+        }
     }
 }

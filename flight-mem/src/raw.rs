@@ -72,7 +72,10 @@ pub(crate) fn check_request(layout: Layout, max_align: usize) -> Result<(), Allo
         return Err(AllocError::ZeroSize);
     }
     if layout.align() > max_align {
-        return Err(AllocError::AlignmentTooLarge { align: layout.align(), max: max_align });
+        return Err(AllocError::AlignmentTooLarge {
+            align: layout.align(),
+            max: max_align,
+        });
     }
     Ok(())
 }

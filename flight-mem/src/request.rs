@@ -168,7 +168,18 @@ impl RegionInfo {
         align: usize,
         guard: usize,
     ) -> Self {
-        Self { name, kind, allocator, memory, flags, bank, offset, size, align, guard }
+        Self {
+            name,
+            kind,
+            allocator,
+            memory,
+            flags,
+            bank,
+            offset,
+            size,
+            align,
+            guard,
+        }
     }
 
     /// One past the entry's last byte, as an offset into its bank.

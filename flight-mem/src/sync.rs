@@ -15,10 +15,17 @@
 //! plain `fn` under loom (loom's atomics cannot be built in const context);
 //! [`const_fn!`] writes both from one definition.
 
+// Not every build uses every width (thumbv6m has no pool, say).
+#[allow(unused_imports)]
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
+#[allow(unused_imports)]
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use portable_atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use core::cell::UnsafeCell;
 
@@ -105,7 +112,7 @@ impl<T> Lock<T> {
                 spin_hint();
                 spins = spins.wrapping_add(1);
                 #[cfg(all(feature = "std", not(loom)))]
-                if spins % 64 == 0 {
+                if spins.is_multiple_of(64) {
                     // A preempted holder needs the core more than we do.
                     std::thread::yield_now();
                 }

@@ -102,6 +102,8 @@ pub enum AllocatorKind {
     FreeList,
     /// Linear frames ([`Frames`](crate::Frames)).
     Frames,
+    /// One linear bump region ([`Linear`](crate::Linear)).
+    Linear,
     /// LIFO stack ([`Stack`](crate::Stack)).
     Stack,
     /// Typed fixed-size pool ([`Pool`](crate::Pool)).
@@ -120,6 +122,7 @@ impl AllocatorKind {
             Self::Buddy => "buddy",
             Self::FreeList => "freelist",
             Self::Frames => "frames",
+            Self::Linear => "linear",
             Self::Stack => "stack",
             Self::Pool => "pool",
             Self::BlockPool => "block pool",
@@ -172,8 +175,13 @@ pub enum PressureLevel {
 
 impl PressureLevel {
     /// Every level, lowest first.
-    pub const ALL: [PressureLevel; 5] =
-        [Self::None, Self::Low, Self::Medium, Self::High, Self::Critical];
+    pub const ALL: [PressureLevel; 5] = [
+        Self::None,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
 
     /// The level for `free` bytes out of `total`, given the free-percent
     /// thresholds `[low, medium, high, critical]` (strictly decreasing).
@@ -227,7 +235,7 @@ impl fmt::Display for Bytes {
         let n = self.0 as u64;
         for (unit, scale) in UNITS {
             if n >= scale {
-                return if n % scale == 0 {
+                return if n.is_multiple_of(scale) {
                     write!(f, "{} {unit}", n / scale)
                 } else {
                     // Two decimals, truncated so a value just under a budget

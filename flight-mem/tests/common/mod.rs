@@ -81,7 +81,10 @@ impl Model {
         match result {
             Err(err) => {
                 assert!(
-                    matches!(err, AllocError::OutOfMemory { .. } | AllocError::TooLarge { .. }),
+                    matches!(
+                        err,
+                        AllocError::OutOfMemory { .. } | AllocError::TooLarge { .. }
+                    ),
                     "unexpected error {err:?} for {layout:?}"
                 );
                 self.failures += 1;
@@ -90,18 +93,33 @@ impl Model {
             Ok(block) => {
                 let ptr = block.cast::<u8>();
                 assert!(block.len() >= layout.size(), "block shorter than requested");
-                assert_eq!(ptr.as_ptr() as usize % layout.align(), 0, "misaligned block");
+                assert_eq!(
+                    ptr.as_ptr() as usize % layout.align(),
+                    0,
+                    "misaligned block"
+                );
                 assert!(alloc.owns(ptr), "block outside the allocator");
                 // SAFETY: pointer arithmetic within the block just returned.
                 let last = unsafe { ptr.add(layout.size() - 1) };
                 assert!(alloc.owns(last), "block end outside the allocator");
                 let (start, end) = (ptr.as_ptr() as usize, ptr.as_ptr() as usize + layout.size());
                 for other in &self.live {
-                    let (os, oe) = (other.ptr.as_ptr() as usize, other.ptr.as_ptr() as usize + other.size);
-                    assert!(end <= os || oe <= start, "blocks overlap: {start:#x}..{end:#x} and {os:#x}..{oe:#x}");
+                    let (os, oe) = (
+                        other.ptr.as_ptr() as usize,
+                        other.ptr.as_ptr() as usize + other.size,
+                    );
+                    assert!(
+                        end <= os || oe <= start,
+                        "blocks overlap: {start:#x}..{end:#x} and {os:#x}..{oe:#x}"
+                    );
                 }
                 self.next_pattern = self.next_pattern.wrapping_add(1);
-                let live = Live { ptr, size: layout.size(), align: layout.align(), pattern: self.next_pattern };
+                let live = Live {
+                    ptr,
+                    size: layout.size(),
+                    align: layout.align(),
+                    pattern: self.next_pattern,
+                };
                 // SAFETY: the block is valid for writes of `layout.size()` bytes.
                 unsafe { ptr.as_ptr().write_bytes(live.pattern, layout.size()) };
                 self.live.push(live);
@@ -117,7 +135,10 @@ impl Model {
         let live = self.live.swap_remove(index);
         // SAFETY: the block is live and `size` bytes long.
         let bytes = unsafe { std::slice::from_raw_parts(live.ptr.as_ptr(), live.size) };
-        assert!(bytes.iter().all(|&b| b == live.pattern), "block content was overwritten");
+        assert!(
+            bytes.iter().all(|&b| b == live.pattern),
+            "block content was overwritten"
+        );
         self.deallocations += 1;
         live
     }
@@ -133,7 +154,10 @@ impl Model {
         assert!(stats.used >= stats.requested, "used < requested");
         assert!(stats.used <= stats.capacity, "used > capacity");
         assert!(stats.peak >= stats.used, "peak < used");
-        assert!(stats.largest_free <= stats.capacity - stats.used, "largest_free > free");
+        assert!(
+            stats.largest_free <= stats.capacity - stats.used,
+            "largest_free > free"
+        );
         assert_eq!(stats.capacity, alloc.capacity());
         alloc.check().expect("allocator invariants");
     }
@@ -161,7 +185,7 @@ pub fn run_model<A: RawAllocator + ?Sized>(alloc: &A, ops: &[Op]) -> Model {
         }
         model.check_stats(alloc);
     }
-    while let Some(_) = model.live.last() {
+    while !model.live.is_empty() {
         let live = model.take(model.live.len() - 1);
         // SAFETY: as above.
         unsafe { alloc.free(live.ptr) }.expect("free of a live block");
