@@ -8,16 +8,15 @@
 //!   accessor per entry whose allocator is a `static` inside it (so no
 //!   initialisation call exists and the first call from any thread works),
 //!   plus `alloc_*`/`free_*` and the layout-wide functions;
-//! - per bank, a `const` [`BankPlan`] placing the bank's entries, computed by
-//!   rustc from the real sizes (`Pool::<T>::bytes_for`), and a page-aligned
+//! - per bank, a `const` `flight_mem::__private::BankPlan` placing the bank's
+//!   entries, computed by rustc from the real sizes (`Pool::<T>::bytes_for`,
+//!   `BlockPool::bytes_for`, const expressions), and a page-aligned
 //!   `static` array as the bank's storage (or a fixed address);
 //! - per bank, a named const assertion `_GAME_FITS_MAIN` whose message
 //!   carries the same facts as the macro's own budget error;
 //! - the tables behind `flight_mem::Layout` (`regions`, allocators, banks).
 //!
 //! Internal items are `#[doc(hidden)]` and named `__FLIGHT_MEM_<layout>_*`.
-//!
-//! [`BankPlan`]: https://docs.rs/flight-mem "flight_mem::__private::BankPlan"
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -152,8 +151,8 @@ impl Names {
     }
 }
 
-/// `GameLayout` → `GAME_LAYOUT`.
-fn upper_snake(name: &str) -> String {
+/// `GameLayout` → `GAME_LAYOUT`, `main` → `MAIN`.
+pub(crate) fn upper_snake(name: &str) -> String {
     let mut out = String::new();
     let mut previous_lower = false;
     for c in name.chars() {

@@ -674,3 +674,48 @@ fn never_panics_on_generated_and_mutated_layouts() {
         "only {failed} of {cases} plans were invalid"
     );
 }
+
+#[test]
+fn valid_plans_expand_to_storage_tables_and_named_assertions() {
+    let output = expand(tokens(
+        "pub layout GameLayout {
+            unsafe bank fast = 64 KiB { base: 0x2000_0000, memory: [System, Pool] };
+            bank slow = 1 MiB { memory: Video, section: \".slow\" };
+            region heap = 16 KiB;
+            pool things = [u64; 8];
+            region tex = 64 KiB { memory: Video };
+        }",
+    ))
+    .to_string();
+    assert!(!output.contains("compile_error"), "{output}");
+    for needle in [
+        "struct GameLayout",
+        "_GAME_LAYOUT_FITS_FAST",
+        "_GAME_LAYOUT_FITS_SLOW",
+        "_GAME_LAYOUT_FAST_ALIGNED",
+        "with_exposed_provenance_mut :: < u8 > (536870912)",
+        "link_section = \".slow\"",
+        "fn alloc_things (value : u64)",
+        "impl :: flight_mem :: Layout for GameLayout",
+    ] {
+        assert!(output.contains(needle), "{needle:?} missing from {output}");
+    }
+    // The fixed bank gets no static storage; the other one does.
+    assert!(
+        !output.contains("__FLIGHT_MEM_GameLayout_STORAGE_0"),
+        "{output}"
+    );
+    assert!(
+        output.contains("__FLIGHT_MEM_GameLayout_STORAGE_1"),
+        "{output}"
+    );
+}
+
+#[test]
+fn assertion_names_are_upper_snake_case() {
+    use crate::codegen::upper_snake;
+    assert_eq!(upper_snake("Game"), "GAME");
+    assert_eq!(upper_snake("GameLayout"), "GAME_LAYOUT");
+    assert_eq!(upper_snake("Psp2000Plan"), "PSP2000_PLAN");
+    assert_eq!(upper_snake("vram"), "VRAM");
+}
