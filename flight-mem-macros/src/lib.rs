@@ -5,13 +5,13 @@
 //! pipeline of plain functions over token streams, so its stages can be
 //! tested without a compiler:
 //!
-//! 1. [`parse`](crate::parse): tokens to a syntax tree that keeps declaration
+//! 1. `parse`: tokens to a syntax tree that keeps declaration
 //!    order, recovering after each bad item;
-//! 2. [`check`](crate::check): the rules of the language, every error
+//! 2. `check`: the rules of the language, every error
 //!    collected and spanned on its token;
-//! 3. [`analyze`](crate::analyze): placement of the entries in their banks and
+//! 3. `analyze`: placement of the entries in their banks and
 //!    the budget proof for literal sizes;
-//! 4. [`codegen`](crate::codegen): statics, accessors, tables, and const
+//! 4. `codegen`: statics, accessors, tables, and const
 //!    assertions for the sizes only rustc can compute.
 //!
 //! An invalid plan still expands to its layout struct and accessor

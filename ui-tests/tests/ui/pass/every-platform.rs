@@ -11,6 +11,7 @@ memory_layout! {
     pub layout OnWasm for Wasm32 { budget = 64 MiB; region heap = 32 MiB; }
     pub layout OnDesktop for Desktop { budget = 256 MiB; region heap = 64 MiB; }
     layout Plain { budget = 1 MiB; region heap = 512 KiB; }
+    layout Empty for Gba {}
 }
 
 fn main() {
