@@ -16,7 +16,7 @@ memory_layout! {
 }
 
 const THREADS: usize = 8;
-const ROUNDS: usize = 2000;
+const ROUNDS: usize = if cfg!(miri) { 30 } else { 2000 };
 
 #[test]
 fn first_use_and_churn_from_many_threads() {
