@@ -60,6 +60,7 @@ mod stats;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
+mod tlsf;
 mod vocabulary;
 
 pub use block_pool::BlockPool;
@@ -78,6 +79,7 @@ pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
 #[cfg(feature = "std")]
 pub use system::System;
+pub use tlsf::Tlsf;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };
