@@ -330,6 +330,8 @@ fn foreign_and_interior_pointers_are_refused() {
     // A free pointer inside the free remainder of the heap.
     // SAFETY: `b` is followed by free space in the 4 KiB region.
     let in_free = unsafe { b.add(256) };
+    // SAFETY: a pointer into free space must be refused, whatever the
+    // stale bytes there say.
     let result = unsafe { tlsf.free(in_free) };
     assert!(matches!(
         result,
