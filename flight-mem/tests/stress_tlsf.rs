@@ -8,9 +8,13 @@ use flight_mem::{AllocError, Arena, RawAllocator, RawMemory, Tlsf};
 // Small enough that the threads run into out-of-memory now and then.
 const ARENA_SIZE: usize = if cfg!(miri) { 64 * 1024 } else { 256 * 1024 };
 const THREADS: usize = 8;
-const ROUNDS: usize = if cfg!(miri) { 60 } else { 100_000 };
+const ROUNDS: usize = if cfg!(miri) { 16 } else { 100_000 };
+/// Most sizes are up to `SMALL`, one in eight up to `LARGE` (smaller under
+/// Miri, where writing and checking the patterns dominates).
+const SMALL: usize = if cfg!(miri) { 64 } else { 256 };
+const LARGE: usize = if cfg!(miri) { 512 } else { 4096 };
 /// Blocks a thread holds at most; when full it frees a random one.
-const HELD: usize = if cfg!(miri) { 8 } else { 128 };
+const HELD: usize = if cfg!(miri) { 4 } else { 128 };
 
 static ARENA: Arena<ARENA_SIZE> = Arena::new();
 // SAFETY: ARENA is handed to this one allocator and nothing else.
@@ -56,12 +60,8 @@ fn hammer(thread: usize) -> (u64, u64, u64) {
             frees += 1;
             continue;
         }
-        // Mostly small blocks, some up to 4 KiB, alignments up to 256.
-        let size = if r % 8 == 0 {
-            1 + (r >> 16) as usize % 4096
-        } else {
-            1 + (r >> 16) as usize % 256
-        };
+        // Alignments up to 256.
+        let size = 1 + (r >> 16) as usize % if r % 8 == 0 { LARGE } else { SMALL };
         let align = 1 << ((r >> 40) % 9);
         match HEAP.allocate(Layout::from_size_align(size, align).unwrap()) {
             Ok(block) => {
