@@ -4,9 +4,9 @@
 //!
 //! TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
 //! segregated lists indexed by two levels: the first level is the power of
-//! two of the block size, the second splits each power of two into
-//! [`SL_COUNT`] equal ranges (blocks under 128 bytes get one exact list per
-//! 8-byte size). Two bitmaps record which lists are non-empty, so a fitting
+//! two of the block size, the second splits each power of two into 16
+//! equal ranges (blocks under 256 bytes get one exact list per 8-byte
+//! size). Two bitmaps record which lists are non-empty, so a fitting
 //! list is found with two find-first-set instructions. The request is rounded
 //! up to the next list boundary first ("good fit"), so the head of any list
 //! found fits without looking further; only when that fails is the head of
@@ -20,13 +20,17 @@
 //!   counts — a handful of bitmap operations, at most two list unlinks and
 //!   two list inserts. The worst case is this bound, independent of the
 //!   heap's history.
-//! * Alignment above 8 bytes: the search asks for `size + align - 8` so any
-//!   block found can be aligned; the gap in front of the payload is split off
-//!   as a free block when it is large enough (16 or more bytes on 32-bit,
-//!   24 on 64-bit), or else kept inside the block behind a one-word marker.
-//!   The allocation itself consumes at most `gap + block` bytes, but a large
-//!   alignment needs a free block of `size + align` bytes to succeed and
-//!   leaves free fragments in front of the blocks it aligns.
+//! * Alignment above 8 bytes: the block found for the plain size is used
+//!   when it also fits once aligned (usually: free blocks tend to be larger
+//!   than asked for); otherwise the search asks for `size + align - 8`, which
+//!   any block found can hold aligned. The gap in front of the payload is
+//!   split off as a free block when it is large enough (16 or more bytes on
+//!   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
+//!   marker, so an allocation consumes at most `gap + block` bytes. Still, a
+//!   large alignment may need a free block of `size + align` bytes to
+//!   succeed, and leaves free fragments in front of the blocks it aligns:
+//!   alignments far above the typical request size are better served by a
+//!   dedicated pool or region.
 //! * [`stats`](RawAllocator::stats): O(1). `largest_free` is read from the
 //!   head of the highest non-empty list: it is exactly the largest request
 //!   that `allocate` serves now (which never scans a list), and at least
@@ -53,8 +57,10 @@
 //! size. The region may start at any address and have any length: the
 //! allocator aligns the start internally and places a one-word end marker
 //! after the last block, so [`capacity`](RawAllocator::capacity) is the
-//! region length minus at most 15 bytes (11 on 32-bit). A region of fewer
-//! than `MIN_BLOCK_SIZE` + 16 bytes may have no capacity at all.
+//! region length minus 8 bytes for an 8-aligned region whose length is a
+//! multiple of 8 (such as an [`Arena`](crate::Arena)), and minus at most 22
+//! bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
+//! block besides has no capacity at all.
 //!
 //! The bookkeeping (bitmaps and 26 × 16 list heads, about 1.8 KiB) lives in
 //! the `Tlsf` value itself, not in the region.
@@ -68,11 +74,14 @@
 //! # Freeing bad pointers
 //!
 //! [`free`](RawAllocator::free) refuses pointers outside the region, not on
-//! an 8-byte payload boundary, or whose header, neighbours and list links
-//! are inconsistent ([`AllocError::ForeignPointer`]), and pointers whose
-//! block is already free ([`AllocError::DoubleFree`]); it only reads words
-//! proven inside the region. Like any allocator with in-band headers it
-//! cannot tell a forged header in a block's own payload from a real one.
+//! an 8-byte payload boundary, or whose header or physical neighbours are
+//! implausible ([`AllocError::ForeignPointer`]), and pointers whose block is
+//! already free ([`AllocError::DoubleFree`]), changing nothing. It reads
+//! only words proven inside the region, and range-checks a free neighbour's
+//! list links before following them. Like any allocator with in-band
+//! headers it cannot tell a header forged inside a live block's payload
+//! from a real one, nor a block freed, reused and freed again through a
+//! stale pointer.
 //!
 //! # Thread safety
 //!
@@ -154,11 +163,12 @@ const _: () = {
     assert!(2 * MIN_BLOCK <= u8::MAX as usize);
 };
 
-/// The list of blocks of exactly `size` bytes' class.
+/// The class of `size` bytes; `fl` may exceed the classes for sizes above
+/// [`MAX_END`] (searches check it).
 #[inline]
-fn list_of(size: usize) -> (usize, usize) {
+fn class_of(size: usize) -> (usize, usize) {
     if size < 1 << FL_SHIFT {
-        (0, size >> GRANULE_LOG2)
+        (0, (size >> GRANULE_LOG2) & (SL_COUNT - 1))
     } else {
         let log = size.ilog2();
         let fl = (log - FL_SHIFT + 1) as usize;
@@ -167,14 +177,23 @@ fn list_of(size: usize) -> (usize, usize) {
     }
 }
 
-/// The first list all of whose blocks hold `size` bytes.
+/// The list of a block of `size <= MAX_END` bytes. (The clamp never
+/// changes a real block's class; it lets the compiler drop bounds checks.)
+#[inline]
+fn list_of(size: usize) -> (usize, usize) {
+    debug_assert!(size <= MAX_END);
+    let (fl, sl) = class_of(size);
+    (fl.min(FL_COUNT - 1), sl)
+}
+
+/// The first class all of whose blocks hold `size` bytes.
 #[inline]
 fn list_holding(size: usize) -> (usize, usize) {
     if size < 1 << FL_SHIFT {
-        list_of(size)
+        class_of(size)
     } else {
         let round = (1usize << (size.ilog2() - SL_LOG2)) - 1;
-        list_of(size.saturating_add(round))
+        class_of(size.saturating_add(round))
     }
 }
 
@@ -210,6 +229,8 @@ fn geometry(memory: RawMemory) -> (usize, usize) {
 /// and free, one header word per block. See the [module documentation](self).
 pub struct Tlsf {
     memory: RawMemory,
+    /// The largest power of two not above the region length.
+    max_align: usize,
     state: Lock<State>,
 }
 
@@ -233,7 +254,11 @@ impl Tlsf {
         /// An allocator over `memory`. Nothing is written to the memory
         /// until first use.
         pub fn new(memory: RawMemory) -> Self {
-            Self { memory, state: Lock::new(State::new()) }
+            let max_align = match memory.len() {
+                0 => 1,
+                len => 1 << len.ilog2(),
+            };
+            Self { memory, max_align, state: Lock::new(State::new()) }
         }
     }
 
@@ -247,15 +272,6 @@ impl Tlsf {
             Some(padded) if padded & !FLAGS >= MIN_BLOCK => Some(padded & !FLAGS),
             Some(_) => Some(MIN_BLOCK),
             None => None,
-        }
-    }
-
-    /// The largest alignment accepted: the largest power of two not above
-    /// the region length.
-    fn max_align(&self) -> usize {
-        match self.memory.len() {
-            0 => 1,
-            len => 1 << len.ilog2(),
         }
     }
 
@@ -288,7 +304,7 @@ impl core::fmt::Debug for Tlsf {
 unsafe impl RawAllocator for Tlsf {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let checked = raw::check_request(layout, self.max_align());
+        let checked = raw::check_request(layout, self.max_align);
         self.with_state(|state| {
             let result = checked.and_then(|()| state.allocate(layout));
             match result {
@@ -376,6 +392,15 @@ struct State {
     allocations: u64,
     deallocations: u64,
     failures: u64,
+}
+
+/// A free block and where its list holds it.
+#[derive(Clone, Copy)]
+struct Listed {
+    off: usize,
+    size: usize,
+    fl: usize,
+    sl: usize,
 }
 
 // SAFETY: `base` points into the region owned by the `Tlsf`, which may be
@@ -501,82 +526,129 @@ impl State {
         self.sl_bitmap[fl] |= 1 << sl;
     }
 
-    /// Unlinks the free block at `off` of `size` bytes from its list.
+    /// Unlinks a listed free block.
     #[inline]
-    fn remove(&mut self, off: usize, size: usize) {
-        let (fl, sl) = list_of(size);
-        // SAFETY: `off` is a listed free block, so are its neighbours.
+    fn unlink(&mut self, block: &Listed) {
+        let Listed { off, fl, sl, .. } = *block;
+        // The links are read afresh: unlinking the other neighbour in
+        // `free` may have changed them since `block` was looked up.
+        // SAFETY: `off` is a listed free block, and so are `next` and
+        // `prev` when not NIL.
+        let (next, prev) = unsafe { self.links(off) };
+        // SAFETY: as above.
         unsafe {
-            let (next, prev) = self.links(off);
             if next != NIL {
                 self.set_prev(next as usize, prev);
             }
             if prev != NIL {
                 self.set_next(prev as usize, next);
-            } else {
-                self.heads[fl][sl] = next;
-                if next == NIL {
-                    self.sl_bitmap[fl] &= !(1 << sl);
-                    if self.sl_bitmap[fl] == 0 {
-                        self.fl_bitmap &= !(1 << fl);
-                    }
-                }
+                return;
+            }
+        }
+        debug_assert_eq!(self.heads[fl][sl] as usize, off);
+        self.heads[fl][sl] = next;
+        if next == NIL {
+            self.sl_bitmap[fl] &= !(1 << sl);
+            if self.sl_bitmap[fl] == 0 {
+                self.fl_bitmap &= !(1 << fl);
             }
         }
     }
 
-    /// Whether the word at `off` heads a free block that its list really
-    /// holds: used by `free` before it trusts a neighbour's links.
-    fn is_listed_free(&self, off: usize) -> bool {
-        let valid =
-            |link: Link| link == NIL || ((link as usize) < self.end && link as usize & FLAGS == 0);
-        // SAFETY: callers pass a word-aligned `off < self.end`.
-        let header = unsafe { self.word(off) };
-        let size = header & !FLAGS;
-        if header & FLAGS != 0 || size < MIN_BLOCK || size > self.end - off {
-            return false;
-        }
-        // SAFETY: `size >= MIN_BLOCK` fits inside the region from `off`,
-        // so the links are in it; every link followed is checked to be a
-        // block offset below `end` first.
-        unsafe {
-            let (next, prev) = self.links(off);
-            if !valid(next) || !valid(prev) {
-                return false;
-            }
-            let (fl, sl) = list_of(size);
-            let linked_from_prev = if prev == NIL {
-                self.heads[fl][sl] as usize == off
-            } else {
-                self.word(prev as usize) & USED == 0
-                    && self.end - prev as usize >= MIN_BLOCK
-                    && self.links(prev as usize).0 as usize == off
-            };
-            let linked_from_next = next == NIL
-                || self.end - next as usize >= MIN_BLOCK
-                    && self.links(next as usize).1 as usize == off;
-            linked_from_prev && linked_from_next
-        }
-    }
-
-    /// The head of the first non-empty list at or after `(fl, sl)`.
+    /// The free block at `off`, which the caller knows to be listed.
     #[inline]
-    fn find_from(&self, fl: usize, sl: usize) -> Option<usize> {
+    fn listed(&self, off: usize) -> Listed {
+        // SAFETY: `off` is a listed free block below `end`.
+        let size = unsafe { self.word(off) };
+        let (fl, sl) = list_of(size);
+        Listed { off, size, fl, sl }
+    }
+
+    /// The free block whose header is at `off` (a word-aligned offset below
+    /// `end`), if its header is a free block's and its links point at
+    /// blocks inside the region: what `free` checks of a neighbour before
+    /// it unlinks it, so that even a forged header cannot make it write
+    /// outside the region.
+    #[inline]
+    fn checked_free(&self, off: usize) -> Option<Listed> {
+        // SAFETY: `off < end` is word-aligned.
+        let size = unsafe { self.word(off) };
+        if size & FLAGS != 0 || size < MIN_BLOCK || size > self.end - off {
+            return None;
+        }
+        // SAFETY: the block is at least `MIN_BLOCK` bytes inside the region,
+        // so its links are too.
+        let (next, prev) = unsafe { self.links(off) };
+        // NIL, or a block offset with room for links below `end`.
+        let last = self.end - MIN_BLOCK;
+        let valid =
+            |link: Link| link == NIL || (link as usize & FLAGS == 0 && link as usize <= last);
+        if !valid(next) || !valid(prev) {
+            return None;
+        }
+        let (fl, sl) = list_of(size);
+        Some(Listed { off, size, fl, sl })
+    }
+
+    /// Whether the free block `block` is where its links and its list say:
+    /// linked from its predecessor (or the list head) and its successor.
+    fn is_linked(&self, block: &Listed) -> bool {
+        // SAFETY: `checked_free` produced `block`: its links are NIL or
+        // in-region block offsets, whose links are in the region too.
+        unsafe {
+            let (next, prev) = self.links(block.off);
+            (if prev == NIL {
+                self.heads[block.fl][block.sl] as usize == block.off
+            } else {
+                self.links(prev as usize).0 as usize == block.off
+            }) && (next == NIL || self.links(next as usize).1 as usize == block.off)
+        }
+    }
+
+    /// The list at or after `(fl, sl)` with a block, if any.
+    #[inline]
+    fn find_from(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
         if fl >= FL_COUNT {
             return None;
         }
         let in_class = self.sl_bitmap[fl] & (u32::MAX << sl);
-        let (fl, sl_map) = if in_class != 0 {
-            (fl, in_class)
-        } else {
-            let above = self.fl_bitmap & u32::MAX.checked_shl(fl as u32 + 1).unwrap_or(0);
-            if above == 0 {
-                return None;
-            }
-            let fl = above.trailing_zeros() as usize;
-            (fl, self.sl_bitmap[fl])
+        if in_class != 0 {
+            return Some((fl, in_class.trailing_zeros() as usize));
+        }
+        let above = self.fl_bitmap & u32::MAX.checked_shl(fl as u32 + 1).unwrap_or(0);
+        if above == 0 {
+            return None;
+        }
+        let fl = above.trailing_zeros() as usize;
+        Some((fl, self.sl_bitmap[fl].trailing_zeros() as usize))
+    }
+
+    /// The head of a list holding at least `need` bytes: the good-fit
+    /// search, then the head of `need`'s own list if it is large enough
+    /// (for an alignment above the granule, if it fits once aligned).
+    #[inline]
+    fn take_block(&mut self, need: usize, block: usize, align: usize) -> Option<Listed> {
+        let (fl, sl) = list_holding(need);
+        let head = match self.find_from(fl, sl) {
+            Some((fl, sl)) => self.heads[fl][sl] as usize,
+            None => self.own_list_head(need, block, align)?,
         };
-        Some(self.heads[fl][sl_map.trailing_zeros() as usize] as usize)
+        let found = self.listed(head);
+        self.unlink(&found);
+        Some(found)
+    }
+
+    #[cold]
+    fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<usize> {
+        let (fl, sl) = class_of(need);
+        let head = *self.heads.get(fl)?.get(sl)?;
+        if head == NIL {
+            return None;
+        }
+        let head = head as usize;
+        // SAFETY: a list head is a free block below `end`.
+        let size = unsafe { self.word(head) };
+        (self.gap(head, align) + block <= size).then_some(head)
     }
 
     // --- allocation ---
@@ -595,35 +667,58 @@ impl State {
                 max: self.end.saturating_sub(WORD),
             });
         }
-        let align = layout.align();
-        // Any block of `need` bytes can hold the block at an aligned payload.
-        // No overflow: `block <= end` and `align <= region length`, both
-        // below `isize::MAX`.
-        let need = block + align.saturating_sub(GRANULE);
-        let found = match self.find_from_needed(need) {
-            Some(off) => off,
-            None => {
-                // The good-fit search rounds `need` up; the head of `need`'s
-                // own list may still fit.
-                let (fl, sl) = list_of(need);
-                let head = if fl < FL_COUNT {
-                    self.heads[fl][sl]
-                } else {
-                    NIL
-                };
-                if head == NIL || !self.fits(head as usize, block, align) {
-                    return Err(self.out_of_memory(size));
-                }
-                head as usize
-            }
-        };
-        Ok(self.carve(found, block, align, size))
+        if layout.align() <= GRANULE {
+            let Some(free) = self.take_block(block, block, GRANULE) else {
+                return Err(self.out_of_memory(size));
+            };
+            Ok(self.split_used(free.off, free.size, block, 0, 0, size))
+        } else {
+            self.allocate_aligned(block, layout)
+        }
     }
 
-    #[inline]
-    fn find_from_needed(&self, need: usize) -> Option<usize> {
-        let (fl, sl) = list_holding(need);
-        self.find_from(fl, sl)
+    /// [`allocate`](Self::allocate) for alignments above the granule.
+    #[inline(never)]
+    fn allocate_aligned(&mut self, block: usize, layout: Layout) -> Result<usize, AllocError> {
+        let align = layout.align();
+        // Any block of `need` bytes holds `block` at an aligned payload. No
+        // overflow: `block <= end` and `align <= region length`, both at
+        // most `isize::MAX`.
+        let need = block + (align - GRANULE);
+        // Most free blocks are larger than asked for, so a block found for
+        // the unpadded size usually fits once aligned too; it is taken when
+        // it does, and only otherwise is the padded size searched for. This
+        // keeps small alignments from pushing requests into larger classes.
+        let (fl, sl) = list_holding(block);
+        let unpadded = self
+            .find_from(fl, sl)
+            .map(|(fl, sl)| self.heads[fl][sl] as usize);
+        let free = match unpadded {
+            // SAFETY: a list head is a free block below `end`.
+            Some(head) if self.gap(head, align) + block <= unsafe { self.word(head) } => {
+                let found = self.listed(head);
+                self.unlink(&found);
+                found
+            }
+            _ => match self.take_block(need, block, align) {
+                Some(free) => free,
+                None => return Err(self.out_of_memory(layout.size())),
+            },
+        };
+        let (off, size) = (free.off, free.size);
+        let gap = self.gap(off, align);
+        Ok(if gap >= MIN_BLOCK {
+            // The gap becomes a free block of its own.
+            // SAFETY: `off..off + gap` lies in the unlinked free block.
+            unsafe {
+                self.set_word(off, gap);
+                self.set_word(off + gap - WORD, gap);
+            }
+            self.insert(off, gap);
+            self.split_used(off + gap, size - gap, block, 0, PREV_FREE, layout.size())
+        } else {
+            self.split_used(off, size, block, gap, 0, layout.size())
+        })
     }
 
     #[cold]
@@ -641,41 +736,25 @@ impl State {
         self.base.addr().wrapping_add(off + WORD).wrapping_neg() & (align - 1)
     }
 
-    /// Whether the free block at `off` holds a `block`-byte block at an
-    /// `align`-aligned payload.
-    fn fits(&self, off: usize, block: usize, align: usize) -> bool {
-        // SAFETY: `off` is a listed free block.
-        let size = unsafe { self.word(off) } & !FLAGS;
-        self.gap(off, align) + block <= size
-    }
-
-    /// Turns (part of) the free block at `off` into a used block of
-    /// `block` bytes (plus any alignment gap) for a request of `requested`
-    /// bytes; returns the payload offset.
+    /// Makes a used block of `inner_gap + block` bytes at the start of the
+    /// unlinked free space `start..start + room`, returning the rest to a
+    /// list (or to the block, when too small for one), for a request of
+    /// `requested` bytes; returns the payload offset.
     #[inline]
-    fn carve(&mut self, off: usize, block: usize, align: usize, requested: usize) -> usize {
-        // SAFETY: `off` is a free block (a list head); a free block has no
-        // free predecessor, so its header is just its size.
-        let size = unsafe { self.word(off) };
-        self.remove(off, size);
-        let gap = self.gap(off, align);
-        let (start, room, prev_flag, inner_gap) = if gap >= MIN_BLOCK {
-            // The gap becomes a free block of its own.
-            // SAFETY: `off..off + gap` lies in the removed free block.
-            unsafe {
-                self.set_word(off, gap);
-                self.set_word(off + gap - WORD, gap);
-            }
-            self.insert(off, gap);
-            (off + gap, size - gap, PREV_FREE, 0)
-        } else {
-            (off, size, 0, gap)
-        };
+    fn split_used(
+        &mut self,
+        start: usize,
+        room: usize,
+        block: usize,
+        inner_gap: usize,
+        prev_flag: usize,
+        requested: usize,
+    ) -> usize {
         let wanted = inner_gap + block;
         let rest = room - wanted;
         let taken = if rest >= MIN_BLOCK {
             let tail = start + wanted;
-            // SAFETY: `tail..start + room` lies in the removed free block;
+            // SAFETY: `tail..start + room` lies in the unlinked free space;
             // the block after it keeps its PREV_FREE flag.
             unsafe {
                 self.set_word(tail, rest);
@@ -755,10 +834,12 @@ impl State {
     }
 
     /// Validates `payload` as the payload of a used block and frees it.
+    /// Nothing is written until every check has passed.
     #[inline(always)]
     fn release(&mut self, payload: usize) -> Result<(), AllocError> {
+        const FOREIGN: AllocError = AllocError::ForeignPointer;
         if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
-            return Err(AllocError::ForeignPointer);
+            return Err(FOREIGN);
         }
         let mut off = payload - WORD;
         // SAFETY: `off < end`, word-aligned.
@@ -768,7 +849,7 @@ impl State {
             // An alignment marker: the header is `gap` bytes before it.
             inner_gap = header & !FLAGS;
             if inner_gap == 0 || inner_gap >= MIN_BLOCK || inner_gap > off {
-                return Err(AllocError::ForeignPointer);
+                return Err(FOREIGN);
             }
             off -= inner_gap;
             // SAFETY: `off` is still below `end` and granule-aligned.
@@ -782,50 +863,48 @@ impl State {
             return Err(if plausible_size && header & FLAGS == 0 {
                 AllocError::DoubleFree
             } else {
-                AllocError::ForeignPointer
+                FOREIGN
             });
         }
         if !plausible_size || size <= WORD + inner_gap {
-            return Err(AllocError::ForeignPointer);
+            return Err(FOREIGN);
         }
         let next = off + size;
         // SAFETY: `next <= end`, granule-aligned: a header or the marker.
         let next_header = unsafe { self.word(next) };
         if next_header & PREV_FREE != 0 {
-            return Err(AllocError::ForeignPointer);
+            return Err(FOREIGN);
         }
-        let next_free = next_header & USED == 0;
-        if next_free && !self.is_listed_free(next) {
-            return Err(AllocError::ForeignPointer);
-        }
+        let next_free = if next_header & USED == 0 {
+            Some(self.checked_free(next).ok_or(FOREIGN)?)
+        } else {
+            None
+        };
         let slack = if header & SLACK != 0 {
             // SAFETY: the block's last byte, inside the region.
             let slack = unsafe { self.base.add(next - 1).read() } as usize;
             if slack == 0 || slack >= size - WORD - inner_gap {
-                return Err(AllocError::ForeignPointer);
+                return Err(FOREIGN);
             }
             slack
         } else {
             0
         };
-        let prev_size = if header & PREV_FREE != 0 {
+        let prev_free = if header & PREV_FREE != 0 {
             if off < MIN_BLOCK {
-                return Err(AllocError::ForeignPointer);
+                return Err(FOREIGN);
             }
             // SAFETY: `WORD <= off < end`.
             let prev_size = unsafe { self.word(off - WORD) };
-            if prev_size & FLAGS != 0
-                || prev_size < MIN_BLOCK
-                || prev_size > off
-                || !self.is_listed_free(off - prev_size)
-                // SAFETY: `off - prev_size` is a header `is_listed_free` read.
-                || unsafe { self.word(off - prev_size) } != prev_size
-            {
-                return Err(AllocError::ForeignPointer);
+            if prev_size > off {
+                return Err(FOREIGN);
             }
-            prev_size
+            match self.checked_free(off - prev_size) {
+                Some(prev) if prev.size == prev_size => Some(prev),
+                _ => return Err(FOREIGN),
+            }
         } else {
-            0
+            None
         };
 
         self.used -= size;
@@ -837,17 +916,16 @@ impl State {
 
         let mut start = off;
         let mut merged = size;
-        if next_free {
-            let next_size = next_header & !FLAGS;
-            self.remove(next, next_size);
-            merged += next_size;
+        if let Some(next) = next_free {
+            self.unlink(&next);
+            merged += next.size;
         }
-        if prev_size != 0 {
-            start = off - prev_size;
-            self.remove(start, prev_size);
-            merged += prev_size;
-            // SAFETY: the old header, now inside the merged free block,
-            // is marked free so a second `free` of it is recognised.
+        if let Some(prev) = prev_free {
+            self.unlink(&prev);
+            start = prev.off;
+            merged += prev.size;
+            // SAFETY: the old header, now inside the merged free block, is
+            // marked free so a second `free` of it is recognised.
             unsafe { self.set_word(off, size) };
         }
         let after = start + merged;
@@ -856,8 +934,11 @@ impl State {
         unsafe {
             self.set_word(start, merged);
             self.set_word(after - WORD, merged);
-            let following = self.word(after);
-            self.set_word(after, following | PREV_FREE);
+            // After a merged successor, the next block is flagged already.
+            if next_free.is_none() {
+                let following = self.word(after);
+                self.set_word(after, following | PREV_FREE);
+            }
         }
         self.insert(start, merged);
         Ok(())
@@ -908,7 +989,10 @@ impl State {
                 if unsafe { self.word(off + size - WORD) } != size {
                     return fail("boundary tag differs from the header", off);
                 }
-                if !self.is_listed_free(off) {
+                if !self
+                    .checked_free(off)
+                    .is_some_and(|block| self.is_linked(&block))
+                {
                     return fail("free block missing from its list", off);
                 }
                 free_blocks += 1;
@@ -958,7 +1042,7 @@ impl State {
                     }
                     // SAFETY: `block` is a granule-aligned offset below `end`.
                     let header = unsafe { self.word(block as usize) };
-                    if header & USED != 0 || list_of(header & !FLAGS) != (fl, sl) {
+                    if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
                         return fail("free list holds a used or misfiled block", block as usize);
                     }
                     // SAFETY: a free block of at least `MIN_BLOCK` bytes
