@@ -94,7 +94,7 @@
 //!
 //! ```
 //! use core::alloc::Layout;
-//! use flight_mem::{Arena, RawAllocator, RawMemory, Tlsf};
+//! use flight_mem::{Arena, RawMemory, Tlsf};
 //!
 //! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
 //! // SAFETY: ARENA is handed to this one allocator and nothing else.
@@ -275,6 +275,80 @@ impl Tlsf {
         }
     }
 
+    /// Allocates a block for `layout`: O(1). The slice is exactly
+    /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
+    #[inline]
+    pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let checked = raw::check_request(layout, self.max_align);
+        self.with_state(|state| {
+            let result = checked.and_then(|()| state.allocate(layout));
+            match result {
+                Ok(payload) => {
+                    // SAFETY: `payload` is the offset of a block payload
+                    // inside the region that `base` points into.
+                    let ptr = unsafe { state.base.add(payload) };
+                    // SAFETY: `base` is non-null after `init` and offsets
+                    // stay in the region, which does not wrap.
+                    let ptr = unsafe { NonNull::new_unchecked(ptr) };
+                    Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+                }
+                Err(err) => {
+                    state.failures += 1;
+                    Err(err)
+                }
+            }
+        })
+    }
+
+    /// Frees a block: O(1), merging it with free neighbours. See
+    /// [`RawAllocator::free`] and the [module documentation](self) for the
+    /// misuse it detects.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by [`allocate`](Self::allocate) on this allocator
+    /// and is not used after this call.
+    #[inline]
+    pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        self.with_state(|state| {
+            let offset = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
+            state.free(offset)
+        })
+    }
+
+    /// Whether `ptr` points into this allocator's region.
+    pub fn owns(&self, ptr: NonNull<u8>) -> bool {
+        self.memory.contains(ptr.as_ptr())
+    }
+
+    /// Bytes the allocator hands out when empty, headers included: the
+    /// region less alignment and the one-word end marker.
+    pub fn capacity(&self) -> usize {
+        geometry(self.memory).1
+    }
+
+    /// A snapshot of the statistics: O(1).
+    pub fn stats(&self) -> AllocatorStats {
+        self.with_state(|state| AllocatorStats {
+            capacity: state.end,
+            used: state.used,
+            peak: state.peak,
+            requested: state.requested,
+            live: state.live,
+            allocations: state.allocations,
+            deallocations: state.deallocations,
+            failures: state.failures,
+            largest_free: state.largest_free(),
+        })
+    }
+
+    /// Walks every block and free list and checks sizes, boundary tags,
+    /// flags, coalescing, list membership, bitmaps and counters:
+    /// O(blocks + lists), under the lock.
+    pub fn check(&self) -> Result<(), InvariantViolation> {
+        self.with_state(|state| state.check())
+    }
+
     /// Runs `f` on the state, building the block structure on first use.
     #[inline]
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -304,55 +378,25 @@ impl core::fmt::Debug for Tlsf {
 unsafe impl RawAllocator for Tlsf {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let checked = raw::check_request(layout, self.max_align);
-        self.with_state(|state| {
-            let result = checked.and_then(|()| state.allocate(layout));
-            match result {
-                Ok(payload) => {
-                    // SAFETY: `payload` is the offset of a block payload
-                    // inside the region that `base` points into.
-                    let ptr = unsafe { state.base.add(payload) };
-                    // SAFETY: `base` is non-null after `init` and offsets
-                    // stay in the region, which does not wrap.
-                    let ptr = unsafe { NonNull::new_unchecked(ptr) };
-                    Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
-                }
-                Err(err) => {
-                    state.failures += 1;
-                    Err(err)
-                }
-            }
-        })
+        Tlsf::allocate(self, layout)
     }
 
     #[inline]
     unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        self.with_state(|state| {
-            let offset = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
-            state.free(offset)
-        })
+        // SAFETY: forwarded from the caller.
+        unsafe { Tlsf::free(self, ptr) }
     }
 
     fn owns(&self, ptr: NonNull<u8>) -> bool {
-        self.memory.contains(ptr.as_ptr())
+        Tlsf::owns(self, ptr)
     }
 
     fn capacity(&self) -> usize {
-        geometry(self.memory).1
+        Tlsf::capacity(self)
     }
 
     fn stats(&self) -> AllocatorStats {
-        self.with_state(|state| AllocatorStats {
-            capacity: state.end,
-            used: state.used,
-            peak: state.peak,
-            requested: state.requested,
-            live: state.live,
-            allocations: state.allocations,
-            deallocations: state.deallocations,
-            failures: state.failures,
-            largest_free: state.largest_free(),
-        })
+        Tlsf::stats(self)
     }
 
     fn kind(&self) -> AllocatorKind {
@@ -360,7 +404,7 @@ unsafe impl RawAllocator for Tlsf {
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
-        self.with_state(|state| state.check())
+        Tlsf::check(self)
     }
 }
 

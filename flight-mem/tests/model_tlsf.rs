@@ -6,7 +6,7 @@ mod common;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use flight_mem::{AllocError, AllocatorStats, Arena, RawAllocator, RawMemory, Tlsf};
+use flight_mem::{AllocError, AllocatorStats, Arena, RawMemory, Tlsf};
 use proptest::prelude::*;
 
 /// Heap memory for one test case, returned when the case ends (the

@@ -3,7 +3,7 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use flight_mem::{AllocError, Arena, RawAllocator, RawMemory, Tlsf};
+use flight_mem::{AllocError, Arena, RawMemory, Tlsf};
 
 // Small enough that the threads run into out-of-memory now and then.
 const ARENA_SIZE: usize = if cfg!(miri) { 64 * 1024 } else { 256 * 1024 };
