@@ -225,8 +225,46 @@ fn geometry(memory: RawMemory) -> (usize, usize) {
     }
 }
 
-/// A two-level segregated fit allocator over one region: O(1) allocation
-/// and free, one header word per block. See the [module documentation](self).
+/// A two-level segregated fit allocator over one region: the default
+/// general-purpose heap.
+///
+/// * `allocate` and `free` are O(1) with a bounded worst case: two bitmap
+///   searches, at most two unlinks and two inserts, no loop over lists or
+///   blocks. Freed blocks merge with free neighbours at once.
+/// * A used block costs one header word ([`HEADER_SIZE`](Self::HEADER_SIZE))
+///   and rounding to 8 bytes: a 64-byte request consumes 72 bytes on 64-bit
+///   and 32-bit targets. Requests up to 16 bytes (12 on 32-bit) take a
+///   minimum block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes.
+/// * Payloads are 8-aligned; any power-of-two alignment up to the region
+///   length is accepted. Above 8, the gap in front of the payload is kept in
+///   the block (behind a one-word marker) or returned as a free block; a
+///   large alignment may need a free block of `size + align` bytes.
+/// * Regions up to 4 GiB ([`MAX_CAPACITY`](Self::MAX_CAPACITY)), at any
+///   address; an 8-aligned region of a multiple of 8 bytes has a capacity
+///   of its length less 8 (the end marker).
+/// * [`stats`](Self::stats) is exact and O(1); its `largest_free` is the
+///   largest request `allocate` serves now, within 1/17 of the largest free
+///   block. [`check`](Self::check) walks everything.
+/// * `free` refuses foreign, interior and already-freed pointers it can
+///   detect with an `Err`, changing nothing, and only reads in the region.
+/// * All state is behind one internal lock (spin lock, or critical section
+///   on targets without CAS or with `irq-safe`), built on first use: a
+///   `static` needs no initialisation call.
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, RawMemory, Tlsf};
+///
+/// static ARENA: Arena<4096> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// assert_eq!(HEAP.capacity(), 4096 - 8);
+/// let block = HEAP.allocate(Layout::from_size_align(100, 64).unwrap()).unwrap();
+/// assert_eq!(block.cast::<u8>().as_ptr() as usize % 64, 0);
+/// // SAFETY: `block` came from HEAP and is not used again.
+/// unsafe { HEAP.free(block.cast()) }.unwrap();
+/// ```
 pub struct Tlsf {
     memory: RawMemory,
     /// The largest power of two not above the region length.
@@ -301,7 +339,7 @@ impl Tlsf {
     }
 
     /// Frees a block: O(1), merging it with free neighbours. See
-    /// [`RawAllocator::free`] and the [module documentation](self) for the
+    /// [`RawAllocator::free`] and the [type documentation](Self) for the
     /// misuse it detects.
     ///
     /// # Safety
