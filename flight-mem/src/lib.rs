@@ -45,7 +45,9 @@ extern crate std;
 
 pub use allocator_api2;
 
+mod buddy;
 mod error;
+mod free_list;
 mod memory;
 pub(crate) mod raw;
 mod request;
@@ -53,7 +55,9 @@ mod stats;
 pub(crate) mod sync;
 mod vocabulary;
 
+pub use buddy::Buddy;
 pub use error::{AllocError, InvariantViolation};
+pub use free_list::{Fit, FreeList};
 pub use memory::{Arena, RawMemory};
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
