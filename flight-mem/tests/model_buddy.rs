@@ -223,7 +223,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let outside = NonNull::from(&local).cast::<u8>();
     let a_ptr = a.cast::<u8>();
     let b_ptr = b.cast::<u8>();
-    // SAFETY (all frees below): each pointer is invalid on purpose; the
+    // SAFETY: each pointer below is invalid on purpose; the
     // allocator must refuse it without touching memory it does not own.
     unsafe {
         assert_eq!(buddy.free(outside), Err(AllocError::ForeignPointer));
@@ -259,11 +259,18 @@ fn overrun_into_slack_is_reported_by_check() {
     let buddy = Buddy::new(leak_memory(33 * 1024, 32 * 1024));
     let block = buddy.allocate(layout(100, 1)).unwrap();
     buddy.check().unwrap();
-    // SAFETY: deliberately writes the allocator's slack record (the last
-    // byte of the 128-byte block) to simulate a buffer overrun.
-    unsafe { block.cast::<u8>().as_ptr().add(127).write(7) };
-    let violation = buddy.check().unwrap_err();
-    assert!(violation.what.contains("requested"), "{violation}");
+    // SAFETY: the last byte of the 128-byte block: the slack record.
+    let slack = unsafe { block.cast::<u8>().as_ptr().add(127) };
+    // SAFETY: deliberately overwrites the record to simulate an overrun, and
+    // puts it back before the block is freed.
+    unsafe {
+        let saved = slack.read();
+        slack.write(saved + 1);
+        let violation = buddy.check().unwrap_err();
+        assert!(violation.what.contains("requested"), "{violation}");
+        slack.write(saved);
+    }
+    buddy.check().unwrap();
     // SAFETY: live, not used again.
     unsafe { buddy.free(block.cast()) }.unwrap();
     buddy.check().unwrap();
@@ -307,14 +314,14 @@ fn static_instance_first_used_from_many_threads() {
                         unsafe { ptr.as_ptr().write_bytes(pattern, size) };
                         live.push((ptr, size, pattern));
                     }
-                    if live.len() > 4 || round % 3 == 0 {
-                        if let Some((ptr, size, pattern)) = live.pop() {
-                            // SAFETY: the block is live and `size` bytes long.
-                            let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
-                            assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                            // SAFETY: live, not used again.
-                            unsafe { HEAP.free(ptr) }.unwrap();
-                        }
+                    if (live.len() > 4 || round % 3 == 0)
+                        && let Some((ptr, size, pattern)) = live.pop()
+                    {
+                        // SAFETY: the block is live and `size` bytes long.
+                        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
+                        assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
+                        // SAFETY: live, not used again.
+                        unsafe { HEAP.free(ptr) }.unwrap();
                     }
                 }
                 for (ptr, size, pattern) in live {

@@ -94,7 +94,7 @@ proptest! {
         let heap = FreeList::with_fit(memory, fit);
         let capacity = heap.capacity();
         // At most a granule is lost at each end, plus the sentinel word.
-        prop_assert!(capacity % GRANULE == 0);
+        prop_assert!(capacity.is_multiple_of(GRANULE));
         if len >= 4 * WORD + WORD + 2 * GRANULE {
             prop_assert!(capacity + WORD + 2 * GRANULE > len);
         }
@@ -232,7 +232,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let local = 0u64;
     let outside = NonNull::from(&local).cast::<u8>();
     let (a, b, c) = (a.cast::<u8>(), b.cast::<u8>(), c.cast::<u8>());
-    // SAFETY (all frees below): each pointer is invalid on purpose; the
+    // SAFETY: each pointer below is invalid on purpose; the
     // allocator must refuse it without touching memory it does not own.
     unsafe {
         assert_eq!(heap.free(outside), Err(AllocError::ForeignPointer));
@@ -268,20 +268,22 @@ fn bad_input_is_refused_and_changes_nothing() {
 #[test]
 fn overrun_into_slack_is_reported_by_check() {
     let heap = FreeList::new(leak_memory(64 * 1024, 4096));
-    let block = heap.allocate(layout(100, 1)).unwrap();
+    let block = heap.allocate(layout(99, 1)).unwrap();
     heap.check().unwrap();
-    let block_size = (100 + WORD).next_multiple_of(GRANULE);
-    // SAFETY: deliberately writes the allocator's slack byte (the block's
-    // last byte) to simulate a buffer overrun.
+    let block_size = (99 + WORD).next_multiple_of(GRANULE);
+    // The block's last byte: the allocator's slack record.
+    // SAFETY: inside the block's heap memory (the caller's 99 bytes, the slack).
+    let slack = unsafe { block.cast::<u8>().as_ptr().add(block_size - WORD - 1) };
+    // SAFETY: deliberately overwrites the record to simulate an overrun, and
+    // puts it back before the block is freed.
     unsafe {
-        block
-            .cast::<u8>()
-            .as_ptr()
-            .add(block_size - WORD - 1)
-            .write(1)
-    };
-    let violation = heap.check().unwrap_err();
-    assert!(violation.what.contains("requested"), "{violation}");
+        let saved = slack.read();
+        slack.write(saved + 1);
+        let violation = heap.check().unwrap_err();
+        assert!(violation.what.contains("requested"), "{violation}");
+        slack.write(saved);
+    }
+    heap.check().unwrap();
     // SAFETY: live, not used again.
     unsafe { heap.free(block.cast()) }.unwrap();
     heap.check().unwrap();
@@ -313,14 +315,14 @@ fn static_instance_first_used_from_many_threads() {
                         unsafe { ptr.as_ptr().write_bytes(pattern, size) };
                         live.push((ptr, size, pattern));
                     }
-                    if live.len() > 4 || round % 3 == 0 {
-                        if let Some((ptr, size, pattern)) = live.pop() {
-                            // SAFETY: the block is live and `size` bytes long.
-                            let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
-                            assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                            // SAFETY: live, not used again.
-                            unsafe { HEAP.free(ptr) }.unwrap();
-                        }
+                    if (live.len() > 4 || round % 3 == 0)
+                        && let Some((ptr, size, pattern)) = live.pop()
+                    {
+                        // SAFETY: the block is live and `size` bytes long.
+                        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
+                        assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
+                        // SAFETY: live, not used again.
+                        unsafe { HEAP.free(ptr) }.unwrap();
                     }
                 }
                 for (ptr, size, pattern) in live {

@@ -161,7 +161,7 @@ pub fn run_model<A: RawAllocator + ?Sized>(alloc: &A, ops: &[Op]) -> Model {
         }
         model.check_stats(alloc);
     }
-    while let Some(_) = model.live.last() {
+    while model.live.last().is_some() {
         let live = model.take(model.live.len() - 1);
         // SAFETY: as above.
         unsafe { alloc.free(live.ptr) }.expect("free of a live block");
