@@ -55,6 +55,23 @@
 //! page-aligned). Larger alignments are refused with
 //! [`AllocError::AlignmentTooLarge`].
 //!
+//! # Misuse
+//!
+//! Every refused allocation (zero size, alignment, size, exhaustion) counts
+//! in [`AllocatorStats::failures`] and changes nothing else. A free is
+//! checked against the tags and changes nothing when refused: a pointer
+//! outside the heap, not on a minimum-block boundary, or inside a live block
+//! is an [`AllocError::ForeignPointer`]; the start of a free block, or a
+//! pointer inside a free block (a block freed and merged since), is an
+//! [`AllocError::DoubleFree`]. A double free after the memory was handed out
+//! again at the same address cannot be detected.
+//!
+//! # Layout of the region
+//!
+//! The heap comes first and the tags last, so the heap keeps the region's
+//! alignment (a page for an [`Arena`](crate::Arena)) and with it the largest
+//! alignment blocks can offer.
+//!
 //! # Thread safety
 //!
 //! All state, and every access to the managed memory outside the blocks

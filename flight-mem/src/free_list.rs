@@ -56,6 +56,21 @@
 //! to [`FreeList::max_align`] (the largest power of two not above the
 //! capacity), are placed inside a larger free block as described above.
 //!
+//! # Misuse
+//!
+//! Every refused allocation (zero size, alignment, size, exhaustion) counts
+//! in [`AllocatorStats::failures`] and changes nothing else. A free checks
+//! the pointer before it writes anything, reading only words at offsets
+//! already proven inside the heap: it must be granule-aligned inside the
+//! heap, its header must hold a plausible size, the next header must say
+//! "previous allocated", and when the header says the previous block is free
+//! that block's footer and header must agree. Failing that, the free is an
+//! [`AllocError::ForeignPointer`]; a header marked free (freed before, and
+//! possibly merged since, which leaves the header behind marked free) is an
+//! [`AllocError::DoubleFree`]. Nothing changes when a free is refused. A
+//! double free after the memory was handed out again cannot always be
+//! detected.
+//!
 //! # Thread safety
 //!
 //! All state, and every header, footer and link in the managed memory, is

@@ -12,7 +12,9 @@ use flight_mem::{
 use proptest::prelude::*;
 
 const CASES: u32 = if cfg!(miri) { 8 } else { 256 };
-const MAX_OPS: usize = if cfg!(miri) { 40 } else { 300 };
+const MAX_OPS: usize = if cfg!(miri) { 30 } else { 300 };
+/// Region lengths of the mixed model test (miri walks every tag per step).
+const MAX_LEN: usize = if cfg!(miri) { 9_000 } else { 70_000 };
 const WORD: usize = size_of::<usize>();
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -64,7 +66,7 @@ proptest! {
     /// power of two, with every supported minimum block.
     #[test]
     fn model_mixed(
-        len in 5_000usize..70_000,
+        len in 5_000usize..MAX_LEN,
         min_log2 in 4u32..8,
         ops in ops(3000, 9, 3, 1..MAX_OPS),
     ) {
