@@ -46,8 +46,11 @@ extern crate std;
 pub use allocator_api2;
 
 mod block_pool;
+mod buddy;
+mod error;
 mod error;
 mod frames;
+mod free_list;
 mod free_stack;
 mod linear;
 mod memory;
@@ -64,8 +67,11 @@ mod tlsf;
 mod vocabulary;
 
 pub use block_pool::BlockPool;
+pub use buddy::Buddy;
+pub use error::{AllocError, InvariantViolation};
 pub use error::{AllocError, InvariantViolation};
 pub use frames::Frames;
+pub use free_list::{Fit, FreeList};
 pub use linear::{Checkpoint, Linear, Scope};
 pub use memory::{Arena, RawMemory};
 pub use pool::{Pool, PoolBox};
