@@ -48,7 +48,6 @@ pub use allocator_api2;
 mod block_pool;
 mod buddy;
 mod error;
-mod error;
 mod frames;
 mod free_list;
 mod free_stack;
@@ -68,7 +67,6 @@ mod vocabulary;
 
 pub use block_pool::BlockPool;
 pub use buddy::Buddy;
-pub use error::{AllocError, InvariantViolation};
 pub use error::{AllocError, InvariantViolation};
 pub use frames::Frames;
 pub use free_list::{Fit, FreeList};
