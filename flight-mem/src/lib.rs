@@ -46,9 +46,12 @@ extern crate std;
 pub use allocator_api2;
 
 mod block_pool;
+mod buddy;
 mod error;
 mod frames;
+mod free_list;
 mod free_stack;
+mod guard;
 mod layout;
 mod linear;
 mod memory;
@@ -61,12 +64,16 @@ mod stats;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
+mod tlsf;
 mod vocabulary;
 
 pub use block_pool::BlockPool;
+pub use buddy::Buddy;
 pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
 pub use frames::Frames;
+pub use free_list::{Fit, FreeList};
+pub use guard::{CANARY, GuardBreach, GuardMode, GuardZone, page_size as guard_page_size};
 pub use layout::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
 pub use linear::{Checkpoint, Linear, Scope};
 pub use memory::{Arena, RawMemory};
@@ -81,6 +88,7 @@ pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
 #[cfg(feature = "std")]
 pub use system::System;
+pub use tlsf::Tlsf;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };
