@@ -11,7 +11,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 use std::collections::VecDeque;
 
-use flight_mem::{Bytes, PoolBox, RawAllocator, memory_layout};
+use flight_mem::{Bytes, PoolBox, memory_layout};
 use flight_mem_examples::Rng;
 
 /// A particle: 28 bytes; 4096 of them fit the pool.
@@ -247,7 +247,7 @@ fn main() {
                 frame + 1,
                 particles.len(),
                 cache.resident.len(),
-                Bytes(Game::textures().stats().used),
+                Bytes(Game::stats().entry("textures").map_or(0, |e| e.stats.used)),
                 streams.len(),
                 packets.len()
             );

@@ -165,10 +165,10 @@ fn frames_allocate_from_the_current_frame() {
 #[test]
 fn reserves_are_tlsf_instances() {
     let reserve: &'static flight_mem::Tlsf = Kinds::emergency();
-    let block = reserve.allocate(layout_of(64)).unwrap();
+    let block = RawAllocator::allocate(reserve, layout_of(64)).unwrap();
     assert_eq!(owner(block.cast()), "emergency");
     // SAFETY: the block came from the reserve and is not used again.
-    unsafe { reserve.free(block.cast()) }.unwrap();
+    unsafe { RawAllocator::free(reserve, block.cast()) }.unwrap();
 }
 
 #[test]
