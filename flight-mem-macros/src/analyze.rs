@@ -42,6 +42,20 @@ pub(crate) fn literal_footprint(entry: &EntryModel) -> Option<u128> {
     }
 }
 
+/// A lower bound of the bytes an entry manages: exact where
+/// [`literal_footprint`] knows them; for a block pool of literal blocks, its
+/// blocks at their aligned stride (`BlockPool::bytes_for` adds a link per
+/// slot and table padding on top); zero where only rustc knows.
+fn footprint_at_least(entry: &EntryModel) -> u128 {
+    match (&entry.shape, literal_footprint(entry)) {
+        (_, Some(bytes)) => bytes,
+        (Shape::Blocks { block, count }, None) => block.literal().map_or(0, |block| {
+            u128::from(block.next_multiple_of(entry.align)) * u128::from(*count)
+        }),
+        _ => 0,
+    }
+}
+
 /// Places every entry of `layout` and reports, for banks whose figures are
 /// literals, entries larger than their bank and banks over budget.
 pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalysis {
@@ -117,14 +131,17 @@ fn prove_budget(
     let mut too_large = false;
     for &i in entries {
         let entry = &layout.entries[i];
-        match literal_footprint(entry) {
-            Some(size) if size > budget => {
+        let exact_size = literal_footprint(entry);
+        exact &= exact_size.is_some();
+        match exact_size.unwrap_or_else(|| footprint_at_least(entry)) {
+            size if size > budget => {
                 too_large = true;
                 errors.error(
                     entry.name.span(),
                     format!(
-                        "`{}` ({}) is larger than bank `{}`{} of layout `{}`, which has {}; shrink it or move it to a larger bank with `bank: NAME`",
+                        "`{}` ({}{}) is larger than bank `{}`{} of layout `{}`, which has {}; shrink it or move it to a larger bank with `bank: NAME`",
                         entry.name,
+                        if exact_size.is_some() { "" } else { "at least " },
                         human(size),
                         bank.name,
                         platform_suffix(layout),
@@ -133,8 +150,7 @@ fn prove_budget(
                     ),
                 );
             }
-            Some(_) => {}
-            None => exact = false,
+            _ => {}
         }
     }
     if too_large {
@@ -146,7 +162,7 @@ fn prove_budget(
     let mut culprit = None;
     for &i in entries {
         let entry = &layout.entries[i];
-        let size = literal_footprint(entry).unwrap_or(0);
+        let size = footprint_at_least(entry);
         let guard = match &entry.guard {
             Size::Literal { bytes, .. } => u128::from(*bytes),
             Size::Expr { .. } => {
@@ -167,14 +183,15 @@ fn prove_budget(
     let Some(culprit) = culprit else { return };
     let entry = &layout.entries[culprit];
     let needed = need.total();
+    // Sizes only rustc knows count as their lower bound here.
+    let at_least = if exact { "" } else { "at least " };
     errors.error(
         entry.name.span(),
         format!(
-            "layout `{}` does not fit bank `{}`{}: needs {}{}, has {}, over by {} ({} of entries, {} of guards, {} of alignment padding); `{}` crosses the budget; largest entries: {}; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`",
+            "layout `{}` does not fit bank `{}`{}: needs {at_least}{}, has {}, over by {at_least}{} ({at_least}{} of entries, {} of guards, {} of alignment padding); `{}` crosses the budget; largest entries: {}; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`",
             layout.name,
             bank.name,
             platform_suffix(layout),
-            if exact { "" } else { "at least " },
             human(needed),
             human(budget),
             human(needed - budget),
@@ -193,17 +210,26 @@ fn platform_suffix(layout: &LayoutModel) -> String {
         .map_or_else(String::new, |p| format!(" of `{}`", p.name))
 }
 
-/// The three largest entries with known sizes: "`heap` 8 MiB, `scratch` 1 MiB".
+/// The three largest entries the macro can size: "`heap` 8 MiB, `packets`
+/// at least 96 KiB".
 fn largest_entries(layout: &LayoutModel, entries: &[usize]) -> String {
     let mut sized: Vec<(u128, &EntryModel)> = entries
         .iter()
-        .filter_map(|&i| literal_footprint(&layout.entries[i]).map(|s| (s, &layout.entries[i])))
+        .map(|&i| (footprint_at_least(&layout.entries[i]), &layout.entries[i]))
+        .filter(|(size, _)| *size > 0)
         .collect();
     sized.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
     sized
         .iter()
         .take(3)
-        .map(|(size, entry)| format!("`{}` {}", entry.name, human(*size)))
+        .map(|(size, entry)| {
+            let bound = if literal_footprint(entry).is_some() {
+                ""
+            } else {
+                "at least "
+            };
+            format!("`{}` {bound}{}", entry.name, human(*size))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

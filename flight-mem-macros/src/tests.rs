@@ -354,6 +354,17 @@ fn budget_with_literals_blames_the_crossing_entry() {
         "needs at least",
     );
     assert!(errors("layout G { budget = 1 MiB; pool p = [u64; 100000000]; }").is_empty());
+    // Literal block pools count at least their blocks at the aligned stride.
+    one_error(
+        "layout G for Gba { pool packets = [1536 B; 200]; }",
+        "`packets` (at least 300 KiB) is larger",
+    );
+    let found = errors(
+        "layout G for Gba { align = 4; guard = 0 B; region heap = 200 KiB; pool rx = [1535 B; 50]; }",
+    );
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].contains("needs at least 275 KiB"), "{}", found[0]);
+    assert!(found[0].contains("`rx` at least 75 KiB"), "{}", found[0]);
 }
 
 #[test]
