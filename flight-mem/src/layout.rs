@@ -388,8 +388,8 @@ impl fmt::Display for MemoryMap {
             write!(f, "bank {:<10}", bank.name)?;
             match (bank.address, bank.fixed) {
                 (Some(address), true) => write!(f, " at {address:#010x} (fixed)")?,
-                (Some(address), false) => write!(f, " at {address:#010x} (static storage here)")?,
-                (None, _) => write!(f, " (static storage)")?,
+                (Some(address), false) => write!(f, " at {address:#010x} (static array here)")?,
+                (None, _) => write!(f, " (static array)")?,
             }
             writeln!(
                 f,
