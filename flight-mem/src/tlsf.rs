@@ -331,13 +331,25 @@ impl Tlsf {
     /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
     #[inline]
     pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let payload =
-            self.state
-                .with(|state| match state.try_allocate(layout, self.max_align) {
-                    Some(payload) => Ok(payload),
-                    None => state.allocate_slow(self.memory, layout, self.max_align),
-                })?;
+        let fast = self
+            .state
+            .with(|state| state.try_allocate(layout, self.max_align));
+        let payload = match fast {
+            Some(payload) => payload,
+            None => self.allocate_slow(layout)?,
+        };
         Ok(NonNull::slice_from_raw_parts(payload, layout.size()))
+    }
+
+    /// What `try_allocate` leaves, under the lock again: builds the heap on
+    /// first use and retries, or says why `layout` is refused, counting the
+    /// failure. (Another thread may have freed memory since the first
+    /// attempt: the retry then succeeds, as if it had come later.)
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.state
+            .with(|state| state.allocate_slow(self.memory, layout, self.max_align))
     }
 
     /// Frees a block: O(1), merging it with free neighbours. See
@@ -785,8 +797,8 @@ impl State {
         Some(unsafe { NonNull::new_unchecked(self.base.add(payload)) })
     }
 
-    /// Everything `try_allocate` leaves: builds the heap on first use, and
-    /// otherwise says why `layout` is refused, counting the failure.
+    /// Everything `try_allocate` leaves: builds the heap on first use and
+    /// tries again, or says why `layout` is refused, counting the failure.
     #[cold]
     #[inline(never)]
     fn allocate_slow(
@@ -797,9 +809,9 @@ impl State {
     ) -> Result<NonNull<u8>, AllocError> {
         if self.base.is_null() {
             self.init(memory);
-            if let Some(payload) = self.try_allocate(layout, max_align) {
-                return Ok(payload);
-            }
+        }
+        if let Some(payload) = self.try_allocate(layout, max_align) {
+            return Ok(payload);
         }
         self.failures += 1;
         raw::check_request(layout, max_align)?;
