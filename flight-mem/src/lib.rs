@@ -59,6 +59,7 @@ mod pool;
 mod pressure;
 pub(crate) mod raw;
 mod request;
+mod services;
 mod stack;
 mod stats;
 pub(crate) mod sync;
@@ -84,6 +85,7 @@ pub use pressure::{
 };
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use services::{Problem, ProblemKind, ValidationReport};
 pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
 #[cfg(feature = "std")]
