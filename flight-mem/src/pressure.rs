@@ -258,7 +258,10 @@ impl PressureCallbacks {
         if level == PressureLevel::None {
             return Err(PressureError::NoLevel);
         }
-        let address = callback as usize;
+        // Exposed, so `call` can turn the address back into a pointer with
+        // this function's provenance (a plain `usize` transmuted to a fn
+        // pointer has none: undefined behaviour under Miri's model).
+        let address = (callback as *const ()).expose_provenance();
         // A function's address is never 0 or 1 (both lie in the unmapped
         // first page of every platform Rust supports and are not aligned for
         // code); the assertion documents the encoding.
@@ -331,9 +334,12 @@ impl PressureCallbacks {
             // SAFETY: every address above `CLAIMED` in a slot was stored by
             // `register` from a `PressureCallback`, and the Acquire load
             // above pairs with its Release store, so this is that fn
-            // pointer, unchanged.
-            let callback: PressureCallback =
-                unsafe { core::mem::transmute::<usize, PressureCallback>(address) };
+            // pointer, unchanged, its provenance exposed by `register`.
+            let callback: PressureCallback = unsafe {
+                core::mem::transmute::<*const (), PressureCallback>(
+                    core::ptr::with_exposed_provenance(address),
+                )
+            };
             callback(info.level, info);
             called += 1;
         }
