@@ -61,6 +61,7 @@ pub(crate) mod raw;
 mod request;
 mod stack;
 mod stats;
+mod svg;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
