@@ -1,7 +1,7 @@
 //! A flight-mem TLSF region as the `#[global_allocator]` of this whole test
 //! binary: the test harness, its threads and every `Vec` below live in it.
 
-use flight_mem::{Arena, GlobalRegion, RawAllocator, RawMemory, Tlsf};
+use flight_mem::{Arena, GlobalRegion, RawMemory, Tlsf};
 
 static ARENA: Arena<{ 32 << 20 }> = Arena::new();
 // SAFETY: ARENA is handed to this one allocator and nothing else.
