@@ -66,6 +66,11 @@ pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
 mod tlsf;
+#[cfg(feature = "track")]
+pub mod track;
+#[cfg(not(feature = "track"))]
+#[path = "untracked.rs"]
+pub(crate) mod track;
 mod vocabulary;
 
 pub use block_pool::BlockPool;
