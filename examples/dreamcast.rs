@@ -266,6 +266,15 @@ fn main() {
     println!();
     println!("{}", Game::stats());
 
+    // The same map as a picture, at the busiest moment of the run.
+    let svg_path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/dreamcast-memory-map.svg".to_owned());
+    match std::fs::write(&svg_path, <Game as flight_mem::Layout>::table().svg()) {
+        Ok(()) => println!("memory map written to {svg_path}"),
+        Err(err) => eprintln!("could not write {svg_path}: {err}"),
+    }
+
     // Teardown: everything goes back, and the layout agrees.
     drop(particles);
     for texture in cache.resident.drain(..) {

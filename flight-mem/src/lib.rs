@@ -62,10 +62,16 @@ mod request;
 mod services;
 mod stack;
 mod stats;
+mod svg;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
 mod tlsf;
+#[cfg(feature = "track")]
+pub mod track;
+#[cfg(not(feature = "track"))]
+#[path = "untracked.rs"]
+pub(crate) mod track;
 mod vocabulary;
 
 pub use block_pool::BlockPool;
