@@ -75,7 +75,7 @@
 //! # Thread safety
 //!
 //! All state, and every access to the managed memory outside the blocks
-//! handed out, is behind one internal [`Lock`] (a spin lock, or a critical
+//! handed out, is behind one internal `Lock` (a spin lock, or a critical
 //! section on targets without compare-and-swap or with `irq-safe`). The lock
 //! is held for O(log n) steps and never while user code runs.
 //!

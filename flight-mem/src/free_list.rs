@@ -74,7 +74,7 @@
 //! # Thread safety
 //!
 //! All state, and every header, footer and link in the managed memory, is
-//! behind one internal [`Lock`] (a spin lock, or a critical section on
+//! behind one internal `Lock` (a spin lock, or a critical section on
 //! targets without compare-and-swap or with `irq-safe`). The lock is never
 //! held while user code runs.
 //!

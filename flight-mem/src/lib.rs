@@ -45,28 +45,28 @@ extern crate std;
 
 pub use allocator_api2;
 
-mod block_pool;
-mod buddy;
+pub mod block_pool;
+pub mod buddy;
 mod error;
-mod frames;
-mod free_list;
+pub mod frames;
+pub mod free_list;
 mod free_stack;
-mod guard;
-mod layout;
-mod linear;
+pub mod guard;
+pub mod layout;
+pub mod linear;
 mod memory;
-mod pool;
-mod pressure;
+pub mod pool;
+pub mod pressure;
 pub(crate) mod raw;
 mod request;
-mod services;
-mod stack;
+pub mod services;
+pub mod stack;
 mod stats;
 mod svg;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
-mod system;
-mod tlsf;
+pub mod system;
+pub mod tlsf;
 #[cfg(feature = "track")]
 pub mod track;
 #[cfg(not(feature = "track"))]

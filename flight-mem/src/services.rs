@@ -8,7 +8,7 @@
 //! of its allocator) against the layout's thresholds; the layout's level is
 //! the highest of them ([`LayoutTable::pressure`]). Callbacks registered with
 //! [`LayoutTable::on_pressure`] run on a region's rise into their level or a
-//! higher one, once per transition (a [`PressureWatch`] per region detects
+//! higher one, once per transition (a [`PressureWatch`](crate::PressureWatch) per region detects
 //! the edge), and once more — all of them — when an allocation fails with
 //! [`AllocError::OutOfMemory`], before the allocation is retried once.
 //!
@@ -208,7 +208,7 @@ impl LayoutTable {
         self.watch(index);
     }
 
-    /// Allocates for `request`, routed as the [module docs](self) describe:
+    /// Allocates for `request`, routed as the [`services` module docs](crate::services) describe:
     /// first-choice regions, then (with fallback) `System` regions and the
     /// others in declaration order, then reserves for critical requests or at
     /// `Critical` pressure. On `OutOfMemory` the failure callbacks run once

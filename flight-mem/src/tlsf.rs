@@ -521,6 +521,8 @@ struct UsedBlock {
 #[derive(Clone, Copy)]
 struct Listed {
     off: usize,
+    /// Read only by the neighbour checks of debug builds.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     size: usize,
     fl: usize,
     sl: usize,
