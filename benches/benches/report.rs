@@ -1,0 +1,299 @@
+//! Prints the tables of `BENCHMARKS.md`: per workload the median and spread
+//! of repeated runs, the worst single operations of workload 3, the usable
+//! share of the arena (workload 4) and the total time of workload 5.
+//!
+//! Run with `cargo bench -p flight-mem-benches --bench report`; pass
+//! workload names (`w1 w2a w2b w3 w3-latency w4 w5`) to run only some.
+//! Timing is `std::time::Instant` (the vDSO clock), measured around whole
+//! runs for throughput and around every single operation for the latency
+//! table, whose own cost is printed as the `timer` row.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use flight_mem_benches::plan::{self, SEED};
+use flight_mem_benches::workload::{self, Utilisation};
+use flight_mem_benches::{
+    Reset, Subject, arena_contenders, general_contenders, linear_contenders, pool_contenders,
+};
+
+/// Timed repetitions per throughput cell.
+const REPEATS: usize = 11;
+
+/// The median, minimum and maximum of some samples.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(samples: &mut [f64]) -> Self {
+        samples.sort_by(f64::total_cmp);
+        Self {
+            median: samples[samples.len() / 2],
+            min: samples[0],
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    fn row(&self, name: &str, unit: &str, extra: &str) {
+        println!(
+            "| {name} | {:.2} {unit} | {:.2} – {:.2} | {extra} |",
+            self.median, self.min, self.max
+        );
+    }
+}
+
+fn per_op(elapsed: Duration, ops: usize) -> f64 {
+    elapsed.as_nanos() as f64 / ops as f64
+}
+
+fn throughput_header(title: &str, unit: &str) {
+    println!("\n### {title}\n");
+    println!("| allocator | median {unit} | min – max ({REPEATS} runs) | notes |");
+    println!("|---|---:|---:|---|");
+}
+
+fn linear<S: Reset>() {
+    let mut subject = S::create(plan::LINEAR_ARENA);
+    assert_eq!(
+        workload::linear(&mut subject, plan::LINEAR_ALLOCATIONS),
+        plan::LINEAR_ALLOCATIONS,
+        "{} cannot hold workload 1",
+        S::NAME
+    );
+    let mut samples: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(workload::linear(&mut subject, plan::LINEAR_ALLOCATIONS));
+            per_op(start.elapsed(), plan::LINEAR_ALLOCATIONS)
+        })
+        .collect();
+    Spread::of(&mut samples).row(S::NAME, "ns", "");
+}
+
+fn pool_lifo<S: Subject>() {
+    let mut subject = S::create(plan::POOL_ARENA);
+    black_box(workload::pool_lifo(&mut subject, plan::POOL_LIFO_PAIRS / 10));
+    let mut samples: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(workload::pool_lifo(&mut subject, plan::POOL_LIFO_PAIRS));
+            per_op(start.elapsed(), plan::POOL_LIFO_PAIRS)
+        })
+        .collect();
+    Spread::of(&mut samples).row(S::NAME, "ns", "");
+}
+
+/// Times the steps of `churn` per step (`per_pair`) or per operation.
+fn churn<S: Subject>(arena: usize, churn: &plan::Churn, per_pair: bool, repeats: usize) {
+    let mut subject = S::create(arena);
+    let mut live = Vec::with_capacity(churn.initial.len() + 1);
+    let mut refused = 0;
+    let mut samples: Vec<f64> = (0..repeats)
+        .map(|_| {
+            assert!(
+                workload::fill(&mut subject, churn, &mut live),
+                "{} cannot hold the live set",
+                S::NAME
+            );
+            let start = Instant::now();
+            refused += workload::churn_steps(&mut subject, &churn.steps, &mut live);
+            let elapsed = start.elapsed();
+            workload::drain(&mut subject, &mut live);
+            let ops = if per_pair {
+                churn.steps.len()
+            } else {
+                churn.step_ops()
+            };
+            per_op(elapsed, ops)
+        })
+        .collect();
+    let note = if refused > 0 {
+        format!("{refused} allocations refused")
+    } else {
+        String::new()
+    };
+    let unit = if per_pair { "ns/pair" } else { "ns/op" };
+    Spread::of(&mut samples).row(S::NAME, unit, &note);
+}
+
+fn pool_churn<S: Subject>(plan: &plan::Churn) {
+    churn::<S>(plan::POOL_ARENA, plan, true, REPEATS);
+}
+
+fn general<S: Subject>(plan: &plan::Churn) {
+    churn::<S>(plan::GENERAL_ARENA, plan, false, 5);
+}
+
+/// Percentile `p` (0..=100) of sorted samples.
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank]
+}
+
+fn latency_row(name: &str, all: &mut [u32], allocs: &mut [u32]) {
+    all.sort_unstable();
+    allocs.sort_unstable();
+    println!(
+        "| {name} | {} | {} | {} | {} | {} |",
+        percentile(all, 50.0),
+        percentile(all, 99.0),
+        percentile(all, 99.99),
+        percentile(allocs, 99.99),
+        all[all.len() - 1],
+    );
+}
+
+/// Workload 3 with a clock read around every operation (fill included).
+fn general_latency<S: Subject>(plan: &plan::Churn) {
+    let mut subject = S::create(plan::GENERAL_ARENA);
+    let mut live = Vec::with_capacity(plan::GENERAL_LIVE + 1);
+    let mut all = Vec::with_capacity(plan::GENERAL_OPS);
+    let mut allocs = Vec::with_capacity(plan::GENERAL_OPS / 2 + plan::GENERAL_LIVE);
+    let nanos = |start: Instant| start.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32;
+    for &layout in &plan.initial {
+        let start = Instant::now();
+        let block = subject.alloc(layout);
+        let ns = nanos(start);
+        live.push(block.expect("the live set fits"));
+        all.push(ns);
+        allocs.push(ns);
+    }
+    for step in &plan.steps {
+        let victim = live.swap_remove(step.victim as usize % live.len());
+        let start = Instant::now();
+        // SAFETY: every block in `live` came from `subject` and is live.
+        unsafe { subject.free(victim) };
+        all.push(nanos(start));
+        let start = Instant::now();
+        let block = subject.alloc(step.layout);
+        let ns = nanos(start);
+        all.push(ns);
+        allocs.push(ns);
+        if let Some(block) = block {
+            live.push(block);
+        }
+    }
+    workload::drain(&mut subject, &mut live);
+    latency_row(S::NAME, &mut all, &mut allocs);
+}
+
+fn timer_floor() {
+    let mut all: Vec<u32> = (0..plan::GENERAL_OPS)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(());
+            start.elapsed().as_nanos() as u32
+        })
+        .collect();
+    let mut allocs = all.clone();
+    latency_row("timer (empty op)", &mut all, &mut allocs);
+}
+
+fn fragmentation<S: Subject>(plans: &[Vec<plan::FragOp>]) {
+    let mut shares: Vec<f64> = plans
+        .iter()
+        .map(|ops| {
+            let mut subject = S::create(plan::FRAGMENTATION_ARENA);
+            let Utilisation { live_bytes, .. } = workload::fragmentation(&mut subject, ops);
+            live_bytes as f64 * 100.0 / plan::FRAGMENTATION_ARENA as f64
+        })
+        .collect();
+    let spread = Spread::of(&mut shares);
+    let mut subject = S::create(plan::FRAGMENTATION_ARENA);
+    let fits = workload::fill_count(&mut subject, 64, usize::MAX);
+    println!(
+        "| {} | {:.1} % | {:.1} % | {:.1} % | {:.1} B |",
+        S::NAME,
+        spread.median,
+        spread.min,
+        spread.max,
+        plan::FRAGMENTATION_ARENA as f64 / fits as f64
+    );
+}
+
+fn buddy<S: Subject>(layouts: &[core::alloc::Layout], order: &[usize]) {
+    let mut refused = 0;
+    let mut samples: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let mut subject = S::create(plan::BUDDY_ARENA);
+            let start = Instant::now();
+            refused = workload::buddy(&mut subject, layouts, order);
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    let note = if refused > 0 {
+        format!("{refused} of {} allocations refused", layouts.len())
+    } else {
+        String::new()
+    };
+    Spread::of(&mut samples).row(S::NAME, "µs", &note);
+}
+
+fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+
+    if run("w1") {
+        throughput_header(
+            "Workload 1 — linear: 1,000,000 × 64 B in 64 MiB, then reset",
+            "ns/alloc",
+        );
+        linear_contenders!(linear());
+    }
+    if run("w2a") {
+        throughput_header("Workload 2a — pool: LIFO alloc/free pairs, 64 B", "ns/pair");
+        pool_contenders!(pool_lifo());
+    }
+    if run("w2b") {
+        let plan = plan::pool_churn(SEED, plan::POOL_CHURN_PAIRS);
+        throughput_header(
+            "Workload 2b — pool: random-order churn, 2,048 of 4,096 live",
+            "ns/pair",
+        );
+        pool_contenders!(pool_churn(&plan));
+    }
+    let general_plan = plan::general_churn(SEED, plan::GENERAL_OPS);
+    if run("w3") {
+        println!("\n### Workload 3 — general churn: 16..=4096 B, align 8/16/64, 2,000 live, 16 MiB\n");
+        println!("| allocator | median ns/op | min – max (5 runs) | notes |");
+        println!("|---|---:|---:|---|");
+        general_contenders!(general(&general_plan));
+    }
+    if run("w3-latency") {
+        println!(
+            "\n### Workload 3 — single operations over 1,000,000 ops (ns, clock read included)\n"
+        );
+        println!("| allocator | p50 op | p99 op | p99.99 op | p99.99 alloc | max op |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        timer_floor();
+        general_contenders!(general_latency(&general_plan));
+    }
+    if run("w4") {
+        let plans: Vec<_> = (0..plan::FRAGMENTATION_SEEDS)
+            .map(|i| plan::fragmentation(SEED + i))
+            .collect();
+        println!(
+            "\n### Workload 4 — fragmentation: 16 MiB, 16..=65,536 B, live at the first failure\n"
+        );
+        println!(
+            "| allocator | median live / arena | min | max ({} seeds) | bytes per 64 B alloc |",
+            plan::FRAGMENTATION_SEEDS
+        );
+        println!("|---|---:|---:|---:|---:|");
+        arena_contenders!(fragmentation(&plans));
+    }
+    if run("w5") {
+        let (layouts, order) = plan::buddy(SEED);
+        throughput_header(
+            "Workload 5 — buddy: 5,000 allocations of 16..=8192 B, then 5,000 frees in random order (total)",
+            "µs",
+        );
+        arena_contenders!(buddy(&layouts, &order));
+    }
+}
