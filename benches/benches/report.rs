@@ -75,7 +75,10 @@ fn linear<S: Reset>() {
 
 fn pool_lifo<S: Subject>() {
     let mut subject = S::create(plan::POOL_ARENA);
-    black_box(workload::pool_lifo(&mut subject, plan::POOL_LIFO_PAIRS / 10));
+    black_box(workload::pool_lifo(
+        &mut subject,
+        plan::POOL_LIFO_PAIRS / 10,
+    ));
     let mut samples: Vec<f64> = (0..REPEATS)
         .map(|_| {
             let start = Instant::now();
@@ -260,7 +263,9 @@ fn main() {
     }
     let general_plan = plan::general_churn(SEED, plan::GENERAL_OPS);
     if run("w3") {
-        println!("\n### Workload 3 — general churn: 16..=4096 B, align 8/16/64, 2,000 live, 16 MiB\n");
+        println!(
+            "\n### Workload 3 — general churn: 16..=4096 B, align 8/16/64, 2,000 live, 16 MiB\n"
+        );
         println!("| allocator | median ns/op | min – max (5 runs) | notes |");
         println!("|---|---:|---:|---|");
         general_contenders!(general(&general_plan));

@@ -154,7 +154,7 @@ impl<T> SpinLock<T> {
 #[macro_export]
 macro_rules! for_each {
     ($run:ident $args:tt for [$($subject:ty),* $(,)?]) => {
-        $( $run::<$subject> $args; )*
+        { $( $run::<$subject> $args; )* }
     };
 }
 

@@ -7,13 +7,39 @@ use core::ptr::{self, NonNull};
 
 use crate::{AlignedBuf, RawBlock, Reset, Subject};
 
-/// A plain unsynchronised pointer bump: align the cursor, add the size,
-/// compare with the end.
+/// No allocator at all: hands out the same dangling pointer every time. Its
+/// instruction count is the workload loop itself, which the callgrind table
+/// subtracts to show what the allocation alone costs.
+pub struct HarnessOnly;
+
+impl Subject for HarnessOnly {
+    const NAME: &'static str = "harness only (no allocator)";
+    type Block = NonNull<u8>;
+
+    fn create(_arena: usize) -> Self {
+        Self
+    }
+
+    #[inline]
+    fn alloc(&mut self, _layout: Layout) -> Option<NonNull<u8>> {
+        Some(NonNull::dangling())
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, _block: NonNull<u8>) {}
+}
+
+impl Reset for HarnessOnly {
+    #[inline]
+    fn reset(&mut self) {}
+}
+
+/// A plain unsynchronised pointer bump, downwards as bumpalo does it:
+/// subtract the size, round down to the alignment, compare with the start.
 pub struct PlainBump {
     base: *mut u8,
-    offset: usize,
-    len: usize,
-    _memory: AlignedBuf,
+    cursor: usize,
+    memory: AlignedBuf,
 }
 
 impl Subject for PlainBump {
@@ -24,23 +50,21 @@ impl Subject for PlainBump {
         let memory = AlignedBuf::new(arena);
         Self {
             base: memory.as_ptr(),
-            offset: 0,
-            len: memory.len(),
-            _memory: memory,
+            cursor: memory.as_ptr() as usize + memory.len(),
+            memory,
         }
     }
 
     #[inline]
     fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        // The arena is page aligned, so aligning the offset aligns the address.
-        let start = self.offset.checked_add(layout.align() - 1)? & !(layout.align() - 1);
-        let end = start.checked_add(layout.size())?;
-        if end > self.len {
+        let start = self.cursor.checked_sub(layout.size())? & !(layout.align() - 1);
+        if start < self.base as usize {
             return None;
         }
-        self.offset = end;
-        // SAFETY: `start <= end <= len`, so the pointer stays inside the arena.
-        Some(unsafe { NonNull::new_unchecked(self.base.add(start)) })
+        self.cursor = start;
+        // SAFETY: `base <= start` and `start + size <= the old cursor <= end`,
+        // so the block lies inside the arena; the pointer keeps its provenance.
+        Some(unsafe { NonNull::new_unchecked(self.base.add(start - self.base as usize)) })
     }
 
     #[inline]
@@ -50,7 +74,7 @@ impl Subject for PlainBump {
 impl Reset for PlainBump {
     #[inline]
     fn reset(&mut self) {
-        self.offset = 0;
+        self.cursor = self.base as usize + self.memory.len();
     }
 }
 

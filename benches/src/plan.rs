@@ -138,7 +138,9 @@ fn general_layout(rng: &mut Rng) -> Layout {
 /// and allocate a new one until `ops` operations (fill included) are done.
 pub fn general_churn(seed: u64, ops: usize) -> Churn {
     let mut rng = Rng::new(seed);
-    let initial = (0..GENERAL_LIVE).map(|_| general_layout(&mut rng)).collect();
+    let initial = (0..GENERAL_LIVE)
+        .map(|_| general_layout(&mut rng))
+        .collect();
     let steps = (0..ops.saturating_sub(GENERAL_LIVE) / 2)
         .map(|_| Step {
             victim: rng.next_u64() as u32,

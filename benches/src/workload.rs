@@ -15,7 +15,7 @@ use crate::{Reset, Subject};
 pub fn linear<S: Reset>(subject: &mut S, count: usize) -> usize {
     let mut served = 0;
     for _ in 0..count {
-        if let Some(block) = subject.alloc(black_box(LINEAR_LAYOUT)) {
+        if let Some(block) = subject.alloc(LINEAR_LAYOUT) {
             black_box(&block);
             served += 1;
         }
@@ -30,7 +30,7 @@ pub fn linear<S: Reset>(subject: &mut S, count: usize) -> usize {
 pub fn pool_lifo<S: Subject>(subject: &mut S, pairs: usize) -> usize {
     let mut served = 0;
     for _ in 0..pairs {
-        if let Some(block) = subject.alloc(black_box(POOL_LAYOUT)) {
+        if let Some(block) = subject.alloc(POOL_LAYOUT) {
             black_box(&block);
             // SAFETY: the block was just allocated by `subject`.
             unsafe { subject.free(block) };
