@@ -102,6 +102,8 @@ pub enum AllocatorKind {
     FreeList,
     /// Linear frames ([`Frames`](crate::Frames)).
     Frames,
+    /// One linear bump region ([`Linear`](crate::Linear)).
+    Linear,
     /// LIFO stack ([`Stack`](crate::Stack)).
     Stack,
     /// Typed fixed-size pool ([`Pool`](crate::Pool)).
@@ -120,6 +122,7 @@ impl AllocatorKind {
             Self::Buddy => "buddy",
             Self::FreeList => "freelist",
             Self::Frames => "frames",
+            Self::Linear => "linear",
             Self::Stack => "stack",
             Self::Pool => "pool",
             Self::BlockPool => "block pool",

@@ -1,0 +1,693 @@
+//! A general-purpose free-list allocator with first-fit or best-fit
+//! placement and immediate coalescing through boundary tags.
+//!
+//! # Algorithm
+//!
+//! The region is one sequence of blocks, each starting with a one-word
+//! header: the block size (a multiple of the granule, two words) and three
+//! flags — allocated, previous block allocated, slack recorded. A free block
+//! also holds its free-list links in its second and third words and repeats
+//! its size in its last word (the footer). Allocated blocks need no footer:
+//! a block's "previous allocated" flag says whether the word before its
+//! header is a footer. So free finds both physical neighbours in O(1) and
+//! merges them at once; no two free blocks are ever adjacent. A zero-sized,
+//! allocated sentinel header ends the heap.
+//!
+//! The free blocks form one doubly-linked list, newest first. Allocation
+//! walks it and takes the first block that fits ([`Fit::First`]) or the one
+//! that leaves the smallest remainder ([`Fit::Best`], which stops early at an
+//! exact fit), then splits off the tail when it can hold a free block.
+//! Alignments above the granule are found by placing the block inside the
+//! free block: the leading gap, always made large enough to be a free block
+//! of its own, stays on the list.
+//!
+//! Callers' requested sizes (for [`AllocatorStats::requested`]) are kept as
+//! one byte in the block's slack, behind the bytes handed out; returned
+//! slices are exactly as long as requested. [`check`](RawAllocator::check)
+//! re-adds these sizes, so an overrun into the slack is reported.
+//!
+//! # Cost
+//!
+//! * allocate: O(f) for `f` free blocks (first fit stops at the first fit,
+//!   best fit at an exact one);
+//! * free: O(1), including coalescing with both neighbours;
+//! * [`stats`](RawAllocator::stats): O(f), it scans the free list for the
+//!   largest block;
+//! * [`check`](RawAllocator::check): O(blocks), a physical walk plus a list walk.
+//!
+//! # Overhead
+//!
+//! * per allocated block: one word of header (8 bytes on 64-bit targets,
+//!   4 on 32-bit) plus rounding up to the granule (16 / 8 bytes); the
+//!   smallest block is four words (32 / 16 bytes), so requests up to three
+//!   words cost a whole minimum block;
+//! * a tail remainder smaller than the minimum block stays with the
+//!   allocation instead of becoming an unusable free block;
+//! * per region: the sentinel word and up to a granule of alignment at each
+//!   end, outside [`capacity`](RawAllocator::capacity). When empty, one
+//!   allocation of `capacity - word` bytes succeeds.
+//!
+//! Fragmentation is the usual free-list worst case: with an adversarial
+//! pattern of frees the free memory may be split into minimum blocks.
+//!
+//! # Alignment
+//!
+//! Every block is aligned to the granule (two words). Larger alignments, up
+//! to [`FreeList::max_align`] (the largest power of two not above the
+//! capacity), are placed inside a larger free block as described above.
+//!
+//! # Misuse
+//!
+//! Every refused allocation (zero size, alignment, size, exhaustion) counts
+//! in [`AllocatorStats::failures`] and changes nothing else. A free checks
+//! the pointer before it writes anything, reading only words at offsets
+//! already proven inside the heap: it must be granule-aligned inside the
+//! heap, its header must hold a plausible size, the next header must say
+//! "previous allocated", and when the header says the previous block is free
+//! that block's footer and header must agree. Failing that, the free is an
+//! [`AllocError::ForeignPointer`]; a header marked free (freed before, and
+//! possibly merged since, which leaves the header behind marked free) is an
+//! [`AllocError::DoubleFree`]. Nothing changes when a free is refused. A
+//! double free after the memory was handed out again cannot always be
+//! detected.
+//!
+//! # Thread safety
+//!
+//! All state, and every header, footer and link in the managed memory, is
+//! behind one internal [`Lock`] (a spin lock, or a critical section on
+//! targets without compare-and-swap or with `irq-safe`). The lock is never
+//! held while user code runs.
+//!
+//! # Example
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use flight_mem::{Arena, Fit, FreeList, RawAllocator, RawMemory};
+//!
+//! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+//! // SAFETY: ARENA is handed to this one allocator and nothing else.
+//! static HEAP: FreeList = FreeList::with_fit(unsafe { RawMemory::from_arena(&ARENA) }, Fit::Best);
+//!
+//! let word = size_of::<usize>();
+//! let block = HEAP.allocate(Layout::from_size_align(100, 8).unwrap()).unwrap();
+//! assert_eq!(HEAP.stats().used, (100 + word).next_multiple_of(2 * word));
+//! // SAFETY: `block` came from HEAP and is not used afterwards.
+//! unsafe { HEAP.free(block.cast()) }.unwrap();
+//! assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - word);
+//! ```
+
+use core::alloc::Layout;
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::raw::{RawAllocator, check_request, impl_allocator_api2};
+use crate::sync::{Lock, const_fn};
+use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+
+const WORD: usize = size_of::<usize>();
+/// Block sizes and user pointers are multiples of two words.
+const GRANULE: usize = 2 * WORD;
+/// Header, two links and footer of a free block.
+const MIN_BLOCK: usize = 4 * WORD;
+
+/// Header flag: the block is allocated.
+const ALLOCATED: usize = 1;
+/// Header flag: the physically previous block is allocated (so the word
+/// before this header is not a footer).
+const PREV_ALLOCATED: usize = 2;
+/// Header flag: the block's last byte records its slack.
+const HAS_SLACK: usize = 4;
+const FLAGS: usize = ALLOCATED | PREV_ALLOCATED | HAS_SLACK;
+
+/// End of the free list.
+const NIL: usize = usize::MAX;
+
+/// How [`FreeList`] picks among free blocks that fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Fit {
+    /// The first free block that fits, newest free block first: fastest.
+    #[default]
+    First,
+    /// The free block that leaves the smallest remainder: least
+    /// fragmentation, scans the whole list unless a block fits exactly.
+    Best,
+}
+
+/// A first-fit or best-fit free-list allocator over a [`RawMemory`] region.
+/// See the [module documentation](self) for the algorithm and its costs.
+pub struct FreeList {
+    memory: RawMemory,
+    fit: Fit,
+    state: Lock<State>,
+}
+
+// SAFETY: every read and write of headers, footers and links in the managed
+// memory, and of the counters, happens inside `self.state.with`, which gives
+// one thread at a time exclusive access; `memory` and `fit` are never written
+// after construction. Live blocks belong to their callers, who synchronise
+// their own accesses.
+unsafe impl Sync for FreeList {}
+
+impl FreeList {
+    const_fn! {
+        /// A first-fit free-list allocator over `memory`.
+        pub fn new(memory: RawMemory) -> Self {
+            Self::with_fit(memory, Fit::First)
+        }
+    }
+
+    const_fn! {
+        /// A free-list allocator over `memory` with the given placement policy.
+        pub fn with_fit(memory: RawMemory, fit: Fit) -> Self {
+            Self { memory, fit, state: Lock::new(State::new(memory)) }
+        }
+    }
+
+    /// The placement policy.
+    pub fn fit(&self) -> Fit {
+        self.fit
+    }
+
+    /// The largest alignment [`allocate`](RawAllocator::allocate) accepts:
+    /// the largest power of two not above the capacity, at least the granule.
+    pub fn max_align(&self) -> usize {
+        Geometry::new(self.memory).max_align()
+    }
+
+    /// Runs `f` on the state, building the initial free block on first use.
+    fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.state.with(|state| {
+            if !state.ready {
+                state.init(Geometry::new(self.memory));
+            }
+            f(state)
+        })
+    }
+}
+
+impl fmt::Debug for FreeList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FreeList")
+            .field("memory", &self.memory)
+            .field("fit", &self.fit)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+// SAFETY: blocks are carved from `first..end` of `memory` and tracked by
+// boundary tags, so live blocks are disjoint and inside `memory`; the user
+// part of a block starts one word after its header, is at least `size`
+// bytes (the block is at least `size + WORD`) and is aligned to `align`
+// (granule alignment, or a placement chosen for `align`). The allocator
+// writes a live block only beyond the returned length (the slack byte). Safe
+// methods read and write memory only at offsets proven inside the heap.
+unsafe impl RawAllocator for FreeList {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let fit = self.fit;
+        self.locked(|state| {
+            let result = state.allocate(layout, fit);
+            if result.is_err() {
+                state.failures += 1;
+            }
+            result
+        })
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        self.locked(|state| state.free(ptr))
+    }
+
+    fn owns(&self, ptr: NonNull<u8>) -> bool {
+        self.memory.contains(ptr.as_ptr())
+    }
+
+    fn capacity(&self) -> usize {
+        Geometry::new(self.memory).capacity()
+    }
+
+    fn stats(&self) -> AllocatorStats {
+        self.locked(|state| state.stats())
+    }
+
+    fn kind(&self) -> AllocatorKind {
+        AllocatorKind::FreeList
+    }
+
+    fn check(&self) -> Result<(), InvariantViolation> {
+        self.locked(|state| state.check())
+    }
+}
+
+impl_allocator_api2!(FreeList);
+
+/// Where the blocks lie, as byte offsets from the region start.
+#[derive(Clone, Copy)]
+struct Geometry {
+    /// The first block's header; user pointers (`header + WORD`) are
+    /// granule-aligned.
+    first: usize,
+    /// The sentinel header; `end - first` is the capacity. Both are zero
+    /// when the region cannot hold a block.
+    end: usize,
+}
+
+impl Geometry {
+    fn new(memory: RawMemory) -> Self {
+        let base = memory.as_ptr().addr();
+        // Headers sit one word below a granule boundary.
+        let first = base.wrapping_add(WORD).wrapping_neg() & (GRANULE - 1);
+        // The highest header position whose word fits in the region.
+        let end = memory.len().checked_sub(WORD).and_then(|last_word| {
+            let misalignment = base.wrapping_add(last_word).wrapping_sub(WORD) & (GRANULE - 1);
+            last_word.checked_sub(misalignment)
+        });
+        let end = match end {
+            Some(end) if end >= first && end - first >= MIN_BLOCK => end,
+            _ => return Self { first: 0, end: 0 },
+        };
+        Self { first, end }
+    }
+
+    fn capacity(&self) -> usize {
+        self.end - self.first
+    }
+
+    fn max_align(&self) -> usize {
+        match self.capacity().checked_ilog2() {
+            Some(log2) => (1usize << log2).max(GRANULE),
+            None => GRANULE,
+        }
+    }
+}
+
+/// The bookkeeping behind the lock.
+struct State {
+    ready: bool,
+    memory: RawMemory,
+    geometry: Geometry,
+    /// Header offset of the most recently freed block.
+    head: usize,
+    free_blocks: usize,
+    used: usize,
+    peak: usize,
+    requested: usize,
+    live: usize,
+    allocations: u64,
+    deallocations: u64,
+    failures: u64,
+}
+
+impl State {
+    /// A state to be built by [`init`](Self::init) on first use (computing
+    /// the geometry needs address arithmetic that is not `const`).
+    const fn new(memory: RawMemory) -> Self {
+        Self {
+            ready: false,
+            memory,
+            geometry: Geometry { first: 0, end: 0 },
+            head: NIL,
+            free_blocks: 0,
+            used: 0,
+            peak: 0,
+            requested: 0,
+            live: 0,
+            allocations: 0,
+            deallocations: 0,
+            failures: 0,
+        }
+    }
+
+    /// Makes the whole heap one free block followed by the sentinel.
+    fn init(&mut self, geometry: Geometry) {
+        self.geometry = geometry;
+        let capacity = geometry.capacity();
+        if capacity > 0 {
+            self.set_word(geometry.end, ALLOCATED);
+            self.set_word(geometry.first, capacity | PREV_ALLOCATED);
+            self.set_word(geometry.end - WORD, capacity);
+            self.push(geometry.first);
+        }
+        self.ready = true;
+    }
+
+    fn word(&self, offset: usize) -> usize {
+        assert!(offset >= self.geometry.first && offset < self.geometry.end + WORD);
+        // SAFETY: `offset` is inside `first..=end` of the region, where all
+        // headers, links and footers lie; those offsets are word-aligned
+        // (headers sit one word below a granule boundary, block sizes are
+        // granules) and the lock gives exclusive access to them.
+        unsafe { self.memory.as_ptr().add(offset).cast::<usize>().read() }
+    }
+
+    fn set_word(&mut self, offset: usize, value: usize) {
+        assert!(offset >= self.geometry.first && offset < self.geometry.end + WORD);
+        // SAFETY: as in `word`; `&mut self` proves exclusive access.
+        unsafe {
+            self.memory
+                .as_ptr()
+                .add(offset)
+                .cast::<usize>()
+                .write(value)
+        }
+    }
+
+    /// Writes the header and footer of a free block.
+    fn set_free(&mut self, block: usize, size: usize) {
+        self.set_word(block, size | PREV_ALLOCATED);
+        self.set_word(block + size - WORD, size);
+    }
+
+    fn next_free(&self, block: usize) -> usize {
+        self.word(block + WORD)
+    }
+
+    fn prev_free(&self, block: usize) -> usize {
+        self.word(block + 2 * WORD)
+    }
+
+    fn push(&mut self, block: usize) {
+        let head = self.head;
+        self.set_word(block + WORD, head);
+        self.set_word(block + 2 * WORD, NIL);
+        if head != NIL {
+            self.set_word(head + 2 * WORD, block);
+        }
+        self.head = block;
+        self.free_blocks += 1;
+    }
+
+    fn unlink(&mut self, block: usize) {
+        let (next, prev) = (self.next_free(block), self.prev_free(block));
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.set_word(prev + WORD, next);
+        }
+        if next != NIL {
+            self.set_word(next + 2 * WORD, prev);
+        }
+        self.free_blocks -= 1;
+    }
+
+    /// The gap before a block of `need` bytes placed in the free block at
+    /// `block` of `size` bytes so that its user pointer is `align`-aligned,
+    /// or `None` when it does not fit. A gap is zero or a whole free block.
+    fn placement(&self, block: usize, size: usize, need: usize, align: usize) -> Option<usize> {
+        let user = self.memory.as_ptr().addr().wrapping_add(block + WORD);
+        let mut gap = user.wrapping_neg() & (align - 1);
+        if gap != 0 && gap < MIN_BLOCK {
+            // `align > GRANULE` here, so `align >= MIN_BLOCK`.
+            gap += align;
+        }
+        (gap.checked_add(need)? <= size).then_some(gap)
+    }
+
+    fn largest_free(&self) -> usize {
+        let (mut largest, mut node) = (0, self.head);
+        for _ in 0..self.free_blocks {
+            largest = largest.max(self.word(node) & !FLAGS);
+            node = self.next_free(node);
+        }
+        largest.saturating_sub(WORD)
+    }
+
+    fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<NonNull<[u8]>, AllocError> {
+        check_request(layout, self.geometry.max_align())?;
+        let size = layout.size();
+        let max = self.geometry.capacity().saturating_sub(WORD);
+        if size > max {
+            return Err(AllocError::TooLarge { size, max });
+        }
+        // `size + WORD <= capacity`, so nothing here overflows.
+        let need = (size + WORD).max(MIN_BLOCK).next_multiple_of(GRANULE);
+        let align = layout.align().max(GRANULE);
+
+        // (block, its size, gap before the new block)
+        let mut chosen: Option<(usize, usize, usize)> = None;
+        let mut node = self.head;
+        for _ in 0..self.free_blocks {
+            let block_size = self.word(node) & !FLAGS;
+            if let Some(gap) = self.placement(node, block_size, need, align) {
+                let better = match chosen {
+                    None => true,
+                    Some((_, best_size, best_gap)) => block_size - gap < best_size - best_gap,
+                };
+                if better {
+                    chosen = Some((node, block_size, gap));
+                }
+                if fit == Fit::First || block_size - gap - need < MIN_BLOCK {
+                    break;
+                }
+            }
+            node = self.next_free(node);
+        }
+        let Some((free_block, free_size, gap)) = chosen else {
+            return Err(AllocError::OutOfMemory {
+                size,
+                largest_free: self.largest_free(),
+            });
+        };
+
+        let (block, prev_flag) = if gap == 0 {
+            let prev_flag = self.word(free_block) & PREV_ALLOCATED;
+            self.unlink(free_block);
+            (free_block, prev_flag)
+        } else {
+            // The leading gap stays on the list where it is.
+            self.set_free(free_block, gap);
+            (free_block + gap, 0)
+        };
+        let rest = free_size - gap - need;
+        let block_size = if rest >= MIN_BLOCK {
+            self.set_free(block + need, rest);
+            self.push(block + need);
+            need
+        } else {
+            let after = block + free_size - gap;
+            let after_header = self.word(after);
+            self.set_word(after, after_header | PREV_ALLOCATED);
+            free_size - gap
+        };
+        let slack = block_size - WORD - size;
+        // At most a granule of rounding, a minimum block of padding for tiny
+        // requests and a tail too small to split.
+        let slack_byte = u8::try_from(slack).expect("free list slack fits a byte");
+        let slack_flag = if slack > 0 { HAS_SLACK } else { 0 };
+        self.set_word(block, block_size | ALLOCATED | prev_flag | slack_flag);
+        if slack > 0 {
+            // SAFETY: the block's last byte is inside the heap (the block ends
+            // at or before the sentinel) and behind the caller's `size`
+            // bytes, so it is the allocator's; the lock gives exclusive access.
+            unsafe {
+                self.memory
+                    .as_ptr()
+                    .add(block + block_size - 1)
+                    .write(slack_byte)
+            };
+        }
+
+        self.used += block_size;
+        self.peak = self.peak.max(self.used);
+        self.requested += size;
+        self.live += 1;
+        self.allocations += 1;
+        // SAFETY: the user pointer lies inside the non-null region.
+        let user = unsafe { NonNull::new_unchecked(self.memory.as_ptr().add(block + WORD)) };
+        Ok(NonNull::slice_from_raw_parts(user, size))
+    }
+
+    /// The header offset of the live block whose user pointer is `ptr`,
+    /// after plausibility checks that read only words proven in the heap.
+    fn live_block(&self, ptr: NonNull<u8>) -> Result<usize, AllocError> {
+        let Geometry { first, end } = self.geometry;
+        let user = ptr
+            .as_ptr()
+            .addr()
+            .wrapping_sub(self.memory.as_ptr().addr());
+        if user < first + WORD || user >= end || !(user - WORD - first).is_multiple_of(GRANULE) {
+            return Err(AllocError::ForeignPointer);
+        }
+        let block = user - WORD;
+        let header = self.word(block);
+        let size = header & !FLAGS;
+        if size < MIN_BLOCK || !size.is_multiple_of(GRANULE) || size > end - block {
+            return Err(AllocError::ForeignPointer);
+        }
+        if header & ALLOCATED == 0 {
+            return Err(AllocError::DoubleFree);
+        }
+        if self.word(block + size) & PREV_ALLOCATED == 0 {
+            return Err(AllocError::ForeignPointer);
+        }
+        if header & PREV_ALLOCATED == 0 {
+            if block == first {
+                return Err(AllocError::ForeignPointer);
+            }
+            let prev_size = self.word(block - WORD);
+            if prev_size < MIN_BLOCK
+                || !prev_size.is_multiple_of(GRANULE)
+                || prev_size > block - first
+            {
+                return Err(AllocError::ForeignPointer);
+            }
+            let prev_header = self.word(block - prev_size);
+            if prev_header & !FLAGS != prev_size || prev_header & ALLOCATED != 0 {
+                return Err(AllocError::ForeignPointer);
+            }
+        }
+        Ok(block)
+    }
+
+    /// The requested size of the live block at `block`, from its slack byte.
+    fn requested_size(&self, block: usize) -> usize {
+        let header = self.word(block);
+        let usable = (header & !FLAGS) - WORD;
+        if header & HAS_SLACK == 0 {
+            return usable;
+        }
+        // SAFETY: the block's last byte is inside the heap and is the
+        // allocator's slack byte; the lock gives exclusive access.
+        let slack = unsafe { self.memory.as_ptr().add(block + usable + WORD - 1).read() };
+        // A caller that wrote past its block may have clobbered the byte;
+        // keep the counter plausible (`check` reports the mismatch).
+        usable - usize::from(slack).clamp(1, usable - 1)
+    }
+
+    fn free(&mut self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        let block = self.live_block(ptr)?;
+        let header = self.word(block);
+        let size = header & !FLAGS;
+        let requested = self.requested_size(block);
+        self.requested -= requested.min(self.requested);
+        self.used -= size;
+        self.live -= 1;
+        self.deallocations += 1;
+
+        // A stale header left inside a merged block must read as free, so a
+        // second free of this pointer is reported.
+        self.set_word(block, header & !(ALLOCATED | HAS_SLACK));
+        let (mut start, mut merged) = (block, size);
+        let next = block + size;
+        let next_header = self.word(next);
+        if next_header & ALLOCATED == 0 {
+            self.unlink(next);
+            merged += next_header & !FLAGS;
+        }
+        let prev_is_free = header & PREV_ALLOCATED == 0;
+        if prev_is_free {
+            // Already on the list: it just grows.
+            let prev_size = self.word(block - WORD);
+            start -= prev_size;
+            merged += prev_size;
+        }
+        self.set_free(start, merged);
+        let after = start + merged;
+        let after_header = self.word(after);
+        self.set_word(after, after_header & !PREV_ALLOCATED);
+        if !prev_is_free {
+            self.push(start);
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> AllocatorStats {
+        let mut stats = AllocatorStats::empty(self.geometry.capacity());
+        stats.used = self.used;
+        stats.peak = self.peak;
+        stats.requested = self.requested;
+        stats.live = self.live;
+        stats.allocations = self.allocations;
+        stats.deallocations = self.deallocations;
+        stats.failures = self.failures;
+        stats.largest_free = self.largest_free();
+        stats
+    }
+
+    fn check(&self) -> Result<(), InvariantViolation> {
+        let violation = |what, offset| Err(InvariantViolation { what, offset });
+        let Geometry { first, end } = self.geometry;
+        if end == first {
+            return if self.head == NIL && self.free_blocks == 0 && self.used == 0 {
+                Ok(())
+            } else {
+                violation("an empty heap has blocks", 0)
+            };
+        }
+
+        // Physical walk: sizes tile the heap, flags agree with neighbours,
+        // free blocks have footers and never touch.
+        let (mut used, mut requested, mut live, mut free_blocks) = (0usize, 0usize, 0usize, 0usize);
+        let mut prev_allocated = true;
+        let mut block = first;
+        while block < end {
+            let header = self.word(block);
+            let size = header & !FLAGS;
+            if size < MIN_BLOCK || !size.is_multiple_of(GRANULE) || size > end - block {
+                return violation("block size out of range", block);
+            }
+            if (header & PREV_ALLOCATED != 0) != prev_allocated {
+                return violation(
+                    "previous-allocated flag disagrees with the previous block",
+                    block,
+                );
+            }
+            if header & ALLOCATED == 0 {
+                if !prev_allocated {
+                    return violation("adjacent free blocks not coalesced", block);
+                }
+                if header & HAS_SLACK != 0 || self.word(block + size - WORD) != size {
+                    return violation("free block footer disagrees with its header", block);
+                }
+                free_blocks += 1;
+            } else {
+                used += size;
+                requested += self.requested_size(block);
+                live += 1;
+            }
+            prev_allocated = header & ALLOCATED != 0;
+            block += size;
+        }
+        let sentinel = self.word(end);
+        if sentinel & !PREV_ALLOCATED != ALLOCATED
+            || (sentinel & PREV_ALLOCATED != 0) != prev_allocated
+        {
+            return violation("sentinel header damaged", end);
+        }
+
+        // The list holds exactly the free blocks, with consistent back links.
+        if free_blocks != self.free_blocks {
+            return violation("free block count disagrees with the heap", 0);
+        }
+        let (mut prev, mut node) = (NIL, self.head);
+        for _ in 0..free_blocks {
+            if node < first || node >= end || !(node - first).is_multiple_of(GRANULE) {
+                return violation("free list link outside the heap", node.min(end));
+            }
+            if self.word(node) & ALLOCATED != 0 {
+                return violation("allocated block on the free list", node);
+            }
+            if self.prev_free(node) != prev {
+                return violation("free list back link broken", node);
+            }
+            (prev, node) = (node, self.next_free(node));
+        }
+        if node != NIL {
+            return violation(
+                "free list longer than the free blocks (cycle?)",
+                node.min(end),
+            );
+        }
+
+        if used != self.used || live != self.live {
+            return violation("used or live counter disagrees with the blocks", 0);
+        }
+        if requested != self.requested {
+            return violation("requested bytes disagree with slack bytes (overrun?)", 0);
+        }
+        if self.peak < self.used || self.used > self.geometry.capacity() {
+            return violation("peak or used out of range", 0);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,741 @@
+//! A lock-free linear (bump) allocator with checkpoints and scopes that
+//! roll back safely under concurrency.
+//!
+//! # Algorithm
+//!
+//! [`Linear`] hands out consecutive pieces of one memory range. Its whole
+//! state is one `AtomicU64`, the *state word*:
+//!
+//! ```text
+//!  63      56 55                  28 27                   0
+//! +----------+----------------------+----------------------+
+//! |  epoch   |        blocks        |        offset        |
+//! +----------+----------------------+----------------------+
+//! ```
+//!
+//! * `offset`: the first byte not handed out;
+//! * `blocks`: the number of blocks of the frame that no rollback has
+//!   reclaimed: every allocation adds one, a scope's rollback subtracts its own;
+//! * `epoch`: which frame of a [`Frames`](crate::Frames) is current (always 0
+//!   for a `Linear`).
+//!
+//! An allocation reads the word, aligns `offset` up, and publishes
+//! `(end, blocks + 1, epoch)` with a compare-and-swap; a failed CAS retries
+//! with the word it saw. Alloc is O(1) plus retries under contention; `free` is
+//! O(1) and reclaims nothing (see below); [`Linear::reset`] is O(1).
+//!
+//! # Why a scope's rollback is sound
+//!
+//! [`Linear::scope`] runs a closure with a [`Scope`] whose allocations are
+//! references bound to the closure; when the closure returns (or unwinds) the
+//! scope tries to give its bytes back. Other threads allocate from the same
+//! word meanwhile, raw or in scopes of their own, so the scope must prove that
+//! nothing it would release belongs to anyone else. It proves it with
+//! `blocks`:
+//!
+//! * The scope's *checkpoint* is the word just before its **first**
+//!   allocation, taken from that allocation's successful CAS:
+//!   `(offset₀, blocks₀, epoch₀)`. After its `k`-th and last allocation ended
+//!   at `end`, it rolls back with one CAS
+//!   `(end, blocks₀ + k, epoch₀) → (offset₀, blocks₀, epoch₀)`, and does
+//!   nothing when the CAS fails: its bytes stay used until the next reset.
+//! * Claim: whenever a rollback CAS of scope `X` succeeds, every block counted
+//!   in `blocks` that was allocated after `X`'s first allocation is `X`'s own.
+//!   By induction over successful rollbacks: between `X`'s first allocation and
+//!   its rollback, others added a set `B` of blocks and earlier rollbacks
+//!   removed a set `R`. `blocks` equals `blocks₀ + k`, so `|B| = |R|`. If some
+//!   earlier rollback, by scope `Y`, removed a block older than `X`'s first
+//!   allocation, then `Y`'s first allocation precedes `X`'s, and `X`'s first
+//!   block (still counted: only `X` removes it) was counted and not `Y`'s when
+//!   `Y` rolled back, contradicting the claim for `Y`. So `R ⊆ B`, hence
+//!   `R = B`: everything others allocated since `X`'s checkpoint has been
+//!   reclaimed by its owners. Blocks older than the checkpoint lie below
+//!   `offset₀`, so moving `offset` back to `offset₀` frees only `X`'s bytes.
+//! * This is why the checkpoint is taken at the first allocation and not when
+//!   the scope opens: a scope `T` opened earlier could roll back below an idle
+//!   scope's opening offset, another thread could then allocate across it, and
+//!   the counts would balance while the offsets do not.
+//! * Every counted block occupies at least one byte below `offset`, so
+//!   `blocks <= offset < 2^28`: the count never wraps, and a stale word can
+//!   never reappear with the same count unless the proof above holds.
+//! * The epoch makes a scope of one frame unable to roll back another frame of
+//!   a [`Frames`](crate::Frames); a scope whose allocations saw two epochs
+//!   never rolls back at all.
+//!
+//! Values allocated in a scope are **never dropped**: [`Scope::alloc`]
+//! refuses, at compile time, types that need `Drop`, so nothing leaks
+//! silently.
+//!
+//! # Limits and costs
+//!
+//! * Capacity: at most [`Linear::MAX_CAPACITY`] (256 MiB - 1) bytes, as
+//!   offsets are 28 bits; [`Linear::new`] rejects more (a compile error in a
+//!   `static`).
+//! * Per-block overhead: none; alignment padding is the only waste. A 64-byte
+//!   request aligned to 8 consumes 64 bytes when the offset is aligned.
+//! * Alignment: any power of two; padding counts as used.
+//! * Worst case: a failed request is O(1); an allocation retries its CAS once
+//!   per competing allocation that wins.
+//! * Thread safety: lock-free on targets with 64-bit CAS; on 32-bit targets
+//!   `portable-atomic` emulates the 64-bit word with a lock or a critical
+//!   section.
+//!
+//! # Statistics
+//!
+//! A bump allocator does not know where a block ends, so `free` reclaims
+//! nothing: it checks the pointer and returns `Ok`. A block is *deallocated*
+//! when the reset or rollback that reclaims its bytes happens, so `live` is
+//! the number of blocks not yet reclaimed, `requested` the sum of their
+//! requested sizes, and `deallocations` counts reclaimed blocks; `used` is
+//! `offset`. Counters are updated right after the CAS, so a snapshot taken
+//! while other threads allocate may lag by the allocations in flight.
+//!
+//! # Example
+//!
+//! ```
+//! use flight_mem::{Arena, Linear, RawAllocator, RawMemory};
+//!
+//! static ARENA: Arena<4096> = Arena::new();
+//! // SAFETY: ARENA is handed to this one allocator and nothing else.
+//! static SCRATCH: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
+//!
+//! let sum = SCRATCH.scope(|scope| {
+//!     let numbers = scope.alloc_slice_copy(&[1u32, 2, 3]).unwrap();
+//!     numbers[0] = 10;
+//!     numbers.iter().sum::<u32>()
+//! });
+//! assert_eq!(sum, 15);
+//! // The scope gave its bytes back.
+//! assert_eq!(SCRATCH.stats().used, 0);
+//! ```
+
+use core::alloc::Layout;
+use core::cell::Cell;
+use core::ptr::NonNull;
+
+use crate::raw::check_request;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, const_fn};
+use crate::{
+    AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
+};
+
+const FIELD_BITS: u32 = 28;
+const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+const EPOCH_SHIFT: u32 = 2 * FIELD_BITS;
+
+/// The largest frame (or `Linear`) the 28-bit offset of the state word covers.
+pub(crate) const MAX_FRAME_LEN: usize = (1 << FIELD_BITS) - 1;
+
+/// The unpacked state word: `offset | blocks << 28 | epoch << 56`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct State(pub(crate) u64);
+
+impl State {
+    pub(crate) const EMPTY: Self = Self(0);
+
+    /// Packs the fields; callers keep `offset` and `blocks` below 2^28.
+    #[inline]
+    pub(crate) const fn new(offset: usize, blocks: usize, epoch: u8) -> Self {
+        debug_assert!(offset <= MAX_FRAME_LEN && blocks <= MAX_FRAME_LEN);
+        Self(offset as u64 | (blocks as u64) << FIELD_BITS | (epoch as u64) << EPOCH_SHIFT)
+    }
+
+    #[inline]
+    pub(crate) const fn offset(self) -> usize {
+        (self.0 & FIELD_MASK) as usize
+    }
+
+    #[inline]
+    pub(crate) const fn blocks(self) -> usize {
+        ((self.0 >> FIELD_BITS) & FIELD_MASK) as usize
+    }
+
+    #[inline]
+    pub(crate) const fn epoch(self) -> u8 {
+        (self.0 >> EPOCH_SHIFT) as u8
+    }
+}
+
+/// Where the frames of a bump allocator lie: frame `epoch` starts at
+/// `base + epoch * frame_len`.
+#[derive(Clone, Copy)]
+pub(crate) struct Geometry<'a> {
+    pub(crate) base: *mut u8,
+    pub(crate) frame_len: usize,
+    /// Bytes held by frames other than the current one, for `peak`.
+    pub(crate) retained: Option<&'a AtomicUsize>,
+}
+
+impl Geometry<'_> {
+    #[inline]
+    fn frame_base(&self, epoch: u8) -> *mut u8 {
+        self.base.wrapping_add(usize::from(epoch) * self.frame_len)
+    }
+}
+
+/// The padding-aware `start..end` of `layout` placed at `offset` of a frame
+/// starting at `base`, if it fits in `frame_len` bytes.
+#[inline]
+fn place(base: *mut u8, offset: usize, frame_len: usize, layout: Layout) -> Option<(usize, usize)> {
+    let addr = base.addr().wrapping_add(offset);
+    let pad = addr.wrapping_neg() & (layout.align() - 1);
+    let start = offset.checked_add(pad)?;
+    let end = start.checked_add(layout.size())?;
+    (end <= frame_len).then_some((start, end))
+}
+
+/// A successful bump: the block and the state words around its CAS.
+pub(crate) struct Bumped {
+    pub(crate) block: NonNull<[u8]>,
+    pub(crate) before: State,
+    pub(crate) after: State,
+}
+
+/// The state word and counters shared by [`Linear`] and
+/// [`Frames`](crate::Frames).
+pub(crate) struct Bump {
+    pub(crate) state: AtomicU64,
+    /// Requested bytes of the blocks of the current frame not yet reclaimed.
+    pub(crate) requested: AtomicUsize,
+    pub(crate) peak: AtomicUsize,
+    pub(crate) allocations: AtomicU64,
+    pub(crate) deallocations: AtomicU64,
+    pub(crate) failures: AtomicU64,
+}
+
+impl Bump {
+    const_fn! {
+        pub(crate) fn new() -> Self {
+            Self {
+                state: AtomicU64::new(State::EMPTY.0),
+                requested: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                allocations: AtomicU64::new(0),
+                deallocations: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn load(&self) -> State {
+        State(self.state.load(Ordering::Acquire))
+    }
+
+    /// Allocates `layout` from the current frame.
+    pub(crate) fn allocate(
+        &self,
+        geometry: Geometry<'_>,
+        layout: Layout,
+    ) -> Result<Bumped, AllocError> {
+        if let Err(err) = check_request(layout, usize::MAX) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(err);
+        }
+        let mut current = self.load();
+        loop {
+            let base = geometry.frame_base(current.epoch());
+            let Some((start, end)) = place(base, current.offset(), geometry.frame_len, layout)
+            else {
+                return Err(self.refuse(geometry, current, layout));
+            };
+            // `end > offset >= blocks`, so the count stays below 2^28 too.
+            let next = State::new(end, current.blocks() + 1, current.epoch());
+            // AcqRel: acquire the release of a rollback or reset that gave
+            // these bytes back, so the previous owner's accesses happen
+            // before ours.
+            match self.state.compare_exchange_weak(
+                current.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.allocations.fetch_add(1, Ordering::Relaxed);
+                    self.requested.fetch_add(layout.size(), Ordering::Relaxed);
+                    let retained = geometry.retained.map_or(0, |r| r.load(Ordering::Relaxed));
+                    self.peak.fetch_max(retained + end, Ordering::Relaxed);
+                    let ptr = base.wrapping_add(start);
+                    // SAFETY: `start < end <= frame_len`, so `ptr` lies inside
+                    // the frame, which is inside the allocator's memory: a
+                    // valid allocation is never at address zero.
+                    let ptr = unsafe { NonNull::new_unchecked(ptr) };
+                    return Ok(Bumped {
+                        block: NonNull::slice_from_raw_parts(ptr, layout.size()),
+                        before: current,
+                        after: next,
+                    });
+                }
+                Err(seen) => current = State(seen),
+            }
+        }
+    }
+
+    #[cold]
+    fn refuse(&self, geometry: Geometry<'_>, current: State, layout: Layout) -> AllocError {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let base = geometry.frame_base(current.epoch());
+        let pad_when_empty = base.addr().wrapping_neg() & (layout.align() - 1);
+        let max = geometry.frame_len.saturating_sub(pad_when_empty);
+        if layout.size() > max {
+            AllocError::TooLarge {
+                size: layout.size(),
+                max,
+            }
+        } else {
+            AllocError::OutOfMemory {
+                size: layout.size(),
+                largest_free: geometry.frame_len - current.offset(),
+            }
+        }
+    }
+
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            state: self.load(),
+            requested: self.requested.load(Ordering::Relaxed),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Linear::reset_to`].
+    pub(crate) unsafe fn reset_to(&self, checkpoint: Checkpoint) {
+        let target = checkpoint.state;
+        let mut current = self.load();
+        loop {
+            if current.epoch() != target.epoch()
+                || current.offset() < target.offset()
+                || current.blocks() < target.blocks()
+            {
+                return;
+            }
+            match self.state.compare_exchange(
+                current.0,
+                target.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(seen) => current = State(seen),
+            }
+        }
+        let reclaimed = current.blocks() - target.blocks();
+        self.deallocations
+            .fetch_add(reclaimed as u64, Ordering::Relaxed);
+        self.requested
+            .store(checkpoint.requested, Ordering::Relaxed);
+    }
+}
+
+/// A position of a [`Linear`] (or of the current frame of a
+/// [`Frames`](crate::Frames)) to return to with `reset_to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    state: State,
+    requested: usize,
+}
+
+impl Checkpoint {
+    /// The offset into the frame the checkpoint returns to.
+    pub const fn offset(&self) -> usize {
+        self.state.offset()
+    }
+}
+
+/// A lock-free bump allocator over one memory range, with checkpoints and
+/// [scopes](Linear::scope) that give their bytes back when they end.
+///
+/// * Allocation: O(1), one CAS on a single state word (retried under
+///   contention); `free` is an O(1) check that reclaims nothing; `reset` O(1).
+/// * Per-block overhead: none, alignment padding only; any power-of-two
+///   alignment.
+/// * At most [`Linear::MAX_CAPACITY`] (256 MiB - 1) bytes.
+/// * A scope rolls back only when no other thread allocated after its first
+///   allocation (proved with the count of unreclaimed blocks kept in the
+///   state word); otherwise its bytes stay until the next reset.
+/// * Statistics: a block counts as live (and `requested`) until the reset or
+///   rollback that reclaims it; `deallocations` counts reclaimed blocks.
+pub struct Linear {
+    memory: RawMemory,
+    bump: Bump,
+}
+
+// SAFETY: all shared state is the atomics of `bump`; `memory` is an immutable
+// address range. Blocks are disjoint by the CAS on the state word, and a
+// rollback releases only the rolling-back scope's bytes (module docs).
+unsafe impl Sync for Linear {}
+// SAFETY: the allocator owns its memory range; moving it moves that ownership.
+unsafe impl Send for Linear {}
+
+impl Linear {
+    /// The largest memory a `Linear` manages: 256 MiB - 1 bytes.
+    pub const MAX_CAPACITY: usize = MAX_FRAME_LEN;
+
+    const_fn! {
+        /// A linear allocator over `memory`.
+        ///
+        /// # Panics
+        ///
+        /// When `memory` is longer than [`Linear::MAX_CAPACITY`] (at compile
+        /// time when used in a `static`).
+        pub fn new(memory: RawMemory) -> Self {
+            assert!(
+                memory.len() <= MAX_FRAME_LEN,
+                "flight-mem: a `Linear` manages at most 256 MiB - 1 bytes (its offsets are 28 bits)"
+            );
+            Self { memory, bump: Bump::new() }
+        }
+    }
+
+    #[inline]
+    fn geometry(&self) -> Geometry<'_> {
+        Geometry {
+            base: self.memory.as_ptr(),
+            frame_len: self.memory.len(),
+            retained: None,
+        }
+    }
+
+    /// Runs `f` with a [`Scope`] whose allocations are given back when `f`
+    /// returns or unwinds, unless another thread allocated after them (then
+    /// they stay until the next reset).
+    pub fn scope<R>(&self, f: impl FnOnce(&Scope<'_>) -> R) -> R {
+        f(&Scope::new(&self.bump, self.geometry()))
+    }
+
+    /// The current position, to return to with [`Linear::reset_to`].
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.bump.checkpoint()
+    }
+
+    /// Returns to `checkpoint`, reclaiming every block allocated after it.
+    /// Does nothing when the allocator is already below the checkpoint.
+    ///
+    /// # Safety
+    ///
+    /// `checkpoint` was taken on this allocator; no block allocated after it
+    /// (raw or in a scope) is used after this call, and every access to those
+    /// blocks happens before it; no scope that allocated after the checkpoint
+    /// is still open; and no block allocated before the checkpoint was
+    /// reclaimed since (by a rollback, reset or `reset_to`).
+    pub unsafe fn reset_to(&self, checkpoint: Checkpoint) {
+        // SAFETY: the caller upholds the contract of `Bump::reset_to`, which
+        // is this function's.
+        unsafe { self.bump.reset_to(checkpoint) }
+    }
+
+    /// Reclaims every block.
+    ///
+    /// # Safety
+    ///
+    /// No block of this allocator is used after this call, every access to
+    /// one happens before it, and no scope is open.
+    pub unsafe fn reset(&self) {
+        let old = State(self.bump.state.swap(State::EMPTY.0, Ordering::AcqRel));
+        self.bump.requested.store(0, Ordering::Relaxed);
+        self.bump
+            .deallocations
+            .fetch_add(old.blocks() as u64, Ordering::Relaxed);
+    }
+
+    /// Reclaims every block: safe, as `&mut self` proves no scope is open and
+    /// no `&'static` borrow hands out blocks. Raw pointers from
+    /// [`RawAllocator::allocate`] become dangling.
+    pub fn reset_mut(&mut self) {
+        // SAFETY: `&mut self` excludes open scopes and other users; raw
+        // blocks are valid only until a reset (the `RawAllocator` contract).
+        unsafe { self.reset() }
+    }
+}
+
+// SAFETY: blocks come from `Bump::allocate`: inside `memory`, aligned, at
+// least `size` long, disjoint because each is the range one successful CAS
+// moved `offset` across, and valid until the reset or rollback (of the scope
+// that owns them, only) that reclaims them.
+unsafe impl RawAllocator for Linear {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        self.bump
+            .allocate(self.geometry(), layout)
+            .map(|bumped| bumped.block)
+    }
+
+    /// Checks `ptr` and reclaims nothing: the block stays used (and counted
+    /// as live) until the next reset. A pointer into the unused part is a
+    /// block already reclaimed ([`AllocError::DoubleFree`]).
+    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        if !self.memory.contains(ptr.as_ptr()) {
+            return Err(AllocError::ForeignPointer);
+        }
+        let offset = ptr.as_ptr().addr() - self.memory.as_ptr().addr();
+        if offset >= self.bump.load().offset() {
+            return Err(AllocError::DoubleFree);
+        }
+        Ok(())
+    }
+
+    fn owns(&self, ptr: NonNull<u8>) -> bool {
+        self.memory.contains(ptr.as_ptr())
+    }
+
+    fn capacity(&self) -> usize {
+        self.memory.len()
+    }
+
+    fn stats(&self) -> AllocatorStats {
+        let state = self.bump.load();
+        let capacity = self.memory.len();
+        let mut stats = AllocatorStats::empty(capacity);
+        stats.used = state.offset();
+        stats.peak = self.bump.peak.load(Ordering::Relaxed).max(stats.used);
+        stats.requested = self.bump.requested.load(Ordering::Relaxed);
+        stats.live = state.blocks();
+        stats.allocations = self.bump.allocations.load(Ordering::Relaxed);
+        stats.deallocations = self.bump.deallocations.load(Ordering::Relaxed);
+        stats.failures = self.bump.failures.load(Ordering::Relaxed);
+        stats.largest_free = capacity - state.offset();
+        stats
+    }
+
+    /// [`AllocatorKind::Linear`].
+    fn kind(&self) -> AllocatorKind {
+        AllocatorKind::Linear
+    }
+
+    fn check(&self) -> Result<(), InvariantViolation> {
+        check_state(self.bump.load(), self.memory.len(), 1)
+    }
+}
+
+/// The invariants of a state word: `blocks <= offset <= frame_len`, `epoch <
+/// frames`.
+pub(crate) fn check_state(
+    state: State,
+    frame_len: usize,
+    frames: usize,
+) -> Result<(), InvariantViolation> {
+    let offset = state.offset();
+    if offset > frame_len {
+        return Err(InvariantViolation {
+            what: "bump offset beyond the frame",
+            offset,
+        });
+    }
+    if state.blocks() > offset {
+        return Err(InvariantViolation {
+            what: "more blocks than bytes in the frame",
+            offset,
+        });
+    }
+    if usize::from(state.epoch()) >= frames {
+        return Err(InvariantViolation {
+            what: "current frame index out of range",
+            offset,
+        });
+    }
+    Ok(())
+}
+
+crate::raw::impl_allocator_api2!(Linear);
+
+/// Allocations that last until the end of a [`Linear::scope`] or
+/// [`Frames::scope`](crate::Frames::scope) closure.
+///
+/// References it hands out borrow the scope, so they cannot outlive the
+/// closure; when it ends the scope gives its bytes back if no other thread
+/// allocated after its first allocation. Values are never dropped: `alloc`
+/// refuses types with drop glue at compile time.
+pub struct Scope<'a> {
+    bump: &'a Bump,
+    geometry: Geometry<'a>,
+    /// The state word before this scope's first allocation.
+    checkpoint: Cell<Option<State>>,
+    /// The state word after this scope's latest allocation.
+    last: Cell<State>,
+    blocks: Cell<usize>,
+    requested: Cell<usize>,
+    /// Set when an allocation landed in another frame than the first one.
+    abandoned: Cell<bool>,
+}
+
+impl<'a> Scope<'a> {
+    pub(crate) fn new(bump: &'a Bump, geometry: Geometry<'a>) -> Self {
+        Self {
+            bump,
+            geometry,
+            checkpoint: Cell::new(None),
+            last: Cell::new(State::EMPTY),
+            blocks: Cell::new(0),
+            requested: Cell::new(0),
+            abandoned: Cell::new(false),
+        }
+    }
+
+    /// Allocates a block for `layout`, valid until the scope ends.
+    pub fn alloc_layout(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let bumped = self.bump.allocate(self.geometry, layout)?;
+        match self.checkpoint.get() {
+            None => self.checkpoint.set(Some(bumped.before)),
+            Some(checkpoint) if checkpoint.epoch() != bumped.before.epoch() => {
+                self.abandoned.set(true)
+            }
+            Some(_) => {}
+        }
+        self.last.set(bumped.after);
+        self.blocks.set(self.blocks.get() + 1);
+        self.requested.set(self.requested.get() + layout.size());
+        Ok(bumped.block)
+    }
+
+    /// Moves `value` into the scope; gives it back when there is no room.
+    ///
+    /// `T` must not need `Drop` (a compile error otherwise): the scope never
+    /// runs destructors.
+    ///
+    /// ```compile_fail
+    /// use flight_mem::{Arena, Linear, RawMemory};
+    ///
+    /// static ARENA: Arena<256> = Arena::new();
+    /// // SAFETY: ARENA is handed to this one allocator and nothing else.
+    /// static SCRATCH: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
+    ///
+    /// SCRATCH.scope(|scope| {
+    ///     let _ = scope.alloc(String::from("never dropped"));
+    /// });
+    /// ```
+    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
+    pub fn alloc<T>(&self, value: T) -> Result<&mut T, T> {
+        const {
+            assert!(
+                !core::mem::needs_drop::<T>(),
+                "flight-mem: scope values are never dropped; allocate only types without drop glue"
+            )
+        };
+        let layout = Layout::new::<T>();
+        let ptr = if layout.size() == 0 {
+            NonNull::dangling()
+        } else {
+            match self.alloc_layout(layout) {
+                Ok(block) => block.cast::<T>(),
+                Err(_) => return Err(value),
+            }
+        };
+        // SAFETY: `ptr` is aligned for `T` and either dangling for a
+        // zero-sized `T` or a fresh block of `size_of::<T>()` bytes that no
+        // one else uses until this scope ends, which the returned borrow of
+        // `self` cannot outlive.
+        unsafe {
+            ptr.write(value);
+            Ok(&mut *ptr.as_ptr())
+        }
+    }
+
+    /// Copies `src` into the scope.
+    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
+    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], AllocError> {
+        let ptr = self.alloc_array::<T>(src.len())?;
+        // SAFETY: `ptr` is a fresh, aligned block for `src.len()` values of
+        // `T` (or dangling when that is zero bytes), disjoint from `src`,
+        // borrowed no longer than the scope lives.
+        unsafe {
+            ptr.as_ptr()
+                .copy_from_nonoverlapping(src.as_ptr(), src.len());
+            Ok(core::slice::from_raw_parts_mut(ptr.as_ptr(), src.len()))
+        }
+    }
+
+    /// `len` copies of `value` in the scope.
+    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
+    pub fn alloc_slice_fill<T: Copy>(&self, len: usize, value: T) -> Result<&mut [T], AllocError> {
+        let ptr = self.alloc_array::<T>(len)?;
+        for i in 0..len {
+            // SAFETY: `i < len`, inside the fresh block of `len` values.
+            unsafe { ptr.add(i).write(value) };
+        }
+        // SAFETY: all `len` values were just initialised; the block is fresh
+        // and the borrow cannot outlive the scope.
+        Ok(unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len) })
+    }
+
+    /// Copies `src` into the scope.
+    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
+    pub fn alloc_str(&self, src: &str) -> Result<&mut str, AllocError> {
+        let bytes = self.alloc_slice_copy(src.as_bytes())?;
+        // SAFETY: the bytes are a copy of a valid `str`.
+        Ok(unsafe { core::str::from_utf8_unchecked_mut(bytes) })
+    }
+
+    /// Runs `f` with a nested scope, which gives its own bytes back when `f`
+    /// ends; this scope's references stay valid meanwhile.
+    pub fn scope<R>(&self, f: impl FnOnce(&Scope<'_>) -> R) -> R {
+        f(&Scope::new(self.bump, self.geometry))
+    }
+
+    /// An aligned block for `len` values of `T`; dangling when that is zero
+    /// bytes.
+    fn alloc_array<T>(&self, len: usize) -> Result<NonNull<T>, AllocError> {
+        let layout = Layout::array::<T>(len).map_err(|_| {
+            self.bump.failures.fetch_add(1, Ordering::Relaxed);
+            AllocError::SizeOverflow {
+                size: len.saturating_mul(size_of::<T>()),
+            }
+        })?;
+        if layout.size() == 0 {
+            return Ok(NonNull::dangling());
+        }
+        Ok(self.alloc_layout(layout)?.cast())
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        let Some(checkpoint) = self.checkpoint.get() else {
+            return;
+        };
+        if self.abandoned.get() {
+            return;
+        }
+        let blocks = self.blocks.get();
+        let expected = State::new(
+            self.last.get().offset(),
+            checkpoint.blocks() + blocks,
+            checkpoint.epoch(),
+        );
+        // Release: our accesses to the blocks happen before whoever acquires
+        // these bytes next. One attempt: any other word means someone else
+        // allocated after us, and the bytes must stay.
+        if self
+            .bump
+            .state
+            .compare_exchange(
+                expected.0,
+                checkpoint.0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.bump
+                .requested
+                .fetch_sub(self.requested.get(), Ordering::Relaxed);
+            self.bump
+                .deallocations
+                .fetch_add(blocks as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let state = State::new(MAX_FRAME_LEN, 12345, 254);
+        assert_eq!(
+            (state.offset(), state.blocks(), state.epoch()),
+            (MAX_FRAME_LEN, 12345, 254)
+        );
+    }
+}

@@ -1,0 +1,1190 @@
+//! Two-level segregated fit: the general-purpose region allocator.
+//!
+//! # Algorithm
+//!
+//! TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
+//! segregated lists indexed by two levels: the first level is the power of
+//! two of the block size, the second splits each power of two into 16
+//! equal ranges (blocks under 256 bytes get one exact list per 8-byte
+//! size). Two bitmaps record which lists are non-empty, so a fitting
+//! list is found with two find-first-set instructions. The request is rounded
+//! up to the next list boundary first ("good fit"), so the head of any list
+//! found fits without looking further; only when that fails is the head of
+//! the request's own list tried. Freed blocks merge immediately with free
+//! physical neighbours (boundary tags), so no two free blocks are ever
+//! adjacent.
+//!
+//! # Cost
+//!
+//! * `allocate` and `free`: O(1), with no loop over list lengths or block
+//!   counts — a handful of bitmap operations, at most two list unlinks and
+//!   two list inserts. The worst case is this bound, independent of the
+//!   heap's history.
+//! * Alignment above 8 bytes: the block found for the plain size is used
+//!   when it also fits once aligned (usually: free blocks tend to be larger
+//!   than asked for); otherwise the search asks for `size + align - 8`, which
+//!   any block found can hold aligned. The gap in front of the payload is
+//!   split off as a free block when it is large enough (16 or more bytes on
+//!   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
+//!   marker, so an allocation consumes at most `gap + block` bytes. Still, a
+//!   large alignment may need a free block of `size + align` bytes to
+//!   succeed, and leaves free fragments in front of the blocks it aligns:
+//!   alignments far above the typical request size are better served by a
+//!   dedicated pool or region.
+//! * [`stats`](RawAllocator::stats): O(1). `largest_free` is read from the
+//!   head of the highest non-empty list: it is exactly the largest request
+//!   that `allocate` serves now (which never scans a list), and at least
+//!   16/17 of the largest free block.
+//! * [`check`](RawAllocator::check): O(blocks + lists).
+//!
+//! # Layout and overhead
+//!
+//! Block sizes are multiples of 8 bytes ([`Tlsf::GRANULARITY`]) and payloads
+//! are 8-aligned on every target. A used block carries one header word in
+//! front of its payload ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on
+//! 32-bit): a 64-byte request consumes 72 bytes on both. The header holds
+//! the block size and three flags: used, previous block free, and "the last
+//! byte of the block records how many bytes of the payload were not
+//! requested" (how [`AllocatorStats::requested`] is kept exact without a
+//! second word). A free block additionally stores two `u32` list links after
+//! its header and its size in its last word (the boundary tag that lets the
+//! next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
+//! bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
+//! minimum block.
+//!
+//! The links are `u32` offsets from the region start, so a `Tlsf` manages at
+//! most 4 GiB ([`Tlsf::MAX_CAPACITY`]); a larger region is used up to that
+//! size. The region may start at any address and have any length: the
+//! allocator aligns the start internally and places a one-word end marker
+//! after the last block, so [`capacity`](RawAllocator::capacity) is the
+//! region length minus 8 bytes for an 8-aligned region whose length is a
+//! multiple of 8 (such as an [`Arena`](crate::Arena)), and minus at most 22
+//! bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
+//! block besides has no capacity at all.
+//!
+//! The bookkeeping (bitmaps and 26 × 16 list heads, about 1.8 KiB) lives in
+//! the `Tlsf` value itself, not in the region.
+//!
+//! # Alignment
+//!
+//! Any power of two up to the region length is accepted (larger ones are
+//! [`AllocError::AlignmentTooLarge`]); whether a large one can be served
+//! depends on the free space, as described under *Cost*.
+//!
+//! # Freeing bad pointers
+//!
+//! [`free`](RawAllocator::free) refuses pointers outside the region, not on
+//! an 8-byte payload boundary, or whose header or physical neighbours are
+//! implausible ([`AllocError::ForeignPointer`]), and pointers whose block is
+//! already free ([`AllocError::DoubleFree`]), changing nothing. It reads
+//! only words proven inside the region, and range-checks a free neighbour's
+//! list links before following them. Like any allocator with in-band
+//! headers it cannot tell a header forged inside a live block's payload
+//! from a real one, nor a block freed, reused and freed again through a
+//! stale pointer.
+//!
+//! # Thread safety
+//!
+//! All state sits behind one internal lock (a spin lock, or a critical
+//! section on targets without compare-and-swap or with the `irq-safe`
+//! feature), held for the O(1) operation only. The block structure is built
+//! on first use inside the lock, so a `static` needs no initialisation call.
+//!
+//! # Example
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use flight_mem::{Arena, RawMemory, Tlsf};
+//!
+//! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+//! // SAFETY: ARENA is handed to this one allocator and nothing else.
+//! static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
+//!
+//! let block = HEAP.allocate(Layout::from_size_align(64, 8).unwrap()).unwrap();
+//! assert_eq!(HEAP.stats().used, 64 + Tlsf::HEADER_SIZE);
+//! // SAFETY: `block` came from HEAP and is not used again.
+//! unsafe { HEAP.free(block.cast()) }.unwrap();
+//! assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - Tlsf::HEADER_SIZE);
+//! HEAP.check().unwrap();
+//! ```
+
+use core::alloc::Layout;
+use core::mem::size_of;
+use core::ptr::NonNull;
+
+use crate::raw::{self, RawAllocator};
+use crate::sync::{Lock, const_fn};
+use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+
+/// The header word of every block, and the boundary tag of free blocks.
+const WORD: usize = size_of::<usize>();
+/// Block sizes and payload alignment.
+const GRANULE: usize = 8;
+const GRANULE_LOG2: u32 = GRANULE.trailing_zeros();
+/// The low bits of a header word, free because sizes are granule multiples.
+const FLAGS: usize = GRANULE - 1;
+/// The block is allocated.
+const USED: usize = 1;
+/// The physically previous block is free; its size is the word before this
+/// header.
+const PREV_FREE: usize = 2;
+/// The last byte of this used block holds the count of unrequested payload
+/// bytes (1..=255); without the flag the request filled the payload.
+const SLACK: usize = 4;
+// A word with PREV_FREE but not USED is never a header, since a free block
+// never has a free predecessor. Such a word right before a payload marks an
+// alignment gap inside its block: its size bits are the gap, and the header
+// sits that far before the marker.
+/// Free-list link: a block offset from the region start, or [`NIL`].
+type Link = u32;
+const NIL: Link = Link::MAX;
+/// Header, two links and the boundary tag, rounded to the granule.
+const MIN_BLOCK: usize = (WORD + 2 * size_of::<Link>() + WORD).next_multiple_of(GRANULE);
+
+/// log2 of the number of second-level lists per power of two.
+const SL_LOG2: u32 = 4;
+/// Second-level lists per first-level class.
+const SL_COUNT: usize = 1 << SL_LOG2;
+/// Sizes below `1 << FL_SHIFT` have one exact list per granule (class 0).
+const FL_SHIFT: u32 = SL_LOG2 + GRANULE_LOG2;
+/// Block offsets (and the end marker) must fit a [`Link`] and differ from
+/// [`NIL`].
+const MAX_END: usize = (Link::MAX as usize) & !FLAGS;
+/// Enough first-level classes for any block below `MAX_END`.
+const FL_COUNT: usize = (MAX_END.ilog2() - FL_SHIFT + 2) as usize;
+
+const _: () = {
+    assert!(WORD <= GRANULE && GRANULE.is_power_of_two());
+    // Both bitmaps are `u32`.
+    assert!(FL_COUNT <= u32::BITS as usize);
+    // Unrequested payload is under a granule of rounding plus a minimum
+    // block (the rounding up to it, or a remainder too small to split), so
+    // its count fits the slack byte.
+    assert!(2 * MIN_BLOCK <= u8::MAX as usize);
+};
+
+/// The class of `size` bytes; `fl` may exceed the classes for sizes above
+/// [`MAX_END`] (searches check it).
+#[inline]
+fn class_of(size: usize) -> (usize, usize) {
+    if size < 1 << FL_SHIFT {
+        (0, (size >> GRANULE_LOG2) & (SL_COUNT - 1))
+    } else {
+        let log = size.ilog2();
+        let fl = (log - FL_SHIFT + 1) as usize;
+        let sl = (size >> (log - SL_LOG2)) & (SL_COUNT - 1);
+        (fl, sl)
+    }
+}
+
+/// The list of a block of `size <= MAX_END` bytes. (The clamp never
+/// changes a real block's class; it lets the compiler drop bounds checks.)
+#[inline]
+fn list_of(size: usize) -> (usize, usize) {
+    debug_assert!(size <= MAX_END);
+    let (fl, sl) = class_of(size);
+    (fl.min(FL_COUNT - 1), sl)
+}
+
+/// The first class all of whose blocks hold `size` bytes.
+#[inline]
+fn list_holding(size: usize) -> (usize, usize) {
+    if size < 1 << FL_SHIFT {
+        class_of(size)
+    } else {
+        let round = (1usize << (size.ilog2() - SL_LOG2)) - 1;
+        class_of(size.saturating_add(round))
+    }
+}
+
+/// The smallest block size in list `(fl, sl)`.
+#[cfg(test)]
+fn list_min_size(fl: usize, sl: usize) -> usize {
+    if fl == 0 {
+        sl << GRANULE_LOG2
+    } else {
+        (SL_COUNT + sl) << (fl as u32 - 1 + GRANULE_LOG2)
+    }
+}
+
+/// Where the blocks start and end inside `memory`: the offset of the first
+/// header (chosen so payloads are granule-aligned) and the offset, relative
+/// to that header, of the end marker, which is also the capacity.
+fn geometry(memory: RawMemory) -> (usize, usize) {
+    let addr = memory.as_ptr().addr();
+    let lead = addr.wrapping_add(WORD).wrapping_neg() & FLAGS;
+    let Some(room) = memory.len().checked_sub(lead + WORD) else {
+        return (0, 0);
+    };
+    let end = room & !FLAGS;
+    let end = if end > MAX_END { MAX_END } else { end };
+    if end < MIN_BLOCK {
+        (lead, 0)
+    } else {
+        (lead, end)
+    }
+}
+
+/// A two-level segregated fit allocator over one region: the default
+/// general-purpose heap.
+///
+/// * `allocate` and `free` are O(1) with a bounded worst case: two bitmap
+///   searches, at most two unlinks and two inserts, no loop over lists or
+///   blocks. Freed blocks merge with free neighbours at once.
+/// * A used block costs one header word ([`HEADER_SIZE`](Self::HEADER_SIZE))
+///   and rounding to 8 bytes: a 64-byte request consumes 72 bytes on 64-bit
+///   and 32-bit targets. Requests up to 16 bytes (12 on 32-bit) take a
+///   minimum block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes.
+/// * Payloads are 8-aligned; any power-of-two alignment up to the region
+///   length is accepted. Above 8, the gap in front of the payload is kept in
+///   the block (behind a one-word marker) or returned as a free block; a
+///   large alignment may need a free block of `size + align` bytes.
+/// * Regions up to 4 GiB ([`MAX_CAPACITY`](Self::MAX_CAPACITY)), at any
+///   address; an 8-aligned region of a multiple of 8 bytes has a capacity
+///   of its length less 8 (the end marker).
+/// * [`stats`](Self::stats) is exact and O(1); its `largest_free` is the
+///   largest request `allocate` serves now, within 1/17 of the largest free
+///   block. [`check`](Self::check) walks everything.
+/// * `free` refuses foreign, interior and already-freed pointers it can
+///   detect with an `Err`, changing nothing, and only reads in the region.
+/// * All state is behind one internal lock (spin lock, or critical section
+///   on targets without CAS or with `irq-safe`), built on first use: a
+///   `static` needs no initialisation call.
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, RawMemory, Tlsf};
+///
+/// static ARENA: Arena<4096> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// assert_eq!(HEAP.capacity(), 4096 - 8);
+/// let block = HEAP.allocate(Layout::from_size_align(100, 64).unwrap()).unwrap();
+/// assert_eq!(block.cast::<u8>().as_ptr() as usize % 64, 0);
+/// // SAFETY: `block` came from HEAP and is not used again.
+/// unsafe { HEAP.free(block.cast()) }.unwrap();
+/// ```
+pub struct Tlsf {
+    memory: RawMemory,
+    /// The largest power of two not above the region length.
+    max_align: usize,
+    state: Lock<State>,
+}
+
+// SAFETY: the region is reached only through `state`, which the lock
+// serialises, and the blocks handed out, which belong to their callers;
+// `memory` itself is an address range that is only read.
+unsafe impl Sync for Tlsf {}
+
+impl Tlsf {
+    /// Payload alignment and block size granularity: 8 bytes on every target.
+    pub const GRANULARITY: usize = GRANULE;
+    /// Bytes a used block spends in front of its payload: one word.
+    pub const HEADER_SIZE: usize = WORD;
+    /// The smallest block, free or used (24 bytes on 64-bit, 16 on 32-bit).
+    pub const MIN_BLOCK_SIZE: usize = MIN_BLOCK;
+    /// The largest capacity a `Tlsf` manages (4 GiB minus 8 bytes); the rest
+    /// of a larger region is left unused.
+    pub const MAX_CAPACITY: usize = MAX_END;
+
+    const_fn! {
+        /// An allocator over `memory`. Nothing is written to the memory
+        /// until first use.
+        pub fn new(memory: RawMemory) -> Self {
+            let max_align = match memory.len() {
+                0 => 1,
+                len => 1 << len.ilog2(),
+            };
+            Self { memory, max_align, state: Lock::new(State::new()) }
+        }
+    }
+
+    /// Bytes of the region a request of `size` bytes with alignment up to
+    /// [`GRANULARITY`](Self::GRANULARITY) consumes: the payload and header
+    /// rounded up to the granularity, at least [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE).
+    /// (The allocator may give a block up to `MIN_BLOCK_SIZE - 8` bytes
+    /// larger rather than leave a fragment too small to be a block.)
+    pub const fn block_size(size: usize) -> Option<usize> {
+        match size.checked_add(WORD + FLAGS) {
+            Some(padded) if padded & !FLAGS >= MIN_BLOCK => Some(padded & !FLAGS),
+            Some(_) => Some(MIN_BLOCK),
+            None => None,
+        }
+    }
+
+    /// Allocates a block for `layout`: O(1). The slice is exactly
+    /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
+    #[inline]
+    pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let checked = raw::check_request(layout, self.max_align);
+        self.with_state(|state| {
+            let result = checked.and_then(|()| state.allocate(layout));
+            match result {
+                Ok(payload) => {
+                    // SAFETY: `payload` is the offset of a block payload
+                    // inside the region that `base` points into.
+                    let ptr = unsafe { state.base.add(payload) };
+                    // SAFETY: `base` is non-null after `init` and offsets
+                    // stay in the region, which does not wrap.
+                    let ptr = unsafe { NonNull::new_unchecked(ptr) };
+                    Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+                }
+                Err(err) => {
+                    state.failures += 1;
+                    Err(err)
+                }
+            }
+        })
+    }
+
+    /// Frees a block: O(1), merging it with free neighbours. See
+    /// [`RawAllocator::free`] and the [type documentation](Self) for the
+    /// misuse it detects.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by [`allocate`](Self::allocate) on this allocator
+    /// and is not used after this call.
+    #[inline]
+    pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        self.with_state(|state| {
+            let offset = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
+            state.free(offset)
+        })
+    }
+
+    /// Whether `ptr` points into this allocator's region.
+    pub fn owns(&self, ptr: NonNull<u8>) -> bool {
+        self.memory.contains(ptr.as_ptr())
+    }
+
+    /// Bytes the allocator hands out when empty, headers included: the
+    /// region less alignment and the one-word end marker.
+    pub fn capacity(&self) -> usize {
+        geometry(self.memory).1
+    }
+
+    /// A snapshot of the statistics: O(1).
+    pub fn stats(&self) -> AllocatorStats {
+        self.with_state(|state| AllocatorStats {
+            capacity: state.end,
+            used: state.used,
+            peak: state.peak,
+            requested: state.requested,
+            live: state.live,
+            allocations: state.allocations,
+            deallocations: state.deallocations,
+            failures: state.failures,
+            largest_free: state.largest_free(),
+        })
+    }
+
+    /// Walks every block and free list and checks sizes, boundary tags,
+    /// flags, coalescing, list membership, bitmaps and counters:
+    /// O(blocks + lists), under the lock.
+    pub fn check(&self) -> Result<(), InvariantViolation> {
+        self.with_state(|state| state.check())
+    }
+
+    /// Runs `f` on the state, building the block structure on first use.
+    #[inline]
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.state.with(|state| {
+            if state.base.is_null() {
+                state.init(self.memory);
+            }
+            f(state)
+        })
+    }
+}
+
+impl core::fmt::Debug for Tlsf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tlsf")
+            .field("memory", &self.memory)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+// SAFETY: `State::allocate` returns payloads inside the region, of at least
+// the requested size, aligned as asked, inside a block marked used that no
+// other live block overlaps (blocks partition the region); a used block is
+// only written by `free` after validation. Safe methods validate their input
+// and only touch the region within the bounds `geometry` proved.
+unsafe impl RawAllocator for Tlsf {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        Tlsf::allocate(self, layout)
+    }
+
+    #[inline]
+    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Tlsf::free(self, ptr) }
+    }
+
+    fn owns(&self, ptr: NonNull<u8>) -> bool {
+        Tlsf::owns(self, ptr)
+    }
+
+    fn capacity(&self) -> usize {
+        Tlsf::capacity(self)
+    }
+
+    fn stats(&self) -> AllocatorStats {
+        Tlsf::stats(self)
+    }
+
+    fn kind(&self) -> AllocatorKind {
+        AllocatorKind::Tlsf
+    }
+
+    fn check(&self) -> Result<(), InvariantViolation> {
+        Tlsf::check(self)
+    }
+}
+
+raw::impl_allocator_api2!(Tlsf);
+
+/// Everything behind the lock.
+///
+/// Blocks are addressed by the offset of their header from `base`. Block
+/// layout (offsets relative to the header):
+///
+/// ```text
+/// used: [size | flags][marker, if aligned inside][payload ........][slack?]
+/// free: [size | 0    ][next: u32][prev: u32] ........... [size (tag)]
+/// ```
+struct State {
+    /// The first block header; null until `init`.
+    base: *mut u8,
+    /// Offset of the end marker (a used, zero-sized header) = capacity.
+    end: usize,
+    /// Bit `fl` set: `sl_bitmap[fl] != 0`.
+    fl_bitmap: u32,
+    /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
+    sl_bitmap: [u32; FL_COUNT],
+    heads: [[Link; SL_COUNT]; FL_COUNT],
+    used: usize,
+    peak: usize,
+    requested: usize,
+    live: usize,
+    allocations: u64,
+    deallocations: u64,
+    failures: u64,
+}
+
+/// A free block and where its list holds it.
+#[derive(Clone, Copy)]
+struct Listed {
+    off: usize,
+    size: usize,
+    fl: usize,
+    sl: usize,
+}
+
+// SAFETY: `base` points into the region owned by the `Tlsf`, which may be
+// used from any thread; the lock serialises every access through it.
+unsafe impl Send for State {}
+
+impl State {
+    const_fn! {
+        fn new() -> Self {
+            Self {
+                base: core::ptr::null_mut(),
+                end: 0,
+                fl_bitmap: 0,
+                sl_bitmap: [0; FL_COUNT],
+                heads: [[NIL; SL_COUNT]; FL_COUNT],
+                used: 0,
+                peak: 0,
+                requested: 0,
+                live: 0,
+                allocations: 0,
+                deallocations: 0,
+                failures: 0,
+            }
+        }
+    }
+
+    /// Lays out one free block over the whole region and the end marker.
+    #[cold]
+    fn init(&mut self, memory: RawMemory) {
+        let (lead, end) = geometry(memory);
+        // `wrapping_add`: for a region too small to hold any block, `lead`
+        // may point past it; nothing is accessed then.
+        self.base = memory.as_ptr().wrapping_add(lead);
+        if self.base.is_null() {
+            // Only a zero-length region at address 0 – 15 gets here; it
+            // has no capacity, and a dangling non-null base keeps `init`
+            // from running again.
+            self.base = NonNull::dangling().as_ptr();
+            return;
+        }
+        self.end = end;
+        if end == 0 {
+            return;
+        }
+        // SAFETY: `geometry` proved `lead + end + WORD <= memory.len()`;
+        // offsets 0 (header), `end - WORD` (tag) and `end` (marker) are
+        // word-aligned words inside it.
+        unsafe {
+            self.set_word(0, end);
+            self.set_word(end - WORD, end);
+            self.set_word(end, USED | PREV_FREE);
+        }
+        self.insert(0, end);
+    }
+
+    // --- raw access; every offset is in `0..=end` and word-aligned ---
+
+    /// # Safety
+    /// `off` is word-aligned and `off <= self.end` (the end marker is the
+    /// last word).
+    #[inline]
+    unsafe fn word(&self, off: usize) -> usize {
+        // SAFETY: per the contract the word lies inside the region, which
+        // is valid for reads, and `base + off` is word-aligned because
+        // `base + WORD` is granule-aligned.
+        unsafe { self.base.add(off).cast::<usize>().read() }
+    }
+
+    /// # Safety
+    /// As for [`word`](Self::word), and no live block's payload is there.
+    #[inline]
+    unsafe fn set_word(&mut self, off: usize, value: usize) {
+        // SAFETY: as for `word`; the region is valid for writes.
+        unsafe { self.base.add(off).cast::<usize>().write(value) }
+    }
+
+    /// # Safety
+    /// `off` is a free block's header offset (its links are inside it).
+    #[inline]
+    unsafe fn links(&self, off: usize) -> (Link, Link) {
+        // SAFETY: a free block is at least `MIN_BLOCK` bytes, so both
+        // `u32` links after its header lie inside it, 4-aligned.
+        unsafe {
+            let at = self.base.add(off + WORD).cast::<Link>();
+            (at.read(), at.add(1).read())
+        }
+    }
+
+    /// # Safety
+    /// As for [`links`](Self::links).
+    #[inline]
+    unsafe fn set_next(&mut self, off: usize, next: Link) {
+        // SAFETY: see `links`.
+        unsafe { self.base.add(off + WORD).cast::<Link>().write(next) }
+    }
+
+    /// # Safety
+    /// As for [`links`](Self::links).
+    #[inline]
+    unsafe fn set_prev(&mut self, off: usize, prev: Link) {
+        // SAFETY: see `links`.
+        unsafe { self.base.add(off + WORD).cast::<Link>().add(1).write(prev) }
+    }
+
+    // --- free lists ---
+
+    /// Pushes the free block at `off` (of `size` bytes, header and tag
+    /// already written) onto its list.
+    #[inline]
+    fn insert(&mut self, off: usize, size: usize) {
+        let (fl, sl) = list_of(size);
+        let head = self.heads[fl][sl];
+        // SAFETY: `off` is a free block; `head`, when not NIL, is one too.
+        unsafe {
+            self.set_next(off, head);
+            self.set_prev(off, NIL);
+            if head != NIL {
+                self.set_prev(head as usize, off as Link);
+            }
+        }
+        self.heads[fl][sl] = off as Link;
+        self.fl_bitmap |= 1 << fl;
+        self.sl_bitmap[fl] |= 1 << sl;
+    }
+
+    /// Unlinks a listed free block.
+    #[inline]
+    fn unlink(&mut self, block: &Listed) {
+        let Listed { off, fl, sl, .. } = *block;
+        // The links are read afresh: unlinking the other neighbour in
+        // `free` may have changed them since `block` was looked up.
+        // SAFETY: `off` is a listed free block, and so are `next` and
+        // `prev` when not NIL.
+        let (next, prev) = unsafe { self.links(off) };
+        // SAFETY: as above.
+        unsafe {
+            if next != NIL {
+                self.set_prev(next as usize, prev);
+            }
+            if prev != NIL {
+                self.set_next(prev as usize, next);
+                return;
+            }
+        }
+        debug_assert_eq!(self.heads[fl][sl] as usize, off);
+        self.heads[fl][sl] = next;
+        if next == NIL {
+            self.sl_bitmap[fl] &= !(1 << sl);
+            if self.sl_bitmap[fl] == 0 {
+                self.fl_bitmap &= !(1 << fl);
+            }
+        }
+    }
+
+    /// The free block at `off`, which the caller knows to be listed.
+    #[inline]
+    fn listed(&self, off: usize) -> Listed {
+        // SAFETY: `off` is a listed free block below `end`.
+        let size = unsafe { self.word(off) };
+        let (fl, sl) = list_of(size);
+        Listed { off, size, fl, sl }
+    }
+
+    /// The free block whose header is at `off` (a word-aligned offset below
+    /// `end`), if its header is a free block's and its links point at
+    /// blocks inside the region: what `free` checks of a neighbour before
+    /// it unlinks it, so that even a forged header cannot make it write
+    /// outside the region.
+    #[inline]
+    fn checked_free(&self, off: usize) -> Option<Listed> {
+        // SAFETY: `off < end` is word-aligned.
+        let size = unsafe { self.word(off) };
+        if size & FLAGS != 0 || size < MIN_BLOCK || size > self.end - off {
+            return None;
+        }
+        // SAFETY: the block is at least `MIN_BLOCK` bytes inside the region,
+        // so its links are too.
+        let (next, prev) = unsafe { self.links(off) };
+        // NIL, or a block offset with room for links below `end`.
+        let last = self.end - MIN_BLOCK;
+        let valid =
+            |link: Link| link == NIL || (link as usize & FLAGS == 0 && link as usize <= last);
+        if !valid(next) || !valid(prev) {
+            return None;
+        }
+        let (fl, sl) = list_of(size);
+        Some(Listed { off, size, fl, sl })
+    }
+
+    /// Whether the free block `block` is where its links and its list say:
+    /// linked from its predecessor (or the list head) and its successor.
+    fn is_linked(&self, block: &Listed) -> bool {
+        // SAFETY: `checked_free` produced `block`: its links are NIL or
+        // in-region block offsets, whose links are in the region too.
+        unsafe {
+            let (next, prev) = self.links(block.off);
+            (if prev == NIL {
+                self.heads[block.fl][block.sl] as usize == block.off
+            } else {
+                self.links(prev as usize).0 as usize == block.off
+            }) && (next == NIL || self.links(next as usize).1 as usize == block.off)
+        }
+    }
+
+    /// The list at or after `(fl, sl)` with a block, if any.
+    #[inline]
+    fn find_from(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
+        if fl >= FL_COUNT {
+            return None;
+        }
+        let in_class = self.sl_bitmap[fl] & (u32::MAX << sl);
+        if in_class != 0 {
+            return Some((fl, in_class.trailing_zeros() as usize));
+        }
+        let above = self.fl_bitmap & u32::MAX.checked_shl(fl as u32 + 1).unwrap_or(0);
+        if above == 0 {
+            return None;
+        }
+        let fl = above.trailing_zeros() as usize;
+        Some((fl, self.sl_bitmap[fl].trailing_zeros() as usize))
+    }
+
+    /// The head of a list holding at least `need` bytes: the good-fit
+    /// search, then the head of `need`'s own list if it is large enough
+    /// (for an alignment above the granule, if it fits once aligned).
+    #[inline]
+    fn take_block(&mut self, need: usize, block: usize, align: usize) -> Option<Listed> {
+        let (fl, sl) = list_holding(need);
+        let head = match self.find_from(fl, sl) {
+            Some((fl, sl)) => self.heads[fl][sl] as usize,
+            None => self.own_list_head(need, block, align)?,
+        };
+        let found = self.listed(head);
+        self.unlink(&found);
+        Some(found)
+    }
+
+    #[cold]
+    fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<usize> {
+        let (fl, sl) = class_of(need);
+        let head = *self.heads.get(fl)?.get(sl)?;
+        if head == NIL {
+            return None;
+        }
+        let head = head as usize;
+        // SAFETY: a list head is a free block below `end`.
+        let size = unsafe { self.word(head) };
+        (self.gap(head, align) + block <= size).then_some(head)
+    }
+
+    // --- allocation ---
+
+    /// Allocates a block for `layout` (size non-zero, alignment checked);
+    /// returns the payload offset.
+    #[inline]
+    fn allocate(&mut self, layout: Layout) -> Result<usize, AllocError> {
+        let size = layout.size();
+        let Some(block) = Tlsf::block_size(size) else {
+            return Err(AllocError::SizeOverflow { size });
+        };
+        if block > self.end {
+            return Err(AllocError::TooLarge {
+                size,
+                max: self.end.saturating_sub(WORD),
+            });
+        }
+        if layout.align() <= GRANULE {
+            let Some(free) = self.take_block(block, block, GRANULE) else {
+                return Err(self.out_of_memory(size));
+            };
+            Ok(self.split_used(free.off, free.size, block, 0, 0, size))
+        } else {
+            self.allocate_aligned(block, layout)
+        }
+    }
+
+    /// [`allocate`](Self::allocate) for alignments above the granule.
+    #[inline(never)]
+    fn allocate_aligned(&mut self, block: usize, layout: Layout) -> Result<usize, AllocError> {
+        let align = layout.align();
+        // Any block of `need` bytes holds `block` at an aligned payload. No
+        // overflow: `block <= end` and `align <= region length`, both at
+        // most `isize::MAX`.
+        let need = block + (align - GRANULE);
+        // Most free blocks are larger than asked for, so a block found for
+        // the unpadded size usually fits once aligned too; it is taken when
+        // it does, and only otherwise is the padded size searched for. This
+        // keeps small alignments from pushing requests into larger classes.
+        let (fl, sl) = list_holding(block);
+        let unpadded = self
+            .find_from(fl, sl)
+            .map(|(fl, sl)| self.heads[fl][sl] as usize);
+        let free = match unpadded {
+            // SAFETY: a list head is a free block below `end`.
+            Some(head) if self.gap(head, align) + block <= unsafe { self.word(head) } => {
+                let found = self.listed(head);
+                self.unlink(&found);
+                found
+            }
+            _ => match self.take_block(need, block, align) {
+                Some(free) => free,
+                None => return Err(self.out_of_memory(layout.size())),
+            },
+        };
+        let (off, size) = (free.off, free.size);
+        let gap = self.gap(off, align);
+        Ok(if gap >= MIN_BLOCK {
+            // The gap becomes a free block of its own.
+            // SAFETY: `off..off + gap` lies in the unlinked free block.
+            unsafe {
+                self.set_word(off, gap);
+                self.set_word(off + gap - WORD, gap);
+            }
+            self.insert(off, gap);
+            self.split_used(off + gap, size - gap, block, 0, PREV_FREE, layout.size())
+        } else {
+            self.split_used(off, size, block, gap, 0, layout.size())
+        })
+    }
+
+    #[cold]
+    fn out_of_memory(&self, size: usize) -> AllocError {
+        AllocError::OutOfMemory {
+            size,
+            largest_free: self.largest_free(),
+        }
+    }
+
+    /// Bytes in front of the payload of a block placed at `off` that
+    /// alignment to `align` needs.
+    #[inline]
+    fn gap(&self, off: usize, align: usize) -> usize {
+        self.base.addr().wrapping_add(off + WORD).wrapping_neg() & (align - 1)
+    }
+
+    /// Makes a used block of `inner_gap + block` bytes at the start of the
+    /// unlinked free space `start..start + room`, returning the rest to a
+    /// list (or to the block, when too small for one), for a request of
+    /// `requested` bytes; returns the payload offset.
+    #[inline]
+    fn split_used(
+        &mut self,
+        start: usize,
+        room: usize,
+        block: usize,
+        inner_gap: usize,
+        prev_flag: usize,
+        requested: usize,
+    ) -> usize {
+        let wanted = inner_gap + block;
+        let rest = room - wanted;
+        let taken = if rest >= MIN_BLOCK {
+            let tail = start + wanted;
+            // SAFETY: `tail..start + room` lies in the unlinked free space;
+            // the block after it keeps its PREV_FREE flag.
+            unsafe {
+                self.set_word(tail, rest);
+                self.set_word(tail + rest - WORD, rest);
+            }
+            self.insert(tail, rest);
+            wanted
+        } else {
+            // SAFETY: `start + room <= end` is the next block's header
+            // (or the end marker); its predecessor is now used.
+            unsafe {
+                let next = self.word(start + room);
+                self.set_word(start + room, next & !PREV_FREE);
+            }
+            room
+        };
+        let payload = start + WORD + inner_gap;
+        let slack = taken - WORD - inner_gap - requested;
+        let mut header = taken | USED | prev_flag;
+        // SAFETY: the marker word sits just before the payload, after the
+        // header (`inner_gap >= GRANULE`); the slack byte is the block's
+        // last byte, after the requested bytes (`slack >= 1`).
+        unsafe {
+            if inner_gap != 0 {
+                self.set_word(payload - WORD, inner_gap | PREV_FREE);
+            }
+            if slack != 0 {
+                debug_assert!(slack <= u8::MAX as usize);
+                header |= SLACK;
+                self.base.add(start + taken - 1).write(slack as u8);
+            }
+            self.set_word(start, header);
+        }
+        self.used += taken;
+        self.peak = self.peak.max(self.used);
+        self.requested += requested;
+        self.live += 1;
+        self.allocations += 1;
+        payload
+    }
+
+    // --- free ---
+
+    /// Frees the block whose payload is at offset `payload` (any value:
+    /// it comes from the caller's pointer).
+    #[inline]
+    fn free(&mut self, payload: usize) -> Result<(), AllocError> {
+        match self.release(payload) {
+            Err(AllocError::ForeignPointer) if self.in_freed_gap_block(payload) => {
+                Err(AllocError::DoubleFree)
+            }
+            result => result,
+        }
+    }
+
+    /// Whether `payload` was an aligned payload behind a gap marker in a
+    /// block that is now free: the marker may have been overwritten by the
+    /// free block's links, so the few offsets a gap header can have are
+    /// probed for a free header. Only runs for refused pointers.
+    #[cold]
+    fn in_freed_gap_block(&self, payload: usize) -> bool {
+        if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
+            return false;
+        }
+        (GRANULE..MIN_BLOCK).step_by(GRANULE).any(|gap| {
+            let Some(off) = (payload - WORD).checked_sub(gap) else {
+                return false;
+            };
+            // SAFETY: `off < payload < end`, granule-aligned.
+            let header = unsafe { self.word(off) };
+            let size = header & !FLAGS;
+            header & FLAGS == 0
+                && size >= MIN_BLOCK
+                && size <= self.end - off
+                && off + size > payload
+        })
+    }
+
+    /// Validates `payload` as the payload of a used block and frees it.
+    /// Nothing is written until every check has passed.
+    #[inline(always)]
+    fn release(&mut self, payload: usize) -> Result<(), AllocError> {
+        const FOREIGN: AllocError = AllocError::ForeignPointer;
+        if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
+            return Err(FOREIGN);
+        }
+        let mut off = payload - WORD;
+        // SAFETY: `off < end`, word-aligned.
+        let mut header = unsafe { self.word(off) };
+        let mut inner_gap = 0;
+        if header & (USED | PREV_FREE) == PREV_FREE {
+            // An alignment marker: the header is `gap` bytes before it.
+            inner_gap = header & !FLAGS;
+            if inner_gap == 0 || inner_gap >= MIN_BLOCK || inner_gap > off {
+                return Err(FOREIGN);
+            }
+            off -= inner_gap;
+            // SAFETY: `off` is still below `end` and granule-aligned.
+            header = unsafe { self.word(off) };
+        }
+        let size = header & !FLAGS;
+        let plausible_size = size >= MIN_BLOCK && size <= self.end - off;
+        if header & USED == 0 {
+            // Headers of blocks that were freed (and perhaps merged) keep
+            // a plausible size with no flags.
+            return Err(if plausible_size && header & FLAGS == 0 {
+                AllocError::DoubleFree
+            } else {
+                FOREIGN
+            });
+        }
+        if !plausible_size || size <= WORD + inner_gap {
+            return Err(FOREIGN);
+        }
+        let next = off + size;
+        // SAFETY: `next <= end`, granule-aligned: a header or the marker.
+        let next_header = unsafe { self.word(next) };
+        if next_header & PREV_FREE != 0 {
+            return Err(FOREIGN);
+        }
+        let next_free = if next_header & USED == 0 {
+            Some(self.checked_free(next).ok_or(FOREIGN)?)
+        } else {
+            None
+        };
+        let slack = if header & SLACK != 0 {
+            // SAFETY: the block's last byte, inside the region.
+            let slack = unsafe { self.base.add(next - 1).read() } as usize;
+            if slack == 0 || slack >= size - WORD - inner_gap {
+                return Err(FOREIGN);
+            }
+            slack
+        } else {
+            0
+        };
+        let prev_free = if header & PREV_FREE != 0 {
+            if off < MIN_BLOCK {
+                return Err(FOREIGN);
+            }
+            // SAFETY: `WORD <= off < end`.
+            let prev_size = unsafe { self.word(off - WORD) };
+            if prev_size > off {
+                return Err(FOREIGN);
+            }
+            match self.checked_free(off - prev_size) {
+                Some(prev) if prev.size == prev_size => Some(prev),
+                _ => return Err(FOREIGN),
+            }
+        } else {
+            None
+        };
+
+        self.used -= size;
+        self.requested = self
+            .requested
+            .saturating_sub(size - WORD - inner_gap - slack);
+        self.live -= 1;
+        self.deallocations += 1;
+
+        let mut start = off;
+        let mut merged = size;
+        if let Some(next) = next_free {
+            self.unlink(&next);
+            merged += next.size;
+        }
+        if let Some(prev) = prev_free {
+            self.unlink(&prev);
+            start = prev.off;
+            merged += prev.size;
+            // SAFETY: the old header, now inside the merged free block, is
+            // marked free so a second `free` of it is recognised.
+            unsafe { self.set_word(off, size) };
+        }
+        let after = start + merged;
+        // SAFETY: `start..after` is the merged free block; `after <= end`
+        // is the next header or the end marker.
+        unsafe {
+            self.set_word(start, merged);
+            self.set_word(after - WORD, merged);
+            // After a merged successor, the next block is flagged already.
+            if next_free.is_none() {
+                let following = self.word(after);
+                self.set_word(after, following | PREV_FREE);
+            }
+        }
+        self.insert(start, merged);
+        Ok(())
+    }
+
+    // --- inspection ---
+
+    /// The payload of the head of the highest non-empty list: what
+    /// `allocate` serves at most right now.
+    fn largest_free(&self) -> usize {
+        if self.fl_bitmap == 0 {
+            return 0;
+        }
+        let fl = self.fl_bitmap.ilog2() as usize;
+        let sl = self.sl_bitmap[fl].ilog2() as usize;
+        let head = self.heads[fl][sl] as usize;
+        // SAFETY: a list head is a free block below `end`.
+        (unsafe { self.word(head) } & !FLAGS) - WORD
+    }
+
+    fn check(&self) -> Result<(), InvariantViolation> {
+        let fail = |what, offset| Err(InvariantViolation { what, offset });
+        let mut off = 0;
+        let mut prev_free = false;
+        let (mut used, mut live, mut free_blocks) = (0, 0, 0);
+        while off < self.end {
+            // SAFETY: `off < end`, granule-aligned (sizes are multiples).
+            let header = unsafe { self.word(off) };
+            let size = header & !FLAGS;
+            if size < MIN_BLOCK || size > self.end - off {
+                return fail("block size out of range", off);
+            }
+            if (header & PREV_FREE != 0) != prev_free {
+                return fail("previous-free flag disagrees with the previous block", off);
+            }
+            if header & USED != 0 {
+                used += size;
+                live += 1;
+                prev_free = false;
+            } else {
+                if prev_free {
+                    return fail("two adjacent free blocks (missed coalescing)", off);
+                }
+                if header & FLAGS != 0 {
+                    return fail("free block with flags", off);
+                }
+                // SAFETY: the tag is the block's last word, inside it.
+                if unsafe { self.word(off + size - WORD) } != size {
+                    return fail("boundary tag differs from the header", off);
+                }
+                if !self
+                    .checked_free(off)
+                    .is_some_and(|block| self.is_linked(&block))
+                {
+                    return fail("free block missing from its list", off);
+                }
+                free_blocks += 1;
+                prev_free = true;
+            }
+            off += size;
+        }
+        if self.end != 0 {
+            // SAFETY: the end marker is the word at `end`.
+            let marker = unsafe { self.word(self.end) };
+            if marker & !PREV_FREE != USED || (marker & PREV_FREE != 0) != prev_free {
+                return fail("end marker corrupted", self.end);
+            }
+        }
+        if used != self.used || used > self.peak {
+            return fail("used bytes differ from the used blocks", 0);
+        }
+        if live != self.live {
+            return fail("live count differs from the used blocks", 0);
+        }
+        if self.requested > self.used {
+            return fail("requested bytes exceed used bytes", 0);
+        }
+        let mut listed = 0;
+        for fl in 0..FL_COUNT {
+            if ((self.fl_bitmap >> fl) & 1 != 0) != (self.sl_bitmap[fl] != 0) {
+                return fail("first-level bitmap disagrees with the second level", fl);
+            }
+            for sl in 0..SL_COUNT {
+                let mut block = self.heads[fl][sl];
+                if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (block != NIL) {
+                    return fail(
+                        "second-level bitmap disagrees with the list",
+                        block as usize,
+                    );
+                }
+                while block != NIL {
+                    listed += 1;
+                    if listed > free_blocks
+                        || block as usize >= self.end
+                        || block as usize & FLAGS != 0
+                    {
+                        return fail(
+                            "free list holds a block the heap walk did not find",
+                            block as usize,
+                        );
+                    }
+                    // SAFETY: `block` is a granule-aligned offset below `end`.
+                    let header = unsafe { self.word(block as usize) };
+                    if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
+                        return fail("free list holds a used or misfiled block", block as usize);
+                    }
+                    // SAFETY: a free block of at least `MIN_BLOCK` bytes
+                    // (the walk checked every free block's size).
+                    block = unsafe { self.links(block as usize) }.0;
+                }
+            }
+        }
+        if listed != free_blocks {
+            return fail("free lists hold fewer blocks than the heap walk", 0);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_partition_sizes() {
+        let mut last = (0, 0);
+        for size in (MIN_BLOCK..1 << 20).step_by(GRANULE) {
+            let list = list_of(size);
+            assert!(list >= last, "list order at {size}");
+            assert!(list_min_size(list.0, list.1) <= size);
+            let holding = list_holding(size);
+            assert!(
+                list_min_size(holding.0, holding.1) >= size,
+                "good fit at {size}"
+            );
+            assert!(holding == list || (holding > list && list_min_size(list.0, list.1) < size));
+            last = list;
+        }
+        assert!(list_of(MAX_END).0 < FL_COUNT);
+        assert_eq!(list_of(128), (1, 0));
+        assert_eq!(list_of(120), (0, 15));
+    }
+
+    #[test]
+    fn block_sizes() {
+        assert_eq!(Tlsf::block_size(64), Some(64 + WORD));
+        assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
+        assert_eq!(Tlsf::block_size(usize::MAX), None);
+    }
+
+    #[test]
+    fn geometry_aligns_and_caps() {
+        // SAFETY: never accessed; `geometry` only reads the numbers.
+        let memory = |addr: usize, len| unsafe {
+            RawMemory::from_raw_parts(core::ptr::without_provenance_mut(addr), len)
+        };
+        assert_eq!(
+            geometry(memory(0x1000, 0x1000)),
+            (8 - WORD, 0x1000 - GRANULE)
+        );
+        let (lead, end) = geometry(memory(0x1003, 100));
+        assert_eq!((0x1003 + lead + WORD) % GRANULE, 0);
+        assert!(lead + end + WORD <= 100);
+        assert_eq!(geometry(memory(0x1000, 8)).1, 0);
+        assert_eq!(geometry(memory(0x1000, 0)), (0, 0));
+    }
+}

@@ -1,0 +1,169 @@
+//! Loom models of the lock-free bump (`Linear`, and `Frames` through the same
+//! core): threads allocating raw blocks and rolling scopes back concurrently
+//! never get overlapping live blocks, and a rollback never releases another
+//! thread's block.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p flight-mem --test loom_bump --release`.
+#![cfg(loom)]
+
+mod common;
+
+use std::alloc::Layout;
+use std::ops::Range;
+use std::ptr::NonNull;
+
+use flight_mem::{Frames, Linear, RawAllocator};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+/// The live blocks of a model run; every registration checks disjointness.
+#[derive(Default)]
+struct Registry(Mutex<Vec<(Range<usize>, &'static str)>>);
+
+impl Registry {
+    fn add(&self, block: NonNull<[u8]>, owner: &'static str) -> Range<usize> {
+        let start = block.cast::<u8>().as_ptr() as usize;
+        let range = start..start + block.len();
+        let mut live = self.0.lock().unwrap();
+        for (other, who) in live.iter() {
+            assert!(
+                range.end <= other.start || other.end <= range.start,
+                "{owner}'s block {range:?} overlaps {who}'s live block {other:?}"
+            );
+        }
+        live.push((range.clone(), owner));
+        range
+    }
+
+    fn remove(&self, range: &Range<usize>) {
+        self.0.lock().unwrap().retain(|(r, _)| r != range);
+    }
+}
+
+fn builder() -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder
+}
+
+const BLOCK: Layout = match Layout::from_size_align(8, 8) {
+    Ok(layout) => layout,
+    Err(_) => panic!(),
+};
+
+/// One thread allocates two blocks in a scope and then a raw block, the other
+/// allocates a raw block: the raw block survives the scope's rollback.
+#[test]
+fn scope_rollback_spares_a_concurrent_raw_block() {
+    // Every execution builds a fresh allocator over the same leaked bytes;
+    // loom runs executions one at a time.
+    let memory = common::leak_memory(64, 64);
+    builder().check(move || {
+        let linear = Arc::new(Linear::new(memory));
+        let registry = Arc::new(Registry::default());
+
+        let scoped = {
+            let (linear, registry) = (linear.clone(), registry.clone());
+            thread::spawn(move || {
+                linear.scope(|scope| {
+                    let a = registry.add(scope.alloc_layout(BLOCK).unwrap(), "scope");
+                    let b = registry.add(scope.alloc_layout(BLOCK).unwrap(), "scope");
+                    registry.remove(&a);
+                    registry.remove(&b);
+                });
+                registry.add(linear.allocate(BLOCK).unwrap(), "scope thread, after")
+            })
+        };
+        let raw = {
+            let (linear, registry) = (linear.clone(), registry.clone());
+            thread::spawn(move || registry.add(linear.allocate(BLOCK).unwrap(), "raw"))
+        };
+        scoped.join().unwrap();
+        raw.join().unwrap();
+
+        // After both: one more block must fit beside the two live ones.
+        registry.add(linear.allocate(BLOCK).unwrap(), "main");
+        let stats = linear.stats();
+        linear.check().unwrap();
+        assert_eq!(stats.allocations, 5);
+        assert_eq!(stats.live as u64, stats.allocations - stats.deallocations);
+        // Either the scope rolled back both blocks or neither.
+        assert!(stats.deallocations == 0 || stats.deallocations == 2);
+        assert!(stats.used >= 3 * 8);
+    });
+}
+
+/// Two threads each roll back a scope (one of them nested) while the main
+/// thread allocates a raw block.
+#[test]
+fn concurrent_scopes_roll_back_only_their_own_blocks() {
+    let memory = common::leak_memory(64, 64);
+    builder().check(move || {
+        let linear = Arc::new(Linear::new(memory));
+        let registry = Arc::new(Registry::default());
+
+        let spawn_scope = |name: &'static str, nested: bool| {
+            let (linear, registry) = (linear.clone(), registry.clone());
+            thread::spawn(move || {
+                linear.scope(|scope| {
+                    let a = registry.add(scope.alloc_layout(BLOCK).unwrap(), name);
+                    if nested {
+                        scope.scope(|inner| {
+                            let b = registry.add(inner.alloc_layout(BLOCK).unwrap(), name);
+                            registry.remove(&b);
+                        });
+                    }
+                    registry.remove(&a);
+                });
+            })
+        };
+        let first = spawn_scope("first", true);
+        let second = spawn_scope("second", false);
+        registry.add(linear.allocate(BLOCK).unwrap(), "main");
+        first.join().unwrap();
+        second.join().unwrap();
+
+        registry.add(linear.allocate(BLOCK).unwrap(), "main, after");
+        linear.check().unwrap();
+        let stats = linear.stats();
+        assert_eq!(stats.live as u64, stats.allocations - stats.deallocations);
+        assert!(stats.live >= 2);
+    });
+}
+
+/// A scope in the current frame races `next_frame`: its rollback must not
+/// touch the new frame, where another thread's raw block lives.
+#[test]
+fn scope_never_rolls_back_another_frame() {
+    let memory = common::leak_memory(128, 64);
+    builder().check(move || {
+        let frames = Arc::new(Frames::new(memory, 2));
+        let registry = Arc::new(Registry::default());
+
+        let scoped = {
+            let (frames, registry) = (frames.clone(), registry.clone());
+            thread::spawn(move || {
+                frames.scope(|scope| {
+                    let a = registry.add(scope.alloc_layout(BLOCK).unwrap(), "scope");
+                    registry.remove(&a);
+                });
+            })
+        };
+        let advancing = {
+            let (frames, registry) = (frames.clone(), registry.clone());
+            thread::spawn(move || {
+                // SAFETY: frame 1, the one reset, holds no block yet.
+                unsafe { frames.next_frame() };
+                registry.add(frames.allocate(BLOCK).unwrap(), "raw, after next_frame")
+            })
+        };
+        scoped.join().unwrap();
+        advancing.join().unwrap();
+
+        registry.add(frames.allocate(BLOCK).unwrap(), "main");
+        frames.check().unwrap();
+        assert_eq!(frames.current_frame(), 1);
+        let stats = frames.stats();
+        assert_eq!(stats.live as u64, stats.allocations - stats.deallocations);
+    });
+}

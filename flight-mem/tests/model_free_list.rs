@@ -1,0 +1,450 @@
+//! Model tests and misuse tests for the free-list allocator.
+
+mod common;
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+use common::{leak_memory, ops, run_model};
+use flight_mem::{
+    AllocError, AllocatorKind, AllocatorStats, Arena, Fit, FreeList, RawAllocator, RawMemory,
+};
+use proptest::prelude::*;
+
+const CASES: u32 = if cfg!(miri) { 8 } else { 256 };
+const MAX_OPS: usize = if cfg!(miri) { 30 } else { 300 };
+/// Region lengths of the mixed model test (miri walks every tag per step).
+const MAX_LEN: usize = if cfg!(miri) { 12_000 } else { 70_000 };
+const WORD: usize = size_of::<usize>();
+const GRANULE: usize = 2 * WORD;
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+fn fit_strategy() -> impl Strategy<Value = Fit> {
+    prop_oneof![Just(Fit::First), Just(Fit::Best)]
+}
+
+/// Asserts that an empty allocator hands out its whole capacity minus one
+/// header again, as one block.
+fn assert_whole_again(heap: &FreeList) {
+    let stats = heap.stats();
+    assert_eq!(stats.used, 0);
+    let capacity = heap.capacity();
+    if capacity == 0 {
+        assert_eq!(stats.largest_free, 0);
+        return;
+    }
+    assert_eq!(stats.largest_free, capacity - WORD);
+    let block = heap
+        .allocate(layout(capacity - WORD, 1))
+        .expect("the whole capacity");
+    let after = heap.stats();
+    assert_eq!(after.used, capacity, "exactly one header of slack");
+    assert_eq!(after.requested, capacity - WORD);
+    assert_eq!(after.largest_free, 0);
+    assert!(matches!(
+        heap.allocate(layout(1, 1)),
+        Err(AllocError::OutOfMemory { .. })
+    ));
+    heap.check().unwrap();
+    // SAFETY: `block` is live and not used again.
+    unsafe { heap.free(block.cast()) }.unwrap();
+    assert_eq!(heap.stats().largest_free, capacity - WORD);
+    heap.check().unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Mixed sizes and alignments up to 512, both placement policies.
+    #[test]
+    fn model_mixed(
+        len in 2_000usize..MAX_LEN,
+        fit in fit_strategy(),
+        ops in ops(3000, 9, 3, 1..MAX_OPS),
+    ) {
+        let heap = FreeList::with_fit(leak_memory(len, 4096), fit);
+        run_model(&heap, &ops);
+        assert_whole_again(&heap);
+    }
+
+    /// Small blocks, frequent exhaustion and many merges.
+    #[test]
+    fn model_small_blocks(
+        len in 100usize..3_000,
+        fit in fit_strategy(),
+        ops in ops(100, 4, 2, 1..MAX_OPS),
+    ) {
+        let heap = FreeList::with_fit(leak_memory(len, 16), fit);
+        run_model(&heap, &ops);
+        assert_whole_again(&heap);
+    }
+
+    /// Regions of any length and start, including ones too small for a block.
+    #[test]
+    fn model_any_region(
+        len in 0usize..400,
+        skew in 0usize..16,
+        fit in fit_strategy(),
+        ops in ops(64, 3, 3, 1..60),
+    ) {
+        let memory = leak_memory(len + skew + 1, 16);
+        // SAFETY: a sub-range of leaked memory given to this allocator alone.
+        let memory = unsafe { RawMemory::from_raw_parts(memory.as_ptr().add(skew), len) };
+        let heap = FreeList::with_fit(memory, fit);
+        let capacity = heap.capacity();
+        // At most a granule is lost at each end, plus the sentinel word.
+        prop_assert!(capacity.is_multiple_of(GRANULE));
+        if len >= 4 * WORD + WORD + 2 * GRANULE {
+            prop_assert!(capacity + WORD + 2 * GRANULE > len);
+        }
+        prop_assert!(capacity == 0 || capacity + WORD <= len);
+        run_model(&heap, &ops);
+        assert_whole_again(&heap);
+    }
+}
+
+#[test]
+fn overhead_and_capacity() {
+    let heap = FreeList::new(leak_memory(64 * 1024, 4096));
+    // One word before the first header (user pointers are granule-aligned),
+    // one for the sentinel.
+    assert_eq!(heap.capacity(), 64 * 1024 - 2 * WORD);
+    assert_eq!(heap.kind(), AllocatorKind::FreeList);
+    assert_eq!(heap.fit(), Fit::First);
+    assert_eq!(heap.max_align(), 32 * 1024);
+    let min_block = 4 * WORD;
+    for (size, consumed) in [
+        (1, min_block),
+        (3 * WORD, min_block),
+        (3 * WORD + 1, min_block + GRANULE),
+        (64, (64 + WORD).next_multiple_of(GRANULE)),
+        (64 - WORD, 64),
+        (1000, (1000 + WORD).next_multiple_of(GRANULE)),
+    ] {
+        let block = heap.allocate(layout(size, 1)).unwrap();
+        assert_eq!(block.len(), size);
+        assert_eq!(block.cast::<u8>().as_ptr() as usize % GRANULE, 0);
+        assert_eq!(heap.stats().used, consumed, "{size} bytes");
+        heap.check().unwrap();
+        // SAFETY: live, not used again.
+        unsafe { heap.free(block.cast()) }.unwrap();
+    }
+    assert_whole_again(&heap);
+}
+
+#[test]
+fn large_alignment_returns_the_leading_gap() {
+    // Best fit, so the next request prefers the gap to the larger tail.
+    let heap = FreeList::with_fit(leak_memory(64 * 1024, 4096), Fit::Best);
+    let small = heap.allocate(layout(8, 1)).unwrap();
+    let aligned = heap.allocate(layout(100, 4096)).unwrap();
+    assert_eq!(aligned.cast::<u8>().as_ptr() as usize % 4096, 0);
+    let stats = heap.stats();
+    // The gap in front of the aligned block went back to the free list.
+    assert_eq!(
+        stats.used,
+        4 * WORD + (100 + WORD).next_multiple_of(GRANULE)
+    );
+    heap.check().unwrap();
+    // The gap is reused.
+    let in_gap = heap.allocate(layout(1000, 1)).unwrap();
+    assert!(in_gap.cast::<u8>() < aligned.cast::<u8>());
+    for block in [small, aligned, in_gap] {
+        // SAFETY: live, not used again.
+        unsafe { heap.free(block.cast()) }.unwrap();
+        heap.check().unwrap();
+    }
+    assert_whole_again(&heap);
+}
+
+#[test]
+fn best_fit_picks_the_tightest_block() {
+    for fit in [Fit::First, Fit::Best] {
+        let heap = FreeList::with_fit(leak_memory(64 * 1024, 4096), fit);
+        let big = heap.allocate(layout(200, 8)).unwrap();
+        let _separator = heap.allocate(layout(8, 8)).unwrap();
+        let small = heap.allocate(layout(100, 8)).unwrap();
+        let _separator = heap.allocate(layout(8, 8)).unwrap();
+        // SAFETY: live, not used again.
+        unsafe {
+            heap.free(small.cast()).unwrap();
+            heap.free(big.cast()).unwrap();
+        }
+        // The free list, newest first: the big hole, the small hole, the tail.
+        let block = heap.allocate(layout(100, 8)).unwrap();
+        let expected = match fit {
+            Fit::First => big,
+            Fit::Best => small,
+        };
+        assert_eq!(block.cast::<u8>(), expected.cast::<u8>(), "{fit:?}");
+        heap.check().unwrap();
+    }
+}
+
+/// Every field but `failures` is unchanged, `failures` by `failed`.
+fn assert_unchanged(heap: &FreeList, before: &AllocatorStats, failed: u64) {
+    let mut expected = *before;
+    expected.failures += failed;
+    assert_eq!(heap.stats(), expected);
+    heap.check().unwrap();
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let heap = FreeList::new(leak_memory(64 * 1024, 4096));
+    let capacity = heap.capacity();
+    let a = heap.allocate(layout(100, 8)).unwrap();
+    let b = heap.allocate(layout(100, 8)).unwrap();
+    let c = heap.allocate(layout(100, 8)).unwrap();
+    for block in [a, b, c] {
+        // SAFETY: the block is live, 100 bytes.
+        unsafe { block.cast::<u8>().as_ptr().write_bytes(0xab, 100) };
+    }
+    let before = heap.stats();
+
+    assert_eq!(heap.allocate(layout(0, 1)), Err(AllocError::ZeroSize));
+    assert_unchanged(&heap, &before, 1);
+    let huge = isize::MAX as usize;
+    let max = capacity - WORD;
+    assert_eq!(
+        heap.allocate(layout(huge, 1)),
+        Err(AllocError::TooLarge { size: huge, max })
+    );
+    assert_eq!(
+        heap.allocate(layout(max + 1, 1)),
+        Err(AllocError::TooLarge { size: max + 1, max })
+    );
+    assert_eq!(
+        heap.allocate(layout(8, 64 * 1024)),
+        Err(AllocError::AlignmentTooLarge {
+            align: 64 * 1024,
+            max: 32 * 1024
+        })
+    );
+    assert!(matches!(
+        heap.allocate(layout(max, 1)),
+        Err(AllocError::OutOfMemory { .. })
+    ));
+    assert_unchanged(&heap, &before, 5);
+    let before = heap.stats();
+
+    let local = 0u64;
+    let outside = NonNull::from(&local).cast::<u8>();
+    let (a, b, c) = (a.cast::<u8>(), b.cast::<u8>(), c.cast::<u8>());
+    // SAFETY: each pointer below is invalid on purpose; the
+    // allocator must refuse it without touching memory it does not own.
+    unsafe {
+        assert_eq!(heap.free(outside), Err(AllocError::ForeignPointer));
+        assert_eq!(heap.free(a.add(1)), Err(AllocError::ForeignPointer));
+        assert_eq!(heap.free(a.add(GRANULE)), Err(AllocError::ForeignPointer));
+        assert_eq!(
+            heap.free(b.add(2 * GRANULE)),
+            Err(AllocError::ForeignPointer)
+        );
+        // The heap's first byte (before the first user pointer).
+        let start = NonNull::new(a.as_ptr().sub(WORD)).unwrap();
+        assert_eq!(heap.free(start), Err(AllocError::ForeignPointer));
+    }
+    assert_unchanged(&heap, &before, 0);
+
+    // SAFETY: `a`, `b` are live; afterwards they are freed on purpose twice.
+    unsafe {
+        heap.free(a).unwrap();
+        let before = heap.stats();
+        assert_eq!(heap.free(a), Err(AllocError::DoubleFree));
+        assert_unchanged(&heap, &before, 0);
+        // `b` merges into `a`'s free block; its stale header still says free.
+        heap.free(b).unwrap();
+        let before = heap.stats();
+        assert_eq!(heap.free(b), Err(AllocError::DoubleFree));
+        assert_eq!(heap.free(a), Err(AllocError::DoubleFree));
+        assert_unchanged(&heap, &before, 0);
+        heap.free(c).unwrap();
+    }
+    assert_whole_again(&heap);
+}
+
+#[test]
+fn overrun_into_slack_is_reported_by_check() {
+    let heap = FreeList::new(leak_memory(64 * 1024, 4096));
+    let block = heap.allocate(layout(99, 1)).unwrap();
+    heap.check().unwrap();
+    let block_size = (99 + WORD).next_multiple_of(GRANULE);
+    // The block's last byte: the allocator's slack record.
+    // SAFETY: inside the block's heap memory (the caller's 99 bytes, the slack).
+    let slack = unsafe { block.cast::<u8>().as_ptr().add(block_size - WORD - 1) };
+    // SAFETY: deliberately overwrites the record to simulate an overrun, and
+    // puts it back before the block is freed.
+    unsafe {
+        let saved = slack.read();
+        slack.write(saved + 1);
+        let violation = heap.check().unwrap_err();
+        assert!(violation.what.contains("requested"), "{violation}");
+        slack.write(saved);
+    }
+    heap.check().unwrap();
+    // SAFETY: live, not used again.
+    unsafe { heap.free(block.cast()) }.unwrap();
+    heap.check().unwrap();
+}
+
+const ARENA_SIZE: usize = if cfg!(miri) { 16 * 1024 } else { 256 * 1024 };
+
+#[test]
+fn static_instance_first_used_from_many_threads() {
+    static ARENA: Arena<ARENA_SIZE> = Arena::new();
+    // SAFETY: ARENA is given to this allocator alone.
+    static HEAP: FreeList = FreeList::with_fit(unsafe { RawMemory::from_arena(&ARENA) }, Fit::Best);
+    const THREADS: usize = 4;
+    const ROUNDS: usize = if cfg!(miri) { 20 } else { 500 };
+
+    let start = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let start = &start;
+            scope.spawn(move || {
+                start.wait();
+                let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
+                for round in 0..ROUNDS {
+                    let size = 1 + (round * 37 + thread * 101) % 700;
+                    let pattern = (thread * 16 + round % 16) as u8;
+                    if let Ok(block) = HEAP.allocate(layout(size, 1 << (round % 6))) {
+                        let ptr = block.cast::<u8>();
+                        // SAFETY: the block is ours and `size` bytes long.
+                        unsafe { ptr.as_ptr().write_bytes(pattern, size) };
+                        live.push((ptr, size, pattern));
+                    }
+                    if (live.len() > 4 || round % 3 == 0)
+                        && let Some((ptr, size, pattern)) = live.pop()
+                    {
+                        // SAFETY: the block is live and `size` bytes long.
+                        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
+                        assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
+                        // SAFETY: live, not used again.
+                        unsafe { HEAP.free(ptr) }.unwrap();
+                    }
+                }
+                for (ptr, size, pattern) in live {
+                    // SAFETY: as above.
+                    let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
+                    assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
+                    // SAFETY: live, not used again.
+                    unsafe { HEAP.free(ptr) }.unwrap();
+                }
+            });
+        }
+    });
+    let stats = HEAP.stats();
+    assert_eq!((stats.live, stats.used, stats.requested), (0, 0, 0));
+    assert_eq!(
+        stats.allocations + stats.failures,
+        (THREADS * ROUNDS) as u64
+    );
+    assert_eq!(stats.allocations, stats.deallocations);
+    HEAP.check().unwrap();
+    assert_whole_again(&HEAP);
+}
+
+#[test]
+fn allocator_api2_vec_on_a_static_instance() {
+    use flight_mem::allocator_api2::vec::Vec;
+    static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+    // SAFETY: ARENA is given to this allocator alone.
+    static HEAP: FreeList = FreeList::new(unsafe { RawMemory::from_arena(&ARENA) });
+
+    let mut v = Vec::new_in(&HEAP);
+    for i in 0..1000u32 {
+        v.push(i);
+    }
+    assert!(v.iter().copied().eq(0..1000));
+    let stats = HEAP.stats();
+    assert_eq!(stats.live, 1);
+    assert_eq!(stats.requested, 4096); // 1024 u32 after doubling growth
+    assert_eq!(stats.used, 4096 + 2 * WORD); // header, rounded to the granule
+    HEAP.check().unwrap();
+    drop(v);
+    assert_eq!(HEAP.stats().live, 0);
+    assert_whole_again(&HEAP);
+}
+
+/// Fill until the first failure with random sizes 16..=65536 must leave at
+/// least 97 % of the capacity in callers' hands.
+#[test]
+fn utilisation_fill_until_first_failure() {
+    let len = if cfg!(miri) { 1 << 20 } else { 4 << 20 };
+    for fit in [Fit::First, Fit::Best] {
+        let mut shares = Vec::new();
+        for seed in 1u64..=if cfg!(miri) { 1 } else { 8 } {
+            let heap = FreeList::with_fit(leak_memory(len, 4096), fit);
+            let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            while heap
+                .allocate(layout(16 + rng.below(65536 - 16 + 1), 8))
+                .is_ok()
+            {}
+            heap.check().unwrap();
+            let stats = heap.stats();
+            shares.push(stats.requested as f64 / stats.capacity as f64);
+        }
+        let worst = shares.iter().copied().fold(1.0, f64::min);
+        eprintln!(
+            "free list {fit:?} utilisation (requested / capacity): worst {:.2} %, all {shares:.4?}",
+            worst * 100.0
+        );
+        // The first failure leaves less than one maximal request (64 KiB).
+        assert!(
+            worst >= if cfg!(miri) { 0.93 } else { 0.97 },
+            "{fit:?}: {worst}"
+        );
+    }
+}
+
+/// Churn: random frees and allocations, then fill until the first failure.
+#[test]
+fn utilisation_after_churn() {
+    let len = if cfg!(miri) { 1 << 20 } else { 4 << 20 };
+    let rounds = if cfg!(miri) { 50 } else { 2000 };
+    for fit in [Fit::First, Fit::Best] {
+        let heap = FreeList::with_fit(leak_memory(len, 4096), fit);
+        let mut rng = XorShift(0x1234_5678_9abc_def1);
+        let mut live = Vec::new();
+        for _ in 0..rounds {
+            if rng.below(3) == 0 && !live.is_empty() {
+                let block: NonNull<u8> = live.swap_remove(rng.below(live.len()));
+                // SAFETY: live, not used again.
+                unsafe { heap.free(block) }.unwrap();
+            } else if let Ok(block) = heap.allocate(layout(16 + rng.below(65536 - 16 + 1), 8)) {
+                live.push(block.cast());
+            }
+        }
+        while heap
+            .allocate(layout(16 + rng.below(65536 - 16 + 1), 8))
+            .is_ok()
+        {}
+        heap.check().unwrap();
+        let stats = heap.stats();
+        eprintln!(
+            "free list {fit:?} after churn: {:.2} % requested, {:.2} % used, fragmentation {:.1} %",
+            stats.requested as f64 * 100.0 / stats.capacity as f64,
+            stats.used_percent(),
+            stats.fragmentation() * 100.0
+        );
+        // Per block: a header, granule rounding, a tail too small to split.
+        let per_block = WORD + (GRANULE - 1) + (4 * WORD - 1);
+        assert!(stats.used - stats.requested <= stats.live * per_block);
+    }
+}
+
+/// A small deterministic generator (no timing, no OS entropy).
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
