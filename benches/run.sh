@@ -2,7 +2,7 @@
 # Reproduces every table of BENCHMARKS.md:
 #   1. the criterion benches (workloads 1, 2a, 2b, 3, 5; short measurement times),
 #   2. the report tables (medians and spreads, worst single ops, utilisation, totals),
-#   3. instructions per operation under callgrind for workloads 1 and 2a.
+#   3. instructions per operation under callgrind for workloads 1, 2a and 3.
 # Usage: bash benches/run.sh [--no-criterion]     (about 5-8 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,3 +49,4 @@ table() {
 
 table w1 alloc 100000 1000000
 table w2a pair 100000 1000000
+table w3 op 20000 120000

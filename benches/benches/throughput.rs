@@ -14,7 +14,8 @@ use criterion::{
 use flight_mem_benches::plan::{self, SEED};
 use flight_mem_benches::workload;
 use flight_mem_benches::{
-    Reset, Subject, arena_contenders, general_contenders, linear_contenders, pool_contenders,
+    Reset, Subject, arena_contenders, general_contenders, lifo_contenders, linear_contenders,
+    pool_contenders,
 };
 
 type Group<'a> = BenchmarkGroup<'a, WallTime>;
@@ -109,7 +110,7 @@ fn workloads(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("w2a_pool_lifo");
     short(&mut group);
-    pool_contenders!(pool_lifo(&mut group));
+    lifo_contenders!(pool_lifo(&mut group));
     group.finish();
 
     let plan = plan::pool_churn(SEED, 200_000);

@@ -15,6 +15,7 @@
 pub mod limits;
 pub mod peers;
 pub mod plan;
+pub mod subjects;
 
 pub mod workload;
 
@@ -63,7 +64,9 @@ pub struct RawBlock {
 /// Heap memory with a fixed address, used as the arena of one contender.
 ///
 /// Page-aligned so that no contender gets a luckier or unluckier start
-/// address than another.
+/// address than another, and written once on creation so that page faults
+/// (expensive in this VM, and the kernel's cost, not the allocator's) never
+/// land inside a timed region.
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     layout: Layout,
@@ -80,6 +83,8 @@ impl AlignedBuf {
         // SAFETY: `layout` has a non-zero size (asserted above).
         let raw = unsafe { std::alloc::alloc(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // SAFETY: the allocation is `len` bytes long and writable.
+        unsafe { ptr.as_ptr().write_bytes(0, len) };
         Self { ptr, layout }
     }
 
@@ -164,9 +169,22 @@ macro_rules! linear_contenders {
     ($run:ident $args:tt) => {
         $crate::for_each!($run $args for [
             $crate::limits::PlainBump,
+            $crate::limits::AtomicBump,
             $crate::peers::Bumpalo,
+            $crate::subjects::FmLinear,
+            $crate::subjects::StaticLinear,
+            $crate::subjects::FmFrames,
         ])
     };
+}
+
+/// Workload 2a's contenders: those of 2b and flight-mem's LIFO stack.
+#[macro_export]
+macro_rules! lifo_contenders {
+    ($run:ident $args:tt) => {{
+        $crate::pool_contenders!($run $args);
+        $crate::for_each!($run $args for [$crate::subjects::FmStack]);
+    }};
 }
 
 /// Workload 2's contenders: the pools, then the general allocators serving
@@ -177,11 +195,15 @@ macro_rules! pool_contenders {
         $crate::for_each!($run $args for [
             $crate::limits::PlainFreeList,
             $crate::peers::HeaplessPool,
+            $crate::subjects::FmPool,
+            $crate::subjects::FmBlockPool,
+            $crate::subjects::StaticBlockPool,
             $crate::peers::Mimalloc,
             $crate::peers::Glibc,
             $crate::peers::Rlsf,
             $crate::peers::Talc,
             $crate::peers::BuddySystem,
+            $crate::subjects::FmTlsf,
         ])
     };
 }
@@ -197,6 +219,7 @@ macro_rules! general_contenders {
             $crate::peers::Talc,
             $crate::peers::BuddySystem,
             $crate::peers::LinkedList,
+            $crate::subjects::FmTlsf,
         ])
     };
 }
@@ -210,6 +233,7 @@ macro_rules! arena_contenders {
             $crate::peers::Talc,
             $crate::peers::BuddySystem,
             $crate::peers::LinkedList,
+            $crate::subjects::FmTlsf,
         ])
     };
 }

@@ -78,6 +78,66 @@ impl Reset for PlainBump {
     }
 }
 
+/// The least a `Sync`, lock-free bump can do: one compare-and-swap of the
+/// cursor per allocation, no statistics. Not one of the limits:
+/// it shows what the atomic alone costs on this machine.
+pub struct AtomicBump {
+    base: *mut u8,
+    cursor: core::sync::atomic::AtomicUsize,
+    memory: AlignedBuf,
+}
+
+impl Subject for AtomicBump {
+    const NAME: &'static str = "limit: one-CAS atomic bump";
+    type Block = NonNull<u8>;
+
+    fn create(arena: usize) -> Self {
+        let memory = AlignedBuf::new(arena);
+        Self {
+            base: memory.as_ptr(),
+            cursor: core::sync::atomic::AtomicUsize::new(memory.as_ptr() as usize + memory.len()),
+            memory,
+        }
+    }
+
+    #[inline]
+    fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        use core::sync::atomic::Ordering;
+        let base = self.base as usize;
+        let mut cursor = self.cursor.load(Ordering::Relaxed);
+        loop {
+            let start = cursor.checked_sub(layout.size())? & !(layout.align() - 1);
+            if start < base {
+                return None;
+            }
+            match self.cursor.compare_exchange_weak(
+                cursor,
+                start,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    // SAFETY: as for `PlainBump`: the block lies inside the
+                    // arena, which this CAS made ours alone.
+                    let block = unsafe { NonNull::new_unchecked(self.base.add(start - base)) };
+                    return Some(block);
+                }
+                Err(seen) => cursor = seen,
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, _block: NonNull<u8>) {}
+}
+
+impl Reset for AtomicBump {
+    #[inline]
+    fn reset(&mut self) {
+        *self.cursor.get_mut() = self.base as usize + self.memory.len();
+    }
+}
+
 /// A plain intrusive free list of fixed 64-byte blocks: pop the head on
 /// allocation, push on free. Not `Sync`, not ABA-safe: the floor a pool can
 /// approach, not a usable pool.

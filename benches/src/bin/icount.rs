@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! icount list <workload>              # contender names, one a line
-//! icount <workload> <contender> <n>   # workload: w1 | w2a
+//! icount <workload> <contender> <n>   # workload: w1 | w2a | w3
 //! ```
 //!
 //! `benches/run.sh` drives it.
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use flight_mem_benches::limits::HarnessOnly;
 use flight_mem_benches::plan;
 use flight_mem_benches::workload;
-use flight_mem_benches::{Reset, Subject, linear_contenders, pool_contenders};
+use flight_mem_benches::{Reset, Subject, general_contenders, lifo_contenders, linear_contenders};
 
 struct Request<'a> {
     list: bool,
@@ -47,6 +47,23 @@ fn pool_lifo<S: Subject>(request: &mut Request<'_>) {
     }
 }
 
+/// Workload 3: the plan is always the full one, so generating it costs the
+/// same for every `n` and cancels out; `n` operations of it are run.
+fn general<S: Subject>(request: &mut Request<'_>) {
+    if request.list {
+        println!("{}", S::NAME);
+    } else if request.name == S::NAME {
+        let churn = plan::general_churn(plan::SEED, plan::GENERAL_OPS);
+        let mut subject = S::create(plan::GENERAL_ARENA);
+        let mut live = Vec::with_capacity(plan::GENERAL_LIVE + 1);
+        assert!(workload::fill(&mut subject, &churn, &mut live));
+        let steps = &churn.steps[..black_box(request.n) / 2];
+        assert_eq!(workload::churn_steps(&mut subject, steps, &mut live), 0);
+        workload::drain(&mut subject, &mut live);
+        request.found = true;
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut request = match args.as_slice() {
@@ -63,7 +80,7 @@ fn main() -> ExitCode {
             found: false,
         },
         _ => {
-            eprintln!("usage: icount list <w1|w2a> | icount <w1|w2a> <contender> <n>");
+            eprintln!("usage: icount list <w1|w2a|w3> | icount <w1|w2a|w3> <contender> <n>");
             return ExitCode::FAILURE;
         }
     };
@@ -75,7 +92,11 @@ fn main() -> ExitCode {
         }
         "w2a" => {
             pool_lifo::<HarnessOnly>(&mut request);
-            pool_contenders!(pool_lifo(&mut request));
+            lifo_contenders!(pool_lifo(&mut request));
+        }
+        "w3" => {
+            general::<HarnessOnly>(&mut request);
+            general_contenders!(general(&mut request));
         }
         other => {
             eprintln!("unknown workload {other}");

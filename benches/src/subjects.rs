@@ -1,0 +1,223 @@
+//! flight-mem's allocators behind [`Subject`], built two ways:
+//!
+//! - directly: a core instance over heap memory the subject owns, called
+//!   through [`RawAllocator`] (the `Fm*` types);
+//! - as a hand-written `static` over a static [`Arena`], called by name (the
+//!   `Static*` types): the code a `memory_layout!` accessor must equal.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use flight_mem::{
+    Arena, BlockPool, Frames, Linear, Pool, PoolBox, RawAllocator, RawMemory, Stack, Tlsf,
+};
+
+use crate::peers::Block64;
+use crate::plan::{LINEAR_ARENA, POOL_CAPACITY};
+use crate::{AlignedBuf, RawBlock, Reset, Subject};
+
+/// A core instance over memory it owns. The allocator is declared first so
+/// it is dropped before its memory.
+pub struct Owned<A> {
+    allocator: A,
+    _memory: AlignedBuf,
+}
+
+impl<A: RawAllocator> Owned<A> {
+    /// `len` bytes of fresh memory, handed to `build`.
+    fn new(len: usize, build: impl FnOnce(RawMemory) -> A) -> Self {
+        let memory = AlignedBuf::new(len);
+        // SAFETY: the buffer is valid for reads and writes, nothing else uses
+        // it, and it outlives the allocator (`_memory` is dropped after it).
+        let raw = unsafe { RawMemory::from_raw_parts(memory.as_ptr(), memory.len()) };
+        Self {
+            allocator: build(raw),
+            _memory: memory,
+        }
+    }
+
+    #[inline]
+    fn alloc(&self, layout: Layout) -> Option<RawBlock> {
+        let block = self.allocator.allocate(layout).ok()?;
+        Some(RawBlock {
+            ptr: block.cast(),
+            layout,
+        })
+    }
+
+    #[inline]
+    unsafe fn free(&self, block: RawBlock) {
+        // SAFETY: the caller returns a block of this allocator.
+        let freed = unsafe { self.allocator.free(block.ptr) };
+        debug_assert!(freed.is_ok());
+    }
+}
+
+/// Implements [`Subject`] for a newtype around `Owned<A>`.
+macro_rules! owned_subject {
+    ($(#[$doc:meta])* $name:ident($alloc:ty), $label:literal, |$arena:ident| $len:expr, |$memory:ident| $build:expr) => {
+        $(#[$doc])*
+        pub struct $name(Owned<$alloc>);
+
+        impl Subject for $name {
+            const NAME: &'static str = $label;
+            type Block = RawBlock;
+
+            fn create($arena: usize) -> Self {
+                Self(Owned::new($len, |$memory| $build))
+            }
+
+            #[inline]
+            fn alloc(&mut self, layout: Layout) -> Option<RawBlock> {
+                self.0.alloc(layout)
+            }
+
+            #[inline]
+            unsafe fn free(&mut self, block: RawBlock) {
+                // SAFETY: the caller returns a block of this subject.
+                unsafe { self.0.free(block) }
+            }
+        }
+    };
+}
+
+owned_subject!(
+    /// flight-mem's TLSF.
+    FmTlsf(Tlsf), "flight-mem Tlsf", |arena| arena, |memory| Tlsf::new(memory)
+);
+owned_subject!(
+    /// flight-mem's untyped block pool, 64-byte blocks.
+    FmBlockPool(BlockPool), "flight-mem BlockPool",
+    |arena| BlockPool::bytes_for(64, 8, arena / 64),
+    |memory| BlockPool::new(memory, 64, 8)
+);
+owned_subject!(
+    /// flight-mem's LIFO stack (workload 2a only: it frees in order).
+    FmStack(Stack), "flight-mem Stack", |arena| arena, |memory| Stack::new(memory)
+);
+owned_subject!(
+    /// flight-mem's linear allocator.
+    FmLinear(Linear), "flight-mem Linear", |arena| arena, |memory| Linear::new(memory)
+);
+owned_subject!(
+    /// flight-mem's frames, two of them, each the size of the arena.
+    FmFrames(Frames), "flight-mem Frames (2)", |arena| arena * 2, |memory| Frames::new(memory, 2)
+);
+
+impl Reset for FmLinear {
+    #[inline]
+    fn reset(&mut self) {
+        self.0.allocator.reset_mut();
+    }
+}
+
+impl Reset for FmFrames {
+    #[inline]
+    fn reset(&mut self) {
+        // The next frame is the older one, so it is empty for the next run.
+        self.0.allocator.next_frame_mut();
+    }
+}
+
+/// flight-mem's typed `Pool<T>` through its own API: `alloc(value)` gives
+/// a `PoolBox`, dropping it frees the slot.
+pub struct FmPool(Owned<Pool<Block64>>);
+
+impl Subject for FmPool {
+    const NAME: &'static str = "flight-mem Pool<T>";
+    type Block = NonNull<Block64>;
+
+    fn create(arena: usize) -> Self {
+        Self(Owned::new(
+            Pool::<Block64>::bytes_for(arena / 64),
+            Pool::new,
+        ))
+    }
+
+    #[inline]
+    fn alloc(&mut self, layout: Layout) -> Option<NonNull<Block64>> {
+        if layout.size() > size_of::<Block64>() || layout.align() > align_of::<Block64>() {
+            return None;
+        }
+        let value = self
+            .0
+            .allocator
+            .alloc(core::mem::MaybeUninit::uninit())
+            .ok()?;
+        Some(PoolBox::into_raw(value))
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, block: NonNull<Block64>) {
+        // SAFETY: the block came from `PoolBox::into_raw` on a box of this pool.
+        drop(unsafe { PoolBox::from_raw(&self.0.allocator, block) });
+    }
+}
+
+/// Workload 1's static arena for [`StaticLinear`].
+static LINEAR_MEMORY: Arena<LINEAR_ARENA> = Arena::new();
+/// A hand-written static linear allocator, as a layout would declare it.
+// SAFETY: `LINEAR_MEMORY` is used by this allocator only.
+static LINEAR: Linear = Linear::new(unsafe { RawMemory::from_arena(&LINEAR_MEMORY) });
+
+/// Workload 2's static arena for [`StaticBlockPool`].
+static POOL_MEMORY: Arena<{ BlockPool::bytes_for(64, 8, POOL_CAPACITY) }> = Arena::new();
+/// A hand-written static block pool, as a layout would declare it.
+// SAFETY: `POOL_MEMORY` is used by this allocator only.
+static BLOCK_POOL: BlockPool =
+    BlockPool::new(unsafe { RawMemory::from_arena(&POOL_MEMORY) }, 64, 8);
+
+/// [`LINEAR`] called by name: the baseline of the accessor comparison.
+///
+/// Every instance shares the one static; the workloads reset it after use.
+pub struct StaticLinear;
+
+impl Subject for StaticLinear {
+    const NAME: &'static str = "flight-mem Linear, static";
+    type Block = NonNull<u8>;
+
+    fn create(_arena: usize) -> Self {
+        Self
+    }
+
+    #[inline]
+    fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        LINEAR.allocate(layout).ok().map(NonNull::cast)
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, _block: NonNull<u8>) {}
+}
+
+impl Reset for StaticLinear {
+    #[inline]
+    fn reset(&mut self) {
+        // SAFETY: the workloads drop every block before they reset, and
+        // nothing else uses `LINEAR`.
+        unsafe { LINEAR.reset() };
+    }
+}
+
+/// [`BLOCK_POOL`] called by name: the baseline of the accessor comparison.
+pub struct StaticBlockPool;
+
+impl Subject for StaticBlockPool {
+    const NAME: &'static str = "flight-mem BlockPool, static";
+    type Block = NonNull<u8>;
+
+    fn create(_arena: usize) -> Self {
+        Self
+    }
+
+    #[inline]
+    fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        BLOCK_POOL.allocate(layout).ok().map(NonNull::cast)
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, block: NonNull<u8>) {
+        // SAFETY: the caller returns a block of `BLOCK_POOL`.
+        let freed = unsafe { BLOCK_POOL.free(block) };
+        debug_assert!(freed.is_ok());
+    }
+}
