@@ -204,6 +204,7 @@ macro_rules! pool_contenders {
             $crate::peers::Talc,
             $crate::peers::BuddySystem,
             $crate::subjects::FmTlsf,
+            $crate::subjects::FmBuddy,
         ])
     };
 }
@@ -220,6 +221,9 @@ macro_rules! general_contenders {
             $crate::peers::BuddySystem,
             $crate::peers::LinkedList,
             $crate::subjects::FmTlsf,
+            $crate::subjects::FmFreeList,
+            $crate::subjects::FmFreeListBest,
+            $crate::subjects::FmBuddy,
         ])
     };
 }
@@ -234,6 +238,9 @@ macro_rules! arena_contenders {
             $crate::peers::BuddySystem,
             $crate::peers::LinkedList,
             $crate::subjects::FmTlsf,
+            $crate::subjects::FmFreeList,
+            $crate::subjects::FmFreeListBest,
+            $crate::subjects::FmBuddy,
         ])
     };
 }

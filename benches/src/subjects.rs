@@ -9,7 +9,8 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use flight_mem::{
-    Arena, BlockPool, Frames, Linear, Pool, PoolBox, RawAllocator, RawMemory, Stack, Tlsf,
+    Arena, BlockPool, Buddy, Fit, Frames, FreeList, Linear, Pool, PoolBox, RawAllocator, RawMemory,
+    Stack, Tlsf,
 };
 
 use crate::peers::Block64;
@@ -84,6 +85,19 @@ macro_rules! owned_subject {
 owned_subject!(
     /// flight-mem's TLSF.
     FmTlsf(Tlsf), "flight-mem Tlsf", |arena| arena, |memory| Tlsf::new(memory)
+);
+owned_subject!(
+    /// flight-mem's first/best-fit free list (default fit).
+    FmFreeList(FreeList), "flight-mem FreeList", |arena| arena, |memory| FreeList::new(memory)
+);
+owned_subject!(
+    /// flight-mem's free list with best fit.
+    FmFreeListBest(FreeList), "flight-mem FreeList (best fit)", |arena| arena,
+    |memory| FreeList::with_fit(memory, Fit::Best)
+);
+owned_subject!(
+    /// flight-mem's buddy allocator.
+    FmBuddy(Buddy), "flight-mem Buddy", |arena| arena, |memory| Buddy::new(memory)
 );
 owned_subject!(
     /// flight-mem's untyped block pool, 64-byte blocks.
