@@ -24,9 +24,13 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get ins
 cargo build --profile bench -p flight-mem-benches --bin icount 2>/dev/null
 icount="$target/release/icount"
 
-# Instructions callgrind counted for one run of `icount ARGS...`.
+# Instructions callgrind counted for one run of `icount ARGS...`. Address
+# randomisation is off: buddy_system_allocator's path length depends on the
+# arena's address alignment.
+norandom=()
+if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
 instructions() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$icount" "$@" 2>&1 \
+  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$icount" "$@" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 

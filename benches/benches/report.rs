@@ -3,7 +3,7 @@
 //! share of the arena (workload 4) and the total time of workload 5.
 //!
 //! Run with `cargo bench -p flight-mem-benches --bench report`; pass
-//! workload names (`w1 w2a w2b w3 w3-latency w4 w5`) to run only some.
+//! workload names (`atomics w1 w2a w2b w3 w3-latency w4 w5`) to run only some.
 //! Timing is `std::time::Instant` (the vDSO clock), measured around whole
 //! runs for throughput and around every single operation for the latency
 //! table, whose own cost is printed as the `timer` row.
@@ -284,6 +284,40 @@ fn buddy<S: Subject>(layouts: &[core::alloc::Layout], order: &[usize]) {
     Spread::of(&mut samples).row(S::NAME, "µs", &note);
 }
 
+/// What one uncontended atomic read-modify-write costs on this machine: the
+/// floor under every `Sync` allocator's hot path.
+fn atomic_costs() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const N: u64 = 2_000_000;
+    let cell = AtomicU64::new(0);
+    let row = |name: &str, op: &dyn Fn(u64)| {
+        let mut samples: Vec<f64> = (0..REPEATS)
+            .map(|_| {
+                let start = Instant::now();
+                for i in 0..N {
+                    op(black_box(i));
+                }
+                per_op(start.elapsed(), N as usize)
+            })
+            .collect();
+        Spread::of(&mut samples).row(name, "ns", "");
+    };
+    row("plain load + store", &|i| {
+        let value = cell.load(Ordering::Relaxed);
+        cell.store(value.wrapping_add(i), Ordering::Relaxed);
+    });
+    row("fetch_add", &|i| {
+        cell.fetch_add(i, Ordering::Relaxed);
+    });
+    row("compare_exchange (succeeds)", &|i| {
+        let value = cell.load(Ordering::Relaxed);
+        let _ = cell.compare_exchange(value, i, Ordering::AcqRel, Ordering::Acquire);
+    });
+    row("fetch_max", &|i| {
+        cell.fetch_max(i, Ordering::Relaxed);
+    });
+}
+
 fn main() {
     let wanted: Vec<String> = std::env::args()
         .skip(1)
@@ -291,6 +325,13 @@ fn main() {
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
 
+    if run("atomics") {
+        throughput_header(
+            "Context — one uncontended atomic operation on this machine",
+            "ns/op",
+        );
+        atomic_costs();
+    }
     if run("w1") {
         throughput_header(
             "Workload 1 — linear: 1,000,000 × 64 B in 64 MiB, then reset",
