@@ -3,7 +3,8 @@
 //! share of the arena (workload 4) and the total time of workload 5.
 //!
 //! Run with `cargo bench -p flight-mem-benches --bench report`; pass
-//! workload names (`atomics w1 w2a w2b w3 w3-latency w4 w5`) to run only some.
+//! workload names (`atomics w1 w2a w2b w3 w3-latency w1-latency w2b-latency
+//! w4 w5`) to run only some.
 //! Timing is `std::time::Instant` (the vDSO clock), measured around whole
 //! runs for throughput and around every single operation for the latency
 //! table, whose own cost is printed as the `timer` row.
@@ -184,13 +185,14 @@ fn nanos(start: Instant) -> u32 {
     start.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32
 }
 
-/// Workload 3 with a clock read around every operation (fill included).
-fn latency_pass<S: Subject>(plan: &plan::Churn) -> Pass {
-    let mut subject = S::create(plan::GENERAL_ARENA);
-    let mut live = Vec::with_capacity(plan::GENERAL_LIVE + 1);
+/// A churn with a clock read around every operation (fill included).
+fn latency_pass<S: Subject>(arena: usize, plan: &plan::Churn) -> Pass {
+    let mut subject = S::create(arena);
+    let mut live = Vec::with_capacity(plan.initial.len() + 1);
+    let ops = plan.initial.len() + plan.step_ops();
     let mut pass = Pass {
-        nanos: Vec::with_capacity(plan::GENERAL_OPS),
-        is_alloc: Vec::with_capacity(plan::GENERAL_OPS),
+        nanos: Vec::with_capacity(ops),
+        is_alloc: Vec::with_capacity(ops),
     };
     for &layout in &plan.initial {
         let start = Instant::now();
@@ -220,9 +222,51 @@ fn latency_pass<S: Subject>(plan: &plan::Churn) -> Pass {
 
 fn general_latency<S: Subject>(plan: &plan::Churn) {
     let passes: Vec<Pass> = (0..LATENCY_PASSES)
-        .map(|_| latency_pass::<S>(plan))
+        .map(|_| latency_pass::<S>(plan::GENERAL_ARENA, plan))
         .collect();
     latency_row(S::NAME, &passes);
+}
+
+fn pool_latency<S: Subject>(plan: &plan::Churn) {
+    let passes: Vec<Pass> = (0..LATENCY_PASSES)
+        .map(|_| latency_pass::<S>(plan::POOL_ARENA, plan))
+        .collect();
+    latency_row(S::NAME, &passes);
+}
+
+/// Workload 1 with a clock read around every allocation.
+fn linear_latency<S: Reset>() {
+    let mut subject = S::create(plan::LINEAR_ARENA);
+    let passes: Vec<Pass> = (0..LATENCY_PASSES)
+        .map(|_| {
+            let nanos = (0..plan::LINEAR_ALLOCATIONS)
+                .map(|_| {
+                    let start = Instant::now();
+                    let block = subject.alloc(plan::LINEAR_LAYOUT);
+                    let ns = nanos(start);
+                    black_box(block.expect("workload 1 fits"));
+                    ns
+                })
+                .collect();
+            subject.reset();
+            Pass {
+                nanos,
+                is_alloc: vec![true; plan::LINEAR_ALLOCATIONS],
+            }
+        })
+        .collect();
+    latency_row(S::NAME, &passes);
+}
+
+fn latency_header(title: &str) {
+    println!("\n### {title}\n");
+    println!(
+        "Per-operation minimum over {LATENCY_PASSES} identical seeded passes; the last two columns are one raw pass.\n"
+    );
+    println!(
+        "| allocator | p50 op | p99 op | p99.99 op | p99.99 alloc | max op | raw p99.99 op | raw max op |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 fn timer_floor() {
@@ -361,18 +405,24 @@ fn main() {
         general_contenders!(general(&general_plan));
     }
     if run("w3-latency") {
-        println!(
-            "\n### Workload 3 — single operations over 1,000,000 ops (ns, clock read included)\n"
+        latency_header(
+            "Workload 3 — single operations over 1,000,000 ops (ns, clock read included)",
         );
-        println!(
-            "Per-operation minimum over {LATENCY_PASSES} identical seeded passes; the last two columns are one raw pass.\n"
-        );
-        println!(
-            "| allocator | p50 op | p99 op | p99.99 op | p99.99 alloc | max op | raw p99.99 op | raw max op |"
-        );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         timer_floor();
         general_contenders!(general_latency(&general_plan));
+    }
+    if run("w1-latency") {
+        latency_header(
+            "Workload 1 — single allocations over 3 × 1,000,000 (ns, clock read included)",
+        );
+        linear_contenders!(linear_latency());
+    }
+    if run("w2b-latency") {
+        let plan = plan::pool_churn(SEED, (plan::GENERAL_OPS - plan::POOL_CAPACITY / 2) / 2);
+        latency_header(
+            "Workload 2b — single operations of the pool churn, 1,000,000 ops (ns, clock read included)",
+        );
+        pool_contenders!(pool_latency(&plan));
     }
     if run("w4") {
         let plans: Vec<_> = (0..plan::FRAGMENTATION_SEEDS)
