@@ -73,15 +73,23 @@
 //!
 //! # Freeing bad pointers
 //!
-//! [`free`](RawAllocator::free) refuses pointers outside the region, not on
-//! an 8-byte payload boundary, or whose header or physical neighbours are
-//! implausible ([`AllocError::ForeignPointer`]), and pointers whose block is
-//! already free ([`AllocError::DoubleFree`]), changing nothing. It reads
-//! only words proven inside the region, and range-checks a free neighbour's
-//! list links before following them. Like any allocator with in-band
-//! headers it cannot tell a header forged inside a live block's payload
-//! from a real one, nor a block freed, reused and freed again through a
-//! stale pointer.
+//! [`free`](RawAllocator::free) refuses pointers outside the region or not
+//! on an 8-byte payload boundary, and pointers whose header (behind an
+//! alignment marker, if any) is not a used block's with a size inside the
+//! region ([`AllocError::ForeignPointer`]), and pointers whose block is
+//! already free ([`AllocError::DoubleFree`]), changing nothing. These checks
+//! are O(1) and read only words inside the region.
+//!
+//! A pointer that passes them is trusted to be what the safety contract of
+//! `free` says it is, a block returned by `allocate`: release builds then
+//! follow its neighbours' boundary tags and list links as they are. Builds
+//! with `debug_assertions` also check those (the next header's flag, free
+//! neighbours' tags and in-region links, the slack byte) and refuse the
+//! pointer as foreign when they are implausible, so a forged or corrupted
+//! header is reported there instead of corrupting the heap. Like any
+//! allocator with in-band headers, neither can tell a header forged inside
+//! a live block's payload from a real one, nor a block freed, reused and
+//! freed again through a stale pointer.
 //!
 //! # Thread safety
 //!
@@ -168,7 +176,7 @@ const _: () = {
 #[inline]
 fn class_of(size: usize) -> (usize, usize) {
     if size < 1 << FL_SHIFT {
-        (0, (size >> GRANULE_LOG2) & (SL_COUNT - 1))
+        (0, size >> GRANULE_LOG2)
     } else {
         let log = size.ilog2();
         let fl = (log - FL_SHIFT + 1) as usize;
@@ -186,15 +194,19 @@ fn list_of(size: usize) -> (usize, usize) {
     (fl.min(FL_COUNT - 1), sl)
 }
 
-/// The first class all of whose blocks hold `size` bytes.
+/// The first class all of whose blocks hold `size` bytes (at most twice
+/// [`MAX_END`]: rounding up cannot overflow).
 #[inline]
 fn list_holding(size: usize) -> (usize, usize) {
-    if size < 1 << FL_SHIFT {
-        class_of(size)
-    } else {
-        let round = (1usize << (size.ilog2() - SL_LOG2)) - 1;
-        class_of(size.saturating_add(round))
-    }
+    // Lists numbered in size order are `size >> shift` steps past a
+    // class-dependent start (`SL_COUNT` steps before the class: `size >>
+    // shift` is at least `SL_COUNT` above class 0), so rounding up to a
+    // step carries into the next class by itself.
+    let log = (size | 1 << FL_SHIFT).ilog2();
+    let shift = log - SL_LOG2;
+    let steps = (size + (1 << shift) - 1) >> shift;
+    let list = (((log - FL_SHIFT) as usize) << SL_LOG2) + steps;
+    (list >> SL_LOG2, list & (SL_COUNT - 1))
 }
 
 /// The smallest block size in list `(fl, sl)`.
@@ -246,7 +258,9 @@ fn geometry(memory: RawMemory) -> (usize, usize) {
 ///   largest request `allocate` serves now, within 1/17 of the largest free
 ///   block. [`check`](Self::check) walks everything.
 /// * `free` refuses foreign, interior and already-freed pointers it can
-///   detect with an `Err`, changing nothing, and only reads in the region.
+///   detect in O(1) with an `Err`, changing nothing; debug builds also
+///   check the neighbours of a block before merging it (see the module
+///   documentation).
 /// * All state is behind one internal lock (spin lock, or critical section
 ///   on targets without CAS or with `irq-safe`), built on first use: a
 ///   `static` needs no initialisation call.
@@ -317,25 +331,25 @@ impl Tlsf {
     /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
     #[inline]
     pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let checked = raw::check_request(layout, self.max_align);
-        self.with_state(|state| {
-            let result = checked.and_then(|()| state.allocate(layout));
-            match result {
-                Ok(payload) => {
-                    // SAFETY: `payload` is the offset of a block payload
-                    // inside the region that `base` points into.
-                    let ptr = unsafe { state.base.add(payload) };
-                    // SAFETY: `base` is non-null after `init` and offsets
-                    // stay in the region, which does not wrap.
-                    let ptr = unsafe { NonNull::new_unchecked(ptr) };
-                    Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
-                }
-                Err(err) => {
-                    state.failures += 1;
-                    Err(err)
-                }
-            }
-        })
+        let fast = self
+            .state
+            .with(|state| state.try_allocate(layout, self.max_align));
+        let payload = match fast {
+            Some(payload) => payload,
+            None => self.allocate_slow(layout)?,
+        };
+        Ok(NonNull::slice_from_raw_parts(payload, layout.size()))
+    }
+
+    /// What `try_allocate` leaves, under the lock again: builds the heap on
+    /// first use and retries, or says why `layout` is refused, counting the
+    /// failure. (Another thread may have freed memory since the first
+    /// attempt: the retry then succeeds, as if it had come later.)
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.state
+            .with(|state| state.allocate_slow(self.memory, layout, self.max_align))
     }
 
     /// Frees a block: O(1), merging it with free neighbours. See
@@ -348,9 +362,15 @@ impl Tlsf {
     /// and is not used after this call.
     #[inline]
     pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        self.with_state(|state| {
-            let offset = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
-            state.free(offset)
+        self.state.with(|state| {
+            let payload = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
+            // Before the first use `end` is 0, so every pointer takes the
+            // slow path, which builds the block structure first.
+            if payload.wrapping_sub(WORD) < state.end {
+                state.free(payload)
+            } else {
+                state.free_slow(self.memory, ptr)
+            }
         })
     }
 
@@ -372,7 +392,7 @@ impl Tlsf {
             used: state.used,
             peak: state.peak,
             requested: state.requested,
-            live: state.live,
+            live: state.live(),
             allocations: state.allocations,
             deallocations: state.deallocations,
             failures: state.failures,
@@ -470,10 +490,19 @@ struct State {
     used: usize,
     peak: usize,
     requested: usize,
-    live: usize,
     allocations: u64,
     deallocations: u64,
     failures: u64,
+}
+
+/// A block `free` has found behind a payload pointer.
+#[derive(Clone, Copy)]
+struct UsedBlock {
+    /// The header offset.
+    off: usize,
+    header: usize,
+    /// Bytes between the header and the payload's alignment marker.
+    inner_gap: usize,
 }
 
 /// A free block and where its list holds it.
@@ -501,7 +530,6 @@ impl State {
                 used: 0,
                 peak: 0,
                 requested: 0,
-                live: 0,
                 allocations: 0,
                 deallocations: 0,
                 failures: 0,
@@ -608,12 +636,9 @@ impl State {
         self.sl_bitmap[fl] |= 1 << sl;
     }
 
-    /// Unlinks a listed free block.
+    /// Unlinks the listed free block of `size` bytes at `off`.
     #[inline]
-    fn unlink(&mut self, block: &Listed) {
-        let Listed { off, fl, sl, .. } = *block;
-        // The links are read afresh: unlinking the other neighbour in
-        // `free` may have changed them since `block` was looked up.
+    fn unlink(&mut self, off: usize, size: usize) {
         // SAFETY: `off` is a listed free block, and so are `next` and
         // `prev` when not NIL.
         let (next, prev) = unsafe { self.links(off) };
@@ -627,6 +652,8 @@ impl State {
                 return;
             }
         }
+        // The list head: only now is its list needed.
+        let (fl, sl) = list_of(size);
         debug_assert_eq!(self.heads[fl][sl] as usize, off);
         self.heads[fl][sl] = next;
         if next == NIL {
@@ -635,15 +662,6 @@ impl State {
                 self.fl_bitmap &= !(1 << fl);
             }
         }
-    }
-
-    /// The free block at `off`, which the caller knows to be listed.
-    #[inline]
-    fn listed(&self, off: usize) -> Listed {
-        // SAFETY: `off` is a listed free block below `end`.
-        let size = unsafe { self.word(off) };
-        let (fl, sl) = list_of(size);
-        Listed { off, size, fl, sl }
     }
 
     /// The free block whose header is at `off` (a word-aligned offset below
@@ -694,34 +712,49 @@ impl State {
             return None;
         }
         let in_class = self.sl_bitmap[fl] & (u32::MAX << sl);
-        if in_class != 0 {
-            return Some((fl, in_class.trailing_zeros() as usize));
-        }
-        let above = self.fl_bitmap & u32::MAX.checked_shl(fl as u32 + 1).unwrap_or(0);
-        if above == 0 {
-            return None;
-        }
-        let fl = above.trailing_zeros() as usize;
-        Some((fl, self.sl_bitmap[fl].trailing_zeros() as usize))
+        let (fl, sl) = if in_class != 0 {
+            (fl, in_class.trailing_zeros() as usize)
+        } else {
+            let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
+            if above == 0 {
+                return None;
+            }
+            let fl = above.trailing_zeros() as usize;
+            (fl, self.sl_bitmap[fl].trailing_zeros() as usize)
+        };
+        debug_assert!(fl < FL_COUNT && sl < SL_COUNT);
+        // SAFETY: bitmap bits are set only by `insert`, for the list of a
+        // block (`list_of`: `fl < FL_COUNT`, `sl < SL_COUNT`), and the bit
+        // found is set. Telling the compiler spares the callers' bounds
+        // checks.
+        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
+        Some((fl, sl))
     }
 
-    /// The head of a list holding at least `need` bytes: the good-fit
-    /// search, then the head of `need`'s own list if it is large enough
-    /// (for an alignment above the granule, if it fits once aligned).
+    /// Unlinks the head of the non-empty list `(fl, sl)`; returns its
+    /// offset and size.
     #[inline]
-    fn take_block(&mut self, need: usize, block: usize, align: usize) -> Option<Listed> {
-        let (fl, sl) = list_holding(need);
-        let head = match self.find_from(fl, sl) {
-            Some((fl, sl)) => self.heads[fl][sl] as usize,
-            None => self.own_list_head(need, block, align)?,
-        };
-        let found = self.listed(head);
-        self.unlink(&found);
-        Some(found)
+    fn pop(&mut self, fl: usize, sl: usize) -> (usize, usize) {
+        let head = self.heads[fl][sl] as usize;
+        debug_assert!(head != NIL as usize);
+        // SAFETY: the list is non-empty, so `head` is a free block, and so
+        // is its successor when not NIL.
+        let (size, next) = unsafe { (self.word(head), self.links(head).0) };
+        self.heads[fl][sl] = next;
+        if next != NIL {
+            // SAFETY: see above.
+            unsafe { self.set_prev(next as usize, NIL) };
+        } else {
+            self.sl_bitmap[fl] &= !(1 << sl);
+            if self.sl_bitmap[fl] == 0 {
+                self.fl_bitmap &= !(1 << fl);
+            }
+        }
+        (head, size)
     }
 
     #[cold]
-    fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<usize> {
+    fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<(usize, usize)> {
         let (fl, sl) = class_of(need);
         let head = *self.heads.get(fl)?.get(sl)?;
         if head == NIL {
@@ -730,15 +763,58 @@ impl State {
         let head = head as usize;
         // SAFETY: a list head is a free block below `end`.
         let size = unsafe { self.word(head) };
-        (self.gap(head, align) + block <= size).then_some(head)
+        (self.gap(head, align) + block <= size).then_some((fl, sl))
     }
 
     // --- allocation ---
 
-    /// Allocates a block for `layout` (size non-zero, alignment checked);
-    /// returns the payload offset.
-    #[inline]
-    fn allocate(&mut self, layout: Layout) -> Result<usize, AllocError> {
+    /// The common case of `allocate`: a payload for `layout`, or `None`
+    /// for anything else (bad or too large requests, an exhausted heap, a
+    /// heap not built yet), which [`allocate_slow`](Self::allocate_slow)
+    /// then sorts out. Changes nothing when it returns `None`.
+    #[inline(always)]
+    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<NonNull<u8>> {
+        let size = layout.size();
+        // Zero, larger than the heap, or the heap not built (`end == 0`).
+        // Below `end <= MAX_END`, rounding `size` up cannot overflow.
+        if size.wrapping_sub(1) >= self.end {
+            return None;
+        }
+        let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
+        let payload = if layout.align() <= GRANULE {
+            let (fl, sl) = self.list_for(block, block, GRANULE)?;
+            let (off, room) = self.pop(fl, sl);
+            self.split_used(off, room, block, 0, 0, size)
+        } else {
+            if layout.align() > max_align {
+                return None;
+            }
+            self.allocate_aligned(block, size, layout.align())?
+        };
+        // SAFETY: `payload` is the offset of a block payload inside the
+        // region that `base` points into; `base` is non-null once built,
+        // and offsets stay in the region, which does not wrap.
+        Some(unsafe { NonNull::new_unchecked(self.base.add(payload)) })
+    }
+
+    /// Everything `try_allocate` leaves: builds the heap on first use and
+    /// tries again, or says why `layout` is refused, counting the failure.
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(
+        &mut self,
+        memory: RawMemory,
+        layout: Layout,
+        max_align: usize,
+    ) -> Result<NonNull<u8>, AllocError> {
+        if self.base.is_null() {
+            self.init(memory);
+        }
+        if let Some(payload) = self.try_allocate(layout, max_align) {
+            return Ok(payload);
+        }
+        self.failures += 1;
+        raw::check_request(layout, max_align)?;
         let size = layout.size();
         let Some(block) = Tlsf::block_size(size) else {
             return Err(AllocError::SizeOverflow { size });
@@ -749,47 +825,36 @@ impl State {
                 max: self.end.saturating_sub(WORD),
             });
         }
-        if layout.align() <= GRANULE {
-            let Some(free) = self.take_block(block, block, GRANULE) else {
-                return Err(self.out_of_memory(size));
-            };
-            Ok(self.split_used(free.off, free.size, block, 0, 0, size))
-        } else {
-            self.allocate_aligned(block, layout)
-        }
+        Err(AllocError::OutOfMemory {
+            size,
+            largest_free: self.largest_free(),
+        })
     }
 
-    /// [`allocate`](Self::allocate) for alignments above the granule.
-    #[inline(never)]
-    fn allocate_aligned(&mut self, block: usize, layout: Layout) -> Result<usize, AllocError> {
-        let align = layout.align();
-        // Any block of `need` bytes holds `block` at an aligned payload. No
-        // overflow: `block <= end` and `align <= region length`, both at
-        // most `isize::MAX`.
-        let need = block + (align - GRANULE);
+    /// [`try_allocate`](Self::try_allocate) for alignments above the
+    /// granule.
+    #[inline]
+    fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<usize> {
         // Most free blocks are larger than asked for, so a block found for
         // the unpadded size usually fits once aligned too; it is taken when
         // it does, and only otherwise is the padded size searched for. This
         // keeps small alignments from pushing requests into larger classes.
         let (fl, sl) = list_holding(block);
-        let unpadded = self
-            .find_from(fl, sl)
-            .map(|(fl, sl)| self.heads[fl][sl] as usize);
-        let free = match unpadded {
+        let fits = self.find_from(fl, sl).filter(|&(fl, sl)| {
+            let head = self.heads[fl][sl] as usize;
             // SAFETY: a list head is a free block below `end`.
-            Some(head) if self.gap(head, align) + block <= unsafe { self.word(head) } => {
-                let found = self.listed(head);
-                self.unlink(&found);
-                found
-            }
-            _ => match self.take_block(need, block, align) {
-                Some(free) => free,
-                None => return Err(self.out_of_memory(layout.size())),
-            },
+            self.gap(head, align) + block <= unsafe { self.word(head) }
+        });
+        let (fl, sl) = match fits {
+            Some(list) => list,
+            // Any block of `need` bytes holds `block` at an aligned payload.
+            // No overflow: `block <= end + GRANULE` and `align <= region
+            // length`, both far below `usize::MAX / 2`.
+            None => self.list_for(block + (align - GRANULE), block, align)?,
         };
-        let (off, size) = (free.off, free.size);
+        let (off, room) = self.pop(fl, sl);
         let gap = self.gap(off, align);
-        Ok(if gap >= MIN_BLOCK {
+        Some(if gap >= MIN_BLOCK {
             // The gap becomes a free block of its own.
             // SAFETY: `off..off + gap` lies in the unlinked free block.
             unsafe {
@@ -797,18 +862,25 @@ impl State {
                 self.set_word(off + gap - WORD, gap);
             }
             self.insert(off, gap);
-            self.split_used(off + gap, size - gap, block, 0, PREV_FREE, layout.size())
+            self.split_used(off + gap, room - gap, block, 0, PREV_FREE, size)
         } else {
-            self.split_used(off, size, block, gap, 0, layout.size())
+            self.split_used(off, room, block, gap, 0, size)
         })
     }
 
-    #[cold]
-    fn out_of_memory(&self, size: usize) -> AllocError {
-        AllocError::OutOfMemory {
-            size,
-            largest_free: self.largest_free(),
-        }
+    /// A list whose head holds `need` bytes (the good-fit search), or
+    /// failing that `need`'s own list if its head holds `block` once
+    /// aligned to `align`.
+    #[inline]
+    fn list_for(&self, need: usize, block: usize, align: usize) -> Option<(usize, usize)> {
+        let (fl, sl) = list_holding(need);
+        let (fl, sl) = self
+            .find_from(fl, sl)
+            .or_else(|| self.own_list_head(need, block, align))?;
+        // SAFETY: both searches return a list in range (`own_list_head`
+        // looks its list up with `get`).
+        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
+        Some((fl, sl))
     }
 
     /// Bytes in front of the payload of a block placed at `off` that
@@ -873,22 +945,110 @@ impl State {
         self.used += taken;
         self.peak = self.peak.max(self.used);
         self.requested += requested;
-        self.live += 1;
         self.allocations += 1;
         payload
     }
 
     // --- free ---
 
-    /// Frees the block whose payload is at offset `payload` (any value:
-    /// it comes from the caller's pointer).
-    #[inline]
+    /// [`Tlsf::free`] for a pointer outside the blocks, or any pointer
+    /// before the heap is built (which it builds first).
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&mut self, memory: RawMemory, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        if self.base.is_null() {
+            self.init(memory);
+        }
+        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
+        if payload.wrapping_sub(WORD) < self.end {
+            self.free(payload)
+        } else {
+            Err(AllocError::ForeignPointer)
+        }
+    }
+
+    /// Frees the block whose payload is at offset `payload`, which comes
+    /// from the caller's pointer: any value with `payload - WORD < end`.
+    #[inline(always)]
     fn free(&mut self, payload: usize) -> Result<(), AllocError> {
-        match self.release(payload) {
-            Err(AllocError::ForeignPointer) if self.in_freed_gap_block(payload) => {
-                Err(AllocError::DoubleFree)
+        let Some(block) = self.used_block(payload) else {
+            return Err(self.refusal(payload));
+        };
+        #[cfg(debug_assertions)]
+        if !self.neighbours_plausible(block) {
+            return Err(AllocError::ForeignPointer);
+        }
+        self.release(block);
+        Ok(())
+    }
+
+    /// The used block whose payload is at `payload` (with `payload - WORD <
+    /// end`), if its header (behind an alignment marker, if any) is a used
+    /// block's that fits in the region: the O(1) checks `free` always
+    /// makes. Reads only words inside the region.
+    #[inline(always)]
+    fn used_block(&self, payload: usize) -> Option<UsedBlock> {
+        let mut off = payload - WORD;
+        if off & FLAGS != 0 {
+            return None;
+        }
+        // SAFETY: `off < end`, granule-aligned.
+        let mut header = unsafe { self.word(off) };
+        let mut inner_gap = 0;
+        if header & USED == 0 {
+            // An alignment marker (PREV_FREE, the gap in the size bits): the
+            // header is `gap` bytes before it. Anything else is refused.
+            inner_gap = header & !FLAGS;
+            if header & PREV_FREE == 0
+                || inner_gap == 0
+                || inner_gap >= MIN_BLOCK
+                || inner_gap > off
+            {
+                return None;
             }
-            result => result,
+            off -= inner_gap;
+            // SAFETY: `off` is still below `end` and granule-aligned.
+            header = unsafe { self.word(off) };
+            if header & USED == 0 {
+                return None;
+            }
+        }
+        let size = header & !FLAGS;
+        if size < MIN_BLOCK || size > self.end - off || size <= WORD + inner_gap {
+            return None;
+        }
+        Some(UsedBlock {
+            off,
+            header,
+            inner_gap,
+        })
+    }
+
+    /// Why `free` refused `payload`: a double free when the pointer leads
+    /// to a block that is free now, else a foreign pointer.
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, payload: usize) -> AllocError {
+        let mut off = payload - WORD;
+        if off & FLAGS != 0 {
+            return AllocError::ForeignPointer;
+        }
+        // SAFETY: `off < end`, granule-aligned.
+        let header = unsafe { self.word(off) };
+        let gap = header & !FLAGS;
+        if header & (USED | PREV_FREE) == PREV_FREE && gap != 0 && gap < MIN_BLOCK && gap <= off {
+            off -= gap;
+        }
+        // SAFETY: `off` is still below `end` and granule-aligned.
+        let header = unsafe { self.word(off) };
+        let size = header & !FLAGS;
+        // Headers of blocks that were freed (and perhaps merged) keep a
+        // plausible size with no flags.
+        let freed = header & FLAGS == 0 && size >= MIN_BLOCK && size <= self.end - off;
+        if freed || self.in_freed_gap_block(payload) {
+            AllocError::DoubleFree
+        } else {
+            AllocError::ForeignPointer
         }
     }
 
@@ -896,7 +1056,6 @@ impl State {
     /// block that is now free: the marker may have been overwritten by the
     /// free block's links, so the few offsets a gap header can have are
     /// probed for a free header. Only runs for refused pointers.
-    #[cold]
     fn in_freed_gap_block(&self, payload: usize) -> bool {
         if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
             return false;
@@ -915,97 +1074,86 @@ impl State {
         })
     }
 
-    /// Validates `payload` as the payload of a used block and frees it.
-    /// Nothing is written until every check has passed.
-    #[inline(always)]
-    fn release(&mut self, payload: usize) -> Result<(), AllocError> {
-        const FOREIGN: AllocError = AllocError::ForeignPointer;
-        if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
-            return Err(FOREIGN);
-        }
-        let mut off = payload - WORD;
-        // SAFETY: `off < end`, word-aligned.
-        let mut header = unsafe { self.word(off) };
-        let mut inner_gap = 0;
-        if header & (USED | PREV_FREE) == PREV_FREE {
-            // An alignment marker: the header is `gap` bytes before it.
-            inner_gap = header & !FLAGS;
-            if inner_gap == 0 || inner_gap >= MIN_BLOCK || inner_gap > off {
-                return Err(FOREIGN);
-            }
-            off -= inner_gap;
-            // SAFETY: `off` is still below `end` and granule-aligned.
-            header = unsafe { self.word(off) };
-        }
+    /// Debug builds only: whether the neighbours of the used `block` are
+    /// what a block `allocate` returned has: a next header without
+    /// PREV_FREE, free neighbours whose tags and list links are in range,
+    /// and a slack count inside the block. Release builds trust the
+    /// caller's contract for a block that passed `used_block`.
+    #[cfg(debug_assertions)]
+    fn neighbours_plausible(&self, block: UsedBlock) -> bool {
+        let UsedBlock {
+            off,
+            header,
+            inner_gap,
+        } = block;
         let size = header & !FLAGS;
-        let plausible_size = size >= MIN_BLOCK && size <= self.end - off;
-        if header & USED == 0 {
-            // Headers of blocks that were freed (and perhaps merged) keep
-            // a plausible size with no flags.
-            return Err(if plausible_size && header & FLAGS == 0 {
-                AllocError::DoubleFree
-            } else {
-                FOREIGN
-            });
-        }
-        if !plausible_size || size <= WORD + inner_gap {
-            return Err(FOREIGN);
-        }
         let next = off + size;
         // SAFETY: `next <= end`, granule-aligned: a header or the marker.
         let next_header = unsafe { self.word(next) };
-        if next_header & PREV_FREE != 0 {
-            return Err(FOREIGN);
+        if next_header & PREV_FREE != 0
+            || (next_header & USED == 0 && self.checked_free(next).is_none())
+        {
+            return false;
         }
-        let next_free = if next_header & USED == 0 {
-            Some(self.checked_free(next).ok_or(FOREIGN)?)
-        } else {
-            None
-        };
-        let slack = if header & SLACK != 0 {
+        if header & SLACK != 0 {
             // SAFETY: the block's last byte, inside the region.
             let slack = unsafe { self.base.add(next - 1).read() } as usize;
             if slack == 0 || slack >= size - WORD - inner_gap {
-                return Err(FOREIGN);
+                return false;
             }
-            slack
-        } else {
-            0
-        };
-        let prev_free = if header & PREV_FREE != 0 {
+        }
+        if header & PREV_FREE != 0 {
             if off < MIN_BLOCK {
-                return Err(FOREIGN);
+                return false;
             }
             // SAFETY: `WORD <= off < end`.
             let prev_size = unsafe { self.word(off - WORD) };
-            if prev_size > off {
-                return Err(FOREIGN);
-            }
-            match self.checked_free(off - prev_size) {
-                Some(prev) if prev.size == prev_size => Some(prev),
-                _ => return Err(FOREIGN),
-            }
-        } else {
-            None
-        };
+            return prev_size <= off
+                && self
+                    .checked_free(off - prev_size)
+                    .is_some_and(|prev| prev.size == prev_size);
+        }
+        true
+    }
 
+    /// Frees the used `block`, merging it with its free neighbours. Release
+    /// builds trust its neighbours: it came from `allocate` (the caller's
+    /// contract), and debug builds have checked them.
+    #[inline(always)]
+    fn release(&mut self, block: UsedBlock) {
+        let UsedBlock {
+            off,
+            header,
+            inner_gap,
+        } = block;
+        let size = header & !FLAGS;
+        let next = off + size;
+        let slack = if header & SLACK != 0 {
+            // SAFETY: the block's last byte, inside the region.
+            (unsafe { self.base.add(next - 1).read() }) as usize
+        } else {
+            0
+        };
         self.used -= size;
-        self.requested = self
-            .requested
-            .saturating_sub(size - WORD - inner_gap - slack);
-        self.live -= 1;
+        self.requested -= size - WORD - inner_gap - slack;
         self.deallocations += 1;
 
         let mut start = off;
         let mut merged = size;
-        if let Some(next) = next_free {
-            self.unlink(&next);
-            merged += next.size;
+        // SAFETY: `next <= end`, granule-aligned: a header or the marker.
+        let next_header = unsafe { self.word(next) };
+        if next_header & USED == 0 {
+            // A free successor: the end marker is used, so `next < end`.
+            self.unlink(next, next_header);
+            merged += next_header;
         }
-        if let Some(prev) = prev_free {
-            self.unlink(&prev);
-            start = prev.off;
-            merged += prev.size;
+        if header & PREV_FREE != 0 {
+            // SAFETY: a block with a free predecessor is not the first, and
+            // the predecessor's boundary tag is the word before it.
+            let prev_size = unsafe { self.word(off - WORD) };
+            start = off - prev_size;
+            self.unlink(start, prev_size);
+            merged += prev_size;
             // SAFETY: the old header, now inside the merged free block, is
             // marked free so a second `free` of it is recognised.
             unsafe { self.set_word(off, size) };
@@ -1017,16 +1165,19 @@ impl State {
             self.set_word(start, merged);
             self.set_word(after - WORD, merged);
             // After a merged successor, the next block is flagged already.
-            if next_free.is_none() {
-                let following = self.word(after);
-                self.set_word(after, following | PREV_FREE);
+            if next_header & USED != 0 {
+                self.set_word(next, next_header | PREV_FREE);
             }
         }
         self.insert(start, merged);
-        Ok(())
     }
 
     // --- inspection ---
+
+    /// Used blocks: every allocation not yet freed.
+    fn live(&self) -> usize {
+        (self.allocations - self.deallocations) as usize
+    }
 
     /// The payload of the head of the highest non-empty list: what
     /// `allocate` serves at most right now.
@@ -1092,7 +1243,7 @@ impl State {
         if used != self.used || used > self.peak {
             return fail("used bytes differ from the used blocks", 0);
         }
-        if live != self.live {
+        if live != self.live() {
             return fail("live count differs from the used blocks", 0);
         }
         if self.requested > self.used {
@@ -1166,7 +1317,8 @@ mod tests {
 
     #[test]
     fn block_sizes() {
-        assert_eq!(Tlsf::block_size(64), Some(64 + WORD));
+        // 72 bytes on 32-bit too: the header word is rounded up to the granule.
+        assert_eq!(Tlsf::block_size(64), Some(72));
         assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
         assert_eq!(Tlsf::block_size(usize::MAX), None);
     }
