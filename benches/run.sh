@@ -3,7 +3,7 @@
 #   1. the criterion benches (workloads 1, 2a, 2b, 3, 5; short measurement times),
 #   2. the report tables (medians and spreads, worst single ops, utilisation, totals),
 #   3. instructions per operation under callgrind for workloads 1, 2a and 3.
-# Usage: bash benches/run.sh [--no-criterion]     (about 5-8 minutes on 2 cores)
+# Usage: bash benches/run.sh [--no-criterion]     (about 3-5 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
