@@ -52,6 +52,7 @@ mod frames;
 mod free_list;
 mod free_stack;
 mod guard;
+mod layout;
 mod linear;
 mod memory;
 mod pool;
@@ -60,6 +61,7 @@ pub(crate) mod raw;
 mod request;
 mod stack;
 mod stats;
+mod svg;
 pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
@@ -69,9 +71,11 @@ mod vocabulary;
 pub use block_pool::BlockPool;
 pub use buddy::Buddy;
 pub use error::{AllocError, InvariantViolation};
+pub use flight_mem_macros::memory_layout;
 pub use frames::Frames;
 pub use free_list::{Fit, FreeList};
 pub use guard::{CANARY, GuardBreach, GuardMode, GuardZone, page_size as guard_page_size};
+pub use layout::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
 pub use linear::{Checkpoint, Linear, Scope};
 pub use memory::{Arena, RawMemory};
 pub use pool::{Pool, PoolBox};
@@ -89,3 +93,11 @@ pub use tlsf::Tlsf;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };
+
+/// What the code `memory_layout!` generates needs; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::layout::memory_types;
+    pub use crate::layout::private::*;
+    pub use const_format;
+}

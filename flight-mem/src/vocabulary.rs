@@ -231,8 +231,9 @@ pub struct Bytes(pub usize);
 
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-        let n = self.0 as u64;
+        const UNITS: [(&str, u128); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        // u128: `n * 100` below cannot overflow for any `usize`.
+        let n = self.0 as u128;
         for (unit, scale) in UNITS {
             if n >= scale {
                 return if n.is_multiple_of(scale) {
@@ -246,5 +247,23 @@ impl fmt::Display for Bytes {
             }
         }
         write!(f, "{n} B")
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::Bytes;
+    use std::string::ToString;
+
+    #[test]
+    fn bytes_print_in_human_units_without_overflow() {
+        assert_eq!(Bytes(96).to_string(), "96 B");
+        assert_eq!(Bytes(512 * 1024).to_string(), "512 KiB");
+        assert_eq!(Bytes(1536 * 1024).to_string(), "1.50 MiB");
+        // Truncated, not rounded: just under 16 MiB never reads as 16 MiB.
+        assert_eq!(Bytes(16 * 1024 * 1024 - 1).to_string(), "15.99 MiB");
+        assert!(!Bytes(usize::MAX).to_string().is_empty());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(Bytes(1 << 60).to_string(), "1073741824 GiB");
     }
 }

@@ -1,0 +1,235 @@
+//! Placement and the first tier of the budget proof.
+//!
+//! Entries are placed in their bank in declaration order: each starts at
+//! the next multiple of its alignment after the previous entry's guard, and
+//! is followed by its own guard. The bank needs everything up to the last
+//! guard. `flight_mem::__private::BankPlan::place` does the same arithmetic
+//! in const context for the generated code; this module does it at expansion
+//! where sizes are literals, so the macro itself can point at the entry that
+//! crosses the budget.
+//!
+//! Sizes the macro cannot know (`size_of::<T>()` pools, `( const-expr )`)
+//! count as zero here, so the walk still finds plans that are over budget by
+//! their literal entries alone ("needs at least"); the exact proof for those
+//! banks is the const assertion codegen emits.
+
+use crate::check::{BankModel, EntryModel, LayoutModel, Shape, Size};
+use crate::errors::{Errors, human};
+
+/// Placement facts codegen needs, per layout (parallel to `Model::layouts`).
+pub(crate) struct LayoutAnalysis {
+    pub(crate) banks: Vec<BankAnalysis>,
+}
+
+pub(crate) struct BankAnalysis {
+    /// Indices of the bank's entries, in declaration (and address) order.
+    pub(crate) entries: Vec<usize>,
+    /// The alignment of the bank's first byte: a page (or the largest entry
+    /// alignment) for static storage, the alignment of `base` when fixed.
+    pub(crate) storage_align: u64,
+}
+
+/// The bytes an entry manages, when the macro can know them.
+pub(crate) fn literal_footprint(entry: &EntryModel) -> Option<u128> {
+    match &entry.shape {
+        Shape::Bytes(size) => size.literal().map(u128::from),
+        Shape::Frames { frame, count } => {
+            frame.literal().map(|f| u128::from(f) * u128::from(*count))
+        }
+        // Their size is the runtime's `bytes_for`, evaluated by the const
+        // assertion.
+        Shape::Blocks { .. } | Shape::Typed { .. } => None,
+    }
+}
+
+/// A lower bound of the bytes an entry manages: exact where
+/// [`literal_footprint`] knows them; for a block pool of literal blocks, its
+/// blocks at their aligned stride (`BlockPool::bytes_for` adds a link per
+/// slot and table padding on top); zero where only rustc knows.
+fn footprint_at_least(entry: &EntryModel) -> u128 {
+    match (&entry.shape, literal_footprint(entry)) {
+        (_, Some(bytes)) => bytes,
+        (Shape::Blocks { block, count }, None) => block.literal().map_or(0, |block| {
+            u128::from(block.next_multiple_of(entry.align)) * u128::from(*count)
+        }),
+        _ => 0,
+    }
+}
+
+/// Places every entry of `layout` and reports, for banks whose figures are
+/// literals, entries larger than their bank and banks over budget.
+pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalysis {
+    let mut banks = Vec::with_capacity(layout.banks.len());
+    for (index, bank) in layout.banks.iter().enumerate() {
+        let entries: Vec<usize> = layout
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.bank == index)
+            .map(|(i, _)| i)
+            .collect();
+        let storage_align =
+            storage_align(bank, entries.iter().map(|&i| &layout.entries[i]), errors);
+        if let Some(budget) = bank.budget.literal() {
+            prove_budget(layout, bank, &entries, u128::from(budget), errors);
+        }
+        banks.push(BankAnalysis {
+            entries,
+            storage_align,
+        });
+    }
+    LayoutAnalysis { banks }
+}
+
+fn storage_align<'a>(
+    bank: &BankModel,
+    entries: impl Iterator<Item = &'a EntryModel>,
+    errors: &mut Errors,
+) -> u64 {
+    match (bank.fixed, bank.address) {
+        (true, Some(base)) => {
+            let align = (base & base.wrapping_neg()).min(1 << 29);
+            for entry in entries {
+                if entry.align > align {
+                    errors.error(
+                        entry.name.span(),
+                        format!(
+                            "`{}` needs {}-byte alignment but bank `{}` starts at {base:#x}, which is aligned to {align} bytes; lower its `align` or move the bank's `base`",
+                            entry.name, entry.align, bank.name
+                        ),
+                    );
+                }
+            }
+            align
+        }
+        _ => entries.map(|e| e.align).fold(4096, u64::max),
+    }
+}
+
+/// What a bank needs, split for the message.
+#[derive(Default)]
+struct Need {
+    entries: u128,
+    guards: u128,
+    padding: u128,
+}
+
+impl Need {
+    fn total(&self) -> u128 {
+        self.entries + self.guards + self.padding
+    }
+}
+
+fn prove_budget(
+    layout: &LayoutModel,
+    bank: &BankModel,
+    entries: &[usize],
+    budget: u128,
+    errors: &mut Errors,
+) {
+    let mut exact = true;
+    let mut too_large = false;
+    for &i in entries {
+        let entry = &layout.entries[i];
+        let exact_size = literal_footprint(entry);
+        exact &= exact_size.is_some();
+        match exact_size.unwrap_or_else(|| footprint_at_least(entry)) {
+            size if size > budget => {
+                too_large = true;
+                errors.error(
+                    entry.name.span(),
+                    format!(
+                        "`{}` ({}{}) is larger than bank `{}`{} of layout `{}`, which has {}; shrink it or move it to a larger bank with `bank: NAME`",
+                        entry.name,
+                        if exact_size.is_some() { "" } else { "at least " },
+                        human(size),
+                        bank.name,
+                        platform_suffix(layout),
+                        layout.name,
+                        human(budget)
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    if too_large {
+        return;
+    }
+
+    let mut need = Need::default();
+    let mut cursor: u128 = 0;
+    let mut culprit = None;
+    for &i in entries {
+        let entry = &layout.entries[i];
+        let size = footprint_at_least(entry);
+        let guard = match &entry.guard {
+            Size::Literal { bytes, .. } => u128::from(*bytes),
+            Size::Expr { .. } => {
+                exact = false;
+                0
+            }
+        };
+        let align = u128::from(entry.align);
+        let offset = cursor.div_ceil(align) * align;
+        need.padding += offset - cursor;
+        need.entries += size;
+        need.guards += guard;
+        cursor = offset + size + guard;
+        if cursor > budget && culprit.is_none() {
+            culprit = Some(i);
+        }
+    }
+    let Some(culprit) = culprit else { return };
+    let entry = &layout.entries[culprit];
+    let needed = need.total();
+    // Sizes only rustc knows count as their lower bound here.
+    let at_least = if exact { "" } else { "at least " };
+    errors.error(
+        entry.name.span(),
+        format!(
+            "layout `{}` does not fit bank `{}`{}: needs {at_least}{}, has {}, over by {at_least}{} ({at_least}{} of entries, {} of guards, {} of alignment padding); `{}` crosses the budget; largest entries: {}; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`",
+            layout.name,
+            bank.name,
+            platform_suffix(layout),
+            human(needed),
+            human(budget),
+            human(needed - budget),
+            human(need.entries),
+            human(need.guards),
+            human(need.padding),
+            entry.name,
+            largest_entries(layout, entries),
+        ),
+    );
+}
+
+fn platform_suffix(layout: &LayoutModel) -> String {
+    layout
+        .platform
+        .map_or_else(String::new, |p| format!(" of `{}`", p.name))
+}
+
+/// The three largest entries the macro can size: "`heap` 8 MiB, `packets`
+/// at least 96 KiB".
+fn largest_entries(layout: &LayoutModel, entries: &[usize]) -> String {
+    let mut sized: Vec<(u128, &EntryModel)> = entries
+        .iter()
+        .map(|&i| (footprint_at_least(&layout.entries[i]), &layout.entries[i]))
+        .filter(|(size, _)| *size > 0)
+        .collect();
+    sized.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+    sized
+        .iter()
+        .take(3)
+        .map(|(size, entry)| {
+            let bound = if literal_footprint(entry).is_some() {
+                ""
+            } else {
+                "at least "
+            };
+            format!("`{}` {bound}{}", entry.name, human(*size))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,10 @@
+use flight_mem::memory_layout;
+
+memory_layout! {
+    pub layout Board {
+        bank sram = 256 KiB { flags: [dma, critical] };
+        region heap = 64 KiB;
+    }
+}
+
+fn main() {}

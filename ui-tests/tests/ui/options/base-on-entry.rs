@@ -1,0 +1,9 @@
+use flight_mem::memory_layout;
+
+memory_layout! {
+    pub layout Game for Dreamcast {
+        region heap = 1 MiB { base: 0x8C010000 };
+    }
+}
+
+fn main() {}

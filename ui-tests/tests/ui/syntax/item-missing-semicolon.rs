@@ -1,0 +1,10 @@
+use flight_mem::memory_layout;
+
+memory_layout! {
+    pub layout Game for Dreamcast {
+        region heap = 8 MiB
+        stack temp = 256 KiB;
+    }
+}
+
+fn main() {}
