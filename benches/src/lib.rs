@@ -174,6 +174,8 @@ macro_rules! linear_contenders {
             $crate::subjects::FmLinear,
             $crate::subjects::StaticLinear,
             $crate::subjects::FmFrames,
+            $crate::subjects::StaticFrames,
+            $crate::subjects::LayoutFrames,
         ])
     };
 }
@@ -198,12 +200,15 @@ macro_rules! pool_contenders {
             $crate::subjects::FmPool,
             $crate::subjects::FmBlockPool,
             $crate::subjects::StaticBlockPool,
+            $crate::subjects::LayoutBlockPool,
             $crate::peers::Mimalloc,
             $crate::peers::Glibc,
             $crate::peers::Rlsf,
             $crate::peers::Talc,
             $crate::peers::BuddySystem,
             $crate::subjects::FmTlsf,
+            $crate::subjects::StaticTlsf,
+            $crate::subjects::LayoutTlsf,
             $crate::subjects::FmBuddy,
         ])
     };

@@ -212,26 +212,129 @@ impl Reset for StaticLinear {
     }
 }
 
-/// [`BLOCK_POOL`] called by name: the baseline of the accessor comparison.
-pub struct StaticBlockPool;
-
-impl Subject for StaticBlockPool {
-    const NAME: &'static str = "flight-mem BlockPool, static";
-    type Block = NonNull<u8>;
-
-    fn create(_arena: usize) -> Self {
-        Self
+flight_mem::memory_layout! {
+    /// The plan whose generated accessors the callgrind tables compare with
+    /// the hand-written statics above: the same core allocators, reached
+    /// through `Bench::alloc_NAME` / `Bench::free_NAME`.
+    pub layout Bench {
+        budget = 130 MiB;
+        /// Workload 1: two frames of 64 MiB.
+        frame scratch = [64 MiB; 2];
+        /// Workload 2: 4,096 blocks of 64 bytes, 8-aligned like the
+        /// hand-written `BLOCK_POOL`.
+        pool blocks = [64 B; 4096] { align: 8 };
+        /// Workload 2 through a TLSF region.
+        region heap = 256 KiB;
     }
+}
 
-    #[inline]
-    fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        BLOCK_POOL.allocate(layout).ok().map(NonNull::cast)
-    }
+/// Workload 1's static arena for [`StaticFrames`]: two 64 MiB frames.
+static FRAMES_MEMORY: Arena<{ 2 * LINEAR_ARENA }> = Arena::new();
+/// A hand-written static pair of frames, as the layout's `scratch`.
+// SAFETY: `FRAMES_MEMORY` is used by this allocator only.
+static FRAMES: Frames = Frames::new(unsafe { RawMemory::from_arena(&FRAMES_MEMORY) }, 2);
 
-    #[inline]
-    unsafe fn free(&mut self, block: NonNull<u8>) {
-        // SAFETY: the caller returns a block of `BLOCK_POOL`.
-        let freed = unsafe { BLOCK_POOL.free(block) };
+/// Workload 2's static arena for [`StaticTlsf`].
+static TLSF_MEMORY: Arena<{ 256 * 1024 }> = Arena::new();
+/// A hand-written static TLSF, as the layout's `heap`.
+// SAFETY: `TLSF_MEMORY` is used by this allocator only.
+static TLSF: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&TLSF_MEMORY) });
+
+/// Implements [`Subject`] for a unit struct whose allocation and free are
+/// plain calls to a `static` (hand-written or generated), so the callgrind
+/// table compares exactly those calls.
+macro_rules! static_subject {
+    ($(#[$doc:meta])* $name:ident, $label:literal, |$layout:ident| $alloc:expr, |$ptr:ident, $free_layout:ident| $free:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl Subject for $name {
+            const NAME: &'static str = $label;
+            type Block = RawBlock;
+
+            fn create(_arena: usize) -> Self {
+                Self
+            }
+
+            #[inline]
+            fn alloc(&mut self, $layout: Layout) -> Option<RawBlock> {
+                let block: NonNull<[u8]> = $alloc.ok()?;
+                Some(RawBlock { ptr: block.cast(), layout: $layout })
+            }
+
+            #[inline]
+            unsafe fn free(&mut self, block: RawBlock) {
+                let ($ptr, $free_layout) = (block.ptr, block.layout);
+                $free
+            }
+        }
+    };
+}
+
+static_subject!(
+    /// [`FRAMES`] called by name.
+    StaticFrames, "flight-mem Frames, static",
+    |layout| FRAMES.allocate(layout),
+    |_ptr, _layout| ()
+);
+static_subject!(
+    /// The layout's `scratch` frames through the generated accessor.
+    LayoutFrames, "flight-mem Frames, layout accessor",
+    |layout| Bench::alloc_scratch(layout),
+    |_ptr, _layout| ()
+);
+static_subject!(
+    /// [`BLOCK_POOL`] called by name: the baseline of the accessor comparison.
+    StaticBlockPool, "flight-mem BlockPool, static",
+    |layout| BLOCK_POOL.allocate(layout),
+    |ptr, _layout| {
+        // SAFETY: the block came from `BLOCK_POOL.allocate` (the caller's contract).
+        let freed = unsafe { BLOCK_POOL.free(ptr) };
         debug_assert!(freed.is_ok());
+    }
+);
+static_subject!(
+    /// The layout's `blocks` pool through the generated accessors.
+    LayoutBlockPool, "flight-mem BlockPool, layout accessor",
+    |layout| Bench::alloc_blocks(layout),
+    |ptr, layout| {
+        // SAFETY: the block came from `Bench::alloc_blocks` (the caller's contract).
+        unsafe { Bench::free_blocks(ptr, layout) }
+    }
+);
+static_subject!(
+    /// [`TLSF`] called by name.
+    StaticTlsf, "flight-mem Tlsf, static",
+    |layout| TLSF.allocate(layout),
+    |ptr, _layout| {
+        // SAFETY: the block came from `TLSF.allocate` (the caller's contract).
+        let freed = unsafe { TLSF.free(ptr) };
+        debug_assert!(freed.is_ok());
+    }
+);
+static_subject!(
+    /// The layout's `heap` region through the generated accessors.
+    LayoutTlsf, "flight-mem Tlsf, layout accessor",
+    |layout| Bench::alloc_heap(layout),
+    |ptr, layout| {
+        // SAFETY: the block came from `Bench::alloc_heap` (the caller's contract).
+        unsafe { Bench::free_heap(ptr, layout) }
+    }
+);
+
+impl Reset for StaticFrames {
+    #[inline]
+    fn reset(&mut self) {
+        // SAFETY: the workloads drop every block before they reset, and
+        // nothing else uses `FRAMES`; the next frame is the older, empty one.
+        unsafe { FRAMES.next_frame() };
+    }
+}
+
+impl Reset for LayoutFrames {
+    #[inline]
+    fn reset(&mut self) {
+        // SAFETY: as for `StaticFrames`, on the layout's `scratch`.
+        unsafe { Bench::scratch().next_frame() };
     }
 }
