@@ -137,6 +137,8 @@ pub(crate) const RESERVED_NAMES: &[&str] = &[
     "on_pressure",
     "allocate",
     "validate",
+    "remove_pressure_callback",
+    "arm_guards",
 ];
 
 const LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];

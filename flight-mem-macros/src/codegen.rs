@@ -44,10 +44,16 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
             .position(|&i| i == index)
             .unwrap_or(0);
         let memory = entry_memory(&names, entry.bank, bank, slot);
+        let hook = (entry.kind == Kind::Region).then_some(PressureHook {
+            callbacks: &names.callbacks,
+            table: &names.table,
+            index,
+        });
         accessors.extend(accessor(
             &layout.vis,
             &declared_of(entry),
             Some(&constructor(entry, memory)),
+            hook.as_ref(),
             name,
         ));
     }
@@ -97,7 +103,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             continue;
         }
         taken.extend(functions);
-        accessors.extend(accessor(&layout.vis, declared, None, name));
+        accessors.extend(accessor(&layout.vis, declared, None, None, name));
     }
     let mut output = layout_struct(layout);
     output.extend(quote! {
@@ -122,6 +128,10 @@ struct Names {
     regions: Ident,
     allocators: Ident,
     banks: Ident,
+    watches: Ident,
+    guards: Ident,
+    callbacks: Ident,
+    arm: Ident,
 }
 
 impl Names {
@@ -133,6 +143,10 @@ impl Names {
             regions: format_ident!("{prefix}_REGIONS"),
             allocators: format_ident!("{prefix}_ALLOCATORS"),
             banks: format_ident!("{prefix}_BANKS"),
+            watches: format_ident!("{prefix}_WATCHES"),
+            guards: format_ident!("{prefix}_GUARDS"),
+            callbacks: format_ident!("{prefix}_CALLBACKS"),
+            arm: format_ident!("{prefix}_ARM_GUARDS"),
             upper: upper_snake(&plain),
             prefix,
         }
@@ -219,8 +233,9 @@ fn layout_wide(layout: &LayoutModel) -> TokenStream {
                 <Self as ::flight_mem::Layout>::map()
             }
 
-            /// Frees a block of any entry, found by its address; a pointer
-            /// no entry owns is `Err(AllocError::ForeignPointer)`.
+            /// Frees a block of any entry, found by its address (blocks of
+            /// `allocate` included); a pointer no entry owns is
+            /// `Err(AllocError::ForeignPointer)`.
             ///
             /// # Safety
             ///
@@ -229,6 +244,55 @@ fn layout_wide(layout: &LayoutModel) -> TokenStream {
             #vis unsafe fn deallocate(ptr: ::core::ptr::NonNull<u8>) -> ::core::result::Result<(), ::flight_mem::AllocError> {
                 // SAFETY: forwarded to the caller.
                 unsafe { <Self as ::flight_mem::Layout>::deallocate(ptr) }
+            }
+
+            /// The highest pressure level over the `region` entries, from
+            /// their free share now against the layout's thresholds.
+            #vis fn pressure() -> ::flight_mem::PressureLevel {
+                <Self as ::flight_mem::Layout>::pressure()
+            }
+
+            /// Registers `callback` for `level` and above: it runs when a
+            /// region rises into `level` or higher (once per transition),
+            /// and once more when an allocation fails for lack of memory,
+            /// before the one retry. It never runs under an allocator lock,
+            /// so it may allocate and free, also in the failing region.
+            #vis fn on_pressure(
+                level: ::flight_mem::PressureLevel,
+                callback: fn(::flight_mem::PressureLevel, &::flight_mem::PressureInfo),
+            ) -> ::core::result::Result<::flight_mem::CallbackId, ::flight_mem::PressureError> {
+                <Self as ::flight_mem::Layout>::on_pressure(level, callback)
+            }
+
+            /// Removes a pressure callback; `false` if it was removed already.
+            #vis fn remove_pressure_callback(id: ::flight_mem::CallbackId) -> bool {
+                <Self as ::flight_mem::Layout>::remove_pressure_callback(id)
+            }
+
+            /// Allocates for a request, routed in this order: `region`
+            /// entries of the requested memory type in declaration order;
+            /// with `fallback`, the other regions (`System` memory first,
+            /// then declaration order); then `reserve` entries, for
+            /// `critical` requests or at `Critical` pressure. Only entries
+            /// whose flags (their bank's included) contain the request's
+            /// `dma`, `gpu`, `cacheable` and `uncached` flags are candidates;
+            /// `zeroed` blocks are zero-filled. No candidate is
+            /// `Err(AllocError::NoRoute)`. Free with `deallocate`.
+            #vis fn allocate(request: &::flight_mem::AllocationRequest) -> ::core::result::Result<::flight_mem::Allocation, ::flight_mem::AllocError> {
+                <Self as ::flight_mem::Layout>::allocate(request)
+            }
+
+            /// Checks every guard zone's canaries and every allocator's
+            /// invariants, naming the entry of each problem.
+            #vis fn validate() -> ::flight_mem::ValidationReport {
+                <Self as ::flight_mem::Layout>::validate()
+            }
+
+            /// Arms the guard zones not armed yet (on Linux, zones in static
+            /// banks are armed before `main`; elsewhere the first
+            /// `validate()` or `stats()` arms them, or this call).
+            #vis fn arm_guards() {
+                <Self as ::flight_mem::Layout>::arm_guards()
             }
         }
     }
@@ -261,12 +325,23 @@ fn allocator_type(entry: &Declared) -> TokenStream {
     }
 }
 
+/// What a `region` accessor needs for pressure bookkeeping.
+struct PressureHook<'a> {
+    callbacks: &'a Ident,
+    table: &'a Ident,
+    /// The entry's index in the layout's tables.
+    index: usize,
+}
+
 /// The accessor of an entry and its `alloc_*`/`free_*`; with
-/// `constructor == None` the fallback bodies.
+/// `constructor == None` the fallback bodies. Regions get a `hook`: after
+/// the allocator call (its lock released), one relaxed load decides whether
+/// pressure bookkeeping runs; every other kind stays a bare call.
 fn accessor(
     vis: &syn::Visibility,
     entry: &Declared,
     constructor: Option<&TokenStream>,
+    hook: Option<&PressureHook<'_>>,
     layout: &Ident,
 ) -> TokenStream {
     let name = &entry.name;
@@ -322,10 +397,25 @@ fn accessor(
             });
         }
         _ => {
-            let body = if constructor.is_some() {
-                quote!(::flight_mem::RawAllocator::allocate(Self::#name(), layout))
-            } else {
-                quote!({ let _ = layout; #unreachable })
+            let body = match (constructor, hook) {
+                (
+                    Some(_),
+                    Some(PressureHook {
+                        callbacks,
+                        table,
+                        index,
+                    }),
+                ) => quote! {
+                    let mut result = ::flight_mem::RawAllocator::allocate(Self::#name(), layout);
+                    if #callbacks.any() {
+                        #table.after_allocate(#index, layout, &mut result);
+                    }
+                    result
+                },
+                (Some(_), None) => {
+                    quote!(::flight_mem::RawAllocator::allocate(Self::#name(), layout))
+                }
+                (None, _) => quote!({ let _ = layout; #unreachable }),
             };
             out.extend(quote! {
                 #[doc = #alloc_doc]
@@ -347,12 +437,26 @@ fn accessor(
             " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`."
         );
         let bad_free = format!("flight-mem: bad free in `{layout}::{plain}`: {{:?}}");
+        let after_free = hook.map(
+            |PressureHook {
+                 callbacks,
+                 table,
+                 index,
+             }| {
+                quote! {
+                    if #callbacks.any() {
+                        #table.after_free(#index);
+                    }
+                }
+            },
+        );
         let body = if constructor.is_some() {
             quote! {
                 let _ = layout;
                 // SAFETY: forwarded to the caller.
                 let result = unsafe { ::flight_mem::RawAllocator::free(Self::#name(), ptr) };
                 ::core::debug_assert!(result.is_ok(), #bad_free, result);
+                #after_free
             }
         } else {
             quote!({ let _ = (ptr, layout); #unreachable })
@@ -681,6 +785,10 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
         regions: regions_name,
         allocators: allocators_name,
         banks: banks_name,
+        watches,
+        guards,
+        callbacks,
+        arm,
         ..
     } = names;
     quote! {
@@ -695,9 +803,34 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
         static #banks_name: [::flight_mem::BankInfo; #bank_count] = [#(#banks),*];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
+        static #watches: [::flight_mem::PressureWatch; #count] =
+            [const { ::flight_mem::PressureWatch::new() }; #count];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #guards: [::flight_mem::GuardZone; #count] =
+            [const { ::flight_mem::GuardZone::new() }; #count];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #callbacks: ::flight_mem::PressureCallbacks = ::flight_mem::PressureCallbacks::new();
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
         static #table: ::flight_mem::LayoutTable = ::flight_mem::LayoutTable::new(
             #layout_name, #platform, [#low, #medium, #high, #critical],
             &#regions_name, &#allocators_name, &#banks_name,
+            &#watches, &#guards, &#callbacks,
         );
+        // Arms the guard zones of static banks before `main`, so no
+        // accessor ever checks whether they are armed.
+        #[cfg(target_os = "linux")]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static #arm: extern "C" fn() = {
+            extern "C" fn arm_guards() {
+                #table.arm_guards_at_startup();
+            }
+            arm_guards
+        };
     }
 }

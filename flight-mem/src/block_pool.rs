@@ -351,7 +351,14 @@ impl BlockPool {
         let block = geometry.blocks.wrapping_add(index as usize * self.stride);
         // SAFETY: `index < slots`, so the block lies inside the pool's memory,
         // whose start is not null when it holds any slot.
-        Some(unsafe { NonNull::new_unchecked(block) })
+        let block = unsafe { NonNull::new_unchecked(block) };
+        let requested = self.block_size - slack;
+        let tracked = crate::track::allocated(
+            self,
+            requested,
+            Ok(NonNull::slice_from_raw_parts(block, requested)),
+        );
+        tracked.ok().map(NonNull::cast)
     }
 
     /// Returns the block at `ptr`. `stride` is `self.stride`, passed in so a
@@ -363,6 +370,17 @@ impl BlockPool {
     /// before this call (see `FreeStack::push`).
     #[inline]
     pub(crate) unsafe fn release(&self, ptr: NonNull<u8>, stride: usize) -> Result<(), AllocError> {
+        // SAFETY: forwarded from the caller.
+        crate::track::freed(self, ptr, || unsafe { self.release_untracked(ptr, stride) })
+    }
+
+    /// `release` without the `track` hook.
+    ///
+    /// # Safety
+    ///
+    /// As for `release`.
+    #[inline(always)]
+    unsafe fn release_untracked(&self, ptr: NonNull<u8>, stride: usize) -> Result<(), AllocError> {
         debug_assert_eq!(stride, self.stride);
         let geometry = self.geometry();
         let offset = ptr.as_ptr().addr().wrapping_sub(geometry.blocks.addr());

@@ -210,17 +210,18 @@ impl fmt::Debug for Buddy {
 // through offsets proven in range.
 unsafe impl RawAllocator for Buddy {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.locked(|state| {
+        let result = self.locked(|state| {
             let result = state.allocate(layout);
             if result.is_err() {
                 state.failures += 1;
             }
             result
-        })
+        });
+        crate::track::allocated(self, layout.size(), result)
     }
 
     unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        self.locked(|state| state.free(ptr))
+        crate::track::freed(self, ptr, || self.locked(|state| state.free(ptr)))
     }
 
     fn owns(&self, ptr: NonNull<u8>) -> bool {

@@ -43,6 +43,14 @@ pub struct GuardZone {
     state: AtomicU8,
 }
 
+impl fmt::Debug for GuardZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardZone")
+            .field("mode", &self.mode())
+            .finish()
+    }
+}
+
 /// A canary byte that changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GuardBreach {

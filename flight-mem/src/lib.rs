@@ -59,6 +59,7 @@ mod pool;
 mod pressure;
 pub(crate) mod raw;
 mod request;
+mod services;
 mod stack;
 mod stats;
 mod svg;
@@ -66,6 +67,11 @@ pub(crate) mod sync;
 #[cfg(feature = "std")]
 mod system;
 mod tlsf;
+#[cfg(feature = "track")]
+pub mod track;
+#[cfg(not(feature = "track"))]
+#[path = "untracked.rs"]
+pub(crate) mod track;
 mod vocabulary;
 
 pub use block_pool::BlockPool;
@@ -85,6 +91,7 @@ pub use pressure::{
 };
 pub use raw::{GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use services::{Problem, ProblemKind, ValidationReport};
 pub use stack::{Stack, StackMarker};
 pub use stats::AllocatorStats;
 #[cfg(feature = "std")]

@@ -45,7 +45,7 @@
 use core::fmt;
 
 use crate::PressureLevel;
-use crate::sync::{AtomicU8, AtomicUsize, Ordering, const_fn};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering, const_fn};
 
 /// What a pressure callback learns about the region that triggered it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,6 +122,14 @@ pub struct PressureWatch {
     level: AtomicU8,
 }
 
+impl fmt::Debug for PressureWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PressureWatch")
+            .field("level", &self.level())
+            .finish()
+    }
+}
+
 impl PressureWatch {
     const_fn! {
         /// A region with no pressure yet.
@@ -196,6 +204,18 @@ struct Slot {
 /// A fixed table of pressure callbacks.
 pub struct PressureCallbacks {
     slots: [Slot; PressureCallbacks::CAPACITY],
+    /// Registered callbacks: the hot paths' one relaxed load.
+    registered: AtomicUsize,
+    /// Whether failure callbacks are running (see [`PressureCallbacks::notify_failure_once`]).
+    failing: AtomicBool,
+}
+
+impl fmt::Debug for PressureCallbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PressureCallbacks")
+            .field("registered", &self.len())
+            .finish()
+    }
 }
 
 impl PressureCallbacks {
@@ -211,6 +231,8 @@ impl PressureCallbacks {
                 Self {
                     slots: [const { Slot { callback: AtomicUsize::new(EMPTY), level: AtomicU8::new(0) } };
                         PressureCallbacks::CAPACITY],
+                    registered: AtomicUsize::new(0),
+                    failing: AtomicBool::new(false),
                 }
             }
             #[cfg(loom)]
@@ -220,6 +242,8 @@ impl PressureCallbacks {
                         callback: AtomicUsize::new(EMPTY),
                         level: AtomicU8::new(0),
                     }),
+                    registered: AtomicUsize::new(0),
+                    failing: AtomicBool::new(false),
                 }
             }
         }
@@ -234,7 +258,10 @@ impl PressureCallbacks {
         if level == PressureLevel::None {
             return Err(PressureError::NoLevel);
         }
-        let address = callback as usize;
+        // Exposed, so `call` can turn the address back into a pointer with
+        // this function's provenance (a plain `usize` transmuted to a fn
+        // pointer has none: undefined behaviour under Miri's model).
+        let address = (callback as *const ()).expose_provenance();
         // A function's address is never 0 or 1 (both lie in the unmapped
         // first page of every platform Rust supports and are not aligned for
         // code); the assertion documents the encoding.
@@ -248,6 +275,7 @@ impl PressureCallbacks {
                 slot.level.store(level as u8, Ordering::Relaxed);
                 // Release: a reader that sees the address also sees the level.
                 slot.callback.store(address, Ordering::Release);
+                self.registered.fetch_add(1, Ordering::Relaxed);
                 return Ok(CallbackId {
                     slot: index as u8,
                     callback: address,
@@ -259,10 +287,23 @@ impl PressureCallbacks {
 
     /// Removes a callback; `false` if it was already removed.
     pub fn unregister(&self, id: CallbackId) -> bool {
-        self.slots[usize::from(id.slot)]
+        let removed = self.slots[usize::from(id.slot)]
             .callback
             .compare_exchange(id.callback, EMPTY, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if removed {
+            self.registered.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Whether any callback may be registered: one relaxed load, for hot
+    /// paths that skip all pressure bookkeeping when nobody listens. A
+    /// callback registered by another thread meanwhile may be missed by an
+    /// allocation that races with its registration.
+    #[inline]
+    pub fn any(&self) -> bool {
+        self.registered.load(Ordering::Relaxed) != 0
     }
 
     /// Number of registered callbacks.
@@ -293,9 +334,12 @@ impl PressureCallbacks {
             // SAFETY: every address above `CLAIMED` in a slot was stored by
             // `register` from a `PressureCallback`, and the Acquire load
             // above pairs with its Release store, so this is that fn
-            // pointer, unchanged.
-            let callback: PressureCallback =
-                unsafe { core::mem::transmute::<usize, PressureCallback>(address) };
+            // pointer, unchanged, its provenance exposed by `register`.
+            let callback: PressureCallback = unsafe {
+                core::mem::transmute::<*const (), PressureCallback>(
+                    core::ptr::with_exposed_provenance(address),
+                )
+            };
             callback(info.level, info);
             called += 1;
         }
@@ -330,5 +374,24 @@ impl PressureCallbacks {
     /// failed, before the one retry. Returns how many ran.
     pub fn notify_failure(&self, info: &PressureInfo) -> usize {
         self.call(info, |_| true)
+    }
+
+    /// [`notify_failure`](Self::notify_failure), unless failure callbacks
+    /// are already running (on any thread): then nothing runs and `None`
+    /// comes back. A failure callback that allocates from an exhausted region
+    /// therefore gets its error instead of recursing into itself.
+    pub fn notify_failure_once(&self, info: &PressureInfo) -> Option<usize> {
+        if self.failing.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        // Reset even if a callback panics, so later failures still notify.
+        struct Reset<'a>(&'a AtomicBool);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _reset = Reset(&self.failing);
+        Some(self.notify_failure(info))
     }
 }

@@ -335,10 +335,11 @@ impl Tlsf {
             .state
             .with(|state| state.try_allocate(layout, self.max_align));
         let payload = match fast {
-            Some(payload) => payload,
-            None => self.allocate_slow(layout)?,
+            Some(payload) => Ok(payload),
+            None => self.allocate_slow(layout),
         };
-        Ok(NonNull::slice_from_raw_parts(payload, layout.size()))
+        let block = payload.map(|p| NonNull::slice_from_raw_parts(p, layout.size()));
+        crate::track::allocated(self, layout.size(), block)
     }
 
     /// What `try_allocate` leaves, under the lock again: builds the heap on
@@ -362,6 +363,17 @@ impl Tlsf {
     /// and is not used after this call.
     #[inline]
     pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        // SAFETY: forwarded from the caller.
+        crate::track::freed(self, ptr, || unsafe { self.free_untracked(ptr) })
+    }
+
+    /// `free` without the `track` hook.
+    ///
+    /// # Safety
+    ///
+    /// As for [`free`](Self::free).
+    #[inline(always)]
+    unsafe fn free_untracked(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
         self.state.with(|state| {
             let payload = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
             // Before the first use `end` is 0, so every pointer takes the
