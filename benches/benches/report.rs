@@ -1,0 +1,449 @@
+//! Prints the tables of `BENCHMARKS.md`: per workload the median and spread
+//! of repeated runs, the worst single operations of workload 3, the usable
+//! share of the arena (workload 4) and the total time of workload 5.
+//!
+//! Run with `cargo bench -p flight-mem-benches --bench report`; pass
+//! workload names (`atomics w1 w2a w2b w3 w3-latency w1-latency w2b-latency
+//! w4 w5`) to run only some.
+//! Timing is `std::time::Instant` (the vDSO clock), measured around whole
+//! runs for throughput and around every single operation for the latency
+//! table, whose own cost is printed as the `timer` row.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use flight_mem_benches::plan::{self, SEED};
+use flight_mem_benches::workload::{self, Utilisation};
+use flight_mem_benches::{
+    Reset, Subject, arena_contenders, general_contenders, lifo_contenders, linear_contenders,
+    pool_contenders,
+};
+
+/// Timed repetitions per throughput cell.
+const REPEATS: usize = 11;
+
+/// The median, minimum and maximum of some samples.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(samples: &mut [f64]) -> Self {
+        samples.sort_by(f64::total_cmp);
+        Self {
+            median: samples[samples.len() / 2],
+            min: samples[0],
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    fn row(&self, name: &str, unit: &str, extra: &str) {
+        println!(
+            "| {name} | {:.2} {unit} | {:.2} – {:.2} | {extra} |",
+            self.median, self.min, self.max
+        );
+    }
+}
+
+fn per_op(elapsed: Duration, ops: usize) -> f64 {
+    elapsed.as_nanos() as f64 / ops as f64
+}
+
+fn throughput_header(title: &str, unit: &str) {
+    println!("\n### {title}\n");
+    println!("| allocator | median {unit} | min – max ({REPEATS} runs) | notes |");
+    println!("|---|---:|---:|---|");
+}
+
+fn linear<S: Reset>() {
+    let mut subject = S::create(plan::LINEAR_ARENA);
+    assert_eq!(
+        workload::linear(&mut subject, plan::LINEAR_ALLOCATIONS),
+        plan::LINEAR_ALLOCATIONS,
+        "{} cannot hold workload 1",
+        S::NAME
+    );
+    let mut samples: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(workload::linear(&mut subject, plan::LINEAR_ALLOCATIONS));
+            per_op(start.elapsed(), plan::LINEAR_ALLOCATIONS)
+        })
+        .collect();
+    Spread::of(&mut samples).row(S::NAME, "ns", "");
+}
+
+fn pool_lifo<S: Subject>() {
+    let mut subject = S::create(plan::POOL_ARENA);
+    black_box(workload::pool_lifo(
+        &mut subject,
+        plan::POOL_LIFO_PAIRS / 10,
+    ));
+    let mut samples: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(workload::pool_lifo(&mut subject, plan::POOL_LIFO_PAIRS));
+            per_op(start.elapsed(), plan::POOL_LIFO_PAIRS)
+        })
+        .collect();
+    Spread::of(&mut samples).row(S::NAME, "ns", "");
+}
+
+/// Times the steps of `churn` per step (`per_pair`) or per operation.
+fn churn<S: Subject>(arena: usize, churn: &plan::Churn, per_pair: bool, repeats: usize) {
+    let mut subject = S::create(arena);
+    let mut live = Vec::with_capacity(churn.initial.len() + 1);
+    let mut refused = 0;
+    let mut samples: Vec<f64> = (0..repeats)
+        .map(|_| {
+            assert!(
+                workload::fill(&mut subject, churn, &mut live),
+                "{} cannot hold the live set",
+                S::NAME
+            );
+            let start = Instant::now();
+            refused += workload::churn_steps(&mut subject, &churn.steps, &mut live);
+            let elapsed = start.elapsed();
+            workload::drain(&mut subject, &mut live);
+            let ops = if per_pair {
+                churn.steps.len()
+            } else {
+                churn.step_ops()
+            };
+            per_op(elapsed, ops)
+        })
+        .collect();
+    let note = if refused > 0 {
+        format!("{refused} allocations refused")
+    } else {
+        String::new()
+    };
+    let unit = if per_pair { "ns/pair" } else { "ns/op" };
+    Spread::of(&mut samples).row(S::NAME, unit, &note);
+}
+
+fn pool_churn<S: Subject>(plan: &plan::Churn) {
+    churn::<S>(plan::POOL_ARENA, plan, true, REPEATS);
+}
+
+fn general<S: Subject>(plan: &plan::Churn) {
+    churn::<S>(plan::GENERAL_ARENA, plan, false, 5);
+}
+
+/// Percentile `p` (0..=100) of sorted samples.
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank]
+}
+
+/// Latency passes per contender: each operation's time is the minimum over
+/// the passes, which removes preemptions (they strike a different operation
+/// each pass) but keeps every slow path the allocator itself takes (the
+/// seeded operation sequence is the same in every pass).
+const LATENCY_PASSES: usize = 3;
+
+/// Per-operation times of one pass, and which of them were allocations.
+struct Pass {
+    nanos: Vec<u32>,
+    is_alloc: Vec<bool>,
+}
+
+fn latency_row(name: &str, passes: &[Pass]) {
+    let first = &passes[0];
+    let mut raw = first.nanos.clone();
+    raw.sort_unstable();
+    let mut all: Vec<u32> = (0..first.nanos.len())
+        .map(|i| passes.iter().map(|p| p.nanos[i]).min().unwrap_or(0))
+        .collect();
+    let (slowest, _) = all
+        .iter()
+        .enumerate()
+        .max_by_key(|&(_, &ns)| ns)
+        .unwrap_or((0, &0));
+    let mut allocs: Vec<u32> = all
+        .iter()
+        .zip(&first.is_alloc)
+        .filter_map(|(&ns, &alloc)| alloc.then_some(ns))
+        .collect();
+    all.sort_unstable();
+    allocs.sort_unstable();
+    println!(
+        "| {name} | {} | {} | {} | {} | {} (op #{slowest}) | {} | {} |",
+        percentile(&all, 50.0),
+        percentile(&all, 99.0),
+        percentile(&all, 99.99),
+        percentile(&allocs, 99.99),
+        all[all.len() - 1],
+        percentile(&raw, 99.99),
+        raw[raw.len() - 1],
+    );
+}
+
+fn nanos(start: Instant) -> u32 {
+    start.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32
+}
+
+/// A churn with a clock read around every operation (fill included).
+fn latency_pass<S: Subject>(arena: usize, plan: &plan::Churn) -> Pass {
+    let mut subject = S::create(arena);
+    let mut live = Vec::with_capacity(plan.initial.len() + 1);
+    let ops = plan.initial.len() + plan.step_ops();
+    let mut pass = Pass {
+        nanos: Vec::with_capacity(ops),
+        is_alloc: Vec::with_capacity(ops),
+    };
+    for &layout in &plan.initial {
+        let start = Instant::now();
+        let block = subject.alloc(layout);
+        pass.nanos.push(nanos(start));
+        pass.is_alloc.push(true);
+        live.push(block.expect("the live set fits"));
+    }
+    for step in &plan.steps {
+        let victim = live.swap_remove(step.victim as usize % live.len());
+        let start = Instant::now();
+        // SAFETY: every block in `live` came from `subject` and is live.
+        unsafe { subject.free(victim) };
+        pass.nanos.push(nanos(start));
+        pass.is_alloc.push(false);
+        let start = Instant::now();
+        let block = subject.alloc(step.layout);
+        pass.nanos.push(nanos(start));
+        pass.is_alloc.push(true);
+        if let Some(block) = block {
+            live.push(block);
+        }
+    }
+    workload::drain(&mut subject, &mut live);
+    pass
+}
+
+fn general_latency<S: Subject>(plan: &plan::Churn) {
+    let passes: Vec<Pass> = (0..LATENCY_PASSES)
+        .map(|_| latency_pass::<S>(plan::GENERAL_ARENA, plan))
+        .collect();
+    latency_row(S::NAME, &passes);
+}
+
+fn pool_latency<S: Subject>(plan: &plan::Churn) {
+    let passes: Vec<Pass> = (0..LATENCY_PASSES)
+        .map(|_| latency_pass::<S>(plan::POOL_ARENA, plan))
+        .collect();
+    latency_row(S::NAME, &passes);
+}
+
+/// Workload 1 with a clock read around every allocation.
+fn linear_latency<S: Reset>() {
+    let mut subject = S::create(plan::LINEAR_ARENA);
+    let passes: Vec<Pass> = (0..LATENCY_PASSES)
+        .map(|_| {
+            let nanos = (0..plan::LINEAR_ALLOCATIONS)
+                .map(|_| {
+                    let start = Instant::now();
+                    let block = subject.alloc(plan::LINEAR_LAYOUT);
+                    let ns = nanos(start);
+                    black_box(block.expect("workload 1 fits"));
+                    ns
+                })
+                .collect();
+            subject.reset();
+            Pass {
+                nanos,
+                is_alloc: vec![true; plan::LINEAR_ALLOCATIONS],
+            }
+        })
+        .collect();
+    latency_row(S::NAME, &passes);
+}
+
+fn latency_header(title: &str) {
+    println!("\n### {title}\n");
+    println!(
+        "Per-operation minimum over {LATENCY_PASSES} identical seeded passes; the last two columns are one raw pass.\n"
+    );
+    println!(
+        "| allocator | p50 op | p99 op | p99.99 op | p99.99 alloc | max op | raw p99.99 op | raw max op |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+}
+
+fn timer_floor() {
+    let passes: Vec<Pass> = (0..LATENCY_PASSES)
+        .map(|_| {
+            let nanos = (0..plan::GENERAL_OPS)
+                .map(|_| {
+                    let start = Instant::now();
+                    black_box(());
+                    nanos(start)
+                })
+                .collect();
+            Pass {
+                nanos,
+                is_alloc: vec![true; plan::GENERAL_OPS],
+            }
+        })
+        .collect();
+    latency_row("timer (empty op)", &passes);
+}
+
+fn fragmentation<S: Subject>(plans: &[Vec<plan::FragOp>]) {
+    let mut shares: Vec<f64> = plans
+        .iter()
+        .map(|ops| {
+            let mut subject = S::create(plan::FRAGMENTATION_ARENA);
+            let Utilisation { live_bytes, .. } = workload::fragmentation(&mut subject, ops);
+            live_bytes as f64 * 100.0 / plan::FRAGMENTATION_ARENA as f64
+        })
+        .collect();
+    let spread = Spread::of(&mut shares);
+    let mut subject = S::create(plan::FRAGMENTATION_ARENA);
+    let fits = workload::fill_count(&mut subject, 64, usize::MAX);
+    println!(
+        "| {} | {:.1} % | {:.1} % | {:.1} % | {:.1} B |",
+        S::NAME,
+        spread.median,
+        spread.min,
+        spread.max,
+        plan::FRAGMENTATION_ARENA as f64 / fits as f64
+    );
+}
+
+fn buddy<S: Subject>(layouts: &[core::alloc::Layout], order: &[usize]) {
+    let mut refused = 0;
+    let mut samples: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let mut subject = S::create(plan::BUDDY_ARENA);
+            let start = Instant::now();
+            refused = workload::buddy(&mut subject, layouts, order);
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    let note = if refused > 0 {
+        format!("{refused} of {} allocations refused", layouts.len())
+    } else {
+        String::new()
+    };
+    Spread::of(&mut samples).row(S::NAME, "µs", &note);
+}
+
+/// What one uncontended atomic read-modify-write costs on this machine: the
+/// floor under every `Sync` allocator's hot path.
+fn atomic_costs() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const N: u64 = 2_000_000;
+    let cell = AtomicU64::new(0);
+    let row = |name: &str, op: &dyn Fn(u64)| {
+        let mut samples: Vec<f64> = (0..REPEATS)
+            .map(|_| {
+                let start = Instant::now();
+                for i in 0..N {
+                    op(black_box(i));
+                }
+                per_op(start.elapsed(), N as usize)
+            })
+            .collect();
+        Spread::of(&mut samples).row(name, "ns", "");
+    };
+    row("plain load + store", &|i| {
+        let value = cell.load(Ordering::Relaxed);
+        cell.store(value.wrapping_add(i), Ordering::Relaxed);
+    });
+    row("fetch_add", &|i| {
+        cell.fetch_add(i, Ordering::Relaxed);
+    });
+    row("compare_exchange (succeeds)", &|i| {
+        let value = cell.load(Ordering::Relaxed);
+        let _ = cell.compare_exchange(value, i, Ordering::AcqRel, Ordering::Acquire);
+    });
+    row("fetch_max", &|i| {
+        cell.fetch_max(i, Ordering::Relaxed);
+    });
+}
+
+fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+
+    if run("atomics") {
+        throughput_header(
+            "Context — one uncontended atomic operation on this machine",
+            "ns/op",
+        );
+        atomic_costs();
+    }
+    if run("w1") {
+        throughput_header(
+            "Workload 1 — linear: 1,000,000 × 64 B in 64 MiB, then reset",
+            "ns/alloc",
+        );
+        linear_contenders!(linear());
+    }
+    if run("w2a") {
+        throughput_header("Workload 2a — pool: LIFO alloc/free pairs, 64 B", "ns/pair");
+        lifo_contenders!(pool_lifo());
+    }
+    if run("w2b") {
+        let plan = plan::pool_churn(SEED, plan::POOL_CHURN_PAIRS);
+        throughput_header(
+            "Workload 2b — pool: random-order churn, 2,048 of 4,096 live",
+            "ns/pair",
+        );
+        pool_contenders!(pool_churn(&plan));
+    }
+    let general_plan = plan::general_churn(SEED, plan::GENERAL_OPS);
+    if run("w3") {
+        println!(
+            "\n### Workload 3 — general churn: 16..=4096 B, align 8/16/64, 2,000 live, 16 MiB\n"
+        );
+        println!("| allocator | median ns/op | min – max (5 runs) | notes |");
+        println!("|---|---:|---:|---|");
+        general_contenders!(general(&general_plan));
+    }
+    if run("w3-latency") {
+        latency_header(
+            "Workload 3 — single operations over 1,000,000 ops (ns, clock read included)",
+        );
+        timer_floor();
+        general_contenders!(general_latency(&general_plan));
+    }
+    if run("w1-latency") {
+        latency_header(
+            "Workload 1 — single allocations over 3 × 1,000,000 (ns, clock read included)",
+        );
+        linear_contenders!(linear_latency());
+    }
+    if run("w2b-latency") {
+        let plan = plan::pool_churn(SEED, (plan::GENERAL_OPS - plan::POOL_CAPACITY / 2) / 2);
+        latency_header(
+            "Workload 2b — single operations of the pool churn, 1,000,000 ops (ns, clock read included)",
+        );
+        pool_contenders!(pool_latency(&plan));
+    }
+    if run("w4") {
+        let plans: Vec<_> = (0..plan::FRAGMENTATION_SEEDS)
+            .map(|i| plan::fragmentation(SEED + i))
+            .collect();
+        println!(
+            "\n### Workload 4 — fragmentation: 16 MiB, 16..=65,536 B, live at the first failure\n"
+        );
+        println!(
+            "| allocator | median live / arena | min | max ({} seeds) | bytes per 64 B alloc |",
+            plan::FRAGMENTATION_SEEDS
+        );
+        println!("|---|---:|---:|---:|---:|");
+        arena_contenders!(fragmentation(&plans));
+    }
+    if run("w5") {
+        let (layouts, order) = plan::buddy(SEED);
+        throughput_header(
+            "Workload 5 — buddy: 5,000 allocations of 16..=8192 B, then 5,000 frees in random order (total)",
+            "µs",
+        );
+        arena_contenders!(buddy(&layouts, &order));
+    }
+}
