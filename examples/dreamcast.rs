@@ -10,8 +10,9 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flight_mem::{Bytes, PoolBox, memory_layout};
+use flight_mem::{Bytes, PoolBox, PressureInfo, PressureLevel, memory_layout};
 use flight_mem_examples::Rng;
 
 /// A particle: 28 bytes; 4096 of them fit the pool.
@@ -58,6 +59,16 @@ memory_layout! {
 }
 
 const FRAMES: usize = 600;
+
+/// Times a region rose into `High` pressure or above.
+static HIGH_PRESSURE: AtomicUsize = AtomicUsize::new(0);
+
+/// A game would shrink its caches here; this one counts and reports.
+fn on_high_pressure(level: PressureLevel, info: &PressureInfo) {
+    if HIGH_PRESSURE.fetch_add(1, Ordering::Relaxed) < 3 {
+        println!("pressure: {info} (callback for {level:?})");
+    }
+}
 
 /// A texture resident in VRAM.
 struct Texture {
@@ -117,6 +128,7 @@ impl TextureCache {
 
 fn main() {
     println!("{}", Game::map());
+    Game::on_pressure(PressureLevel::High, on_high_pressure).expect("the callback table has room");
 
     let mut rng = Rng::new(0xD12E_A3C5);
     let mut particles: Vec<PoolBox<'static, Particle>> = Vec::new();
@@ -274,6 +286,15 @@ fn main() {
         Ok(()) => println!("memory map written to {svg_path}"),
         Err(err) => eprintln!("could not write {svg_path}: {err}"),
     }
+
+    println!(
+        "regions rose into High pressure {} times; layout pressure now {:?}",
+        HIGH_PRESSURE.load(Ordering::Relaxed),
+        Game::pressure()
+    );
+    let report = Game::validate();
+    println!("validate: {report}");
+    assert!(report.is_ok(), "guards and allocator invariants hold");
 
     // Teardown: everything goes back, and the layout agrees.
     drop(particles);
