@@ -7,7 +7,8 @@ use std::ptr::NonNull;
 
 use common::{
     CASES, XorShift, assert_hammer_counted, assert_pattern, assert_refused_unchanged,
-    assert_unchanged, assert_vec_in_works, hammer_from_threads, leak_memory, ops, run_model,
+    assert_unchanged, assert_vec_in_works, fill_until_first_failure, hammer_from_threads,
+    leak_memory, ops, run_model,
 };
 use flight_mem::{AllocError, AllocatorKind, Arena, Buddy, RawAllocator, RawMemory};
 use proptest::prelude::*;
@@ -317,12 +318,7 @@ fn utilisation_fill_until_first_failure() {
     for seed in 1u64..=if cfg!(miri) { 1 } else { 8 } {
         let buddy = Buddy::new(leak_memory(len, 4096));
         let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        while buddy
-            .allocate(layout(16 + rng.below(65536 - 16 + 1), 8))
-            .is_ok()
-        {}
-        buddy.check().unwrap();
-        let stats = buddy.stats();
+        let stats = fill_until_first_failure(&buddy, &mut rng, 16..=65536);
         shares.push(stats.requested as f64 / stats.capacity as f64);
     }
     let worst = shares.iter().copied().fold(1.0, f64::min);

@@ -399,3 +399,19 @@ pub unsafe fn assert_refused_unchanged<A: RawAllocator + ?Sized>(
     assert_eq!(unsafe { alloc.free(ptr) }, Err(expected), "{ptr:?}");
     assert_unchanged(alloc, &before, 0);
 }
+
+/// Requests random sizes in `sizes` (alignment 8) until the first refusal,
+/// checks the allocator, and returns its stats at that point.
+pub fn fill_until_first_failure<A: RawAllocator + ?Sized>(
+    alloc: &A,
+    rng: &mut XorShift,
+    sizes: std::ops::RangeInclusive<usize>,
+) -> flight_mem::AllocatorStats {
+    let (min, span) = (*sizes.start(), sizes.end() - sizes.start() + 1);
+    while alloc
+        .allocate(Layout::from_size_align(min + rng.below(span), 8).unwrap())
+        .is_ok()
+    {}
+    alloc.check().expect("allocator invariants when full");
+    alloc.stats()
+}
