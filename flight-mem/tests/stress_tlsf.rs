@@ -29,7 +29,7 @@ fn random_layout(thread: usize, round: usize) -> Layout {
     r = (r ^ (r >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     r = (r ^ (r >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     r ^= r >> 31;
-    let size = 1 + (r >> 16) as usize % if r % 8 == 0 { LARGE } else { SMALL };
+    let size = 1 + (r >> 16) as usize % if r.is_multiple_of(8) { LARGE } else { SMALL };
     let align = 1 << ((r >> 40) % 9);
     Layout::from_size_align(size, align).unwrap()
 }
