@@ -5,13 +5,14 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use common::{leak_memory, ops, run_model};
-use flight_mem::{
-    AllocError, AllocatorKind, AllocatorStats, Arena, Buddy, RawAllocator, RawMemory,
+use common::{
+    CASES, XorShift, assert_hammer_counted, assert_pattern, assert_refused_unchanged,
+    assert_unchanged, assert_vec_in_works, fill_until_first_failure, hammer_from_threads,
+    leak_memory, ops, run_model,
 };
+use flight_mem::{AllocError, AllocatorKind, Arena, Buddy, RawAllocator, RawMemory};
 use proptest::prelude::*;
 
-const CASES: u32 = if cfg!(miri) { 8 } else { 256 };
 const MAX_OPS: usize = if cfg!(miri) { 30 } else { 300 };
 /// Region lengths of the mixed model test (miri walks every tag per step).
 const MAX_LEN: usize = if cfg!(miri) { 9_000 } else { 70_000 };
@@ -173,14 +174,6 @@ fn non_power_of_two_region_uses_every_block() {
     assert_whole_again(&buddy);
 }
 
-/// Every field but `failures` is unchanged, `failures` by `failed`.
-fn assert_unchanged(buddy: &Buddy, before: &AllocatorStats, failed: u64) {
-    let mut expected = *before;
-    expected.failures += failed;
-    assert_eq!(buddy.stats(), expected);
-    buddy.check().unwrap();
-}
-
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let buddy = Buddy::new(leak_memory(33 * 1024, 32 * 1024));
@@ -228,30 +221,28 @@ fn bad_input_is_refused_and_changes_nothing() {
     // SAFETY: each pointer below is invalid on purpose; the
     // allocator must refuse it without touching memory it does not own.
     unsafe {
-        assert_eq!(buddy.free(outside), Err(AllocError::ForeignPointer));
-        assert_eq!(buddy.free(a_ptr.add(1)), Err(AllocError::ForeignPointer));
+        assert_refused_unchanged(&buddy, outside, AllocError::ForeignPointer);
+        assert_refused_unchanged(&buddy, a_ptr.add(1), AllocError::ForeignPointer);
         // A minimum-block boundary inside a live 128-byte block.
-        assert_eq!(buddy.free(a_ptr.add(32)), Err(AllocError::ForeignPointer));
-        assert_eq!(buddy.free(b_ptr.add(64)), Err(AllocError::ForeignPointer));
+        assert_refused_unchanged(&buddy, a_ptr.add(32), AllocError::ForeignPointer);
+        assert_refused_unchanged(&buddy, b_ptr.add(64), AllocError::ForeignPointer);
         // One past the heap, in the tag table.
         let past = NonNull::new(a_ptr.as_ptr().add(32 * 1024)).unwrap();
-        assert_eq!(buddy.free(past), Err(AllocError::ForeignPointer));
+        assert_refused_unchanged(&buddy, past, AllocError::ForeignPointer);
     }
     assert_unchanged(&buddy, &before, 0);
+    // SAFETY: `b` is live and 100 bytes long.
+    unsafe { assert_pattern(b_ptr, 100, 0xab, "live block next to refused pointers") };
 
     // SAFETY: `a` is live; afterwards it is freed on purpose twice.
     unsafe {
         buddy.free(a_ptr).unwrap();
-        let before = buddy.stats();
-        assert_eq!(buddy.free(a_ptr), Err(AllocError::DoubleFree));
-        assert_unchanged(&buddy, &before, 0);
+        assert_refused_unchanged(&buddy, a_ptr, AllocError::DoubleFree);
         // `b` is `a`'s buddy: freeing it merges both into one block, and
         // `b`'s pointer now lies inside a free block.
         buddy.free(b_ptr).unwrap();
-        let before = buddy.stats();
-        assert_eq!(buddy.free(b_ptr), Err(AllocError::DoubleFree));
-        assert_eq!(buddy.free(a_ptr), Err(AllocError::DoubleFree));
-        assert_unchanged(&buddy, &before, 0);
+        assert_refused_unchanged(&buddy, b_ptr, AllocError::DoubleFree);
+        assert_refused_unchanged(&buddy, a_ptr, AllocError::DoubleFree);
     }
     assert_whole_again(&buddy);
 }
@@ -300,72 +291,21 @@ fn static_instance_first_used_from_many_threads() {
     const THREADS: usize = 4;
     const ROUNDS: usize = if cfg!(miri) { 20 } else { 500 };
 
-    let start = std::sync::Barrier::new(THREADS);
-    std::thread::scope(|scope| {
-        for thread in 0..THREADS {
-            let start = &start;
-            scope.spawn(move || {
-                start.wait();
-                let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
-                for round in 0..ROUNDS {
-                    let size = 1 + (round * 37 + thread * 101) % 700;
-                    let pattern = (thread * 16 + round % 16) as u8;
-                    if let Ok(block) = HEAP.allocate(layout(size, 8)) {
-                        let ptr = block.cast::<u8>();
-                        // SAFETY: the block is ours and `size` bytes long.
-                        unsafe { ptr.as_ptr().write_bytes(pattern, size) };
-                        live.push((ptr, size, pattern));
-                    }
-                    if (live.len() > 4 || round % 3 == 0)
-                        && let Some((ptr, size, pattern)) = live.pop()
-                    {
-                        // SAFETY: the block is live and `size` bytes long.
-                        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
-                        assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                        // SAFETY: live, not used again.
-                        unsafe { HEAP.free(ptr) }.unwrap();
-                    }
-                }
-                for (ptr, size, pattern) in live {
-                    // SAFETY: as above.
-                    let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
-                    assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                    // SAFETY: live, not used again.
-                    unsafe { HEAP.free(ptr) }.unwrap();
-                }
-            });
-        }
+    let counts = hammer_from_threads(&HEAP, THREADS, ROUNDS, 4, |thread, round| {
+        layout(1 + (round * 37 + thread * 101) % 700, 8)
     });
-    let stats = HEAP.stats();
-    assert_eq!((stats.live, stats.used, stats.requested), (0, 0, 0));
-    assert_eq!(
-        stats.allocations + stats.failures,
-        (THREADS * ROUNDS) as u64
-    );
-    assert_eq!(stats.allocations, stats.deallocations);
-    HEAP.check().unwrap();
+    assert_hammer_counted(&HEAP, &counts, ROUNDS);
     assert_whole_again(&HEAP);
 }
 
 #[test]
 fn allocator_api2_vec_on_a_static_instance() {
-    use flight_mem::allocator_api2::vec::Vec;
     static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
     // SAFETY: ARENA is given to this allocator alone.
     static HEAP: Buddy = Buddy::new(unsafe { RawMemory::from_arena(&ARENA) });
 
-    let mut v = Vec::new_in(&HEAP);
-    for i in 0..1000u32 {
-        v.push(i);
-    }
-    assert!(v.iter().copied().eq(0..1000));
-    let stats = HEAP.stats();
-    assert_eq!(stats.live, 1);
-    assert_eq!(stats.used, 4096); // 1024 u32 after doubling growth
-    assert_eq!(stats.requested, 4096);
-    HEAP.check().unwrap();
-    drop(v);
-    assert_eq!(HEAP.stats().live, 0);
+    let stats = assert_vec_in_works(&HEAP);
+    assert_eq!(stats.used, 4096, "no overhead: 4096 is a power of two");
     assert_whole_again(&HEAP);
 }
 
@@ -378,12 +318,7 @@ fn utilisation_fill_until_first_failure() {
     for seed in 1u64..=if cfg!(miri) { 1 } else { 8 } {
         let buddy = Buddy::new(leak_memory(len, 4096));
         let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        while buddy
-            .allocate(layout(16 + rng.below(65536 - 16 + 1), 8))
-            .is_ok()
-        {}
-        buddy.check().unwrap();
-        let stats = buddy.stats();
+        let stats = fill_until_first_failure(&buddy, &mut rng, 16..=65536);
         shares.push(stats.requested as f64 / stats.capacity as f64);
     }
     let worst = shares.iter().copied().fold(1.0, f64::min);
@@ -393,16 +328,4 @@ fn utilisation_fill_until_first_failure() {
     );
     // Rounding to a power of two wastes less than half of every block.
     assert!(worst > 0.5);
-}
-
-/// A small deterministic generator (no timing, no OS entropy).
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }

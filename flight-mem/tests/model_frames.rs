@@ -8,14 +8,9 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use common::{Model, leak_memory};
+use common::{CASES, Model, assert_pattern, leak_memory, on_threads};
 use flight_mem::{AllocError, Frames, RawAllocator};
 use proptest::prelude::*;
-
-#[cfg(miri)]
-const CASES: u32 = 8;
-#[cfg(not(miri))]
-const CASES: u32 = 256;
 
 /// Ops per case: Miri runs a few short sequences.
 const MAX_OPS: usize = if cfg!(miri) { 12 } else { 80 };
@@ -228,62 +223,51 @@ fn threads_allocate_while_frames_advance() {
     static ARENA: Arena<{ 3 * 64 * 1024 + 4096 }> = Arena::new();
     // SAFETY: ARENA is handed to this one allocator and nothing else.
     static FRAMES: Frames = Frames::new(unsafe { RawMemory::from_arena(&ARENA) }, 3);
-    const THREADS: u8 = 8;
+    const THREADS: usize = 8;
     const ROUNDS: usize = if cfg!(miri) { 4 } else { 60 };
     const PER_ROUND: usize = if cfg!(miri) { 3 } else { 20 };
-    static BARRIER: std::sync::LazyLock<Barrier> =
-        std::sync::LazyLock::new(|| Barrier::new(THREADS as usize));
+    let round_done = Barrier::new(THREADS);
 
-    let handles: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            std::thread::spawn(move || {
-                let mut previous: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
-                for round in 0..ROUNDS {
-                    let mut current = Vec::new();
-                    for i in 0..PER_ROUND {
-                        if thread == 0 && i == PER_ROUND / 2 {
-                            // SAFETY: the frame being reset held blocks of
-                            // round - 2 at the latest, which every thread
-                            // dropped before the barrier ending round - 1.
-                            unsafe { FRAMES.next_frame() };
-                        }
-                        let pattern = thread << 5 | (round % 32) as u8;
-                        let size = 8 + (i * 13 + usize::from(thread)) % 40;
-                        let block = FRAMES
-                            .allocate(Layout::from_size_align(size, 8).unwrap())
-                            .unwrap()
-                            .cast::<u8>();
-                        // SAFETY: a fresh block of `size` bytes.
-                        unsafe { block.as_ptr().write_bytes(pattern, size) };
-                        current.push((block, size, pattern));
-                        FRAMES.scope(|scope| {
-                            let a = scope.alloc_slice_fill(size, !pattern).unwrap();
-                            scope.scope(|inner| {
-                                let b = inner.alloc([pattern; 16]).unwrap();
-                                assert!(b.iter().all(|&x| x == pattern));
-                            });
-                            assert!(a.iter().all(|&x| x == !pattern), "scope block overwritten");
-                        });
-                    }
-                    for &(block, size, pattern) in previous.iter().chain(&current) {
-                        // SAFETY: blocks of this and the previous round live
-                        // in frames not reset yet (see the safety comment on
-                        // `next_frame` above).
-                        let bytes = unsafe { std::slice::from_raw_parts(block.as_ptr(), size) };
-                        assert!(
-                            bytes.iter().all(|&b| b == pattern),
-                            "retained block overwritten"
-                        );
-                    }
-                    previous = current;
-                    BARRIER.wait();
+    on_threads(THREADS, |thread| {
+        let thread = thread as u8;
+        let mut previous: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
+        for round in 0..ROUNDS {
+            let mut current = Vec::new();
+            for i in 0..PER_ROUND {
+                if thread == 0 && i == PER_ROUND / 2 {
+                    // SAFETY: the frame being reset held blocks of
+                    // round - 2 at the latest, which every thread
+                    // dropped before the barrier ending round - 1.
+                    unsafe { FRAMES.next_frame() };
                 }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+                let pattern = thread << 5 | (round % 32) as u8;
+                let size = 8 + (i * 13 + usize::from(thread)) % 40;
+                let block = FRAMES
+                    .allocate(Layout::from_size_align(size, 8).unwrap())
+                    .unwrap()
+                    .cast::<u8>();
+                // SAFETY: a fresh block of `size` bytes.
+                unsafe { block.as_ptr().write_bytes(pattern, size) };
+                current.push((block, size, pattern));
+                FRAMES.scope(|scope| {
+                    let a = scope.alloc_slice_fill(size, !pattern).unwrap();
+                    scope.scope(|inner| {
+                        let b = inner.alloc([pattern; 16]).unwrap();
+                        assert!(b.iter().all(|&x| x == pattern));
+                    });
+                    assert!(a.iter().all(|&x| x == !pattern), "scope block overwritten");
+                });
+            }
+            for &(block, size, pattern) in previous.iter().chain(&current) {
+                // SAFETY: blocks of this and the previous round live
+                // in frames not reset yet (see the safety comment on
+                // `next_frame` above).
+                unsafe { assert_pattern(block, size, pattern, "retained block") };
+            }
+            previous = current;
+            round_done.wait();
+        }
+    });
     FRAMES.check().unwrap();
     let stats = FRAMES.stats();
     assert_eq!(stats.failures, 0);

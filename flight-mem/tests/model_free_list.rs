@@ -5,13 +5,14 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use common::{leak_memory, ops, run_model};
-use flight_mem::{
-    AllocError, AllocatorKind, AllocatorStats, Arena, Fit, FreeList, RawAllocator, RawMemory,
+use common::{
+    CASES, XorShift, assert_hammer_counted, assert_pattern, assert_refused_unchanged,
+    assert_unchanged, assert_vec_in_works, fill_until_first_failure, hammer_from_threads,
+    leak_memory, ops, run_model,
 };
+use flight_mem::{AllocError, AllocatorKind, Arena, Fit, FreeList, RawAllocator, RawMemory};
 use proptest::prelude::*;
 
-const CASES: u32 = if cfg!(miri) { 8 } else { 256 };
 const MAX_OPS: usize = if cfg!(miri) { 30 } else { 300 };
 /// Region lengths of the mixed model test (miri walks every tag per step).
 const MAX_LEN: usize = if cfg!(miri) { 12_000 } else { 70_000 };
@@ -184,14 +185,6 @@ fn best_fit_picks_the_tightest_block() {
     }
 }
 
-/// Every field but `failures` is unchanged, `failures` by `failed`.
-fn assert_unchanged(heap: &FreeList, before: &AllocatorStats, failed: u64) {
-    let mut expected = *before;
-    expected.failures += failed;
-    assert_eq!(heap.stats(), expected);
-    heap.check().unwrap();
-}
-
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let heap = FreeList::new(leak_memory(64 * 1024, 4096));
@@ -237,31 +230,28 @@ fn bad_input_is_refused_and_changes_nothing() {
     // SAFETY: each pointer below is invalid on purpose; the
     // allocator must refuse it without touching memory it does not own.
     unsafe {
-        assert_eq!(heap.free(outside), Err(AllocError::ForeignPointer));
-        assert_eq!(heap.free(a.add(1)), Err(AllocError::ForeignPointer));
-        assert_eq!(heap.free(a.add(GRANULE)), Err(AllocError::ForeignPointer));
-        assert_eq!(
-            heap.free(b.add(2 * GRANULE)),
-            Err(AllocError::ForeignPointer)
-        );
+        assert_refused_unchanged(&heap, outside, AllocError::ForeignPointer);
+        assert_refused_unchanged(&heap, a.add(1), AllocError::ForeignPointer);
+        assert_refused_unchanged(&heap, a.add(GRANULE), AllocError::ForeignPointer);
+        assert_refused_unchanged(&heap, b.add(2 * GRANULE), AllocError::ForeignPointer);
         // The heap's first byte (before the first user pointer).
         let start = NonNull::new(a.as_ptr().sub(WORD)).unwrap();
-        assert_eq!(heap.free(start), Err(AllocError::ForeignPointer));
+        assert_refused_unchanged(&heap, start, AllocError::ForeignPointer);
     }
     assert_unchanged(&heap, &before, 0);
+    for block in [a, b, c] {
+        // SAFETY: the block is live and 100 bytes long.
+        unsafe { assert_pattern(block, 100, 0xab, "live block next to refused pointers") };
+    }
 
     // SAFETY: `a`, `b` are live; afterwards they are freed on purpose twice.
     unsafe {
         heap.free(a).unwrap();
-        let before = heap.stats();
-        assert_eq!(heap.free(a), Err(AllocError::DoubleFree));
-        assert_unchanged(&heap, &before, 0);
+        assert_refused_unchanged(&heap, a, AllocError::DoubleFree);
         // `b` merges into `a`'s free block; its stale header still says free.
         heap.free(b).unwrap();
-        let before = heap.stats();
-        assert_eq!(heap.free(b), Err(AllocError::DoubleFree));
-        assert_eq!(heap.free(a), Err(AllocError::DoubleFree));
-        assert_unchanged(&heap, &before, 0);
+        assert_refused_unchanged(&heap, b, AllocError::DoubleFree);
+        assert_refused_unchanged(&heap, a, AllocError::DoubleFree);
         heap.free(c).unwrap();
     }
     assert_whole_again(&heap);
@@ -301,72 +291,21 @@ fn static_instance_first_used_from_many_threads() {
     const THREADS: usize = 4;
     const ROUNDS: usize = if cfg!(miri) { 20 } else { 500 };
 
-    let start = std::sync::Barrier::new(THREADS);
-    std::thread::scope(|scope| {
-        for thread in 0..THREADS {
-            let start = &start;
-            scope.spawn(move || {
-                start.wait();
-                let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
-                for round in 0..ROUNDS {
-                    let size = 1 + (round * 37 + thread * 101) % 700;
-                    let pattern = (thread * 16 + round % 16) as u8;
-                    if let Ok(block) = HEAP.allocate(layout(size, 1 << (round % 6))) {
-                        let ptr = block.cast::<u8>();
-                        // SAFETY: the block is ours and `size` bytes long.
-                        unsafe { ptr.as_ptr().write_bytes(pattern, size) };
-                        live.push((ptr, size, pattern));
-                    }
-                    if (live.len() > 4 || round % 3 == 0)
-                        && let Some((ptr, size, pattern)) = live.pop()
-                    {
-                        // SAFETY: the block is live and `size` bytes long.
-                        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
-                        assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                        // SAFETY: live, not used again.
-                        unsafe { HEAP.free(ptr) }.unwrap();
-                    }
-                }
-                for (ptr, size, pattern) in live {
-                    // SAFETY: as above.
-                    let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), size) };
-                    assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                    // SAFETY: live, not used again.
-                    unsafe { HEAP.free(ptr) }.unwrap();
-                }
-            });
-        }
+    let counts = hammer_from_threads(&HEAP, THREADS, ROUNDS, 4, |thread, round| {
+        layout(1 + (round * 37 + thread * 101) % 700, 1 << (round % 6))
     });
-    let stats = HEAP.stats();
-    assert_eq!((stats.live, stats.used, stats.requested), (0, 0, 0));
-    assert_eq!(
-        stats.allocations + stats.failures,
-        (THREADS * ROUNDS) as u64
-    );
-    assert_eq!(stats.allocations, stats.deallocations);
-    HEAP.check().unwrap();
+    assert_hammer_counted(&HEAP, &counts, ROUNDS);
     assert_whole_again(&HEAP);
 }
 
 #[test]
 fn allocator_api2_vec_on_a_static_instance() {
-    use flight_mem::allocator_api2::vec::Vec;
     static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
     // SAFETY: ARENA is given to this allocator alone.
     static HEAP: FreeList = FreeList::new(unsafe { RawMemory::from_arena(&ARENA) });
 
-    let mut v = Vec::new_in(&HEAP);
-    for i in 0..1000u32 {
-        v.push(i);
-    }
-    assert!(v.iter().copied().eq(0..1000));
-    let stats = HEAP.stats();
-    assert_eq!(stats.live, 1);
-    assert_eq!(stats.requested, 4096); // 1024 u32 after doubling growth
+    let stats = assert_vec_in_works(&HEAP);
     assert_eq!(stats.used, 4096 + 2 * WORD); // header, rounded to the granule
-    HEAP.check().unwrap();
-    drop(v);
-    assert_eq!(HEAP.stats().live, 0);
     assert_whole_again(&HEAP);
 }
 
@@ -380,12 +319,7 @@ fn utilisation_fill_until_first_failure() {
         for seed in 1u64..=if cfg!(miri) { 1 } else { 8 } {
             let heap = FreeList::with_fit(leak_memory(len, 4096), fit);
             let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            while heap
-                .allocate(layout(16 + rng.below(65536 - 16 + 1), 8))
-                .is_ok()
-            {}
-            heap.check().unwrap();
-            let stats = heap.stats();
+            let stats = fill_until_first_failure(&heap, &mut rng, 16..=65536);
             shares.push(stats.requested as f64 / stats.capacity as f64);
         }
         let worst = shares.iter().copied().fold(1.0, f64::min);
@@ -419,12 +353,7 @@ fn utilisation_after_churn() {
                 live.push(block.cast());
             }
         }
-        while heap
-            .allocate(layout(16 + rng.below(65536 - 16 + 1), 8))
-            .is_ok()
-        {}
-        heap.check().unwrap();
-        let stats = heap.stats();
+        let stats = fill_until_first_failure(&heap, &mut rng, 16..=65536);
         eprintln!(
             "free list {fit:?} after churn: {:.2} % requested, {:.2} % used, fragmentation {:.1} %",
             stats.requested as f64 * 100.0 / stats.capacity as f64,
@@ -434,17 +363,5 @@ fn utilisation_after_churn() {
         // Per block: a header, granule rounding, a tail too small to split.
         let per_block = WORD + (GRANULE - 1) + (4 * WORD - 1);
         assert!(stats.used - stats.requested <= stats.live * per_block);
-    }
-}
-
-/// A small deterministic generator (no timing, no OS entropy).
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
     }
 }

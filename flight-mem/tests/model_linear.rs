@@ -7,14 +7,9 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use common::{Model, leak_memory};
+use common::{CASES, Model, assert_pattern, leak_memory, on_threads};
 use flight_mem::{AllocError, Linear, RawAllocator, Scope};
 use proptest::prelude::*;
-
-#[cfg(miri)]
-const CASES: u32 = 8;
-#[cfg(not(miri))]
-const CASES: u32 = 256;
 
 /// Ops per case: Miri runs a few short sequences.
 const MAX_OPS: usize = if cfg!(miri) { 12 } else { 80 };
@@ -255,61 +250,56 @@ fn threads_share_scopes_and_raw_blocks() {
     static ARENA: Arena<{ 1 << 20 }> = Arena::new();
     // SAFETY: ARENA is handed to this one allocator and nothing else.
     static LINEAR: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
-    const THREADS: u8 = 8;
+    const THREADS: usize = 8;
     const ROUNDS: usize = if cfg!(miri) { 6 } else { 400 };
 
-    let handles: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            std::thread::spawn(move || {
-                let mut raw = Vec::new();
-                let mut allocations = 0u64;
-                for round in 0..ROUNDS {
-                    let pattern = thread << 5 | (round % 32) as u8;
-                    LINEAR.scope(|scope| {
-                        let outer = scope.alloc_slice_fill(16 + round % 7, pattern).unwrap();
-                        allocations += 1;
-                        scope.scope(|inner| {
-                            let value = inner.alloc([!pattern; 12]).unwrap();
-                            allocations += 1;
-                            assert!(value.iter().all(|&b| b == !pattern));
-                        });
-                        if round % 5 == 0 {
-                            let block = LINEAR
-                                .allocate(Layout::new::<[u8; 24]>())
-                                .unwrap()
-                                .cast::<u8>();
-                            // SAFETY: a fresh block of 24 bytes.
-                            unsafe { block.as_ptr().write_bytes(pattern ^ 0x55, 24) };
-                            raw.push((block, pattern ^ 0x55));
-                            allocations += 1;
-                        }
-                        let last = scope.alloc_str("flight-mem").unwrap();
-                        allocations += 1;
-                        assert!(
-                            outer.iter().all(|&b| b == pattern),
-                            "scope block overwritten"
-                        );
-                        assert_eq!(last, "flight-mem");
-                    });
+    let results = on_threads(THREADS, |thread| {
+        let thread = thread as u8;
+        let mut raw = Vec::new();
+        let mut allocations = 0u64;
+        for round in 0..ROUNDS {
+            let pattern = thread << 5 | (round % 32) as u8;
+            LINEAR.scope(|scope| {
+                let outer = scope.alloc_slice_fill(16 + round % 7, pattern).unwrap();
+                allocations += 1;
+                scope.scope(|inner| {
+                    let value = inner.alloc([!pattern; 12]).unwrap();
+                    allocations += 1;
+                    assert!(value.iter().all(|&b| b == !pattern));
+                });
+                if round % 5 == 0 {
+                    let block = LINEAR
+                        .allocate(Layout::new::<[u8; 24]>())
+                        .unwrap()
+                        .cast::<u8>();
+                    // SAFETY: a fresh block of 24 bytes.
+                    unsafe { block.as_ptr().write_bytes(pattern ^ 0x55, 24) };
+                    raw.push((block, pattern ^ 0x55));
+                    allocations += 1;
                 }
-                for &(block, pattern) in &raw {
-                    // SAFETY: the raw blocks are never reclaimed in this test.
-                    let bytes = unsafe { std::slice::from_raw_parts(block.as_ptr(), 24) };
-                    assert!(bytes.iter().all(|&b| b == pattern), "raw block overwritten");
-                }
-                (
-                    raw.iter()
-                        .map(|(block, _)| block.as_ptr().addr())
-                        .collect::<Vec<_>>(),
-                    allocations,
-                )
-            })
-        })
-        .collect();
+                let last = scope.alloc_str("flight-mem").unwrap();
+                allocations += 1;
+                assert!(
+                    outer.iter().all(|&b| b == pattern),
+                    "scope block overwritten"
+                );
+                assert_eq!(last, "flight-mem");
+            });
+        }
+        for &(block, pattern) in &raw {
+            // SAFETY: the raw blocks are never reclaimed in this test.
+            unsafe { assert_pattern(block, 24, pattern, "raw block") };
+        }
+        (
+            raw.iter()
+                .map(|(block, _)| block.as_ptr().addr())
+                .collect::<Vec<_>>(),
+            allocations,
+        )
+    });
     let mut blocks = Vec::new();
     let mut allocations = 0;
-    for handle in handles {
-        let (raw, count) = handle.join().unwrap();
+    for (raw, count) in results {
         blocks.extend(raw);
         allocations += count;
     }

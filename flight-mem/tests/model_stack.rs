@@ -7,14 +7,9 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use common::{Model, leak_memory};
+use common::{CASES, Model, assert_pattern, assert_refused_unchanged, leak_memory, on_threads};
 use flight_mem::{AllocError, RawAllocator, Stack, StackMarker};
 use proptest::prelude::*;
-
-#[cfg(miri)]
-const CASES: u32 = 8;
-#[cfg(not(miri))]
-const CASES: u32 = 256;
 
 /// Ops per case: Miri runs a few short sequences.
 const MAX_OPS: usize = if cfg!(miri) { 12 } else { 80 };
@@ -111,13 +106,14 @@ impl StackModel {
     }
 }
 
-/// Runs a refused free and checks that it changed nothing.
+/// Runs a refused free and checks that it changed nothing, the top of the
+/// stack included.
 fn refused(stack: &Stack, ptr: NonNull<u8>, expected: AllocError) {
-    let before = stack.stats();
     let marker = stack.marker();
-    // SAFETY: refused frees change nothing and read no memory they do not own.
-    assert_eq!(unsafe { stack.free(ptr) }, Err(expected));
-    assert_eq!(stack.stats(), before);
+    // SAFETY: every caller passes a pointer the stack detects as misuse
+    // (foreign, interior, not on top, or above the top) without reading
+    // memory it does not own.
+    unsafe { assert_refused_unchanged(stack, ptr, expected) };
     assert_eq!(stack.marker(), marker);
 }
 
@@ -240,42 +236,35 @@ fn threads_share_one_stack() {
     static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
     // SAFETY: ARENA is handed to this one allocator and nothing else.
     static STACK: Stack = Stack::new(unsafe { RawMemory::from_arena(&ARENA) });
-    const THREADS: u8 = 8;
+    const THREADS: usize = 8;
     const ROUNDS: usize = if cfg!(miri) { 5 } else { 500 };
 
-    let handles: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            std::thread::spawn(move || {
-                for round in 0..ROUNDS {
-                    let pattern = thread << 5 | (round % 32) as u8;
-                    let size = 1 + (round * 7 + usize::from(thread)) % 100;
-                    let block = STACK
-                        .allocate(Layout::from_size_align(size, 4).unwrap())
-                        .unwrap()
-                        .cast::<u8>();
-                    // SAFETY: a fresh block of `size` bytes.
-                    unsafe { block.as_ptr().write_bytes(pattern, size) };
-                    // SAFETY: as above; only this thread writes it.
-                    let bytes = unsafe { std::slice::from_raw_parts(block.as_ptr(), size) };
-                    assert!(bytes.iter().all(|&b| b == pattern), "block overwritten");
-                    loop {
-                        // SAFETY: this thread's block, not used afterwards.
-                        match unsafe { STACK.free(block) } {
-                            Ok(()) => break,
-                            Err(AllocError::OutOfOrder) => std::thread::yield_now(),
-                            Err(other) => panic!("unexpected {other:?}"),
-                        }
-                    }
+    on_threads(THREADS, |thread| {
+        let thread = thread as u8;
+        for round in 0..ROUNDS {
+            let pattern = thread << 5 | (round % 32) as u8;
+            let size = 1 + (round * 7 + usize::from(thread)) % 100;
+            let block = STACK
+                .allocate(Layout::from_size_align(size, 4).unwrap())
+                .unwrap()
+                .cast::<u8>();
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { block.as_ptr().write_bytes(pattern, size) };
+            // SAFETY: as above; only this thread writes it.
+            unsafe { assert_pattern(block, size, pattern, "block") };
+            loop {
+                // SAFETY: this thread's block, not used afterwards.
+                match unsafe { STACK.free(block) } {
+                    Ok(()) => break,
+                    Err(AllocError::OutOfOrder) => std::thread::yield_now(),
+                    Err(other) => panic!("unexpected {other:?}"),
                 }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+            }
+        }
+    });
     let stats = STACK.stats();
     STACK.check().unwrap();
     assert_eq!((stats.used, stats.live, stats.requested), (0, 0, 0));
-    assert_eq!(stats.allocations, u64::from(THREADS) * ROUNDS as u64);
+    assert_eq!(stats.allocations, (THREADS * ROUNDS) as u64);
     assert_eq!(stats.deallocations, stats.allocations);
 }

@@ -4,27 +4,17 @@
 // Statics need const constructors, which loom builds do not have.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::alloc::Layout;
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
+use common::{XorShift, on_threads};
 use flight_mem::{AllocError, Arena, BlockPool, Pool, PoolBox, RawAllocator, RawMemory};
 
 const THREADS: usize = 8;
 const ROUNDS: usize = if cfg!(miri) { 30 } else { 20_000 };
-
-/// A deterministic per-thread random sequence (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 type Value = [u64; 8];
 const VALUES: usize = 48;
@@ -35,42 +25,34 @@ static VALUE_POOL: Pool<Value> = Pool::new(unsafe { RawMemory::from_arena(&VALUE
 
 #[test]
 fn threads_keep_their_patterns() {
-    let start = Barrier::new(THREADS);
-    let refused: usize = thread::scope(|scope| {
-        let workers: Vec<_> = (0..THREADS)
-            .map(|thread| {
-                let start = &start;
-                scope.spawn(move || {
-                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (thread as u64 + 1));
-                    let mut held: Vec<(PoolBox<'static, Value>, u64)> = Vec::new();
-                    let mut refused = 0;
-                    start.wait();
-                    for round in 0..ROUNDS {
-                        if held.len() < 8 && rng.below(3) != 0 {
-                            let tag = (thread as u64) << 32 | round as u64;
-                            match VALUE_POOL.alloc([tag; 8]) {
-                                Ok(value) => held.push((value, tag)),
-                                Err(value) => {
-                                    assert_eq!(value, [tag; 8]);
-                                    refused += 1;
-                                }
-                            }
-                        } else if !held.is_empty() {
-                            let (mut value, tag) = held.swap_remove(rng.below(held.len()));
-                            assert_eq!(*value, [tag; 8], "thread {thread}: block overwritten");
-                            value[3] = !tag;
-                            assert_eq!(value[3], !tag);
-                        }
+    let refused: usize = on_threads(THREADS, |thread| {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (thread as u64 + 1));
+        let mut held: Vec<(PoolBox<'static, Value>, u64)> = Vec::new();
+        let mut refused = 0;
+        for round in 0..ROUNDS {
+            if held.len() < 8 && rng.below(3) != 0 {
+                let tag = (thread as u64) << 32 | round as u64;
+                match VALUE_POOL.alloc([tag; 8]) {
+                    Ok(value) => held.push((value, tag)),
+                    Err(value) => {
+                        assert_eq!(value, [tag; 8]);
+                        refused += 1;
                     }
-                    for (value, tag) in held {
-                        assert_eq!(*value, [tag; 8]);
-                    }
-                    refused
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
+                }
+            } else if !held.is_empty() {
+                let (mut value, tag) = held.swap_remove(rng.below(held.len()));
+                assert_eq!(*value, [tag; 8], "thread {thread}: block overwritten");
+                value[3] = !tag;
+                assert_eq!(value[3], !tag);
+            }
+        }
+        for (value, tag) in held {
+            assert_eq!(*value, [tag; 8]);
+        }
+        refused
+    })
+    .into_iter()
+    .sum();
     let stats = VALUE_POOL.stats();
     assert_eq!(stats.live, 0);
     assert_eq!(stats.used, 0);
@@ -95,62 +77,49 @@ static CLAIM_POOL: BlockPool =
 
 #[test]
 fn exhausted_pool_never_hands_a_block_out_twice() {
-    let start = Barrier::new(CLAIMERS);
-    let (granted, refused): (u64, u64) = thread::scope(|scope| {
-        let workers: Vec<_> = (1..=CLAIMERS as u32)
-            .map(|me| {
-                let start = &start;
-                scope.spawn(move || {
-                    let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ u64::from(me));
-                    let (mut granted, mut refused) = (0u64, 0u64);
-                    start.wait();
-                    for _ in 0..ROUNDS {
-                        let size = 4 + rng.below(BLOCK - 3);
-                        let block =
-                            match CLAIM_POOL.allocate(Layout::from_size_align(size, 4).unwrap()) {
-                                Ok(block) => block.cast::<u8>(),
-                                Err(AllocError::OutOfMemory { .. }) => {
-                                    refused += 1;
-                                    thread::yield_now();
-                                    continue;
-                                }
-                                Err(other) => panic!("unexpected {other:?}"),
-                            };
-                        granted += 1;
-                        // SAFETY: the block is ours, 8-aligned and at least 4
-                        // bytes; the claim word is only accessed atomically.
-                        let claim = unsafe { AtomicU32::from_ptr(block.cast::<u32>().as_ptr()) };
-                        assert_eq!(
-                            claim.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed),
-                            Ok(0),
-                            "block handed out while owned"
-                        );
-                        if size > 4 {
-                            // SAFETY: the rest of the requested bytes are ours.
-                            unsafe { block.add(4).write_bytes(me as u8, size - 4) };
-                        }
-                        thread::yield_now();
-                        assert_eq!(claim.load(Ordering::Relaxed), me);
-                        if size > 4 {
-                            // SAFETY: as above.
-                            let rest = unsafe {
-                                std::slice::from_raw_parts(block.add(4).as_ptr(), size - 4)
-                            };
-                            assert!(rest.iter().all(|&b| b == me as u8));
-                        }
-                        claim.store(0, Ordering::Release);
-                        // SAFETY: allocated above by this thread, freed once.
-                        unsafe { CLAIM_POOL.free(block) }.unwrap();
-                    }
-                    (granted, refused)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap())
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    });
+    let (granted, refused) = on_threads(CLAIMERS, |thread| {
+        let me = thread as u32 + 1;
+        let mut rng = XorShift(0xD1B5_4A32_D192_ED03 ^ u64::from(me));
+        let (mut granted, mut refused) = (0u64, 0u64);
+        for _ in 0..ROUNDS {
+            let size = 4 + rng.below(BLOCK - 3);
+            let block = match CLAIM_POOL.allocate(Layout::from_size_align(size, 4).unwrap()) {
+                Ok(block) => block.cast::<u8>(),
+                Err(AllocError::OutOfMemory { .. }) => {
+                    refused += 1;
+                    thread::yield_now();
+                    continue;
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            };
+            granted += 1;
+            // SAFETY: the block is ours, 8-aligned and at least 4
+            // bytes; the claim word is only accessed atomically.
+            let claim = unsafe { AtomicU32::from_ptr(block.cast::<u32>().as_ptr()) };
+            assert_eq!(
+                claim.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed),
+                Ok(0),
+                "block handed out while owned"
+            );
+            if size > 4 {
+                // SAFETY: the rest of the requested bytes are ours.
+                unsafe { block.add(4).write_bytes(me as u8, size - 4) };
+            }
+            thread::yield_now();
+            assert_eq!(claim.load(Ordering::Relaxed), me);
+            if size > 4 {
+                // SAFETY: as above.
+                let rest = unsafe { std::slice::from_raw_parts(block.add(4).as_ptr(), size - 4) };
+                assert!(rest.iter().all(|&b| b == me as u8));
+            }
+            claim.store(0, Ordering::Release);
+            // SAFETY: allocated above by this thread, freed once.
+            unsafe { CLAIM_POOL.free(block) }.unwrap();
+        }
+        (granted, refused)
+    })
+    .into_iter()
+    .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let stats = CLAIM_POOL.stats();
     assert_eq!(stats.allocations, granted);
     assert_eq!(stats.deallocations, granted);
