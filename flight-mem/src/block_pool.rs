@@ -25,8 +25,13 @@ use crate::{
 /// initialisation: a `static` pool works on its first call from any thread.
 ///
 /// * **Time:** allocation is one pop (one CAS of the head, retried only
-///   under contention) or, while unused blocks remain, one bump; free is one
-///   CAS on the block's link word and one push. No lock on either path.
+///   under contention) or, when the stack is empty and unused blocks remain,
+///   one bump; free is one push (one CAS of the head). No lock on either
+///   path, and no other read-modify-write for blocks requested at their full
+///   size: the counters are derived from the stack head and the bump
+///   counter (see the `free_stack` module). A smaller request adds one relaxed
+///   `fetch_add`/`fetch_sub` each way for `requested`; a pool of 65,536
+///   blocks or more adds one relaxed `fetch_add` per free.
 /// * **Per-block overhead:** nothing inside the block; 4 bytes of side table
 ///   per block, plus the block size rounded up to the block alignment (the
 ///   *stride*). `used` counts the stride of every live block.
@@ -38,7 +43,7 @@ use crate::{
 /// * **Thread safety:** atomics only. The head is an `AtomicU64`; on targets
 ///   without native 64-bit atomics (thumbv7em, thumbv6m) `portable-atomic`
 ///   provides it with its lock-based or critical-section fallback. Statistics
-///   counters are relaxed atomics, exact whenever no operation is in flight.
+///   are exact whenever no operation is in flight.
 /// * **Checking:** [`RawAllocator::check`] walks the free stack (O(free
 ///   blocks)); it may run concurrently with allocation and frees, trusts only
 ///   walks during which the stack head did not move, and reports nothing if
@@ -82,14 +87,13 @@ pub struct BlockPool {
     stride: usize,
     /// Slots when the memory starts on a `block_align` boundary.
     aligned_slots: u32,
+    /// Also the source of `allocations`, `deallocations`, `live` and `peak`
+    /// (see `FreeStack::counts`).
     stack: FreeStack,
-    allocations: AtomicU64,
-    deallocations: AtomicU64,
     failures: AtomicU64,
-    /// Sum over live blocks of `block_size - requested size`.
+    /// Sum over live blocks of `block_size - requested size`; touched only
+    /// by requests smaller than the block.
     slack: AtomicUsize,
-    /// The most blocks ever live at once.
-    peak: AtomicUsize,
 }
 
 /// Where the blocks and the side table are, worked out from the actual
@@ -177,12 +181,9 @@ impl BlockPool {
                 block_align,
                 stride,
                 aligned_slots,
-                stack: FreeStack::new(),
-                allocations: AtomicU64::new(0),
-                deallocations: AtomicU64::new(0),
+                stack: FreeStack::new(aligned_slots),
                 failures: AtomicU64::new(0),
                 slack: AtomicUsize::new(0),
-                peak: AtomicUsize::new(0),
             };
             // Loom's atomics are objects that must be constructed before use;
             // real atomics are plain memory the stack writes before reading.
@@ -272,16 +273,11 @@ impl BlockPool {
         self.slots() - self.live()
     }
 
-    /// Live blocks according to the counters (exact when quiescent).
+    /// Live blocks according to the free stack (exact when quiescent).
     #[inline]
     fn live(&self) -> usize {
-        // Deallocations first: every counted free had its allocation
-        // counted before, so the difference never goes negative.
-        let deallocations = self.deallocations.load(Ordering::Relaxed);
-        let allocations = self.allocations.load(Ordering::Relaxed);
-        let live = allocations.saturating_sub(deallocations);
-        // In-flight frees can make the difference overshoot for a moment.
-        (live as usize).min(self.geometry().slots() as usize)
+        // In-flight operations can make the count overshoot for a moment.
+        (self.stack.counts().live as usize).min(self.geometry().slots() as usize)
     }
 
     /// Where blocks and links are for the memory's actual address.
@@ -330,7 +326,7 @@ impl BlockPool {
     }
 
     /// Takes a block for a request of `block_size - slack` bytes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(&self, slack: usize) -> Option<NonNull<u8>> {
         let geometry = self.geometry();
         let Some(index) = self
@@ -340,11 +336,7 @@ impl BlockPool {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let allocations = self.allocations.fetch_add(1, Ordering::Relaxed) + 1;
-        let live = allocations.saturating_sub(self.deallocations.load(Ordering::Relaxed)) as usize;
-        if live > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(live, Ordering::Relaxed);
-        }
+        // `allocations`, `live` and `peak` follow from the stack's own state.
         if slack != 0 {
             self.slack.fetch_add(slack, Ordering::Relaxed);
         }
@@ -393,13 +385,12 @@ impl BlockPool {
         if slack != 0 {
             self.slack.fetch_sub(slack as usize, Ordering::Relaxed);
         }
-        self.deallocations.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// `RawAllocator::allocate` for this geometry: a whole block for any
     /// request that fits it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn allocate_layout(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         check_request(layout, self.block_align).map_err(|e| self.refuse(e))?;
         if layout.size() > self.block_size {
@@ -432,16 +423,17 @@ impl BlockPool {
 
     /// The statistics snapshot shared by `BlockPool` and `Pool`.
     pub(crate) fn snapshot(&self) -> AllocatorStats {
-        let live = self.live();
+        let counts = self.stack.counts();
         let slots = self.slots();
+        let live = (counts.live as usize).min(slots);
         let mut stats = AllocatorStats::empty(slots * self.stride);
         stats.used = live * self.stride;
-        stats.peak = self.peak.load(Ordering::Relaxed).min(slots) * self.stride;
+        stats.peak = (counts.peak as usize).min(slots) * self.stride;
         stats.requested =
             (live * self.block_size).saturating_sub(self.slack.load(Ordering::Relaxed));
         stats.live = live;
-        stats.allocations = self.allocations.load(Ordering::Relaxed);
-        stats.deallocations = self.deallocations.load(Ordering::Relaxed);
+        stats.allocations = counts.allocations;
+        stats.deallocations = counts.deallocations;
         stats.failures = self.failures.load(Ordering::Relaxed);
         stats.largest_free = if live < slots { self.block_size } else { 0 };
         stats
@@ -465,11 +457,6 @@ impl BlockPool {
         self.stack
             .check(geometry.links)
             .map_err(|v| violation(v.what, v.slot))?;
-        let deallocations = self.deallocations.load(Ordering::Relaxed);
-        let allocations = self.allocations.load(Ordering::Relaxed);
-        if deallocations > allocations {
-            return Err(violation("more frees than allocations counted", 0));
-        }
         Ok(())
     }
 }

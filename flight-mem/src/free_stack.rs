@@ -7,22 +7,79 @@
 //! [`AtomicU32`] per slot, that lives in the pool's own memory (so it counts
 //! against the budget: 4 bytes per slot, and nothing in the slot itself).
 //!
-//! * `head` packs the index of the top free slot (low half) and a tag (high
-//!   half) into one `AtomicU64`. Every successful compare-and-swap of `head`
-//!   increments the tag, so a thread that read `(index, tag)` and was
-//!   overtaken by a pop of `index`, other pops and a push of `index` again (the
-//!   ABA scenario) fails its CAS instead of installing a stale successor. The
-//!   tag is 32 bits: the guard fails only if a single thread stalls between
-//!   its load and its CAS while exactly a multiple of 2³² head updates happen.
+//! * `head` is one `AtomicU64` packing three fields, low to high: the index of
+//!   the top free slot, the *depth* (how many slots are on the stack), and a
+//!   *pop tag* that every pop increments and no push touches. The fields'
+//!   widths are fixed per pool from its slot count (see [Head layout]).
 //! * `fresh` counts the slots handed out at least once. Slots at or above it
 //!   have never been used, so neither their link words nor their bytes need to
 //!   be initialised: a pool works on garbage memory with no init call.
-//!   Allocation takes a fresh slot while there are any and pops the stack
-//!   afterwards. That order makes exhaustion exact: `fresh` never decreases,
-//!   so once `fresh` ran out and the stack is empty, every slot is live. The
-//!   emptiness is confirmed by a read-modify-write of `head` (a plain load
-//!   may return an out-of-date value), so a pool never reports exhaustion
-//!   while a completed free is already in the stack.
+//!   Allocation pops the stack and takes a fresh slot only when the stack is
+//!   empty, so every slot below `fresh` has been live at once (see
+//!   [Statistics]). Exhaustion is exact: after finding no fresh slot,
+//!   allocation pops once more, confirming an empty stack with a
+//!   read-modify-write of `head` (a plain load may return an out-of-date
+//!   value). `fresh` never decreases, so at that instant every slot was live,
+//!   and a pool never reports exhaustion while a completed free is in the
+//!   stack.
+//!
+//! An allocation and a free together issue two locked instructions: the
+//! pop's and the push's compare-and-swap of `head`. Every statistic is
+//! derived from `head` and `fresh` (see [Statistics]).
+//!
+//! # Why a pop tag is enough against ABA
+//!
+//! A popper reads `head = (i, d, t)` and the link `next` of slot `i`, then
+//! compare-and-swaps `head` from `(i, d, t)` to `(next, d - 1, t + 1)`. The
+//! danger (ABA) is that `head` changed and came back to `(i, d, t)` meanwhile
+//! with a different successor below `i`, so the CAS installs a stale `next`.
+//!
+//! * Every pop increments the tag, so a return to tag `t` needs zero pops in
+//!   between, or a multiple of 2^(tag bits) pops (at least 2³²: see below)
+//!   while one thread stalls between its load and its CAS.
+//! * With no pops in between, only pushes happened, and a push never puts a
+//!   slot on the stack that is already on it: that would be a second free of
+//!   a free slot, which `free` refuses (the slot's link word is not live) and
+//!   which [`RawAllocator::free`](crate::RawAllocator::free)'s contract
+//!   excludes for races. So pushes only add slots above `i`: the depth only
+//!   grows, and the top is a slot that was not on the stack before, never
+//!   `i`. The head cannot come back to `(i, d, t)`.
+//!
+//! So a successful pop CAS means no operation at all completed in between,
+//! and `next` is still `i`'s successor. A push needs no tag: its CAS succeeds
+//! only if the top it linked below its slot is the current top, and pushing
+//! onto the current stack is correct whatever its history (the `loom_pool`
+//! models check both interleavings, the pop–pop–push ABA and a pop racing
+//! pushes only).
+//!
+//! # Head layout
+//!
+//! For a pool of at most `n` slots the index field has `w = bits(n)` bits
+//! (its all-ones value is the empty stack), so that `n < 2^w`. When
+//! `w <= 16` the depth field has `w` bits too and the tag gets the remaining
+//! `64 - 2w >= 32` bits. A pool of 65,536 slots or more does not fit that:
+//! its index field has 32 bits, the tag 32 bits, there is no depth field, and
+//! a separate `pushes` counter (one more relaxed read-modify-write per free)
+//! stands in for the depth. Either way the tag has at least 32 bits. It
+//! wraps after 2^(tag bits) pops; the pop that wraps it increments `tag_wraps`,
+//! so the total number of pops stays exact.
+//!
+//! # Statistics
+//!
+//! * pops = `tag_wraps` · 2^(tag bits) + tag;
+//! * allocations = `fresh` + pops (every handed-out slot was either fresh or
+//!   popped);
+//! * free slots on the stack = depth (or `pushes` − pops);
+//! * live = `fresh` − depth; deallocations = pops + depth (= pushes);
+//! * peak live = `fresh`: a fresh slot is taken only when the stack is empty,
+//!   that is when all `fresh` handed-out slots are live, so taking one makes
+//!   `fresh` the new maximum, and `live <= fresh` always.
+//!
+//! All of these are exact whenever no operation is in flight. While one is,
+//! a snapshot may be off by the operations in flight (`head`, `fresh` and the
+//! counters are read separately), and the peak may count a slot taken fresh
+//! by an allocation that saw the stack empty just before a racing free
+//! pushed a slot.
 //!
 //! # Why the links live outside the slots
 //!
@@ -45,7 +102,6 @@
 //! |---|---|
 //! | `0..capacity` | free; the next free slot below it on the stack |
 //! | [`NIL`] | free; the bottom of the stack |
-//! | `FREEING` | being pushed by `free` |
 //! | `ALLOCATED - slack` | live; `slack` = block size − requested size |
 //!
 //! Keeping the slack in the live slot's link word is what lets `free` keep
@@ -54,11 +110,18 @@
 //! The ranges are disjoint because a pool never has more slots than
 //! [`max_slots`] allows for its block size.
 //!
-//! `free` first moves the word from a live value to `FREEING` with a CAS;
-//! if the word is not live (already free, or being freed by a racing call) the
-//! CAS fails and the free reports a double free having changed nothing. A
-//! double free after the slot was handed out again cannot be told from a
-//! legitimate free; `free` is `unsafe` for that reason.
+//! `free` reads the word with a plain atomic load and refuses a slot that is
+//! not live: that catches every double free of a slot that is still free. It
+//! also refuses a slot that is already the top of the stack, which catches a
+//! free racing another free of the same pointer whenever that one has
+//! already pushed it. Racing frees of one pointer are outside
+//! [`RawAllocator::free`](crate::RawAllocator::free)'s contract, and a
+//! [`PoolBox`](crate::PoolBox) frees its slot exactly once, so safe code can
+//! never free a slot twice; the checks are a second line of defence for
+//! `unsafe` callers, not a lock (a compare-and-swap on the link word would
+//! catch every race but costs a locked instruction on every free). A double
+//! free after the slot was handed out again cannot be told from a
+//! legitimate free either; `free` is `unsafe` for that reason.
 //!
 //! # Memory ordering
 //!
@@ -71,12 +134,15 @@
 //! * The popper's own load of the link can be `Relaxed`: it happens after the
 //!   `Acquire` load of `head`, and if any other write to the link intervened,
 //!   the slot was popped meanwhile and the tag makes the CAS fail.
-//! * Link stores are `Release` and the `FREEING` CAS is `Acquire` so that
-//!   [`FreeStack::check`], which reads links with `Acquire`, can trust a walk
-//!   during which `head` did not move (see there).
+//! * Link stores are `Release` so that [`FreeStack::check`], which reads
+//!   links with `Acquire`, can trust a walk during which `head` did not move
+//!   (see there): a link is written only by the owner of a slot, after the
+//!   pop that handed it out moved `head`.
 //!
 //! [`Pool`]: crate::Pool
 //! [`BlockPool`]: crate::BlockPool
+//! [Head layout]: #head-layout
+//! [Statistics]: #statistics
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -86,9 +152,11 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 
 /// Link value of the bottom free slot; as the head index: the stack is empty.
 pub(crate) const NIL: u32 = u32::MAX;
-/// Link value of a slot whose `free` is pushing it.
-const FREEING: u32 = u32::MAX - 1;
 /// Link value of a live slot whose request filled the whole block.
+///
+/// `u32::MAX - 1` is unused: it marked a slot being freed when `free` claimed
+/// its slot with a compare-and-swap, and stays out of the live range so that
+/// the slot limits do not change.
 const ALLOCATED: u32 = u32::MAX - 2;
 
 /// How many walks [`FreeStack::check`] tries before it gives up on getting a
@@ -117,16 +185,6 @@ pub(crate) const fn max_slots(block_size: usize) -> u32 {
 #[inline]
 pub(crate) const fn live_mark(slack: u32) -> u32 {
     ALLOCATED - slack
-}
-
-#[inline]
-const fn pack(index: u32, tag: u32) -> u64 {
-    (tag as u64) << 32 | index as u64
-}
-
-#[inline]
-const fn unpack(head: u64) -> (u32, u32) {
-    (head as u32, (head >> 32) as u32)
 }
 
 /// A view of a pool's side table: `len` link words.
@@ -197,36 +255,159 @@ pub(crate) struct StackViolation {
     pub(crate) slot: u32,
 }
 
+/// The fields of `head` (see the module docs, "Head layout"), with the
+/// masks and increments the hot paths need worked out once.
+#[derive(Clone, Copy)]
+struct HeadLayout {
+    /// Bits of the top index; its all-ones value is the empty stack.
+    index_bits: u32,
+    /// Bits of the depth; 0 when the depth is counted in `pushes` instead.
+    depth_bits: u32,
+    /// Where the pop tag starts.
+    tag_shift: u32,
+    index_mask: u64,
+    /// One step of the tag: `head` values below it have tag 0.
+    tag_unit: u64,
+    /// What a push adds to `head` for the depth (0 without a depth field).
+    depth_unit: u64,
+    /// What a pop adds to `head`: one tag step, minus one depth step.
+    pop_step: u64,
+}
+
+impl HeadLayout {
+    /// The layout for a pool of at most `max_slots` slots.
+    const fn for_slots(max_slots: u32) -> Self {
+        let bits = u32::BITS - max_slots.leading_zeros();
+        let bits = if bits == 0 { 1 } else { bits };
+        let (index_bits, depth_bits) = if 2 * bits <= 32 {
+            (bits, bits)
+        } else {
+            (32, 0)
+        };
+        let tag_shift = index_bits + depth_bits;
+        let depth_unit = if depth_bits == 0 { 0 } else { 1 << index_bits };
+        Self {
+            index_bits,
+            depth_bits,
+            tag_shift,
+            index_mask: (1 << index_bits) - 1,
+            tag_unit: 1 << tag_shift,
+            depth_unit,
+            pop_step: (1u64 << tag_shift).wrapping_sub(depth_unit),
+        }
+    }
+
+    /// The index field of an empty stack.
+    #[inline]
+    const fn empty(self) -> u32 {
+        self.index_mask as u32
+    }
+
+    /// Bits of the pop tag: at least 32.
+    #[inline]
+    const fn tag_bits(self) -> u32 {
+        u64::BITS - self.tag_shift
+    }
+
+    #[inline]
+    const fn index(self, head: u64) -> u32 {
+        (head & self.index_mask) as u32
+    }
+
+    #[inline]
+    const fn depth(self, head: u64) -> u32 {
+        ((head >> self.index_bits) & ((1 << self.depth_bits) - 1)) as u32
+    }
+
+    #[inline]
+    const fn tag(self, head: u64) -> u64 {
+        head >> self.tag_shift
+    }
+
+    /// `head` after popping its top, whose link is `next`.
+    #[inline]
+    const fn popped(self, head: u64, next: u32) -> u64 {
+        // A `NIL` link masks to the empty index; a stale (garbage) `next`
+        // only ever reaches a CAS that fails. The depth is at least 1 (the
+        // stack is not empty), so the subtraction borrows nothing from the
+        // tag.
+        let with_next = (head & !self.index_mask) | (next as u64 & self.index_mask);
+        with_next.wrapping_add(self.pop_step)
+    }
+
+    /// `head` after pushing `index` (the tag is unchanged).
+    #[inline]
+    const fn pushed(self, head: u64, index: u32) -> u64 {
+        ((head & !self.index_mask) | index as u64).wrapping_add(self.depth_unit)
+    }
+}
+
+/// The counters [`FreeStack::counts`] derives (module docs, "Statistics").
+pub(crate) struct StackCounts {
+    /// Slots handed out: fresh ones plus pops.
+    pub(crate) allocations: u64,
+    /// Slots returned: pushes.
+    pub(crate) deallocations: u64,
+    /// Slots handed out and not returned.
+    pub(crate) live: u32,
+    /// The most slots live at once: the fresh slots.
+    pub(crate) peak: u32,
+}
+
 /// The free slots of a pool: a Treiber stack over a side table of links,
 /// plus a bump counter of never-used slots.
 pub(crate) struct FreeStack {
-    /// `(top free index, tag)`, see [`pack`].
+    /// `(top free index, depth, pop tag)`, laid out by `layout`.
     head: AtomicU64,
     /// Slots `0..fresh` have been handed out at least once.
     fresh: AtomicU32,
+    /// How many times the pop tag wrapped around.
+    tag_wraps: AtomicU32,
+    /// Successful pushes, counted only when `head` has no depth field.
+    pushes: AtomicU64,
+    layout: HeadLayout,
 }
 
 impl FreeStack {
     crate::sync::const_fn! {
-        /// An empty stack: every slot is fresh.
-        pub(crate) fn new() -> Self {
-            Self { head: AtomicU64::new(pack(NIL, 0)), fresh: AtomicU32::new(0) }
+        /// An empty stack for a pool of at most `max_slots` slots: every slot
+        /// is fresh.
+        pub(crate) fn new(max_slots: u32) -> Self {
+            let layout = HeadLayout::for_slots(max_slots);
+            Self {
+                head: AtomicU64::new(layout.empty() as u64),
+                fresh: AtomicU32::new(0),
+                tag_wraps: AtomicU32::new(0),
+                pushes: AtomicU64::new(0),
+                layout,
+            }
         }
     }
 
     /// Takes a free slot and marks its link word `mark` (a [`live_mark`]).
     ///
-    /// `links` must be the same table (same length) on every call.
+    /// `links` must be the same table (same length, at most the `max_slots`
+    /// given to `new`) on every call.
     #[inline]
     pub(crate) fn pop(&self, links: Links<'_>, mark: u32) -> Option<u32> {
-        let index = match self.take_fresh(links.len()) {
+        let index = match self.pop_free(links, false) {
             Some(index) => index,
-            None => self.pop_free(links)?,
+            None => self.pop_fresh_or_confirm(links)?,
         };
         // SAFETY: `take_fresh` returns indices below `links.len()`, and only
         // such indices are ever pushed (see `push`).
         unsafe { links.get(index) }.store(mark, Ordering::Release);
         Some(index)
+    }
+
+    /// The rest of `pop` once the stack looked empty: a fresh slot, or a
+    /// confirmed pop. Out of line so that the common pop stays small enough
+    /// to inline into the allocation path.
+    #[cold]
+    #[inline(never)]
+    fn pop_fresh_or_confirm(&self, links: Links<'_>) -> Option<u32> {
+        self.take_fresh(links.len())
+            .or_else(|| self.pop_free(links, true))
     }
 
     /// The next never-used slot, if any.
@@ -244,13 +425,20 @@ impl FreeStack {
             .ok()
     }
 
-    /// Pops the top of the free stack.
+    /// Pops the top of the free stack. With `confirm`, an empty stack is
+    /// reported only after a read-modify-write saw it empty.
     #[inline]
-    fn pop_free(&self, links: Links<'_>) -> Option<u32> {
+    fn pop_free(&self, links: Links<'_>, confirm: bool) -> Option<u32> {
+        let layout = self.layout;
         let mut head = self.head.load(Ordering::Acquire);
         loop {
-            let (index, tag) = unpack(head);
-            if index == NIL {
+            let index = layout.index(head);
+            if index == layout.empty() {
+                if !confirm {
+                    // Good enough to go for a fresh slot, which is always
+                    // correct to hand out.
+                    return None;
+                }
                 // A plain load may return an out-of-date empty head. Only a
                 // read-modify-write is guaranteed the latest value, so confirm
                 // with one (rewriting the same value changes nothing) before
@@ -266,20 +454,27 @@ impl FreeStack {
                     }
                 }
             }
-            // SAFETY: `head` only ever holds NIL or a pushed index, and
-            // `push` admits only indices below `links.len()`.
+            // SAFETY: `head` only ever holds the empty index or a pushed
+            // index, and `push` admits only indices below `links.len()`.
             let link = unsafe { links.get(index) };
             // Another thread may have popped `index` since `head` was read
             // and be rewriting this word: then `next` is garbage, but the
             // tag has moved on and the CAS below fails.
             let next = link.load(Ordering::Relaxed);
+            let popped = layout.popped(head, next);
             match self.head.compare_exchange_weak(
                 head,
-                pack(next, tag.wrapping_add(1)),
+                popped,
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(index),
+                Ok(_) => {
+                    if popped < layout.tag_unit {
+                        // Once per 2^32 pops or rarer.
+                        self.tag_wraps.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Some(index);
+                }
                 Err(current) => {
                     head = current;
                     spin_hint();
@@ -291,8 +486,8 @@ impl FreeStack {
     /// Returns slot `index` to the stack and gives back the slack its
     /// [`live_mark`] recorded.
     ///
-    /// A slot that is not live is refused with [`AllocError::DoubleFree`]
-    /// and nothing changes.
+    /// A slot that is not live, or that is already the top of the stack, is
+    /// refused with [`AllocError::DoubleFree`] and nothing changes.
     ///
     /// # Safety
     ///
@@ -301,7 +496,9 @@ impl FreeStack {
     /// call. (This holds for any pointer a pool ever handed out, freed once
     /// or twice; it excludes inventing a pointer to a slot that another
     /// thread may be taking fresh right now, whose link word may still be
-    /// uninitialised memory.)
+    /// uninitialised memory.) No other `push` of `index` runs concurrently
+    /// unless it is refused (see the module docs: racing frees of one
+    /// pointer break `RawAllocator::free`'s contract).
     #[inline]
     pub(crate) unsafe fn push(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
         if index >= self.fresh.load(Ordering::Relaxed) {
@@ -312,27 +509,31 @@ impl FreeStack {
         let link = unsafe { links.get(index) };
         let mark = link.load(Ordering::Relaxed);
         if mark < links.len() || mark > ALLOCATED {
-            // A successor index, NIL or FREEING: already free or being freed.
+            // A successor index or NIL: already free.
             return Err(AllocError::DoubleFree);
         }
-        // Only one of two racing frees of the same slot gets past this.
-        if link
-            .compare_exchange(mark, FREEING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return Err(AllocError::DoubleFree);
-        }
+        let layout = self.layout;
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            let (top, tag) = unpack(head);
-            link.store(top, Ordering::Release);
+            let top = layout.index(head);
+            if top == index {
+                // A racing free of the same pointer pushed it already.
+                return Err(AllocError::DoubleFree);
+            }
+            let below = if top == layout.empty() { NIL } else { top };
+            link.store(below, Ordering::Release);
             match self.head.compare_exchange_weak(
                 head,
-                pack(index, tag.wrapping_add(1)),
+                layout.pushed(head, index),
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(ALLOCATED - mark),
+                Ok(_) => {
+                    if layout.depth_bits == 0 {
+                        self.pushes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(ALLOCATED - mark);
+                }
                 Err(current) => {
                     head = current;
                     spin_hint();
@@ -347,19 +548,47 @@ impl FreeStack {
         self.fresh.load(Ordering::Relaxed)
     }
 
+    /// The statistics derived from `head`, exact when no operation is in
+    /// flight (see the module docs, "Statistics").
+    #[inline]
+    pub(crate) fn counts(&self) -> StackCounts {
+        let layout = self.layout;
+        let head = self.head.load(Ordering::Relaxed);
+        let wraps = u64::from(self.tag_wraps.load(Ordering::Relaxed));
+        // Read after `head`: every slot on the stack then is below it.
+        let fresh = self.fresh.load(Ordering::Relaxed);
+        let pops = wraps
+            .checked_shl(layout.tag_bits())
+            .unwrap_or(0)
+            .wrapping_add(layout.tag(head));
+        let depth = if layout.depth_bits == 0 {
+            self.pushes.load(Ordering::Relaxed).saturating_sub(pops)
+        } else {
+            u64::from(layout.depth(head))
+        };
+        let live = u64::from(fresh).saturating_sub(depth);
+        StackCounts {
+            allocations: u64::from(fresh) + pops,
+            deallocations: pops + depth,
+            live: live as u32,
+            peak: fresh,
+        }
+    }
+
     /// Walks the free stack and returns its length, or the first broken
     /// invariant: an index never handed out, a slot on the stack whose link
-    /// says it is live, or a cycle.
+    /// says it is live, a cycle, or a depth field that disagrees with the
+    /// walk.
     ///
     /// Safe to call concurrently with `pop` and `push`: a walk counts only
     /// if `head` did not change during it. Any link value written after the
     /// first read of `head` was written after a pop of its slot (which moved
-    /// `head`) and is published with `Release` (or by a read-modify-write
-    /// continuing a `Release` store's sequence); reading it with `Acquire`
+    /// `head`) and is published with `Release`; reading it with `Acquire`
     /// makes that pop visible to the second read of `head`. So a walk with an
     /// unchanged `head` read only the links of that instant. After
     /// [`CHECK_ATTEMPTS`] disturbed walks it gives up and reports `Ok(None)`.
     pub(crate) fn check(&self, links: Links<'_>) -> Result<Option<u32>, StackViolation> {
+        let layout = self.layout;
         for _ in 0..CHECK_ATTEMPTS {
             let head = self.head.load(Ordering::Acquire);
             // Read after `head`: every index pushed by then is below it.
@@ -370,19 +599,31 @@ impl FreeStack {
                     slot: fresh,
                 });
             }
-            let walk = Self::walk(links, unpack(head).0, fresh);
+            let walk = Self::walk(links, layout, layout.index(head), fresh);
             if self.head.load(Ordering::Acquire) == head {
-                return walk.map(Some);
+                let free = walk?;
+                if layout.depth_bits != 0 && layout.depth(head) != free {
+                    return Err(StackViolation {
+                        what: "free stack depth disagrees with its length",
+                        slot: layout.index(head),
+                    });
+                }
+                return Ok(Some(free));
             }
             spin_hint();
         }
         Ok(None)
     }
 
-    fn walk(links: Links<'_>, top: u32, fresh: u32) -> Result<u32, StackViolation> {
+    fn walk(
+        links: Links<'_>,
+        layout: HeadLayout,
+        top: u32,
+        fresh: u32,
+    ) -> Result<u32, StackViolation> {
         let mut index = top;
         let mut free = 0;
-        while index != NIL {
+        while index != layout.empty() {
             if index >= fresh {
                 return Err(StackViolation {
                     what: "free stack holds a slot never handed out",
@@ -404,8 +645,73 @@ impl FreeStack {
                 });
             }
             free += 1;
-            index = next;
+            index = if next == NIL { layout.empty() } else { next };
         }
         Ok(free)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn table() -> [AtomicU32; 4] {
+        [const { AtomicU32::new(0) }; 4]
+    }
+
+    #[test]
+    fn pop_tag_wraps_without_losing_a_pop() {
+        let words = table();
+        // SAFETY: the table is local, aligned and only accessed atomically.
+        let links = unsafe { Links::new(NonNull::from(&words[0]), 3) };
+        let stack = FreeStack::new(3);
+        let first = stack.pop(links, ALLOCATED).unwrap();
+        // SAFETY: popped above.
+        unsafe { stack.push(links, first) }.unwrap();
+        // Jump the tag to its last value, as if 2^62 - 1 pops had happened.
+        let layout = stack.layout;
+        let last_tag = u64::MAX >> layout.tag_shift;
+        let head = stack.head.load(Ordering::Relaxed);
+        let jumped = (head & (layout.tag_unit - 1)) | last_tag << layout.tag_shift;
+        stack.head.store(jumped, Ordering::Relaxed);
+        let before = stack.counts();
+        assert_eq!(before.allocations, 1 + last_tag);
+        assert_eq!(before.live, 0);
+        let again = stack.pop(links, ALLOCATED).unwrap();
+        assert_eq!(again, first);
+        let after = stack.counts();
+        assert_eq!(stack.tag_wraps.load(Ordering::Relaxed), 1);
+        assert_eq!(after.allocations, before.allocations.wrapping_add(1));
+        assert_eq!(after.live, 1);
+        // SAFETY: popped above.
+        unsafe { stack.push(links, again) }.unwrap();
+        assert_eq!(stack.counts().deallocations, after.allocations);
+        assert_eq!(stack.check(links).ok().flatten(), Some(1));
+    }
+
+    #[test]
+    fn layouts_keep_at_least_32_tag_bits() {
+        for slots in [0, 1, 2, 3, 255, 256, 65_535, 65_536, u32::MAX - 2] {
+            let layout = HeadLayout::for_slots(slots);
+            assert!(layout.tag_bits() >= 32, "{slots}");
+            assert!(u64::from(slots) < 1 << layout.index_bits, "{slots}");
+            assert_eq!(layout.depth_bits != 0, slots < 65_536, "{slots}");
+        }
+    }
+
+    #[test]
+    fn double_free_of_the_top_slot_is_refused() {
+        let words = table();
+        // SAFETY: as above.
+        let links = unsafe { Links::new(NonNull::from(&words[0]), 2) };
+        let stack = FreeStack::new(2);
+        let slot = stack.pop(links, ALLOCATED).unwrap();
+        // SAFETY: popped above; the second push is the double free.
+        unsafe { stack.push(links, slot) }.unwrap();
+        // Pretend a racing free already read the word as live.
+        words[slot as usize].store(ALLOCATED, Ordering::Relaxed);
+        // SAFETY: as above.
+        let refused = unsafe { stack.push(links, slot) };
+        assert_eq!(refused, Err(AllocError::DoubleFree));
     }
 }

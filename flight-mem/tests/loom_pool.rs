@@ -200,3 +200,36 @@ fn racing_double_free_is_detected_once() {
         fixture.assert_all_free();
     });
 }
+
+#[test]
+fn pop_races_pushes_only() {
+    // The pop tag does not count pushes: a popper that read the head must
+    // still fail its CAS when only pushes happened meanwhile (they change
+    // the top and the depth), and the stats must come out exact.
+    loom::model(|| {
+        let fixture = Fixture::new(3);
+        // Slot 0 free on the stack; slots 1 and 2 held by the main thread.
+        let held: Vec<_> = (0..3).map(|_| fixture.alloc(7).unwrap()).collect();
+        let mut held = held.into_iter();
+        fixture.free(held.next().unwrap(), 7);
+        let (one, two) = (held.next().unwrap(), held.next().unwrap());
+        // Hand the two held slots to the main thread's identity 2.
+        for block in [one, two] {
+            let slot = (block.as_ptr() as usize - fixture.base) / BLOCK;
+            // SAFETY: no other thread exists yet.
+            fixture.shadows[slot].with_mut(|owner| unsafe { *owner = 2 });
+        }
+        let a = Arc::clone(&fixture);
+        let popper = thread::spawn(move || {
+            let block = a.alloc(1).unwrap();
+            a.free(block, 1);
+        });
+        fixture.free(one, 2);
+        fixture.free(two, 2);
+        popper.join().unwrap();
+        let stats = fixture.pool.stats();
+        assert_eq!((stats.allocations, stats.deallocations), (4, 4));
+        assert_eq!(stats.peak, 3 * BLOCK);
+        fixture.assert_all_free();
+    });
+}

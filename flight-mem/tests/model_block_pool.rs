@@ -124,6 +124,23 @@ proptest! {
         pool.check().unwrap();
     }
 
+    /// Pools of 65,536 slots or more keep no depth in the stack head and
+    /// count pushes instead; 65,535 is the largest pool with a depth field.
+    /// Both must keep the statistics exact.
+    #[test]
+    fn large_pools_match_the_model(
+        count in prop_oneof![Just(65_535usize), Just(65_536usize), Just(70_000usize)],
+        ops in ops(1, 0, 3, 0..MAX_OPS),
+    ) {
+        let pool = pool(1, 1, count);
+        prop_assert_eq!(pool.slots(), count);
+        let model = run_exact(pool, &ops);
+        prop_assert_eq!(pool.len() + model.live.len(), 0);
+        let stats = pool.stats();
+        prop_assert_eq!(stats.allocations, stats.deallocations);
+        pool.check().unwrap();
+    }
+
     #[test]
     fn shared_harness_accepts_the_pool(
         block_size in 1usize..100,
