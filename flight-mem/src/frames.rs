@@ -459,6 +459,8 @@ unsafe impl RawAllocator for Frames {
             self.initialise(retired);
             let state = self.bump.load();
             check_state(state, self.frame_len, self.count)?;
+            // The lock excludes `next_frame`, so the tag matches the frame.
+            self.bump.check_peak(state, self.frame_len)?;
             let records_at = self.frames_len();
             let (mut bytes, mut blocks, mut padding) = (0usize, 0usize, 0usize);
             for frame in 0..self.count {

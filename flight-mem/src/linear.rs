@@ -313,6 +313,29 @@ impl Bump {
         }
     }
 
+    /// The peak record belongs to the current frame (outside a frame switch)
+    /// and lies within it.
+    pub(crate) fn check_peak(
+        &self,
+        state: State,
+        frame_len: usize,
+    ) -> Result<(), InvariantViolation> {
+        let recorded = Peak(self.peak.load(Ordering::Relaxed));
+        if recorded.epoch() != state.epoch() {
+            return Err(InvariantViolation {
+                what: "peak record tagged with another frame",
+                offset: recorded.offset(),
+            });
+        }
+        if recorded.offset() > frame_len {
+            return Err(InvariantViolation {
+                what: "peak record beyond the frame",
+                offset: recorded.offset(),
+            });
+        }
+        Ok(())
+    }
+
     /// `offset - padding`: the requested bytes of the current frame.
     pub(crate) fn requested(&self, state: State) -> usize {
         state
@@ -641,7 +664,9 @@ unsafe impl RawAllocator for Linear {
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
-        check_state(self.bump.load(), self.memory.len(), 1)
+        let state = self.bump.load();
+        check_state(state, self.memory.len(), 1)?;
+        self.bump.check_peak(state, self.memory.len())
     }
 }
 
