@@ -118,8 +118,10 @@
 //! * while a padded allocation is between its CAS and its padding update,
 //!   `requested` is higher by that padding;
 //! * while a rollback, `reset_to` or `reset` is between its CAS and its
-//!   counter updates, `allocations` is lower by the blocks it reclaimed, and
-//!   `requested` is lower by the padding among them (never below 0).
+//!   counter updates, `live` and `used` already exclude what it reclaimed but
+//!   `deallocations` does not count it yet, so `allocations` is lower by the
+//!   blocks it reclaimed, and `requested` is lower by the padding among them
+//!   (never below 0).
 //!
 //! # Example
 //!
