@@ -44,9 +44,26 @@
 //! since it was last current). As with [`Linear`](crate::Linear), `free`
 //! reclaims nothing and a block is deallocated when the reset or rollback that
 //! reclaims it happens. `largest_free` is what the current frame has left.
-//! `peak` is the highest `used` seen by an allocation. An allocation that
-//! races `next_frame` may have its requested size attributed to the
-//! neighbouring frame; totals are exact when no allocation is in flight.
+//!
+//! The figures are derived as for [`Linear`](crate::linear#statistics) (an
+//! allocation writes only the state word, plus the padding counter when it
+//! needs padding), from the current frame's state word and the records of the
+//! retained frames (bytes, blocks, padding):
+//! `used = retained bytes + offset`, `live = retained blocks + blocks`,
+//! `allocations = deallocations + live`, `requested = used - padding` (all
+//! frames'). `peak` is the highest `used` ever reached: when `next_frame` or
+//! `reset` leaves a frame, they fold the highest offset it reached (recorded
+//! by its rollbacks, or its final one) plus the bytes the other frames held
+//! meanwhile into a running maximum. `stats`, `next_frame` and `reset` take
+//! the internal lock, so a snapshot never sees a frame switch half done.
+//!
+//! Exactness is as for `Linear`, with one addition: a padded allocation whose
+//! CAS lands in a frame just before `next_frame` leaves it, and which adds its
+//! padding only after, has that padding counted in the next frame. Totals stay
+//! exact until the frame it was allocated in is reset; from then until the
+//! frame after it is reset too (or `reset`), `requested` is lower by that
+//! padding. Single-threaded use, and any use where padded allocations do not
+//! race `next_frame`, is always exact.
 //!
 //! # Example
 //!
@@ -71,8 +88,8 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use crate::linear::{Bump, Checkpoint, Geometry, MAX_FRAME_LEN, Scope, State, check_state};
-use crate::sync::{AtomicUsize, Lock, Ordering, const_fn};
+use crate::linear::{Bump, Checkpoint, Geometry, MAX_FRAME_LEN, Peak, Scope, State, check_state};
+use crate::sync::{Lock, Ordering, const_fn};
 use crate::{
     AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
 };
@@ -88,9 +105,9 @@ const FRAME_GRANULE: usize = 16;
 struct FrameRecord {
     bytes: u32,
     blocks: u32,
-    /// Wrapping: an allocation racing `next_frame` may be attributed to a
-    /// neighbour, so one record may be off while the sum is exact.
-    requested: usize,
+    /// Alignment padding inside `bytes`. Wrapping: the padding of an
+    /// allocation racing `next_frame` may be attributed to a neighbour.
+    padding: usize,
 }
 
 /// Totals of the records of all frames, and whether the records (which may
@@ -99,7 +116,9 @@ struct Retired {
     initialised: bool,
     bytes: usize,
     blocks: usize,
-    requested: usize,
+    padding: usize,
+    /// The highest `used` reached before the current frame became current.
+    peak: usize,
 }
 
 /// `count` linear frames recycled round-robin: per-frame scratch memory.
@@ -119,8 +138,6 @@ pub struct Frames {
     frame_len: usize,
     count: usize,
     bump: Bump,
-    /// `Retired::bytes`, readable without the lock for `peak`.
-    retained: AtomicUsize,
     retired: Lock<Retired>,
 }
 
@@ -152,8 +169,13 @@ impl Frames {
                 frame_len,
                 count,
                 bump: Bump::new(),
-                retained: AtomicUsize::new(0),
-                retired: Lock::new(Retired { initialised: false, bytes: 0, blocks: 0, requested: 0 }),
+                retired: Lock::new(Retired {
+                    initialised: false,
+                    bytes: 0,
+                    blocks: 0,
+                    padding: 0,
+                    peak: 0,
+                }),
             }
         }
     }
@@ -174,11 +196,11 @@ impl Frames {
     }
 
     #[inline]
-    fn geometry(&self) -> Geometry<'_> {
+    fn geometry(&self) -> Geometry {
         Geometry {
             base: self.memory.as_ptr(),
             frame_len: self.frame_len,
-            retained: Some(&self.retained),
+            multi_frame: true,
         }
     }
 
@@ -197,8 +219,9 @@ impl Frames {
     }
 
     /// Returns to `checkpoint`, reclaiming every block allocated after it.
-    /// Does nothing when the checkpoint's frame is no longer current or the
-    /// frame is already below it.
+    /// Does nothing when the checkpoint's frame is no longer current (or a
+    /// concurrent `next_frame` has begun to leave it) or the frame is already
+    /// below it.
     ///
     /// # Safety
     ///
@@ -221,6 +244,17 @@ impl Frames {
     pub unsafe fn next_frame(&self) {
         self.retired.with(|retired| {
             self.initialise(retired);
+            // Only `next_frame` and `reset` change the epoch, both inside
+            // this lock.
+            let leaving = self.bump.load().epoch();
+            // Retag the peak first: from here on no rollback of the frame
+            // being left moves its offset down (`Bump::record_peak`), so its
+            // peak is what was recorded so far or its final offset.
+            let recorded = Peak(
+                self.bump
+                    .peak
+                    .swap(Peak::new(0, self.following(leaving)).0, Ordering::Relaxed),
+            );
             let mut current = self.bump.load();
             let left = loop {
                 let next = State::new(0, 0, self.following(current.epoch()));
@@ -234,19 +268,19 @@ impl Frames {
                     Err(seen) => current = State(seen),
                 }
             };
-            let requested = self.bump.requested.swap(0, Ordering::Relaxed);
+            retired.fold_peak(recorded, left);
+            let padding = self.bump.padding.swap(0, Ordering::Relaxed);
             let record = FrameRecord {
                 // Both fit: they are at most `MAX_FRAME_LEN < 2^28`.
                 bytes: left.offset() as u32,
                 blocks: left.blocks() as u32,
-                requested,
+                padding,
             };
             self.write_record(left.epoch(), record);
             retired.bytes += record.bytes as usize;
             retired.blocks += record.blocks as usize;
-            retired.requested = retired.requested.wrapping_add(record.requested);
+            retired.padding = retired.padding.wrapping_add(record.padding);
             self.clear_frame(retired, self.following(left.epoch()));
-            self.retained.store(retired.bytes, Ordering::Relaxed);
         });
     }
 
@@ -269,8 +303,10 @@ impl Frames {
     pub unsafe fn reset(&self) {
         self.retired.with(|retired| {
             self.initialise(retired);
+            let recorded = Peak(self.bump.peak.swap(Peak::new(0, 0).0, Ordering::Relaxed));
             let left = State(self.bump.state.swap(State::EMPTY.0, Ordering::AcqRel));
-            self.bump.requested.store(0, Ordering::Relaxed);
+            retired.fold_peak(recorded, left);
+            self.bump.padding.store(0, Ordering::Relaxed);
             self.bump
                 .deallocations
                 .fetch_add(left.blocks() as u64, Ordering::Relaxed);
@@ -279,8 +315,7 @@ impl Frames {
             }
             debug_assert!(retired.bytes == 0 && retired.blocks == 0);
             // Only raced attribution can leave anything here; nothing is live.
-            retired.requested = 0;
-            self.retained.store(0, Ordering::Relaxed);
+            retired.padding = 0;
         });
     }
 
@@ -302,7 +337,7 @@ impl Frames {
         let old = self.read_record(frame);
         retired.bytes -= old.bytes as usize;
         retired.blocks -= old.blocks as usize;
-        retired.requested = retired.requested.wrapping_sub(old.requested);
+        retired.padding = retired.padding.wrapping_sub(old.padding);
         self.bump
             .deallocations
             .fetch_add(u64::from(old.blocks), Ordering::Relaxed);
@@ -343,6 +378,18 @@ impl Frames {
 
     fn frames_len(&self) -> usize {
         self.count * self.frame_len
+    }
+}
+
+impl Retired {
+    /// Folds in the peak of the frame `left` just stopped being current:
+    /// what its rollbacks recorded (while tagged with its epoch) or its final
+    /// offset, on top of the other frames' bytes, constant while it was
+    /// current.
+    fn fold_peak(&mut self, recorded: Peak, left: State) {
+        debug_assert_eq!(recorded.epoch(), left.epoch());
+        let frame_peak = recorded.offset().max(left.offset());
+        self.peak = self.peak.max(self.bytes + frame_peak);
     }
 }
 
@@ -388,14 +435,17 @@ unsafe impl RawAllocator for Frames {
             let state = self.bump.load();
             stats.used = retired.bytes + state.offset();
             stats.live = retired.blocks + state.blocks();
-            stats.requested = retired
-                .requested
-                .wrapping_add(self.bump.requested.load(Ordering::Relaxed));
+            let padding = retired
+                .padding
+                .wrapping_add(self.bump.padding.load(Ordering::Relaxed));
+            stats.requested = stats.used.saturating_sub(padding);
+            stats.peak = retired
+                .peak
+                .max(retired.bytes + self.bump.frame_peak(state));
             stats.largest_free = self.frame_len - state.offset();
+            stats.deallocations = self.bump.deallocations.load(Ordering::Relaxed);
+            stats.allocations = stats.deallocations + stats.live as u64;
         });
-        stats.peak = self.bump.peak.load(Ordering::Relaxed).max(stats.used);
-        stats.allocations = self.bump.allocations.load(Ordering::Relaxed);
-        stats.deallocations = self.bump.deallocations.load(Ordering::Relaxed);
         stats.failures = self.bump.failures.load(Ordering::Relaxed);
         stats
     }
@@ -409,8 +459,10 @@ unsafe impl RawAllocator for Frames {
             self.initialise(retired);
             let state = self.bump.load();
             check_state(state, self.frame_len, self.count)?;
+            // The lock excludes `next_frame`, so the tag matches the frame.
+            self.bump.check_peak(state, self.frame_len)?;
             let records_at = self.frames_len();
-            let (mut bytes, mut blocks, mut requested) = (0usize, 0usize, 0usize);
+            let (mut bytes, mut blocks, mut padding) = (0usize, 0usize, 0usize);
             for frame in 0..self.count {
                 let record = self.read_record(frame as u8);
                 let offset = records_at + frame * size_of::<FrameRecord>();
@@ -429,11 +481,9 @@ unsafe impl RawAllocator for Frames {
                 }
                 bytes += record.bytes as usize;
                 blocks += record.blocks as usize;
-                requested = requested.wrapping_add(record.requested);
+                padding = padding.wrapping_add(record.padding);
             }
-            if (bytes, blocks, requested) != (retired.bytes, retired.blocks, retired.requested)
-                || self.retained.load(Ordering::Relaxed) != retired.bytes
-            {
+            if (bytes, blocks, padding) != (retired.bytes, retired.blocks, retired.padding) {
                 return Err(InvariantViolation {
                     what: "frame totals disagree with records",
                     offset: records_at,

@@ -21,7 +21,9 @@
 //!
 //! An allocation reads the word, aligns `offset` up, and publishes
 //! `(end, blocks + 1, epoch)` with a compare-and-swap; a failed CAS retries
-//! with the word it saw. Alloc is O(1) plus retries under contention; `free` is
+//! with the word it saw. That CAS is the allocation's only atomic
+//! read-modify-write unless the request needs alignment padding (then one
+//! more, see *Statistics*). Alloc is O(1) plus retries under contention; `free` is
 //! O(1) and reclaims nothing (see below); [`Linear::reset`] is O(1).
 //!
 //! # Why a scope's rollback is sound
@@ -61,6 +63,11 @@
 //! * The epoch makes a scope of one frame unable to roll back another frame of
 //!   a [`Frames`](crate::Frames); a scope whose allocations saw two epochs
 //!   never rolls back at all.
+//! * Before its CAS a rollback (and `reset_to`) records the offset it is about
+//!   to leave for `peak` (see *Statistics*). That record may refuse, while a
+//!   `next_frame` is leaving the frame; the scope then keeps its bytes, which
+//!   is always sound: the proof above is about rollbacks that happen, and
+//!   not rolling back releases nothing.
 //!
 //! Values allocated in a scope are **never dropped**: [`Scope::alloc`]
 //! refuses, at compile time, types that need `Drop`, so nothing leaks
@@ -84,11 +91,37 @@
 //!
 //! A bump allocator does not know where a block ends, so `free` reclaims
 //! nothing: it checks the pointer and returns `Ok`. A block is *deallocated*
-//! when the reset or rollback that reclaims its bytes happens, so `live` is
-//! the number of blocks not yet reclaimed, `requested` the sum of their
-//! requested sizes, and `deallocations` counts reclaimed blocks; `used` is
-//! `offset`. Counters are updated right after the CAS, so a snapshot taken
-//! while other threads allocate may lag by the allocations in flight.
+//! when the reset or rollback that reclaims its bytes happens. So that an
+//! allocation writes nothing but the state word, the figures are derived:
+//!
+//! * `used` is `offset`, `live` is `blocks`, `largest_free` is what is left
+//!   after `offset`.
+//! * `deallocations` counts the blocks resets and rollbacks reclaimed (an
+//!   atomic only they write); `allocations` is `deallocations + live`.
+//! * `requested` is `used - padding`, where `padding` (an atomic) is the
+//!   alignment padding inside the unreclaimed bytes: an allocation adds its
+//!   padding after its CAS when it has any, a scope's rollback subtracts what
+//!   its own allocations added, `reset_to` restores the checkpoint's value and
+//!   `reset` clears it.
+//! * `peak` is the larger of `offset` and the highest offset a rollback,
+//!   `reset_to` or `reset` was about to leave, recorded *before* the CAS that
+//!   lowers the offset; `stats` reads it after acquiring the state word, so it
+//!   sees the record of every decrease it sees. `used` only falls through such
+//!   a CAS, so `peak` is exactly the highest `used` ever reached.
+//! * `failures` is an atomic written by refused requests only.
+//!
+//! Every figure is exact whenever no reset, `reset_to`, rollback or
+//! allocation that needs padding is in flight; an allocation without padding
+//! is a single CAS and is never half done. A snapshot taken concurrently is
+//! the state word at one instant, with `peak` exact for that instant, but:
+//!
+//! * while a padded allocation is between its CAS and its padding update,
+//!   `requested` is higher by that padding;
+//! * while a rollback, `reset_to` or `reset` is between its CAS and its
+//!   counter updates, `live` and `used` already exclude what it reclaimed but
+//!   `deallocations` does not count it yet, so `allocations` is lower by the
+//!   blocks it reclaimed, and `requested` is lower by the padding among them
+//!   (never below 0).
 //!
 //! # Example
 //!
@@ -132,6 +165,8 @@ pub(crate) struct State(pub(crate) u64);
 
 impl State {
     pub(crate) const EMPTY: Self = Self(0);
+    /// Added to the word to count one more block.
+    const ONE_BLOCK: u64 = 1 << FIELD_BITS;
 
     /// Packs the fields; callers keep `offset` and `blocks` below 2^28.
     #[inline]
@@ -159,29 +194,23 @@ impl State {
 /// Where the frames of a bump allocator lie: frame `epoch` starts at
 /// `base + epoch * frame_len`.
 #[derive(Clone, Copy)]
-pub(crate) struct Geometry<'a> {
+pub(crate) struct Geometry {
     pub(crate) base: *mut u8,
     pub(crate) frame_len: usize,
-    /// Bytes held by frames other than the current one, for `peak`.
-    pub(crate) retained: Option<&'a AtomicUsize>,
+    /// `false` for a `Linear`, whose epoch is always 0: a constant that lets
+    /// the inlined fast path skip the frame-base multiplication.
+    pub(crate) multi_frame: bool,
 }
 
-impl Geometry<'_> {
+impl Geometry {
     #[inline]
     fn frame_base(&self, epoch: u8) -> *mut u8 {
-        self.base.wrapping_add(usize::from(epoch) * self.frame_len)
+        if self.multi_frame {
+            self.base.wrapping_add(usize::from(epoch) * self.frame_len)
+        } else {
+            self.base
+        }
     }
-}
-
-/// The padding-aware `start..end` of `layout` placed at `offset` of a frame
-/// starting at `base`, if it fits in `frame_len` bytes.
-#[inline]
-fn place(base: *mut u8, offset: usize, frame_len: usize, layout: Layout) -> Option<(usize, usize)> {
-    let addr = base.addr().wrapping_add(offset);
-    let pad = addr.wrapping_neg() & (layout.align() - 1);
-    let start = offset.checked_add(pad)?;
-    let end = start.checked_add(layout.size())?;
-    (end <= frame_len).then_some((start, end))
 }
 
 /// A successful bump: the block and the state words around its CAS.
@@ -191,14 +220,45 @@ pub(crate) struct Bumped {
     pub(crate) after: State,
 }
 
+/// The highest offset the current frame reached before an offset decrease,
+/// tagged with the frame's epoch: `offset | epoch << 32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Peak(pub(crate) u64);
+
+impl Peak {
+    #[inline]
+    pub(crate) const fn new(offset: usize, epoch: u8) -> Self {
+        Self(offset as u64 | (epoch as u64) << 32)
+    }
+
+    #[inline]
+    pub(crate) const fn offset(self) -> usize {
+        self.0 as u32 as usize
+    }
+
+    #[inline]
+    pub(crate) const fn epoch(self) -> u8 {
+        (self.0 >> 32) as u8
+    }
+}
+
 /// The state word and counters shared by [`Linear`] and
 /// [`Frames`](crate::Frames).
+///
+/// The allocation fast path writes only `state`: every other statistic is
+/// derived from it, or written off the fast path (module docs, *Statistics*).
 pub(crate) struct Bump {
     pub(crate) state: AtomicU64,
-    /// Requested bytes of the blocks of the current frame not yet reclaimed.
-    pub(crate) requested: AtomicUsize,
-    pub(crate) peak: AtomicUsize,
-    pub(crate) allocations: AtomicU64,
+    /// Alignment padding inside the current frame's unreclaimed bytes:
+    /// `requested = offset - padding`. Written only by allocations that
+    /// needed padding, and by rollbacks and resets.
+    pub(crate) padding: AtomicUsize,
+    /// A [`Peak`]: the highest offset the current frame reached before any
+    /// rollback or reset moved it down. Written before the move is
+    /// published, so `max(peak, offset)` is the frame's peak.
+    pub(crate) peak: AtomicU64,
+    /// Blocks reclaimed by resets and rollbacks; `allocations` is this plus
+    /// the blocks not yet reclaimed.
     pub(crate) deallocations: AtomicU64,
     pub(crate) failures: AtomicU64,
 }
@@ -208,13 +268,81 @@ impl Bump {
         pub(crate) fn new() -> Self {
             Self {
                 state: AtomicU64::new(State::EMPTY.0),
-                requested: AtomicUsize::new(0),
-                peak: AtomicUsize::new(0),
-                allocations: AtomicU64::new(0),
+                padding: AtomicUsize::new(0),
+                peak: AtomicU64::new(Peak::new(0, 0).0),
                 deallocations: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
             }
         }
+    }
+
+    /// Records that frame `epoch` reached `offset`, before the caller moves
+    /// the offset below it. `false` when `epoch` is no longer the frame whose
+    /// peak is collected (a `next_frame` has started to leave it): the
+    /// caller must then leave the offset alone.
+    pub(crate) fn record_peak(&self, epoch: u8, offset: usize) -> bool {
+        let mut seen = self.peak.load(Ordering::Relaxed);
+        loop {
+            let recorded = Peak(seen);
+            if recorded.epoch() != epoch {
+                return false;
+            }
+            if recorded.offset() >= offset {
+                return true;
+            }
+            // Relaxed: the caller's release CAS on `state` that moves the
+            // offset down publishes this write along with the move.
+            match self.peak.compare_exchange_weak(
+                seen,
+                Peak::new(offset, epoch).0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// The highest offset the current frame (of the `state` just loaded, with
+    /// acquire) has reached.
+    pub(crate) fn frame_peak(&self, state: State) -> usize {
+        let recorded = Peak(self.peak.load(Ordering::Relaxed));
+        if recorded.epoch() == state.epoch() {
+            recorded.offset().max(state.offset())
+        } else {
+            state.offset()
+        }
+    }
+
+    /// The peak record belongs to the current frame (outside a frame switch)
+    /// and lies within it.
+    pub(crate) fn check_peak(
+        &self,
+        state: State,
+        frame_len: usize,
+    ) -> Result<(), InvariantViolation> {
+        let recorded = Peak(self.peak.load(Ordering::Relaxed));
+        if recorded.epoch() != state.epoch() {
+            return Err(InvariantViolation {
+                what: "peak record tagged with another frame",
+                offset: recorded.offset(),
+            });
+        }
+        if recorded.offset() > frame_len {
+            return Err(InvariantViolation {
+                what: "peak record beyond the frame",
+                offset: recorded.offset(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `offset - padding`: the requested bytes of the current frame.
+    pub(crate) fn requested(&self, state: State) -> usize {
+        state
+            .offset()
+            .saturating_sub(self.padding.load(Ordering::Relaxed))
     }
 
     #[inline]
@@ -222,10 +350,12 @@ impl Bump {
         State(self.state.load(Ordering::Acquire))
     }
 
-    /// Allocates `layout` from the current frame.
+    /// Allocates `layout` from the current frame. Inlined so that a constant
+    /// layout folds into the caller's code: the fast path is one CAS.
+    #[inline]
     pub(crate) fn allocate(
         &self,
-        geometry: Geometry<'_>,
+        geometry: Geometry,
         layout: Layout,
     ) -> Result<Bumped, AllocError> {
         if let Err(err) = check_request(layout, usize::MAX) {
@@ -234,13 +364,21 @@ impl Bump {
         }
         let mut current = self.load();
         loop {
-            let base = geometry.frame_base(current.epoch());
-            let Some((start, end)) = place(base, current.offset(), geometry.frame_len, layout)
-            else {
+            let offset = current.offset();
+            let at = geometry.frame_base(current.epoch()).wrapping_add(offset);
+            let pad = at.addr().wrapping_neg() & (layout.align() - 1);
+            // No overflow: `Layout` keeps `size + align - 1 <= isize::MAX`,
+            // `pad < align` and `offset < 2^28`, which sum to less than
+            // `usize::MAX` on every target of at least 32 bits.
+            let end = offset + pad + layout.size();
+            if end > geometry.frame_len {
                 return Err(self.refuse(geometry, current, layout));
-            };
-            // `end > offset >= blocks`, so the count stays below 2^28 too.
-            let next = State::new(end, current.blocks() + 1, current.epoch());
+            }
+            // `end <= frame_len < 2^28` and `end > offset >= blocks`, so the
+            // count stays below 2^28 too: adding to the packed word carries
+            // into no other field.
+            let next = State(current.0 + (pad + layout.size()) as u64 + State::ONE_BLOCK);
+            debug_assert_eq!(next, State::new(end, current.blocks() + 1, current.epoch()));
             // AcqRel: acquire the release of a rollback or reset that gave
             // these bytes back, so the previous owner's accesses happen
             // before ours.
@@ -251,14 +389,13 @@ impl Bump {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.allocations.fetch_add(1, Ordering::Relaxed);
-                    self.requested.fetch_add(layout.size(), Ordering::Relaxed);
-                    let retained = geometry.retained.map_or(0, |r| r.load(Ordering::Relaxed));
-                    self.peak.fetch_max(retained + end, Ordering::Relaxed);
-                    let ptr = base.wrapping_add(start);
-                    // SAFETY: `start < end <= frame_len`, so `ptr` lies inside
-                    // the frame, which is inside the allocator's memory: a
-                    // valid allocation is never at address zero.
+                    if pad != 0 {
+                        self.add_padding(pad);
+                    }
+                    let ptr = at.wrapping_add(pad);
+                    // SAFETY: `offset + pad < end <= frame_len`, so `ptr` lies
+                    // inside the frame, which is inside the allocator's
+                    // memory: a valid allocation is never at address zero.
                     let ptr = unsafe { NonNull::new_unchecked(ptr) };
                     return Ok(Bumped {
                         block: NonNull::slice_from_raw_parts(ptr, layout.size()),
@@ -272,7 +409,12 @@ impl Bump {
     }
 
     #[cold]
-    fn refuse(&self, geometry: Geometry<'_>, current: State, layout: Layout) -> AllocError {
+    fn add_padding(&self, padding: usize) {
+        self.padding.fetch_add(padding, Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn refuse(&self, geometry: Geometry, current: State, layout: Layout) -> AllocError {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let base = geometry.frame_base(current.epoch());
         let pad_when_empty = base.addr().wrapping_neg() & (layout.align() - 1);
@@ -293,7 +435,7 @@ impl Bump {
     pub(crate) fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
             state: self.load(),
-            requested: self.requested.load(Ordering::Relaxed),
+            padding: self.padding.load(Ordering::Relaxed),
         }
     }
 
@@ -310,6 +452,9 @@ impl Bump {
             {
                 return;
             }
+            if !self.record_peak(current.epoch(), current.offset()) {
+                return;
+            }
             match self.state.compare_exchange(
                 current.0,
                 target.0,
@@ -323,8 +468,7 @@ impl Bump {
         let reclaimed = current.blocks() - target.blocks();
         self.deallocations
             .fetch_add(reclaimed as u64, Ordering::Relaxed);
-        self.requested
-            .store(checkpoint.requested, Ordering::Relaxed);
+        self.padding.store(checkpoint.padding, Ordering::Relaxed);
     }
 }
 
@@ -333,7 +477,7 @@ impl Bump {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     state: State,
-    requested: usize,
+    padding: usize,
 }
 
 impl Checkpoint {
@@ -347,7 +491,8 @@ impl Checkpoint {
 /// [scopes](Linear::scope) that give their bytes back when they end.
 ///
 /// * Allocation: O(1), one CAS on a single state word (retried under
-///   contention); `free` is an O(1) check that reclaims nothing; `reset` O(1).
+///   contention) and no other atomic unless the request needs alignment
+///   padding; `free` is an O(1) check that reclaims nothing; `reset` O(1).
 /// * Per-block overhead: none, alignment padding only; any power-of-two
 ///   alignment.
 /// * At most [`Linear::MAX_CAPACITY`] (256 MiB - 1) bytes.
@@ -356,6 +501,8 @@ impl Checkpoint {
 ///   state word); otherwise its bytes stay until the next reset.
 /// * Statistics: a block counts as live (and `requested`) until the reset or
 ///   rollback that reclaims it; `deallocations` counts reclaimed blocks.
+///   They are derived from the state word and exact whenever no reset,
+///   rollback or padded allocation is in flight (module docs).
 pub struct Linear {
     memory: RawMemory,
     bump: Bump,
@@ -389,11 +536,11 @@ impl Linear {
     }
 
     #[inline]
-    fn geometry(&self) -> Geometry<'_> {
+    fn geometry(&self) -> Geometry {
         Geometry {
             base: self.memory.as_ptr(),
             frame_len: self.memory.len(),
-            retained: None,
+            multi_frame: false,
         }
     }
 
@@ -411,6 +558,8 @@ impl Linear {
 
     /// Returns to `checkpoint`, reclaiming every block allocated after it.
     /// Does nothing when the allocator is already below the checkpoint.
+    /// It records the position it leaves for `peak` before moving (module
+    /// docs, *Statistics*).
     ///
     /// # Safety
     ///
@@ -432,8 +581,21 @@ impl Linear {
     /// No block of this allocator is used after this call, every access to
     /// one happens before it, and no scope is open.
     pub unsafe fn reset(&self) {
-        let old = State(self.bump.state.swap(State::EMPTY.0, Ordering::AcqRel));
-        self.bump.requested.store(0, Ordering::Relaxed);
+        let mut old = self.bump.load();
+        loop {
+            // A `Linear` has one frame: its peak record is never retired.
+            self.bump.record_peak(old.epoch(), old.offset());
+            match self.bump.state.compare_exchange(
+                old.0,
+                State::EMPTY.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(seen) => old = State(seen),
+            }
+        }
+        self.bump.padding.store(0, Ordering::Relaxed);
         self.bump
             .deallocations
             .fetch_add(old.blocks() as u64, Ordering::Relaxed);
@@ -488,11 +650,11 @@ unsafe impl RawAllocator for Linear {
         let capacity = self.memory.len();
         let mut stats = AllocatorStats::empty(capacity);
         stats.used = state.offset();
-        stats.peak = self.bump.peak.load(Ordering::Relaxed).max(stats.used);
-        stats.requested = self.bump.requested.load(Ordering::Relaxed);
+        stats.peak = self.bump.frame_peak(state);
+        stats.requested = self.bump.requested(state);
         stats.live = state.blocks();
-        stats.allocations = self.bump.allocations.load(Ordering::Relaxed);
         stats.deallocations = self.bump.deallocations.load(Ordering::Relaxed);
+        stats.allocations = stats.deallocations + stats.live as u64;
         stats.failures = self.bump.failures.load(Ordering::Relaxed);
         stats.largest_free = capacity - state.offset();
         stats
@@ -504,7 +666,9 @@ unsafe impl RawAllocator for Linear {
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
-        check_state(self.bump.load(), self.memory.len(), 1)
+        let state = self.bump.load();
+        check_state(state, self.memory.len(), 1)?;
+        self.bump.check_peak(state, self.memory.len())
     }
 }
 
@@ -548,26 +712,27 @@ crate::raw::impl_allocator_api2!(Linear);
 /// refuses types with drop glue at compile time.
 pub struct Scope<'a> {
     bump: &'a Bump,
-    geometry: Geometry<'a>,
+    geometry: Geometry,
     /// The state word before this scope's first allocation.
     checkpoint: Cell<Option<State>>,
     /// The state word after this scope's latest allocation.
     last: Cell<State>,
     blocks: Cell<usize>,
-    requested: Cell<usize>,
+    /// Alignment padding this scope's allocations added to `Bump::padding`.
+    padding: Cell<usize>,
     /// Set when an allocation landed in another frame than the first one.
     abandoned: Cell<bool>,
 }
 
 impl<'a> Scope<'a> {
-    pub(crate) fn new(bump: &'a Bump, geometry: Geometry<'a>) -> Self {
+    pub(crate) fn new(bump: &'a Bump, geometry: Geometry) -> Self {
         Self {
             bump,
             geometry,
             checkpoint: Cell::new(None),
             last: Cell::new(State::EMPTY),
             blocks: Cell::new(0),
-            requested: Cell::new(0),
+            padding: Cell::new(0),
             abandoned: Cell::new(false),
         }
     }
@@ -584,7 +749,8 @@ impl<'a> Scope<'a> {
         }
         self.last.set(bumped.after);
         self.blocks.set(self.blocks.get() + 1);
-        self.requested.set(self.requested.get() + layout.size());
+        let padding = bumped.after.offset() - bumped.before.offset() - layout.size();
+        self.padding.set(self.padding.get() + padding);
         Ok(bumped.block)
     }
 
@@ -702,6 +868,11 @@ impl Drop for Scope<'_> {
             checkpoint.blocks() + blocks,
             checkpoint.epoch(),
         );
+        // Recorded before the release below publishes the lower offset. A
+        // refusal means a `next_frame` is leaving this frame: keep the bytes.
+        if !self.bump.record_peak(checkpoint.epoch(), expected.offset()) {
+            return;
+        }
         // Release: our accesses to the blocks happen before whoever acquires
         // these bytes next. One attempt: any other word means someone else
         // allocated after us, and the bytes must stay.
@@ -716,9 +887,10 @@ impl Drop for Scope<'_> {
             )
             .is_ok()
         {
-            self.bump
-                .requested
-                .fetch_sub(self.requested.get(), Ordering::Relaxed);
+            let padding = self.padding.get();
+            if padding != 0 {
+                self.bump.padding.fetch_sub(padding, Ordering::Relaxed);
+            }
             self.bump
                 .deallocations
                 .fetch_add(blocks as u64, Ordering::Relaxed);
