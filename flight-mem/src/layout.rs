@@ -941,7 +941,11 @@ mod tests {
         );
         assert_eq!(report.over.as_str(), "1.23 KiB");
         // The largest size prints in the largest unit that fits the target.
-        let largest_unit = if cfg!(target_pointer_width = "64") { "TiB" } else { "GiB" };
+        let largest_unit = if cfg!(target_pointer_width = "64") {
+            "TiB"
+        } else {
+            "GiB"
+        };
         assert_eq!(
             Human::new(usize::MAX).as_str().split(' ').next_back(),
             Some(largest_unit)
