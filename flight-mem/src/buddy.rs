@@ -101,6 +101,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::raw::{RawAllocator, check_request, impl_allocator_api2};
+use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
 
@@ -213,7 +214,7 @@ unsafe impl RawAllocator for Buddy {
         let result = self.locked(|state| {
             let result = state.allocate(layout);
             if result.is_err() {
-                state.failures += 1;
+                state.counters.failed();
             }
             result
         });
@@ -303,13 +304,7 @@ struct State {
     heads: [usize; ORDERS],
     /// Bit `k` is set iff `heads[k]` is not `NIL`.
     non_empty: usize,
-    used: usize,
-    peak: usize,
-    requested: usize,
-    live: usize,
-    allocations: u64,
-    deallocations: u64,
-    failures: u64,
+    counters: Counters,
 }
 
 impl State {
@@ -327,13 +322,7 @@ impl State {
             max_align: 1,
             heads: [NIL; ORDERS],
             non_empty: 0,
-            used: 0,
-            peak: 0,
-            requested: 0,
-            live: 0,
-            allocations: 0,
-            deallocations: 0,
-            failures: 0,
+            counters: Counters::new(),
         }
     }
 
@@ -480,11 +469,7 @@ impl State {
         unsafe { write_slack(block, block_size, slack) };
         self.set_tag(index, order as u8 | if slack > 0 { SLACK } else { 0 });
 
-        self.used += block_size;
-        self.peak = self.peak.max(self.used);
-        self.requested += size;
-        self.live += 1;
-        self.allocations += 1;
+        self.counters.allocated(size, block_size);
         // SAFETY: `block` points into the heap, whose base is non-null.
         let block = unsafe { NonNull::new_unchecked(block) };
         Ok(NonNull::slice_from_raw_parts(block, size))
@@ -540,10 +525,7 @@ impl State {
         let (mut index, mut order) = self.live_block(ptr)?;
         let block_size = 1usize << (order + self.geometry.min_log2);
         let requested = self.requested_size(index, order);
-        self.requested -= requested.min(self.requested);
-        self.used -= block_size;
-        self.live -= 1;
-        self.deallocations += 1;
+        self.counters.freed(requested, block_size);
 
         loop {
             let span = 1usize << order;
@@ -565,16 +547,8 @@ impl State {
     }
 
     fn stats(&self) -> AllocatorStats {
-        let mut stats = AllocatorStats::empty(self.geometry.heap_len());
-        stats.used = self.used;
-        stats.peak = self.peak;
-        stats.requested = self.requested;
-        stats.live = self.live;
-        stats.allocations = self.allocations;
-        stats.deallocations = self.deallocations;
-        stats.failures = self.failures;
-        stats.largest_free = self.largest_free();
-        stats
+        self.counters
+            .snapshot(self.geometry.heap_len(), self.largest_free())
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
@@ -589,7 +563,7 @@ impl State {
         // Physical walk: every minimum block is the start or the inside of
         // exactly one block.
         let mut free_per_order = [0usize; ORDERS];
-        let (mut used, mut requested, mut live) = (0usize, 0usize, 0usize);
+        let mut recount = Counters::new();
         let mut index = 0;
         while index < blocks {
             let tag = self.tag(index);
@@ -611,9 +585,10 @@ impl State {
                     return violation("free buddies not coalesced", index);
                 }
             } else {
-                used += span << self.geometry.min_log2;
-                requested += self.requested_size(index, order);
-                live += 1;
+                recount.allocated(
+                    self.requested_size(index, order),
+                    span << self.geometry.min_log2,
+                );
             }
             index += span;
         }
@@ -647,16 +622,9 @@ impl State {
             }
         }
 
-        if used != self.used || live != self.live {
-            return violation("used or live counter disagrees with the blocks", 0);
-        }
-        if requested != self.requested {
-            return violation("requested bytes disagree with slack records (overrun?)", 0);
-        }
-        if self.peak < self.used || self.used > self.geometry.heap_len() {
-            return violation("peak or used out of range", 0);
-        }
-        Ok(())
+        self.counters
+            .check_against(&recount, self.geometry.heap_len())
+            .or_else(|what| violation(what, 0))
     }
 }
 

@@ -101,6 +101,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::raw::{RawAllocator, check_request, impl_allocator_api2};
+use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
 
@@ -208,7 +209,7 @@ unsafe impl RawAllocator for FreeList {
         let result = self.locked(|state| {
             let result = state.allocate(layout, fit);
             if result.is_err() {
-                state.failures += 1;
+                state.counters.failed();
             }
             result
         });
@@ -290,13 +291,7 @@ struct State {
     /// Header offset of the most recently freed block.
     head: usize,
     free_blocks: usize,
-    used: usize,
-    peak: usize,
-    requested: usize,
-    live: usize,
-    allocations: u64,
-    deallocations: u64,
-    failures: u64,
+    counters: Counters,
 }
 
 impl State {
@@ -309,13 +304,7 @@ impl State {
             geometry: Geometry { first: 0, end: 0 },
             head: NIL,
             free_blocks: 0,
-            used: 0,
-            peak: 0,
-            requested: 0,
-            live: 0,
-            allocations: 0,
-            deallocations: 0,
-            failures: 0,
+            counters: Counters::new(),
         }
     }
 
@@ -488,11 +477,7 @@ impl State {
             };
         }
 
-        self.used += block_size;
-        self.peak = self.peak.max(self.used);
-        self.requested += size;
-        self.live += 1;
-        self.allocations += 1;
+        self.counters.allocated(size, block_size);
         // SAFETY: the user pointer lies inside the non-null region.
         let user = unsafe { NonNull::new_unchecked(self.memory.as_ptr().add(block + WORD)) };
         Ok(NonNull::slice_from_raw_parts(user, size))
@@ -560,10 +545,7 @@ impl State {
         let header = self.word(block);
         let size = header & !FLAGS;
         let requested = self.requested_size(block);
-        self.requested -= requested.min(self.requested);
-        self.used -= size;
-        self.live -= 1;
-        self.deallocations += 1;
+        self.counters.freed(requested, size);
 
         // A stale header left inside a merged block must read as free, so a
         // second free of this pointer is reported.
@@ -593,23 +575,15 @@ impl State {
     }
 
     fn stats(&self) -> AllocatorStats {
-        let mut stats = AllocatorStats::empty(self.geometry.capacity());
-        stats.used = self.used;
-        stats.peak = self.peak;
-        stats.requested = self.requested;
-        stats.live = self.live;
-        stats.allocations = self.allocations;
-        stats.deallocations = self.deallocations;
-        stats.failures = self.failures;
-        stats.largest_free = self.largest_free();
-        stats
+        self.counters
+            .snapshot(self.geometry.capacity(), self.largest_free())
     }
 
     fn check(&self) -> Result<(), InvariantViolation> {
         let violation = |what, offset| Err(InvariantViolation { what, offset });
         let Geometry { first, end } = self.geometry;
         if end == first {
-            return if self.head == NIL && self.free_blocks == 0 && self.used == 0 {
+            return if self.head == NIL && self.free_blocks == 0 && self.counters.used == 0 {
                 Ok(())
             } else {
                 violation("an empty heap has blocks", 0)
@@ -618,7 +592,8 @@ impl State {
 
         // Physical walk: sizes tile the heap, flags agree with neighbours,
         // free blocks have footers and never touch.
-        let (mut used, mut requested, mut live, mut free_blocks) = (0usize, 0usize, 0usize, 0usize);
+        let mut recount = Counters::new();
+        let mut free_blocks = 0;
         let mut prev_allocated = true;
         let mut block = first;
         while block < end {
@@ -642,9 +617,7 @@ impl State {
                 }
                 free_blocks += 1;
             } else {
-                used += size;
-                requested += self.requested_size(block);
-                live += 1;
+                recount.allocated(self.requested_size(block), size);
             }
             prev_allocated = header & ALLOCATED != 0;
             block += size;
@@ -680,15 +653,8 @@ impl State {
             );
         }
 
-        if used != self.used || live != self.live {
-            return violation("used or live counter disagrees with the blocks", 0);
-        }
-        if requested != self.requested {
-            return violation("requested bytes disagree with slack bytes (overrun?)", 0);
-        }
-        if self.peak < self.used || self.used > self.geometry.capacity() {
-            return violation("peak or used out of range", 0);
-        }
-        Ok(())
+        self.counters
+            .check_against(&recount, self.geometry.capacity())
+            .or_else(|what| violation(what, 0))
     }
 }

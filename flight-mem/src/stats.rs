@@ -34,17 +34,7 @@ pub struct AllocatorStats {
 impl AllocatorStats {
     /// An empty snapshot for an allocator of `capacity` bytes.
     pub const fn empty(capacity: usize) -> Self {
-        Self {
-            capacity,
-            used: 0,
-            peak: 0,
-            requested: 0,
-            live: 0,
-            allocations: 0,
-            deallocations: 0,
-            failures: 0,
-            largest_free: capacity,
-        }
+        Counters::new().snapshot(capacity, capacity)
     }
 
     /// Bytes not consumed.
@@ -90,5 +80,108 @@ impl fmt::Display for AllocatorStats {
             crate::Bytes(self.largest_free),
             self.fragmentation() * 100.0
         )
+    }
+}
+
+/// The counters a locked allocator keeps behind its lock, in the units of
+/// [`AllocatorStats`]; the allocator adds only what depends on its layout
+/// (capacity and largest free block) when it takes a snapshot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counters {
+    /// Bytes consumed by live blocks, overhead and rounding included.
+    pub(crate) used: usize,
+    /// The highest `used` ever reached.
+    pub(crate) peak: usize,
+    /// Sum of the caller's requested sizes of live blocks.
+    pub(crate) requested: usize,
+    /// Live blocks.
+    pub(crate) live: usize,
+    /// Successful allocations since creation.
+    pub(crate) allocations: u64,
+    /// Frees since creation.
+    pub(crate) deallocations: u64,
+    /// Requests refused since creation.
+    pub(crate) failures: u64,
+}
+
+impl Counters {
+    /// All zero: nothing allocated, freed or refused yet.
+    pub(crate) const fn new() -> Self {
+        Self {
+            used: 0,
+            peak: 0,
+            requested: 0,
+            live: 0,
+            allocations: 0,
+            deallocations: 0,
+            failures: 0,
+        }
+    }
+
+    /// Counts a block handed out for a request of `requested` bytes that
+    /// consumed `consumed` bytes of the capacity.
+    #[inline]
+    pub(crate) fn allocated(&mut self, requested: usize, consumed: usize) {
+        self.used += consumed;
+        self.peak = self.peak.max(self.used);
+        self.requested += requested;
+        self.live += 1;
+        self.allocations += 1;
+    }
+
+    /// Counts the free of a block counted by [`allocated`](Self::allocated).
+    ///
+    /// `requested` is read back from the block, so a corrupted record must
+    /// not underflow the counter: it is clamped, and `check` reports the
+    /// mismatch.
+    #[inline]
+    pub(crate) fn freed(&mut self, requested: usize, consumed: usize) {
+        self.used -= consumed;
+        self.requested -= requested.min(self.requested);
+        self.live -= 1;
+        self.deallocations += 1;
+    }
+
+    /// Counts a refused request.
+    pub(crate) fn failed(&mut self) {
+        self.failures += 1;
+    }
+
+    /// The counters as statistics of an allocator of `capacity` bytes whose
+    /// largest request of alignment 1 that would succeed now is
+    /// `largest_free`.
+    pub(crate) const fn snapshot(&self, capacity: usize, largest_free: usize) -> AllocatorStats {
+        AllocatorStats {
+            capacity,
+            used: self.used,
+            peak: self.peak,
+            requested: self.requested,
+            live: self.live,
+            allocations: self.allocations,
+            deallocations: self.deallocations,
+            failures: self.failures,
+            largest_free,
+        }
+    }
+
+    /// The cross-check a `check` ends with: `recount`, built by counting
+    /// every live block found in the heap with [`allocated`](Self::allocated),
+    /// must agree on `used`, `live` and `requested`, and `peak` and `used`
+    /// must lie within `capacity`.
+    pub(crate) fn check_against(
+        &self,
+        recount: &Self,
+        capacity: usize,
+    ) -> Result<(), &'static str> {
+        if recount.used != self.used || recount.live != self.live {
+            return Err("used or live counter disagrees with the blocks");
+        }
+        if recount.requested != self.requested {
+            return Err("requested bytes disagree with slack records (overrun?)");
+        }
+        if self.peak < self.used || self.used > capacity {
+            return Err("peak or used out of range");
+        }
+        Ok(())
     }
 }

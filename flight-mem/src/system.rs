@@ -31,6 +31,7 @@ use core::ptr::{self, NonNull};
 use std::alloc::GlobalAlloc;
 
 use crate::raw::{check_request, impl_allocator_api2};
+use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator};
 
@@ -48,7 +49,7 @@ const HEADER: usize = size_of::<Header>();
 
 struct State {
     head: *mut Header,
-    stats: AllocatorStats,
+    counters: Counters,
 }
 
 // SAFETY: the raw pointers in `State` point to headers this allocator
@@ -58,6 +59,7 @@ unsafe impl Send for State {}
 
 /// The platform allocator with a budget, statistics and size-less free.
 pub struct System {
+    budget: usize,
     state: Lock<State>,
 }
 
@@ -73,7 +75,10 @@ impl System {
         /// A system allocator that refuses requests once `budget` bytes
         /// (headers and padding included) are in use.
         pub fn with_budget(budget: usize) -> Self {
-            Self { state: Lock::new(State { head: ptr::null_mut(), stats: AllocatorStats::empty(budget) }) }
+            Self {
+                budget,
+                state: Lock::new(State { head: ptr::null_mut(), counters: Counters::new() }),
+            }
         }
     }
 
@@ -129,20 +134,21 @@ unsafe impl RawAllocator for System {
         let (outer, offset) = match checked {
             Ok(found) => found,
             Err(err) => {
-                self.state.with(|s| s.stats.failures += 1);
+                self.state.with(|s| s.counters.failed());
                 return Err(err);
             }
         };
         // Take the budget first, so concurrent requests cannot overshoot it.
         self.state.with(|s| {
-            if outer.size() > s.stats.free() {
-                s.stats.failures += 1;
+            let free = self.budget - s.counters.used;
+            if outer.size() > free {
+                s.counters.failed();
                 Err(AllocError::OutOfMemory {
                     size: layout.size(),
-                    largest_free: s.stats.free(),
+                    largest_free: free,
                 })
             } else {
-                s.stats.used += outer.size();
+                s.counters.used += outer.size();
                 Ok(())
             }
         })?;
@@ -150,8 +156,8 @@ unsafe impl RawAllocator for System {
         let base = unsafe { std::alloc::System.alloc(outer) };
         let Some(base) = NonNull::new(base) else {
             self.state.with(|s| {
-                s.stats.used -= outer.size();
-                s.stats.failures += 1;
+                s.counters.used -= outer.size();
+                s.counters.failed();
             });
             return Err(AllocError::OutOfMemory {
                 size: layout.size(),
@@ -178,12 +184,9 @@ unsafe impl RawAllocator for System {
                 }
             }
             s.head = header.as_ptr();
-            let stats = &mut s.stats;
-            stats.peak = stats.peak.max(stats.used);
-            stats.requested += layout.size();
-            stats.live += 1;
-            stats.allocations += 1;
-            stats.largest_free = stats.free();
+            // The reservation above becomes the block's.
+            s.counters.used -= outer.size();
+            s.counters.allocated(layout.size(), outer.size());
         });
         Ok(NonNull::slice_from_raw_parts(block, layout.size()))
     }
@@ -192,7 +195,7 @@ unsafe impl RawAllocator for System {
         let layout = self.state.with(|s| {
             let found = Self::find(s.head, ptr.as_ptr() as usize, true);
             if found.is_null() {
-                s.stats.failures += 1;
+                s.counters.failed();
                 return Err(AllocError::ForeignPointer);
             }
             // SAFETY: `found` is a live header of this allocator and so are
@@ -210,12 +213,7 @@ unsafe impl RawAllocator for System {
             };
             let layout = Layout::from_size_align(size, align).expect("stored layout was valid");
             let (outer, offset) = Self::outer_layout(layout).expect("stored layout was valid");
-            let stats = &mut s.stats;
-            stats.used -= outer.size();
-            stats.requested -= size;
-            stats.live -= 1;
-            stats.deallocations += 1;
-            stats.largest_free = stats.free();
+            s.counters.freed(size, outer.size());
             Ok((outer, offset))
         });
         let (outer, offset) = layout?;
@@ -232,11 +230,12 @@ unsafe impl RawAllocator for System {
     }
 
     fn capacity(&self) -> usize {
-        self.state.with(|s| s.stats.capacity)
+        self.budget
     }
 
     fn stats(&self) -> AllocatorStats {
-        self.state.with(|s| s.stats)
+        let counters = self.state.with(|s| s.counters);
+        counters.snapshot(self.budget, self.budget - counters.used)
     }
 
     fn kind(&self) -> AllocatorKind {
@@ -263,7 +262,7 @@ unsafe impl RawAllocator for System {
                 let (outer, _) =
                     Self::outer_layout(layout).map_err(|_| violation("corrupted block header"))?;
                 live += 1;
-                if live > s.stats.live {
+                if live > s.counters.live {
                     return Err(violation("more blocks in the live list than counted"));
                 }
                 requested += header.size;
@@ -275,13 +274,13 @@ unsafe impl RawAllocator for System {
                 what: "",
                 offset: 0,
             };
-            if live != s.stats.live {
+            if live != s.counters.live {
                 return Err(InvariantViolation {
                     what: "live count disagrees with the live list",
                     ..here
                 });
             }
-            if requested != s.stats.requested || used != s.stats.used {
+            if requested != s.counters.requested || used != s.counters.used {
                 return Err(InvariantViolation {
                     what: "byte counters disagree with the live list",
                     ..here
