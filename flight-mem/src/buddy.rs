@@ -185,6 +185,7 @@ impl Buddy {
     fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         self.state.with(|state| {
             if !state.ready {
+                crate::track::forget_range(self.memory);
                 state.init(Geometry::new(self.memory, self.min_block));
             }
             f(state)

@@ -179,6 +179,7 @@ impl FreeList {
     fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         self.state.with(|state| {
             if !state.ready {
+                crate::track::forget_range(self.memory);
                 state.init(Geometry::new(self.memory));
             }
             f(state)

@@ -555,6 +555,7 @@ impl State {
     /// Lays out one free block over the whole region and the end marker.
     #[cold]
     fn init(&mut self, memory: RawMemory) {
+        crate::track::forget_range(memory);
         let (lead, end) = geometry(memory);
         // `wrapping_add`: for a region too small to hold any block, `lead`
         // may point past it; nothing is accessed then.

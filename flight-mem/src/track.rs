@@ -279,6 +279,39 @@ fn forget(allocator: usize, ptr: usize) -> Result<Option<(usize, u64)>, AllocErr
     })
 }
 
+/// Forgets every entry inside `memory`: an allocator taking it over on first
+/// use owns it exclusively (the `RawMemory` contract), so entries there are
+/// left from an earlier allocator at the same addresses (a test's stack-local
+/// heap over reused memory) and would misjudge this one's frees. O(table).
+pub(crate) fn forget_range(memory: crate::RawMemory) {
+    TABLE.with(|t| {
+        // A backward shift can move an entry from the start of the table
+        // (a probe run that wrapped) behind the scan: scan until clean.
+        loop {
+            let mut removed = false;
+            let mut i = 0;
+            while i < CAPACITY {
+                let slot = t.slots[i];
+                if slot.ptr != 0 && memory.contains(core::ptr::without_provenance(slot.ptr)) {
+                    if slot.live {
+                        t.stats.live -= 1;
+                    } else {
+                        t.dead -= 1;
+                    }
+                    // The shift may move another entry into `i`: look again.
+                    t.remove_at(i);
+                    removed = true;
+                } else {
+                    i += 1;
+                }
+            }
+            if !removed {
+                break;
+            }
+        }
+    });
+}
+
 /// The current point of the allocation history.
 pub fn checkpoint() -> Checkpoint {
     TABLE.with(|t| Checkpoint(t.sequence))

@@ -14,6 +14,9 @@ pub(crate) fn allocated<A: ?Sized>(
 }
 
 #[inline(always)]
+pub(crate) fn forget_range(_memory: crate::RawMemory) {}
+
+#[inline(always)]
 pub(crate) fn freed<A: crate::RawAllocator + ?Sized>(
     _allocator: &A,
     _ptr: NonNull<u8>,
