@@ -164,6 +164,24 @@ pub(crate) const DREAMCAST: Platform = Platform {
     budget: BudgetRule::Fixed,
 };
 
+/// The PSP's 2 MiB of VRAM, the same on every model.
+const PSP_VRAM: PlatformBank = PlatformBank {
+    name: "vram",
+    size: 2_097_152,
+    base: Some(0x0400_0000),
+    memory: Video.bit(),
+    flags: flags(&[Gpu, Dma]),
+};
+
+/// The PSP's 16 KiB scratchpad, the same on every model.
+const PSP_SCRATCH: PlatformBank = PlatformBank {
+    name: "scratch",
+    size: 16_384,
+    base: Some(0x0001_0000),
+    memory: Temporary.bit(),
+    flags: 0,
+};
+
 /// Sony PSP (PSP-1000, 32 MiB). PPSSPP `MemMap.h`: the user partition is
 /// 24 MiB at `0x0880_0000`, of which the kernel libraries take the first
 /// 16 KiB; 2 MiB VRAM at `0x0400_0000`; 16 KiB scratchpad at `0x0001_0000`.
@@ -179,20 +197,8 @@ pub(crate) const PSP: Platform = Platform {
             memory: GENERAL | Audio.bit(),
             flags: flags(&[Dma, Cacheable]),
         },
-        PlatformBank {
-            name: "vram",
-            size: 2_097_152,
-            base: Some(0x0400_0000),
-            memory: Video.bit(),
-            flags: flags(&[Gpu, Dma]),
-        },
-        PlatformBank {
-            name: "scratch",
-            size: 16_384,
-            base: Some(0x0001_0000),
-            memory: Temporary.bit(),
-            flags: 0,
-        },
+        PSP_VRAM,
+        PSP_SCRATCH,
     ],
     mmu: false,
     page_size: 0,
@@ -215,20 +221,8 @@ pub(crate) const PSP2000: Platform = Platform {
             memory: GENERAL | Audio.bit(),
             flags: flags(&[Dma, Cacheable]),
         },
-        PlatformBank {
-            name: "vram",
-            size: 2_097_152,
-            base: Some(0x0400_0000),
-            memory: Video.bit(),
-            flags: flags(&[Gpu, Dma]),
-        },
-        PlatformBank {
-            name: "scratch",
-            size: 16_384,
-            base: Some(0x0001_0000),
-            memory: Temporary.bit(),
-            flags: 0,
-        },
+        PSP_VRAM,
+        PSP_SCRATCH,
     ],
     mmu: false,
     page_size: 0,
