@@ -919,7 +919,7 @@ fn check_shape(kind: Kind, name: &Ident, shape: ShapeAst, errors: &mut Errors) -
             None
         }
         (Kind::Frame, ShapeAst::Size(size)) => check_size(&size, false, "a frame", errors)
-            .map(|frame| Shape::Frames { frame, count: 1 }),
+            .and_then(|frame| check_frames(name, frame, 1, None, errors)),
         (
             Kind::Frame,
             ShapeAst::Array {
@@ -942,11 +942,9 @@ fn check_shape(kind: Kind, name: &Ident, shape: ShapeAst, errors: &mut Errors) -
             },
         ) => {
             let frame = check_size(&size, false, "a frame", errors);
+            let count_span = count.span();
             let count = check_count(&count, "frames", errors);
-            Some(Shape::Frames {
-                frame: frame?,
-                count: count?,
-            })
+            check_frames(name, frame?, count?, Some(count_span), errors)
         }
         (Kind::Pool, ShapeAst::Size(size)) => {
             errors.error(
@@ -983,6 +981,59 @@ fn check_shape(kind: Kind, name: &Ident, shape: ShapeAst, errors: &mut Errors) -
         }
     }
 }
+
+/// The limits of `Frames`: 1..=255 frames, each able to hold its
+/// bookkeeping record and at least one 16-byte granule, and at most 256 MiB
+/// (frame offsets are 28 bits). Sizes only rustc knows are checked by a
+/// const assertion on the entry instead (see `codegen`).
+fn check_frames(
+    name: &Ident,
+    frame: Size,
+    count: u64,
+    count_span: Option<proc_macro2::Span>,
+    errors: &mut Errors,
+) -> Option<Shape> {
+    if count > u64::from(MAX_FRAMES) {
+        errors.error(
+            count_span.unwrap_or_else(|| name.span()),
+            format!("`{name}` declares {count} frames; a `frame` entry has at most {MAX_FRAMES}"),
+        );
+        return None;
+    }
+    if let Size::Literal { bytes, span } = frame {
+        if bytes < MIN_FRAME {
+            errors.error(
+                span,
+                format!(
+                    "each frame of `{name}` needs at least {MIN_FRAME} B: {FRAME_RECORD} B of bookkeeping at the end of the entry plus one 16-byte granule; {} leaves no room",
+                    crate::errors::human(u128::from(bytes))
+                ),
+            );
+            return None;
+        }
+        if bytes > MAX_FRAME {
+            errors.error(
+                span,
+                format!(
+                    "a frame of `{name}` holds at most 256 MiB (frame offsets are 28 bits); use more, smaller frames"
+                ),
+            );
+            return None;
+        }
+    }
+    Some(Shape::Frames { frame, count })
+}
+
+/// Most frames in one `frame` entry.
+pub(crate) const MAX_FRAMES: u8 = 255;
+/// Bytes of `Frames`' record per frame on 64-bit targets (12 on 32-bit ones;
+/// the larger figure is the one that holds everywhere).
+pub(crate) const FRAME_RECORD: u64 = 16;
+/// The smallest frame: its record plus one granule.
+pub(crate) const MIN_FRAME: u64 = FRAME_RECORD + 16;
+/// The largest frame: a frame's usable length (its size less its record)
+/// must stay below 2^28 bytes.
+pub(crate) const MAX_FRAME: u64 = 256 << 20;
 
 fn check_count(count: &LitInt, what: &str, errors: &mut Errors) -> Option<u64> {
     if !count.suffix().is_empty() {

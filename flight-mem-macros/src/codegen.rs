@@ -408,7 +408,7 @@ fn accessor(
                 ) => quote! {
                     let mut result = ::flight_mem::RawAllocator::allocate(Self::#name(), layout);
                     if #callbacks.any() {
-                        #table.after_allocate(#index, layout, &mut result);
+                        ::flight_mem::__private::after_allocate(&#table, #index, layout, &mut result);
                     }
                     result
                 },
@@ -445,7 +445,7 @@ fn accessor(
              }| {
                 quote! {
                     if #callbacks.any() {
-                        #table.after_free(#index);
+                        ::flight_mem::__private::after_free(&#table, #index);
                     }
                 }
             },
@@ -495,7 +495,7 @@ fn literal(value: u64) -> Literal {
     Literal::u64_unsuffixed(value)
 }
 
-/// `size`, `align` and `guard` of an entry for `Slot::new`.
+/// The placement `Slot` of an entry: its size, alignment and guard.
 fn slot(entry: &EntryModel) -> TokenStream {
     let name = entry.name.unraw().to_string();
     let align = literal(entry.align);
@@ -523,7 +523,7 @@ fn slot(entry: &EntryModel) -> TokenStream {
             )
         }
     };
-    quote!(::flight_mem::__private::Slot::new(#name, #size, #align, #guard))
+    quote!(::flight_mem::__private::Slot { name: #name, size: #size, align: #align, guard: #guard })
 }
 
 /// The expression of a bank's first byte, valid in a static initializer.
@@ -634,7 +634,10 @@ fn assertions(
 ) -> TokenStream {
     let span = bank.span;
     let upper_bank = upper_snake(&bank.name);
-    let fits = Ident::new(&format!("_{}_FITS_{}", names.upper, upper_bank), span);
+    let message = Ident::new(
+        &format!("_{}_{}_BUDGET_MESSAGE", names.upper, upper_bank),
+        span,
+    );
     let head = format!(
         "layout `{}` does not fit bank `{}`{}: needs ",
         layout.name,
@@ -643,27 +646,50 @@ fn assertions(
             .platform
             .map_or_else(String::new, |p| format!(" of `{}`", p.name))
     );
+    // The message is built once per bank; each entry has its own assertion,
+    // spanned on its name, and only the entry that crosses the budget fails,
+    // so the error points at it (as the macro's own literal-size error does).
     let mut out = quote_spanned! {span=>
         #[doc(hidden)]
-        const #fits: () = {
+        const #message: &str = {
             const REPORT: ::flight_mem::__private::BudgetReport = #plan.report();
-            ::core::assert!(
-                #plan.fits(),
-                "{}",
-                ::flight_mem::__private::const_format::concatcp!(
-                    #head, REPORT.needed.as_str(),
-                    ", has ", REPORT.budget.as_str(),
-                    ", over by ", REPORT.over.as_str(),
-                    " (", REPORT.entries.as_str(), " of entries, ",
-                    REPORT.guards.as_str(), " of guards, ",
-                    REPORT.padding.as_str(), " of alignment padding); `",
-                    REPORT.crossing, "` crosses the budget; largest entries: ",
-                    REPORT.largest.as_str(),
-                    "; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`"
-                )
-            );
+            ::flight_mem::__private::const_format::concatcp!(
+                #head, REPORT.needed.as_str(),
+                ", has ", REPORT.budget.as_str(),
+                ", over by ", REPORT.over.as_str(),
+                " (", REPORT.entries.as_str(), " of entries, ",
+                REPORT.guards.as_str(), " of guards, ",
+                REPORT.padding.as_str(), " of alignment padding); `",
+                REPORT.crossing, "` crosses the budget; largest entries: ",
+                REPORT.largest.as_str(),
+                "; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`"
+            )
         };
     };
+    for (slot, &index) in placed.entries.iter().enumerate() {
+        let entry = &layout.entries[index];
+        let span = entry.name.span();
+        let fits = Ident::new(
+            &format!(
+                "_{}_{}_FITS_{}",
+                names.upper,
+                upper_snake(&entry.name.unraw().to_string()),
+                upper_bank
+            ),
+            span,
+        );
+        out.extend(quote_spanned! {span=>
+            #[doc(hidden)]
+            const #fits: () = ::core::assert!(#plan.crossing != #slot, "{}", #message);
+        });
+        if let Shape::Frames {
+            frame: frame @ Size::Expr { span, .. },
+            ..
+        } = &entry.shape
+        {
+            out.extend(frame_limits(entry, frame, *span));
+        }
+    }
     let typed = placed
         .entries
         .iter()
@@ -690,6 +716,21 @@ fn assertions(
         });
     }
     out
+}
+
+/// The limits `check_frames` applies to literal frame sizes, as a const
+/// assertion on a size only rustc knows.
+fn frame_limits(entry: &EntryModel, frame: &Size, span: proc_macro2::Span) -> TokenStream {
+    use crate::check::{MAX_FRAME, MIN_FRAME};
+    let frame = size_tokens(frame);
+    let message = format!(
+        "each frame of `{}` needs at least {MIN_FRAME} B (its bookkeeping record plus one 16-byte granule) and at most 256 MiB",
+        entry.name.unraw()
+    );
+    let (min, max) = (literal(MIN_FRAME), literal(MAX_FRAME));
+    quote_spanned! {span=>
+        const _: () = ::core::assert!(#frame >= #min && #frame <= #max, #message);
+    }
 }
 
 /// The `static` tables behind `flight_mem::Layout`.
@@ -720,11 +761,18 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
         let flags = bank.flags | entry.flags;
         let bank_name = &bank.name;
         regions.push(quote! {
-            ::flight_mem::RegionInfo::new(
-                #entry_name, #kind, #allocator, #memory,
-                ::flight_mem::MemoryFlags::from_bits_retain(#flags), #bank_name,
-                #plan.offset(#slot), #plan.size(#slot), #plan.align(#slot), #plan.guard(#slot),
-            )
+            ::flight_mem::__private::region_info(::flight_mem::__private::RegionParts {
+                name: #entry_name,
+                kind: #kind,
+                allocator: #allocator,
+                memory: #memory,
+                flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                bank: #bank_name,
+                offset: #plan.offset(#slot),
+                size: #plan.size(#slot),
+                align: #plan.align(#slot),
+                guard: #plan.guard(#slot),
+            })
         });
         let accessor = &entry.name;
         allocators
@@ -760,14 +808,22 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
                 let fixed = bank.fixed;
                 let entries = placed.entries.iter().map(|&i| literal(i as u64));
                 quote! {
-                    ::flight_mem::BankInfo::new(
-                        #bank_name,
-                        ::flight_mem::__private::memory_types(&[#(#types),*]),
-                        ::flight_mem::MemoryFlags::from_bits_retain(#flags),
-                        #budget, #used, #address, #fixed,
-                        || -> *mut u8 { #storage },
-                        &[#(#entries),*],
-                    )
+                    // SAFETY: `storage` is the bank's static array (sized by
+                    // its plan's `needed`, which `used` is) or the address
+                    // an `unsafe bank` promised, or null for an empty bank.
+                    unsafe {
+                        ::flight_mem::__private::bank_info(::flight_mem::__private::BankParts {
+                            name: #bank_name,
+                            memory: ::flight_mem::__private::memory_types(&[#(#types),*]),
+                            flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                            budget: #budget,
+                            used: #used,
+                            address: #address,
+                            fixed: #fixed,
+                            storage: || -> *mut u8 { #storage },
+                            entries: &[#(#entries),*],
+                        })
+                    }
                 }
             });
     let bank_count = layout.banks.len();
@@ -814,11 +870,24 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
         static #callbacks: ::flight_mem::PressureCallbacks = ::flight_mem::PressureCallbacks::new();
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        static #table: ::flight_mem::LayoutTable = ::flight_mem::LayoutTable::new(
-            #layout_name, #platform, [#low, #medium, #high, #critical],
-            &#regions_name, &#allocators_name, &#banks_name,
-            &#watches, &#guards, &#callbacks,
-        );
+        // SAFETY: the tables come from one placement: each region lies in
+        // its bank at its plan's offset, followed by its guard, inside the
+        // bank's `used` bytes; the plan places entries without overlap;
+        // each bank lists exactly its entries; each accessor's allocator is
+        // built over exactly its entry's bytes.
+        static #table: ::flight_mem::LayoutTable = unsafe {
+            ::flight_mem::__private::layout_table(::flight_mem::__private::TableParts {
+                name: #layout_name,
+                platform: #platform,
+                pressure: [#low, #medium, #high, #critical],
+                regions: &#regions_name,
+                allocators: &#allocators_name,
+                banks: &#banks_name,
+                watches: &#watches,
+                guards: &#guards,
+                callbacks: &#callbacks,
+            })
+        };
         // Arms the guard zones of static banks before `main`, so no
         // accessor ever checks whether they are armed.
         #[cfg(target_os = "linux")]
@@ -828,7 +897,7 @@ fn tables(layout: &LayoutModel, analysis: &LayoutAnalysis, names: &Names) -> Tok
         #[unsafe(link_section = ".init_array")]
         static #arm: extern "C" fn() = {
             extern "C" fn arm_guards() {
-                #table.arm_guards_at_startup();
+                ::flight_mem::__private::arm_guards_at_startup(&#table);
             }
             arm_guards
         };

@@ -530,7 +530,8 @@ fn generate(rng: &mut Rng) -> String {
                 ),
                 1 => format!(
                     "frame e{e} = [{}; {}]",
-                    size(rng),
+                    // A frame needs 32 B at least (its record and a granule).
+                    size(rng).replace(" B", " KiB"),
                     rng.below(4) + usize::from(rng.below(8) != 0)
                 ),
                 2 => format!("stack e{e} = {} {{ {} }}", size(rng), memory(rng)),
@@ -701,8 +702,9 @@ fn valid_plans_expand_to_storage_tables_and_named_assertions() {
     assert!(!output.contains("compile_error"), "{output}");
     for needle in [
         "struct GameLayout",
-        "_GAME_LAYOUT_FITS_FAST",
-        "_GAME_LAYOUT_FITS_SLOW",
+        "_GAME_LAYOUT_HEAP_FITS_FAST",
+        "_GAME_LAYOUT_THINGS_FITS_FAST",
+        "_GAME_LAYOUT_TEX_FITS_SLOW",
         "_GAME_LAYOUT_FAST_ALIGNED",
         "with_exposed_provenance_mut :: < u8 > (536870912)",
         "link_section = \".slow\"",

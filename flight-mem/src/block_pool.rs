@@ -260,13 +260,6 @@ impl BlockPool {
         self.len() == 0
     }
 
-    /// A snapshot of the pool's statistics (the same as
-    /// [`RawAllocator::stats`], without importing the trait).
-    #[inline]
-    pub fn stats(&self) -> AllocatorStats {
-        self.snapshot()
-    }
-
     /// Blocks that can still be allocated.
     #[inline]
     pub fn available(&self) -> usize {
@@ -507,6 +500,9 @@ unsafe impl RawAllocator for BlockPool {
 }
 
 crate::raw::impl_allocator_api2!(BlockPool);
+crate::raw::inherent_surface!(BlockPool);
+// SAFETY: `free` pushes any live block back on the free stack whatever the order; it never panics.
+unsafe impl crate::raw::FreesInAnyOrder for BlockPool {}
 
 impl fmt::Debug for BlockPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -248,6 +248,9 @@ unsafe impl RawAllocator for Buddy {
 }
 
 impl_allocator_api2!(Buddy);
+crate::raw::inherent_surface!(Buddy);
+// SAFETY: `free` coalesces any live block back whatever the order of frees; it never panics.
+unsafe impl crate::raw::FreesInAnyOrder for Buddy {}
 
 /// Where the heap and the side table lie in the region.
 #[derive(Clone, Copy)]

@@ -149,16 +149,29 @@ unsafe impl Sync for Frames {}
 unsafe impl Send for Frames {}
 
 impl Frames {
+    /// Bytes of bookkeeping per frame, kept at the end of the memory: 16 on
+    /// 64-bit targets, 12 on 32-bit ones.
+    pub const RECORD_SIZE: usize = size_of::<FrameRecord>();
+
     const_fn! {
         /// `count` frames over `memory`, frame 0 current.
         ///
         /// # Panics
         ///
-        /// When `count` is not in 1..=255 or a frame would exceed 256 MiB - 1
-        /// bytes (at compile time in a `static`).
+        /// When `count` is not in 1..=255, when `memory` cannot hold the
+        /// `count` frame records ([`Frames::RECORD_SIZE`] bytes each), or
+        /// when a frame would exceed 256 MiB - 1 bytes (at compile time in a
+        /// `static`).
         pub fn new(memory: RawMemory, count: usize) -> Self {
             assert!(matches!(count, 1..=MAX_FRAMES), "flight-mem: `Frames` needs 1..=255 frames");
             let records = count * size_of::<FrameRecord>();
+            // The records are written by safe calls (`stats`, `check`,
+            // `next_frame_mut`), so memory too short for them must never
+            // become a `Frames`.
+            assert!(
+                memory.len() >= records,
+                "flight-mem: the memory of `Frames` is shorter than its frame records (`Frames::RECORD_SIZE` bytes per frame)"
+            );
             let frame_len = memory.len().saturating_sub(records) / count / FRAME_GRANULE * FRAME_GRANULE;
             assert!(
                 frame_len <= MAX_FRAME_LEN,
@@ -495,3 +508,6 @@ unsafe impl RawAllocator for Frames {
 }
 
 crate::raw::impl_allocator_api2!(Frames);
+crate::raw::inherent_surface!(Frames);
+// SAFETY: `free` of a live block is `Ok` and changes nothing; its bytes come back at `next_frame`/`reset`, which are `unsafe` or need `&mut self`; it never panics.
+unsafe impl crate::raw::FreesInAnyOrder for Frames {}

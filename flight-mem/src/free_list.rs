@@ -243,6 +243,9 @@ unsafe impl RawAllocator for FreeList {
 }
 
 impl_allocator_api2!(FreeList);
+crate::raw::inherent_surface!(FreeList);
+// SAFETY: `free` returns any live block to the free list whatever the order; it never panics.
+unsafe impl crate::raw::FreesInAnyOrder for FreeList {}
 
 /// Where the blocks lie, as byte offsets from the region start.
 #[derive(Clone, Copy)]

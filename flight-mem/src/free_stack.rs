@@ -58,11 +58,27 @@
 //! (its all-ones value is the empty stack), so that `n < 2^w`. When
 //! `w <= 16` the depth field has `w` bits too and the tag gets the remaining
 //! `64 - 2w >= 32` bits. A pool of 65,536 slots or more does not fit that:
-//! its index field has 32 bits, the tag 32 bits, there is no depth field, and
-//! a separate `pushes` counter (one more relaxed read-modify-write per free)
-//! stands in for the depth. Either way the tag has at least 32 bits. It
-//! wraps after 2^(tag bits) pops; the pop that wraps it increments `tag_wraps`,
-//! so the total number of pops stays exact.
+//! it has no depth field, the tag gets `64 - w` bits (47 for 100,000 slots,
+//! 40 for 16 million), and a separate `pushes` counter (one more relaxed
+//! read-modify-write per free) stands in for the depth. Either way the tag
+//! has at least 32 bits. It wraps after 2^(tag bits) pops; the pop that
+//! wraps it increments `tag_wraps`, so the total number of pops stays exact.
+//!
+//! # Why the tag's width is enough in practice
+//!
+//! ABA through a wrapped tag needs one popper to stall between its load of
+//! `head` and its CAS while the other threads complete *exactly* a multiple
+//! of 2^(tag bits) pops, and leave the same slot on top at the same depth.
+//! One pop takes at least ~5 ns here (one locked instruction), so the stall
+//! must last at least 2^32 · 5 ns ≈ 21 s for the narrowest tag (32 bits, pools
+//! of 32,768 to 65,535 slots), ≥ 5.7 minutes below 16,384 slots (≥ 36 bits),
+//! and ≥ 1.5 hours for pools of 65,536 to 2^24 slots (≥ 40 bits); and even then only a
+//! stall ending within the one pop in 2^(tag bits) where the tag matches
+//! again fails — any earlier or later resume sees a different tag and
+//! retries. A thread stopped that long (a debugger, `SIGSTOP`) while every
+//! other thread churns the same pool at full speed is outside what a game or
+//! firmware does; a 128-bit CAS would close it at the cost of a slower CAS
+//! on every target without `cmpxchg16b`.
 //!
 //! # Statistics
 //!
@@ -279,11 +295,10 @@ impl HeadLayout {
     const fn for_slots(max_slots: u32) -> Self {
         let bits = u32::BITS - max_slots.leading_zeros();
         let bits = if bits == 0 { 1 } else { bits };
-        let (index_bits, depth_bits) = if 2 * bits <= 32 {
-            (bits, bits)
-        } else {
-            (32, 0)
-        };
+        // Without a depth field the index keeps its `bits` bits, so the tag
+        // gets every bit left: 47 for a pool of 100,000 slots.
+        let depth_bits = if 2 * bits <= 32 { bits } else { 0 };
+        let index_bits = bits;
         let tag_shift = index_bits + depth_bits;
         let depth_unit = if depth_bits == 0 { 0 } else { 1 << index_bits };
         Self {

@@ -89,7 +89,7 @@ pub use pressure::{
     CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
     PressureThresholds, PressureWatch,
 };
-pub use raw::{GlobalRegion, RawAllocator};
+pub use raw::{FreesInAnyOrder, GlobalRegion, RawAllocator};
 pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
 pub use services::{Problem, ProblemKind, ValidationReport};
 pub use stack::{Stack, StackMarker};
@@ -103,8 +103,5 @@ pub use vocabulary::{
 
 /// What the code `memory_layout!` generates needs; not a public API.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::layout::memory_types;
-    pub use crate::layout::private::*;
-    pub use const_format;
-}
+#[path = "private.rs"]
+pub mod __private;

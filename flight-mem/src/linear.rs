@@ -702,6 +702,9 @@ pub(crate) fn check_state(
 }
 
 crate::raw::impl_allocator_api2!(Linear);
+crate::raw::inherent_surface!(Linear);
+// SAFETY: `free` of a live block is `Ok` and changes nothing; its bytes come back at a reset, which is `unsafe` or needs `&mut self`; it never panics.
+unsafe impl crate::raw::FreesInAnyOrder for Linear {}
 
 /// Allocations that last until the end of a [`Linear::scope`] or
 /// [`Frames::scope`](crate::Frames::scope) closure.

@@ -177,6 +177,24 @@ impl<T> Pool<T> {
         self.blocks.available()
     }
 
+    /// Whether `ptr` points into the pool's memory.
+    #[inline]
+    pub fn owns(&self, ptr: NonNull<u8>) -> bool {
+        self.blocks.owns(ptr)
+    }
+
+    /// Bytes of all slots.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.blocks.capacity()
+    }
+
+    /// Which algorithm this is: [`AllocatorKind::Pool`].
+    #[inline]
+    pub fn kind(&self) -> AllocatorKind {
+        AllocatorKind::Pool
+    }
+
     /// Returns the slot at `ptr` without dropping anything in it.
     ///
     /// # Safety
@@ -235,6 +253,10 @@ unsafe impl<T: Send> RawAllocator for Pool<T> {
         self.blocks.verify()
     }
 }
+
+// SAFETY: `free` pushes any live slot back on the free stack whatever the
+// order; it never panics.
+unsafe impl<T: Send> crate::raw::FreesInAnyOrder for Pool<T> {}
 
 impl<T> fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

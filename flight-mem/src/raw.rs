@@ -138,15 +138,39 @@ macro_rules! impl_allocator_api2 {
                 }
                 // SAFETY: the caller guarantees `ptr` is a live block of this
                 // allocator (the `Allocator::deallocate` contract).
-                let result = unsafe { $crate::RawAllocator::free(*self, ptr) };
-                debug_assert!(result.is_ok(), "flight-mem: bad deallocate: {:?}", result);
+                // `deallocate` cannot report an error and must not unwind
+                // (collections call it from `Drop`); a refused free (a
+                // `Stack` block that is not on top) changes nothing and its
+                // bytes come back with the stack's release below it.
+                let _refused = unsafe { $crate::RawAllocator::free(*self, ptr) };
             }
         }
     };
 }
 pub(crate) use impl_allocator_api2;
 
-/// Makes any `'static` flight-mem allocator the program's global allocator.
+/// An allocator whose `free` takes back every live block at any time, in any
+/// order: what `GlobalAlloc` needs, since the standard library frees in
+/// whatever order its values die.
+///
+/// [`Stack`](crate::Stack) frees only its top block and does not implement
+/// it, so `GlobalRegion<Stack>` does not compile.
+///
+/// # Safety
+///
+/// `free` of a block that `allocate` returned and that is still live
+/// returns `Ok` and makes its bytes available again (or, for a bump
+/// allocator, keeps them until a reset that safe code on a shared
+/// reference cannot trigger); it never panics.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot free blocks in any order, so it cannot back `GlobalRegion`",
+    label = "frees only in a fixed order",
+    note = "`GlobalAlloc` frees in whatever order values die; use `Tlsf`, `Buddy`, `FreeList`, a pool or a bump allocator"
+)]
+pub unsafe trait FreesInAnyOrder: RawAllocator {}
+
+/// Makes a `'static` flight-mem allocator that [frees in any
+/// order](FreesInAnyOrder) the program's global allocator.
 ///
 /// ```no_run
 /// use flight_mem::{Arena, GlobalRegion, RawMemory, Tlsf};
@@ -164,9 +188,9 @@ pub(crate) use impl_allocator_api2;
 ///     drop(v);
 /// }
 /// ```
-pub struct GlobalRegion<A: RawAllocator + 'static>(&'static A);
+pub struct GlobalRegion<A: FreesInAnyOrder + 'static>(&'static A);
 
-impl<A: RawAllocator + 'static> GlobalRegion<A> {
+impl<A: FreesInAnyOrder + 'static> GlobalRegion<A> {
     /// Wraps a static allocator.
     pub const fn new(allocator: &'static A) -> Self {
         Self(allocator)
@@ -181,8 +205,9 @@ impl<A: RawAllocator + 'static> GlobalRegion<A> {
 // SAFETY: `GlobalAlloc` requires blocks that satisfy the layout and stay
 // valid until `dealloc`: exactly the `RawAllocator` contract. Failure is a
 // null return, as `GlobalAlloc` asks; `layout.size()` is never zero here
-// (the `GlobalAlloc` contract forbids it).
-unsafe impl<A: RawAllocator + 'static> GlobalAlloc for GlobalRegion<A> {
+// (the `GlobalAlloc` contract forbids it). `FreesInAnyOrder` makes every
+// `dealloc` succeed, and nothing here panics or unwinds.
+unsafe impl<A: FreesInAnyOrder + 'static> GlobalAlloc for GlobalRegion<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.0.allocate(layout) {
@@ -204,8 +229,94 @@ unsafe impl<A: RawAllocator + 'static> GlobalAlloc for GlobalRegion<A> {
         if let Some(ptr) = NonNull::new(ptr) {
             // SAFETY: the caller passes a pointer `alloc` returned and does
             // not use it again (the `GlobalAlloc::dealloc` contract).
-            let result = unsafe { self.0.free(ptr) };
-            debug_assert!(result.is_ok(), "flight-mem: bad dealloc: {result:?}");
+            // `FreesInAnyOrder` makes that free succeed; unwinding out of a
+            // global allocator is undefined behaviour, so no result is
+            // asserted here.
+            let _ = unsafe { self.0.free(ptr) };
         }
     }
 }
+
+/// Gives an allocator the inherent surface every flight-mem allocator has
+/// (`allocate`, `allocate_zeroed`, `free`, `owns`, `capacity`, `stats`,
+/// `kind`, `check`), forwarding to its [`RawAllocator`] impl, so that
+/// `Game::temp().stats()` needs no trait import.
+macro_rules! inherent_surface {
+    ($ty:ty) => {
+        impl $ty {
+            /// Allocates a block for `layout` (see [`RawAllocator::allocate`](crate::RawAllocator::allocate)).
+            #[inline]
+            pub fn allocate(
+                &self,
+                layout: ::core::alloc::Layout,
+            ) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, $crate::AllocError> {
+                <Self as $crate::RawAllocator>::allocate(self, layout)
+            }
+
+            /// Allocates a zero-filled block for `layout`.
+            #[inline]
+            pub fn allocate_zeroed(
+                &self,
+                layout: ::core::alloc::Layout,
+            ) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, $crate::AllocError> {
+                <Self as $crate::RawAllocator>::allocate_zeroed(self, layout)
+            }
+
+            /// Returns a block (see [`RawAllocator::free`](crate::RawAllocator::free)).
+            ///
+            /// # Safety
+            ///
+            /// `ptr` was returned by `allocate` on this allocator and is not
+            /// used after this call.
+            #[inline]
+            pub unsafe fn free(
+                &self,
+                ptr: ::core::ptr::NonNull<u8>,
+            ) -> ::core::result::Result<(), $crate::AllocError> {
+                // SAFETY: forwarded to the caller.
+                unsafe { <Self as $crate::RawAllocator>::free(self, ptr) }
+            }
+
+            $crate::raw::inherent_queries!();
+        }
+    };
+}
+pub(crate) use inherent_surface;
+
+/// The read-only part of [`inherent_surface!`], for types whose allocation
+/// entry point is their own (a typed pool's `alloc(value)`).
+macro_rules! inherent_queries {
+    () => {
+        /// Whether `ptr` points into this allocator's memory.
+        #[inline]
+        pub fn owns(&self, ptr: ::core::ptr::NonNull<u8>) -> bool {
+            <Self as $crate::RawAllocator>::owns(self, ptr)
+        }
+
+        /// Bytes this allocator can hand out when empty.
+        #[inline]
+        pub fn capacity(&self) -> usize {
+            <Self as $crate::RawAllocator>::capacity(self)
+        }
+
+        /// A snapshot of the allocator's statistics.
+        #[inline]
+        pub fn stats(&self) -> $crate::AllocatorStats {
+            <Self as $crate::RawAllocator>::stats(self)
+        }
+
+        /// Which algorithm this is.
+        #[inline]
+        pub fn kind(&self) -> $crate::AllocatorKind {
+            <Self as $crate::RawAllocator>::kind(self)
+        }
+
+        /// Walks the allocator's bookkeeping and reports the first
+        /// inconsistency.
+        #[inline]
+        pub fn check(&self) -> ::core::result::Result<(), $crate::InvariantViolation> {
+            <Self as $crate::RawAllocator>::check(self)
+        }
+    };
+}
+pub(crate) use inherent_queries;

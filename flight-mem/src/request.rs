@@ -154,34 +154,6 @@ pub struct RegionInfo {
 }
 
 impl RegionInfo {
-    /// Describes an entry; used by the code `memory_layout!` generates.
-    #[allow(clippy::too_many_arguments)]
-    pub const fn new(
-        name: &'static str,
-        kind: EntryKind,
-        allocator: AllocatorKind,
-        memory: MemoryType,
-        flags: MemoryFlags,
-        bank: &'static str,
-        offset: usize,
-        size: usize,
-        align: usize,
-        guard: usize,
-    ) -> Self {
-        Self {
-            name,
-            kind,
-            allocator,
-            memory,
-            flags,
-            bank,
-            offset,
-            size,
-            align,
-            guard,
-        }
-    }
-
     /// One past the entry's last byte, as an offset into its bank.
     pub const fn end(&self) -> usize {
         self.offset + self.size

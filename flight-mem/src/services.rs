@@ -182,10 +182,7 @@ impl LayoutTable {
     /// returned `result` for `layout`: update the watch and run callbacks,
     /// or on `OutOfMemory` run the failure callbacks and retry once.
     /// Generated code calls it only while a callback is registered.
-    #[doc(hidden)]
-    #[cold]
-    #[inline(never)]
-    pub fn after_allocate(
+    pub(crate) fn after_allocate(
         &self,
         index: usize,
         layout: Layout,
@@ -201,10 +198,7 @@ impl LayoutTable {
 
     /// The pressure bookkeeping of a region accessor after a free.
     /// Generated code calls it only while a callback is registered.
-    #[doc(hidden)]
-    #[cold]
-    #[inline(never)]
-    pub fn after_free(&self, index: usize) {
+    pub(crate) fn after_free(&self, index: usize) {
         self.watch(index);
     }
 
@@ -349,8 +343,7 @@ impl LayoutTable {
     /// What the start-up constructor calls: zones in static storage only,
     /// as a fixed-address bank may not be RAM where the program runs
     /// (a layout for a board, simulated on the host).
-    #[doc(hidden)]
-    pub fn arm_guards_at_startup(&self) {
+    pub(crate) fn arm_guards_at_startup(&self) {
         self.arm(false);
     }
 

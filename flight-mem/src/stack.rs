@@ -424,3 +424,4 @@ unsafe impl RawAllocator for Stack {
 }
 
 crate::raw::impl_allocator_api2!(Stack);
+crate::raw::inherent_surface!(Stack);

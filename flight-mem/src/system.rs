@@ -5,13 +5,24 @@
 //! the console (so a PC build fails where the console would), size-less
 //! `free`, statistics, and ownership queries.
 //!
-//! Every block carries a header of four words in front of it (size,
-//! alignment, and the links of an intrusive list of live blocks), rounded up
-//! to the block's alignment. The list is what makes [`RawAllocator::owns`]
-//! and `free`'s foreign-pointer check possible without reading memory the
-//! allocator did not hand out: both compare addresses against the list
-//! under a lock, O(live blocks). Allocation and free are O(1) plus the
-//! platform allocator's own cost.
+//! Every block has a header of five words (the block's address, size and
+//! alignment, and the links of an intrusive list of live blocks) in a
+//! platform allocation of its own. The list is what makes
+//! [`RawAllocator::owns`] and `free`'s foreign-pointer check possible without
+//! reading memory the allocator did not hand out: both compare addresses
+//! against the list under a lock, O(live blocks). Allocation and free are
+//! O(1) plus the platform allocator's own cost (two calls each).
+//!
+//! The header lives apart so that a block is freed with the caller's own
+//! pointer and nothing else touches its bytes: a `Box`'s pointer may carry
+//! provenance over the block alone, and under a `GlobalRegion` a `Box` that
+//! is still a protected function argument may be freed (std's
+//! `Thread::init` does that); a header in front of the block would have to
+//! be reached, and the block freed, through a pointer the `Box` did not
+//! derive, which Stacked Borrows rejects in both cases.
+//!
+//! The budget charges a block as if its header sat in front of it (the
+//! header rounded up to the block's alignment, plus the block).
 //!
 //! ```
 //! use core::alloc::Layout;
@@ -35,17 +46,17 @@ use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator};
 
-/// The header directly in front of every block.
+/// A live block's bookkeeping, in a platform allocation of its own.
 #[repr(C)]
 struct Header {
-    /// The caller's layout, from which the platform layout is recomputed.
+    /// The block's first byte.
+    block: *mut u8,
+    /// The caller's layout, with which the block is freed.
     size: usize,
     align: usize,
     prev: *mut Header,
     next: *mut Header,
 }
-
-const HEADER: usize = size_of::<Header>();
 
 struct State {
     head: *mut Header,
@@ -82,13 +93,13 @@ impl System {
         }
     }
 
-    /// The platform layout for a block of `layout` behind its header, and the
-    /// block's offset in it. The header sits directly before the block: the
-    /// offset is at least `HEADER`, and the block is aligned to at least
-    /// `align_of::<Header>()` because `HEADER` is a multiple of it.
-    fn outer_layout(layout: Layout) -> Result<(Layout, usize), AllocError> {
+    /// The bytes the budget charges for a block of `layout`: the header
+    /// rounded up to the block's alignment, plus the block (what one
+    /// allocation holding both would take).
+    fn charged(layout: Layout) -> Result<usize, AllocError> {
         Layout::new::<Header>()
             .extend(layout)
+            .map(|(outer, _)| outer.size())
             .map_err(|_| AllocError::SizeOverflow {
                 size: layout.size(),
             })
@@ -98,10 +109,10 @@ impl System {
     fn find(head: *mut Header, addr: usize, exact: bool) -> *mut Header {
         let mut cursor = head;
         while !cursor.is_null() {
-            let start = cursor as usize + HEADER;
             // SAFETY: every header in the list is live and only read or
             // written under the lock the caller holds.
             let header = unsafe { &*cursor };
+            let start = header.block as usize;
             let hit = if exact {
                 addr == start
             } else {
@@ -122,17 +133,16 @@ impl Default for System {
     }
 }
 
-// SAFETY: blocks come from the platform allocator with a layout that holds
-// the header and then the requested layout, so they are valid, aligned and
-// disjoint until `free` returns them; `free` follows a pointer only after
-// finding its header in the live list, so a foreign pointer is refused
-// without being read.
+// SAFETY: each block is a platform allocation of exactly the requested
+// layout, so it is valid, aligned and disjoint until `free` returns it;
+// `free` follows a pointer only after finding its header in the live list,
+// so a foreign pointer is refused without being read.
 unsafe impl RawAllocator for System {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let checked =
-            check_request(layout, usize::MAX / 2 + 1).and_then(|()| Self::outer_layout(layout));
-        let (outer, offset) = match checked {
-            Ok(found) => found,
+            check_request(layout, usize::MAX / 2 + 1).and_then(|()| Self::charged(layout));
+        let charged = match checked {
+            Ok(charged) => charged,
             Err(err) => {
                 self.state.with(|s| s.counters.failed());
                 return Err(err);
@@ -141,22 +151,39 @@ unsafe impl RawAllocator for System {
         // Take the budget first, so concurrent requests cannot overshoot it.
         self.state.with(|s| {
             let free = self.budget - s.counters.used;
-            if outer.size() > free {
+            if charged > free {
                 s.counters.failed();
                 Err(AllocError::OutOfMemory {
                     size: layout.size(),
                     largest_free: free,
                 })
             } else {
-                s.counters.used += outer.size();
+                s.counters.used += charged;
                 Ok(())
             }
         })?;
-        // SAFETY: `outer` has a non-zero size (it contains the header).
-        let base = unsafe { std::alloc::System.alloc(outer) };
-        let Some(base) = NonNull::new(base) else {
+        let header_layout = Layout::new::<Header>();
+        // SAFETY: both layouts have non-zero sizes (`check_request` refused
+        // a zero-sized block; a header is five words).
+        let (block, header) = unsafe {
+            (
+                std::alloc::System.alloc(layout),
+                std::alloc::System.alloc(header_layout).cast::<Header>(),
+            )
+        };
+        let (Some(block), Some(header)) = (NonNull::new(block), NonNull::new(header)) else {
+            // SAFETY: whichever of the two succeeded is a fresh platform
+            // allocation of its layout, freed once here.
+            unsafe {
+                if !block.is_null() {
+                    std::alloc::System.dealloc(block, layout);
+                }
+                if !header.is_null() {
+                    std::alloc::System.dealloc(header.cast(), header_layout);
+                }
+            }
             self.state.with(|s| {
-                s.counters.used -= outer.size();
+                s.counters.used -= charged;
                 s.counters.failed();
             });
             return Err(AllocError::OutOfMemory {
@@ -164,16 +191,13 @@ unsafe impl RawAllocator for System {
                 largest_free: 0,
             });
         };
-        // SAFETY: `HEADER <= offset <= outer.size()`: both pointers stay
-        // inside the platform allocation.
-        let (block, header) =
-            unsafe { (base.add(offset), base.add(offset - HEADER).cast::<Header>()) };
         self.state.with(|s| {
-            // SAFETY: `header` is in bounds of the fresh allocation and
-            // aligned (see `outer_layout`); `s.head` is null or a live header,
-            // touched only under this lock.
+            // SAFETY: `header` is a fresh, aligned platform allocation of a
+            // `Header`; `s.head` is null or a live header, touched only under
+            // this lock.
             unsafe {
                 header.write(Header {
+                    block: block.as_ptr(),
                     size: layout.size(),
                     align: layout.align(),
                     prev: ptr::null_mut(),
@@ -185,14 +209,14 @@ unsafe impl RawAllocator for System {
             }
             s.head = header.as_ptr();
             // The reservation above becomes the block's.
-            s.counters.used -= outer.size();
-            s.counters.allocated(layout.size(), outer.size());
+            s.counters.used -= charged;
+            s.counters.allocated(layout.size(), charged);
         });
         Ok(NonNull::slice_from_raw_parts(block, layout.size()))
     }
 
     unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        let layout = self.state.with(|s| {
+        let found = self.state.with(|s| {
             let found = Self::find(s.head, ptr.as_ptr() as usize, true);
             if found.is_null() {
                 s.counters.failed();
@@ -211,16 +235,22 @@ unsafe impl RawAllocator for System {
                 }
                 (header.size, header.align)
             };
-            let layout = Layout::from_size_align(size, align).expect("stored layout was valid");
-            let (outer, offset) = Self::outer_layout(layout).expect("stored layout was valid");
-            s.counters.freed(size, outer.size());
-            Ok((outer, offset))
+            // SAFETY: the header stored a layout `allocate` accepted.
+            let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
+            let charged = Self::charged(layout).unwrap_or(size);
+            s.counters.freed(size, charged);
+            Ok((found, layout))
         });
-        let (outer, offset) = layout?;
-        // SAFETY: the block was found live in the list, so it was allocated
-        // here at `offset` into a platform allocation of layout `outer`, and
-        // it is now unlinked: nothing else frees it.
-        unsafe { std::alloc::System.dealloc(ptr.as_ptr().sub(offset), outer) };
+        let (header, layout) = found?;
+        // SAFETY: the header was live in the list, so `ptr` is the start of
+        // a platform allocation of `layout` that this allocator made, and
+        // the header its own allocation; both are unlinked now, so nothing
+        // else frees them. The block is freed with the caller's pointer,
+        // whose provenance is the block's.
+        unsafe {
+            std::alloc::System.dealloc(ptr.as_ptr(), layout);
+            std::alloc::System.dealloc(header.cast(), Layout::new::<Header>());
+        }
         Ok(())
     }
 
@@ -259,14 +289,14 @@ unsafe impl RawAllocator for System {
                 }
                 let layout = Layout::from_size_align(header.size, header.align)
                     .map_err(|_| violation("corrupted block header"))?;
-                let (outer, _) =
-                    Self::outer_layout(layout).map_err(|_| violation("corrupted block header"))?;
+                let charged =
+                    Self::charged(layout).map_err(|_| violation("corrupted block header"))?;
                 live += 1;
                 if live > s.counters.live {
                     return Err(violation("more blocks in the live list than counted"));
                 }
                 requested += header.size;
-                used += outer.size();
+                used += charged;
                 prev = cursor;
                 cursor = header.next;
             }
@@ -292,3 +322,6 @@ unsafe impl RawAllocator for System {
 }
 
 impl_allocator_api2!(System);
+crate::raw::inherent_surface!(System);
+// SAFETY: `free` finds any live block in its list and returns it to the platform; it never panics.
+unsafe impl crate::raw::FreesInAnyOrder for System {}

@@ -480,6 +480,23 @@ unsafe impl RawAllocator for Tlsf {
 }
 
 raw::impl_allocator_api2!(Tlsf);
+// SAFETY: `free` coalesces any live block back whatever the order of frees;
+// it never panics.
+unsafe impl raw::FreesInAnyOrder for Tlsf {}
+
+impl Tlsf {
+    /// Allocates a zero-filled block for `layout`.
+    #[inline]
+    pub fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        <Self as RawAllocator>::allocate_zeroed(self, layout)
+    }
+
+    /// Which algorithm this is: [`AllocatorKind::Tlsf`].
+    #[inline]
+    pub fn kind(&self) -> AllocatorKind {
+        AllocatorKind::Tlsf
+    }
+}
 
 /// Everything behind the lock.
 ///

@@ -10,7 +10,7 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use common::{Model, Op, leak_memory, ops, run_model};
-use flight_mem::{AllocError, AllocatorKind, Arena, BlockPool, RawAllocator, RawMemory};
+use flight_mem::{AllocError, AllocatorKind, Arena, BlockPool, RawMemory};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

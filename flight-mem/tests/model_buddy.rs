@@ -10,7 +10,7 @@ use common::{
     assert_unchanged, assert_vec_in_works, fill_until_first_failure, hammer_from_threads,
     leak_memory, ops, run_model,
 };
-use flight_mem::{AllocError, AllocatorKind, Arena, Buddy, RawAllocator, RawMemory};
+use flight_mem::{AllocError, AllocatorKind, Arena, Buddy, RawMemory};
 use proptest::prelude::*;
 
 const MAX_OPS: usize = if cfg!(miri) { 30 } else { 300 };

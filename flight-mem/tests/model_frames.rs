@@ -9,7 +9,7 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use common::{CASES, Model, assert_pattern, leak_memory, on_threads};
-use flight_mem::{AllocError, Frames, RawAllocator};
+use flight_mem::{AllocError, Frames};
 use proptest::prelude::*;
 
 /// Ops per case: Miri runs a few short sequences.

@@ -8,7 +8,7 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use common::{CASES, Model, assert_pattern, leak_memory, on_threads};
-use flight_mem::{AllocError, Linear, RawAllocator, Scope};
+use flight_mem::{AllocError, Linear, Scope};
 use proptest::prelude::*;
 
 /// Ops per case: Miri runs a few short sequences.

@@ -8,7 +8,7 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use common::{CASES, Model, assert_pattern, assert_refused_unchanged, leak_memory, on_threads};
-use flight_mem::{AllocError, RawAllocator, Stack, StackMarker};
+use flight_mem::{AllocError, Stack, StackMarker};
 use proptest::prelude::*;
 
 /// Ops per case: Miri runs a few short sequences.

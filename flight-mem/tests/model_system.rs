@@ -7,7 +7,7 @@ mod common;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use flight_mem::{AllocError, RawAllocator, System};
+use flight_mem::{AllocError, System};
 use proptest::prelude::*;
 
 proptest! {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
 use common::{XorShift, on_threads};
-use flight_mem::{AllocError, Arena, BlockPool, Pool, PoolBox, RawAllocator, RawMemory};
+use flight_mem::{AllocError, Arena, BlockPool, Pool, PoolBox, RawMemory};
 
 const THREADS: usize = 8;
 const ROUNDS: usize = if cfg!(miri) { 30 } else { 20_000 };

@@ -7,7 +7,7 @@ fn ui() {
     let cases = trybuild::TestCases::new();
     for area in [
         "syntax", "keywords", "options", "names", "units", "align", "shapes", "banks", "budget",
-        "pressure", "phase2", "cascade",
+        "pressure", "phase2", "cascade", "runtime",
     ] {
         cases.compile_fail(format!("tests/ui/{area}/*.rs"));
     }

@@ -1,0 +1,563 @@
+//! Everything the code `memory_layout!` generates needs, behind one
+//! `#[doc(hidden)] pub mod __private` (as RTIC's `export` and serde's
+//! `__private`): not a public API, and no safety boundary either. Every
+//! constructor here whose values safe code later trusts to write memory is
+//! `unsafe`, with its contract written down; the descriptors have named
+//! fields, so two swapped numbers are a compile error, not a wrong layout.
+
+use core::alloc::Layout as AllocLayout;
+use core::ptr::NonNull;
+
+pub use const_format;
+
+use crate::{
+    AllocError, AllocatorKind, BankInfo, EntryKind, GuardZone, LayoutTable, MemoryFlags,
+    MemoryType, MemoryTypes, PressureCallbacks, PressureWatch, RawAllocator, RegionInfo,
+};
+
+/// An entry of a layout, by field.
+#[derive(Clone, Copy, Debug)]
+pub struct RegionParts {
+    /// The entry's name.
+    pub name: &'static str,
+    /// Its kind.
+    pub kind: EntryKind,
+    /// The allocator behind it.
+    pub allocator: AllocatorKind,
+    /// Its memory type.
+    pub memory: MemoryType,
+    /// Its flags and its bank's.
+    pub flags: MemoryFlags,
+    /// Its bank's name.
+    pub bank: &'static str,
+    /// Offset from the bank's start.
+    pub offset: usize,
+    /// Bytes it manages.
+    pub size: usize,
+    /// Its alignment.
+    pub align: usize,
+    /// Guard bytes after it.
+    pub guard: usize,
+}
+
+/// The description of an entry. Plain data: nothing trusts a `RegionInfo`
+/// alone; [`layout_table`]'s contract is where its numbers become trusted.
+pub const fn region_info(parts: RegionParts) -> RegionInfo {
+    let RegionParts {
+        name,
+        kind,
+        allocator,
+        memory,
+        flags,
+        bank,
+        offset,
+        size,
+        align,
+        guard,
+    } = parts;
+    RegionInfo {
+        name,
+        kind,
+        allocator,
+        memory,
+        flags,
+        bank,
+        offset,
+        size,
+        align,
+        guard,
+    }
+}
+
+/// A bank of a layout, by field.
+#[derive(Clone, Copy, Debug)]
+pub struct BankParts {
+    /// Its name.
+    pub name: &'static str,
+    /// The memory types it holds.
+    pub memory: MemoryTypes,
+    /// What it offers.
+    pub flags: MemoryFlags,
+    /// Bytes a program may use in it.
+    pub budget: usize,
+    /// Bytes the layout places in it.
+    pub used: usize,
+    /// Its hardware address, when known.
+    pub address: Option<usize>,
+    /// Whether its storage is at `address`.
+    pub fixed: bool,
+    /// Its first byte in this process.
+    pub storage: fn() -> *mut u8,
+    /// Indices of its entries, in address order.
+    pub entries: &'static [usize],
+}
+
+/// The description of a bank.
+///
+/// # Safety
+///
+/// `storage()` returns null or the start of at least `used` bytes that are
+/// valid for reads and writes for the rest of the program and belong to this
+/// bank alone (a static array, or RAM an `unsafe bank` promises at `base`).
+pub const unsafe fn bank_info(parts: BankParts) -> BankInfo {
+    let BankParts {
+        name,
+        memory,
+        flags,
+        budget,
+        used,
+        address,
+        fixed,
+        storage,
+        entries,
+    } = parts;
+    BankInfo {
+        name,
+        memory,
+        flags,
+        budget,
+        used,
+        address,
+        fixed,
+        storage,
+        entries,
+    }
+}
+
+/// A whole layout, by field. `allocators[i]`, `watches[i]` and `guards[i]`
+/// belong to `regions[i]`.
+#[derive(Clone, Copy)]
+pub struct TableParts {
+    /// The layout's name.
+    pub name: &'static str,
+    /// Its platform, if declared.
+    pub platform: Option<&'static str>,
+    /// Pressure thresholds in percent free: low, medium, high, critical.
+    pub pressure: [u8; 4],
+    /// Its entries.
+    pub regions: &'static [RegionInfo],
+    /// Each entry's allocator.
+    pub allocators: &'static [fn() -> &'static dyn RawAllocator],
+    /// Its banks.
+    pub banks: &'static [BankInfo],
+    /// Each entry's pressure watch.
+    pub watches: &'static [PressureWatch],
+    /// Each entry's guard zone.
+    pub guards: &'static [GuardZone],
+    /// The layout's pressure callbacks.
+    pub callbacks: &'static PressureCallbacks,
+}
+
+/// The table behind `flight_mem::Layout`.
+///
+/// # Panics
+///
+/// When the per-entry slices differ in length (at compile time in a
+/// `static`).
+///
+/// # Safety
+///
+/// Guards are armed (canaries written, pages protected) and checked at the
+/// addresses these tables give, so: every bank was made by [`bank_info`]
+/// under its contract; each region lies in the bank its `bank` names, at
+/// `offset..offset + size` followed by `guard` bytes, all below that bank's
+/// `used`; regions do not overlap each other or another region's guard;
+/// `bank.entries` lists exactly the regions of that bank; and
+/// `allocators[i]` returns the allocator that manages exactly region `i`'s
+/// bytes, which touches no guard byte.
+pub const unsafe fn layout_table(parts: TableParts) -> LayoutTable {
+    let TableParts {
+        name,
+        platform,
+        pressure,
+        regions,
+        allocators,
+        banks,
+        watches,
+        guards,
+        callbacks,
+    } = parts;
+    assert!(
+        regions.len() == allocators.len()
+            && regions.len() == watches.len()
+            && regions.len() == guards.len(),
+        "one allocator, watch and guard zone per region"
+    );
+    LayoutTable {
+        name,
+        platform,
+        pressure,
+        regions,
+        allocators,
+        banks,
+        watches,
+        guards,
+        callbacks,
+    }
+}
+
+/// The pressure bookkeeping of a region accessor after its allocator
+/// returned `result` (see `LayoutTable::after_allocate`).
+#[cold]
+#[inline(never)]
+pub fn after_allocate(
+    table: &LayoutTable,
+    index: usize,
+    layout: AllocLayout,
+    result: &mut Result<NonNull<[u8]>, AllocError>,
+) {
+    table.after_allocate(index, layout, result);
+}
+
+/// The pressure bookkeeping of a region accessor after a free.
+#[cold]
+#[inline(never)]
+pub fn after_free(table: &LayoutTable, index: usize) {
+    table.after_free(index);
+}
+
+/// Arms the guard zones of static banks; run before `main` on Linux.
+pub fn arm_guards_at_startup(table: &LayoutTable) {
+    table.arm_guards_at_startup();
+}
+
+/// The memory types a `MemoryType` list names, for generated code.
+pub const fn memory_types(list: &[MemoryType]) -> MemoryTypes {
+    let mut set = MemoryTypes::NONE;
+    let mut i = 0;
+    while i < list.len() {
+        set = set.with(list[i]);
+        i += 1;
+    }
+    set
+}
+
+/// The larger of two sizes.
+pub const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// One entry as placement sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    /// The entry's name, for messages.
+    pub name: &'static str,
+    /// Bytes the entry manages.
+    pub size: usize,
+    /// Its alignment (a power of two).
+    pub align: usize,
+    /// Guard bytes after it.
+    pub guard: usize,
+}
+
+impl Slot {
+    /// An entry of `size` bytes.
+    pub const fn new(name: &'static str, size: usize, align: usize, guard: usize) -> Self {
+        Self {
+            name,
+            size,
+            align,
+            guard,
+        }
+    }
+}
+
+/// The placement of a bank's entries, computed in const context: each
+/// entry at the next multiple of its alignment after the previous
+/// entry's guard. Sums saturate at `usize::MAX`, which never fits.
+#[derive(Clone, Copy, Debug)]
+pub struct BankPlan<const K: usize> {
+    /// The entries.
+    pub slots: [Slot; K],
+    /// Offset of each entry from the bank's start.
+    pub offsets: [usize; K],
+    /// Bytes the bank needs (entries, padding, guards).
+    pub needed: usize,
+    /// Sum of the entries' sizes.
+    pub entry_bytes: usize,
+    /// Sum of the guards.
+    pub guard_bytes: usize,
+    /// Sum of the alignment padding.
+    pub padding_bytes: usize,
+    /// The bank's budget.
+    pub budget: usize,
+    /// The alignment of the bank's first byte.
+    pub base_align: usize,
+    /// The first entry whose end (with its guard) crosses the budget,
+    /// `K` when none does.
+    pub crossing: usize,
+    /// The first entry that needs more alignment than `base_align`,
+    /// `K` when none does.
+    pub misaligned: usize,
+}
+
+const fn add(a: usize, b: usize) -> usize {
+    match a.checked_add(b) {
+        Some(sum) => sum,
+        None => usize::MAX,
+    }
+}
+
+impl<const K: usize> BankPlan<K> {
+    /// Places `slots` in a bank of `budget` bytes whose start is aligned
+    /// to `base_align`.
+    pub const fn place(budget: usize, base_align: usize, slots: [Slot; K]) -> Self {
+        let mut plan = Self {
+            slots,
+            offsets: [0; K],
+            needed: 0,
+            entry_bytes: 0,
+            guard_bytes: 0,
+            padding_bytes: 0,
+            budget,
+            base_align,
+            crossing: K,
+            misaligned: K,
+        };
+        let mut cursor = 0usize;
+        let mut i = 0;
+        while i < K {
+            let slot = slots[i];
+            if slot.align > base_align && plan.misaligned == K {
+                plan.misaligned = i;
+            }
+            let align = if slot.align.is_power_of_two() {
+                slot.align
+            } else {
+                1
+            };
+            let offset = match cursor.checked_next_multiple_of(align) {
+                Some(offset) => offset,
+                None => usize::MAX,
+            };
+            plan.padding_bytes = add(plan.padding_bytes, offset - cursor);
+            plan.entry_bytes = add(plan.entry_bytes, slot.size);
+            plan.guard_bytes = add(plan.guard_bytes, slot.guard);
+            plan.offsets[i] = offset;
+            cursor = add(add(offset, slot.size), slot.guard);
+            if cursor > budget && plan.crossing == K {
+                plan.crossing = i;
+            }
+            i += 1;
+        }
+        plan.needed = cursor;
+        plan
+    }
+
+    /// Whether the entries, padding and guards fit the budget.
+    pub const fn fits(&self) -> bool {
+        self.needed <= self.budget
+    }
+
+    /// Bytes of static storage to reserve: what the entries need, or
+    /// nothing when they do not fit (the failed assertion is the error;
+    /// an enormous array would only add another).
+    pub const fn storage_len(&self) -> usize {
+        if self.fits() { self.needed } else { 0 }
+    }
+
+    /// Entry `i`'s offset.
+    pub const fn offset(&self, i: usize) -> usize {
+        self.offsets[i]
+    }
+
+    /// Entry `i`'s size.
+    pub const fn size(&self, i: usize) -> usize {
+        self.slots[i].size
+    }
+
+    /// Entry `i`'s alignment.
+    pub const fn align(&self, i: usize) -> usize {
+        self.slots[i].align
+    }
+
+    /// Entry `i`'s guard.
+    pub const fn guard(&self, i: usize) -> usize {
+        self.slots[i].guard
+    }
+
+    /// The facts of the budget message, in human units.
+    pub const fn report(&self) -> BudgetReport {
+        let crossing = if self.crossing < K {
+            self.slots[self.crossing].name
+        } else {
+            ""
+        };
+        let misaligned = if self.misaligned < K {
+            self.slots[self.misaligned]
+        } else {
+            Slot::new("", 0, 0, 0)
+        };
+        BudgetReport {
+            needed: Human::new(self.needed),
+            budget: Human::new(self.budget),
+            over: Human::new(self.needed.saturating_sub(self.budget)),
+            entries: Human::new(self.entry_bytes),
+            guards: Human::new(self.guard_bytes),
+            padding: Human::new(self.padding_bytes),
+            crossing,
+            largest: self.largest(3),
+            misaligned_name: misaligned.name,
+            misaligned_align: misaligned.align,
+        }
+    }
+
+    /// "`heap` 8 MiB, `scratch` 1 MiB, `temp` 256 KiB": the `n` largest
+    /// entries, largest first (earlier entries win ties).
+    const fn largest(&self, n: usize) -> ConstStr<256> {
+        let mut out = ConstStr::empty();
+        let mut taken = [false; K];
+        let mut round = 0;
+        while round < n && round < K {
+            let mut best = K;
+            let mut i = 0;
+            while i < K {
+                if !taken[i] && (best == K || self.slots[i].size > self.slots[best].size) {
+                    best = i;
+                }
+                i += 1;
+            }
+            taken[best] = true;
+            if round > 0 {
+                out = out.push(", ");
+            }
+            out = out.push("`").push(self.slots[best].name).push("` ");
+            out = out.push(Human::new(self.slots[best].size).as_str());
+            round += 1;
+        }
+        out
+    }
+}
+
+/// The numbers of a budget message, formatted in const context.
+#[derive(Clone, Copy, Debug)]
+pub struct BudgetReport {
+    /// Bytes needed.
+    pub needed: Human,
+    /// Bytes available.
+    pub budget: Human,
+    /// Bytes over.
+    pub over: Human,
+    /// Bytes of entries.
+    pub entries: Human,
+    /// Bytes of guards.
+    pub guards: Human,
+    /// Bytes of alignment padding.
+    pub padding: Human,
+    /// The entry that crosses the budget.
+    pub crossing: &'static str,
+    /// The largest entries.
+    pub largest: ConstStr<256>,
+    /// The entry whose alignment the bank's start cannot give.
+    pub misaligned_name: &'static str,
+    /// Its alignment.
+    pub misaligned_align: usize,
+}
+
+/// A byte count in human units (`16 MiB`, `512.25 KiB`, `96 B`),
+/// formatted in const context exactly as [`Bytes`](crate::Bytes) prints.
+pub type Human = ConstStr<24>;
+
+impl ConstStr<24> {
+    /// Formats `bytes`: exact multiples as `16 MiB`, others with two
+    /// decimals truncated.
+    pub const fn new(bytes: usize) -> Self {
+        let units: [(&str, u128); 4] = [
+            (" TiB", 1 << 40),
+            (" GiB", 1 << 30),
+            (" MiB", 1 << 20),
+            (" KiB", 1 << 10),
+        ];
+        let n = bytes as u128;
+        let mut i = 0;
+        while i < units.len() {
+            let (unit, scale) = units[i];
+            if n >= scale {
+                let out = Self::empty().push_u128(n / scale);
+                if n.is_multiple_of(scale) {
+                    return out.push(unit);
+                }
+                let hundredths = n * 100 / scale % 100;
+                let out = out.push(".");
+                let out = if hundredths < 10 { out.push("0") } else { out };
+                return out.push_u128(hundredths).push(unit);
+            }
+            i += 1;
+        }
+        Self::empty().push_u128(n).push(" B")
+    }
+}
+
+/// A string built in const context (truncated at `N` bytes, on a char
+/// boundary).
+#[derive(Clone, Copy, Debug)]
+pub struct ConstStr<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> ConstStr<N> {
+    /// The empty string.
+    pub const fn empty() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends `s`, as much of it as fits.
+    pub const fn push(mut self, s: &str) -> Self {
+        let s = s.as_bytes();
+        let mut i = 0;
+        while i < s.len() && self.len < N {
+            // Stop before a char that does not fit whole.
+            let width = match s[i] {
+                0..=0x7F => 1,
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            if self.len + width > N {
+                break;
+            }
+            let mut k = 0;
+            while k < width && i < s.len() {
+                self.bytes[self.len] = s[i];
+                self.len += 1;
+                i += 1;
+                k += 1;
+            }
+        }
+        self
+    }
+
+    /// Appends `n` in decimal.
+    pub const fn push_u128(self, mut n: u128) -> Self {
+        let mut digits = [0u8; 40];
+        let mut count = 0;
+        loop {
+            digits[count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut out = self;
+        while count > 0 && out.len < N {
+            count -= 1;
+            out.bytes[out.len] = digits[count];
+            out.len += 1;
+        }
+        out
+    }
+
+    /// The text.
+    pub const fn as_str(&self) -> &str {
+        let (text, _) = self.bytes.split_at(self.len);
+        match core::str::from_utf8(text) {
+            Ok(text) => text,
+            Err(_) => "",
+        }
+    }
+}
