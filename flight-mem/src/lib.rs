@@ -45,58 +45,46 @@ extern crate std;
 
 pub use allocator_api2;
 
-pub mod block_pool;
-pub mod buddy;
+mod allocator;
+mod bump;
 mod error;
-pub mod frames;
-pub mod free_list;
-mod free_stack;
-pub mod guard;
-pub mod layout;
-pub mod linear;
+mod heap;
+mod layout;
 mod memory;
-pub mod pool;
-pub mod pressure;
-pub(crate) mod raw;
-mod request;
-pub mod services;
-pub mod stack;
+mod pool;
+mod report;
 mod stats;
-mod svg;
 pub(crate) mod sync;
-#[cfg(feature = "std")]
-pub mod system;
-pub mod tlsf;
-#[cfg(feature = "track")]
-pub mod track;
-#[cfg(not(feature = "track"))]
-#[path = "untracked.rs"]
-pub(crate) mod track;
 mod vocabulary;
 
-pub use block_pool::BlockPool;
-pub use buddy::Buddy;
+#[cfg(feature = "track")]
+pub use report::track;
+#[cfg(not(feature = "track"))]
+pub(crate) use report::track;
+
+pub use allocator::{FreesInAnyOrder, GlobalRegion, RawAllocator};
+pub use bump::frames::Frames;
+pub use bump::linear::{Checkpoint, Linear, Scope};
+pub use bump::stack::{Stack, StackMarker};
 pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
-pub use frames::Frames;
-pub use free_list::{Fit, FreeList};
-pub use guard::{CANARY, GuardBreach, GuardMode, GuardZone, page_size as guard_page_size};
-pub use layout::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
-pub use linear::{Checkpoint, Linear, Scope};
-pub use memory::{Arena, RawMemory};
-pub use pool::{Pool, PoolBox};
-pub use pressure::{
+pub use heap::buddy::Buddy;
+pub use heap::free_list::{Fit, FreeList};
+#[cfg(feature = "std")]
+pub use heap::system::System;
+pub use heap::tlsf::Tlsf;
+pub use layout::guard::{CANARY, GuardBreach, GuardMode, GuardZone, page_size as guard_page_size};
+pub use layout::pressure::{
     CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
     PressureThresholds, PressureWatch,
 };
-pub use raw::{FreesInAnyOrder, GlobalRegion, RawAllocator};
-pub use request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
-pub use services::{Problem, ProblemKind, ValidationReport};
-pub use stack::{Stack, StackMarker};
+pub use layout::request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use layout::table::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
+pub use layout::validation::{Problem, ProblemKind, ValidationReport};
+pub use memory::{Arena, RawMemory};
+pub use pool::block::BlockPool;
+pub use pool::typed::{Pool, PoolBox};
 pub use stats::AllocatorStats;
-#[cfg(feature = "std")]
-pub use system::System;
-pub use tlsf::Tlsf;
 pub use vocabulary::{
     AllocatorKind, Bytes, MemoryFlags, MemoryType, MemoryTypes, PressureLevel, align,
 };

@@ -6,8 +6,8 @@ use core::alloc::Layout;
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::free_stack::{self, FreeStack, LINK_ALIGN, LINK_SIZE, Links};
-use crate::raw::check_request;
+use crate::allocator::check_request;
+use crate::pool::free_slots::{self, FreeStack, LINK_ALIGN, LINK_SIZE, Links};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use crate::{
     AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
@@ -116,7 +116,7 @@ const fn geometry_error(block_size: usize, block_align: usize) -> Option<&'stati
         Some("flight-mem: a block pool's block size must not be zero")
     } else if !block_align.is_power_of_two() {
         Some("flight-mem: a block pool's alignment must be a power of two")
-    } else if block_size > free_stack::MAX_BLOCK_SIZE {
+    } else if block_size > free_slots::MAX_BLOCK_SIZE {
         Some("flight-mem: a pool block must be smaller than 4 GiB - 2 bytes")
     } else if block_size.checked_next_multiple_of(block_align).is_none() {
         Some("flight-mem: a pool's block size rounded up to its alignment overflows usize")
@@ -139,7 +139,7 @@ const fn slots_fitting(len: usize, block_size: usize, block_align: usize, stride
     // `stride + LINK_SIZE` cannot overflow: `bytes_for` and the constructors
     // reject strides that close to `usize::MAX` before getting here.
     let fit = usable / (stride + LINK_SIZE);
-    let max = free_stack::max_slots(block_size) as usize;
+    let max = free_slots::max_slots(block_size) as usize;
     if fit < max { fit as u32 } else { max as u32 }
 }
 
@@ -211,7 +211,7 @@ impl BlockPool {
             panic!("{}", message);
         }
         assert!(
-            count <= free_stack::max_slots(block_size) as usize,
+            count <= free_slots::max_slots(block_size) as usize,
             "flight-mem: too many pool slots for the 32-bit slot index"
         );
         if count == 0 {
@@ -324,7 +324,7 @@ impl BlockPool {
         let geometry = self.geometry();
         let Some(index) = self
             .stack
-            .pop(geometry.links, free_stack::live_mark(slack as u32))
+            .pop(geometry.links, free_slots::live_mark(slack as u32))
         else {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -499,10 +499,10 @@ unsafe impl RawAllocator for BlockPool {
     }
 }
 
-crate::raw::impl_allocator_api2!(BlockPool);
-crate::raw::inherent_surface!(BlockPool);
+crate::allocator::impl_allocator_api2!(BlockPool);
+crate::allocator::inherent_surface!(BlockPool);
 // SAFETY: `free` pushes any live block back on the free stack whatever the order; it never panics.
-unsafe impl crate::raw::FreesInAnyOrder for BlockPool {}
+unsafe impl crate::allocator::FreesInAnyOrder for BlockPool {}
 
 impl fmt::Debug for BlockPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

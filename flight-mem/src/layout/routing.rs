@@ -1,6 +1,6 @@
-//! What a layout does at run time beyond its entries' own allocators:
-//! memory pressure and its callbacks, request routing with fallbacks and
-//! reserves, guard zones, and validation.
+//! A layout's memory pressure and its callbacks, and request routing with
+//! fallbacks and reserves. Guard zones and validation are in
+//! `validation.rs`.
 //!
 //! # Pressure
 //!
@@ -49,30 +49,15 @@
 //! blocks always go back through `free_heap`; reserves are reached through
 //! routing only.
 //!
-//! # Guard zones
-//!
-//! The guard after an entry (`RegionInfo::guard` bytes at bank offset
-//! `offset + size`) lies in its bank's storage and outside every entry;
-//! arming checks both before it touches a byte. A zone is armed as protected
-//! pages (`mprotect`, feature `std` on Unix, when the zone is whole,
-//! page-aligned pages and the bank is not at a fixed address) or filled with
-//! [`CANARY`](crate::CANARY) bytes otherwise. On Linux every layout's zones
-//! in static banks are armed before `main` by a constructor the macro emits
-//! (`.init_array`), so the hot paths never check; everywhere, the first
-//! [`validate`](LayoutTable::validate), [`stats`](LayoutTable::stats) or
-//! [`arm_guards`](LayoutTable::arm_guards) arms what is not armed yet. Where
-//! no constructor runs (bare metal), an overrun before that first call is
-//! not caught: call `arm_guards()` at start-up.
 
 use core::alloc::Layout;
-use core::fmt;
 use core::ops::ControlFlow;
 use core::ptr::NonNull;
 
 use crate::{
-    AllocError, Allocation, AllocationRequest, CallbackId, EntryKind, GuardBreach,
-    InvariantViolation, LayoutTable, MemoryFlags, MemoryType, PressureCallback, PressureError,
-    PressureInfo, PressureLevel, PressureThresholds, RawAllocator,
+    AllocError, Allocation, AllocationRequest, CallbackId, EntryKind, LayoutTable, MemoryFlags,
+    MemoryType, PressureCallback, PressureError, PressureInfo, PressureLevel, PressureThresholds,
+    RawAllocator,
 };
 
 /// Flags that say where memory must be, as opposed to what to do with it.
@@ -96,7 +81,7 @@ impl LayoutTable {
     }
 
     /// Entry `index`'s allocator. Indices come from the layout's own tables.
-    fn entry(&self, index: usize) -> &'static dyn RawAllocator {
+    pub(super) fn entry(&self, index: usize) -> &'static dyn RawAllocator {
         (self.allocators[index])()
     }
 
@@ -202,7 +187,7 @@ impl LayoutTable {
         self.watch(index);
     }
 
-    /// Allocates for `request`, routed as the [`services` module docs](crate::services) describe:
+    /// Allocates for `request`, routed as the `routing.rs` module docs describe:
     /// first-choice regions, then (with fallback) `System` regions and the
     /// others in declaration order, then reserves for critical requests or at
     /// `Critical` pressure. On `OutOfMemory` the failure callbacks run once
@@ -307,217 +292,5 @@ impl LayoutTable {
             }
         }
         ControlFlow::Continue(())
-    }
-
-    /// The guard zone after entry `index`, once confirmed to lie inside its
-    /// bank's storage and outside every entry of the bank; with whether the
-    /// bank is at a fixed address.
-    fn guard_range(&self, index: usize) -> Option<(*mut u8, usize, bool)> {
-        let info = &self.regions[index];
-        if info.guard == 0 || self.guards.len() <= index {
-            return None;
-        }
-        let bank = self.banks.iter().find(|b| b.entries().contains(&index))?;
-        let start = info.end();
-        let end = start.checked_add(info.guard)?;
-        let outside_entries = bank.entries().iter().all(|&other| {
-            let other = &self.regions[other];
-            end <= other.offset || other.end() <= start
-        });
-        let base = bank.start();
-        if end > bank.used || !outside_entries || base.is_null() {
-            debug_assert!(false, "guard of `{}` misplaced", info.name);
-            return None;
-        }
-        Some((base.wrapping_add(start), info.guard, bank.fixed))
-    }
-
-    /// Arms every guard zone not armed yet: protected pages where the
-    /// platform can and the zone is whole pages, canaries otherwise;
-    /// fixed-address banks get canaries only. Idempotent and cheap once
-    /// armed.
-    pub fn arm_guards(&self) {
-        self.arm(true);
-    }
-
-    /// What the start-up constructor calls: zones in static storage only,
-    /// as a fixed-address bank may not be RAM where the program runs
-    /// (a layout for a board, simulated on the host).
-    pub(crate) fn arm_guards_at_startup(&self) {
-        self.arm(false);
-    }
-
-    fn arm(&self, fixed_banks_too: bool) {
-        for (index, zone) in self.guards.iter().enumerate() {
-            if zone.mode() != crate::GuardMode::Unarmed {
-                continue;
-            }
-            let Some((ptr, len, fixed)) = self.guard_range(index) else {
-                continue;
-            };
-            if fixed && !fixed_banks_too {
-                continue;
-            }
-            // SAFETY: `guard_range` confirmed the zone lies in the bank's
-            // storage (valid for writes: a static array, or the RAM an
-            // `unsafe bank` promises at its base) and outside every entry,
-            // so no allocator hands out or touches its bytes; this zone is
-            // the only `GuardZone` for them.
-            unsafe { zone.arm(ptr, len, !fixed) };
-        }
-    }
-
-    /// How the guard zone after entry `index` is armed; `None` when the
-    /// entry has no guard.
-    pub fn guard_mode(&self, index: usize) -> Option<crate::GuardMode> {
-        self.guard_range(index)?;
-        self.guards.get(index).map(crate::GuardZone::mode)
-    }
-
-    /// Checks every allocator's invariants and every guard zone's canaries
-    /// (arming the zones first if that has not happened), reporting each
-    /// problem with the entry's name.
-    pub fn validate(&self) -> ValidationReport {
-        self.arm_guards();
-        let mut report = ValidationReport::new(self.name);
-        for (index, info) in self.regions.iter().enumerate() {
-            if let Err(violation) = self.entry(index).check() {
-                report.push(Problem {
-                    region: info.name,
-                    kind: ProblemKind::Invariant(violation),
-                });
-            }
-            if let Some((ptr, len, _)) = self.guard_range(index) {
-                // SAFETY: the zone this `GuardZone` was armed with (same
-                // range, from the same tables); it is only read when armed
-                // as canaries, i.e. readable.
-                if let Err(breach) = unsafe { self.guards[index].check(ptr, len) } {
-                    report.push(Problem {
-                        region: info.name,
-                        kind: ProblemKind::GuardBreach(breach),
-                    });
-                }
-            }
-        }
-        report
-    }
-}
-
-/// One thing [`LayoutTable::validate`] found wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Problem {
-    /// The entry it concerns (for a guard breach, the entry the guard
-    /// follows: the likely culprit of the overrun).
-    pub region: &'static str,
-    /// What is wrong.
-    pub kind: ProblemKind,
-}
-
-/// What kind of problem validation found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProblemKind {
-    /// A canary byte of the guard after the entry changed.
-    GuardBreach(GuardBreach),
-    /// The entry's allocator found its bookkeeping inconsistent.
-    Invariant(InvariantViolation),
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            ProblemKind::GuardBreach(breach) => {
-                write!(f, "`{}`: overrun into its guard: {breach}", self.region)
-            }
-            ProblemKind::Invariant(violation) => {
-                write!(
-                    f,
-                    "`{}`: allocator invariant broken: {violation}",
-                    self.region
-                )
-            }
-        }
-    }
-}
-
-/// What [`validate`](LayoutTable::validate) found: up to
-/// [`ValidationReport::CAPACITY`] problems, and how many more there were.
-/// No heap: the problems are kept inline.
-#[derive(Clone, Copy, Debug)]
-pub struct ValidationReport {
-    layout: &'static str,
-    problems: [Option<Problem>; ValidationReport::CAPACITY],
-    len: usize,
-    overflow: usize,
-}
-
-impl ValidationReport {
-    /// How many problems a report keeps.
-    pub const CAPACITY: usize = 16;
-
-    /// A clean report for the layout called `layout`.
-    pub const fn new(layout: &'static str) -> Self {
-        Self {
-            layout,
-            problems: [None; Self::CAPACITY],
-            len: 0,
-            overflow: 0,
-        }
-    }
-
-    /// Adds a problem (counted only, past [`CAPACITY`](Self::CAPACITY)).
-    pub fn push(&mut self, problem: Problem) {
-        match self.problems.get_mut(self.len) {
-            Some(slot) => {
-                *slot = Some(problem);
-                self.len += 1;
-            }
-            None => self.overflow += 1,
-        }
-    }
-
-    /// Whether nothing is wrong.
-    pub const fn is_ok(&self) -> bool {
-        self.len == 0 && self.overflow == 0
-    }
-
-    /// The layout validated.
-    pub const fn layout(&self) -> &'static str {
-        self.layout
-    }
-
-    /// The problems kept, in entry order.
-    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
-        self.problems[..self.len].iter().flatten()
-    }
-
-    /// Problems found beyond those kept.
-    pub const fn overflow(&self) -> usize {
-        self.overflow
-    }
-
-    /// Every problem found, kept or not.
-    pub const fn count(&self) -> usize {
-        self.len + self.overflow
-    }
-}
-
-impl fmt::Display for ValidationReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_ok() {
-            return write!(
-                f,
-                "layout `{}`: guards intact, invariants hold",
-                self.layout
-            );
-        }
-        writeln!(f, "layout `{}`: {} problem(s)", self.layout, self.count())?;
-        for problem in self.problems() {
-            writeln!(f, "  {problem}")?;
-        }
-        if self.overflow > 0 {
-            writeln!(f, "  … and {} more", self.overflow)?;
-        }
-        Ok(())
     }
 }

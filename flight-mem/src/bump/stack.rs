@@ -1,76 +1,9 @@
-//! A lock-free LIFO stack allocator with markers.
-//!
-//! # Algorithm
-//!
-//! Blocks are carved upwards from the start of the memory. The whole state is
-//! one `AtomicU64` packing two 32-bit offsets: `end`, the first unused byte,
-//! and `top`, where the data of the topmost block starts (0 when empty).
-//! Every block is preceded by an 8-byte header holding the `(end, top)` the
-//! stack had before the block was pushed:
-//!
-//! ```text
-//! | .. previous block | padding | header: prev end, prev top | data .. | end
-//!                                                            ^ top
-//! ```
-//!
-//! * `allocate` places the header and aligned data at `end` and publishes
-//!   `(data + size, data)` with a CAS, then writes the header into its own,
-//!   now reserved, bytes. O(1) plus CAS retries under contention.
-//! * `free(ptr)` succeeds only when `ptr` is `top`: it reads the header and
-//!   swaps the state back to `(prev end, prev top)` with a CAS. O(1). Any
-//!   other pointer changes nothing: inside the used part it is
-//!   [`AllocError::OutOfOrder`], in the unused part [`AllocError::DoubleFree`]
-//!   (the block was freed already), outside the memory
-//!   [`AllocError::ForeignPointer`]. Only the top block's header is read: it is
-//!   the caller's own block, so no other thread writes there (reading other
-//!   headers could race a concurrent push). As a consequence an interior
-//!   pointer of a lower block reads as `OutOfOrder`.
-//! * A block's header is written only while its bytes are reserved and read
-//!   only by the block's owner, and the header of a live block never changes,
-//!   so the `(end, top)` pair cannot suffer ABA: it names the same block with
-//!   the same header for as long as that block lives.
-//! * [`Stack::marker`] records `(end, top)`; [`Stack::release_to`] walks the
-//!   headers from the top down to the marker (so that the statistics stay
-//!   exact), O(blocks released), and restores it.
-//!
-//! # Limits and costs
-//!
-//! * Per-block overhead: an 8-byte header plus alignment padding; a 64-byte
-//!   request aligned to 8 consumes 72 bytes when `end` is aligned.
-//! * At most 4 GiB - 1 bytes (32-bit offsets); [`Stack::new`] rejects more.
-//! * Alignment: any power of two; padding counts as used.
-//! * Thread safety: lock-free on targets with 64-bit CAS (`portable-atomic`
-//!   emulates it on 32-bit targets). LIFO order is per stack, not per thread:
-//!   a thread can free its block only while nobody has pushed above it.
-//! * [`RawAllocator::check`] validates the state word but does not walk the
-//!   headers, which a concurrent push may be writing.
-//!
-//! # Example
-//!
-//! ```
-//! use flight_mem::{AllocError, Arena, RawAllocator, RawMemory, Stack};
-//! use core::alloc::Layout;
-//!
-//! static ARENA: Arena<4096> = Arena::new();
-//! // SAFETY: ARENA is handed to this one allocator and nothing else.
-//! static TEMP: Stack = Stack::new(unsafe { RawMemory::from_arena(&ARENA) });
-//!
-//! let layout = Layout::new::<[u64; 8]>();
-//! let a = TEMP.allocate(layout).unwrap().cast::<u8>();
-//! let b = TEMP.allocate(layout).unwrap().cast::<u8>();
-//! // SAFETY: `a` and `b` come from TEMP and are not used after being freed.
-//! unsafe {
-//!     assert_eq!(TEMP.free(a), Err(AllocError::OutOfOrder));
-//!     TEMP.free(b).unwrap();
-//!     TEMP.free(a).unwrap();
-//! }
-//! assert_eq!(TEMP.stats().used, 0);
-//! ```
+//! See [`Stack`].
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use crate::raw::check_request;
+use crate::allocator::check_request;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, const_fn};
 use crate::{
     AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
@@ -122,6 +55,75 @@ impl StackMarker {
 ///   [`release_to`](Stack::release_to) is O(blocks released).
 /// * Per-block overhead: an 8-byte header ([`Stack::HEADER_SIZE`]) plus
 ///   alignment padding; any power-of-two alignment; less than 4 GiB.
+///
+/// A lock-free LIFO stack allocator with markers.
+///
+/// # Algorithm
+///
+/// Blocks are carved upwards from the start of the memory. The whole state is
+/// one `AtomicU64` packing two 32-bit offsets: `end`, the first unused byte,
+/// and `top`, where the data of the topmost block starts (0 when empty).
+/// Every block is preceded by an 8-byte header holding the `(end, top)` the
+/// stack had before the block was pushed:
+///
+/// ```text
+/// | .. previous block | padding | header: prev end, prev top | data .. | end
+///                                                            ^ top
+/// ```
+///
+/// * `allocate` places the header and aligned data at `end` and publishes
+///   `(data + size, data)` with a CAS, then writes the header into its own,
+///   now reserved, bytes. O(1) plus CAS retries under contention.
+/// * `free(ptr)` succeeds only when `ptr` is `top`: it reads the header and
+///   swaps the state back to `(prev end, prev top)` with a CAS. O(1). Any
+///   other pointer changes nothing: inside the used part it is
+///   [`AllocError::OutOfOrder`], in the unused part [`AllocError::DoubleFree`]
+///   (the block was freed already), outside the memory
+///   [`AllocError::ForeignPointer`]. Only the top block's header is read: it is
+///   the caller's own block, so no other thread writes there (reading other
+///   headers could race a concurrent push). As a consequence an interior
+///   pointer of a lower block reads as `OutOfOrder`.
+/// * A block's header is written only while its bytes are reserved and read
+///   only by the block's owner, and the header of a live block never changes,
+///   so the `(end, top)` pair cannot suffer ABA: it names the same block with
+///   the same header for as long as that block lives.
+/// * [`Stack::marker`] records `(end, top)`; [`Stack::release_to`] walks the
+///   headers from the top down to the marker (so that the statistics stay
+///   exact), O(blocks released), and restores it.
+///
+/// # Limits and costs
+///
+/// * Per-block overhead: an 8-byte header plus alignment padding; a 64-byte
+///   request aligned to 8 consumes 72 bytes when `end` is aligned.
+/// * At most 4 GiB - 1 bytes (32-bit offsets); [`Stack::new`] rejects more.
+/// * Alignment: any power of two; padding counts as used.
+/// * Thread safety: lock-free on targets with 64-bit CAS (`portable-atomic`
+///   emulates it on 32-bit targets). LIFO order is per stack, not per thread:
+///   a thread can free its block only while nobody has pushed above it.
+/// * [`RawAllocator::check`] validates the state word but does not walk the
+///   headers, which a concurrent push may be writing.
+///
+/// # Example
+///
+/// ```
+/// use flight_mem::{AllocError, Arena, RawAllocator, RawMemory, Stack};
+/// use core::alloc::Layout;
+///
+/// static ARENA: Arena<4096> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static TEMP: Stack = Stack::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// let layout = Layout::new::<[u64; 8]>();
+/// let a = TEMP.allocate(layout).unwrap().cast::<u8>();
+/// let b = TEMP.allocate(layout).unwrap().cast::<u8>();
+/// // SAFETY: `a` and `b` come from TEMP and are not used after being freed.
+/// unsafe {
+///     assert_eq!(TEMP.free(a), Err(AllocError::OutOfOrder));
+///     TEMP.free(b).unwrap();
+///     TEMP.free(a).unwrap();
+/// }
+/// assert_eq!(TEMP.stats().used, 0);
+/// ```
 pub struct Stack {
     memory: RawMemory,
     state: AtomicU64,
@@ -423,5 +425,5 @@ unsafe impl RawAllocator for Stack {
     }
 }
 
-crate::raw::impl_allocator_api2!(Stack);
-crate::raw::inherent_surface!(Stack);
+crate::allocator::impl_allocator_api2!(Stack);
+crate::allocator::inherent_surface!(Stack);

@@ -1,47 +1,10 @@
-//! The platform allocator behind the flight-mem interface (feature `std`).
-//!
-//! `System` forwards to [`std::alloc::System`] and adds what the layout
-//! machinery needs from every allocator: a byte budget enforced exactly as on
-//! the console (so a PC build fails where the console would), size-less
-//! `free`, statistics, and ownership queries.
-//!
-//! Every block has a header of five words (the block's address, size and
-//! alignment, and the links of an intrusive list of live blocks) in a
-//! platform allocation of its own. The list is what makes
-//! [`RawAllocator::owns`] and `free`'s foreign-pointer check possible without
-//! reading memory the allocator did not hand out: both compare addresses
-//! against the list under a lock, O(live blocks). Allocation and free are
-//! O(1) plus the platform allocator's own cost (two calls each).
-//!
-//! The header lives apart so that a block is freed with the caller's own
-//! pointer and nothing else touches its bytes: a `Box`'s pointer may carry
-//! provenance over the block alone, and under a `GlobalRegion` a `Box` that
-//! is still a protected function argument may be freed (std's
-//! `Thread::init` does that); a header in front of the block would have to
-//! be reached, and the block freed, through a pointer the `Box` did not
-//! derive, which Stacked Borrows rejects in both cases.
-//!
-//! The budget charges a block as if its header sat in front of it (the
-//! header rounded up to the block's alignment, plus the block).
-//!
-//! ```
-//! use core::alloc::Layout;
-//! use flight_mem::{RawAllocator, System};
-//!
-//! static PC_HEAP: System = System::with_budget(1 << 20);
-//!
-//! let block = PC_HEAP.allocate(Layout::new::<[u8; 100]>()).unwrap();
-//! assert!(PC_HEAP.owns(block.cast()));
-//! // SAFETY: `block` came from PC_HEAP and is not used again.
-//! unsafe { PC_HEAP.free(block.cast()).unwrap() };
-//! assert_eq!(PC_HEAP.stats().live, 0);
-//! ```
+//! See [`System`].
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 use std::alloc::GlobalAlloc;
 
-use crate::raw::{check_request, impl_allocator_api2};
+use crate::allocator::{check_request, impl_allocator_api2};
 use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator};
@@ -69,6 +32,45 @@ struct State {
 unsafe impl Send for State {}
 
 /// The platform allocator with a budget, statistics and size-less free.
+///
+/// The platform allocator behind the flight-mem interface (feature `std`).
+///
+/// `System` forwards to [`std::alloc::System`] and adds what the layout
+/// machinery needs from every allocator: a byte budget enforced exactly as on
+/// the console (so a PC build fails where the console would), size-less
+/// `free`, statistics, and ownership queries.
+///
+/// Every block has a header of five words (the block's address, size and
+/// alignment, and the links of an intrusive list of live blocks) in a
+/// platform allocation of its own. The list is what makes
+/// [`RawAllocator::owns`] and `free`'s foreign-pointer check possible without
+/// reading memory the allocator did not hand out: both compare addresses
+/// against the list under a lock, O(live blocks). Allocation and free are
+/// O(1) plus the platform allocator's own cost (two calls each).
+///
+/// The header lives apart so that a block is freed with the caller's own
+/// pointer and nothing else touches its bytes: a `Box`'s pointer may carry
+/// provenance over the block alone, and under a `GlobalRegion` a `Box` that
+/// is still a protected function argument may be freed (std's
+/// `Thread::init` does that); a header in front of the block would have to
+/// be reached, and the block freed, through a pointer the `Box` did not
+/// derive, which Stacked Borrows rejects in both cases.
+///
+/// The budget charges a block as if its header sat in front of it (the
+/// header rounded up to the block's alignment, plus the block).
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{RawAllocator, System};
+///
+/// static PC_HEAP: System = System::with_budget(1 << 20);
+///
+/// let block = PC_HEAP.allocate(Layout::new::<[u8; 100]>()).unwrap();
+/// assert!(PC_HEAP.owns(block.cast()));
+/// // SAFETY: `block` came from PC_HEAP and is not used again.
+/// unsafe { PC_HEAP.free(block.cast()).unwrap() };
+/// assert_eq!(PC_HEAP.stats().live, 0);
+/// ```
 pub struct System {
     budget: usize,
     state: Lock<State>,
@@ -322,6 +324,6 @@ unsafe impl RawAllocator for System {
 }
 
 impl_allocator_api2!(System);
-crate::raw::inherent_surface!(System);
+crate::allocator::inherent_surface!(System);
 // SAFETY: `free` finds any live block in its list and returns it to the platform; it never panics.
-unsafe impl crate::raw::FreesInAnyOrder for System {}
+unsafe impl crate::allocator::FreesInAnyOrder for System {}

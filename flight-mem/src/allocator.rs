@@ -108,7 +108,7 @@ macro_rules! impl_allocator_api2 {
                 $crate::allocator_api2::alloc::AllocError,
             > {
                 if layout.size() == 0 {
-                    return Ok($crate::raw::dangling(layout));
+                    return Ok($crate::allocator::dangling(layout));
                 }
                 $crate::RawAllocator::allocate(*self, layout).map_err(Into::into)
             }
@@ -122,7 +122,7 @@ macro_rules! impl_allocator_api2 {
                 $crate::allocator_api2::alloc::AllocError,
             > {
                 if layout.size() == 0 {
-                    return Ok($crate::raw::dangling(layout));
+                    return Ok($crate::allocator::dangling(layout));
                 }
                 $crate::RawAllocator::allocate_zeroed(*self, layout).map_err(Into::into)
             }
@@ -277,7 +277,7 @@ macro_rules! inherent_surface {
                 unsafe { <Self as $crate::RawAllocator>::free(self, ptr) }
             }
 
-            $crate::raw::inherent_queries!();
+            $crate::allocator::inherent_queries!();
         }
     };
 }

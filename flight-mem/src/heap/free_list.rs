@@ -1,106 +1,10 @@
-//! A general-purpose free-list allocator with first-fit or best-fit
-//! placement and immediate coalescing through boundary tags.
-//!
-//! # Algorithm
-//!
-//! The region is one sequence of blocks, each starting with a one-word
-//! header: the block size (a multiple of the granule, two words) and three
-//! flags — allocated, previous block allocated, slack recorded. A free block
-//! also holds its free-list links in its second and third words and repeats
-//! its size in its last word (the footer). Allocated blocks need no footer:
-//! a block's "previous allocated" flag says whether the word before its
-//! header is a footer. So free finds both physical neighbours in O(1) and
-//! merges them at once; no two free blocks are ever adjacent. A zero-sized,
-//! allocated sentinel header ends the heap.
-//!
-//! The free blocks form one doubly-linked list, newest first. Allocation
-//! walks it and takes the first block that fits ([`Fit::First`]) or the one
-//! that leaves the smallest remainder ([`Fit::Best`], which stops early at an
-//! exact fit), then splits off the tail when it can hold a free block.
-//! Alignments above the granule are found by placing the block inside the
-//! free block: the leading gap, always made large enough to be a free block
-//! of its own, stays on the list.
-//!
-//! Callers' requested sizes (for [`AllocatorStats::requested`]) are kept as
-//! one byte in the block's slack, behind the bytes handed out; returned
-//! slices are exactly as long as requested. [`check`](RawAllocator::check)
-//! re-adds these sizes, so an overrun into the slack is reported.
-//!
-//! # Cost
-//!
-//! * allocate: O(f) for `f` free blocks (first fit stops at the first fit,
-//!   best fit at an exact one);
-//! * free: O(1), including coalescing with both neighbours;
-//! * [`stats`](RawAllocator::stats): O(f), it scans the free list for the
-//!   largest block;
-//! * [`check`](RawAllocator::check): O(blocks), a physical walk plus a list walk.
-//!
-//! # Overhead
-//!
-//! * per allocated block: one word of header (8 bytes on 64-bit targets,
-//!   4 on 32-bit) plus rounding up to the granule (16 / 8 bytes); the
-//!   smallest block is four words (32 / 16 bytes), so requests up to three
-//!   words cost a whole minimum block;
-//! * a tail remainder smaller than the minimum block stays with the
-//!   allocation instead of becoming an unusable free block;
-//! * per region: the sentinel word and up to a granule of alignment at each
-//!   end, outside [`capacity`](RawAllocator::capacity). When empty, one
-//!   allocation of `capacity - word` bytes succeeds.
-//!
-//! Fragmentation is the usual free-list worst case: with an adversarial
-//! pattern of frees the free memory may be split into minimum blocks.
-//!
-//! # Alignment
-//!
-//! Every block is aligned to the granule (two words). Larger alignments, up
-//! to [`FreeList::max_align`] (the largest power of two not above the
-//! capacity), are placed inside a larger free block as described above.
-//!
-//! # Misuse
-//!
-//! Every refused allocation (zero size, alignment, size, exhaustion) counts
-//! in [`AllocatorStats::failures`] and changes nothing else. A free checks
-//! the pointer before it writes anything, reading only words at offsets
-//! already proven inside the heap: it must be granule-aligned inside the
-//! heap, its header must hold a plausible size, the next header must say
-//! "previous allocated", and when the header says the previous block is free
-//! that block's footer and header must agree. Failing that, the free is an
-//! [`AllocError::ForeignPointer`]; a header marked free (freed before, and
-//! possibly merged since, which leaves the header behind marked free) is an
-//! [`AllocError::DoubleFree`]. Nothing changes when a free is refused. A
-//! double free after the memory was handed out again cannot always be
-//! detected.
-//!
-//! # Thread safety
-//!
-//! All state, and every header, footer and link in the managed memory, is
-//! behind one internal `Lock` (a spin lock, or a critical section on
-//! targets without compare-and-swap or with `irq-safe`). The lock is never
-//! held while user code runs.
-//!
-//! # Example
-//!
-//! ```
-//! use core::alloc::Layout;
-//! use flight_mem::{Arena, Fit, FreeList, RawAllocator, RawMemory};
-//!
-//! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
-//! // SAFETY: ARENA is handed to this one allocator and nothing else.
-//! static HEAP: FreeList = FreeList::with_fit(unsafe { RawMemory::from_arena(&ARENA) }, Fit::Best);
-//!
-//! let word = size_of::<usize>();
-//! let block = HEAP.allocate(Layout::from_size_align(100, 8).unwrap()).unwrap();
-//! assert_eq!(HEAP.stats().used, (100 + word).next_multiple_of(2 * word));
-//! // SAFETY: `block` came from HEAP and is not used afterwards.
-//! unsafe { HEAP.free(block.cast()) }.unwrap();
-//! assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - word);
-//! ```
+//! See [`FreeList`].
 
 use core::alloc::Layout;
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::raw::{RawAllocator, check_request, impl_allocator_api2};
+use crate::allocator::{RawAllocator, check_request, impl_allocator_api2};
 use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
@@ -135,7 +39,104 @@ pub enum Fit {
 }
 
 /// A first-fit or best-fit free-list allocator over a [`RawMemory`] region.
-/// See the [module documentation](self) for the algorithm and its costs.
+///
+/// A general-purpose free-list allocator with first-fit or best-fit
+/// placement and immediate coalescing through boundary tags.
+///
+/// # Algorithm
+///
+/// The region is one sequence of blocks, each starting with a one-word
+/// header: the block size (a multiple of the granule, two words) and three
+/// flags — allocated, previous block allocated, slack recorded. A free block
+/// also holds its free-list links in its second and third words and repeats
+/// its size in its last word (the footer). Allocated blocks need no footer:
+/// a block's "previous allocated" flag says whether the word before its
+/// header is a footer. So free finds both physical neighbours in O(1) and
+/// merges them at once; no two free blocks are ever adjacent. A zero-sized,
+/// allocated sentinel header ends the heap.
+///
+/// The free blocks form one doubly-linked list, newest first. Allocation
+/// walks it and takes the first block that fits ([`Fit::First`]) or the one
+/// that leaves the smallest remainder ([`Fit::Best`], which stops early at an
+/// exact fit), then splits off the tail when it can hold a free block.
+/// Alignments above the granule are found by placing the block inside the
+/// free block: the leading gap, always made large enough to be a free block
+/// of its own, stays on the list.
+///
+/// Callers' requested sizes (for [`AllocatorStats::requested`]) are kept as
+/// one byte in the block's slack, behind the bytes handed out; returned
+/// slices are exactly as long as requested. [`check`](RawAllocator::check)
+/// re-adds these sizes, so an overrun into the slack is reported.
+///
+/// # Cost
+///
+/// * allocate: O(f) for `f` free blocks (first fit stops at the first fit,
+///   best fit at an exact one);
+/// * free: O(1), including coalescing with both neighbours;
+/// * [`stats`](RawAllocator::stats): O(f), it scans the free list for the
+///   largest block;
+/// * [`check`](RawAllocator::check): O(blocks), a physical walk plus a list walk.
+///
+/// # Overhead
+///
+/// * per allocated block: one word of header (8 bytes on 64-bit targets,
+///   4 on 32-bit) plus rounding up to the granule (16 / 8 bytes); the
+///   smallest block is four words (32 / 16 bytes), so requests up to three
+///   words cost a whole minimum block;
+/// * a tail remainder smaller than the minimum block stays with the
+///   allocation instead of becoming an unusable free block;
+/// * per region: the sentinel word and up to a granule of alignment at each
+///   end, outside [`capacity`](RawAllocator::capacity). When empty, one
+///   allocation of `capacity - word` bytes succeeds.
+///
+/// Fragmentation is the usual free-list worst case: with an adversarial
+/// pattern of frees the free memory may be split into minimum blocks.
+///
+/// # Alignment
+///
+/// Every block is aligned to the granule (two words). Larger alignments, up
+/// to [`FreeList::max_align`] (the largest power of two not above the
+/// capacity), are placed inside a larger free block as described above.
+///
+/// # Misuse
+///
+/// Every refused allocation (zero size, alignment, size, exhaustion) counts
+/// in [`AllocatorStats::failures`] and changes nothing else. A free checks
+/// the pointer before it writes anything, reading only words at offsets
+/// already proven inside the heap: it must be granule-aligned inside the
+/// heap, its header must hold a plausible size, the next header must say
+/// "previous allocated", and when the header says the previous block is free
+/// that block's footer and header must agree. Failing that, the free is an
+/// [`AllocError::ForeignPointer`]; a header marked free (freed before, and
+/// possibly merged since, which leaves the header behind marked free) is an
+/// [`AllocError::DoubleFree`]. Nothing changes when a free is refused. A
+/// double free after the memory was handed out again cannot always be
+/// detected.
+///
+/// # Thread safety
+///
+/// All state, and every header, footer and link in the managed memory, is
+/// behind one internal `Lock` (a spin lock, or a critical section on
+/// targets without compare-and-swap or with `irq-safe`). The lock is never
+/// held while user code runs.
+///
+/// # Example
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, Fit, FreeList, RawAllocator, RawMemory};
+///
+/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static HEAP: FreeList = FreeList::with_fit(unsafe { RawMemory::from_arena(&ARENA) }, Fit::Best);
+///
+/// let word = size_of::<usize>();
+/// let block = HEAP.allocate(Layout::from_size_align(100, 8).unwrap()).unwrap();
+/// assert_eq!(HEAP.stats().used, (100 + word).next_multiple_of(2 * word));
+/// // SAFETY: `block` came from HEAP and is not used afterwards.
+/// unsafe { HEAP.free(block.cast()) }.unwrap();
+/// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - word);
+/// ```
 pub struct FreeList {
     memory: RawMemory,
     fit: Fit,
@@ -243,9 +244,9 @@ unsafe impl RawAllocator for FreeList {
 }
 
 impl_allocator_api2!(FreeList);
-crate::raw::inherent_surface!(FreeList);
+crate::allocator::inherent_surface!(FreeList);
 // SAFETY: `free` returns any live block to the free list whatever the order; it never panics.
-unsafe impl crate::raw::FreesInAnyOrder for FreeList {}
+unsafe impl crate::allocator::FreesInAnyOrder for FreeList {}
 
 /// Where the blocks lie, as byte offsets from the region start.
 #[derive(Clone, Copy)]

@@ -1,127 +1,10 @@
-//! Two-level segregated fit: the general-purpose region allocator.
-//!
-//! # Algorithm
-//!
-//! TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
-//! segregated lists indexed by two levels: the first level is the power of
-//! two of the block size, the second splits each power of two into 16
-//! equal ranges (blocks under 256 bytes get one exact list per 8-byte
-//! size). Two bitmaps record which lists are non-empty, so a fitting
-//! list is found with two find-first-set instructions. The request is rounded
-//! up to the next list boundary first ("good fit"), so the head of any list
-//! found fits without looking further; only when that fails is the head of
-//! the request's own list tried. Freed blocks merge immediately with free
-//! physical neighbours (boundary tags), so no two free blocks are ever
-//! adjacent.
-//!
-//! # Cost
-//!
-//! * `allocate` and `free`: O(1), with no loop over list lengths or block
-//!   counts — a handful of bitmap operations, at most two list unlinks and
-//!   two list inserts. The worst case is this bound, independent of the
-//!   heap's history.
-//! * Alignment above 8 bytes: the block found for the plain size is used
-//!   when it also fits once aligned (usually: free blocks tend to be larger
-//!   than asked for); otherwise the search asks for `size + align - 8`, which
-//!   any block found can hold aligned. The gap in front of the payload is
-//!   split off as a free block when it is large enough (16 or more bytes on
-//!   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
-//!   marker, so an allocation consumes at most `gap + block` bytes. Still, a
-//!   large alignment may need a free block of `size + align` bytes to
-//!   succeed, and leaves free fragments in front of the blocks it aligns:
-//!   alignments far above the typical request size are better served by a
-//!   dedicated pool or region.
-//! * [`stats`](RawAllocator::stats): O(1). `largest_free` is read from the
-//!   head of the highest non-empty list: it is exactly the largest request
-//!   that `allocate` serves now (which never scans a list), and at least
-//!   16/17 of the largest free block.
-//! * [`check`](RawAllocator::check): O(blocks + lists).
-//!
-//! # Layout and overhead
-//!
-//! Block sizes are multiples of 8 bytes ([`Tlsf::GRANULARITY`]) and payloads
-//! are 8-aligned on every target. A used block carries one header word in
-//! front of its payload ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on
-//! 32-bit): a 64-byte request consumes 72 bytes on both. The header holds
-//! the block size and three flags: used, previous block free, and "the last
-//! byte of the block records how many bytes of the payload were not
-//! requested" (how [`AllocatorStats::requested`] is kept exact without a
-//! second word). A free block additionally stores two `u32` list links after
-//! its header and its size in its last word (the boundary tag that lets the
-//! next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
-//! bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
-//! minimum block.
-//!
-//! The links are `u32` offsets from the region start, so a `Tlsf` manages at
-//! most 4 GiB ([`Tlsf::MAX_CAPACITY`]); a larger region is used up to that
-//! size. The region may start at any address and have any length: the
-//! allocator aligns the start internally and places a one-word end marker
-//! after the last block, so [`capacity`](RawAllocator::capacity) is the
-//! region length minus 8 bytes for an 8-aligned region whose length is a
-//! multiple of 8 (such as an [`Arena`](crate::Arena)), and minus at most 22
-//! bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
-//! block besides has no capacity at all.
-//!
-//! The bookkeeping (bitmaps and 26 × 16 list heads, about 1.8 KiB) lives in
-//! the `Tlsf` value itself, not in the region.
-//!
-//! # Alignment
-//!
-//! Any power of two up to the region length is accepted (larger ones are
-//! [`AllocError::AlignmentTooLarge`]); whether a large one can be served
-//! depends on the free space, as described under *Cost*.
-//!
-//! # Freeing bad pointers
-//!
-//! [`free`](RawAllocator::free) refuses pointers outside the region or not
-//! on an 8-byte payload boundary, and pointers whose header (behind an
-//! alignment marker, if any) is not a used block's with a size inside the
-//! region ([`AllocError::ForeignPointer`]), and pointers whose block is
-//! already free ([`AllocError::DoubleFree`]), changing nothing. These checks
-//! are O(1) and read only words inside the region.
-//!
-//! A pointer that passes them is trusted to be what the safety contract of
-//! `free` says it is, a block returned by `allocate`: release builds then
-//! follow its neighbours' boundary tags and list links as they are. Builds
-//! with `debug_assertions` also check those (the next header's flag, free
-//! neighbours' tags and in-region links, the slack byte) and refuse the
-//! pointer as foreign when they are implausible, so a forged or corrupted
-//! header is reported there instead of corrupting the heap. Like any
-//! allocator with in-band headers, neither can tell a header forged inside
-//! a live block's payload from a real one, nor a block freed, reused and
-//! freed again through a stale pointer.
-//!
-//! # Thread safety
-//!
-//! All state sits behind one internal lock (a spin lock, or a critical
-//! section on targets without compare-and-swap or with the `irq-safe`
-//! feature), held for the O(1) operation only. The block structure is built
-//! on first use inside the lock, so a `static` needs no initialisation call.
-//!
-//! # Example
-//!
-//! ```
-//! use core::alloc::Layout;
-//! use flight_mem::{Arena, RawMemory, Tlsf};
-//!
-//! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
-//! // SAFETY: ARENA is handed to this one allocator and nothing else.
-//! static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
-//!
-//! let block = HEAP.allocate(Layout::from_size_align(64, 8).unwrap()).unwrap();
-//! // 64 bytes plus one header word, in 8-byte granules: 72 on 64- and 32-bit.
-//! assert_eq!(HEAP.stats().used, 72);
-//! // SAFETY: `block` came from HEAP and is not used again.
-//! unsafe { HEAP.free(block.cast()) }.unwrap();
-//! assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - Tlsf::HEADER_SIZE);
-//! HEAP.check().unwrap();
-//! ```
+//! See [`Tlsf`].
 
 use core::alloc::Layout;
 use core::mem::size_of;
 use core::ptr::NonNull;
 
-use crate::raw::{self, RawAllocator};
+use crate::allocator::RawAllocator;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
 
@@ -279,6 +162,125 @@ fn geometry(memory: RawMemory) -> (usize, usize) {
 /// assert_eq!(block.cast::<u8>().as_ptr() as usize % 64, 0);
 /// // SAFETY: `block` came from HEAP and is not used again.
 /// unsafe { HEAP.free(block.cast()) }.unwrap();
+/// ```
+///
+/// Two-level segregated fit: the general-purpose region allocator.
+///
+/// # Algorithm
+///
+/// TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
+/// segregated lists indexed by two levels: the first level is the power of
+/// two of the block size, the second splits each power of two into 16
+/// equal ranges (blocks under 256 bytes get one exact list per 8-byte
+/// size). Two bitmaps record which lists are non-empty, so a fitting
+/// list is found with two find-first-set instructions. The request is rounded
+/// up to the next list boundary first ("good fit"), so the head of any list
+/// found fits without looking further; only when that fails is the head of
+/// the request's own list tried. Freed blocks merge immediately with free
+/// physical neighbours (boundary tags), so no two free blocks are ever
+/// adjacent.
+///
+/// # Cost
+///
+/// * `allocate` and `free`: O(1), with no loop over list lengths or block
+///   counts — a handful of bitmap operations, at most two list unlinks and
+///   two list inserts. The worst case is this bound, independent of the
+///   heap's history.
+/// * Alignment above 8 bytes: the block found for the plain size is used
+///   when it also fits once aligned (usually: free blocks tend to be larger
+///   than asked for); otherwise the search asks for `size + align - 8`, which
+///   any block found can hold aligned. The gap in front of the payload is
+///   split off as a free block when it is large enough (16 or more bytes on
+///   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
+///   marker, so an allocation consumes at most `gap + block` bytes. Still, a
+///   large alignment may need a free block of `size + align` bytes to
+///   succeed, and leaves free fragments in front of the blocks it aligns:
+///   alignments far above the typical request size are better served by a
+///   dedicated pool or region.
+/// * [`stats`](RawAllocator::stats): O(1). `largest_free` is read from the
+///   head of the highest non-empty list: it is exactly the largest request
+///   that `allocate` serves now (which never scans a list), and at least
+///   16/17 of the largest free block.
+/// * [`check`](RawAllocator::check): O(blocks + lists).
+///
+/// # Layout and overhead
+///
+/// Block sizes are multiples of 8 bytes ([`Tlsf::GRANULARITY`]) and payloads
+/// are 8-aligned on every target. A used block carries one header word in
+/// front of its payload ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on
+/// 32-bit): a 64-byte request consumes 72 bytes on both. The header holds
+/// the block size and three flags: used, previous block free, and "the last
+/// byte of the block records how many bytes of the payload were not
+/// requested" (how [`AllocatorStats::requested`] is kept exact without a
+/// second word). A free block additionally stores two `u32` list links after
+/// its header and its size in its last word (the boundary tag that lets the
+/// next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
+/// bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
+/// minimum block.
+///
+/// The links are `u32` offsets from the region start, so a `Tlsf` manages at
+/// most 4 GiB ([`Tlsf::MAX_CAPACITY`]); a larger region is used up to that
+/// size. The region may start at any address and have any length: the
+/// allocator aligns the start internally and places a one-word end marker
+/// after the last block, so [`capacity`](RawAllocator::capacity) is the
+/// region length minus 8 bytes for an 8-aligned region whose length is a
+/// multiple of 8 (such as an [`Arena`](crate::Arena)), and minus at most 22
+/// bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
+/// block besides has no capacity at all.
+///
+/// The bookkeeping (bitmaps and 26 × 16 list heads, about 1.8 KiB) lives in
+/// the `Tlsf` value itself, not in the region.
+///
+/// # Alignment
+///
+/// Any power of two up to the region length is accepted (larger ones are
+/// [`AllocError::AlignmentTooLarge`]); whether a large one can be served
+/// depends on the free space, as described under *Cost*.
+///
+/// # Freeing bad pointers
+///
+/// [`free`](RawAllocator::free) refuses pointers outside the region or not
+/// on an 8-byte payload boundary, and pointers whose header (behind an
+/// alignment marker, if any) is not a used block's with a size inside the
+/// region ([`AllocError::ForeignPointer`]), and pointers whose block is
+/// already free ([`AllocError::DoubleFree`]), changing nothing. These checks
+/// are O(1) and read only words inside the region.
+///
+/// A pointer that passes them is trusted to be what the safety contract of
+/// `free` says it is, a block returned by `allocate`: release builds then
+/// follow its neighbours' boundary tags and list links as they are. Builds
+/// with `debug_assertions` also check those (the next header's flag, free
+/// neighbours' tags and in-region links, the slack byte) and refuse the
+/// pointer as foreign when they are implausible, so a forged or corrupted
+/// header is reported there instead of corrupting the heap. Like any
+/// allocator with in-band headers, neither can tell a header forged inside
+/// a live block's payload from a real one, nor a block freed, reused and
+/// freed again through a stale pointer.
+///
+/// # Thread safety
+///
+/// All state sits behind one internal lock (a spin lock, or a critical
+/// section on targets without compare-and-swap or with the `irq-safe`
+/// feature), held for the O(1) operation only. The block structure is built
+/// on first use inside the lock, so a `static` needs no initialisation call.
+///
+/// # Example
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, RawMemory, Tlsf};
+///
+/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// let block = HEAP.allocate(Layout::from_size_align(64, 8).unwrap()).unwrap();
+/// // 64 bytes plus one header word, in 8-byte granules: 72 on 64- and 32-bit.
+/// assert_eq!(HEAP.stats().used, 72);
+/// // SAFETY: `block` came from HEAP and is not used again.
+/// unsafe { HEAP.free(block.cast()) }.unwrap();
+/// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - Tlsf::HEADER_SIZE);
+/// HEAP.check().unwrap();
 /// ```
 pub struct Tlsf {
     memory: RawMemory,
@@ -479,10 +481,10 @@ unsafe impl RawAllocator for Tlsf {
     }
 }
 
-raw::impl_allocator_api2!(Tlsf);
+crate::allocator::impl_allocator_api2!(Tlsf);
 // SAFETY: `free` coalesces any live block back whatever the order of frees;
 // it never panics.
-unsafe impl raw::FreesInAnyOrder for Tlsf {}
+unsafe impl crate::allocator::FreesInAnyOrder for Tlsf {}
 
 impl Tlsf {
     /// Allocates a zero-filled block for `layout`.
@@ -847,7 +849,7 @@ impl State {
             return Ok(payload);
         }
         self.failures += 1;
-        raw::check_request(layout, max_align)?;
+        crate::allocator::check_request(layout, max_align)?;
         let size = layout.size();
         let Some(block) = Tlsf::block_size(size) else {
             return Err(AllocError::SizeOverflow { size });

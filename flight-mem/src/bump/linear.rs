@@ -1,152 +1,10 @@
-//! A lock-free linear (bump) allocator with checkpoints and scopes that
-//! roll back safely under concurrency.
-//!
-//! # Algorithm
-//!
-//! [`Linear`] hands out consecutive pieces of one memory range. Its whole
-//! state is one `AtomicU64`, the *state word*:
-//!
-//! ```text
-//!  63      56 55                  28 27                   0
-//! +----------+----------------------+----------------------+
-//! |  epoch   |        blocks        |        offset        |
-//! +----------+----------------------+----------------------+
-//! ```
-//!
-//! * `offset`: the first byte not handed out;
-//! * `blocks`: the number of blocks of the frame that no rollback has
-//!   reclaimed: every allocation adds one, a scope's rollback subtracts its own;
-//! * `epoch`: which frame of a [`Frames`](crate::Frames) is current (always 0
-//!   for a `Linear`).
-//!
-//! An allocation reads the word, aligns `offset` up, and publishes
-//! `(end, blocks + 1, epoch)` with a compare-and-swap; a failed CAS retries
-//! with the word it saw. That CAS is the allocation's only atomic
-//! read-modify-write unless the request needs alignment padding (then one
-//! more, see *Statistics*). Alloc is O(1) plus retries under contention; `free` is
-//! O(1) and reclaims nothing (see below); [`Linear::reset`] is O(1).
-//!
-//! # Why a scope's rollback is sound
-//!
-//! [`Linear::scope`] runs a closure with a [`Scope`] whose allocations are
-//! references bound to the closure; when the closure returns (or unwinds) the
-//! scope tries to give its bytes back. Other threads allocate from the same
-//! word meanwhile, raw or in scopes of their own, so the scope must prove that
-//! nothing it would release belongs to anyone else. It proves it with
-//! `blocks`:
-//!
-//! * The scope's *checkpoint* is the word just before its **first**
-//!   allocation, taken from that allocation's successful CAS:
-//!   `(offset₀, blocks₀, epoch₀)`. After its `k`-th and last allocation ended
-//!   at `end`, it rolls back with one CAS
-//!   `(end, blocks₀ + k, epoch₀) → (offset₀, blocks₀, epoch₀)`, and does
-//!   nothing when the CAS fails: its bytes stay used until the next reset.
-//! * Claim: whenever a rollback CAS of scope `X` succeeds, every block counted
-//!   in `blocks` that was allocated after `X`'s first allocation is `X`'s own.
-//!   By induction over successful rollbacks: between `X`'s first allocation and
-//!   its rollback, others added a set `B` of blocks and earlier rollbacks
-//!   removed a set `R`. `blocks` equals `blocks₀ + k`, so `|B| = |R|`. If some
-//!   earlier rollback, by scope `Y`, removed a block older than `X`'s first
-//!   allocation, then `Y`'s first allocation precedes `X`'s, and `X`'s first
-//!   block (still counted: only `X` removes it) was counted and not `Y`'s when
-//!   `Y` rolled back, contradicting the claim for `Y`. So `R ⊆ B`, hence
-//!   `R = B`: everything others allocated since `X`'s checkpoint has been
-//!   reclaimed by its owners. Blocks older than the checkpoint lie below
-//!   `offset₀`, so moving `offset` back to `offset₀` frees only `X`'s bytes.
-//! * This is why the checkpoint is taken at the first allocation and not when
-//!   the scope opens: a scope `T` opened earlier could roll back below an idle
-//!   scope's opening offset, another thread could then allocate across it, and
-//!   the counts would balance while the offsets do not.
-//! * Every counted block occupies at least one byte below `offset`, so
-//!   `blocks <= offset < 2^28`: the count never wraps, and a stale word can
-//!   never reappear with the same count unless the proof above holds.
-//! * The epoch makes a scope of one frame unable to roll back another frame of
-//!   a [`Frames`](crate::Frames); a scope whose allocations saw two epochs
-//!   never rolls back at all.
-//! * Before its CAS a rollback (and `reset_to`) records the offset it is about
-//!   to leave for `peak` (see *Statistics*). That record may refuse, while a
-//!   `next_frame` is leaving the frame; the scope then keeps its bytes, which
-//!   is always sound: the proof above is about rollbacks that happen, and
-//!   not rolling back releases nothing.
-//!
-//! Values allocated in a scope are **never dropped**: [`Scope::alloc`]
-//! refuses, at compile time, types that need `Drop`, so nothing leaks
-//! silently.
-//!
-//! # Limits and costs
-//!
-//! * Capacity: at most [`Linear::MAX_CAPACITY`] (256 MiB - 1) bytes, as
-//!   offsets are 28 bits; [`Linear::new`] rejects more (a compile error in a
-//!   `static`).
-//! * Per-block overhead: none; alignment padding is the only waste. A 64-byte
-//!   request aligned to 8 consumes 64 bytes when the offset is aligned.
-//! * Alignment: any power of two; padding counts as used.
-//! * Worst case: a failed request is O(1); an allocation retries its CAS once
-//!   per competing allocation that wins.
-//! * Thread safety: lock-free on targets with 64-bit CAS; on 32-bit targets
-//!   `portable-atomic` emulates the 64-bit word with a lock or a critical
-//!   section.
-//!
-//! # Statistics
-//!
-//! A bump allocator does not know where a block ends, so `free` reclaims
-//! nothing: it checks the pointer and returns `Ok`. A block is *deallocated*
-//! when the reset or rollback that reclaims its bytes happens. So that an
-//! allocation writes nothing but the state word, the figures are derived:
-//!
-//! * `used` is `offset`, `live` is `blocks`, `largest_free` is what is left
-//!   after `offset`.
-//! * `deallocations` counts the blocks resets and rollbacks reclaimed (an
-//!   atomic only they write); `allocations` is `deallocations + live`.
-//! * `requested` is `used - padding`, where `padding` (an atomic) is the
-//!   alignment padding inside the unreclaimed bytes: an allocation adds its
-//!   padding after its CAS when it has any, a scope's rollback subtracts what
-//!   its own allocations added, `reset_to` restores the checkpoint's value and
-//!   `reset` clears it.
-//! * `peak` is the larger of `offset` and the highest offset a rollback,
-//!   `reset_to` or `reset` was about to leave, recorded *before* the CAS that
-//!   lowers the offset; `stats` reads it after acquiring the state word, so it
-//!   sees the record of every decrease it sees. `used` only falls through such
-//!   a CAS, so `peak` is exactly the highest `used` ever reached.
-//! * `failures` is an atomic written by refused requests only.
-//!
-//! Every figure is exact whenever no reset, `reset_to`, rollback or
-//! allocation that needs padding is in flight; an allocation without padding
-//! is a single CAS and is never half done. A snapshot taken concurrently is
-//! the state word at one instant, with `peak` exact for that instant, but:
-//!
-//! * while a padded allocation is between its CAS and its padding update,
-//!   `requested` is higher by that padding;
-//! * while a rollback, `reset_to` or `reset` is between its CAS and its
-//!   counter updates, `live` and `used` already exclude what it reclaimed but
-//!   `deallocations` does not count it yet, so `allocations` is lower by the
-//!   blocks it reclaimed, and `requested` is lower by the padding among them
-//!   (never below 0).
-//!
-//! # Example
-//!
-//! ```
-//! use flight_mem::{Arena, Linear, RawAllocator, RawMemory};
-//!
-//! static ARENA: Arena<4096> = Arena::new();
-//! // SAFETY: ARENA is handed to this one allocator and nothing else.
-//! static SCRATCH: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
-//!
-//! let sum = SCRATCH.scope(|scope| {
-//!     let numbers = scope.alloc_slice_copy(&[1u32, 2, 3]).unwrap();
-//!     numbers[0] = 10;
-//!     numbers.iter().sum::<u32>()
-//! });
-//! assert_eq!(sum, 15);
-//! // The scope gave its bytes back.
-//! assert_eq!(SCRATCH.stats().used, 0);
-//! ```
+//! See [`Linear`].
 
 use core::alloc::Layout;
 use core::cell::Cell;
 use core::ptr::NonNull;
 
-use crate::raw::check_request;
+use crate::allocator::check_request;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, const_fn};
 use crate::{
     AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
@@ -503,6 +361,150 @@ impl Checkpoint {
 ///   rollback that reclaims it; `deallocations` counts reclaimed blocks.
 ///   They are derived from the state word and exact whenever no reset,
 ///   rollback or padded allocation is in flight (module docs).
+///
+/// A lock-free linear (bump) allocator with checkpoints and scopes that
+/// roll back safely under concurrency.
+///
+/// # Algorithm
+///
+/// [`Linear`] hands out consecutive pieces of one memory range. Its whole
+/// state is one `AtomicU64`, the *state word*:
+///
+/// ```text
+///  63      56 55                  28 27                   0
+/// +----------+----------------------+----------------------+
+/// |  epoch   |        blocks        |        offset        |
+/// +----------+----------------------+----------------------+
+/// ```
+///
+/// * `offset`: the first byte not handed out;
+/// * `blocks`: the number of blocks of the frame that no rollback has
+///   reclaimed: every allocation adds one, a scope's rollback subtracts its own;
+/// * `epoch`: which frame of a [`Frames`](crate::Frames) is current (always 0
+///   for a `Linear`).
+///
+/// An allocation reads the word, aligns `offset` up, and publishes
+/// `(end, blocks + 1, epoch)` with a compare-and-swap; a failed CAS retries
+/// with the word it saw. That CAS is the allocation's only atomic
+/// read-modify-write unless the request needs alignment padding (then one
+/// more, see *Statistics*). Alloc is O(1) plus retries under contention; `free` is
+/// O(1) and reclaims nothing (see below); [`Linear::reset`] is O(1).
+///
+/// # Why a scope's rollback is sound
+///
+/// [`Linear::scope`] runs a closure with a [`Scope`] whose allocations are
+/// references bound to the closure; when the closure returns (or unwinds) the
+/// scope tries to give its bytes back. Other threads allocate from the same
+/// word meanwhile, raw or in scopes of their own, so the scope must prove that
+/// nothing it would release belongs to anyone else. It proves it with
+/// `blocks`:
+///
+/// * The scope's *checkpoint* is the word just before its **first**
+///   allocation, taken from that allocation's successful CAS:
+///   `(offset₀, blocks₀, epoch₀)`. After its `k`-th and last allocation ended
+///   at `end`, it rolls back with one CAS
+///   `(end, blocks₀ + k, epoch₀) → (offset₀, blocks₀, epoch₀)`, and does
+///   nothing when the CAS fails: its bytes stay used until the next reset.
+/// * Claim: whenever a rollback CAS of scope `X` succeeds, every block counted
+///   in `blocks` that was allocated after `X`'s first allocation is `X`'s own.
+///   By induction over successful rollbacks: between `X`'s first allocation and
+///   its rollback, others added a set `B` of blocks and earlier rollbacks
+///   removed a set `R`. `blocks` equals `blocks₀ + k`, so `|B| = |R|`. If some
+///   earlier rollback, by scope `Y`, removed a block older than `X`'s first
+///   allocation, then `Y`'s first allocation precedes `X`'s, and `X`'s first
+///   block (still counted: only `X` removes it) was counted and not `Y`'s when
+///   `Y` rolled back, contradicting the claim for `Y`. So `R ⊆ B`, hence
+///   `R = B`: everything others allocated since `X`'s checkpoint has been
+///   reclaimed by its owners. Blocks older than the checkpoint lie below
+///   `offset₀`, so moving `offset` back to `offset₀` frees only `X`'s bytes.
+/// * This is why the checkpoint is taken at the first allocation and not when
+///   the scope opens: a scope `T` opened earlier could roll back below an idle
+///   scope's opening offset, another thread could then allocate across it, and
+///   the counts would balance while the offsets do not.
+/// * Every counted block occupies at least one byte below `offset`, so
+///   `blocks <= offset < 2^28`: the count never wraps, and a stale word can
+///   never reappear with the same count unless the proof above holds.
+/// * The epoch makes a scope of one frame unable to roll back another frame of
+///   a [`Frames`](crate::Frames); a scope whose allocations saw two epochs
+///   never rolls back at all.
+/// * Before its CAS a rollback (and `reset_to`) records the offset it is about
+///   to leave for `peak` (see *Statistics*). That record may refuse, while a
+///   `next_frame` is leaving the frame; the scope then keeps its bytes, which
+///   is always sound: the proof above is about rollbacks that happen, and
+///   not rolling back releases nothing.
+///
+/// Values allocated in a scope are **never dropped**: [`Scope::alloc`]
+/// refuses, at compile time, types that need `Drop`, so nothing leaks
+/// silently.
+///
+/// # Limits and costs
+///
+/// * Capacity: at most [`Linear::MAX_CAPACITY`] (256 MiB - 1) bytes, as
+///   offsets are 28 bits; [`Linear::new`] rejects more (a compile error in a
+///   `static`).
+/// * Per-block overhead: none; alignment padding is the only waste. A 64-byte
+///   request aligned to 8 consumes 64 bytes when the offset is aligned.
+/// * Alignment: any power of two; padding counts as used.
+/// * Worst case: a failed request is O(1); an allocation retries its CAS once
+///   per competing allocation that wins.
+/// * Thread safety: lock-free on targets with 64-bit CAS; on 32-bit targets
+///   `portable-atomic` emulates the 64-bit word with a lock or a critical
+///   section.
+///
+/// # Statistics
+///
+/// A bump allocator does not know where a block ends, so `free` reclaims
+/// nothing: it checks the pointer and returns `Ok`. A block is *deallocated*
+/// when the reset or rollback that reclaims its bytes happens. So that an
+/// allocation writes nothing but the state word, the figures are derived:
+///
+/// * `used` is `offset`, `live` is `blocks`, `largest_free` is what is left
+///   after `offset`.
+/// * `deallocations` counts the blocks resets and rollbacks reclaimed (an
+///   atomic only they write); `allocations` is `deallocations + live`.
+/// * `requested` is `used - padding`, where `padding` (an atomic) is the
+///   alignment padding inside the unreclaimed bytes: an allocation adds its
+///   padding after its CAS when it has any, a scope's rollback subtracts what
+///   its own allocations added, `reset_to` restores the checkpoint's value and
+///   `reset` clears it.
+/// * `peak` is the larger of `offset` and the highest offset a rollback,
+///   `reset_to` or `reset` was about to leave, recorded *before* the CAS that
+///   lowers the offset; `stats` reads it after acquiring the state word, so it
+///   sees the record of every decrease it sees. `used` only falls through such
+///   a CAS, so `peak` is exactly the highest `used` ever reached.
+/// * `failures` is an atomic written by refused requests only.
+///
+/// Every figure is exact whenever no reset, `reset_to`, rollback or
+/// allocation that needs padding is in flight; an allocation without padding
+/// is a single CAS and is never half done. A snapshot taken concurrently is
+/// the state word at one instant, with `peak` exact for that instant, but:
+///
+/// * while a padded allocation is between its CAS and its padding update,
+///   `requested` is higher by that padding;
+/// * while a rollback, `reset_to` or `reset` is between its CAS and its
+///   counter updates, `live` and `used` already exclude what it reclaimed but
+///   `deallocations` does not count it yet, so `allocations` is lower by the
+///   blocks it reclaimed, and `requested` is lower by the padding among them
+///   (never below 0).
+///
+/// # Example
+///
+/// ```
+/// use flight_mem::{Arena, Linear, RawAllocator, RawMemory};
+///
+/// static ARENA: Arena<4096> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static SCRATCH: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// let sum = SCRATCH.scope(|scope| {
+///     let numbers = scope.alloc_slice_copy(&[1u32, 2, 3]).unwrap();
+///     numbers[0] = 10;
+///     numbers.iter().sum::<u32>()
+/// });
+/// assert_eq!(sum, 15);
+/// // The scope gave its bytes back.
+/// assert_eq!(SCRATCH.stats().used, 0);
+/// ```
 pub struct Linear {
     memory: RawMemory,
     bump: Bump,
@@ -701,10 +703,10 @@ pub(crate) fn check_state(
     Ok(())
 }
 
-crate::raw::impl_allocator_api2!(Linear);
-crate::raw::inherent_surface!(Linear);
+crate::allocator::impl_allocator_api2!(Linear);
+crate::allocator::inherent_surface!(Linear);
 // SAFETY: `free` of a live block is `Ok` and changes nothing; its bytes come back at a reset, which is `unsafe` or needs `&mut self`; it never panics.
-unsafe impl crate::raw::FreesInAnyOrder for Linear {}
+unsafe impl crate::allocator::FreesInAnyOrder for Linear {}
 
 /// Allocations that last until the end of a [`Linear::scope`] or
 /// [`Frames::scope`](crate::Frames::scope) closure.

@@ -1,94 +1,11 @@
-//! N linear frames over one memory range, recycled round-robin: per-frame
-//! scratch memory for games.
-//!
-//! # Algorithm
-//!
-//! The memory is split into `count` equal frames. Allocation bumps the
-//! current frame exactly like [`Linear`](crate::Linear) (same state word, same
-//! lock-free CAS, same rollback proof for [scopes](Frames::scope)); the
-//! state word's 8-bit `epoch` is the index of the current frame.
-//! [`next_frame`](Frames::next_frame) makes the next frame (the oldest one)
-//! current and empty in one CAS, so frame `i`'s blocks stay valid for the
-//! `count - 1` calls to `next_frame` after the one that left it: with two
-//! frames, data written during one game frame can be read during the next.
-//!
-//! ## Why 8 epoch bits suffice
-//!
-//! A scope rolls back only when the state word still carries the epoch of its
-//! first allocation. By `next_frame`'s safety contract a scope that allocated
-//! in frame `i` is closed before frame `i` is reset, which happens on the
-//! `count`-th `next_frame` after leaving it; during the `1..count` calls in
-//! between the current index differs from `i`, so the scope cannot roll back
-//! another frame's state. `count <= 255` indices fit in 8 bits. A scope whose
-//! allocations span two frames never rolls back.
-//!
-//! # Limits and costs
-//!
-//! * Alloc O(1) (plus CAS retries under contention), `free` O(1) and a no-op,
-//!   `next_frame` O(1), `reset` O(count).
-//! * Per-block overhead: none (alignment padding only). Per frame: one
-//!   bookkeeping record (16 bytes on 64-bit targets, 12 on 32-bit) kept at the
-//!   end of the memory; each frame's length is rounded down to a multiple of
-//!   16 so that all frames start equally aligned.
-//! * Each frame holds at most 256 MiB - 1 bytes (28-bit offsets);
-//!   [`Frames::new`] rejects more. `count` is 1..=255.
-//! * Alignment: any power of two; padding counts as used.
-//! * Thread safety: allocation and scopes are lock-free (on targets with
-//!   64-bit CAS); `next_frame`, `reset` and `stats` take a short internal
-//!   lock that guards the records of retired frames and never calls user code.
-//!
-//! # Statistics
-//!
-//! `capacity` is the bytes of all frames. `used`, `live` and `requested`
-//! cover the current frame plus the retained ones (every frame not reset
-//! since it was last current). As with [`Linear`](crate::Linear), `free`
-//! reclaims nothing and a block is deallocated when the reset or rollback that
-//! reclaims it happens. `largest_free` is what the current frame has left.
-//!
-//! The figures are derived as for [`Linear`](crate::linear#statistics) (an
-//! allocation writes only the state word, plus the padding counter when it
-//! needs padding), from the current frame's state word and the records of the
-//! retained frames (bytes, blocks, padding):
-//! `used = retained bytes + offset`, `live = retained blocks + blocks`,
-//! `allocations = deallocations + live`, `requested = used - padding` (all
-//! frames'). `peak` is the highest `used` ever reached: when `next_frame` or
-//! `reset` leaves a frame, they fold the highest offset it reached (recorded
-//! by its rollbacks, or its final one) plus the bytes the other frames held
-//! meanwhile into a running maximum. `stats`, `next_frame` and `reset` take
-//! the internal lock, so a snapshot never sees a frame switch half done.
-//!
-//! Exactness is as for `Linear`, with one addition: a padded allocation whose
-//! CAS lands in a frame just before `next_frame` leaves it, and which adds its
-//! padding only after, has that padding counted in the next frame. Totals stay
-//! exact until the frame it was allocated in is reset; from then until the
-//! frame after it is reset too (or `reset`), `requested` is lower by that
-//! padding. Single-threaded use, and any use where padded allocations do not
-//! race `next_frame`, is always exact.
-//!
-//! # Example
-//!
-//! ```
-//! use flight_mem::{Arena, Frames, RawAllocator, RawMemory};
-//! use core::alloc::Layout;
-//!
-//! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
-//! // SAFETY: ARENA is handed to this one allocator and nothing else.
-//! static SCRATCH: Frames = Frames::new(unsafe { RawMemory::from_arena(&ARENA) }, 2);
-//!
-//! let commands = SCRATCH.allocate(Layout::new::<[u32; 64]>()).unwrap();
-//! // SAFETY: nothing points into the frame `next_frame` resets (the one
-//! // after the current frame; `commands` lives in the current one).
-//! unsafe { SCRATCH.next_frame() };
-//! assert_eq!(SCRATCH.current_frame(), 1);
-//! assert!(SCRATCH.owns(commands.cast()));
-//! let len = SCRATCH.scope(|scope| scope.alloc_str("hello").unwrap().len());
-//! assert_eq!(len, 5);
-//! ```
+//! See [`Frames`].
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use crate::linear::{Bump, Checkpoint, Geometry, MAX_FRAME_LEN, Peak, Scope, State, check_state};
+use crate::bump::linear::{
+    Bump, Checkpoint, Geometry, MAX_FRAME_LEN, Peak, Scope, State, check_state,
+};
 use crate::sync::{Lock, Ordering, const_fn};
 use crate::{
     AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawAllocator, RawMemory,
@@ -133,6 +50,93 @@ struct Retired {
 ///   a multiple of 16. Each frame holds at most 256 MiB - 1 bytes.
 /// * Statistics cover the current and the retained frames; a block counts as
 ///   live until its frame is reset or its scope rolls back.
+///
+/// N linear frames over one memory range, recycled round-robin: per-frame
+/// scratch memory for games.
+///
+/// # Algorithm
+///
+/// The memory is split into `count` equal frames. Allocation bumps the
+/// current frame exactly like [`Linear`](crate::Linear) (same state word, same
+/// lock-free CAS, same rollback proof for [scopes](Frames::scope)); the
+/// state word's 8-bit `epoch` is the index of the current frame.
+/// [`next_frame`](Frames::next_frame) makes the next frame (the oldest one)
+/// current and empty in one CAS, so frame `i`'s blocks stay valid for the
+/// `count - 1` calls to `next_frame` after the one that left it: with two
+/// frames, data written during one game frame can be read during the next.
+///
+/// ## Why 8 epoch bits suffice
+///
+/// A scope rolls back only when the state word still carries the epoch of its
+/// first allocation. By `next_frame`'s safety contract a scope that allocated
+/// in frame `i` is closed before frame `i` is reset, which happens on the
+/// `count`-th `next_frame` after leaving it; during the `1..count` calls in
+/// between the current index differs from `i`, so the scope cannot roll back
+/// another frame's state. `count <= 255` indices fit in 8 bits. A scope whose
+/// allocations span two frames never rolls back.
+///
+/// # Limits and costs
+///
+/// * Alloc O(1) (plus CAS retries under contention), `free` O(1) and a no-op,
+///   `next_frame` O(1), `reset` O(count).
+/// * Per-block overhead: none (alignment padding only). Per frame: one
+///   bookkeeping record (16 bytes on 64-bit targets, 12 on 32-bit) kept at the
+///   end of the memory; each frame's length is rounded down to a multiple of
+///   16 so that all frames start equally aligned.
+/// * Each frame holds at most 256 MiB - 1 bytes (28-bit offsets);
+///   [`Frames::new`] rejects more. `count` is 1..=255.
+/// * Alignment: any power of two; padding counts as used.
+/// * Thread safety: allocation and scopes are lock-free (on targets with
+///   64-bit CAS); `next_frame`, `reset` and `stats` take a short internal
+///   lock that guards the records of retired frames and never calls user code.
+///
+/// # Statistics
+///
+/// `capacity` is the bytes of all frames. `used`, `live` and `requested`
+/// cover the current frame plus the retained ones (every frame not reset
+/// since it was last current). As with [`Linear`](crate::Linear), `free`
+/// reclaims nothing and a block is deallocated when the reset or rollback that
+/// reclaims it happens. `largest_free` is what the current frame has left.
+///
+/// The figures are derived as for [`Linear`](crate::Linear) (an
+/// allocation writes only the state word, plus the padding counter when it
+/// needs padding), from the current frame's state word and the records of the
+/// retained frames (bytes, blocks, padding):
+/// `used = retained bytes + offset`, `live = retained blocks + blocks`,
+/// `allocations = deallocations + live`, `requested = used - padding` (all
+/// frames'). `peak` is the highest `used` ever reached: when `next_frame` or
+/// `reset` leaves a frame, they fold the highest offset it reached (recorded
+/// by its rollbacks, or its final one) plus the bytes the other frames held
+/// meanwhile into a running maximum. `stats`, `next_frame` and `reset` take
+/// the internal lock, so a snapshot never sees a frame switch half done.
+///
+/// Exactness is as for `Linear`, with one addition: a padded allocation whose
+/// CAS lands in a frame just before `next_frame` leaves it, and which adds its
+/// padding only after, has that padding counted in the next frame. Totals stay
+/// exact until the frame it was allocated in is reset; from then until the
+/// frame after it is reset too (or `reset`), `requested` is lower by that
+/// padding. Single-threaded use, and any use where padded allocations do not
+/// race `next_frame`, is always exact.
+///
+/// # Example
+///
+/// ```
+/// use flight_mem::{Arena, Frames, RawAllocator, RawMemory};
+/// use core::alloc::Layout;
+///
+/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static SCRATCH: Frames = Frames::new(unsafe { RawMemory::from_arena(&ARENA) }, 2);
+///
+/// let commands = SCRATCH.allocate(Layout::new::<[u32; 64]>()).unwrap();
+/// // SAFETY: nothing points into the frame `next_frame` resets (the one
+/// // after the current frame; `commands` lives in the current one).
+/// unsafe { SCRATCH.next_frame() };
+/// assert_eq!(SCRATCH.current_frame(), 1);
+/// assert!(SCRATCH.owns(commands.cast()));
+/// let len = SCRATCH.scope(|scope| scope.alloc_str("hello").unwrap().len());
+/// assert_eq!(len, 5);
+/// ```
 pub struct Frames {
     memory: RawMemory,
     frame_len: usize,
@@ -507,7 +511,7 @@ unsafe impl RawAllocator for Frames {
     }
 }
 
-crate::raw::impl_allocator_api2!(Frames);
-crate::raw::inherent_surface!(Frames);
+crate::allocator::impl_allocator_api2!(Frames);
+crate::allocator::inherent_surface!(Frames);
 // SAFETY: `free` of a live block is `Ok` and changes nothing; its bytes come back at `next_frame`/`reset`, which are `unsafe` or need `&mut self`; it never panics.
-unsafe impl crate::raw::FreesInAnyOrder for Frames {}
+unsafe impl crate::allocator::FreesInAnyOrder for Frames {}

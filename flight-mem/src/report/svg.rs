@@ -7,7 +7,7 @@
 
 use core::fmt::{self, Write};
 
-use crate::layout::LayoutTable;
+use crate::LayoutTable;
 use crate::{Bytes, EntryKind};
 
 const WIDTH: usize = 960;

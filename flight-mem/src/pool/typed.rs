@@ -10,7 +10,7 @@ use core::mem::{ManuallyDrop, align_of, size_of};
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
-use crate::free_stack::MAX_BLOCK_SIZE;
+use crate::pool::free_slots::MAX_BLOCK_SIZE;
 use crate::{
     AllocError, AllocatorKind, AllocatorStats, BlockPool, InvariantViolation, RawAllocator,
     RawMemory,
@@ -256,7 +256,7 @@ unsafe impl<T: Send> RawAllocator for Pool<T> {
 
 // SAFETY: `free` pushes any live slot back on the free stack whatever the
 // order; it never panics.
-unsafe impl<T: Send> crate::raw::FreesInAnyOrder for Pool<T> {}
+unsafe impl<T: Send> crate::allocator::FreesInAnyOrder for Pool<T> {}
 
 impl<T> fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,106 +1,10 @@
-//! A binary buddy allocator: power-of-two blocks that split on allocation
-//! and merge with their buddy on free.
-//!
-//! # Algorithm
-//!
-//! The region is cut into a heap of `n` minimum blocks (32 bytes by default,
-//! see [`Buddy::with_min_block`]) and a side table of `n` bytes behind it.
-//! A block of order `k` is `min_block << k` bytes long and starts at a
-//! multiple of its own size from the heap base; its buddy is the block whose
-//! offset differs in bit `k` only. When `n` is not a power of two, the heap is
-//! covered by several top-level blocks of decreasing order (the binary digits
-//! of `n`), so no tail is wasted.
-//!
-//! Each order has a doubly-linked intrusive free list (the links live in the
-//! first two words of the free blocks) and one bit in a word-sized mask that
-//! says whether the list is non-empty. The side table holds one tag byte per
-//! minimum block: the order and free flag of the block starting there, or
-//! "interior" when no block starts there. The tag recovers a block's order
-//! from its pointer (frees need no size) and tells in O(1) whether a buddy is
-//! free at the same order.
-//!
-//! Callers' requested sizes (for [`AllocatorStats::requested`]) are kept in
-//! the block's own slack, behind the bytes handed out: nothing when the
-//! request fills the block, one byte for up to 255 bytes of slack, a byte and
-//! a word beyond that. Returned slices are exactly as long as requested.
-//! [`check`](RawAllocator::check) re-adds these sizes, so an overrun into the
-//! slack is reported.
-//!
-//! # Cost
-//!
-//! * allocate: O(log n) — one bit scan finds the smallest non-empty order
-//!   that fits, then at most one split per order;
-//! * free: O(log n) — at most one merge per order, each an O(1) unlink;
-//! * [`stats`](RawAllocator::stats): O(1) (the largest free block is the
-//!   highest non-empty order);
-//! * [`check`](RawAllocator::check): O(n), it walks every tag and list.
-//!
-//! The first call of any method fills the side table (O(n), once).
-//!
-//! # Overhead
-//!
-//! * side table: one byte per minimum block, 1/33 of the region with the
-//!   default 32-byte blocks (3.0 %), plus up to `min_block - 1` bytes to
-//!   align the heap start; both are outside [`capacity`](RawAllocator::capacity);
-//! * per block: no header; the size is rounded up to a power of two (at least
-//!   the minimum block), so the worst case is a request one byte above a power
-//!   of two, which consumes nearly twice its size. `used` counts whole blocks.
-//!
-//! # Alignment
-//!
-//! A request is served from a block of order at least `max(size, align)`,
-//! which is naturally aligned relative to the heap base. Alignments up to
-//! [`Buddy::max_align`] are supported: the largest top-level block, limited
-//! by the alignment of the heap start (an [`Arena`](crate::Arena) is
-//! page-aligned). Larger alignments are refused with
-//! [`AllocError::AlignmentTooLarge`].
-//!
-//! # Misuse
-//!
-//! Every refused allocation (zero size, alignment, size, exhaustion) counts
-//! in [`AllocatorStats::failures`] and changes nothing else. A free is
-//! checked against the tags and changes nothing when refused: a pointer
-//! outside the heap, not on a minimum-block boundary, or inside a live block
-//! is an [`AllocError::ForeignPointer`]; the start of a free block, or a
-//! pointer inside a free block (a block freed and merged since), is an
-//! [`AllocError::DoubleFree`]. A double free after the memory was handed out
-//! again at the same address cannot be detected.
-//!
-//! # Layout of the region
-//!
-//! The heap comes first and the tags last, so the heap keeps the region's
-//! alignment (a page for an [`Arena`](crate::Arena)) and with it the largest
-//! alignment blocks can offer.
-//!
-//! # Thread safety
-//!
-//! All state, and every access to the managed memory outside the blocks
-//! handed out, is behind one internal `Lock` (a spin lock, or a critical
-//! section on targets without compare-and-swap or with `irq-safe`). The lock
-//! is held for O(log n) steps and never while user code runs.
-//!
-//! # Example
-//!
-//! ```
-//! use core::alloc::Layout;
-//! use flight_mem::{Arena, Buddy, RawAllocator, RawMemory};
-//!
-//! static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
-//! // SAFETY: ARENA is handed to this one allocator and nothing else.
-//! static HEAP: Buddy = Buddy::new(unsafe { RawMemory::from_arena(&ARENA) });
-//!
-//! let block = HEAP.allocate(Layout::from_size_align(100, 8).unwrap()).unwrap();
-//! assert_eq!(HEAP.stats().used, 128); // rounded up to a power of two
-//! // SAFETY: `block` came from HEAP and is not used afterwards.
-//! unsafe { HEAP.free(block.cast()) }.unwrap();
-//! assert_eq!(HEAP.stats().used, 0);
-//! ```
+//! See [`Buddy`].
 
 use core::alloc::Layout;
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::raw::{RawAllocator, check_request, impl_allocator_api2};
+use crate::allocator::{RawAllocator, check_request, impl_allocator_api2};
 use crate::stats::Counters;
 use crate::sync::{Lock, const_fn};
 use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
@@ -123,7 +27,104 @@ const ORDERS: usize = usize::BITS as usize;
 const WORD: usize = size_of::<usize>();
 
 /// A binary buddy allocator over a [`RawMemory`] region. See the
-/// [module documentation](self) for the algorithm and its costs.
+///
+/// A binary buddy allocator: power-of-two blocks that split on allocation
+/// and merge with their buddy on free.
+///
+/// # Algorithm
+///
+/// The region is cut into a heap of `n` minimum blocks (32 bytes by default,
+/// see [`Buddy::with_min_block`]) and a side table of `n` bytes behind it.
+/// A block of order `k` is `min_block << k` bytes long and starts at a
+/// multiple of its own size from the heap base; its buddy is the block whose
+/// offset differs in bit `k` only. When `n` is not a power of two, the heap is
+/// covered by several top-level blocks of decreasing order (the binary digits
+/// of `n`), so no tail is wasted.
+///
+/// Each order has a doubly-linked intrusive free list (the links live in the
+/// first two words of the free blocks) and one bit in a word-sized mask that
+/// says whether the list is non-empty. The side table holds one tag byte per
+/// minimum block: the order and free flag of the block starting there, or
+/// "interior" when no block starts there. The tag recovers a block's order
+/// from its pointer (frees need no size) and tells in O(1) whether a buddy is
+/// free at the same order.
+///
+/// Callers' requested sizes (for [`AllocatorStats::requested`]) are kept in
+/// the block's own slack, behind the bytes handed out: nothing when the
+/// request fills the block, one byte for up to 255 bytes of slack, a byte and
+/// a word beyond that. Returned slices are exactly as long as requested.
+/// [`check`](RawAllocator::check) re-adds these sizes, so an overrun into the
+/// slack is reported.
+///
+/// # Cost
+///
+/// * allocate: O(log n) — one bit scan finds the smallest non-empty order
+///   that fits, then at most one split per order;
+/// * free: O(log n) — at most one merge per order, each an O(1) unlink;
+/// * [`stats`](RawAllocator::stats): O(1) (the largest free block is the
+///   highest non-empty order);
+/// * [`check`](RawAllocator::check): O(n), it walks every tag and list.
+///
+/// The first call of any method fills the side table (O(n), once).
+///
+/// # Overhead
+///
+/// * side table: one byte per minimum block, 1/33 of the region with the
+///   default 32-byte blocks (3.0 %), plus up to `min_block - 1` bytes to
+///   align the heap start; both are outside [`capacity`](RawAllocator::capacity);
+/// * per block: no header; the size is rounded up to a power of two (at least
+///   the minimum block), so the worst case is a request one byte above a power
+///   of two, which consumes nearly twice its size. `used` counts whole blocks.
+///
+/// # Alignment
+///
+/// A request is served from a block of order at least `max(size, align)`,
+/// which is naturally aligned relative to the heap base. Alignments up to
+/// [`Buddy::max_align`] are supported: the largest top-level block, limited
+/// by the alignment of the heap start (an [`Arena`](crate::Arena) is
+/// page-aligned). Larger alignments are refused with
+/// [`AllocError::AlignmentTooLarge`].
+///
+/// # Misuse
+///
+/// Every refused allocation (zero size, alignment, size, exhaustion) counts
+/// in [`AllocatorStats::failures`] and changes nothing else. A free is
+/// checked against the tags and changes nothing when refused: a pointer
+/// outside the heap, not on a minimum-block boundary, or inside a live block
+/// is an [`AllocError::ForeignPointer`]; the start of a free block, or a
+/// pointer inside a free block (a block freed and merged since), is an
+/// [`AllocError::DoubleFree`]. A double free after the memory was handed out
+/// again at the same address cannot be detected.
+///
+/// # Layout of the region
+///
+/// The heap comes first and the tags last, so the heap keeps the region's
+/// alignment (a page for an [`Arena`](crate::Arena)) and with it the largest
+/// alignment blocks can offer.
+///
+/// # Thread safety
+///
+/// All state, and every access to the managed memory outside the blocks
+/// handed out, is behind one internal `Lock` (a spin lock, or a critical
+/// section on targets without compare-and-swap or with `irq-safe`). The lock
+/// is held for O(log n) steps and never while user code runs.
+///
+/// # Example
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, Buddy, RawAllocator, RawMemory};
+///
+/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
+/// // SAFETY: ARENA is handed to this one allocator and nothing else.
+/// static HEAP: Buddy = Buddy::new(unsafe { RawMemory::from_arena(&ARENA) });
+///
+/// let block = HEAP.allocate(Layout::from_size_align(100, 8).unwrap()).unwrap();
+/// assert_eq!(HEAP.stats().used, 128); // rounded up to a power of two
+/// // SAFETY: `block` came from HEAP and is not used afterwards.
+/// unsafe { HEAP.free(block.cast()) }.unwrap();
+/// assert_eq!(HEAP.stats().used, 0);
+/// ```
 pub struct Buddy {
     memory: RawMemory,
     min_block: usize,
@@ -248,9 +249,9 @@ unsafe impl RawAllocator for Buddy {
 }
 
 impl_allocator_api2!(Buddy);
-crate::raw::inherent_surface!(Buddy);
+crate::allocator::inherent_surface!(Buddy);
 // SAFETY: `free` coalesces any live block back whatever the order of frees; it never panics.
-unsafe impl crate::raw::FreesInAnyOrder for Buddy {}
+unsafe impl crate::allocator::FreesInAnyOrder for Buddy {}
 
 /// Where the heap and the side table lie in the region.
 #[derive(Clone, Copy)]

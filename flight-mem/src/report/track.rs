@@ -370,7 +370,7 @@ pub fn leaks_since(since: Checkpoint) -> std::vec::Vec<LiveAllocation> {
 }
 
 #[cfg(feature = "std")]
-impl crate::layout::LayoutTable {
+impl crate::LayoutTable {
     /// The allocations made after `since` that are still live in this
     /// layout, with the entry each belongs to, oldest first: a leak report
     /// for a level, a scene or a frame.

@@ -1,0 +1,6 @@
+//! Bump allocation: the lock-free bump engine and its scope proof
+//! (`linear`), the N-frame ring built on it (`frames`), and the LIFO stack.
+
+pub(crate) mod frames;
+pub(crate) mod linear;
+pub(crate) mod stack;
