@@ -13,12 +13,15 @@
 //! their literal entries alone ("needs at least"); the exact proof for those
 //! banks is the const assertion codegen emits.
 
-use crate::check::{BankModel, EntryModel, LayoutModel, Shape, Size};
 use crate::errors::{Errors, human};
+use crate::model::{BankModel, EntryModel, LayoutModel, Shape, Size};
 
 /// Placement facts codegen needs, per layout (parallel to `Model::layouts`).
 pub(crate) struct LayoutAnalysis {
     pub(crate) banks: Vec<BankAnalysis>,
+    /// Each entry's position among its bank's entries (its slot in the
+    /// bank's placement plan), parallel to `LayoutModel::entries`.
+    pub(crate) slots: Vec<usize>,
 }
 
 pub(crate) struct BankAnalysis {
@@ -78,7 +81,13 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
             storage_align,
         });
     }
-    LayoutAnalysis { banks }
+    let mut slots = vec![0; layout.entries.len()];
+    for bank in &banks {
+        for (slot, &entry) in bank.entries.iter().enumerate() {
+            slots[entry] = slot;
+        }
+    }
+    LayoutAnalysis { banks, slots }
 }
 
 fn storage_align<'a>(

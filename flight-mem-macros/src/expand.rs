@@ -3,8 +3,8 @@
 
 use proc_macro2::TokenStream;
 
-use crate::check::Model;
 use crate::errors::Errors;
+use crate::model::Model;
 use crate::{analyze, check, codegen, parse};
 
 /// Expands a `memory_layout!` input: the generated items, with a

@@ -25,6 +25,7 @@ mod check;
 mod codegen;
 mod errors;
 mod expand;
+mod model;
 mod parse;
 mod platforms;
 mod vocabulary;
@@ -108,8 +109,9 @@ mod tests;
 /// entry that crosses it, with the layout, bank, bytes needed, available and
 /// over, and the largest entries. Sizes only rustc knows (`[T; N]` pools,
 /// `( const-expr )` sizes, block pools) are proven by a named const
-/// assertion per bank (`_GAME_FITS_MAIN`) with the same message, evaluated by
-/// `cargo check`.
+/// assertion per entry (`_GAME_PARTICLES_FITS_MAIN`) with the same message,
+/// evaluated by `cargo check`; only the entry that crosses the budget fails,
+/// so the error points at it.
 ///
 /// # What it generates
 ///

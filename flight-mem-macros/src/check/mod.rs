@@ -1,0 +1,271 @@
+//! Semantics: resolves the words of the syntax tree (platforms, units, keys,
+//! memory types, banks) into a model, and records every violated rule of
+//! SPEC §2 except the budget, which `analyze` proves.
+//!
+//! The checks are split by what they read: `settings`, `banks`,
+//! `entries`, and the single `values` (sizes, counts, alignments, lists).
+//!
+//! Every check records its error and goes on with a neutral value, so one
+//! build shows every mistake. Errors are spanned on the token to blame and
+//! say what to write instead.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::ParseStream;
+use syn::{Attribute, LitInt, LitStr};
+
+use crate::errors::{Errors, did_you_mean, list, list_all};
+use crate::parse::{
+    BankAst, ElementAst, EntryAst, Input, ItemAst, LayoutAst, OptionAst, SettingAst, ShapeAst,
+    SizeAst, parse_chunk, parse_size,
+};
+use crate::platforms::{self, BudgetRule, Platform};
+use crate::vocabulary::{Kind, MemoryFlag, MemoryType, RegionAllocator};
+
+pub(crate) use crate::model::*;
+
+mod banks;
+mod entries;
+mod settings;
+mod values;
+
+use banks::*;
+use entries::*;
+use settings::*;
+use values::*;
+
+pub(crate) use entries::{MAX_FRAME, MIN_FRAME};
+
+/// Layout-wide functions an entry name must not shadow.
+pub(crate) const RESERVED_NAMES: &[&str] = &[
+    "regions",
+    "banks",
+    "stats",
+    "map",
+    "owner_of",
+    "deallocate",
+    "table",
+    "pressure",
+    "on_pressure",
+    "allocate",
+    "validate",
+    "remove_pressure_callback",
+    "arm_guards",
+];
+
+pub(super) const LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];
+pub(super) const DEFAULT_PRESSURE: [u8; 4] = [50, 25, 10, 5];
+pub(super) const UNITS: [(&str, u64); 4] = [
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+];
+pub(super) const ENTRY_KEYS: &[&str] = &["memory", "allocator", "align", "guard", "bank", "flags"];
+pub(super) const BANK_KEYS: &[&str] = &["memory", "flags", "base", "section"];
+pub(super) const ALL_KEYS: &[&str] = &[
+    "memory",
+    "allocator",
+    "align",
+    "guard",
+    "bank",
+    "flags",
+    "base",
+    "section",
+];
+
+/// Resolves and checks every layout, recording errors in `errors`.
+pub(crate) fn check(input: Input, errors: &mut Errors) -> Model {
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    let mut layouts = Vec::new();
+    for layout in input.layouts {
+        let before = errors.count();
+        let name = layout.name.to_string();
+        let duplicate = seen.insert(name.clone(), layout.name.span()).is_some();
+        if duplicate {
+            errors.error(
+                layout.name.span(),
+                format!("duplicate layout `{name}`; give each layout its own name"),
+            );
+        }
+        let mut model = check_layout(layout, errors);
+        model.valid = errors.count() == before;
+        model.duplicate = duplicate;
+        layouts.push(model);
+    }
+    Model { layouts }
+}
+
+#[derive(Default)]
+pub(super) struct Settings {
+    budget: Option<(Ident, Size)>,
+    /// A `budget` was written, valid or not.
+    budget_written: bool,
+    guard: Option<Size>,
+    align: Option<u64>,
+    pressure: Option<[u8; 4]>,
+}
+
+pub(super) fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutModel {
+    let LayoutAst {
+        attrs,
+        vis,
+        name,
+        platform: platform_ident,
+        items,
+    } = layout;
+    let platform = platform_ident.as_ref().and_then(|ident| {
+        let word = ident.to_string();
+        let found = platforms::find(&word);
+        if found.is_none() {
+            errors.error(
+                ident.span(),
+                format!(
+                    "unknown platform `{word}`{}",
+                    did_you_mean(&word, &platforms::names())
+                ),
+            );
+        }
+        found
+    });
+
+    let mut settings = Settings::default();
+    let mut bank_asts = Vec::new();
+    let mut entry_asts = Vec::new();
+    for item in items {
+        match item {
+            ItemAst::Setting(setting) => check_setting(setting, &mut settings, errors),
+            ItemAst::Bank(bank) => bank_asts.push(bank),
+            ItemAst::Entry(entry) => entry_asts.push(entry),
+        }
+    }
+
+    let banks = resolve_banks(
+        &name,
+        platform_ident.as_ref(),
+        platform,
+        &settings,
+        bank_asts,
+        errors,
+    );
+    let default_guard = settings.guard.clone().unwrap_or(Size::Literal {
+        bytes: platform.map_or(0, Platform::default_guard),
+        span: name.span(),
+    });
+    let default_align = settings
+        .align
+        .unwrap_or_else(|| platform.map_or(64, Platform::default_align));
+
+    let mut entries: Vec<EntryModel> = Vec::new();
+    let mut generated: HashMap<String, String> = HashMap::new();
+    let declared: Vec<Declared> = entry_asts.iter().filter_map(declare).collect();
+    for entry in entry_asts {
+        if let Some(model) = check_entry(entry, &banks, &default_guard, default_align, errors) {
+            claim_names(&name, &model, &mut generated, errors);
+            entries.push(model);
+        }
+    }
+
+    LayoutModel {
+        attrs,
+        vis,
+        name,
+        platform,
+        pressure: settings.pressure.unwrap_or(DEFAULT_PRESSURE),
+        banks,
+        entries,
+        declared,
+        valid: true,
+        duplicate: false,
+    }
+}
+
+/// The fallback view of an entry: its kind, name and value type, with a
+/// region's allocator when it can be read.
+pub(super) fn declare(entry: &EntryAst) -> Option<Declared> {
+    let kind = Kind::from_keyword(&entry.kind.to_string())?;
+    let (ty, blocks) = match (&entry.shape, kind) {
+        (
+            ShapeAst::Array {
+                element: ElementAst::Type(ty),
+                ..
+            },
+            Kind::Pool,
+        ) => (Some(ty.clone()), false),
+        (_, Kind::Pool) => (None, true),
+        _ => (None, false),
+    };
+    let allocator = entry
+        .options
+        .iter()
+        .find(|o| o.key == "allocator")
+        .and_then(|o| RegionAllocator::from_name(&o.value.to_string()))
+        .unwrap_or(RegionAllocator::Tlsf);
+    let docs = entry
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect();
+    Some(Declared {
+        docs,
+        kind,
+        name: entry.name.clone(),
+        ty,
+        blocks,
+        allocator,
+    })
+}
+
+/// Records the functions an entry generates on the layout, and reports a
+/// name another entry (or the layout itself) already generates.
+pub(super) fn claim_names(
+    layout: &Ident,
+    entry: &EntryModel,
+    generated: &mut HashMap<String, String>,
+    errors: &mut Errors,
+) {
+    let name = entry.name.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+    if RESERVED_NAMES.contains(&name.as_str()) {
+        errors.error(
+            entry.name.span(),
+            format!("`{name}` is taken by the layout-wide `{layout}::{name}()`; rename this entry"),
+        );
+        return;
+    }
+    let mut names = vec![name.clone()];
+    if entry.kind != Kind::Reserve {
+        names.push(format!("alloc_{name}"));
+    }
+    if matches!(entry.kind, Kind::Region | Kind::Stack)
+        || matches!(entry.shape, Shape::Blocks { .. })
+    {
+        names.push(format!("free_{name}"));
+    }
+    for function in names {
+        if let Some(owner) = generated.get(&function) {
+            if *owner == name {
+                errors.error(
+                    entry.name.span(),
+                    format!("duplicate entry `{name}`; every entry needs its own name"),
+                );
+            } else {
+                errors.error(
+                    entry.name.span(),
+                    format!("entry `{name}` would generate `{layout}::{function}()`, which entry `{owner}` already generates; rename one of them"),
+                );
+            }
+            return;
+        }
+    }
+    for function in [
+        name.clone(),
+        format!("alloc_{name}"),
+        format!("free_{name}"),
+    ] {
+        generated.insert(function, name.clone());
+    }
+}

@@ -1,0 +1,208 @@
+//! The functions on the layout struct: an accessor per entry, its `alloc_*`/`free_*`, and the allocator constructor inside it.
+
+use super::*;
+
+pub(super) fn declared_of(entry: &EntryModel) -> Declared {
+    let ty = match &entry.shape {
+        Shape::Typed { ty, .. } => Some(ty.clone()),
+        _ => None,
+    };
+    Declared {
+        docs: entry.docs.clone(),
+        kind: entry.kind,
+        name: entry.name.clone(),
+        ty,
+        blocks: matches!(entry.shape, Shape::Blocks { .. }),
+        allocator: entry.allocator,
+    }
+}
+
+/// The type behind an entry's accessor.
+pub(super) fn allocator_type(entry: &Declared) -> TokenStream {
+    match (entry.kind, &entry.ty) {
+        (Kind::Region, _) => entry.allocator.type_path(),
+        (Kind::Reserve, _) => RegionAllocator::Tlsf.type_path(),
+        (Kind::Stack, _) => quote!(::flight_mem::Stack),
+        (Kind::Frame, _) => quote!(::flight_mem::Frames),
+        (Kind::Pool, Some(ty)) => quote!(::flight_mem::Pool<#ty>),
+        (Kind::Pool, None) => quote!(::flight_mem::BlockPool),
+    }
+}
+
+/// What a `region` accessor needs for pressure bookkeeping.
+pub(super) struct PressureHook<'a> {
+    pub(super) callbacks: &'a Ident,
+    pub(super) table: &'a Ident,
+    /// The entry's index in the layout's tables.
+    pub(super) index: usize,
+}
+
+/// The accessor of an entry and its `alloc_*`/`free_*`; with
+/// `constructor == None` the fallback bodies. Regions get a `hook`: after
+/// the allocator call (its lock released), one relaxed load decides whether
+/// pressure bookkeeping runs; every other kind stays a bare call.
+pub(super) fn accessor(
+    vis: &syn::Visibility,
+    entry: &Declared,
+    constructor: Option<&TokenStream>,
+    hook: Option<&PressureHook<'_>>,
+    layout: &Ident,
+) -> TokenStream {
+    let name = &entry.name;
+    let plain = name.unraw();
+    let ty = allocator_type(entry);
+    let docs = &entry.docs;
+    let default_doc = if docs.is_empty() {
+        let text = format!(" The `{plain}` {} of [`{layout}`].", entry.kind.keyword());
+        quote!(#[doc = #text])
+    } else {
+        TokenStream::new()
+    };
+    let unreachable = quote!(::core::unreachable!(
+        "memory_layout! reported errors for this layout"
+    ));
+    let body = match constructor {
+        Some(constructor) => quote! {
+            static INSTANCE: #ty = #constructor;
+            &INSTANCE
+        },
+        None => unreachable.clone(),
+    };
+    let alloc_name = format_ident!("alloc_{}", plain);
+    let free_name = format_ident!("free_{}", plain);
+    let mut out = quote! {
+        #(#docs)*
+        #default_doc
+        #[inline]
+        #vis fn #name() -> &'static #ty {
+            #body
+        }
+    };
+    let alloc_doc =
+        format!(" Allocates from [`Self::{plain}`]; failure is an `Err`, never a panic.");
+    match (entry.kind, &entry.ty) {
+        (Kind::Reserve, _) => {}
+        (Kind::Pool, Some(value_ty)) => {
+            let doc = format!(
+                " Moves `value` into a slot of [`Self::{plain}`]; when the pool is full the value comes back in the `Err`."
+            );
+            let body = if constructor.is_some() {
+                quote!(Self::#name().alloc(value))
+            } else {
+                unreachable.clone()
+            };
+            out.extend(quote! {
+                #[doc = #doc]
+                #[inline]
+                #[allow(dead_code)]
+                #vis fn #alloc_name(value: #value_ty) -> ::core::result::Result<::flight_mem::PoolBox<'static, #value_ty>, #value_ty> {
+                    #body
+                }
+            });
+        }
+        _ => {
+            let body = match (constructor, hook) {
+                (
+                    Some(_),
+                    Some(PressureHook {
+                        callbacks,
+                        table,
+                        index,
+                    }),
+                ) => quote! {
+                    let mut result = ::flight_mem::RawAllocator::allocate(Self::#name(), layout);
+                    if #callbacks.any() {
+                        ::flight_mem::__private::after_allocate(&#table, #index, layout, &mut result);
+                    }
+                    result
+                },
+                (Some(_), None) => {
+                    quote!(::flight_mem::RawAllocator::allocate(Self::#name(), layout))
+                }
+                (None, _) => quote!({ let _ = layout; #unreachable }),
+            };
+            out.extend(quote! {
+                #[doc = #alloc_doc]
+                #[inline]
+                #[allow(dead_code)]
+                #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
+                    #body
+                }
+            });
+        }
+    }
+    if matches!(entry.kind, Kind::Region | Kind::Stack) || entry.blocks {
+        let order = if entry.kind == Kind::Stack {
+            " Blocks are freed in LIFO order."
+        } else {
+            ""
+        };
+        let doc = format!(
+            " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`."
+        );
+        let bad_free = format!("flight-mem: bad free in `{layout}::{plain}`: {{:?}}");
+        let after_free = hook.map(
+            |PressureHook {
+                 callbacks,
+                 table,
+                 index,
+             }| {
+                quote! {
+                    if #callbacks.any() {
+                        ::flight_mem::__private::after_free(&#table, #index);
+                    }
+                }
+            },
+        );
+        let body = if constructor.is_some() {
+            quote! {
+                let _ = layout;
+                // SAFETY: forwarded to the caller.
+                let result = unsafe { ::flight_mem::RawAllocator::free(Self::#name(), ptr) };
+                ::core::debug_assert!(result.is_ok(), #bad_free, result);
+                #after_free
+            }
+        } else {
+            quote!({ let _ = (ptr, layout); #unreachable })
+        };
+        out.extend(quote! {
+            #[doc = #doc]
+            ///
+            /// # Safety
+            ///
+            /// `ptr` was returned by this entry's `alloc` and is not used
+            /// after this call. A bad free the allocator detects (foreign
+            /// pointer, double free, out of order) changes nothing and fails
+            /// a `debug_assert!`.
+            #[inline]
+            #[allow(dead_code)]
+            #vis unsafe fn #free_name(ptr: ::core::ptr::NonNull<u8>, layout: ::core::alloc::Layout) {
+                #body
+            }
+        });
+    }
+    out
+}
+
+pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStream {
+    match &entry.shape {
+        Shape::Bytes(_) => {
+            let ty = match entry.kind {
+                Kind::Region => entry.allocator.type_path(),
+                Kind::Stack => quote!(::flight_mem::Stack),
+                _ => quote!(::flight_mem::Tlsf),
+            };
+            quote!(#ty::new(#memory))
+        }
+        Shape::Frames { count, .. } => {
+            let count = literal(*count);
+            quote!(::flight_mem::Frames::new(#memory, #count))
+        }
+        Shape::Blocks { block, .. } => {
+            let block = size_tokens(block);
+            let align = literal(entry.align);
+            quote!(::flight_mem::BlockPool::new(#memory, #block, #align))
+        }
+        Shape::Typed { ty, .. } => quote!(::flight_mem::Pool::<#ty>::new(#memory)),
+    }
+}

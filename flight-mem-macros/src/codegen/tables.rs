@@ -1,0 +1,174 @@
+//! The `static` tables behind `flight_mem::Layout`.
+
+use super::*;
+
+/// The `static` tables behind `flight_mem::Layout`.
+pub(super) fn tables(
+    layout: &LayoutModel,
+    analysis: &LayoutAnalysis,
+    names: &Names,
+) -> TokenStream {
+    let name = &layout.name;
+    let count = layout.entries.len();
+    let mut regions = Vec::with_capacity(count);
+    let mut allocators = Vec::with_capacity(count);
+    for (index, entry) in layout.entries.iter().enumerate() {
+        let bank = &layout.banks[entry.bank];
+        let slot = analysis.slots[index];
+        let plan = names.plan(entry.bank);
+        let entry_name = entry.name.unraw().to_string();
+        let kind = entry.kind.path();
+        let allocator = match (&entry.kind, &entry.shape) {
+            (Kind::Region, _) => entry.allocator.kind_path(),
+            (Kind::Reserve, _) => RegionAllocator::Tlsf.kind_path(),
+            (Kind::Stack, _) => quote!(::flight_mem::AllocatorKind::Stack),
+            (Kind::Frame, _) => quote!(::flight_mem::AllocatorKind::Frames),
+            (_, Shape::Typed { .. }) => quote!(::flight_mem::AllocatorKind::Pool),
+            _ => quote!(::flight_mem::AllocatorKind::BlockPool),
+        };
+        let memory = entry.memory.path();
+        let flags = bank.flags | entry.flags;
+        let bank_name = &bank.name;
+        regions.push(quote! {
+            ::flight_mem::__private::region_info(::flight_mem::__private::RegionParts {
+                name: #entry_name,
+                kind: #kind,
+                allocator: #allocator,
+                memory: #memory,
+                flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                bank: #bank_name,
+                offset: #plan.offset(#slot),
+                size: #plan.size(#slot),
+                align: #plan.align(#slot),
+                guard: #plan.guard(#slot),
+            })
+        });
+        let accessor = &entry.name;
+        allocators
+            .push(quote!(|| -> &'static dyn ::flight_mem::RawAllocator { #name::#accessor() }));
+    }
+    let banks =
+        layout
+            .banks
+            .iter()
+            .zip(&analysis.banks)
+            .enumerate()
+            .map(|(index, (bank, placed))| {
+                let bank_name = &bank.name;
+                let types = MemoryType::ALL
+                    .iter()
+                    .filter(|t| bank.memory & t.bit() != 0)
+                    .map(|t| t.path());
+                let flags = bank.flags;
+                let budget = size_tokens(&bank.budget);
+                let (used, storage) = if placed.entries.is_empty() {
+                    (quote!(0), quote!(::core::ptr::null_mut::<u8>()))
+                } else {
+                    let plan = names.plan(index);
+                    (quote!(#plan.needed), bank_start(names, index, bank))
+                };
+                let address = match bank.address {
+                    Some(address) => {
+                        let address = literal(address);
+                        quote!(::core::option::Option::Some(#address))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                let fixed = bank.fixed;
+                let entries = placed.entries.iter().map(|&i| literal(i as u64));
+                quote! {
+                    // SAFETY: `storage` is the bank's static array (sized by
+                    // its plan's `needed`, which `used` is) or the address
+                    // an `unsafe bank` promised, or null for an empty bank.
+                    unsafe {
+                        ::flight_mem::__private::bank_info(::flight_mem::__private::BankParts {
+                            name: #bank_name,
+                            memory: ::flight_mem::__private::memory_types(&[#(#types),*]),
+                            flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                            budget: #budget,
+                            used: #used,
+                            address: #address,
+                            fixed: #fixed,
+                            storage: || -> *mut u8 { #storage },
+                            entries: &[#(#entries),*],
+                        })
+                    }
+                }
+            });
+    let bank_count = layout.banks.len();
+    let layout_name = layout.name.unraw().to_string();
+    let platform = match layout.platform {
+        Some(p) => {
+            let p = p.name;
+            quote!(::core::option::Option::Some(#p))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let [low, medium, high, critical] = layout.pressure;
+    let Names {
+        table,
+        regions: regions_name,
+        allocators: allocators_name,
+        banks: banks_name,
+        watches,
+        guards,
+        callbacks,
+        arm,
+        ..
+    } = names;
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #regions_name: [::flight_mem::RegionInfo; #count] = [#(#regions),*];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #allocators_name: [fn() -> &'static dyn ::flight_mem::RawAllocator; #count] = [#(#allocators),*];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_parens)]
+        static #banks_name: [::flight_mem::BankInfo; #bank_count] = [#(#banks),*];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #watches: [::flight_mem::PressureWatch; #count] =
+            [const { ::flight_mem::PressureWatch::new() }; #count];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #guards: [::flight_mem::GuardZone; #count] =
+            [const { ::flight_mem::GuardZone::new() }; #count];
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #callbacks: ::flight_mem::PressureCallbacks = ::flight_mem::PressureCallbacks::new();
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        // SAFETY: the tables come from one placement: each region lies in
+        // its bank at its plan's offset, followed by its guard, inside the
+        // bank's `used` bytes; the plan places entries without overlap;
+        // each bank lists exactly its entries; each accessor's allocator is
+        // built over exactly its entry's bytes.
+        static #table: ::flight_mem::LayoutTable = unsafe {
+            ::flight_mem::__private::layout_table(::flight_mem::__private::TableParts {
+                name: #layout_name,
+                platform: #platform,
+                pressure: [#low, #medium, #high, #critical],
+                regions: &#regions_name,
+                allocators: &#allocators_name,
+                banks: &#banks_name,
+                watches: &#watches,
+                guards: &#guards,
+                callbacks: &#callbacks,
+            })
+        };
+        // Arms the guard zones of static banks before `main`, so no
+        // accessor ever checks whether they are armed.
+        #[cfg(target_os = "linux")]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static #arm: extern "C" fn() = {
+            extern "C" fn arm_guards() {
+                ::flight_mem::__private::arm_guards_at_startup(&#table);
+            }
+            arm_guards
+        };
+    }
+}
