@@ -684,6 +684,7 @@ fn guards(c: &mut Checks) {
     check!(c, report.is_ok(), "validate: {}", report);
     let heap = &Firmware::regions()[0];
     let bank = &Firmware::banks()[0];
+    check_eq!(c, (heap.name, bank.name), ("heap", "main"));
     let guard = bank.start().addr() + heap.end() + 3;
     let byte = core::ptr::with_exposed_provenance_mut::<u8>(guard);
     // SAFETY: a byte of the guard after `heap`, inside the bank's RAM; no
