@@ -6,14 +6,17 @@
 #   lm3s6965evb  Cortex-M3  thumbv7m-none-eabi     (CAS: lock-free paths, spin locks;
 #                                                   again with --features irq-safe)
 #   mps2-an386   Cortex-M4F thumbv7em-none-eabihf
+# and a `for Gba` layout on a Game Boy Advance (ARM7TDMI, thumbv4t-none-eabi,
+# nightly -Zbuild-std=core) headless in mGBA (examples/bare-metal/gba).
 # Each run's exit code is the firmware's (124: it hung past the timeout).
-# Prints the memory maps, the stats, and the firmware sizes. ~4 minutes.
+# Prints the memory maps, the stats, and the firmware sizes. ~5 minutes.
 set -euo pipefail
 root=$PWD
 
 need=()
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
 command -v arm-none-eabi-size >/dev/null || need+=(binutils-arm-none-eabi)
+command -v mgba >/dev/null || [ -x /usr/games/mgba ] || need+=(mgba-sdl)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -24,6 +27,10 @@ installed=$(rustup target list --installed)
 for target in "${targets[@]}"; do
   grep -qx "$target" <<<"$installed" || rustup target add "$target"
 done
+# The GBA target has no prebuilt standard library: nightly with rust-src
+# (and its clippy and rustfmt for the GBA crate).
+rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+rustup component add --toolchain nightly rust-src clippy rustfmt
 qemu-system-arm --version | head -1
 
 # The crate is a workspace of its own (thumb targets only): build it into
@@ -50,6 +57,10 @@ run thumbv7m-none-eabi scenario --features irq-safe
 run thumbv7m-none-eabi models --features irq-safe
 
 echo
+echo "==== gba (mGBA) ===="
+(cd gba && cargo fmt --check && cargo clippy --quiet --release -- -D warnings && ./run.sh)
+
+echo
 echo "-- firmware sizes (release; text = vector table + code + read-only data, in flash)"
 for target in "${targets[@]}"; do
   # Rebuild the default-feature binaries (the irq-safe runs replaced the
@@ -59,3 +70,4 @@ for target in "${targets[@]}"; do
     arm-none-eabi-size "$CARGO_TARGET_DIR/$target/release/$bin" | sed "1!s|$CARGO_TARGET_DIR/||"
   done
 done
+arm-none-eabi-size "$CARGO_TARGET_DIR/thumbv4t-none-eabi/release/gba-scenario" | sed "1!s|$CARGO_TARGET_DIR/||"
