@@ -1,8 +1,12 @@
 //! The core's model tests, on the emulated core: every allocator kind
 //! (Linear, Frames, Stack, Pool, BlockPool, Buddy, Tlsf, FreeList) driven by
-//! a deterministic generator and compared after every step with a small
-//! reference model — the checks of `flight-mem/tests/model_*.rs` and
-//! `tests/common`, without proptest or a heap. Exit code 0 only when every
+//! a deterministic generator (xorshift, eight seeds) and compared after
+//! every step with a small reference model. A port, without proptest or a
+//! heap, of the model of `flight-mem/tests/common` (live blocks inside the
+//! allocator, aligned, disjoint, keeping their contents; counters;
+//! invariants; refused misuse) and of the exact bump-offset model of
+//! `model_linear.rs`, plus the LIFO rule and markers of the stack and the
+//! value-returning exhaustion of the typed pool. Exit code 0 only when every
 //! check held.
 //!
 //! The allocators run over the first 8 KiB of SRAM (where the scenario's
