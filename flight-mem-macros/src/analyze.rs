@@ -15,6 +15,7 @@
 
 use crate::errors::{Errors, human};
 use crate::model::{BankModel, EntryModel, LayoutModel, Shape, Size};
+use crate::vocabulary::Kind;
 
 /// Placement facts codegen needs, per layout (parallel to `Model::layouts`).
 pub(crate) struct LayoutAnalysis {
@@ -169,6 +170,7 @@ fn prove_budget(
     let mut need = Need::default();
     let mut cursor: u128 = 0;
     let mut culprit = None;
+    let mut previous_guard: u128 = 0;
     for &i in entries {
         let entry = &layout.entries[i];
         let size = footprint_at_least(entry);
@@ -179,12 +181,20 @@ fn prove_budget(
                 0
             }
         };
+        // As `BankPlan::place`: a component wants its guard before it too,
+        // of which the previous entry's trailing guard counts.
+        let lead = if entry.kind == Kind::Component {
+            guard.saturating_sub(previous_guard)
+        } else {
+            0
+        };
         let align = u128::from(entry.align);
-        let offset = cursor.div_ceil(align) * align;
-        need.padding += offset - cursor;
+        let offset = (cursor + lead).div_ceil(align) * align;
+        need.padding += offset - cursor - lead;
         need.entries += size;
-        need.guards += guard;
+        need.guards += guard + lead;
         cursor = offset + size + guard;
+        previous_guard = guard;
         if cursor > budget && culprit.is_none() {
             culprit = Some(i);
         }

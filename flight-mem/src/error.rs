@@ -56,6 +56,9 @@ pub enum AllocError {
     /// No entry of a layout can serve the request (memory type, flags or
     /// alignment match nothing, and no fallback is allowed).
     NoRoute,
+    /// The entry hands out no blocks: a component segment declared with
+    /// `allocator: none`, or a shared region, is used whole.
+    NoAllocator,
 }
 
 impl fmt::Display for AllocError {
@@ -89,6 +92,9 @@ impl fmt::Display for AllocError {
             Self::DoubleFree => f.write_str("block is already free (double free)"),
             Self::OutOfOrder => f.write_str("stack block freed out of LIFO order"),
             Self::NoRoute => f.write_str("no entry of the layout can serve this request"),
+            Self::NoAllocator => {
+                f.write_str("this entry has no allocator; its memory is used whole")
+            }
         }
     }
 }

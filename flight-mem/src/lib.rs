@@ -47,6 +47,7 @@ pub use allocator_api2;
 
 mod allocator;
 mod bump;
+mod component;
 mod error;
 mod heap;
 mod layout;
@@ -66,6 +67,8 @@ pub use allocator::{FreesInAnyOrder, GlobalRegion, RawAllocator};
 pub use bump::frames::Frames;
 pub use bump::linear::{Checkpoint, Linear, Scope};
 pub use bump::stack::{Stack, StackMarker};
+pub use component::segment::Segment;
+pub use component::shared::{CanRead, CanWrite, Shared, SharedMut, SharedRef};
 pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
 pub use heap::buddy::Buddy;
@@ -78,7 +81,7 @@ pub use layout::pressure::{
     CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
     PressureThresholds, PressureWatch,
 };
-pub use layout::request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use layout::request::{Allocation, AllocationRequest, EntryKind, Grant, RegionInfo};
 pub use layout::table::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
 pub use layout::validation::{Problem, ProblemKind, ValidationReport};
 pub use memory::{Arena, RawMemory};

@@ -112,6 +112,10 @@ pub enum AllocatorKind {
     BlockPool,
     /// The platform allocator (feature `std`).
     System,
+    /// A raw component segment without an allocator (`allocator: none`).
+    Segment,
+    /// A shared region between components ([`Shared`](crate::Shared)).
+    Shared,
 }
 
 impl AllocatorKind {
@@ -127,6 +131,8 @@ impl AllocatorKind {
             Self::Pool => "pool",
             Self::BlockPool => "block pool",
             Self::System => "system",
+            Self::Segment => "none",
+            Self::Shared => "shared",
         }
     }
 }

@@ -26,6 +26,8 @@ pub(super) fn allocator_type(entry: &Declared) -> TokenStream {
         (Kind::Frame, _) => quote!(::flight_mem::Frames),
         (Kind::Pool, Some(ty)) => quote!(::flight_mem::Pool<#ty>),
         (Kind::Pool, None) => quote!(::flight_mem::BlockPool),
+        (Kind::Component, _) => entry.allocator.type_path(),
+        (Kind::Shared, _) => quote!(::flight_mem::Segment),
     }
 }
 

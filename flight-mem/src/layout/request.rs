@@ -112,6 +112,10 @@ pub enum EntryKind {
     Pool,
     /// A `reserve` for critical requests.
     Reserve,
+    /// An engine `component`'s guarded segment, reached through its token.
+    Component,
+    /// A `shared` region between components, reached through their tokens.
+    Shared,
 }
 
 impl EntryKind {
@@ -123,6 +127,8 @@ impl EntryKind {
             Self::Stack => "stack",
             Self::Pool => "pool",
             Self::Reserve => "reserve",
+            Self::Component => "component",
+            Self::Shared => "shared",
         }
     }
 }
@@ -151,6 +157,22 @@ pub struct RegionInfo {
     pub align: usize,
     /// Guard bytes after it.
     pub guard: usize,
+    /// Guard bytes directly before it (a component's segment has a guard on
+    /// both sides; 0 when the entry before it already ends in a guard at
+    /// least this large, or for other kinds).
+    pub guard_before: usize,
+    /// Who may use a `shared` region, in declaration order (empty for other
+    /// kinds).
+    pub access: &'static [Grant],
+}
+
+/// One component's right on a `shared` region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    /// The component's name.
+    pub component: &'static str,
+    /// Whether it may write (writers may also read).
+    pub write: bool,
 }
 
 impl RegionInfo {
