@@ -44,6 +44,7 @@
 extern crate std;
 
 pub use allocator_api2;
+pub use bytemuck;
 
 mod allocator;
 mod bump;
@@ -67,6 +68,7 @@ pub use allocator::{FreesInAnyOrder, GlobalRegion, RawAllocator};
 pub use bump::frames::Frames;
 pub use bump::linear::{Checkpoint, Linear, Scope};
 pub use bump::stack::{Stack, StackMarker};
+pub use component::channel::{Received, Receiver, Sender};
 pub use component::segment::Segment;
 pub use component::shared::{CanRead, CanWrite, Shared, SharedMut, SharedRef};
 pub use error::{AllocError, InvariantViolation};

@@ -20,7 +20,18 @@ memory_layout! {
         component audio = 2 MiB { allocator: none };
         component logic = 1 MiB { allocator: freelist };
         shared frame_data = 512 KiB { access: [physics: write, renderer: read] };
+        /// Commands from game logic to the audio mixer.
+        shared audio_commands = 4 KiB { access: [logic: write, audio: read] };
     }
+}
+
+/// A command the logic sends the mixer: plain data, read in place.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Command {
+    sequence: u64,
+    voice: u32,
+    volume: f32,
 }
 
 fn info(name: &str) -> &'static flight_mem::RegionInfo {
@@ -45,7 +56,60 @@ fn components_and_shared_regions() {
     raw_segments_are_used_whole(&mut audio);
     shared_regions_share_readers_and_exclude_writers(&physics, &renderer);
     the_layout_reports_components_and_shared_regions();
+    a_channel_carries_messages_in_order_without_loss(&logic, &audio, &renderer);
     assert!(Engine::validate().is_ok(), "{}", Engine::validate());
+}
+
+fn a_channel_carries_messages_in_order_without_loss(
+    logic: &engine::Logic,
+    audio: &engine::Audio,
+    renderer: &engine::Renderer,
+) {
+    let region = Engine::audio_commands();
+    let mut tx = region.sender::<Command, _>(logic).unwrap();
+    assert!(region.sender::<Command, _>(logic).is_none(), "one sender");
+    assert!(
+        region.receiver::<[u8; 16], _>(audio).is_none(),
+        "the receiver must use the sender's message layout"
+    );
+    let mut rx = region.receiver::<Command, _>(audio).unwrap();
+    assert_eq!(tx.capacity(), 4096 / 16);
+    // The region now serves the channel: no guard is handed out, while the
+    // other shared region is unaffected.
+    assert!(region.try_read(audio).is_none());
+    assert!(Engine::frame_data().try_read(renderer).is_some());
+    const COUNT: u64 = 20_000;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut next = 0;
+            while next < COUNT {
+                let command = Command {
+                    sequence: next,
+                    voice: (next % 32) as u32,
+                    volume: 0.5,
+                };
+                if tx.send(command).is_ok() {
+                    next += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        scope.spawn(move || {
+            let mut expected = 0;
+            while expected < COUNT {
+                match rx.recv() {
+                    Some(command) => {
+                        assert_eq!(command.sequence, expected, "out of order or lost");
+                        assert_eq!(command.voice, (expected % 32) as u32);
+                        expected += 1;
+                    }
+                    None => std::thread::yield_now(),
+                }
+            }
+            assert!(rx.recv().is_none());
+        });
+    });
 }
 
 fn allocations_stay_inside_their_segments(

@@ -2,5 +2,6 @@
 //! shared regions with access lists the compiler checks, and the access
 //! traits the generated tokens implement.
 
+pub(crate) mod channel;
 pub(crate) mod segment;
 pub(crate) mod shared;

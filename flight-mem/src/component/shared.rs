@@ -32,8 +32,10 @@ pub trait CanRead<R> {}
 )]
 pub trait CanWrite<R>: CanRead<R> {}
 
-/// The lock word: the number of readers, or `WRITER`.
+/// The lock word: the number of readers, or `WRITER`, or `CHANNEL`.
 const WRITER: usize = 1 << (usize::BITS - 1);
+/// The region serves a channel for good: no guard is handed out again.
+pub(crate) const CHANNEL: usize = WRITER | 1;
 
 /// A shared region of a layout, `R` being its marker type
 /// (`engine::FrameData`): bytes that the components in its access list
@@ -52,9 +54,13 @@ const WRITER: usize = 1 << (usize::BITS - 1);
 /// other side holds the region; an interrupt handler on a single core must
 /// use the `try_` forms (spinning on a lock its own core holds never ends).
 /// No flight-mem code holds the lock while it runs a callback.
+///
+/// A region can instead carry a single-producer, single-consumer
+/// [channel](Self::sender) between a writer and a reader of its access list.
 pub struct Shared<R: 'static> {
-    memory: RawMemory,
-    state: AtomicUsize,
+    pub(crate) memory: RawMemory,
+    pub(crate) state: AtomicUsize,
+    pub(crate) channel: super::channel::Ring,
     region: PhantomData<fn() -> R>,
 }
 
@@ -77,6 +83,7 @@ impl<R> Shared<R> {
             Self {
                 memory,
                 state: AtomicUsize::new(0),
+                channel: super::channel::Ring::new(),
                 region: PhantomData,
             }
         }

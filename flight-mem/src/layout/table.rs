@@ -431,6 +431,23 @@ impl fmt::Display for MemoryMap {
                     used,
                     info.name
                 )?;
+                if info.guard_before > 0 {
+                    writeln!(
+                        f,
+                        "  {:>34}  guard before `{}`",
+                        Human(info.guard_before),
+                        info.name
+                    )?;
+                }
+                if !info.access.is_empty() {
+                    write!(f, "  {:>34}  access:", "")?;
+                    for (i, grant) in info.access.iter().enumerate() {
+                        let right = if grant.write { "write" } else { "read" };
+                        let sep = if i == 0 { " " } else { ", " };
+                        write!(f, "{sep}{}: {right}", grant.component)?;
+                    }
+                    writeln!(f)?;
+                }
             }
         }
         Ok(())
