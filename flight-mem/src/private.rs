@@ -11,8 +11,8 @@ use core::ptr::NonNull;
 pub use const_format;
 
 use crate::{
-    AllocError, AllocatorKind, BankInfo, EntryKind, Grant, GuardZone, LayoutTable, MemoryFlags,
-    MemoryType, MemoryTypes, PressureCallbacks, PressureWatch, RawAllocator, RegionInfo,
+    AllocError, BankInfo, GuardZone, LayoutTable, MemoryFlags, MemoryType, MemoryTypes,
+    PressureCallbacks, PressureWatch, RawAllocator, RegionInfo,
 };
 
 /// A flag that says yes once: how a component's token is handed out only
@@ -33,68 +33,6 @@ impl TakeOnce {
     /// `true` the first time only, whichever thread asks.
     pub fn take(&self) -> bool {
         !self.0.swap(true, crate::sync::Ordering::AcqRel)
-    }
-}
-
-/// An entry of a layout, by field.
-#[derive(Clone, Copy, Debug)]
-pub struct RegionParts {
-    /// The entry's name.
-    pub name: &'static str,
-    /// Its kind.
-    pub kind: EntryKind,
-    /// The allocator behind it.
-    pub allocator: AllocatorKind,
-    /// Its memory type.
-    pub memory: MemoryType,
-    /// Its flags and its bank's.
-    pub flags: MemoryFlags,
-    /// Its bank's name.
-    pub bank: &'static str,
-    /// Offset from the bank's start.
-    pub offset: usize,
-    /// Bytes it manages.
-    pub size: usize,
-    /// Its alignment.
-    pub align: usize,
-    /// Guard bytes after it.
-    pub guard: usize,
-    /// Guard bytes directly before it.
-    pub guard_before: usize,
-    /// A shared region's access list.
-    pub access: &'static [Grant],
-}
-
-/// The description of an entry. Plain data: nothing trusts a `RegionInfo`
-/// alone; [`layout_table`]'s contract is where its numbers become trusted.
-pub const fn region_info(parts: RegionParts) -> RegionInfo {
-    let RegionParts {
-        name,
-        kind,
-        allocator,
-        memory,
-        flags,
-        bank,
-        offset,
-        size,
-        align,
-        guard,
-        guard_before,
-        access,
-    } = parts;
-    RegionInfo {
-        name,
-        kind,
-        allocator,
-        memory,
-        flags,
-        bank,
-        offset,
-        size,
-        align,
-        guard,
-        guard_before,
-        access,
     }
 }
 

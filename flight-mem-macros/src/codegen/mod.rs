@@ -213,16 +213,7 @@ impl Names {
 
 /// `GameLayout` → `GAME_LAYOUT`, `main` → `MAIN`.
 pub(crate) fn upper_snake(name: &str) -> String {
-    let mut out = String::new();
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if c.is_uppercase() && previous_lower {
-            out.push('_');
-        }
-        previous_lower = c.is_lowercase() || c.is_ascii_digit();
-        out.extend(c.to_uppercase());
-    }
-    out
+    crate::check::snake_case(name).to_uppercase()
 }
 
 pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {

@@ -36,7 +36,7 @@ pub(super) fn tables(
         let flags = bank.flags | entry.flags;
         let bank_name = &bank.name;
         regions.push(quote! {
-            ::flight_mem::__private::region_info(::flight_mem::__private::RegionParts {
+            ::flight_mem::RegionInfo {
                 name: #entry_name,
                 kind: #kind,
                 allocator: #allocator,
@@ -49,7 +49,7 @@ pub(super) fn tables(
                 guard: #plan.guard(#slot),
                 guard_before: #plan.lead(#slot),
                 access: &[#(#grants),*],
-            })
+            }
         });
         let accessor = &entry.name;
         allocators.push(if matches!(entry.kind, Kind::Component | Kind::Shared) {

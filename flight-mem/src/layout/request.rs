@@ -134,8 +134,10 @@ impl EntryKind {
 }
 
 /// Where an entry of a layout lives and what it is.
+///
+/// Plain data: nothing trusts a `RegionInfo` alone (the layout tables that
+/// guards are armed from are `unsafe` to build), so it can be made freely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub struct RegionInfo {
     /// The entry's name in the layout.
     pub name: &'static str,
