@@ -19,6 +19,7 @@
 //! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
 //! | [`FreeList`] | general heap, first/best fit | O(n) / O(1) | one header |
+//! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 32-byte handle slot |
 //!
 //! Every allocator is const-constructible over memory it owns, usable from a
 //! `static` with no initialisation call, `Sync`, and implements
@@ -47,6 +48,7 @@ pub use allocator_api2;
 
 pub mod block_pool;
 pub mod buddy;
+pub mod compact;
 mod error;
 pub mod frames;
 pub mod free_list;
@@ -76,6 +78,9 @@ mod vocabulary;
 
 pub use block_pool::BlockPool;
 pub use buddy::Buddy;
+pub use compact::{
+    Compact, CompactStats, DefragBudget, DefragReport, DefragStep, Handle, Pinned, PinnedMut,
+};
 pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
 pub use frames::Frames;
