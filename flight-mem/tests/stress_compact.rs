@@ -37,9 +37,13 @@ fn verify(bytes: &[u8], what: &str) -> u8 {
 
 #[test]
 fn readers_and_a_writer_while_another_thread_defragments() {
-    const STABLE: usize = 24;
-    let (capacity, handles) = (256 * 1024, 128);
-    let rounds = if cfg!(miri) { 16 } else { 4000 };
+    const STABLE: usize = if cfg!(miri) { 6 } else { 24 };
+    let (capacity, handles) = if cfg!(miri) {
+        (32 * 1024, 128)
+    } else {
+        (256 * 1024, 128)
+    };
+    let rounds = if cfg!(miri) { 8 } else { 4000 };
     let memory = leak_memory(Compact::bytes_for(capacity, handles), 64);
     let compact = Compact::new(memory, handles);
     let mut rng = XorShift(0xC0FF_EE00_1234_5678);
