@@ -100,6 +100,8 @@ pub enum AllocatorKind {
     Buddy,
     /// First/best-fit free list ([`FreeList`](crate::FreeList)).
     FreeList,
+    /// Relocatable blocks behind handles ([`Compact`](crate::Compact)).
+    Compact,
     /// Linear frames ([`Frames`](crate::Frames)).
     Frames,
     /// One linear bump region ([`Linear`](crate::Linear)).
@@ -125,6 +127,7 @@ impl AllocatorKind {
             Self::Tlsf => "tlsf",
             Self::Buddy => "buddy",
             Self::FreeList => "freelist",
+            Self::Compact => "compact",
             Self::Frames => "frames",
             Self::Linear => "linear",
             Self::Stack => "stack",
