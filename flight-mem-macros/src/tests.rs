@@ -396,6 +396,10 @@ fn components_shared_regions_and_attributes() {
         "`allocator: none` is for `component` segments",
     );
     one_error(
+        "layout G { budget = 1 MiB; component c = 64 KiB { allocator: compact }; }",
+        "`allocator: compact` is for regions",
+    );
+    one_error(
         "layout G { budget = 1 MiB; stack s = 64 KiB { access: [p: read] }; }",
         "`access` is not an option of a `stack`",
     );

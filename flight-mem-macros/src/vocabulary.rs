@@ -112,10 +112,12 @@ pub(crate) enum RegionAllocator {
     FreeList,
     /// A component's raw segment: no allocator.
     None,
+    /// Relocatable blocks behind handles (regions only).
+    Compact,
 }
 
 impl RegionAllocator {
-    pub(crate) const NAMES: [&'static str; 4] = ["tlsf", "buddy", "freelist", "none"];
+    pub(crate) const NAMES: [&'static str; 5] = ["tlsf", "buddy", "freelist", "compact", "none"];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -123,6 +125,7 @@ impl RegionAllocator {
             "buddy" => Some(Self::Buddy),
             "freelist" => Some(Self::FreeList),
             "none" => Some(Self::None),
+            "compact" => Some(Self::Compact),
             _ => None,
         }
     }
@@ -134,6 +137,7 @@ impl RegionAllocator {
             Self::Buddy => quote!(::flight_mem::Buddy),
             Self::FreeList => quote!(::flight_mem::FreeList),
             Self::None => quote!(::flight_mem::Segment),
+            Self::Compact => quote!(::flight_mem::Compact),
         }
     }
 
@@ -144,6 +148,7 @@ impl RegionAllocator {
             Self::Buddy => quote!(::flight_mem::AllocatorKind::Buddy),
             Self::FreeList => quote!(::flight_mem::AllocatorKind::FreeList),
             Self::None => quote!(::flight_mem::AllocatorKind::Segment),
+            Self::Compact => quote!(::flight_mem::AllocatorKind::Compact),
         }
     }
 }

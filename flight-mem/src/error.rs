@@ -65,8 +65,9 @@ pub enum AllocError {
     /// No entry of a layout can serve the request (memory type, flags or
     /// alignment match nothing, and no fallback is allowed).
     NoRoute,
-    /// The entry hands out no blocks: a component segment declared with
-    /// `allocator: none`, or a shared region, is used whole.
+    /// The entry hands out no raw blocks: a component segment declared
+    /// with `allocator: none` or a shared region is used whole, and a
+    /// `compact` region's blocks move, so they are reached through handles.
     NoAllocator,
 }
 

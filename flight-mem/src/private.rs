@@ -179,6 +179,20 @@ pub fn after_allocate(
     table.after_allocate(index, layout, result);
 }
 
+/// The pressure bookkeeping of a `compact` region accessor after its
+/// allocator returned `result`.
+#[cold]
+#[inline(never)]
+pub fn after_allocate_handle(
+    table: &LayoutTable,
+    index: usize,
+    layout: AllocLayout,
+    compact: &crate::Compact,
+    result: &mut Result<crate::Handle, AllocError>,
+) {
+    table.after_allocate_handle(index, layout, compact, result);
+}
+
 /// The pressure bookkeeping of a region accessor after a free.
 #[cold]
 #[inline(never)]

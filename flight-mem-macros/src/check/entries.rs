@@ -76,8 +76,12 @@ pub(super) fn check_entry(
                             ident.span(),
                             format!(
                                 "`allocator: none` is for `component` segments used whole; a region needs an allocator: {}",
-                                list(&RegionAllocator::NAMES[..3])
+                                list(&RegionAllocator::NAMES[..4])
                             ),
+                        ),
+                        Some(RegionAllocator::Compact) if kind == Kind::Component => errors.error(
+                            ident.span(),
+                            "`allocator: compact` is for regions (its blocks move and are reached by handle); a component takes `tlsf`, `buddy`, `freelist` or `none`",
                         ),
                         Some(found) => allocator = found,
                         None => errors.error(

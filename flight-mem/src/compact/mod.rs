@@ -94,6 +94,7 @@
 //! ```
 
 mod defrag;
+mod entry;
 mod pin;
 mod table;
 

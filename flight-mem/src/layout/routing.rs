@@ -191,6 +191,21 @@ impl LayoutTable {
 
     /// The pressure bookkeeping of a region accessor after a free.
     /// Generated code calls it only while a callback is registered.
+    /// [`after_allocate`](Self::after_allocate) for a `compact` region,
+    /// whose allocations are handles.
+    pub(crate) fn after_allocate_handle(
+        &self,
+        index: usize,
+        layout: Layout,
+        compact: &crate::Compact,
+        result: &mut Result<crate::Handle, AllocError>,
+    ) {
+        if matches!(result, Err(AllocError::OutOfMemory { .. })) && self.notify_failure(index) {
+            *result = compact.allocate(layout);
+        }
+        self.watch(index);
+    }
+
     pub(crate) fn after_free(&self, index: usize) {
         self.watch(index);
     }
@@ -277,9 +292,13 @@ impl LayoutTable {
         attempt: &mut impl FnMut(usize, bool) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         let needs = request.flags.intersection(PLACEMENT);
+        // A compact region's blocks move: it serves handles, never a
+        // routed request for a pointer.
         let eligible = |index: usize| {
             let info = &self.regions[index];
-            info.kind == kind && info.flags.contains(needs)
+            info.kind == kind
+                && info.flags.contains(needs)
+                && info.allocator != AllocatorKind::Compact
         };
         let requested = request.memory;
         let passes: [&dyn Fn(MemoryType) -> bool; 3] = [
