@@ -22,7 +22,17 @@ memory_layout! {
         shared frame_data = 512 KiB { access: [physics: write, renderer: read] };
         /// Commands from game logic to the audio mixer.
         shared audio_commands = 4 KiB { access: [logic: write, audio: read] };
+        /// Body transforms as values, not bytes.
+        shared bodies = [Body; 256] { access: [physics: write, renderer: read] };
     }
+}
+
+/// A rigid body's transform, shared as typed values.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(16))]
+struct Body {
+    position: [f32; 3],
+    mass: f32,
 }
 
 /// A command the logic sends the mixer: plain data, read in place.
@@ -57,6 +67,7 @@ fn components_and_shared_regions() {
     shared_regions_share_readers_and_exclude_writers(&physics, &renderer);
     the_layout_reports_components_and_shared_regions();
     a_channel_carries_messages_in_order_without_loss(&logic, &audio, &renderer);
+    typed_shared_regions_give_typed_views(&physics, &renderer);
     assert!(Engine::validate().is_ok(), "{}", Engine::validate());
 }
 
@@ -293,4 +304,27 @@ fn the_layout_reports_components_and_shared_regions() {
     }
     // A raw segment is wholly in use but has no pressure level.
     assert!(Engine::pressure() < PressureLevel::Critical);
+}
+
+fn typed_shared_regions_give_typed_views(physics: &engine::Physics, renderer: &engine::Renderer) {
+    let region: &flight_mem::Shared<engine::Bodies, Body> = Engine::bodies();
+    {
+        let mut bodies = region.write(physics);
+        assert_eq!(bodies.len(), 256);
+        bodies[7] = Body {
+            position: [1.0, 2.0, 3.0],
+            mass: 4.0,
+        };
+    }
+    let bodies = region.read(renderer);
+    assert_eq!(bodies[7].mass, 4.0);
+    assert_eq!(
+        bodies[8],
+        Body {
+            position: [0.0; 3],
+            mass: 0.0
+        }
+    );
+    assert_eq!(bodies.as_ptr() as usize % 16, 0, "aligned for the element");
+    assert_eq!(info("bodies").size, 256 * size_of::<Body>());
 }

@@ -305,6 +305,17 @@ pub(super) fn check_shape(
             ShapeAst::Size(size),
         ) => check_size(&size, false, &format!("a `{}`", kind.keyword()), errors).map(Shape::Bytes),
         (
+            Kind::Shared,
+            ShapeAst::Array {
+                element: ElementAst::Type(ty),
+                count,
+                ..
+            },
+        ) => {
+            let count = check_count(&count, "values", errors);
+            Some(Shape::Typed { ty, count: count? })
+        }
+        (
             Kind::Region | Kind::Stack | Kind::Reserve | Kind::Component | Kind::Shared,
             ShapeAst::Array { bracket, .. },
         ) => {

@@ -22,6 +22,13 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
                 quote!(#align),
             )
         }
+        Shape::Typed { ty, count } if entry.kind == Kind::Shared => {
+            let count = literal(*count);
+            (
+                quote!(::core::mem::size_of::<#ty>() * #count),
+                quote!(::flight_mem::__private::max(#align, ::core::mem::align_of::<#ty>())),
+            )
+        }
         Shape::Typed { ty, count } => {
             let count = literal(*count);
             (

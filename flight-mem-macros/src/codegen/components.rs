@@ -277,12 +277,18 @@ pub(super) fn component_items(
         );
         let lock = shared_static(&entry.name);
         let view = entry_static(&entry.name);
+        let element = match &entry.ty {
+            Some(ty) => quote!(#ty),
+            None => quote!(u8),
+        };
         let body = if let Some(memory) = &memory {
             items.extend(quote! {
                 // SAFETY: the region's bytes are reached only through this
                 // `Shared`; the `Segment` beside it describes the same range
                 // for the layout's tables and never touches its bytes.
-                static #lock: ::flight_mem::Shared<#module::#ty> = unsafe { ::flight_mem::Shared::new(#memory) };
+                // The placement aligns the region for its element type and
+                // sizes it `size_of::<T>() * N`, as `Shared::new` requires.
+                static #lock: ::flight_mem::Shared<#module::#ty, #element> = unsafe { ::flight_mem::Shared::new(#memory) };
                 static #view: ::flight_mem::Segment = ::flight_mem::Segment::new(#memory);
             });
             for grant in access {
@@ -306,7 +312,7 @@ pub(super) fn component_items(
             #[doc = #doc]
             #[inline]
             #[allow(dead_code)]
-            #vis fn #accessor() -> &'static ::flight_mem::Shared<#module::#ty> {
+            #vis fn #accessor() -> &'static ::flight_mem::Shared<#module::#ty, #element> {
                 #body
             }
         });

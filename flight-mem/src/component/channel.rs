@@ -62,7 +62,7 @@ fn slots<T>(region_len: usize) -> Option<(usize, usize)> {
     (count > 0).then_some((stride, count))
 }
 
-impl<R> Shared<R> {
+impl<R> Shared<R, u8> {
     /// Takes one end of the region's channel: puts the region in channel
     /// mode (no guard is handed out afterwards) and fixes the message
     /// layout. `None` when that end is taken, a guard is live, the layout

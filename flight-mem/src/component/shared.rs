@@ -6,6 +6,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
+use bytemuck::Pod;
+
 use crate::RawMemory;
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -57,28 +59,35 @@ pub(crate) const CHANNEL: usize = WRITER | 1;
 ///
 /// A region can instead carry a single-producer, single-consumer
 /// [channel](Self::sender) between a writer and a reader of its access list.
-pub struct Shared<R: 'static> {
+///
+/// A typed region (`shared NAME = [T; N] { .. }`) is a `Shared<R, T>`
+/// whose guards deref to `[T]`. `T: bytemuck::Pod` is how that is checked:
+/// every bit pattern is a valid `T` (so bytes never written, or written by
+/// another component, or left in RAM at a fixed address, are valid values),
+/// and a `T` has no padding a reader could see uninitialised.
+pub struct Shared<R: 'static, T: Pod = u8> {
     pub(crate) memory: RawMemory,
     pub(crate) state: AtomicUsize,
     pub(crate) channel: super::channel::Ring,
-    region: PhantomData<fn() -> R>,
+    region: PhantomData<(fn() -> R, T)>,
 }
 
 // SAFETY: the bytes are reached only through guards, and the lock word
 // guarantees that a mutable guard never coexists with any other guard of the
 // same region, across threads; the bytes are plain `u8`s, valid in any state.
-unsafe impl<R> Sync for Shared<R> {}
+unsafe impl<R, T: Pod> Sync for Shared<R, T> {}
 // SAFETY: the region owns its memory range; moving it moves that ownership.
-unsafe impl<R> Send for Shared<R> {}
+unsafe impl<R, T: Pod> Send for Shared<R, T> {}
 
-impl<R> Shared<R> {
+impl<R, T: Pod> Shared<R, T> {
     crate::sync::const_fn! {
         /// A shared region over `memory`.
         ///
         /// # Safety
         ///
         /// As [`RawMemory::from_raw_parts`]: the bytes are reached only
-        /// through this region (one `Shared` per range).
+        /// through this region (one `Shared` per range); the range starts
+        /// aligned for `T` and its length is a multiple of `size_of::<T>()`.
         pub unsafe fn new(memory: RawMemory) -> Self {
             Self {
                 memory,
@@ -101,7 +110,7 @@ impl<R> Shared<R> {
 
     /// Shared access for a component in the access list; `None` while a
     /// writer holds the region.
-    pub fn try_read<T: CanRead<R>>(&self, token: &T) -> Option<SharedRef<'_>> {
+    pub fn try_read<C: CanRead<R>>(&self, token: &C) -> Option<SharedRef<'_, T>> {
         let _ = token;
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
@@ -129,7 +138,7 @@ impl<R> Shared<R> {
 
     /// Shared access for a component in the access list, waiting while a
     /// writer holds the region.
-    pub fn read<T: CanRead<R>>(&self, token: &T) -> SharedRef<'_> {
+    pub fn read<C: CanRead<R>>(&self, token: &C) -> SharedRef<'_, T> {
         loop {
             if let Some(guard) = self.try_read(token) {
                 return guard;
@@ -140,7 +149,7 @@ impl<R> Shared<R> {
 
     /// Exclusive access for a component with `write` in the access list;
     /// `None` while anyone else holds the region.
-    pub fn try_write<T: CanWrite<R>>(&self, token: &T) -> Option<SharedMut<'_>> {
+    pub fn try_write<C: CanWrite<R>>(&self, token: &C) -> Option<SharedMut<'_, T>> {
         let _ = token;
         self.state
             .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
@@ -153,7 +162,7 @@ impl<R> Shared<R> {
 
     /// Exclusive access for a component with `write` in the access list,
     /// waiting while anyone else holds the region.
-    pub fn write<T: CanWrite<R>>(&self, token: &T) -> SharedMut<'_> {
+    pub fn write<C: CanWrite<R>>(&self, token: &C) -> SharedMut<'_, T> {
         loop {
             if let Some(guard) = self.try_write(token) {
                 return guard;
@@ -173,12 +182,15 @@ impl<R> Shared<R> {
         if state & WRITER != 0 { 0 } else { state }
     }
 
-    fn bytes(&self) -> *mut [u8] {
-        core::ptr::slice_from_raw_parts_mut(self.memory.as_ptr(), self.memory.len())
+    fn bytes(&self) -> *mut [T] {
+        core::ptr::slice_from_raw_parts_mut(
+            self.memory.as_ptr().cast::<T>(),
+            self.memory.len() / size_of::<T>().max(1),
+        )
     }
 }
 
-impl<R> fmt::Debug for Shared<R> {
+impl<R, T: Pod> fmt::Debug for Shared<R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("len", &self.len())
@@ -190,45 +202,46 @@ impl<R> fmt::Debug for Shared<R> {
 
 /// Shared access to a [`Shared`] region's bytes; the region stays readable
 /// by others and unwritable while it lives.
-pub struct SharedRef<'a> {
-    bytes: *mut [u8],
+pub struct SharedRef<'a, T = u8> {
+    bytes: *mut [T],
     state: &'a AtomicUsize,
 }
 
-impl Deref for SharedRef<'_> {
-    type Target = [u8];
+impl<T> Deref for SharedRef<'_, T> {
+    type Target = [T];
 
-    fn deref(&self) -> &[u8] {
-        // SAFETY: the region's bytes are valid for its lifetime (`new`'s
-        // contract); this guard counts as a reader, so no mutable guard
-        // exists until it drops.
+    fn deref(&self) -> &[T] {
+        // SAFETY: the region's bytes are valid for its lifetime and aligned
+        // for `T` (`new`'s contract), and any bytes are a valid `T` (`Pod`);
+        // this guard counts as a reader, so no mutable guard exists until it
+        // drops.
         unsafe { &*self.bytes }
     }
 }
 
-impl Drop for SharedRef<'_> {
+impl<T> Drop for SharedRef<'_, T> {
     fn drop(&mut self) {
         self.state.fetch_sub(1, Ordering::Release);
     }
 }
 
 /// Exclusive access to a [`Shared`] region's bytes.
-pub struct SharedMut<'a> {
-    bytes: *mut [u8],
+pub struct SharedMut<'a, T = u8> {
+    bytes: *mut [T],
     state: &'a AtomicUsize,
 }
 
-impl Deref for SharedMut<'_> {
-    type Target = [u8];
+impl<T> Deref for SharedMut<'_, T> {
+    type Target = [T];
 
-    fn deref(&self) -> &[u8] {
+    fn deref(&self) -> &[T] {
         // SAFETY: as in `deref_mut`; a shared view of the exclusive access.
         unsafe { &*self.bytes }
     }
 }
 
-impl DerefMut for SharedMut<'_> {
-    fn deref_mut(&mut self) -> &mut [u8] {
+impl<T> DerefMut for SharedMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: the region's bytes are valid for its lifetime; this guard
         // holds the writer bit, so no other guard exists until it drops,
         // and `&mut self` makes this the only borrow of it.
@@ -236,13 +249,13 @@ impl DerefMut for SharedMut<'_> {
     }
 }
 
-impl Drop for SharedMut<'_> {
+impl<T> Drop for SharedMut<'_, T> {
     fn drop(&mut self) {
         self.state.store(0, Ordering::Release);
     }
 }
 
-impl fmt::Debug for SharedRef<'_> {
+impl<T> fmt::Debug for SharedRef<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedRef")
             .field("len", &self.len())
@@ -250,7 +263,7 @@ impl fmt::Debug for SharedRef<'_> {
     }
 }
 
-impl fmt::Debug for SharedMut<'_> {
+impl<T> fmt::Debug for SharedMut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedMut")
             .field("len", &self.len())
