@@ -5,18 +5,27 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, Buddy, RawAllocator};
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
-    Free { pick: u16 },
-    DoubleFree { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    Free {
+        pick: u16,
+    },
+    DoubleFree {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// Any pointer into the memory that is not a live block's start: the
     /// tags decide, so the answer is exact whatever the blocks hold.
-    Inside { offset: u32 },
+    Inside {
+        offset: u32,
+    },
     ProbeLargestFree,
 }
 
@@ -30,8 +39,7 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
     let min_block = 2 * size_of::<usize>() << (input.min_scale % 4);
     let buddy = Buddy::with_min_block(memory, min_block);
@@ -88,6 +96,10 @@ fuzz_target!(|data: &[u8]| {
     c.finish();
     // Empty again: the largest top-level block is free.
     let capacity = RawAllocator::capacity(&buddy);
-    let largest = if capacity == 0 { 0 } else { 1 << capacity.ilog2() };
+    let largest = if capacity == 0 {
+        0
+    } else {
+        1 << capacity.ilog2()
+    };
     assert_eq!(RawAllocator::stats(&buddy).largest_free, largest);
 });

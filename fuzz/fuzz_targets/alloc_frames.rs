@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, AllocatorStats, Checkpoint, Frames, RawAllocator};
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 /// Bytes of memory per frame below which this target does not go: the
@@ -23,15 +23,26 @@ const MIN_LEN_PER_FRAME: usize = 16;
 enum Op {
     Alloc(Request),
     /// Frees a live block: `Ok`, and nothing is reclaimed.
-    Free { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    Free {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// Any pointer into the memory: inside the frames `Ok` (and nothing
     /// reclaimed), in the record table foreign.
-    Inside { offset: u32 },
+    Inside {
+        offset: u32,
+    },
     NextFrame,
     Checkpoint,
-    ResetTo { pick: u16 },
-    Scope { requests: Vec<Request> },
+    ResetTo {
+        pick: u16,
+    },
+    Scope {
+        requests: Vec<Request>,
+    },
     Reset,
 }
 
@@ -114,8 +125,7 @@ impl FramesModel<'_> {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let count = 1 + usize::from(input.count % 8);
     let len = usize::from(input.len).max(count * MIN_LEN_PER_FRAME);
     let (region, memory) = Region::new(len, usize::from(input.misalign));
@@ -151,7 +161,8 @@ fuzz_target!(|data: &[u8]| {
                     let block = m.c.model.live[usize::from(pick) % m.c.model.live.len()];
                     let before = RawAllocator::stats(&frames);
                     // SAFETY: a live block; free reclaims nothing.
-                    unsafe { RawAllocator::free(&frames, block.ptr) }.expect("free of a live block");
+                    unsafe { RawAllocator::free(&frames, block.ptr) }
+                        .expect("free of a live block");
                     assert_eq!(RawAllocator::stats(&frames), before);
                 }
             }
@@ -232,6 +243,7 @@ fuzz_target!(|data: &[u8]| {
     for frame in 0..count {
         m.reclaim(frame, 0);
     }
+    m.current = 0;
     // SAFETY: the model dropped every block.
     unsafe { frames.reset() };
     m.check(&frames);

@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, Fit, FreeList, RawAllocator};
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 const WORD: usize = size_of::<usize>();
@@ -15,13 +15,23 @@ const GRANULE: usize = 2 * WORD;
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
-    Free { pick: u16 },
-    DoubleFree { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    Free {
+        pick: u16,
+    },
+    DoubleFree {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// A pointer into the memory off the granule grid: refused whatever the
     /// blocks hold (on the grid, a word inside a live block could pass for a
     /// header, which the type does not promise to detect).
-    OffGrid { offset: u16, skew: u8 },
+    OffGrid {
+        offset: u16,
+        skew: u8,
+    },
     ProbeLargestFree,
 }
 
@@ -34,10 +44,13 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
-    let fit = if input.best_fit { Fit::Best } else { Fit::First };
+    let fit = if input.best_fit {
+        Fit::Best
+    } else {
+        Fit::First
+    };
     let heap = FreeList::with_fit(memory, fit);
     let rules = Rules {
         double_free: Some(AllocError::DoubleFree),
@@ -63,7 +76,9 @@ fuzz_target!(|data: &[u8]| {
                 if addr % GRANULE == 0 {
                     addr += 1 + usize::from(skew) % (GRANULE - 1);
                 }
-                let ptr = memory.as_ptr().wrapping_add(addr - memory.as_ptr() as usize);
+                let ptr = memory
+                    .as_ptr()
+                    .wrapping_add(addr - memory.as_ptr() as usize);
                 if let Some(ptr) = NonNull::new(ptr).filter(|p| RawAllocator::owns(&heap, *p)) {
                     // SAFETY: off the granule grid: refused before any read.
                     unsafe { c.free_bad(ptr, &[AllocError::ForeignPointer]) };
@@ -76,5 +91,8 @@ fuzz_target!(|data: &[u8]| {
     c.finish();
     // Empty again: one free block of the whole capacity.
     let capacity = RawAllocator::capacity(&heap);
-    assert_eq!(RawAllocator::stats(&heap).largest_free, capacity.saturating_sub(WORD));
+    assert_eq!(
+        RawAllocator::stats(&heap).largest_free,
+        capacity.saturating_sub(WORD)
+    );
 });

@@ -8,21 +8,30 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, Checkpoint, Linear, RawAllocator, Scope};
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
     /// Frees a live block: `Ok`, and nothing is reclaimed.
-    Free { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    Free {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// Any pointer into the memory: below the offset a no-op `Ok`, above
     /// it a double free.
-    Inside { offset: u32 },
+    Inside {
+        offset: u32,
+    },
     Reset,
     Checkpoint,
-    ResetTo { pick: u16 },
+    ResetTo {
+        pick: u16,
+    },
     /// A scope with these requests; `raw_after` interleaves a raw allocation
     /// after that many of them (which keeps the scope from rolling back);
     /// `nested` runs in an inner scope after the first request.
@@ -113,8 +122,7 @@ impl BumpModel<'_> {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
     let linear = Linear::new(memory);
     let rules = Rules {
@@ -141,7 +149,8 @@ fuzz_target!(|data: &[u8]| {
                     let before = RawAllocator::stats(&linear);
                     // SAFETY: a live block; `free` reclaims nothing, so the
                     // model keeps it until a reset.
-                    unsafe { RawAllocator::free(&linear, block.ptr) }.expect("free of a live block");
+                    unsafe { RawAllocator::free(&linear, block.ptr) }
+                        .expect("free of a live block");
                     assert_eq!(RawAllocator::stats(&linear), before);
                 }
             }
@@ -156,7 +165,11 @@ fuzz_target!(|data: &[u8]| {
                 // SAFETY: `free` compares the pointer with the offset and
                 // touches nothing.
                 let result = unsafe { RawAllocator::free(&linear, ptr) };
-                let expected = if at < m.offset { Ok(()) } else { Err(AllocError::DoubleFree) };
+                let expected = if at < m.offset {
+                    Ok(())
+                } else {
+                    Err(AllocError::DoubleFree)
+                };
                 assert_eq!(result, expected, "free at offset {at}");
                 assert_eq!(RawAllocator::stats(&linear), before);
             }
@@ -197,7 +210,13 @@ fuzz_target!(|data: &[u8]| {
                 linear.scope(|scope| {
                     for (i, &request) in requests.iter().take(16).enumerate() {
                         if raw_after.map(usize::from) == Some(i) {
-                            let ok = m.alloc(&linear, Request::Normal { size: 3, align_log2: 2 });
+                            let ok = m.alloc(
+                                &linear,
+                                Request::Normal {
+                                    size: 3,
+                                    align_log2: 2,
+                                },
+                            );
                             // Only a raw block after the scope's first one
                             // keeps the scope from rolling back.
                             blocked |= ok && rollback_to.is_some();

@@ -7,18 +7,27 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, BlockPool, Pool, RawAllocator, RawMemory};
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
-    Free { pick: u16 },
-    DoubleFree { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    Free {
+        pick: u16,
+    },
+    DoubleFree {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// Any pointer into the memory that is not a live block: the side table
     /// decides (a free slot's start is a double free, anything else foreign).
-    Inside { offset: u32 },
+    Inside {
+        offset: u32,
+    },
     ProbeLargestFree,
 }
 
@@ -124,13 +133,16 @@ fn typed<T: Send>(input: &Input) {
         slots: pool.slots(),
     };
     if memory.as_ptr().align_offset(align_of::<T>()) == 0 {
-        assert_eq!(pool.slots(), count, "bytes_for gave other than `count` slots");
+        assert_eq!(
+            pool.slots(),
+            count,
+            "bytes_for gave other than `count` slots"
+        );
     }
     run(&pool, &region, memory, shape, &input.ops);
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     match input.kind {
         Kind::Blocks { size, align_log2 } => {
             let block_size = 1 + usize::from(size) % 600;
@@ -143,7 +155,11 @@ fuzz_target!(|data: &[u8]| {
             let (region, memory) = Region::new(len, misalign);
             let pool = BlockPool::new(memory, block_size, block_align);
             if misalign % block_align == 0 {
-                assert_eq!(pool.slots(), count, "bytes_for gave other than `count` slots");
+                assert_eq!(
+                    pool.slots(),
+                    count,
+                    "bytes_for gave other than `count` slots"
+                );
             }
             let shape = Shape {
                 block_size,

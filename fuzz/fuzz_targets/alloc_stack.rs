@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, RawAllocator, Stack, StackMarker};
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 const HEADER: usize = Stack::HEADER_SIZE;
@@ -17,15 +17,26 @@ const HEADER: usize = Stack::HEADER_SIZE;
 enum Op {
     Alloc(Request),
     FreeTop,
-    DoubleFree { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    DoubleFree {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// Any pointer into the memory but the top block's: the state word
     /// decides (out of order below the end, double free above it).
-    Inside { offset: u32 },
+    Inside {
+        offset: u32,
+    },
     Marker,
-    ReleaseTo { pick: u16 },
+    ReleaseTo {
+        pick: u16,
+    },
     /// Releases to a marker whose blocks were popped since: refused.
-    ReleaseStale { pick: u16 },
+    ReleaseStale {
+        pick: u16,
+    },
     ProbeLargestFree,
 }
 
@@ -56,11 +67,19 @@ impl StackModel<'_> {
         let predicted = (self.base + self.end + HEADER)
             .checked_next_multiple_of(layout.align())
             .map(|data| data - self.base)
-            .filter(|data| data.checked_add(layout.size()).is_some_and(|end| end <= self.len));
+            .filter(|data| {
+                data.checked_add(layout.size())
+                    .is_some_and(|end| end <= self.len)
+            })
+            .filter(|_| layout.size() != 0);
         let placed = self.c.alloc(layout);
         match (predicted, placed) {
             (Some(data), Some(live)) => {
-                assert_eq!(live.ptr.as_ptr() as usize, self.base + data, "not behind its header");
+                assert_eq!(
+                    live.ptr.as_ptr() as usize,
+                    self.base + data,
+                    "not behind its header"
+                );
                 self.prev_ends.push(self.end);
                 self.end = data + layout.size();
             }
@@ -77,7 +96,8 @@ impl StackModel<'_> {
         let (keep, stale): (Vec<_>, Vec<_>) =
             self.markers.drain(..).partition(|&(_, live)| live <= depth);
         self.markers = keep;
-        self.stale.extend(stale.into_iter().map(|(marker, _)| marker));
+        self.stale
+            .extend(stale.into_iter().map(|(marker, _)| marker));
         self.stale.retain(|m| m.used() > self.end);
         live
     }
@@ -86,12 +106,14 @@ impl StackModel<'_> {
         self.c.check();
         let stats = RawAllocator::stats(stack);
         assert_eq!(stats.used, self.end, "used");
-        assert_eq!(stats.largest_free, self.len.saturating_sub(self.end + HEADER));
+        assert_eq!(
+            stats.largest_free,
+            self.len.saturating_sub(self.end + HEADER)
+        );
     }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
     let stack = Stack::new(memory);
     let rules = Rules {
@@ -125,7 +147,11 @@ fuzz_target!(|data: &[u8]| {
                     continue;
                 }
                 let at = offset as usize % memory.len();
-                let top = m.c.model.live.last().map(|b| b.ptr.as_ptr() as usize - m.base);
+                let top =
+                    m.c.model
+                        .live
+                        .last()
+                        .map(|b| b.ptr.as_ptr() as usize - m.base);
                 if top == Some(at) {
                     continue;
                 }

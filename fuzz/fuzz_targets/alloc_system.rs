@@ -6,18 +6,27 @@ use core::ptr::NonNull;
 
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, System};
-use flight_mem_fuzz::{Checker, MAX_OPS, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
-    Free { pick: u16 },
+    Free {
+        pick: u16,
+    },
     /// A second free: the live list no longer holds the block.
-    DoubleFree { pick: u16 },
+    DoubleFree {
+        pick: u16,
+    },
     /// A pointer inside a live block (not its start), or next to one.
-    Interior { pick: u16, offset: u16 },
-    Foreign { distance: u16 },
+    Interior {
+        pick: u16,
+        offset: u16,
+    },
+    Foreign {
+        distance: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -27,8 +36,7 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let budget = 1 + usize::from(input.budget) * 4;
     let system = System::with_budget(budget);
     // Freeing a block twice cannot be told from a foreign pointer here: the
@@ -67,9 +75,7 @@ fuzz_target!(|data: &[u8]| {
                     .as_ptr()
                     .wrapping_add(usize::from(distance));
                 // SAFETY: not a block of this allocator: refused unread.
-                unsafe {
-                    c.free_bad(NonNull::new(ptr).unwrap(), &[AllocError::ForeignPointer])
-                };
+                unsafe { c.free_bad(NonNull::new(ptr).unwrap(), &[AllocError::ForeignPointer]) };
             }
         }
         c.check();

@@ -4,19 +4,29 @@
 use arbitrary::Arbitrary;
 use flight_mem::{AllocError, RawAllocator, Tlsf};
 
-use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules, decode};
+use flight_mem_fuzz::{Checker, MAX_OPS, Region, Request, Rules};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
-    Free { pick: u16 },
-    DoubleFree { pick: u16 },
-    Foreign { which: u8, distance: u16 },
+    Free {
+        pick: u16,
+    },
+    DoubleFree {
+        pick: u16,
+    },
+    Foreign {
+        which: u8,
+        distance: u16,
+    },
     /// A pointer into the memory off the 8-byte payload grid: refused
     /// whatever the bytes around it hold (a pointer on the grid inside a
     /// live block is a forged header the type documents as undetectable).
-    OffGrid { offset: u16, skew: u8 },
+    OffGrid {
+        offset: u16,
+        skew: u8,
+    },
     ProbeLargestFree,
 }
 
@@ -29,8 +39,7 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some(input) = decode::<Input>(data) else { return };
+fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
     let tlsf = Tlsf::new(memory);
     let rules = Rules {
@@ -56,8 +65,12 @@ fuzz_target!(|data: &[u8]| {
                 if addr % Tlsf::GRANULARITY == 0 {
                     addr += 1 + usize::from(skew) % (Tlsf::GRANULARITY - 1);
                 }
-                let ptr = memory.as_ptr().wrapping_add(addr - memory.as_ptr() as usize);
-                if let Some(ptr) = core::ptr::NonNull::new(ptr).filter(|p| RawAllocator::owns(&tlsf, *p)) {
+                let ptr = memory
+                    .as_ptr()
+                    .wrapping_add(addr - memory.as_ptr() as usize);
+                if let Some(ptr) =
+                    core::ptr::NonNull::new(ptr).filter(|p| RawAllocator::owns(&tlsf, *p))
+                {
                     // SAFETY: off the payload grid, refused before any read
                     // (the type's documented check).
                     unsafe { c.free_bad(ptr, &[AllocError::ForeignPointer]) };

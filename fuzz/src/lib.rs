@@ -84,7 +84,9 @@ impl Region {
         let (before, after) = unsafe {
             (
                 std::slice::from_raw_parts(
-                    self.buffer.as_ptr().add(self.start - FENCE_CHECKED.min(self.start)),
+                    self.buffer
+                        .as_ptr()
+                        .add(self.start - FENCE_CHECKED.min(self.start)),
                     FENCE_CHECKED.min(self.start),
                 ),
                 std::slice::from_raw_parts(self.buffer.as_ptr().add(self.start + self.len), AFTER),
@@ -362,7 +364,9 @@ impl<'a, A: RawAllocator + ?Sized> Checker<'a, A> {
         let result = unsafe { self.alloc.free(ptr) };
         match result {
             Err(err) if allowed.contains(&err) => {}
-            other => panic!("free of {ptr:?} (not a block) gave {other:?}, expected one of {allowed:?}"),
+            other => {
+                panic!("free of {ptr:?} (not a block) gave {other:?}, expected one of {allowed:?}")
+            }
         }
         common::assert_unchanged(self.alloc, &before, 0);
     }
@@ -376,7 +380,12 @@ impl<'a, A: RawAllocator + ?Sized> Checker<'a, A> {
             let live = self
                 .alloc(layout)
                 .unwrap_or_else(|| panic!("largest_free {largest} was refused"));
-            let index = self.model.live.iter().position(|b| b.ptr == live.ptr).unwrap();
+            let index = self
+                .model
+                .live
+                .iter()
+                .position(|b| b.ptr == live.ptr)
+                .unwrap();
             let live = self.model.take(index);
             self.free_taken(live);
         }
@@ -407,9 +416,4 @@ impl<'a, A: RawAllocator + ?Sized> Checker<'a, A> {
         let stats = self.alloc.stats();
         assert_eq!((stats.used, stats.requested, stats.live), (0, 0, 0));
     }
-}
-
-/// Reads the fuzz input as `T`, or `None` when it is too short.
-pub fn decode<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
-    T::arbitrary_take_rest(Unstructured::new(data)).ok()
 }
