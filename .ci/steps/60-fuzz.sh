@@ -14,8 +14,12 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-25}"
 if ! cargo +nightly --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal
 fi
-# cargo fuzz links AddressSanitizer, whose runtime ships with rust-src-less
-# nightly; the `llvm-tools` component is not needed.
+# libfuzzer-sys compiles libFuzzer, which is C++.
+if ! command -v c++ >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq g++ >/dev/null
+fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo +nightly install cargo-fuzz --locked
 fi

@@ -190,6 +190,8 @@ fuzz_target!(|input: Input| {
                 // SAFETY: the model dropped every block of the next frame,
                 // and no scope is open.
                 unsafe { frames.next_frame() };
+                // The reset frame's blocks are gone: its checkpoints too.
+                checkpoints.retain(|&(_, frame)| frame != next);
                 m.current = next;
             }
             Op::Checkpoint => {
@@ -201,14 +203,21 @@ fuzz_target!(|input: Input| {
                 if checkpoints.is_empty() {
                     continue;
                 }
-                let (checkpoint, frame) = checkpoints[usize::from(pick) % checkpoints.len()];
+                let index = usize::from(pick) % checkpoints.len();
+                let (checkpoint, frame) = checkpoints[index];
+                // `reset_to`'s contract: no block allocated before the
+                // checkpoint was reclaimed since. Returning here reclaims
+                // what later checkpoints stand on, so they go.
+                checkpoints.truncate(index + 1);
                 // Only a checkpoint of the current frame at or below its
                 // offset reclaims anything: the epoch is the frame index.
                 if frame == m.current && checkpoint.offset() <= m.offsets[frame] {
                     m.reclaim(frame, checkpoint.offset());
                 }
                 // SAFETY: the blocks of the current frame above the
-                // checkpoint left the model; otherwise nothing happens.
+                // checkpoint left the model, and nothing the checkpoint
+                // stands on was reclaimed since (see above); for another
+                // frame's checkpoint nothing happens.
                 unsafe { frames.reset_to(checkpoint) };
             }
             Op::Scope { requests } => {

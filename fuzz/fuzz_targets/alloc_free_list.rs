@@ -15,6 +15,7 @@ const GRANULE: usize = 2 * WORD;
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
+    AllocZeroed(Request),
     Free {
         pick: u16,
     },
@@ -63,6 +64,9 @@ fuzz_target!(|input: Input| {
         match *op {
             Op::Alloc(request) => {
                 c.alloc(request.layout(max_size));
+            }
+            Op::AllocZeroed(request) => {
+                c.alloc_zeroed(request.layout(max_size));
             }
             Op::Free { pick } => c.free(pick.into()),
             Op::DoubleFree { pick } => c.double_free(pick.into()),

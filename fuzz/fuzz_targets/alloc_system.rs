@@ -12,6 +12,7 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Arbitrary, Debug)]
 enum Op {
     Alloc(Request),
+    AllocZeroed(Request),
     Free {
         pick: u16,
     },
@@ -52,6 +53,9 @@ fuzz_target!(|input: Input| {
         match *op {
             Op::Alloc(request) => {
                 c.alloc(request.layout(max_size));
+            }
+            Op::AllocZeroed(request) => {
+                c.alloc_zeroed(request.layout(max_size));
             }
             Op::Free { pick } => c.free(pick.into()),
             Op::DoubleFree { pick } => c.double_free(pick.into()),

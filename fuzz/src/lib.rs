@@ -239,6 +239,19 @@ impl<'a, A: RawAllocator + ?Sized> Checker<'a, A> {
         self.record(layout, before, result)
     }
 
+    /// As [`alloc`](Self::alloc), through `allocate_zeroed`: the block must
+    /// read as zeros before the model fills it.
+    pub fn alloc_zeroed(&mut self, layout: Layout) -> Option<Live> {
+        let before = self.alloc.stats();
+        let result = self.alloc.allocate_zeroed(layout);
+        if let Ok(block) = result {
+            // SAFETY: a fresh block, valid for reads of its length.
+            let bytes = unsafe { std::slice::from_raw_parts(block.cast::<u8>().as_ptr(), block.len()) };
+            assert!(bytes.iter().all(|&b| b == 0), "allocate_zeroed gave non-zero bytes");
+        }
+        self.record(layout, before, result)
+    }
+
     /// Checks and records the outcome of a request made by other means (a
     /// scope's `alloc_layout`), given the stats before it.
     pub fn record(
