@@ -246,8 +246,12 @@ impl<'a, A: RawAllocator + ?Sized> Checker<'a, A> {
         let result = self.alloc.allocate_zeroed(layout);
         if let Ok(block) = result {
             // SAFETY: a fresh block, valid for reads of its length.
-            let bytes = unsafe { std::slice::from_raw_parts(block.cast::<u8>().as_ptr(), block.len()) };
-            assert!(bytes.iter().all(|&b| b == 0), "allocate_zeroed gave non-zero bytes");
+            let bytes =
+                unsafe { std::slice::from_raw_parts(block.cast::<u8>().as_ptr(), block.len()) };
+            assert!(
+                bytes.iter().all(|&b| b == 0),
+                "allocate_zeroed gave non-zero bytes"
+            );
         }
         self.record(layout, before, result)
     }
