@@ -139,8 +139,11 @@ pub(crate) fn human(bytes: u128) -> String {
             return if bytes.is_multiple_of(scale) {
                 format!("{} {unit}", bytes / scale)
             } else {
-                let hundredths = bytes * 100 / scale;
-                format!("{}.{:02} {unit}", hundredths / 100, hundredths % 100)
+                // Whole units and hundredths apart: `bytes * 100` overflows
+                // for sizes near `u128::MAX` (a frame of 2^63 bytes times a
+                // count of 2^64 reaches the budget message).
+                let hundredths = bytes % scale * 100 / scale;
+                format!("{}.{hundredths:02} {unit}", bytes / scale)
             };
         }
     }
@@ -150,6 +153,16 @@ pub(crate) fn human(bytes: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `cargo fuzz` (fuzz/, target macro_front_end): the budget
+    /// message of a huge frame entry multiplied past `u128::MAX`.
+    #[test]
+    fn human_prints_the_largest_sizes() {
+        assert_eq!(human(u128::MAX), "309485009821345068724781055.99 TiB");
+        assert_eq!(human((1 << 40) * 3 + (1 << 39)), "3.50 TiB");
+        assert_eq!(human((16 << 20) - 1), "15.99 MiB");
+        assert_eq!(human(1 << 30), "1 GiB");
+    }
 
     #[test]
     fn nearest_prefers_case_then_distance() {

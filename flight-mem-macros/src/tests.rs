@@ -762,3 +762,18 @@ fn assertion_names_are_upper_snake_case() {
     assert_eq!(upper_snake("Psp2000Plan"), "PSP2000_PLAN");
     assert_eq!(upper_snake("vram"), "VRAM");
 }
+
+/// Found by `cargo fuzz` (fuzz/, target macro_front_end): a frame entry of
+/// 2^63 - 1 bytes times 2^64 - 1 frames panicked with an arithmetic overflow
+/// while the over-budget message printed its size (`errors::human`).
+#[test]
+fn a_frame_entry_near_u128_max_is_an_error_not_a_panic() {
+    let found = errors(
+        "pub layout G { budget = 1 KiB; frame f = [9223372036854775807 B; 18446744073709551615]; }",
+    );
+    assert!(!found.is_empty());
+    assert!(
+        found.iter().any(|e| e.contains("larger than bank `main`")),
+        "{found:#?}"
+    );
+}

@@ -221,7 +221,8 @@ unsafe impl RawAllocator for System {
         let found = self.state.with(|s| {
             let found = Self::find(s.head, ptr.as_ptr() as usize, true);
             if found.is_null() {
-                s.counters.failed();
+                // A refused free changes nothing (`RawAllocator::free`):
+                // `failures` counts refused requests only.
                 return Err(AllocError::ForeignPointer);
             }
             // SAFETY: `found` is a live header of this allocator and so are
