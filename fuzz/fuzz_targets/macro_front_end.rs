@@ -29,14 +29,16 @@ use proc_macro2::TokenStream;
 // Renaming, adding or removing a module of the macro means editing this list.
 #[path = "../../flight-mem-macros/src/analyze.rs"]
 mod analyze;
-#[path = "../../flight-mem-macros/src/check.rs"]
+#[path = "../../flight-mem-macros/src/check/mod.rs"]
 mod check;
-#[path = "../../flight-mem-macros/src/codegen.rs"]
+#[path = "../../flight-mem-macros/src/codegen/mod.rs"]
 mod codegen;
 #[path = "../../flight-mem-macros/src/errors.rs"]
 mod errors;
 #[path = "../../flight-mem-macros/src/expand.rs"]
 mod expand;
+#[path = "../../flight-mem-macros/src/model.rs"]
+mod model;
 #[path = "../../flight-mem-macros/src/parse.rs"]
 mod parse;
 #[path = "../../flight-mem-macros/src/platforms.rs"]
