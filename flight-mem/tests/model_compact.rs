@@ -493,3 +493,27 @@ fn oversized_and_pinned_blocks() {
     }
     compact.check().unwrap();
 }
+
+/// A `Compact` is shared between threads as a `static`; guards may move to
+/// (and drop on) other threads like the references they stand for.
+#[test]
+fn compact_and_guards_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Compact>();
+    send_sync::<flight_mem::Pinned<'static>>();
+    send_sync::<flight_mem::PinnedMut<'static>>();
+    send_sync::<Handle>();
+
+    static MEMORY: flight_mem::Arena<{ Compact::bytes_for(1024, 4) }> = flight_mem::Arena::new();
+    // SAFETY: MEMORY is given to this one allocator.
+    static STATIC: Compact = Compact::new(unsafe { RawMemory::from_arena(&MEMORY) }, 4);
+    let h = STATIC
+        .allocate(Layout::from_size_align(100, 8).unwrap())
+        .unwrap();
+    let pin = STATIC.get(h).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || assert_eq!(pin.len(), 100));
+    });
+    assert_eq!(STATIC.free(h), Ok(()));
+    assert_eq!(STATIC.capacity(), 1024);
+}

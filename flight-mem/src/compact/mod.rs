@@ -44,6 +44,17 @@
 //! * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 //!   [`check`](Compact::check): O(live blocks) under the lock.
 //!
+//! # Statistics
+//!
+//! [`stats`](Compact::stats) returns the [`AllocatorStats`] every allocator
+//! returns, so layout tables, pressure levels and generic reports treat a
+//! `Compact` region like any other; [`compact_stats`](Compact::compact_stats)
+//! returns [`CompactStats`], which contains those and adds the holes, the
+//! fragmented bytes and the defragmentation totals. Adding `holes` and
+//! `fragmented` fields to `AllocatorStats` instead would give every other
+//! allocator two fields it cannot fill exactly (a TLSF's free lists do not
+//! know which free blocks a compaction could merge).
+//!
 //! # Pins and moves across threads
 //!
 //! The defragmenter holds the allocator's lock for each move, so frees and
