@@ -6,7 +6,7 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use flight_mem::{AllocError, RawAllocator, System};
+use flight_mem::{AllocError, System};
 
 /// alloc_system: a refused free (a foreign pointer, an interior pointer, a
 /// second free) counted a failure, though a refused free must change
