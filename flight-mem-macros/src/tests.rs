@@ -775,7 +775,11 @@ fn a_frame_entry_near_u128_max_is_an_error_not_a_panic() {
     // overflowed is checked at the sizes that reached it.
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(found[0].contains("at most 255"), "{found:#?}");
-    for bytes in [u128::MAX, u128::MAX - 1, u128::from(u64::MAX) * u128::from(u64::MAX)] {
+    for bytes in [
+        u128::MAX,
+        u128::MAX - 1,
+        u128::from(u64::MAX) * u128::from(u64::MAX),
+    ] {
         assert!(crate::errors::human(bytes).ends_with("TiB"));
     }
 }

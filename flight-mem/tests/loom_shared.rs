@@ -55,3 +55,41 @@ fn a_writer_excludes_readers_and_writers() {
         assert!(!region.is_write_locked());
     });
 }
+
+/// The channel: whatever the interleaving of a sender sending two messages
+/// into a one-slot ring and a receiver taking them, the receiver sees them
+/// once each, in order, and the sender never overwrites an unreleased slot.
+#[test]
+fn the_channel_delivers_in_order_through_one_slot() {
+    loom::model(|| {
+        let bytes: &'static mut [u8] = Box::leak(vec![0u8; 8].into_boxed_slice());
+        // SAFETY: fresh leaked memory, reached only through this region.
+        let region: &'static Shared<Region> = Box::leak(Box::new(unsafe {
+            Shared::new(RawMemory::from_raw_parts(bytes.as_mut_ptr(), bytes.len()))
+        }));
+        let mut tx = region.sender::<u64, _>(&Writer).unwrap();
+        let mut rx = region.receiver::<u64, _>(&Reader).unwrap();
+        assert_eq!(tx.capacity(), 1);
+        let sender = loom::thread::spawn(move || {
+            let mut next = 1u64;
+            while next <= 2 {
+                if tx.send(next).is_ok() {
+                    next += 1;
+                } else {
+                    loom::thread::yield_now();
+                }
+            }
+        });
+        let mut expected = 1u64;
+        while expected <= 2 {
+            match rx.recv() {
+                Some(value) => {
+                    assert_eq!(*value, expected);
+                    expected += 1;
+                }
+                None => loom::thread::yield_now(),
+            }
+        }
+        sender.join().unwrap();
+    });
+}
