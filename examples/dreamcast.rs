@@ -1,6 +1,8 @@
 //! A Dreamcast game's memory plan, and ten simulated seconds of its game
-//! loop: per-frame scratch, particle churn, a texture cache in VRAM that
-//! loads and evicts, streamed audio buffers in sound RAM, network packets.
+//! loop: per-frame scratch, particle churn, a texture cache in a `compact`
+//! VRAM region that loads, evicts and defragments (so a large texture still
+//! loads once the small ones have fragmented VRAM), streamed audio buffers in
+//! sound RAM, network packets.
 //!
 //! On a PC the banks are static arrays with the console's budgets, so what
 //! runs out here runs out on the console.
@@ -8,11 +10,12 @@
 //! `cargo run --release --example dreamcast`
 
 use core::alloc::Layout;
-use core::ptr::NonNull;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flight_mem::{Bytes, PoolBox, PressureInfo, PressureLevel, memory_layout};
+use flight_mem::{
+    AllocError, Bytes, DefragBudget, Handle, PoolBox, PressureInfo, PressureLevel, memory_layout,
+};
 use flight_mem_examples::Rng;
 
 /// A particle: 28 bytes; 4096 of them fit the pool.
@@ -45,9 +48,10 @@ memory_layout! {
         /// Served to critical requests when the heap runs dry.
         reserve emergency = 512 KiB;
 
-        /// Textures: loaded and evicted as the camera moves; TLSF keeps
-        /// mixed sizes from fragmenting the VRAM.
-        region textures = 6 MiB { memory: Video, align: 32 };
+        /// Textures: loaded and evicted as the camera moves. Their blocks
+        /// are relocatable (handles, not pointers), so the cache can slide
+        /// them together when mixed sizes have fragmented the VRAM.
+        region textures = 6 MiB { memory: Video, align: 32, allocator: compact };
         /// Vertex and display lists.
         region geometry = 1 MiB { memory: Video, allocator: buddy };
 
@@ -70,11 +74,24 @@ fn on_high_pressure(level: PressureLevel, info: &PressureInfo) {
     }
 }
 
-/// A texture resident in VRAM.
+/// What one defragmentation step may do: a game calls it once a frame.
+const DEFRAG_PER_FRAME: DefragBudget = DefragBudget {
+    max_bytes: 256 << 10,
+    max_moves: 16,
+};
+
+/// At `Medium` pressure in VRAM, compact a little more than the per-frame
+/// step: holes are what makes the next load fail.
+fn on_medium_pressure(_level: PressureLevel, info: &PressureInfo) {
+    if info.region == "textures" {
+        Game::textures().defragment(DEFRAG_PER_FRAME);
+    }
+}
+
+/// A texture resident in VRAM, by handle: its bytes may move.
 struct Texture {
     id: usize,
-    block: NonNull<[u8]>,
-    layout: Layout,
+    handle: Handle,
 }
 
 /// Loads textures into `Game::textures`, evicting the least recently used
@@ -84,6 +101,9 @@ struct TextureCache {
     loads: usize,
     evictions: usize,
     hits: usize,
+    /// Loads that failed on fragmentation alone and succeeded after a
+    /// defragmentation, with no eviction.
+    rescued: usize,
 }
 
 impl TextureCache {
@@ -97,30 +117,60 @@ impl TextureCache {
         // 16 bits per texel, mipmapped (4/3 of the base level).
         let layout =
             Layout::from_size_align(side * side * 2 * 4 / 3, 32).expect("valid texture layout");
+        self.load(id, layout);
+    }
+
+    /// Loads a texture of `layout`: when the free bytes are there but in
+    /// holes, defragment first; evict the least recently used only when
+    /// VRAM is really full.
+    fn load(&mut self, id: usize, layout: Layout) -> Handle {
+        let mut defragmented = false;
         loop {
             match Game::alloc_textures(layout) {
-                Ok(block) => {
-                    // SAFETY: the block is `layout.size()` bytes, freshly allocated.
-                    unsafe {
-                        block
-                            .cast::<u8>()
-                            .as_ptr()
-                            .write_bytes(id as u8, layout.size())
-                    };
-                    self.resident.push_back(Texture { id, block, layout });
+                Ok(handle) => {
+                    let mut texels = Game::textures().get_mut(handle).expect("a fresh handle");
+                    texels.fill(id as u8);
+                    self.resident.push_back(Texture { id, handle });
                     self.loads += 1;
-                    return;
+                    return handle;
+                }
+                // Defragment once per load; if that was not enough, evict.
+                Err(AllocError::OutOfMemory { .. })
+                    if !defragmented && self.fits_after_defragmenting(layout) =>
+                {
+                    defragmented = true;
+                    self.rescued += 1;
                 }
                 Err(_) => {
                     let oldest = self
                         .resident
                         .pop_front()
                         .expect("VRAM is full, so a texture is resident");
-                    // SAFETY: the texture's block came from this region and
-                    // nothing refers to it any more.
-                    unsafe { Game::free_textures(oldest.block.cast(), oldest.layout) };
+                    Game::free_textures(oldest.handle).expect("a resident texture is live");
                     self.evictions += 1;
                 }
+            }
+        }
+    }
+
+    /// Whether the free VRAM would hold `layout` in one piece; if so,
+    /// defragments until it does (a loading screen may afford that).
+    fn fits_after_defragmenting(&mut self, layout: Layout) -> bool {
+        let textures = Game::textures();
+        let stats = textures.stats();
+        if stats.capacity - stats.used < layout.size() + 64 {
+            return false;
+        }
+        loop {
+            let report = textures.defragment(DefragBudget {
+                max_bytes: 1 << 20,
+                max_moves: 64,
+            });
+            if report.largest_free_after >= layout.size() {
+                return true;
+            }
+            if report.done() {
+                return false;
             }
         }
     }
@@ -132,11 +182,14 @@ fn main() {
 
     let mut rng = Rng::new(0xD12E_A3C5);
     let mut particles: Vec<PoolBox<'static, Particle>> = Vec::new();
+    Game::on_pressure(PressureLevel::Medium, on_medium_pressure)
+        .expect("the callback table has room");
     let mut cache = TextureCache {
         resident: VecDeque::new(),
         loads: 0,
         evictions: 0,
         hits: 0,
+        rescued: 0,
     };
     let mut streams = VecDeque::new();
     let mut samples = Vec::new();
@@ -198,6 +251,27 @@ fn main() {
             let id = area * 40 + rng.below(40);
             let side = 64 << rng.below(4);
             cache.request(id, side);
+        }
+        // Once a frame, a bounded step of defragmentation.
+        Game::textures().defragment(DEFRAG_PER_FRAME);
+        // A cut-scene: one 1024x1024 texture (2.67 MiB with mipmaps).
+        if frame == FRAMES / 2 {
+            let before = Game::textures().compact_stats();
+            let large = Layout::from_size_align(1024 * 1024 * 2 * 4 / 3, 32).expect("valid");
+            let rescued = cache.rescued;
+            let handle = cache.load(9999, large);
+            println!(
+                "frame {frame}: a {} texture loaded (largest free was {} of {} free{}); its handle {:?}",
+                Bytes(large.size()),
+                Bytes(before.allocator.largest_free),
+                Bytes(before.allocator.capacity - before.allocator.used),
+                if cache.rescued > rescued {
+                    ", defragmented first"
+                } else {
+                    ""
+                },
+                handle
+            );
         }
 
         // Music: a 64 KiB buffer decoded every 20 frames, played for 60.
@@ -271,9 +345,16 @@ fn main() {
         "{FRAMES} frames: {spawned} particles spawned ({refused} refused by the full pool), {} of frame scratch",
         Bytes(scratch_bytes)
     );
+    let vram = Game::textures().compact_stats();
     println!(
-        "textures: {} loads, {} evictions, {} cache hits",
-        cache.loads, cache.evictions, cache.hits
+        "textures: {} loads, {} evictions, {} cache hits, {} loads rescued by defragmentation; {} moved in {} moves, {} holes now",
+        cache.loads,
+        cache.evictions,
+        cache.hits,
+        cache.rescued,
+        Bytes(vram.bytes_moved as usize),
+        vram.blocks_moved,
+        vram.holes
     );
     println!();
     println!("{}", Game::stats());
@@ -299,9 +380,7 @@ fn main() {
     // Teardown: everything goes back, and the layout agrees.
     drop(particles);
     for texture in cache.resident.drain(..) {
-        // SAFETY: the texture is no longer used.
-        unsafe { Game::deallocate(texture.block.cast()) }
-            .expect("a texture block belongs to the layout");
+        Game::free_textures(texture.handle).expect("a resident texture is live");
     }
     for mesh_block in meshes {
         // SAFETY: the mesh is no longer used.
