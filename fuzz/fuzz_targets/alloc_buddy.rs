@@ -42,7 +42,7 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
-    let min_block = 2 * size_of::<usize>() << (input.min_scale % 4);
+    let min_block = (2 * size_of::<usize>()) << (input.min_scale % 4);
     let buddy = Buddy::with_min_block(memory, min_block);
     let rules = Rules {
         double_free: Some(AllocError::DoubleFree),
@@ -80,7 +80,7 @@ fuzz_target!(|input: Input| {
                     (start..start + c.consumed[&start]).contains(&addr)
                 });
                 let expected = if !(heap..heap_end).contains(&addr)
-                    || (addr - heap) % min_block != 0
+                    || !(addr - heap).is_multiple_of(min_block)
                     || in_live
                 {
                     AllocError::ForeignPointer

@@ -77,7 +77,7 @@ fuzz_target!(|input: Input| {
                 }
                 let at = usize::from(offset) % memory.len();
                 let mut addr = memory.as_ptr() as usize + at;
-                if addr % GRANULE == 0 {
+                if addr.is_multiple_of(GRANULE) {
                     addr += 1 + usize::from(skew) % (GRANULE - 1);
                 }
                 let ptr = memory

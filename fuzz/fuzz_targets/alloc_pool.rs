@@ -98,9 +98,9 @@ fn run<A: RawAllocator>(pool: &A, region: &Region, memory: RawMemory, shape: Sha
                 if c.model.live.iter().any(|b| b.ptr.as_ptr() as usize == addr) {
                     continue;
                 }
-                let slot_start = addr
-                    .checked_sub(blocks)
-                    .is_some_and(|o| o % shape.stride == 0 && o / shape.stride < shape.slots);
+                let slot_start = addr.checked_sub(blocks).is_some_and(|o| {
+                    o.is_multiple_of(shape.stride) && o / shape.stride < shape.slots
+                });
                 let expected = if slot_start {
                     AllocError::DoubleFree
                 } else {
@@ -154,7 +154,7 @@ fuzz_target!(|input: Input| {
             let misalign = usize::from(input.misalign) % (2 * block_align);
             let (region, memory) = Region::new(len, misalign);
             let pool = BlockPool::new(memory, block_size, block_align);
-            if misalign % block_align == 0 {
+            if misalign.is_multiple_of(block_align) {
                 assert_eq!(
                     pool.slots(),
                     count,

@@ -58,7 +58,7 @@ struct StackModel<'a> {
     prev_ends: Vec<usize>,
     /// Markers, with the live blocks when each was taken.
     markers: Vec<(StackMarker, usize)>,
-    /// Markers above the current end (their blocks were popped).
+    /// Markers whose blocks were popped since.
     stale: Vec<StackMarker>,
 }
 
@@ -98,7 +98,6 @@ impl StackModel<'_> {
         self.markers = keep;
         self.stale
             .extend(stale.into_iter().map(|(marker, _)| marker));
-        self.stale.retain(|m| m.used() > self.end);
         live
     }
 
@@ -193,10 +192,19 @@ fuzz_target!(|input: Input| {
                 m.c.freed.clear();
             }
             Op::ReleaseStale { pick } => {
-                if m.stale.is_empty() {
+                // Only a marker above the end is detectably stale: pushes
+                // since may have rebuilt the very state word a stale marker
+                // holds, and releasing to that is releasing nothing.
+                let above: Vec<StackMarker> = m
+                    .stale
+                    .iter()
+                    .copied()
+                    .filter(|s| s.used() > m.end)
+                    .collect();
+                if above.is_empty() {
                     continue;
                 }
-                let stale = m.stale[usize::from(pick) % m.stale.len()];
+                let stale = above[usize::from(pick) % above.len()];
                 let before = RawAllocator::stats(&stack);
                 // SAFETY: a marker above the end is refused before anything
                 // changes.

@@ -66,7 +66,7 @@ fuzz_target!(|input: Input| {
                     continue;
                 }
                 let mut addr = memory.as_ptr() as usize + usize::from(offset) % memory.len();
-                if addr % Tlsf::GRANULARITY == 0 {
+                if addr.is_multiple_of(Tlsf::GRANULARITY) {
                     addr += 1 + usize::from(skew) % (Tlsf::GRANULARITY - 1);
                 }
                 let ptr = memory
