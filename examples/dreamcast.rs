@@ -169,7 +169,8 @@ impl TextureCache {
             if report.largest_free_after >= layout.size() {
                 return true;
             }
-            if report.done() {
+            // Done, or stuck behind a block larger than one step's budget.
+            if report.done() || report.bytes_moved == 0 {
                 return false;
             }
         }
