@@ -259,19 +259,15 @@ fn main() {
         if frame == FRAMES / 2 {
             let before = Game::textures().compact_stats();
             let large = Layout::from_size_align(1024 * 1024 * 2 * 4 / 3, 32).expect("valid");
-            let rescued = cache.rescued;
+            let (rescued, evicted) = (cache.rescued, cache.evictions);
             let handle = cache.load(9999, large);
             println!(
-                "frame {frame}: a {} texture loaded (largest free was {} of {} free{}); its handle {:?}",
+                "frame {frame}: a {} texture loaded as {handle:?}: largest free was {} of {} free; {} evictions and {} defragmentation made room",
                 Bytes(large.size()),
                 Bytes(before.allocator.largest_free),
                 Bytes(before.allocator.capacity - before.allocator.used),
-                if cache.rescued > rescued {
-                    ", defragmented first"
-                } else {
-                    ""
-                },
-                handle
+                cache.evictions - evicted,
+                if cache.rescued > rescued { "a" } else { "no" },
             );
         }
 
