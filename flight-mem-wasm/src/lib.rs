@@ -106,6 +106,10 @@ pub struct Options {
     pub memory_import: (String, String),
     /// Imported memories mapped onto windows.
     pub shared: Vec<SharedWindow>,
+    /// Pages an *imported* own memory starts with, as the host would have
+    /// given it (never below its declared minimum, never above its maximum);
+    /// `None`: its declared minimum.
+    pub imported_pages: Option<u64>,
     /// Validate the whole input (default); turn off only for modules
     /// already validated.
     pub validate: bool,
@@ -123,6 +127,7 @@ impl Options {
             isolation: Isolation::Checked,
             memory_import: ("env".into(), "memory".into()),
             shared: Vec::new(),
+            imported_pages: None,
             validate: true,
             relocations: false,
             threads: 0,

@@ -134,8 +134,12 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
             return Err(Error::CustomPageSize { memory });
         }
         shared |= m.ty.shared;
-        let min_bytes = m.ty.initial * PAGE;
         let declared_max = m.ty.maximum.unwrap_or(ADDRESS_SPACE / PAGE);
+        let initial = match (m.import, opts.imported_pages) {
+            (Some(_), Some(given)) => given.clamp(m.ty.initial, declared_max.max(m.ty.initial)),
+            _ => m.ty.initial,
+        };
+        let min_bytes = initial * PAGE;
         let window = m.import.and_then(|(module, field)| {
             opts.shared
                 .iter()
@@ -143,10 +147,10 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         });
         let plan = match window {
             Some(w) => {
-                if w.segment.size < min_bytes {
+                if w.segment.size < m.ty.initial * PAGE {
                     return Err(Error::TooSmall {
                         what: format!("window `{}`", w.name()),
-                        needed: min_bytes,
+                        needed: m.ty.initial * PAGE,
                         size: w.segment.size,
                     });
                 }
@@ -183,7 +187,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
     if own.len() > 1 {
         return Err(Error::SeveralOwnMemories { count: own.len() });
     }
-    let own_pages = own.first().map(|&i| input.memories[i].ty.initial as u32);
+    let own_pages = own.first().map(|&i| (mems[i].min_bytes / PAGE) as u32);
     let end = ranges
         .iter()
         .map(|(_, s)| s.base + s.size)

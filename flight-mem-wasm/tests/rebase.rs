@@ -139,7 +139,7 @@ fn shared_windows_map_imported_memories() {
     let (i, u) = instantiate(&mut s, &wasm, &opts, &[]).unwrap();
     call(&mut s, &i, "publish", &[Val::I32(77)]).unwrap();
     assert_eq!(u.memory.data(&s)[(8 * PAGE + 8) as usize], 77);
-    u.memory.data_mut(&mut s)[(9 * PAGE + 4) as usize] = 9;
+    u.memory.data_mut(&mut s)[(9 * PAGE + 4) as usize..][..4].copy_from_slice(&[9, 0, 0, 0]);
     assert_eq!(call(&mut s, &i, "read_cfg", &[Val::I32(4)]), Ok(Some(9)));
     assert_eq!(call(&mut s, &i, "read_cfg", &[Val::I32(65533)]), Err(TrapCode::MemoryOutOfBounds));
     assert_eq!(call(&mut s, &i, "size_cfg", &[]), Ok(Some(1)));

@@ -33,6 +33,7 @@ pub fn canary(i: u64) -> u8 {
 
 /// A unified memory with the segment `[base, base + size)` zeroed and
 /// canaries everywhere else.
+#[derive(Clone, Copy)]
 pub struct Unified {
     pub memory: Memory,
     pub segment: Segment,
@@ -96,14 +97,14 @@ pub fn own_memory(wasm: &[u8]) -> Option<(u64, Option<u64>)> {
 
 /// The segment a test gives a module: its declared maximum, or `default`
 /// pages, at least its minimum; a power of two for `masked`.
-pub fn segment_for(wasm: &[u8], isolation: Isolation, default_pages: u64) -> Segment {
+pub fn segment_for(wasm: &[u8], isolation: Isolation, default_pages: u64, base: u64) -> Segment {
     let (min, max) = own_memory(wasm).unwrap_or((0, Some(0)));
     let mut pages = max.unwrap_or(default_pages).min(default_pages).max(min).max(1);
     if isolation == Isolation::Masked {
         pages = pages.next_power_of_two();
     }
     Segment {
-        base: BASE,
+        base,
         size: pages * PAGE,
     }
 }
