@@ -368,13 +368,7 @@ fn script(name: &str) -> Option<String> {
 
 #[test]
 fn spec_memory_scripts_pass_on_rebased_modules() {
-    // The wast parser recurses deeply on the large scripts.
-    std::thread::Builder::new()
-        .stack_size(256 << 20)
-        .spawn(run_all)
-        .expect("thread")
-        .join()
-        .expect("the spec run panicked");
+    big_stack(run_all);
 }
 
 fn run_all() {

@@ -139,3 +139,42 @@ pub fn instantiate(
         .map_err(|e| format!("instantiate: {e}"))?;
     Ok((instance, unified))
 }
+
+/// Runs `f` on a thread with a large stack: the wast parser and wasmi's
+/// compiler recurse deeply on big scripts and deeply nested generated code.
+pub fn big_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .expect("thread")
+        .join()
+        .expect("the run panicked");
+}
+
+/// wasmi 2.0.0 aborts the process (an internal decode error, not a trap)
+/// when it runs some `v128.storeN_lane` instructions — for instance with a
+/// memarg offset of 65536 or more — with or without rebasing. Differential
+/// runs skip modules with a store-lane instruction (`min_offset` 0); the
+/// spec scripts only those with an offset past 64 KiB.
+pub fn hits_wasmi_store_lane_bug(wasm: &[u8], min_offset: u64) -> bool {
+    use wasmparser::{Operator as O, Payload};
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let Ok(Payload::CodeSectionEntry(body)) = payload else { continue };
+        let Ok(mut ops) = body.get_operators_reader() else { return true };
+        while !ops.eof() {
+            match ops.read() {
+                Ok(O::V128Store8Lane { memarg, .. })
+                | Ok(O::V128Store16Lane { memarg, .. })
+                | Ok(O::V128Store32Lane { memarg, .. })
+                | Ok(O::V128Store64Lane { memarg, .. })
+                    if memarg.offset >= min_offset =>
+                {
+                    return true;
+                }
+                Ok(_) => {}
+                Err(_) => return true,
+            }
+        }
+    }
+    false
+}
