@@ -149,7 +149,10 @@ impl fmt::Display for Error {
                  `--shared MODULE.FIELD=BASE:SIZE:read|write` (only imported memories can be windows)"
             ),
             Error::UnknownShared { name } => {
-                write!(f, "`--shared {name}`: the module imports no memory named `{name}`")
+                write!(
+                    f,
+                    "`--shared {name}`: the module imports no memory named `{name}`"
+                )
             }
             Error::TooSmall { what, needed, size } => write!(
                 f,

@@ -30,6 +30,7 @@ mod ops;
 mod plan;
 mod read;
 mod rewrite;
+mod scan;
 mod write;
 
 pub use error::Error;

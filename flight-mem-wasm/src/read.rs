@@ -6,8 +6,8 @@
 use crate::Error;
 use std::ops::Range;
 use wasmparser::{
-    CompositeInnerType, Data, Export, Import, FuncToValidate, FunctionBody, MemoryType, Parser, Payload, TypeRef,
-    ValidPayload, Validator, ValidatorResources, WasmFeatures,
+    CompositeInnerType, Data, Export, FuncToValidate, FunctionBody, Import, MemoryType, Parser,
+    Payload, TypeRef, ValidPayload, Validator, ValidatorResources, WasmFeatures,
 };
 
 /// One memory of the module's memory index space.

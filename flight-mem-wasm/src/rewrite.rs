@@ -6,6 +6,7 @@
 use crate::ops::{self, Access, MemOp};
 use crate::plan::{Kind, MemPlan, Plan};
 use crate::read::{Body, Input};
+use crate::scan;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,7 +73,13 @@ pub(crate) fn rewrite_functions(
     threads: usize,
 ) -> Result<Vec<FuncOut>, Error> {
     let bodies = std::mem::take(&mut input.bodies);
-    let total: usize = bodies.iter().map(|b| { let r = b.body.range(); (r.end - r.start) as usize }).sum();
+    let total: usize = bodies
+        .iter()
+        .map(|b| {
+            let r = b.body.range();
+            (r.end - r.start) as usize
+        })
+        .sum();
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
     let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
@@ -184,7 +191,7 @@ fn rewrite_func(
         declared = declared.saturating_add(count);
     }
     let ops_start = locals.original_position() as usize;
-    let mut reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
+    let reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
     let mut f = Func {
         plan,
         function,
@@ -197,34 +204,25 @@ fn rewrite_func(
         record,
     };
     let bytes = input.bytes;
-    let mut copied = ops_start;
-    let (mut p1, mut p2) = (Prev::Other, Prev::Other);
-    while !reader.eof() {
-        let pos = reader.original_position();
-        let op = reader.read()?;
-        if let Some(v) = validator.as_mut() {
-            v.op(pos, &op)?;
+    let body_end = body.body.range().end as usize;
+    let fast = match validator {
+        None => f.fast(bytes, ops_start, body_end),
+        Some(_) => None,
+    };
+    let copied = match fast {
+        Some(copied) => copied?,
+        None => {
+            f.reset();
+            f.decoded(bytes, reader, ops_start, validator.as_mut())?
         }
-        let Some(memop) = ops::classify(&op) else {
-            p2 = p1;
-            p1 = prev_of(&op);
-            continue;
-        };
-        f.out.extend_from_slice(&bytes[copied..pos as usize]);
-        f.memop(&op, memop, pos, p1, p2)?;
-        copied = reader.original_position() as usize;
-        p2 = p1;
-        p1 = Prev::Other;
-    }
-    reader.finish()?;
+    };
     if let Some(v) = validator {
         *allocs = v.into_allocations();
     }
-    let body_range = body.body.range();
     let out = if f.stats.instructions == 0 {
         None
     } else {
-        let mut new = Vec::with_capacity(f.out.len() + (body_range.end as usize - copied) + 16);
+        let mut new = Vec::with_capacity(f.out.len() + (body_end - copied) + 16);
         let extra: &[(u32, wasm_encoder::ValType)] = if !f.uses_scratch {
             &[]
         } else if f.uses_v128 {
@@ -239,7 +237,7 @@ fn rewrite_func(
             ty.encode(&mut new);
         }
         new.extend_from_slice(&f.out);
-        new.extend_from_slice(&bytes[copied..body_range.end as usize]);
+        new.extend_from_slice(&bytes[copied..body_end]);
         Some(new)
     };
     Ok(FuncOut {
@@ -258,6 +256,86 @@ const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
 ];
 
 impl Func<'_> {
+    fn reset(&mut self) {
+        self.out.clear();
+        self.stats = Stats::default();
+        self.relocations.clear();
+        self.uses_scratch = false;
+        self.uses_v128 = false;
+    }
+
+    /// The fast path (see `scan`): `None` when the body holds an instruction
+    /// the scanner does not know; else the position up to which the output
+    /// has consumed the body.
+    fn fast(&mut self, bytes: &[u8], start: usize, end: usize) -> Option<Result<usize, Error>> {
+        let body = &bytes[..end];
+        let (mut i, mut copied) = (start, start);
+        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
+        while i < end {
+            let (next, kind) = scan::step(body, i)?;
+            let prev = match kind {
+                scan::Kind::Plain => Prev::Other,
+                scan::Kind::Const(c) => Prev::Const(c),
+                scan::Kind::Pure => Prev::Pure,
+                scan::Kind::Memory => {
+                    let reader = wasmparser::BinaryReader::new(&body[i..], i as u64);
+                    let mut reader = wasmparser::OperatorsReader::new(reader);
+                    let op = match reader.read() {
+                        Ok(op) => op,
+                        Err(e) => return Some(Err(e.into())),
+                    };
+                    let next = reader.original_position() as usize;
+                    if let Some(memop) = ops::classify(&op) {
+                        self.out.extend_from_slice(&bytes[copied..i]);
+                        if let Err(e) = self.memop(&op, memop, i as u64, p1, p2) {
+                            return Some(Err(e));
+                        }
+                        copied = next;
+                    }
+                    p2 = p1;
+                    p1 = Prev::Other;
+                    i = next;
+                    continue;
+                }
+            };
+            p2 = p1;
+            p1 = prev;
+            i = next;
+        }
+        Some(Ok(copied))
+    }
+
+    /// The wasmparser path: decodes (and validates) every instruction.
+    fn decoded(
+        &mut self,
+        bytes: &[u8],
+        mut reader: wasmparser::OperatorsReader<'_>,
+        ops_start: usize,
+        mut validator: Option<&mut wasmparser::FuncValidator<wasmparser::ValidatorResources>>,
+    ) -> Result<usize, Error> {
+        let mut copied = ops_start;
+        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
+        while !reader.eof() {
+            let pos = reader.original_position();
+            let op = reader.read()?;
+            if let Some(v) = validator.as_mut() {
+                v.op(pos, &op)?;
+            }
+            let Some(memop) = ops::classify(&op) else {
+                p2 = p1;
+                p1 = prev_of(&op);
+                continue;
+            };
+            self.out.extend_from_slice(&bytes[copied..pos as usize]);
+            self.memop(&op, memop, pos, p1, p2)?;
+            copied = reader.original_position() as usize;
+            p2 = p1;
+            p1 = Prev::Other;
+        }
+        reader.finish()?;
+        Ok(copied)
+    }
+
     fn mem(&self, m: u32) -> &MemPlan {
         // Validation (or the decoder) guarantees the index exists; a module
         // read without validation could still name a missing memory.
@@ -385,17 +463,26 @@ impl Func<'_> {
     /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
     /// to `set`).
     fn relocated(&mut self, op: &Operator<'_>, add: u64, set: Option<u64>) -> Result<(), Error> {
-        let instruction = Relocate { add, set }
-            .instruction(op.clone())
-            .map_err(|e| Error::Invalid {
-                offset: 0,
-                message: e.to_string(),
-            })?;
+        let instruction =
+            Relocate { add, set }
+                .instruction(op.clone())
+                .map_err(|e| Error::Invalid {
+                    offset: 0,
+                    message: e.to_string(),
+                })?;
         instruction.encode(&mut self.out);
         Ok(())
     }
 
-    fn note(&mut self, op: &Operator<'_>, pos: u64, memory: u32, orig: u64, new: u64, check: Check) {
+    fn note(
+        &mut self,
+        op: &Operator<'_>,
+        pos: u64,
+        memory: u32,
+        orig: u64,
+        new: u64,
+        check: Check,
+    ) {
         self.stats.instructions += 1;
         match check {
             Check::Bounds => self.stats.checks += 1,
@@ -592,7 +679,8 @@ impl Func<'_> {
             _ => None,
         };
         // Memory never shrinks: inside the initial size means always inside.
-        if constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
+        let checking = self.plan.isolation != Isolation::Trusted;
+        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
             self.relocated(op, base, None)?;
             self.note(op, pos, m, offset, offset + base, Check::Elided);
             return Ok(());
@@ -610,9 +698,7 @@ impl Func<'_> {
                 if offset != 0 {
                     self.sink().i32_const(offset as i32).i32_add();
                 }
-                self.sink()
-                    .i32_const((mem.span - 1) as i32)
-                    .i32_and();
+                self.sink().i32_const((mem.span - 1) as i32).i32_and();
                 for &l in &locals {
                     self.sink().local_get(l);
                 }

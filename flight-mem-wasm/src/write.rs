@@ -2,10 +2,10 @@
 //! byte for byte; the import, memory, global, export, code and data
 //! sections are rebuilt.
 
-use crate::plan::{Plan, PAGE};
+use crate::Error;
+use crate::plan::{PAGE, Plan};
 use crate::read::Input;
 use crate::rewrite::FuncOut;
-use crate::Error;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
     ConstExpr, DataSection, Encode, EntityType, ExportSection, GlobalType, ImportSection,
@@ -246,7 +246,11 @@ fn write_exports(out: &mut Vec<u8>, input: &Input<'_>) -> Result<(), Error> {
         } else {
             export.index
         };
-        section.export(export.name, re.export_kind(export.kind).map_err(re_err)?, index);
+        section.export(
+            export.name,
+            re.export_kind(export.kind).map_err(re_err)?,
+            index,
+        );
     }
     out.push(7);
     section.encode(out);

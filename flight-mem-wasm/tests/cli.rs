@@ -17,7 +17,8 @@ fn run(args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -69,9 +70,16 @@ fn refused(name: &str, module: &[u8], extra: &[&str], message: &str) {
     args.extend_from_slice(extra);
     let (code, text) = run(&args);
     assert_ne!(code, 0, "{name}: {text}");
-    assert!(text.contains(message), "{name}: expected `{message}` in: {text}");
+    assert!(
+        text.contains(message),
+        "{name}: expected `{message}` in: {text}"
+    );
     assert!(!out.exists(), "{name}: an output file was written");
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "{name}: files left behind");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        1,
+        "{name}: files left behind"
+    );
 }
 
 #[test]
@@ -81,14 +89,24 @@ fn bad_input_is_an_error_and_no_output_file() {
     let invalid = wat::parse_str("(module (func (result i32) (i64.const 1)))").unwrap();
     refused("invalid", &invalid, &seg, "invalid module");
     let two_pages = wat::parse_str("(module (memory 2))").unwrap();
-    refused("small", &two_pages, &seg, "minimum memory needs 131072 bytes");
+    refused(
+        "small",
+        &two_pages,
+        &seg,
+        "minimum memory needs 131072 bytes",
+    );
     let m64 = wat::parse_str("(module (memory i64 1))").unwrap();
     refused("memory64", &m64, &seg, "64-bit memory");
     let good = wat::parse_str(GOOD).unwrap();
     refused(
         "overlap",
         &good,
-        &["--segment", "0x10000:64KiB", "--shared", "env.frame=0x18000:64KiB:write"],
+        &[
+            "--segment",
+            "0x10000:64KiB",
+            "--shared",
+            "env.frame=0x18000:64KiB:write",
+        ],
         "overlap",
     );
     refused(
@@ -98,9 +116,36 @@ fn bad_input_is_an_error_and_no_output_file() {
         "granted `read` only",
     );
     refused("nosegment", &good, &[], "--segment");
-    refused("badsize", &good, &["--segment", "0x10000:64KB"], "decimal units");
-    refused("unknownshared", &good, &["--segment", "0:64KiB", "--shared", "env.nope=1MiB:64KiB:read"], "imports no memory");
-    refused("masked", &good, &["--segment", "0:0x30000", "--isolation", "masked", "--shared", "env.frame=1MiB:64KiB:read"], "power-of-two");
+    refused(
+        "badsize",
+        &good,
+        &["--segment", "0x10000:64KB"],
+        "decimal units",
+    );
+    refused(
+        "unknownshared",
+        &good,
+        &[
+            "--segment",
+            "0:64KiB",
+            "--shared",
+            "env.nope=1MiB:64KiB:read",
+        ],
+        "imports no memory",
+    );
+    refused(
+        "masked",
+        &good,
+        &[
+            "--segment",
+            "0:0x30000",
+            "--isolation",
+            "masked",
+            "--shared",
+            "env.frame=1MiB:64KiB:read",
+        ],
+        "power-of-two",
+    );
 }
 
 #[test]
@@ -117,7 +162,10 @@ fn numbers_parse_as_the_spec_says() {
     let s = parse_segment("0x500000:1MiB").unwrap();
     assert_eq!((s.base, s.size), (0x500000, 1 << 20));
     let w = parse_shared("env.frame=0x500000:1MiB:read").unwrap();
-    assert_eq!((w.module.as_str(), w.field.as_str(), w.access), ("env", "frame", Access::Read));
+    assert_eq!(
+        (w.module.as_str(), w.field.as_str(), w.access),
+        ("env", "frame", Access::Read)
+    );
     assert_eq!(w.segment.base, 0x500000);
     assert!(parse_shared("env.frame=0x500000:1MiB:rw").is_err());
     assert!(parse_shared("frame=0:1:read").is_err());

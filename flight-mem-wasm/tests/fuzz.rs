@@ -68,7 +68,11 @@ fn key(v: &Val) -> String {
 fn arg(ty: &wasmi::ValType, rng: &mut Rng) -> Val {
     let interesting = [0i64, 1, -1, 4, 0xffff, 0x10000, 0x7fff_ffff, -0x10000];
     let r = rng.next();
-    let x = if r % 3 == 0 { r as i64 >> 32 } else { interesting[(r >> 8) as usize % interesting.len()] };
+    let x = if r % 3 == 0 {
+        r as i64 >> 32
+    } else {
+        interesting[(r >> 8) as usize % interesting.len()]
+    };
     match ty {
         wasmi::ValType::I32 => Val::I32(x as i32),
         wasmi::ValType::I64 => Val::I64(x),
@@ -79,7 +83,11 @@ fn arg(ty: &wasmi::ValType, rng: &mut Rng) -> Val {
 fn call(store: &mut Store<()>, i: Instance, name: &str, args: &[Val]) -> Outcome {
     let f = i.get_func(&*store, name).expect("export");
     let ty = f.ty(&*store);
-    let mut out: Vec<Val> = ty.results().iter().map(|t| Val::default_for_ty(*t)).collect();
+    let mut out: Vec<Val> = ty
+        .results()
+        .iter()
+        .map(|t| Val::default_for_ty(*t))
+        .collect();
     match f.call(&mut *store, args, &mut out) {
         Ok(()) => Outcome::Values(out.iter().map(key).collect()),
         Err(e) => Outcome::Trap(e.as_trap_code()),
@@ -105,9 +113,13 @@ fn differential(wasm: &[u8], rng: &mut Rng, t: &mut Tally) -> Result<(), String>
         return Ok(());
     }
     let engine = engine();
-    let module = Module::new(&engine, wasm).map_err(|e| format!("wasmi rejects the original: {e}"))?;
+    let module =
+        Module::new(&engine, wasm).map_err(|e| format!("wasmi rejects the original: {e}"))?;
     let (_, max) = own_memory(wasm).unwrap_or((0, Some(1)));
-    let seg = Segment { base: BASE, size: max.unwrap_or(8).max(1) * PAGE };
+    let seg = Segment {
+        base: BASE,
+        size: max.unwrap_or(8).max(1) * PAGE,
+    };
 
     let mut s1 = Store::new(&engine, ());
     let original = Linker::<()>::new(&engine).instantiate_and_start(&mut s1, &module);
@@ -124,9 +136,11 @@ fn differential(wasm: &[u8], rng: &mut Rng, t: &mut Tally) -> Result<(), String>
         Err(e) => return Err(format!("rebase refused: {e}")),
         Ok(r) => r,
     };
+    same_without_validation(wasm, &options(seg, Isolation::Checked), &rebased.wasm)?;
     t.elided += rebased.stats.elided;
     let unified = Unified::new(&mut s2, seg);
-    let m2 = Module::new(&engine, &rebased.wasm[..]).map_err(|e| format!("wasmi rejects the output: {e}"))?;
+    let m2 = Module::new(&engine, &rebased.wasm[..])
+        .map_err(|e| format!("wasmi rejects the output: {e}"))?;
     let mut linker = Linker::<()>::new(&engine);
     linker.define("env", "memory", unified.memory).unwrap();
     let second = linker.instantiate_and_start(&mut s2, &m2);
@@ -136,7 +150,13 @@ fn differential(wasm: &[u8], rng: &mut Rng, t: &mut Tally) -> Result<(), String>
             t.both_uninstantiable += 1;
             return Ok(());
         }
-        (a, b) => return Err(format!("instantiation differs: {:?} vs {:?}", a.err(), b.err())),
+        (a, b) => {
+            return Err(format!(
+                "instantiation differs: {:?} vs {:?}",
+                a.err(),
+                b.err()
+            ));
+        }
     };
     t.modules += 1;
     let memory: Option<Memory> = i1.exports(&s1).find_map(|e| match e.into_extern() {
@@ -208,8 +228,14 @@ fn rebased_modules_behave_like_the_originals() {
 }
 
 fn run() {
-    let n: u64 = std::env::var("FLIGHT_FUZZ_MODULES").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
-    let seed: u64 = std::env::var("FLIGHT_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed);
+    let n: u64 = std::env::var("FLIGHT_FUZZ_MODULES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let seed: u64 = std::env::var("FLIGHT_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed);
     let mut rng = Rng(seed | 1);
     let mut t = Tally::default();
     let mut failures = Vec::new();
@@ -219,7 +245,9 @@ fn run() {
             *b = rng.next() as u8;
         }
         let mut u = Unstructured::new(&bytes);
-        let Ok(mut m) = wasm_smith::Module::new(config(), &mut u) else { continue };
+        let Ok(mut m) = wasm_smith::Module::new(config(), &mut u) else {
+            continue;
+        };
         if m.ensure_termination(2_000).is_err() {
             continue;
         }

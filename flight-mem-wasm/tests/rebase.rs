@@ -19,7 +19,12 @@ const MODULE: &str = r#"(module
   (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
 )"#;
 
-fn call(store: &mut Store<()>, i: &wasmi::Instance, name: &str, args: &[Val]) -> Result<Option<i32>, TrapCode> {
+fn call(
+    store: &mut Store<()>,
+    i: &wasmi::Instance,
+    name: &str,
+    args: &[Val],
+) -> Result<Option<i32>, TrapCode> {
     let f = i.get_func(&*store, name).expect("export");
     let mut out = vec![Val::I32(0); f.ty(&*store).results().len()];
     match f.call(&mut *store, args, &mut out) {
@@ -31,7 +36,10 @@ fn call(store: &mut Store<()>, i: &wasmi::Instance, name: &str, args: &[Val]) ->
 fn setup(isolation: Isolation) -> (Store<()>, wasmi::Instance, Unified) {
     let wasm = wat::parse_str(MODULE).unwrap();
     let mut store = Store::new(&engine(), ());
-    let seg = Segment { base: BASE, size: 4 * PAGE };
+    let seg = Segment {
+        base: BASE,
+        size: 4 * PAGE,
+    };
     let (i, u) = instantiate(&mut store, &wasm, &options(seg, isolation), &[]).unwrap();
     (store, i, u)
 }
@@ -43,15 +51,30 @@ fn relocates_into_the_segment_and_traps_exactly() {
     call(&mut s, &i, "store", &[Val::I32(100), Val::I32(0x01020304)]).unwrap();
     let data = u.memory.data(&s);
     assert_eq!(&data[(BASE + 100) as usize..][..4], &[4, 3, 2, 1]);
-    assert_eq!(call(&mut s, &i, "load", &[Val::I32(100)]), Ok(Some(0x01020304)));
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(100)]),
+        Ok(Some(0x01020304))
+    );
     // The last 4 bytes of page 0 load; one byte further traps, as in the original.
     assert_eq!(call(&mut s, &i, "load", &[Val::I32(65532)]), Ok(Some(0)));
-    assert_eq!(call(&mut s, &i, "load", &[Val::I32(65533)]), Err(TrapCode::MemoryOutOfBounds));
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(65533)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
     assert_eq!(call(&mut s, &i, "load_off", &[Val::I32(0)]), Ok(Some(0)));
-    assert_eq!(call(&mut s, &i, "load_off", &[Val::I32(1)]), Err(TrapCode::MemoryOutOfBounds));
+    assert_eq!(
+        call(&mut s, &i, "load_off", &[Val::I32(1)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
     // 33-bit effective address: no wrap-around back into the memory.
-    assert_eq!(call(&mut s, &i, "load_off", &[Val::I32(-65532)]), Err(TrapCode::MemoryOutOfBounds));
-    assert_eq!(call(&mut s, &i, "store", &[Val::I32(-1), Val::I32(7)]), Err(TrapCode::MemoryOutOfBounds));
+    assert_eq!(
+        call(&mut s, &i, "load_off", &[Val::I32(-65532)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(
+        call(&mut s, &i, "store", &[Val::I32(-1), Val::I32(7)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
     assert_eq!(u.broken_canary(&s, 0), None);
 }
 
@@ -61,19 +84,43 @@ fn grow_and_size_stay_inside_the_segment() {
     assert_eq!(call(&mut s, &i, "size", &[]), Ok(Some(1)));
     assert_eq!(call(&mut s, &i, "grow", &[Val::I32(2)]), Ok(Some(1)));
     assert_eq!(call(&mut s, &i, "size", &[]), Ok(Some(3)));
-    assert_eq!(call(&mut s, &i, "load", &[Val::I32(3 * 65536 - 4)]), Ok(Some(0)));
-    assert_eq!(call(&mut s, &i, "load", &[Val::I32(3 * 65536 - 3)]), Err(TrapCode::MemoryOutOfBounds));
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(3 * 65536 - 4)]),
+        Ok(Some(0))
+    );
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(3 * 65536 - 3)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
     assert_eq!(call(&mut s, &i, "grow", &[Val::I32(2)]), Ok(Some(-1)));
     assert_eq!(call(&mut s, &i, "grow", &[Val::I32(1)]), Ok(Some(3)));
     assert_eq!(call(&mut s, &i, "grow", &[Val::I32(0)]), Ok(Some(4)));
     assert_eq!(call(&mut s, &i, "grow", &[Val::I32(-1)]), Ok(Some(-1)));
-    assert_eq!(call(&mut s, &i, "fill", &[Val::I32(0), Val::I32(0xff), Val::I32(4 * 65536)]), Ok(None));
     assert_eq!(
-        call(&mut s, &i, "fill", &[Val::I32(1), Val::I32(0xff), Val::I32(4 * 65536)]),
+        call(
+            &mut s,
+            &i,
+            "fill",
+            &[Val::I32(0), Val::I32(0xff), Val::I32(4 * 65536)]
+        ),
+        Ok(None)
+    );
+    assert_eq!(
+        call(
+            &mut s,
+            &i,
+            "fill",
+            &[Val::I32(1), Val::I32(0xff), Val::I32(4 * 65536)]
+        ),
         Err(TrapCode::MemoryOutOfBounds)
     );
     assert_eq!(
-        call(&mut s, &i, "copy", &[Val::I32(0), Val::I32(1), Val::I32(4 * 65536)]),
+        call(
+            &mut s,
+            &i,
+            "copy",
+            &[Val::I32(0), Val::I32(1), Val::I32(4 * 65536)]
+        ),
         Err(TrapCode::MemoryOutOfBounds)
     );
     assert_eq!(u.broken_canary(&s, 0), None);
@@ -84,8 +131,14 @@ fn masked_and_trusted_relocate_in_bounds_accesses() {
     for iso in [Isolation::Masked, Isolation::Trusted] {
         let (mut s, i, u) = setup(iso);
         call(&mut s, &i, "store", &[Val::I32(100), Val::I32(0x01020304)]).unwrap();
-        assert_eq!(call(&mut s, &i, "load", &[Val::I32(100)]), Ok(Some(0x01020304)));
-        assert_eq!(&u.memory.data(&s)[(BASE + 100) as usize..][..4], &[4, 3, 2, 1]);
+        assert_eq!(
+            call(&mut s, &i, "load", &[Val::I32(100)]),
+            Ok(Some(0x01020304))
+        );
+        assert_eq!(
+            &u.memory.data(&s)[(BASE + 100) as usize..][..4],
+            &[4, 3, 2, 1]
+        );
         assert_eq!(u.broken_canary(&s, 0), None);
     }
     // Masked: an address far outside lands inside the segment.
@@ -98,7 +151,17 @@ fn masked_and_trusted_relocate_in_bounds_accesses() {
 #[test]
 fn constant_in_bounds_accesses_need_no_check() {
     let wasm = wat::parse_str(MODULE).unwrap();
-    let out = rebase(&wasm, &options(Segment { base: BASE, size: 4 * PAGE }, Isolation::Checked)).unwrap();
+    let out = rebase(
+        &wasm,
+        &options(
+            Segment {
+                base: BASE,
+                size: 4 * PAGE,
+            },
+            Isolation::Checked,
+        ),
+    )
+    .unwrap();
     assert_eq!(out.stats.elided, 1, "{:?}", out.stats);
     assert_eq!(out.stats.instructions, 8);
 }
@@ -118,13 +181,19 @@ fn windows(frame: Access) -> Vec<SharedWindow> {
         SharedWindow {
             module: "env".into(),
             field: "frame".into(),
-            segment: Segment { base: 8 * PAGE, size: PAGE },
+            segment: Segment {
+                base: 8 * PAGE,
+                size: PAGE,
+            },
             access: frame,
         },
         SharedWindow {
             module: "env".into(),
             field: "config".into(),
-            segment: Segment { base: 9 * PAGE, size: PAGE },
+            segment: Segment {
+                base: 9 * PAGE,
+                size: PAGE,
+            },
             access: Access::Read,
         },
     ]
@@ -133,7 +202,13 @@ fn windows(frame: Access) -> Vec<SharedWindow> {
 #[test]
 fn shared_windows_map_imported_memories() {
     let wasm = wat::parse_str(WINDOWS).unwrap();
-    let mut opts = options(Segment { base: BASE, size: PAGE }, Isolation::Checked);
+    let mut opts = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
     opts.shared = windows(Access::Write);
     let mut s = Store::new(&engine(), ());
     let (i, u) = instantiate(&mut s, &wasm, &opts, &[]).unwrap();
@@ -141,7 +216,10 @@ fn shared_windows_map_imported_memories() {
     assert_eq!(u.memory.data(&s)[(8 * PAGE + 8) as usize], 77);
     u.memory.data_mut(&mut s)[(9 * PAGE + 4) as usize..][..4].copy_from_slice(&[9, 0, 0, 0]);
     assert_eq!(call(&mut s, &i, "read_cfg", &[Val::I32(4)]), Ok(Some(9)));
-    assert_eq!(call(&mut s, &i, "read_cfg", &[Val::I32(65533)]), Err(TrapCode::MemoryOutOfBounds));
+    assert_eq!(
+        call(&mut s, &i, "read_cfg", &[Val::I32(65533)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
     assert_eq!(call(&mut s, &i, "size_cfg", &[]), Ok(Some(1)));
     assert_eq!(call(&mut s, &i, "grow_cfg", &[Val::I32(1)]), Ok(Some(-1)));
     assert_eq!(call(&mut s, &i, "grow_cfg", &[Val::I32(0)]), Ok(Some(1)));
@@ -150,10 +228,21 @@ fn shared_windows_map_imported_memories() {
 #[test]
 fn a_write_into_a_read_window_is_refused_with_its_place() {
     let wasm = wat::parse_str(WINDOWS).unwrap();
-    let mut opts = options(Segment { base: BASE, size: PAGE }, Isolation::Checked);
+    let mut opts = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
     opts.shared = windows(Access::Read);
     match rebase(&wasm, &opts) {
-        Err(Error::WriteToReadOnly { function, instruction, window, offset }) => {
+        Err(Error::WriteToReadOnly {
+            function,
+            instruction,
+            window,
+            offset,
+        }) => {
             assert_eq!((function, window.as_str()), (0, "env.frame"));
             assert_eq!(instruction, "I32Store");
             assert!(offset > 0);
@@ -164,10 +253,19 @@ fn a_write_into_a_read_window_is_refused_with_its_place() {
 
 #[test]
 fn bad_input_is_refused() {
-    let opts = options(Segment { base: BASE, size: PAGE }, Isolation::Checked);
+    let opts = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
     assert_eq!(rebase(b"hello world", &opts).unwrap_err(), Error::NotWasm);
     let invalid = wat::parse_str("(module (func (result i32) (i64.const 0)))").unwrap();
-    assert!(matches!(rebase(&invalid, &opts), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        rebase(&invalid, &opts),
+        Err(Error::Invalid { .. })
+    ));
     let big = wat::parse_str("(module (memory 2))").unwrap();
     assert!(matches!(rebase(&big, &opts), Err(Error::TooSmall { .. })));
     let m64 = wat::parse_str("(module (memory i64 1))").unwrap();
@@ -183,5 +281,8 @@ fn bad_input_is_refused() {
     let one = wat::parse_str("(module (memory 1))").unwrap();
     assert!(matches!(rebase(&one, &o), Err(Error::NotPowerOfTwo { .. })));
     let oob = wat::parse_str(r#"(module (memory 1) (data (i32.const 65535) "ab"))"#).unwrap();
-    assert!(matches!(rebase(&oob, &opts), Err(Error::DataOutOfBounds { .. })));
+    assert!(matches!(
+        rebase(&oob, &opts),
+        Err(Error::DataOutOfBounds { .. })
+    ));
 }

