@@ -45,14 +45,14 @@ fn code_stats(wasm: &[u8]) -> (usize, u64) {
 fn scan(wasm: &[u8]) -> u64 {
     let mut n = 0u64;
     for p in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = p {
-            if let Ok(mut reader) = body.get_operators_reader() {
-                while !reader.eof() {
-                    if reader.read().is_err() {
-                        break;
-                    }
-                    n += 1;
+        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = p
+            && let Ok(mut reader) = body.get_operators_reader()
+        {
+            while !reader.eof() {
+                if reader.read().is_err() {
+                    break;
                 }
+                n += 1;
             }
         }
     }

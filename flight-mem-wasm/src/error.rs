@@ -216,7 +216,7 @@ impl std::error::Error for Error {}
 impl From<wasmparser::BinaryReaderError> for Error {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
         Error::Invalid {
-            offset: e.offset() as u64,
+            offset: e.offset(),
             message: e.message().to_string(),
         }
     }

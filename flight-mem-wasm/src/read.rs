@@ -75,10 +75,10 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload?;
         let mut func_validator = None;
-        if let Some(v) = validator.as_mut() {
-            if let ValidPayload::Func(f, _) = v.payload(&payload)? {
-                func_validator = Some(f);
-            }
+        if let Some(v) = validator.as_mut()
+            && let ValidPayload::Func(f, _) = v.payload(&payload)?
+        {
+            func_validator = Some(f);
         }
         if let Some((id, r)) = payload.as_section() {
             input.sections.push((id, range(r)));

@@ -65,6 +65,9 @@ fn prev_of(op: &Operator<'_>) -> Prev {
     }
 }
 
+/// The rewritten functions of one chunk, or the first error in it.
+type ChunkResult = Result<Vec<FuncOut>, Error>;
+
 /// Rewrites every function of `input`, on `threads` workers.
 pub(crate) fn rewrite_functions(
     input: &mut Input<'_>,
@@ -99,7 +102,7 @@ pub(crate) fn rewrite_functions(
         chunks.push(Mutex::new(current));
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Vec<FuncOut>, Error>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
     let work = || {
         let mut allocs = FuncValidatorAllocations::default();
         loop {

@@ -25,26 +25,27 @@ impl Rng {
 }
 
 fn config() -> wasm_smith::Config {
-    let mut c = wasm_smith::Config::default();
-    c.min_memories = 1;
-    c.max_memories = 1;
-    c.memory64_enabled = false;
-    c.memory_max_size_required = true;
-    c.max_memory32_bytes = 8 * PAGE;
-    c.threads_enabled = false;
-    c.gc_enabled = false;
-    c.exceptions_enabled = false;
-    c.relaxed_simd_enabled = false;
-    c.wide_arithmetic_enabled = false;
-    c.custom_page_sizes_enabled = false;
-    c.compact_imports_enabled = false;
-    c.max_imports = 0;
-    c.export_everything = true;
-    c.min_funcs = 2;
-    c.max_funcs = 8;
-    c.max_instructions = 60;
-    c.max_data_segments = 8;
-    c
+    wasm_smith::Config {
+        min_memories: 1,
+        max_memories: 1,
+        memory64_enabled: false,
+        memory_max_size_required: true,
+        max_memory32_bytes: 8 * PAGE,
+        threads_enabled: false,
+        gc_enabled: false,
+        exceptions_enabled: false,
+        relaxed_simd_enabled: false,
+        wide_arithmetic_enabled: false,
+        custom_page_sizes_enabled: false,
+        compact_imports_enabled: false,
+        max_imports: 0,
+        export_everything: true,
+        min_funcs: 2,
+        max_funcs: 8,
+        max_instructions: 60,
+        max_data_segments: 8,
+        ..wasm_smith::Config::default()
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -68,7 +69,7 @@ fn key(v: &Val) -> String {
 fn arg(ty: &wasmi::ValType, rng: &mut Rng) -> Val {
     let interesting = [0i64, 1, -1, 4, 0xffff, 0x10000, 0x7fff_ffff, -0x10000];
     let r = rng.next();
-    let x = if r % 3 == 0 {
+    let x = if r.is_multiple_of(3) {
         r as i64 >> 32
     } else {
         interesting[(r >> 8) as usize % interesting.len()]

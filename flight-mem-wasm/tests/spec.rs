@@ -393,10 +393,10 @@ impl Runner {
                 }
             }
             WastDirective::AssertUnlinkable { mut module, .. } => {
-                if let Ok(wasm) = module.encode() {
-                    if self.module(&wasm).is_ok() {
-                        self.fail(script, line, "an unlinkable module instantiated".into());
-                    }
+                if let Ok(wasm) = module.encode()
+                    && self.module(&wasm).is_ok()
+                {
+                    self.fail(script, line, "an unlinkable module instantiated".into());
                 }
             }
             WastDirective::Invoke(inv) => match self.invoke(&inv) {
