@@ -82,6 +82,18 @@ fn wasm_opt(path: &str) -> Option<Duration> {
 
 fn speed(path: &str) {
     let wasm = std::fs::read(path).expect("read");
+    if std::env::var_os("FLIGHT_BENCH_PROFILE").is_some() {
+        // For `perf record`: only the unvalidated checked rebase, repeated.
+        let mut o = Options::new(Segment {
+            base: 0x100_0000,
+            size: 1 << 31,
+        });
+        o.validate = false;
+        for _ in 0..20 {
+            black_box(rebase(&wasm, &o).expect("rebase"));
+        }
+        return;
+    }
     let mib = wasm.len() as f64 / MIB;
     let (code, ops) = code_stats(&wasm);
     let opts = |iso, validate| {
@@ -157,7 +169,7 @@ fn speed(path: &str) {
 /// A hash-count kernel: an LCG picks a slot of a 1 MiB table, the slot is
 /// loaded, incremented and stored; then a checksum pass over the table.
 const KERNEL: &str = r#"(module
-  (memory 32 32)
+  (memory 48 48)
   (func (export "run") (param $n i32) (result i32)
     (local $x i32) (local $i i32) (local $a i32) (local $sum i32)
     (local.set $x (i32.const 12345))

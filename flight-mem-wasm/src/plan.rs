@@ -9,7 +9,7 @@ pub(crate) const PAGE: u64 = 65536;
 const ADDRESS_SPACE: u64 = 1 << 32;
 
 /// What one of the module's memories becomes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {
     /// The module's own memory: grows inside the segment; its current size
     /// lives in two globals.
@@ -19,7 +19,7 @@ pub(crate) enum Kind {
 }
 
 /// The placement of one memory of the input's memory index space.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct MemPlan {
     pub kind: Kind,
     /// Where its address 0 lies in the unified memory.
@@ -31,8 +31,6 @@ pub(crate) struct MemPlan {
     /// Window: its size in bytes, the bound of its checks. Own memory: the
     /// segment size, the bound `masked` confines addresses to.
     pub span: u64,
-    /// For messages: `segment` or `MODULE.FIELD`.
-    pub name: String,
 }
 
 impl MemPlan {
@@ -55,6 +53,8 @@ pub(crate) struct Plan {
     pub isolation: Isolation,
     /// Indexed by the input's memory index.
     pub mems: Vec<MemPlan>,
+    /// For messages, by memory index: `the segment` or `MODULE.FIELD`.
+    pub names: Vec<String>,
     /// Global holding the own memory's current size in pages (i32).
     pub pages_global: u32,
     /// Global holding the own memory's current size in bytes (i64).
@@ -124,6 +124,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
 
     let mut mems = Vec::with_capacity(input.memories.len());
     let mut own = Vec::new();
+    let mut names = Vec::new();
     let mut shared = false;
     for (index, m) in input.memories.iter().enumerate() {
         let memory = index as u32;
@@ -160,7 +161,6 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                     min_bytes: w.segment.size,
                     max_pages: (w.segment.size / PAGE).min(declared_max) as u32,
                     span: w.segment.size,
-                    name: w.name(),
                 }
             }
             None => {
@@ -178,10 +178,13 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                     min_bytes,
                     max_pages: (opts.segment.size / PAGE).min(declared_max) as u32,
                     span: opts.segment.size,
-                    name: "the segment".into(),
                 }
             }
         };
+        names.push(match window {
+            Some(w) => w.name(),
+            None => "the segment".to_string(),
+        });
         mems.push(plan);
     }
     if own.len() > 1 {
@@ -196,6 +199,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
     Ok(Plan {
         isolation: opts.isolation,
         mems,
+        names,
         pages_global: input.globals,
         bytes_global: input.globals + 1,
         own_pages,

@@ -289,6 +289,10 @@ impl Func<'_> {
                     };
                     let next = reader.original_position() as usize;
                     if let Some(memop) = ops::classify(&op) {
+                        if self.out.capacity() == 0 {
+                            // Room for the body and a check per few bytes.
+                            self.out.reserve(2 * (end - start));
+                        }
                         self.out.extend_from_slice(&bytes[copied..i]);
                         if let Err(e) = self.memop(&op, memop, i as u64, p1, p2) {
                             return Some(Err(e));
@@ -363,7 +367,7 @@ impl Func<'_> {
                 function: self.function,
                 offset: pos,
                 instruction: ops::name(op),
-                window: mem.name.clone(),
+                window: self.plan.names[m as usize].clone(),
             });
         }
         Ok(())
@@ -388,22 +392,20 @@ impl Func<'_> {
             }
     }
 
-    /// Locals for `operands`, in stack order.
-    fn operand_locals(&mut self, operands: &[ValType]) -> Vec<u32> {
+    /// Locals for `operands` (at most two), in stack order.
+    fn operand_locals(&mut self, operands: &[ValType]) -> ([u32; 2], usize) {
         let mut seen = [0u32; 3];
-        operands
-            .iter()
-            .map(|&ty| {
-                let slot = match ty {
-                    ValType::I32 => 0,
-                    ValType::I64 => 1,
-                    _ => 2,
-                };
-                let nth = seen[slot];
-                seen[slot] += 1;
-                self.local_for(ty, nth)
-            })
-            .collect()
+        let mut locals = [0u32; 2];
+        for (l, &ty) in locals.iter_mut().zip(operands) {
+            let slot = match ty {
+                ValType::I32 => 0,
+                ValType::I64 => 1,
+                _ => 2,
+            };
+            *l = self.local_for(ty, seen[slot]);
+            seen[slot] += 1;
+        }
+        (locals, operands.len().min(2))
     }
 
     /// Pushes the byte size of memory `m` as an i64.
@@ -522,7 +524,7 @@ impl Func<'_> {
         match memop {
             MemOp::Access(a) => self.access(op, a, m, pos, p1, p2),
             MemOp::Size(_) => {
-                let mem = self.mem(m).clone();
+                let mem = *self.mem(m);
                 match mem.kind {
                     Kind::Own => {
                         let g = self.plan.pages_global;
@@ -540,7 +542,7 @@ impl Func<'_> {
             }
             MemOp::Fill(_) | MemOp::Init { .. } => {
                 self.refuse_write(m, pos, op)?;
-                let mem = self.mem(m).clone();
+                let mem = *self.mem(m);
                 let (d, x, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
                 self.uses_scratch = true;
                 self.sink().local_set(n).local_set(x).local_set(d);
@@ -563,7 +565,7 @@ impl Func<'_> {
             }
             MemOp::Copy { dst, src } => {
                 self.refuse_write(dst, pos, op)?;
-                let (dm, sm) = (self.mem(dst).clone(), self.mem(src).clone());
+                let (dm, sm) = (*self.mem(dst), *self.mem(src));
                 let (d, s, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
                 self.uses_scratch = true;
                 self.sink().local_set(n).local_set(s).local_set(d);
@@ -595,7 +597,7 @@ impl Func<'_> {
     /// `memory.grow` inside the segment: the old size in pages, or -1 past
     /// the segment (or the declared maximum). New pages read as zero.
     fn grow(&mut self, m: u32) {
-        let mem = self.mem(m).clone();
+        let mem = *self.mem(m);
         let (pages, bytes) = (self.plan.pages_global, self.plan.bytes_global);
         if !mem.is_own() {
             // A window has a fixed size: growing by 0 reports it, else fails.
@@ -658,13 +660,13 @@ impl Func<'_> {
         if a.writes {
             self.refuse_write(m, pos, op)?;
         }
-        let mem = self.mem(m).clone();
+        let mem = *self.mem(m);
         let base = u64::from(mem.base);
         let offset = a.memarg.offset;
         let width = u64::from(a.width);
         if a.atomic && base % width != 0 {
             return Err(Error::MisalignedBase {
-                what: mem.name.clone(),
+                what: self.plan.names[m as usize].clone(),
                 base,
             });
         }
@@ -694,7 +696,8 @@ impl Func<'_> {
                 self.note(op, pos, m, offset, offset + base, Check::None);
             }
             Isolation::Masked => {
-                let locals = self.operand_locals(a.operands);
+                let (locals, n) = self.operand_locals(a.operands);
+                let locals = &locals[..n];
                 for &l in locals.iter().rev() {
                     self.sink().local_set(l);
                 }
@@ -702,14 +705,15 @@ impl Func<'_> {
                     self.sink().i32_const(offset as i32).i32_add();
                 }
                 self.sink().i32_const((mem.span - 1) as i32).i32_and();
-                for &l in &locals {
+                for &l in locals {
                     self.sink().local_get(l);
                 }
                 self.relocated(op, 0, Some(base))?;
                 self.note(op, pos, m, offset, base, Check::Mask);
             }
             Isolation::Checked => {
-                let locals = self.operand_locals(a.operands);
+                let (locals, n) = self.operand_locals(a.operands);
+                let locals = &locals[..n];
                 for &l in locals.iter().rev() {
                     self.sink().local_set(l);
                 }
@@ -719,7 +723,7 @@ impl Func<'_> {
                 self.outside(None, Extent::Const(offset + width), &mem);
                 self.trap_if();
                 self.sink().local_get(addr);
-                for &l in &locals {
+                for &l in locals {
                     self.sink().local_get(l);
                 }
                 self.relocated(op, base, None)?;

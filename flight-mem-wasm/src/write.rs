@@ -72,7 +72,7 @@ pub(crate) fn data_section(input: &Input<'_>, plan: &Plan) -> Result<Option<Data
                 if mem.read_only() {
                     return Err(Error::DataIntoReadOnly {
                         segment,
-                        window: mem.name.clone(),
+                        window: plan.names[*memory_index as usize].clone(),
                     });
                 }
                 let mut ops = offset_expr.get_operators_reader();
