@@ -30,6 +30,10 @@ fn config() -> wasm_smith::Config {
         max_memories: 1,
         memory64_enabled: false,
         memory_max_size_required: true,
+        // wasmi has no table limit by default: a `table.grow` by 2^31 in
+        // the *original* module would allocate tens of GiB.
+        table_max_size_required: true,
+        max_table_elements: 10_000,
         max_memory32_bytes: 8 * PAGE,
         threads_enabled: false,
         gc_enabled: false,
@@ -256,7 +260,8 @@ fn run() {
         if std::env::var_os("FLIGHT_FUZZ_TRACE").is_some() {
             let path = std::env::temp_dir().join("flight-fuzz-current.wasm");
             let _ = std::fs::write(&path, &wasm);
-            eprintln!("case {case}");
+            let rss = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+            eprintln!("case {case} statm {}", rss.trim());
         }
         if let Err(e) = differential(&wasm, &mut rng, &mut t) {
             let path = std::env::temp_dir().join(format!("flight-fuzz-{seed}-{case}.wasm"));
