@@ -14,9 +14,10 @@ use wasm_encoder::reencode::{Error as ReError, Reencode};
 use wasm_encoder::{BlockType, Encode, InstructionSink, MemArg};
 use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 
-/// A rewritten function: `None` when its bytes are copied unchanged.
+/// A rewritten function: `None` when its bytes are copied unchanged; else
+/// the new body is `bytes[start..]`.
 pub(crate) struct FuncOut {
-    pub body: Option<Vec<u8>>,
+    pub body: Option<(Vec<u8>, usize)>,
     pub relocations: Vec<Relocation>,
     pub stats: Stats,
 }
@@ -157,6 +158,8 @@ struct Func<'p> {
     scratch: u32,
     uses_scratch: bool,
     uses_v128: bool,
+    /// Bytes reserved at the start of `out` for the locals header.
+    head: usize,
     out: Vec<u8>,
     stats: Stats,
     relocations: Vec<Relocation>,
@@ -201,6 +204,8 @@ fn rewrite_func(
         scratch: declared,
         uses_scratch: false,
         uses_v128: false,
+        // Count, the original groups, five scratch groups of at most 6 bytes.
+        head: 5 + (ops_start - groups_start) + 5 * 6,
         out: Vec::new(),
         stats: Stats::default(),
         relocations: Vec::new(),
@@ -216,7 +221,7 @@ fn rewrite_func(
         Some(copied) => copied?,
         None => {
             f.reset();
-            f.decoded(bytes, reader, ops_start, validator.as_mut())?
+            f.decoded(bytes, reader, ops_start, body_end, validator.as_mut())?
         }
     };
     if let Some(v) = validator {
@@ -225,7 +230,6 @@ fn rewrite_func(
     let out = if f.stats.instructions == 0 {
         None
     } else {
-        let mut new = Vec::with_capacity(f.out.len() + (body_end - copied) + 16);
         let extra: &[(u32, wasm_encoder::ValType)] = if !f.uses_scratch {
             &[]
         } else if f.uses_v128 {
@@ -233,15 +237,19 @@ fn rewrite_func(
         } else {
             &SCRATCH_GROUPS[..4]
         };
-        (groups + extra.len() as u32).encode(&mut new);
-        new.extend_from_slice(&bytes[groups_start..ops_start]);
+        // The locals header goes right before the instructions, into the
+        // room `begin` left, so the body is never copied again.
+        let mut header = Vec::with_capacity(f.head);
+        (groups + extra.len() as u32).encode(&mut header);
+        header.extend_from_slice(&bytes[groups_start..ops_start]);
         for (count, ty) in extra {
-            count.encode(&mut new);
-            ty.encode(&mut new);
+            count.encode(&mut header);
+            ty.encode(&mut header);
         }
-        new.extend_from_slice(&f.out);
-        new.extend_from_slice(&bytes[copied..body_end]);
-        Some(new)
+        let start = f.head - header.len();
+        f.out[start..f.head].copy_from_slice(&header);
+        f.out.extend_from_slice(&bytes[copied..body_end]);
+        Some((std::mem::take(&mut f.out), start))
     };
     Ok(FuncOut {
         body: out,
@@ -259,6 +267,15 @@ const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
 ];
 
 impl Func<'_> {
+    /// Before the first rewritten instruction: room for the locals header
+    /// (`head` bytes) and for a body that grows with its checks.
+    fn begin(&mut self, body_len: usize) {
+        if self.out.is_empty() {
+            self.out.reserve(self.head + 3 * body_len + 64);
+            self.out.resize(self.head, 0);
+        }
+    }
+
     fn reset(&mut self) {
         self.out.clear();
         self.stats = Stats::default();
@@ -289,10 +306,7 @@ impl Func<'_> {
                     };
                     let next = reader.original_position() as usize;
                     if let Some(memop) = ops::classify(&op) {
-                        if self.out.capacity() == 0 {
-                            // Room for the body and a check per few bytes.
-                            self.out.reserve(2 * (end - start));
-                        }
+                        self.begin(end - start);
                         self.out.extend_from_slice(&bytes[copied..i]);
                         if let Err(e) = self.memop(&op, memop, i as u64, p1, p2) {
                             return Some(Err(e));
@@ -318,6 +332,7 @@ impl Func<'_> {
         bytes: &[u8],
         mut reader: wasmparser::OperatorsReader<'_>,
         ops_start: usize,
+        end: usize,
         mut validator: Option<&mut wasmparser::FuncValidator<wasmparser::ValidatorResources>>,
     ) -> Result<usize, Error> {
         let mut copied = ops_start;
@@ -333,6 +348,7 @@ impl Func<'_> {
                 p1 = prev_of(&op);
                 continue;
             };
+            self.begin(end - ops_start);
             self.out.extend_from_slice(&bytes[copied..pos as usize]);
             self.memop(&op, memop, pos, p1, p2)?;
             copied = reader.original_position() as usize;

@@ -268,7 +268,7 @@ fn write_code(
     let leb_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
     let body = |i: usize| -> &[u8] {
         match &funcs[i].body {
-            Some(b) => b,
+            Some((b, start)) => &b[*start..],
             None => &bytes[bodies[i].clone()],
         }
     };
