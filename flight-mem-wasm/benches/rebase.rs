@@ -117,7 +117,7 @@ fn speed(path: &str) {
         out.wasm.len() as f64 / MIB
     );
     let copy = best(10, || wasm.to_vec());
-    let scan_t = best(5, || scan(&wasm));
+    let scan_t = best(9, || scan(&wasm));
     let mut rows = vec![
         ("byte copy".to_string(), copy),
         ("wasmparser operator scan (1 core)".into(), scan_t),
@@ -145,7 +145,7 @@ fn speed(path: &str) {
         ),
     ] {
         let o = opts(iso, validate);
-        rows.push((name.into(), best(5, || rebase(&wasm, &o).expect("rebase"))));
+        rows.push((name.into(), best(9, || rebase(&wasm, &o).expect("rebase"))));
     }
     let mut one = opts(Isolation::Checked, false);
     one.threads = 1;
@@ -206,7 +206,7 @@ fn runtime() {
         let f = i.get_func(&store, "run").expect("run");
         let mut out = [Val::I32(0)];
         let mut result = 0;
-        let d = best(3, || {
+        let d = best(9, || {
             f.call(&mut store, &[Val::I32(n)], &mut out).expect("call");
             result = out[0].i32().unwrap_or(0);
         });
