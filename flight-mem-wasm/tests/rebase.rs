@@ -286,3 +286,44 @@ fn bad_input_is_refused() {
         Err(Error::DataOutOfBounds { .. })
     ));
 }
+
+/// Module shapes without the sections the writer changes or inserts: the
+/// output validates in every mode and imports only the unified memory.
+#[test]
+fn every_module_shape_gives_a_valid_output() {
+    let shapes = [
+        "(module)",
+        "(module (func (export \"f\") (result i32) (i32.const 1)))",
+        "(module (memory 1))",
+        "(module (import \"env\" \"m\" (memory 1 2)) (func (result i32) (i32.load (i32.const 0))))",
+        "(module (global $g (mut i32) (i32.const 5)) (memory 1) (export \"m\" (memory 0)) \
+           (func (result i32) (global.get $g) (i32.load) (memory.grow (i32.const 1)) (i32.add)))",
+        "(module (type (func)) (import \"env\" \"f\" (func)) (memory 1) (start 1) \
+           (func (call 0) (i32.store8 (i32.const 3) (i32.const 4))) (data (i32.const 1) \"x\") (data \"passive\"))",
+        "(module (memory 1 1 shared) (func (param i32) (result i32) \
+           (i32.atomic.rmw.add (local.get 0) (i32.const 1))))",
+        "(module (memory 1) (func (param i32 v128) (v128.store8_lane 3 (local.get 0) (local.get 1)) \
+           (memory.init 0 (local.get 0) (i32.const 0) (i32.const 1)) (data.drop 0)) (data \"ab\"))",
+    ];
+    for wat in shapes {
+        let wasm = wat::parse_str(wat).unwrap();
+        for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
+            let out = rebase(&wasm, &options(Segment { base: BASE, size: PAGE }, iso))
+                .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
+            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+                .validate_all(&out.wasm)
+                .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
+            let memories: Vec<(String, String)> = wasmparser::Parser::new(0)
+                .parse_all(&out.wasm)
+                .filter_map(|p| match p.unwrap() {
+                    wasmparser::Payload::ImportSection(r) => Some(r),
+                    _ => None,
+                })
+                .flat_map(|r| r.into_imports().map(|i| i.unwrap()).collect::<Vec<_>>())
+                .filter(|i| matches!(i.ty, wasmparser::TypeRef::Memory(_)))
+                .map(|i| (i.module.to_string(), i.name.to_string()))
+                .collect();
+            assert_eq!(memories, [("env".to_string(), "memory".to_string())], "{wat}");
+        }
+    }
+}
