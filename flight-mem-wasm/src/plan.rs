@@ -65,6 +65,12 @@ pub(crate) struct Plan {
     pub unified_min_pages: u64,
     /// Whether any input memory was shared (threads): the import must be too.
     pub shared: bool,
+    /// A function appended to the module that traps as an out-of-bounds
+    /// access does; every check calls it (a call is a few bytes, the
+    /// trapping access it replaces is ten). `None` under `trusted`.
+    pub trap_func: Option<u32>,
+    /// The `[] -> []` type appended for it.
+    pub trap_type: u32,
 }
 
 fn check_range(what: &str, seg: Segment) -> Result<(), Error> {
@@ -205,5 +211,8 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         own_pages,
         unified_min_pages: end.div_ceil(PAGE),
         shared,
+        trap_func: (opts.isolation != Isolation::Trusted && !input.bodies.is_empty())
+            .then(|| input.imported_funcs + input.bodies.len() as u32),
+        trap_type: input.type_params.len() as u32,
     })
 }

@@ -464,6 +464,10 @@ impl Func<'_> {
     /// trap is the one the original raised ("out of bounds memory access"),
     /// not `unreachable`.
     fn oob_trap(&mut self) {
+        if let Some(f) = self.plan.trap_func {
+            self.sink().call(f);
+            return;
+        }
         self.sink()
             .i32_const(-1)
             .i32_load8_u(MemArg {

@@ -132,12 +132,17 @@ pub(crate) fn write(
     let code_bytes: usize = bodies.iter().map(|r| r.len() + 5).sum();
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8 + code_bytes / 8);
     out.extend_from_slice(&bytes[..8]);
+    let mut types_done = plan.trap_func.is_none();
     let mut imports_done = false;
     let mut globals_done = plan.own_pages.is_none();
     let mut data = data;
     for (id, range) in &input.sections {
         let (id, content) = (*id, &bytes[range.clone()]);
         let r = rank(id);
+        if r != 0 && r > rank(1) && !types_done {
+            types_done = true;
+            section(&mut out, 1, &append(None, &TRAP_TYPE));
+        }
         if r != 0 && r > rank(2) && !imports_done {
             imports_done = true;
             write_imports(&mut out, input, plan, output)?;
@@ -147,6 +152,15 @@ pub(crate) fn write(
             write_globals(&mut out, None, plan);
         }
         match id {
+            1 if !types_done => {
+                types_done = true;
+                section(&mut out, 1, &append(Some(content), &TRAP_TYPE));
+            }
+            3 if plan.trap_func.is_some() => {
+                let mut ty = Vec::new();
+                plan.trap_type.encode(&mut ty);
+                section(&mut out, 3, &append(Some(content), &ty));
+            }
             2 => {
                 imports_done = true;
                 write_imports(&mut out, input, plan, output)?;
@@ -157,7 +171,7 @@ pub(crate) fn write(
                 write_globals(&mut out, Some(content), plan);
             }
             7 => write_exports(&mut out, input)?,
-            10 => write_code(&mut out, bytes, funcs, bodies),
+            10 => write_code(&mut out, bytes, funcs, bodies, plan.trap_func.is_some()),
             11 => {
                 if let Some(d) = data.take() {
                     out.push(11);
@@ -167,6 +181,9 @@ pub(crate) fn write(
             _ => section(&mut out, id, content),
         }
     }
+    if !types_done {
+        section(&mut out, 1, &append(None, &TRAP_TYPE));
+    }
     if !imports_done {
         write_imports(&mut out, input, plan, output)?;
     }
@@ -174,6 +191,44 @@ pub(crate) fn write(
         write_globals(&mut out, None, plan);
     }
     Ok(out)
+}
+
+/// `func [] -> []`, the type of the trap function.
+const TRAP_TYPE: [u8; 3] = [0x60, 0, 0];
+
+/// A vector section's content with one more item, `item`, at its end.
+fn append(content: Option<&[u8]>, item: &[u8]) -> Vec<u8> {
+    let (count, items) = match content {
+        Some(c) => {
+            let mut reader = wasmparser::BinaryReader::new(c, 0);
+            // The parser already read this count to get here.
+            let count = reader.read_var_u32().unwrap_or(0);
+            (count, &c[reader.original_position() as usize..])
+        }
+        None => (0, &[][..]),
+    };
+    let mut new = Vec::with_capacity(items.len() + item.len() + 5);
+    (count + 1).encode(&mut new);
+    new.extend_from_slice(items);
+    new.extend_from_slice(item);
+    new
+}
+
+/// The body of the trap function: an access at 8 GiB - 2, out of bounds of
+/// every 32-bit memory, so the trap is the one the original module raised.
+fn trap_body() -> Vec<u8> {
+    let mut body = vec![0]; // no locals
+    wasm_encoder::InstructionSink::new(&mut body)
+        .i32_const(-1)
+        .i32_load8_u(wasm_encoder::MemArg {
+            offset: u64::from(u32::MAX),
+            align: 0,
+            target: wasm_encoder::MemArgTarget::Memory(0),
+            ordering: None,
+        })
+        .drop()
+        .end();
+    body
 }
 
 fn write_imports(
@@ -264,7 +319,9 @@ fn write_code(
     bytes: &[u8],
     funcs: &[FuncOut],
     bodies: &[std::ops::Range<usize>],
+    trap: bool,
 ) {
+    let trap = trap.then(trap_body);
     let leb_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
     let body = |i: usize| -> &[u8] {
         match &funcs[i].body {
@@ -272,18 +329,19 @@ fn write_code(
             None => &bytes[bodies[i].clone()],
         }
     };
-    let size = leb_len(funcs.len())
+    let count = funcs.len() + usize::from(trap.is_some());
+    let size = leb_len(count)
         + (0..funcs.len())
             .map(|i| {
                 let n = body(i).len();
                 leb_len(n) + n
             })
-            .sum::<usize>();
+            .sum::<usize>()
+        + trap.as_ref().map_or(0, |t| leb_len(t.len()) + t.len());
     out.push(10);
     (size as u32).encode(out);
-    (funcs.len() as u32).encode(out);
-    for i in 0..funcs.len() {
-        let b = body(i);
+    (count as u32).encode(out);
+    for b in (0..funcs.len()).map(body).chain(trap.as_deref()) {
         (b.len() as u32).encode(out);
         out.extend_from_slice(b);
     }

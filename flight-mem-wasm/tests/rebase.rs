@@ -308,8 +308,17 @@ fn every_module_shape_gives_a_valid_output() {
     for wat in shapes {
         let wasm = wat::parse_str(wat).unwrap();
         for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
-            let out = rebase(&wasm, &options(Segment { base: BASE, size: PAGE }, iso))
-                .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
+            let out = rebase(
+                &wasm,
+                &options(
+                    Segment {
+                        base: BASE,
+                        size: PAGE,
+                    },
+                    iso,
+                ),
+            )
+            .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
             wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
                 .validate_all(&out.wasm)
                 .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
@@ -323,7 +332,11 @@ fn every_module_shape_gives_a_valid_output() {
                 .filter(|i| matches!(i.ty, wasmparser::TypeRef::Memory(_)))
                 .map(|i| (i.module.to_string(), i.name.to_string()))
                 .collect();
-            assert_eq!(memories, [("env".to_string(), "memory".to_string())], "{wat}");
+            assert_eq!(
+                memories,
+                [("env".to_string(), "memory".to_string())],
+                "{wat}"
+            );
         }
     }
 }
