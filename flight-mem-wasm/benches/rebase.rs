@@ -1,0 +1,248 @@
+//! Speed of `flight-rebase` on large real modules, side by side with what
+//! bounds it: a byte copy, a bare wasmparser operator scan and Binaryen's
+//! `wasm-opt` plain round-trip (if installed), all in one run. Then the
+//! run-time cost of isolation on a memory-heavy module in wasmi.
+//!
+//! `cargo bench -p flight-mem-wasm --bench rebase -- FILE.wasm...`
+//! (`benches/run.sh` fetches `@swc/wasm` and `esbuild-wasm` with npm and
+//! runs this). Without files only the run-time part runs.
+
+use flight_mem_wasm::{Isolation, Options, Segment, rebase};
+use std::hint::black_box;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn code_stats(wasm: &[u8]) -> (usize, u64) {
+    let mut code = 0;
+    let mut ops = 0u64;
+    for p in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = p {
+            let r = body.range();
+            code += (r.end - r.start) as usize;
+            if let Ok(mut reader) = body.get_operators_reader() {
+                while !reader.eof() && reader.read().is_ok() {
+                    ops += 1;
+                }
+            }
+        }
+    }
+    (code, ops)
+}
+
+fn scan(wasm: &[u8]) -> u64 {
+    let mut n = 0u64;
+    for p in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = p
+            && let Ok(mut reader) = body.get_operators_reader()
+        {
+            while !reader.eof() {
+                if reader.read().is_err() {
+                    break;
+                }
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn wasm_opt(path: &str) -> Option<Duration> {
+    let out = std::env::temp_dir().join(format!("flight-bench-{}.wasm", std::process::id()));
+    let run = || {
+        Command::new("wasm-opt")
+            .args([path, "--all-features", "-o"])
+            .arg(&out)
+            .status()
+            .ok()
+            .filter(|s| s.success())
+    };
+    run()?;
+    let d = (0..3)
+        .filter_map(|_| {
+            let t = Instant::now();
+            run().map(|_| t.elapsed())
+        })
+        .min();
+    let _ = std::fs::remove_file(&out);
+    d
+}
+
+fn speed(path: &str) {
+    let wasm = std::fs::read(path).expect("read");
+    if std::env::var_os("FLIGHT_BENCH_PROFILE").is_some() {
+        // For `perf record`: only the unvalidated checked rebase, repeated.
+        let mut o = Options::new(Segment {
+            base: 0x100_0000,
+            size: 1 << 31,
+        });
+        o.validate = false;
+        for _ in 0..20 {
+            black_box(rebase(&wasm, &o).expect("rebase"));
+        }
+        return;
+    }
+    let mib = wasm.len() as f64 / MIB;
+    let (code, ops) = code_stats(&wasm);
+    let opts = |iso, validate| {
+        let mut o = Options::new(Segment {
+            base: 0x100_0000,
+            size: 1 << 31,
+        });
+        o.isolation = iso;
+        o.validate = validate;
+        o
+    };
+    let out = rebase(&wasm, &opts(Isolation::Checked, true)).expect("rebase");
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / mib;
+    println!(
+        "\n{path}: {:.1} MiB, {:.1} MiB of code, {:.2}M instructions, {:.2}M rewritten; output \
+         {:.1} MiB (checked)",
+        mib,
+        code as f64 / MIB,
+        ops as f64 / 1e6,
+        out.stats.instructions as f64 / 1e6,
+        out.wasm.len() as f64 / MIB
+    );
+    let copy = best(10, || wasm.to_vec());
+    let scan_t = best(9, || scan(&wasm));
+    let mut rows = vec![
+        ("byte copy".to_string(), copy),
+        ("wasmparser operator scan (1 core)".into(), scan_t),
+    ];
+    for (name, iso, validate) in [
+        (
+            "flight-rebase checked, validating",
+            Isolation::Checked,
+            true,
+        ),
+        (
+            "flight-rebase checked, no validation",
+            Isolation::Checked,
+            false,
+        ),
+        (
+            "flight-rebase masked, no validation",
+            Isolation::Masked,
+            false,
+        ),
+        (
+            "flight-rebase trusted, no validation",
+            Isolation::Trusted,
+            false,
+        ),
+    ] {
+        let o = opts(iso, validate);
+        rows.push((name.into(), best(9, || rebase(&wasm, &o).expect("rebase"))));
+    }
+    let mut one = opts(Isolation::Checked, false);
+    one.threads = 1;
+    rows.push((
+        "flight-rebase checked, no validation, 1 thread".into(),
+        best(5, || rebase(&wasm, &one).expect("rebase")),
+    ));
+    match wasm_opt(path) {
+        Some(d) => rows.push(("binaryen wasm-opt read+write (process)".into(), d)),
+        None => println!("  (wasm-opt not found: skipped)"),
+    }
+    for (name, d) in rows {
+        println!(
+            "  {name:<48} {:>9.2} ms  {:>8.2} ms/MiB",
+            d.as_secs_f64() * 1e3,
+            per(d)
+        );
+    }
+}
+
+/// A hash-count kernel: an LCG picks a slot of a 1 MiB table, the slot is
+/// loaded, incremented and stored; then a checksum pass over the table.
+const KERNEL: &str = r#"(module
+  (memory 48 48)
+  (func (export "run") (param $n i32) (result i32)
+    (local $x i32) (local $i i32) (local $a i32) (local $sum i32)
+    (local.set $x (i32.const 12345))
+    (loop $l
+      (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+      (local.set $a (i32.shl (i32.and (i32.shr_u (local.get $x) (i32.const 8)) (i32.const 0x3ffff)) (i32.const 2)))
+      (i32.store (local.get $a) (i32.add (i32.load (local.get $a)) (i32.const 1)))
+      (i64.store offset=1048576 (local.get $a) (i64.extend_i32_u (local.get $x)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.set $i (i32.const 0))
+    (loop $s
+      (local.set $sum (i32.add (local.get $sum) (i32.load8_u (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $s (i32.lt_u (local.get $i) (i32.const 1048576))))
+    (local.get $sum)))"#;
+
+fn runtime() {
+    use wasmi::{Engine, Linker, Memory, MemoryType, Module, Store, Val};
+    let original = wat::parse_str(KERNEL).expect("wat");
+    let engine = Engine::default();
+    let n = 4_000_000;
+    let time = |wasm: &[u8], unified: bool| -> (Duration, i32) {
+        let mut store = Store::new(&engine, ());
+        let module = Module::new(&engine, wasm).expect("module");
+        let mut linker = Linker::<()>::new(&engine);
+        if unified {
+            let m = Memory::new(&mut store, MemoryType::new(4096, None)).expect("memory");
+            linker.define("env", "memory", m).expect("define");
+        }
+        let i = linker
+            .instantiate_and_start(&mut store, &module)
+            .expect("instance");
+        let f = i.get_func(&store, "run").expect("run");
+        let mut out = [Val::I32(0)];
+        let mut result = 0;
+        let d = best(9, || {
+            f.call(&mut store, &[Val::I32(n)], &mut out).expect("call");
+            result = out[0].i32().unwrap_or(0);
+        });
+        (d, result)
+    };
+    println!("\nrun time in wasmi, hash-count kernel ({n} load+store pairs, 1 MiB checksum):");
+    let (base, r0) = time(&original, false);
+    println!(
+        "  original                 {:>8.1} ms  1.00x",
+        base.as_secs_f64() * 1e3
+    );
+    for iso in [Isolation::Trusted, Isolation::Masked, Isolation::Checked] {
+        let mut o = Options::new(Segment {
+            base: 0x100_0000,
+            size: 32 << 20,
+        });
+        o.isolation = iso;
+        let out = rebase(&original, &o).expect("rebase");
+        let (d, r) = time(&out.wasm, true);
+        assert_eq!(r, r0, "{iso:?} computes a different checksum");
+        println!(
+            "  {:<24} {:>8.1} ms  {:.2}x",
+            format!("{iso:?}"),
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    let files: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a.ends_with(".wasm"))
+        .collect();
+    for f in &files {
+        speed(f);
+    }
+    runtime();
+}

@@ -1,0 +1,166 @@
+//! `flight-rebase`: the command line of flight-mem-wasm (SPEC §7).
+
+use flight_mem_wasm::{Isolation, Options, parse_segment, parse_shared, rebase, relocations_json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: flight-rebase IN.wasm -o OUT.wasm --segment BASE:SIZE
+              [--isolation trusted|masked|checked]     (default: checked)
+              [--memory-import MODULE.FIELD]          (default: env.memory)
+              [--shared IMPORT=BASE:SIZE:read|write]...
+              [--relocations FILE]                    (a table of every rewrite)
+BASE and SIZE: decimal, 0x hex, optionally with KiB, MiB or GiB.";
+
+struct Args {
+    input: PathBuf,
+    output: PathBuf,
+    relocations: Option<PathBuf>,
+    options: Options,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut input = None;
+    let mut output = None;
+    let mut segment = None;
+    let mut isolation = Isolation::Checked;
+    let mut memory_import = ("env".to_string(), "memory".to_string());
+    let mut shared = Vec::new();
+    let mut relocations = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("`{name}` needs a value"))
+        };
+        match a.as_str() {
+            "-o" | "--output" => output = Some(PathBuf::from(value(a)?)),
+            "--segment" => segment = Some(parse_segment(&value(a)?).map_err(|e| e.to_string())?),
+            "--isolation" => {
+                isolation = match value(a)?.as_str() {
+                    "trusted" => Isolation::Trusted,
+                    "masked" => Isolation::Masked,
+                    "checked" => Isolation::Checked,
+                    other => {
+                        return Err(format!(
+                            "`--isolation {other}`: expected trusted, masked or checked"
+                        ));
+                    }
+                }
+            }
+            "--memory-import" => {
+                let v = value(a)?;
+                let (m, f) = v
+                    .split_once('.')
+                    .ok_or_else(|| format!("`--memory-import {v}`: expected MODULE.FIELD"))?;
+                memory_import = (m.to_string(), f.to_string());
+            }
+            "--shared" => shared.push(parse_shared(&value(a)?).map_err(|e| e.to_string())?),
+            "--relocations" => relocations = Some(PathBuf::from(value(a)?)),
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
+            s => {
+                if input.replace(PathBuf::from(s)).is_some() {
+                    return Err(format!("a second input `{s}`: one module at a time"));
+                }
+            }
+        }
+    }
+    let segment = segment.ok_or("`--segment BASE:SIZE` is required")?;
+    let mut options = Options::new(segment);
+    options.isolation = isolation;
+    options.memory_import = memory_import;
+    options.shared = shared;
+    options.relocations = relocations.is_some();
+    Ok(Args {
+        input: input.ok_or("no input module")?,
+        output: output.ok_or("`-o OUT.wasm` is required")?,
+        relocations,
+        options,
+    })
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it: a
+/// reader never sees half a file, and a failure leaves no output behind.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn run(args: &Args) -> Result<String, String> {
+    let wasm = std::fs::read(&args.input)
+        .map_err(|e| format!("cannot read `{}`: {e}", args.input.display()))?;
+    let out = rebase(&wasm, &args.options).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    if let Some(path) = &args.relocations {
+        write_atomically(path, relocations_json(&out.relocations).as_bytes())
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    }
+    write_atomically(&args.output, &out.wasm)
+        .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
+    let s = out.stats;
+    let seg = args.options.segment;
+    let mut report = format!(
+        "{} -> {}: segment {:#x}..{:#x} ({:?}); {} of {} functions rewritten; {} memory \
+         instructions, {} bounds checks, {} masks, {} elided (constant in-bounds addresses); \
+         {} data segments moved",
+        args.input.display(),
+        args.output.display(),
+        seg.base,
+        seg.base + seg.size,
+        args.options.isolation,
+        s.functions_rewritten,
+        s.functions,
+        s.instructions,
+        s.checks,
+        s.masks,
+        s.elided,
+        s.data_segments
+    );
+    if args.options.isolation == Isolation::Masked {
+        report.push_str(
+            "\nnote: masked accesses start inside the segment; a wide one may reach up to 15 \
+             bytes past its end (keep a guard after it)",
+        );
+    }
+    Ok(report)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&args) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Step 2: decide where each of the module's memories goes in the unified
+//! memory, and refuse what cannot be placed (too small, overlapping, 64-bit,
+//! several own memories, windows the module does not import).
+
+use crate::read::Input;
+use crate::{Access, Error, Isolation, Options, Segment};
+
+pub(crate) const PAGE: u64 = 65536;
+const ADDRESS_SPACE: u64 = 1 << 32;
+
+/// What one of the module's memories becomes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    /// The module's own memory: grows inside the segment; its current size
+    /// lives in two globals.
+    Own,
+    /// An imported memory mapped onto a fixed window.
+    Window { access: Access },
+}
+
+/// The placement of one memory of the input's memory index space.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MemPlan {
+    pub kind: Kind,
+    /// Where its address 0 lies in the unified memory.
+    pub base: u32,
+    /// Its size in bytes at instantiation (windows never change size).
+    pub min_bytes: u64,
+    /// Own memory: the most pages `memory.grow` may reach. Window: its pages.
+    pub max_pages: u32,
+    /// Window: its size in bytes, the bound of its checks. Own memory: the
+    /// segment size, the bound `masked` confines addresses to.
+    pub span: u64,
+}
+
+impl MemPlan {
+    pub(crate) fn is_own(&self) -> bool {
+        matches!(self.kind, Kind::Own)
+    }
+    pub(crate) fn read_only(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Window {
+                access: Access::Read
+            }
+        )
+    }
+}
+
+/// Where everything goes.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub isolation: Isolation,
+    /// Indexed by the input's memory index.
+    pub mems: Vec<MemPlan>,
+    /// For messages, by memory index: `the segment` or `MODULE.FIELD`.
+    pub names: Vec<String>,
+    /// Global holding the own memory's current size in pages (i32).
+    pub pages_global: u32,
+    /// Global holding the own memory's current size in bytes (i64).
+    pub bytes_global: u32,
+    /// Initial pages of the own memory, if there is one.
+    pub own_pages: Option<u32>,
+    /// Minimum pages of the unified memory import.
+    pub unified_min_pages: u64,
+    /// Whether any input memory was shared (threads): the import must be too.
+    pub shared: bool,
+    /// A function appended to the module that traps as an out-of-bounds
+    /// access does; every check calls it (a call is a few bytes, the
+    /// trapping access it replaces is ten). `None` under `trusted`.
+    pub trap_func: Option<u32>,
+    /// The `[] -> []` type appended for it.
+    pub trap_type: u32,
+}
+
+fn check_range(what: &str, seg: Segment) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Err(Error::BadRange {
+            what: what.to_string(),
+            why: why.to_string(),
+        })
+    };
+    if seg.size == 0 {
+        return bad("size is 0");
+    }
+    match seg.base.checked_add(seg.size) {
+        Some(end) if end <= ADDRESS_SPACE => Ok(()),
+        _ => bad("reaches past the 4 GiB of a 32-bit memory"),
+    }
+}
+
+/// Places every memory of `input` as `opts` asks.
+pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
+    let masked = opts.isolation == Isolation::Masked;
+    let mut ranges: Vec<(String, Segment)> = vec![("segment".to_string(), opts.segment)];
+    check_range("segment", opts.segment)?;
+    if masked && !opts.segment.size.is_power_of_two() {
+        return Err(Error::NotPowerOfTwo {
+            what: "segment".into(),
+            size: opts.segment.size,
+        });
+    }
+    for w in &opts.shared {
+        let name = w.name();
+        check_range(&format!("window `{name}`"), w.segment)?;
+        if masked && !w.segment.size.is_power_of_two() {
+            return Err(Error::NotPowerOfTwo {
+                what: format!("window `{name}`"),
+                size: w.segment.size,
+            });
+        }
+        if !input.memories.iter().any(|m| {
+            m.import
+                .is_some_and(|(module, field)| module == w.module && field == w.field)
+        }) {
+            return Err(Error::UnknownShared { name });
+        }
+        ranges.push((format!("window `{name}`"), w.segment));
+    }
+    for (i, (a_name, a)) in ranges.iter().enumerate() {
+        for (b_name, b) in &ranges[i + 1..] {
+            if a.base < b.base + b.size && b.base < a.base + a.size {
+                return Err(Error::Overlap {
+                    a: a_name.clone(),
+                    b: b_name.clone(),
+                });
+            }
+        }
+    }
+
+    let mut mems = Vec::with_capacity(input.memories.len());
+    let mut own = Vec::new();
+    let mut names = Vec::new();
+    let mut shared = false;
+    for (index, m) in input.memories.iter().enumerate() {
+        let memory = index as u32;
+        if m.ty.memory64 {
+            return Err(Error::Memory64 { memory });
+        }
+        if m.ty.page_size_log2.is_some_and(|p| p != 16) {
+            return Err(Error::CustomPageSize { memory });
+        }
+        shared |= m.ty.shared;
+        let declared_max = m.ty.maximum.unwrap_or(ADDRESS_SPACE / PAGE);
+        let initial = match (m.import, opts.imported_pages) {
+            (Some(_), Some(given)) => given.clamp(m.ty.initial, declared_max.max(m.ty.initial)),
+            _ => m.ty.initial,
+        };
+        let min_bytes = initial * PAGE;
+        let window = m.import.and_then(|(module, field)| {
+            opts.shared
+                .iter()
+                .find(|w| w.module == module && w.field == field)
+        });
+        let plan = match window {
+            Some(w) => {
+                if w.segment.size < m.ty.initial * PAGE {
+                    return Err(Error::TooSmall {
+                        what: format!("window `{}`", w.name()),
+                        needed: m.ty.initial * PAGE,
+                        size: w.segment.size,
+                    });
+                }
+                MemPlan {
+                    kind: Kind::Window { access: w.access },
+                    base: w.segment.base as u32,
+                    min_bytes: w.segment.size,
+                    max_pages: (w.segment.size / PAGE).min(declared_max) as u32,
+                    span: w.segment.size,
+                }
+            }
+            None => {
+                own.push(index);
+                if opts.segment.size < min_bytes {
+                    return Err(Error::TooSmall {
+                        what: "the segment".into(),
+                        needed: min_bytes,
+                        size: opts.segment.size,
+                    });
+                }
+                MemPlan {
+                    kind: Kind::Own,
+                    base: opts.segment.base as u32,
+                    min_bytes,
+                    max_pages: (opts.segment.size / PAGE).min(declared_max) as u32,
+                    span: opts.segment.size,
+                }
+            }
+        };
+        names.push(match window {
+            Some(w) => w.name(),
+            None => "the segment".to_string(),
+        });
+        mems.push(plan);
+    }
+    if own.len() > 1 {
+        return Err(Error::SeveralOwnMemories { count: own.len() });
+    }
+    let own_pages = own.first().map(|&i| (mems[i].min_bytes / PAGE) as u32);
+    let end = ranges
+        .iter()
+        .map(|(_, s)| s.base + s.size)
+        .max()
+        .unwrap_or(0);
+    Ok(Plan {
+        isolation: opts.isolation,
+        mems,
+        names,
+        pages_global: input.globals,
+        bytes_global: input.globals + 1,
+        own_pages,
+        unified_min_pages: end.div_ceil(PAGE),
+        shared,
+        trap_func: (opts.isolation != Isolation::Trusted && !input.bodies.is_empty())
+            .then(|| input.imported_funcs + input.bodies.len() as u32),
+        trap_type: input.type_params.len() as u32,
+    })
+}

@@ -1,0 +1,144 @@
+//! Step 1: read the module — section boundaries, memories, function bodies
+//! and data segments — validating the module-level parts on the way. Function
+//! bodies are validated later, in the rewrite workers, in the same pass that
+//! rewrites them.
+
+use crate::Error;
+use std::ops::Range;
+use wasmparser::{
+    CompositeInnerType, Data, Export, FuncToValidate, FunctionBody, Import, MemoryType, Parser,
+    Payload, TypeRef, ValidPayload, Validator, ValidatorResources, WasmFeatures,
+};
+
+/// One memory of the module's memory index space.
+#[derive(Debug, Clone)]
+pub(crate) struct MemDecl<'a> {
+    /// `(module, field)` when imported.
+    pub import: Option<(&'a str, &'a str)>,
+    pub ty: MemoryType,
+}
+
+/// A function body and, when validating, the validator for it.
+pub(crate) struct Body<'a> {
+    pub body: FunctionBody<'a>,
+    pub validator: Option<FuncToValidate<ValidatorResources>>,
+}
+
+/// What the later steps need from the input.
+pub(crate) struct Input<'a> {
+    pub bytes: &'a [u8],
+    /// Every section in file order: id and content range.
+    pub sections: Vec<(u8, Range<usize>)>,
+    pub memories: Vec<MemDecl<'a>>,
+    pub imports: Vec<Import<'a>>,
+    pub exports: Vec<Export<'a>>,
+    pub imported_funcs: u32,
+    pub globals: u32,
+    /// Parameter count of each type index (0 for non-function types).
+    pub type_params: Vec<u32>,
+    /// Type index of each defined function.
+    pub func_types: Vec<u32>,
+    pub bodies: Vec<Body<'a>>,
+    pub data: Vec<Data<'a>>,
+}
+
+fn range(r: Range<u64>) -> Range<usize> {
+    // Offsets come from a slice in memory, so they fit in usize.
+    r.start as usize..r.end as usize
+}
+
+/// Reads `bytes`; with `validate`, the module-level validation runs here.
+pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(Error::NotWasm);
+    }
+    if bytes[4..8] != [1, 0, 0, 0] {
+        return Err(Error::Invalid {
+            offset: 4,
+            message: "not a core module of version 1 (a component or an unknown version)".into(),
+        });
+    }
+    let mut validator = validate.then(|| Validator::new_with_features(WasmFeatures::all()));
+    let mut input = Input {
+        bytes,
+        sections: Vec::new(),
+        memories: Vec::new(),
+        imports: Vec::new(),
+        exports: Vec::new(),
+        imported_funcs: 0,
+        globals: 0,
+        type_params: Vec::new(),
+        func_types: Vec::new(),
+        bodies: Vec::new(),
+        data: Vec::new(),
+    };
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload?;
+        let mut func_validator = None;
+        if let Some(v) = validator.as_mut()
+            && let ValidPayload::Func(f, _) = v.payload(&payload)?
+        {
+            func_validator = Some(f);
+        }
+        if let Some((id, r)) = payload.as_section() {
+            input.sections.push((id, range(r)));
+        }
+        match payload {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group?.into_types() {
+                        input.type_params.push(match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => f.params().len() as u32,
+                            _ => 0,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import?;
+                    input.imports.push(import);
+                    match import.ty {
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => input.imported_funcs += 1,
+                        TypeRef::Global(_) => input.globals += 1,
+                        TypeRef::Memory(ty) => input.memories.push(MemDecl {
+                            import: Some((import.module, import.name)),
+                            ty,
+                        }),
+                        _ => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    input.func_types.push(ty?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for ty in reader {
+                    input.memories.push(MemDecl {
+                        import: None,
+                        ty: ty?,
+                    });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    input.exports.push(export?);
+                }
+            }
+            Payload::GlobalSection(reader) => input.globals += reader.count(),
+            Payload::CodeSectionEntry(body) => input.bodies.push(Body {
+                body,
+                validator: func_validator,
+            }),
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    input.data.push(data?);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(input)
+}

@@ -1,0 +1,761 @@
+//! Step 3: rewrite function bodies. Each body is decoded once (and validated
+//! in the same pass); bytes between memory instructions are copied verbatim,
+//! only the memory instructions are re-encoded. Bodies are spread over
+//! worker threads.
+
+use crate::ops::{self, Access, MemOp};
+use crate::plan::{Kind, MemPlan, Plan};
+use crate::read::{Body, Input};
+use crate::scan;
+use crate::{Check, Error, Isolation, Relocation, Stats};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wasm_encoder::reencode::{Error as ReError, Reencode};
+use wasm_encoder::{BlockType, Encode, InstructionSink, MemArg};
+use wasmparser::{FuncValidatorAllocations, Operator, ValType};
+
+/// A rewritten function: `None` when its bytes are copied unchanged; else
+/// the new body is `bytes[start..]`.
+pub(crate) struct FuncOut {
+    pub body: Option<(Vec<u8>, usize)>,
+    pub relocations: Vec<Relocation>,
+    pub stats: Stats,
+}
+
+/// Relocates a memarg to memory 0 of the output: adds `add` to its offset,
+/// or replaces the offset by `set`.
+struct Relocate {
+    add: u64,
+    set: Option<u64>,
+}
+
+impl Reencode for Relocate {
+    type Error = std::convert::Infallible;
+
+    fn memory_index(&mut self, _memory: u32) -> Result<u32, ReError<Self::Error>> {
+        Ok(0)
+    }
+
+    fn mem_arg(&mut self, arg: wasmparser::MemArg) -> Result<MemArg, ReError<Self::Error>> {
+        let mut out = wasm_encoder::reencode::utils::mem_arg(self, arg)?;
+        out.offset = self.set.unwrap_or(arg.offset + self.add);
+        Ok(out)
+    }
+}
+
+/// What came just before an instruction, to prove constant addresses.
+#[derive(Clone, Copy, PartialEq)]
+enum Prev {
+    /// `i32.const` with this value.
+    Const(u32),
+    /// Pushes one value and pops none (a constant, `local.get`, `global.get`).
+    Pure,
+    Other,
+}
+
+fn prev_of(op: &Operator<'_>) -> Prev {
+    match op {
+        Operator::I32Const { value } => Prev::Const(*value as u32),
+        Operator::I64Const { .. }
+        | Operator::F32Const { .. }
+        | Operator::F64Const { .. }
+        | Operator::V128Const { .. }
+        | Operator::LocalGet { .. }
+        | Operator::GlobalGet { .. } => Prev::Pure,
+        _ => Prev::Other,
+    }
+}
+
+/// The rewritten functions of one chunk, or the first error in it.
+type ChunkResult = Result<Vec<FuncOut>, Error>;
+
+/// Rewrites every function of `input`, on `threads` workers.
+pub(crate) fn rewrite_functions(
+    input: &mut Input<'_>,
+    plan: &Plan,
+    record: bool,
+    threads: usize,
+) -> Result<Vec<FuncOut>, Error> {
+    let bodies = std::mem::take(&mut input.bodies);
+    let total: usize = bodies
+        .iter()
+        .map(|b| {
+            let r = b.body.range();
+            (r.end - r.start) as usize
+        })
+        .sum();
+    // Many small chunks taken from a shared counter balance the workers even
+    // when a few functions are huge.
+    let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
+    let mut chunks: Vec<Mutex<Vec<(u32, Body<'_>)>>> = Vec::new();
+    let mut current = Vec::new();
+    let mut current_bytes = 0;
+    for (i, body) in bodies.into_iter().enumerate() {
+        let r = body.body.range();
+        current_bytes += (r.end - r.start) as usize;
+        current.push((i as u32, body));
+        if current_bytes >= chunk_bytes {
+            chunks.push(Mutex::new(std::mem::take(&mut current)));
+            current_bytes = 0;
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(Mutex::new(current));
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
+    let work = || {
+        let mut allocs = FuncValidatorAllocations::default();
+        loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = chunks.get(c) else { break };
+            let items = std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut outs = Vec::with_capacity(items.len());
+            let mut result = Ok(());
+            for (i, body) in items {
+                match rewrite_func(input, plan, record, i, body, &mut allocs) {
+                    Ok(out) => outs.push(out),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            let r = result.map(|()| outs);
+            results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((c, r));
+        }
+    };
+    let workers = threads.clamp(1, chunks.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(work);
+        }
+        work();
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(c, _)| *c);
+    let mut out = Vec::new();
+    for (_, r) in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// Scratch locals appended to a rewritten function, relative to its first.
+const SCRATCH_I32: u32 = 0; // three: address/destination, then operands
+const SCRATCH_I64: u32 = 3; // two
+const SCRATCH_F32: u32 = 5;
+const SCRATCH_F64: u32 = 6;
+const SCRATCH_V128: u32 = 7;
+
+struct Func<'p> {
+    plan: &'p Plan,
+    function: u32,
+    /// Index of the first scratch local.
+    scratch: u32,
+    uses_scratch: bool,
+    uses_v128: bool,
+    /// Bytes reserved at the start of `out` for the locals header.
+    head: usize,
+    out: Vec<u8>,
+    stats: Stats,
+    relocations: Vec<Relocation>,
+    record: bool,
+}
+
+fn rewrite_func(
+    input: &Input<'_>,
+    plan: &Plan,
+    record: bool,
+    index: u32,
+    body: Body<'_>,
+    allocs: &mut FuncValidatorAllocations,
+) -> Result<FuncOut, Error> {
+    let function = input.imported_funcs + index;
+    let params = input
+        .func_types
+        .get(index as usize)
+        .and_then(|&t| input.type_params.get(t as usize))
+        .copied()
+        .unwrap_or(0);
+    let mut validator = body
+        .validator
+        .map(|v| v.into_validator(std::mem::take(allocs)));
+    let mut locals = body.body.get_locals_reader()?;
+    let groups_start = locals.original_position() as usize;
+    let mut declared = params;
+    let groups = locals.get_count();
+    for _ in 0..groups {
+        let offset = locals.original_position();
+        let (count, ty) = locals.read()?;
+        if let Some(v) = validator.as_mut() {
+            v.define_locals(offset, count, ty)?;
+        }
+        declared = declared.saturating_add(count);
+    }
+    let ops_start = locals.original_position() as usize;
+    let reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
+    let mut f = Func {
+        plan,
+        function,
+        scratch: declared,
+        uses_scratch: false,
+        uses_v128: false,
+        // Count, the original groups, five scratch groups of at most 6 bytes.
+        head: 5 + (ops_start - groups_start) + 5 * 6,
+        out: Vec::new(),
+        stats: Stats::default(),
+        relocations: Vec::new(),
+        record,
+    };
+    let bytes = input.bytes;
+    let body_end = body.body.range().end as usize;
+    let fast = match validator {
+        None => f.fast(bytes, ops_start, body_end),
+        Some(_) => None,
+    };
+    let copied = match fast {
+        Some(copied) => copied?,
+        None => {
+            f.reset();
+            f.decoded(bytes, reader, ops_start, body_end, validator.as_mut())?
+        }
+    };
+    if let Some(v) = validator {
+        *allocs = v.into_allocations();
+    }
+    let out = if f.stats.instructions == 0 {
+        None
+    } else {
+        let extra: &[(u32, wasm_encoder::ValType)] = if !f.uses_scratch {
+            &[]
+        } else if f.uses_v128 {
+            &SCRATCH_GROUPS
+        } else {
+            &SCRATCH_GROUPS[..4]
+        };
+        // The locals header goes right before the instructions, into the
+        // room `begin` left, so the body is never copied again.
+        let mut header = Vec::with_capacity(f.head);
+        (groups + extra.len() as u32).encode(&mut header);
+        header.extend_from_slice(&bytes[groups_start..ops_start]);
+        for (count, ty) in extra {
+            count.encode(&mut header);
+            ty.encode(&mut header);
+        }
+        let start = f.head - header.len();
+        f.out[start..f.head].copy_from_slice(&header);
+        f.out.extend_from_slice(&bytes[copied..body_end]);
+        Some((std::mem::take(&mut f.out), start))
+    };
+    Ok(FuncOut {
+        body: out,
+        relocations: f.relocations,
+        stats: f.stats,
+    })
+}
+
+const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
+    (3, wasm_encoder::ValType::I32),
+    (2, wasm_encoder::ValType::I64),
+    (1, wasm_encoder::ValType::F32),
+    (1, wasm_encoder::ValType::F64),
+    (1, wasm_encoder::ValType::V128),
+];
+
+impl Func<'_> {
+    /// Before the first rewritten instruction: room for the locals header
+    /// (`head` bytes) and for a body that grows with its checks.
+    fn begin(&mut self, body_len: usize) {
+        if self.out.is_empty() {
+            self.out.reserve(self.head + 3 * body_len + 64);
+            self.out.resize(self.head, 0);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.out.clear();
+        self.stats = Stats::default();
+        self.relocations.clear();
+        self.uses_scratch = false;
+        self.uses_v128 = false;
+    }
+
+    /// The fast path (see `scan`): `None` when the body holds an instruction
+    /// the scanner does not know; else the position up to which the output
+    /// has consumed the body.
+    fn fast(&mut self, bytes: &[u8], start: usize, end: usize) -> Option<Result<usize, Error>> {
+        let body = &bytes[..end];
+        let (mut i, mut copied) = (start, start);
+        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
+        while i < end {
+            let (next, kind) = scan::step(body, i)?;
+            let prev = match kind {
+                scan::Kind::Plain => Prev::Other,
+                scan::Kind::Const(c) => Prev::Const(c),
+                scan::Kind::Pure => Prev::Pure,
+                scan::Kind::Memory => {
+                    let reader = wasmparser::BinaryReader::new(&body[i..], i as u64);
+                    let mut reader = wasmparser::OperatorsReader::new(reader);
+                    let op = match reader.read() {
+                        Ok(op) => op,
+                        Err(e) => return Some(Err(e.into())),
+                    };
+                    let next = reader.original_position() as usize;
+                    if let Some(memop) = ops::classify(&op) {
+                        self.begin(end - start);
+                        self.out.extend_from_slice(&bytes[copied..i]);
+                        if let Err(e) = self.memop(&op, memop, i as u64, p1, p2) {
+                            return Some(Err(e));
+                        }
+                        copied = next;
+                    }
+                    p2 = p1;
+                    p1 = Prev::Other;
+                    i = next;
+                    continue;
+                }
+            };
+            p2 = p1;
+            p1 = prev;
+            i = next;
+        }
+        Some(Ok(copied))
+    }
+
+    /// The wasmparser path: decodes (and validates) every instruction.
+    fn decoded(
+        &mut self,
+        bytes: &[u8],
+        mut reader: wasmparser::OperatorsReader<'_>,
+        ops_start: usize,
+        end: usize,
+        mut validator: Option<&mut wasmparser::FuncValidator<wasmparser::ValidatorResources>>,
+    ) -> Result<usize, Error> {
+        let mut copied = ops_start;
+        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
+        while !reader.eof() {
+            let pos = reader.original_position();
+            let op = reader.read()?;
+            if let Some(v) = validator.as_mut() {
+                v.op(pos, &op)?;
+            }
+            let Some(memop) = ops::classify(&op) else {
+                p2 = p1;
+                p1 = prev_of(&op);
+                continue;
+            };
+            self.begin(end - ops_start);
+            self.out.extend_from_slice(&bytes[copied..pos as usize]);
+            self.memop(&op, memop, pos, p1, p2)?;
+            copied = reader.original_position() as usize;
+            p2 = p1;
+            p1 = Prev::Other;
+        }
+        reader.finish()?;
+        Ok(copied)
+    }
+
+    fn mem(&self, m: u32) -> &MemPlan {
+        // Validation (or the decoder) guarantees the index exists; a module
+        // read without validation could still name a missing memory.
+        &self.plan.mems[m as usize]
+    }
+
+    fn check_mem(&self, m: u32, pos: u64, op: &Operator<'_>) -> Result<(), Error> {
+        if (m as usize) < self.plan.mems.len() {
+            Ok(())
+        } else {
+            Err(Error::Invalid {
+                offset: pos,
+                message: format!("`{}` names memory {m}, which does not exist", ops::name(op)),
+            })
+        }
+    }
+
+    fn refuse_write(&self, m: u32, pos: u64, op: &Operator<'_>) -> Result<(), Error> {
+        let mem = self.mem(m);
+        if mem.read_only() {
+            return Err(Error::WriteToReadOnly {
+                function: self.function,
+                offset: pos,
+                instruction: ops::name(op),
+                window: self.plan.names[m as usize].clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn sink(&mut self) -> InstructionSink<'_> {
+        InstructionSink::new(&mut self.out)
+    }
+
+    fn local_for(&mut self, ty: ValType, nth: u32) -> u32 {
+        self.uses_scratch = true;
+        self.scratch
+            + match ty {
+                ValType::I32 => SCRATCH_I32 + 1 + nth,
+                ValType::I64 => SCRATCH_I64 + nth,
+                ValType::F32 => SCRATCH_F32,
+                ValType::F64 => SCRATCH_F64,
+                _ => {
+                    self.uses_v128 = true;
+                    SCRATCH_V128
+                }
+            }
+    }
+
+    /// Locals for `operands` (at most two), in stack order.
+    fn operand_locals(&mut self, operands: &[ValType]) -> ([u32; 2], usize) {
+        let mut seen = [0u32; 3];
+        let mut locals = [0u32; 2];
+        for (l, &ty) in locals.iter_mut().zip(operands) {
+            let slot = match ty {
+                ValType::I32 => 0,
+                ValType::I64 => 1,
+                _ => 2,
+            };
+            *l = self.local_for(ty, seen[slot]);
+            seen[slot] += 1;
+        }
+        (locals, operands.len().min(2))
+    }
+
+    /// Pushes the byte size of memory `m` as an i64.
+    fn bound(&mut self, m: &MemPlan) {
+        match m.kind {
+            Kind::Own => {
+                let g = self.plan.bytes_global;
+                self.sink().global_get(g)
+            }
+            Kind::Window { .. } => self.sink().i64_const(m.span as i64),
+        };
+    }
+
+    /// Pushes whether `[addr, addr + extent)` reaches outside memory `m`;
+    /// `addr` is a local or already on the stack, `extent` a constant or a
+    /// local. Computed in i64, so nothing wraps (the 33-bit effective
+    /// address of wasm).
+    fn outside(&mut self, addr: Option<u32>, extent: Extent, m: &MemPlan) {
+        if let Some(addr) = addr {
+            self.sink().local_get(addr);
+        }
+        self.sink().i64_extend_i32_u();
+        match extent {
+            Extent::Const(n) => self.sink().i64_const(n as i64),
+            Extent::Local(l) => self.sink().local_get(l).i64_extend_i32_u(),
+        };
+        self.sink().i64_add();
+        self.bound(m);
+        self.sink().i64_gt_u();
+    }
+
+    /// Traps if the value on the stack is non-zero.
+    fn trap_if(&mut self) {
+        self.sink().if_(BlockType::Empty);
+        self.oob_trap();
+        self.sink().end();
+    }
+
+    /// An access at 8 GiB - 2, out of bounds of every 32-bit memory: the
+    /// trap is the one the original raised ("out of bounds memory access"),
+    /// not `unreachable`.
+    fn oob_trap(&mut self) {
+        if let Some(f) = self.plan.trap_func {
+            self.sink().call(f);
+            return;
+        }
+        self.sink()
+            .i32_const(-1)
+            .i32_load8_u(MemArg {
+                offset: u64::from(u32::MAX),
+                align: 0,
+                target: wasm_encoder::MemArgTarget::Memory(0),
+                ordering: None,
+            })
+            .drop();
+    }
+
+    fn add_base(&mut self, base: u32) {
+        if base != 0 {
+            self.sink().i32_const(base as i32).i32_add();
+        }
+    }
+
+    /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
+    /// to `set`).
+    fn relocated(&mut self, op: &Operator<'_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+        let instruction =
+            Relocate { add, set }
+                .instruction(op.clone())
+                .map_err(|e| Error::Invalid {
+                    offset: 0,
+                    message: e.to_string(),
+                })?;
+        instruction.encode(&mut self.out);
+        Ok(())
+    }
+
+    fn note(
+        &mut self,
+        op: &Operator<'_>,
+        pos: u64,
+        memory: u32,
+        orig: u64,
+        new: u64,
+        check: Check,
+    ) {
+        self.stats.instructions += 1;
+        match check {
+            Check::Bounds => self.stats.checks += 1,
+            Check::Elided => self.stats.elided += 1,
+            Check::Mask => self.stats.masks += 1,
+            Check::None | Check::Trap => {}
+        }
+        if self.record {
+            self.relocations.push(Relocation {
+                function: self.function,
+                offset: pos,
+                instruction: ops::name(op),
+                memory,
+                original_offset: orig,
+                new_offset: new,
+                check,
+            });
+        }
+    }
+
+    fn memop(
+        &mut self,
+        op: &Operator<'_>,
+        memop: MemOp,
+        pos: u64,
+        p1: Prev,
+        p2: Prev,
+    ) -> Result<(), Error> {
+        let m = memop.memory();
+        self.check_mem(m, pos, op)?;
+        if let MemOp::Copy { src, .. } = memop {
+            self.check_mem(src, pos, op)?;
+        }
+        match memop {
+            MemOp::Access(a) => self.access(op, a, m, pos, p1, p2),
+            MemOp::Size(_) => {
+                let mem = *self.mem(m);
+                match mem.kind {
+                    Kind::Own => {
+                        let g = self.plan.pages_global;
+                        self.sink().global_get(g)
+                    }
+                    Kind::Window { .. } => self.sink().i32_const(mem.max_pages as i32),
+                };
+                self.note(op, pos, m, 0, 0, Check::None);
+                Ok(())
+            }
+            MemOp::Grow(_) => {
+                self.grow(m);
+                self.note(op, pos, m, 0, 0, Check::Bounds);
+                Ok(())
+            }
+            MemOp::Fill(_) | MemOp::Init { .. } => {
+                self.refuse_write(m, pos, op)?;
+                let mem = *self.mem(m);
+                let (d, x, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
+                self.uses_scratch = true;
+                self.sink().local_set(n).local_set(x).local_set(d);
+                let check = if self.plan.isolation == Isolation::Trusted {
+                    Check::None
+                } else {
+                    self.outside(Some(d), Extent::Local(n), &mem);
+                    self.trap_if();
+                    Check::Bounds
+                };
+                self.sink().local_get(d);
+                self.add_base(mem.base);
+                self.sink().local_get(x).local_get(n);
+                match memop {
+                    MemOp::Init { data, .. } => self.sink().memory_init(0, data),
+                    _ => self.sink().memory_fill(0),
+                };
+                self.note(op, pos, m, 0, mem.base.into(), check);
+                Ok(())
+            }
+            MemOp::Copy { dst, src } => {
+                self.refuse_write(dst, pos, op)?;
+                let (dm, sm) = (*self.mem(dst), *self.mem(src));
+                let (d, s, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
+                self.uses_scratch = true;
+                self.sink().local_set(n).local_set(s).local_set(d);
+                let check = if self.plan.isolation == Isolation::Trusted {
+                    Check::None
+                } else {
+                    self.outside(Some(d), Extent::Local(n), &dm);
+                    self.outside(Some(s), Extent::Local(n), &sm);
+                    self.sink().i32_or();
+                    self.trap_if();
+                    Check::Bounds
+                };
+                self.sink().local_get(d);
+                self.add_base(dm.base);
+                self.sink().local_get(s);
+                self.add_base(sm.base);
+                self.sink().local_get(n).memory_copy(0, 0);
+                self.note(op, pos, dst, 0, dm.base.into(), check);
+                Ok(())
+            }
+            MemOp::Discard(_) => Err(Error::Unsupported {
+                function: self.function,
+                offset: pos,
+                what: "`memory.discard` (page-granular, cannot move by a byte offset)".into(),
+            }),
+        }
+    }
+
+    /// `memory.grow` inside the segment: the old size in pages, or -1 past
+    /// the segment (or the declared maximum). New pages read as zero.
+    fn grow(&mut self, m: u32) {
+        let mem = *self.mem(m);
+        let (pages, bytes) = (self.plan.pages_global, self.plan.bytes_global);
+        if !mem.is_own() {
+            // A window has a fixed size: growing by 0 reports it, else fails.
+            self.sink()
+                .i32_eqz()
+                .if_(BlockType::Result(wasm_encoder::ValType::I32))
+                .i32_const(mem.max_pages as i32)
+                .else_()
+                .i32_const(-1)
+                .end();
+            return;
+        }
+        let t = self.scratch;
+        self.uses_scratch = true;
+        self.sink()
+            .local_set(t)
+            .global_get(pages)
+            .i64_extend_i32_u()
+            .local_get(t)
+            .i64_extend_i32_u()
+            .i64_add()
+            .i64_const(i64::from(mem.max_pages))
+            .i64_gt_u()
+            .if_(BlockType::Result(wasm_encoder::ValType::I32))
+            .i32_const(-1)
+            .else_()
+            .global_get(pages)
+            // Zero the new pages: the module may have left bytes there
+            // under `trusted` or `masked`, and wasm promises zeros.
+            .global_get(bytes)
+            .i32_wrap_i64()
+            .i32_const(mem.base as i32)
+            .i32_add()
+            .i32_const(0)
+            .local_get(t)
+            .i32_const(16)
+            .i32_shl()
+            .memory_fill(0)
+            .global_get(pages)
+            .local_get(t)
+            .i32_add()
+            .global_set(pages)
+            .global_get(pages)
+            .i64_extend_i32_u()
+            .i64_const(16)
+            .i64_shl()
+            .global_set(bytes)
+            .end();
+    }
+
+    fn access(
+        &mut self,
+        op: &Operator<'_>,
+        a: Access,
+        m: u32,
+        pos: u64,
+        p1: Prev,
+        p2: Prev,
+    ) -> Result<(), Error> {
+        if a.writes {
+            self.refuse_write(m, pos, op)?;
+        }
+        let mem = *self.mem(m);
+        let base = u64::from(mem.base);
+        let offset = a.memarg.offset;
+        let width = u64::from(a.width);
+        if a.atomic && base % width != 0 {
+            return Err(Error::MisalignedBase {
+                what: self.plan.names[m as usize].clone(),
+                base,
+            });
+        }
+        if offset + base > u64::from(u32::MAX) {
+            // offset + base >= 2^32 >= base + span means offset >= span:
+            // every execution is out of bounds in the original too.
+            self.oob_trap();
+            self.relocated(op, 0, None)?;
+            self.note(op, pos, m, offset, offset, Check::Trap);
+            return Ok(());
+        }
+        let constant = match (a.operands.len(), p1, p2) {
+            (0, Prev::Const(c), _) => Some(c),
+            (1, Prev::Pure, Prev::Const(c)) => Some(c),
+            _ => None,
+        };
+        // Memory never shrinks: inside the initial size means always inside.
+        let checking = self.plan.isolation != Isolation::Trusted;
+        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
+            self.relocated(op, base, None)?;
+            self.note(op, pos, m, offset, offset + base, Check::Elided);
+            return Ok(());
+        }
+        match self.plan.isolation {
+            Isolation::Trusted => {
+                self.relocated(op, base, None)?;
+                self.note(op, pos, m, offset, offset + base, Check::None);
+            }
+            Isolation::Masked => {
+                let (locals, n) = self.operand_locals(a.operands);
+                let locals = &locals[..n];
+                for &l in locals.iter().rev() {
+                    self.sink().local_set(l);
+                }
+                if offset != 0 {
+                    self.sink().i32_const(offset as i32).i32_add();
+                }
+                self.sink().i32_const((mem.span - 1) as i32).i32_and();
+                for &l in locals {
+                    self.sink().local_get(l);
+                }
+                self.relocated(op, 0, Some(base))?;
+                self.note(op, pos, m, offset, base, Check::Mask);
+            }
+            Isolation::Checked => {
+                let (locals, n) = self.operand_locals(a.operands);
+                let locals = &locals[..n];
+                for &l in locals.iter().rev() {
+                    self.sink().local_set(l);
+                }
+                let addr = self.scratch;
+                self.uses_scratch = true;
+                self.sink().local_tee(addr);
+                self.outside(None, Extent::Const(offset + width), &mem);
+                self.trap_if();
+                self.sink().local_get(addr);
+                for &l in locals {
+                    self.sink().local_get(l);
+                }
+                self.relocated(op, base, None)?;
+                self.note(op, pos, m, offset, offset + base, Check::Bounds);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Extent {
+    Const(u64),
+    Local(u32),
+}

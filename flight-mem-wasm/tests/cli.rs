@@ -1,0 +1,172 @@
+//! `flight-rebase` as a user runs it: outputs, errors, and no output file on
+//! bad input.
+
+use flight_mem_wasm::{Access, parse_segment, parse_shared, parse_size};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("flight-rebase-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flight-rebase"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const GOOD: &str = r#"(module (import "env" "frame" (memory 1)) (memory 1)
+  (func (export "f") (param i32) (result i32) (i32.load 1 (local.get 0)))
+  (func (export "g") (param i32) (i32.store 1 (local.get 0) (i32.load 0 (i32.const 8)))))"#;
+
+#[test]
+fn rebases_and_writes_the_relocation_table() {
+    let d = dir("good");
+    let input = d.join("in.wasm");
+    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
+    let out = d.join("out.wasm");
+    let relocs = d.join("relocs.json");
+    let (code, text) = run(&[
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--segment",
+        "0x100000:64KiB",
+        "--shared",
+        "env.frame=2MiB:0x10000:read",
+        "--memory-import",
+        "host.ram",
+        "--relocations",
+        relocs.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("3 memory instructions"), "{text}");
+    let wasm = std::fs::read(&out).unwrap();
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&wasm)
+        .unwrap();
+    assert!(wasm.windows(3).any(|w| w == b"ram"));
+    let json = std::fs::read_to_string(&relocs).unwrap();
+    assert_eq!(json.matches("\"function\"").count(), 3, "{json}");
+    assert!(json.contains("\"check\": \"bounds\""), "{json}");
+    assert!(json.contains("\"new_offset\": 1048576"), "{json}");
+    let leftovers = std::fs::read_dir(&d).unwrap().count();
+    assert_eq!(leftovers, 3, "no temporary file is left behind");
+}
+
+fn refused(name: &str, module: &[u8], extra: &[&str], message: &str) {
+    let d = dir(name);
+    let input = d.join("in.wasm");
+    std::fs::write(&input, module).unwrap();
+    let out = d.join("out.wasm");
+    let mut args = vec![input.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (code, text) = run(&args);
+    assert_ne!(code, 0, "{name}: {text}");
+    assert!(
+        text.contains(message),
+        "{name}: expected `{message}` in: {text}"
+    );
+    assert!(!out.exists(), "{name}: an output file was written");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        1,
+        "{name}: files left behind"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_and_no_output_file() {
+    let seg = ["--segment", "0x10000:64KiB"];
+    refused("notwasm", b"not a module", &seg, "not a WebAssembly module");
+    let invalid = wat::parse_str("(module (func (result i32) (i64.const 1)))").unwrap();
+    refused("invalid", &invalid, &seg, "invalid module");
+    let two_pages = wat::parse_str("(module (memory 2))").unwrap();
+    refused(
+        "small",
+        &two_pages,
+        &seg,
+        "minimum memory needs 131072 bytes",
+    );
+    let m64 = wat::parse_str("(module (memory i64 1))").unwrap();
+    refused("memory64", &m64, &seg, "64-bit memory");
+    let good = wat::parse_str(GOOD).unwrap();
+    refused(
+        "overlap",
+        &good,
+        &[
+            "--segment",
+            "0x10000:64KiB",
+            "--shared",
+            "env.frame=0x18000:64KiB:write",
+        ],
+        "overlap",
+    );
+    refused(
+        "readonly",
+        &wat::parse_str(r#"(module (import "env" "frame" (memory 1)) (func (i32.store 0 (i32.const 0) (i32.const 1))))"#).unwrap(),
+        &["--segment", "0x10000:64KiB", "--shared", "env.frame=0x40000:64KiB:read"],
+        "granted `read` only",
+    );
+    refused("nosegment", &good, &[], "--segment");
+    refused(
+        "badsize",
+        &good,
+        &["--segment", "0x10000:64KB"],
+        "decimal units",
+    );
+    refused(
+        "unknownshared",
+        &good,
+        &[
+            "--segment",
+            "0:64KiB",
+            "--shared",
+            "env.nope=1MiB:64KiB:read",
+        ],
+        "imports no memory",
+    );
+    refused(
+        "masked",
+        &good,
+        &[
+            "--segment",
+            "0:0x30000",
+            "--isolation",
+            "masked",
+            "--shared",
+            "env.frame=1MiB:64KiB:read",
+        ],
+        "power-of-two",
+    );
+}
+
+#[test]
+fn numbers_parse_as_the_spec_says() {
+    assert_eq!(parse_size("4096").unwrap(), 4096);
+    assert_eq!(parse_size("0x1000").unwrap(), 4096);
+    assert_eq!(parse_size("64KiB").unwrap(), 65536);
+    assert_eq!(parse_size("0x10MiB").unwrap(), 16 << 20);
+    assert_eq!(parse_size("1 GiB").unwrap(), 1 << 30);
+    assert!(parse_size("12MB").is_err());
+    assert!(parse_size("abc").is_err());
+    assert!(parse_size("0x").is_err());
+    assert!(parse_size("99999999999999GiB").is_err());
+    let s = parse_segment("0x500000:1MiB").unwrap();
+    assert_eq!((s.base, s.size), (0x500000, 1 << 20));
+    let w = parse_shared("env.frame=0x500000:1MiB:read").unwrap();
+    assert_eq!(
+        (w.module.as_str(), w.field.as_str(), w.access),
+        ("env", "frame", Access::Read)
+    );
+    assert_eq!(w.segment.base, 0x500000);
+    assert!(parse_shared("env.frame=0x500000:1MiB:rw").is_err());
+    assert!(parse_shared("frame=0:1:read").is_err());
+}

@@ -1,0 +1,342 @@
+//! Hand-written modules: relocation, traps, grow/size, windows, refusals.
+
+mod common;
+
+use common::*;
+use flight_mem_wasm::{Access, Error, Isolation, Segment, SharedWindow, rebase};
+use wasmi::{Store, TrapCode, Val};
+
+const MODULE: &str = r#"(module
+  (memory 1 4)
+  (data (i32.const 16) "\2a\00\00\00")
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "load_off") (param i32) (result i32) (i32.load offset=65532 (local.get 0)))
+  (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func (export "const16") (result i32) (i32.load (i32.const 16)))
+  (func (export "size") (result i32) (memory.size))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+)"#;
+
+fn call(
+    store: &mut Store<()>,
+    i: &wasmi::Instance,
+    name: &str,
+    args: &[Val],
+) -> Result<Option<i32>, TrapCode> {
+    let f = i.get_func(&*store, name).expect("export");
+    let mut out = vec![Val::I32(0); f.ty(&*store).results().len()];
+    match f.call(&mut *store, args, &mut out) {
+        Ok(()) => Ok(out.first().and_then(|v| v.i32())),
+        Err(e) => Err(e.as_trap_code().expect("a trap")),
+    }
+}
+
+fn setup(isolation: Isolation) -> (Store<()>, wasmi::Instance, Unified) {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let mut store = Store::new(&engine(), ());
+    let seg = Segment {
+        base: BASE,
+        size: 4 * PAGE,
+    };
+    let (i, u) = instantiate(&mut store, &wasm, &options(seg, isolation), &[]).unwrap();
+    (store, i, u)
+}
+
+#[test]
+fn relocates_into_the_segment_and_traps_exactly() {
+    let (mut s, i, u) = setup(Isolation::Checked);
+    assert_eq!(call(&mut s, &i, "const16", &[]), Ok(Some(42)));
+    call(&mut s, &i, "store", &[Val::I32(100), Val::I32(0x01020304)]).unwrap();
+    let data = u.memory.data(&s);
+    assert_eq!(&data[(BASE + 100) as usize..][..4], &[4, 3, 2, 1]);
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(100)]),
+        Ok(Some(0x01020304))
+    );
+    // The last 4 bytes of page 0 load; one byte further traps, as in the original.
+    assert_eq!(call(&mut s, &i, "load", &[Val::I32(65532)]), Ok(Some(0)));
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(65533)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(call(&mut s, &i, "load_off", &[Val::I32(0)]), Ok(Some(0)));
+    assert_eq!(
+        call(&mut s, &i, "load_off", &[Val::I32(1)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    // 33-bit effective address: no wrap-around back into the memory.
+    assert_eq!(
+        call(&mut s, &i, "load_off", &[Val::I32(-65532)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(
+        call(&mut s, &i, "store", &[Val::I32(-1), Val::I32(7)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(u.broken_canary(&s, 0), None);
+}
+
+#[test]
+fn grow_and_size_stay_inside_the_segment() {
+    let (mut s, i, u) = setup(Isolation::Checked);
+    assert_eq!(call(&mut s, &i, "size", &[]), Ok(Some(1)));
+    assert_eq!(call(&mut s, &i, "grow", &[Val::I32(2)]), Ok(Some(1)));
+    assert_eq!(call(&mut s, &i, "size", &[]), Ok(Some(3)));
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(3 * 65536 - 4)]),
+        Ok(Some(0))
+    );
+    assert_eq!(
+        call(&mut s, &i, "load", &[Val::I32(3 * 65536 - 3)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(call(&mut s, &i, "grow", &[Val::I32(2)]), Ok(Some(-1)));
+    assert_eq!(call(&mut s, &i, "grow", &[Val::I32(1)]), Ok(Some(3)));
+    assert_eq!(call(&mut s, &i, "grow", &[Val::I32(0)]), Ok(Some(4)));
+    assert_eq!(call(&mut s, &i, "grow", &[Val::I32(-1)]), Ok(Some(-1)));
+    assert_eq!(
+        call(
+            &mut s,
+            &i,
+            "fill",
+            &[Val::I32(0), Val::I32(0xff), Val::I32(4 * 65536)]
+        ),
+        Ok(None)
+    );
+    assert_eq!(
+        call(
+            &mut s,
+            &i,
+            "fill",
+            &[Val::I32(1), Val::I32(0xff), Val::I32(4 * 65536)]
+        ),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(
+        call(
+            &mut s,
+            &i,
+            "copy",
+            &[Val::I32(0), Val::I32(1), Val::I32(4 * 65536)]
+        ),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(u.broken_canary(&s, 0), None);
+}
+
+#[test]
+fn masked_and_trusted_relocate_in_bounds_accesses() {
+    for iso in [Isolation::Masked, Isolation::Trusted] {
+        let (mut s, i, u) = setup(iso);
+        call(&mut s, &i, "store", &[Val::I32(100), Val::I32(0x01020304)]).unwrap();
+        assert_eq!(
+            call(&mut s, &i, "load", &[Val::I32(100)]),
+            Ok(Some(0x01020304))
+        );
+        assert_eq!(
+            &u.memory.data(&s)[(BASE + 100) as usize..][..4],
+            &[4, 3, 2, 1]
+        );
+        assert_eq!(u.broken_canary(&s, 0), None);
+    }
+    // Masked: an address far outside lands inside the segment.
+    let (mut s, i, u) = setup(Isolation::Masked);
+    call(&mut s, &i, "store", &[Val::I32(-8), Val::I32(-1)]).unwrap();
+    call(&mut s, &i, "store", &[Val::I32(0x7fff_0000), Val::I32(-1)]).unwrap();
+    assert_eq!(u.broken_canary(&s, 0), None);
+}
+
+#[test]
+fn constant_in_bounds_accesses_need_no_check() {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let out = rebase(
+        &wasm,
+        &options(
+            Segment {
+                base: BASE,
+                size: 4 * PAGE,
+            },
+            Isolation::Checked,
+        ),
+    )
+    .unwrap();
+    assert_eq!(out.stats.elided, 1, "{:?}", out.stats);
+    assert_eq!(out.stats.instructions, 8);
+}
+
+const WINDOWS: &str = r#"(module
+  (import "env" "frame" (memory 1))
+  (import "env" "config" (memory 1))
+  (memory 1)
+  (func (export "publish") (param i32) (i32.store (i32.const 8) (local.get 0)))
+  (func (export "read_cfg") (param i32) (result i32) (i32.load 1 (local.get 0)))
+  (func (export "size_cfg") (result i32) (memory.size 1))
+  (func (export "grow_cfg") (param i32) (result i32) (memory.grow 1 (local.get 0)))
+)"#;
+
+fn windows(frame: Access) -> Vec<SharedWindow> {
+    vec![
+        SharedWindow {
+            module: "env".into(),
+            field: "frame".into(),
+            segment: Segment {
+                base: 8 * PAGE,
+                size: PAGE,
+            },
+            access: frame,
+        },
+        SharedWindow {
+            module: "env".into(),
+            field: "config".into(),
+            segment: Segment {
+                base: 9 * PAGE,
+                size: PAGE,
+            },
+            access: Access::Read,
+        },
+    ]
+}
+
+#[test]
+fn shared_windows_map_imported_memories() {
+    let wasm = wat::parse_str(WINDOWS).unwrap();
+    let mut opts = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
+    opts.shared = windows(Access::Write);
+    let mut s = Store::new(&engine(), ());
+    let (i, u) = instantiate(&mut s, &wasm, &opts, &[]).unwrap();
+    call(&mut s, &i, "publish", &[Val::I32(77)]).unwrap();
+    assert_eq!(u.memory.data(&s)[(8 * PAGE + 8) as usize], 77);
+    u.memory.data_mut(&mut s)[(9 * PAGE + 4) as usize..][..4].copy_from_slice(&[9, 0, 0, 0]);
+    assert_eq!(call(&mut s, &i, "read_cfg", &[Val::I32(4)]), Ok(Some(9)));
+    assert_eq!(
+        call(&mut s, &i, "read_cfg", &[Val::I32(65533)]),
+        Err(TrapCode::MemoryOutOfBounds)
+    );
+    assert_eq!(call(&mut s, &i, "size_cfg", &[]), Ok(Some(1)));
+    assert_eq!(call(&mut s, &i, "grow_cfg", &[Val::I32(1)]), Ok(Some(-1)));
+    assert_eq!(call(&mut s, &i, "grow_cfg", &[Val::I32(0)]), Ok(Some(1)));
+}
+
+#[test]
+fn a_write_into_a_read_window_is_refused_with_its_place() {
+    let wasm = wat::parse_str(WINDOWS).unwrap();
+    let mut opts = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
+    opts.shared = windows(Access::Read);
+    match rebase(&wasm, &opts) {
+        Err(Error::WriteToReadOnly {
+            function,
+            instruction,
+            window,
+            offset,
+        }) => {
+            assert_eq!((function, window.as_str()), (0, "env.frame"));
+            assert_eq!(instruction, "I32Store");
+            assert!(offset > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_input_is_refused() {
+    let opts = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
+    assert_eq!(rebase(b"hello world", &opts).unwrap_err(), Error::NotWasm);
+    let invalid = wat::parse_str("(module (func (result i32) (i64.const 0)))").unwrap();
+    assert!(matches!(
+        rebase(&invalid, &opts),
+        Err(Error::Invalid { .. })
+    ));
+    let big = wat::parse_str("(module (memory 2))").unwrap();
+    assert!(matches!(rebase(&big, &opts), Err(Error::TooSmall { .. })));
+    let m64 = wat::parse_str("(module (memory i64 1))").unwrap();
+    assert!(matches!(rebase(&m64, &opts), Err(Error::Memory64 { .. })));
+    let wasm = wat::parse_str(WINDOWS).unwrap();
+    let mut o = opts.clone();
+    o.shared = windows(Access::Write);
+    o.shared[1].segment.base = 8 * PAGE + 100;
+    assert!(matches!(rebase(&wasm, &o), Err(Error::Overlap { .. })));
+    let mut o = opts.clone();
+    o.isolation = Isolation::Masked;
+    o.segment.size = 3 * PAGE;
+    let one = wat::parse_str("(module (memory 1))").unwrap();
+    assert!(matches!(rebase(&one, &o), Err(Error::NotPowerOfTwo { .. })));
+    let oob = wat::parse_str(r#"(module (memory 1) (data (i32.const 65535) "ab"))"#).unwrap();
+    assert!(matches!(
+        rebase(&oob, &opts),
+        Err(Error::DataOutOfBounds { .. })
+    ));
+}
+
+/// Module shapes without the sections the writer changes or inserts: the
+/// output validates in every mode and imports only the unified memory.
+#[test]
+fn every_module_shape_gives_a_valid_output() {
+    let shapes = [
+        "(module)",
+        "(module (func (export \"f\") (result i32) (i32.const 1)))",
+        "(module (memory 1))",
+        "(module (import \"env\" \"m\" (memory 1 2)) (func (result i32) (i32.load (i32.const 0))))",
+        "(module (global $g (mut i32) (i32.const 5)) (memory 1) (export \"m\" (memory 0)) \
+           (func (result i32) (global.get $g) (i32.load) (memory.grow (i32.const 1)) (i32.add)))",
+        "(module (type (func)) (import \"env\" \"f\" (func)) (memory 1) (start 1) \
+           (func (call 0) (i32.store8 (i32.const 3) (i32.const 4))) (data (i32.const 1) \"x\") (data \"passive\"))",
+        "(module (memory 1 1 shared) (func (param i32) (result i32) \
+           (i32.atomic.rmw.add (local.get 0) (i32.const 1))))",
+        "(module (memory 1) (func (param i32 v128) (v128.store8_lane 3 (local.get 0) (local.get 1)) \
+           (memory.init 0 (local.get 0) (i32.const 0) (i32.const 1)) (data.drop 0)) (data \"ab\"))",
+    ];
+    for wat in shapes {
+        let wasm = wat::parse_str(wat).unwrap();
+        for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
+            let out = rebase(
+                &wasm,
+                &options(
+                    Segment {
+                        base: BASE,
+                        size: PAGE,
+                    },
+                    iso,
+                ),
+            )
+            .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
+            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+                .validate_all(&out.wasm)
+                .unwrap_or_else(|e| panic!("{wat} {iso:?}: {e}"));
+            let memories: Vec<(String, String)> = wasmparser::Parser::new(0)
+                .parse_all(&out.wasm)
+                .filter_map(|p| match p.unwrap() {
+                    wasmparser::Payload::ImportSection(r) => Some(r),
+                    _ => None,
+                })
+                .flat_map(|r| r.into_imports().map(|i| i.unwrap()).collect::<Vec<_>>())
+                .filter(|i| matches!(i.ty, wasmparser::TypeRef::Memory(_)))
+                .map(|i| (i.module.to_string(), i.name.to_string()))
+                .collect();
+            assert_eq!(
+                memories,
+                [("env".to_string(), "memory".to_string())],
+                "{wat}"
+            );
+        }
+    }
+}
