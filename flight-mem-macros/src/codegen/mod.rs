@@ -218,7 +218,22 @@ pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {
 /// forward to `flight_mem::Layout`, so they exist in the fallback too.
 pub(super) fn layout_wide(layout: &LayoutModel) -> TokenStream {
     let LayoutModel { vis, name, .. } = layout;
+    let allocate = tracked(quote! {
+        /// Allocates for a request, routed in this order: `region`
+        /// entries of the requested memory type in declaration order;
+        /// with `fallback`, the other regions (`System` memory first,
+        /// then declaration order); then `reserve` entries, for
+        /// `critical` requests or at `Critical` pressure. Only entries
+        /// whose flags (their bank's included) contain the request's
+        /// `dma`, `gpu`, `cacheable` and `uncached` flags are candidates;
+        /// `zeroed` blocks are zero-filled. No candidate is
+        /// `Err(AllocError::NoRoute)`. Free with `deallocate`.
+        #vis fn allocate(request: &::flight_mem::AllocationRequest) -> ::core::result::Result<::flight_mem::Allocation, ::flight_mem::AllocError> {
+            <Self as ::flight_mem::Layout>::allocate(request)
+        }
+    });
     quote! {
+        ::flight_mem::__private::track_functions!(#vis #name);
         #[allow(dead_code)]
         impl #name {
             /// Every entry of the layout, in declaration order: name, kind,
@@ -286,18 +301,7 @@ pub(super) fn layout_wide(layout: &LayoutModel) -> TokenStream {
                 <Self as ::flight_mem::Layout>::remove_pressure_callback(id)
             }
 
-            /// Allocates for a request, routed in this order: `region`
-            /// entries of the requested memory type in declaration order;
-            /// with `fallback`, the other regions (`System` memory first,
-            /// then declaration order); then `reserve` entries, for
-            /// `critical` requests or at `Critical` pressure. Only entries
-            /// whose flags (their bank's included) contain the request's
-            /// `dma`, `gpu`, `cacheable` and `uncached` flags are candidates;
-            /// `zeroed` blocks are zero-filled. No candidate is
-            /// `Err(AllocError::NoRoute)`. Free with `deallocate`.
-            #vis fn allocate(request: &::flight_mem::AllocationRequest) -> ::core::result::Result<::flight_mem::Allocation, ::flight_mem::AllocError> {
-                <Self as ::flight_mem::Layout>::allocate(request)
-            }
+            #allocate
 
             /// Checks every guard zone's canaries and every allocator's
             /// invariants, naming the entry of each problem.
