@@ -35,6 +35,7 @@ use crate::vocabulary::{Kind, MemoryType, RegionAllocator};
 
 mod accessors;
 mod banks;
+mod docs;
 mod tables;
 
 use accessors::*;
@@ -82,7 +83,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
     // Everything but the struct lives in an anonymous const (as serde's
     // derives do): its impls apply to `Game` all the same, and its statics,
     // plans and assertions add no names to the user's module.
-    let mut output = layout_struct(layout);
+    let mut output = layout_struct(layout, Some(analysis));
     output.extend(quote! {
         const _: () = {
             impl #name {
@@ -122,7 +123,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
         taken.extend(functions);
         accessors.extend(accessor(&layout.vis, declared, None, None, name));
     }
-    let mut output = layout_struct(layout);
+    let mut output = layout_struct(layout, None);
     output.extend(quote! {
         impl #name {
             #accessors
@@ -196,7 +197,12 @@ pub(crate) fn upper_snake(name: &str) -> String {
     out
 }
 
-pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {
+/// The layout struct; with the analysis of a valid layout, its memory map
+/// in the docs.
+pub(super) fn layout_struct(
+    layout: &LayoutModel,
+    analysis: Option<&LayoutAnalysis>,
+) -> TokenStream {
     let LayoutModel {
         attrs, vis, name, ..
     } = layout;
@@ -206,9 +212,11 @@ pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {
         let text = format!(" The memory layout `{name}`, declared with `memory_layout!`.");
         quote!(#[doc = #text])
     };
+    let map = analysis.map(|analysis| docs::memory_map_doc(layout, analysis));
     quote! {
         #(#attrs)*
         #default_doc
+        #map
         #[derive(Clone, Copy, Debug)]
         #vis struct #name;
     }
