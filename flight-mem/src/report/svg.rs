@@ -17,7 +17,7 @@ const BANK_HEIGHT: usize = 84;
 const TOP: usize = 48;
 
 /// Fill colour of an entry's span, by kind.
-fn colour(kind: EntryKind) -> &'static str {
+pub(crate) fn colour(kind: EntryKind) -> &'static str {
     match kind {
         EntryKind::Region => "#4e79a7",
         EntryKind::Frame => "#f28e2b",
@@ -28,7 +28,7 @@ fn colour(kind: EntryKind) -> &'static str {
 }
 
 /// Text with the five XML special characters escaped.
-struct Escaped<'a>(&'a str);
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
