@@ -60,7 +60,10 @@ pub struct FrameSample<'a> {
 ///     }
 /// }
 ///
-/// static mut TIMELINE: Timeline<600, 4> = Timeline::new();
+/// // Const-constructible: a `static` (behind the game's own lock) works too.
+/// static EMPTY: Timeline<600, 4> = Timeline::new();
+/// assert!(EMPTY.is_empty());
+///
 /// let mut timeline = Timeline::<600, 4>::new();
 /// for _frame in 0..3 {
 ///     // … the frame's work …
@@ -212,25 +215,17 @@ impl<const FRAMES: usize, const ENTRIES: usize> Timeline<FRAMES, ENTRIES> {
             })
     }
 
-    /// Frames (by number) where entry `entry` refused an allocation (its
-    /// failure count grew since the previous frame; in the first recorded
-    /// frame, since the start).
+    /// Frames (by number) where entry `entry` refused an allocation: its
+    /// failure count grew since the previous frame. (The first recorded
+    /// frame has no previous one; failures before the recording started are
+    /// not marked.)
     pub fn failures(&self, entry: usize) -> impl Iterator<Item = u64> + '_ {
-        let first = self
-            .frame(0)
-            .filter(|f| f.entries.get(entry).is_some_and(|e| e.failures > 0))
-            .map(|f| f.frame);
-        first.into_iter().chain(
-            self.frames()
-                .zip(self.frames().skip(1))
-                .filter(move |(before, now)| {
-                    match (before.entries.get(entry), now.entries.get(entry)) {
-                        (Some(b), Some(n)) => n.failures > b.failures,
-                        _ => false,
-                    }
-                })
-                .map(|(_, now)| now.frame),
-        )
+        self.frames()
+            .zip(self.frames().skip(1))
+            .filter_map(move |(before, now)| {
+                let (b, n) = (before.entries.get(entry)?, now.entries.get(entry)?);
+                (n.failures > b.failures).then_some(now.frame)
+            })
     }
 
     /// Writes the chart as a standalone SVG document: one panel per entry
