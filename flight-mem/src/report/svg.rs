@@ -58,8 +58,8 @@ fn scale(part: usize, whole: usize) -> f64 {
     (part as f64 * BAR as f64 / whole as f64).max(1.0)
 }
 
-/// Monospace 11 px: about 6.7 px a character.
-const CHAR: f64 = 6.7;
+/// Monospace 11 px: about 6.7 px a character, in tenths of a pixel.
+const CHAR_TENTHS: usize = 67;
 /// Height of one row of the key under a bar.
 const KEY_ROW: usize = 28;
 /// The bar, the leader lines and the gap before the key.
@@ -72,16 +72,15 @@ impl LayoutTable {
     /// staggered over this many rows.
     fn key_rows(&self, bank: &crate::BankInfo) -> usize {
         let count = bank.entries().len().max(1);
-        let slot = BAR as f64 / count as f64;
-        let widest = bank
+        let widest_chars = bank
             .entries()
             .iter()
             .map(|&i| self.regions()[i].name.chars().count().max(18))
             .max()
-            .unwrap_or(0) as f64
-            * CHAR
-            + 8.0;
-        ((widest / slot).ceil() as usize).clamp(1, count)
+            .unwrap_or(0);
+        // Integer pixels (no `f64::ceil` in `core`): a slot is `BAR / count`.
+        let widest = widest_chars * CHAR_TENTHS / 10 + 8;
+        (widest * count).div_ceil(BAR).clamp(1, count)
     }
 
     fn bank_height(&self, bank: &crate::BankInfo) -> usize {
