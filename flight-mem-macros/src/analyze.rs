@@ -15,6 +15,7 @@
 
 use crate::errors::{Errors, human};
 use crate::model::{BankModel, EntryModel, LayoutModel, Shape, Size};
+use crate::vocabulary::Kind;
 
 /// Placement facts codegen needs, per layout (parallel to `Model::layouts`).
 pub(crate) struct LayoutAnalysis {
@@ -171,9 +172,9 @@ fn prove_budget(
     let mut culprit = None;
     for (&i, placed) in entries.iter().zip(walk(layout, entries)) {
         exact &= placed.exact;
-        need.padding += placed.offset - cursor;
+        need.padding += placed.offset - cursor - placed.lead;
         need.entries += placed.size;
-        need.guards += placed.guard;
+        need.guards += placed.guard + placed.lead;
         cursor = placed.offset + placed.size + placed.guard;
         if cursor > budget && culprit.is_none() {
             culprit = Some(i);
@@ -212,6 +213,9 @@ pub(crate) struct Placed {
     pub(crate) offset: u128,
     pub(crate) size: u128,
     pub(crate) guard: u128,
+    /// Guard bytes a component adds before itself, beyond the previous
+    /// entry's trailing guard.
+    pub(crate) lead: u128,
     /// Whether `offset`, `size` and `guard` are the real figures: every
     /// size and guard up to and including this entry's is a literal.
     pub(crate) exact: bool,
@@ -222,6 +226,7 @@ pub(crate) struct Placed {
 pub(crate) fn walk(layout: &LayoutModel, entries: &[usize]) -> Vec<Placed> {
     let mut cursor: u128 = 0;
     let mut exact = true;
+    let mut previous_guard: u128 = 0;
     entries
         .iter()
         .map(|&i| {
@@ -235,13 +240,22 @@ pub(crate) fn walk(layout: &LayoutModel, entries: &[usize]) -> Vec<Placed> {
                     0
                 }
             };
+            // As `BankPlan::place`: a component wants its guard before it
+            // too, of which the previous entry's trailing guard counts.
+            let lead = if entry.kind == Kind::Component {
+                guard.saturating_sub(previous_guard)
+            } else {
+                0
+            };
             let align = u128::from(entry.align);
-            let offset = cursor.div_ceil(align) * align;
+            let offset = (cursor + lead).div_ceil(align) * align;
             cursor = offset + size + guard;
+            previous_guard = guard;
             Placed {
                 offset,
                 size,
                 guard,
+                lead,
                 exact,
             }
         })

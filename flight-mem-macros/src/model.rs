@@ -67,7 +67,8 @@ pub(crate) struct EntryModel {
     pub(crate) name: Ident,
     pub(crate) shape: Shape,
     pub(crate) memory: MemoryType,
-    /// The allocator of a `region` (a `reserve` is always TLSF).
+    /// The allocator of a `region` or `component` (a `reserve` is always
+    /// TLSF).
     pub(crate) allocator: RegionAllocator,
     pub(crate) align: u64,
     pub(crate) guard: Size,
@@ -75,6 +76,16 @@ pub(crate) struct EntryModel {
     pub(crate) flags: u8,
     /// Index into `LayoutModel::banks`.
     pub(crate) bank: usize,
+    /// A `shared` entry's access list, in declaration order.
+    pub(crate) access: Vec<Grant>,
+}
+
+/// One component's right on a `shared` region.
+#[derive(Clone)]
+pub(crate) struct Grant {
+    /// The component's name as written in `access`.
+    pub(crate) component: Ident,
+    pub(crate) write: bool,
 }
 
 #[derive(Clone)]

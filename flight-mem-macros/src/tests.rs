@@ -368,14 +368,44 @@ fn budget_with_literals_blames_the_crossing_entry() {
 }
 
 #[test]
-fn phase_two_and_attributes() {
+fn components_shared_regions_and_attributes() {
+    let valid = errors("layout G { budget = 16 MiB; component physics = 4 MiB; }");
+    assert!(valid.is_empty(), "a lone component is valid: {valid:#?}");
     one_error(
-        "layout G { budget = 1 MiB; component physics = 4 MiB; }",
-        "reserved for phase 2",
+        "layout G { budget = 1 MiB; component p = 64 KiB; shared data = 1 KiB { access: [q: read] }; }",
+        "`q` in the access list of `data` is not a component of this layout; expected one of `p`",
     );
     one_error(
-        "layout G { budget = 1 MiB; shared data = 1 MiB { access: [a: read] }; }",
-        "reserved for phase 2",
+        "layout G { budget = 1 MiB; shared data = 1 KiB { access: [a: read] }; }",
+        "this layout declares no `component`",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; component p = 64 KiB; shared data = 1 KiB; }",
+        "shared region `data` needs an access list",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; component p = 64 KiB; shared data = 1 KiB { access: [p: read, p: write] }; }",
+        "listed twice",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; component p = 64 KiB; shared data = 1 KiB { access: [p: rw] }; }",
+        "unknown access `rw`",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; region heap = 64 KiB { allocator: none }; }",
+        "`allocator: none` is for `component` segments",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; component c = 64 KiB { allocator: compact }; }",
+        "`allocator: compact` is for regions",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; stack s = 64 KiB { access: [p: read] }; }",
+        "`access` is not an option of a `stack`",
+    );
+    one_error(
+        "layout G { budget = 1 MiB; component frame_data = 64 KiB; shared frameData = 1 KiB { access: [frame_data: read] }; }",
+        "would both be the type `g::FrameData`",
     );
     one_error(
         "layout G { budget = 1 MiB; #[inline] region a = 1 KiB; }",

@@ -104,22 +104,28 @@ impl MemoryFlag {
     }
 }
 
-/// The allocator behind a `region`.
+/// The allocator behind a `region` or `component`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum RegionAllocator {
     Tlsf,
     Buddy,
     FreeList,
+    /// A component's raw segment: no allocator.
+    None,
+    /// Relocatable blocks behind handles (regions only).
+    Compact,
 }
 
 impl RegionAllocator {
-    pub(crate) const NAMES: [&'static str; 3] = ["tlsf", "buddy", "freelist"];
+    pub(crate) const NAMES: [&'static str; 5] = ["tlsf", "buddy", "freelist", "compact", "none"];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name {
             "tlsf" => Some(Self::Tlsf),
             "buddy" => Some(Self::Buddy),
             "freelist" => Some(Self::FreeList),
+            "none" => Some(Self::None),
+            "compact" => Some(Self::Compact),
             _ => None,
         }
     }
@@ -130,6 +136,8 @@ impl RegionAllocator {
             Self::Tlsf => quote!(::flight_mem::Tlsf),
             Self::Buddy => quote!(::flight_mem::Buddy),
             Self::FreeList => quote!(::flight_mem::FreeList),
+            Self::None => quote!(::flight_mem::Segment),
+            Self::Compact => quote!(::flight_mem::Compact),
         }
     }
 
@@ -139,6 +147,8 @@ impl RegionAllocator {
             Self::Tlsf => quote!(::flight_mem::AllocatorKind::Tlsf),
             Self::Buddy => quote!(::flight_mem::AllocatorKind::Buddy),
             Self::FreeList => quote!(::flight_mem::AllocatorKind::FreeList),
+            Self::None => quote!(::flight_mem::AllocatorKind::Segment),
+            Self::Compact => quote!(::flight_mem::AllocatorKind::Compact),
         }
     }
 }
@@ -151,6 +161,8 @@ pub(crate) enum Kind {
     Stack,
     Pool,
     Reserve,
+    Component,
+    Shared,
 }
 
 impl Kind {
@@ -161,6 +173,8 @@ impl Kind {
             "stack" => Some(Self::Stack),
             "pool" => Some(Self::Pool),
             "reserve" => Some(Self::Reserve),
+            "component" => Some(Self::Component),
+            "shared" => Some(Self::Shared),
             _ => None,
         }
     }
@@ -172,13 +186,16 @@ impl Kind {
             Self::Stack => "stack",
             Self::Pool => "pool",
             Self::Reserve => "reserve",
+            Self::Component => "component",
+            Self::Shared => "shared",
         }
     }
 
     /// The memory type an entry of this kind gets without `memory:`.
     pub(crate) fn default_memory(self) -> MemoryType {
         match self {
-            Self::Region | Self::Reserve => MemoryType::System,
+            Self::Region | Self::Reserve | Self::Component => MemoryType::System,
+            Self::Shared => MemoryType::Shared,
             Self::Frame => MemoryType::Temporary,
             Self::Stack => MemoryType::Stack,
             Self::Pool => MemoryType::Pool,
@@ -192,6 +209,8 @@ impl Kind {
             Self::Stack => quote!(::flight_mem::EntryKind::Stack),
             Self::Pool => quote!(::flight_mem::EntryKind::Pool),
             Self::Reserve => quote!(::flight_mem::EntryKind::Reserve),
+            Self::Component => quote!(::flight_mem::EntryKind::Component),
+            Self::Shared => quote!(::flight_mem::EntryKind::Shared),
         }
     }
 }

@@ -53,9 +53,22 @@ pub enum AllocError {
     DoubleFree,
     /// A stack block was freed that is not the top of the stack.
     OutOfOrder,
+    /// A [`Compact`](crate::Compact) block cannot be freed while a guard
+    /// pins it.
+    Pinned,
+    /// Every handle of a [`Compact`](crate::Compact) allocator's table is
+    /// in use.
+    OutOfHandles {
+        /// The size of the handle table.
+        max: usize,
+    },
     /// No entry of a layout can serve the request (memory type, flags or
     /// alignment match nothing, and no fallback is allowed).
     NoRoute,
+    /// The entry hands out no raw blocks: a component segment declared
+    /// with `allocator: none` or a shared region is used whole, and a
+    /// `compact` region's blocks move, so they are reached through handles.
+    NoAllocator,
 }
 
 impl fmt::Display for AllocError {
@@ -88,7 +101,12 @@ impl fmt::Display for AllocError {
             Self::ForeignPointer => f.write_str("pointer does not belong to this allocator"),
             Self::DoubleFree => f.write_str("block is already free (double free)"),
             Self::OutOfOrder => f.write_str("stack block freed out of LIFO order"),
+            Self::Pinned => f.write_str("block is pinned by a live guard"),
+            Self::OutOfHandles { max } => write!(f, "all {max} handles are in use"),
             Self::NoRoute => f.write_str("no entry of the layout can serve this request"),
+            Self::NoAllocator => {
+                f.write_str("this entry has no allocator; its memory is used whole")
+            }
         }
     }
 }

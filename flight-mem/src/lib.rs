@@ -19,6 +19,7 @@
 //! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
 //! | [`FreeList`] | general heap, first/best fit | O(n) / O(1) | one header |
+//! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 32-byte handle slot |
 //!
 //! Every allocator is const-constructible over memory it owns, usable from a
 //! `static` with no initialisation call, `Sync`, and implements
@@ -44,9 +45,12 @@
 extern crate std;
 
 pub use allocator_api2;
+pub use bytemuck;
 
 mod allocator;
 mod bump;
+mod compact;
+mod component;
 mod error;
 mod heap;
 mod layout;
@@ -66,6 +70,12 @@ pub use allocator::{FreesInAnyOrder, GlobalRegion, RawAllocator};
 pub use bump::frames::Frames;
 pub use bump::linear::{Checkpoint, Linear, Scope};
 pub use bump::stack::{Stack, StackMarker};
+pub use compact::{
+    Compact, CompactStats, DefragBudget, DefragReport, DefragStep, Handle, Pinned, PinnedMut,
+};
+pub use component::channel::{Received, Receiver, Sender};
+pub use component::segment::Segment;
+pub use component::shared::{CanRead, CanWrite, Shared, SharedMut, SharedRef};
 pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
 pub use heap::buddy::Buddy;
@@ -78,7 +88,7 @@ pub use layout::pressure::{
     CallbackId, PressureCallback, PressureCallbacks, PressureChange, PressureError, PressureInfo,
     PressureThresholds, PressureWatch,
 };
-pub use layout::request::{Allocation, AllocationRequest, EntryKind, RegionInfo};
+pub use layout::request::{Allocation, AllocationRequest, EntryKind, Grant, RegionInfo};
 pub use layout::table::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, MemoryMap};
 pub use layout::validation::{Problem, ProblemKind, ValidationReport};
 pub use memory::{Arena, RawMemory};

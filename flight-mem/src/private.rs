@@ -11,61 +11,28 @@ use core::ptr::NonNull;
 pub use const_format;
 
 use crate::{
-    AllocError, AllocatorKind, BankInfo, EntryKind, GuardZone, LayoutTable, MemoryFlags,
-    MemoryType, MemoryTypes, PressureCallbacks, PressureWatch, RawAllocator, RegionInfo,
+    AllocError, BankInfo, GuardZone, LayoutTable, MemoryFlags, MemoryType, MemoryTypes,
+    PressureCallbacks, PressureWatch, RawAllocator, RegionInfo,
 };
 
-/// An entry of a layout, by field.
-#[derive(Clone, Copy, Debug)]
-pub struct RegionParts {
-    /// The entry's name.
-    pub name: &'static str,
-    /// Its kind.
-    pub kind: EntryKind,
-    /// The allocator behind it.
-    pub allocator: AllocatorKind,
-    /// Its memory type.
-    pub memory: MemoryType,
-    /// Its flags and its bank's.
-    pub flags: MemoryFlags,
-    /// Its bank's name.
-    pub bank: &'static str,
-    /// Offset from the bank's start.
-    pub offset: usize,
-    /// Bytes it manages.
-    pub size: usize,
-    /// Its alignment.
-    pub align: usize,
-    /// Guard bytes after it.
-    pub guard: usize,
-}
+/// A flag that says yes once: how a component's token is handed out only
+/// the first time `take_NAME` is called (an atomic swap, a critical section
+/// on targets without compare-and-swap).
+#[derive(Debug)]
+pub struct TakeOnce(crate::sync::AtomicBool);
 
-/// The description of an entry. Plain data: nothing trusts a `RegionInfo`
-/// alone; [`layout_table`]'s contract is where its numbers become trusted.
-pub const fn region_info(parts: RegionParts) -> RegionInfo {
-    let RegionParts {
-        name,
-        kind,
-        allocator,
-        memory,
-        flags,
-        bank,
-        offset,
-        size,
-        align,
-        guard,
-    } = parts;
-    RegionInfo {
-        name,
-        kind,
-        allocator,
-        memory,
-        flags,
-        bank,
-        offset,
-        size,
-        align,
-        guard,
+impl TakeOnce {
+    crate::sync::const_fn! {
+        /// Not taken yet.
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Self(crate::sync::AtomicBool::new(false))
+        }
+    }
+
+    /// `true` the first time only, whichever thread asks.
+    pub fn take(&self) -> bool {
+        !self.0.swap(true, crate::sync::Ordering::AcqRel)
     }
 }
 
@@ -124,8 +91,9 @@ pub const unsafe fn bank_info(parts: BankParts) -> BankInfo {
     }
 }
 
-/// A whole layout, by field. `allocators[i]`, `watches[i]` and `guards[i]`
-/// belong to `regions[i]`.
+/// A whole layout, by field. `allocators[i]` and `watches[i]` belong to
+/// `regions[i]`; so do `guards[i]` (the zone after it) and
+/// `guards[regions.len() + i]` (the zone before it).
 #[derive(Clone, Copy)]
 pub struct TableParts {
     /// The layout's name.
@@ -142,7 +110,8 @@ pub struct TableParts {
     pub banks: &'static [BankInfo],
     /// Each entry's pressure watch.
     pub watches: &'static [PressureWatch],
-    /// Each entry's guard zone.
+    /// Each entry's guard zones: after it, then (at `regions.len() + i`)
+    /// before it.
     pub guards: &'static [GuardZone],
     /// The layout's pressure callbacks.
     pub callbacks: &'static PressureCallbacks,
@@ -160,8 +129,9 @@ pub struct TableParts {
 /// Guards are armed (canaries written, pages protected) and checked at the
 /// addresses these tables give, so: every bank was made by [`bank_info`]
 /// under its contract; each region lies in the bank its `bank` names, at
-/// `offset..offset + size` followed by `guard` bytes, all below that bank's
-/// `used`; regions do not overlap each other or another region's guard;
+/// `offset..offset + size`, preceded by `guard_before` and followed by
+/// `guard` bytes, all below that bank's `used`; regions do not overlap each
+/// other or another region's guards;
 /// `bank.entries` lists exactly the regions of that bank; and
 /// `allocators[i]` returns the allocator that manages exactly region `i`'s
 /// bytes, which touches no guard byte.
@@ -180,8 +150,8 @@ pub const unsafe fn layout_table(parts: TableParts) -> LayoutTable {
     assert!(
         regions.len() == allocators.len()
             && regions.len() == watches.len()
-            && regions.len() == guards.len(),
-        "one allocator, watch and guard zone per region"
+            && 2 * regions.len() == guards.len(),
+        "one allocator and watch and two guard zones per region"
     );
     LayoutTable {
         name,
@@ -287,6 +257,20 @@ macro_rules! __flight_mem_track_functions {
 
 pub use __flight_mem_track_functions as track_functions;
 
+/// The pressure bookkeeping of a `compact` region accessor after its
+/// allocator returned `result`.
+#[cold]
+#[inline(never)]
+pub fn after_allocate_handle(
+    table: &LayoutTable,
+    index: usize,
+    layout: AllocLayout,
+    compact: &crate::Compact,
+    result: &mut Result<crate::Handle, AllocError>,
+) {
+    table.after_allocate_handle(index, layout, compact, result);
+}
+
 /// The pressure bookkeeping of a region accessor after a free.
 #[cold]
 #[inline(never)]
@@ -326,16 +310,20 @@ pub struct Slot {
     pub align: usize,
     /// Guard bytes after it.
     pub guard: usize,
+    /// Guard bytes it needs directly before it (a component's); the
+    /// previous entry's trailing guard counts toward them.
+    pub lead: usize,
 }
 
 impl Slot {
-    /// An entry of `size` bytes.
+    /// An entry of `size` bytes with no leading guard.
     pub const fn new(name: &'static str, size: usize, align: usize, guard: usize) -> Self {
         Self {
             name,
             size,
             align,
             guard,
+            lead: 0,
         }
     }
 }
@@ -349,6 +337,9 @@ pub struct BankPlan<const K: usize> {
     pub slots: [Slot; K],
     /// Offset of each entry from the bank's start.
     pub offsets: [usize; K],
+    /// Guard bytes placed directly before each entry: its `lead` less the
+    /// previous entry's trailing guard.
+    pub leads: [usize; K],
     /// Bytes the bank needs (entries, padding, guards).
     pub needed: usize,
     /// Sum of the entries' sizes.
@@ -383,6 +374,7 @@ impl<const K: usize> BankPlan<K> {
         let mut plan = Self {
             slots,
             offsets: [0; K],
+            leads: [0; K],
             needed: 0,
             entry_bytes: 0,
             guard_bytes: 0,
@@ -404,14 +396,19 @@ impl<const K: usize> BankPlan<K> {
             } else {
                 1
             };
-            let offset = match cursor.checked_next_multiple_of(align) {
+            let previous_guard = if i == 0 { 0 } else { slots[i - 1].guard };
+            let lead = slot.lead.saturating_sub(previous_guard);
+            // The leading guard sits directly before the entry, after any
+            // alignment padding, so an underrun reaches it first.
+            let offset = match add(cursor, lead).checked_next_multiple_of(align) {
                 Some(offset) => offset,
                 None => usize::MAX,
             };
-            plan.padding_bytes = add(plan.padding_bytes, offset - cursor);
+            plan.padding_bytes = add(plan.padding_bytes, offset.saturating_sub(add(cursor, lead)));
             plan.entry_bytes = add(plan.entry_bytes, slot.size);
-            plan.guard_bytes = add(plan.guard_bytes, slot.guard);
+            plan.guard_bytes = add(add(plan.guard_bytes, slot.guard), lead);
             plan.offsets[i] = offset;
+            plan.leads[i] = lead;
             cursor = add(add(offset, slot.size), slot.guard);
             if cursor > budget && plan.crossing == K {
                 plan.crossing = i;
@@ -452,6 +449,11 @@ impl<const K: usize> BankPlan<K> {
     /// Entry `i`'s guard.
     pub const fn guard(&self, i: usize) -> usize {
         self.slots[i].guard
+    }
+
+    /// The guard bytes placed directly before entry `i`.
+    pub const fn lead(&self, i: usize) -> usize {
+        self.leads[i]
     }
 
     /// The facts of the budget message, in human units.

@@ -100,6 +100,8 @@ pub enum AllocatorKind {
     Buddy,
     /// First/best-fit free list ([`FreeList`](crate::FreeList)).
     FreeList,
+    /// Relocatable blocks behind handles ([`Compact`](crate::Compact)).
+    Compact,
     /// Linear frames ([`Frames`](crate::Frames)).
     Frames,
     /// One linear bump region ([`Linear`](crate::Linear)).
@@ -112,6 +114,10 @@ pub enum AllocatorKind {
     BlockPool,
     /// The platform allocator (feature `std`).
     System,
+    /// A raw component segment without an allocator (`allocator: none`).
+    Segment,
+    /// A shared region between components ([`Shared`](crate::Shared)).
+    Shared,
 }
 
 impl AllocatorKind {
@@ -121,12 +127,15 @@ impl AllocatorKind {
             Self::Tlsf => "tlsf",
             Self::Buddy => "buddy",
             Self::FreeList => "freelist",
+            Self::Compact => "compact",
             Self::Frames => "frames",
             Self::Linear => "linear",
             Self::Stack => "stack",
             Self::Pool => "pool",
             Self::BlockPool => "block pool",
             Self::System => "system",
+            Self::Segment => "none",
+            Self::Shared => "shared",
         }
     }
 }
@@ -230,23 +239,11 @@ pub mod align {
 pub struct Bytes(pub usize);
 
 impl fmt::Display for Bytes {
+    /// Exact multiples as `16 MiB`, others with two decimals, truncated so
+    /// a value just under a budget never prints as the budget itself; the
+    /// same text as the const formatter of the budget assertions.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u128); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-        // u128: `n * 100` below cannot overflow for any `usize`.
-        let n = self.0 as u128;
-        for (unit, scale) in UNITS {
-            if n >= scale {
-                return if n.is_multiple_of(scale) {
-                    write!(f, "{} {unit}", n / scale)
-                } else {
-                    // Two decimals, truncated so a value just under a budget
-                    // never prints as the budget itself.
-                    let hundredths = n * 100 / scale;
-                    write!(f, "{}.{:02} {unit}", hundredths / 100, hundredths % 100)
-                };
-            }
-        }
-        write!(f, "{n} B")
+        f.pad(crate::__private::Human::new(self.0).as_str())
     }
 }
 
@@ -264,6 +261,6 @@ mod tests {
         assert_eq!(Bytes(16 * 1024 * 1024 - 1).to_string(), "15.99 MiB");
         assert!(!Bytes(usize::MAX).to_string().is_empty());
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(Bytes(1 << 60).to_string(), "1073741824 GiB");
+        assert_eq!(Bytes(1 << 60).to_string(), "1048576 TiB");
     }
 }

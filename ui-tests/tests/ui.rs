@@ -6,8 +6,19 @@
 fn ui() {
     let cases = trybuild::TestCases::new();
     for area in [
-        "syntax", "keywords", "options", "names", "units", "align", "shapes", "banks", "budget",
-        "pressure", "phase2", "cascade", "runtime",
+        "syntax",
+        "keywords",
+        "options",
+        "names",
+        "units",
+        "align",
+        "shapes",
+        "banks",
+        "budget",
+        "pressure",
+        "components",
+        "cascade",
+        "runtime",
     ] {
         cases.compile_fail(format!("tests/ui/{area}/*.rs"));
     }

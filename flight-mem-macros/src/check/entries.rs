@@ -11,13 +11,8 @@ pub(super) fn check_entry(
 ) -> Option<EntryModel> {
     let word = entry.kind.to_string();
     let Some(kind) = Kind::from_keyword(&word) else {
-        errors.error(
-            entry.kind.span(),
-            format!(
-                "`{word}` entries are reserved for phase 2 of flight-mem (components and shared segments); declare `region {} = ..;` for now",
-                entry.name
-            ),
-        );
+        // The parser accepts only entry keywords; nothing else reaches here.
+        errors.error(entry.kind.span(), format!("unknown entry kind `{word}`"));
         return None;
     };
     let docs: Vec<Attribute> = entry
@@ -43,6 +38,7 @@ pub(super) fn check_entry(
     let mut guard = default_guard.clone();
     let mut flags = 0u8;
     let mut bank_choice: Option<(usize, Span)> = None;
+    let mut access: Option<Vec<Grant>> = None;
     let mut seen: Vec<String> = Vec::new();
     let what = format!("a `{}`", kind.keyword());
     for option in &entry.options {
@@ -70,12 +66,23 @@ pub(super) fn check_entry(
                     }
                 }
             }
-            "allocator" if kind == Kind::Region => {
+            "allocator" if matches!(kind, Kind::Region | Kind::Component) => {
                 if let Some(ident) =
                     parse_value(option, errors, |input| input.call(Ident::parse_any))
                 {
                     let word = ident.to_string();
                     match RegionAllocator::from_name(&word) {
+                        Some(RegionAllocator::None) if kind == Kind::Region => errors.error(
+                            ident.span(),
+                            format!(
+                                "`allocator: none` is for `component` segments used whole; a region needs an allocator: {}",
+                                list(&RegionAllocator::NAMES[..4])
+                            ),
+                        ),
+                        Some(RegionAllocator::Compact) if kind == Kind::Component => errors.error(
+                            ident.span(),
+                            "`allocator: compact` is for regions (its blocks move and are reached by handle); a component takes `tlsf`, `buddy`, `freelist` or `none`",
+                        ),
                         Some(found) => allocator = found,
                         None => errors.error(
                             ident.span(),
@@ -122,15 +129,29 @@ pub(super) fn check_entry(
                     flags = found;
                 }
             }
+            "access" if kind == Kind::Shared => {
+                access = parse_value(option, errors, parse_access);
+            }
             _ => {
                 let valid: Vec<&str> = ENTRY_KEYS
                     .iter()
                     .copied()
-                    .filter(|k| kind == Kind::Region || *k != "allocator")
+                    .filter(|k| {
+                        (matches!(kind, Kind::Region | Kind::Component) || *k != "allocator")
+                            && (kind == Kind::Shared || *k != "access")
+                    })
                     .collect();
                 unknown_key(&key, option, &what, &valid, errors);
             }
         }
+    }
+    if kind == Kind::Shared && access.is_none() && !seen.iter().any(|k| k == "access") {
+        errors.error(
+            name.span(),
+            format!(
+                "shared region `{name}` needs an access list: `{{ access: [COMPONENT: write, COMPONENT: read] }}`"
+            ),
+        );
     }
 
     let shape = shape?;
@@ -149,7 +170,45 @@ pub(super) fn check_entry(
         guard,
         flags,
         bank,
+        access: access.unwrap_or_default(),
     })
+}
+
+/// `[physics: write, renderer: read]`: who may use a shared region.
+fn parse_access(input: ParseStream) -> syn::Result<Vec<Grant>> {
+    let content;
+    syn::bracketed!(content in input);
+    let mut grants = Vec::new();
+    while !content.is_empty() {
+        let component = content.call(Ident::parse_any)?;
+        content.parse::<syn::Token![:]>()?;
+        let right = content.call(Ident::parse_any)?;
+        let write = match right.to_string().as_str() {
+            "write" => true,
+            "read" => false,
+            other => {
+                return Err(syn::Error::new(
+                    right.span(),
+                    format!(
+                        "unknown access `{other}`{}; a component may `read` or `write` (which includes read)",
+                        did_you_mean(other, &["read", "write"])
+                    ),
+                ));
+            }
+        };
+        grants.push(Grant { component, write });
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<syn::Token![,]>()?;
+    }
+    if grants.is_empty() {
+        return Err(syn::Error::new(
+            input.span(),
+            "an empty access list gives nobody the region; name at least one component",
+        ));
+    }
+    Ok(grants)
 }
 
 /// Picks the memory type and bank: the named bank, else the first bank that
@@ -241,10 +300,25 @@ pub(super) fn check_shape(
     errors: &mut Errors,
 ) -> Option<Shape> {
     match (kind, shape) {
-        (Kind::Region | Kind::Stack | Kind::Reserve, ShapeAst::Size(size)) => {
-            check_size(&size, false, &format!("a `{}`", kind.keyword()), errors).map(Shape::Bytes)
+        (
+            Kind::Region | Kind::Stack | Kind::Reserve | Kind::Component | Kind::Shared,
+            ShapeAst::Size(size),
+        ) => check_size(&size, false, &format!("a `{}`", kind.keyword()), errors).map(Shape::Bytes),
+        (
+            Kind::Shared,
+            ShapeAst::Array {
+                element: ElementAst::Type(ty),
+                count,
+                ..
+            },
+        ) => {
+            let count = check_count(&count, "values", errors);
+            Some(Shape::Typed { ty, count: count? })
         }
-        (Kind::Region | Kind::Stack | Kind::Reserve, ShapeAst::Array { bracket, .. }) => {
+        (
+            Kind::Region | Kind::Stack | Kind::Reserve | Kind::Component | Kind::Shared,
+            ShapeAst::Array { bracket, .. },
+        ) => {
             errors.error(
                 bracket,
                 format!(

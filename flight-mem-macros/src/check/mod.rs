@@ -63,7 +63,15 @@ pub(super) const UNITS: [(&str, u64); 4] = [
     ("MiB", 1 << 20),
     ("GiB", 1 << 30),
 ];
-pub(super) const ENTRY_KEYS: &[&str] = &["memory", "allocator", "align", "guard", "bank", "flags"];
+pub(super) const ENTRY_KEYS: &[&str] = &[
+    "memory",
+    "allocator",
+    "align",
+    "guard",
+    "bank",
+    "flags",
+    "access",
+];
 pub(super) const BANK_KEYS: &[&str] = &["memory", "flags", "base", "section"];
 pub(super) const ALL_KEYS: &[&str] = &[
     "memory",
@@ -74,6 +82,7 @@ pub(super) const ALL_KEYS: &[&str] = &[
     "flags",
     "base",
     "section",
+    "access",
 ];
 
 /// Resolves and checks every layout, recording errors in `errors`.
@@ -167,6 +176,8 @@ pub(super) fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutMode
             entries.push(model);
         }
     }
+    check_access_lists(&entries, &declared, errors);
+    check_token_names(&name, &entries, errors);
 
     LayoutModel {
         attrs,
@@ -237,8 +248,11 @@ pub(super) fn claim_names(
         return;
     }
     let mut names = vec![name.clone()];
-    if entry.kind != Kind::Reserve {
-        names.push(format!("alloc_{name}"));
+    match entry.kind {
+        // A component is reached through its token only.
+        Kind::Component => names = vec![format!("take_{name}")],
+        Kind::Reserve | Kind::Shared => {}
+        _ => names.push(format!("alloc_{name}")),
     }
     if matches!(entry.kind, Kind::Region | Kind::Stack)
         || matches!(entry.shape, Shape::Blocks { .. })
@@ -265,7 +279,111 @@ pub(super) fn claim_names(
         name.clone(),
         format!("alloc_{name}"),
         format!("free_{name}"),
+        format!("take_{name}"),
     ] {
         generated.insert(function, name.clone());
     }
+}
+
+/// Every name in a `shared` entry's `access` list is a component of the
+/// layout, listed once.
+pub(super) fn check_access_lists(
+    entries: &[EntryModel],
+    declared: &[Declared],
+    errors: &mut Errors,
+) {
+    let components: Vec<String> = declared
+        .iter()
+        .filter(|d| d.kind == Kind::Component)
+        .map(|d| d.name.unraw().to_string())
+        .collect();
+    let component_refs: Vec<&str> = components.iter().map(String::as_str).collect();
+    for entry in entries.iter().filter(|e| e.kind == Kind::Shared) {
+        let mut seen: Vec<String> = Vec::new();
+        for grant in &entry.access {
+            let word = grant.component.unraw().to_string();
+            if seen.contains(&word) {
+                errors.error(
+                    grant.component.span(),
+                    format!(
+                        "component `{word}` is listed twice in the access list of `{}`; keep one entry (`write` includes `read`)",
+                        entry.name
+                    ),
+                );
+                continue;
+            }
+            seen.push(word.clone());
+            if !components.contains(&word) {
+                let known = if components.is_empty() {
+                    "; this layout declares no `component`".to_owned()
+                } else {
+                    did_you_mean(&word, &component_refs)
+                };
+                errors.error(
+                    grant.component.span(),
+                    format!(
+                        "`{word}` in the access list of `{}` is not a component of this layout{known}",
+                        entry.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Token and marker types are the entries' names in UpperCamel case inside
+/// the layout's module; two entries must not map to one type name.
+pub(super) fn check_token_names(layout: &Ident, entries: &[EntryModel], errors: &mut Errors) {
+    let mut types: HashMap<String, String> = HashMap::new();
+    for entry in entries
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Component | Kind::Shared))
+    {
+        let name = entry.name.unraw().to_string();
+        let ty = upper_camel(&name);
+        if let Some(other) = types.get(&ty) {
+            if *other != name {
+                errors.error(
+                    entry.name.span(),
+                    format!(
+                        "`{name}` and `{other}` would both be the type `{}::{ty}`; rename one of them",
+                        snake_case(&layout.unraw().to_string())
+                    ),
+                );
+            }
+        } else {
+            types.insert(ty, name);
+        }
+    }
+}
+
+/// `frame_data` → `FrameData`, `physics` → `Physics`.
+pub(crate) fn upper_camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `Engine` → `engine`, `GameLayout` → `game_layout`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() && previous_lower {
+            out.push('_');
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        out.extend(c.to_lowercase());
+    }
+    out
 }

@@ -26,6 +26,8 @@ pub(super) fn allocator_type(entry: &Declared) -> TokenStream {
         (Kind::Frame, _) => quote!(::flight_mem::Frames),
         (Kind::Pool, Some(ty)) => quote!(::flight_mem::Pool<#ty>),
         (Kind::Pool, None) => quote!(::flight_mem::BlockPool),
+        (Kind::Component, _) => entry.allocator.type_path(),
+        (Kind::Shared, _) => quote!(::flight_mem::Segment),
     }
 }
 
@@ -99,6 +101,10 @@ pub(super) fn accessor(
                     #body
                 }
             }));
+        }
+        (Kind::Region, _) if entry.allocator == RegionAllocator::Compact => {
+            out.extend(compact_accessors(vis, entry, constructor.is_some(), hook));
+            return out;
         }
         _ => {
             let body = match (constructor, hook) {
@@ -184,7 +190,84 @@ pub(super) fn accessor(
     out
 }
 
+/// `alloc_NAME` and `free_NAME` of a `compact` region: handles, not
+/// pointers, since its blocks move.
+fn compact_accessors(
+    vis: &syn::Visibility,
+    entry: &Declared,
+    valid: bool,
+    hook: Option<&PressureHook<'_>>,
+) -> TokenStream {
+    let name = &entry.name;
+    let plain = name.unraw();
+    let alloc_name = format_ident!("alloc_{}", plain);
+    let free_name = format_ident!("free_{}", plain);
+    let unreachable = quote!(::core::unreachable!(
+        "memory_layout! reported errors for this layout"
+    ));
+    let (alloc_body, free_body) = match (valid, hook) {
+        (
+            true,
+            Some(PressureHook {
+                callbacks,
+                table,
+                index,
+            }),
+        ) => (
+            quote! {
+                let mut result = Self::#name().allocate(layout);
+                if #callbacks.any() {
+                    ::flight_mem::__private::after_allocate_handle(&#table, #index, layout, Self::#name(), &mut result);
+                }
+                result
+            },
+            quote! {
+                let result = Self::#name().free(handle);
+                if #callbacks.any() {
+                    ::flight_mem::__private::after_free(&#table, #index);
+                }
+                result
+            },
+        ),
+        (true, None) => (
+            quote!(Self::#name().allocate(layout)),
+            quote!(Self::#name().free(handle)),
+        ),
+        (false, _) => (
+            quote!({ let _ = layout; #unreachable }),
+            quote!({ let _ = handle; #unreachable }),
+        ),
+    };
+    let alloc_doc = format!(
+        " Allocates a relocatable block in [`Self::{plain}`]: a `Handle`, never a pointer (the block may move); failure is an `Err`."
+    );
+    let free_doc =
+        format!(" Frees a block of [`Self::{plain}`] by its handle; a stale handle is an `Err`.");
+    quote! {
+        #[doc = #alloc_doc]
+        #[inline]
+        #[allow(dead_code)]
+        #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::flight_mem::Handle, ::flight_mem::AllocError> {
+            #alloc_body
+        }
+
+        #[doc = #free_doc]
+        #[inline]
+        #[allow(dead_code)]
+        #vis fn #free_name(handle: ::flight_mem::Handle) -> ::core::result::Result<(), ::flight_mem::AllocError> {
+            #free_body
+        }
+    }
+}
+
 pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStream {
+    if entry.allocator == RegionAllocator::Compact && entry.kind == Kind::Region {
+        return quote! {{
+            let memory = #memory;
+            let handles = ::flight_mem::Compact::default_handles(memory.len());
+            ::flight_mem::Compact::new(memory, handles)
+        }};
+    }
     match &entry.shape {
         Shape::Bytes(_) => {
             let ty = match entry.kind {

@@ -22,6 +22,13 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
                 quote!(#align),
             )
         }
+        Shape::Typed { ty, count } if entry.kind == Kind::Shared => {
+            let count = literal(*count);
+            (
+                quote!(::core::mem::size_of::<#ty>() * #count),
+                quote!(::flight_mem::__private::max(#align, ::core::mem::align_of::<#ty>())),
+            )
+        }
         Shape::Typed { ty, count } => {
             let count = literal(*count);
             (
@@ -30,7 +37,13 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
             )
         }
     };
-    quote!(::flight_mem::__private::Slot { name: #name, size: #size, align: #align, guard: #guard })
+    // A component's segment wants its guard on both sides.
+    let lead = if entry.kind == Kind::Component {
+        guard.clone()
+    } else {
+        quote!(0)
+    };
+    quote!(::flight_mem::__private::Slot { name: #name, size: #size, align: #align, guard: #guard, lead: #lead })
 }
 
 /// The expression of a bank's first byte, valid in a static initializer.

@@ -96,7 +96,12 @@ fn memory_map(layout: &LayoutModel, analysis: &LayoutAnalysis) -> String {
             } else {
                 "after the previous entry".to_owned()
             };
-            let guard = size_cell(&entry.guard);
+            // A component's guard is on both sides (the one before it is
+            // the previous entry's guard, or a lead the walk adds).
+            let guard = match entry.kind.keyword() {
+                "component" => format!("{} both sides", size_cell(&entry.guard)),
+                _ => size_cell(&entry.guard),
+            };
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {} | {offset} | {} | {} | {guard} |",
@@ -129,6 +134,8 @@ fn allocator_name(entry: &EntryModel) -> String {
         ("frame", _) => "frames".to_owned(),
         ("pool", Shape::Typed { .. }) => "pool".to_owned(),
         ("pool", _) => "block pool".to_owned(),
+        // Shared by components through their tokens, not allocated from.
+        ("shared", _) => "none (shared)".to_owned(),
         // `region` and every kind with an `allocator:` option. The debug
         // name keeps this correct for allocators added later.
         _ => format!("{:?}", entry.allocator).to_lowercase(),

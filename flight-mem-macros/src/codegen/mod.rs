@@ -35,11 +35,13 @@ use crate::vocabulary::{Kind, MemoryType, RegionAllocator};
 
 mod accessors;
 mod banks;
+mod components;
 mod docs;
 mod tables;
 
 use accessors::*;
 use banks::*;
+use components::*;
 use tables::*;
 
 /// The full expansion of a valid layout.
@@ -56,11 +58,27 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
         let bank = &layout.banks[entry.bank];
         let slot = analysis.slots[index];
         let memory = entry_memory(&names, entry.bank, bank, slot);
-        let hook = (entry.kind == Kind::Region).then_some(PressureHook {
-            callbacks: &names.callbacks,
-            table: &names.table,
-            index,
-        });
+        let hook = (entry.kind == Kind::Region
+            || (entry.kind == Kind::Component && entry.allocator != RegionAllocator::None))
+            .then_some(PressureHook {
+                callbacks: &names.callbacks,
+                table: &names.table,
+                index,
+            });
+        if matches!(entry.kind, Kind::Component | Kind::Shared) {
+            let (statics, on_layout) = component_items(
+                layout,
+                &declared_of(entry),
+                &entry.access,
+                Some(memory),
+                hook.as_ref(),
+                index,
+                Some(&names.regions),
+            );
+            items.extend(statics);
+            accessors.extend(on_layout);
+            continue;
+        }
         accessors.extend(accessor(
             &layout.vis,
             &declared_of(entry),
@@ -84,6 +102,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
     // derives do): its impls apply to `Game` all the same, and its statics,
     // plans and assertions add no names to the user's module.
     let mut output = layout_struct(layout, Some(analysis));
+    output.extend(token_module(layout));
     output.extend(quote! {
         const _: () = {
             impl #name {
@@ -104,6 +123,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
 pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
     let name = &layout.name;
     let mut accessors = TokenStream::new();
+    let mut token_items = TokenStream::new();
     // Only the first entry of a name gets accessors (duplicates are errors
     // already; their accessors would add "duplicate definition" errors).
     let mut taken: Vec<String> = crate::check::RESERVED_NAMES
@@ -116,15 +136,24 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             plain.clone(),
             format!("alloc_{plain}"),
             format!("free_{plain}"),
+            format!("take_{plain}"),
         ];
         if functions.iter().any(|f| taken.contains(f)) {
             continue;
         }
         taken.extend(functions);
-        accessors.extend(accessor(&layout.vis, declared, None, None, name));
+        if matches!(declared.kind, Kind::Component | Kind::Shared) {
+            let (items, on_layout) = component_items(layout, declared, &[], None, None, 0, None);
+            token_items.extend(items);
+            accessors.extend(on_layout);
+        } else {
+            accessors.extend(accessor(&layout.vis, declared, None, None, name));
+        }
     }
     let mut output = layout_struct(layout, None);
+    output.extend(token_module(layout));
     output.extend(quote! {
+        #token_items
         impl #name {
             #accessors
         }
@@ -185,16 +214,7 @@ impl Names {
 
 /// `GameLayout` → `GAME_LAYOUT`, `main` → `MAIN`.
 pub(crate) fn upper_snake(name: &str) -> String {
-    let mut out = String::new();
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if c.is_uppercase() && previous_lower {
-            out.push('_');
-        }
-        previous_lower = c.is_lowercase() || c.is_ascii_digit();
-        out.extend(c.to_uppercase());
-    }
-    out
+    crate::check::snake_case(name).to_uppercase()
 }
 
 /// The layout struct; with the analysis of a valid layout, its memory map

@@ -19,7 +19,8 @@ pub(super) fn tables(
         let entry_name = entry.name.unraw().to_string();
         let kind = entry.kind.path();
         let allocator = match (&entry.kind, &entry.shape) {
-            (Kind::Region, _) => entry.allocator.kind_path(),
+            (Kind::Region | Kind::Component, _) => entry.allocator.kind_path(),
+            (Kind::Shared, _) => quote!(::flight_mem::AllocatorKind::Shared),
             (Kind::Reserve, _) => RegionAllocator::Tlsf.kind_path(),
             (Kind::Stack, _) => quote!(::flight_mem::AllocatorKind::Stack),
             (Kind::Frame, _) => quote!(::flight_mem::AllocatorKind::Frames),
@@ -27,10 +28,15 @@ pub(super) fn tables(
             _ => quote!(::flight_mem::AllocatorKind::BlockPool),
         };
         let memory = entry.memory.path();
+        let grants = entry.access.iter().map(|grant| {
+            let component = grant.component.unraw().to_string();
+            let write = grant.write;
+            quote!(::flight_mem::Grant { component: #component, write: #write })
+        });
         let flags = bank.flags | entry.flags;
         let bank_name = &bank.name;
         regions.push(quote! {
-            ::flight_mem::__private::region_info(::flight_mem::__private::RegionParts {
+            ::flight_mem::RegionInfo {
                 name: #entry_name,
                 kind: #kind,
                 allocator: #allocator,
@@ -41,11 +47,17 @@ pub(super) fn tables(
                 size: #plan.size(#slot),
                 align: #plan.align(#slot),
                 guard: #plan.guard(#slot),
-            })
+                guard_before: #plan.lead(#slot),
+                access: &[#(#grants),*],
+            }
         });
         let accessor = &entry.name;
-        allocators
-            .push(quote!(|| -> &'static dyn ::flight_mem::RawAllocator { #name::#accessor() }));
+        allocators.push(if matches!(entry.kind, Kind::Component | Kind::Shared) {
+            let instance = entry_static(&entry.name);
+            quote!(|| -> &'static dyn ::flight_mem::RawAllocator { &#instance })
+        } else {
+            quote!(|| -> &'static dyn ::flight_mem::RawAllocator { #name::#accessor() })
+        });
     }
     let banks =
         layout
@@ -132,8 +144,8 @@ pub(super) fn tables(
             [const { ::flight_mem::PressureWatch::new() }; #count];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        static #guards: [::flight_mem::GuardZone; #count] =
-            [const { ::flight_mem::GuardZone::new() }; #count];
+        static #guards: [::flight_mem::GuardZone; 2 * #count] =
+            [const { ::flight_mem::GuardZone::new() }; 2 * #count];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         static #callbacks: ::flight_mem::PressureCallbacks = ::flight_mem::PressureCallbacks::new();

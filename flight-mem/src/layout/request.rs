@@ -112,6 +112,10 @@ pub enum EntryKind {
     Pool,
     /// A `reserve` for critical requests.
     Reserve,
+    /// An engine `component`'s guarded segment, reached through its token.
+    Component,
+    /// A `shared` region between components, reached through their tokens.
+    Shared,
 }
 
 impl EntryKind {
@@ -123,13 +127,17 @@ impl EntryKind {
             Self::Stack => "stack",
             Self::Pool => "pool",
             Self::Reserve => "reserve",
+            Self::Component => "component",
+            Self::Shared => "shared",
         }
     }
 }
 
 /// Where an entry of a layout lives and what it is.
+///
+/// Plain data: nothing trusts a `RegionInfo` alone (the layout tables that
+/// guards are armed from are `unsafe` to build), so it can be made freely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub struct RegionInfo {
     /// The entry's name in the layout.
     pub name: &'static str,
@@ -151,6 +159,22 @@ pub struct RegionInfo {
     pub align: usize,
     /// Guard bytes after it.
     pub guard: usize,
+    /// Guard bytes directly before it (a component's segment has a guard on
+    /// both sides; 0 when the entry before it already ends in a guard at
+    /// least this large, or for other kinds).
+    pub guard_before: usize,
+    /// Who may use a `shared` region, in declaration order (empty for other
+    /// kinds).
+    pub access: &'static [Grant],
+}
+
+/// One component's right on a `shared` region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    /// The component's name.
+    pub component: &'static str,
+    /// Whether it may write (writers may also read).
+    pub write: bool,
 }
 
 impl RegionInfo {

@@ -55,9 +55,9 @@ use core::ops::ControlFlow;
 use core::ptr::NonNull;
 
 use crate::{
-    AllocError, Allocation, AllocationRequest, CallbackId, EntryKind, LayoutTable, MemoryFlags,
-    MemoryType, PressureCallback, PressureError, PressureInfo, PressureLevel, PressureThresholds,
-    RawAllocator,
+    AllocError, Allocation, AllocationRequest, AllocatorKind, CallbackId, EntryKind, LayoutTable,
+    MemoryFlags, MemoryType, PressureCallback, PressureError, PressureInfo, PressureLevel,
+    PressureThresholds, RawAllocator, RegionInfo,
 };
 
 /// Flags that say where memory must be, as opposed to what to do with it.
@@ -65,6 +65,13 @@ const PLACEMENT: MemoryFlags = MemoryFlags::DMA
     .union(MemoryFlags::GPU)
     .union(MemoryFlags::CACHEABLE)
     .union(MemoryFlags::UNCACHED);
+
+/// Whether an entry has a pressure level: `region`s, and component
+/// segments with an allocator (a raw segment is always wholly in use).
+fn watched(info: &RegionInfo) -> bool {
+    info.kind == EntryKind::Region
+        || (info.kind == EntryKind::Component && info.allocator != AllocatorKind::Segment)
+}
 
 /// Where a route ended when no entry served it.
 struct Refused {
@@ -96,12 +103,13 @@ impl LayoutTable {
         }
     }
 
-    /// The highest level over the `region` entries, from their statistics
-    /// now; `None` for a layout without regions.
+    /// The highest level over the `region` entries and the component
+    /// segments with an allocator, from their statistics now; `None` for a
+    /// layout without any.
     pub fn pressure(&self) -> PressureLevel {
         let mut level = PressureLevel::None;
         for (index, info) in self.regions.iter().enumerate() {
-            if info.kind == EntryKind::Region {
+            if watched(info) {
                 level = level.max(self.pressure_info(index).level);
             }
         }
@@ -128,7 +136,7 @@ impl LayoutTable {
         // Watches are not updated while nobody listens; bring them up to
         // date so the first edge a callback sees is a real one.
         for (index, info) in self.regions.iter().enumerate() {
-            if info.kind == EntryKind::Region {
+            if watched(info) {
                 let now = self.pressure_info(index);
                 self.watches[index].update(now.free, now.total, self.thresholds());
             }
@@ -144,7 +152,7 @@ impl LayoutTable {
     /// Records entry `index`'s level after an allocation or free and runs
     /// the callbacks a rise crossed. Call with no allocator lock held.
     fn watch(&self, index: usize) {
-        if self.regions[index].kind != EntryKind::Region {
+        if !watched(&self.regions[index]) {
             return;
         }
         let stats = self.entry(index).stats();
@@ -184,6 +192,21 @@ impl LayoutTable {
 
     /// The pressure bookkeeping of a region accessor after a free.
     /// Generated code calls it only while a callback is registered.
+    /// [`after_allocate`](Self::after_allocate) for a `compact` region,
+    /// whose allocations are handles.
+    pub(crate) fn after_allocate_handle(
+        &self,
+        index: usize,
+        layout: Layout,
+        compact: &crate::Compact,
+        result: &mut Result<crate::Handle, AllocError>,
+    ) {
+        if matches!(result, Err(AllocError::OutOfMemory { .. })) && self.notify_failure(index) {
+            *result = compact.allocate(layout);
+        }
+        self.watch(index);
+    }
+
     pub(crate) fn after_free(&self, index: usize) {
         self.watch(index);
     }
@@ -286,9 +309,13 @@ impl LayoutTable {
         attempt: &mut impl FnMut(usize, bool) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         let needs = request.flags.intersection(PLACEMENT);
+        // A compact region's blocks move: it serves handles, never a
+        // routed request for a pointer.
         let eligible = |index: usize| {
             let info = &self.regions[index];
-            info.kind == kind && info.flags.contains(needs)
+            info.kind == kind
+                && info.flags.contains(needs)
+                && info.allocator != AllocatorKind::Compact
         };
         let requested = request.memory;
         let passes: [&dyn Fn(MemoryType) -> bool; 3] = [

@@ -432,6 +432,23 @@ impl fmt::Display for MemoryMap {
                     used,
                     info.name
                 )?;
+                if info.guard_before > 0 {
+                    writeln!(
+                        f,
+                        "  {:>34}  guard before `{}`",
+                        Human(info.guard_before),
+                        info.name
+                    )?;
+                }
+                if !info.access.is_empty() {
+                    write!(f, "  {:>34}  access:", "")?;
+                    for (i, grant) in info.access.iter().enumerate() {
+                        let right = if grant.write { "write" } else { "read" };
+                        let sep = if i == 0 { " " } else { ", " };
+                        write!(f, "{sep}{}: {right}", grant.component)?;
+                    }
+                    writeln!(f)?;
+                }
             }
         }
         Ok(())
@@ -502,10 +519,7 @@ mod tests {
             16_711_680,
             usize::MAX,
         ] {
-            // `Bytes` stops at GiB; the const formatter goes on to TiB.
-            if (n as u64) < 1 << 40 {
-                assert_eq!(Human::new(n).as_str(), std::format!("{}", Bytes(n)));
-            }
+            assert_eq!(Human::new(n).as_str(), std::format!("{}", Bytes(n)));
         }
     }
 

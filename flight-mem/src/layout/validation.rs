@@ -23,14 +23,32 @@ impl LayoutTable {
     /// The guard zone after entry `index`, once confirmed to lie inside its
     /// bank's storage and outside every entry of the bank; with whether the
     /// bank is at a fixed address.
-    fn guard_range(&self, index: usize) -> Option<(*mut u8, usize, bool)> {
-        let info = &self.regions[index];
-        if info.guard == 0 || self.guards.len() <= index {
+    ///
+    /// Zone `z < n` (for `n` entries) is the guard after entry `z`; zone
+    /// `n + i` is the guard directly before entry `i` (components only).
+    fn guard_range(&self, zone: usize) -> Option<(*mut u8, usize, bool)> {
+        let count = self.regions.len();
+        let (index, leading) = if zone < count {
+            (zone, false)
+        } else {
+            (zone - count, true)
+        };
+        let info = self.regions.get(index)?;
+        let len = if leading {
+            info.guard_before
+        } else {
+            info.guard
+        };
+        if len == 0 || self.guards.len() <= zone {
             return None;
         }
         let bank = self.banks.iter().find(|b| b.entries().contains(&index))?;
-        let start = info.end();
-        let end = start.checked_add(info.guard)?;
+        let start = if leading {
+            info.offset.checked_sub(len)?
+        } else {
+            info.end()
+        };
+        let end = start.checked_add(len)?;
         let outside_entries = bank.entries().iter().all(|&other| {
             let other = &self.regions[other];
             end <= other.offset || other.end() <= start
@@ -40,7 +58,7 @@ impl LayoutTable {
             debug_assert!(false, "guard of `{}` misplaced", info.name);
             return None;
         }
-        Some((base.wrapping_add(start), info.guard, bank.fixed))
+        Some((base.wrapping_add(start), len, bank.fixed))
     }
 
     /// Arms every guard zone not armed yet: protected pages where the
@@ -85,6 +103,14 @@ impl LayoutTable {
         self.guards.get(index).map(crate::GuardZone::mode)
     }
 
+    /// How the guard zone directly before entry `index` (a component's) is
+    /// armed; `None` when it has none.
+    pub fn leading_guard_mode(&self, index: usize) -> Option<crate::GuardMode> {
+        let zone = self.regions.len() + index;
+        self.guard_range(zone)?;
+        self.guards.get(zone).map(crate::GuardZone::mode)
+    }
+
     /// Checks every allocator's invariants and every guard zone's canaries
     /// (arming the zones first if that has not happened), reporting each
     /// problem with the entry's name.
@@ -98,14 +124,21 @@ impl LayoutTable {
                     kind: ProblemKind::Invariant(violation),
                 });
             }
-            if let Some((ptr, len, _)) = self.guard_range(index) {
+            for (zone, leading) in [(index, false), (self.regions.len() + index, true)] {
+                let Some((ptr, len, _)) = self.guard_range(zone) else {
+                    continue;
+                };
                 // SAFETY: the zone this `GuardZone` was armed with (same
                 // range, from the same tables); it is only read when armed
                 // as canaries, i.e. readable.
-                if let Err(breach) = unsafe { self.guards[index].check(ptr, len) } {
+                if let Err(breach) = unsafe { self.guards[zone].check(ptr, len) } {
                     report.push(Problem {
                         region: info.name,
-                        kind: ProblemKind::GuardBreach(breach),
+                        kind: if leading {
+                            ProblemKind::LeadingGuardBreach(breach)
+                        } else {
+                            ProblemKind::GuardBreach(breach)
+                        },
                     });
                 }
             }
@@ -130,6 +163,9 @@ pub struct Problem {
 pub enum ProblemKind {
     /// A canary byte of the guard after the entry changed.
     GuardBreach(GuardBreach),
+    /// A canary byte of the guard directly before the entry (a component)
+    /// changed: an underrun of the entry, or an overrun of its neighbour.
+    LeadingGuardBreach(GuardBreach),
     /// The entry's allocator found its bookkeeping inconsistent.
     Invariant(InvariantViolation),
 }
@@ -139,6 +175,13 @@ impl fmt::Display for Problem {
         match &self.kind {
             ProblemKind::GuardBreach(breach) => {
                 write!(f, "`{}`: overrun into its guard: {breach}", self.region)
+            }
+            ProblemKind::LeadingGuardBreach(breach) => {
+                write!(
+                    f,
+                    "`{}`: the guard before it was written: {breach}",
+                    self.region
+                )
             }
             ProblemKind::Invariant(violation) => {
                 write!(

@@ -27,6 +27,8 @@ pub(crate) fn colour(kind: EntryKind) -> &'static str {
         EntryKind::Stack => "#59a14f",
         EntryKind::Pool => "#b07aa1",
         EntryKind::Reserve => "#e15759",
+        EntryKind::Component => "#76b7b2",
+        EntryKind::Shared => "#edc948",
     }
 }
 
@@ -126,6 +128,8 @@ impl LayoutTable {
             EntryKind::Stack,
             EntryKind::Pool,
             EntryKind::Reserve,
+            EntryKind::Component,
+            EntryKind::Shared,
         ]
         .into_iter()
         .enumerate()

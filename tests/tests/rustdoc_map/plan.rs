@@ -22,6 +22,8 @@ flight_mem::memory_layout! {
         region heap = 8 MiB;
         frame scratch = [512 KiB; 2];
         stack temp = 256 KiB { guard: 1536 B };
+        component physics = 512 KiB { guard: 8 KiB };
+        shared frame_data = 64 KiB { access: [physics: write] };
         pool particles = [Particle; 4096];
         reserve emergency = 512 KiB;
     }

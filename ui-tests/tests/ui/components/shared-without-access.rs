@@ -1,8 +1,10 @@
 use flight_mem::memory_layout;
 
 memory_layout! {
-    pub layout Game for Psp {
+    pub layout Engine {
+        budget = 16 MiB;
         component physics = 4 MiB;
+        shared frame_data = 512 KiB;
     }
 }
 

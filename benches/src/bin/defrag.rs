@@ -1,0 +1,355 @@
+//! The defragmentation targets of issue 13, on a `Compact` over 16 MiB:
+//!
+//! 1. Fragment: allocate random 64 B ..= 256 KiB blocks until the first
+//!    refusal, free half of them at random. Then call `defragment` with a
+//!    256 KiB budget until the largest free range is at least 95 % of all
+//!    free bytes. Prints the calls, the bytes moved against two minimums
+//!    (below), and the time per MiB moved next to `memmove` making the same
+//!    moves on a plain buffer (the copying alone). Timing columns are the
+//!    fastest of three identical runs.
+//! 2. `get` + deref of an unpinned handle against a plain slice index and a
+//!    raw pointer dereference, on 4,096 blocks of 64 B read in a random order.
+//!
+//! The two minimums: **sliding** is what a perfect sliding compaction moves
+//! to reach the same 95 % (every block above its packed place moved once, in
+//! address order, stopping at 95 %); **window bound** is a lower bound for
+//! *any* compaction: some range of 95 % of the free bytes ends up free, so
+//! every block that overlaps it at the start must move; the bound is the
+//! cheapest such range.
+//!
+//! Run: `cargo run --release -p flight-mem-benches --bin defrag`
+//! (about 10 s). Sizes are drawn log-uniformly (as many 64..128 B blocks as
+//! 128..256 KiB ones), and uniformly in a second row; seeds are fixed.
+
+use std::alloc::Layout;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use flight_mem::{Compact, DefragBudget, Handle, RawMemory};
+
+const REGION: usize = 16 << 20;
+const BUDGET: usize = 256 << 10;
+const MIN: usize = 64;
+const MAX: usize = 256 << 10;
+
+/// xorshift64*: deterministic, no OS entropy.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sizes {
+    LogUniform,
+    Uniform,
+}
+
+impl Sizes {
+    fn draw(self, rng: &mut Rng) -> usize {
+        match self {
+            Sizes::LogUniform => {
+                let (lo, hi) = ((MIN as f64).ln(), ((MAX + 1) as f64).ln());
+                ((lo + rng.unit() * (hi - lo)).exp() as usize).clamp(MIN, MAX)
+            }
+            Sizes::Uniform => MIN + (rng.next() % (MAX - MIN + 1) as u64) as usize,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Sizes::LogUniform => "log-uniform",
+            Sizes::Uniform => "uniform",
+        }
+    }
+}
+
+fn new_compact() -> (&'static Compact, usize) {
+    let handles = Compact::default_handles(REGION);
+    let bytes = Compact::bytes_for(REGION, handles);
+    let layout = Layout::from_size_align(bytes, 4096).unwrap();
+    // SAFETY: non-zero size; leaked and given to one allocator.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    assert!(!ptr.is_null());
+    // SAFETY: as above.
+    let compact = Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, handles);
+    assert_eq!(compact.capacity(), REGION);
+    (Box::leak(Box::new(compact)), ptr as usize)
+}
+
+/// The live blocks as `(offset, extent)` in address order.
+fn blocks(compact: &Compact, base: usize, live: &[Handle]) -> Vec<(usize, usize)> {
+    let mut v: Vec<(usize, usize)> = live
+        .iter()
+        .map(|&h| {
+            let p = compact.get(h).unwrap();
+            (p.as_ptr() as usize - base, p.len().next_multiple_of(8))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Bytes a perfect sliding compaction moves before the largest free range
+/// reaches `goal` bytes.
+fn sliding_minimum(blocks: &[(usize, usize)], capacity: usize, goal: usize) -> usize {
+    // Slide block by block; after sliding block i, the free range between
+    // it and block i+1 is the traveling hole.
+    let largest = |blocks: &[(usize, usize)]| {
+        let (mut end, mut best) = (0, 0);
+        for &(o, e) in blocks {
+            best = best.max(o - end);
+            end = o + e;
+        }
+        best.max(capacity - end)
+    };
+    let mut b = blocks.to_vec();
+    let (mut end, mut moved) = (0, 0);
+    for i in 0..b.len() {
+        if largest(&b) >= goal {
+            break;
+        }
+        if b[i].0 > end {
+            b[i].0 = end;
+            moved += b[i].1;
+        }
+        end = b[i].0 + b[i].1;
+    }
+    moved
+}
+
+/// The least total length of blocks overlapping any range of `goal` bytes.
+fn window_bound(blocks: &[(usize, usize)], capacity: usize, goal: usize) -> usize {
+    // An optimal range starts at 0 or right after a block; sweep the starts
+    // with a second pointer over the blocks it overlaps.
+    let mut starts = vec![0];
+    starts.extend(blocks.iter().map(|&(o, e)| o + e));
+    let mut best = usize::MAX;
+    let mut first = 0;
+    for s in starts {
+        if s + goal > capacity {
+            break;
+        }
+        while first < blocks.len() && blocks[first].0 + blocks[first].1 <= s {
+            first += 1;
+        }
+        let cost: usize = blocks[first..]
+            .iter()
+            .take_while(|&&(o, _)| o < s + goal)
+            .map(|&(_, e)| e)
+            .sum();
+        best = best.min(cost);
+    }
+    best
+}
+
+/// A `Compact` over 16 MiB filled with `sizes` blocks until the first
+/// refusal, then half of them freed at random; returns it, its memory's
+/// address, the live handles and how many blocks were allocated.
+fn fragment(sizes: Sizes, seed: u64) -> (&'static Compact, usize, Vec<Handle>, usize) {
+    let (compact, base) = new_compact();
+    let mut rng = Rng(0x5EED_0000_0000 + seed);
+    let mut live = Vec::new();
+    while let Ok(h) = compact.allocate(Layout::from_size_align(sizes.draw(&mut rng), 8).unwrap()) {
+        compact.get_mut(h).unwrap().fill(h.index() as u8);
+        live.push(h);
+    }
+    let filled = live.len();
+    for _ in 0..filled / 2 {
+        let i = (rng.next() % live.len() as u64) as usize;
+        compact.free(live.swap_remove(i)).unwrap();
+    }
+    (compact, base, live, filled)
+}
+
+/// Defragments with the 256 KiB budget until the largest free range
+/// reaches `goal`: calls, the moves made `(from, to, len)`, the time inside
+/// `defragment`.
+fn defragment_until(
+    compact: &Compact,
+    goal: usize,
+) -> (usize, Vec<(usize, usize, usize)>, Duration) {
+    let (mut calls, mut moves, mut time) = (0, Vec::new(), Duration::ZERO);
+    while compact.stats().largest_free < goal {
+        let start = Instant::now();
+        let report = compact.defragment_with(
+            DefragBudget {
+                max_bytes: BUDGET,
+                max_moves: usize::MAX,
+            },
+            |step| moves.push((step.from, step.to, step.len)),
+        );
+        time += start.elapsed();
+        assert!(report.bytes_moved <= BUDGET && report.abandoned == 0);
+        calls += 1;
+        assert!(report.blocks_moved > 0 || report.done(), "stuck: {report}");
+        if report.done() {
+            break;
+        }
+    }
+    (calls, moves, time)
+}
+
+/// The time `memmove` takes for the same moves on a plain 16 MiB buffer:
+/// the copying alone, the floor of any compaction that makes these moves.
+fn memmove_time(moves: &[(usize, usize, usize)]) -> Duration {
+    let mut buffer = vec![1u8; REGION];
+    let start = Instant::now();
+    for &(from, to, len) in moves {
+        buffer.copy_within(from..from + len, to);
+        black_box(&mut buffer);
+    }
+    start.elapsed()
+}
+
+/// Runs of each workload; the timing columns are the fastest (least
+/// disturbed) run, the other columns are identical across runs.
+const RUNS: usize = 3;
+
+fn fragmenting(sizes: Sizes, seed: u64) {
+    let (compact, base, live, filled) = fragment(sizes, seed);
+    let stats = compact.compact_stats();
+    let free = stats.allocator.free();
+    let goal = (free as f64 * 0.95).ceil() as usize;
+    let placed = blocks(compact, base, &live);
+    let sliding = sliding_minimum(&placed, REGION, goal);
+    let window = window_bound(&placed, REGION, goal);
+    let (largest_before, holes_before) = (stats.allocator.largest_free, stats.holes);
+    let (calls, moves, mut time) = defragment_until(compact, goal);
+    let moved: usize = moves.iter().map(|m| m.2).sum();
+    let blocks_moved = moves.len();
+    for &h in &live {
+        assert!(
+            compact
+                .get(h)
+                .unwrap()
+                .iter()
+                .all(|&b| b == h.index() as u8)
+        );
+    }
+    compact.check().unwrap();
+    let largest_after = compact.stats().largest_free;
+    for _ in 1..RUNS {
+        let (again, _, _, _) = fragment(sizes, seed);
+        let (c, m, t) = defragment_until(again, goal);
+        assert_eq!((c, &m), (calls, &moves), "the workload is deterministic");
+        time = time.min(t);
+    }
+    let memcpy = (0..RUNS).map(|_| memmove_time(&moves)).min().unwrap();
+    let mb = moved as f64 / (1 << 20) as f64;
+    println!(
+        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs |",
+        sizes.name(),
+        seed,
+        live.len(),
+        holes_before,
+        largest_before as f64 / free as f64,
+        largest_after as f64 / free as f64,
+        mb,
+        sliding as f64 / (1 << 20) as f64,
+        window as f64 / (1 << 20) as f64,
+        moved as f64 / sliding.max(1) as f64,
+        moved as f64 / window.max(1) as f64,
+        time.as_secs_f64() * 1e6 / mb,
+        memcpy.as_secs_f64() * 1e6 / mb,
+    );
+}
+
+fn get_versus_index() {
+    const BLOCKS: usize = 4096;
+    const READS: usize = 20_000_000;
+    let (compact, _) = new_compact();
+    let handles: Vec<Handle> = (0..BLOCKS)
+        .map(|i| {
+            let h = compact
+                .allocate(Layout::from_size_align(64, 8).unwrap())
+                .unwrap();
+            compact.get_mut(h).unwrap().fill(i as u8);
+            h
+        })
+        .collect();
+    let slice: Vec<u8> = (0..BLOCKS * 64).map(|i| (i / 64) as u8).collect();
+    let ptrs: Vec<*const u8> = handles
+        .iter()
+        .map(|&h| compact.get(h).unwrap().as_ptr())
+        .collect();
+    let mut rng = Rng(7);
+    let order: Vec<u32> = (0..READS)
+        .map(|_| (rng.next() % BLOCKS as u64) as u32)
+        .collect();
+
+    let time = |f: &dyn Fn(usize) -> u8| {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            let mut sum = 0u8;
+            for &i in &order {
+                sum = sum.wrapping_add(f(black_box(i as usize)));
+            }
+            black_box(sum);
+            best = best.min(start.elapsed().as_secs_f64() * 1e9 / READS as f64);
+        }
+        best
+    };
+    let index = time(&|i| slice[i * 64 + 5]);
+    // SAFETY: every pointer is a live 64-byte block that nothing moves here.
+    let raw = time(&|i| unsafe { *ptrs[i].add(5) });
+    // The floor of any per-access pin: one locked increment and one locked
+    // decrement of a per-block counter around the raw read.
+    let counters: Vec<std::sync::atomic::AtomicU64> = (0..BLOCKS)
+        .map(|_| std::sync::atomic::AtomicU64::new(0))
+        .collect();
+    let pin_floor = time(&|i| {
+        use std::sync::atomic::Ordering::{Acquire, Release};
+        counters[i].fetch_add(1, Acquire);
+        // SAFETY: as above.
+        let b = unsafe { *ptrs[i].add(5) };
+        counters[i].fetch_sub(1, Release);
+        b
+    });
+    let get = time(&|i| compact.get(handles[i]).unwrap()[5]);
+    println!("| slice index `slice[i * 64 + 5]` | {index:.2} ns | 1.00 |");
+    println!(
+        "| raw pointer `*ptrs[i].add(5)` | {raw:.2} ns | {:.2} |",
+        raw / index
+    );
+    println!(
+        "| floor of any atomic pin: `fetch_add`, raw read, `fetch_sub` | {pin_floor:.2} ns | {:.2} |",
+        pin_floor / index
+    );
+    println!(
+        "| `compact.get(handles[i]).unwrap()[5]` | {get:.2} ns | {:.2} (+{:.2} ns over the raw pointer) |",
+        get / index,
+        get - raw
+    );
+}
+
+fn main() {
+    println!(
+        "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
+    );
+    println!(
+        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for sizes in [Sizes::LogUniform, Sizes::Uniform] {
+        for seed in [1, 2, 3] {
+            fragmenting(sizes, seed);
+        }
+    }
+    println!(
+        "\n### `get` + deref of an unpinned handle, 4,096 blocks of 64 B, random order, best of 5 × 20 M reads\n"
+    );
+    println!("| access | per read | ratio to slice index |");
+    println!("|---|---:|---:|");
+    get_versus_index();
+}

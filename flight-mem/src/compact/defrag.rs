@@ -1,0 +1,368 @@
+//! Incremental defragmentation: sliding compaction toward the start of the
+//! data area, bounded per call.
+//!
+//! # Algorithm
+//!
+//! Blocks are visited in address order. Each block's *target* is the first
+//! place after the previous block (or the start) aligned as the block
+//! requires; a block above its target slides down to it. A pinned block
+//! stays where it is and the blocks after it slide up to it instead. Blocks
+//! keep their address order, so a move changes no list links, and every
+//! block that moves moves once to its final place (unless a pin abandons the
+//! move, or blocks below it are freed later): this is the fewest bytes any
+//! sliding compaction moves.
+//!
+//! Each move is one *step*: the lock is taken for the step (the search and
+//! one copy) and released before the progress callback runs, so the
+//! callback may use the allocator. The next step resumes after the block of
+//! the previous one, or from the start if that block was freed meanwhile.
+//! A call stops before the move that would exceed the budget.
+
+use core::fmt;
+
+use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
+use super::{Compact, Geometry, Handle, State, extent};
+use crate::sync::Ordering;
+
+/// How much one [`Compact::defragment`] call may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DefragBudget {
+    /// Bytes copied, at most (moves abandoned because of a pin count too:
+    /// the budget bounds the time spent). A block longer than this is never
+    /// moved with this budget.
+    pub max_bytes: usize,
+    /// Blocks moved (or moves abandoned), at most.
+    pub max_moves: usize,
+}
+
+impl DefragBudget {
+    /// No bound: compacts everything that is not pinned, in one call.
+    pub const UNLIMITED: Self = Self {
+        max_bytes: usize::MAX,
+        max_moves: usize::MAX,
+    };
+
+    /// At most `max_bytes` bytes, any number of blocks.
+    pub const fn bytes(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            max_moves: usize::MAX,
+        }
+    }
+}
+
+/// What one [`Compact::defragment`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct DefragReport {
+    /// Bytes moved (block lengths; abandoned moves not included).
+    pub bytes_moved: usize,
+    /// Blocks moved.
+    pub blocks_moved: usize,
+    /// The largest free range before the call.
+    pub largest_free_before: usize,
+    /// The largest free range after the call.
+    pub largest_free_after: usize,
+    /// Blocks that were to move but were pinned, so stayed (with the
+    /// blocks after them compacted up to them).
+    pub skipped_pinned: usize,
+    /// Moves abandoned because a reader pinned the block during the copy.
+    pub abandoned: usize,
+    /// Bytes copied by abandoned moves (they count against the budget).
+    pub bytes_abandoned: usize,
+    /// Blocks that were to move but are longer than `max_bytes`.
+    pub oversized: usize,
+    done: bool,
+}
+
+impl DefragReport {
+    /// Whether nothing is left to move but pinned blocks: every other block
+    /// sits at its target, so calling again changes nothing until blocks are
+    /// freed or unpinned. False when the budget ran out, and when a block
+    /// longer than the budget's `max_bytes` still has to move (see
+    /// [`oversized`](Self::oversized)).
+    pub fn done(&self) -> bool {
+        self.done
+    }
+}
+
+impl fmt::Display for DefragReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "moved {} blocks ({}), largest free {} -> {}, {} pinned skipped, {} abandoned, {} oversized{}",
+            self.blocks_moved,
+            crate::Bytes(self.bytes_moved),
+            crate::Bytes(self.largest_free_before),
+            crate::Bytes(self.largest_free_after),
+            self.skipped_pinned,
+            self.abandoned,
+            self.oversized,
+            if self.done { ", done" } else { "" }
+        )
+    }
+}
+
+/// One step of a defragmentation, as told to the progress callback of
+/// [`Compact::defragment_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct DefragStep {
+    /// The block.
+    pub handle: Handle,
+    /// Its offset in the data area before the step.
+    pub from: usize,
+    /// The offset it was copied to.
+    pub to: usize,
+    /// Its length in bytes.
+    pub len: usize,
+    /// Whether the move took effect (false: a reader pinned the block during
+    /// the copy, so it stays at `from`).
+    pub moved: bool,
+    /// Bytes moved so far in this call, this step included.
+    pub bytes_moved: usize,
+    /// Blocks moved so far in this call, this step included.
+    pub blocks_moved: usize,
+}
+
+/// Where the next step starts.
+#[derive(Clone, Copy)]
+enum Cursor {
+    Start,
+    /// After this block, if it is still live.
+    After(Handle),
+}
+
+/// Why a move did not happen.
+enum Refused {
+    /// A pin or writer was there before the copy started.
+    Pinned,
+    /// A reader pinned the block during the copy.
+    Abandoned,
+}
+
+impl Compact {
+    /// Moves unpinned blocks toward the start, within `budget`; see the
+    /// [module documentation](super) for the algorithm and how moves and
+    /// concurrent pins agree.
+    pub fn defragment(&self, budget: DefragBudget) -> DefragReport {
+        self.defragment_with(budget, |_| {})
+    }
+
+    /// [`defragment`](Self::defragment), telling `progress` each step (each
+    /// move or abandoned move). `progress` runs without the allocator's lock
+    /// held, so it may allocate, free and pin.
+    pub fn defragment_with(
+        &self,
+        budget: DefragBudget,
+        mut progress: impl FnMut(&DefragStep),
+    ) -> DefragReport {
+        let g = self.geometry();
+        let mut report = DefragReport {
+            largest_free_before: self.state.with(|state| self.scan(state, g).largest_free),
+            ..DefragReport::default()
+        };
+        let mut cursor = Cursor::Start;
+        while let Some(step) = self
+            .state
+            .with(|state| self.step(state, g, budget, &mut report, &mut cursor))
+        {
+            progress(&step);
+        }
+        report.largest_free_after = self.state.with(|state| self.scan(state, g).largest_free);
+        report
+    }
+
+    /// Finds the next block to move after `cursor` and moves it; `None`
+    /// when the walk ends or the budget is spent (`report.done` says which).
+    fn step(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        budget: DefragBudget,
+        report: &mut DefragReport,
+        cursor: &mut Cursor,
+    ) -> Option<DefragStep> {
+        let (mut end, mut cur) = (0, state.first);
+        if let Cursor::After(handle) = *cursor
+            && let Some(slot) = self.slot(g, handle.index)
+            && self.contains(handle)
+        {
+            // Under the lock a live block stays live and in place.
+            end = slot.offset_locked() as usize + extent(slot.len.load(Ordering::Relaxed) as usize);
+            cur = slot.next.load(Ordering::Relaxed);
+        }
+        while cur != super::NIL {
+            let slot = self.slot_locked(g, cur);
+            let word = slot.state.load(Ordering::Relaxed);
+            let from = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
+            let len = slot.len.load(Ordering::Relaxed) as usize;
+            let align = 1usize << slot.align_log2.load(Ordering::Relaxed);
+            let handle = Handle {
+                index: cur,
+                generation: super::table::generation(word),
+            };
+            // `from` itself is aligned and at or after `end`, so the target
+            // exists and is at most `from`.
+            let to = Compact::place(g, end, align).unwrap_or(from).min(from);
+            if to < from {
+                let copied = report.bytes_moved + report.bytes_abandoned;
+                if pins(word) != 0 || word & WRITER != 0 {
+                    report.skipped_pinned += 1;
+                } else if len > budget.max_bytes {
+                    report.oversized += 1;
+                } else if report.blocks_moved + report.abandoned >= budget.max_moves
+                    || len > budget.max_bytes - copied
+                {
+                    report.done = false;
+                    return None;
+                } else {
+                    let moved = self.relocate(g, slot, word, from, to, len);
+                    match moved {
+                        Ok(()) => {
+                            report.bytes_moved += len;
+                            report.blocks_moved += 1;
+                            state.blocks_moved += 1;
+                            state.bytes_moved += len as u64;
+                        }
+                        Err(Refused::Pinned) => {
+                            report.skipped_pinned += 1;
+                            end = from + extent(len);
+                            cur = slot.next.load(Ordering::Relaxed);
+                            continue;
+                        }
+                        Err(Refused::Abandoned) => {
+                            report.abandoned += 1;
+                            report.bytes_abandoned += len;
+                            state.moves_abandoned += 1;
+                        }
+                    }
+                    *cursor = Cursor::After(handle);
+                    return Some(DefragStep {
+                        handle,
+                        from,
+                        to,
+                        len,
+                        moved: moved.is_ok(),
+                        bytes_moved: report.bytes_moved,
+                        blocks_moved: report.blocks_moved,
+                    });
+                }
+            }
+            end = from + extent(len);
+            cur = slot.next.load(Ordering::Relaxed);
+        }
+        report.done = report.oversized == 0;
+        None
+    }
+
+    /// Moves the block of `slot` (state `word`, unpinned when read) from
+    /// `from` down to `to`. Called under the lock, so the block can be
+    /// neither freed nor moved by anyone else meanwhile.
+    fn relocate(
+        &self,
+        g: Geometry,
+        slot: &Slot,
+        mut word: u64,
+        from: usize,
+        to: usize,
+        len: usize,
+    ) -> Result<(), Refused> {
+        // A destination overlapping the block means the copy overwrites
+        // bytes a reader would read: no pin may start until it is done.
+        let overlapping = to + len > from;
+        let flags = if overlapping { MOVING | FROZEN } else { MOVING };
+        loop {
+            if pins(word) != 0 || word & WRITER != 0 {
+                return Err(Refused::Pinned);
+            }
+            // Acquire: the last writer's and readers' accesses (released by
+            // their guards' drops) happen before our copy.
+            match slot.state.compare_exchange_weak(
+                word,
+                word | flags,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        let current = side(word);
+        // Nobody reads the other offset word: pinners read the one `SIDE`
+        // names, and `SIDE` flips only in the commit below.
+        slot.offset[1 - current].store(to as u32, Ordering::Relaxed);
+        // SAFETY: `from..from + len` is the block and `to..to + len` lies in
+        // the free range between the previous block's end and `from + len`
+        // (the target search guarantees it), both inside the data area.
+        // The source is only read by us and by readers pinned during a
+        // non-overlapping copy; the destination, apart from the block's own
+        // bytes when overlapping, belongs to no block, and with `FROZEN` set
+        // no reader or writer can reach the block's bytes (no pin existed
+        // when we set it, and none can start until we clear it).
+        unsafe { copy(g.base.add(from), g.base.add(to), len, overlapping) };
+        let mut moving = word | flags;
+        loop {
+            if pins(moving) != 0 {
+                debug_assert!(!overlapping, "a pin started on a frozen block");
+                // Release: our writes to the destination happen before
+                // whoever is later given that free range.
+                slot.state.fetch_and(!MOVING, Ordering::Release);
+                return Err(Refused::Abandoned);
+            }
+            // Release: the copied bytes and the new offset happen before any
+            // pin that sees the flipped side. Acquire: the reads of every
+            // reader that pinned during the copy happen before the old range
+            // is reused.
+            match slot.state.compare_exchange_weak(
+                moving,
+                (moving ^ SIDE) & !flags,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => moving = now,
+            }
+        }
+    }
+}
+
+/// Copies `len` bytes from `src` to `dst`.
+///
+/// Under loom the copy is cut into chunks with a scheduling point between
+/// them, so the model checker runs readers in the middle of a move: a
+/// protocol that let one read a half-moved block would fail its content
+/// check.
+///
+/// # Safety
+///
+/// `src..src + len` is valid for reads and `dst..dst + len` for writes; they
+/// do not overlap unless `overlapping`.
+unsafe fn copy(src: *const u8, dst: *mut u8, len: usize, overlapping: bool) {
+    #[cfg(not(loom))]
+    {
+        if overlapping {
+            // SAFETY: the caller's promise; `copy` allows overlap.
+            unsafe { core::ptr::copy(src, dst, len) };
+        } else {
+            // SAFETY: the caller's promise.
+            unsafe { core::ptr::copy_nonoverlapping(src, dst, len) };
+        }
+    }
+    #[cfg(loom)]
+    {
+        // Moves go down (`dst < src`), so a forward copy in chunks is a
+        // correct memmove.
+        let _ = overlapping;
+        const CHUNK: usize = 16;
+        let mut done = 0;
+        while done < len {
+            let n = CHUNK.min(len - done);
+            // SAFETY: the caller's promise; `dst < src`, so copying forward
+            // never reads a byte this loop already overwrote.
+            unsafe { core::ptr::copy(src.add(done), dst.add(done), n) };
+            done += n;
+            crate::sync::spin_hint();
+        }
+    }
+}

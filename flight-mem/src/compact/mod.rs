@@ -1,0 +1,843 @@
+//! [`Compact`]: relocatable blocks behind handles, and incremental
+//! defragmentation.
+//!
+//! A long-running game that streams assets fragments its memory until a
+//! request that fits in total fits nowhere; without virtual memory the only
+//! cure is to move blocks. A `Compact` hands out [`Handle`]s instead of
+//! pointers, lends a block's bytes through pinning guards ([`Pinned`],
+//! [`PinnedMut`]) and moves unpinned blocks toward the start of its memory
+//! in bounded steps ([`Compact::defragment`] with a [`DefragBudget`]), so a
+//! game can call it once per frame.
+//!
+//! # Memory layout
+//!
+//! `[ data area: blocks and holes | pad | handle table: one slot per handle ]`
+//!
+//! The handle table lives at the end of the given memory, so a `Compact` is
+//! one type whatever its size (the layout macro names it
+//! `flight_mem::Compact`, with no parameter), is const-constructible over a
+//! bank slice, and its bookkeeping counts against the region's budget like
+//! every other byte. A const generic table inside the value was the
+//! alternative; it would make the type depend on the handle count and put
+//! the table outside the memory the plan budgets. Each slot takes
+//! [`Compact::SLOT_SIZE`] bytes (32); [`Compact::bytes_for`] sizes memory for
+//! a capacity and a handle count, [`Compact::default_handles`] picks one
+//! handle per KiB. Slots are initialised on first use, so a `static` needs
+//! no initialisation call and untouched table memory may hold anything.
+//!
+//! Block offsets are multiples of 8 ([`Compact::GRANULARITY`]) and blocks
+//! consume their length rounded up to 8; there is no header in the data
+//! area. Offsets are `u32`: a `Compact` manages at most 4 GiB.
+//!
+//! # Operations and cost
+//!
+//! * [`allocate`](Compact::allocate): first fit over the holes in address
+//!   order, then the space after the last block; O(live blocks) under the
+//!   allocator's lock. The block is zero-filled before its handle exists,
+//!   so a pin never shows uninitialised memory.
+//! * [`get`](Compact::get) / [`get_mut`](Compact::get_mut): lock-free; one
+//!   load of the slot count, one compare-and-swap on the slot's state word,
+//!   and one atomic read-modify-write when the guard drops.
+//! * [`free`](Compact::free): O(1) under the lock.
+//! * [`defragment`](Compact::defragment): sliding compaction in address
+//!   order, resumable, at most the budget's bytes and moves per call.
+//! * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
+//!   [`check`](Compact::check): O(live blocks) under the lock.
+//!
+//! # Pins and moves across threads
+//!
+//! The defragmenter holds the allocator's lock for each move, so frees and
+//! allocations wait for it (for at most one block copy); pins never take
+//! the lock. Which of a pin and a move wins is decided on the slot's state
+//! word (see the `table` module):
+//!
+//! * A move starts only on a block with no pin and no writer.
+//! * When the destination does not overlap the block, readers may still pin
+//!   the block during the copy: they read the old bytes, which the copy only
+//!   reads too. The move ends with a compare-and-swap that requires the pin
+//!   count to be zero; if a reader holds a pin, the **move is abandoned**
+//!   (the copy is discarded and the block stays), so the pin is honoured
+//!   and no reader ever sees a half-moved block.
+//! * When the destination overlaps the block (a slide by less than its
+//!   length), the copy writes bytes a reader would read, so the move sets
+//!   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
+//!   move ends and then pins the block at its new place. The wait is bounded
+//!   by one copy of at most the budget's `max_bytes`, and the mover never
+//!   waits for anything while `FROZEN` is set. (With the `irq-safe` feature
+//!   or on targets without compare-and-swap the lock is a critical section,
+//!   so no interrupt handler can run, and spin, during a move at all.)
+//! * [`get_mut`](Compact::get_mut) does not wait: like any other pin, a move
+//!   in flight makes it return `None`.
+//!
+//! # Example
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use flight_mem::{Arena, Compact, DefragBudget, RawMemory};
+//!
+//! static MEMORY: Arena<{ Compact::bytes_for(64 * 1024, 64) }> = Arena::new();
+//! // SAFETY: MEMORY is given to this one allocator.
+//! static ASSETS: Compact = Compact::new(unsafe { RawMemory::from_arena(&MEMORY) }, 64);
+//!
+//! let a = ASSETS.allocate(Layout::from_size_align(1000, 8).unwrap()).unwrap();
+//! let b = ASSETS.allocate(Layout::from_size_align(2000, 8).unwrap()).unwrap();
+//! ASSETS.get_mut(b).unwrap().fill(7);
+//! ASSETS.free(a).unwrap();
+//! assert!(ASSETS.get(a).is_none()); // stale
+//!
+//! let report = ASSETS.defragment(DefragBudget { max_bytes: 4096, max_moves: 8 });
+//! assert_eq!(report.blocks_moved, 1);
+//! assert!(report.done());
+//! assert!(ASSETS.get(b).unwrap().iter().all(|&x| x == 7));
+//! assert_eq!(ASSETS.compact_stats().holes, 0);
+//! ASSETS.check().unwrap();
+//! ```
+
+mod defrag;
+mod entry;
+mod pin;
+mod table;
+
+use core::alloc::Layout;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+pub use defrag::{DefragBudget, DefragReport, DefragStep};
+pub use pin::{Pinned, PinnedMut};
+pub use table::Handle;
+use table::{
+    FROZEN, GEN_MASK, LIVE, MAX_PINS, MOVING, NIL, PIN, SIDE, SLOT_ALIGN, SLOT_SIZE, Slot, WRITER,
+    generation, pins, side,
+};
+
+use crate::stats::Counters;
+use crate::sync::{AtomicU32, Lock, Ordering, const_fn, spin_hint};
+use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+
+/// Block offsets and sizes are multiples of this.
+const GRANULE: usize = 8;
+/// The largest data area: every offset and block end fits a `u32`.
+const MAX_CAPACITY: usize = (u32::MAX as usize) & !(GRANULE - 1);
+/// The most slots a table may have (slot indices stay below [`NIL`]).
+const MAX_SLOTS: usize = NIL as usize - 1;
+
+/// Bytes a block of `len` bytes consumes.
+#[inline]
+const fn extent(len: usize) -> usize {
+    (len + GRANULE - 1) & !(GRANULE - 1)
+}
+
+/// A relocating allocator: blocks behind [`Handle`]s, lent out through
+/// pinning guards, moved by incremental defragmentation. See the
+/// [module documentation](self) for the algorithm, costs and the argument
+/// why pins and moves never tear a read.
+pub struct Compact {
+    memory: RawMemory,
+    /// Table length in slots.
+    slots: u32,
+    /// Where the table starts, before aligning its address down.
+    table_off: usize,
+    /// Slots initialised so far; readers trust no slot at or above it.
+    /// Written under the lock, read lock-free.
+    fresh: AtomicU32,
+    state: Lock<State>,
+}
+
+/// What the lock protects.
+struct State {
+    /// Address-ordered list of live blocks.
+    first: u32,
+    last: u32,
+    /// Stack of free slots, linked through `Slot::next`.
+    free_slots: u32,
+    /// Slots whose generation is exhausted; never reused.
+    retired: u32,
+    counters: Counters,
+    blocks_moved: u64,
+    bytes_moved: u64,
+    moves_abandoned: u64,
+}
+
+/// Where the data area and the table are, worked out from the memory.
+#[derive(Clone, Copy)]
+struct Geometry {
+    base: *mut u8,
+    capacity: usize,
+    table: *const Slot,
+}
+
+/// What one walk over the blocks found.
+#[derive(Clone, Copy, Default)]
+struct Scan {
+    largest_free: usize,
+    holes: usize,
+    fragmented: usize,
+}
+
+/// Statistics of a [`Compact`]: the common [`AllocatorStats`] plus what
+/// only a relocating allocator has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct CompactStats {
+    /// The figures every allocator reports.
+    pub allocator: AllocatorStats,
+    /// Free ranges below the end of the highest block: what defragmentation
+    /// can close.
+    pub holes: usize,
+    /// Bytes in those holes: free memory a single request cannot use
+    /// together with the space after the last block.
+    pub fragmented: usize,
+    /// The size of the handle table.
+    pub handles: usize,
+    /// Slots retired because their generation was exhausted.
+    pub retired_handles: usize,
+    /// Blocks moved by defragmentation since creation.
+    pub blocks_moved: u64,
+    /// Bytes moved by defragmentation since creation.
+    pub bytes_moved: u64,
+    /// Moves abandoned because a reader pinned the block mid-copy.
+    pub moves_abandoned: u64,
+}
+
+impl fmt::Display for CompactStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {} holes ({} fragmented), {} moves ({} moved, {} abandoned)",
+            self.allocator,
+            self.holes,
+            crate::Bytes(self.fragmented),
+            self.blocks_moved,
+            crate::Bytes(self.bytes_moved as usize),
+            self.moves_abandoned
+        )
+    }
+}
+
+impl Compact {
+    /// Bytes of handle table per handle.
+    pub const SLOT_SIZE: usize = SLOT_SIZE;
+    /// Block offsets, alignment and consumed sizes are multiples of this.
+    pub const GRANULARITY: usize = GRANULE;
+    /// The largest data area a `Compact` manages (4 GiB minus 8 bytes).
+    pub const MAX_CAPACITY: usize = MAX_CAPACITY;
+
+    /// Memory for a data area of `capacity` bytes and a table of
+    /// `max_handles` handles, when it starts on an 8-byte boundary (a static
+    /// [`Arena`](crate::Arena) does).
+    pub const fn bytes_for(capacity: usize, max_handles: usize) -> usize {
+        extent(capacity) + max_handles * SLOT_SIZE + (SLOT_ALIGN - 1)
+    }
+
+    /// The handle count the layout macro uses for a region of `len` bytes:
+    /// one per KiB (3 % of the region for the table), at least 16.
+    pub const fn default_handles(len: usize) -> usize {
+        let n = len / 1024;
+        if n < 16 { 16 } else { n }
+    }
+
+    const_fn! {
+        /// An allocator over `memory` with a table of up to `max_handles`
+        /// handles at its end (fewer if the memory cannot hold them). Nothing
+        /// is written to the memory until first use.
+        pub fn new(memory: RawMemory, max_handles: usize) -> Self {
+            // Keep `SLOT_ALIGN - 1` bytes for aligning the table down, so it
+            // never starts before the memory.
+            let room = memory.len().saturating_sub(SLOT_ALIGN - 1) / SLOT_SIZE;
+            let mut slots = max_handles;
+            if slots > room {
+                slots = room;
+            }
+            if slots > MAX_SLOTS {
+                slots = MAX_SLOTS;
+            }
+            Self {
+                memory,
+                slots: slots as u32,
+                table_off: memory.len() - slots * SLOT_SIZE,
+                fresh: AtomicU32::new(0),
+                state: Lock::new(State {
+                    first: NIL,
+                    last: NIL,
+                    free_slots: NIL,
+                    retired: 0,
+                    counters: Counters::new(),
+                    blocks_moved: 0,
+                    bytes_moved: 0,
+                    moves_abandoned: 0,
+                }),
+            }
+        }
+    }
+
+    #[inline]
+    fn geometry(&self) -> Geometry {
+        let ptr = self.memory.as_ptr();
+        let table = ptr.wrapping_add(self.table_off);
+        let table = table.wrapping_sub(table.addr() & (SLOT_ALIGN - 1));
+        let base = ptr.wrapping_add(ptr.addr().wrapping_neg() & (GRANULE - 1));
+        let capacity =
+            (table.addr().saturating_sub(base.addr()) & !(GRANULE - 1)).min(MAX_CAPACITY);
+        Geometry {
+            base,
+            capacity,
+            table: table.cast(),
+        }
+    }
+
+    /// The slot `index`, if it has been initialised.
+    #[inline]
+    fn slot(&self, g: Geometry, index: u32) -> Option<&Slot> {
+        if index < self.fresh.load(Ordering::Acquire) {
+            // SAFETY: `index < fresh <= slots`, so the slot lies inside the
+            // table, which `new` placed inside the memory, SLOT_ALIGN-aligned;
+            // `allocate` wrote a valid `Slot` there before publishing `fresh`
+            // (release, paired with the acquire above). Slots hold only
+            // atomics, so shared references are all anyone needs.
+            Some(unsafe { &*g.table.add(index as usize) })
+        } else {
+            None
+        }
+    }
+
+    /// The slot `index` under the lock, known to be initialised.
+    #[inline]
+    fn slot_locked(&self, g: Geometry, index: u32) -> &Slot {
+        debug_assert!(index < self.fresh.load(Ordering::Relaxed));
+        // SAFETY: callers pass indices from the lock-protected lists, which
+        // hold only initialised slots (`< fresh <= slots`); see `slot`.
+        unsafe { &*g.table.add(index as usize) }
+    }
+
+    /// The offset of the first byte at or after `end` that is aligned to
+    /// `align` in the address space, if the address does not overflow.
+    #[inline]
+    fn place(g: Geometry, end: usize, align: usize) -> Option<usize> {
+        let addr = g.base.addr().checked_add(end)?.checked_add(align - 1)? & !(align - 1);
+        Some(addr - g.base.addr())
+    }
+
+    /// The largest alignment a request may ask for: the largest power of two
+    /// not above the capacity (at least the granularity).
+    fn max_align(capacity: usize) -> usize {
+        if capacity < GRANULE {
+            GRANULE
+        } else {
+            1 << capacity.ilog2()
+        }
+    }
+
+    /// Allocates a zero-filled block for `layout` and returns its handle.
+    ///
+    /// Errors: [`AllocError::ZeroSize`], [`AllocError::AlignmentTooLarge`]
+    /// (above the capacity's largest power of two), [`AllocError::TooLarge`]
+    /// (above the capacity), [`AllocError::OutOfHandles`] (every slot of the
+    /// table holds a block) and [`AllocError::OutOfMemory`] (no hole fits:
+    /// [`defragment`](Self::defragment) may help). Every refusal counts in
+    /// `failures`.
+    pub fn allocate(&self, layout: Layout) -> Result<Handle, AllocError> {
+        let g = self.geometry();
+        let size = layout.size();
+        let align = layout.align().max(GRANULE);
+        let max_align = Self::max_align(g.capacity);
+        let refused = if size == 0 {
+            Some(AllocError::ZeroSize)
+        } else if align > max_align {
+            Some(AllocError::AlignmentTooLarge {
+                align: layout.align(),
+                max: max_align,
+            })
+        } else if size > g.capacity {
+            Some(AllocError::TooLarge {
+                size,
+                max: g.capacity,
+            })
+        } else {
+            None
+        };
+        self.state.with(|state| {
+            if let Some(error) = refused {
+                state.counters.failed();
+                return Err(error);
+            }
+            self.allocate_locked(state, g, size, align)
+        })
+    }
+
+    fn allocate_locked(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        size: usize,
+        align: usize,
+    ) -> Result<Handle, AllocError> {
+        let fresh = self.fresh.load(Ordering::Relaxed);
+        let index = if state.free_slots != NIL {
+            state.free_slots
+        } else if fresh < self.slots {
+            fresh
+        } else {
+            state.counters.failed();
+            return Err(AllocError::OutOfHandles {
+                max: self.slots as usize,
+            });
+        };
+        let ext = extent(size);
+        let Some((offset, prev)) = self.first_fit(state, g, ext, align) else {
+            state.counters.failed();
+            return Err(AllocError::OutOfMemory {
+                size,
+                largest_free: self.scan(state, g).largest_free,
+            });
+        };
+        // SAFETY: `first_fit` found `offset..offset + ext` free inside the
+        // data area (`offset + ext <= capacity`); no handle reaches it, so
+        // nothing else reads or writes it.
+        unsafe { g.base.add(offset).write_bytes(0, size) };
+        let slot = if index == fresh {
+            // SAFETY: slot `fresh < slots` lies inside the table (see
+            // `slot`); no reader trusts it until `fresh` is raised below,
+            // and under the lock nothing else touches it.
+            let slot = unsafe {
+                let slot = g.table.add(index as usize).cast_mut();
+                slot.write(Slot::fresh());
+                &*slot
+            };
+            // Release: the slot's construction happens before any reader
+            // trusts it. It is not live yet, so readers refuse it until the
+            // state store below.
+            self.fresh.store(fresh + 1, Ordering::Release);
+            slot
+        } else {
+            let slot = self.slot_locked(g, index);
+            state.free_slots = slot.next.load(Ordering::Relaxed);
+            slot
+        };
+        let word = slot.state.load(Ordering::Relaxed);
+        slot.offset[side(word)].store(offset as u32, Ordering::Relaxed);
+        slot.len.store(size as u32, Ordering::Relaxed);
+        slot.align_log2
+            .store(align.trailing_zeros(), Ordering::Relaxed);
+        self.link_after(state, g, index, prev);
+        // Release: the zeroed bytes and the fields above happen before any
+        // pin that sees the block live.
+        slot.state.store(word | LIVE, Ordering::Release);
+        state.counters.allocated(size, ext);
+        Ok(Handle {
+            index,
+            generation: generation(word),
+        })
+    }
+
+    /// The lowest place for `ext` bytes aligned to `align`, and the live
+    /// block it follows (`NIL`: the start).
+    fn first_fit(
+        &self,
+        state: &State,
+        g: Geometry,
+        ext: usize,
+        align: usize,
+    ) -> Option<(usize, u32)> {
+        let (mut end, mut prev, mut cur) = (0, NIL, state.first);
+        loop {
+            let limit = if cur == NIL {
+                g.capacity
+            } else {
+                self.slot_locked(g, cur).offset_locked() as usize
+            };
+            if let Some(at) = Self::place(g, end, align)
+                && at.checked_add(ext).is_some_and(|e| e <= limit)
+            {
+                return Some((at, prev));
+            }
+            if cur == NIL {
+                return None;
+            }
+            let slot = self.slot_locked(g, cur);
+            end = slot.offset_locked() as usize + extent(slot.len.load(Ordering::Relaxed) as usize);
+            prev = cur;
+            cur = slot.next.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Links slot `index` into the address-ordered list after `prev`.
+    fn link_after(&self, state: &mut State, g: Geometry, index: u32, prev: u32) {
+        let next = if prev == NIL {
+            state.first
+        } else {
+            self.slot_locked(g, prev).next.load(Ordering::Relaxed)
+        };
+        let slot = self.slot_locked(g, index);
+        slot.prev.store(prev, Ordering::Relaxed);
+        slot.next.store(next, Ordering::Relaxed);
+        match prev {
+            NIL => state.first = index,
+            p => self.slot_locked(g, p).next.store(index, Ordering::Relaxed),
+        }
+        match next {
+            NIL => state.last = index,
+            n => self.slot_locked(g, n).prev.store(index, Ordering::Relaxed),
+        }
+    }
+
+    /// Unlinks slot `index` from the address-ordered list.
+    fn unlink(&self, state: &mut State, g: Geometry, index: u32) {
+        let slot = self.slot_locked(g, index);
+        let (prev, next) = (
+            slot.prev.load(Ordering::Relaxed),
+            slot.next.load(Ordering::Relaxed),
+        );
+        match prev {
+            NIL => state.first = next,
+            p => self.slot_locked(g, p).next.store(next, Ordering::Relaxed),
+        }
+        match next {
+            NIL => state.last = prev,
+            n => self.slot_locked(g, n).prev.store(prev, Ordering::Relaxed),
+        }
+    }
+
+    /// Frees the block of `handle`: O(1).
+    ///
+    /// Errors, changing nothing: [`AllocError::ForeignPointer`] for a slot
+    /// index this allocator never handed out, [`AllocError::DoubleFree`] for
+    /// a stale handle (freed already, or its slot reused since), and
+    /// [`AllocError::Pinned`] while a [`Pinned`] or [`PinnedMut`] guard of
+    /// the block lives.
+    pub fn free(&self, handle: Handle) -> Result<(), AllocError> {
+        let g = self.geometry();
+        let slot = self
+            .slot(g, handle.index)
+            .ok_or(AllocError::ForeignPointer)?;
+        self.state.with(|state| {
+            let mut word = slot.state.load(Ordering::Relaxed);
+            let retire = loop {
+                if generation(word) != handle.generation || word & LIVE == 0 {
+                    return Err(AllocError::DoubleFree);
+                }
+                // No move is in flight: the mover holds the lock we hold.
+                if pins(word) != 0 || word & WRITER != 0 {
+                    return Err(AllocError::Pinned);
+                }
+                let retire = handle.generation == u32::MAX;
+                let next_gen = if retire {
+                    u32::MAX
+                } else {
+                    handle.generation + 1
+                };
+                let freed = (word & SIDE) | next_gen as u64;
+                // Acquire: the last guard's accesses happen before the bytes
+                // are reused; release: a pinner that fails on the new word
+                // sees a consistent slot.
+                match slot.state.compare_exchange_weak(
+                    word,
+                    freed,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break retire,
+                    Err(now) => word = now,
+                }
+            };
+            self.unlink(state, g, handle.index);
+            let len = slot.len.load(Ordering::Relaxed) as usize;
+            state.counters.freed(len, extent(len));
+            if retire {
+                state.retired += 1;
+            } else {
+                slot.next.store(state.free_slots, Ordering::Relaxed);
+                state.free_slots = handle.index;
+            }
+            Ok(())
+        })
+    }
+
+    /// Shared access to the block of `handle`, pinning it until the guard
+    /// drops; `None` for a stale or foreign handle and while a
+    /// [`PinnedMut`] of the block lives. Lock-free. If another thread is
+    /// sliding this very block over itself right now, waits for that one
+    /// copy to finish (see the [module documentation](self)).
+    #[inline]
+    pub fn get(&self, handle: Handle) -> Option<Pinned<'_>> {
+        let g = self.geometry();
+        let slot = self.slot(g, handle.index)?;
+        let mut word = slot.state.load(Ordering::Relaxed);
+        loop {
+            if generation(word) != handle.generation
+                || word & (LIVE | WRITER) != LIVE
+                || pins(word) == MAX_PINS
+            {
+                return None;
+            }
+            if word & FROZEN != 0 {
+                spin_hint();
+                word = slot.state.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: pairs with the release of `allocate`, of the last
+            // writer's drop and of the mover's commit, so the offset read
+            // below and the bytes behind it are the ones this word vouches for.
+            match slot.state.compare_exchange_weak(
+                word,
+                word + PIN,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        Some(Pinned {
+            slot,
+            bytes: Self::payload(g, slot, word),
+            len: slot.len.load(Ordering::Relaxed) as usize,
+            handle,
+            _bytes: PhantomData,
+        })
+    }
+
+    /// Exclusive access to the block of `handle`, pinning it until the guard
+    /// drops; `None` for a stale or foreign handle and while any other pin
+    /// of the block lives (a [`Pinned`], a [`PinnedMut`], or a move by
+    /// another thread's [`defragment`](Self::defragment)). Lock-free, never
+    /// waits.
+    #[inline]
+    pub fn get_mut(&self, handle: Handle) -> Option<PinnedMut<'_>> {
+        let g = self.geometry();
+        let slot = self.slot(g, handle.index)?;
+        let mut word = slot.state.load(Ordering::Relaxed);
+        loop {
+            let busy = WRITER | MOVING | FROZEN;
+            if generation(word) != handle.generation
+                || word & LIVE == 0
+                || word & busy != 0
+                || pins(word) != 0
+            {
+                return None;
+            }
+            // Acquire: as in `get`; it also orders our writes after every
+            // earlier reader's unpin (release).
+            match slot.state.compare_exchange_weak(
+                word,
+                word | WRITER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        Some(PinnedMut {
+            slot,
+            bytes: Self::payload(g, slot, word),
+            len: slot.len.load(Ordering::Relaxed) as usize,
+            handle,
+            _bytes: PhantomData,
+        })
+    }
+
+    /// The first byte of the block of `slot`, as of state `word` (pinned).
+    #[inline]
+    fn payload(g: Geometry, slot: &Slot, word: u64) -> NonNull<u8> {
+        let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
+        // `base` is derived from the memory's non-null pointer by adding at
+        // most 7, and the memory does not wrap the address space.
+        let ptr = g.base.wrapping_add(offset);
+        NonNull::new(ptr).unwrap_or(NonNull::dangling())
+    }
+
+    /// Whether `handle` names a live block of this allocator now.
+    pub fn contains(&self, handle: Handle) -> bool {
+        let g = self.geometry();
+        self.slot(g, handle.index).is_some_and(|slot| {
+            let word = slot.state.load(Ordering::Acquire);
+            word & LIVE != 0 && generation(word) == handle.generation
+        })
+    }
+
+    /// The requested length of the block of `handle`, if it is live.
+    pub fn len_of(&self, handle: Handle) -> Option<usize> {
+        let slot = self.slot(self.geometry(), handle.index)?;
+        let word = slot.state.load(Ordering::Acquire);
+        (word & LIVE != 0 && generation(word) == handle.generation)
+            .then(|| slot.len.load(Ordering::Relaxed) as usize)
+    }
+
+    /// Whether `ptr` points into the data area (where pinned blocks lie).
+    pub fn owns(&self, ptr: NonNull<u8>) -> bool {
+        let g = self.geometry();
+        ptr.as_ptr().addr().wrapping_sub(g.base.addr()) < g.capacity
+    }
+
+    /// Bytes of the data area: the memory less the handle table and
+    /// alignment.
+    pub fn capacity(&self) -> usize {
+        self.geometry().capacity
+    }
+
+    /// The number of handles the table holds.
+    pub fn max_handles(&self) -> usize {
+        self.slots as usize
+    }
+
+    /// Which algorithm this is: [`AllocatorKind::Compact`].
+    pub fn kind(&self) -> AllocatorKind {
+        AllocatorKind::Compact
+    }
+
+    /// The statistics every allocator reports; O(live blocks).
+    /// `largest_free` is exact: the largest hole or the space after the last
+    /// block.
+    pub fn stats(&self) -> AllocatorStats {
+        self.compact_stats().allocator
+    }
+
+    /// The statistics with holes, fragmented bytes and defragmentation
+    /// totals; O(live blocks).
+    pub fn compact_stats(&self) -> CompactStats {
+        let g = self.geometry();
+        self.state.with(|state| {
+            let scan = self.scan(state, g);
+            CompactStats {
+                allocator: state.counters.snapshot(g.capacity, scan.largest_free),
+                holes: scan.holes,
+                fragmented: scan.fragmented,
+                handles: self.slots as usize,
+                retired_handles: state.retired as usize,
+                blocks_moved: state.blocks_moved,
+                bytes_moved: state.bytes_moved,
+                moves_abandoned: state.moves_abandoned,
+            }
+        })
+    }
+
+    /// Walks the blocks: holes and the largest free range.
+    fn scan(&self, state: &State, g: Geometry) -> Scan {
+        let mut scan = Scan::default();
+        let (mut end, mut cur) = (0, state.first);
+        while cur != NIL {
+            let slot = self.slot_locked(g, cur);
+            let offset = slot.offset_locked() as usize;
+            if offset > end {
+                scan.holes += 1;
+                scan.fragmented += offset - end;
+                scan.largest_free = scan.largest_free.max(offset - end);
+            }
+            end = offset + extent(slot.len.load(Ordering::Relaxed) as usize);
+            cur = slot.next.load(Ordering::Relaxed);
+        }
+        scan.largest_free = scan.largest_free.max(g.capacity.saturating_sub(end));
+        scan
+    }
+
+    /// Checks the handle table against the blocks: the address-ordered list
+    /// (links, order, no overlap, bounds, alignment, every listed slot live
+    /// and every live slot listed), the free-slot stack, retired slots and
+    /// the counters. O(slots), under the lock.
+    pub fn check(&self) -> Result<(), InvariantViolation> {
+        let g = self.geometry();
+        self.state.with(|state| self.check_locked(state, g))
+    }
+
+    /// The §8 name of [`check`](Self::check): validates the handle table
+    /// against the blocks.
+    pub fn validate(&self) -> Result<(), InvariantViolation> {
+        self.check()
+    }
+
+    fn check_locked(&self, state: &State, g: Geometry) -> Result<(), InvariantViolation> {
+        let fail = |what, offset| Err(InvariantViolation { what, offset });
+        let fresh = self.fresh.load(Ordering::Relaxed);
+        let table_at = g.table.addr() - self.memory.as_ptr().addr();
+        let slot_at = |index: u32| table_at + index as usize * SLOT_SIZE;
+        if fresh > self.slots {
+            return fail("more slots initialised than the table holds", table_at);
+        }
+        let mut recount = Counters::new();
+        let (mut end, mut prev, mut cur, mut listed) = (0usize, NIL, state.first, 0u32);
+        while cur != NIL {
+            if cur >= fresh || listed >= fresh {
+                return fail(
+                    "block list names a bad slot or loops",
+                    slot_at(cur.min(fresh)),
+                );
+            }
+            let slot = self.slot_locked(g, cur);
+            let word = slot.state.load(Ordering::Relaxed);
+            let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
+            let len = slot.len.load(Ordering::Relaxed) as usize;
+            let align_log2 = slot.align_log2.load(Ordering::Relaxed);
+            if word & LIVE == 0 || word & (MOVING | FROZEN) != 0 {
+                return fail(
+                    "listed block not live, or a move left unfinished",
+                    slot_at(cur),
+                );
+            }
+            if slot.prev.load(Ordering::Relaxed) != prev {
+                return fail("block list back link broken", slot_at(cur));
+            }
+            if len == 0 || offset < end || offset + extent(len) > g.capacity {
+                return fail(
+                    "block overlaps its predecessor or leaves the data area",
+                    offset,
+                );
+            }
+            if align_log2 >= usize::BITS
+                || !(g.base.addr() + offset).is_multiple_of(1 << align_log2)
+            {
+                return fail("block misaligned", offset);
+            }
+            recount.allocated(len, extent(len));
+            end = offset + extent(len);
+            prev = cur;
+            listed += 1;
+            cur = slot.next.load(Ordering::Relaxed);
+        }
+        if state.last != prev {
+            return fail("last block is not the end of the list", table_at);
+        }
+        let (mut free, mut cur) = (0u32, state.free_slots);
+        while cur != NIL {
+            if cur >= fresh || free >= fresh {
+                return fail("free-slot stack names a bad slot or loops", table_at);
+            }
+            let word = self.slot_locked(g, cur).state.load(Ordering::Relaxed);
+            if word & LIVE != 0 || word & !(GEN_MASK | SIDE) != 0 {
+                return fail("free slot is live or pinned", slot_at(cur));
+            }
+            free += 1;
+            cur = self.slot_locked(g, cur).next.load(Ordering::Relaxed);
+        }
+        let mut live = 0u32;
+        let mut retired = 0u32;
+        for index in 0..fresh {
+            let word = self.slot_locked(g, index).state.load(Ordering::Relaxed);
+            if word & LIVE != 0 {
+                live += 1;
+            } else if generation(word) == u32::MAX {
+                retired += 1;
+            }
+        }
+        if live != listed || retired != state.retired || listed + free + retired != fresh {
+            return fail("live, free and retired slots do not add up", table_at);
+        }
+        state
+            .counters
+            .check_against(&recount, g.capacity)
+            .or_else(|what| fail(what, 0))
+    }
+}
+
+impl fmt::Debug for Compact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compact")
+            .field("memory", &self.memory)
+            .field("handles", &self.slots)
+            .field("stats", &self.compact_stats())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -1,0 +1,149 @@
+//! Internal tests: what the public API cannot reach in a test's lifetime
+//! (generation exhaustion) and what `check` must catch (a corrupted table).
+
+extern crate std;
+
+use std::alloc::{Layout as StdLayout, alloc_zeroed};
+use std::vec::Vec;
+
+use super::table::{GEN_MASK, LIVE};
+use super::*;
+
+fn compact(capacity: usize, handles: usize) -> Compact {
+    let bytes = Compact::bytes_for(capacity, handles);
+    let layout = StdLayout::from_size_align(bytes, 64).unwrap();
+    // SAFETY: non-zero size; the block is leaked and given to one allocator.
+    let ptr = unsafe { alloc_zeroed(layout) };
+    assert!(!ptr.is_null());
+    // SAFETY: as above.
+    Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, handles)
+}
+
+fn layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 8).unwrap()
+}
+
+/// Sets the generation of slot `index` (not live) as if it had been freed
+/// that many times.
+fn age(c: &Compact, index: u32, generation: u32) {
+    let slot = c.slot(c.geometry(), index).unwrap();
+    let word = slot.state.load(Ordering::Relaxed);
+    assert_eq!(word & LIVE, 0);
+    slot.state
+        .store((word & !GEN_MASK) | generation as u64, Ordering::Relaxed);
+}
+
+#[test]
+fn geometry_matches_bytes_for() {
+    let c = compact(4096, 16);
+    assert_eq!(c.capacity(), 4096);
+    assert_eq!(c.max_handles(), 16);
+    // A table larger than the memory is cut down to what fits.
+    let tiny = compact(0, 4);
+    assert_eq!(tiny.capacity(), 0);
+    assert_eq!(tiny.max_handles(), 4);
+    assert_eq!(
+        tiny.allocate(layout(8)),
+        Err(AllocError::TooLarge { size: 8, max: 0 })
+    );
+}
+
+#[test]
+fn exhausted_generation_retires_the_slot() {
+    let c = compact(1024, 2);
+    let first = c.allocate(layout(16)).unwrap();
+    c.free(first).unwrap();
+    age(&c, first.index, u32::MAX - 1);
+    let a = c.allocate(layout(16)).unwrap();
+    assert_eq!((a.index, a.generation), (first.index, u32::MAX - 1));
+    c.free(a).unwrap();
+    let b = c.allocate(layout(16)).unwrap();
+    assert_eq!((b.index, b.generation), (first.index, u32::MAX));
+    c.free(b).unwrap();
+    // The slot is retired, not reused: its last handle stays stale forever.
+    assert_eq!(c.compact_stats().retired_handles, 1);
+    assert!(c.get(b).is_none());
+    assert_eq!(c.free(b), Err(AllocError::DoubleFree));
+    let d = c.allocate(layout(16)).unwrap();
+    assert_ne!(d.index, first.index);
+    assert_eq!(
+        c.allocate(layout(16)),
+        Err(AllocError::OutOfHandles { max: 2 })
+    );
+    c.check().unwrap();
+}
+
+#[test]
+fn check_catches_a_corrupted_table() {
+    let c = compact(1024, 4);
+    let a = c.allocate(layout(64)).unwrap();
+    let b = c.allocate(layout(64)).unwrap();
+    c.check().unwrap();
+    let g = c.geometry();
+    let slot_b = c.slot(g, b.index).unwrap();
+    // Block b claims the bytes of block a.
+    slot_b.offset[0].store(8, Ordering::Relaxed);
+    let err = c.check().unwrap_err();
+    assert_eq!(
+        err.what,
+        "block overlaps its predecessor or leaves the data area"
+    );
+    slot_b.offset[0].store(64, Ordering::Relaxed);
+    c.check().unwrap();
+    // A length that disagrees with the counters.
+    slot_b.len.store(72, Ordering::Relaxed);
+    assert!(c.check().is_err());
+    slot_b.len.store(64, Ordering::Relaxed);
+    // A broken back link.
+    c.slot(g, a.index)
+        .unwrap()
+        .prev
+        .store(b.index, Ordering::Relaxed);
+    assert_eq!(c.check().unwrap_err().what, "block list back link broken");
+    c.slot(g, a.index)
+        .unwrap()
+        .prev
+        .store(NIL, Ordering::Relaxed);
+    c.check().unwrap();
+}
+
+#[test]
+fn pins_saturate_instead_of_overflowing() {
+    let c = compact(1024, 2);
+    let h = c.allocate(layout(8)).unwrap();
+    let slot = c.slot(c.geometry(), h.index).unwrap();
+    // Pretend all but one of the possible pins are taken.
+    slot.state
+        .fetch_add((MAX_PINS - 1) * PIN, Ordering::Relaxed);
+    let last = c.get(h).unwrap();
+    assert!(c.get(h).is_none());
+    drop(last);
+    let again = c.get(h).unwrap();
+    drop(again);
+    slot.state
+        .fetch_sub((MAX_PINS - 1) * PIN, Ordering::Relaxed);
+    assert!(c.get_mut(h).is_some());
+    c.free(h).unwrap();
+}
+
+#[test]
+fn progress_callback_may_use_the_allocator() {
+    let c = compact(4096, 16);
+    let hs: Vec<Handle> = (0..8).map(|_| c.allocate(layout(100)).unwrap()).collect();
+    for h in hs.iter().step_by(2) {
+        c.free(*h).unwrap();
+    }
+    let mut steps = 0;
+    let report = c.defragment_with(DefragBudget::UNLIMITED, |step| {
+        steps += 1;
+        assert!(step.moved && step.to < step.from);
+        // No lock is held: pinning, allocating and freeing work here.
+        assert_eq!(c.get(step.handle).unwrap().len(), 100);
+        let extra = c.allocate(layout(8)).unwrap();
+        c.free(extra).unwrap();
+    });
+    assert_eq!(steps, report.blocks_moved);
+    assert_eq!(report.blocks_moved, 4);
+    assert!(report.done());
+    c.check().unwrap();
+}

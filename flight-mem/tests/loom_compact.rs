@@ -1,0 +1,199 @@
+//! Loom models of `Compact`'s pin-versus-move protocol: every interleaving
+//! of a reader (or writer, or freer) with a thread that defragments.
+//!
+//! Run with:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test -p flight-mem --test loom_compact --release
+//! ```
+//!
+//! Under loom the mover copies in 16-byte chunks with a scheduling point
+//! between them, and the reader here checks its bytes in chunks with
+//! scheduling points too, so loom runs the reader in the middle of a move.
+//! Block contents depend on the position, so a read of a half-moved block —
+//! or of the new place before the copy is published, or of the old place
+//! after it is reused — fails the content check. Loom's weak-memory model of
+//! the atomics catches an offset read with too weak an ordering the same way.
+#![cfg(loom)]
+
+use std::alloc::Layout;
+// Plain std atomics: counters across loom's runs, outside the model.
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flight_mem::{AllocError, Compact, DefragBudget, Handle, RawMemory};
+use loom::sync::Arc;
+use loom::thread;
+
+fn byte(version: u8, i: usize) -> u8 {
+    version.wrapping_mul(31).wrapping_add(i as u8 * 7)
+}
+
+/// A compact region holding a `hole`-byte free range followed by a block of
+/// `len` bytes with version-1 content; returns it and the block's handle.
+/// A hole at least as long as the block makes a non-overlapping move; a
+/// shorter one a slide over itself (`FROZEN`).
+fn fixture(hole: usize, len: usize) -> (Arc<Compact>, Handle) {
+    let bytes = Compact::bytes_for(256, 4);
+    // Loom's atomics are larger than the real ones and may need more
+    // alignment; `bytes_for` is computed with them.
+    let layout = Layout::from_size_align(bytes, 64).unwrap();
+    // SAFETY: non-zero size; leaked and given to one allocator.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    assert!(!ptr.is_null());
+    // SAFETY: as above.
+    let compact = Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, 4);
+    let l = |n| Layout::from_size_align(n, 8).unwrap();
+    let gap = compact.allocate(l(hole)).unwrap();
+    let block = compact.allocate(l(len)).unwrap();
+    {
+        let mut guard = compact.get_mut(block).unwrap();
+        for (i, b) in guard.iter_mut().enumerate() {
+            *b = byte(1, i);
+        }
+    }
+    compact.free(gap).unwrap();
+    (Arc::new(compact), block)
+}
+
+/// Reads the block through a pin, chunk by chunk with scheduling points,
+/// and checks it holds one version; returns that version.
+fn read(compact: &Compact, handle: Handle) -> Option<u8> {
+    let pin = compact.get(handle)?;
+    let version = (0..=255u8).find(|&v| byte(v, 0) == pin[0]).unwrap();
+    for (chunk, bytes) in pin.chunks(16).enumerate() {
+        for (j, &b) in bytes.iter().enumerate() {
+            assert_eq!(b, byte(version, chunk * 16 + j), "torn read");
+        }
+        thread::yield_now();
+    }
+    Some(version)
+}
+
+fn offset(compact: &Compact, handle: Handle) -> usize {
+    compact.get(handle).unwrap().as_ptr() as usize
+}
+
+/// A move into a separate range races a reader: the reader's pin is
+/// honoured by abandoning the move, or the reader sees the block before or
+/// after the move — always whole.
+#[test]
+fn reader_races_a_non_overlapping_move() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+    loom::model(|| {
+        RUNS.fetch_add(1, Ordering::Relaxed);
+        let (compact, handle) = fixture(48, 48);
+        let before = offset(&compact, handle);
+        let reader = {
+            let compact = compact.clone();
+            thread::spawn(move || read(&compact, handle))
+        };
+        let report = compact.defragment(DefragBudget::UNLIMITED);
+        // Reuse whatever the move freed (the old place, if it committed):
+        // allocation zero-fills it, which a reader still reading there
+        // would see.
+        let reuse = compact
+            .allocate(Layout::from_size_align(48, 8).unwrap())
+            .unwrap();
+        assert_eq!(reader.join().unwrap(), Some(1), "a live block was refused");
+        compact.free(reuse).unwrap();
+        // Pinned before the move started (skipped), during the copy
+        // (abandoned), or not at all.
+        assert_eq!(
+            report.blocks_moved + report.abandoned + report.skipped_pinned,
+            1
+        );
+        let after = offset(&compact, handle);
+        if report.blocks_moved == 1 {
+            assert_eq!(after, before - 48);
+        } else {
+            assert_eq!(after, before, "an abandoned move left the block in place");
+        }
+        assert_eq!(read(&compact, handle), Some(1));
+        compact.check().unwrap();
+        ABANDONED.fetch_add(report.abandoned, Ordering::Relaxed);
+    });
+    // Loom's exploration is deterministic: it must have reached both ends.
+    let (runs, abandoned) = (
+        RUNS.load(Ordering::Relaxed),
+        ABANDONED.load(Ordering::Relaxed),
+    );
+    assert!(
+        abandoned > 0 && abandoned < runs,
+        "{abandoned} of {runs} runs abandoned"
+    );
+}
+
+/// A slide over itself races a reader: the reader waits for it (never
+/// refused, never torn).
+#[test]
+fn reader_races_an_overlapping_move() {
+    loom::model(|| {
+        let (compact, handle) = fixture(16, 48);
+        let reader = {
+            let compact = compact.clone();
+            thread::spawn(move || read(&compact, handle))
+        };
+        let report = compact.defragment(DefragBudget::UNLIMITED);
+        assert_eq!(reader.join().unwrap(), Some(1));
+        // A frozen move cannot be abandoned; a pin taken before it starts
+        // makes the defragmenter skip the block instead.
+        assert_eq!(report.abandoned, 0);
+        assert_eq!(report.blocks_moved + report.skipped_pinned, 1);
+        assert_eq!(read(&compact, handle), Some(1));
+        compact.check().unwrap();
+    });
+}
+
+/// A writer races a move: either it is refused (the move holds the block)
+/// or its new version survives the move whole.
+#[test]
+fn writer_races_a_move() {
+    loom::model(|| {
+        let (compact, handle) = fixture(16, 32);
+        let writer = {
+            let compact = compact.clone();
+            thread::spawn(move || {
+                let mut guard = compact.get_mut(handle)?;
+                for (i, b) in guard.iter_mut().enumerate() {
+                    *b = byte(2, i);
+                    if i % 16 == 15 {
+                        thread::yield_now();
+                    }
+                }
+                Some(())
+            })
+        };
+        let report = compact.defragment(DefragBudget::UNLIMITED);
+        let wrote = writer.join().unwrap().is_some();
+        assert_eq!(report.blocks_moved + report.skipped_pinned, 1);
+        assert_eq!(read(&compact, handle), Some(if wrote { 2 } else { 1 }));
+        compact.check().unwrap();
+    });
+}
+
+/// A free races a reader: the free is refused while the pin lives, or the
+/// reader finds the handle stale — never bytes of a freed block.
+#[test]
+fn free_races_a_reader() {
+    loom::model(|| {
+        let (compact, handle) = fixture(16, 32);
+        let reader = {
+            let compact = compact.clone();
+            thread::spawn(move || read(&compact, handle))
+        };
+        let freed = compact.free(handle);
+        let seen = reader.join().unwrap();
+        match freed {
+            Ok(()) => assert!(seen.is_none() || seen == Some(1)),
+            Err(err) => {
+                assert_eq!(err, AllocError::Pinned);
+                assert_eq!(seen, Some(1));
+                compact.free(handle).unwrap();
+            }
+        }
+        assert!(compact.get(handle).is_none());
+        compact.check().unwrap();
+    });
+}

@@ -1,0 +1,495 @@
+//! Model-based tests of `Compact`: random allocate / free / write / pin /
+//! unpin / defragment / stale-handle sequences against a model that holds
+//! every live block's contents. After every step every live handle's bytes
+//! equal the model's, stale handles are refused, pinned blocks have not
+//! moved, and the statistics (counters, holes, fragmented bytes, largest free
+//! range) equal what the model derives from the blocks' observed addresses.
+//! Placement is predicted exactly (first fit in address order), and after a
+//! defragmentation that reports `done` every unpinned block sits at its
+//! target.
+
+mod common;
+
+use std::alloc::Layout;
+
+use common::{CASES, XorShift, leak_memory};
+
+use flight_mem::{
+    AllocError, AllocatorKind, Compact, DefragBudget, DefragReport, Handle, Pinned, RawMemory,
+};
+use proptest::prelude::*;
+
+// Under Miri one step costs seconds (every pin retags the block's bytes, and
+// each step re-reads every block): one short sequence of the small region
+// plus the deterministic tests keep this file near a minute there.
+const MAX_OPS: usize = if cfg!(miri) { 16 } else { 300 };
+const CASES_HERE: u32 = if cfg!(miri) { 1 } else { CASES };
+
+#[derive(Clone, Debug)]
+enum Op {
+    Alloc { size: usize, align_log2: u8 },
+    Free { pick: usize },
+    Write { pick: usize, seed: u8 },
+    Pin { pick: usize },
+    Unpin { pick: usize },
+    Defrag { max_bytes: usize, max_moves: usize },
+    Stale { pick: usize },
+    Forged { bits: u64 },
+}
+
+fn ops(max_size: usize) -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        6 => (1..=max_size, 0..=6u8).prop_map(|(size, align_log2)| Op::Alloc { size, align_log2 }),
+        3 => any::<usize>().prop_map(|pick| Op::Free { pick }),
+        2 => (any::<usize>(), any::<u8>()).prop_map(|(pick, seed)| Op::Write { pick, seed }),
+        2 => any::<usize>().prop_map(|pick| Op::Pin { pick }),
+        2 => any::<usize>().prop_map(|pick| Op::Unpin { pick }),
+        2 => (0..2 * max_size, 0..4usize).prop_map(|(max_bytes, max_moves)| Op::Defrag { max_bytes, max_moves }),
+        1 => Just(Op::Defrag { max_bytes: usize::MAX, max_moves: usize::MAX }),
+        1 => any::<usize>().prop_map(|pick| Op::Stale { pick }),
+        1 => any::<u64>().prop_map(|bits| Op::Forged { bits }),
+    ];
+    proptest::collection::vec(op, 1..MAX_OPS)
+}
+
+struct Block {
+    handle: Handle,
+    align: usize,
+    bytes: Vec<u8>,
+}
+
+/// The allocator under test, its model, and the pins the test holds.
+struct Fixture<'a> {
+    compact: &'a Compact,
+    base: usize,
+    live: Vec<Block>,
+    stale: Vec<Handle>,
+    pins: Vec<(Pinned<'a>, usize)>,
+    allocations: u64,
+    deallocations: u64,
+    failures: u64,
+}
+
+fn extent(len: usize) -> usize {
+    len.next_multiple_of(8)
+}
+
+impl<'a> Fixture<'a> {
+    fn new(compact: &'a Compact, memory: RawMemory) -> Self {
+        Self {
+            compact,
+            base: memory.as_ptr() as usize,
+            live: Vec::new(),
+            stale: Vec::new(),
+            pins: Vec::new(),
+            allocations: 0,
+            deallocations: 0,
+            failures: 0,
+        }
+    }
+
+    /// Offset of a live block, read through a pin.
+    fn offset(&self, handle: Handle) -> usize {
+        self.compact
+            .get(handle)
+            .expect("live handle refused")
+            .as_ptr() as usize
+            - self.base
+    }
+
+    /// The live blocks as `(offset, extent, align)`, in address order.
+    fn placed(&self) -> Vec<(usize, usize, usize)> {
+        let mut placed: Vec<_> = self
+            .live
+            .iter()
+            .map(|b| (self.offset(b.handle), extent(b.bytes.len()), b.align))
+            .collect();
+        placed.sort_unstable();
+        placed
+    }
+
+    fn place(&self, end: usize, align: usize) -> usize {
+        (self.base + end).next_multiple_of(align) - self.base
+    }
+
+    /// Where first fit puts `len` bytes aligned to `align`, if anywhere.
+    fn first_fit(&self, len: usize, align: usize) -> Option<usize> {
+        let mut end = 0;
+        for (offset, ext, _) in self.placed() {
+            let at = self.place(end, align);
+            if at + extent(len) <= offset {
+                return Some(at);
+            }
+            end = offset + ext;
+        }
+        let at = self.place(end, align);
+        (at + extent(len) <= self.compact.capacity()).then_some(at)
+    }
+
+    fn is_pinned(&self, handle: Handle) -> bool {
+        self.pins.iter().any(|(p, _)| p.handle() == handle)
+    }
+
+    fn alloc(&mut self, size: usize, align_log2: u8) {
+        let align = (1usize << align_log2).max(8);
+        let layout = Layout::from_size_align(size, 1 << align_log2).unwrap();
+        let expected = self.first_fit(size, align);
+        let result = self.compact.allocate(layout);
+        if self.live.len() == self.compact.max_handles() {
+            assert_eq!(
+                result,
+                Err(AllocError::OutOfHandles {
+                    max: self.compact.max_handles()
+                })
+            );
+            self.failures += 1;
+            return;
+        }
+        match (expected, result) {
+            (Some(at), Ok(handle)) => {
+                assert_eq!(self.offset(handle), at, "not first fit");
+                let pin = self.compact.get(handle).unwrap();
+                assert_eq!(pin.len(), size);
+                assert!(pin.iter().all(|&b| b == 0), "new block not zeroed");
+                drop(pin);
+                self.allocations += 1;
+                self.live.push(Block {
+                    handle,
+                    align,
+                    bytes: vec![0; size],
+                });
+            }
+            (
+                None,
+                Err(AllocError::OutOfMemory {
+                    size: s,
+                    largest_free,
+                }),
+            ) => {
+                assert_eq!(s, size);
+                assert_eq!(largest_free, self.compact.stats().largest_free);
+                self.failures += 1;
+            }
+            (None, Err(AllocError::TooLarge { .. })) if size > self.compact.capacity() => {
+                self.failures += 1;
+            }
+            (expected, result) => panic!("expected {expected:?}, got {result:?}"),
+        }
+    }
+
+    fn free(&mut self, pick: usize) {
+        if self.live.is_empty() {
+            return;
+        }
+        let index = pick % self.live.len();
+        let handle = self.live[index].handle;
+        if self.is_pinned(handle) {
+            assert_eq!(self.compact.free(handle), Err(AllocError::Pinned));
+            return;
+        }
+        self.compact.free(handle).unwrap();
+        self.live.swap_remove(index);
+        self.stale.push(handle);
+        self.deallocations += 1;
+    }
+
+    fn write(&mut self, pick: usize, seed: u8) {
+        if self.live.is_empty() {
+            return;
+        }
+        let index = pick % self.live.len();
+        let handle = self.live[index].handle;
+        let pinned = self.is_pinned(handle);
+        match self.compact.get_mut(handle) {
+            None => assert!(pinned, "get_mut refused an unpinned block"),
+            Some(mut guard) => {
+                assert!(!pinned, "get_mut granted while pinned");
+                // A second pin of either kind is refused while it lives.
+                assert!(self.compact.get(handle).is_none());
+                assert!(self.compact.get_mut(handle).is_none());
+                assert_eq!(self.compact.free(handle), Err(AllocError::Pinned));
+                let bytes = &mut self.live[index].bytes;
+                for (i, b) in guard.iter_mut().enumerate() {
+                    *b = seed.wrapping_add((i as u8).wrapping_mul(13));
+                }
+                bytes.copy_from_slice(&guard);
+            }
+        }
+    }
+
+    fn pin(&mut self, pick: usize) {
+        if self.live.is_empty() {
+            return;
+        }
+        let handle = self.live[pick % self.live.len()].handle;
+        let pin = self.compact.get(handle).expect("pin of a live block");
+        let at = pin.as_ptr() as usize;
+        self.pins.push((pin, at));
+    }
+
+    fn unpin(&mut self, pick: usize) {
+        if !self.pins.is_empty() {
+            let len = self.pins.len();
+            self.pins.swap_remove(pick % len);
+        }
+    }
+
+    fn defrag(&mut self, budget: DefragBudget) {
+        let before: Vec<(Handle, usize, usize)> = self
+            .live
+            .iter()
+            .map(|b| (b.handle, self.offset(b.handle), b.bytes.len()))
+            .collect();
+        let largest_before = self.compact.stats().largest_free;
+        let mut steps = Vec::new();
+        let report = self
+            .compact
+            .defragment_with(budget, |step| steps.push(*step));
+        assert_eq!(report.largest_free_before, largest_before);
+        assert_eq!(report.largest_free_after, self.compact.stats().largest_free);
+        assert!(report.bytes_moved + report.bytes_abandoned <= budget.max_bytes);
+        assert!(report.blocks_moved + report.abandoned <= budget.max_moves);
+        // Single-threaded, no reader pins mid-copy.
+        assert_eq!((report.abandoned, report.bytes_abandoned), (0, 0));
+        assert_eq!(steps.len(), report.blocks_moved);
+        let (mut moved, mut bytes) = (0, 0);
+        for (handle, from, len) in before {
+            let now = self.offset(handle);
+            if now != from {
+                assert!(now < from, "block moved up");
+                assert!(!self.is_pinned(handle), "pinned block moved");
+                assert!(steps.iter().any(|s| s.handle == handle
+                    && (s.from, s.to, s.len) == (from, now, len)
+                    && s.moved));
+                moved += 1;
+                bytes += len;
+            }
+        }
+        assert_eq!((report.blocks_moved, report.bytes_moved), (moved, bytes));
+        if report.done() {
+            self.assert_compacted(&report);
+        }
+        if budget == DefragBudget::UNLIMITED {
+            assert!(report.done(), "an unlimited budget leaves work: {report}");
+        }
+    }
+
+    /// After a `done` defragmentation every unpinned block sits right after
+    /// its predecessor (aligned).
+    fn assert_compacted(&self, report: &DefragReport) {
+        let pinned: Vec<usize> = self.pins.iter().map(|(_, at)| at - self.base).collect();
+        let mut end = 0;
+        for (offset, ext, align) in self.placed() {
+            if !pinned.contains(&offset) {
+                assert_eq!(offset, self.place(end, align), "not compacted: {report}");
+            }
+            end = offset + ext;
+        }
+    }
+
+    fn stale(&self, pick: usize) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let handle = self.stale[pick % self.stale.len()];
+        assert!(self.compact.get(handle).is_none());
+        assert!(self.compact.get_mut(handle).is_none());
+        assert!(!self.compact.contains(handle));
+        assert_eq!(self.compact.len_of(handle), None);
+        assert_eq!(self.compact.free(handle), Err(AllocError::DoubleFree));
+    }
+
+    fn forged(&self, bits: u64) {
+        let handle = Handle::from_bits(bits);
+        assert_eq!(Handle::from_bits(handle.to_bits()), handle);
+        let live = self.live.iter().find(|b| b.handle == handle);
+        match self.compact.get(handle) {
+            Some(pin) => assert_eq!(
+                &*pin,
+                &live.expect("forged handle reached a block").bytes[..]
+            ),
+            None => assert!(live.is_none() || self.live.iter().any(|_| false)),
+        }
+        if live.is_none() && handle.index() as usize >= self.compact.max_handles() {
+            assert_eq!(self.compact.free(handle), Err(AllocError::ForeignPointer));
+        }
+    }
+
+    /// What must hold after every step.
+    fn verify(&self) {
+        for block in &self.live {
+            let pin = self.compact.get(block.handle).expect("live handle refused");
+            assert_eq!(&*pin, &block.bytes[..], "content of {:?}", block.handle);
+            assert_eq!(self.compact.len_of(block.handle), Some(block.bytes.len()));
+            assert!(
+                self.compact
+                    .owns(std::ptr::NonNull::new(pin.as_ptr().cast_mut()).unwrap())
+            );
+        }
+        for (pin, at) in &self.pins {
+            assert_eq!(pin.as_ptr() as usize, *at, "pinned block moved");
+            let block = self.live.iter().find(|b| b.handle == pin.handle()).unwrap();
+            assert_eq!(&**pin, &block.bytes[..]);
+        }
+        let stats = self.compact.compact_stats();
+        let s = stats.allocator;
+        let placed = self.placed();
+        assert_eq!(s.capacity, self.compact.capacity());
+        assert_eq!(s.live, self.live.len());
+        assert_eq!(
+            s.requested,
+            self.live.iter().map(|b| b.bytes.len()).sum::<usize>()
+        );
+        assert_eq!(s.used, placed.iter().map(|p| p.1).sum::<usize>());
+        assert_eq!(s.allocations, self.allocations);
+        assert_eq!(s.deallocations, self.deallocations);
+        assert_eq!(s.failures, self.failures);
+        assert!(s.peak >= s.used);
+        let (mut end, mut holes, mut fragmented, mut largest) = (0, 0, 0, 0);
+        for (offset, ext, _) in &placed {
+            assert!(*offset >= end, "blocks overlap");
+            if *offset > end {
+                holes += 1;
+                fragmented += offset - end;
+                largest = largest.max(offset - end);
+            }
+            end = offset + ext;
+        }
+        largest = largest.max(s.capacity - end);
+        assert_eq!((stats.holes, stats.fragmented), (holes, fragmented));
+        assert_eq!(s.largest_free, largest);
+        assert_eq!(s, self.compact.stats());
+        self.compact.check().expect("invariants");
+        self.compact.validate().expect("invariants");
+    }
+}
+
+fn run(capacity: usize, handles: usize, ops: &[Op]) {
+    let bytes = Compact::bytes_for(capacity, handles);
+    let memory = leak_memory(bytes, 64);
+    let compact = Compact::new(memory, handles);
+    assert_eq!(compact.capacity(), capacity);
+    assert_eq!(compact.kind(), AllocatorKind::Compact);
+    let mut f = Fixture::new(&compact, memory);
+    for op in ops {
+        match *op {
+            Op::Alloc { size, align_log2 } => f.alloc(size, align_log2),
+            Op::Free { pick } => f.free(pick),
+            Op::Write { pick, seed } => f.write(pick, seed),
+            Op::Pin { pick } => f.pin(pick),
+            Op::Unpin { pick } => f.unpin(pick),
+            Op::Defrag {
+                max_bytes,
+                max_moves,
+            } => f.defrag(DefragBudget {
+                max_bytes,
+                max_moves,
+            }),
+            Op::Stale { pick } => f.stale(pick),
+            Op::Forged { bits } => f.forged(bits),
+        }
+        f.verify();
+    }
+    // Unpinned and compacted, the free space is one range (up to alignment).
+    f.pins.clear();
+    f.defrag(DefragBudget::UNLIMITED);
+    f.verify();
+    while let Some(block) = f.live.pop() {
+        compact.free(block.handle).unwrap();
+        f.deallocations += 1;
+        f.stale.push(block.handle);
+    }
+    f.verify();
+    assert_eq!(compact.stats().largest_free, capacity);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES_HERE))]
+
+    /// A small region with few handles: handle exhaustion, out of memory
+    /// and pins meet often.
+    #[test]
+    fn small_region_against_the_model(ops in ops(300)) {
+        run(2048, 12, &ops);
+    }
+
+    /// A larger region with more handles and larger blocks (not under
+    /// Miri: the small region covers the same code).
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn larger_region_against_the_model(ops in ops(2000)) {
+        run(if cfg!(miri) { 4096 } else { 16 * 1024 }, 64, &ops);
+    }
+}
+
+/// A deterministic long run: fragment, then defragment in small steps until
+/// done; each block moves at most once per pass, content intact.
+#[test]
+fn fragment_then_defragment_in_steps() {
+    let (capacity, handles) = if cfg!(miri) {
+        (8 * 1024, 64)
+    } else {
+        (64 * 1024, 256)
+    };
+    let memory = leak_memory(Compact::bytes_for(capacity, handles), 64);
+    let compact = Compact::new(memory, handles);
+    let mut f = Fixture::new(&compact, memory);
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let (rounds, max) = if cfg!(miri) { (16, 300) } else { (400, 700) };
+    for round in 0..rounds {
+        f.alloc(1 + rng.below(max), rng.below(4) as u8);
+        f.write(rng.below(usize::MAX), round as u8);
+        if round % 3 == 0 {
+            f.free(rng.below(usize::MAX));
+        }
+    }
+    f.verify();
+    let mut calls = 0;
+    loop {
+        let before = compact.compact_stats();
+        f.defrag(DefragBudget {
+            max_bytes: 2048,
+            max_moves: 4,
+        });
+        f.verify();
+        calls += 1;
+        let after = compact.compact_stats();
+        if after.blocks_moved == before.blocks_moved {
+            break;
+        }
+        assert!(calls < 10_000, "defragmentation does not converge");
+    }
+    let report = compact.defragment(DefragBudget::bytes(0));
+    assert!(report.done(), "{report}");
+    // Alignment padding is all that can be left.
+    assert!(compact.compact_stats().fragmented < 64 * compact.stats().live.max(1));
+}
+
+/// Blocks longer than the budget are reported, not moved, and keep `done`
+/// false; pinned blocks are skipped and the rest slide up to them.
+#[test]
+fn oversized_and_pinned_blocks() {
+    let memory = leak_memory(Compact::bytes_for(4096, 8), 64);
+    let compact = Compact::new(memory, 8);
+    let l = |n| Layout::from_size_align(n, 8).unwrap();
+    let a = compact.allocate(l(64)).unwrap();
+    let big = compact.allocate(l(512)).unwrap();
+    let b = compact.allocate(l(64)).unwrap();
+    let c = compact.allocate(l(64)).unwrap();
+    compact.free(a).unwrap();
+    let report = compact.defragment(DefragBudget::bytes(256));
+    assert_eq!((report.oversized, report.blocks_moved), (1, 0));
+    assert!(!report.done());
+    let pin = compact.get(big).unwrap();
+    let report = compact.defragment(DefragBudget::UNLIMITED);
+    assert_eq!((report.skipped_pinned, report.blocks_moved), (1, 0));
+    assert!(report.done(), "only pinned blocks left to move");
+    drop(pin);
+    let report = compact.defragment(DefragBudget::UNLIMITED);
+    assert_eq!((report.blocks_moved, report.bytes_moved), (3, 640));
+    assert_eq!(compact.compact_stats().holes, 0);
+    for h in [big, b, c] {
+        compact.free(h).unwrap();
+    }
+    compact.check().unwrap();
+}

@@ -1,0 +1,12 @@
+use flight_mem::memory_layout;
+
+memory_layout! {
+    pub layout Engine {
+        budget = 16 MiB;
+        component physics = 4 MiB;
+        component renderer = 8 MiB;
+        shared frame_data = 512 KiB { access: [physics: write, rendrer: read] };
+    }
+}
+
+fn main() {}

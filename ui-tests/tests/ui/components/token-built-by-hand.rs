@@ -1,0 +1,17 @@
+use flight_mem::memory_layout;
+
+memory_layout! {
+    pub layout Engine {
+        budget = 16 MiB;
+        guard = 4 KiB;
+        component physics = 4 MiB;
+        component renderer = 8 MiB { allocator: buddy };
+        component audio = 2 MiB { allocator: none };
+        shared frame_data = 512 KiB { access: [physics: write, renderer: read] };
+    }
+}
+
+fn main() {
+    // Only the generated code builds a token, and only once.
+    let _forged = engine::Physics(());
+}

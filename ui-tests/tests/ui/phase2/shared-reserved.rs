@@ -1,9 +1,0 @@
-use flight_mem::memory_layout;
-
-memory_layout! {
-    pub layout Game for Psp {
-        shared frame_data = 1 MiB { access: [physics: write, renderer: read] };
-    }
-}
-
-fn main() {}
