@@ -79,10 +79,24 @@ fn every_entry_has_a_label_and_a_leader_and_guards_are_shown() {
             .descendants()
             .find(|n| class(n, "entry") && n.attribute("data-name") == Some(region.name))
             .unwrap();
-        let label = entry
+        let label = doc
             .descendants()
-            .find(|n| class(n, "label"))
+            .find(|n| class(n, "label") && n.attribute("data-name") == Some(region.name))
             .unwrap_or_else(|| panic!("no label for `{}`", region.name));
+        // The label is where its leader ends.
+        let leader_end: f64 = entry
+            .descendants()
+            .find(|n| class(n, "leader"))
+            .and_then(|l| l.attribute("x2"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let label_x: f64 = label.attribute("x").unwrap().parse().unwrap();
+        assert!(
+            (label_x - leader_end - 3.0).abs() < 0.01,
+            "`{}`",
+            region.name
+        );
         let text: String = label
             .descendants()
             .filter_map(|n| n.text())

@@ -18,6 +18,8 @@ const LEFT: usize = 160;
 const BAR: usize = WIDTH - LEFT - 20;
 const TOP: usize = 44;
 const GUARD: &str = "#333";
+/// Room for one legend item ("component" is the longest).
+const LEGEND_STEP: usize = 98;
 
 /// Fill colour of an entry's span, by kind.
 pub(crate) fn colour(kind: EntryKind) -> &'static str {
@@ -121,8 +123,9 @@ impl LayoutTable {
             self.write_bank(out, bank, y)?;
             y += self.bank_height(bank);
         }
+        // The legend: the kinds, then guards and free space, in one row.
         let legend_y = y + 12;
-        for (i, kind) in [
+        let kinds = [
             EntryKind::Region,
             EntryKind::Frame,
             EntryKind::Stack,
@@ -130,11 +133,9 @@ impl LayoutTable {
             EntryKind::Reserve,
             EntryKind::Component,
             EntryKind::Shared,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let x = LEFT + i * 110;
+        ];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let x = 10 + i * LEGEND_STEP;
             writeln!(
                 out,
                 r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"#,
@@ -145,16 +146,16 @@ impl LayoutTable {
                 kind.keyword()
             )?;
         }
-        let x = LEFT + 5 * 110;
+        let x = 10 + kinds.len() * LEGEND_STEP;
         writeln!(
             out,
             r##"<rect x="{x}" y="{}" width="4" height="12" fill="{GUARD}"/><text x="{}" y="{}">guard</text><rect x="{}" y="{}" width="12" height="12" fill="#4e79a7" fill-opacity="0.45"/><text x="{}" y="{}">free</text>"##,
             legend_y - 10,
             x + 10,
             legend_y,
-            x + 70,
+            x + LEGEND_STEP,
             legend_y - 10,
-            x + 86,
+            x + LEGEND_STEP + 16,
             legend_y,
         )?;
         writeln!(out, "</svg>")
@@ -227,9 +228,22 @@ impl LayoutTable {
                 y + BAR_HEIGHT,
                 key_y,
             )?;
+            writeln!(out, "</g>")?;
+        }
+        // The labels after every leader, each on a white halo, so a leader
+        // running to the second row never draws over a first-row label.
+        writeln!(out, r#"<g class="keys">"#)?;
+        for (position, &index) in bank.entries().iter().enumerate() {
+            let info = &self.regions()[index];
+            let used = self
+                .allocator(index)
+                .map_or(0.0, |a| a.stats().used_percent() as f64);
+            let key_x = LEFT as f64 + slot * position as f64 + 4.0;
+            let key_y = y + BAR_HEIGHT + LEADER + (position % rows) * KEY_ROW;
             writeln!(
                 out,
-                r##"<text class="label" x="{:.2}" y="{}"><tspan font-weight="bold" fill="{}">{}</tspan><tspan x="{:.2}" dy="12" fill="#555">{} · {:.0}%</tspan></text>"##,
+                r##"<text class="label" data-name="{}" x="{:.2}" y="{}" stroke="white" stroke-width="3" paint-order="stroke"><tspan font-weight="bold" fill="{}">{}</tspan><tspan x="{:.2}" dy="12" fill="#555">{} · {:.0}%</tspan></text>"##,
+                Escaped(info.name),
                 key_x + 3.0,
                 key_y + 11,
                 colour(info.kind),
@@ -238,8 +252,8 @@ impl LayoutTable {
                 Bytes(info.size),
                 used,
             )?;
-            writeln!(out, "</g>")?;
         }
+        writeln!(out, "</g>")?;
         // Guards last, over the spans' edges.
         for &index in bank.entries() {
             let info = &self.regions()[index];
