@@ -68,7 +68,7 @@ const PLACEMENT: MemoryFlags = MemoryFlags::DMA
 
 /// Whether an entry has a pressure level: `region`s, and component
 /// segments with an allocator (a raw segment is always wholly in use).
-fn watched(info: &RegionInfo) -> bool {
+pub(crate) fn watched(info: &RegionInfo) -> bool {
     info.kind == EntryKind::Region
         || (info.kind == EntryKind::Component && info.allocator != AllocatorKind::Segment)
 }

@@ -23,8 +23,9 @@ pub struct EntrySample {
     pub peak: usize,
     /// Refused requests since the program started.
     pub failures: u64,
-    /// The entry's pressure level from its free share (`region` entries;
-    /// `None` for the others, which pressure does not watch).
+    /// The entry's pressure level from its free share (regions and
+    /// component segments with an allocator; `None` for the entries
+    /// pressure does not watch).
     pub pressure: PressureLevel,
 }
 
@@ -137,7 +138,7 @@ impl<const FRAMES: usize, const ENTRIES: usize> Timeline<FRAMES, ENTRIES> {
         for (i, row) in table.stats().entries().take(ENTRIES).enumerate() {
             let stats = row.stats;
             // The rule of `LayoutTable::pressure`, per entry.
-            let pressure = if row.info.kind == EntryKind::Region {
+            let pressure = if crate::layout::routing::watched(row.info) {
                 thresholds.level(stats.free(), stats.capacity)
             } else {
                 PressureLevel::None
