@@ -14,7 +14,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flight_mem::{
-    AllocError, Bytes, DefragBudget, Handle, PoolBox, PressureInfo, PressureLevel, memory_layout,
+    AllocError, Bytes, DefragBudget, Handle, PoolBox, PressureInfo, PressureLevel, Timeline,
+    memory_layout,
 };
 use flight_mem_examples::Rng;
 
@@ -195,6 +196,9 @@ fn main() {
     let mut streams = VecDeque::new();
     let mut samples = Vec::new();
     let mut packets = VecDeque::new();
+    // Every frame's figures, for the timeline chart: no allocation while
+    // recording (boxed here only to keep 170 KiB off the stack).
+    let mut timeline = Box::new(Timeline::<FRAMES, 12>::new());
     let (mut spawned, mut refused, mut scratch_bytes) = (0usize, 0usize, 0usize);
 
     // Loading: level data on the heap, parsed through LIFO temporaries.
@@ -324,6 +328,8 @@ fn main() {
             };
         }
 
+        timeline.record::<Game>();
+
         if frame % 120 == 119 {
             println!(
                 "frame {:>3}: {:>4} particles, {:>2} textures in VRAM ({} used), {} streams, {} packets in flight",
@@ -363,6 +369,13 @@ fn main() {
     match std::fs::write(&svg_path, <Game as flight_mem::Layout>::table().svg()) {
         Ok(()) => println!("memory map written to {svg_path}"),
         Err(err) => eprintln!("could not write {svg_path}: {err}"),
+    }
+    // Memory over the run, next to the map.
+    let timeline_path =
+        std::path::Path::new(&svg_path).with_file_name("dreamcast-memory-timeline.svg");
+    match std::fs::write(&timeline_path, timeline.svg()) {
+        Ok(()) => println!("memory timeline written to {}", timeline_path.display()),
+        Err(err) => eprintln!("could not write {}: {err}", timeline_path.display()),
     }
 
     println!(

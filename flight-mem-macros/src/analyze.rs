@@ -170,31 +170,12 @@ fn prove_budget(
     let mut need = Need::default();
     let mut cursor: u128 = 0;
     let mut culprit = None;
-    let mut previous_guard: u128 = 0;
-    for &i in entries {
-        let entry = &layout.entries[i];
-        let size = footprint_at_least(entry);
-        let guard = match &entry.guard {
-            Size::Literal { bytes, .. } => u128::from(*bytes),
-            Size::Expr { .. } => {
-                exact = false;
-                0
-            }
-        };
-        // As `BankPlan::place`: a component wants its guard before it too,
-        // of which the previous entry's trailing guard counts.
-        let lead = if entry.kind == Kind::Component {
-            guard.saturating_sub(previous_guard)
-        } else {
-            0
-        };
-        let align = u128::from(entry.align);
-        let offset = (cursor + lead).div_ceil(align) * align;
-        need.padding += offset - cursor - lead;
-        need.entries += size;
-        need.guards += guard + lead;
-        cursor = offset + size + guard;
-        previous_guard = guard;
+    for (&i, placed) in entries.iter().zip(walk(layout, entries)) {
+        exact &= placed.exact;
+        need.padding += placed.offset - cursor - placed.lead;
+        need.entries += placed.size;
+        need.guards += placed.guard + placed.lead;
+        cursor = placed.offset + placed.size + placed.guard;
         if cursor > budget && culprit.is_none() {
             culprit = Some(i);
         }
@@ -221,6 +202,64 @@ fn prove_budget(
             largest_entries(layout, entries),
         ),
     );
+}
+
+/// Where the macro places an entry in its bank (bytes from the bank's
+/// start), walking the bank's entries in order as `BankPlan::place` does.
+/// Sizes only rustc knows count as their lower bound ([`footprint_at_least`]),
+/// guards written as expressions as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub(crate) offset: u128,
+    pub(crate) size: u128,
+    pub(crate) guard: u128,
+    /// Guard bytes a component adds before itself, beyond the previous
+    /// entry's trailing guard.
+    pub(crate) lead: u128,
+    /// Whether `offset`, `size` and `guard` are the real figures: every
+    /// size and guard up to and including this entry's is a literal.
+    pub(crate) exact: bool,
+}
+
+/// The placement of `entries` (indices into `layout.entries`, one bank's,
+/// in order): the one walk behind the budget proof and the rustdoc map.
+pub(crate) fn walk(layout: &LayoutModel, entries: &[usize]) -> Vec<Placed> {
+    let mut cursor: u128 = 0;
+    let mut exact = true;
+    let mut previous_guard: u128 = 0;
+    entries
+        .iter()
+        .map(|&i| {
+            let entry = &layout.entries[i];
+            exact &= literal_footprint(entry).is_some();
+            let size = footprint_at_least(entry);
+            let guard = match &entry.guard {
+                Size::Literal { bytes, .. } => u128::from(*bytes),
+                Size::Expr { .. } => {
+                    exact = false;
+                    0
+                }
+            };
+            // As `BankPlan::place`: a component wants its guard before it
+            // too, of which the previous entry's trailing guard counts.
+            let lead = if entry.kind == Kind::Component {
+                guard.saturating_sub(previous_guard)
+            } else {
+                0
+            };
+            let align = u128::from(entry.align);
+            let offset = (cursor + lead).div_ceil(align) * align;
+            cursor = offset + size + guard;
+            previous_guard = guard;
+            Placed {
+                offset,
+                size,
+                guard,
+                lead,
+                exact,
+            }
+        })
+        .collect()
 }
 
 fn platform_suffix(layout: &LayoutModel) -> String {

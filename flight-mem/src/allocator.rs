@@ -23,9 +23,14 @@ pub unsafe trait RawAllocator: Sync {
     ///
     /// Zero-sized layouts are refused with [`AllocError::ZeroSize`]; the
     /// `allocator_api2` adapter serves them without calling this.
+    ///
+    /// With the `track` feature this is `#[track_caller]`, so the block is
+    /// recorded with the line that called it.
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError>;
 
     /// Allocates a zero-filled block for `layout`.
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let block = self.allocate(layout)?;
         // SAFETY: `allocate` returned a block valid for writes of its length.
@@ -246,6 +251,7 @@ macro_rules! inherent_surface {
         impl $ty {
             /// Allocates a block for `layout` (see [`RawAllocator::allocate`](crate::RawAllocator::allocate)).
             #[inline]
+            #[cfg_attr(feature = "track", track_caller)]
             pub fn allocate(
                 &self,
                 layout: ::core::alloc::Layout,
@@ -255,6 +261,7 @@ macro_rules! inherent_surface {
 
             /// Allocates a zero-filled block for `layout`.
             #[inline]
+            #[cfg_attr(feature = "track", track_caller)]
             pub fn allocate_zeroed(
                 &self,
                 layout: ::core::alloc::Layout,

@@ -170,6 +170,7 @@ pub const unsafe fn layout_table(parts: TableParts) -> LayoutTable {
 /// returned `result` (see `LayoutTable::after_allocate`).
 #[cold]
 #[inline(never)]
+#[cfg_attr(feature = "track", track_caller)]
 pub fn after_allocate(
     table: &LayoutTable,
     index: usize,
@@ -178,6 +179,83 @@ pub fn after_allocate(
 ) {
     table.after_allocate(index, layout, result);
 }
+
+/// What the generated allocation accessors are wrapped in:
+/// `flight_mem::__private::tracked! { #[inline] pub fn alloc_heap(..) {..} }`.
+///
+/// With the runtime's `track` feature it adds `#[track_caller]`, so the
+/// allocation is recorded with the line that called the accessor; without
+/// it, it expands to the item unchanged — the same tokens as before the
+/// wrapper existed, so the accessor compiles to the same instructions.
+///
+/// Why a `macro_rules!` of the runtime rather than an attribute the proc
+/// macro writes: the proc macro cannot see the runtime's features, and a
+/// `#[cfg_attr(feature = "track", ..)]` in generated code would test the
+/// *user's* crate's features. A feature of the macro crate that `track`
+/// turned on would work until someone builds the two crates with different
+/// feature sets; this way the one crate that records allocations decides,
+/// when it is compiled.
+#[cfg(feature = "track")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flight_mem_tracked {
+    ($($item:tt)*) => {
+        #[track_caller]
+        $($item)*
+    };
+}
+
+/// See the `track` twin above: without the feature the item is unchanged.
+#[cfg(not(feature = "track"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flight_mem_tracked {
+    ($($item:tt)*) => {
+        $($item)*
+    };
+}
+
+pub use __flight_mem_tracked as tracked;
+
+/// The layout-wide functions of the `track` feature on a layout struct
+/// (`Game::live_allocations()`, `Game::leak_report(since)`), or nothing
+/// without the feature; decided by the runtime for the reason
+/// [`tracked!`] gives.
+#[cfg(all(feature = "track", feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flight_mem_track_functions {
+    ($vis:vis $layout:ident) => {
+        #[allow(dead_code)]
+        impl $layout {
+            /// Every allocation live in this layout now, with its entry and
+            /// the line that allocated it, oldest first (feature `track`).
+            $vis fn live_allocations() -> ::std::vec::Vec<(
+                &'static $crate::RegionInfo,
+                $crate::track::LiveAllocation,
+            )> {
+                <Self as $crate::Layout>::table().live_allocations()
+            }
+
+            /// The allocations made after `since` that are still live,
+            /// grouped by entry and by allocating line, largest first
+            /// (feature `track`).
+            $vis fn leak_report(since: $crate::track::Checkpoint) -> $crate::track::LeakReport {
+                <Self as $crate::Layout>::table().leak_report(since)
+            }
+        }
+    };
+}
+
+/// Without `track` (or without `std`) a layout has no tracking functions.
+#[cfg(not(all(feature = "track", feature = "std")))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flight_mem_track_functions {
+    ($vis:vis $layout:ident) => {};
+}
+
+pub use __flight_mem_track_functions as track_functions;
 
 /// The pressure bookkeeping of a `compact` region accessor after its
 /// allocator returned `result`.

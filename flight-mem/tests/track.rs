@@ -6,7 +6,7 @@ mod common;
 
 use core::alloc::Layout;
 
-use flight_mem::{AllocError, BlockPool, Pool, RawAllocator, Tlsf, track};
+use flight_mem::{AllocError, BlockPool, Pool, Tlsf, track};
 
 #[test]
 fn a_tlsf_double_free_after_coalescing_is_refused() {
@@ -112,4 +112,97 @@ fn a_layout_reports_its_leaks_by_entry() {
     assert_eq!(names, [("heap", 100), ("bullets", 48)]);
     assert_eq!(leaks[0].1.address, kept.cast::<u8>().addr().get());
     assert_eq!(leaks[1].1.address, bullet.cast::<u8>().addr().get());
+}
+
+flight_mem::memory_layout! {
+    layout Scene {
+        budget = 256 KiB;
+        region heap = 64 KiB;
+        pool sprites = [[u64; 4]; 16];
+        pool bullets = [64 B; 32];
+    }
+}
+
+/// The leak report names the line of every leaking allocation, through the
+/// generated accessors, the request router and a core allocator called
+/// directly; groups by entry and by line, largest first.
+#[test]
+fn a_leak_report_names_the_file_and_line_of_each_leak() {
+    let checkpoint = track::checkpoint();
+    let small = Layout::from_size_align(100, 8).unwrap();
+    let mut heap_lines = Vec::new();
+    for _ in 0..3 {
+        heap_lines.push(line!() + 1);
+        let _leak = Scene::alloc_heap(small).unwrap();
+    }
+    let routed_line = line!() + 1;
+    let routed = Scene::allocate(&flight_mem::AllocationRequest::new(300));
+    let routed = routed.unwrap();
+    let sprite_line = line!() + 1;
+    let sprite = Scene::alloc_sprites([1; 4]).unwrap();
+    let bullet_line = line!() + 1;
+    let bullet = Scene::alloc_bullets(Layout::from_size_align(48, 8).unwrap()).unwrap();
+    // SAFETY: the bullet is live and not used again.
+    unsafe { Scene::free_bullets(bullet.cast(), Layout::new::<u8>()) };
+    let direct_line = line!() + 1;
+    let direct = Scene::heap().allocate(Layout::new::<[u8; 40]>()).unwrap();
+
+    let report = Scene::leak_report(checkpoint);
+    let text = report.to_string();
+    println!("{text}");
+    let file = file!();
+    // Heap: three blocks of 100 from one line, 300 routed, 40 direct; the
+    // sprite pool: one 32-byte value; nothing from the freed bullet.
+    assert_eq!(report.count(), 6, "{text}");
+    assert_eq!(report.bytes(), 3 * 100 + 300 + 40 + 32, "{text}");
+    assert_eq!(report.entries.len(), 2, "{text}");
+    let heap = &report.entries[0];
+    assert_eq!((heap.entry.name, heap.count, heap.bytes), ("heap", 5, 640));
+    let sites: Vec<_> = heap
+        .sites
+        .iter()
+        .map(|s| {
+            let l = s.location.expect("every block has a site");
+            (l.file(), l.line(), s.count, s.bytes)
+        })
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            (file, heap_lines[0], 3, 300),
+            (file, routed_line, 1, 300),
+            (file, direct_line, 1, 40),
+        ],
+        "{text}"
+    );
+    assert!(heap_lines.iter().all(|&l| l == heap_lines[0]));
+    let sprites = &report.entries[1];
+    assert_eq!(sprites.entry.name, "sprites");
+    let site = sprites.sites[0].location.unwrap();
+    assert_eq!((site.file(), site.line()), (file, sprite_line));
+    assert!(!text.contains(&format!("{file}:{bullet_line}")), "{text}");
+    // The printed report: entry lines, then `file:line  count, bytes`.
+    assert!(
+        text.starts_with("leaks in layout `Scene`: 6 blocks, 672 B\n"),
+        "{text}"
+    );
+    assert!(text.contains("  heap: 5 blocks, 640 B\n"), "{text}");
+    assert!(
+        text.contains(&format!("    {file}:{}  3 blocks, 300 B\n", heap_lines[0])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{file}:{sprite_line}  1 block, 32 B\n")),
+        "{text}"
+    );
+
+    let live = Scene::live_allocations();
+    let mine = live
+        .iter()
+        .find(|(_, block)| block.address == routed.ptr.cast::<u8>().addr().get())
+        .expect("the routed block is live");
+    assert_eq!(mine.0.name, "heap");
+    assert_eq!(mine.1.location.map(|l| l.line()), Some(routed_line));
+    drop(sprite);
+    let _ = direct;
 }

@@ -93,14 +93,14 @@ pub(super) fn accessor(
             } else {
                 unreachable.clone()
             };
-            out.extend(quote! {
+            out.extend(tracked(quote! {
                 #[doc = #doc]
                 #[inline]
                 #[allow(dead_code)]
                 #vis fn #alloc_name(value: #value_ty) -> ::core::result::Result<::flight_mem::PoolBox<'static, #value_ty>, #value_ty> {
                     #body
                 }
-            });
+            }));
         }
         (Kind::Region, _) if entry.allocator == RegionAllocator::Compact => {
             out.extend(compact_accessors(vis, entry, constructor.is_some(), hook));
@@ -127,14 +127,14 @@ pub(super) fn accessor(
                 }
                 (None, _) => quote!({ let _ = layout; #unreachable }),
             };
-            out.extend(quote! {
+            out.extend(tracked(quote! {
                 #[doc = #alloc_doc]
                 #[inline]
                 #[allow(dead_code)]
                 #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
                     #body
                 }
-            });
+            }));
         }
     }
     if matches!(entry.kind, Kind::Region | Kind::Stack) || entry.blocks {
@@ -288,4 +288,10 @@ pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStrea
         }
         Shape::Typed { ty, .. } => quote!(::flight_mem::Pool::<#ty>::new(#memory)),
     }
+}
+
+/// An allocating function, wrapped so that the runtime's `track` feature
+/// makes it `#[track_caller]` (see `flight_mem::__private::tracked!`).
+pub(super) fn tracked(item: TokenStream) -> TokenStream {
+    quote!(::flight_mem::__private::tracked! { #item })
 }

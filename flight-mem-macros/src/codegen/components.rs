@@ -236,11 +236,14 @@ pub(super) fn component_items(
                 " Allocates in component `{plain}`'s segment; failure is an `Err`, never a panic."
             );
             methods.extend(quote! {
-                #[doc = #alloc_doc]
-                #[inline]
-                #[allow(dead_code)]
-                #vis fn alloc(&self, layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
-                    #alloc_body
+                // `#[track_caller]` with the runtime's `track` feature.
+                ::flight_mem::__private::tracked! {
+                    #[doc = #alloc_doc]
+                    #[inline]
+                    #[allow(dead_code)]
+                    #vis fn alloc(&self, layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
+                        #alloc_body
+                    }
                 }
 
                 /// Returns a block to the segment. A bad free the allocator

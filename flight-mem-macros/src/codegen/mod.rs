@@ -36,6 +36,7 @@ use crate::vocabulary::{Kind, MemoryType, RegionAllocator};
 mod accessors;
 mod banks;
 mod components;
+mod docs;
 mod tables;
 
 use accessors::*;
@@ -100,7 +101,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
     // Everything but the struct lives in an anonymous const (as serde's
     // derives do): its impls apply to `Game` all the same, and its statics,
     // plans and assertions add no names to the user's module.
-    let mut output = layout_struct(layout);
+    let mut output = layout_struct(layout, Some(analysis));
     output.extend(token_module(layout));
     output.extend(quote! {
         const _: () = {
@@ -149,7 +150,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             accessors.extend(accessor(&layout.vis, declared, None, None, name));
         }
     }
-    let mut output = layout_struct(layout);
+    let mut output = layout_struct(layout, None);
     output.extend(token_module(layout));
     output.extend(quote! {
         #token_items
@@ -216,7 +217,12 @@ pub(crate) fn upper_snake(name: &str) -> String {
     crate::check::snake_case(name).to_uppercase()
 }
 
-pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {
+/// The layout struct; with the analysis of a valid layout, its memory map
+/// in the docs.
+pub(super) fn layout_struct(
+    layout: &LayoutModel,
+    analysis: Option<&LayoutAnalysis>,
+) -> TokenStream {
     let LayoutModel {
         attrs, vis, name, ..
     } = layout;
@@ -226,9 +232,11 @@ pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {
         let text = format!(" The memory layout `{name}`, declared with `memory_layout!`.");
         quote!(#[doc = #text])
     };
+    let map = analysis.map(|analysis| docs::memory_map_doc(layout, analysis));
     quote! {
         #(#attrs)*
         #default_doc
+        #map
         #[derive(Clone, Copy, Debug)]
         #vis struct #name;
     }
@@ -238,7 +246,22 @@ pub(super) fn layout_struct(layout: &LayoutModel) -> TokenStream {
 /// forward to `flight_mem::Layout`, so they exist in the fallback too.
 pub(super) fn layout_wide(layout: &LayoutModel) -> TokenStream {
     let LayoutModel { vis, name, .. } = layout;
+    let allocate = tracked(quote! {
+        /// Allocates for a request, routed in this order: `region`
+        /// entries of the requested memory type in declaration order;
+        /// with `fallback`, the other regions (`System` memory first,
+        /// then declaration order); then `reserve` entries, for
+        /// `critical` requests or at `Critical` pressure. Only entries
+        /// whose flags (their bank's included) contain the request's
+        /// `dma`, `gpu`, `cacheable` and `uncached` flags are candidates;
+        /// `zeroed` blocks are zero-filled. No candidate is
+        /// `Err(AllocError::NoRoute)`. Free with `deallocate`.
+        #vis fn allocate(request: &::flight_mem::AllocationRequest) -> ::core::result::Result<::flight_mem::Allocation, ::flight_mem::AllocError> {
+            <Self as ::flight_mem::Layout>::allocate(request)
+        }
+    });
     quote! {
+        ::flight_mem::__private::track_functions!(#vis #name);
         #[allow(dead_code)]
         impl #name {
             /// Every entry of the layout, in declaration order: name, kind,
@@ -306,18 +329,7 @@ pub(super) fn layout_wide(layout: &LayoutModel) -> TokenStream {
                 <Self as ::flight_mem::Layout>::remove_pressure_callback(id)
             }
 
-            /// Allocates for a request, routed in this order: `region`
-            /// entries of the requested memory type in declaration order;
-            /// with `fallback`, the other regions (`System` memory first,
-            /// then declaration order); then `reserve` entries, for
-            /// `critical` requests or at `Critical` pressure. Only entries
-            /// whose flags (their bank's included) contain the request's
-            /// `dma`, `gpu`, `cacheable` and `uncached` flags are candidates;
-            /// `zeroed` blocks are zero-filled. No candidate is
-            /// `Err(AllocError::NoRoute)`. Free with `deallocate`.
-            #vis fn allocate(request: &::flight_mem::AllocationRequest) -> ::core::result::Result<::flight_mem::Allocation, ::flight_mem::AllocError> {
-                <Self as ::flight_mem::Layout>::allocate(request)
-            }
+            #allocate
 
             /// Checks every guard zone's canaries and every allocator's
             /// invariants, naming the entry of each problem.

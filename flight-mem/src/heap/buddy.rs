@@ -212,6 +212,7 @@ impl fmt::Debug for Buddy {
 // returned length (the slack record). Safe methods only read and write memory
 // through offsets proven in range.
 unsafe impl RawAllocator for Buddy {
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let result = self.locked(|state| {
             let result = state.allocate(layout);

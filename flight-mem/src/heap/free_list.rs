@@ -206,6 +206,7 @@ impl fmt::Debug for FreeList {
 // writes a live block only beyond the returned length (the slack byte). Safe
 // methods read and write memory only at offsets proven inside the heap.
 unsafe impl RawAllocator for FreeList {
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let fit = self.fit;
         let result = self.locked(|state| {

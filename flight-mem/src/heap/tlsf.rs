@@ -333,6 +333,7 @@ impl Tlsf {
     /// Allocates a block for `layout`: O(1). The slice is exactly
     /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let fast = self
             .state
@@ -450,6 +451,7 @@ impl core::fmt::Debug for Tlsf {
 // and only touch the region within the bounds `geometry` proved.
 unsafe impl RawAllocator for Tlsf {
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         Tlsf::allocate(self, layout)
     }
@@ -489,6 +491,7 @@ unsafe impl crate::allocator::FreesInAnyOrder for Tlsf {}
 impl Tlsf {
     /// Allocates a zero-filled block for `layout`.
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     pub fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         <Self as RawAllocator>::allocate_zeroed(self, layout)
     }

@@ -4,6 +4,6 @@
 pub(crate) mod guard;
 pub(crate) mod pressure;
 pub(crate) mod request;
-mod routing;
+pub(crate) mod routing;
 pub(crate) mod table;
 pub(crate) mod validation;

@@ -68,7 +68,7 @@ const PLACEMENT: MemoryFlags = MemoryFlags::DMA
 
 /// Whether an entry has a pressure level: `region`s, and component
 /// segments with an allocator (a raw segment is always wholly in use).
-fn watched(info: &RegionInfo) -> bool {
+pub(crate) fn watched(info: &RegionInfo) -> bool {
     info.kind == EntryKind::Region
         || (info.kind == EntryKind::Component && info.allocator != AllocatorKind::Segment)
 }
@@ -175,6 +175,7 @@ impl LayoutTable {
     /// returned `result` for `layout`: update the watch and run callbacks,
     /// or on `OutOfMemory` run the failure callbacks and retry once.
     /// Generated code calls it only while a callback is registered.
+    #[cfg_attr(feature = "track", track_caller)]
     pub(crate) fn after_allocate(
         &self,
         index: usize,
@@ -215,7 +216,23 @@ impl LayoutTable {
     /// others in declaration order, then reserves for critical requests or at
     /// `Critical` pressure. On `OutOfMemory` the failure callbacks run once
     /// and the whole route is retried once.
+    ///
+    /// With the `track` feature the block is recorded with the line that
+    /// called this (or `Game::allocate`).
+    #[cfg_attr(feature = "track", track_caller)]
     pub fn allocate(&self, request: &AllocationRequest) -> Result<Allocation, AllocError> {
+        let result = self.allocate_routed(request);
+        // The route reaches the allocator through `dyn RawAllocator` and a
+        // closure, which `#[track_caller]` cannot cross: stamp the block
+        // with this function's caller afterwards.
+        #[cfg(feature = "track")]
+        if let Ok(allocation) = &result {
+            crate::track::attribute(allocation.ptr.cast(), core::panic::Location::caller());
+        }
+        result
+    }
+
+    fn allocate_routed(&self, request: &AllocationRequest) -> Result<Allocation, AllocError> {
         let layout = request.layout()?;
         let refused = match self.route(request, layout) {
             Ok(allocation) => return Ok(allocation),

@@ -120,6 +120,7 @@ pub trait Layout: 'static {
 
     /// Allocates for a request routed by memory type, flags and alignment,
     /// with the fallback order of [`LayoutTable::allocate`].
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(request: &AllocationRequest) -> Result<Allocation, AllocError> {
         Self::table().allocate(request)
     }

@@ -320,6 +320,7 @@ impl BlockPool {
 
     /// Takes a block for a request of `block_size - slack` bytes.
     #[inline(always)]
+    #[cfg_attr(feature = "track", track_caller)]
     pub(crate) fn acquire(&self, slack: usize) -> Option<NonNull<u8>> {
         let geometry = self.geometry();
         let Some(index) = self
@@ -384,6 +385,7 @@ impl BlockPool {
     /// `RawAllocator::allocate` for this geometry: a whole block for any
     /// request that fits it.
     #[inline(always)]
+    #[cfg_attr(feature = "track", track_caller)]
     pub(crate) fn allocate_layout(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         check_request(layout, self.block_align).map_err(|e| self.refuse(e))?;
         if layout.size() > self.block_size {
@@ -467,6 +469,7 @@ unsafe impl Sync for BlockPool {}
 // slot to one owner until it is pushed again, so live blocks are disjoint.
 unsafe impl RawAllocator for BlockPool {
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         self.allocate_layout(layout)
     }

@@ -124,6 +124,7 @@ impl<T> Pool<T> {
     /// Moves `value` into a free slot, or gives it back when the pool is
     /// full.
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     pub fn alloc(&self, value: T) -> Result<PoolBox<'_, T>, T> {
         match self.blocks.acquire(0) {
             Some(slot) => {
@@ -222,6 +223,7 @@ unsafe impl<T: Send> Sync for Pool<T> {}
 // until freed. A raw block holds no `T`: `free` drops nothing.
 unsafe impl<T: Send> RawAllocator for Pool<T> {
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         self.blocks.allocate_layout(layout)
     }

@@ -29,13 +29,17 @@
 //! This is a debugging aid: it costs a lock and a hash-table update per
 //! allocation and free. Leave the feature off in shipping builds.
 
+use core::panic::Location;
 use core::ptr::NonNull;
 
 use crate::sync::Lock;
 use crate::{AllocError, RawAllocator};
 
-/// Runs an allocation and records the block it returns.
+/// Runs an allocation and records the block it returns, with the source
+/// location of the first caller up the `#[track_caller]` chain: the line
+/// that called a generated accessor or an allocator's public entry point.
 #[inline(always)]
+#[track_caller]
 pub(crate) fn allocated<A: ?Sized>(
     allocator: &A,
     size: usize,
@@ -46,10 +50,24 @@ pub(crate) fn allocated<A: ?Sized>(
             core::ptr::from_ref(allocator).addr(),
             block.cast::<u8>().addr().get(),
             size,
-            None,
+            Location::caller(),
         );
     }
     result
+}
+
+/// Re-attributes the live block at `ptr` to `location`: for entry points
+/// that reach the allocator through a `dyn RawAllocator` or a closure (the
+/// layout's request router), where `#[track_caller]` cannot carry the
+/// caller's location down.
+pub(crate) fn attribute(ptr: NonNull<u8>, location: &'static Location<'static>) {
+    TABLE.with(|t| {
+        if let Some(i) = t.find(ptr.addr().get())
+            && t.slots[i].live
+        {
+            t.slots[i].location = Some(location);
+        }
+    });
 }
 
 /// Runs `free` for `ptr` only if the table holds it as a live block of
@@ -67,8 +85,8 @@ pub(crate) fn freed<A: RawAllocator + ?Sized>(
     let owner = core::ptr::from_ref(allocator).addr();
     let forgotten = forget(owner, ptr.addr().get())?;
     let result = free();
-    if let (Err(_), Some((size, sequence))) = (&result, forgotten) {
-        record(owner, ptr.addr().get(), size, Some(sequence));
+    if let (Err(_), Some(slot)) = (&result, forgotten) {
+        TABLE.with(|t| t.insert(Slot { live: true, ..slot }));
     }
     result
 }
@@ -80,6 +98,11 @@ pub const CAPACITY: usize = 1 << 16;
 /// `live_since`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Checkpoint(u64);
+
+impl Checkpoint {
+    /// The start of the program: every live allocation is after it.
+    pub const START: Self = Self(0);
+}
 
 /// A live allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,6 +116,10 @@ pub struct LiveAllocation {
     pub allocator: usize,
     /// Its place in the allocation history (1 for the first).
     pub sequence: u64,
+    /// The source line that allocated it: the caller of the generated
+    /// accessor or of the allocator's public entry point (`None` only for a
+    /// block recorded without one).
+    pub location: Option<&'static Location<'static>>,
 }
 
 /// Figures of the tracking table.
@@ -114,6 +141,7 @@ struct Slot {
     size: usize,
     allocator: usize,
     sequence: u64,
+    location: Option<&'static Location<'static>>,
     /// False once freed: the address is remembered so a second free is told
     /// apart from a pointer that never was a block.
     live: bool,
@@ -124,6 +152,7 @@ const EMPTY: Slot = Slot {
     size: 0,
     allocator: 0,
     sequence: 0,
+    location: None,
     live: false,
 };
 
@@ -213,21 +242,29 @@ impl Table {
     }
 }
 
-/// Records a block handed out by `allocator`, with a new sequence number or
-/// the one it had (when a refused free is undone).
-fn record(allocator: usize, ptr: usize, size: usize, sequence: Option<u64>) {
+/// Records a block handed out by `allocator` at `location`, with a new
+/// sequence number.
+fn record(allocator: usize, ptr: usize, size: usize, location: &'static Location<'static>) {
     TABLE.with(|t| {
-        let sequence = sequence.unwrap_or_else(|| {
-            t.sequence += 1;
-            t.sequence
-        });
+        t.sequence += 1;
         let live = Slot {
             ptr,
             size,
             allocator,
-            sequence,
+            sequence: t.sequence,
+            location: Some(location),
             live: true,
         };
+        t.insert(live);
+    });
+}
+
+impl Table {
+    /// Records the live block `live` (a new one, or one whose refused free
+    /// is undone).
+    fn insert(&mut self, live: Slot) {
+        let t = self;
+        let ptr = live.ptr;
         if let Some(i) = t.find(ptr) {
             // A remembered free block handed out again — or the block of an
             // allocator that was dropped with blocks still live (a test's
@@ -252,21 +289,21 @@ fn record(allocator: usize, ptr: usize, size: usize, sequence: Option<u64>) {
         }
         t.slots[i] = live;
         t.stats.live += 1;
-    });
+    }
 }
 
 /// Checks that `ptr` is a live block of `allocator` and marks it freed,
-/// returning its size and sequence. A block already freed is
+/// returning its record. A block already freed is
 /// [`AllocError::DoubleFree`]. `Ok(None)`: an address the table does not
 /// know (never a block start, or forgotten to make room), which the
 /// allocator judges itself.
-fn forget(allocator: usize, ptr: usize) -> Result<Option<(usize, u64)>, AllocError> {
+fn forget(allocator: usize, ptr: usize) -> Result<Option<Slot>, AllocError> {
     TABLE.with(|t| match t.find(ptr) {
         Some(i) if t.slots[i].allocator != allocator => Err(AllocError::ForeignPointer),
         Some(i) if t.slots[i].live => {
             let slot = &mut t.slots[i];
             slot.live = false;
-            let found = (slot.size, slot.sequence);
+            let found = *slot;
             t.stats.live -= 1;
             t.dead += 1;
             Ok(Some(found))
@@ -336,6 +373,7 @@ pub fn live_since(since: Checkpoint, out: &mut [LiveAllocation]) -> usize {
                     size: slot.size,
                     allocator: slot.allocator,
                     sequence: slot.sequence,
+                    location: slot.location,
                 };
             }
             total += 1;
@@ -354,6 +392,7 @@ pub fn leaks_since(since: Checkpoint) -> std::vec::Vec<LiveAllocation> {
         size: 0,
         allocator: 0,
         sequence: 0,
+        location: None,
     };
     let mut out = std::vec::Vec::new();
     loop {
@@ -387,5 +426,207 @@ impl crate::LayoutTable {
                 self.owner_of(ptr).map(|info| (info, live))
             })
             .collect()
+    }
+}
+
+#[cfg(feature = "std")]
+impl crate::LayoutTable {
+    /// Every allocation live in this layout now, with its entry, oldest
+    /// first: what `Game::live_allocations()` returns.
+    pub fn live_allocations(&self) -> std::vec::Vec<(&'static crate::RegionInfo, LiveAllocation)> {
+        self.leaks_since(Checkpoint::START)
+    }
+
+    /// The allocations made after `since` that are still live in this
+    /// layout, grouped by entry and, within an entry, by the source line
+    /// that allocated them; largest first. Prints as a table.
+    pub fn leak_report(&self, since: Checkpoint) -> LeakReport {
+        LeakReport::new(self.name, &self.leaks_since(since))
+    }
+}
+
+/// Live allocations of a layout grouped by entry and by allocation site,
+/// each group with its count and bytes, largest first
+/// ([`LayoutTable::leak_report`](crate::LayoutTable::leak_report)).
+///
+/// ```text
+/// leaks in layout `Level`: 3 blocks, 248 B
+///   heap: 2 blocks, 200 B
+///     tests/track.rs:120  2 blocks, 200 B
+///   bullets: 1 block, 48 B
+///     tests/track.rs:122  1 block, 48 B
+/// ```
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeakReport {
+    /// The layout's name.
+    pub layout: &'static str,
+    /// One group per entry with live blocks, most bytes first.
+    pub entries: std::vec::Vec<EntryLeaks>,
+}
+
+/// The live blocks of one entry in a [`LeakReport`].
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryLeaks {
+    /// The entry.
+    pub entry: &'static crate::RegionInfo,
+    /// Its live blocks.
+    pub count: usize,
+    /// Their requested bytes.
+    pub bytes: usize,
+    /// The blocks by allocation site, most bytes first.
+    pub sites: std::vec::Vec<LeakSite>,
+}
+
+/// The live blocks one source line allocated in one entry.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeakSite {
+    /// The line that allocated them.
+    pub location: Option<&'static Location<'static>>,
+    /// How many are live.
+    pub count: usize,
+    /// Their requested bytes.
+    pub bytes: usize,
+}
+
+#[cfg(feature = "std")]
+impl LeakReport {
+    fn new(layout: &'static str, live: &[(&'static crate::RegionInfo, LiveAllocation)]) -> Self {
+        use std::vec::Vec;
+        let mut entries: Vec<EntryLeaks> = Vec::new();
+        for (info, block) in live {
+            let group = match entries
+                .iter_mut()
+                .position(|g| core::ptr::eq(g.entry, *info))
+            {
+                Some(i) => &mut entries[i],
+                None => {
+                    entries.push(EntryLeaks {
+                        entry: info,
+                        count: 0,
+                        bytes: 0,
+                        sites: Vec::new(),
+                    });
+                    entries.last_mut().expect("just pushed")
+                }
+            };
+            group.count += 1;
+            group.bytes += block.size;
+            // A site is a line (what the report prints): two calls on one
+            // line are one site.
+            let site = site_key(block.location);
+            match group
+                .sites
+                .iter_mut()
+                .find(|s| site_key(s.location) == site)
+            {
+                Some(site) => {
+                    site.count += 1;
+                    site.bytes += block.size;
+                }
+                None => group.sites.push(LeakSite {
+                    location: block.location,
+                    count: 1,
+                    bytes: block.size,
+                }),
+            }
+        }
+        // Largest first; ties in a fixed order, so a report is stable.
+        for group in &mut entries {
+            group.sites.sort_by(|a, b| {
+                b.bytes
+                    .cmp(&a.bytes)
+                    .then(b.count.cmp(&a.count))
+                    .then_with(|| site_key(a.location).cmp(&site_key(b.location)))
+            });
+        }
+        entries.sort_by(|a, b| {
+            b.bytes
+                .cmp(&a.bytes)
+                .then(b.count.cmp(&a.count))
+                .then_with(|| a.entry.name.cmp(b.entry.name))
+        });
+        Self { layout, entries }
+    }
+
+    /// Whether nothing is live.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Live blocks over every entry.
+    pub fn count(&self) -> usize {
+        self.entries.iter().map(|e| e.count).sum()
+    }
+
+    /// Their requested bytes.
+    pub fn bytes(&self) -> usize {
+        self.entries.iter().map(|e| e.bytes).sum()
+    }
+}
+
+#[cfg(feature = "std")]
+fn site_key(location: Option<&'static Location<'static>>) -> (&'static str, u32) {
+    location.map_or(("", 0), |l| (l.file(), l.line()))
+}
+
+#[cfg(feature = "std")]
+fn blocks(count: usize) -> &'static str {
+    if count == 1 { "block" } else { "blocks" }
+}
+
+#[cfg(feature = "std")]
+impl core::fmt::Display for LeakReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use crate::Bytes;
+        if self.is_empty() {
+            return writeln!(f, "no leaks in layout `{}`", self.layout);
+        }
+        writeln!(
+            f,
+            "leaks in layout `{}`: {} {}, {}",
+            self.layout,
+            self.count(),
+            blocks(self.count()),
+            Bytes(self.bytes())
+        )?;
+        for group in &self.entries {
+            writeln!(
+                f,
+                "  {}: {} {}, {}",
+                group.entry.name,
+                group.count,
+                blocks(group.count),
+                Bytes(group.bytes)
+            )?;
+            let width = group
+                .sites
+                .iter()
+                .map(|s| site_label(s).len())
+                .max()
+                .unwrap_or(0);
+            for site in &group.sites {
+                writeln!(
+                    f,
+                    "    {:<width$}  {} {}, {}",
+                    site_label(site),
+                    site.count,
+                    blocks(site.count),
+                    Bytes(site.bytes)
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `file:line`, the form editors and terminals turn into a link.
+#[cfg(feature = "std")]
+fn site_label(site: &LeakSite) -> std::string::String {
+    match site.location {
+        Some(l) => std::format!("{}:{}", l.file(), l.line()),
+        None => std::string::String::from("(unknown site)"),
     }
 }
