@@ -143,7 +143,7 @@ enum Refused {
 
 impl Compact {
     /// Moves unpinned blocks toward the start, within `budget`; see the
-    /// [module documentation](super) for the algorithm and how moves and
+    /// [`Compact`](crate::Compact) documentation for the algorithm and how moves and
     /// concurrent pins agree.
     pub fn defragment(&self, budget: DefragBudget) -> DefragReport {
         self.defragment_with(budget, |_| {})

@@ -1,108 +1,4 @@
-//! [`Compact`]: relocatable blocks behind handles, and incremental
-//! defragmentation.
-//!
-//! A long-running game that streams assets fragments its memory until a
-//! request that fits in total fits nowhere; without virtual memory the only
-//! cure is to move blocks. A `Compact` hands out [`Handle`]s instead of
-//! pointers, lends a block's bytes through pinning guards ([`Pinned`],
-//! [`PinnedMut`]) and moves unpinned blocks toward the start of its memory
-//! in bounded steps ([`Compact::defragment`] with a [`DefragBudget`]), so a
-//! game can call it once per frame.
-//!
-//! # Memory layout
-//!
-//! `[ data area: blocks and holes | pad | handle table: one slot per handle ]`
-//!
-//! The handle table lives at the end of the given memory, so a `Compact` is
-//! one type whatever its size (the layout macro names it
-//! `flight_mem::Compact`, with no parameter), is const-constructible over a
-//! bank slice, and its bookkeeping counts against the region's budget like
-//! every other byte. A const generic table inside the value was the
-//! alternative; it would make the type depend on the handle count and put
-//! the table outside the memory the plan budgets. Each slot takes
-//! [`Compact::SLOT_SIZE`] bytes (32); [`Compact::bytes_for`] sizes memory for
-//! a capacity and a handle count, [`Compact::default_handles`] picks one
-//! handle per KiB. Slots are initialised on first use, so a `static` needs
-//! no initialisation call and untouched table memory may hold anything.
-//!
-//! Block offsets are multiples of 8 ([`Compact::GRANULARITY`]) and blocks
-//! consume their length rounded up to 8; there is no header in the data
-//! area. Offsets are `u32`: a `Compact` manages at most 4 GiB.
-//!
-//! # Operations and cost
-//!
-//! * [`allocate`](Compact::allocate): first fit over the holes in address
-//!   order, then the space after the last block; O(live blocks) under the
-//!   allocator's lock. The block is zero-filled before its handle exists,
-//!   so a pin never shows uninitialised memory.
-//! * [`get`](Compact::get) / [`get_mut`](Compact::get_mut): lock-free; one
-//!   load of the slot count, one compare-and-swap on the slot's state word,
-//!   and one atomic read-modify-write when the guard drops.
-//! * [`free`](Compact::free): O(1) under the lock.
-//! * [`defragment`](Compact::defragment): sliding compaction in address
-//!   order, resumable, at most the budget's bytes and moves per call.
-//! * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
-//!   [`check`](Compact::check): O(live blocks) under the lock.
-//!
-//! # Statistics
-//!
-//! [`stats`](Compact::stats) returns the [`AllocatorStats`] every allocator
-//! returns, so layout tables, pressure levels and generic reports treat a
-//! `Compact` region like any other; [`compact_stats`](Compact::compact_stats)
-//! returns [`CompactStats`], which contains those and adds the holes, the
-//! fragmented bytes and the defragmentation totals. Adding `holes` and
-//! `fragmented` fields to `AllocatorStats` instead would give every other
-//! allocator two fields it cannot fill exactly (a TLSF's free lists do not
-//! know which free blocks a compaction could merge).
-//!
-//! # Pins and moves across threads
-//!
-//! The defragmenter holds the allocator's lock for each move, so frees and
-//! allocations wait for it (for at most one block copy); pins never take
-//! the lock. Which of a pin and a move wins is decided on the slot's state
-//! word (see the `table` module):
-//!
-//! * A move starts only on a block with no pin and no writer.
-//! * When the destination does not overlap the block, readers may still pin
-//!   the block during the copy: they read the old bytes, which the copy only
-//!   reads too. The move ends with a compare-and-swap that requires the pin
-//!   count to be zero; if a reader holds a pin, the **move is abandoned**
-//!   (the copy is discarded and the block stays), so the pin is honoured
-//!   and no reader ever sees a half-moved block.
-//! * When the destination overlaps the block (a slide by less than its
-//!   length), the copy writes bytes a reader would read, so the move sets
-//!   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
-//!   move ends and then pins the block at its new place. The wait is bounded
-//!   by one copy of at most the budget's `max_bytes`, and the mover never
-//!   waits for anything while `FROZEN` is set. (With the `irq-safe` feature
-//!   or on targets without compare-and-swap the lock is a critical section,
-//!   so no interrupt handler can run, and spin, during a move at all.)
-//! * [`get_mut`](Compact::get_mut) does not wait: like any other pin, a move
-//!   in flight makes it return `None`.
-//!
-//! # Example
-//!
-//! ```
-//! use core::alloc::Layout;
-//! use flight_mem::{Arena, Compact, DefragBudget, RawMemory};
-//!
-//! static MEMORY: Arena<{ Compact::bytes_for(64 * 1024, 64) }> = Arena::new();
-//! // SAFETY: MEMORY is given to this one allocator.
-//! static ASSETS: Compact = Compact::new(unsafe { RawMemory::from_arena(&MEMORY) }, 64);
-//!
-//! let a = ASSETS.allocate(Layout::from_size_align(1000, 8).unwrap()).unwrap();
-//! let b = ASSETS.allocate(Layout::from_size_align(2000, 8).unwrap()).unwrap();
-//! ASSETS.get_mut(b).unwrap().fill(7);
-//! ASSETS.free(a).unwrap();
-//! assert!(ASSETS.get(a).is_none()); // stale
-//!
-//! let report = ASSETS.defragment(DefragBudget { max_bytes: 4096, max_moves: 8 });
-//! assert_eq!(report.blocks_moved, 1);
-//! assert!(report.done());
-//! assert!(ASSETS.get(b).unwrap().iter().all(|&x| x == 7));
-//! assert_eq!(ASSETS.compact_stats().holes, 0);
-//! ASSETS.check().unwrap();
-//! ```
+//! See [`Compact`].
 
 mod defrag;
 mod entry;
@@ -141,8 +37,114 @@ const fn extent(len: usize) -> usize {
 
 /// A relocating allocator: blocks behind [`Handle`]s, lent out through
 /// pinning guards, moved by incremental defragmentation. See the
-/// [module documentation](self) for the algorithm, costs and the argument
+/// documentation below for the algorithm, costs and the argument
 /// why pins and moves never tear a read.
+///
+/// [`Compact`]: relocatable blocks behind handles, and incremental
+/// defragmentation.
+///
+/// A long-running game that streams assets fragments its memory until a
+/// request that fits in total fits nowhere; without virtual memory the only
+/// cure is to move blocks. A `Compact` hands out [`Handle`]s instead of
+/// pointers, lends a block's bytes through pinning guards ([`Pinned`],
+/// [`PinnedMut`]) and moves unpinned blocks toward the start of its memory
+/// in bounded steps ([`Compact::defragment`] with a [`DefragBudget`]), so a
+/// game can call it once per frame.
+///
+/// # Memory layout
+///
+/// `[ data area: blocks and holes | pad | handle table: one slot per handle ]`
+///
+/// The handle table lives at the end of the given memory, so a `Compact` is
+/// one type whatever its size (the layout macro names it
+/// `flight_mem::Compact`, with no parameter), is const-constructible over a
+/// bank slice, and its bookkeeping counts against the region's budget like
+/// every other byte. A const generic table inside the value was the
+/// alternative; it would make the type depend on the handle count and put
+/// the table outside the memory the plan budgets. Each slot takes
+/// [`Compact::SLOT_SIZE`] bytes (32); [`Compact::bytes_for`] sizes memory for
+/// a capacity and a handle count, [`Compact::default_handles`] picks one
+/// handle per KiB. Slots are initialised on first use, so a `static` needs
+/// no initialisation call and untouched table memory may hold anything.
+///
+/// Block offsets are multiples of 8 ([`Compact::GRANULARITY`]) and blocks
+/// consume their length rounded up to 8; there is no header in the data
+/// area. Offsets are `u32`: a `Compact` manages at most 4 GiB.
+///
+/// # Operations and cost
+///
+/// * [`allocate`](Compact::allocate): first fit over the holes in address
+///   order, then the space after the last block; O(live blocks) under the
+///   allocator's lock. The block is zero-filled before its handle exists,
+///   so a pin never shows uninitialised memory.
+/// * [`get`](Compact::get) / [`get_mut`](Compact::get_mut): lock-free; one
+///   load of the slot count, one compare-and-swap on the slot's state word,
+///   and one atomic read-modify-write when the guard drops.
+/// * [`free`](Compact::free): O(1) under the lock.
+/// * [`defragment`](Compact::defragment): sliding compaction in address
+///   order, resumable, at most the budget's bytes and moves per call.
+/// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
+///   [`check`](Compact::check): O(live blocks) under the lock.
+///
+/// # Statistics
+///
+/// [`stats`](Compact::stats) returns the [`AllocatorStats`] every allocator
+/// returns, so layout tables, pressure levels and generic reports treat a
+/// `Compact` region like any other; [`compact_stats`](Compact::compact_stats)
+/// returns [`CompactStats`], which contains those and adds the holes, the
+/// fragmented bytes and the defragmentation totals. Adding `holes` and
+/// `fragmented` fields to `AllocatorStats` instead would give every other
+/// allocator two fields it cannot fill exactly (a TLSF's free lists do not
+/// know which free blocks a compaction could merge).
+///
+/// # Pins and moves across threads
+///
+/// The defragmenter holds the allocator's lock for each move, so frees and
+/// allocations wait for it (for at most one block copy); pins never take
+/// the lock. Which of a pin and a move wins is decided on the slot's state
+/// word (see the `table` module):
+///
+/// * A move starts only on a block with no pin and no writer.
+/// * When the destination does not overlap the block, readers may still pin
+///   the block during the copy: they read the old bytes, which the copy only
+///   reads too. The move ends with a compare-and-swap that requires the pin
+///   count to be zero; if a reader holds a pin, the **move is abandoned**
+///   (the copy is discarded and the block stays), so the pin is honoured
+///   and no reader ever sees a half-moved block.
+/// * When the destination overlaps the block (a slide by less than its
+///   length), the copy writes bytes a reader would read, so the move sets
+///   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
+///   move ends and then pins the block at its new place. The wait is bounded
+///   by one copy of at most the budget's `max_bytes`, and the mover never
+///   waits for anything while `FROZEN` is set. (With the `irq-safe` feature
+///   or on targets without compare-and-swap the lock is a critical section,
+///   so no interrupt handler can run, and spin, during a move at all.)
+/// * [`get_mut`](Compact::get_mut) does not wait: like any other pin, a move
+///   in flight makes it return `None`.
+///
+/// # Example
+///
+/// ```
+/// use core::alloc::Layout;
+/// use flight_mem::{Arena, Compact, DefragBudget, RawMemory};
+///
+/// static MEMORY: Arena<{ Compact::bytes_for(64 * 1024, 64) }> = Arena::new();
+/// // SAFETY: MEMORY is given to this one allocator.
+/// static ASSETS: Compact = Compact::new(unsafe { RawMemory::from_arena(&MEMORY) }, 64);
+///
+/// let a = ASSETS.allocate(Layout::from_size_align(1000, 8).unwrap()).unwrap();
+/// let b = ASSETS.allocate(Layout::from_size_align(2000, 8).unwrap()).unwrap();
+/// ASSETS.get_mut(b).unwrap().fill(7);
+/// ASSETS.free(a).unwrap();
+/// assert!(ASSETS.get(a).is_none()); // stale
+///
+/// let report = ASSETS.defragment(DefragBudget { max_bytes: 4096, max_moves: 8 });
+/// assert_eq!(report.blocks_moved, 1);
+/// assert!(report.done());
+/// assert!(ASSETS.get(b).unwrap().iter().all(|&x| x == 7));
+/// assert_eq!(ASSETS.compact_stats().holes, 0);
+/// ASSETS.check().unwrap();
+/// ```
 pub struct Compact {
     memory: RawMemory,
     /// Table length in slots.
@@ -568,7 +570,7 @@ impl Compact {
     /// drops; `None` for a stale or foreign handle and while a
     /// [`PinnedMut`] of the block lives. Lock-free. If another thread is
     /// sliding this very block over itself right now, waits for that one
-    /// copy to finish (see the [module documentation](self)).
+    /// copy to finish (see the [`Compact`] documentation).
     #[inline]
     pub fn get(&self, handle: Handle) -> Option<Pinned<'_>> {
         let g = self.geometry();
