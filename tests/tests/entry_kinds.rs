@@ -104,8 +104,13 @@ fn regions_describe_every_entry_in_declaration_order() {
     assert_eq!(bank.budget, 16 << 20);
 }
 
+/// Tests that count live blocks of one entry take this, so a test that
+/// allocates in the same static entry on another thread cannot skew them.
+static COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn regions_allocate_free_and_own_their_blocks() {
+    let _serial = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     for (alloc, free, name) in [
         (
             Kinds::alloc_heap as fn(Layout) -> _,
@@ -195,6 +200,7 @@ fn ownership_excludes_guards_padding_and_foreign_memory() {
 
 #[test]
 fn deallocate_finds_the_owner_by_address() {
+    let _serial = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     let block = Kinds::alloc_assets(layout_of(4000)).unwrap();
     let before = Kinds::stats().entry("assets").unwrap().stats.deallocations;
     // SAFETY: the block is live and not used again.
