@@ -302,6 +302,13 @@ fn the_layout_reports_components_and_shared_regions() {
     for name in ["physics", "renderer", "audio", "logic", "frame_data"] {
         assert!(map.contains(name), "{map}");
     }
+    // The SVG map shows the access lists and the guards before components.
+    let svg = <Engine as flight_mem::Layout>::table().svg();
+    assert!(
+        svg.contains("physics:w · renderer:r"),
+        "access list in the map"
+    );
+    assert!(svg.contains(r#"class="guard-before" data-entry="physics""#));
     // A raw segment is wholly in use but has no pressure level.
     assert!(Engine::pressure() < PressureLevel::Critical);
 }

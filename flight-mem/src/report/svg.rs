@@ -240,9 +240,9 @@ impl LayoutTable {
                 .map_or(0.0, |a| a.stats().used_percent() as f64);
             let key_x = LEFT as f64 + slot * position as f64 + 4.0;
             let key_y = y + BAR_HEIGHT + LEADER + (position % rows) * KEY_ROW;
-            writeln!(
+            write!(
                 out,
-                r##"<text class="label" data-name="{}" x="{:.2}" y="{}" stroke="white" stroke-width="3" paint-order="stroke"><tspan font-weight="bold" fill="{}">{}</tspan><tspan x="{:.2}" dy="12" fill="#555">{} · {:.0}%</tspan></text>"##,
+                r##"<text class="label" data-name="{}" x="{:.2}" y="{}" stroke="white" stroke-width="3" paint-order="stroke"><tspan font-weight="bold" fill="{}">{}</tspan><tspan x="{:.2}" dy="12" fill="#555">{} · {:.0}%"##,
                 Escaped(info.name),
                 key_x + 3.0,
                 key_y + 11,
@@ -252,11 +252,29 @@ impl LayoutTable {
                 Bytes(info.size),
                 used,
             )?;
+            // A shared region's access list: who writes (w) and reads (r).
+            for grant in info.access {
+                let right = if grant.write { "w" } else { "r" };
+                write!(out, " · {}:{right}", Escaped(grant.component))?;
+            }
+            writeln!(out, "</tspan></text>")?;
         }
         writeln!(out, "</g>")?;
         // Guards last, over the spans' edges.
         for &index in bank.entries() {
             let info = &self.regions()[index];
+            if info.guard_before > 0 {
+                let gx =
+                    LEFT as f64 + scale(info.offset - info.guard_before, budget).min(BAR as f64);
+                let gw = scale(info.guard_before, budget).min(bar_end - gx).max(0.0);
+                writeln!(
+                    out,
+                    r#"<rect class="guard-before" data-entry="{}" x="{gx:.2}" y="{y}" width="{gw:.2}" height="{BAR_HEIGHT}" fill="{GUARD}"><title>guard before {}: {}</title></rect>"#,
+                    Escaped(info.name),
+                    Escaped(info.name),
+                    Bytes(info.guard_before)
+                )?;
+            }
             if info.guard > 0 {
                 let gx = LEFT as f64 + scale(info.offset + info.size, budget).min(BAR as f64);
                 let gw = scale(info.guard, budget).min(bar_end - gx).max(0.0);
