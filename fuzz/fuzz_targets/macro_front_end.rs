@@ -23,6 +23,7 @@ use std::fmt::Write;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 
 // MUST MIRROR flight-mem-macros/src/lib.rs: one line per module that lib.rs
 // declares (all but `tests`), so that `crate::parse` etc. resolve as there.
@@ -61,16 +62,36 @@ fuzz_target!(|data: &[u8]| {
     let Ok(tokens) = source.parse::<TokenStream>() else {
         return;
     };
-    let output = expand::expand(tokens);
+    let output = expand::expand(tokens.clone());
     // Parsing the expansion costs four times the expansion: every other
     // input (bit 1 of the mode byte) pays it.
     if mode & 2 == 0 {
+        return;
+    }
+    // The macro passes `( const-expr )` sizes and `[T; N]` types through to
+    // rustc, which reports a bad one at the user's own tokens: an input
+    // whose parenthesised groups are not Rust cannot expand to Rust.
+    if !user_groups_are_rust(tokens) {
         return;
     }
     if let Err(error) = syn::parse2::<syn::File>(output.clone()) {
         panic!("the expansion is not Rust items ({error}):\n{output}\ninput:\n{source}");
     }
 });
+
+/// Whether every parenthesised group of the input is an expression or a
+/// type, at any depth.
+fn user_groups_are_rust(tokens: TokenStream) -> bool {
+    tokens.into_iter().all(|tree| match tree {
+        proc_macro2::TokenTree::Group(group) => {
+            let rust = group.delimiter() != proc_macro2::Delimiter::Parenthesis
+                || syn::parse2::<syn::Expr>(group.stream()).is_ok()
+                || syn::parse2::<syn::Type>(group.clone().into_token_stream()).is_ok();
+            rust && user_groups_are_rust(group.stream())
+        }
+        _ => true,
+    })
+}
 
 // The vocabulary: the never-panics generator's, plus the keywords, units and
 // names `check.rs`, `vocabulary.rs` and `platforms.rs` match on.
