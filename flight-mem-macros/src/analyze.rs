@@ -13,7 +13,7 @@
 //! their literal entries alone ("needs at least"); the exact proof for those
 //! banks is the const assertion codegen emits.
 
-use crate::errors::{Errors, human};
+use crate::errors::{Errors, format_bytes};
 use crate::model::{BankModel, EntryModel, LayoutModel, Shape, Size};
 use crate::vocabulary::Kind;
 
@@ -152,11 +152,11 @@ fn prove_budget(
                         "`{}` ({}{}) is larger than bank `{}`{} of layout `{}`, which has {}; shrink it or move it to a larger bank with `bank: NAME`",
                         entry.name,
                         if exact_size.is_some() { "" } else { "at least " },
-                        human(size),
+                        format_bytes(size),
                         bank.name,
                         platform_suffix(layout),
                         layout.name,
-                        human(budget)
+                        format_bytes(budget)
                     ),
                 );
             }
@@ -192,12 +192,12 @@ fn prove_budget(
             layout.name,
             bank.name,
             platform_suffix(layout),
-            human(needed),
-            human(budget),
-            human(needed - budget),
-            human(need.entries),
-            human(need.guards),
-            human(need.padding),
+            format_bytes(needed),
+            format_bytes(budget),
+            format_bytes(needed - budget),
+            format_bytes(need.entries),
+            format_bytes(need.guards),
+            format_bytes(need.padding),
             entry.name,
             largest_entries(layout, entries),
         ),
@@ -286,7 +286,7 @@ fn largest_entries(layout: &LayoutModel, entries: &[usize]) -> String {
             } else {
                 "at least "
             };
-            format!("`{}` {bound}{}", entry.name, human(*size))
+            format!("`{}` {bound}{}", entry.name, format_bytes(*size))
         })
         .collect::<Vec<_>>()
         .join(", ")

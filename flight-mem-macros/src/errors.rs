@@ -127,7 +127,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Bytes in human units, the way `flight_mem::Bytes` prints them: exact
 /// multiples as `16 MiB`, others with two decimals truncated (`15.93 MiB`),
 /// so a value just under a budget never prints as the budget.
-pub(crate) fn human(bytes: u128) -> String {
+pub(crate) fn format_bytes(bytes: u128) -> String {
     const UNITS: [(&str, u128); 4] = [
         ("TiB", 1 << 40),
         ("GiB", 1 << 30),
@@ -157,11 +157,14 @@ mod tests {
     /// Found by `cargo fuzz` (fuzz/, target macro_front_end): the budget
     /// message of a huge frame entry multiplied past `u128::MAX`.
     #[test]
-    fn human_prints_the_largest_sizes() {
-        assert_eq!(human(u128::MAX), "309485009821345068724781055.99 TiB");
-        assert_eq!(human((1 << 40) * 3 + (1 << 39)), "3.50 TiB");
-        assert_eq!(human((16 << 20) - 1), "15.99 MiB");
-        assert_eq!(human(1 << 30), "1 GiB");
+    fn format_bytes_prints_the_largest_sizes() {
+        assert_eq!(
+            format_bytes(u128::MAX),
+            "309485009821345068724781055.99 TiB"
+        );
+        assert_eq!(format_bytes((1 << 40) * 3 + (1 << 39)), "3.50 TiB");
+        assert_eq!(format_bytes((16 << 20) - 1), "15.99 MiB");
+        assert_eq!(format_bytes(1 << 30), "1 GiB");
     }
 
     #[test]
@@ -175,11 +178,11 @@ mod tests {
     }
 
     #[test]
-    fn human_units_truncate() {
-        assert_eq!(human(16 << 20), "16 MiB");
-        assert_eq!(human(512 * 1024 + 256), "512.25 KiB");
-        assert_eq!(human(16_711_680), "15.93 MiB");
-        assert_eq!(human(96), "96 B");
+    fn format_bytes_units_truncate() {
+        assert_eq!(format_bytes(16 << 20), "16 MiB");
+        assert_eq!(format_bytes(512 * 1024 + 256), "512.25 KiB");
+        assert_eq!(format_bytes(16_711_680), "15.93 MiB");
+        assert_eq!(format_bytes(96), "96 B");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) struct LayoutModel {
     pub(crate) entries: Vec<EntryModel>,
     /// Every entry of a known kind as declared, also those that failed to
     /// resolve: the fallback expansion gives each its accessors.
-    pub(crate) declared: Vec<Declared>,
+    pub(crate) signatures: Vec<EntrySignature>,
     /// Whether no error was found in this layout (set by `check`, cleared by
     /// `analyze`); an invalid layout gets the fallback expansion.
     pub(crate) valid: bool,
@@ -33,8 +33,9 @@ pub(crate) struct LayoutModel {
     pub(crate) duplicate: bool,
 }
 
-/// What the fallback expansion needs to know of an entry.
-pub(crate) struct Declared {
+/// What an entry's accessors look like (kind, name, value type, allocator):
+/// all the fallback expansion needs to give a broken entry its accessors.
+pub(crate) struct EntrySignature {
     pub(crate) docs: Vec<Attribute>,
     pub(crate) kind: Kind,
     pub(crate) name: Ident,

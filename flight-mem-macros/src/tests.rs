@@ -765,7 +765,7 @@ fn assertion_names_are_upper_snake_case() {
 
 /// Found by `cargo fuzz` (fuzz/, target macro_front_end): a frame entry of
 /// 2^63 - 1 bytes times 2^64 - 1 frames panicked with an arithmetic overflow
-/// while the over-budget message printed its size (`errors::human`).
+/// while the over-budget message printed its size (`errors::format_bytes`).
 #[test]
 fn a_frame_entry_near_u128_max_is_an_error_not_a_panic() {
     let found = errors(
@@ -780,6 +780,6 @@ fn a_frame_entry_near_u128_max_is_an_error_not_a_panic() {
         u128::MAX - 1,
         u128::from(u64::MAX) * u128::from(u64::MAX),
     ] {
-        assert!(crate::errors::human(bytes).ends_with("TiB"));
+        assert!(crate::errors::format_bytes(bytes).ends_with("TiB"));
     }
 }

@@ -417,7 +417,7 @@ pub(super) fn check_frames(
                 span,
                 format!(
                     "each frame of `{name}` needs at least {MIN_FRAME} B: {FRAME_RECORD} B of bookkeeping at the end of the entry plus one 16-byte granule; {} leaves no room",
-                    crate::errors::human(u128::from(bytes))
+                    crate::errors::format_bytes(u128::from(bytes))
                 ),
             );
             return None;

@@ -169,14 +169,14 @@ pub(super) fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutMode
 
     let mut entries: Vec<EntryModel> = Vec::new();
     let mut generated: HashMap<String, String> = HashMap::new();
-    let declared: Vec<Declared> = entry_asts.iter().filter_map(declare).collect();
+    let signatures: Vec<EntrySignature> = entry_asts.iter().filter_map(signature).collect();
     for entry in entry_asts {
         if let Some(model) = check_entry(entry, &banks, &default_guard, default_align, errors) {
             claim_names(&name, &model, &mut generated, errors);
             entries.push(model);
         }
     }
-    check_access_lists(&entries, &declared, errors);
+    check_access_lists(&entries, &signatures, errors);
     check_token_names(&name, &entries, errors);
 
     LayoutModel {
@@ -187,7 +187,7 @@ pub(super) fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutMode
         pressure: settings.pressure.unwrap_or(DEFAULT_PRESSURE),
         banks,
         entries,
-        declared,
+        signatures,
         valid: true,
         duplicate: false,
     }
@@ -195,7 +195,7 @@ pub(super) fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutMode
 
 /// The fallback view of an entry: its kind, name and value type, with a
 /// region's allocator when it can be read.
-pub(super) fn declare(entry: &EntryAst) -> Option<Declared> {
+pub(super) fn signature(entry: &EntryAst) -> Option<EntrySignature> {
     let kind = Kind::from_keyword(&entry.kind.to_string())?;
     let (ty, blocks) = match (&entry.shape, kind) {
         (
@@ -220,7 +220,7 @@ pub(super) fn declare(entry: &EntryAst) -> Option<Declared> {
         .filter(|a| a.path().is_ident("doc"))
         .cloned()
         .collect();
-    Some(Declared {
+    Some(EntrySignature {
         docs,
         kind,
         name: entry.name.clone(),
@@ -289,10 +289,10 @@ pub(super) fn claim_names(
 /// layout, listed once.
 pub(super) fn check_access_lists(
     entries: &[EntryModel],
-    declared: &[Declared],
+    signatures: &[EntrySignature],
     errors: &mut Errors,
 ) {
-    let components: Vec<String> = declared
+    let components: Vec<String> = signatures
         .iter()
         .filter(|d| d.kind == Kind::Component)
         .map(|d| d.name.unraw().to_string())

@@ -2,12 +2,12 @@
 
 use super::*;
 
-pub(super) fn declared_of(entry: &EntryModel) -> Declared {
+pub(super) fn signature_of(entry: &EntryModel) -> EntrySignature {
     let ty = match &entry.shape {
         Shape::Typed { ty, .. } => Some(ty.clone()),
         _ => None,
     };
-    Declared {
+    EntrySignature {
         docs: entry.docs.clone(),
         kind: entry.kind,
         name: entry.name.clone(),
@@ -18,7 +18,7 @@ pub(super) fn declared_of(entry: &EntryModel) -> Declared {
 }
 
 /// The type behind an entry's accessor.
-pub(super) fn allocator_type(entry: &Declared) -> TokenStream {
+pub(super) fn allocator_type(entry: &EntrySignature) -> TokenStream {
     match (entry.kind, &entry.ty) {
         (Kind::Region, _) => entry.allocator.type_path(),
         (Kind::Reserve, _) => RegionAllocator::Tlsf.type_path(),
@@ -45,7 +45,7 @@ pub(super) struct PressureHook<'a> {
 /// pressure bookkeeping runs; every other kind stays a bare call.
 pub(super) fn accessor(
     vis: &syn::Visibility,
-    entry: &Declared,
+    entry: &EntrySignature,
     constructor: Option<&TokenStream>,
     hook: Option<&PressureHook<'_>>,
     layout: &Ident,
@@ -194,7 +194,7 @@ pub(super) fn accessor(
 /// pointers, since its blocks move.
 fn compact_accessors(
     vis: &syn::Visibility,
-    entry: &Declared,
+    entry: &EntrySignature,
     valid: bool,
     hook: Option<&PressureHook<'_>>,
 ) -> TokenStream {

@@ -39,8 +39,8 @@ fn shared_static(entry: &Ident) -> Ident {
 /// (`engine::Physics`). A token's only field is private, so only this
 /// module builds one, and only once: `__take` hands it out behind a flag.
 pub(super) fn token_module(layout: &LayoutModel) -> TokenStream {
-    let components: Vec<&Declared> = layout
-        .declared
+    let components: Vec<&EntrySignature> = layout
+        .signatures
         .iter()
         .filter(|d| matches!(d.kind, Kind::Component | Kind::Shared))
         .collect();
@@ -52,14 +52,14 @@ pub(super) fn token_module(layout: &LayoutModel) -> TokenStream {
     let layout_name = &layout.name;
     let mut items = TokenStream::new();
     let mut seen: Vec<String> = Vec::new();
-    for declared in components {
-        let ty = type_name(&declared.name);
+    for signature in components {
+        let ty = type_name(&signature.name);
         if seen.contains(&ty.to_string()) {
             continue;
         }
         seen.push(ty.to_string());
-        let plain = declared.name.unraw().to_string();
-        if declared.kind == Kind::Component {
+        let plain = signature.name.unraw().to_string();
+        if signature.kind == Kind::Component {
             let doc = format!(
                 " The token of component `{plain}` of [`{layout_name}`](super::{layout_name}): the only way to allocate in its segment. Handed out once by `{layout_name}::take_{plain}()`; not `Clone`, and only this module can build one."
             );
@@ -109,7 +109,7 @@ pub(super) fn token_module(layout: &LayoutModel) -> TokenStream {
 /// `memory == None`, the fallback bodies of an invalid layout.
 pub(super) fn component_items(
     layout: &LayoutModel,
-    entry: &Declared,
+    entry: &EntrySignature,
     access: &[Grant],
     memory: Option<TokenStream>,
     hook: Option<&PressureHook<'_>>,

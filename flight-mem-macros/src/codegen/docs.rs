@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::*;
 use crate::analyze::{Placed, walk};
-use crate::errors::human;
+use crate::errors::format_bytes;
 
 /// The `#[doc]` attribute that appends the map to the struct's docs.
 pub(super) fn memory_map_doc(layout: &LayoutModel, analysis: &LayoutAnalysis) -> TokenStream {
@@ -181,7 +181,7 @@ fn size_text(size: &Size) -> String {
 /// `8 MiB`; a figure that is not a whole number of its unit also in bytes,
 /// so the table never rounds.
 fn bytes_cell(bytes: u128) -> String {
-    let short = human(bytes);
+    let short = format_bytes(bytes);
     if short.contains('.') {
         format!("{short} ({bytes} B)")
     } else {

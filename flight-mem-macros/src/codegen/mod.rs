@@ -30,7 +30,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 
 use crate::analyze::{BankAnalysis, LayoutAnalysis};
-use crate::model::{BankModel, Declared, EntryModel, LayoutModel, Shape, Size};
+use crate::model::{BankModel, EntryModel, EntrySignature, LayoutModel, Shape, Size};
 use crate::vocabulary::{Kind, MemoryType, RegionAllocator};
 
 mod accessors;
@@ -68,7 +68,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
         if matches!(entry.kind, Kind::Component | Kind::Shared) {
             let (statics, on_layout) = component_items(
                 layout,
-                &declared_of(entry),
+                &signature_of(entry),
                 &entry.access,
                 Some(memory),
                 hook.as_ref(),
@@ -81,7 +81,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
         }
         accessors.extend(accessor(
             &layout.vis,
-            &declared_of(entry),
+            &signature_of(entry),
             Some(&constructor(entry, memory)),
             hook.as_ref(),
             name,
@@ -130,8 +130,8 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
         .iter()
         .map(|n| (*n).to_owned())
         .collect();
-    for declared in &layout.declared {
-        let plain = declared.name.unraw().to_string();
+    for signature in &layout.signatures {
+        let plain = signature.name.unraw().to_string();
         let functions = [
             plain.clone(),
             format!("alloc_{plain}"),
@@ -142,12 +142,12 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             continue;
         }
         taken.extend(functions);
-        if matches!(declared.kind, Kind::Component | Kind::Shared) {
-            let (items, on_layout) = component_items(layout, declared, &[], None, None, 0, None);
+        if matches!(signature.kind, Kind::Component | Kind::Shared) {
+            let (items, on_layout) = component_items(layout, signature, &[], None, None, 0, None);
             token_items.extend(items);
             accessors.extend(on_layout);
         } else {
-            accessors.extend(accessor(&layout.vis, declared, None, None, name));
+            accessors.extend(accessor(&layout.vis, signature, None, None, name));
         }
     }
     let mut output = layout_struct(layout, None);
