@@ -31,6 +31,15 @@ pub(crate) struct BankAnalysis {
     /// The alignment of the bank's first byte: a page (or the largest entry
     /// alignment) for static storage, the alignment of `base` when fixed.
     pub(crate) storage_align: u64,
+    /// Each entry's placement as the macro sees it, parallel to `entries`;
+    /// codegen emits the figures of the `exact` ones as literals.
+    pub(crate) placed: Vec<Placed>,
+    /// Bytes the bank needs, when the macro placed all of it exactly (a
+    /// literal budget, only literal sizes and guards) and it fits: the bank
+    /// then gets no const plan for rustc to evaluate. `None` leaves the
+    /// rest of placement and the budget proof to `BankPlan` in const
+    /// context.
+    pub(crate) exact_needed: Option<u64>,
 }
 
 /// The bytes an entry manages, when the macro can know them.
@@ -74,12 +83,17 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
             .collect();
         let storage_align =
             storage_align(bank, entries.iter().map(|&i| &layout.entries[i]), errors);
+        let placed = walk(layout, &entries);
+        let mut exact_needed = None;
         if let Some(budget) = bank.budget.literal() {
             prove_budget(layout, bank, &entries, u128::from(budget), errors);
+            exact_needed = needed_if_exact(&placed, budget);
         }
         banks.push(BankAnalysis {
             entries,
             storage_align,
+            placed,
+            exact_needed,
         });
     }
     let mut slots = vec![0; layout.entries.len()];
@@ -89,6 +103,15 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
         }
     }
     LayoutAnalysis { banks, slots }
+}
+
+/// The bytes a bank needs, when every figure of its placement is a
+/// literal and it fits `budget`.
+fn needed_if_exact(placed: &[Placed], budget: u64) -> Option<u64> {
+    let needed = placed.last().map_or(0, |p| p.offset + p.size + p.guard);
+    let exact = placed.iter().all(|p| p.exact) && needed <= u128::from(budget);
+    // Fits a `u64` budget.
+    exact.then_some(needed as u64)
 }
 
 fn storage_align<'a>(
@@ -212,6 +235,7 @@ fn prove_budget(
 pub(crate) struct Placed {
     pub(crate) offset: u128,
     pub(crate) size: u128,
+    pub(crate) align: u128,
     pub(crate) guard: u128,
     /// Guard bytes a component adds before itself, beyond the previous
     /// entry's trailing guard.
@@ -254,6 +278,7 @@ pub(crate) fn walk(layout: &LayoutModel, entries: &[usize]) -> Vec<Placed> {
             Placed {
                 offset,
                 size,
+                align,
                 guard,
                 lead,
                 exact,

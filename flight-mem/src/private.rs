@@ -271,6 +271,29 @@ pub fn after_allocate_handle(
     table.after_allocate_handle(index, layout, compact, result);
 }
 
+/// The `debug_assert!` of a generated `free_*`: a bad free the allocator
+/// refused (`result` is an `Err`) panics when `debug` — the caller's
+/// `cfg!(debug_assertions)`, so the user's build decides, not this
+/// crate's. One call instead of an assertion per accessor keeps the
+/// expansion small.
+#[inline]
+#[track_caller]
+pub fn check_free(result: Result<(), AllocError>, debug: bool, entry: &'static str) {
+    if debug && let Err(error) = result {
+        bad_free(entry, error);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_free(entry: &'static str, error: AllocError) -> ! {
+    panic!(
+        "flight-mem: bad free in `{entry}`: {:?}",
+        Err::<(), _>(error)
+    )
+}
+
 /// The pressure bookkeeping of a region accessor after a free.
 #[cold]
 #[inline(never)]
@@ -480,6 +503,44 @@ impl<const K: usize> BankPlan<K> {
             misaligned_name: misaligned.name,
             misaligned_align: misaligned.align,
         }
+    }
+
+    /// The message of a failed budget assertion: `head` (which names the
+    /// layout and bank) followed by the report's facts. Generated code
+    /// calls it only in the branch that fails, so a plan that fits never
+    /// spends compile time formatting it.
+    pub const fn budget_message(&self, head: &str) -> ConstStr<1024> {
+        let report = self.report();
+        ConstStr::empty()
+            .push(head)
+            .push(report.needed.as_str())
+            .push(", has ")
+            .push(report.budget.as_str())
+            .push(", over by ")
+            .push(report.over.as_str())
+            .push(" (")
+            .push(report.entries.as_str())
+            .push(" of entries, ")
+            .push(report.guards.as_str())
+            .push(" of guards, ")
+            .push(report.padding.as_str())
+            .push(" of alignment padding); `")
+            .push(report.crossing)
+            .push("` crosses the budget; largest entries: ")
+            .push(report.largest.as_str())
+            .push("; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`")
+    }
+
+    /// The message of a failed alignment assertion: "`name` needs N" then
+    /// `tail` (which names the bank and its start's alignment).
+    pub const fn misaligned_message(&self, tail: &str) -> ConstStr<512> {
+        let report = self.report();
+        ConstStr::empty()
+            .push("`")
+            .push(report.misaligned_name)
+            .push("` needs ")
+            .push_u128(report.misaligned_align as u128)
+            .push(tail)
     }
 
     /// "`heap` 8 MiB, `scratch` 1 MiB, `temp` 256 KiB": the `n` largest

@@ -239,3 +239,32 @@ fn generic_code_takes_any_layout() {
     assert_eq!(entries::<Kinds>(), 9);
     assert_eq!(<Kinds as flight_mem::Layout>::name(), "Kinds");
 }
+
+/// A free the allocator refuses (here a pointer from outside its region)
+/// changes nothing and, in a build with debug assertions, panics naming
+/// the entry.
+#[test]
+#[cfg(debug_assertions)]
+fn a_refused_free_panics_in_debug_builds_naming_the_entry() {
+    let _serial = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let before = Kinds::assets().stats();
+    let mut outside = [0u64; 8];
+    let foreign = NonNull::from(&mut outside).cast::<u8>();
+    let panic = std::panic::catch_unwind(|| {
+        // SAFETY: not a block of `assets`: FreeList checks the address
+        // range first and refuses it without reading through it.
+        unsafe { Kinds::free_assets(foreign, layout_of(64)) };
+    })
+    .expect_err("a refused free panics under debug assertions");
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert_eq!(
+        message,
+        "flight-mem: bad free in `Kinds::assets`: Err(ForeignPointer)"
+    );
+    assert_eq!(
+        Kinds::assets().stats(),
+        before,
+        "the refused free changed the stats"
+    );
+    assert_eq!(outside, [0; 8]);
+}

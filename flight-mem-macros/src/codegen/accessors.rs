@@ -146,7 +146,7 @@ pub(super) fn accessor(
         let doc = format!(
             " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`."
         );
-        let bad_free = format!("flight-mem: bad free in `{layout}::{plain}`: {{:?}}");
+        let entry_path = format!("{layout}::{plain}");
         let after_free = hook.map(
             |PressureHook {
                  callbacks,
@@ -165,7 +165,7 @@ pub(super) fn accessor(
                 let _ = layout;
                 // SAFETY: forwarded to the caller.
                 let result = unsafe { ::flight_mem::RawAllocator::free(Self::#name(), ptr) };
-                ::core::debug_assert!(result.is_ok(), #bad_free, result);
+                ::flight_mem::__private::check_free(result, ::core::cfg!(debug_assertions), #entry_path);
                 #after_free
             }
         } else {

@@ -60,23 +60,87 @@ pub(super) fn bank_start(names: &Names, index: usize, bank: &BankModel) -> Token
     }
 }
 
+/// An entry's placement, as `usize` expressions.
+pub(super) struct SlotFigures {
+    pub(super) offset: TokenStream,
+    pub(super) size: TokenStream,
+    pub(super) align: TokenStream,
+    pub(super) guard: TokenStream,
+    /// Guard bytes placed directly before the entry.
+    pub(super) lead: TokenStream,
+}
+
+/// Entry `slot` of bank `index`'s placement: literals where the macro
+/// knows it exactly (every size and guard up to the entry's is a literal),
+/// the const plan's figures otherwise.
+pub(super) fn slot_figures(
+    names: &Names,
+    index: usize,
+    placed: &BankAnalysis,
+    slot: usize,
+) -> SlotFigures {
+    match placed.placed[slot] {
+        p if p.exact => {
+            // Each figure is at most the bank's `u64` budget.
+            let figure = |value: u128| {
+                let value = literal(value as u64);
+                quote!(#value)
+            };
+            SlotFigures {
+                offset: figure(p.offset),
+                size: figure(p.size),
+                align: figure(p.align),
+                guard: figure(p.guard),
+                lead: figure(p.lead),
+            }
+        }
+        _ => {
+            let plan = names.plan(index);
+            // Fields, not the `&self` accessors: each `&PLAN` would be a
+            // promoted constant that rustc evaluates and validates anew.
+            SlotFigures {
+                offset: quote!(#plan.offsets[#slot]),
+                size: quote!(#plan.slots[#slot].size),
+                align: quote!(#plan.slots[#slot].align),
+                guard: quote!(#plan.slots[#slot].guard),
+                lead: quote!(#plan.leads[#slot]),
+            }
+        }
+    }
+}
+
+/// Bytes bank `index` needs, as a `usize` expression.
+pub(super) fn bank_needed(names: &Names, index: usize, placed: &BankAnalysis) -> TokenStream {
+    match placed.exact_needed {
+        Some(needed) => {
+            let needed = literal(needed);
+            quote!(#needed)
+        }
+        None => {
+            let plan = names.plan(index);
+            quote!(#plan.needed)
+        }
+    }
+}
+
 /// The `RawMemory` of entry `slot` of bank `index`.
 pub(super) fn entry_memory(
     names: &Names,
     index: usize,
     bank: &BankModel,
+    placed: &BankAnalysis,
     slot: usize,
 ) -> TokenStream {
-    let plan = names.plan(index);
     let start = bank_start(names, index, bank);
+    let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot);
     quote! {
         // SAFETY: placement gives this entry the bytes
         // `offset..offset + size` of its bank, disjoint from every other
-        // entry and inside the bank's storage (its size is the plan's, and
-        // the plan fits the budget or the build fails); this static is the
-        // only allocator built on them.
+        // entry and inside the bank's storage (its size is what placement
+        // needs, and placement fits the budget or the build fails); this
+        // static is the only allocator built on them.
         unsafe {
-            ::flight_mem::RawMemory::from_raw_parts(#start.wrapping_add(#plan.offset(#slot)), #plan.size(#slot))
+            ::flight_mem::RawMemory::from_raw_parts(#start.wrapping_add(#offset), #size)
         }
     }
 }
@@ -92,16 +156,23 @@ pub(super) fn bank_items(
     if placed.entries.is_empty() {
         return TokenStream::new();
     }
-    let plan = names.plan(index);
-    let count = placed.entries.len();
-    let slots = placed.entries.iter().map(|&i| slot(&layout.entries[i]));
-    let budget = size_tokens(&bank.budget);
     let base_align = literal(placed.storage_align);
-    let mut out = quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, unused_parens)]
-        const #plan: ::flight_mem::__private::BankPlan<#count> =
-            ::flight_mem::__private::BankPlan::place(#budget, #base_align, [#(#slots),*]);
+    // A bank the macro placed and proved itself needs no const plan.
+    let (mut out, storage_len) = if placed.exact_needed.is_some() {
+        (TokenStream::new(), bank_needed(names, index, placed))
+    } else {
+        let plan = names.plan(index);
+        let count = placed.entries.len();
+        let slots = placed.entries.iter().map(|&i| slot(&layout.entries[i]));
+        let budget = size_tokens(&bank.budget);
+        let mut out = quote! {
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals, unused_parens)]
+            const #plan: ::flight_mem::__private::BankPlan<#count> =
+                ::flight_mem::__private::BankPlan::place(#budget, #base_align, [#(#slots),*]);
+        };
+        out.extend(assertions(layout, names, bank, placed, &plan));
+        (out, quote!(#plan.storage_len()))
     };
     if !bank.fixed {
         let storage = names.storage(index);
@@ -114,14 +185,13 @@ pub(super) fn bank_items(
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             #[repr(C, align(#base_align))]
-            struct #storage_type(::flight_mem::Arena<{ #plan.storage_len() }>);
+            struct #storage_type(::flight_mem::Arena<{ #storage_len }>);
             #[doc(hidden)]
             #[allow(non_upper_case_globals)]
             #section
             static #storage: #storage_type = #storage_type(::flight_mem::Arena::new());
         });
     }
-    out.extend(assertions(layout, names, bank, placed, &plan));
     out
 }
 
@@ -136,10 +206,6 @@ pub(super) fn assertions(
 ) -> TokenStream {
     let span = bank.span;
     let upper_bank = upper_snake(&bank.name);
-    let message = Ident::new(
-        &format!("_{}_{}_BUDGET_MESSAGE", names.upper, upper_bank),
-        span,
-    );
     let head = format!(
         "layout `{}` does not fit bank `{}`{}: needs ",
         layout.name,
@@ -148,27 +214,17 @@ pub(super) fn assertions(
             .platform
             .map_or_else(String::new, |p| format!(" of `{}`", p.name))
     );
-    // The message is built once per bank; each entry has its own assertion,
-    // spanned on its name, and only the entry that crosses the budget fails,
-    // so the error points at it (as the macro's own literal-size error does).
-    let mut out = quote_spanned! {span=>
-        #[doc(hidden)]
-        const #message: &str = {
-            const REPORT: ::flight_mem::__private::BudgetReport = #plan.report();
-            ::flight_mem::__private::const_format::concatcp!(
-                #head, REPORT.needed.as_str(),
-                ", has ", REPORT.budget.as_str(),
-                ", over by ", REPORT.over.as_str(),
-                " (", REPORT.entries.as_str(), " of entries, ",
-                REPORT.guards.as_str(), " of guards, ",
-                REPORT.padding.as_str(), " of alignment padding); `",
-                REPORT.crossing, "` crosses the budget; largest entries: ",
-                REPORT.largest.as_str(),
-                "; shrink an entry, lower `guard`, or move an entry to another bank with `bank: NAME`"
-            )
-        };
-    };
+    // Each entry has its own assertion, spanned on its name, and only the
+    // entry that crosses the budget fails, so the error points at it (as
+    // the macro's own literal-size error does). The message is formatted
+    // in the failing branch only: a plan that fits costs one comparison.
+    let mut out = TokenStream::new();
     for (slot, &index) in placed.entries.iter().enumerate() {
+        // An entry placed exactly by the macro and not reported over budget
+        // there fits: it needs no assertion.
+        if placed.placed[slot].exact && bank.budget.literal().is_some() {
+            continue;
+        }
         let entry = &layout.entries[index];
         let span = entry.name.span();
         let fits = Ident::new(
@@ -182,7 +238,9 @@ pub(super) fn assertions(
         );
         out.extend(quote_spanned! {span=>
             #[doc(hidden)]
-            const #fits: () = ::core::assert!(#plan.crossing != #slot, "{}", #message);
+            const #fits: () = if #plan.crossing == #slot {
+                ::core::panic!("{}", #plan.budget_message(#head).as_str())
+            };
         });
         if let Shape::Frames {
             frame: frame @ Size::Expr { span, .. },
@@ -205,15 +263,8 @@ pub(super) fn assertions(
         );
         out.extend(quote_spanned! {span=>
             #[doc(hidden)]
-            const #aligned: () = {
-                const REPORT: ::flight_mem::__private::BudgetReport = #plan.report();
-                ::core::assert!(
-                    #plan.misaligned == #count,
-                    "{}",
-                    ::flight_mem::__private::const_format::concatcp!(
-                        "`", REPORT.misaligned_name, "` needs ", REPORT.misaligned_align, #tail
-                    )
-                );
+            const #aligned: () = if #plan.misaligned != #count {
+                ::core::panic!("{}", #plan.misaligned_message(#tail).as_str())
             };
         });
     }

@@ -12,7 +12,6 @@
 use std::fmt::Write as _;
 
 use super::*;
-use crate::analyze::{Placed, walk};
 use crate::errors::format_bytes;
 
 /// The `#[doc]` attribute that appends the map to the struct's docs.
@@ -37,15 +36,13 @@ fn memory_map(layout: &LayoutModel, analysis: &LayoutAnalysis) -> String {
             let _ = writeln!(out, "The plan of `{name}`, as `memory_layout!` placed it.");
         }
     }
-    let walks: Vec<Vec<Placed>> = analysis
-        .banks
-        .iter()
-        .map(|bank| walk(layout, &bank.entries))
-        .collect();
-
     out.push_str("\n| bank | address | budget | placed | headroom |\n|---|---:|---:|---:|---:|\n");
     let mut inexact = false;
-    for (bank, walked) in layout.banks.iter().zip(&walks) {
+    for (bank, walked) in layout
+        .banks
+        .iter()
+        .zip(analysis.banks.iter().map(|b| &b.placed))
+    {
         let end = walked.last().map_or(0, |p| p.offset + p.size + p.guard);
         let exact = walked.last().is_none_or(|p| p.exact);
         inexact |= !exact;
@@ -78,7 +75,8 @@ fn memory_map(layout: &LayoutModel, analysis: &LayoutAnalysis) -> String {
         );
     }
 
-    for ((bank, placed), walked) in layout.banks.iter().zip(&analysis.banks).zip(&walks) {
+    for (bank, placed) in layout.banks.iter().zip(&analysis.banks) {
+        let walked = &placed.placed;
         if placed.entries.is_empty() {
             continue;
         }

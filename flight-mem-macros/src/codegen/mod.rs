@@ -57,7 +57,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
     for (index, entry) in layout.entries.iter().enumerate() {
         let bank = &layout.banks[entry.bank];
         let slot = analysis.slots[index];
-        let memory = entry_memory(&names, entry.bank, bank, slot);
+        let memory = entry_memory(&names, entry.bank, bank, &analysis.banks[entry.bank], slot);
         let hook = (entry.kind == Kind::Region
             || (entry.kind == Kind::Component && entry.allocator != RegionAllocator::None))
             .then_some(PressureHook {

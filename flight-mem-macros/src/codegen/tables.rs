@@ -15,7 +15,13 @@ pub(super) fn tables(
     for (index, entry) in layout.entries.iter().enumerate() {
         let bank = &layout.banks[entry.bank];
         let slot = analysis.slots[index];
-        let plan = names.plan(entry.bank);
+        let SlotFigures {
+            offset,
+            size,
+            align,
+            guard,
+            lead,
+        } = slot_figures(names, entry.bank, &analysis.banks[entry.bank], slot);
         let entry_name = entry.name.unraw().to_string();
         let kind = entry.kind.path();
         let allocator = match (&entry.kind, &entry.shape) {
@@ -43,11 +49,11 @@ pub(super) fn tables(
                 memory: #memory,
                 flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
                 bank: #bank_name,
-                offset: #plan.offset(#slot),
-                size: #plan.size(#slot),
-                align: #plan.align(#slot),
-                guard: #plan.guard(#slot),
-                guard_before: #plan.lead(#slot),
+                offset: #offset,
+                size: #size,
+                align: #align,
+                guard: #guard,
+                guard_before: #lead,
                 access: &[#(#grants),*],
             }
         });
@@ -76,8 +82,10 @@ pub(super) fn tables(
                 let (used, storage) = if placed.entries.is_empty() {
                     (quote!(0), quote!(::core::ptr::null_mut::<u8>()))
                 } else {
-                    let plan = names.plan(index);
-                    (quote!(#plan.needed), bank_start(names, index, bank))
+                    (
+                        bank_needed(names, index, placed),
+                        bank_start(names, index, bank),
+                    )
                 };
                 let address = match bank.address {
                     Some(address) => {
@@ -90,7 +98,7 @@ pub(super) fn tables(
                 let entries = placed.entries.iter().map(|&i| literal(i as u64));
                 quote! {
                     // SAFETY: `storage` is the bank's static array (sized by
-                    // its plan's `needed`, which `used` is) or the address
+                    // what its placement needs, which `used` is) or the address
                     // an `unsafe bank` promised, or null for an empty bank.
                     unsafe {
                         ::flight_mem::__private::bank_info(::flight_mem::__private::BankParts {
