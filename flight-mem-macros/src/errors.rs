@@ -124,30 +124,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len() * width + b.len()]
 }
 
-/// Bytes in human units, the way `flight_mem::Bytes` prints them: exact
-/// multiples as `16 MiB`, others with two decimals truncated (`15.93 MiB`),
-/// so a value just under a budget never prints as the budget.
+/// Bytes in human units, by the formatter `flight_mem::Bytes` and the
+/// const assertions use: exact multiples as `16 MiB`, others with two
+/// decimals truncated (`15.93 MiB`), so a value just under a budget never
+/// prints as the budget.
 pub(crate) fn format_bytes(bytes: u128) -> String {
-    const UNITS: [(&str, u128); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ];
-    for (unit, scale) in UNITS {
-        if bytes >= scale {
-            return if bytes.is_multiple_of(scale) {
-                format!("{} {unit}", bytes / scale)
-            } else {
-                // Whole units and hundredths apart: `bytes * 100` overflows
-                // for sizes near `u128::MAX` (a frame of 2^63 bytes times a
-                // count of 2^64 reaches the budget message).
-                let hundredths = bytes % scale * 100 / scale;
-                format!("{}.{hundredths:02} {unit}", bytes / scale)
-            };
-        }
-    }
-    format!("{bytes} B")
+    flight_mem_units::Human::new(bytes).as_str().to_owned()
 }
 
 #[cfg(test)]

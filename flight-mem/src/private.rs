@@ -492,12 +492,12 @@ impl<const K: usize> BankPlan<K> {
             Slot::new("", 0, 0, 0)
         };
         BudgetReport {
-            needed: Human::new(self.needed),
-            budget: Human::new(self.budget),
-            over: Human::new(self.needed.saturating_sub(self.budget)),
-            entries: Human::new(self.entry_bytes),
-            guards: Human::new(self.guard_bytes),
-            padding: Human::new(self.padding_bytes),
+            needed: Human::new(self.needed as u128),
+            budget: Human::new(self.budget as u128),
+            over: Human::new(self.needed.saturating_sub(self.budget) as u128),
+            entries: Human::new(self.entry_bytes as u128),
+            guards: Human::new(self.guard_bytes as u128),
+            padding: Human::new(self.padding_bytes as u128),
             crossing,
             largest: self.largest(3),
             misaligned_name: misaligned.name,
@@ -563,7 +563,7 @@ impl<const K: usize> BankPlan<K> {
                 out = out.push(", ");
             }
             out = out.push("`").push(self.slots[best].name).push("` ");
-            out = out.push(Human::new(self.slots[best].size).as_str());
+            out = out.push(Human::new(self.slots[best].size as u128).as_str());
             round += 1;
         }
         out
@@ -595,110 +595,6 @@ pub struct BudgetReport {
     pub misaligned_align: usize,
 }
 
-/// A byte count in human units (`16 MiB`, `512.25 KiB`, `96 B`),
-/// formatted in const context exactly as [`Bytes`](crate::Bytes) prints.
-pub type Human = ConstStr<24>;
-
-impl ConstStr<24> {
-    /// Formats `bytes`: exact multiples as `16 MiB`, others with two
-    /// decimals truncated.
-    pub const fn new(bytes: usize) -> Self {
-        let units: [(&str, u128); 4] = [
-            (" TiB", 1 << 40),
-            (" GiB", 1 << 30),
-            (" MiB", 1 << 20),
-            (" KiB", 1 << 10),
-        ];
-        let n = bytes as u128;
-        let mut i = 0;
-        while i < units.len() {
-            let (unit, scale) = units[i];
-            if n >= scale {
-                let out = Self::empty().push_u128(n / scale);
-                if n.is_multiple_of(scale) {
-                    return out.push(unit);
-                }
-                let hundredths = n * 100 / scale % 100;
-                let out = out.push(".");
-                let out = if hundredths < 10 { out.push("0") } else { out };
-                return out.push_u128(hundredths).push(unit);
-            }
-            i += 1;
-        }
-        Self::empty().push_u128(n).push(" B")
-    }
-}
-
-/// A string built in const context (truncated at `N` bytes, on a char
-/// boundary).
-#[derive(Clone, Copy, Debug)]
-pub struct ConstStr<const N: usize> {
-    bytes: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> ConstStr<N> {
-    /// The empty string.
-    pub const fn empty() -> Self {
-        Self {
-            bytes: [0; N],
-            len: 0,
-        }
-    }
-
-    /// Appends `s`, as much of it as fits.
-    pub const fn push(mut self, s: &str) -> Self {
-        let s = s.as_bytes();
-        let mut i = 0;
-        while i < s.len() && self.len < N {
-            // Stop before a char that does not fit whole.
-            let width = match s[i] {
-                0..=0x7F => 1,
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                _ => 4,
-            };
-            if self.len + width > N {
-                break;
-            }
-            let mut k = 0;
-            while k < width && i < s.len() {
-                self.bytes[self.len] = s[i];
-                self.len += 1;
-                i += 1;
-                k += 1;
-            }
-        }
-        self
-    }
-
-    /// Appends `n` in decimal.
-    pub const fn push_u128(self, mut n: u128) -> Self {
-        let mut digits = [0u8; 40];
-        let mut count = 0;
-        loop {
-            digits[count] = b'0' + (n % 10) as u8;
-            count += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let mut out = self;
-        while count > 0 && out.len < N {
-            count -= 1;
-            out.bytes[out.len] = digits[count];
-            out.len += 1;
-        }
-        out
-    }
-
-    /// The text.
-    pub const fn as_str(&self) -> &str {
-        let (text, _) = self.bytes.split_at(self.len);
-        match core::str::from_utf8(text) {
-            Ok(text) => text,
-            Err(_) => "",
-        }
-    }
-}
+/// Byte counts in human units and the const string they are built in: one
+/// formatter, shared with the macro's errors (`flight-mem-units`).
+pub use flight_mem_units::{ConstStr, Human};

@@ -243,7 +243,7 @@ impl fmt::Display for Bytes {
     /// a value just under a budget never prints as the budget itself; the
     /// same text as the const formatter of the budget assertions.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(crate::__private::Human::new(self.0).as_str())
+        f.pad(crate::__private::Human::new(self.0 as u128).as_str())
     }
 }
 
