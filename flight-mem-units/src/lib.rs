@@ -38,7 +38,7 @@ impl ConstStr<40> {
             let (unit, scale) = UNITS[i];
             if bytes >= scale {
                 let out = Self::empty().push_u128(bytes / scale);
-                if bytes % scale == 0 {
+                if bytes.is_multiple_of(scale) {
                     return out.push(unit);
                 }
                 // Hundredths from the remainder: `bytes * 100` overflows
