@@ -267,24 +267,36 @@ impl<'a> Fixture<'a> {
         }
         assert_eq!((report.blocks_moved, report.bytes_moved), (moved, bytes));
         if report.done() {
-            self.assert_compacted(&report);
+            self.assert_compacted(&report, budget.max_bytes);
         }
         if budget == DefragBudget::UNLIMITED {
             assert!(report.done(), "an unlimited budget leaves work: {report}");
         }
     }
 
-    /// After a `done` defragmentation every unpinned block sits right after
-    /// its predecessor (aligned).
-    fn assert_compacted(&self, report: &DefragReport) {
+    /// After a `done` defragmentation every unpinned block no longer than
+    /// the budget's `max_bytes` sits right after its predecessor (aligned).
+    fn assert_compacted(&self, report: &DefragReport, max_bytes: usize) {
         let pinned: Vec<usize> = self.pins.iter().map(|(_, at)| at - self.base).collect();
+        let len_at = |offset: usize| {
+            self.live
+                .iter()
+                .find(|b| self.offset(b.handle) == offset)
+                .map(|b| b.bytes.len())
+                .unwrap()
+        };
         let mut end = 0;
+        let mut oversized = 0;
         for (offset, ext, align) in self.placed() {
-            if !pinned.contains(&offset) {
-                assert_eq!(offset, self.place(end, align), "not compacted: {report}");
+            let target = self.place(end, align);
+            if offset != target && !pinned.contains(&offset) && len_at(offset) > max_bytes {
+                oversized += 1;
+            } else if !pinned.contains(&offset) {
+                assert_eq!(offset, target, "not compacted: {report}");
             }
             end = offset + ext;
         }
+        assert_eq!(oversized, report.oversized, "{report}");
     }
 
     fn stale(&self, pick: usize) {
@@ -465,8 +477,10 @@ fn fragment_then_defragment_in_steps() {
     assert!(compact.compact_stats().fragmented < 64 * compact.stats().live.max(1));
 }
 
-/// Blocks longer than the budget are reported, not moved, and keep `done`
-/// false; pinned blocks are skipped and the rest slide up to them.
+/// Blocks longer than the budget are reported, not moved, and stay like
+/// pinned ones: the blocks after them compact up to them and `done` becomes
+/// true, so a `while !done()` loop ends; a larger budget moves them.
+/// Pinned blocks are skipped and the rest slide up to them.
 #[test]
 fn oversized_and_pinned_blocks() {
     let memory = leak_memory(Compact::bytes_for(4096, 8), 64);
@@ -474,12 +488,50 @@ fn oversized_and_pinned_blocks() {
     let l = |n| Layout::from_size_align(n, 8).unwrap();
     let a = compact.allocate(l(64)).unwrap();
     let big = compact.allocate(l(512)).unwrap();
+    let gap = compact.allocate(l(64)).unwrap();
     let b = compact.allocate(l(64)).unwrap();
     let c = compact.allocate(l(64)).unwrap();
     compact.free(a).unwrap();
-    let report = compact.defragment(DefragBudget::bytes(256));
-    assert_eq!((report.oversized, report.blocks_moved), (1, 0));
-    assert!(!report.done());
+    compact.free(gap).unwrap();
+    let at = |h| compact.get(h).unwrap().as_ptr() as usize;
+    let big_at = at(big);
+    let mut calls = 0;
+    let report = loop {
+        let report = compact.defragment(DefragBudget::bytes(256));
+        assert!(report.bytes_moved <= 256);
+        calls += 1;
+        if report.done() {
+            break report;
+        }
+        assert!(calls < 10, "done never comes: {report}");
+    };
+    // b and c closed the gap behind the oversized block, which stayed.
+    assert_eq!((report.oversized, report.blocks_moved), (1, 2));
+    assert_eq!(calls, 1);
+    assert_eq!(at(big), big_at);
+    assert_eq!(at(b), big_at + 512);
+    assert_eq!(at(c), big_at + 576);
+    assert_eq!(compact.compact_stats().holes, 1);
+    // Again: nothing more this budget can do, and it says so at once.
+    let again = compact.defragment(DefragBudget::bytes(256));
+    assert!(again.done() && again.oversized == 1 && again.blocks_moved == 0);
+    // A larger budget moves it (and the two behind it).
+    let report = compact.defragment(DefragBudget::bytes(1024));
+    assert_eq!(
+        (report.oversized, report.blocks_moved, report.bytes_moved),
+        (0, 3, 640)
+    );
+    assert!(report.done());
+    assert_eq!(compact.compact_stats().holes, 0);
+    // The same layout again for the pinned half of the test.
+    for h in [big, b, c] {
+        compact.free(h).unwrap();
+    }
+    let a = compact.allocate(l(64)).unwrap();
+    let big = compact.allocate(l(512)).unwrap();
+    let b = compact.allocate(l(64)).unwrap();
+    let c = compact.allocate(l(64)).unwrap();
+    compact.free(a).unwrap();
     let pin = compact.get(big).unwrap();
     let report = compact.defragment(DefragBudget::UNLIMITED);
     assert_eq!((report.skipped_pinned, report.blocks_moved), (1, 0));

@@ -28,8 +28,11 @@ use crate::sync::Ordering;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DefragBudget {
     /// Bytes copied, at most (moves abandoned because of a pin count too:
-    /// the budget bounds the time spent). A block longer than this is never
-    /// moved with this budget.
+    /// the budget bounds the time spent). This is a hard bound: a block
+    /// longer than this is not moved by a call with this budget; it stays
+    /// like a pinned block (the blocks after it compact up to it), counts in
+    /// [`DefragReport::oversized`], and a call with a larger budget (a
+    /// loading screen's) moves it.
     pub max_bytes: usize,
     /// Blocks moved (or moves abandoned), at most.
     pub max_moves: usize,
@@ -76,11 +79,16 @@ pub struct DefragReport {
 }
 
 impl DefragReport {
-    /// Whether nothing is left to move but pinned blocks: every other block
-    /// sits at its target, so calling again changes nothing until blocks are
-    /// freed or unpinned. False when the budget ran out, and when a block
-    /// longer than the budget's `max_bytes` still has to move (see
-    /// [`oversized`](Self::oversized)).
+    /// Whether nothing is left that this budget can move: every block sits
+    /// at its target except pinned blocks and blocks longer than the
+    /// budget's `max_bytes` (see [`oversized`](Self::oversized)), so calling
+    /// again with the same budget changes nothing until blocks are freed,
+    /// unpinned or allocated. False when the budget ran out first.
+    ///
+    /// A block longer than `max_bytes` counts as fixed rather than keeping
+    /// `done` false: the budget bounds one call's time (a frame's), so such
+    /// a block can never move with it, and a loop `while !done()` must end.
+    /// `oversized > 0` with `done` says a larger budget would do more.
     pub fn done(&self) -> bool {
         self.done
     }
@@ -252,7 +260,7 @@ impl Compact {
             end = from + extent(len);
             cur = slot.next.load(Ordering::Relaxed);
         }
-        report.done = report.oversized == 0;
+        report.done = true;
         None
     }
 
