@@ -6,7 +6,9 @@
 //! range) equal what the model derives from the blocks' observed addresses.
 //! Placement is predicted exactly (first fit in address order), and after a
 //! defragmentation that reports `done` every unpinned block sits at its
-//! target.
+//! target. `PinnedAll` scopes open and close among the steps: while one
+//! lives every block reads the model's bytes through it, and nothing moves,
+//! is freed or is lent mutably.
 
 mod common;
 
@@ -15,7 +17,8 @@ use std::alloc::Layout;
 use common::{CASES, XorShift, leak_memory};
 
 use flight_mem::{
-    AllocError, AllocatorKind, Compact, DefragBudget, DefragReport, Handle, Pinned, RawMemory,
+    AllocError, AllocatorKind, Compact, DefragBudget, DefragReport, Handle, Pinned, PinnedAll,
+    RawMemory,
 };
 use proptest::prelude::*;
 
@@ -35,6 +38,8 @@ enum Op {
     Defrag { max_bytes: usize, max_moves: usize },
     Stale { pick: usize },
     Forged { bits: u64 },
+    PinAll,
+    UnpinAll,
 }
 
 fn ops(max_size: usize) -> impl Strategy<Value = Vec<Op>> {
@@ -48,6 +53,8 @@ fn ops(max_size: usize) -> impl Strategy<Value = Vec<Op>> {
         1 => Just(Op::Defrag { max_bytes: usize::MAX, max_moves: usize::MAX }),
         1 => any::<usize>().prop_map(|pick| Op::Stale { pick }),
         1 => any::<u64>().prop_map(|bits| Op::Forged { bits }),
+        1 => Just(Op::PinAll),
+        1 => Just(Op::UnpinAll),
     ];
     proptest::collection::vec(op, 1..MAX_OPS)
 }
@@ -65,6 +72,7 @@ struct Fixture<'a> {
     live: Vec<Block>,
     stale: Vec<Handle>,
     pins: Vec<(Pinned<'a>, usize)>,
+    scopes: Vec<PinnedAll<'a>>,
     allocations: u64,
     deallocations: u64,
     failures: u64,
@@ -82,6 +90,7 @@ impl<'a> Fixture<'a> {
             live: Vec::new(),
             stale: Vec::new(),
             pins: Vec::new(),
+            scopes: Vec::new(),
             allocations: 0,
             deallocations: 0,
             failures: 0,
@@ -126,8 +135,9 @@ impl<'a> Fixture<'a> {
         (at + extent(len) <= self.compact.capacity()).then_some(at)
     }
 
+    /// Whether a `Pinned` of `handle` or any `PinnedAll` lives.
     fn is_pinned(&self, handle: Handle) -> bool {
-        self.pins.iter().any(|(p, _)| p.handle() == handle)
+        !self.scopes.is_empty() || self.pins.iter().any(|(p, _)| p.handle() == handle)
     }
 
     fn alloc(&mut self, size: usize, align_log2: u8) {
@@ -266,6 +276,12 @@ impl<'a> Fixture<'a> {
             }
         }
         assert_eq!((report.blocks_moved, report.bytes_moved), (moved, bytes));
+        if !self.scopes.is_empty() {
+            // Every block is pinned: nothing to do, and that is all.
+            assert_eq!(report.blocks_moved, 0);
+            assert!(report.done(), "{report}");
+            return;
+        }
         if report.done() {
             self.assert_compacted(&report, budget.max_bytes);
         }
@@ -306,6 +322,9 @@ impl<'a> Fixture<'a> {
         let handle = self.stale[pick % self.stale.len()];
         assert!(self.compact.get(handle).is_none());
         assert!(self.compact.get_mut(handle).is_none());
+        for scope in &self.scopes {
+            assert!(scope.get(handle).is_none());
+        }
         assert!(!self.compact.contains(handle));
         assert_eq!(self.compact.len_of(handle), None);
         assert_eq!(self.compact.free(handle), Err(AllocError::DoubleFree));
@@ -315,6 +334,9 @@ impl<'a> Fixture<'a> {
         let handle = Handle::from_bits(bits);
         assert_eq!(Handle::from_bits(handle.to_bits()), handle);
         let live = self.live.iter().find(|b| b.handle == handle);
+        for scope in &self.scopes {
+            assert_eq!(scope.get(handle), live.map(|b| &b.bytes[..]));
+        }
         match self.compact.get(handle) {
             Some(pin) => assert_eq!(
                 &*pin,
@@ -342,6 +364,13 @@ impl<'a> Fixture<'a> {
             assert_eq!(pin.as_ptr() as usize, *at, "pinned block moved");
             let block = self.live.iter().find(|b| b.handle == pin.handle()).unwrap();
             assert_eq!(&**pin, &block.bytes[..]);
+        }
+        for scope in &self.scopes {
+            for block in &self.live {
+                let bytes = scope.get(block.handle).expect("live handle refused");
+                assert_eq!(bytes, &block.bytes[..]);
+                assert_eq!(bytes.as_ptr() as usize, self.offset(block.handle) + self.base);
+            }
         }
         let stats = self.compact.compact_stats();
         let s = stats.allocator;
@@ -399,11 +428,14 @@ fn run(capacity: usize, handles: usize, ops: &[Op]) {
             }),
             Op::Stale { pick } => f.stale(pick),
             Op::Forged { bits } => f.forged(bits),
+            Op::PinAll => f.scopes.push(compact.pin_all()),
+            Op::UnpinAll => drop(f.scopes.pop()),
         }
         f.verify();
     }
     // Unpinned and compacted, the free space is one range (up to alignment).
     f.pins.clear();
+    f.scopes.clear();
     f.defrag(DefragBudget::UNLIMITED);
     f.verify();
     while let Some(block) = f.live.pop() {

@@ -143,7 +143,8 @@ enum Cursor {
 
 /// Why a move did not happen.
 enum Refused {
-    /// A pin or writer was there before the copy started.
+    /// A pin, writer or [`PinnedAll`](super::PinnedAll) was there before
+    /// the copy started.
     Pinned,
     /// A reader pinned the block during the copy.
     Abandoned,
@@ -215,7 +216,7 @@ impl Compact {
             let to = Compact::place(g, end, align).unwrap_or(from).min(from);
             if to < from {
                 let copied = report.bytes_moved + report.bytes_abandoned;
-                if pins(word) != 0 || word & WRITER != 0 {
+                if pins(word) != 0 || word & WRITER != 0 || self.scoped_hint() {
                     report.skipped_pinned += 1;
                 } else if len > budget.max_bytes {
                     report.oversized += 1;
@@ -295,6 +296,12 @@ impl Compact {
                 Ok(_) => break,
                 Err(now) => word = now,
             }
+        }
+        // A `PinnedAll` pins every block: give way to it before copying
+        // (the `scope` module's protocol, mark then look).
+        if self.scoped_after_mark() {
+            slot.state.fetch_and(!flags, Ordering::Release);
+            return Err(Refused::Pinned);
         }
         let current = side(word);
         // Nobody reads the other offset word: pinners read the one `SIDE`

@@ -3,6 +3,7 @@
 mod defrag;
 mod entry;
 mod pin;
+mod scope;
 mod table;
 
 use core::alloc::Layout;
@@ -12,6 +13,7 @@ use core::ptr::NonNull;
 
 pub use defrag::{DefragBudget, DefragReport, DefragStep};
 pub use pin::{Pinned, PinnedMut};
+pub use scope::PinnedAll;
 pub use table::Handle;
 use table::{
     FROZEN, GEN_MASK, LIVE, MAX_PINS, MOVING, NIL, PIN, SIDE, SLOT_ALIGN, SLOT_SIZE, Slot, WRITER,
@@ -79,7 +81,12 @@ const fn extent(len: usize) -> usize {
 ///   so a pin never shows uninitialised memory.
 /// * [`get`](Compact::get) / [`get_mut`](Compact::get_mut): lock-free; one
 ///   load of the slot count, one compare-and-swap on the slot's state word,
-///   and one atomic read-modify-write when the guard drops.
+///   and one atomic read-modify-write when the guard drops (`get_mut` adds
+///   a fence and a load: it gives way to [`PinnedAll`] scopes).
+/// * [`pin_all`](Compact::pin_all) pins every block at once for the cost of
+///   one guard; [`PinnedAll::get`] then costs plain loads — the read path
+///   for hot loops (see [`PinnedAll`] for why a per-access guard cannot be
+///   as cheap, and what the scope costs the defragmenter).
 /// * [`free`](Compact::free): O(1) under the lock.
 /// * [`defragment`](Compact::defragment): sliding compaction in address
 ///   order, resumable, at most the budget's bytes and moves per call.
@@ -154,6 +161,8 @@ pub struct Compact {
     /// Slots initialised so far; readers trust no slot at or above it.
     /// Written under the lock, read lock-free.
     fresh: AtomicU32,
+    /// Live [`PinnedAll`] scopes (see the `scope` module).
+    scopes: AtomicU32,
     state: Lock<State>,
 }
 
@@ -270,6 +279,7 @@ impl Compact {
                 slots: slots as u32,
                 table_off: memory.len() - slots * SLOT_SIZE,
                 fresh: AtomicU32::new(0),
+                scopes: AtomicU32::new(0),
                 state: Lock::new(State {
                     first: NIL,
                     last: NIL,
@@ -517,7 +527,7 @@ impl Compact {
     /// index this allocator never handed out, [`AllocError::DoubleFree`] for
     /// a stale handle (freed already, or its slot reused since), and
     /// [`AllocError::Pinned`] while a [`Pinned`] or [`PinnedMut`] guard of
-    /// the block lives.
+    /// the block, or any [`PinnedAll`], lives.
     pub fn free(&self, handle: Handle) -> Result<(), AllocError> {
         let g = self.geometry();
         let slot = self
@@ -525,7 +535,9 @@ impl Compact {
             .ok_or(AllocError::ForeignPointer)?;
         self.state.with(|state| {
             let mut word = slot.state.load(Ordering::Relaxed);
-            let retire = loop {
+            // Mark the block before looking for scopes (the `scope` module's
+            // protocol); a `PinnedAll::get` of it waits for our decision.
+            loop {
                 if generation(word) != handle.generation || word & LIVE == 0 {
                     return Err(AllocError::DoubleFree);
                 }
@@ -533,26 +545,52 @@ impl Compact {
                 if pins(word) != 0 || word & WRITER != 0 {
                     return Err(AllocError::Pinned);
                 }
-                let retire = handle.generation == u32::MAX;
-                let next_gen = if retire {
-                    u32::MAX
-                } else {
-                    handle.generation + 1
-                };
-                let freed = (word & SIDE) | next_gen as u64;
                 // Acquire: the last guard's accesses happen before the bytes
-                // are reused; release: a pinner that fails on the new word
-                // sees a consistent slot.
+                // are reused.
                 match slot.state.compare_exchange_weak(
                     word,
+                    word | MOVING,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => word = now,
+                }
+            }
+            let unmark = || {
+                slot.state.fetch_and(!MOVING, Ordering::Release);
+                Err(AllocError::Pinned)
+            };
+            if self.scoped_after_mark() {
+                return unmark();
+            }
+            let retire = handle.generation == u32::MAX;
+            let next_gen = if retire {
+                u32::MAX
+            } else {
+                handle.generation + 1
+            };
+            let freed = (word & SIDE) | next_gen as u64;
+            let mut marked = word | MOVING;
+            loop {
+                // `Compact::get` pins a marked block (a move in flight is
+                // abandoned for it); a pin that came meanwhile wins.
+                if pins(marked) != 0 {
+                    return unmark();
+                }
+                // Acquire: as above, for pins that came and went meanwhile;
+                // release: a pinner that fails on the new word sees a
+                // consistent slot.
+                match slot.state.compare_exchange_weak(
+                    marked,
                     freed,
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break retire,
-                    Err(now) => word = now,
+                    Ok(_) => break,
+                    Err(now) => marked = now,
                 }
-            };
+            }
             self.unlink(state, g, handle.index);
             let len = slot.len.load(Ordering::Relaxed) as usize;
             state.counters.freed(len, extent(len));
@@ -612,9 +650,9 @@ impl Compact {
 
     /// Exclusive access to the block of `handle`, pinning it until the guard
     /// drops; `None` for a stale or foreign handle and while any other pin
-    /// of the block lives (a [`Pinned`], a [`PinnedMut`], or a move by
-    /// another thread's [`defragment`](Self::defragment)). Lock-free, never
-    /// waits.
+    /// of the block lives (a [`Pinned`], a [`PinnedMut`], a [`PinnedAll`],
+    /// or a move by another thread's [`defragment`](Self::defragment)).
+    /// Lock-free, never waits.
     #[inline]
     pub fn get_mut(&self, handle: Handle) -> Option<PinnedMut<'_>> {
         let g = self.geometry();
@@ -640,6 +678,12 @@ impl Compact {
                 Ok(_) => break,
                 Err(now) => word = now,
             }
+        }
+        // A `PinnedAll` pins every block: give way to it (the `scope`
+        // module's protocol, mark then look).
+        if self.scoped_after_mark() {
+            slot.state.fetch_and(!WRITER, Ordering::Release);
+            return None;
         }
         Some(PinnedMut {
             slot,
