@@ -369,7 +369,10 @@ impl<'a> Fixture<'a> {
             for block in &self.live {
                 let bytes = scope.get(block.handle).expect("live handle refused");
                 assert_eq!(bytes, &block.bytes[..]);
-                assert_eq!(bytes.as_ptr() as usize, self.offset(block.handle) + self.base);
+                assert_eq!(
+                    bytes.as_ptr() as usize,
+                    self.offset(block.handle) + self.base
+                );
             }
         }
         let stats = self.compact.compact_stats();
