@@ -21,6 +21,7 @@
 use core::fmt;
 
 use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
+use super::plan::{Evacuation, Plan};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
@@ -182,9 +183,93 @@ impl Compact {
         report
     }
 
-    /// Finds the next block to move after `cursor` and moves it; `None`
+    /// Makes the next move: an evacuation while the first phase has one
+    /// (see the `plan` module), else the next slide after `cursor`. `None`
     /// when the walk ends or the budget is spent (`report.done` says which).
     fn step(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        budget: DefragBudget,
+        report: &mut DefragReport,
+        cursor: &mut Cursor,
+    ) -> Option<DefragStep> {
+        while !state.sliding {
+            let copied = report.bytes_moved + report.bytes_abandoned;
+            let evacuation = match self.plan(state, g, budget.max_bytes, copied) {
+                Plan::Slide => break,
+                Plan::OverBudget => {
+                    report.done = false;
+                    return None;
+                }
+                Plan::Move(evacuation) => evacuation,
+            };
+            if report.blocks_moved + report.abandoned >= budget.max_moves {
+                report.done = false;
+                return None;
+            }
+            if let Some(step) = self.evacuate(state, g, report, evacuation) {
+                return Some(step);
+            }
+        }
+        self.slide(state, g, budget, report, cursor)
+    }
+
+    /// Makes one evacuation the planner chose; `None` if a pin came first
+    /// (the planner then plans around it).
+    fn evacuate(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        report: &mut DefragReport,
+        e: Evacuation,
+    ) -> Option<DefragStep> {
+        let slot = self.slot_locked(g, e.index);
+        let word = slot.state.load(Ordering::Relaxed);
+        let handle = Handle {
+            index: e.index,
+            generation: super::table::generation(word),
+        };
+        state.evacuations += 1;
+        let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
+        match moved {
+            Ok(()) => {
+                report.bytes_moved += e.len;
+                report.blocks_moved += 1;
+                state.blocks_moved += 1;
+                state.bytes_moved += e.len as u64;
+                // The block's place in address order changes unless it
+                // stays between the same neighbours.
+                let prev = slot.prev.load(Ordering::Relaxed);
+                if e.after != e.index && e.after != prev {
+                    self.unlink(state, g, e.index);
+                    self.link_after(state, g, e.index, e.after);
+                }
+            }
+            Err(Refused::Pinned) => {
+                report.skipped_pinned += 1;
+                return None;
+            }
+            Err(Refused::Abandoned) => {
+                report.abandoned += 1;
+                report.bytes_abandoned += e.len;
+                state.moves_abandoned += 1;
+            }
+        }
+        Some(DefragStep {
+            handle,
+            from: e.from,
+            to: e.to,
+            len: e.len,
+            moved: moved.is_ok(),
+            bytes_moved: report.bytes_moved,
+            blocks_moved: report.blocks_moved,
+        })
+    }
+
+    /// Finds the next block to slide after `cursor` and slides it; `None`
+    /// when the walk ends or the budget is spent (`report.done` says which).
+    fn slide(
         &self,
         state: &mut State,
         g: Geometry,
@@ -233,6 +318,9 @@ impl Compact {
                             report.blocks_moved += 1;
                             state.blocks_moved += 1;
                             state.bytes_moved += len as u64;
+                            // The first phase is over until the layout
+                            // changes (allocate, free).
+                            state.sliding = true;
                         }
                         Err(Refused::Pinned) => {
                             report.skipped_pinned += 1;
@@ -279,7 +367,9 @@ impl Compact {
     ) -> Result<(), Refused> {
         // A destination overlapping the block means the copy overwrites
         // bytes a reader would read: no pin may start until it is done.
-        let overlapping = to + len > from;
+        // Only slides overlap, and they go down.
+        let overlapping = to < from + len && from < to + len;
+        debug_assert!(!overlapping || to < from);
         let flags = if overlapping { MOVING | FROZEN } else { MOVING };
         loop {
             if pins(word) != 0 || word & WRITER != 0 {

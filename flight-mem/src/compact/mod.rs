@@ -3,6 +3,7 @@
 mod defrag;
 mod entry;
 mod pin;
+mod plan;
 mod scope;
 mod table;
 
@@ -179,6 +180,11 @@ struct State {
     blocks_moved: u64,
     bytes_moved: u64,
     moves_abandoned: u64,
+    /// Evacuations since the layout last changed (see the `plan` module).
+    evacuations: u64,
+    /// A slide happened since the layout last changed: the first phase of
+    /// defragmentation (evacuation) is over.
+    sliding: bool,
 }
 
 /// Where the data area and the table are, worked out from the memory.
@@ -289,6 +295,8 @@ impl Compact {
                     blocks_moved: 0,
                     bytes_moved: 0,
                     moves_abandoned: 0,
+                    evacuations: 0,
+                    sliding: false,
                 }),
             }
         }
@@ -447,6 +455,9 @@ impl Compact {
         // pin that sees the block live.
         slot.state.store(word | LIVE, Ordering::Release);
         state.counters.allocated(size, ext);
+        // A new layout: defragmentation starts again with evacuation.
+        state.evacuations = 0;
+        state.sliding = false;
         Ok(Handle {
             index,
             generation: generation(word),
@@ -594,6 +605,8 @@ impl Compact {
             self.unlink(state, g, handle.index);
             let len = slot.len.load(Ordering::Relaxed) as usize;
             state.counters.freed(len, extent(len));
+            state.evacuations = 0;
+            state.sliding = false;
             if retire {
                 state.retired += 1;
             } else {

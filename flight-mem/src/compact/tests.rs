@@ -143,7 +143,10 @@ fn progress_callback_may_use_the_allocator() {
         c.free(extra).unwrap();
     });
     assert_eq!(steps, report.blocks_moved);
-    assert_eq!(report.blocks_moved, 4);
+    // Evacuation moves the two top blocks into the two lowest holes; a
+    // slide would have moved all four.
+    assert_eq!(report.blocks_moved, 2);
+    assert_eq!(c.compact_stats().holes, 0);
     assert!(report.done());
     c.check().unwrap();
 }
