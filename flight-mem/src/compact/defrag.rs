@@ -20,8 +20,8 @@
 
 use core::fmt;
 
-use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
 use super::plan::{Evacuation, Plan};
+use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 

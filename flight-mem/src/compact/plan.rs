@@ -333,13 +333,7 @@ impl Compact {
 
     /// The next evacuation of the first phase, or why there is none.
     /// `spent` is what this call has copied so far.
-    pub(super) fn plan(
-        &self,
-        state: &State,
-        g: Geometry,
-        max_bytes: usize,
-        spent: usize,
-    ) -> Plan {
+    pub(super) fn plan(&self, state: &State, g: Geometry, max_bytes: usize, spent: usize) -> Plan {
         let scoped = self.scoped_hint();
         if state.evacuations > 2 * state.counters.live as u64 + 16 || scoped {
             return Plan::Slide;

@@ -51,7 +51,7 @@
 
 use core::fmt;
 
-use super::table::{FROZEN, LIVE, MOVING, WRITER, generation, side};
+use super::table::{FROZEN, LIVE, MOVING, Slot, WRITER, generation, side};
 use super::{Compact, Handle};
 use crate::sync::{Ordering, spin_hint};
 
@@ -111,7 +111,19 @@ const STUCK: u32 = u32::MAX;
 /// ```
 pub struct PinnedAll<'a> {
     compact: &'a Compact,
+    /// The allocator's geometry, worked out once per scope rather than
+    /// once per `get` (it never changes).
+    base: *mut u8,
+    table: *const Slot,
 }
+
+// SAFETY: the pointers are the allocator's data area and table, which
+// `&Compact` (Sync) already lets any thread reach; the guard hands out only
+// shared byte slices that nobody writes while it lives (like `&[u8]`), and
+// its drop is one atomic operation, valid on any thread.
+unsafe impl Send for PinnedAll<'_> {}
+// SAFETY: as above; `get` takes `&self` and writes nothing.
+unsafe impl Sync for PinnedAll<'_> {}
 
 impl Compact {
     /// Pins every block until the guard drops, so reads through
@@ -136,7 +148,12 @@ impl Compact {
         // every state-word load through this scope, against the fence of a
         // mover, `free` or `get_mut` between its mark and its count load.
         fence(Ordering::SeqCst);
-        PinnedAll { compact: self }
+        let g = self.geometry();
+        PinnedAll {
+            compact: self,
+            base: g.base,
+            table: g.table,
+        }
     }
 
     /// Whether a [`PinnedAll`] lives, for one who marked a block's state
@@ -167,9 +184,13 @@ impl<'a> PinnedAll<'a> {
     /// [`PinnedAll`].
     #[inline]
     pub fn get(&self, handle: Handle) -> Option<&[u8]> {
-        let compact = self.compact;
-        let g = compact.geometry();
-        let slot = compact.slot(g, handle.index)?;
+        if handle.index >= self.compact.fresh.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: as in `Compact::slot`: the index is below `fresh`, so the
+        // slot lies inside the table and was initialised before `fresh`
+        // was published (the acquire above pairs with that release).
+        let slot = unsafe { &*self.table.add(handle.index as usize) };
         let word = loop {
             // Acquire: pairs with the release of `allocate`, of the last
             // writer's drop and of a move's commit (see `Compact::get`).
@@ -182,7 +203,19 @@ impl<'a> PinnedAll<'a> {
             }
             spin_hint();
         };
-        let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
+        // Both offset words, then a select: the loads need not wait for
+        // the state word's value (they hit its cache line), which keeps the
+        // read's chain of dependent loads as short as a raw pointer's plus
+        // one.
+        let offsets = [
+            slot.offset[0].load(Ordering::Relaxed),
+            slot.offset[1].load(Ordering::Relaxed),
+        ];
+        let offset = if side(word) == 0 {
+            offsets[0]
+        } else {
+            offsets[1]
+        } as usize;
         let len = slot.len.load(Ordering::Relaxed) as usize;
         // SAFETY: the word says the block is live, unmarked and not lent
         // mutably, and it was loaded after this scope's fence `X`; by the
@@ -194,7 +227,7 @@ impl<'a> PinnedAll<'a> {
         // (the allocator placed it there), holds initialised bytes (zeroed on
         // allocation, copied whole on a move) and is not written while the
         // slice lives.
-        Some(unsafe { core::slice::from_raw_parts(g.base.add(offset), len) })
+        Some(unsafe { core::slice::from_raw_parts(self.base.add(offset), len) })
     }
 
     /// The allocator this scope pins.
