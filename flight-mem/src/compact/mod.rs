@@ -182,6 +182,8 @@ struct State {
     moves_abandoned: u64,
     /// Evacuations since the layout last changed (see the `plan` module).
     evacuations: u64,
+    /// The window the first phase of defragmentation is evacuating.
+    window: Option<plan::Span>,
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
@@ -296,6 +298,7 @@ impl Compact {
                     bytes_moved: 0,
                     moves_abandoned: 0,
                     evacuations: 0,
+                    window: None,
                     sliding: false,
                 }),
             }
@@ -457,6 +460,7 @@ impl Compact {
         state.counters.allocated(size, ext);
         // A new layout: defragmentation starts again with evacuation.
         state.evacuations = 0;
+        state.window = None;
         state.sliding = false;
         Ok(Handle {
             index,
@@ -606,6 +610,7 @@ impl Compact {
             let len = slot.len.load(Ordering::Relaxed) as usize;
             state.counters.freed(len, extent(len));
             state.evacuations = 0;
+            state.window = None;
             state.sliding = false;
             if retire {
                 state.retired += 1;

@@ -89,6 +89,16 @@ pub(super) const fn goal(free: usize) -> usize {
     free - free / 32
 }
 
+/// Why a range has nothing to evacuate.
+enum Stuck {
+    /// No block overlaps it.
+    Clear,
+    /// A block in it cannot move now.
+    Fixed,
+    /// None of its blocks fits anywhere outside; this is the largest.
+    NoFit(Block),
+}
+
 /// What a block is to the planner.
 #[derive(Clone, Copy)]
 struct Block {
@@ -263,8 +273,7 @@ impl Compact {
 
     /// The evacuation of the largest movable block overlapping `from` that
     /// fits (aligned) into a free range outside `from` and `also`, into the
-    /// smallest such range; `Err` with the largest block overlapping `from`
-    /// when none fits.
+    /// smallest such range; or why there is none.
     fn evacuate_one(
         &self,
         state: &State,
@@ -273,7 +282,7 @@ impl Compact {
         scoped: bool,
         from: Span,
         also: Span,
-    ) -> Result<Evacuation, Option<Block>> {
+    ) -> Result<Evacuation, Stuck> {
         let blocks = || self.blocks(state, g, max_bytes, scoped);
         let mut room = 0;
         Self::free_outside(blocks(), g.capacity, [from, also], |span, _| {
@@ -283,6 +292,9 @@ impl Compact {
         let mut largest: Option<Block> = None;
         let mut chosen: Option<Block> = None;
         for b in blocks().filter(inside) {
+            if !b.movable {
+                return Err(Stuck::Fixed);
+            }
             if largest.is_none_or(|l| b.len > l.len) {
                 largest = Some(b);
             }
@@ -291,7 +303,7 @@ impl Compact {
             }
         }
         let Some(block) = chosen else {
-            return Err(largest);
+            return Err(largest.map_or(Stuck::Clear, Stuck::NoFit));
         };
         let ext = extent(block.len);
         let mut best: Option<(usize, usize, u32)> = None;
@@ -312,7 +324,7 @@ impl Compact {
                 after,
             }),
             // Only alignment kept it out of the largest range.
-            None => Err(largest),
+            None => Err(largest.map_or(Stuck::Clear, Stuck::NoFit)),
         }
     }
 
@@ -331,62 +343,91 @@ impl Compact {
         cost
     }
 
-    /// The next evacuation of the first phase, or why there is none.
-    /// `spent` is what this call has copied so far.
-    pub(super) fn plan(&self, state: &State, g: Geometry, max_bytes: usize, spent: usize) -> Plan {
-        let scoped = self.scoped_hint();
-        if state.evacuations > 2 * state.counters.live as u64 + 16 || scoped {
-            return Plan::Slide;
+    /// The window of the first phase: the cached one, or a new one (`None`:
+    /// no evacuation, slide). The cache lives until the layout changes
+    /// (allocate, free) or a block in the window cannot move: evacuating
+    /// the window keeps it the cheapest (see the module documentation).
+    fn window(&self, state: &mut State, g: Geometry, max_bytes: usize) -> Option<Span> {
+        if let Some(window) = state.window {
+            return Some(window);
         }
         let free = g.capacity - state.counters.used;
         let goal = goal(free);
         if self.scan(state, g).largest_free >= goal {
-            return Plan::Slide;
+            return None;
         }
-        let blocks = || self.blocks(state, g, max_bytes, scoped);
+        let blocks = || self.blocks(state, g, max_bytes, false);
         let all = Span {
             start: 0,
             end: g.capacity,
         };
-        let Some((window, cost)) = Self::cheapest_window(blocks(), goal, all) else {
-            return Plan::Slide;
-        };
+        let (window, cost) = Self::cheapest_window(blocks(), goal, all)?;
         // Sliding everything into place costs no more: slide (evacuating
         // would move blocks that the slides then move again).
         if Self::slide_cost(g, blocks()) <= cost {
+            return None;
+        }
+        state.window = Some(window);
+        Some(window)
+    }
+
+    /// The next evacuation of the first phase, or why there is none.
+    /// `spent` is what this call has copied so far.
+    pub(super) fn plan(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        max_bytes: usize,
+        spent: usize,
+    ) -> Plan {
+        if self.scoped_hint() || state.evacuations > 2 * state.counters.live as u64 + 16 {
             return Plan::Slide;
         }
-        let planned = match self.evacuate_one(state, g, max_bytes, scoped, window, Span::EMPTY) {
-            Ok(evacuation) => evacuation,
-            Err(None) => return Plan::Slide,
-            Err(Some(stuck)) => {
-                // Make room for the largest block of the window: evacuate
-                // the cheapest range of its size outside the window.
-                let size = extent(stuck.len);
-                let below = Span {
-                    start: 0,
-                    end: window.start,
-                };
-                let above = Span {
-                    start: window.end,
-                    end: g.capacity,
-                };
-                let room = [below, above]
-                    .into_iter()
-                    .filter_map(|within| Self::cheapest_window(blocks(), size, within))
-                    .min_by_key(|&(_, cost)| cost);
-                let Some((room, _)) = room else {
-                    return Plan::Slide;
-                };
-                match self.evacuate_one(state, g, max_bytes, scoped, room, window) {
-                    Ok(evacuation) => evacuation,
-                    Err(_) => return Plan::Slide,
-                }
+        let (window, stuck) = loop {
+            let Some(window) = self.window(state, g, max_bytes) else {
+                return Plan::Slide;
+            };
+            match self.evacuate_one(state, g, max_bytes, false, window, Span::EMPTY) {
+                Ok(evacuation) => return Self::within_budget(evacuation, max_bytes, spent),
+                Err(Stuck::Clear) => return Plan::Slide,
+                // A pin or writer came: choose again, around it (the new
+                // window has no such block, so this loops at most once).
+                Err(Stuck::Fixed) if state.window.take().is_some() => continue,
+                Err(Stuck::Fixed) => return Plan::Slide,
+                Err(Stuck::NoFit(block)) => break (window, block),
             }
         };
-        if planned.len > max_bytes - spent {
-            return Plan::OverBudget;
+        // Make room for the largest block of the window: evacuate the
+        // cheapest range of its size outside the window.
+        let blocks = || self.blocks(state, g, max_bytes, false);
+        let size = extent(stuck.len);
+        let below = Span {
+            start: 0,
+            end: window.start,
+        };
+        let above = Span {
+            start: window.end,
+            end: g.capacity,
+        };
+        let room = [below, above]
+            .into_iter()
+            .filter_map(|within| Self::cheapest_window(blocks(), size, within))
+            .min_by_key(|&(_, cost)| cost);
+        let Some((room, _)) = room else {
+            return Plan::Slide;
+        };
+        match self.evacuate_one(state, g, max_bytes, false, room, window) {
+            Ok(evacuation) => Self::within_budget(evacuation, max_bytes, spent),
+            Err(_) => Plan::Slide,
         }
-        Plan::Move(planned)
+    }
+
+    /// `planned`, unless it does not fit what is left of the budget.
+    fn within_budget(planned: Evacuation, max_bytes: usize, spent: usize) -> Plan {
+        if planned.len > max_bytes - spent {
+            Plan::OverBudget
+        } else {
+            Plan::Move(planned)
+        }
     }
 }
