@@ -159,10 +159,7 @@ impl Compact {
         let mut removed = 0usize;
         let mut best: Option<(Span, usize)> = None;
         let mut start = within.start;
-        loop {
-            let Some(window_end) = start.checked_add(size).filter(|&e| e <= within.end) else {
-                break;
-            };
+        while let Some(window_end) = start.checked_add(size).filter(|&e| e <= within.end) {
             // Add the blocks that start before the window ends.
             loop {
                 let next = hi_next.take().or_else(|| hi.next());
