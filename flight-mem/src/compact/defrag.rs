@@ -1,22 +1,28 @@
-//! Incremental defragmentation: sliding compaction toward the start of the
-//! data area, bounded per call.
+//! Incremental defragmentation, bounded per call, in two phases.
 //!
 //! # Algorithm
 //!
-//! Blocks are visited in address order. Each block's *target* is the first
-//! place after the previous block (or the start) aligned as the block
-//! requires; a block above its target slides down to it. A pinned block
-//! stays where it is and the blocks after it slide up to it instead. Blocks
-//! keep their address order, so a move changes no list links, and every
-//! block that moves moves once to its final place (unless a pin abandons the
-//! move, or blocks below it are freed later): this is the fewest bytes any
-//! sliding compaction moves.
+//! *First phase, evacuation* (the `plan` module): while the largest free
+//! range is short of `free - free / 32` bytes, the blocks overlapping the
+//! cheapest range of that size move, one per step, into free ranges outside
+//! it (best fit, largest first). A block may move up or down; it moves once
+//! in this phase, and the bytes moved stay close to the least any
+//! compaction must move (`BENCHMARKS.md`).
+//!
+//! *Second phase, sliding*: blocks are visited in address order. Each
+//! block's *target* is the first place after the previous block (or the
+//! start) aligned as the block requires; a block above its target slides
+//! down to it. A pinned block, or one longer than the budget's `max_bytes`,
+//! stays where it is and the blocks after it slide up to it instead. Slides
+//! keep the address order, so they change no list links. When the walk ends
+//! every movable block sits at its target: `done`.
 //!
 //! Each move is one *step*: the lock is taken for the step (the search and
 //! one copy) and released before the progress callback runs, so the
-//! callback may use the allocator. The next step resumes after the block of
-//! the previous one, or from the start if that block was freed meanwhile.
-//! A call stops before the move that would exceed the budget.
+//! callback may use the allocator. A slide resumes after the block of the
+//! previous one, or from the start if that block was freed meanwhile. A
+//! call stops before the move that would exceed the budget. Allocating or
+//! freeing a block starts the first phase again.
 
 use core::fmt;
 

@@ -50,8 +50,9 @@ const fn extent(len: usize) -> usize {
 /// request that fits in total fits nowhere; without virtual memory the only
 /// cure is to move blocks. A `Compact` hands out [`Handle`]s instead of
 /// pointers, lends a block's bytes through pinning guards ([`Pinned`],
-/// [`PinnedMut`]) and moves unpinned blocks toward the start of its memory
-/// in bounded steps ([`Compact::defragment`] with a [`DefragBudget`]), so a
+/// [`PinnedMut`], or [`PinnedAll`] for a batch of cheap reads) and moves
+/// unpinned blocks in bounded steps ([`Compact::defragment`] with a
+/// [`DefragBudget`]) until the free space is one range at the end, so a
 /// game can call it once per frame.
 ///
 /// # Memory layout
@@ -89,8 +90,11 @@ const fn extent(len: usize) -> usize {
 ///   for hot loops (see [`PinnedAll`] for why a per-access guard cannot be
 ///   as cheap, and what the scope costs the defragmenter).
 /// * [`free`](Compact::free): O(1) under the lock.
-/// * [`defragment`](Compact::defragment): sliding compaction in address
-///   order, resumable, at most the budget's bytes and moves per call.
+/// * [`defragment`](Compact::defragment): first evacuates the cheapest
+///   range that would make the free space nearly one range (blocks moved
+///   into holes elsewhere, best fit), then slides the rest toward the
+///   start; resumable, at most the budget's bytes and moves per call,
+///   O(blocks) per move.
 /// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 ///   [`check`](Compact::check): O(live blocks) under the lock.
 ///
@@ -112,7 +116,11 @@ const fn extent(len: usize) -> usize {
 /// the lock. Which of a pin and a move wins is decided on the slot's state
 /// word (see the `table` module):
 ///
-/// * A move starts only on a block with no pin and no writer.
+/// * A move starts only on a block with no pin and no writer, and only if
+///   no [`PinnedAll`] lives (checked after marking the block, behind a
+///   fence; see [`PinnedAll`]).
+/// * Moves go into free ranges (evacuations, either direction) or down by
+///   less than the block's length (slides, overlapping itself).
 /// * When the destination does not overlap the block, readers may still pin
 ///   the block during the copy: they read the old bytes, which the copy only
 ///   reads too. The move ends with a compare-and-swap that requires the pin
