@@ -38,7 +38,7 @@
 //!   phase finite whatever ties do); allocating or freeing a block starts a
 //!   new phase.
 //!
-//! On the issue-13 workload this moves 1.0–1.1× the window lower bound to
+//! On the issue-13 workload this moves 1.03–1.13× the window lower bound to
 //! reach a free range of 95 % of the free bytes (sliding compaction moved
 //! 2.4–2.9×); see `BENCHMARKS.md`. Each step is O(blocks): a few walks over
 //! the address-ordered list, no memory beyond the stack.
