@@ -117,7 +117,6 @@ impl Compact {
         state: &State,
         g: Geometry,
         max_bytes: usize,
-        scoped: bool,
     ) -> impl Iterator<Item = Block> + Clone + 's {
         let mut cur = state.first;
         core::iter::from_fn(move || {
@@ -132,7 +131,7 @@ impl Compact {
                 offset: slot.offset[side(word)].load(Ordering::Relaxed) as usize,
                 len,
                 align: 1 << slot.align_log2.load(Ordering::Relaxed),
-                movable: pins(word) == 0 && word & WRITER == 0 && !scoped && len <= max_bytes,
+                movable: pins(word) == 0 && word & WRITER == 0 && len <= max_bytes,
             };
             cur = slot.next.load(Ordering::Relaxed);
             Some(block)
@@ -276,11 +275,10 @@ impl Compact {
         state: &State,
         g: Geometry,
         max_bytes: usize,
-        scoped: bool,
         from: Span,
         also: Span,
     ) -> Result<Evacuation, Stuck> {
-        let blocks = || self.blocks(state, g, max_bytes, scoped);
+        let blocks = || self.blocks(state, g, max_bytes);
         let mut room = 0;
         Self::free_outside(blocks(), g.capacity, [from, also], |span, _| {
             room = room.max(span.len())
@@ -353,7 +351,7 @@ impl Compact {
         if self.scan(state, g).largest_free >= goal {
             return None;
         }
-        let blocks = || self.blocks(state, g, max_bytes, false);
+        let blocks = || self.blocks(state, g, max_bytes);
         let all = Span {
             start: 0,
             end: g.capacity,
@@ -384,7 +382,7 @@ impl Compact {
             let Some(window) = self.window(state, g, max_bytes) else {
                 return Plan::Slide;
             };
-            match self.evacuate_one(state, g, max_bytes, false, window, Span::EMPTY) {
+            match self.evacuate_one(state, g, max_bytes, window, Span::EMPTY) {
                 Ok(evacuation) => return Self::within_budget(evacuation, max_bytes, spent),
                 Err(Stuck::Clear) => return Plan::Slide,
                 // A pin or writer came: choose again, around it (the new
@@ -396,7 +394,7 @@ impl Compact {
         };
         // Make room for the largest block of the window: evacuate the
         // cheapest range of its size outside the window.
-        let blocks = || self.blocks(state, g, max_bytes, false);
+        let blocks = || self.blocks(state, g, max_bytes);
         let size = extent(stuck.len);
         let below = Span {
             start: 0,
@@ -413,7 +411,7 @@ impl Compact {
         let Some((room, _)) = room else {
             return Plan::Slide;
         };
-        match self.evacuate_one(state, g, max_bytes, false, room, window) {
+        match self.evacuate_one(state, g, max_bytes, room, window) {
             Ok(evacuation) => Self::within_budget(evacuation, max_bytes, spent),
             Err(_) => Plan::Slide,
         }
