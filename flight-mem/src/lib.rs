@@ -71,7 +71,8 @@ pub use bump::frames::Frames;
 pub use bump::linear::{Checkpoint, Linear, Scope};
 pub use bump::stack::{Stack, StackMarker};
 pub use compact::{
-    Compact, CompactStats, DefragBudget, DefragReport, DefragStep, Handle, Pinned, PinnedMut,
+    Compact, CompactStats, DefragBudget, DefragReport, DefragStep, Handle, Pinned, PinnedAll,
+    PinnedMut,
 };
 pub use component::channel::{Received, Receiver, Sender};
 pub use component::segment::Segment;

@@ -6,7 +6,9 @@
 //! range) equal what the model derives from the blocks' observed addresses.
 //! Placement is predicted exactly (first fit in address order), and after a
 //! defragmentation that reports `done` every unpinned block sits at its
-//! target.
+//! target. `PinnedAll` scopes open and close among the steps: while one
+//! lives every block reads the model's bytes through it, and nothing moves,
+//! is freed or is lent mutably.
 
 mod common;
 
@@ -15,7 +17,8 @@ use std::alloc::Layout;
 use common::{CASES, XorShift, leak_memory};
 
 use flight_mem::{
-    AllocError, AllocatorKind, Compact, DefragBudget, DefragReport, Handle, Pinned, RawMemory,
+    AllocError, AllocatorKind, Compact, DefragBudget, DefragReport, Handle, Pinned, PinnedAll,
+    RawMemory,
 };
 use proptest::prelude::*;
 
@@ -35,6 +38,8 @@ enum Op {
     Defrag { max_bytes: usize, max_moves: usize },
     Stale { pick: usize },
     Forged { bits: u64 },
+    PinAll,
+    UnpinAll,
 }
 
 fn ops(max_size: usize) -> impl Strategy<Value = Vec<Op>> {
@@ -48,6 +53,8 @@ fn ops(max_size: usize) -> impl Strategy<Value = Vec<Op>> {
         1 => Just(Op::Defrag { max_bytes: usize::MAX, max_moves: usize::MAX }),
         1 => any::<usize>().prop_map(|pick| Op::Stale { pick }),
         1 => any::<u64>().prop_map(|bits| Op::Forged { bits }),
+        1 => Just(Op::PinAll),
+        1 => Just(Op::UnpinAll),
     ];
     proptest::collection::vec(op, 1..MAX_OPS)
 }
@@ -65,6 +72,7 @@ struct Fixture<'a> {
     live: Vec<Block>,
     stale: Vec<Handle>,
     pins: Vec<(Pinned<'a>, usize)>,
+    scopes: Vec<PinnedAll<'a>>,
     allocations: u64,
     deallocations: u64,
     failures: u64,
@@ -82,6 +90,7 @@ impl<'a> Fixture<'a> {
             live: Vec::new(),
             stale: Vec::new(),
             pins: Vec::new(),
+            scopes: Vec::new(),
             allocations: 0,
             deallocations: 0,
             failures: 0,
@@ -126,8 +135,9 @@ impl<'a> Fixture<'a> {
         (at + extent(len) <= self.compact.capacity()).then_some(at)
     }
 
+    /// Whether a `Pinned` of `handle` or any `PinnedAll` lives.
     fn is_pinned(&self, handle: Handle) -> bool {
-        self.pins.iter().any(|(p, _)| p.handle() == handle)
+        !self.scopes.is_empty() || self.pins.iter().any(|(p, _)| p.handle() == handle)
     }
 
     fn alloc(&mut self, size: usize, align_log2: u8) {
@@ -252,39 +262,62 @@ impl<'a> Fixture<'a> {
         // Single-threaded, no reader pins mid-copy.
         assert_eq!((report.abandoned, report.bytes_abandoned), (0, 0));
         assert_eq!(steps.len(), report.blocks_moved);
-        let (mut moved, mut bytes) = (0, 0);
+        assert!(steps.iter().all(|s| s.moved));
+        assert_eq!(
+            report.bytes_moved,
+            steps.iter().map(|s| s.len).sum::<usize>()
+        );
+        // Each block's steps chain from where it was to where it is (an
+        // evacuated block may slide later in the same call).
         for (handle, from, len) in before {
             let now = self.offset(handle);
+            let mut at = from;
+            for s in steps.iter().filter(|s| s.handle == handle) {
+                assert_eq!((s.from, s.len), (at, len), "step does not chain");
+                at = s.to;
+            }
+            assert_eq!(at, now, "block moved without a step");
             if now != from {
-                assert!(now < from, "block moved up");
                 assert!(!self.is_pinned(handle), "pinned block moved");
-                assert!(steps.iter().any(|s| s.handle == handle
-                    && (s.from, s.to, s.len) == (from, now, len)
-                    && s.moved));
-                moved += 1;
-                bytes += len;
             }
         }
-        assert_eq!((report.blocks_moved, report.bytes_moved), (moved, bytes));
+        if !self.scopes.is_empty() {
+            // Every block is pinned: nothing to do, and that is all.
+            assert_eq!(report.blocks_moved, 0);
+            assert!(report.done(), "{report}");
+            return;
+        }
         if report.done() {
-            self.assert_compacted(&report);
+            self.assert_compacted(&report, budget.max_bytes);
         }
         if budget == DefragBudget::UNLIMITED {
             assert!(report.done(), "an unlimited budget leaves work: {report}");
         }
     }
 
-    /// After a `done` defragmentation every unpinned block sits right after
-    /// its predecessor (aligned).
-    fn assert_compacted(&self, report: &DefragReport) {
+    /// After a `done` defragmentation every unpinned block no longer than
+    /// the budget's `max_bytes` sits right after its predecessor (aligned).
+    fn assert_compacted(&self, report: &DefragReport, max_bytes: usize) {
         let pinned: Vec<usize> = self.pins.iter().map(|(_, at)| at - self.base).collect();
+        let len_at = |offset: usize| {
+            self.live
+                .iter()
+                .find(|b| self.offset(b.handle) == offset)
+                .map(|b| b.bytes.len())
+                .unwrap()
+        };
         let mut end = 0;
+        let mut oversized = 0;
         for (offset, ext, align) in self.placed() {
-            if !pinned.contains(&offset) {
-                assert_eq!(offset, self.place(end, align), "not compacted: {report}");
+            let target = self.place(end, align);
+            if offset != target && !pinned.contains(&offset) && len_at(offset) > max_bytes {
+                oversized += 1;
+            } else if !pinned.contains(&offset) {
+                assert_eq!(offset, target, "not compacted: {report}");
             }
             end = offset + ext;
         }
+        assert_eq!(oversized, report.oversized, "{report}");
     }
 
     fn stale(&self, pick: usize) {
@@ -294,6 +327,9 @@ impl<'a> Fixture<'a> {
         let handle = self.stale[pick % self.stale.len()];
         assert!(self.compact.get(handle).is_none());
         assert!(self.compact.get_mut(handle).is_none());
+        for scope in &self.scopes {
+            assert!(scope.get(handle).is_none());
+        }
         assert!(!self.compact.contains(handle));
         assert_eq!(self.compact.len_of(handle), None);
         assert_eq!(self.compact.free(handle), Err(AllocError::DoubleFree));
@@ -303,6 +339,9 @@ impl<'a> Fixture<'a> {
         let handle = Handle::from_bits(bits);
         assert_eq!(Handle::from_bits(handle.to_bits()), handle);
         let live = self.live.iter().find(|b| b.handle == handle);
+        for scope in &self.scopes {
+            assert_eq!(scope.get(handle), live.map(|b| &b.bytes[..]));
+        }
         match self.compact.get(handle) {
             Some(pin) => assert_eq!(
                 &*pin,
@@ -330,6 +369,16 @@ impl<'a> Fixture<'a> {
             assert_eq!(pin.as_ptr() as usize, *at, "pinned block moved");
             let block = self.live.iter().find(|b| b.handle == pin.handle()).unwrap();
             assert_eq!(&**pin, &block.bytes[..]);
+        }
+        for scope in &self.scopes {
+            for block in &self.live {
+                let bytes = scope.get(block.handle).expect("live handle refused");
+                assert_eq!(bytes, &block.bytes[..]);
+                assert_eq!(
+                    bytes.as_ptr() as usize,
+                    self.offset(block.handle) + self.base
+                );
+            }
         }
         let stats = self.compact.compact_stats();
         let s = stats.allocator;
@@ -387,11 +436,14 @@ fn run(capacity: usize, handles: usize, ops: &[Op]) {
             }),
             Op::Stale { pick } => f.stale(pick),
             Op::Forged { bits } => f.forged(bits),
+            Op::PinAll => f.scopes.push(compact.pin_all()),
+            Op::UnpinAll => drop(f.scopes.pop()),
         }
         f.verify();
     }
     // Unpinned and compacted, the free space is one range (up to alignment).
     f.pins.clear();
+    f.scopes.clear();
     f.defrag(DefragBudget::UNLIMITED);
     f.verify();
     while let Some(block) = f.live.pop() {
@@ -465,21 +517,57 @@ fn fragment_then_defragment_in_steps() {
     assert!(compact.compact_stats().fragmented < 64 * compact.stats().live.max(1));
 }
 
-/// Blocks longer than the budget are reported, not moved, and keep `done`
-/// false; pinned blocks are skipped and the rest slide up to them.
+/// Blocks longer than the budget are reported, not moved, and stay like
+/// pinned ones: `done` becomes true, so a `while !done()` loop ends; a
+/// larger budget moves them. Pinned blocks are skipped and the rest slide up
+/// to them.
 #[test]
 fn oversized_and_pinned_blocks() {
-    let memory = leak_memory(Compact::bytes_for(4096, 8), 64);
+    // A 32-byte hole, then the big block; too little room elsewhere for
+    // evacuation to help, so only sliding the big block closes the hole.
+    let memory = leak_memory(Compact::bytes_for(680, 8), 64);
     let compact = Compact::new(memory, 8);
     let l = |n| Layout::from_size_align(n, 8).unwrap();
-    let a = compact.allocate(l(64)).unwrap();
+    let a = compact.allocate(l(32)).unwrap();
     let big = compact.allocate(l(512)).unwrap();
     let b = compact.allocate(l(64)).unwrap();
     let c = compact.allocate(l(64)).unwrap();
     compact.free(a).unwrap();
-    let report = compact.defragment(DefragBudget::bytes(256));
-    assert_eq!((report.oversized, report.blocks_moved), (1, 0));
-    assert!(!report.done());
+    let at = |h| compact.get(h).unwrap().as_ptr() as usize;
+    let big_at = at(big);
+    let mut calls = 0;
+    let report = loop {
+        let report = compact.defragment(DefragBudget::bytes(256));
+        assert!(report.bytes_moved <= 256);
+        calls += 1;
+        if report.done() {
+            break report;
+        }
+        assert!(calls < 10, "done never comes: {report}");
+    };
+    assert_eq!((report.oversized, report.blocks_moved, calls), (1, 0, 1));
+    assert_eq!(at(big), big_at);
+    // Again: nothing more this budget can do, and it says so at once.
+    let again = compact.defragment(DefragBudget::bytes(256));
+    assert!(again.done() && again.oversized == 1 && again.blocks_moved == 0);
+    // A larger budget moves it (and the two behind it).
+    let report = compact.defragment(DefragBudget::bytes(1024));
+    assert_eq!(
+        (report.oversized, report.blocks_moved, report.bytes_moved),
+        (0, 3, 640)
+    );
+    assert!(report.done());
+    assert_eq!(at(big), big_at - 32);
+    assert_eq!(compact.compact_stats().holes, 0);
+    // The same layout again for the pinned half of the test.
+    for h in [big, b, c] {
+        compact.free(h).unwrap();
+    }
+    let a = compact.allocate(l(32)).unwrap();
+    let big = compact.allocate(l(512)).unwrap();
+    let b = compact.allocate(l(64)).unwrap();
+    let c = compact.allocate(l(64)).unwrap();
+    compact.free(a).unwrap();
     let pin = compact.get(big).unwrap();
     let report = compact.defragment(DefragBudget::UNLIMITED);
     assert_eq!((report.skipped_pinned, report.blocks_moved), (1, 0));

@@ -13,13 +13,27 @@
 //! The two minimums: **sliding** is what a perfect sliding compaction moves
 //! to reach the same 95 % (every block above its packed place moved once, in
 //! address order, stopping at 95 %); **window bound** is a lower bound for
-//! *any* compaction: some range of 95 % of the free bytes ends up free, so
-//! every block that overlaps it at the start must move; the bound is the
-//! cheapest such range.
+//! *any* compaction. Its argument: at the end some free range `R` of at
+//! least `goal` bytes exists; a block that overlapped `R` at the start is not
+//! where it was, so it moved, and moving it copied at least its length (the
+//! unit `DefragReport::bytes_moved` counts). So the bytes moved are at least
+//! the lengths of the blocks overlapping `R` at the start, which is at least
+//! the minimum of that sum over every range of `goal` bytes inside the data
+//! area. That minimum is attained at a range starting at 0 or at a block's
+//! end (moving a range's start down to the nearest such place adds no
+//! block), so the sweep over those starts is exact. It ignores where the
+//! moved blocks can go, so no algorithm may reach it; it is never above
+//! what one must move.
 //!
 //! Run: `cargo run --release -p flight-mem-benches --bin defrag`
 //! (about 10 s). Sizes are drawn log-uniformly (as many 64..128 B blocks as
 //! 128..256 KiB ones), and uniformly in a second row; seeds are fixed.
+//!
+//! `defrag reads` runs only the second part. `defrag icount ACCESS N`
+//! makes N reads of one kind (`index`, `raw`, `handle_floor`, `get`,
+//! `pin_all`) and nothing else, for instruction counts under
+//! callgrind: `(count at N = 1,000,000 - count at N = 100,000) / 900,000`
+//! is the instructions of one read (`benches/defrag-icount.sh`).
 
 use std::alloc::Layout;
 use std::hint::black_box;
@@ -74,25 +88,35 @@ impl Sizes {
 }
 
 fn new_compact() -> (&'static Compact, usize) {
-    let handles = Compact::default_handles(REGION);
-    let bytes = Compact::bytes_for(REGION, handles);
+    let compact = compact_of(REGION, Compact::default_handles(REGION));
+    assert_eq!(compact.0.capacity(), REGION);
+    compact
+}
+
+/// A leaked `Compact` of `capacity` bytes and `handles` handles, and the
+/// address of its memory.
+fn compact_of(capacity: usize, handles: usize) -> (&'static Compact, usize) {
+    let bytes = Compact::bytes_for(capacity, handles);
     let layout = Layout::from_size_align(bytes, 4096).unwrap();
     // SAFETY: non-zero size; leaked and given to one allocator.
     let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
     assert!(!ptr.is_null());
     // SAFETY: as above.
     let compact = Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, handles);
-    assert_eq!(compact.capacity(), REGION);
     (Box::leak(Box::new(compact)), ptr as usize)
 }
 
-/// The live blocks as `(offset, extent)` in address order.
-fn blocks(compact: &Compact, base: usize, live: &[Handle]) -> Vec<(usize, usize)> {
-    let mut v: Vec<(usize, usize)> = live
+/// The live blocks as `(offset, extent, length)` in address order.
+fn blocks(compact: &Compact, base: usize, live: &[Handle]) -> Vec<(usize, usize, usize)> {
+    let mut v: Vec<(usize, usize, usize)> = live
         .iter()
         .map(|&h| {
             let p = compact.get(h).unwrap();
-            (p.as_ptr() as usize - base, p.len().next_multiple_of(8))
+            (
+                p.as_ptr() as usize - base,
+                p.len().next_multiple_of(8),
+                p.len(),
+            )
         })
         .collect();
     v.sort_unstable();
@@ -101,12 +125,12 @@ fn blocks(compact: &Compact, base: usize, live: &[Handle]) -> Vec<(usize, usize)
 
 /// Bytes a perfect sliding compaction moves before the largest free range
 /// reaches `goal` bytes.
-fn sliding_minimum(blocks: &[(usize, usize)], capacity: usize, goal: usize) -> usize {
+fn sliding_minimum(blocks: &[(usize, usize, usize)], capacity: usize, goal: usize) -> usize {
     // Slide block by block; after sliding block i, the free range between
     // it and block i+1 is the traveling hole.
-    let largest = |blocks: &[(usize, usize)]| {
+    let largest = |blocks: &[(usize, usize, usize)]| {
         let (mut end, mut best) = (0, 0);
-        for &(o, e) in blocks {
+        for &(o, e, _) in blocks {
             best = best.max(o - end);
             end = o + e;
         }
@@ -120,19 +144,20 @@ fn sliding_minimum(blocks: &[(usize, usize)], capacity: usize, goal: usize) -> u
         }
         if b[i].0 > end {
             b[i].0 = end;
-            moved += b[i].1;
+            moved += b[i].2;
         }
         end = b[i].0 + b[i].1;
     }
     moved
 }
 
-/// The least total length of blocks overlapping any range of `goal` bytes.
-fn window_bound(blocks: &[(usize, usize)], capacity: usize, goal: usize) -> usize {
+/// The least total length of blocks overlapping any range of `goal` bytes
+/// (the window bound of the module documentation).
+fn window_bound(blocks: &[(usize, usize, usize)], capacity: usize, goal: usize) -> usize {
     // An optimal range starts at 0 or right after a block; sweep the starts
     // with a second pointer over the blocks it overlaps.
     let mut starts = vec![0];
-    starts.extend(blocks.iter().map(|&(o, e)| o + e));
+    starts.extend(blocks.iter().map(|&(o, e, _)| o + e));
     let mut best = usize::MAX;
     let mut first = 0;
     for s in starts {
@@ -144,8 +169,8 @@ fn window_bound(blocks: &[(usize, usize)], capacity: usize, goal: usize) -> usiz
         }
         let cost: usize = blocks[first..]
             .iter()
-            .take_while(|&&(o, _)| o < s + goal)
-            .map(|&(_, e)| e)
+            .take_while(|&&(o, _, _)| o < s + goal)
+            .map(|&(_, _, len)| len)
             .sum();
         best = best.min(cost);
     }
@@ -264,76 +289,172 @@ fn fragmenting(sizes: Sizes, seed: u64) {
     );
 }
 
-fn get_versus_index() {
-    const BLOCKS: usize = 4096;
-    const READS: usize = 20_000_000;
-    let (compact, _) = new_compact();
-    let handles: Vec<Handle> = (0..BLOCKS)
-        .map(|i| {
-            let h = compact
-                .allocate(Layout::from_size_align(64, 8).unwrap())
-                .unwrap();
-            compact.get_mut(h).unwrap().fill(i as u8);
-            h
-        })
-        .collect();
-    let slice: Vec<u8> = (0..BLOCKS * 64).map(|i| (i / 64) as u8).collect();
-    let ptrs: Vec<*const u8> = handles
-        .iter()
-        .map(|&h| compact.get(h).unwrap().as_ptr())
-        .collect();
-    let mut rng = Rng(7);
-    let order: Vec<u32> = (0..READS)
-        .map(|_| (rng.next() % BLOCKS as u64) as u32)
-        .collect();
+/// The blocks and indices the read benchmark uses.
+struct Reads {
+    compact: &'static Compact,
+    handles: Vec<Handle>,
+    slice: Vec<u8>,
+    ptrs: Vec<*const u8>,
+    /// Block indices in a random order; a power of two long.
+    order: Vec<u32>,
+    /// The floor of any handle scheme: a plain table of (generation,
+    /// offset into `slice`) that a handle indexes, checked and followed.
+    table: Vec<(u32, u32)>,
+}
 
-    let time = |f: &dyn Fn(usize) -> u8| {
+const BLOCKS: usize = 4096;
+const ORDER: usize = 1 << 20;
+
+impl Reads {
+    fn new() -> Self {
+        // A region the size of its blocks, with a handle each: the blocks
+        // and their table are as compact as the slice and pointer table
+        // they are compared with.
+        let (compact, _) = compact_of(BLOCKS * 64, BLOCKS);
+        let handles: Vec<Handle> = (0..BLOCKS)
+            .map(|i| {
+                let h = compact
+                    .allocate(Layout::from_size_align(64, 8).unwrap())
+                    .unwrap();
+                compact.get_mut(h).unwrap().fill(i as u8);
+                h
+            })
+            .collect();
+        let slice: Vec<u8> = (0..BLOCKS * 64).map(|i| (i / 64) as u8).collect();
+        let ptrs: Vec<*const u8> = handles
+            .iter()
+            .map(|&h| compact.get(h).unwrap().as_ptr())
+            .collect();
+        let mut rng = Rng(7);
+        let order: Vec<u32> = (0..ORDER)
+            .map(|_| (rng.next() % BLOCKS as u64) as u32)
+            .collect();
+        let table = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.generation(), (i * 64) as u32))
+            .collect();
+        Self {
+            compact,
+            handles,
+            slice,
+            ptrs,
+            order,
+            table,
+        }
+    }
+
+    /// `n` reads of the block at each next index, by `f`; the sum of the
+    /// bytes read.
+    #[inline(never)]
+    fn run(&self, n: usize, f: impl Fn(usize) -> u8) -> u8 {
+        let mut sum = 0u8;
+        for k in 0..n {
+            let i = self.order[k & (ORDER - 1)] as usize;
+            sum = sum.wrapping_add(f(black_box(i)));
+        }
+        sum
+    }
+
+    /// `n` reads by `access` (`index`, `raw`, `get`, `pin_all`).
+    fn access(&self, access: &str, n: usize) -> u8 {
+        match access {
+            "index" => self.run(n, |i| self.slice[i * 64 + 5]),
+            // SAFETY: every pointer is a live 64-byte block that nothing
+            // moves here.
+            "raw" => self.run(n, |i| unsafe { *self.ptrs[i].add(5) }),
+            "handle_floor" => self.run(n, |i| {
+                let h = self.handles[i];
+                let (generation, offset) = self.table[h.index() as usize];
+                assert_eq!(generation, h.generation());
+                self.slice[offset as usize + 5]
+            }),
+            "get" => self.run(n, |i| self.compact.get(self.handles[i]).unwrap()[5]),
+            "pin_all" => {
+                // One scope for the whole loop, as a frame would take it.
+                let frame = self.compact.pin_all();
+                self.run(n, |i| frame.get(self.handles[i]).unwrap()[5])
+            }
+            other => panic!("unknown access {other}: index, raw, handle_floor, get or pin_all"),
+        }
+    }
+}
+
+fn get_versus_index() {
+    const READS: usize = 20_000_000;
+    let reads = Reads::new();
+    let time = |access: &str| {
         let mut best = f64::MAX;
         for _ in 0..5 {
             let start = Instant::now();
-            let mut sum = 0u8;
-            for &i in &order {
-                sum = sum.wrapping_add(f(black_box(i as usize)));
-            }
-            black_box(sum);
+            black_box(reads.access(access, READS));
             best = best.min(start.elapsed().as_secs_f64() * 1e9 / READS as f64);
         }
         best
     };
-    let index = time(&|i| slice[i * 64 + 5]);
-    // SAFETY: every pointer is a live 64-byte block that nothing moves here.
-    let raw = time(&|i| unsafe { *ptrs[i].add(5) });
+    let index = time("index");
+    let raw = time("raw");
     // The floor of any per-access pin: one locked increment and one locked
     // decrement of a per-block counter around the raw read.
     let counters: Vec<std::sync::atomic::AtomicU64> = (0..BLOCKS)
         .map(|_| std::sync::atomic::AtomicU64::new(0))
         .collect();
-    let pin_floor = time(&|i| {
-        use std::sync::atomic::Ordering::{Acquire, Release};
-        counters[i].fetch_add(1, Acquire);
-        // SAFETY: as above.
-        let b = unsafe { *ptrs[i].add(5) };
-        counters[i].fetch_sub(1, Release);
-        b
-    });
-    let get = time(&|i| compact.get(handles[i]).unwrap()[5]);
-    println!("| slice index `slice[i * 64 + 5]` | {index:.2} ns | 1.00 |");
+    let pin_floor = {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            black_box(reads.run(READS, |i| {
+                use std::sync::atomic::Ordering::{Acquire, Release};
+                counters[i].fetch_add(1, Acquire);
+                // SAFETY: as in `Reads::access`.
+                let b = unsafe { *reads.ptrs[i].add(5) };
+                counters[i].fetch_sub(1, Release);
+                b
+            }));
+            best = best.min(start.elapsed().as_secs_f64() * 1e9 / READS as f64);
+        }
+        best
+    };
+    let get = time("get");
+    let pin_all = time("pin_all");
+    let handle_floor = time("handle_floor");
+    println!("| slice index `slice[i * 64 + 5]` | {index:.2} ns | 1.00 | |");
     println!(
-        "| raw pointer `*ptrs[i].add(5)` | {raw:.2} ns | {:.2} |",
+        "| raw pointer `*ptrs[i].add(5)` | {raw:.2} ns | {:.2} | |",
         raw / index
     );
     println!(
-        "| floor of any atomic pin: `fetch_add`, raw read, `fetch_sub` | {pin_floor:.2} ns | {:.2} |",
-        pin_floor / index
+        "| floor of any atomic pin: `fetch_add`, raw read, `fetch_sub` | {pin_floor:.2} ns | {:.2} | {:+.2} ns |",
+        pin_floor / index,
+        pin_floor - raw
     );
     println!(
-        "| `compact.get(handles[i]).unwrap()[5]` | {get:.2} ns | {:.2} (+{:.2} ns over the raw pointer) |",
+        "| floor of any handle: `handles[i]` → plain `(generation, offset)` table → checked → byte | {handle_floor:.2} ns | {:.2} | {:+.2} ns |",
+        handle_floor / index,
+        handle_floor - raw
+    );
+    println!(
+        "| `compact.get(handles[i]).unwrap()[5]` | {get:.2} ns | {:.2} | {:+.2} ns |",
         get / index,
         get - raw
+    );
+    println!(
+        "| `frame.get(handles[i]).unwrap()[5]`, `frame = compact.pin_all()` once | {pin_all:.2} ns | {:.2} | {:+.2} ns |",
+        pin_all / index,
+        pin_all - raw
     );
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, access, n] = &args[..]
+        && mode == "icount"
+    {
+        let reads = Reads::new();
+        black_box(reads.access(access, n.parse().expect("a read count")));
+        return;
+    }
+    let reads_only = args.get(1).is_some_and(|a| a == "reads");
     println!(
         "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
     );
@@ -343,13 +464,15 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for sizes in [Sizes::LogUniform, Sizes::Uniform] {
         for seed in [1, 2, 3] {
-            fragmenting(sizes, seed);
+            if !reads_only {
+                fragmenting(sizes, seed);
+            }
         }
     }
     println!(
         "\n### `get` + deref of an unpinned handle, 4,096 blocks of 64 B, random order, best of 5 × 20 M reads\n"
     );
-    println!("| access | per read | ratio to slice index |");
-    println!("|---|---:|---:|");
+    println!("| access | per read | ratio to slice index | over the raw pointer |");
+    println!("|---|---:|---:|---:|");
     get_versus_index();
 }

@@ -1,25 +1,32 @@
-//! Incremental defragmentation: sliding compaction toward the start of the
-//! data area, bounded per call.
+//! Incremental defragmentation, bounded per call, in two phases.
 //!
 //! # Algorithm
 //!
-//! Blocks are visited in address order. Each block's *target* is the first
-//! place after the previous block (or the start) aligned as the block
-//! requires; a block above its target slides down to it. A pinned block
-//! stays where it is and the blocks after it slide up to it instead. Blocks
-//! keep their address order, so a move changes no list links, and every
-//! block that moves moves once to its final place (unless a pin abandons the
-//! move, or blocks below it are freed later): this is the fewest bytes any
-//! sliding compaction moves.
+//! *First phase, evacuation* (the `plan` module): while the largest free
+//! range is short of `free - free / 32` bytes, the blocks overlapping the
+//! cheapest range of that size move, one per step, into free ranges outside
+//! it (best fit, largest first). A block may move up or down; it moves once
+//! in this phase, and the bytes moved stay close to the least any
+//! compaction must move (`BENCHMARKS.md`).
+//!
+//! *Second phase, sliding*: blocks are visited in address order. Each
+//! block's *target* is the first place after the previous block (or the
+//! start) aligned as the block requires; a block above its target slides
+//! down to it. A pinned block, or one longer than the budget's `max_bytes`,
+//! stays where it is and the blocks after it slide up to it instead. Slides
+//! keep the address order, so they change no list links. When the walk ends
+//! every movable block sits at its target: `done`.
 //!
 //! Each move is one *step*: the lock is taken for the step (the search and
 //! one copy) and released before the progress callback runs, so the
-//! callback may use the allocator. The next step resumes after the block of
-//! the previous one, or from the start if that block was freed meanwhile.
-//! A call stops before the move that would exceed the budget.
+//! callback may use the allocator. A slide resumes after the block of the
+//! previous one, or from the start if that block was freed meanwhile. A
+//! call stops before the move that would exceed the budget. Allocating or
+//! freeing a block starts the first phase again.
 
 use core::fmt;
 
+use super::plan::{Evacuation, Plan};
 use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
@@ -28,8 +35,11 @@ use crate::sync::Ordering;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DefragBudget {
     /// Bytes copied, at most (moves abandoned because of a pin count too:
-    /// the budget bounds the time spent). A block longer than this is never
-    /// moved with this budget.
+    /// the budget bounds the time spent). This is a hard bound: a block
+    /// longer than this is not moved by a call with this budget; it stays
+    /// like a pinned block (the blocks after it compact up to it), counts in
+    /// [`DefragReport::oversized`], and a call with a larger budget (a
+    /// loading screen's) moves it.
     pub max_bytes: usize,
     /// Blocks moved (or moves abandoned), at most.
     pub max_moves: usize,
@@ -76,11 +86,16 @@ pub struct DefragReport {
 }
 
 impl DefragReport {
-    /// Whether nothing is left to move but pinned blocks: every other block
-    /// sits at its target, so calling again changes nothing until blocks are
-    /// freed or unpinned. False when the budget ran out, and when a block
-    /// longer than the budget's `max_bytes` still has to move (see
-    /// [`oversized`](Self::oversized)).
+    /// Whether nothing is left that this budget can move: every block sits
+    /// at its target except pinned blocks and blocks longer than the
+    /// budget's `max_bytes` (see [`oversized`](Self::oversized)), so calling
+    /// again with the same budget changes nothing until blocks are freed,
+    /// unpinned or allocated. False when the budget ran out first.
+    ///
+    /// A block longer than `max_bytes` counts as fixed rather than keeping
+    /// `done` false: the budget bounds one call's time (a frame's), so such
+    /// a block can never move with it, and a loop `while !done()` must end.
+    /// `oversized > 0` with `done` says a larger budget would do more.
     pub fn done(&self) -> bool {
         self.done
     }
@@ -135,7 +150,8 @@ enum Cursor {
 
 /// Why a move did not happen.
 enum Refused {
-    /// A pin or writer was there before the copy started.
+    /// A pin, writer or [`PinnedAll`](super::PinnedAll) was there before
+    /// the copy started.
     Pinned,
     /// A reader pinned the block during the copy.
     Abandoned,
@@ -173,9 +189,93 @@ impl Compact {
         report
     }
 
-    /// Finds the next block to move after `cursor` and moves it; `None`
+    /// Makes the next move: an evacuation while the first phase has one
+    /// (see the `plan` module), else the next slide after `cursor`. `None`
     /// when the walk ends or the budget is spent (`report.done` says which).
     fn step(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        budget: DefragBudget,
+        report: &mut DefragReport,
+        cursor: &mut Cursor,
+    ) -> Option<DefragStep> {
+        while !state.sliding {
+            let copied = report.bytes_moved + report.bytes_abandoned;
+            let evacuation = match self.plan(state, g, budget.max_bytes, copied) {
+                Plan::Slide => break,
+                Plan::OverBudget => {
+                    report.done = false;
+                    return None;
+                }
+                Plan::Move(evacuation) => evacuation,
+            };
+            if report.blocks_moved + report.abandoned >= budget.max_moves {
+                report.done = false;
+                return None;
+            }
+            if let Some(step) = self.evacuate(state, g, report, evacuation) {
+                return Some(step);
+            }
+        }
+        self.slide(state, g, budget, report, cursor)
+    }
+
+    /// Makes one evacuation the planner chose; `None` if a pin came first
+    /// (the planner then plans around it).
+    fn evacuate(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        report: &mut DefragReport,
+        e: Evacuation,
+    ) -> Option<DefragStep> {
+        let slot = self.slot_locked(g, e.index);
+        let word = slot.state.load(Ordering::Relaxed);
+        let handle = Handle {
+            index: e.index,
+            generation: super::table::generation(word),
+        };
+        state.evacuations += 1;
+        let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
+        match moved {
+            Ok(()) => {
+                report.bytes_moved += e.len;
+                report.blocks_moved += 1;
+                state.blocks_moved += 1;
+                state.bytes_moved += e.len as u64;
+                // The block's place in address order changes unless it
+                // stays between the same neighbours.
+                let prev = slot.prev.load(Ordering::Relaxed);
+                if e.after != e.index && e.after != prev {
+                    self.unlink(state, g, e.index);
+                    self.link_after(state, g, e.index, e.after);
+                }
+            }
+            Err(Refused::Pinned) => {
+                report.skipped_pinned += 1;
+                return None;
+            }
+            Err(Refused::Abandoned) => {
+                report.abandoned += 1;
+                report.bytes_abandoned += e.len;
+                state.moves_abandoned += 1;
+            }
+        }
+        Some(DefragStep {
+            handle,
+            from: e.from,
+            to: e.to,
+            len: e.len,
+            moved: moved.is_ok(),
+            bytes_moved: report.bytes_moved,
+            blocks_moved: report.blocks_moved,
+        })
+    }
+
+    /// Finds the next block to slide after `cursor` and slides it; `None`
+    /// when the walk ends or the budget is spent (`report.done` says which).
+    fn slide(
         &self,
         state: &mut State,
         g: Geometry,
@@ -207,7 +307,7 @@ impl Compact {
             let to = Compact::place(g, end, align).unwrap_or(from).min(from);
             if to < from {
                 let copied = report.bytes_moved + report.bytes_abandoned;
-                if pins(word) != 0 || word & WRITER != 0 {
+                if pins(word) != 0 || word & WRITER != 0 || self.scoped_hint() {
                     report.skipped_pinned += 1;
                 } else if len > budget.max_bytes {
                     report.oversized += 1;
@@ -224,6 +324,9 @@ impl Compact {
                             report.blocks_moved += 1;
                             state.blocks_moved += 1;
                             state.bytes_moved += len as u64;
+                            // The first phase is over until the layout
+                            // changes (allocate, free).
+                            state.sliding = true;
                         }
                         Err(Refused::Pinned) => {
                             report.skipped_pinned += 1;
@@ -252,7 +355,7 @@ impl Compact {
             end = from + extent(len);
             cur = slot.next.load(Ordering::Relaxed);
         }
-        report.done = report.oversized == 0;
+        report.done = true;
         None
     }
 
@@ -270,7 +373,9 @@ impl Compact {
     ) -> Result<(), Refused> {
         // A destination overlapping the block means the copy overwrites
         // bytes a reader would read: no pin may start until it is done.
-        let overlapping = to + len > from;
+        // Only slides overlap, and they go down.
+        let overlapping = to < from + len && from < to + len;
+        debug_assert!(!overlapping || to < from);
         let flags = if overlapping { MOVING | FROZEN } else { MOVING };
         loop {
             if pins(word) != 0 || word & WRITER != 0 {
@@ -287,6 +392,12 @@ impl Compact {
                 Ok(_) => break,
                 Err(now) => word = now,
             }
+        }
+        // A `PinnedAll` pins every block: give way to it before copying
+        // (the `scope` module's protocol, mark then look).
+        if self.scoped_after_mark() {
+            slot.state.fetch_and(!flags, Ordering::Release);
+            return Err(Refused::Pinned);
         }
         let current = side(word);
         // Nobody reads the other offset word: pinners read the one `SIDE`

@@ -3,6 +3,8 @@
 mod defrag;
 mod entry;
 mod pin;
+mod plan;
+mod scope;
 mod table;
 
 use core::alloc::Layout;
@@ -12,6 +14,7 @@ use core::ptr::NonNull;
 
 pub use defrag::{DefragBudget, DefragReport, DefragStep};
 pub use pin::{Pinned, PinnedMut};
+pub use scope::PinnedAll;
 pub use table::Handle;
 use table::{
     FROZEN, GEN_MASK, LIVE, MAX_PINS, MOVING, NIL, PIN, SIDE, SLOT_ALIGN, SLOT_SIZE, Slot, WRITER,
@@ -47,8 +50,9 @@ const fn extent(len: usize) -> usize {
 /// request that fits in total fits nowhere; without virtual memory the only
 /// cure is to move blocks. A `Compact` hands out [`Handle`]s instead of
 /// pointers, lends a block's bytes through pinning guards ([`Pinned`],
-/// [`PinnedMut`]) and moves unpinned blocks toward the start of its memory
-/// in bounded steps ([`Compact::defragment`] with a [`DefragBudget`]), so a
+/// [`PinnedMut`], or [`PinnedAll`] for a batch of cheap reads) and moves
+/// unpinned blocks in bounded steps ([`Compact::defragment`] with a
+/// [`DefragBudget`]) until the free space is one range at the end, so a
 /// game can call it once per frame.
 ///
 /// # Memory layout
@@ -79,10 +83,18 @@ const fn extent(len: usize) -> usize {
 ///   so a pin never shows uninitialised memory.
 /// * [`get`](Compact::get) / [`get_mut`](Compact::get_mut): lock-free; one
 ///   load of the slot count, one compare-and-swap on the slot's state word,
-///   and one atomic read-modify-write when the guard drops.
+///   and one atomic read-modify-write when the guard drops (`get_mut` adds
+///   a fence and a load: it gives way to [`PinnedAll`] scopes).
+/// * [`pin_all`](Compact::pin_all) pins every block at once for the cost of
+///   one guard; [`PinnedAll::get`] then costs plain loads — the read path
+///   for hot loops (see [`PinnedAll`] for why a per-access guard cannot be
+///   as cheap, and what the scope costs the defragmenter).
 /// * [`free`](Compact::free): O(1) under the lock.
-/// * [`defragment`](Compact::defragment): sliding compaction in address
-///   order, resumable, at most the budget's bytes and moves per call.
+/// * [`defragment`](Compact::defragment): first evacuates the cheapest
+///   range that would make the free space nearly one range (blocks moved
+///   into holes elsewhere, best fit), then slides the rest toward the
+///   start; resumable, at most the budget's bytes and moves per call,
+///   O(blocks) per move.
 /// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 ///   [`check`](Compact::check): O(live blocks) under the lock.
 ///
@@ -104,7 +116,11 @@ const fn extent(len: usize) -> usize {
 /// the lock. Which of a pin and a move wins is decided on the slot's state
 /// word (see the `table` module):
 ///
-/// * A move starts only on a block with no pin and no writer.
+/// * A move starts only on a block with no pin and no writer, and only if
+///   no [`PinnedAll`] lives (checked after marking the block, behind a
+///   fence; see [`PinnedAll`]).
+/// * Moves go into free ranges (evacuations, either direction) or down by
+///   less than the block's length (slides, overlapping itself).
 /// * When the destination does not overlap the block, readers may still pin
 ///   the block during the copy: they read the old bytes, which the copy only
 ///   reads too. The move ends with a compare-and-swap that requires the pin
@@ -154,6 +170,8 @@ pub struct Compact {
     /// Slots initialised so far; readers trust no slot at or above it.
     /// Written under the lock, read lock-free.
     fresh: AtomicU32,
+    /// Live [`PinnedAll`] scopes (see the `scope` module).
+    scopes: AtomicU32,
     state: Lock<State>,
 }
 
@@ -170,6 +188,13 @@ struct State {
     blocks_moved: u64,
     bytes_moved: u64,
     moves_abandoned: u64,
+    /// Evacuations since the layout last changed (see the `plan` module).
+    evacuations: u64,
+    /// The window the first phase of defragmentation is evacuating.
+    window: Option<plan::Span>,
+    /// A slide happened since the layout last changed: the first phase of
+    /// defragmentation (evacuation) is over.
+    sliding: bool,
 }
 
 /// Where the data area and the table are, worked out from the memory.
@@ -270,6 +295,7 @@ impl Compact {
                 slots: slots as u32,
                 table_off: memory.len() - slots * SLOT_SIZE,
                 fresh: AtomicU32::new(0),
+                scopes: AtomicU32::new(0),
                 state: Lock::new(State {
                     first: NIL,
                     last: NIL,
@@ -279,6 +305,9 @@ impl Compact {
                     blocks_moved: 0,
                     bytes_moved: 0,
                     moves_abandoned: 0,
+                    evacuations: 0,
+                    window: None,
+                    sliding: false,
                 }),
             }
         }
@@ -437,6 +466,10 @@ impl Compact {
         // pin that sees the block live.
         slot.state.store(word | LIVE, Ordering::Release);
         state.counters.allocated(size, ext);
+        // A new layout: defragmentation starts again with evacuation.
+        state.evacuations = 0;
+        state.window = None;
+        state.sliding = false;
         Ok(Handle {
             index,
             generation: generation(word),
@@ -517,7 +550,7 @@ impl Compact {
     /// index this allocator never handed out, [`AllocError::DoubleFree`] for
     /// a stale handle (freed already, or its slot reused since), and
     /// [`AllocError::Pinned`] while a [`Pinned`] or [`PinnedMut`] guard of
-    /// the block lives.
+    /// the block, or any [`PinnedAll`], lives.
     pub fn free(&self, handle: Handle) -> Result<(), AllocError> {
         let g = self.geometry();
         let slot = self
@@ -525,7 +558,9 @@ impl Compact {
             .ok_or(AllocError::ForeignPointer)?;
         self.state.with(|state| {
             let mut word = slot.state.load(Ordering::Relaxed);
-            let retire = loop {
+            // Mark the block before looking for scopes (the `scope` module's
+            // protocol); a `PinnedAll::get` of it waits for our decision.
+            loop {
                 if generation(word) != handle.generation || word & LIVE == 0 {
                     return Err(AllocError::DoubleFree);
                 }
@@ -533,29 +568,58 @@ impl Compact {
                 if pins(word) != 0 || word & WRITER != 0 {
                     return Err(AllocError::Pinned);
                 }
-                let retire = handle.generation == u32::MAX;
-                let next_gen = if retire {
-                    u32::MAX
-                } else {
-                    handle.generation + 1
-                };
-                let freed = (word & SIDE) | next_gen as u64;
                 // Acquire: the last guard's accesses happen before the bytes
-                // are reused; release: a pinner that fails on the new word
-                // sees a consistent slot.
+                // are reused.
                 match slot.state.compare_exchange_weak(
                     word,
+                    word | MOVING,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => word = now,
+                }
+            }
+            let unmark = || {
+                slot.state.fetch_and(!MOVING, Ordering::Release);
+                Err(AllocError::Pinned)
+            };
+            if self.scoped_after_mark() {
+                return unmark();
+            }
+            let retire = handle.generation == u32::MAX;
+            let next_gen = if retire {
+                u32::MAX
+            } else {
+                handle.generation + 1
+            };
+            let freed = (word & SIDE) | next_gen as u64;
+            let mut marked = word | MOVING;
+            loop {
+                // `Compact::get` pins a marked block (a move in flight is
+                // abandoned for it); a pin that came meanwhile wins.
+                if pins(marked) != 0 {
+                    return unmark();
+                }
+                // Acquire: as above, for pins that came and went meanwhile;
+                // release: a pinner that fails on the new word sees a
+                // consistent slot.
+                match slot.state.compare_exchange_weak(
+                    marked,
                     freed,
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break retire,
-                    Err(now) => word = now,
+                    Ok(_) => break,
+                    Err(now) => marked = now,
                 }
-            };
+            }
             self.unlink(state, g, handle.index);
             let len = slot.len.load(Ordering::Relaxed) as usize;
             state.counters.freed(len, extent(len));
+            state.evacuations = 0;
+            state.window = None;
+            state.sliding = false;
             if retire {
                 state.retired += 1;
             } else {
@@ -612,9 +676,9 @@ impl Compact {
 
     /// Exclusive access to the block of `handle`, pinning it until the guard
     /// drops; `None` for a stale or foreign handle and while any other pin
-    /// of the block lives (a [`Pinned`], a [`PinnedMut`], or a move by
-    /// another thread's [`defragment`](Self::defragment)). Lock-free, never
-    /// waits.
+    /// of the block lives (a [`Pinned`], a [`PinnedMut`], a [`PinnedAll`],
+    /// or a move by another thread's [`defragment`](Self::defragment)).
+    /// Lock-free, never waits.
     #[inline]
     pub fn get_mut(&self, handle: Handle) -> Option<PinnedMut<'_>> {
         let g = self.geometry();
@@ -640,6 +704,12 @@ impl Compact {
                 Ok(_) => break,
                 Err(now) => word = now,
             }
+        }
+        // A `PinnedAll` pins every block: give way to it (the `scope`
+        // module's protocol, mark then look).
+        if self.scoped_after_mark() {
+            slot.state.fetch_and(!WRITER, Ordering::Release);
+            return None;
         }
         Some(PinnedMut {
             slot,
