@@ -117,6 +117,16 @@ pub enum Error {
         /// What it is.
         what: String,
     },
+    /// A layout entry cannot be rebased onto (see
+    /// [`Options::for_component`](crate::Options::for_component)).
+    Layout {
+        /// The layout's name.
+        layout: String,
+        /// The component asked for.
+        component: String,
+        /// Why, and what to change.
+        why: String,
+    },
     /// A number on the command line or in a window description.
     BadNumber {
         /// The text given.
@@ -205,6 +215,14 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "function {function}, instruction at byte {offset:#x}: {what} cannot be rebased"
+            ),
+            Error::Layout {
+                layout,
+                component,
+                why,
+            } => write!(
+                f,
+                "component `{component}` of layout `{layout}` cannot be rebased onto: {why}"
             ),
             Error::BadNumber { text, why } => write!(f, "`{text}`: {why}"),
         }

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod layout;
 mod ops;
 mod plan;
 mod read;
@@ -34,6 +35,7 @@ mod scan;
 mod write;
 
 pub use error::Error;
+pub use layout::SHARED_IMPORT_MODULE;
 
 /// A range of the unified memory: `[base, base + size)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +109,10 @@ pub struct Options {
     pub memory_import: (String, String),
     /// Imported memories mapped onto windows.
     pub shared: Vec<SharedWindow>,
+    /// Whether a window for a memory the module does not import is skipped
+    /// (`true`, as for a layout's grants, which the module need not use)
+    /// or refused (`false`, the default: a misspelt `--shared`).
+    pub allow_unused_windows: bool,
     /// Pages an *imported* own memory starts with, as the host would have
     /// given it (never below its declared minimum, never above its maximum);
     /// `None`: its declared minimum.
@@ -128,6 +134,7 @@ impl Options {
             isolation: Isolation::Checked,
             memory_import: ("env".into(), "memory".into()),
             shared: Vec::new(),
+            allow_unused_windows: false,
             imported_pages: None,
             validate: true,
             relocations: false,

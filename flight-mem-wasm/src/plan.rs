@@ -100,8 +100,18 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
             size: opts.segment.size,
         });
     }
+    let mut windows = Vec::with_capacity(opts.shared.len());
     for w in &opts.shared {
         let name = w.name();
+        if !input.memories.iter().any(|m| {
+            m.import
+                .is_some_and(|(module, field)| module == w.module && field == w.field)
+        }) {
+            if opts.allow_unused_windows {
+                continue;
+            }
+            return Err(Error::UnknownShared { name });
+        }
         check_range(&format!("window `{name}`"), w.segment)?;
         if masked && !w.segment.size.is_power_of_two() {
             return Err(Error::NotPowerOfTwo {
@@ -109,13 +119,8 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                 size: w.segment.size,
             });
         }
-        if !input.memories.iter().any(|m| {
-            m.import
-                .is_some_and(|(module, field)| module == w.module && field == w.field)
-        }) {
-            return Err(Error::UnknownShared { name });
-        }
         ranges.push((format!("window `{name}`"), w.segment));
+        windows.push(w);
     }
     for (i, (a_name, a)) in ranges.iter().enumerate() {
         for (b_name, b) in &ranges[i + 1..] {
@@ -148,7 +153,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         };
         let min_bytes = initial * PAGE;
         let window = m.import.and_then(|(module, field)| {
-            opts.shared
+            windows
                 .iter()
                 .find(|w| w.module == module && w.field == field)
         });

@@ -142,3 +142,24 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
     }
     Ok(input)
 }
+
+/// `(module, field)` of every memory `bytes` imports; empty when the import
+/// section does not decode (the rebase reports why).
+pub(crate) fn imported_memories(bytes: &[u8]) -> Vec<(&str, &str)> {
+    let mut found = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ImportSection(reader)) => {
+                for import in reader.into_imports().flatten() {
+                    if matches!(import.ty, TypeRef::Memory(_)) {
+                        found.push((import.module, import.name));
+                    }
+                }
+                break;
+            }
+            Ok(Payload::CodeSectionStart { .. }) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    found
+}
