@@ -86,11 +86,11 @@ pub enum Isolation {
     /// segments and windows), branch-free. Out-of-bounds accesses land
     /// somewhere inside the segment instead of trapping.
     ///
-    /// A mask confines where an access *starts*: an access of `w` bytes
-    /// starting in the last `w - 1` bytes of the segment reaches up to 15
-    /// bytes past it. A layout's component segments have a guard after them;
-    /// a bare segment needs 16 bytes of slack after it. Bulk instructions
-    /// (`memory.fill`, `copy`, `init`) are bounds-checked as in `Checked`.
+    /// Exact: an access of `w > 1` bytes whose masked start lies in the
+    /// last `w - 1` bytes is moved to start at `size - w` (a `select`), so
+    /// no byte past the segment is ever reached and no guard is needed.
+    /// Bulk instructions (`memory.fill`, `copy`, `init`) are bounds-checked
+    /// as in `Checked`.
     Masked,
     /// An access outside the module's memory traps exactly where the
     /// original would have trapped (33-bit effective address, no wrap).

@@ -725,6 +725,22 @@ impl Func<'_> {
                     self.sink().i32_const(offset as i32).i32_add();
                 }
                 self.sink().i32_const((mem.span - 1) as i32).i32_and();
+                if width > 1 {
+                    // The mask confines where the access starts; an access
+                    // starting in the last `width - 1` bytes would end past
+                    // the segment, in a neighbour. Clamp the start to
+                    // `span - width`, branch-free: isolation stays exact.
+                    let t = self.scratch;
+                    self.uses_scratch = true;
+                    let last = (mem.span - width) as i32;
+                    self.sink()
+                        .local_tee(t)
+                        .i32_const(last)
+                        .local_get(t)
+                        .i32_const(last)
+                        .i32_lt_u()
+                        .select();
+                }
                 for &l in locals {
                     self.sink().local_get(l);
                 }

@@ -148,6 +148,46 @@ fn masked_and_trusted_relocate_in_bounds_accesses() {
     assert_eq!(u.broken_canary(&s, 0), None);
 }
 
+/// A wide masked access whose masked start lies in the segment's last bytes
+/// is clamped to end at the segment's last byte: not one byte past it (the
+/// canaries start right after the segment), for every width.
+#[test]
+fn masked_is_exact_at_the_segments_end() {
+    let wasm = wat::parse_str(
+        r#"(module (memory 1 1)
+          (func (export "s16") (param i32) (i32.store16 (local.get 0) (i32.const -1)))
+          (func (export "s32") (param i32) (i32.store (local.get 0) (i32.const -1)))
+          (func (export "s64") (param i32) (i64.store offset=3 (local.get 0) (i64.const -1)))
+          (func (export "s128") (param i32) (v128.store (local.get 0) (v128.const i64x2 -1 -1)))
+          (func (export "l64") (param i32) (result i32)
+            (i32.wrap_i64 (i64.load (local.get 0))))
+          (func (export "l8") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
+    )
+    .unwrap();
+    let seg = Segment {
+        base: BASE,
+        size: PAGE,
+    };
+    let mut s = Store::new(&engine(), ());
+    let (i, u) = instantiate(&mut s, &wasm, &options(seg, Isolation::Masked), &[]).unwrap();
+    let last = PAGE as i32 - 1;
+    for f in ["s16", "s32", "s64", "s128"] {
+        for at in [last, last - 1, last - 2, -1, PAGE as i32 + 65535] {
+            call(&mut s, &i, f, &[Val::I32(at)]).unwrap();
+            assert_eq!(u.broken_canary(&s, 0), None, "{f} at {at:#x}");
+        }
+    }
+    // The clamped access reads the segment's last bytes, the in-bounds
+    // one exactly its own.
+    assert_eq!(call(&mut s, &i, "l64", &[Val::I32(last)]), Ok(Some(-1)));
+    assert_eq!(call(&mut s, &i, "l8", &[Val::I32(last)]), Ok(Some(0xff)));
+    call(&mut s, &i, "s32", &[Val::I32(100)]).unwrap();
+    assert_eq!(
+        &u.memory.data(&s)[(BASE + 96) as usize..][..12],
+        &[0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]
+    );
+}
+
 #[test]
 fn constant_in_bounds_accesses_need_no_check() {
     let wasm = wat::parse_str(MODULE).unwrap();
