@@ -182,6 +182,44 @@ fn masked_is_exact_at_the_segments_end() {
     assert_eq!(call(&mut s, &i, "l64", &[Val::I32(last)]), Ok(Some(-1)));
     assert_eq!(call(&mut s, &i, "l8", &[Val::I32(last)]), Ok(Some(0xff)));
     call(&mut s, &i, "s32", &[Val::I32(100)]).unwrap();
+    // A segment larger than the memory's maximum keeps the masked range
+    // 16 bytes or more from its end: no clamp is emitted, and the canaries
+    // after the segment hold all the same.
+    let seg2 = Segment {
+        base: BASE,
+        size: 2 * PAGE,
+    };
+    let out = rebase(&wasm, &options(seg2, Isolation::Masked)).unwrap();
+    let clamps = |w: &[u8]| {
+        let mut n = 0;
+        for p in wasmparser::Parser::new(0).parse_all(w) {
+            if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = p {
+                let mut ops = b.get_operators_reader().unwrap();
+                while !ops.eof() {
+                    n += usize::from(matches!(ops.read().unwrap(), wasmparser::Operator::Select));
+                }
+            }
+        }
+        n
+    };
+    assert_eq!(clamps(&out.wasm), 0);
+    assert_eq!(
+        clamps(
+            &rebase(&wasm, &options(seg, Isolation::Masked))
+                .unwrap()
+                .wasm
+        ),
+        5,
+        "one clamp per wide access"
+    );
+    let mut s2 = Store::new(&engine(), ());
+    let (i2, u2) = instantiate(&mut s2, &wasm, &options(seg2, Isolation::Masked), &[]).unwrap();
+    for f in ["s16", "s32", "s64", "s128"] {
+        for at in [last, -1, 2 * PAGE as i32 - 1] {
+            call(&mut s2, &i2, f, &[Val::I32(at)]).unwrap();
+            assert_eq!(u2.broken_canary(&s2, 0), None, "{f} at {at:#x}");
+        }
+    }
     assert_eq!(
         &u.memory.data(&s)[(BASE + 96) as usize..][..12],
         &[0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]
