@@ -86,11 +86,13 @@ pub enum Isolation {
     /// segments and windows), branch-free. Out-of-bounds accesses land
     /// somewhere inside the segment instead of trapping.
     ///
-    /// Exact: an access of `w > 1` bytes whose masked start lies in the
-    /// last `w - 1` bytes is moved to start at `size - w` (a `select`), so
-    /// no byte past the segment is ever reached and no guard is needed.
-    /// Bulk instructions (`memory.fill`, `copy`, `init`) are bounds-checked
-    /// as in `Checked`.
+    /// Exact: the mask covers the memory's maximum rounded up to a power
+    /// of two; where that range ends less than 16 bytes before the
+    /// segment does, an access of `w > 1` bytes is clamped to start at most
+    /// at `size - w` (a `select`). No byte past the segment is ever
+    /// reached, so no guard is needed; a segment at least twice the
+    /// memory's maximum needs no clamp. Bulk instructions (`memory.fill`,
+    /// `copy`, `init`) are bounds-checked as in `Checked`.
     Masked,
     /// An access outside the module's memory traps exactly where the
     /// original would have trapped (33-bit effective address, no wrap).
