@@ -246,10 +246,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() == Some("--rebase-args") {
         let name = args.next().unwrap_or_else(|| "physics".into());
-        let (_, text) = MODULES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .unwrap_or_else(|| panic!("no component `{name}`"));
+        let Some((_, text)) = MODULES.iter().find(|(n, _)| *n == name) else {
+            eprintln!(
+                "error: no wasm component `{name}`; the components: physics, renderer, audio"
+            );
+            std::process::exit(2);
+        };
         let wasm = wat::parse_str(text).expect("the module's text");
         println!(
             "{}",
