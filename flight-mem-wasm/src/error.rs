@@ -95,8 +95,9 @@ pub enum Error {
         /// Bytes of the memory at instantiation.
         memory_bytes: u64,
     },
-    /// An active data segment whose offset is not a constant: it cannot be
-    /// proven to stay in the segment at rebase time.
+    /// An active data segment whose offset is not a constant, where no
+    /// start function can check it (kept for API stability: `checked` and
+    /// `masked` now apply such segments from a checking start function).
     NonConstantDataOffset {
         /// Data segment index.
         segment: u32,

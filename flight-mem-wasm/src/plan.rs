@@ -71,6 +71,12 @@ pub(crate) struct Plan {
     pub trap_func: Option<u32>,
     /// The `[] -> []` type appended for it.
     pub trap_type: u32,
+    /// Active data segments are applied by an appended start function
+    /// (`checked`/`masked` with a data offset only known at instantiation,
+    /// `global.get` of an imported global): its index. It checks each
+    /// segment against the memory as instantiation would, then calls the
+    /// module's own start function.
+    pub init_func: Option<u32>,
 }
 
 fn check_range(what: &str, seg: Segment) -> Result<(), Error> {
@@ -201,6 +207,16 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
     if own.len() > 1 {
         return Err(Error::SeveralOwnMemories { count: own.len() });
     }
+    // A data offset that is not one `i32.const` is known only at
+    // instantiation; `checked` and `masked` then apply every active segment
+    // from a start function, in order, each checked first.
+    let lazy_data = opts.isolation != Isolation::Trusted
+        && input.data.iter().any(|d| match &d.kind {
+            wasmparser::DataKind::Active { offset_expr, .. } => {
+                crate::write::constant_offset(offset_expr).is_none()
+            }
+            wasmparser::DataKind::Passive => false,
+        });
     let own_pages = own.first().map(|&i| (mems[i].min_bytes / PAGE) as u32);
     let end = ranges
         .iter()
@@ -216,8 +232,10 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         own_pages,
         unified_min_pages: end.div_ceil(PAGE),
         shared,
-        trap_func: (opts.isolation != Isolation::Trusted && !input.bodies.is_empty())
+        trap_func: (opts.isolation != Isolation::Trusted
+            && (!input.bodies.is_empty() || lazy_data))
             .then(|| input.imported_funcs + input.bodies.len() as u32),
         trap_type: input.type_params.len() as u32,
+        init_func: lazy_data.then(|| input.imported_funcs + input.bodies.len() as u32 + 1),
     })
 }

@@ -40,6 +40,8 @@ pub(crate) struct Input<'a> {
     pub func_types: Vec<u32>,
     pub bodies: Vec<Body<'a>>,
     pub data: Vec<Data<'a>>,
+    /// The start function, if any.
+    pub start: Option<u32>,
 }
 
 fn range(r: Range<u64>) -> Range<usize> {
@@ -71,6 +73,7 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
         func_types: Vec::new(),
         bodies: Vec::new(),
         data: Vec::new(),
+        start: None,
     };
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload?;
@@ -128,6 +131,7 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
                 }
             }
             Payload::GlobalSection(reader) => input.globals += reader.count(),
+            Payload::StartSection { func, .. } => input.start = Some(func),
             Payload::CodeSectionEntry(body) => input.bodies.push(Body {
                 body,
                 validator: func_validator,

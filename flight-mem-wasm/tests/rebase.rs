@@ -418,3 +418,82 @@ fn every_module_shape_gives_a_valid_output() {
         }
     }
 }
+
+/// A data segment at `global.get` of an imported global: `checked` applies
+/// it from an appended start function, after checking it as instantiation
+/// would, then runs the module's own start function; out of bounds, the
+/// instantiation fails with the original's trap and writes nothing.
+#[test]
+fn data_at_an_imported_global_is_checked_at_instantiation() {
+    let wasm = wat::parse_str(
+        r#"(module
+          (import "env" "off" (global $off i32))
+          (memory 1 1)
+          (global $seen (mut i32) (i32.const 0))
+          (data (i32.const 8) "\01\02")
+          (data (global.get $off) "\2a\2b\2c\2d")
+          (data (i32.const 9) "\09")
+          (func $start (global.set $seen (i32.load8_u (global.get $off))))
+          (start $start)
+          (func (export "seen") (result i32) (global.get $seen))
+          (func (export "reinit") (memory.init 1 (i32.const 0) (i32.const 0) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let seg = Segment {
+        base: BASE,
+        size: PAGE,
+    };
+    for iso in [Isolation::Checked, Isolation::Masked] {
+        let run = |off: i32| {
+            let mut s = Store::new(&engine(), ());
+            let g = wasmi::Global::new(&mut s, Val::I32(off), wasmi::Mutability::Const);
+            let extra = [(
+                "env".to_string(),
+                "off".to_string(),
+                wasmi::Extern::Global(g),
+            )];
+            let r = instantiate(&mut s, &wasm, &options(seg, iso), &extra);
+            (s, r)
+        };
+        let (mut s, r) = run(100);
+        let (i, u) = r.unwrap();
+        let mem = &u.memory.data(&s)[BASE as usize..];
+        assert_eq!(&mem[100..104], &[0x2a, 0x2b, 0x2c, 0x2d], "{iso:?}");
+        assert_eq!(&mem[8..10], &[1, 9], "{iso:?}: segments apply in order");
+        assert_eq!(
+            call(&mut s, &i, "seen", &[]),
+            Ok(Some(0x2a)),
+            "start ran after"
+        );
+        // Applied, so dropped, as an active segment is.
+        assert_eq!(
+            call(&mut s, &i, "reinit", &[]),
+            Err(TrapCode::MemoryOutOfBounds)
+        );
+        assert_eq!(u.broken_canary(&s, 0), None);
+        for off in [PAGE as i32 - 3, -4] {
+            let (_, r) = run(off);
+            let e = r.err().expect("out of bounds: no instance");
+            assert!(
+                e.contains("out of bounds memory access"),
+                "{iso:?} {off}: {e}"
+            );
+        }
+    }
+    // Nothing is written past the segment when instantiation fails.
+    let mut s = Store::new(&engine(), ());
+    let g = wasmi::Global::new(&mut s, Val::I32(PAGE as i32 - 2), wasmi::Mutability::Const);
+    let extra = [(
+        "env".to_string(),
+        "off".to_string(),
+        wasmi::Extern::Global(g),
+    )];
+    let out = rebase(&wasm, &options(seg, Isolation::Checked)).unwrap();
+    let unified = Unified::new(&mut s, seg);
+    let module = wasmi::Module::new(s.engine(), &out.wasm[..]).unwrap();
+    let mut linker = wasmi::Linker::<()>::new(s.engine());
+    linker.define("env", "memory", unified.memory).unwrap();
+    linker.define(&extra[0].0, &extra[0].1, extra[0].2).unwrap();
+    assert!(linker.instantiate_and_start(&mut s, &module).is_err());
+    assert_eq!(unified.broken_canary(&s, 0), None);
+}
