@@ -1,6 +1,6 @@
 //! Runnable memory plans; see the `[[example]]`s of this package:
 //! `cargo run --release --example dreamcast`, `psp_components`,
-//! `custom_banks`.
+//! `wasm_components`, `custom_banks`.
 
 /// A small deterministic random generator (xorshift64*), so runs repeat.
 #[derive(Clone, Debug)]

@@ -2,8 +2,10 @@
 # Speed of flight-rebase on large real modules nobody here wrote: the .wasm
 # files shipped in the npm packages @swc/wasm and esbuild-wasm, fetched into
 # a temporary directory (never committed), side by side with a byte copy, a
-# bare wasmparser operator scan and Binaryen's wasm-opt (Debian's binaryen)
-# in one run; then the run-time cost of isolation in wasmi.
+# bare wasmparser operator scan, Binaryen's wasm-opt (Debian's binaryen)
+# and the peer, Binaryen's multi-memory-lowering (the npm `binaryen` package,
+# pinned; Debian's 108 lacks the pass), in one run; then the run-time cost
+# of isolation in wasmi, flight-rebase's modes next to Binaryen's lowering.
 # Usage: bash flight-mem-wasm/benches/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,12 +19,16 @@ fi
 command -v wasm-opt >/dev/null 2>&1 && wasm-opt --version
 (
   cd "$tmp"
-  npm pack --silent @swc/wasm esbuild-wasm >/dev/null
+  npm pack --silent @swc/wasm@1.16.18 esbuild-wasm@0.28.2 >/dev/null
+  npm install --silent --no-audit --no-fund --prefix "$tmp/npm" binaryen@132.0.0 >/dev/null
   for t in *.tgz; do
     mkdir -p "${t%.tgz}"
     tar -xzf "$t" -C "${t%.tgz}"
     echo "package: $t"
   done
 )
-mapfile -t files < <(find "$tmp" -name '*.wasm' -size +1M | sort)
+mapfile -t files < <(find "$tmp" -path "$tmp/npm" -prune -o -name '*.wasm' -size +1M -print | sort)
+export FLIGHT_BENCH_BINARYEN_JS="$tmp/npm/node_modules/.bin/wasm-opt"
+"$FLIGHT_BENCH_BINARYEN_JS" --version
+lscpu | grep 'Model name' || true
 cargo bench -p flight-mem-wasm --bench rebase -- "${files[@]}"

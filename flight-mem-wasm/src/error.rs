@@ -95,8 +95,9 @@ pub enum Error {
         /// Bytes of the memory at instantiation.
         memory_bytes: u64,
     },
-    /// An active data segment whose offset is not a constant: it cannot be
-    /// proven to stay in the segment at rebase time.
+    /// An active data segment whose offset is not a constant, where no
+    /// start function can check it (kept for API stability: `checked` and
+    /// `masked` now apply such segments from a checking start function).
     NonConstantDataOffset {
         /// Data segment index.
         segment: u32,
@@ -116,6 +117,16 @@ pub enum Error {
         offset: u64,
         /// What it is.
         what: String,
+    },
+    /// A layout entry cannot be rebased onto (see
+    /// [`Options::for_component`](crate::Options::for_component)).
+    Layout {
+        /// The layout's name.
+        layout: String,
+        /// The component asked for.
+        component: String,
+        /// Why, and what to change.
+        why: String,
     },
     /// A number on the command line or in a window description.
     BadNumber {
@@ -205,6 +216,14 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "function {function}, instruction at byte {offset:#x}: {what} cannot be rebased"
+            ),
+            Error::Layout {
+                layout,
+                component,
+                why,
+            } => write!(
+                f,
+                "component `{component}` of layout `{layout}` cannot be rebased onto: {why}"
             ),
             Error::BadNumber { text, why } => write!(f, "`{text}`: {why}"),
         }

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod layout;
 mod ops;
 mod plan;
 mod read;
@@ -34,6 +35,7 @@ mod scan;
 mod write;
 
 pub use error::Error;
+pub use layout::SHARED_IMPORT_MODULE;
 
 /// A range of the unified memory: `[base, base + size)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,11 +86,13 @@ pub enum Isolation {
     /// segments and windows), branch-free. Out-of-bounds accesses land
     /// somewhere inside the segment instead of trapping.
     ///
-    /// A mask confines where an access *starts*: an access of `w` bytes
-    /// starting in the last `w - 1` bytes of the segment reaches up to 15
-    /// bytes past it. A layout's component segments have a guard after them;
-    /// a bare segment needs 16 bytes of slack after it. Bulk instructions
-    /// (`memory.fill`, `copy`, `init`) are bounds-checked as in `Checked`.
+    /// Exact: the mask covers the memory's maximum rounded up to a power
+    /// of two; where that range ends less than 16 bytes before the
+    /// segment does, an access of `w > 1` bytes is clamped to start at most
+    /// at `size - w` (a `select`). No byte past the segment is ever
+    /// reached, so no guard is needed; a segment at least twice the
+    /// memory's maximum needs no clamp. Bulk instructions (`memory.fill`,
+    /// `copy`, `init`) are bounds-checked as in `Checked`.
     Masked,
     /// An access outside the module's memory traps exactly where the
     /// original would have trapped (33-bit effective address, no wrap).
@@ -107,6 +111,10 @@ pub struct Options {
     pub memory_import: (String, String),
     /// Imported memories mapped onto windows.
     pub shared: Vec<SharedWindow>,
+    /// Whether a window for a memory the module does not import is skipped
+    /// (`true`, as for a layout's grants, which the module need not use)
+    /// or refused (`false`, the default: a misspelt `--shared`).
+    pub allow_unused_windows: bool,
     /// Pages an *imported* own memory starts with, as the host would have
     /// given it (never below its declared minimum, never above its maximum);
     /// `None`: its declared minimum.
@@ -128,6 +136,7 @@ impl Options {
             isolation: Isolation::Checked,
             memory_import: ("env".into(), "memory".into()),
             shared: Vec::new(),
+            allow_unused_windows: false,
             imported_pages: None,
             validate: true,
             relocations: false,

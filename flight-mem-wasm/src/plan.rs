@@ -71,6 +71,12 @@ pub(crate) struct Plan {
     pub trap_func: Option<u32>,
     /// The `[] -> []` type appended for it.
     pub trap_type: u32,
+    /// Active data segments are applied by an appended start function
+    /// (`checked`/`masked` with a data offset only known at instantiation,
+    /// `global.get` of an imported global): its index. It checks each
+    /// segment against the memory as instantiation would, then calls the
+    /// module's own start function.
+    pub init_func: Option<u32>,
 }
 
 fn check_range(what: &str, seg: Segment) -> Result<(), Error> {
@@ -100,8 +106,18 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
             size: opts.segment.size,
         });
     }
+    let mut windows = Vec::with_capacity(opts.shared.len());
     for w in &opts.shared {
         let name = w.name();
+        if !input.memories.iter().any(|m| {
+            m.import
+                .is_some_and(|(module, field)| module == w.module && field == w.field)
+        }) {
+            if opts.allow_unused_windows {
+                continue;
+            }
+            return Err(Error::UnknownShared { name });
+        }
         check_range(&format!("window `{name}`"), w.segment)?;
         if masked && !w.segment.size.is_power_of_two() {
             return Err(Error::NotPowerOfTwo {
@@ -109,13 +125,8 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                 size: w.segment.size,
             });
         }
-        if !input.memories.iter().any(|m| {
-            m.import
-                .is_some_and(|(module, field)| module == w.module && field == w.field)
-        }) {
-            return Err(Error::UnknownShared { name });
-        }
         ranges.push((format!("window `{name}`"), w.segment));
+        windows.push(w);
     }
     for (i, (a_name, a)) in ranges.iter().enumerate() {
         for (b_name, b) in &ranges[i + 1..] {
@@ -148,7 +159,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         };
         let min_bytes = initial * PAGE;
         let window = m.import.and_then(|(module, field)| {
-            opts.shared
+            windows
                 .iter()
                 .find(|w| w.module == module && w.field == field)
         });
@@ -196,6 +207,16 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
     if own.len() > 1 {
         return Err(Error::SeveralOwnMemories { count: own.len() });
     }
+    // A data offset that is not one `i32.const` is known only at
+    // instantiation; `checked` and `masked` then apply every active segment
+    // from a start function, in order, each checked first.
+    let lazy_data = opts.isolation != Isolation::Trusted
+        && input.data.iter().any(|d| match &d.kind {
+            wasmparser::DataKind::Active { offset_expr, .. } => {
+                crate::write::constant_offset(offset_expr).is_none()
+            }
+            wasmparser::DataKind::Passive => false,
+        });
     let own_pages = own.first().map(|&i| (mems[i].min_bytes / PAGE) as u32);
     let end = ranges
         .iter()
@@ -211,8 +232,10 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         own_pages,
         unified_min_pages: end.div_ceil(PAGE),
         shared,
-        trap_func: (opts.isolation != Isolation::Trusted && !input.bodies.is_empty())
+        trap_func: (opts.isolation != Isolation::Trusted
+            && (!input.bodies.is_empty() || lazy_data))
             .then(|| input.imported_funcs + input.bodies.len() as u32),
         trap_type: input.type_params.len() as u32,
+        init_func: lazy_data.then(|| input.imported_funcs + input.bodies.len() as u32 + 1),
     })
 }

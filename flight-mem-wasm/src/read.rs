@@ -40,6 +40,8 @@ pub(crate) struct Input<'a> {
     pub func_types: Vec<u32>,
     pub bodies: Vec<Body<'a>>,
     pub data: Vec<Data<'a>>,
+    /// The start function, if any.
+    pub start: Option<u32>,
 }
 
 fn range(r: Range<u64>) -> Range<usize> {
@@ -71,6 +73,7 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
         func_types: Vec::new(),
         bodies: Vec::new(),
         data: Vec::new(),
+        start: None,
     };
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload?;
@@ -128,6 +131,7 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
                 }
             }
             Payload::GlobalSection(reader) => input.globals += reader.count(),
+            Payload::StartSection { func, .. } => input.start = Some(func),
             Payload::CodeSectionEntry(body) => input.bodies.push(Body {
                 body,
                 validator: func_validator,
@@ -141,4 +145,25 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
         }
     }
     Ok(input)
+}
+
+/// `(module, field)` of every memory `bytes` imports; empty when the import
+/// section does not decode (the rebase reports why).
+pub(crate) fn imported_memories(bytes: &[u8]) -> Vec<(&str, &str)> {
+    let mut found = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ImportSection(reader)) => {
+                for import in reader.into_imports().flatten() {
+                    if matches!(import.ty, TypeRef::Memory(_)) {
+                        found.push((import.module, import.name));
+                    }
+                }
+                break;
+            }
+            Ok(Payload::CodeSectionStart { .. }) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    found
 }

@@ -724,7 +724,33 @@ impl Func<'_> {
                 if offset != 0 {
                     self.sink().i32_const(offset as i32).i32_add();
                 }
-                self.sink().i32_const((mem.span - 1) as i32).i32_and();
+                // The mask covers every byte the memory can ever hold: the
+                // own memory's maximum rounded up to a power of two, or the
+                // whole window. It confines where an access *starts*; one
+                // of `width` bytes reaches `width - 1` bytes further. When
+                // the masked range ends at least 16 bytes before the
+                // segment does, that tail is the segment's own; otherwise
+                // a wide access is clamped to start at `span - width`
+                // (branch-free `select`). Either way isolation is exact.
+                let reach = match mem.kind {
+                    Kind::Own => (u64::from(mem.max_pages) * crate::plan::PAGE)
+                        .next_power_of_two()
+                        .min(mem.span),
+                    Kind::Window { .. } => mem.span,
+                };
+                self.sink().i32_const((reach - 1) as i32).i32_and();
+                if width > 1 && reach + width - 1 > mem.span {
+                    let t = self.scratch;
+                    self.uses_scratch = true;
+                    let last = (mem.span - width) as i32;
+                    self.sink()
+                        .local_tee(t)
+                        .i32_const(last)
+                        .local_get(t)
+                        .i32_const(last)
+                        .i32_lt_u()
+                        .select();
+                }
                 for &l in locals {
                     self.sink().local_get(l);
                 }

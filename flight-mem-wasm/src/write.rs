@@ -47,12 +47,27 @@ fn re_err(e: wasm_encoder::reencode::Error<std::convert::Infallible>) -> Error {
     }
 }
 
-/// The new data section's content, checked before any body is rewritten.
-pub(crate) fn data_section(input: &Input<'_>, plan: &Plan) -> Result<Option<DataSection>, Error> {
+/// The value of a data offset that is one `i32.const`, else `None`.
+pub(crate) fn constant_offset(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
+    let mut ops = expr.get_operators_reader();
+    match (ops.read().ok()?, ops.read().ok()?) {
+        (Operator::I32Const { value }, Operator::End) if ops.eof() => Some(value as u32),
+        _ => None,
+    }
+}
+
+/// The new data section and, when the plan applies active segments from a
+/// start function ([`Plan::init_func`]), that function's body. Checked
+/// before any body is rewritten.
+pub(crate) fn data_section(
+    input: &Input<'_>,
+    plan: &Plan,
+) -> Result<(Option<DataSection>, Option<Vec<u8>>), Error> {
     if input.data.is_empty() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let mut section = DataSection::new();
+    let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
     for (i, data) in input.data.iter().enumerate() {
         let segment = i as u32;
         match &data.kind {
@@ -75,32 +90,58 @@ pub(crate) fn data_section(input: &Input<'_>, plan: &Plan) -> Result<Option<Data
                         window: plan.names[*memory_index as usize].clone(),
                     });
                 }
-                let mut ops = offset_expr.get_operators_reader();
-                let first = ops.read()?;
-                let constant = match (first, ops.read()?) {
-                    (Operator::I32Const { value }, Operator::End) if ops.eof() => {
-                        Some(value as u32)
-                    }
-                    _ => None,
-                };
+                let constant = constant_offset(offset_expr);
                 let len = data.data.len() as u64;
-                let expr = match constant {
-                    Some(c) => {
-                        if u64::from(c) + len > mem.min_bytes {
-                            return Err(Error::DataOutOfBounds {
-                                segment,
-                                offset: c.into(),
-                                len,
-                                memory_bytes: mem.min_bytes,
-                            });
+                if let Some(c) = constant
+                    && u64::from(c) + len > mem.min_bytes
+                {
+                    return Err(Error::DataOutOfBounds {
+                        segment,
+                        offset: c.into(),
+                        len,
+                        memory_bytes: mem.min_bytes,
+                    });
+                }
+                // The original expression without its `end` (a constant,
+                // `global.get` of an imported global, extended-const
+                // arithmetic: all valid in a function body too).
+                let mut reader = offset_expr.get_binary_reader();
+                let raw = reader.read_bytes(reader.bytes_remaining())?;
+                let expr = &raw[..raw.len() - 1];
+                if let Some(body) = init.as_mut() {
+                    // Applied by the start function, in segment order, each
+                    // checked as instantiation checks it (a constant one
+                    // was checked above).
+                    section.passive(data.data.iter().copied());
+                    if constant.is_none() {
+                        body.extend_from_slice(expr);
+                        let mut sink = wasm_encoder::InstructionSink::new(body);
+                        sink.i64_extend_i32_u().i64_const(len as i64).i64_add();
+                        match mem.kind {
+                            crate::plan::Kind::Own => sink.global_get(plan.bytes_global),
+                            crate::plan::Kind::Window { .. } => sink.i64_const(mem.span as i64),
+                        };
+                        sink.i64_gt_u().if_(wasm_encoder::BlockType::Empty);
+                        if let Some(trap) = plan.trap_func {
+                            sink.call(trap);
                         }
-                        ConstExpr::i32_const(c.wrapping_add(mem.base) as i32)
+                        sink.end();
                     }
+                    body.extend_from_slice(expr);
+                    wasm_encoder::InstructionSink::new(body)
+                        .i32_const(mem.base as i32)
+                        .i32_add()
+                        .i32_const(0)
+                        .i32_const(len as i32)
+                        .memory_init(0, segment)
+                        .data_drop(segment);
+                    continue;
+                }
+                let expr = match constant {
+                    Some(c) => ConstExpr::i32_const(c.wrapping_add(mem.base) as i32),
                     None if plan.isolation == crate::Isolation::Trusted => {
                         // Relocate the original expression (extended-const).
-                        let mut reader = offset_expr.get_binary_reader();
-                        let raw = reader.read_bytes(reader.bytes_remaining())?;
-                        let mut bytes = raw[..raw.len() - 1].to_vec();
+                        let mut bytes = expr.to_vec();
                         wasm_encoder::Instruction::I32Const(mem.base as i32).encode(&mut bytes);
                         wasm_encoder::Instruction::I32Add.encode(&mut bytes);
                         ConstExpr::raw(bytes)
@@ -111,7 +152,14 @@ pub(crate) fn data_section(input: &Input<'_>, plan: &Plan) -> Result<Option<Data
             }
         }
     }
-    Ok(Some(section))
+    if let Some(body) = init.as_mut() {
+        let mut sink = wasm_encoder::InstructionSink::new(body);
+        if let Some(start) = input.start {
+            sink.call(start);
+        }
+        sink.end();
+    }
+    Ok((Some(section), init))
 }
 
 /// Options of the output that are not in the plan.
@@ -119,59 +167,86 @@ pub(crate) struct Output<'o> {
     pub memory_import: (&'o str, &'o str),
 }
 
+/// Sections the output may have to add or change, in module order.
+const BUILT: [u8; 7] = [1, 2, 3, 6, 8, 12, 10];
+
 /// Writes the output module.
 pub(crate) fn write(
     input: &Input<'_>,
     plan: &Plan,
     funcs: &[FuncOut],
     bodies: &[std::ops::Range<usize>],
-    data: Option<DataSection>,
+    data: (Option<DataSection>, Option<Vec<u8>>),
     output: &Output<'_>,
 ) -> Result<Vec<u8>, Error> {
     let bytes = input.bytes;
     let code_bytes: usize = bodies.iter().map(|r| r.len() + 5).sum();
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8 + code_bytes / 8);
     out.extend_from_slice(&bytes[..8]);
-    let mut types_done = plan.trap_func.is_none();
-    let mut imports_done = false;
-    let mut globals_done = plan.own_pages.is_none();
-    let mut data = data;
+    let (mut data, init) = data;
+    // Functions appended: the trap function, then the data start function.
+    let extra: Vec<Vec<u8>> = plan
+        .trap_func
+        .map(|_| trap_body())
+        .into_iter()
+        .chain(init)
+        .collect();
+    let needed = |id: u8| match id {
+        1 | 3 | 10 => !extra.is_empty(),
+        2 => true,
+        6 => plan.own_pages.is_some(),
+        8 | 12 => plan.init_func.is_some(),
+        _ => false,
+    };
+    let mut done = [false; 16];
+    let emit = |out: &mut Vec<u8>,
+                done: &mut [bool; 16],
+                id: u8,
+                content: Option<&[u8]>|
+     -> Result<(), Error> {
+        done[id as usize] = true;
+        match id {
+            1 => section(out, 1, &append(content, &TRAP_TYPE, 1)),
+            2 => write_imports(out, input, plan, output)?,
+            3 => {
+                let mut ty = Vec::new();
+                plan.trap_type.encode(&mut ty);
+                let types = ty.repeat(extra.len());
+                section(out, 3, &append(content, &types, extra.len() as u32));
+            }
+            6 => write_globals(out, content, plan),
+            8 => {
+                let mut start = Vec::new();
+                plan.init_func.unwrap_or(0).encode(&mut start);
+                section(out, 8, &start);
+            }
+            12 => match content {
+                Some(c) => section(out, 12, c),
+                None => {
+                    let mut count = Vec::new();
+                    (input.data.len() as u32).encode(&mut count);
+                    section(out, 12, &count);
+                }
+            },
+            _ => write_code(out, bytes, funcs, bodies, &extra),
+        }
+        Ok(())
+    };
     for (id, range) in &input.sections {
         let (id, content) = (*id, &bytes[range.clone()]);
         let r = rank(id);
-        if r != 0 && r > rank(1) && !types_done {
-            types_done = true;
-            section(&mut out, 1, &append(None, &TRAP_TYPE));
-        }
-        if r != 0 && r > rank(2) && !imports_done {
-            imports_done = true;
-            write_imports(&mut out, input, plan, output)?;
-        }
-        if r != 0 && r > rank(6) && !globals_done {
-            globals_done = true;
-            write_globals(&mut out, None, plan);
+        if r != 0 {
+            for &m in &BUILT {
+                if !done[m as usize] && needed(m) && rank(m) < r {
+                    emit(&mut out, &mut done, m, None)?;
+                }
+            }
         }
         match id {
-            1 if !types_done => {
-                types_done = true;
-                section(&mut out, 1, &append(Some(content), &TRAP_TYPE));
-            }
-            3 if plan.trap_func.is_some() => {
-                let mut ty = Vec::new();
-                plan.trap_type.encode(&mut ty);
-                section(&mut out, 3, &append(Some(content), &ty));
-            }
-            2 => {
-                imports_done = true;
-                write_imports(&mut out, input, plan, output)?;
-            }
+            2 | 10 => emit(&mut out, &mut done, id, Some(content))?,
+            1 | 3 | 6 | 8 | 12 if needed(id) => emit(&mut out, &mut done, id, Some(content))?,
             5 => {}
-            6 => {
-                globals_done = true;
-                write_globals(&mut out, Some(content), plan);
-            }
             7 => write_exports(&mut out, input)?,
-            10 => write_code(&mut out, bytes, funcs, bodies, plan.trap_func.is_some()),
             11 => {
                 if let Some(d) = data.take() {
                     out.push(11);
@@ -181,14 +256,10 @@ pub(crate) fn write(
             _ => section(&mut out, id, content),
         }
     }
-    if !types_done {
-        section(&mut out, 1, &append(None, &TRAP_TYPE));
-    }
-    if !imports_done {
-        write_imports(&mut out, input, plan, output)?;
-    }
-    if !globals_done {
-        write_globals(&mut out, None, plan);
+    for &m in &BUILT {
+        if !done[m as usize] && needed(m) {
+            emit(&mut out, &mut done, m, None)?;
+        }
     }
     Ok(out)
 }
@@ -196,9 +267,9 @@ pub(crate) fn write(
 /// `func [] -> []`, the type of the trap function.
 const TRAP_TYPE: [u8; 3] = [0x60, 0, 0];
 
-/// A vector section's content with one more item, `item`, at its end.
-fn append(content: Option<&[u8]>, item: &[u8]) -> Vec<u8> {
-    let (count, items) = match content {
+/// A vector section's content with `n` more items, `items`, at its end.
+fn append(content: Option<&[u8]>, items: &[u8], n: u32) -> Vec<u8> {
+    let (count, old) = match content {
         Some(c) => {
             let mut reader = wasmparser::BinaryReader::new(c, 0);
             // The parser already read this count to get here.
@@ -207,10 +278,10 @@ fn append(content: Option<&[u8]>, item: &[u8]) -> Vec<u8> {
         }
         None => (0, &[][..]),
     };
-    let mut new = Vec::with_capacity(items.len() + item.len() + 5);
-    (count + 1).encode(&mut new);
+    let mut new = Vec::with_capacity(old.len() + items.len() + 5);
+    (count + n).encode(&mut new);
+    new.extend_from_slice(old);
     new.extend_from_slice(items);
-    new.extend_from_slice(item);
     new
 }
 
@@ -312,16 +383,16 @@ fn write_exports(out: &mut Vec<u8>, input: &Input<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The code section: unchanged bodies are copied, rewritten ones inserted.
-/// Its size is computed first so the bodies are written only once.
+/// The code section: unchanged bodies are copied, rewritten ones inserted,
+/// the appended functions' bodies (`extra`) last. Its size is computed first
+/// so the bodies are written only once.
 fn write_code(
     out: &mut Vec<u8>,
     bytes: &[u8],
     funcs: &[FuncOut],
     bodies: &[std::ops::Range<usize>],
-    trap: bool,
+    extra: &[Vec<u8>],
 ) {
-    let trap = trap.then(trap_body);
     let leb_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
     let body = |i: usize| -> &[u8] {
         match &funcs[i].body {
@@ -329,19 +400,17 @@ fn write_code(
             None => &bytes[bodies[i].clone()],
         }
     };
-    let count = funcs.len() + usize::from(trap.is_some());
-    let size = leb_len(count)
-        + (0..funcs.len())
-            .map(|i| {
-                let n = body(i).len();
-                leb_len(n) + n
-            })
-            .sum::<usize>()
-        + trap.as_ref().map_or(0, |t| leb_len(t.len()) + t.len());
+    let all = || {
+        (0..funcs.len())
+            .map(body)
+            .chain(extra.iter().map(|b| &b[..]))
+    };
+    let count = funcs.len() + extra.len();
+    let size = leb_len(count) + all().map(|b| leb_len(b.len()) + b.len()).sum::<usize>();
     out.push(10);
     (size as u32).encode(out);
     (count as u32).encode(out);
-    for b in (0..funcs.len()).map(body).chain(trap.as_deref()) {
+    for b in all() {
         (b.len() as u32).encode(out);
         out.extend_from_slice(b);
     }

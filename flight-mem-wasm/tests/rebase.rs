@@ -148,6 +148,84 @@ fn masked_and_trusted_relocate_in_bounds_accesses() {
     assert_eq!(u.broken_canary(&s, 0), None);
 }
 
+/// A wide masked access whose masked start lies in the segment's last bytes
+/// is clamped to end at the segment's last byte: not one byte past it (the
+/// canaries start right after the segment), for every width.
+#[test]
+fn masked_is_exact_at_the_segments_end() {
+    let wasm = wat::parse_str(
+        r#"(module (memory 1 1)
+          (func (export "s16") (param i32) (i32.store16 (local.get 0) (i32.const -1)))
+          (func (export "s32") (param i32) (i32.store (local.get 0) (i32.const -1)))
+          (func (export "s64") (param i32) (i64.store offset=3 (local.get 0) (i64.const -1)))
+          (func (export "s128") (param i32) (v128.store (local.get 0) (v128.const i64x2 -1 -1)))
+          (func (export "l64") (param i32) (result i32)
+            (i32.wrap_i64 (i64.load (local.get 0))))
+          (func (export "l8") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
+    )
+    .unwrap();
+    let seg = Segment {
+        base: BASE,
+        size: PAGE,
+    };
+    let mut s = Store::new(&engine(), ());
+    let (i, u) = instantiate(&mut s, &wasm, &options(seg, Isolation::Masked), &[]).unwrap();
+    let last = PAGE as i32 - 1;
+    for f in ["s16", "s32", "s64", "s128"] {
+        for at in [last, last - 1, last - 2, -1, PAGE as i32 + 65535] {
+            call(&mut s, &i, f, &[Val::I32(at)]).unwrap();
+            assert_eq!(u.broken_canary(&s, 0), None, "{f} at {at:#x}");
+        }
+    }
+    // The clamped access reads the segment's last bytes, the in-bounds
+    // one exactly its own.
+    assert_eq!(call(&mut s, &i, "l64", &[Val::I32(last)]), Ok(Some(-1)));
+    assert_eq!(call(&mut s, &i, "l8", &[Val::I32(last)]), Ok(Some(0xff)));
+    call(&mut s, &i, "s32", &[Val::I32(100)]).unwrap();
+    // A segment larger than the memory's maximum keeps the masked range
+    // 16 bytes or more from its end: no clamp is emitted, and the canaries
+    // after the segment hold all the same.
+    let seg2 = Segment {
+        base: BASE,
+        size: 2 * PAGE,
+    };
+    let out = rebase(&wasm, &options(seg2, Isolation::Masked)).unwrap();
+    let clamps = |w: &[u8]| {
+        let mut n = 0;
+        for p in wasmparser::Parser::new(0).parse_all(w) {
+            if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = p {
+                let mut ops = b.get_operators_reader().unwrap();
+                while !ops.eof() {
+                    n += usize::from(matches!(ops.read().unwrap(), wasmparser::Operator::Select));
+                }
+            }
+        }
+        n
+    };
+    assert_eq!(clamps(&out.wasm), 0);
+    assert_eq!(
+        clamps(
+            &rebase(&wasm, &options(seg, Isolation::Masked))
+                .unwrap()
+                .wasm
+        ),
+        5,
+        "one clamp per wide access"
+    );
+    let mut s2 = Store::new(&engine(), ());
+    let (i2, u2) = instantiate(&mut s2, &wasm, &options(seg2, Isolation::Masked), &[]).unwrap();
+    for f in ["s16", "s32", "s64", "s128"] {
+        for at in [last, -1, 2 * PAGE as i32 - 1] {
+            call(&mut s2, &i2, f, &[Val::I32(at)]).unwrap();
+            assert_eq!(u2.broken_canary(&s2, 0), None, "{f} at {at:#x}");
+        }
+    }
+    assert_eq!(
+        &u.memory.data(&s)[(BASE + 96) as usize..][..12],
+        &[0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]
+    );
+}
+
 #[test]
 fn constant_in_bounds_accesses_need_no_check() {
     let wasm = wat::parse_str(MODULE).unwrap();
@@ -339,4 +417,83 @@ fn every_module_shape_gives_a_valid_output() {
             );
         }
     }
+}
+
+/// A data segment at `global.get` of an imported global: `checked` applies
+/// it from an appended start function, after checking it as instantiation
+/// would, then runs the module's own start function; out of bounds, the
+/// instantiation fails with the original's trap and writes nothing.
+#[test]
+fn data_at_an_imported_global_is_checked_at_instantiation() {
+    let wasm = wat::parse_str(
+        r#"(module
+          (import "env" "off" (global $off i32))
+          (memory 1 1)
+          (global $seen (mut i32) (i32.const 0))
+          (data (i32.const 8) "\01\02")
+          (data (global.get $off) "\2a\2b\2c\2d")
+          (data (i32.const 9) "\09")
+          (func $start (global.set $seen (i32.load8_u (global.get $off))))
+          (start $start)
+          (func (export "seen") (result i32) (global.get $seen))
+          (func (export "reinit") (memory.init 1 (i32.const 0) (i32.const 0) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let seg = Segment {
+        base: BASE,
+        size: PAGE,
+    };
+    for iso in [Isolation::Checked, Isolation::Masked] {
+        let run = |off: i32| {
+            let mut s = Store::new(&engine(), ());
+            let g = wasmi::Global::new(&mut s, Val::I32(off), wasmi::Mutability::Const);
+            let extra = [(
+                "env".to_string(),
+                "off".to_string(),
+                wasmi::Extern::Global(g),
+            )];
+            let r = instantiate(&mut s, &wasm, &options(seg, iso), &extra);
+            (s, r)
+        };
+        let (mut s, r) = run(100);
+        let (i, u) = r.unwrap();
+        let mem = &u.memory.data(&s)[BASE as usize..];
+        assert_eq!(&mem[100..104], &[0x2a, 0x2b, 0x2c, 0x2d], "{iso:?}");
+        assert_eq!(&mem[8..10], &[1, 9], "{iso:?}: segments apply in order");
+        assert_eq!(
+            call(&mut s, &i, "seen", &[]),
+            Ok(Some(0x2a)),
+            "start ran after"
+        );
+        // Applied, so dropped, as an active segment is.
+        assert_eq!(
+            call(&mut s, &i, "reinit", &[]),
+            Err(TrapCode::MemoryOutOfBounds)
+        );
+        assert_eq!(u.broken_canary(&s, 0), None);
+        for off in [PAGE as i32 - 3, -4] {
+            let (_, r) = run(off);
+            let e = r.err().expect("out of bounds: no instance");
+            assert!(
+                e.contains("out of bounds memory access"),
+                "{iso:?} {off}: {e}"
+            );
+        }
+    }
+    // Nothing is written past the segment when instantiation fails.
+    let mut s = Store::new(&engine(), ());
+    let g = wasmi::Global::new(&mut s, Val::I32(PAGE as i32 - 2), wasmi::Mutability::Const);
+    let extra = [(
+        "env".to_string(),
+        "off".to_string(),
+        wasmi::Extern::Global(g),
+    )];
+    let out = rebase(&wasm, &options(seg, Isolation::Checked)).unwrap();
+    let unified = Unified::new(&mut s, seg);
+    let module = wasmi::Module::new(s.engine(), &out.wasm[..]).unwrap();
+    let mut linker = wasmi::Linker::<()>::new(s.engine());
+    linker.define("env", "memory", unified.memory).unwrap();
+    linker.define(&extra[0].0, &extra[0].1, extra[0].2).unwrap();
+    assert!(linker.instantiate_and_start(&mut s, &module).is_err());
+    assert_eq!(unified.broken_canary(&s, 0), None);
 }

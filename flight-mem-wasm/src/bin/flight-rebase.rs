@@ -114,7 +114,7 @@ fn run(args: &Args) -> Result<String, String> {
         .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
     let s = out.stats;
     let seg = args.options.segment;
-    let mut report = format!(
+    let report = format!(
         "{} -> {}: segment {:#x}..{:#x} ({:?}); {} of {} functions rewritten; {} memory \
          instructions, {} bounds checks, {} masks, {} elided (constant in-bounds addresses); \
          {} data segments moved",
@@ -131,12 +131,6 @@ fn run(args: &Args) -> Result<String, String> {
         s.elided,
         s.data_segments
     );
-    if args.options.isolation == Isolation::Masked {
-        report.push_str(
-            "\nnote: masked accesses start inside the segment; a wide one may reach up to 15 \
-             bytes past its end (keep a guard after it)",
-        );
-    }
     Ok(report)
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run-time cost of isolation in instructions, immune to the machine's load:
+# callgrind counts the instructions wasmi executes per iteration of the
+# hash-count kernel (one load + one store + one 8-byte store) for the
+# original module, Binaryen's multi-memory-lowering (npm binaryen, pinned)
+# and flight-rebase's modes: the difference of two runs (100k and 300k
+# iterations) over 200k, so start-up and the checksum pass cancel out.
+# Usage: bash flight-mem-wasm/benches/icount.sh   (about 3 minutes)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+npm install --silent --no-audit --no-fund --prefix "$tmp/npm" binaryen@132.0.0 >/dev/null
+export FLIGHT_BENCH_BINARYEN_JS="$tmp/npm/node_modules/.bin/wasm-opt"
+bin=$(cargo bench -p flight-mem-wasm --bench rebase --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*rebase-[^"]*\)".*/\1/p' | tail -1)
+count() {
+  FLIGHT_BENCH_ICOUNT="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+base=""
+for v in original binaryen trusted masked masked8 checked; do
+  lo=$(count "$v" 100000)
+  hi=$(count "$v" 300000)
+  per=$(( (hi - lo) / 200000 ))
+  [ -z "$base" ] && base=$per
+  printf '  %-10s %6d instructions per iteration  %s x\n' "$v" "$per" "$(echo "scale=2; $per / $base" | bc)"
+done
