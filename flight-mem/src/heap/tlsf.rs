@@ -4,9 +4,12 @@ use core::alloc::Layout;
 use core::mem::size_of;
 use core::ptr::NonNull;
 
-use crate::allocator::RawAllocator;
-use crate::sync::{Lock, const_fn};
-use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+#[cfg(doc)]
+use crate::AllocatorStats;
+use crate::heap::locked::{Carved, HeapEngine, LockedHeap, Released, locked_heap_surface};
+use crate::stats::Counters;
+use crate::sync::const_fn;
+use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
 
 /// The header word of every block, and the boundary tag of free blocks.
 const WORD: usize = size_of::<usize>();
@@ -106,7 +109,7 @@ fn list_min_size(fl: usize, sl: usize) -> usize {
 /// Where the blocks start and end inside `memory`: the offset of the first
 /// header (chosen so payloads are granule-aligned) and the offset, relative
 /// to that header, of the end marker, which is also the capacity.
-fn geometry(memory: RawMemory) -> (usize, usize) {
+fn geometry(memory: &RawMemory) -> (usize, usize) {
     let addr = memory.as_ptr().addr();
     let lead = addr.wrapping_add(WORD).wrapping_neg() & FLAGS;
     let Some(room) = memory.len().checked_sub(lead + WORD) else {
@@ -282,17 +285,8 @@ fn geometry(memory: RawMemory) -> (usize, usize) {
 /// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - Tlsf::HEADER_SIZE);
 /// HEAP.check().unwrap();
 /// ```
-pub struct Tlsf {
-    memory: RawMemory,
-    /// The largest power of two not above the region length.
-    max_align: usize,
-    state: Lock<State>,
-}
-
-// SAFETY: the region is reached only through `state`, which the lock
-// serialises, and the blocks handed out, which belong to their callers;
-// `memory` itself is an address range that is only read.
-unsafe impl Sync for Tlsf {}
+#[repr(transparent)]
+pub struct Tlsf(LockedHeap<State>);
 
 impl Tlsf {
     /// Payload alignment and block size granularity: 8 bytes on every target.
@@ -313,7 +307,7 @@ impl Tlsf {
                 0 => 1,
                 len => 1 << len.ilog2(),
             };
-            Self { memory, max_align, state: Lock::new(State::new()) }
+            Self(LockedHeap::new(memory, max_align, State::new()))
         }
     }
 
@@ -329,177 +323,59 @@ impl Tlsf {
             None => None,
         }
     }
-
-    /// Allocates a block for `layout`: O(1). The slice is exactly
-    /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
-    #[inline]
-    #[cfg_attr(feature = "track", track_caller)]
-    pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let fast = self
-            .state
-            .with(|state| state.try_allocate(layout, self.max_align));
-        let payload = match fast {
-            Some(payload) => Ok(payload),
-            None => self.allocate_slow(layout),
-        };
-        let block = payload.map(|p| NonNull::slice_from_raw_parts(p, layout.size()));
-        crate::track::allocated(self, layout.size(), block)
-    }
-
-    /// What `try_allocate` leaves, under the lock again: builds the heap on
-    /// first use and retries, or says why `layout` is refused, counting the
-    /// failure. (Another thread may have freed memory since the first
-    /// attempt: the retry then succeeds, as if it had come later.)
-    #[cold]
-    #[inline(never)]
-    fn allocate_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        self.state
-            .with(|state| state.allocate_slow(self.memory, layout, self.max_align))
-    }
-
-    /// Frees a block: O(1), merging it with free neighbours. See
-    /// [`RawAllocator::free`] and the [type documentation](Self) for the
-    /// misuse it detects.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` was returned by [`allocate`](Self::allocate) on this allocator
-    /// and is not used after this call.
-    #[inline]
-    pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        // SAFETY: forwarded from the caller.
-        crate::track::freed(self, ptr, || unsafe { self.free_untracked(ptr) })
-    }
-
-    /// `free` without the `track` hook.
-    ///
-    /// # Safety
-    ///
-    /// As for [`free`](Self::free).
-    #[inline(always)]
-    unsafe fn free_untracked(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        self.state.with(|state| {
-            let payload = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
-            // Before the first use `end` is 0, so every pointer takes the
-            // slow path, which builds the block structure first.
-            if payload.wrapping_sub(WORD) < state.end {
-                state.free(payload)
-            } else {
-                state.free_slow(self.memory, ptr)
-            }
-        })
-    }
-
-    /// Whether `ptr` points into this allocator's region.
-    pub fn owns(&self, ptr: NonNull<u8>) -> bool {
-        self.memory.contains(ptr.as_ptr())
-    }
-
-    /// Bytes the allocator hands out when empty, headers included: the
-    /// region less alignment and the one-word end marker.
-    pub fn capacity(&self) -> usize {
-        geometry(self.memory).1
-    }
-
-    /// A snapshot of the statistics: O(1).
-    pub fn stats(&self) -> AllocatorStats {
-        self.with_state(|state| AllocatorStats {
-            capacity: state.end,
-            used: state.used,
-            peak: state.peak,
-            requested: state.requested,
-            live: state.live(),
-            allocations: state.allocations,
-            deallocations: state.deallocations,
-            failures: state.failures,
-            largest_free: state.largest_free(),
-        })
-    }
-
-    /// Walks every block and free list and checks sizes, boundary tags,
-    /// flags, coalescing, list membership, bitmaps and counters:
-    /// O(blocks + lists), under the lock.
-    pub fn check(&self) -> Result<(), InvariantViolation> {
-        self.with_state(|state| state.check())
-    }
-
-    /// Runs `f` on the state, building the block structure on first use.
-    #[inline]
-    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        self.state.with(|state| {
-            if state.base.is_null() {
-                state.init(self.memory);
-            }
-            f(state)
-        })
-    }
 }
 
-impl core::fmt::Debug for Tlsf {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Tlsf")
-            .field("memory", &self.memory)
-            .field("stats", &self.stats())
-            .finish()
-    }
-}
+locked_heap_surface!(Tlsf);
 
-// SAFETY: `State::allocate` returns payloads inside the region, of at least
+// SAFETY: `try_allocate` returns payloads inside the region, of at least
 // the requested size, aligned as asked, inside a block marked used that no
 // other live block overlaps (blocks partition the region); a used block is
-// only written by `free` after validation. Safe methods validate their input
-// and only touch the region within the bounds `geometry` proved.
-unsafe impl RawAllocator for Tlsf {
-    #[inline]
-    #[cfg_attr(feature = "track", track_caller)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        Tlsf::allocate(self, layout)
+// only written by `free` after validation, and only beyond the requested
+// bytes (the slack byte) otherwise. Before `init`, `end` is 0: every
+// request is refused and every pointer is out of range, with no memory
+// read.
+unsafe impl HeapEngine for State {
+    /// The largest alignment served: the largest power of two not above the
+    /// region length.
+    type Config = usize;
+    const NAME: &'static str = "Tlsf";
+    const CONFIG_FIELD: Option<&'static str> = None;
+    const KIND: AllocatorKind = AllocatorKind::Tlsf;
+
+    fn capacity(memory: &RawMemory, _: usize) -> usize {
+        geometry(memory).1
     }
 
-    #[inline]
-    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { Tlsf::free(self, ptr) }
+    fn init(&mut self, memory: &RawMemory, _: usize) {
+        self.init(memory);
     }
 
-    fn owns(&self, ptr: NonNull<u8>) -> bool {
-        Tlsf::owns(self, ptr)
+    #[inline(always)]
+    fn allocate(&mut self, layout: Layout, max_align: usize) -> Result<Carved, AllocError> {
+        match self.try_allocate(layout, max_align) {
+            Some(carved) => Ok(carved),
+            None => Err(self.refusal_of(layout, max_align)),
+        }
     }
 
-    fn capacity(&self) -> usize {
-        Tlsf::capacity(self)
+    #[inline(always)]
+    unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
+        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
+        // Before the first use `end` is 0, so every pointer is refused here
+        // and the wrapper builds the heap and asks again.
+        if payload.wrapping_sub(WORD) < self.end {
+            self.free(payload)
+        } else {
+            Err(AllocError::ForeignPointer)
+        }
     }
 
-    fn stats(&self) -> AllocatorStats {
-        Tlsf::stats(self)
+    fn largest_free(&self) -> usize {
+        self.largest_free()
     }
 
-    fn kind(&self) -> AllocatorKind {
-        AllocatorKind::Tlsf
-    }
-
-    fn check(&self) -> Result<(), InvariantViolation> {
-        Tlsf::check(self)
-    }
-}
-
-crate::allocator::impl_allocator_api2!(Tlsf);
-// SAFETY: `free` coalesces any live block back whatever the order of frees;
-// it never panics.
-unsafe impl crate::allocator::FreesInAnyOrder for Tlsf {}
-
-impl Tlsf {
-    /// Allocates a zero-filled block for `layout`.
-    #[inline]
-    #[cfg_attr(feature = "track", track_caller)]
-    pub fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        <Self as RawAllocator>::allocate_zeroed(self, layout)
-    }
-
-    /// Which algorithm this is: [`AllocatorKind::Tlsf`].
-    #[inline]
-    pub fn kind(&self) -> AllocatorKind {
-        AllocatorKind::Tlsf
+    fn check(&self, counters: &Counters, _: usize) -> Result<(), InvariantViolation> {
+        self.check(counters)
     }
 }
 
@@ -512,7 +388,7 @@ impl Tlsf {
 /// used: [size | flags][marker, if aligned inside][payload ........][slack?]
 /// free: [size | 0    ][next: u32][prev: u32] ........... [size (tag)]
 /// ```
-struct State {
+pub(crate) struct State {
     /// The first block header; null until `init`.
     base: *mut u8,
     /// Offset of the end marker (a used, zero-sized header) = capacity.
@@ -522,12 +398,6 @@ struct State {
     /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
     sl_bitmap: [u32; FL_COUNT],
     heads: [[Link; SL_COUNT]; FL_COUNT],
-    used: usize,
-    peak: usize,
-    requested: usize,
-    allocations: u64,
-    deallocations: u64,
-    failures: u64,
 }
 
 /// A block `free` has found behind a payload pointer.
@@ -564,20 +434,13 @@ impl State {
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
                 heads: [[NIL; SL_COUNT]; FL_COUNT],
-                used: 0,
-                peak: 0,
-                requested: 0,
-                allocations: 0,
-                deallocations: 0,
-                failures: 0,
             }
         }
     }
 
     /// Lays out one free block over the whole region and the end marker.
     #[cold]
-    fn init(&mut self, memory: RawMemory) {
-        crate::track::forget_range(memory);
+    fn init(&mut self, memory: &RawMemory) {
         let (lead, end) = geometry(memory);
         // `wrapping_add`: for a region too small to hold any block, `lead`
         // may point past it; nothing is accessed then.
@@ -811,7 +674,7 @@ impl State {
     /// heap not built yet), which [`allocate_slow`](Self::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
     #[inline(always)]
-    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<NonNull<u8>> {
+    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
         let size = layout.size();
         // Zero, larger than the heap, or the heap not built (`end == 0`).
         // Below `end <= MAX_END`, rounding `size` up cannot overflow.
@@ -819,7 +682,7 @@ impl State {
             return None;
         }
         let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
-        let payload = if layout.align() <= GRANULE {
+        let (payload, consumed) = if layout.align() <= GRANULE {
             let (fl, sl) = self.list_for(block, block, GRANULE)?;
             let (off, room) = self.pop(fl, sl);
             self.split_used(off, room, block, 0, 0, size)
@@ -832,47 +695,42 @@ impl State {
         // SAFETY: `payload` is the offset of a block payload inside the
         // region that `base` points into; `base` is non-null once built,
         // and offsets stay in the region, which does not wrap.
-        Some(unsafe { NonNull::new_unchecked(self.base.add(payload)) })
+        let payload = unsafe { NonNull::new_unchecked(self.base.add(payload)) };
+        Some(Carved { payload, consumed })
     }
 
-    /// Everything `try_allocate` leaves: builds the heap on first use and
-    /// tries again, or says why `layout` is refused, counting the failure.
+    /// Why `try_allocate` refused `layout`.
     #[cold]
     #[inline(never)]
-    fn allocate_slow(
-        &mut self,
-        memory: RawMemory,
-        layout: Layout,
-        max_align: usize,
-    ) -> Result<NonNull<u8>, AllocError> {
-        if self.base.is_null() {
-            self.init(memory);
+    fn refusal_of(&self, layout: Layout, max_align: usize) -> AllocError {
+        if let Err(error) = crate::allocator::check_request(layout, max_align) {
+            return error;
         }
-        if let Some(payload) = self.try_allocate(layout, max_align) {
-            return Ok(payload);
-        }
-        self.failures += 1;
-        crate::allocator::check_request(layout, max_align)?;
         let size = layout.size();
         let Some(block) = Tlsf::block_size(size) else {
-            return Err(AllocError::SizeOverflow { size });
+            return AllocError::SizeOverflow { size };
         };
         if block > self.end {
-            return Err(AllocError::TooLarge {
+            return AllocError::TooLarge {
                 size,
                 max: self.end.saturating_sub(WORD),
-            });
+            };
         }
-        Err(AllocError::OutOfMemory {
+        AllocError::OutOfMemory {
             size,
             largest_free: self.largest_free(),
-        })
+        }
     }
 
     /// [`try_allocate`](Self::try_allocate) for alignments above the
     /// granule.
     #[inline]
-    fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<usize> {
+    fn allocate_aligned(
+        &mut self,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> Option<(usize, usize)> {
         // Most free blocks are larger than asked for, so a block found for
         // the unpadded size usually fits once aligned too; it is taken when
         // it does, and only otherwise is the padded size searched for. This
@@ -931,7 +789,7 @@ impl State {
     /// Makes a used block of `inner_gap + block` bytes at the start of the
     /// unlinked free space `start..start + room`, returning the rest to a
     /// list (or to the block, when too small for one), for a request of
-    /// `requested` bytes; returns the payload offset.
+    /// `requested` bytes; returns the payload offset and the bytes consumed.
     #[inline]
     fn split_used(
         &mut self,
@@ -941,7 +799,7 @@ impl State {
         inner_gap: usize,
         prev_flag: usize,
         requested: usize,
-    ) -> usize {
+    ) -> (usize, usize) {
         let wanted = inner_gap + block;
         let rest = room - wanted;
         let taken = if rest >= MIN_BLOCK {
@@ -980,35 +838,15 @@ impl State {
             }
             self.set_word(start, header);
         }
-        self.used += taken;
-        self.peak = self.peak.max(self.used);
-        self.requested += requested;
-        self.allocations += 1;
-        payload
+        (payload, taken)
     }
 
     // --- free ---
 
-    /// [`Tlsf::free`] for a pointer outside the blocks, or any pointer
-    /// before the heap is built (which it builds first).
-    #[cold]
-    #[inline(never)]
-    fn free_slow(&mut self, memory: RawMemory, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        if self.base.is_null() {
-            self.init(memory);
-        }
-        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
-        if payload.wrapping_sub(WORD) < self.end {
-            self.free(payload)
-        } else {
-            Err(AllocError::ForeignPointer)
-        }
-    }
-
     /// Frees the block whose payload is at offset `payload`, which comes
     /// from the caller's pointer: any value with `payload - WORD < end`.
     #[inline(always)]
-    fn free(&mut self, payload: usize) -> Result<(), AllocError> {
+    fn free(&mut self, payload: usize) -> Result<Released, AllocError> {
         let Some(block) = self.used_block(payload) else {
             return Err(self.refusal(payload));
         };
@@ -1016,8 +854,7 @@ impl State {
         if !self.neighbours_plausible(block) {
             return Err(AllocError::ForeignPointer);
         }
-        self.release(block);
-        Ok(())
+        Ok(self.release(block))
     }
 
     /// The used block whose payload is at `payload` (with `payload - WORD <
@@ -1158,7 +995,7 @@ impl State {
     /// builds trust its neighbours: it came from `allocate` (the caller's
     /// contract), and debug builds have checked them.
     #[inline(always)]
-    fn release(&mut self, block: UsedBlock) {
+    fn release(&mut self, block: UsedBlock) -> Released {
         let UsedBlock {
             off,
             header,
@@ -1172,9 +1009,10 @@ impl State {
         } else {
             0
         };
-        self.used -= size;
-        self.requested -= size - WORD - inner_gap - slack;
-        self.deallocations += 1;
+        let released = Released {
+            requested: size - WORD - inner_gap - slack,
+            consumed: size,
+        };
 
         let mut start = off;
         let mut merged = size;
@@ -1208,14 +1046,10 @@ impl State {
             }
         }
         self.insert(start, merged);
+        released
     }
 
     // --- inspection ---
-
-    /// Used blocks: every allocation not yet freed.
-    fn live(&self) -> usize {
-        (self.allocations - self.deallocations) as usize
-    }
 
     /// The payload of the head of the highest non-empty list: what
     /// `allocate` serves at most right now.
@@ -1230,7 +1064,7 @@ impl State {
         (unsafe { self.word(head) } & !FLAGS) - WORD
     }
 
-    fn check(&self) -> Result<(), InvariantViolation> {
+    fn check(&self, counters: &Counters) -> Result<(), InvariantViolation> {
         let fail = |what, offset| Err(InvariantViolation { what, offset });
         let mut off = 0;
         let mut prev_free = false;
@@ -1278,13 +1112,13 @@ impl State {
                 return fail("end marker corrupted", self.end);
             }
         }
-        if used != self.used || used > self.peak {
+        if used != counters.used || used > counters.peak {
             return fail("used bytes differ from the used blocks", 0);
         }
-        if live != self.live() {
+        if live != counters.live {
             return fail("live count differs from the used blocks", 0);
         }
-        if self.requested > self.used {
+        if counters.requested > counters.used {
             return fail("requested bytes exceed used bytes", 0);
         }
         let mut listed = 0;
@@ -1368,13 +1202,13 @@ mod tests {
             RawMemory::from_raw_parts(core::ptr::without_provenance_mut(addr), len)
         };
         assert_eq!(
-            geometry(memory(0x1000, 0x1000)),
+            geometry(&memory(0x1000, 0x1000)),
             (8 - WORD, 0x1000 - GRANULE)
         );
-        let (lead, end) = geometry(memory(0x1003, 100));
+        let (lead, end) = geometry(&memory(0x1003, 100));
         assert_eq!((0x1003 + lead + WORD) % GRANULE, 0);
         assert!(lead + end + WORD <= 100);
-        assert_eq!(geometry(memory(0x1000, 8)).1, 0);
-        assert_eq!(geometry(memory(0x1000, 0)), (0, 0));
+        assert_eq!(geometry(&memory(0x1000, 8)).1, 0);
+        assert_eq!(geometry(&memory(0x1000, 0)), (0, 0));
     }
 }
