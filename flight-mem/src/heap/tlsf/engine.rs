@@ -1,12 +1,10 @@
 //! The TLSF algorithm behind the lock: free lists, allocation, free and
-//! the invariant walk. It reaches the region only through [`Region`]'s
-//! typed offsets (see `raw.rs`).
+//! the invariant walk.
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_of};
-use super::raw::{At, Block, Link, Region, Span};
 use super::*;
 use crate::heap::locked::{Carved, HeapEngine, Released};
 use crate::stats::Counters;
@@ -45,13 +43,10 @@ unsafe impl HeapEngine for State {
 
     #[inline(always)]
     unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
-        let payload = ptr
-            .as_ptr()
-            .addr()
-            .wrapping_sub(self.raw.base().addr().get());
+        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
         // Before the first use `end` is 0, so every pointer is refused here
         // and the wrapper builds the heap and asks again.
-        if payload.wrapping_sub(WORD) < self.raw.end() {
+        if payload.wrapping_sub(WORD) < self.end {
             self.free(payload)
         } else {
             Err(AllocError::ForeignPointer)
@@ -69,16 +64,18 @@ unsafe impl HeapEngine for State {
 
 /// Everything behind the lock.
 ///
-/// Blocks are addressed by the offset of their header from the region's
-/// base. Block layout (offsets relative to the header):
+/// Blocks are addressed by the offset of their header from `base`. Block
+/// layout (offsets relative to the header):
 ///
 /// ```text
 /// used: [size | flags][marker, if aligned inside][payload ........][slack?]
 /// free: [size | 0    ][next: u32][prev: u32] ........... [size (tag)]
 /// ```
 pub(crate) struct State {
-    /// The blocks; empty until `init`.
-    raw: Region,
+    /// The first block header; null until `init`.
+    base: *mut u8,
+    /// Offset of the end marker (a used, zero-sized header) = capacity.
+    end: usize,
     /// Bit `fl` set: `sl_bitmap[fl] != 0`.
     fl_bitmap: u32,
     /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
@@ -89,7 +86,8 @@ pub(crate) struct State {
 /// A block `free` has found behind a payload pointer.
 #[derive(Clone, Copy)]
 struct UsedBlock {
-    span: Span,
+    /// The header offset.
+    off: usize,
     header: usize,
     /// Bytes between the header and the payload's alignment marker.
     inner_gap: usize,
@@ -98,24 +96,27 @@ struct UsedBlock {
 /// A free block and where its list holds it.
 #[derive(Clone, Copy)]
 struct Listed {
-    span: Span,
+    off: usize,
+    /// Read only by the neighbour checks of debug builds.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    size: usize,
     fl: usize,
     sl: usize,
 }
 
-// SAFETY: the region's base points into the memory owned by the `Tlsf`,
-// which may be used from any thread; the lock serialises every access
-// through it.
+// SAFETY: `base` points into the region owned by the `Tlsf`, which may be
+// used from any thread; the lock serialises every access through it.
 unsafe impl Send for State {}
 
 impl State {
     const_fn! {
         pub(super) fn new() -> Self {
             Self {
-                raw: Region::empty(),
+                base: core::ptr::null_mut(),
+                end: 0,
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
-                heads: [[Link::NIL; SL_COUNT]; FL_COUNT],
+                heads: [[NIL; SL_COUNT]; FL_COUNT],
             }
         }
     }
@@ -124,59 +125,122 @@ impl State {
     #[cold]
     fn init(&mut self, memory: &RawMemory) {
         let (lead, end) = geometry(memory);
-        // A region too small for a block stays empty: nothing is accessed.
+        // `wrapping_add`: for a region too small to hold any block, `lead`
+        // may point past it; nothing is accessed then.
+        self.base = memory.as_ptr().wrapping_add(lead);
+        if self.base.is_null() {
+            // Only a zero-length region at address 0 – 15 gets here; it
+            // has no capacity, and a dangling non-null base keeps `init`
+            // from running again.
+            self.base = NonNull::dangling().as_ptr();
+            return;
+        }
+        self.end = end;
         if end == 0 {
             return;
         }
-        // `lead + end + WORD <= len`, so the base is inside the region.
-        let Some(base) = NonNull::new(memory.as_ptr().wrapping_add(lead)) else {
-            return;
-        };
-        // SAFETY: `geometry` proved `lead + end + WORD <= memory.len()`,
-        // with `base + WORD` granule-aligned and `MIN_BLOCK <= end <=
-        // MAX_END` a granule multiple; the `RawMemory` contract gives this
-        // allocator the range alone, and `init` runs once (the wrapper's
-        // `ready` flag).
-        let all = unsafe { self.raw.init(base, end) };
-        self.raw.write_free(all);
-        self.insert(all);
+        // SAFETY: `geometry` proved `lead + end + WORD <= memory.len()`;
+        // offsets 0 (header), `end - WORD` (tag) and `end` (marker) are
+        // word-aligned words inside it.
+        unsafe {
+            self.set_word(0, end);
+            self.set_word(end - WORD, end);
+            self.set_word(end, USED | PREV_FREE);
+        }
+        self.insert(0, end);
+    }
+
+    // --- raw access; every offset is in `0..=end` and word-aligned ---
+
+    /// # Safety
+    /// `off` is word-aligned and `off <= self.end` (the end marker is the
+    /// last word).
+    #[inline]
+    unsafe fn word(&self, off: usize) -> usize {
+        // SAFETY: per the contract the word lies inside the region, which
+        // is valid for reads, and `base + off` is word-aligned because
+        // `base + WORD` is granule-aligned.
+        unsafe { self.base.add(off).cast::<usize>().read() }
+    }
+
+    /// # Safety
+    /// As for [`word`](Self::word), and no live block's payload is there.
+    #[inline]
+    unsafe fn set_word(&mut self, off: usize, value: usize) {
+        // SAFETY: as for `word`; the region is valid for writes.
+        unsafe { self.base.add(off).cast::<usize>().write(value) }
+    }
+
+    /// # Safety
+    /// `off` is a free block's header offset (its links are inside it).
+    #[inline]
+    unsafe fn links(&self, off: usize) -> (Link, Link) {
+        // SAFETY: a free block is at least `MIN_BLOCK` bytes, so both
+        // `u32` links after its header lie inside it, 4-aligned.
+        unsafe {
+            let at = self.base.add(off + WORD).cast::<Link>();
+            (at.read(), at.add(1).read())
+        }
+    }
+
+    /// # Safety
+    /// As for [`links`](Self::links).
+    #[inline]
+    unsafe fn set_next(&mut self, off: usize, next: Link) {
+        // SAFETY: see `links`.
+        unsafe { self.base.add(off + WORD).cast::<Link>().write(next) }
+    }
+
+    /// # Safety
+    /// As for [`links`](Self::links).
+    #[inline]
+    unsafe fn set_prev(&mut self, off: usize, prev: Link) {
+        // SAFETY: see `links`.
+        unsafe { self.base.add(off + WORD).cast::<Link>().add(1).write(prev) }
     }
 
     // --- free lists ---
 
-    /// Pushes the free block `span` (header and tag already written) onto
-    /// its list.
+    /// Pushes the free block at `off` (of `size` bytes, header and tag
+    /// already written) onto its list.
     #[inline]
-    fn insert(&mut self, span: Span) {
-        let (fl, sl) = list_of(span.size());
-        let block = span.block();
+    fn insert(&mut self, off: usize, size: usize) {
+        let (fl, sl) = list_of(size);
         let head = self.heads[fl][sl];
-        self.raw.set_next(block, head);
-        self.raw.set_prev(block, Link::NIL);
-        if let Some(head) = self.raw.linked(head) {
-            self.raw.set_prev(head, block.link());
+        // SAFETY: `off` is a free block; `head`, when not NIL, is one too.
+        unsafe {
+            self.set_next(off, head);
+            self.set_prev(off, NIL);
+            if head != NIL {
+                self.set_prev(head as usize, off as Link);
+            }
         }
-        self.heads[fl][sl] = block.link();
+        self.heads[fl][sl] = off as Link;
         self.fl_bitmap |= 1 << fl;
         self.sl_bitmap[fl] |= 1 << sl;
     }
 
-    /// Unlinks the listed free block of `size` bytes at `block`.
+    /// Unlinks the listed free block of `size` bytes at `off`.
     #[inline]
-    fn unlink(&mut self, block: Block, size: usize) {
-        let (next, prev) = self.raw.links(block);
-        if let Some(next) = self.raw.linked(next) {
-            self.raw.set_prev(next, prev);
-        }
-        if let Some(prev) = self.raw.linked(prev) {
-            self.raw.set_next(prev, next);
-            return;
+    fn unlink(&mut self, off: usize, size: usize) {
+        // SAFETY: `off` is a listed free block, and so are `next` and
+        // `prev` when not NIL.
+        let (next, prev) = unsafe { self.links(off) };
+        // SAFETY: as above.
+        unsafe {
+            if next != NIL {
+                self.set_prev(next as usize, prev);
+            }
+            if prev != NIL {
+                self.set_next(prev as usize, next);
+                return;
+            }
         }
         // The list head: only now is its list needed.
         let (fl, sl) = list_of(size);
-        debug_assert_eq!(self.heads[fl][sl], block.link());
+        debug_assert_eq!(self.heads[fl][sl] as usize, off);
         self.heads[fl][sl] = next;
-        if next == Link::NIL {
+        if next == NIL {
             self.sl_bitmap[fl] &= !(1 << sl);
             if self.sl_bitmap[fl] == 0 {
                 self.fl_bitmap &= !(1 << fl);
@@ -184,37 +248,45 @@ impl State {
         }
     }
 
-    /// The free block whose header is at `at`, if its header is a free
-    /// block's inside the region and its links are in range: what `free`
-    /// checks of a neighbour before it unlinks it in debug builds, and what
-    /// `check` checks of every free block.
+    /// The free block whose header is at `off` (a word-aligned offset below
+    /// `end`), if its header is a free block's and its links point at
+    /// blocks inside the region: what `free` checks of a neighbour before
+    /// it unlinks it, so that even a forged header cannot make it write
+    /// outside the region.
     #[inline]
-    fn checked_free(&self, at: At) -> Option<Listed> {
-        let size = self.raw.word(at);
-        if size & FLAGS != 0 {
+    fn checked_free(&self, off: usize) -> Option<Listed> {
+        // SAFETY: `off < end` is word-aligned.
+        let size = unsafe { self.word(off) };
+        if size & FLAGS != 0 || size < MIN_BLOCK || size > self.end - off {
             return None;
         }
-        let span = self.raw.span(at.off(), size)?;
-        let (next, prev) = self.raw.links(span.block());
-        let valid = |link: Link| link == Link::NIL || self.raw.block(link.get() as usize).is_some();
+        // SAFETY: the block is at least `MIN_BLOCK` bytes inside the region,
+        // so its links are too.
+        let (next, prev) = unsafe { self.links(off) };
+        // NIL, or a block offset with room for links below `end`.
+        let last = self.end - MIN_BLOCK;
+        let valid =
+            |link: Link| link == NIL || (link as usize & FLAGS == 0 && link as usize <= last);
         if !valid(next) || !valid(prev) {
             return None;
         }
         let (fl, sl) = list_of(size);
-        Some(Listed { span, fl, sl })
+        Some(Listed { off, size, fl, sl })
     }
 
-    /// Whether the free block `listed` is where its links and its list
-    /// say: linked from its predecessor (or the list head) and its
-    /// successor. `checked_free` made it, so its links are in range.
-    fn is_linked(&self, listed: &Listed) -> bool {
-        let (next, prev) = self.raw.links(listed.span.block());
-        let me = listed.span.block().link();
-        let linked = |link: Link| self.raw.block(link.get() as usize);
-        (match linked(prev) {
-            None => prev == Link::NIL && self.heads[listed.fl][listed.sl] == me,
-            Some(prev) => self.raw.links(prev).0 == me,
-        }) && (next == Link::NIL || linked(next).is_some_and(|next| self.raw.links(next).1 == me))
+    /// Whether the free block `block` is where its links and its list say:
+    /// linked from its predecessor (or the list head) and its successor.
+    fn is_linked(&self, block: &Listed) -> bool {
+        // SAFETY: `checked_free` produced `block`: its links are NIL or
+        // in-region block offsets, whose links are in the region too.
+        unsafe {
+            let (next, prev) = self.links(block.off);
+            (if prev == NIL {
+                self.heads[block.fl][block.sl] as usize == block.off
+            } else {
+                self.links(prev as usize).0 as usize == block.off
+            }) && (next == NIL || self.links(next as usize).1 as usize == block.off)
+        }
     }
 
     /// The list at or after `(fl, sl)` with a block, if any.
@@ -243,57 +315,70 @@ impl State {
         Some((fl, sl))
     }
 
-    /// Unlinks the head of the list `(fl, sl)` and returns it, or `None`
-    /// when the list is empty.
+    /// Unlinks the head of the non-empty list `(fl, sl)`; returns its
+    /// offset and size.
     #[inline]
-    fn pop(&mut self, fl: usize, sl: usize) -> Option<Span> {
-        let head = self.raw.listed(self.heads[fl][sl])?;
-        let next = self.raw.links(head.block()).0;
+    fn pop(&mut self, fl: usize, sl: usize) -> (usize, usize) {
+        let head = self.heads[fl][sl] as usize;
+        debug_assert!(head != NIL as usize);
+        // SAFETY: the list is non-empty, so `head` is a free block, and so
+        // is its successor when not NIL.
+        let (size, next) = unsafe { (self.word(head), self.links(head).0) };
         self.heads[fl][sl] = next;
-        if let Some(next) = self.raw.linked(next) {
-            self.raw.set_prev(next, Link::NIL);
+        if next != NIL {
+            // SAFETY: see above.
+            unsafe { self.set_prev(next as usize, NIL) };
         } else {
             self.sl_bitmap[fl] &= !(1 << sl);
             if self.sl_bitmap[fl] == 0 {
                 self.fl_bitmap &= !(1 << fl);
             }
         }
-        Some(head)
+        (head, size)
     }
 
     #[cold]
     fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<(usize, usize)> {
         let (fl, sl) = class_of(need);
-        let head = self.raw.listed(*self.heads.get(fl)?.get(sl)?)?;
-        (self.gap(head.block(), align) + block <= head.size()).then_some((fl, sl))
+        let head = *self.heads.get(fl)?.get(sl)?;
+        if head == NIL {
+            return None;
+        }
+        let head = head as usize;
+        // SAFETY: a list head is a free block below `end`.
+        let size = unsafe { self.word(head) };
+        (self.gap(head, align) + block <= size).then_some((fl, sl))
     }
 
     // --- allocation ---
 
     /// The common case of `allocate`: a payload for `layout`, or `None`
     /// for anything else (bad or too large requests, an exhausted heap, a
-    /// heap not built yet), which [`refusal_of`](Self::refusal_of) then
-    /// explains. Changes nothing when it returns `None` (on a heap whose
-    /// blocks are intact).
+    /// heap not built yet), which [`allocate_slow`](Self::allocate_slow)
+    /// then sorts out. Changes nothing when it returns `None`.
     #[inline(always)]
     fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
         let size = layout.size();
         // Zero, larger than the heap, or the heap not built (`end == 0`).
         // Below `end <= MAX_END`, rounding `size` up cannot overflow.
-        if size.wrapping_sub(1) >= self.raw.end() {
+        if size.wrapping_sub(1) >= self.end {
             return None;
         }
         let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
         let (payload, consumed) = if layout.align() <= GRANULE {
             let (fl, sl) = self.list_for(block, block, GRANULE)?;
-            let span = self.pop(fl, sl)?;
-            self.split_used(span, block, 0, 0, size)?
+            let (off, room) = self.pop(fl, sl);
+            self.split_used(off, room, block, 0, 0, size)
         } else {
             if layout.align() > max_align {
                 return None;
             }
             self.allocate_aligned(block, size, layout.align())?
         };
+        // SAFETY: `payload` is the offset of a block payload inside the
+        // region that `base` points into; `base` is non-null once built,
+        // and offsets stay in the region, which does not wrap.
+        let payload = unsafe { NonNull::new_unchecked(self.base.add(payload)) };
         Some(Carved { payload, consumed })
     }
 
@@ -305,14 +390,13 @@ impl State {
             return error;
         }
         let size = layout.size();
-        let end = self.raw.end();
         let Some(block) = Tlsf::block_size(size) else {
             return AllocError::SizeOverflow { size };
         };
-        if block > end {
+        if block > self.end {
             return AllocError::TooLarge {
                 size,
-                max: end.saturating_sub(WORD),
+                max: self.end.saturating_sub(WORD),
             };
         }
         AllocError::OutOfMemory {
@@ -322,23 +406,23 @@ impl State {
     }
 
     /// [`try_allocate`](Self::try_allocate) for alignments above the
-    /// granule; returns the payload and the bytes consumed.
+    /// granule.
     #[inline]
     fn allocate_aligned(
         &mut self,
         block: usize,
         size: usize,
         align: usize,
-    ) -> Option<(NonNull<u8>, usize)> {
+    ) -> Option<(usize, usize)> {
         // Most free blocks are larger than asked for, so a block found for
         // the unpadded size usually fits once aligned too; it is taken when
         // it does, and only otherwise is the padded size searched for. This
         // keeps small alignments from pushing requests into larger classes.
         let (fl, sl) = list_holding(block);
         let fits = self.find_from(fl, sl).filter(|&(fl, sl)| {
-            self.raw
-                .listed(self.heads[fl][sl])
-                .is_some_and(|head| self.gap(head.block(), align) + block <= head.size())
+            let head = self.heads[fl][sl] as usize;
+            // SAFETY: a list head is a free block below `end`.
+            self.gap(head, align) + block <= unsafe { self.word(head) }
         });
         let (fl, sl) = match fits {
             Some(list) => list,
@@ -347,17 +431,20 @@ impl State {
             // length`, both far below `usize::MAX / 2`.
             None => self.list_for(block + (align - GRANULE), block, align)?,
         };
-        let span = self.pop(fl, sl)?;
-        let gap = self.gap(span.block(), align);
-        if gap >= MIN_BLOCK {
+        let (off, room) = self.pop(fl, sl);
+        let gap = self.gap(off, align);
+        Some(if gap >= MIN_BLOCK {
             // The gap becomes a free block of its own.
-            let (front, rest) = span.split(gap).ok()?;
-            self.raw.write_free(front);
-            self.insert(front);
-            self.split_used(rest, block, 0, PREV_FREE, size)
+            // SAFETY: `off..off + gap` lies in the unlinked free block.
+            unsafe {
+                self.set_word(off, gap);
+                self.set_word(off + gap - WORD, gap);
+            }
+            self.insert(off, gap);
+            self.split_used(off + gap, room - gap, block, 0, PREV_FREE, size)
         } else {
-            self.split_used(span, block, gap, 0, size)
-        }
+            self.split_used(off, room, block, gap, 0, size)
+        })
     }
 
     /// A list whose head holds `need` bytes (the good-fit search), or
@@ -375,63 +462,66 @@ impl State {
         Some((fl, sl))
     }
 
-    /// Bytes in front of the payload of a block placed at `block` that
+    /// Bytes in front of the payload of a block placed at `off` that
     /// alignment to `align` needs.
     #[inline]
-    fn gap(&self, block: Block, align: usize) -> usize {
-        self.raw
-            .base()
-            .addr()
-            .get()
-            .wrapping_add(block.off() + WORD)
-            .wrapping_neg()
-            & (align - 1)
+    fn gap(&self, off: usize, align: usize) -> usize {
+        self.base.addr().wrapping_add(off + WORD).wrapping_neg() & (align - 1)
     }
 
     /// Makes a used block of `inner_gap + block` bytes at the start of the
-    /// unlinked free `span`, returning the rest to a list (or to the block,
-    /// when too small for one), for a request of `requested` bytes; returns
-    /// the payload and the bytes consumed.
+    /// unlinked free space `start..start + room`, returning the rest to a
+    /// list (or to the block, when too small for one), for a request of
+    /// `requested` bytes; returns the payload offset and the bytes consumed.
     #[inline]
     fn split_used(
         &mut self,
-        span: Span,
+        start: usize,
+        room: usize,
         block: usize,
         inner_gap: usize,
         prev_flag: usize,
         requested: usize,
-    ) -> Option<(NonNull<u8>, usize)> {
-        let used = match span.split(inner_gap + block) {
-            Ok((used, tail)) => {
-                // The block after the tail keeps its PREV_FREE flag.
-                self.raw.write_free(tail);
-                self.insert(tail);
-                used
+    ) -> (usize, usize) {
+        let wanted = inner_gap + block;
+        let rest = room - wanted;
+        let taken = if rest >= MIN_BLOCK {
+            let tail = start + wanted;
+            // SAFETY: `tail..start + room` lies in the unlinked free space;
+            // the block after it keeps its PREV_FREE flag.
+            unsafe {
+                self.set_word(tail, rest);
+                self.set_word(tail + rest - WORD, rest);
             }
-            Err(whole) => {
-                // The list search found a block of at least this much.
-                debug_assert!(whole.size() >= inner_gap + block);
-                // Too small to split: the next block's predecessor is used.
-                self.raw.set_prev_free_after(whole, false);
-                whole
-            }
-        };
-        let taken = used.size();
-        let slack = taken - WORD - inner_gap - requested;
-        let mut flags = prev_flag;
-        let marker = if inner_gap != 0 {
-            self.raw.write_marker(used, inner_gap)?
+            self.insert(tail, rest);
+            wanted
         } else {
-            used.head()
+            // SAFETY: `start + room <= end` is the next block's header
+            // (or the end marker); its predecessor is now used.
+            unsafe {
+                let next = self.word(start + room);
+                self.set_word(start + room, next & !PREV_FREE);
+            }
+            room
         };
-        if slack != 0 {
-            // The block's last byte, after the requested bytes.
-            debug_assert!(slack <= u8::MAX as usize);
-            flags |= SLACK;
-            self.raw.set_last_byte(used, slack as u8);
+        let payload = start + WORD + inner_gap;
+        let slack = taken - WORD - inner_gap - requested;
+        let mut header = taken | USED | prev_flag;
+        // SAFETY: the marker word sits just before the payload, after the
+        // header (`inner_gap >= GRANULE`); the slack byte is the block's
+        // last byte, after the requested bytes (`slack >= 1`).
+        unsafe {
+            if inner_gap != 0 {
+                self.set_word(payload - WORD, inner_gap | PREV_FREE);
+            }
+            if slack != 0 {
+                debug_assert!(slack <= u8::MAX as usize);
+                header |= SLACK;
+                self.base.add(start + taken - 1).write(slack as u8);
+            }
+            self.set_word(start, header);
         }
-        self.raw.write_used(used, flags);
-        Some((self.raw.payload_after(marker), taken))
+        (payload, taken)
     }
 
     // --- free ---
@@ -453,12 +543,15 @@ impl State {
     /// The used block whose payload is at `payload` (with `payload - WORD <
     /// end`), if its header (behind an alignment marker, if any) is a used
     /// block's that fits in the region: the O(1) checks `free` always
-    /// makes.
+    /// makes. Reads only words inside the region.
     #[inline(always)]
     fn used_block(&self, payload: usize) -> Option<UsedBlock> {
-        let marker = self.raw.at(payload - WORD)?;
-        let mut header = self.raw.word(marker);
-        let mut off = marker.off();
+        let mut off = payload - WORD;
+        if off & FLAGS != 0 {
+            return None;
+        }
+        // SAFETY: `off < end`, granule-aligned.
+        let mut header = unsafe { self.word(off) };
         let mut inner_gap = 0;
         if header & USED == 0 {
             // An alignment marker (PREV_FREE, the gap in the size bits): the
@@ -472,17 +565,18 @@ impl State {
                 return None;
             }
             off -= inner_gap;
-            header = self.raw.word(self.raw.at(off)?);
+            // SAFETY: `off` is still below `end` and granule-aligned.
+            header = unsafe { self.word(off) };
             if header & USED == 0 {
                 return None;
             }
         }
         let size = header & !FLAGS;
-        if size <= WORD + inner_gap {
+        if size < MIN_BLOCK || size > self.end - off || size <= WORD + inner_gap {
             return None;
         }
         Some(UsedBlock {
-            span: self.raw.span(off, size)?,
+            off,
             header,
             inner_gap,
         })
@@ -493,23 +587,22 @@ impl State {
     #[cold]
     #[inline(never)]
     fn refusal(&self, payload: usize) -> AllocError {
-        let Some(at) = self.raw.at(payload - WORD) else {
+        let mut off = payload - WORD;
+        if off & FLAGS != 0 {
             return AllocError::ForeignPointer;
-        };
-        let header = self.raw.word(at);
+        }
+        // SAFETY: `off < end`, granule-aligned.
+        let header = unsafe { self.word(off) };
         let gap = header & !FLAGS;
-        let mut off = at.off();
         if header & (USED | PREV_FREE) == PREV_FREE && gap != 0 && gap < MIN_BLOCK && gap <= off {
             off -= gap;
         }
-        let Some(at) = self.raw.at(off) else {
-            return AllocError::ForeignPointer;
-        };
-        let header = self.raw.word(at);
+        // SAFETY: `off` is still below `end` and granule-aligned.
+        let header = unsafe { self.word(off) };
         let size = header & !FLAGS;
         // Headers of blocks that were freed (and perhaps merged) keep a
         // plausible size with no flags.
-        let freed = header & FLAGS == 0 && size >= MIN_BLOCK && size <= self.raw.end() - off;
+        let freed = header & FLAGS == 0 && size >= MIN_BLOCK && size <= self.end - off;
         if freed || self.in_freed_gap_block(payload) {
             AllocError::DoubleFree
         } else {
@@ -522,23 +615,20 @@ impl State {
     /// free block's links, so the few offsets a gap header can have are
     /// probed for a free header. Only runs for refused pointers.
     fn in_freed_gap_block(&self, payload: usize) -> bool {
-        let end = self.raw.end();
-        if payload >= end || payload < WORD {
+        if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
             return false;
         }
         (GRANULE..MIN_BLOCK).step_by(GRANULE).any(|gap| {
-            let Some(at) = (payload - WORD)
-                .checked_sub(gap)
-                .and_then(|off| self.raw.at(off))
-            else {
+            let Some(off) = (payload - WORD).checked_sub(gap) else {
                 return false;
             };
-            let header = self.raw.word(at);
+            // SAFETY: `off < payload < end`, granule-aligned.
+            let header = unsafe { self.word(off) };
             let size = header & !FLAGS;
             header & FLAGS == 0
                 && size >= MIN_BLOCK
-                && size <= end - at.off()
-                && at.off() + size > payload
+                && size <= self.end - off
+                && off + size > payload
         })
     }
 
@@ -548,55 +638,57 @@ impl State {
     /// and a slack count inside the block. Release builds trust the
     /// caller's contract for a block that passed `used_block`.
     #[cfg(debug_assertions)]
-    fn neighbours_plausible(&self, used: UsedBlock) -> bool {
+    fn neighbours_plausible(&self, block: UsedBlock) -> bool {
         let UsedBlock {
-            span,
+            off,
             header,
             inner_gap,
-        } = used;
-        let size = span.size();
-        let next = span.after();
-        let next_header = self.raw.word(next);
+        } = block;
+        let size = header & !FLAGS;
+        let next = off + size;
+        // SAFETY: `next <= end`, granule-aligned: a header or the marker.
+        let next_header = unsafe { self.word(next) };
         if next_header & PREV_FREE != 0
             || (next_header & USED == 0 && self.checked_free(next).is_none())
         {
             return false;
         }
         if header & SLACK != 0 {
-            let slack = self.raw.last_byte(span) as usize;
+            // SAFETY: the block's last byte, inside the region.
+            let slack = unsafe { self.base.add(next - 1).read() } as usize;
             if slack == 0 || slack >= size - WORD - inner_gap {
                 return false;
             }
         }
         if header & PREV_FREE != 0 {
-            let off = span.block().off();
-            let Some(tag) = off.checked_sub(WORD).and_then(|tag| self.raw.at(tag)) else {
+            if off < MIN_BLOCK {
                 return false;
-            };
-            let prev_size = self.raw.word(tag);
+            }
+            // SAFETY: `WORD <= off < end`.
+            let prev_size = unsafe { self.word(off - WORD) };
             return prev_size <= off
                 && self
-                    .raw
-                    .at(off - prev_size)
-                    .and_then(|prev| self.checked_free(prev))
-                    .is_some_and(|prev| prev.span.size() == prev_size);
+                    .checked_free(off - prev_size)
+                    .is_some_and(|prev| prev.size == prev_size);
         }
         true
     }
 
-    /// Frees the used block, merging it with its free neighbours. Release
+    /// Frees the used `block`, merging it with its free neighbours. Release
     /// builds trust its neighbours: it came from `allocate` (the caller's
     /// contract), and debug builds have checked them.
     #[inline(always)]
-    fn release(&mut self, used: UsedBlock) -> Released {
+    fn release(&mut self, block: UsedBlock) -> Released {
         let UsedBlock {
-            span,
+            off,
             header,
             inner_gap,
-        } = used;
-        let size = span.size();
+        } = block;
+        let size = header & !FLAGS;
+        let next = off + size;
         let slack = if header & SLACK != 0 {
-            self.raw.last_byte(span) as usize
+            // SAFETY: the block's last byte, inside the region.
+            (unsafe { self.base.add(next - 1).read() }) as usize
         } else {
             0
         };
@@ -605,26 +697,38 @@ impl State {
             consumed: size,
         };
 
-        let mut merged = span;
-        let next_header = self.raw.word(span.after());
+        let mut start = off;
+        let mut merged = size;
+        // SAFETY: `next <= end`, granule-aligned: a header or the marker.
+        let next_header = unsafe { self.word(next) };
         if next_header & USED == 0 {
-            // A free successor (the end marker is used).
-            let (with_next, next) = self.raw.take_next(merged, next_header);
+            // A free successor: the end marker is used, so `next < end`.
             self.unlink(next, next_header);
-            merged = with_next;
+            merged += next_header;
         }
         if header & PREV_FREE != 0 {
-            let (with_prev, prev, prev_size) = self.raw.take_prev(merged);
-            self.unlink(prev, prev_size);
-            merged = with_prev;
-            self.raw.mark_freed(span);
+            // SAFETY: a block with a free predecessor is not the first, and
+            // the predecessor's boundary tag is the word before it.
+            let prev_size = unsafe { self.word(off - WORD) };
+            start = off - prev_size;
+            self.unlink(start, prev_size);
+            merged += prev_size;
+            // SAFETY: the old header, now inside the merged free block, is
+            // marked free so a second `free` of it is recognised.
+            unsafe { self.set_word(off, size) };
         }
-        self.raw.write_free(merged);
-        // After a merged successor, the next block is flagged already.
-        if next_header & USED != 0 {
-            self.raw.set_prev_free_after(merged, true);
+        let after = start + merged;
+        // SAFETY: `start..after` is the merged free block; `after <= end`
+        // is the next header or the end marker.
+        unsafe {
+            self.set_word(start, merged);
+            self.set_word(after - WORD, merged);
+            // After a merged successor, the next block is flagged already.
+            if next_header & USED != 0 {
+                self.set_word(next, next_header | PREV_FREE);
+            }
         }
-        self.insert(merged);
+        self.insert(start, merged);
         released
     }
 
@@ -638,25 +742,21 @@ impl State {
         }
         let fl = self.fl_bitmap.ilog2() as usize;
         let sl = self.sl_bitmap[fl].ilog2() as usize;
-        self.raw
-            .listed(self.heads[fl][sl])
-            .map_or(0, |head| head.size() - WORD)
+        let head = self.heads[fl][sl] as usize;
+        // SAFETY: a list head is a free block below `end`.
+        (unsafe { self.word(head) } & !FLAGS) - WORD
     }
 
     fn check(&self, counters: &Counters) -> Result<(), InvariantViolation> {
         let fail = |what, offset| Err(InvariantViolation { what, offset });
-        let end = self.raw.end();
         let mut off = 0;
         let mut prev_free = false;
         let (mut used, mut live, mut free_blocks) = (0, 0, 0);
-        while off < end {
-            // `off < end` is granule-aligned: sizes are multiples.
-            let Some(at) = self.raw.at(off) else {
-                return fail("block offset misaligned", off);
-            };
-            let header = self.raw.word(at);
+        while off < self.end {
+            // SAFETY: `off < end`, granule-aligned (sizes are multiples).
+            let header = unsafe { self.word(off) };
             let size = header & !FLAGS;
-            if size < MIN_BLOCK || size > end - off {
+            if size < MIN_BLOCK || size > self.end - off {
                 return fail("block size out of range", off);
             }
             if (header & PREV_FREE != 0) != prev_free {
@@ -673,12 +773,12 @@ impl State {
                 if header & FLAGS != 0 {
                     return fail("free block with flags", off);
                 }
-                let tag = self.raw.at(off + size - WORD).map(|tag| self.raw.word(tag));
-                if tag != Some(size) {
+                // SAFETY: the tag is the block's last word, inside it.
+                if unsafe { self.word(off + size - WORD) } != size {
                     return fail("boundary tag differs from the header", off);
                 }
                 if !self
-                    .checked_free(at)
+                    .checked_free(off)
                     .is_some_and(|block| self.is_linked(&block))
                 {
                     return fail("free block missing from its list", off);
@@ -688,12 +788,11 @@ impl State {
             }
             off += size;
         }
-        if end != 0 {
-            let Some(marker) = self.raw.end_marker().map(|at| self.raw.word(at)) else {
-                return fail("end marker misaligned", end);
-            };
+        if self.end != 0 {
+            // SAFETY: the end marker is the word at `end`.
+            let marker = unsafe { self.word(self.end) };
             if marker & !PREV_FREE != USED || (marker & PREV_FREE != 0) != prev_free {
-                return fail("end marker corrupted", end);
+                return fail("end marker corrupted", self.end);
             }
         }
         if used != counters.used || used > counters.peak {
@@ -711,29 +810,32 @@ impl State {
                 return fail("first-level bitmap disagrees with the second level", fl);
             }
             for sl in 0..SL_COUNT {
-                let mut link = self.heads[fl][sl];
-                if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (link != Link::NIL) {
+                let mut block = self.heads[fl][sl];
+                if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (block != NIL) {
                     return fail(
                         "second-level bitmap disagrees with the list",
-                        link.get() as usize,
+                        block as usize,
                     );
                 }
-                while link != Link::NIL {
+                while block != NIL {
                     listed += 1;
-                    let block = self.raw.block(link.get() as usize);
-                    let Some(block) = block.filter(|_| listed <= free_blocks) else {
+                    if listed > free_blocks
+                        || block as usize >= self.end
+                        || block as usize & FLAGS != 0
+                    {
                         return fail(
                             "free list holds a block the heap walk did not find",
-                            link.get() as usize,
+                            block as usize,
                         );
-                    };
-                    let Some(header) = self.raw.at(block.off()).map(|at| self.raw.word(at)) else {
-                        return fail("free list link misaligned", block.off());
-                    };
-                    if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
-                        return fail("free list holds a used or misfiled block", block.off());
                     }
-                    link = self.raw.links(block).0;
+                    // SAFETY: `block` is a granule-aligned offset below `end`.
+                    let header = unsafe { self.word(block as usize) };
+                    if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
+                        return fail("free list holds a used or misfiled block", block as usize);
+                    }
+                    // SAFETY: a free block of at least `MIN_BLOCK` bytes
+                    // (the walk checked every free block's size).
+                    block = unsafe { self.links(block as usize) }.0;
                 }
             }
         }

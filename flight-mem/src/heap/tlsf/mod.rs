@@ -3,7 +3,6 @@
 
 mod classes;
 mod engine;
-mod raw;
 #[cfg(test)]
 mod tests;
 
@@ -37,9 +36,9 @@ const SLACK: usize = 4;
 // never has a free predecessor. Such a word right before a payload marks an
 // alignment gap inside its block: its size bits are the gap, and the header
 // sits that far before the marker.
-/// A stored free-list link: a block offset from the region start, or
-/// `u32::MAX` for none (see `raw::Link`).
+/// Free-list link: a block offset from the region start, or [`NIL`].
 type Link = u32;
+const NIL: Link = Link::MAX;
 /// Header, two links and the boundary tag, rounded to the granule.
 const MIN_BLOCK: usize = (WORD + 2 * size_of::<Link>() + WORD).next_multiple_of(GRANULE);
 /// Where the blocks start and end inside `memory`: the offset of the first
