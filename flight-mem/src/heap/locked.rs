@@ -62,6 +62,15 @@ pub(crate) unsafe trait HeapEngine: Send {
     /// Carves a block for `layout`, or says why not.
     fn allocate(&mut self, layout: Layout, config: Self::Config) -> Result<Carved, AllocError>;
 
+    /// [`allocate`](Self::allocate) without the reason for a refusal: the
+    /// hot path, whose small result keeps the lock's critical section
+    /// lean. A refusal changes nothing, so the wrapper asks `allocate` for
+    /// the reason afterwards.
+    #[inline(always)]
+    fn try_allocate(&mut self, layout: Layout, config: Self::Config) -> Option<Carved> {
+        self.allocate(layout, config).ok()
+    }
+
     /// Returns the block at `ptr`, or refuses it (see each type's misuse
     /// documentation).
     ///
@@ -144,29 +153,26 @@ impl<E: HeapEngine> LockedHeap<E> {
         })
     }
 
-    /// What a refused `allocate` leaves, under the same lock: builds the
-    /// heap and retries on first use, or counts the failure.
+    /// What a refused `try_allocate` leaves, under the lock again: builds
+    /// the heap on first use and tries again, or says why `layout` is
+    /// refused, counting the failure. (Another thread may have freed memory
+    /// since the first attempt: the retry then succeeds, as if it had come
+    /// later.)
     #[cold]
     #[inline(never)]
-    fn allocate_slow(
-        &self,
-        state: &mut Locked<E>,
-        layout: Layout,
-        refused: AllocError,
-    ) -> Result<NonNull<u8>, AllocError> {
-        let result = if state.ready {
-            Err(refused)
-        } else {
-            state.init(&self.memory, self.config);
-            state.engine.allocate(layout, self.config)
-        };
-        match result {
-            Ok(carved) => Ok(state.carved(layout.size(), carved)),
-            Err(error) => {
-                state.counters.failed();
-                Err(error)
+    fn allocate_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.state.with(|state| {
+            if !state.ready {
+                state.init(&self.memory, self.config);
             }
-        }
+            match state.engine.allocate(layout, self.config) {
+                Ok(carved) => Ok(state.carved(layout.size(), carved)),
+                Err(error) => {
+                    state.counters.failed();
+                    Err(error)
+                }
+            }
+        })
     }
 
     /// What a refused `free` leaves: on first use, builds the heap and asks
@@ -198,12 +204,14 @@ unsafe impl<E: HeapEngine> RawAllocator for LockedHeap<E> {
     #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let size = layout.size();
-        let payload = self
-            .state
-            .with(|state| match state.engine.allocate(layout, self.config) {
-                Ok(carved) => Ok(state.carved(size, carved)),
-                Err(refused) => self.allocate_slow(state, layout, refused),
-            });
+        let fast = self.state.with(|state| {
+            let carved = state.engine.try_allocate(layout, self.config)?;
+            Some(state.carved(size, carved))
+        });
+        let payload = match fast {
+            Some(payload) => Ok(payload),
+            None => self.allocate_slow(layout),
+        };
         let block = payload.map(|payload| NonNull::slice_from_raw_parts(payload, size));
         crate::track::allocated(self, size, block)
     }

@@ -33,12 +33,16 @@ unsafe impl HeapEngine for State {
         self.init(memory);
     }
 
-    #[inline(always)]
     fn allocate(&mut self, layout: Layout, max_align: usize) -> Result<Carved, AllocError> {
         match self.try_allocate(layout, max_align) {
             Some(carved) => Ok(carved),
             None => Err(self.refusal_of(layout, max_align)),
         }
+    }
+
+    #[inline(always)]
+    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
+        self.try_allocate(layout, max_align)
     }
 
     #[inline(always)]
@@ -798,7 +802,7 @@ impl State {
         if used != counters.used || used > counters.peak {
             return fail("used bytes differ from the used blocks", 0);
         }
-        if live != counters.live {
+        if live != counters.live() {
             return fail("live count differs from the used blocks", 0);
         }
         if counters.requested > counters.used {
