@@ -50,7 +50,34 @@ impl<const N: usize> Arena<N> {
 /// A range of memory given to exactly one allocator for the rest of the
 /// program: a static [`Arena`], a slice of a layout's bank, or a fixed
 /// address on bare metal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// A `RawMemory` is neither `Copy` nor `Clone`: building an allocator
+/// consumes it, and safe code divides one only by value
+/// ([`split_at`](Self::split_at), [`slice`](Self::slice),
+/// [`aligned`](Self::aligned)), so two allocators over one range take an
+/// `unsafe` constructor call each.
+///
+/// ```compile_fail
+/// use flight_mem::{Arena, RawMemory, Tlsf};
+///
+/// static ARENA: Arena<4096> = Arena::new();
+/// // SAFETY: ARENA is handed to this one value.
+/// let memory = unsafe { RawMemory::from_arena(&ARENA) };
+/// let first = Tlsf::new(memory);
+/// let second = Tlsf::new(memory); // error: use of moved value
+/// ```
+///
+/// ```
+/// use flight_mem::{Arena, RawMemory, Tlsf};
+///
+/// static ARENA: Arena<8192> = Arena::new();
+/// // SAFETY: ARENA is handed to this one value.
+/// let memory = unsafe { RawMemory::from_arena(&ARENA) };
+/// let (front, back) = memory.split_at(4096).unwrap();
+/// let (a, b) = (Tlsf::new(front), Tlsf::new(back));
+/// assert_eq!(a.capacity() + b.capacity(), 8192 - 16);
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 pub struct RawMemory {
     ptr: *mut u8,
     len: usize,
@@ -110,12 +137,13 @@ impl RawMemory {
         (addr as usize).wrapping_sub(self.ptr as usize) < self.len
     }
 
-    /// The sub-range `offset..offset + len`, or `None` when it does not fit.
-    pub const fn slice(&self, offset: usize, len: usize) -> Option<Self> {
+    /// The sub-range `offset..offset + len`, or `None` when it does not
+    /// fit; the rest of the range is given up.
+    pub const fn slice(self, offset: usize, len: usize) -> Option<Self> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Some(Self {
-                // SAFETY of the arithmetic: `offset <= self.len`, so the
-                // result stays inside (or one past) the range.
+                // `offset <= self.len`, so the result stays inside (or one
+                // past) the range.
                 ptr: self.ptr.wrapping_add(offset),
                 len,
             }),
@@ -123,8 +151,27 @@ impl RawMemory {
         }
     }
 
-    /// The largest sub-range that starts on an `align` boundary.
-    pub fn aligned(&self, align: usize) -> Self {
+    /// The ranges `..mid` and `mid..`, or `None` when `mid` is past the end.
+    pub const fn split_at(self, mid: usize) -> Option<(Self, Self)> {
+        if mid > self.len {
+            return None;
+        }
+        let back = Self {
+            ptr: self.ptr.wrapping_add(mid),
+            len: self.len - mid,
+        };
+        Some((
+            Self {
+                ptr: self.ptr,
+                len: mid,
+            },
+            back,
+        ))
+    }
+
+    /// The largest sub-range that starts on an `align` boundary (a power
+    /// of two); the bytes before it are given up.
+    pub fn aligned(self, align: usize) -> Self {
         let pad = self.ptr.align_offset(align).min(self.len);
         Self {
             ptr: self.ptr.wrapping_add(pad),

@@ -94,8 +94,6 @@ pub(crate) struct Counters {
     pub(crate) peak: usize,
     /// Sum of the caller's requested sizes of live blocks.
     pub(crate) requested: usize,
-    /// Live blocks.
-    pub(crate) live: usize,
     /// Successful allocations since creation.
     pub(crate) allocations: u64,
     /// Frees since creation.
@@ -111,7 +109,6 @@ impl Counters {
             used: 0,
             peak: 0,
             requested: 0,
-            live: 0,
             allocations: 0,
             deallocations: 0,
             failures: 0,
@@ -125,7 +122,6 @@ impl Counters {
         self.used += consumed;
         self.peak = self.peak.max(self.used);
         self.requested += requested;
-        self.live += 1;
         self.allocations += 1;
     }
 
@@ -137,9 +133,15 @@ impl Counters {
     #[inline]
     pub(crate) fn freed(&mut self, requested: usize, consumed: usize) {
         self.used -= consumed;
-        self.requested -= requested.min(self.requested);
-        self.live -= 1;
+        self.requested = self.requested.saturating_sub(requested);
         self.deallocations += 1;
+    }
+
+    /// Live blocks: allocations not freed yet (one counter fewer to keep
+    /// on the hot paths).
+    #[inline]
+    pub(crate) const fn live(&self) -> usize {
+        (self.allocations - self.deallocations) as usize
     }
 
     /// Counts a refused request.
@@ -156,7 +158,7 @@ impl Counters {
             used: self.used,
             peak: self.peak,
             requested: self.requested,
-            live: self.live,
+            live: self.live(),
             allocations: self.allocations,
             deallocations: self.deallocations,
             failures: self.failures,
@@ -173,7 +175,7 @@ impl Counters {
         recount: &Self,
         capacity: usize,
     ) -> Result<(), &'static str> {
-        if recount.used != self.used || recount.live != self.live {
+        if recount.used != self.used || recount.live() != self.live() {
             return Err("used or live counter disagrees with the blocks");
         }
         if recount.requested != self.requested {

@@ -83,10 +83,10 @@ fn extent(len: usize) -> usize {
 }
 
 impl<'a> Fixture<'a> {
-    fn new(compact: &'a Compact, memory: RawMemory) -> Self {
+    fn new(compact: &'a Compact, base: *mut u8) -> Self {
         Self {
             compact,
-            base: memory.as_ptr() as usize,
+            base: base as usize,
             live: Vec::new(),
             stale: Vec::new(),
             pins: Vec::new(),
@@ -416,10 +416,11 @@ impl<'a> Fixture<'a> {
 fn run(capacity: usize, handles: usize, ops: &[Op]) {
     let bytes = Compact::bytes_for(capacity, handles);
     let memory = leak_memory(bytes, 64);
+    let base = memory.as_ptr();
     let compact = Compact::new(memory, handles);
     assert_eq!(compact.capacity(), capacity);
     assert_eq!(compact.kind(), AllocatorKind::Compact);
-    let mut f = Fixture::new(&compact, memory);
+    let mut f = Fixture::new(&compact, base);
     for op in ops {
         match *op {
             Op::Alloc { size, align_log2 } => f.alloc(size, align_log2),
@@ -484,8 +485,9 @@ fn fragment_then_defragment_in_steps() {
         (64 * 1024, 256)
     };
     let memory = leak_memory(Compact::bytes_for(capacity, handles), 64);
+    let base = memory.as_ptr();
     let compact = Compact::new(memory, handles);
-    let mut f = Fixture::new(&compact, memory);
+    let mut f = Fixture::new(&compact, base);
     let mut rng = XorShift(0x1234_5678_9abc_def1);
     let (rounds, max) = if cfg!(miri) { (16, 300) } else { (400, 700) };
     for round in 0..rounds {

@@ -101,6 +101,7 @@ impl FramesModel {
 
 fn run(ops: &[Op], count: usize, len: usize) {
     let memory = leak_memory(len, 64);
+    let base = memory.as_ptr() as usize;
     let mut frames = Frames::new(memory, count);
     let frame_len = frames.frame_capacity();
     assert_eq!(frames.frame_count(), count);
@@ -109,7 +110,7 @@ fn run(ops: &[Op], count: usize, len: usize) {
     assert_eq!(frames.capacity(), frame_len * count);
     let mut m = FramesModel {
         model: Model::default(),
-        base: memory.as_ptr() as usize,
+        base,
         frame_len,
         offsets: vec![0; count],
         current: 0,

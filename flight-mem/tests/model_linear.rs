@@ -132,10 +132,11 @@ fn scope_alloc(
 
 fn run(ops: &[Op], len: usize) {
     let memory = leak_memory(len, 64);
+    let base = memory.as_ptr() as usize;
     let linear = Linear::new(memory);
     let mut m = BumpModel {
         model: Model::default(),
-        base: memory.as_ptr() as usize,
+        base,
         len,
         offset: 0,
     };

@@ -119,10 +119,12 @@ fn refused(stack: &Stack, ptr: NonNull<u8>, expected: AllocError) {
 
 fn run(ops: &[Op], len: usize) {
     let memory = leak_memory(len, 64);
+    let start = memory.as_ptr();
+    let base = start as usize;
     let stack = Stack::new(memory);
     let mut m = StackModel {
         model: Model::default(),
-        base: memory.as_ptr() as usize,
+        base,
         len,
         end: 0,
         prev_ends: Vec::new(),
@@ -167,12 +169,12 @@ fn run(ops: &[Op], len: usize) {
                 refused(&stack, NonNull::from(&local), AllocError::ForeignPointer);
                 refused(
                     &stack,
-                    NonNull::new(memory.as_ptr()).unwrap(),
+                    NonNull::new(start).unwrap(),
                     AllocError::ForeignPointer,
                 );
                 if m.end + 1 < len {
                     // SAFETY: inside the memory.
-                    let unused = unsafe { NonNull::new(memory.as_ptr()).unwrap().add(len - 1) };
+                    let unused = unsafe { NonNull::new(start).unwrap().add(len - 1) };
                     refused(&stack, unused, AllocError::DoubleFree);
                 }
             }

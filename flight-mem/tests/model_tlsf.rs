@@ -294,16 +294,17 @@ fn bad_requests_are_refused_and_counted() {
 #[test]
 fn foreign_and_interior_pointers_are_refused() {
     let (_region, memory) = Region::new(4096, 0);
+    let (base, len) = (memory.as_ptr(), memory.len());
     let tlsf = Tlsf::new(memory);
     let a = tlsf.allocate(layout(100, 8)).unwrap().cast::<u8>();
     let b = tlsf.allocate(layout(40, 16)).unwrap().cast::<u8>();
     let mut local = 0u64;
     let outside = NonNull::from(&mut local).cast();
-    let start = NonNull::new(memory.as_ptr()).unwrap();
+    let start = NonNull::new(base).unwrap();
     // SAFETY: the last byte of the region (pointer arithmetic only).
-    let last = unsafe { NonNull::new_unchecked(memory.as_ptr().add(memory.len() - 1)) };
+    let last = unsafe { NonNull::new_unchecked(base.add(len - 1)) };
     // SAFETY: 8 bytes before the end: a payload offset past every block.
-    let end = unsafe { NonNull::new_unchecked(memory.as_ptr().add(memory.len() - 8)) };
+    let end = unsafe { NonNull::new_unchecked(base.add(len - 8)) };
     for ptr in [outside, start, last, end] {
         // SAFETY: the point of the test: `free` must detect a pointer
         // outside every block before touching anything.

@@ -43,7 +43,8 @@ struct Input {
 fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
     let min_block = (2 * size_of::<usize>()) << (input.min_scale % 4);
-    let buddy = Buddy::with_min_block(memory, min_block);
+    // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+    let buddy = Buddy::with_min_block(unsafe { flight_mem_fuzz::alias(&memory) }, min_block);
     let rules = Rules {
         double_free: Some(AllocError::DoubleFree),
         exact_free: true,

@@ -52,7 +52,8 @@ fuzz_target!(|input: Input| {
     } else {
         Fit::First
     };
-    let heap = FreeList::with_fit(memory, fit);
+    // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+    let heap = FreeList::with_fit(unsafe { flight_mem_fuzz::alias(&memory) }, fit);
     let rules = Rules {
         double_free: Some(AllocError::DoubleFree),
         exact_free: true,

@@ -124,7 +124,8 @@ impl BumpModel<'_> {
 
 fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
-    let linear = Linear::new(memory);
+    // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+    let linear = Linear::new(unsafe { flight_mem_fuzz::alias(&memory) });
     let rules = Rules {
         double_free: None,
         exact_free: false,

@@ -125,7 +125,8 @@ fn typed<T: Send>(input: &Input) {
     let count = 1 + usize::from(input.count % 64);
     let len = Pool::<T>::bytes_for(count) + usize::from(input.extra) % size_of::<T>();
     let (region, memory) = Region::new(len, usize::from(input.misalign) % (2 * align_of::<T>()));
-    let pool = Pool::<T>::new(memory);
+    // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+    let pool = Pool::<T>::new(unsafe { flight_mem_fuzz::alias(&memory) });
     let shape = Shape {
         block_size: size_of::<T>(),
         block_align: align_of::<T>(),
@@ -153,7 +154,12 @@ fuzz_target!(|input: Input| {
                 + usize::from(input.extra) % stride;
             let misalign = usize::from(input.misalign) % (2 * block_align);
             let (region, memory) = Region::new(len, misalign);
-            let pool = BlockPool::new(memory, block_size, block_align);
+            // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+            let pool = BlockPool::new(
+                unsafe { flight_mem_fuzz::alias(&memory) },
+                block_size,
+                block_align,
+            );
             if misalign.is_multiple_of(block_align) {
                 assert_eq!(
                     pool.slots(),

@@ -114,7 +114,8 @@ impl StackModel<'_> {
 
 fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
-    let stack = Stack::new(memory);
+    // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+    let stack = Stack::new(unsafe { flight_mem_fuzz::alias(&memory) });
     let rules = Rules {
         double_free: Some(AllocError::DoubleFree),
         exact_free: true,

@@ -42,7 +42,8 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let (region, memory) = Region::new(usize::from(input.len), usize::from(input.misalign));
-    let tlsf = Tlsf::new(memory);
+    // SAFETY: the allocator gets the copy; `memory` only describes addresses.
+    let tlsf = Tlsf::new(unsafe { flight_mem_fuzz::alias(&memory) });
     let rules = Rules {
         double_free: Some(AllocError::DoubleFree),
         exact_free: true,

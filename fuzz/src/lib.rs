@@ -50,6 +50,19 @@ pub struct Region {
     len: usize,
 }
 
+/// A copy of `memory`'s range for a target that gives `memory` to its
+/// allocator and keeps its own value to compute addresses with
+/// (`RawMemory` is not `Copy`).
+///
+/// # Safety
+///
+/// Only one of the two values is given to an allocator; the other is read
+/// for its address and length only.
+pub unsafe fn alias(memory: &RawMemory) -> RawMemory {
+    // SAFETY: the same range, under the caller's promise above.
+    unsafe { RawMemory::from_raw_parts(memory.as_ptr(), memory.len()) }
+}
+
 impl Region {
     /// A fresh region; the allocator gets the returned `RawMemory`.
     pub fn new(len: usize, misalign: usize) -> (Self, RawMemory) {

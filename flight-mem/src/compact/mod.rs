@@ -291,9 +291,9 @@ impl Compact {
                 slots = MAX_SLOTS;
             }
             Self {
-                memory,
                 slots: slots as u32,
                 table_off: memory.len() - slots * SLOT_SIZE,
+                memory,
                 fresh: AtomicU32::new(0),
                 scopes: AtomicU32::new(0),
                 state: Lock::new(State {

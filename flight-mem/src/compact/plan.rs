@@ -375,7 +375,7 @@ impl Compact {
         max_bytes: usize,
         spent: usize,
     ) -> Plan {
-        if self.scoped_hint() || state.evacuations > 2 * state.counters.live as u64 + 16 {
+        if self.scoped_hint() || state.evacuations > 2 * state.counters.live() as u64 + 16 {
             return Plan::Slide;
         }
         let (window, stuck) = loop {

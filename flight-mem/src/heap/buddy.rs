@@ -1,13 +1,17 @@
 //! See [`Buddy`].
 
 use core::alloc::Layout;
-use core::fmt;
 use core::ptr::NonNull;
 
-use crate::allocator::{RawAllocator, check_request, impl_allocator_api2};
+#[cfg(doc)]
+use crate::AllocatorStats;
+#[cfg(doc)]
+use crate::allocator::RawAllocator;
+use crate::allocator::check_request;
+use crate::heap::locked::{Carved, HeapEngine, LockedHeap, Released, locked_heap_surface};
 use crate::stats::Counters;
-use crate::sync::{Lock, const_fn};
-use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+use crate::sync::const_fn;
+use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
 
 /// Tag bit: the block starting here is free.
 const FREE: u8 = 0x80;
@@ -125,18 +129,8 @@ const WORD: usize = size_of::<usize>();
 /// unsafe { HEAP.free(block.cast()) }.unwrap();
 /// assert_eq!(HEAP.stats().used, 0);
 /// ```
-pub struct Buddy {
-    memory: RawMemory,
-    min_block: usize,
-    state: Lock<State>,
-}
-
-// SAFETY: every read and write of the managed memory outside live blocks, and
-// of the bookkeeping, happens inside `self.state.with`, which gives one thread
-// at a time exclusive access; `memory` and `min_block` are never written after
-// construction. Live blocks belong to their callers, who synchronise their
-// own accesses.
-unsafe impl Sync for Buddy {}
+#[repr(transparent)]
+pub struct Buddy(LockedHeap<State>);
 
 impl Buddy {
     /// The minimum block of [`Buddy::new`], in bytes.
@@ -166,115 +160,87 @@ impl Buddy {
                 min_block.is_power_of_two() && min_block >= 2 * WORD,
                 "Buddy: min_block must be a power of two of at least two words"
             );
-            Self { memory, min_block, state: Lock::new(State::new(memory)) }
+            Self(LockedHeap::new(memory, min_block, State::new()))
         }
     }
 
     /// The smallest block, in bytes.
     pub fn min_block(&self) -> usize {
-        self.min_block
+        self.0.config()
     }
 
     /// The largest alignment [`allocate`](RawAllocator::allocate) accepts:
     /// the largest top-level block, at most the alignment of the heap start
     /// (which is aligned to the minimum block), at least the minimum block.
     pub fn max_align(&self) -> usize {
-        Geometry::new(self.memory, self.min_block).max_align()
-    }
-
-    /// Runs `f` on the state, building it on first use.
-    fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        self.state.with(|state| {
-            if !state.ready {
-                crate::track::forget_range(self.memory);
-                state.init(Geometry::new(self.memory, self.min_block));
-            }
-            f(state)
-        })
+        Geometry::new(self.0.memory(), self.min_block()).max_align()
     }
 }
 
-impl fmt::Debug for Buddy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Buddy")
-            .field("memory", &self.memory)
-            .field("min_block", &self.min_block)
-            .field("stats", &self.stats())
-            .finish()
+locked_heap_surface!(Buddy);
+
+// SAFETY: blocks are carved from the heap part of the memory given to `init`
+// only and tracked by tags, so live blocks are disjoint and inside it; a
+// block is at least `size` bytes (its order is at least `log2(size)`) and
+// aligned to `align` (order at least `log2(align)`, natural alignment
+// relative to a base aligned to `max_align >= align`). The allocator writes
+// a live block only beyond the returned length (the slack record). Before
+// `init` the heap has no blocks: every request is too large and every
+// pointer foreign, with no memory read.
+unsafe impl HeapEngine for State {
+    /// The minimum block.
+    type Config = usize;
+    const NAME: &'static str = "Buddy";
+    const CONFIG_FIELD: Option<&'static str> = Some("min_block");
+    const KIND: AllocatorKind = AllocatorKind::Buddy;
+
+    fn capacity(memory: &RawMemory, min_block: usize) -> usize {
+        Geometry::new(memory, min_block).heap_len()
+    }
+
+    fn init(&mut self, memory: &RawMemory, min_block: usize) {
+        self.init(Geometry::new(memory, min_block));
+    }
+
+    #[inline]
+    fn allocate(&mut self, layout: Layout, _: usize) -> Result<Carved, AllocError> {
+        self.allocate(layout)
+    }
+
+    unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
+        self.free(ptr)
+    }
+
+    fn largest_free(&self) -> usize {
+        self.largest_free()
+    }
+
+    fn check(&self, counters: &Counters, capacity: usize) -> Result<(), InvariantViolation> {
+        self.check(counters, capacity)
     }
 }
-
-// SAFETY: blocks are carved from the heap part of `memory` only and tracked by
-// tags, so live blocks are disjoint and inside `memory`; a block is at least
-// `size` bytes (its order is at least `log2(size)`) and aligned to `align`
-// (order at least `log2(align)`, natural alignment relative to a base aligned
-// to `max_align >= align`). The allocator writes a live block only beyond the
-// returned length (the slack record). Safe methods only read and write memory
-// through offsets proven in range.
-unsafe impl RawAllocator for Buddy {
-    #[cfg_attr(feature = "track", track_caller)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let result = self.locked(|state| {
-            let result = state.allocate(layout);
-            if result.is_err() {
-                state.counters.failed();
-            }
-            result
-        });
-        crate::track::allocated(self, layout.size(), result)
-    }
-
-    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        crate::track::freed(self, ptr, || self.locked(|state| state.free(ptr)))
-    }
-
-    fn owns(&self, ptr: NonNull<u8>) -> bool {
-        self.memory.contains(ptr.as_ptr())
-    }
-
-    fn capacity(&self) -> usize {
-        Geometry::new(self.memory, self.min_block).heap_len()
-    }
-
-    fn stats(&self) -> AllocatorStats {
-        self.locked(|state| state.stats())
-    }
-
-    fn kind(&self) -> AllocatorKind {
-        AllocatorKind::Buddy
-    }
-
-    fn check(&self) -> Result<(), InvariantViolation> {
-        self.locked(|state| state.check())
-    }
-}
-
-impl_allocator_api2!(Buddy);
-crate::allocator::inherent_surface!(Buddy);
-// SAFETY: `free` coalesces any live block back whatever the order of frees; it never panics.
-unsafe impl crate::allocator::FreesInAnyOrder for Buddy {}
 
 /// Where the heap and the side table lie in the region.
 #[derive(Clone, Copy)]
 struct Geometry {
     /// The heap, `blocks << min_log2` bytes, aligned to the minimum block.
-    heap: RawMemory,
+    heap: *mut u8,
     /// One tag per minimum block, right behind the heap.
-    tags: RawMemory,
+    tags: *mut u8,
     blocks: usize,
     min_log2: u32,
 }
 
 impl Geometry {
-    fn new(memory: RawMemory, min_block: usize) -> Self {
-        let aligned = memory.aligned(min_block);
+    fn new(memory: &RawMemory, min_block: usize) -> Self {
+        let pad = memory.as_ptr().align_offset(min_block).min(memory.len());
         // Each minimum block costs `min_block` heap bytes and one tag byte.
-        let blocks = aligned.len() / (min_block + 1);
-        let heap_len = blocks * min_block;
-        let fits = "heap and tags fit the region by construction";
+        let blocks = (memory.len() - pad) / (min_block + 1);
+        let heap = memory.as_ptr().wrapping_add(pad);
         Self {
-            heap: aligned.slice(0, heap_len).expect(fits),
-            tags: aligned.slice(heap_len, blocks).expect(fits),
+            heap,
+            // `pad + blocks * (min_block + 1) <= len`: inside the region.
+            tags: heap.wrapping_add(blocks * min_block),
             blocks,
             min_log2: min_block.trailing_zeros(),
         }
@@ -294,7 +260,7 @@ impl Geometry {
             // Nothing fits anyway; let requests fail as `TooLarge`.
             None => 1 << self.min_log2,
             Some(top) => {
-                let base_align = 1usize << self.heap.as_ptr().addr().trailing_zeros();
+                let base_align = 1usize << self.heap.addr().trailing_zeros();
                 (1usize << (top + self.min_log2)).min(base_align)
             }
         }
@@ -302,33 +268,35 @@ impl Geometry {
 }
 
 /// The bookkeeping behind the lock.
-struct State {
-    ready: bool,
+pub(crate) struct State {
     geometry: Geometry,
     max_align: usize,
     /// First free block of each order, as a minimum-block index.
     heads: [usize; ORDERS],
     /// Bit `k` is set iff `heads[k]` is not `NIL`.
     non_empty: usize,
-    counters: Counters,
 }
+
+// SAFETY: the geometry's pointers point into the region the `Buddy` owns,
+// which may be used from any thread; the lock serialises every access
+// through them.
+unsafe impl Send for State {}
 
 impl State {
     /// A state to be built by [`init`](Self::init) on first use (computing
-    /// the geometry needs address arithmetic that is not `const`).
-    const fn new(memory: RawMemory) -> Self {
+    /// the geometry needs address arithmetic that is not `const`). It has no
+    /// blocks, so it refuses every request and pointer meanwhile.
+    const fn new() -> Self {
         Self {
-            ready: false,
             geometry: Geometry {
-                heap: memory,
-                tags: memory,
+                heap: core::ptr::null_mut(),
+                tags: core::ptr::null_mut(),
                 blocks: 0,
                 min_log2: 0,
             },
             max_align: 1,
             heads: [NIL; ORDERS],
             non_empty: 0,
-            counters: Counters::new(),
         }
     }
 
@@ -338,12 +306,7 @@ impl State {
         self.max_align = geometry.max_align();
         // SAFETY: `tags` is `blocks` bytes of the region, reserved for the
         // tags and accessed only under the lock that `self` is behind.
-        unsafe {
-            geometry
-                .tags
-                .as_ptr()
-                .write_bytes(INTERIOR, geometry.blocks)
-        };
+        unsafe { geometry.tags.write_bytes(INTERIOR, geometry.blocks) };
         let mut start = 0;
         for order in (0..usize::BITS).rev() {
             if geometry.blocks & (1 << order) != 0 {
@@ -351,27 +314,25 @@ impl State {
                 start += 1 << order;
             }
         }
-        self.ready = true;
     }
 
     fn tag(&self, index: usize) -> u8 {
         assert!(index < self.geometry.blocks);
         // SAFETY: `index` is in bounds of the `blocks`-byte tag table, which
         // only this state touches.
-        unsafe { self.geometry.tags.as_ptr().add(index).read() }
+        unsafe { self.geometry.tags.add(index).read() }
     }
 
     fn set_tag(&mut self, index: usize, tag: u8) {
         assert!(index < self.geometry.blocks);
         // SAFETY: as in `tag`, and `&mut self` proves exclusive access.
-        unsafe { self.geometry.tags.as_ptr().add(index).write(tag) }
+        unsafe { self.geometry.tags.add(index).write(tag) }
     }
 
     /// The first byte of the block starting at minimum block `index`.
     fn block_ptr(&self, index: usize) -> *mut u8 {
         self.geometry
             .heap
-            .as_ptr()
             .wrapping_add(index << self.geometry.min_log2)
     }
 
@@ -435,7 +396,7 @@ impl State {
         }
     }
 
-    fn allocate(&mut self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    fn allocate(&mut self, layout: Layout) -> Result<Carved, AllocError> {
         check_request(layout, self.max_align)?;
         let size = layout.size();
         let largest = match self.geometry.top_order() {
@@ -475,18 +436,17 @@ impl State {
         unsafe { write_slack(block, block_size, slack) };
         self.set_tag(index, order as u8 | if slack > 0 { SLACK } else { 0 });
 
-        self.counters.allocated(size, block_size);
         // SAFETY: `block` points into the heap, whose base is non-null.
-        let block = unsafe { NonNull::new_unchecked(block) };
-        Ok(NonNull::slice_from_raw_parts(block, size))
+        let payload = unsafe { NonNull::new_unchecked(block) };
+        Ok(Carved {
+            payload,
+            consumed: block_size,
+        })
     }
 
     /// The minimum-block index and order of the live block at `ptr`.
     fn live_block(&self, ptr: NonNull<u8>) -> Result<(usize, u32), AllocError> {
-        let offset = ptr
-            .as_ptr()
-            .addr()
-            .wrapping_sub(self.geometry.heap.as_ptr().addr());
+        let offset = ptr.as_ptr().addr().wrapping_sub(self.geometry.heap.addr());
         if offset >= self.geometry.heap_len() || offset & ((1 << self.geometry.min_log2) - 1) != 0 {
             return Err(AllocError::ForeignPointer);
         }
@@ -527,11 +487,10 @@ impl State {
         block_size - slack.clamp(1, block_size - 1)
     }
 
-    fn free(&mut self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+    fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
         let (mut index, mut order) = self.live_block(ptr)?;
         let block_size = 1usize << (order + self.geometry.min_log2);
         let requested = self.requested_size(index, order);
-        self.counters.freed(requested, block_size);
 
         loop {
             let span = 1usize << order;
@@ -549,15 +508,13 @@ impl State {
             order += 1;
         }
         self.push(index, order);
-        Ok(())
+        Ok(Released {
+            requested,
+            consumed: block_size,
+        })
     }
 
-    fn stats(&self) -> AllocatorStats {
-        self.counters
-            .snapshot(self.geometry.heap_len(), self.largest_free())
-    }
-
-    fn check(&self) -> Result<(), InvariantViolation> {
+    fn check(&self, counters: &Counters, capacity: usize) -> Result<(), InvariantViolation> {
         let violation = |what, index: usize| {
             Err(InvariantViolation {
                 what,
@@ -628,8 +585,8 @@ impl State {
             }
         }
 
-        self.counters
-            .check_against(&recount, self.geometry.heap_len())
+        counters
+            .check_against(&recount, capacity)
             .or_else(|what| violation(what, 0))
     }
 }

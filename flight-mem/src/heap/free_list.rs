@@ -1,13 +1,17 @@
 //! See [`FreeList`].
 
 use core::alloc::Layout;
-use core::fmt;
 use core::ptr::NonNull;
 
-use crate::allocator::{RawAllocator, check_request, impl_allocator_api2};
+#[cfg(doc)]
+use crate::AllocatorStats;
+#[cfg(doc)]
+use crate::allocator::RawAllocator;
+use crate::allocator::check_request;
+use crate::heap::locked::{Carved, HeapEngine, LockedHeap, Released, locked_heap_surface};
 use crate::stats::Counters;
-use crate::sync::{Lock, const_fn};
-use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+use crate::sync::const_fn;
+use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
 
 const WORD: usize = size_of::<usize>();
 /// Block sizes and user pointers are multiples of two words.
@@ -137,18 +141,8 @@ pub enum Fit {
 /// unsafe { HEAP.free(block.cast()) }.unwrap();
 /// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - word);
 /// ```
-pub struct FreeList {
-    memory: RawMemory,
-    fit: Fit,
-    state: Lock<State>,
-}
-
-// SAFETY: every read and write of headers, footers and links in the managed
-// memory, and of the counters, happens inside `self.state.with`, which gives
-// one thread at a time exclusive access; `memory` and `fit` are never written
-// after construction. Live blocks belong to their callers, who synchronise
-// their own accesses.
-unsafe impl Sync for FreeList {}
+#[repr(transparent)]
+pub struct FreeList(LockedHeap<State>);
 
 impl FreeList {
     const_fn! {
@@ -161,93 +155,63 @@ impl FreeList {
     const_fn! {
         /// A free-list allocator over `memory` with the given placement policy.
         pub fn with_fit(memory: RawMemory, fit: Fit) -> Self {
-            Self { memory, fit, state: Lock::new(State::new(memory)) }
+            Self(LockedHeap::new(memory, fit, State::new()))
         }
     }
 
     /// The placement policy.
     pub fn fit(&self) -> Fit {
-        self.fit
+        self.0.config()
     }
 
     /// The largest alignment [`allocate`](RawAllocator::allocate) accepts:
     /// the largest power of two not above the capacity, at least the granule.
     pub fn max_align(&self) -> usize {
-        Geometry::new(self.memory).max_align()
-    }
-
-    /// Runs `f` on the state, building the initial free block on first use.
-    fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        self.state.with(|state| {
-            if !state.ready {
-                crate::track::forget_range(self.memory);
-                state.init(Geometry::new(self.memory));
-            }
-            f(state)
-        })
+        Geometry::new(self.0.memory()).max_align()
     }
 }
 
-impl fmt::Debug for FreeList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FreeList")
-            .field("memory", &self.memory)
-            .field("fit", &self.fit)
-            .field("stats", &self.stats())
-            .finish()
+locked_heap_surface!(FreeList);
+
+// SAFETY: blocks are carved from `first..end` of the memory given to `init`
+// and tracked by boundary tags, so live blocks are disjoint and inside it;
+// the user part of a block starts one word after its header, is at least
+// `size` bytes (the block is at least `size + WORD`) and is aligned to
+// `align` (granule alignment, or a placement chosen for `align`). The
+// allocator writes a live block only beyond the returned length (the slack
+// byte). Before `init` the geometry is empty, so every request is too large
+// and every pointer foreign, with no memory read.
+unsafe impl HeapEngine for State {
+    type Config = Fit;
+    const NAME: &'static str = "FreeList";
+    const CONFIG_FIELD: Option<&'static str> = Some("fit");
+    const KIND: AllocatorKind = AllocatorKind::FreeList;
+
+    fn capacity(memory: &RawMemory, _: Fit) -> usize {
+        Geometry::new(memory).capacity()
+    }
+
+    fn init(&mut self, memory: &RawMemory, _: Fit) {
+        self.init(memory.as_ptr(), Geometry::new(memory));
+    }
+
+    #[inline]
+    fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
+        self.allocate(layout, fit)
+    }
+
+    unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
+        self.free(ptr)
+    }
+
+    fn largest_free(&self) -> usize {
+        self.largest_free()
+    }
+
+    fn check(&self, counters: &Counters, capacity: usize) -> Result<(), InvariantViolation> {
+        self.check(counters, capacity)
     }
 }
-
-// SAFETY: blocks are carved from `first..end` of `memory` and tracked by
-// boundary tags, so live blocks are disjoint and inside `memory`; the user
-// part of a block starts one word after its header, is at least `size`
-// bytes (the block is at least `size + WORD`) and is aligned to `align`
-// (granule alignment, or a placement chosen for `align`). The allocator
-// writes a live block only beyond the returned length (the slack byte). Safe
-// methods read and write memory only at offsets proven inside the heap.
-unsafe impl RawAllocator for FreeList {
-    #[cfg_attr(feature = "track", track_caller)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let fit = self.fit;
-        let result = self.locked(|state| {
-            let result = state.allocate(layout, fit);
-            if result.is_err() {
-                state.counters.failed();
-            }
-            result
-        });
-        crate::track::allocated(self, layout.size(), result)
-    }
-
-    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        crate::track::freed(self, ptr, || self.locked(|state| state.free(ptr)))
-    }
-
-    fn owns(&self, ptr: NonNull<u8>) -> bool {
-        self.memory.contains(ptr.as_ptr())
-    }
-
-    fn capacity(&self) -> usize {
-        Geometry::new(self.memory).capacity()
-    }
-
-    fn stats(&self) -> AllocatorStats {
-        self.locked(|state| state.stats())
-    }
-
-    fn kind(&self) -> AllocatorKind {
-        AllocatorKind::FreeList
-    }
-
-    fn check(&self) -> Result<(), InvariantViolation> {
-        self.locked(|state| state.check())
-    }
-}
-
-impl_allocator_api2!(FreeList);
-crate::allocator::inherent_surface!(FreeList);
-// SAFETY: `free` returns any live block to the free list whatever the order; it never panics.
-unsafe impl crate::allocator::FreesInAnyOrder for FreeList {}
 
 /// Where the blocks lie, as byte offsets from the region start.
 #[derive(Clone, Copy)]
@@ -261,7 +225,7 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn new(memory: RawMemory) -> Self {
+    fn new(memory: &RawMemory) -> Self {
         let base = memory.as_ptr().addr();
         // Headers sit one word below a granule boundary.
         let first = base.wrapping_add(WORD).wrapping_neg() & (GRANULE - 1);
@@ -290,32 +254,35 @@ impl Geometry {
 }
 
 /// The bookkeeping behind the lock.
-struct State {
-    ready: bool,
-    memory: RawMemory,
+pub(crate) struct State {
+    /// The region's first byte; offsets count from here.
+    base: *mut u8,
     geometry: Geometry,
     /// Header offset of the most recently freed block.
     head: usize,
     free_blocks: usize,
-    counters: Counters,
 }
+
+// SAFETY: `base` points into the region the `FreeList` owns, which may be
+// used from any thread; the lock serialises every access through it.
+unsafe impl Send for State {}
 
 impl State {
     /// A state to be built by [`init`](Self::init) on first use (computing
-    /// the geometry needs address arithmetic that is not `const`).
-    const fn new(memory: RawMemory) -> Self {
+    /// the geometry needs address arithmetic that is not `const`). Its empty
+    /// geometry refuses every request and pointer meanwhile.
+    const fn new() -> Self {
         Self {
-            ready: false,
-            memory,
+            base: core::ptr::null_mut(),
             geometry: Geometry { first: 0, end: 0 },
             head: NIL,
             free_blocks: 0,
-            counters: Counters::new(),
         }
     }
 
     /// Makes the whole heap one free block followed by the sentinel.
-    fn init(&mut self, geometry: Geometry) {
+    fn init(&mut self, base: *mut u8, geometry: Geometry) {
+        self.base = base;
         self.geometry = geometry;
         let capacity = geometry.capacity();
         if capacity > 0 {
@@ -324,7 +291,6 @@ impl State {
             self.set_word(geometry.end - WORD, capacity);
             self.push(geometry.first);
         }
-        self.ready = true;
     }
 
     fn word(&self, offset: usize) -> usize {
@@ -333,19 +299,13 @@ impl State {
         // headers, links and footers lie; those offsets are word-aligned
         // (headers sit one word below a granule boundary, block sizes are
         // granules) and the lock gives exclusive access to them.
-        unsafe { self.memory.as_ptr().add(offset).cast::<usize>().read() }
+        unsafe { self.base.add(offset).cast::<usize>().read() }
     }
 
     fn set_word(&mut self, offset: usize, value: usize) {
         assert!(offset >= self.geometry.first && offset < self.geometry.end + WORD);
         // SAFETY: as in `word`; `&mut self` proves exclusive access.
-        unsafe {
-            self.memory
-                .as_ptr()
-                .add(offset)
-                .cast::<usize>()
-                .write(value)
-        }
+        unsafe { self.base.add(offset).cast::<usize>().write(value) }
     }
 
     /// Writes the header and footer of a free block.
@@ -390,7 +350,7 @@ impl State {
     /// `block` of `size` bytes so that its user pointer is `align`-aligned,
     /// or `None` when it does not fit. A gap is zero or a whole free block.
     fn placement(&self, block: usize, size: usize, need: usize, align: usize) -> Option<usize> {
-        let user = self.memory.as_ptr().addr().wrapping_add(block + WORD);
+        let user = self.base.addr().wrapping_add(block + WORD);
         let mut gap = user.wrapping_neg() & (align - 1);
         if gap != 0 && gap < MIN_BLOCK {
             // `align > GRANULE` here, so `align >= MIN_BLOCK`.
@@ -408,7 +368,7 @@ impl State {
         largest.saturating_sub(WORD)
     }
 
-    fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<NonNull<[u8]>, AllocError> {
+    fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
         check_request(layout, self.geometry.max_align())?;
         let size = layout.size();
         let max = self.geometry.capacity().saturating_sub(WORD);
@@ -475,28 +435,22 @@ impl State {
             // SAFETY: the block's last byte is inside the heap (the block ends
             // at or before the sentinel) and behind the caller's `size`
             // bytes, so it is the allocator's; the lock gives exclusive access.
-            unsafe {
-                self.memory
-                    .as_ptr()
-                    .add(block + block_size - 1)
-                    .write(slack_byte)
-            };
+            unsafe { self.base.add(block + block_size - 1).write(slack_byte) };
         }
 
-        self.counters.allocated(size, block_size);
         // SAFETY: the user pointer lies inside the non-null region.
-        let user = unsafe { NonNull::new_unchecked(self.memory.as_ptr().add(block + WORD)) };
-        Ok(NonNull::slice_from_raw_parts(user, size))
+        let payload = unsafe { NonNull::new_unchecked(self.base.add(block + WORD)) };
+        Ok(Carved {
+            payload,
+            consumed: block_size,
+        })
     }
 
     /// The header offset of the live block whose user pointer is `ptr`,
     /// after plausibility checks that read only words proven in the heap.
     fn live_block(&self, ptr: NonNull<u8>) -> Result<usize, AllocError> {
         let Geometry { first, end } = self.geometry;
-        let user = ptr
-            .as_ptr()
-            .addr()
-            .wrapping_sub(self.memory.as_ptr().addr());
+        let user = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
         if user < first + WORD || user >= end || !(user - WORD - first).is_multiple_of(GRANULE) {
             return Err(AllocError::ForeignPointer);
         }
@@ -540,18 +494,17 @@ impl State {
         }
         // SAFETY: the block's last byte is inside the heap and is the
         // allocator's slack byte; the lock gives exclusive access.
-        let slack = unsafe { self.memory.as_ptr().add(block + usable + WORD - 1).read() };
+        let slack = unsafe { self.base.add(block + usable + WORD - 1).read() };
         // A caller that wrote past its block may have clobbered the byte;
         // keep the counter plausible (`check` reports the mismatch).
         usable - usize::from(slack).clamp(1, usable - 1)
     }
 
-    fn free(&mut self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+    fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
         let block = self.live_block(ptr)?;
         let header = self.word(block);
         let size = header & !FLAGS;
         let requested = self.requested_size(block);
-        self.counters.freed(requested, size);
 
         // A stale header left inside a merged block must read as free, so a
         // second free of this pointer is reported.
@@ -577,19 +530,17 @@ impl State {
         if !prev_is_free {
             self.push(start);
         }
-        Ok(())
+        Ok(Released {
+            requested,
+            consumed: size,
+        })
     }
 
-    fn stats(&self) -> AllocatorStats {
-        self.counters
-            .snapshot(self.geometry.capacity(), self.largest_free())
-    }
-
-    fn check(&self) -> Result<(), InvariantViolation> {
+    fn check(&self, counters: &Counters, capacity: usize) -> Result<(), InvariantViolation> {
         let violation = |what, offset| Err(InvariantViolation { what, offset });
         let Geometry { first, end } = self.geometry;
         if end == first {
-            return if self.head == NIL && self.free_blocks == 0 && self.counters.used == 0 {
+            return if self.head == NIL && self.free_blocks == 0 && counters.used == 0 {
                 Ok(())
             } else {
                 violation("an empty heap has blocks", 0)
@@ -659,8 +610,8 @@ impl State {
             );
         }
 
-        self.counters
-            .check_against(&recount, self.geometry.capacity())
+        counters
+            .check_against(&recount, capacity)
             .or_else(|what| violation(what, 0))
     }
 }

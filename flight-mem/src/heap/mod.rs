@@ -3,6 +3,7 @@
 
 pub(crate) mod buddy;
 pub(crate) mod free_list;
+mod locked;
 #[cfg(feature = "std")]
 pub(crate) mod system;
 pub(crate) mod tlsf;

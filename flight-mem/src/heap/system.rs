@@ -295,7 +295,7 @@ unsafe impl RawAllocator for System {
                 let charged =
                     Self::charged(layout).map_err(|_| violation("corrupted block header"))?;
                 live += 1;
-                if live > s.counters.live {
+                if live > s.counters.live() {
                     return Err(violation("more blocks in the live list than counted"));
                 }
                 requested += header.size;
@@ -307,7 +307,7 @@ unsafe impl RawAllocator for System {
                 what: "",
                 offset: 0,
             };
-            if live != s.counters.live {
+            if live != s.counters.live() {
                 return Err(InvariantViolation {
                     what: "live count disagrees with the live list",
                     ..here

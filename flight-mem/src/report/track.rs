@@ -320,7 +320,7 @@ fn forget(allocator: usize, ptr: usize) -> Result<Option<Slot>, AllocError> {
 /// use owns it exclusively (the `RawMemory` contract), so entries there are
 /// left from an earlier allocator at the same addresses (a test's stack-local
 /// heap over reused memory) and would misjudge this one's frees. O(table).
-pub(crate) fn forget_range(memory: crate::RawMemory) {
+pub(crate) fn forget_range(memory: &crate::RawMemory) {
     TABLE.with(|t| {
         // A backward shift can move an entry from the start of the table
         // (a probe run that wrapped) behind the scan: scan until clean.

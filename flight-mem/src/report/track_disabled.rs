@@ -14,7 +14,7 @@ pub(crate) fn allocated<A: ?Sized>(
 }
 
 #[inline(always)]
-pub(crate) fn forget_range(_memory: crate::RawMemory) {}
+pub(crate) fn forget_range(_memory: &crate::RawMemory) {}
 
 #[inline(always)]
 pub(crate) fn freed<A: crate::RawAllocator + ?Sized>(

@@ -493,10 +493,11 @@ fn linear(c: &mut Checks, rng: &mut XorShift) {
     let len = 4096;
     // SAFETY: the previous test's allocator is gone.
     let memory = unsafe { memory(len, 4, rng) };
+    let base = memory.as_ptr().addr();
     let linear = Linear::new(memory);
     let before = c.counts().1;
     let mut bump = Bump {
-        base: memory.as_ptr().addr(),
+        base,
         len,
         offset: 0,
     };
@@ -564,13 +565,14 @@ fn frames(c: &mut Checks, rng: &mut XorShift) {
     const COUNT: usize = 3;
     // SAFETY: the previous test's allocator is gone.
     let memory = unsafe { memory(6144, 0, rng) };
+    let base = memory.as_ptr().addr();
     let frames = Frames::new(memory, COUNT);
     let frame_len = frames.frame_capacity();
     let before = c.counts().1;
     // One model per frame: its blocks and its bump offset.
     let mut models = [const { Model::new() }; COUNT];
     let mut bumps: [Bump; COUNT] = core::array::from_fn(|i| Bump {
-        base: memory.as_ptr().addr() + i * frame_len,
+        base: base + i * frame_len,
         len: frame_len,
         offset: 0,
     });

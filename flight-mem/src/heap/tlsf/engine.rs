@@ -1,505 +1,68 @@
-//! See [`Tlsf`].
+//! The TLSF algorithm behind the lock: free lists, allocation, free and
+//! the invariant walk.
 
 use core::alloc::Layout;
-use core::mem::size_of;
 use core::ptr::NonNull;
 
-use crate::allocator::RawAllocator;
-use crate::sync::{Lock, const_fn};
-use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_of};
+use super::*;
+use crate::heap::locked::{Carved, HeapEngine, Released};
+use crate::stats::Counters;
+use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
 
-/// The header word of every block, and the boundary tag of free blocks.
-const WORD: usize = size_of::<usize>();
-/// Block sizes and payload alignment.
-const GRANULE: usize = 8;
-const GRANULE_LOG2: u32 = GRANULE.trailing_zeros();
-/// The low bits of a header word, free because sizes are granule multiples.
-const FLAGS: usize = GRANULE - 1;
-/// The block is allocated.
-const USED: usize = 1;
-/// The physically previous block is free; its size is the word before this
-/// header.
-const PREV_FREE: usize = 2;
-/// The last byte of this used block holds the count of unrequested payload
-/// bytes (1..=255); without the flag the request filled the payload.
-const SLACK: usize = 4;
-// A word with PREV_FREE but not USED is never a header, since a free block
-// never has a free predecessor. Such a word right before a payload marks an
-// alignment gap inside its block: its size bits are the gap, and the header
-// sits that far before the marker.
-/// Free-list link: a block offset from the region start, or [`NIL`].
-type Link = u32;
-const NIL: Link = Link::MAX;
-/// Header, two links and the boundary tag, rounded to the granule.
-const MIN_BLOCK: usize = (WORD + 2 * size_of::<Link>() + WORD).next_multiple_of(GRANULE);
-
-/// log2 of the number of second-level lists per power of two.
-const SL_LOG2: u32 = 4;
-/// Second-level lists per first-level class.
-const SL_COUNT: usize = 1 << SL_LOG2;
-/// Sizes below `1 << FL_SHIFT` have one exact list per granule (class 0).
-const FL_SHIFT: u32 = SL_LOG2 + GRANULE_LOG2;
-/// Block offsets (and the end marker) must fit a [`Link`] and differ from
-/// [`NIL`].
-const MAX_END: usize = (Link::MAX as usize) & !FLAGS;
-/// Enough first-level classes for any block below `MAX_END`.
-const FL_COUNT: usize = (MAX_END.ilog2() - FL_SHIFT + 2) as usize;
-
-const _: () = {
-    assert!(WORD <= GRANULE && GRANULE.is_power_of_two());
-    // Both bitmaps are `u32`.
-    assert!(FL_COUNT <= u32::BITS as usize);
-    // Unrequested payload is under a granule of rounding plus a minimum
-    // block (the rounding up to it, or a remainder too small to split), so
-    // its count fits the slack byte.
-    assert!(2 * MIN_BLOCK <= u8::MAX as usize);
-};
-
-/// The class of `size` bytes; `fl` may exceed the classes for sizes above
-/// [`MAX_END`] (searches check it).
-#[inline]
-fn class_of(size: usize) -> (usize, usize) {
-    if size < 1 << FL_SHIFT {
-        (0, size >> GRANULE_LOG2)
-    } else {
-        let log = size.ilog2();
-        let fl = (log - FL_SHIFT + 1) as usize;
-        let sl = (size >> (log - SL_LOG2)) & (SL_COUNT - 1);
-        (fl, sl)
-    }
-}
-
-/// The list of a block of `size <= MAX_END` bytes. (The clamp never
-/// changes a real block's class; it lets the compiler drop bounds checks.)
-#[inline]
-fn list_of(size: usize) -> (usize, usize) {
-    debug_assert!(size <= MAX_END);
-    let (fl, sl) = class_of(size);
-    (fl.min(FL_COUNT - 1), sl)
-}
-
-/// The first class all of whose blocks hold `size` bytes (at most twice
-/// [`MAX_END`]: rounding up cannot overflow).
-#[inline]
-fn list_holding(size: usize) -> (usize, usize) {
-    // Lists numbered in size order are `size >> shift` steps past a
-    // class-dependent start (`SL_COUNT` steps before the class: `size >>
-    // shift` is at least `SL_COUNT` above class 0), so rounding up to a
-    // step carries into the next class by itself.
-    let log = (size | 1 << FL_SHIFT).ilog2();
-    let shift = log - SL_LOG2;
-    let steps = (size + (1 << shift) - 1) >> shift;
-    let list = (((log - FL_SHIFT) as usize) << SL_LOG2) + steps;
-    (list >> SL_LOG2, list & (SL_COUNT - 1))
-}
-
-/// The smallest block size in list `(fl, sl)`.
-#[cfg(test)]
-fn list_min_size(fl: usize, sl: usize) -> usize {
-    if fl == 0 {
-        sl << GRANULE_LOG2
-    } else {
-        (SL_COUNT + sl) << (fl as u32 - 1 + GRANULE_LOG2)
-    }
-}
-
-/// Where the blocks start and end inside `memory`: the offset of the first
-/// header (chosen so payloads are granule-aligned) and the offset, relative
-/// to that header, of the end marker, which is also the capacity.
-fn geometry(memory: RawMemory) -> (usize, usize) {
-    let addr = memory.as_ptr().addr();
-    let lead = addr.wrapping_add(WORD).wrapping_neg() & FLAGS;
-    let Some(room) = memory.len().checked_sub(lead + WORD) else {
-        return (0, 0);
-    };
-    let end = room & !FLAGS;
-    let end = if end > MAX_END { MAX_END } else { end };
-    if end < MIN_BLOCK {
-        (lead, 0)
-    } else {
-        (lead, end)
-    }
-}
-
-/// A two-level segregated fit allocator over one region: the default
-/// general-purpose heap.
-///
-/// * `allocate` and `free` are O(1) with a bounded worst case: two bitmap
-///   searches, at most two unlinks and two inserts, no loop over lists or
-///   blocks. Freed blocks merge with free neighbours at once.
-/// * A used block costs one header word ([`HEADER_SIZE`](Self::HEADER_SIZE))
-///   and rounding to 8 bytes: a 64-byte request consumes 72 bytes on 64-bit
-///   and 32-bit targets. Requests up to 16 bytes (12 on 32-bit) take a
-///   minimum block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes.
-/// * Payloads are 8-aligned; any power-of-two alignment up to the region
-///   length is accepted. Above 8, the gap in front of the payload is kept in
-///   the block (behind a one-word marker) or returned as a free block; a
-///   large alignment may need a free block of `size + align` bytes.
-/// * Regions up to 4 GiB ([`MAX_CAPACITY`](Self::MAX_CAPACITY)), at any
-///   address; an 8-aligned region of a multiple of 8 bytes has a capacity
-///   of its length less 8 (the end marker).
-/// * [`stats`](Self::stats) is exact and O(1); its `largest_free` is the
-///   largest request `allocate` serves now, within 1/17 of the largest free
-///   block. [`check`](Self::check) walks everything.
-/// * `free` refuses foreign, interior and already-freed pointers it can
-///   detect in O(1) with an `Err`, changing nothing; debug builds also
-///   check the neighbours of a block before merging it (see the module
-///   documentation).
-/// * All state is behind one internal lock (spin lock, or critical section
-///   on targets without CAS or with `irq-safe`), built on first use: a
-///   `static` needs no initialisation call.
-///
-/// ```
-/// use core::alloc::Layout;
-/// use flight_mem::{Arena, RawMemory, Tlsf};
-///
-/// static ARENA: Arena<4096> = Arena::new();
-/// // SAFETY: ARENA is handed to this one allocator and nothing else.
-/// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
-///
-/// assert_eq!(HEAP.capacity(), 4096 - 8);
-/// let block = HEAP.allocate(Layout::from_size_align(100, 64).unwrap()).unwrap();
-/// assert_eq!(block.cast::<u8>().as_ptr() as usize % 64, 0);
-/// // SAFETY: `block` came from HEAP and is not used again.
-/// unsafe { HEAP.free(block.cast()) }.unwrap();
-/// ```
-///
-/// Two-level segregated fit: the general-purpose region allocator.
-///
-/// # Algorithm
-///
-/// TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
-/// segregated lists indexed by two levels: the first level is the power of
-/// two of the block size, the second splits each power of two into 16
-/// equal ranges (blocks under 256 bytes get one exact list per 8-byte
-/// size). Two bitmaps record which lists are non-empty, so a fitting
-/// list is found with two find-first-set instructions. The request is rounded
-/// up to the next list boundary first ("good fit"), so the head of any list
-/// found fits without looking further; only when that fails is the head of
-/// the request's own list tried. Freed blocks merge immediately with free
-/// physical neighbours (boundary tags), so no two free blocks are ever
-/// adjacent.
-///
-/// # Cost
-///
-/// * `allocate` and `free`: O(1), with no loop over list lengths or block
-///   counts — a handful of bitmap operations, at most two list unlinks and
-///   two list inserts. The worst case is this bound, independent of the
-///   heap's history.
-/// * Alignment above 8 bytes: the block found for the plain size is used
-///   when it also fits once aligned (usually: free blocks tend to be larger
-///   than asked for); otherwise the search asks for `size + align - 8`, which
-///   any block found can hold aligned. The gap in front of the payload is
-///   split off as a free block when it is large enough (16 or more bytes on
-///   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
-///   marker, so an allocation consumes at most `gap + block` bytes. Still, a
-///   large alignment may need a free block of `size + align` bytes to
-///   succeed, and leaves free fragments in front of the blocks it aligns:
-///   alignments far above the typical request size are better served by a
-///   dedicated pool or region.
-/// * [`stats`](RawAllocator::stats): O(1). `largest_free` is read from the
-///   head of the highest non-empty list: it is exactly the largest request
-///   that `allocate` serves now (which never scans a list), and at least
-///   16/17 of the largest free block.
-/// * [`check`](RawAllocator::check): O(blocks + lists).
-///
-/// # Layout and overhead
-///
-/// Block sizes are multiples of 8 bytes ([`Tlsf::GRANULARITY`]) and payloads
-/// are 8-aligned on every target. A used block carries one header word in
-/// front of its payload ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on
-/// 32-bit): a 64-byte request consumes 72 bytes on both. The header holds
-/// the block size and three flags: used, previous block free, and "the last
-/// byte of the block records how many bytes of the payload were not
-/// requested" (how [`AllocatorStats::requested`] is kept exact without a
-/// second word). A free block additionally stores two `u32` list links after
-/// its header and its size in its last word (the boundary tag that lets the
-/// next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
-/// bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
-/// minimum block.
-///
-/// The links are `u32` offsets from the region start, so a `Tlsf` manages at
-/// most 4 GiB ([`Tlsf::MAX_CAPACITY`]); a larger region is used up to that
-/// size. The region may start at any address and have any length: the
-/// allocator aligns the start internally and places a one-word end marker
-/// after the last block, so [`capacity`](RawAllocator::capacity) is the
-/// region length minus 8 bytes for an 8-aligned region whose length is a
-/// multiple of 8 (such as an [`Arena`](crate::Arena)), and minus at most 22
-/// bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
-/// block besides has no capacity at all.
-///
-/// The bookkeeping (bitmaps and 26 × 16 list heads, about 1.8 KiB) lives in
-/// the `Tlsf` value itself, not in the region.
-///
-/// # Alignment
-///
-/// Any power of two up to the region length is accepted (larger ones are
-/// [`AllocError::AlignmentTooLarge`]); whether a large one can be served
-/// depends on the free space, as described under *Cost*.
-///
-/// # Freeing bad pointers
-///
-/// [`free`](RawAllocator::free) refuses pointers outside the region or not
-/// on an 8-byte payload boundary, and pointers whose header (behind an
-/// alignment marker, if any) is not a used block's with a size inside the
-/// region ([`AllocError::ForeignPointer`]), and pointers whose block is
-/// already free ([`AllocError::DoubleFree`]), changing nothing. These checks
-/// are O(1) and read only words inside the region.
-///
-/// A pointer that passes them is trusted to be what the safety contract of
-/// `free` says it is, a block returned by `allocate`: release builds then
-/// follow its neighbours' boundary tags and list links as they are. Builds
-/// with `debug_assertions` also check those (the next header's flag, free
-/// neighbours' tags and in-region links, the slack byte) and refuse the
-/// pointer as foreign when they are implausible, so a forged or corrupted
-/// header is reported there instead of corrupting the heap. Like any
-/// allocator with in-band headers, neither can tell a header forged inside
-/// a live block's payload from a real one, nor a block freed, reused and
-/// freed again through a stale pointer.
-///
-/// # Thread safety
-///
-/// All state sits behind one internal lock (a spin lock, or a critical
-/// section on targets without compare-and-swap or with the `irq-safe`
-/// feature), held for the O(1) operation only. The block structure is built
-/// on first use inside the lock, so a `static` needs no initialisation call.
-///
-/// # Example
-///
-/// ```
-/// use core::alloc::Layout;
-/// use flight_mem::{Arena, RawMemory, Tlsf};
-///
-/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
-/// // SAFETY: ARENA is handed to this one allocator and nothing else.
-/// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
-///
-/// let block = HEAP.allocate(Layout::from_size_align(64, 8).unwrap()).unwrap();
-/// // 64 bytes plus one header word, in 8-byte granules: 72 on 64- and 32-bit.
-/// assert_eq!(HEAP.stats().used, 72);
-/// // SAFETY: `block` came from HEAP and is not used again.
-/// unsafe { HEAP.free(block.cast()) }.unwrap();
-/// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - Tlsf::HEADER_SIZE);
-/// HEAP.check().unwrap();
-/// ```
-pub struct Tlsf {
-    memory: RawMemory,
-    /// The largest power of two not above the region length.
-    max_align: usize,
-    state: Lock<State>,
-}
-
-// SAFETY: the region is reached only through `state`, which the lock
-// serialises, and the blocks handed out, which belong to their callers;
-// `memory` itself is an address range that is only read.
-unsafe impl Sync for Tlsf {}
-
-impl Tlsf {
-    /// Payload alignment and block size granularity: 8 bytes on every target.
-    pub const GRANULARITY: usize = GRANULE;
-    /// Bytes a used block spends in front of its payload: one word.
-    pub const HEADER_SIZE: usize = WORD;
-    /// The smallest block, free or used (24 bytes on 64-bit, 16 on 32-bit).
-    pub const MIN_BLOCK_SIZE: usize = MIN_BLOCK;
-    /// The largest capacity a `Tlsf` manages (4 GiB minus 8 bytes); the rest
-    /// of a larger region is left unused.
-    pub const MAX_CAPACITY: usize = MAX_END;
-
-    const_fn! {
-        /// An allocator over `memory`. Nothing is written to the memory
-        /// until first use.
-        pub fn new(memory: RawMemory) -> Self {
-            let max_align = match memory.len() {
-                0 => 1,
-                len => 1 << len.ilog2(),
-            };
-            Self { memory, max_align, state: Lock::new(State::new()) }
-        }
-    }
-
-    /// Bytes of the region a request of `size` bytes with alignment up to
-    /// [`GRANULARITY`](Self::GRANULARITY) consumes: the payload and header
-    /// rounded up to the granularity, at least [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE).
-    /// (The allocator may give a block up to `MIN_BLOCK_SIZE - 8` bytes
-    /// larger rather than leave a fragment too small to be a block.)
-    pub const fn block_size(size: usize) -> Option<usize> {
-        match size.checked_add(WORD + FLAGS) {
-            Some(padded) if padded & !FLAGS >= MIN_BLOCK => Some(padded & !FLAGS),
-            Some(_) => Some(MIN_BLOCK),
-            None => None,
-        }
-    }
-
-    /// Allocates a block for `layout`: O(1). The slice is exactly
-    /// `layout.size()` bytes long. See [`RawAllocator::allocate`].
-    #[inline]
-    #[cfg_attr(feature = "track", track_caller)]
-    pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let fast = self
-            .state
-            .with(|state| state.try_allocate(layout, self.max_align));
-        let payload = match fast {
-            Some(payload) => Ok(payload),
-            None => self.allocate_slow(layout),
-        };
-        let block = payload.map(|p| NonNull::slice_from_raw_parts(p, layout.size()));
-        crate::track::allocated(self, layout.size(), block)
-    }
-
-    /// What `try_allocate` leaves, under the lock again: builds the heap on
-    /// first use and retries, or says why `layout` is refused, counting the
-    /// failure. (Another thread may have freed memory since the first
-    /// attempt: the retry then succeeds, as if it had come later.)
-    #[cold]
-    #[inline(never)]
-    fn allocate_slow(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        self.state
-            .with(|state| state.allocate_slow(self.memory, layout, self.max_align))
-    }
-
-    /// Frees a block: O(1), merging it with free neighbours. See
-    /// [`RawAllocator::free`] and the [type documentation](Self) for the
-    /// misuse it detects.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` was returned by [`allocate`](Self::allocate) on this allocator
-    /// and is not used after this call.
-    #[inline]
-    pub unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        // SAFETY: forwarded from the caller.
-        crate::track::freed(self, ptr, || unsafe { self.free_untracked(ptr) })
-    }
-
-    /// `free` without the `track` hook.
-    ///
-    /// # Safety
-    ///
-    /// As for [`free`](Self::free).
-    #[inline(always)]
-    unsafe fn free_untracked(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        self.state.with(|state| {
-            let payload = ptr.as_ptr().addr().wrapping_sub(state.base.addr());
-            // Before the first use `end` is 0, so every pointer takes the
-            // slow path, which builds the block structure first.
-            if payload.wrapping_sub(WORD) < state.end {
-                state.free(payload)
-            } else {
-                state.free_slow(self.memory, ptr)
-            }
-        })
-    }
-
-    /// Whether `ptr` points into this allocator's region.
-    pub fn owns(&self, ptr: NonNull<u8>) -> bool {
-        self.memory.contains(ptr.as_ptr())
-    }
-
-    /// Bytes the allocator hands out when empty, headers included: the
-    /// region less alignment and the one-word end marker.
-    pub fn capacity(&self) -> usize {
-        geometry(self.memory).1
-    }
-
-    /// A snapshot of the statistics: O(1).
-    pub fn stats(&self) -> AllocatorStats {
-        self.with_state(|state| AllocatorStats {
-            capacity: state.end,
-            used: state.used,
-            peak: state.peak,
-            requested: state.requested,
-            live: state.live(),
-            allocations: state.allocations,
-            deallocations: state.deallocations,
-            failures: state.failures,
-            largest_free: state.largest_free(),
-        })
-    }
-
-    /// Walks every block and free list and checks sizes, boundary tags,
-    /// flags, coalescing, list membership, bitmaps and counters:
-    /// O(blocks + lists), under the lock.
-    pub fn check(&self) -> Result<(), InvariantViolation> {
-        self.with_state(|state| state.check())
-    }
-
-    /// Runs `f` on the state, building the block structure on first use.
-    #[inline]
-    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        self.state.with(|state| {
-            if state.base.is_null() {
-                state.init(self.memory);
-            }
-            f(state)
-        })
-    }
-}
-
-impl core::fmt::Debug for Tlsf {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Tlsf")
-            .field("memory", &self.memory)
-            .field("stats", &self.stats())
-            .finish()
-    }
-}
-
-// SAFETY: `State::allocate` returns payloads inside the region, of at least
+// SAFETY: `try_allocate` returns payloads inside the region, of at least
 // the requested size, aligned as asked, inside a block marked used that no
 // other live block overlaps (blocks partition the region); a used block is
-// only written by `free` after validation. Safe methods validate their input
-// and only touch the region within the bounds `geometry` proved.
-unsafe impl RawAllocator for Tlsf {
-    #[inline]
-    #[cfg_attr(feature = "track", track_caller)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        Tlsf::allocate(self, layout)
+// only written by `free` after validation, and only beyond the requested
+// bytes (the slack byte) otherwise. Before `init`, `end` is 0: every
+// request is refused and every pointer is out of range, with no memory
+// read.
+unsafe impl HeapEngine for State {
+    /// The largest alignment served: the largest power of two not above the
+    /// region length.
+    type Config = usize;
+    const NAME: &'static str = "Tlsf";
+    const CONFIG_FIELD: Option<&'static str> = None;
+    const KIND: AllocatorKind = AllocatorKind::Tlsf;
+
+    fn capacity(memory: &RawMemory, _: usize) -> usize {
+        geometry(memory).1
     }
 
-    #[inline]
-    unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { Tlsf::free(self, ptr) }
+    fn init(&mut self, memory: &RawMemory, _: usize) {
+        self.init(memory);
     }
 
-    fn owns(&self, ptr: NonNull<u8>) -> bool {
-        Tlsf::owns(self, ptr)
+    fn allocate(&mut self, layout: Layout, max_align: usize) -> Result<Carved, AllocError> {
+        match self.try_allocate(layout, max_align) {
+            Some(carved) => Ok(carved),
+            None => Err(self.refusal_of(layout, max_align)),
+        }
     }
 
-    fn capacity(&self) -> usize {
-        Tlsf::capacity(self)
+    #[inline(always)]
+    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
+        self.try_allocate(layout, max_align)
     }
 
-    fn stats(&self) -> AllocatorStats {
-        Tlsf::stats(self)
+    #[inline(always)]
+    unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
+        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
+        // Before the first use `end` is 0, so every pointer is refused here
+        // and the wrapper builds the heap and asks again.
+        if payload.wrapping_sub(WORD) < self.end {
+            self.free(payload)
+        } else {
+            Err(AllocError::ForeignPointer)
+        }
     }
 
-    fn kind(&self) -> AllocatorKind {
-        AllocatorKind::Tlsf
+    fn largest_free(&self) -> usize {
+        self.largest_free()
     }
 
-    fn check(&self) -> Result<(), InvariantViolation> {
-        Tlsf::check(self)
-    }
-}
-
-crate::allocator::impl_allocator_api2!(Tlsf);
-// SAFETY: `free` coalesces any live block back whatever the order of frees;
-// it never panics.
-unsafe impl crate::allocator::FreesInAnyOrder for Tlsf {}
-
-impl Tlsf {
-    /// Allocates a zero-filled block for `layout`.
-    #[inline]
-    #[cfg_attr(feature = "track", track_caller)]
-    pub fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        <Self as RawAllocator>::allocate_zeroed(self, layout)
-    }
-
-    /// Which algorithm this is: [`AllocatorKind::Tlsf`].
-    #[inline]
-    pub fn kind(&self) -> AllocatorKind {
-        AllocatorKind::Tlsf
+    fn check(&self, counters: &Counters, _: usize) -> Result<(), InvariantViolation> {
+        self.check(counters)
     }
 }
 
@@ -512,7 +75,7 @@ impl Tlsf {
 /// used: [size | flags][marker, if aligned inside][payload ........][slack?]
 /// free: [size | 0    ][next: u32][prev: u32] ........... [size (tag)]
 /// ```
-struct State {
+pub(crate) struct State {
     /// The first block header; null until `init`.
     base: *mut u8,
     /// Offset of the end marker (a used, zero-sized header) = capacity.
@@ -522,12 +85,6 @@ struct State {
     /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
     sl_bitmap: [u32; FL_COUNT],
     heads: [[Link; SL_COUNT]; FL_COUNT],
-    used: usize,
-    peak: usize,
-    requested: usize,
-    allocations: u64,
-    deallocations: u64,
-    failures: u64,
 }
 
 /// A block `free` has found behind a payload pointer.
@@ -557,27 +114,20 @@ unsafe impl Send for State {}
 
 impl State {
     const_fn! {
-        fn new() -> Self {
+        pub(super) fn new() -> Self {
             Self {
                 base: core::ptr::null_mut(),
                 end: 0,
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
                 heads: [[NIL; SL_COUNT]; FL_COUNT],
-                used: 0,
-                peak: 0,
-                requested: 0,
-                allocations: 0,
-                deallocations: 0,
-                failures: 0,
             }
         }
     }
 
     /// Lays out one free block over the whole region and the end marker.
     #[cold]
-    fn init(&mut self, memory: RawMemory) {
-        crate::track::forget_range(memory);
+    fn init(&mut self, memory: &RawMemory) {
         let (lead, end) = geometry(memory);
         // `wrapping_add`: for a region too small to hold any block, `lead`
         // may point past it; nothing is accessed then.
@@ -811,7 +361,7 @@ impl State {
     /// heap not built yet), which [`allocate_slow`](Self::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
     #[inline(always)]
-    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<NonNull<u8>> {
+    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
         let size = layout.size();
         // Zero, larger than the heap, or the heap not built (`end == 0`).
         // Below `end <= MAX_END`, rounding `size` up cannot overflow.
@@ -819,7 +369,7 @@ impl State {
             return None;
         }
         let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
-        let payload = if layout.align() <= GRANULE {
+        let (payload, consumed) = if layout.align() <= GRANULE {
             let (fl, sl) = self.list_for(block, block, GRANULE)?;
             let (off, room) = self.pop(fl, sl);
             self.split_used(off, room, block, 0, 0, size)
@@ -832,47 +382,42 @@ impl State {
         // SAFETY: `payload` is the offset of a block payload inside the
         // region that `base` points into; `base` is non-null once built,
         // and offsets stay in the region, which does not wrap.
-        Some(unsafe { NonNull::new_unchecked(self.base.add(payload)) })
+        let payload = unsafe { NonNull::new_unchecked(self.base.add(payload)) };
+        Some(Carved { payload, consumed })
     }
 
-    /// Everything `try_allocate` leaves: builds the heap on first use and
-    /// tries again, or says why `layout` is refused, counting the failure.
+    /// Why `try_allocate` refused `layout`.
     #[cold]
     #[inline(never)]
-    fn allocate_slow(
-        &mut self,
-        memory: RawMemory,
-        layout: Layout,
-        max_align: usize,
-    ) -> Result<NonNull<u8>, AllocError> {
-        if self.base.is_null() {
-            self.init(memory);
+    fn refusal_of(&self, layout: Layout, max_align: usize) -> AllocError {
+        if let Err(error) = crate::allocator::check_request(layout, max_align) {
+            return error;
         }
-        if let Some(payload) = self.try_allocate(layout, max_align) {
-            return Ok(payload);
-        }
-        self.failures += 1;
-        crate::allocator::check_request(layout, max_align)?;
         let size = layout.size();
         let Some(block) = Tlsf::block_size(size) else {
-            return Err(AllocError::SizeOverflow { size });
+            return AllocError::SizeOverflow { size };
         };
         if block > self.end {
-            return Err(AllocError::TooLarge {
+            return AllocError::TooLarge {
                 size,
                 max: self.end.saturating_sub(WORD),
-            });
+            };
         }
-        Err(AllocError::OutOfMemory {
+        AllocError::OutOfMemory {
             size,
             largest_free: self.largest_free(),
-        })
+        }
     }
 
     /// [`try_allocate`](Self::try_allocate) for alignments above the
     /// granule.
     #[inline]
-    fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<usize> {
+    fn allocate_aligned(
+        &mut self,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> Option<(usize, usize)> {
         // Most free blocks are larger than asked for, so a block found for
         // the unpadded size usually fits once aligned too; it is taken when
         // it does, and only otherwise is the padded size searched for. This
@@ -931,7 +476,7 @@ impl State {
     /// Makes a used block of `inner_gap + block` bytes at the start of the
     /// unlinked free space `start..start + room`, returning the rest to a
     /// list (or to the block, when too small for one), for a request of
-    /// `requested` bytes; returns the payload offset.
+    /// `requested` bytes; returns the payload offset and the bytes consumed.
     #[inline]
     fn split_used(
         &mut self,
@@ -941,7 +486,7 @@ impl State {
         inner_gap: usize,
         prev_flag: usize,
         requested: usize,
-    ) -> usize {
+    ) -> (usize, usize) {
         let wanted = inner_gap + block;
         let rest = room - wanted;
         let taken = if rest >= MIN_BLOCK {
@@ -980,35 +525,15 @@ impl State {
             }
             self.set_word(start, header);
         }
-        self.used += taken;
-        self.peak = self.peak.max(self.used);
-        self.requested += requested;
-        self.allocations += 1;
-        payload
+        (payload, taken)
     }
 
     // --- free ---
 
-    /// [`Tlsf::free`] for a pointer outside the blocks, or any pointer
-    /// before the heap is built (which it builds first).
-    #[cold]
-    #[inline(never)]
-    fn free_slow(&mut self, memory: RawMemory, ptr: NonNull<u8>) -> Result<(), AllocError> {
-        if self.base.is_null() {
-            self.init(memory);
-        }
-        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
-        if payload.wrapping_sub(WORD) < self.end {
-            self.free(payload)
-        } else {
-            Err(AllocError::ForeignPointer)
-        }
-    }
-
     /// Frees the block whose payload is at offset `payload`, which comes
     /// from the caller's pointer: any value with `payload - WORD < end`.
     #[inline(always)]
-    fn free(&mut self, payload: usize) -> Result<(), AllocError> {
+    fn free(&mut self, payload: usize) -> Result<Released, AllocError> {
         let Some(block) = self.used_block(payload) else {
             return Err(self.refusal(payload));
         };
@@ -1016,8 +541,7 @@ impl State {
         if !self.neighbours_plausible(block) {
             return Err(AllocError::ForeignPointer);
         }
-        self.release(block);
-        Ok(())
+        Ok(self.release(block))
     }
 
     /// The used block whose payload is at `payload` (with `payload - WORD <
@@ -1158,7 +682,7 @@ impl State {
     /// builds trust its neighbours: it came from `allocate` (the caller's
     /// contract), and debug builds have checked them.
     #[inline(always)]
-    fn release(&mut self, block: UsedBlock) {
+    fn release(&mut self, block: UsedBlock) -> Released {
         let UsedBlock {
             off,
             header,
@@ -1172,9 +696,10 @@ impl State {
         } else {
             0
         };
-        self.used -= size;
-        self.requested -= size - WORD - inner_gap - slack;
-        self.deallocations += 1;
+        let released = Released {
+            requested: size - WORD - inner_gap - slack,
+            consumed: size,
+        };
 
         let mut start = off;
         let mut merged = size;
@@ -1208,14 +733,10 @@ impl State {
             }
         }
         self.insert(start, merged);
+        released
     }
 
     // --- inspection ---
-
-    /// Used blocks: every allocation not yet freed.
-    fn live(&self) -> usize {
-        (self.allocations - self.deallocations) as usize
-    }
 
     /// The payload of the head of the highest non-empty list: what
     /// `allocate` serves at most right now.
@@ -1230,7 +751,7 @@ impl State {
         (unsafe { self.word(head) } & !FLAGS) - WORD
     }
 
-    fn check(&self) -> Result<(), InvariantViolation> {
+    fn check(&self, counters: &Counters) -> Result<(), InvariantViolation> {
         let fail = |what, offset| Err(InvariantViolation { what, offset });
         let mut off = 0;
         let mut prev_free = false;
@@ -1278,13 +799,13 @@ impl State {
                 return fail("end marker corrupted", self.end);
             }
         }
-        if used != self.used || used > self.peak {
+        if used != counters.used || used > counters.peak {
             return fail("used bytes differ from the used blocks", 0);
         }
-        if live != self.live() {
+        if live != counters.live() {
             return fail("live count differs from the used blocks", 0);
         }
-        if self.requested > self.used {
+        if counters.requested > counters.used {
             return fail("requested bytes exceed used bytes", 0);
         }
         let mut listed = 0;
@@ -1326,55 +847,5 @@ impl State {
             return fail("free lists hold fewer blocks than the heap walk", 0);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_partition_sizes() {
-        let mut last = (0, 0);
-        for size in (MIN_BLOCK..1 << 20).step_by(GRANULE) {
-            let list = list_of(size);
-            assert!(list >= last, "list order at {size}");
-            assert!(list_min_size(list.0, list.1) <= size);
-            let holding = list_holding(size);
-            assert!(
-                list_min_size(holding.0, holding.1) >= size,
-                "good fit at {size}"
-            );
-            assert!(holding == list || (holding > list && list_min_size(list.0, list.1) < size));
-            last = list;
-        }
-        assert!(list_of(MAX_END).0 < FL_COUNT);
-        assert_eq!(list_of(128), (1, 0));
-        assert_eq!(list_of(120), (0, 15));
-    }
-
-    #[test]
-    fn block_sizes() {
-        // 72 bytes on 32-bit too: the header word is rounded up to the granule.
-        assert_eq!(Tlsf::block_size(64), Some(72));
-        assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
-        assert_eq!(Tlsf::block_size(usize::MAX), None);
-    }
-
-    #[test]
-    fn geometry_aligns_and_caps() {
-        // SAFETY: never accessed; `geometry` only reads the numbers.
-        let memory = |addr: usize, len| unsafe {
-            RawMemory::from_raw_parts(core::ptr::without_provenance_mut(addr), len)
-        };
-        assert_eq!(
-            geometry(memory(0x1000, 0x1000)),
-            (8 - WORD, 0x1000 - GRANULE)
-        );
-        let (lead, end) = geometry(memory(0x1003, 100));
-        assert_eq!((0x1003 + lead + WORD) % GRANULE, 0);
-        assert!(lead + end + WORD <= 100);
-        assert_eq!(geometry(memory(0x1000, 8)).1, 0);
-        assert_eq!(geometry(memory(0x1000, 0)), (0, 0));
     }
 }

@@ -1,0 +1,49 @@
+//! Unit tests of the size classes, block sizes and geometry.
+
+use super::classes::{FL_COUNT, list_holding, list_min_size, list_of};
+use super::*;
+
+#[test]
+fn lists_partition_sizes() {
+    let mut last = (0, 0);
+    for size in (MIN_BLOCK..1 << 20).step_by(GRANULE) {
+        let list = list_of(size);
+        assert!(list >= last, "list order at {size}");
+        assert!(list_min_size(list.0, list.1) <= size);
+        let holding = list_holding(size);
+        assert!(
+            list_min_size(holding.0, holding.1) >= size,
+            "good fit at {size}"
+        );
+        assert!(holding == list || (holding > list && list_min_size(list.0, list.1) < size));
+        last = list;
+    }
+    assert!(list_of(MAX_END).0 < FL_COUNT);
+    assert_eq!(list_of(128), (1, 0));
+    assert_eq!(list_of(120), (0, 15));
+}
+
+#[test]
+fn block_sizes() {
+    // 72 bytes on 32-bit too: the header word is rounded up to the granule.
+    assert_eq!(Tlsf::block_size(64), Some(72));
+    assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
+    assert_eq!(Tlsf::block_size(usize::MAX), None);
+}
+
+#[test]
+fn geometry_aligns_and_caps() {
+    // SAFETY: never accessed; `geometry` only reads the numbers.
+    let memory = |addr: usize, len| unsafe {
+        RawMemory::from_raw_parts(core::ptr::without_provenance_mut(addr), len)
+    };
+    assert_eq!(
+        geometry(&memory(0x1000, 0x1000)),
+        (8 - WORD, 0x1000 - GRANULE)
+    );
+    let (lead, end) = geometry(&memory(0x1003, 100));
+    assert_eq!((0x1003 + lead + WORD) % GRANULE, 0);
+    assert!(lead + end + WORD <= 100);
+    assert_eq!(geometry(&memory(0x1000, 8)).1, 0);
+    assert_eq!(geometry(&memory(0x1000, 0)), (0, 0));
+}
