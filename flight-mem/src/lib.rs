@@ -69,6 +69,7 @@ pub(crate) use report::track;
 pub use allocator::{FreesInAnyOrder, GlobalRegion, RawAllocator};
 pub use bump::frames::Frames;
 pub use bump::linear::{Checkpoint, Linear, Scope};
+pub use bump::local::{LocalBump, LocalCheckpoint, LocalScope};
 pub use bump::stack::{Stack, StackMarker};
 pub use compact::{
     Compact, CompactStats, DefragBudget, DefragReport, DefragStep, Handle, Pinned, PinnedMut,
