@@ -94,6 +94,7 @@ pub use layout::table::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, 
 pub use layout::validation::{Problem, ProblemKind, ValidationReport};
 pub use memory::{Arena, RawMemory};
 pub use pool::block::BlockPool;
+pub use pool::local::{BlockMagazine, PoolMagazine};
 pub use pool::typed::{Pool, PoolBox};
 pub use report::timeline::{EntrySample, FrameSample, Timeline};
 pub use stats::AllocatorStats;

@@ -65,6 +65,7 @@ fn op(handles: usize, shared: bool, max_align_log2: u8) -> impl Strategy<Value =
 #[derive(Clone, Copy, Debug)]
 struct Block {
     addr: usize,
+    ptr: *mut u8,
     size: usize,
     pattern: u8,
 }
@@ -105,11 +106,12 @@ impl Model {
         self.next_pattern = self.next_pattern.wrapping_add(1);
         let new = Block {
             addr,
+            ptr: block.cast::<u8>().as_ptr(),
             size: layout.size(),
             pattern: self.next_pattern,
         };
         // SAFETY: a fresh block of at least `size` bytes, ours alone.
-        unsafe { (addr as *mut u8).write_bytes(new.pattern, new.size) };
+        unsafe { new.ptr.write_bytes(new.pattern, new.size) };
         self.live.push(new);
         self.counted.push(new);
         self.allocations += 1;
@@ -119,7 +121,7 @@ impl Model {
     fn check_contents(&self) {
         for block in &self.live {
             // SAFETY: a live block of this test.
-            let bytes = unsafe { std::slice::from_raw_parts(block.addr as *const u8, block.size) };
+            let bytes = unsafe { std::slice::from_raw_parts(block.ptr, block.size) };
             assert!(
                 bytes.iter().all(|&b| b == block.pattern),
                 "block {block:?} was overwritten"
@@ -421,16 +423,16 @@ fn two_threads_with_handles_get_disjoint_blocks() {
     let ranges = on_threads(2, |thread| {
         let local = linear.local();
         let mut blocks = Vec::new();
-        for i in 0..per_thread {
+        for _ in 0..per_thread {
             let block = local.allocate(Layout::new::<[u64; 8]>()).unwrap();
             let ptr = block.cast::<u64>().as_ptr();
             // SAFETY: a fresh block of 64 bytes.
             unsafe { ptr.write_bytes((thread * 2 + 1) as u8, 8) };
-            blocks.push((ptr as usize, i));
+            blocks.push((ptr as usize, ptr));
         }
-        for &(addr, _) in &blocks {
+        for &(_, ptr) in &blocks {
             // SAFETY: still ours.
-            let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, 64) };
+            let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), 64) };
             assert!(bytes.iter().all(|&b| b == (thread * 2 + 1) as u8));
         }
         blocks.into_iter().map(|(addr, _)| addr).collect::<Vec<_>>()

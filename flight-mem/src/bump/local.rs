@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 
 use crate::AllocError;
 use crate::allocator::check_request;
-use crate::bump::linear::{Bump, Geometry, State, scope_conveniences};
+use crate::bump::linear::{Bump, Geometry, State};
 use crate::sync::Ordering;
 
 /// Every local allocation advances the cursor by a multiple of this, so the
