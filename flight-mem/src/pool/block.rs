@@ -96,11 +96,10 @@ pub struct BlockPool {
     pub(crate) slack: AtomicUsize,
     /// How a block offset becomes a slot index without a run-time division.
     divisor: Divisor,
-    /// Corrections magazines publish when they drop, so that `allocations`
-    /// and `deallocations` count what users did, not the batches the
-    /// magazines moved (wrapping; see `pool::local`).
-    pub(crate) handle_allocations: AtomicU64,
-    pub(crate) handle_deallocations: AtomicU64,
+    /// The correction magazines publish when they drop, added to both
+    /// `allocations` and `deallocations` so that they count what users did,
+    /// not the batches the magazines moved (wrapping; see `pool::local`).
+    pub(crate) handle_correction: AtomicU64,
 }
 
 /// A block offset divided by the stride, precomputed: a shift for a
@@ -250,8 +249,7 @@ impl BlockPool {
                 failures: AtomicU64::new(0),
                 slack: AtomicUsize::new(0),
                 divisor: Divisor::new(stride),
-                handle_allocations: AtomicU64::new(0),
-                handle_deallocations: AtomicU64::new(0),
+                handle_correction: AtomicU64::new(0),
             };
             // Loom's atomics are objects that must be constructed before use;
             // real atomics are plain memory the stack writes before reading.
@@ -524,12 +522,9 @@ impl BlockPool {
         stats.requested =
             (live * self.block_size).saturating_sub(self.slack.load(Ordering::Relaxed));
         stats.live = live;
-        stats.allocations = counts
-            .allocations
-            .wrapping_add(self.handle_allocations.load(Ordering::Relaxed));
-        stats.deallocations = counts
-            .deallocations
-            .wrapping_add(self.handle_deallocations.load(Ordering::Relaxed));
+        let correction = self.handle_correction.load(Ordering::Relaxed);
+        stats.allocations = counts.allocations.wrapping_add(correction);
+        stats.deallocations = counts.deallocations.wrapping_add(correction);
         stats.failures = self.failures.load(Ordering::Relaxed);
         stats.largest_free = if live < slots { self.block_size } else { 0 };
         stats

@@ -68,12 +68,13 @@ pub struct BlockMagazine<'a> {
     links: Links<'a>,
     slots: [Cell<u32>; CAPACITY],
     len: Cell<usize>,
-    /// Slots given to the user, and taken back from the user.
+    /// Slots given to the user, and moved from the stack to the cache. With
+    /// `taken_back` (from the user) and `pushed` (back to the stack), the
+    /// cache holds `popped - pushed + taken_back - handed` slots, so once it
+    /// is empty `handed - popped = taken_back - pushed`: one correction
+    /// serves both counts, and only `handed` and `popped` are kept.
     handed: Cell<u64>,
-    taken_back: Cell<u64>,
-    /// Slots moved from the stack to the cache, and back.
     popped: Cell<u64>,
-    pushed: Cell<u64>,
 }
 
 // SAFETY: the cached slots belong to the magazine alone (popped from the
@@ -92,9 +93,7 @@ impl<'a> BlockMagazine<'a> {
             slots: [const { Cell::new(0) }; CAPACITY],
             len: Cell::new(0),
             handed: Cell::new(0),
-            taken_back: Cell::new(0),
             popped: Cell::new(0),
-            pushed: Cell::new(0),
         }
     }
 
@@ -187,7 +186,6 @@ impl<'a> BlockMagazine<'a> {
         // `len < CAPACITY` after the flush above.
         self.slots[len].set(index);
         self.len.set(len + 1);
-        self.taken_back.set(self.taken_back.get() + 1);
         Ok(())
     }
 
@@ -240,7 +238,6 @@ impl<'a> BlockMagazine<'a> {
             self.slots[i - count].set(self.slots[i].get());
         }
         self.len.set(len - count);
-        self.pushed.set(self.pushed.get() + count as u64);
     }
 
     #[cold]
@@ -253,17 +250,11 @@ impl<'a> BlockMagazine<'a> {
 impl Drop for BlockMagazine<'_> {
     fn drop(&mut self) {
         self.flush(CAPACITY);
-        let allocations = self.handed.get().wrapping_sub(self.popped.get());
-        let deallocations = self.taken_back.get().wrapping_sub(self.pushed.get());
-        if allocations != 0 {
+        let correction = self.handed.get().wrapping_sub(self.popped.get());
+        if correction != 0 {
             self.pool
-                .handle_allocations
-                .fetch_add(allocations, Ordering::Relaxed);
-        }
-        if deallocations != 0 {
-            self.pool
-                .handle_deallocations
-                .fetch_add(deallocations, Ordering::Relaxed);
+                .handle_correction
+                .fetch_add(correction, Ordering::Relaxed);
         }
     }
 }
