@@ -17,6 +17,9 @@ git archive "$base_rev" | tar -x -C "$work"
 # Same target directory: the dependencies are shared, only the crates differ.
 (cd "$work" && CARGO_TARGET_DIR="$target" cargo build -q --profile bench -p flight-mem-benches --bin icount)
 cp "$target/release/icount" "$work/icount-base"
+# Cargo may find the working tree's build fresh and leave the base binary in
+# place: touching the driver forces it to link the working tree's again.
+touch benches/src/bin/icount.rs
 cargo build -q --profile bench -p flight-mem-benches --bin icount
 cp "$target/release/icount" "$work/icount-head"
 

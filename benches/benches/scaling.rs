@@ -18,8 +18,10 @@ const BLOCK: Layout = match Layout::from_size_align(64, 8) {
     Ok(layout) => layout,
     Err(_) => panic!(),
 };
-/// Allocations (or pairs) per thread per run.
-const OPS: usize = 400_000;
+/// Allocations per thread per run (64 MiB each).
+const OPS: usize = 1_000_000;
+/// Alloc/free pairs per thread per run.
+const PAIRS: usize = 4_000_000;
 const RUNS: usize = 7;
 
 /// Runs `work(thread)` on `threads` threads at once; the wall time from the
@@ -47,12 +49,12 @@ fn timed(threads: usize, work: &(impl Fn(usize) + Sync)) -> Duration {
 
 /// Median throughput (ops per µs) on one and two threads; `reset` runs
 /// between runs.
-fn scale(name: &str, work: &(impl Fn(usize) + Sync), reset: &mut dyn FnMut()) {
+fn scale(name: &str, ops: usize, work: &(impl Fn(usize) + Sync), reset: &mut dyn FnMut()) {
     let mut rates = [Vec::new(), Vec::new()];
     for _ in 0..RUNS {
         for threads in [1, 2] {
             let elapsed = timed(threads, work);
-            rates[threads - 1].push((threads * OPS) as f64 / elapsed.as_secs_f64() / 1e6);
+            rates[threads - 1].push((threads * ops) as f64 / elapsed.as_secs_f64() / 1e6);
             reset();
         }
     }
@@ -88,6 +90,7 @@ fn main() {
         let mut reset = || reset_linear(&linear);
         scale(
             "linear 64 B: flight-mem Linear (shared)",
+            OPS,
             &shared,
             &mut reset,
         );
@@ -100,7 +103,12 @@ fn main() {
             }
         };
         let mut reset = || reset_linear(&linear);
-        scale("linear 64 B: flight-mem Linear::local", &local, &mut reset);
+        scale(
+            "linear 64 B: flight-mem Linear::local",
+            OPS,
+            &local,
+            &mut reset,
+        );
     }
     {
         // Created (and their pages touched) before timing, reset after.
@@ -121,10 +129,15 @@ fn main() {
             }
         };
         let mut reset = || bumps.iter().for_each(|b| b.lock().unwrap().reset());
-        scale("linear 64 B: bumpalo (one per thread)", &bump, &mut reset);
+        scale(
+            "linear 64 B: bumpalo (one per thread)",
+            OPS,
+            &bump,
+            &mut reset,
+        );
     }
 
-    // Workload 2a per thread: OPS LIFO pairs of 64 B.
+    // Workload 2a per thread: PAIRS LIFO pairs of 64 B.
     let pool_memory = AlignedBuf::new(BlockPool::bytes_for(64, 8, 4096));
     // SAFETY: as above.
     let pool = BlockPool::new(
@@ -135,8 +148,9 @@ fn main() {
     let mut noop = || {};
     scale(
         "pool LIFO pair: flight-mem BlockPool (shared)",
+        PAIRS,
         &|_| {
-            for _ in 0..OPS {
+            for _ in 0..PAIRS {
                 let block = pool.allocate(BLOCK).unwrap();
                 // SAFETY: allocated just above.
                 unsafe { pool.free(black_box(block).cast()) }.unwrap();
@@ -146,9 +160,10 @@ fn main() {
     );
     scale(
         "pool LIFO pair: flight-mem BlockPool::local",
+        PAIRS,
         &|_| {
             let local = pool.local();
-            for _ in 0..OPS {
+            for _ in 0..PAIRS {
                 let block = local.allocate(BLOCK).unwrap();
                 // SAFETY: allocated just above.
                 unsafe { local.free(black_box(block).cast()) }.unwrap();
@@ -158,9 +173,10 @@ fn main() {
     );
     scale(
         "pool LIFO pair: heapless pool (shared)",
+        PAIRS,
         &|_| {
             let mut pool = HeaplessPool::create(0);
-            for _ in 0..OPS {
+            for _ in 0..PAIRS {
                 let block = pool.alloc(BLOCK).unwrap();
                 // SAFETY: allocated just above.
                 unsafe { pool.free(black_box(block)) };
@@ -170,9 +186,10 @@ fn main() {
     );
     scale(
         "pool LIFO pair: mimalloc",
+        PAIRS,
         &|_| {
             let mut mi = Mimalloc::create(0);
-            for _ in 0..OPS {
+            for _ in 0..PAIRS {
                 let block = mi.alloc(BLOCK).unwrap();
                 // SAFETY: allocated just above.
                 unsafe { mi.free(black_box(block)) };

@@ -115,13 +115,25 @@ impl<'a> BlockMagazine<'a> {
                 max: pool.block_size,
             }));
         }
-        let Some(index) = self.take() else {
+        let Some(block) = self.take_block(pool.block_size - layout.size()) else {
             return Err(self.refuse(AllocError::OutOfMemory {
                 size: layout.size(),
                 largest_free: 0,
             }));
         };
-        let slack = pool.block_size - layout.size();
+        crate::track::allocated(
+            pool,
+            layout.size(),
+            Ok(NonNull::slice_from_raw_parts(block, pool.block_size)),
+        )
+    }
+
+    /// A block for a request `slack` bytes smaller than the block, with no
+    /// checks of the request.
+    #[inline(always)]
+    fn take_block(&self, slack: usize) -> Option<NonNull<u8>> {
+        let pool = self.pool;
+        let index = self.take()?;
         // SAFETY: a cached index is below `links.len()` and the slot is ours.
         unsafe {
             pool.stack
@@ -134,12 +146,7 @@ impl<'a> BlockMagazine<'a> {
         let block = self.blocks.wrapping_add(index as usize * pool.stride);
         // SAFETY: `index < slots`: the block lies in the pool's memory, whose
         // start is not null when it has slots.
-        let block = unsafe { NonNull::new_unchecked(block) };
-        crate::track::allocated(
-            pool,
-            layout.size(),
-            Ok(NonNull::slice_from_raw_parts(block, pool.block_size)),
-        )
+        Some(unsafe { NonNull::new_unchecked(block) })
     }
 
     /// Returns a block to the magazine (or, through it, to the pool).
@@ -309,8 +316,18 @@ impl<'a, T> PoolMagazine<'a, T> {
 
     /// Moves `value` into a slot, or gives it back when the pool is full.
     #[inline]
+    #[cfg_attr(feature = "track", track_caller)]
     pub fn alloc(&self, value: T) -> Result<PoolBox<'a, T>, T> {
-        match self.magazine.allocate(Layout::new::<T>()) {
+        // A `T` fills its slot exactly: no request to check, no slack.
+        let block = self.magazine.take_block(0).ok_or(()).and_then(|block| {
+            crate::track::allocated(
+                self.magazine.pool,
+                size_of::<T>(),
+                Ok(NonNull::slice_from_raw_parts(block, size_of::<T>())),
+            )
+            .map_err(|_| ())
+        });
+        match block {
             Ok(block) => {
                 let slot = block.cast::<T>();
                 // SAFETY: the slot is ours alone until freed, in the pool's
@@ -319,7 +336,10 @@ impl<'a, T> PoolMagazine<'a, T> {
                 // SAFETY: a box of `self.pool` owning the value just written.
                 Ok(unsafe { PoolBox::from_raw(self.pool, slot) })
             }
-            Err(_) => Err(value),
+            Err(()) => {
+                self.magazine.pool.failures.fetch_add(1, Ordering::Relaxed);
+                Err(value)
+            }
         }
     }
 
