@@ -37,5 +37,5 @@ check() {
 check w1 "flight-mem Linear::local" 16
 check w1 "flight-mem Linear, static" 30
 check w2a "flight-mem BlockPool::local" 78
-check w2a "flight-mem Pool<T>::local" 78
+check w2a "flight-mem Pool<T>::local" 86
 check w2a "flight-mem BlockPool, static" 140

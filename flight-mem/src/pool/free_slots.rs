@@ -638,7 +638,8 @@ impl FreeStack {
             }
             return taken as usize;
         }
-        match self.pop_free(links, true) {
+        // Via `pop`'s cold path: a third call site un-inlines `pop_free`.
+        match self.pop_fresh_or_confirm(links) {
             Some(index) => {
                 out[0] = index;
                 1
@@ -704,12 +705,8 @@ impl FreeStack {
 
     /// The slack a live slot's mark records, or `DoubleFree` when slot
     /// `index` is not live (never handed out, on the stack, or cached).
-    /// Marks it cached (free) on success.
-    ///
-    /// # Safety
-    ///
-    /// `index < links.len()`; if the slot was ever handed out, that happened
-    /// before this call.
+    /// Marks it cached (free) on success. Safety: `index < links.len()`; if
+    /// the slot was ever handed out, that happened before this call.
     #[inline]
     pub(crate) unsafe fn take_back(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
         if index >= self.fresh.load(Ordering::Relaxed) {

@@ -347,24 +347,37 @@ impl<'a, T> PoolMagazine<'a, T> {
     /// of another pool is simply dropped.
     #[inline]
     pub fn free(&self, value: PoolBox<'_, T>) {
-        if !core::ptr::eq(PoolBox::pool(&value), self.pool) {
-            drop(value);
-            return;
-        }
+        // Taken apart by hand rather than dropped: a second caller of the
+        // box's drop glue would stop the compiler inlining it into every
+        // other `PoolBox` drop.
+        let pool = PoolBox::pool(&value);
         let ptr = PoolBox::into_raw(value);
-        /// Takes the slot back even if `T::drop` panics.
-        struct Release<'m, 'a>(&'m BlockMagazine<'a>, NonNull<u8>);
-        impl Drop for Release<'_, '_> {
+        /// Takes the slot back even if `T::drop` panics: into this magazine,
+        /// or to the box's own pool.
+        struct Release<'m, 'a, 'p, T> {
+            magazine: Option<&'m BlockMagazine<'a>>,
+            pool: &'p Pool<T>,
+            slot: NonNull<u8>,
+        }
+        impl<T> Drop for Release<'_, '_, '_, T> {
             fn drop(&mut self) {
-                // SAFETY: the box owned this slot of the magazine's pool.
-                let freed = unsafe { self.0.free(self.1) };
+                let freed = match self.magazine {
+                    // SAFETY: the box owned this slot of the magazine's pool.
+                    Some(magazine) => unsafe { magazine.free(self.slot) },
+                    // SAFETY: the box owned this slot of `pool`.
+                    None => unsafe { self.pool.release(self.slot) },
+                };
                 debug_assert!(
                     freed.is_ok(),
                     "flight-mem: pool slot freed twice: {freed:?}"
                 );
             }
         }
-        let _release = Release(&self.magazine, ptr.cast());
+        let _release = Release {
+            magazine: core::ptr::eq(pool, self.pool).then_some(&self.magazine),
+            pool,
+            slot: ptr.cast(),
+        };
         // SAFETY: the box owned an initialised `T`, dropped exactly once here.
         unsafe { ptr.drop_in_place() };
     }

@@ -215,7 +215,7 @@ impl<T> Pool<T> {
     /// As for `BlockPool::release`: if the pool handed `ptr` out, that
     /// happened before this call.
     #[inline]
-    unsafe fn release(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+    pub(crate) unsafe fn release(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
         // SAFETY: forwarded; the stride of a `T` slot is `size_of::<T>()`, a
         // constant here, which spares the division a runtime divisor.
         unsafe { self.blocks.release(ptr, Some(size_of::<T>())) }
