@@ -13,7 +13,7 @@ use common::{CASES, leak_memory, on_threads};
 use flight_mem::{Frames, Linear, LocalBump, LocalCheckpoint, LocalScope};
 use proptest::prelude::*;
 
-const MAX_OPS: usize = if cfg!(miri) { 16 } else { 120 };
+const MAX_OPS: usize = if cfg!(miri) { 10 } else { 120 };
 const MAX_SIZE: usize = if cfg!(miri) { 48 } else { 200 };
 
 #[derive(Clone, Debug)]
@@ -417,7 +417,7 @@ fn frames_handles_follow_the_current_frame() {
 /// their contents, and the counts add up exactly once both handles drop.
 #[test]
 fn two_threads_with_handles_get_disjoint_blocks() {
-    let per_thread = if cfg!(miri) { 50 } else { 5_000 };
+    let per_thread = if cfg!(miri) { 20 } else { 5_000 };
     let len = 2 * per_thread * 64 + 64 * 1024;
     let linear = Linear::new(leak_memory(len, 64));
     let ranges = on_threads(2, |thread| {

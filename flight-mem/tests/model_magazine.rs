@@ -13,7 +13,7 @@ use common::{CASES, leak_memory, on_threads};
 use flight_mem::{AllocError, BlockMagazine, BlockPool, Pool};
 use proptest::prelude::*;
 
-const MAX_OPS: usize = if cfg!(miri) { 40 } else { 300 };
+const MAX_OPS: usize = if cfg!(miri) { 16 } else { 300 };
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -261,7 +261,7 @@ fn typed_magazine_round_trip() {
 /// overlap (each thread checks its pattern), and everything comes back.
 #[test]
 fn two_threads_with_magazines() {
-    let rounds = if cfg!(miri) { 60 } else { 20_000 };
+    let rounds = if cfg!(miri) { 30 } else { 20_000 };
     let pool = BlockPool::new(leak_memory(BlockPool::bytes_for(64, 8, 64), 64), 64, 8);
     let layout = Layout::from_size_align(64, 8).unwrap();
     on_threads(2, |thread| {
