@@ -4,7 +4,8 @@
 # under callgrind: a change that must not alter the generated accessors
 # (issue 14's `#[track_caller]` wrapper without the `track` feature) shows
 # equal columns.
-# Usage: bash benches/compare-icount.sh BASE_REV      (about 4 minutes on 2 cores)
+# Usage: bash benches/compare-icount.sh BASE_REV      (about 4 minutes on 2 cores,
+# plus one build of the dependencies into target/compare-icount-base the first time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base_rev=${1:?usage: compare-icount.sh BASE_REV}
@@ -14,9 +15,12 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get ins
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git archive "$base_rev" | tar -x -C "$work"
-# Same target directory: the dependencies are shared, only the crates differ.
-(cd "$work" && CARGO_TARGET_DIR="$target" cargo build -q --profile bench -p flight-mem-benches --bin icount)
-cp "$target/release/icount" "$work/icount-base"
+# A target directory of its own for the base: cargo hashes workspace crates
+# by their path relative to the workspace root, so in a shared directory the
+# base build overwrites the working tree's libraries and a later build of
+# the working tree finds them "fresh" (both columns then show the base).
+(cd "$work" && CARGO_TARGET_DIR="$target/compare-icount-base" cargo build -q --profile bench -p flight-mem-benches --bin icount)
+cp "$target/compare-icount-base/release/icount" "$work/icount-base"
 cargo build -q --profile bench -p flight-mem-benches --bin icount
 cp "$target/release/icount" "$work/icount-head"
 

@@ -13,6 +13,7 @@
 //! contenders and workloads behave.
 
 pub mod limits;
+pub mod local;
 pub mod peers;
 pub mod plan;
 pub mod subjects;
@@ -171,6 +172,7 @@ macro_rules! linear_contenders {
             $crate::limits::PlainBump,
             $crate::limits::AtomicBump,
             $crate::peers::Bumpalo,
+            $crate::local::FmLinearLocal,
             $crate::subjects::FmLinear,
             $crate::subjects::StaticLinear,
             $crate::subjects::FmFrames,
@@ -196,7 +198,10 @@ macro_rules! pool_contenders {
     ($run:ident $args:tt) => {
         $crate::for_each!($run $args for [
             $crate::limits::PlainFreeList,
+            $crate::local::TwoCasFreeList,
             $crate::peers::HeaplessPool,
+            $crate::local::FmPoolLocal,
+            $crate::local::FmBlockPoolLocal,
             $crate::subjects::FmPool,
             $crate::subjects::FmBlockPool,
             $crate::subjects::StaticBlockPool,

@@ -69,6 +69,7 @@ pub(crate) use report::track;
 pub use allocator::{FreesInAnyOrder, GlobalRegion, RawAllocator};
 pub use bump::frames::Frames;
 pub use bump::linear::{Checkpoint, Linear, Scope};
+pub use bump::local::{LocalBump, LocalCheckpoint, LocalScope};
 pub use bump::stack::{Stack, StackMarker};
 pub use compact::{
     Compact, CompactStats, DefragBudget, DefragReport, DefragStep, Handle, Pinned, PinnedAll,
@@ -94,6 +95,7 @@ pub use layout::table::{BankInfo, EntryStats, Layout, LayoutStats, LayoutTable, 
 pub use layout::validation::{Problem, ProblemKind, ValidationReport};
 pub use memory::{Arena, RawMemory};
 pub use pool::block::BlockPool;
+pub use pool::local::{BlockMagazine, PoolMagazine};
 pub use pool::typed::{Pool, PoolBox};
 pub use report::timeline::{EntrySample, FrameSample, Timeline};
 pub use stats::AllocatorStats;

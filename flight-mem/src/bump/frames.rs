@@ -229,6 +229,15 @@ impl Frames {
         f(&Scope::new(&self.bump, self.geometry()))
     }
 
+    /// A per-thread handle that claims chunks of the current frame with one
+    /// CAS each and allocates inside them with no atomic (see
+    /// [`LocalBump`](crate::LocalBump)). Drop it before the next
+    /// [`next_frame`](Frames::next_frame): a handle keeps allocating from the
+    /// frame its chunk lies in.
+    pub fn local(&self) -> crate::LocalBump<'_> {
+        crate::LocalBump::new(&self.bump, self.geometry())
+    }
+
     /// The position in the current frame, to return to with
     /// [`Frames::reset_to`].
     pub fn checkpoint(&self) -> Checkpoint {
@@ -256,8 +265,9 @@ impl Frames {
     ///
     /// No block of the frame being reset (index `(current_frame() + 1) %
     /// frame_count()`) is used after this call, every access to one happens
-    /// before it, and no scope that allocated in it is still open. With one
-    /// frame, that is every block and every scope.
+    /// before it, no scope that allocated in it is still open, and no [local
+    /// handle](Frames::local) is alive (its chunk would stay in the frame
+    /// being left). With one frame, that is every block and every scope.
     pub unsafe fn next_frame(&self) {
         self.retired.with(|retired| {
             self.initialise(retired);
@@ -316,7 +326,8 @@ impl Frames {
     /// # Safety
     ///
     /// No block of this allocator is used after this call, every access to
-    /// one happens before it, and no scope is open.
+    /// one happens before it, no scope is open and no [local
+    /// handle](Frames::local) is alive.
     pub unsafe fn reset(&self) {
         self.retired.with(|retired| {
             self.initialise(retired);

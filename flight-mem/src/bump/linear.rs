@@ -24,7 +24,7 @@ pub(crate) struct State(pub(crate) u64);
 impl State {
     pub(crate) const EMPTY: Self = Self(0);
     /// Added to the word to count one more block.
-    const ONE_BLOCK: u64 = 1 << FIELD_BITS;
+    pub(crate) const ONE_BLOCK: u64 = 1 << FIELD_BITS;
 
     /// Packs the fields; callers keep `offset` and `blocks` below 2^28.
     #[inline]
@@ -76,6 +76,8 @@ pub(crate) struct Bumped {
     pub(crate) block: NonNull<[u8]>,
     pub(crate) before: State,
     pub(crate) after: State,
+    /// Alignment padding before the block.
+    pub(crate) pad: usize,
 }
 
 /// The highest offset the current frame reached before an offset decrease,
@@ -220,6 +222,23 @@ impl Bump {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return Err(err);
         }
+        match self.bump(geometry, layout) {
+            Ok(bumped) => {
+                if bumped.pad != 0 {
+                    self.add_padding(bumped.pad);
+                }
+                Ok(bumped)
+            }
+            Err(current) => Err(self.refuse(geometry, current, layout)),
+        }
+    }
+
+    /// The CAS loop of [`Bump::allocate`] for a request `check_request`
+    /// accepted, without touching any counter: the caller adds the padding
+    /// (`pad`) and counts a refusal. `Err`
+    /// carries the word that had no room.
+    #[inline]
+    pub(crate) fn bump(&self, geometry: Geometry, layout: Layout) -> Result<Bumped, State> {
         let mut current = self.load();
         loop {
             let offset = current.offset();
@@ -230,7 +249,7 @@ impl Bump {
             // `usize::MAX` on every target of at least 32 bits.
             let end = offset + pad + layout.size();
             if end > geometry.frame_len {
-                return Err(self.refuse(geometry, current, layout));
+                return Err(current);
             }
             // `end <= frame_len < 2^28` and `end > offset >= blocks`, so the
             // count stays below 2^28 too: adding to the packed word carries
@@ -247,9 +266,6 @@ impl Bump {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    if pad != 0 {
-                        self.add_padding(pad);
-                    }
                     let ptr = at.wrapping_add(pad);
                     // SAFETY: `offset + pad < end <= frame_len`, so `ptr` lies
                     // inside the frame, which is inside the allocator's
@@ -259,6 +275,7 @@ impl Bump {
                         block: NonNull::slice_from_raw_parts(ptr, layout.size()),
                         before: current,
                         after: next,
+                        pad,
                     });
                 }
                 Err(seen) => current = State(seen),
@@ -267,12 +284,12 @@ impl Bump {
     }
 
     #[cold]
-    fn add_padding(&self, padding: usize) {
+    pub(crate) fn add_padding(&self, padding: usize) {
         self.padding.fetch_add(padding, Ordering::Relaxed);
     }
 
     #[cold]
-    fn refuse(&self, geometry: Geometry, current: State, layout: Layout) -> AllocError {
+    pub(crate) fn refuse(&self, geometry: Geometry, current: State, layout: Layout) -> AllocError {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let base = geometry.frame_base(current.epoch());
         let pad_when_empty = base.addr().wrapping_neg() & (layout.align() - 1);
@@ -553,6 +570,16 @@ impl Linear {
         f(&Scope::new(&self.bump, self.geometry()))
     }
 
+    /// A per-thread handle that claims chunks of this allocator with one
+    /// CAS each and allocates inside them with no atomic (see [`LocalBump`]:
+    /// costs, soundness, and what the statistics count while it holds a
+    /// chunk).
+    ///
+    /// [`LocalBump`]: crate::LocalBump
+    pub fn local(&self) -> crate::LocalBump<'_> {
+        crate::LocalBump::new(&self.bump, self.geometry())
+    }
+
     /// The current position, to return to with [`Linear::reset_to`].
     pub fn checkpoint(&self) -> Checkpoint {
         self.bump.checkpoint()
@@ -568,8 +595,9 @@ impl Linear {
     /// `checkpoint` was taken on this allocator; no block allocated after it
     /// (raw or in a scope) is used after this call, and every access to those
     /// blocks happens before it; no scope that allocated after the checkpoint
-    /// is still open; and no block allocated before the checkpoint was
-    /// reclaimed since (by a rollback, reset or `reset_to`).
+    /// is still open; no [local handle](Linear::local) that claimed a chunk
+    /// after the checkpoint is still alive; and no block allocated before the
+    /// checkpoint was reclaimed since (by a rollback, reset or `reset_to`).
     pub unsafe fn reset_to(&self, checkpoint: Checkpoint) {
         // SAFETY: the caller upholds the contract of `Bump::reset_to`, which
         // is this function's.
@@ -581,7 +609,8 @@ impl Linear {
     /// # Safety
     ///
     /// No block of this allocator is used after this call, every access to
-    /// one happens before it, and no scope is open.
+    /// one happens before it, no scope is open and no [local
+    /// handle](Linear::local) is alive.
     pub unsafe fn reset(&self) {
         let mut old = self.bump.load();
         loop {
@@ -603,8 +632,8 @@ impl Linear {
             .fetch_add(old.blocks() as u64, Ordering::Relaxed);
     }
 
-    /// Reclaims every block: safe, as `&mut self` proves no scope is open and
-    /// no `&'static` borrow hands out blocks. Raw pointers from
+    /// Reclaims every block: safe, as `&mut self` proves no scope is open, no
+    /// local handle is alive and no `&'static` borrow hands out blocks. Raw pointers from
     /// [`RawAllocator::allocate`] become dangling.
     pub fn reset_mut(&mut self) {
         // SAFETY: `&mut self` excludes open scopes and other users; raw
@@ -759,103 +788,16 @@ impl<'a> Scope<'a> {
         Ok(bumped.block)
     }
 
-    /// Moves `value` into the scope; gives it back when there is no room.
-    ///
-    /// `T` must not need `Drop` (a compile error otherwise): the scope never
-    /// runs destructors.
-    ///
-    /// ```compile_fail
-    /// use flight_mem::{Arena, Linear, RawMemory};
-    ///
-    /// static ARENA: Arena<256> = Arena::new();
-    /// // SAFETY: ARENA is handed to this one allocator and nothing else.
-    /// static SCRATCH: Linear = Linear::new(unsafe { RawMemory::from_arena(&ARENA) });
-    ///
-    /// SCRATCH.scope(|scope| {
-    ///     let _ = scope.alloc(String::from("never dropped"));
-    /// });
-    /// ```
-    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
-    pub fn alloc<T>(&self, value: T) -> Result<&mut T, T> {
-        const {
-            assert!(
-                !core::mem::needs_drop::<T>(),
-                "flight-mem: scope values are never dropped; allocate only types without drop glue"
-            )
-        };
-        let layout = Layout::new::<T>();
-        let ptr = if layout.size() == 0 {
-            NonNull::dangling()
-        } else {
-            match self.alloc_layout(layout) {
-                Ok(block) => block.cast::<T>(),
-                Err(_) => return Err(value),
-            }
-        };
-        // SAFETY: `ptr` is aligned for `T` and either dangling for a
-        // zero-sized `T` or a fresh block of `size_of::<T>()` bytes that no
-        // one else uses until this scope ends, which the returned borrow of
-        // `self` cannot outlive.
-        unsafe {
-            ptr.write(value);
-            Ok(&mut *ptr.as_ptr())
-        }
+    fn count_failure(&self) {
+        self.bump.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Copies `src` into the scope.
-    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
-    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], AllocError> {
-        let ptr = self.alloc_array::<T>(src.len())?;
-        // SAFETY: `ptr` is a fresh, aligned block for `src.len()` values of
-        // `T` (or dangling when that is zero bytes), disjoint from `src`,
-        // borrowed no longer than the scope lives.
-        unsafe {
-            ptr.as_ptr()
-                .copy_from_nonoverlapping(src.as_ptr(), src.len());
-            Ok(core::slice::from_raw_parts_mut(ptr.as_ptr(), src.len()))
-        }
-    }
-
-    /// `len` copies of `value` in the scope.
-    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
-    pub fn alloc_slice_fill<T: Copy>(&self, len: usize, value: T) -> Result<&mut [T], AllocError> {
-        let ptr = self.alloc_array::<T>(len)?;
-        for i in 0..len {
-            // SAFETY: `i < len`, inside the fresh block of `len` values.
-            unsafe { ptr.add(i).write(value) };
-        }
-        // SAFETY: all `len` values were just initialised; the block is fresh
-        // and the borrow cannot outlive the scope.
-        Ok(unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len) })
-    }
-
-    /// Copies `src` into the scope.
-    #[allow(clippy::mut_from_ref)] // each call returns a fresh, disjoint block
-    pub fn alloc_str(&self, src: &str) -> Result<&mut str, AllocError> {
-        let bytes = self.alloc_slice_copy(src.as_bytes())?;
-        // SAFETY: the bytes are a copy of a valid `str`.
-        Ok(unsafe { core::str::from_utf8_unchecked_mut(bytes) })
-    }
+    scope_conveniences!();
 
     /// Runs `f` with a nested scope, which gives its own bytes back when `f`
     /// ends; this scope's references stay valid meanwhile.
     pub fn scope<R>(&self, f: impl FnOnce(&Scope<'_>) -> R) -> R {
         f(&Scope::new(self.bump, self.geometry))
-    }
-
-    /// An aligned block for `len` values of `T`; dangling when that is zero
-    /// bytes.
-    fn alloc_array<T>(&self, len: usize) -> Result<NonNull<T>, AllocError> {
-        let layout = Layout::array::<T>(len).map_err(|_| {
-            self.bump.failures.fetch_add(1, Ordering::Relaxed);
-            AllocError::SizeOverflow {
-                size: len.saturating_mul(size_of::<T>()),
-            }
-        })?;
-        if layout.size() == 0 {
-            return Ok(NonNull::dangling());
-        }
-        Ok(self.alloc_layout(layout)?.cast())
     }
 }
 

@@ -81,26 +81,90 @@ use crate::{
 /// ```
 pub struct BlockPool {
     memory: RawMemory,
-    block_size: usize,
-    block_align: usize,
+    pub(crate) block_size: usize,
+    pub(crate) block_align: usize,
     /// `block_size` rounded up to `block_align`: the distance between blocks.
-    stride: usize,
+    pub(crate) stride: usize,
     /// Slots when the memory starts on a `block_align` boundary.
     aligned_slots: u32,
     /// Also the source of `allocations`, `deallocations`, `live` and `peak`
     /// (see `FreeStack::counts`).
-    stack: FreeStack,
-    failures: AtomicU64,
+    pub(crate) stack: FreeStack,
+    pub(crate) failures: AtomicU64,
     /// Sum over live blocks of `block_size - requested size`; touched only
     /// by requests smaller than the block.
-    slack: AtomicUsize,
+    pub(crate) slack: AtomicUsize,
+    /// How a block offset becomes a slot index without a run-time division.
+    divisor: Divisor,
+    /// The correction magazines publish when they drop, added to both
+    /// `allocations` and `deallocations` so that they count what users did,
+    /// not the batches the magazines moved (wrapping; see `pool::local`).
+    pub(crate) handle_correction: AtomicU64,
+}
+
+/// A block offset divided by the stride, precomputed: a shift for a
+/// power-of-two stride, otherwise Lemire's multiplier `ceil(2^64 / stride)`,
+/// exact for offsets and strides below 2^32 ("Faster Remainder by Direct
+/// Computation", Lemire, Kaser, Kurz, 2019).
+#[derive(Clone, Copy)]
+struct Divisor {
+    /// `stride - 1` when the stride is a power of two, else `usize::MAX`.
+    pow2_mask: usize,
+    shift: u32,
+    /// 0 when neither trick applies (a stride of 2^32 or more): divide.
+    magic: u64,
+}
+
+impl Divisor {
+    const fn new(stride: usize) -> Self {
+        if stride.is_power_of_two() {
+            Self {
+                pow2_mask: stride - 1,
+                shift: stride.trailing_zeros(),
+                magic: 0,
+            }
+        } else {
+            let magic = if (stride as u64) < 1 << 32 {
+                u64::MAX / stride as u64 + 1
+            } else {
+                0
+            };
+            Self {
+                pow2_mask: usize::MAX,
+                shift: 0,
+                magic,
+            }
+        }
+    }
+
+    /// `offset / stride` when `offset` is a multiple of `stride`.
+    #[inline(always)]
+    fn exact_quotient(self, offset: usize, stride: usize) -> Option<usize> {
+        if self.pow2_mask != usize::MAX {
+            return (offset & self.pow2_mask == 0).then_some(offset >> self.shift);
+        }
+        if self.magic != 0 && (offset as u64) < 1 << 32 {
+            let n = offset as u64;
+            // `n * magic mod 2^64 < magic` exactly when `stride` divides `n`.
+            if n.wrapping_mul(self.magic) > self.magic - 1 {
+                return None;
+            }
+            return Some(((u128::from(self.magic) * u128::from(n)) >> 64) as usize);
+        }
+        Self::divide(offset, stride)
+    }
+
+    #[cold]
+    fn divide(offset: usize, stride: usize) -> Option<usize> {
+        offset.is_multiple_of(stride).then(|| offset / stride)
+    }
 }
 
 /// Where the blocks and the side table are, worked out from the actual
 /// address of the memory.
-struct Geometry<'a> {
-    blocks: *mut u8,
-    links: Links<'a>,
+pub(crate) struct Geometry<'a> {
+    pub(crate) blocks: *mut u8,
+    pub(crate) links: Links<'a>,
 }
 
 impl Geometry<'_> {
@@ -184,6 +248,8 @@ impl BlockPool {
                 stack: FreeStack::new(aligned_slots),
                 failures: AtomicU64::new(0),
                 slack: AtomicUsize::new(0),
+                divisor: Divisor::new(stride),
+                handle_correction: AtomicU64::new(0),
             };
             // Loom's atomics are objects that must be constructed before use;
             // real atomics are plain memory the stack writes before reading.
@@ -228,6 +294,13 @@ impl BlockPool {
             },
             None => panic!("flight-mem: pool size overflows usize"),
         }
+    }
+
+    /// A per-thread magazine: a cache of free blocks refilled from and
+    /// flushed to this pool in batches of 16 with one CAS each (see
+    /// [`BlockMagazine`](crate::BlockMagazine)).
+    pub fn local(&self) -> crate::BlockMagazine<'_> {
+        crate::BlockMagazine::new(self)
     }
 
     /// The size of every block.
@@ -275,7 +348,7 @@ impl BlockPool {
 
     /// Where blocks and links are for the memory's actual address.
     #[inline]
-    fn geometry(&self) -> Geometry<'_> {
+    pub(crate) fn geometry(&self) -> Geometry<'_> {
         let start = self.memory.as_ptr();
         let misalignment = start.addr() & (self.block_align - 1);
         let (blocks, slots) = if misalignment == 0 {
@@ -347,15 +420,20 @@ impl BlockPool {
         tracked.ok().map(NonNull::cast)
     }
 
-    /// Returns the block at `ptr`. `stride` is `self.stride`, passed in so a
-    /// typed pool's constant stride turns the division into a cheap one.
+    /// Returns the block at `ptr`. `stride` is `Some(self.stride)` as a
+    /// constant (a typed pool's, which the compiler turns into a cheap
+    /// division) or `None`, for the precomputed shift or multiplier.
     ///
     /// # Safety
     ///
     /// If `ptr` is a block this pool handed out, that allocation happened
     /// before this call (see `FreeStack::push`).
     #[inline]
-    pub(crate) unsafe fn release(&self, ptr: NonNull<u8>, stride: usize) -> Result<(), AllocError> {
+    pub(crate) unsafe fn release(
+        &self,
+        ptr: NonNull<u8>,
+        stride: Option<usize>,
+    ) -> Result<(), AllocError> {
         // SAFETY: forwarded from the caller.
         crate::track::freed(self, ptr, || unsafe { self.release_untracked(ptr, stride) })
     }
@@ -366,14 +444,24 @@ impl BlockPool {
     ///
     /// As for `release`.
     #[inline(always)]
-    unsafe fn release_untracked(&self, ptr: NonNull<u8>, stride: usize) -> Result<(), AllocError> {
-        debug_assert_eq!(stride, self.stride);
+    unsafe fn release_untracked(
+        &self,
+        ptr: NonNull<u8>,
+        stride: Option<usize>,
+    ) -> Result<(), AllocError> {
         let geometry = self.geometry();
         let offset = ptr.as_ptr().addr().wrapping_sub(geometry.blocks.addr());
-        let index = offset / stride;
-        if index >= geometry.slots() as usize || !offset.is_multiple_of(stride) {
-            return Err(AllocError::ForeignPointer);
-        }
+        let index = match stride {
+            Some(stride) => {
+                debug_assert_eq!(stride, self.stride);
+                offset.is_multiple_of(stride).then(|| offset / stride)
+            }
+            None => self.slot_index(offset),
+        };
+        let index = match index {
+            Some(index) if index < geometry.slots() as usize => index,
+            _ => return Err(AllocError::ForeignPointer),
+        };
         // SAFETY: `index < slots`; the ordering promise is the caller's.
         let slack = unsafe { self.stack.push(geometry.links, index as u32) }?;
         if slack != 0 {
@@ -403,6 +491,13 @@ impl BlockPool {
         }
     }
 
+    /// The slot whose block starts `offset` bytes after the first block, if
+    /// `offset` is a block start (no division at run time).
+    #[inline(always)]
+    pub(crate) fn slot_index(&self, offset: usize) -> Option<usize> {
+        self.divisor.exact_quotient(offset, self.stride)
+    }
+
     /// Counts a request refused before it reached the stack.
     #[inline]
     fn refuse(&self, error: AllocError) -> AllocError {
@@ -427,8 +522,9 @@ impl BlockPool {
         stats.requested =
             (live * self.block_size).saturating_sub(self.slack.load(Ordering::Relaxed));
         stats.live = live;
-        stats.allocations = counts.allocations;
-        stats.deallocations = counts.deallocations;
+        let correction = self.handle_correction.load(Ordering::Relaxed);
+        stats.allocations = counts.allocations.wrapping_add(correction);
+        stats.deallocations = counts.deallocations.wrapping_add(correction);
         stats.failures = self.failures.load(Ordering::Relaxed);
         stats.largest_free = if live < slots { self.block_size } else { 0 };
         stats
@@ -478,7 +574,7 @@ unsafe impl RawAllocator for BlockPool {
     unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
         // SAFETY: `free`'s contract: `ptr` came from `allocate`, which
         // happened before this call.
-        unsafe { self.release(ptr, self.stride) }
+        unsafe { self.release(ptr, None) }
     }
 
     fn owns(&self, ptr: NonNull<u8>) -> bool {

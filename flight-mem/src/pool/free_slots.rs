@@ -557,6 +557,171 @@ impl FreeStack {
         }
     }
 
+    /// Takes up to `out.len()` free slots with one CAS (counted as that many
+    /// pops in the tag), or, on an empty stack, up to as many fresh slots with
+    /// one read-modify-write; returns how many it wrote to `out`, 0 only when
+    /// the pool is exhausted (confirmed as in `pop`). Links are left as they
+    /// are: the caller marks each slot before handing it out. The ABA
+    /// argument holds unchanged: the CAS succeeds only if no pop (each moves
+    /// the tag) and no push (each grows the depth) completed meanwhile, so
+    /// the chain read is current; a garbage link of a slot popped meanwhile
+    /// is bounds-checked and then discarded by the failing CAS.
+    pub(crate) fn pop_batch(&self, links: Links<'_>, out: &mut [u32]) -> usize {
+        let layout = self.layout;
+        let want = out.len().min(u32::MAX as usize) as u32;
+        if want == 0 {
+            return 0;
+        }
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let top = layout.index(head);
+            if top == layout.empty() {
+                break;
+            }
+            let depth = if layout.depth_bits == 0 {
+                want
+            } else {
+                layout.depth(head).min(want)
+            };
+            let mut taken = 0u32;
+            let mut index = top;
+            let mut below = NIL;
+            let mut consistent = true;
+            while taken < depth {
+                if index >= links.len() {
+                    consistent = false;
+                    break;
+                }
+                out[taken as usize] = index;
+                taken += 1;
+                // SAFETY: `index < links.len()`, checked above.
+                below = unsafe { links.get(index) }.load(Ordering::Relaxed);
+                if below == NIL {
+                    break;
+                }
+                index = below;
+            }
+            if consistent {
+                let with_next = (head & !layout.index_mask) | (below as u64 & layout.index_mask);
+                let popped = with_next.wrapping_add(layout.pop_step.wrapping_mul(u64::from(taken)));
+                match self.head.compare_exchange_weak(
+                    head,
+                    popped,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        if layout.tag(popped) < u64::from(taken) {
+                            // The tag wrapped within this batch.
+                            self.tag_wraps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        return taken as usize;
+                    }
+                    Err(current) => head = current,
+                }
+            } else {
+                head = self.head.load(Ordering::Acquire);
+            }
+            spin_hint();
+        }
+        // Empty stack: fresh slots, then a confirmed single pop.
+        let capacity = links.len();
+        if let Ok(first) = self
+            .fresh
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |fresh| {
+                (fresh < capacity).then(|| fresh + want.min(capacity - fresh))
+            })
+        {
+            let taken = want.min(capacity - first);
+            for (slot, index) in out.iter_mut().zip(first..first + taken) {
+                *slot = index;
+            }
+            return taken as usize;
+        }
+        // Via `pop`'s cold path: a third call site un-inlines `pop_free`.
+        match self.pop_fresh_or_confirm(links) {
+            Some(index) => {
+                out[0] = index;
+                1
+            }
+            None => 0,
+        }
+    }
+
+    /// Returns the slots `indices` (all live, owned by the caller, distinct)
+    /// to the stack with one CAS, the first on top.
+    ///
+    /// # Safety
+    ///
+    /// Every index is below `links.len()`, was handed out by `pop` or
+    /// `pop_batch` (which happened before this call) and is not on the stack
+    /// or pushed by anyone else meanwhile.
+    pub(crate) unsafe fn push_batch(&self, links: Links<'_>, indices: &[u32]) {
+        let Some((&last, _)) = indices.split_last() else {
+            return;
+        };
+        for pair in indices.windows(2) {
+            // SAFETY: below `links.len()` (the caller's promise).
+            unsafe { links.get(pair[0]) }.store(pair[1], Ordering::Release);
+        }
+        let count = indices.len() as u64;
+        let layout = self.layout;
+        // SAFETY: as above.
+        let last_link = unsafe { links.get(last) };
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let top = layout.index(head);
+            let below = if top == layout.empty() { NIL } else { top };
+            last_link.store(below, Ordering::Release);
+            let pushed = ((head & !layout.index_mask) | u64::from(indices[0]))
+                .wrapping_add(layout.depth_unit.wrapping_mul(count));
+            match self.head.compare_exchange_weak(
+                head,
+                pushed,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if layout.depth_bits == 0 {
+                        self.pushes.fetch_add(count, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                Err(current) => {
+                    head = current;
+                    spin_hint();
+                }
+            }
+        }
+    }
+
+    /// Marks slot `index` handed out with `mark` (a [`live_mark`]).
+    /// Safety: `index < links.len()` and the caller owns the slot.
+    #[inline]
+    pub(crate) unsafe fn set_mark(&self, links: Links<'_>, index: u32, mark: u32) {
+        // SAFETY: the caller's promise.
+        unsafe { links.get(index) }.store(mark, Ordering::Relaxed);
+    }
+
+    /// The slack a live slot's mark records, or `DoubleFree` when slot
+    /// `index` is not live (never handed out, on the stack, or cached).
+    /// Marks it cached (free) on success. Safety: `index < links.len()`; if
+    /// the slot was ever handed out, that happened before this call.
+    #[inline]
+    pub(crate) unsafe fn take_back(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
+        if index >= self.fresh.load(Ordering::Relaxed) {
+            return Err(AllocError::DoubleFree);
+        }
+        // SAFETY: the caller's promise.
+        let link = unsafe { links.get(index) };
+        let mark = link.load(Ordering::Relaxed);
+        if mark < links.len() || mark > ALLOCATED {
+            return Err(AllocError::DoubleFree);
+        }
+        link.store(NIL, Ordering::Relaxed);
+        Ok(ALLOCATED - mark)
+    }
+
     /// How many slots have been handed out at least once.
     #[inline]
     pub(crate) fn fresh(&self) -> u32 {

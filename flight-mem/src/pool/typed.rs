@@ -141,6 +141,18 @@ impl<T> Pool<T> {
         }
     }
 
+    /// A per-thread magazine: a cache of free slots refilled from and
+    /// flushed to this pool in batches of 16 with one CAS each (see
+    /// [`PoolMagazine`](crate::PoolMagazine)).
+    pub fn local(&self) -> crate::PoolMagazine<'_, T> {
+        crate::PoolMagazine::new(self)
+    }
+
+    /// The untyped pool underneath.
+    pub(crate) fn block_pool(&self) -> &BlockPool {
+        &self.blocks
+    }
+
     /// How many values the pool can hold.
     #[inline]
     pub fn slots(&self) -> usize {
@@ -203,10 +215,10 @@ impl<T> Pool<T> {
     /// As for `BlockPool::release`: if the pool handed `ptr` out, that
     /// happened before this call.
     #[inline]
-    unsafe fn release(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+    pub(crate) unsafe fn release(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
         // SAFETY: forwarded; the stride of a `T` slot is `size_of::<T>()`, a
         // constant here, which spares the division a runtime divisor.
-        unsafe { self.blocks.release(ptr, size_of::<T>()) }
+        unsafe { self.blocks.release(ptr, Some(size_of::<T>())) }
     }
 }
 
@@ -306,6 +318,12 @@ impl<'a, T> PoolBox<'a, T> {
     #[inline]
     pub unsafe fn from_raw(pool: &'a Pool<T>, ptr: NonNull<T>) -> Self {
         Self { value: ptr, pool }
+    }
+
+    /// The pool the value lives in.
+    #[inline]
+    pub fn pool(this: &Self) -> &'a Pool<T> {
+        this.pool
     }
 
     /// Leaks the value: it lives as long as the pool borrow and its slot is

@@ -1,0 +1,37 @@
+# Issue 12: per-thread bump handles and pool magazines (about 2-3 minutes).
+# Their model and two-thread tests run in the workspace test step, with
+# `track` in the tracking step, and in loom and Miri from tests/loom_*.rs and
+# the core suite; this step adds
+# - instruction budgets of the hot paths under callgrind: deterministic for
+#   one binary, so a change that adds work to an allocation path fails here
+#   instead of showing up later as a slower benchmark. The budgets include
+#   the harness loop (4 instructions) and leave about 10 % headroom over the
+#   figures in BENCHMARKS.md.
+if ! command -v valgrind >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+fi
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build -q --profile bench -p flight-mem-benches --bin icount
+icount="$target/release/icount"
+norandom=()
+if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
+instructions() {
+  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$icount" "$@" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+check() {
+  local workload=$1 name=$2 budget=$3 low high per
+  low=$(instructions "$workload" "$name" 100000)
+  high=$(instructions "$workload" "$name" 1000000)
+  per=$(awk -v lo="$low" -v hi="$high" 'BEGIN { printf "%.2f", (hi - lo) / 900000 }')
+  echo "$workload | $name | $per instructions per operation (budget $budget)"
+  awk -v per="$per" -v budget="$budget" 'BEGIN { exit !(per <= budget) }' \
+    || { echo "over budget: $name"; exit 1; }
+}
+check w1 "flight-mem Linear::local" 16
+check w1 "flight-mem Linear, static" 30
+check w2a "flight-mem BlockPool::local" 78
+check w2a "flight-mem Pool<T>::local" 86
+check w2a "flight-mem BlockPool, static" 140

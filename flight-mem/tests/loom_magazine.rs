@@ -1,0 +1,178 @@
+//! Loom models of the pool magazines (`BlockPool::local`; under loom a
+//! magazine holds 4 slots and moves batches of 2): two threads refilling
+//! and flushing their magazines concurrently never own one slot at once
+//! (each slot has a loom cell that panics on unordered accesses), and every
+//! slot and count comes back once the magazines drop.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p flight-mem --test loom_magazine --release`.
+#![cfg(loom)]
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+use flight_mem::{BlockMagazine, BlockPool, RawAllocator, RawMemory};
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+
+const BLOCK: usize = 8;
+
+/// A pool of `slots` blocks and one shadow cell per slot.
+struct Fixture {
+    pool: BlockPool,
+    base: usize,
+    shadows: Vec<UnsafeCell<u32>>,
+}
+
+// SAFETY: the shadow cells are loom cells whose accesses loom itself checks
+// for races; sharing them is the point of the test.
+unsafe impl Sync for Fixture {}
+// SAFETY: as above.
+unsafe impl Send for Fixture {}
+
+impl Fixture {
+    fn new(slots: usize) -> Arc<Self> {
+        let bytes = BlockPool::bytes_for(BLOCK, BLOCK, slots);
+        let layout = Layout::from_size_align(bytes, 64).unwrap();
+        // SAFETY: non-zero size; the block is leaked and given to one pool.
+        let memory = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!memory.is_null());
+        // SAFETY: as above.
+        let pool = BlockPool::new(
+            unsafe { RawMemory::from_raw_parts(memory, bytes) },
+            BLOCK,
+            BLOCK,
+        );
+        assert_eq!(pool.slots(), slots);
+        Arc::new(Self {
+            pool,
+            base: memory as usize,
+            shadows: (0..slots).map(|_| UnsafeCell::new(0)).collect(),
+        })
+    }
+
+    fn slot(&self, block: NonNull<u8>) -> usize {
+        (block.as_ptr() as usize - self.base) / BLOCK
+    }
+
+    fn alloc(&self, magazine: &BlockMagazine<'_>, me: u32) -> Option<NonNull<u8>> {
+        let block = magazine.allocate(Layout::new::<u64>()).ok()?.cast::<u8>();
+        // Loom panics if the previous owner's access is not ordered before.
+        self.shadows[self.slot(block)].with_mut(|owner| {
+            // SAFETY: exclusive access is what the model checks.
+            unsafe {
+                assert_eq!(*owner, 0, "slot handed out twice");
+                *owner = me;
+            }
+        });
+        Some(block)
+    }
+
+    fn free(&self, magazine: &BlockMagazine<'_>, block: NonNull<u8>, me: u32) {
+        self.shadows[self.slot(block)].with_mut(|owner| {
+            // SAFETY: as above.
+            unsafe {
+                assert_eq!(*owner, me, "slot owned by two threads");
+                *owner = 0;
+            }
+        });
+        // SAFETY: allocated by this thread, freed once.
+        unsafe { magazine.free(block) }.unwrap();
+    }
+}
+
+fn builder() -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder
+}
+
+/// Three slots, two magazines: each thread allocates two blocks (a batch
+/// refill, then the cache or a second refill that may find the other's
+/// flushed slots), frees them and drops its magazine (a flush).
+#[test]
+fn two_magazines_refill_and_flush() {
+    builder().check(|| {
+        let fixture = Fixture::new(3);
+        let spawn = |me: u32| {
+            let fixture = fixture.clone();
+            thread::spawn(move || {
+                let magazine = fixture.pool.local();
+                let mut held = Vec::new();
+                for _ in 0..2 {
+                    if let Some(block) = fixture.alloc(&magazine, me) {
+                        held.push(block);
+                    }
+                }
+                for block in held.drain(..) {
+                    fixture.free(&magazine, block, me);
+                }
+                // Once more from the cache after the frees.
+                let again = fixture.alloc(&magazine, me).expect("a cached slot");
+                fixture.free(&magazine, again, me);
+            })
+        };
+        let first = spawn(1);
+        let second = spawn(2);
+        first.join().unwrap();
+        second.join().unwrap();
+
+        let stats = fixture.pool.stats();
+        assert_eq!((stats.live, stats.used), (0, 0));
+        assert_eq!(stats.allocations, stats.deallocations);
+        fixture.pool.check().unwrap();
+        // Every slot is back: the main thread takes all three.
+        let main = fixture.pool.local();
+        let all: Vec<_> = (0..3).map(|_| fixture.alloc(&main, 9).unwrap()).collect();
+        assert!(main.allocate(Layout::new::<u8>()).is_err());
+        for block in all {
+            fixture.free(&main, block, 9);
+        }
+    });
+}
+
+/// A magazine's flush races the pool's own allocation and free (a batch push
+/// against a single pop and push).
+#[test]
+fn flush_races_shared_calls() {
+    builder().check(|| {
+        let fixture = Fixture::new(4);
+        let cached = {
+            let fixture = fixture.clone();
+            thread::spawn(move || {
+                let magazine = fixture.pool.local();
+                let a = fixture.alloc(&magazine, 1);
+                let b = fixture.alloc(&magazine, 1);
+                for block in [a, b].into_iter().flatten() {
+                    fixture.free(&magazine, block, 1);
+                }
+            })
+        };
+        let block = fixture
+            .pool
+            .allocate(Layout::new::<u64>())
+            .unwrap()
+            .cast::<u8>();
+        fixture.shadows[fixture.slot(block)].with_mut(|owner| {
+            // SAFETY: exclusive access is what the model checks.
+            unsafe {
+                assert_eq!(*owner, 0, "slot handed out twice");
+                *owner = 2;
+            }
+        });
+        fixture.shadows[fixture.slot(block)].with_mut(|owner| {
+            // SAFETY: as above.
+            unsafe { *owner = 0 };
+        });
+        // SAFETY: allocated just above, freed once.
+        unsafe { fixture.pool.free(block) }.unwrap();
+        cached.join().unwrap();
+
+        let stats = fixture.pool.stats();
+        assert_eq!(
+            (stats.live, stats.allocations, stats.deallocations),
+            (0, 3, 3)
+        );
+        fixture.pool.check().unwrap();
+    });
+}
