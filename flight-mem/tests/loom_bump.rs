@@ -57,9 +57,12 @@ const BLOCK: Layout = match Layout::from_size_align(8, 8) {
 fn scope_rollback_spares_a_concurrent_raw_block() {
     // Every execution builds a fresh allocator over the same leaked bytes;
     // loom runs executions one at a time.
-    let memory = common::leak_memory(64, 64);
+    let leaked = common::Leaked::new(64, 64);
     builder().check(move || {
-        let linear = Arc::new(Linear::new(memory));
+        let linear = Arc::new(Linear::new(
+            // SAFETY: the previous execution's allocator is gone.
+            unsafe { leaked.memory() },
+        ));
         let registry = Arc::new(Registry::default());
 
         let scoped = {
@@ -97,9 +100,12 @@ fn scope_rollback_spares_a_concurrent_raw_block() {
 /// thread allocates a raw block.
 #[test]
 fn concurrent_scopes_roll_back_only_their_own_blocks() {
-    let memory = common::leak_memory(64, 64);
+    let leaked = common::Leaked::new(64, 64);
     builder().check(move || {
-        let linear = Arc::new(Linear::new(memory));
+        let linear = Arc::new(Linear::new(
+            // SAFETY: the previous execution's allocator is gone.
+            unsafe { leaked.memory() },
+        ));
         let registry = Arc::new(Registry::default());
 
         let spawn_scope = |name: &'static str, nested: bool| {
@@ -135,9 +141,13 @@ fn concurrent_scopes_roll_back_only_their_own_blocks() {
 /// touch the new frame, where another thread's raw block lives.
 #[test]
 fn scope_never_rolls_back_another_frame() {
-    let memory = common::leak_memory(128, 64);
+    let leaked = common::Leaked::new(128, 64);
     builder().check(move || {
-        let frames = Arc::new(Frames::new(memory, 2));
+        let frames = Arc::new(Frames::new(
+            // SAFETY: the previous execution's allocator is gone.
+            unsafe { leaked.memory() },
+            2,
+        ));
         let registry = Arc::new(Registry::default());
 
         let scoped = {
@@ -175,9 +185,13 @@ fn scope_never_rolls_back_another_frame() {
 #[test]
 fn stats_are_exact_after_a_scope_races_next_frame() {
     const BYTE: Layout = Layout::new::<u8>();
-    let memory = common::leak_memory(256, 64);
+    let leaked = common::Leaked::new(256, 64);
     builder().check(move || {
-        let frames = Arc::new(Frames::new(memory, 2));
+        let frames = Arc::new(Frames::new(
+            // SAFETY: the previous execution's allocator is gone.
+            unsafe { leaked.memory() },
+            2,
+        ));
         let registry = Arc::new(Registry::default());
 
         let scoped = {

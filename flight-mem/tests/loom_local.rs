@@ -60,9 +60,12 @@ const MEMORY: usize = 256;
 /// blocks, and exact counts afterwards in every interleaving.
 #[test]
 fn two_handles_claim_and_retire_chunks() {
-    let memory = common::leak_memory(MEMORY, 64);
+    let leaked = common::Leaked::new(MEMORY, 64);
     builder().check(move || {
-        let linear = Arc::new(Linear::new(memory));
+        let linear = Arc::new(Linear::new(
+            // SAFETY: the previous execution's allocator is gone.
+            unsafe { leaked.memory() },
+        ));
         let registry = Arc::new(Registry::default());
         let spawn = |name: &'static str, blocks: usize| {
             let (linear, registry) = (linear.clone(), registry.clone());
@@ -92,9 +95,12 @@ fn two_handles_claim_and_retire_chunks() {
 /// gives back only its own bytes.
 #[test]
 fn handle_and_shared_scope_race() {
-    let memory = common::leak_memory(MEMORY, 64);
+    let leaked = common::Leaked::new(MEMORY, 64);
     builder().check(move || {
-        let linear = Arc::new(Linear::new(memory));
+        let linear = Arc::new(Linear::new(
+            // SAFETY: the previous execution's allocator is gone.
+            unsafe { leaked.memory() },
+        ));
         let registry = Arc::new(Registry::default());
 
         let scoped = {

@@ -194,9 +194,10 @@ fn rolled_back(first: Option<(u32, usize)>, now: LocalCheckpoint) -> bool {
 /// statistics once every handle is gone.
 fn run(ops: &[Op], len: usize, handles: usize) -> Linear {
     let memory = leak_memory(len, 64);
+    let base = memory.as_ptr() as usize;
     let mut linear = Linear::new(memory);
     let mut m = Model {
-        base: memory.as_ptr() as usize,
+        base,
         len,
         ..Model::default()
     };

@@ -20,6 +20,39 @@ pub fn leak_memory(len: usize, align: usize) -> RawMemory {
     unsafe { RawMemory::from_raw_parts(ptr, len) }
 }
 
+/// Leaked zeroed bytes that a loom model rebuilds its allocator over in
+/// every execution: a `RawMemory` is given away by value, and loom runs the
+/// same closure once per interleaving.
+#[derive(Clone, Copy)]
+pub struct Leaked {
+    addr: usize,
+    len: usize,
+}
+
+impl Leaked {
+    /// `len` bytes aligned to `align`, leaked for the rest of the process.
+    pub fn new(len: usize, align: usize) -> Self {
+        let memory = leak_memory(len, align);
+        Self {
+            addr: memory.as_ptr() as usize,
+            len,
+        }
+    }
+
+    /// The bytes as a `RawMemory` for this execution's allocator.
+    ///
+    /// # Safety
+    ///
+    /// No allocator built by an earlier call is still in use (loom runs
+    /// executions one at a time, and each execution's allocator is dropped
+    /// with the execution).
+    pub unsafe fn memory(self) -> RawMemory {
+        // SAFETY: the bytes were leaked by `new` and stay valid; the caller
+        // promises that no other allocator over them is in use.
+        unsafe { RawMemory::from_raw_parts(self.addr as *mut u8, self.len) }
+    }
+}
+
 /// One step of a model test.
 #[derive(Clone, Debug)]
 pub enum Op {
