@@ -6,45 +6,16 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p flight-mem --test loom_local --release`.
 #![cfg(loom)]
 
+mod loom_support;
+
 mod common;
 
 use std::alloc::Layout;
-use std::ops::Range;
-use std::ptr::NonNull;
 
-use flight_mem::{Linear, RawAllocator};
-use loom::sync::{Arc, Mutex};
+use flight_mem::Linear;
+use loom::sync::Arc;
 use loom::thread;
-
-/// The live blocks of a model run; every registration checks disjointness.
-#[derive(Default)]
-struct Registry(Mutex<Vec<(Range<usize>, &'static str)>>);
-
-impl Registry {
-    fn add(&self, block: NonNull<[u8]>, owner: &'static str) -> Range<usize> {
-        let start = block.cast::<u8>().as_ptr() as usize;
-        let range = start..start + block.len();
-        let mut live = self.0.lock().unwrap();
-        for (other, who) in live.iter() {
-            assert!(
-                range.end <= other.start || other.end <= range.start,
-                "{owner}'s block {range:?} overlaps {who}'s live block {other:?}"
-            );
-        }
-        live.push((range.clone(), owner));
-        range
-    }
-
-    fn remove(&self, range: &Range<usize>) {
-        self.0.lock().unwrap().retain(|(r, _)| r != range);
-    }
-}
-
-fn builder() -> loom::model::Builder {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder
-}
+use loom_support::{Registry, builder};
 
 const BLOCK: Layout = match Layout::from_size_align(8, 8) {
     Ok(layout) => layout,

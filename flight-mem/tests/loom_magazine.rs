@@ -7,54 +7,16 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p flight-mem --test loom_magazine --release`.
 #![cfg(loom)]
 
+mod loom_support;
+
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use flight_mem::{BlockMagazine, BlockPool, RawAllocator, RawMemory};
-use loom::cell::UnsafeCell;
-use loom::sync::Arc;
+use flight_mem::BlockMagazine;
 use loom::thread;
-
-const BLOCK: usize = 8;
-
-/// A pool of `slots` blocks and one shadow cell per slot.
-struct Fixture {
-    pool: BlockPool,
-    base: usize,
-    shadows: Vec<UnsafeCell<u32>>,
-}
-
-// SAFETY: the shadow cells are loom cells whose accesses loom itself checks
-// for races; sharing them is the point of the test.
-unsafe impl Sync for Fixture {}
-// SAFETY: as above.
-unsafe impl Send for Fixture {}
+use loom_support::Fixture;
 
 impl Fixture {
-    fn new(slots: usize) -> Arc<Self> {
-        let bytes = BlockPool::bytes_for(BLOCK, BLOCK, slots);
-        let layout = Layout::from_size_align(bytes, 64).unwrap();
-        // SAFETY: non-zero size; the block is leaked and given to one pool.
-        let memory = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!memory.is_null());
-        // SAFETY: as above.
-        let pool = BlockPool::new(
-            unsafe { RawMemory::from_raw_parts(memory, bytes) },
-            BLOCK,
-            BLOCK,
-        );
-        assert_eq!(pool.slots(), slots);
-        Arc::new(Self {
-            pool,
-            base: memory as usize,
-            shadows: (0..slots).map(|_| UnsafeCell::new(0)).collect(),
-        })
-    }
-
-    fn slot(&self, block: NonNull<u8>) -> usize {
-        (block.as_ptr() as usize - self.base) / BLOCK
-    }
-
     fn alloc(&self, magazine: &BlockMagazine<'_>, me: u32) -> Option<NonNull<u8>> {
         let block = magazine.allocate(Layout::new::<u64>()).ok()?.cast::<u8>();
         // Loom panics if the previous owner's access is not ordered before.

@@ -16,51 +16,17 @@
 //! model.
 #![cfg(loom)]
 
+mod loom_support;
+
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use flight_mem::{AllocError, BlockPool, RawAllocator, RawMemory};
-use loom::cell::UnsafeCell;
+use flight_mem::AllocError;
 use loom::sync::Arc;
 use loom::thread;
-
-const BLOCK: usize = 8;
-
-/// A pool of `slots` blocks and one shadow cell per slot.
-struct Fixture {
-    pool: BlockPool,
-    base: usize,
-    shadows: Vec<UnsafeCell<u32>>,
-}
-
-// SAFETY: the shadow cells are loom cells whose accesses loom itself checks
-// for races; sharing them is the point of the test.
-unsafe impl Sync for Fixture {}
-// SAFETY: as above.
-unsafe impl Send for Fixture {}
+use loom_support::{BLOCK, Fixture};
 
 impl Fixture {
-    fn new(slots: usize) -> Arc<Self> {
-        let bytes = BlockPool::bytes_for(BLOCK, BLOCK, slots);
-        // Loom's atomics are larger than 4 bytes and may need more alignment.
-        let layout = Layout::from_size_align(bytes, 64).unwrap();
-        // SAFETY: non-zero size; the block is leaked and given to one pool.
-        let memory = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!memory.is_null());
-        // SAFETY: as above.
-        let pool = BlockPool::new(
-            unsafe { RawMemory::from_raw_parts(memory, bytes) },
-            BLOCK,
-            BLOCK,
-        );
-        assert_eq!(pool.slots(), slots);
-        Arc::new(Self {
-            pool,
-            base: memory as usize,
-            shadows: (0..slots).map(|_| UnsafeCell::new(0)).collect(),
-        })
-    }
-
     fn alloc(&self, me: u32) -> Option<NonNull<u8>> {
         let block = self.pool.allocate(Layout::new::<u64>()).ok()?.cast::<u8>();
         let slot = (block.as_ptr() as usize - self.base) / BLOCK;
