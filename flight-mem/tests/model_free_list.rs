@@ -209,6 +209,62 @@ fn within_a_class_first_takes_the_newest_and_best_the_tightest() {
     }
 }
 
+/// First fit tries only a few blocks of the request's own class before it
+/// moves to a larger class; when no larger block can take an over-aligned
+/// request, it must come back for the rest of its own class.
+#[test]
+fn first_fit_returns_to_its_own_class_for_an_over_aligned_request() {
+    const ALIGN: usize = 1024;
+    let (own, larger) = (20 * GRANULE - WORD, 24 * GRANULE - WORD);
+    // Whether a free block of `size` bytes at user pointer `user` can hold
+    // `own` bytes aligned to ALIGN (the allocator's placement rule).
+    let can_hold = |user: usize, size: usize| {
+        let mut gap = user.wrapping_neg() & (ALIGN - 1);
+        if gap != 0 && gap < 4 * WORD {
+            gap += ALIGN;
+        }
+        gap + own + WORD <= size
+    };
+    // Separators of three granules make the strides odd in granules, so
+    // the blocks' user pointers reach every granule position modulo ALIGN.
+    let separator = 3 * GRANULE - WORD;
+    let heap = FreeList::with_fit(leak_memory(64 * 1024, 4096), Fit::First);
+    let (mut aligned, mut unaligned) = (None, Vec::new());
+    while aligned.is_none() || unaligned.len() < 9 {
+        let block = heap.allocate(layout(own, 8)).unwrap().cast::<u8>();
+        heap.allocate(layout(separator, 8)).unwrap();
+        if block.as_ptr() as usize % ALIGN == 0 {
+            aligned.get_or_insert(block);
+        } else {
+            unaligned.push(block);
+        }
+    }
+    let blocker = loop {
+        let block = heap.allocate(layout(larger, 8)).unwrap().cast::<u8>();
+        heap.allocate(layout(separator, 8)).unwrap();
+        if !can_hold(block.as_ptr() as usize, larger + WORD) {
+            break block;
+        }
+    };
+    // No tail: the freed blocks below are the only free memory.
+    heap.allocate(layout(heap.stats().largest_free, 8)).unwrap();
+    let aligned = aligned.unwrap();
+    // SAFETY: live, not used again. The aligned block is freed first, so it
+    // is last in its class list, behind nine blocks that cannot hold the
+    // request; the larger class's only block cannot either.
+    unsafe {
+        heap.free(aligned).unwrap();
+        for block in unaligned.iter().take(9) {
+            heap.free(*block).unwrap();
+        }
+        heap.free(blocker).unwrap();
+    }
+    heap.check().unwrap();
+    let block = heap.allocate(layout(own, ALIGN)).unwrap();
+    assert_eq!(block.cast::<u8>(), aligned);
+    heap.check().unwrap();
+}
+
 /// A request of `delta` granules around the smallest block size of size
 /// class `class` (one class per granule count below 8, then four per power
 /// of two), minus the header.

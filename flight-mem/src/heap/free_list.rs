@@ -39,13 +39,16 @@ const SUB_BITS: u32 = 2;
 /// hold; on 64-bit targets the last class also takes everything larger
 /// (blocks of 2^35 granules and up), which the in-class walk handles.
 const CLASSES: usize = 128;
+/// How many blocks of its own class first fit tries before it takes a block
+/// of a larger class, which bounds its search when one exists.
+const FIRST_FIT_PROBES: usize = 8;
 
 /// How [`FreeList`] picks among free blocks that fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Fit {
-    /// Segregated first fit: the first block that fits in the request's
-    /// own size class (newest first), else the newest block of the next
-    /// larger non-empty class. Fast and, because classes are narrow (a
+    /// Segregated first fit: the first block that fits among the newest 8
+    /// of the request's own size class, else the newest block of the next
+    /// larger non-empty class. Bounded and, because classes are narrow (a
     /// quarter of a power of two), close to best fit.
     #[default]
     First,
@@ -79,7 +82,8 @@ pub enum Fit {
 /// empty. Allocation starts at the request's own class (whose blocks may be
 /// too small) and moves up through the non-empty classes, found from the
 /// bitmap with one trailing-zeros count: [`Fit::First`] takes the first
-/// block that fits, [`Fit::Best`] the one that leaves the smallest remainder
+/// block that fits (trying only 8 blocks of the own class while a larger
+/// class is non-empty), [`Fit::Best`] the one that leaves the smallest remainder
 /// within the first class that has a fit (any block of a larger class is
 /// larger still, so this is the best fit overall), stopping early at an exact
 /// fit. Either way it then splits off the tail when that can hold a free
@@ -87,7 +91,7 @@ pub enum Fit {
 /// shrinks (coalescing, a split, an alignment gap) moves to its new class.
 /// Alignments above the granule are found by placing the block inside the
 /// free block: the leading gap, always made large enough to be a free block
-/// of its own, stays on the list.
+/// of its own, stays free, filed under its class.
 ///
 /// Callers' requested sizes (for [`AllocatorStats::requested`]) are kept as
 /// one byte in the block's slack, behind the bytes handed out; returned
@@ -96,11 +100,13 @@ pub enum Fit {
 ///
 /// # Cost
 ///
-/// * allocate, [`Fit::First`]: O(f<sub>c</sub>) for `f`<sub>c</sub> free
-///   blocks in the request's own class (at most a quarter of a power of two
-///   wide), then O(1): when the own class has no fit, the head of the next
-///   non-empty class fits. Requests aligned above the granule may need to
-///   walk further classes: O(f) worst case for `f` free blocks.
+/// * allocate, [`Fit::First`]: at most 8 blocks of the request's own class
+///   (at most a quarter of a power of two wide), then the head of the next
+///   non-empty class, found in O(1), which always fits a request aligned to
+///   the granule: O(1). The own class is walked further only when no larger
+///   class has a block (O(f<sub>c</sub>) for its `f`<sub>c</sub> blocks), or
+///   when an over-aligned request fits no larger block (O(f) worst case for
+///   `f` free blocks).
 /// * allocate, [`Fit::Best`]: O(f<sub>c</sub> + f<sub>c'</sub>), the own class
 ///   plus the first larger class with a fit, both scanned whole unless an
 ///   exact fit stops it; O(f) worst case.
@@ -428,6 +434,44 @@ impl State {
         largest.saturating_sub(WORD)
     }
 
+    /// Walks at most `limit` blocks of a class list from `node`, keeping in
+    /// `chosen` (block, its size, gap before the new block) the best
+    /// placement of `need` bytes aligned to `align` so far. Returns whether
+    /// the search is over (a first fit, or an exact fit) and the block where
+    /// the limit stopped the walk (`NIL` at the end of the list).
+    fn walk(
+        &self,
+        mut node: usize,
+        limit: usize,
+        need: usize,
+        align: usize,
+        fit: Fit,
+        chosen: &mut Option<(usize, usize, usize)>,
+    ) -> (bool, usize) {
+        let mut walked = 0;
+        while node != NIL {
+            if walked == limit {
+                return (false, node);
+            }
+            walked += 1;
+            let block_size = self.word(node) & !FLAGS;
+            if let Some(gap) = self.placement(node, block_size, need, align) {
+                let better = match *chosen {
+                    None => true,
+                    Some((_, best_size, best_gap)) => block_size - gap < best_size - best_gap,
+                };
+                if better {
+                    *chosen = Some((node, block_size, gap));
+                }
+                if fit == Fit::First || block_size - gap - need < MIN_BLOCK {
+                    return (true, NIL);
+                }
+            }
+            node = self.next_free(node);
+        }
+        (false, NIL)
+    }
+
     fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
         check_request(layout, self.geometry.max_align())?;
         let size = layout.size();
@@ -439,34 +483,35 @@ impl State {
         let need = (size + WORD).max(MIN_BLOCK).next_multiple_of(GRANULE);
         let align = layout.align().max(GRANULE);
 
-        // (block, its size, gap before the new block)
-        let mut chosen: Option<(usize, usize, usize)> = None;
+        let mut chosen = None;
+        let own = class_of(need);
         // Classes below the request's hold only smaller blocks.
-        let mut classes = self.nonempty & (u128::MAX << class_of(need));
-        'classes: while classes != 0 {
+        let mut classes = self.nonempty & (u128::MAX << own);
+        // Where first fit left its own class unfinished.
+        let mut own_rest = NIL;
+        while classes != 0 {
             let class = classes.trailing_zeros() as usize;
             classes &= classes - 1;
-            let mut node = self.heads[class];
-            while node != NIL {
-                let block_size = self.word(node) & !FLAGS;
-                if let Some(gap) = self.placement(node, block_size, need, align) {
-                    let better = match chosen {
-                        None => true,
-                        Some((_, best_size, best_gap)) => block_size - gap < best_size - best_gap,
-                    };
-                    if better {
-                        chosen = Some((node, block_size, gap));
-                    }
-                    if fit == Fit::First || block_size - gap - need < MIN_BLOCK {
-                        break 'classes;
-                    }
-                }
-                node = self.next_free(node);
+            // First fit gives up on its own class (whose blocks may all be
+            // too small) after a few blocks when a larger class can serve.
+            let limit = if fit == Fit::First && class == own && classes != 0 {
+                FIRST_FIT_PROBES
+            } else {
+                usize::MAX
+            };
+            let (done, rest) = self.walk(self.heads[class], limit, need, align, fit, &mut chosen);
+            if class == own {
+                own_rest = rest;
             }
             // Every block of a larger class is larger than any of this one.
-            if chosen.is_some() {
+            if done || chosen.is_some() {
                 break;
             }
+        }
+        if chosen.is_none() && own_rest != NIL {
+            // Only over-aligned requests get here: no larger block could
+            // be placed, so the rest of the own class is the last chance.
+            self.walk(own_rest, usize::MAX, need, align, fit, &mut chosen);
         }
         let Some((free_block, free_size, gap)) = chosen else {
             return Err(AllocError::OutOfMemory {
