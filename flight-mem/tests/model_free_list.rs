@@ -233,7 +233,7 @@ fn first_fit_returns_to_its_own_class_for_an_over_aligned_request() {
     while aligned.is_none() || unaligned.len() < 9 {
         let block = heap.allocate(layout(own, 8)).unwrap().cast::<u8>();
         heap.allocate(layout(separator, 8)).unwrap();
-        if block.as_ptr() as usize % ALIGN == 0 {
+        if (block.as_ptr() as usize).is_multiple_of(ALIGN) {
             aligned.get_or_insert(block);
         } else {
             unaligned.push(block);
