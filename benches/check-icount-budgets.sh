@@ -1,17 +1,16 @@
-# Issue 12: per-thread bump handles and pool magazines (about 2-3 minutes).
-# Their model and two-thread tests run in the workspace test step, with
-# `track` in the tracking step, and in loom and Miri from tests/loom_*.rs and
-# the core suite; this step adds
+#!/usr/bin/env bash
+# Instruction budgets of the per-thread handles and pool paths (issue 12),
+# by hand: `bash benches/check-icount-budgets.sh` (about 2-3 minutes; needs
+# valgrind). Not a CI step: building the benches crate with its peers in
+# the bench profile would push CI past its time limit.
 # - instruction budgets of the hot paths under callgrind: deterministic for
 #   one binary, so a change that adds work to an allocation path fails here
 #   instead of showing up later as a slower benchmark. The budgets include
 #   the harness loop (4 instructions) and leave about 10 % headroom over the
 #   figures in BENCHMARKS.md.
-if ! command -v valgrind >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends valgrind >/dev/null
-fi
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)"; exit 1; }
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build -q --profile bench -p flight-mem-benches --bin icount
 icount="$target/release/icount"
