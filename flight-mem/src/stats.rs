@@ -62,23 +62,37 @@ impl AllocatorStats {
             self.used as f32 * 100.0 / self.capacity as f32
         }
     }
+
+    /// [`used_percent`](Self::used_percent), printable without floats.
+    pub(crate) fn used_share(&self) -> crate::vocabulary::Percent {
+        use crate::vocabulary::Percent;
+        Percent::of(self.used, self.capacity, Percent::whole(100))
+    }
+
+    /// [`fragmentation`](Self::fragmentation) in percent, printable
+    /// without floats.
+    pub(crate) fn fragmentation_share(&self) -> crate::vocabulary::Percent {
+        use crate::vocabulary::Percent;
+        let free = self.free();
+        Percent::of(free - self.largest_free.min(free), free, Percent::whole(0))
+    }
 }
 
 impl fmt::Display for AllocatorStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} / {} used ({:.1}%), peak {}, {} live, {} allocs, {} frees, {} failures, largest free {}, fragmentation {:.1}%",
+            "{} / {} used ({}%), peak {}, {} live, {} allocs, {} frees, {} failures, largest free {}, fragmentation {}%",
             crate::Bytes(self.used),
             crate::Bytes(self.capacity),
-            self.used_percent(),
+            self.used_share(),
             crate::Bytes(self.peak),
             self.live,
             self.allocations,
             self.deallocations,
             self.failures,
             crate::Bytes(self.largest_free),
-            self.fragmentation() * 100.0
+            self.fragmentation_share()
         )
     }
 }

@@ -10,6 +10,7 @@
 use core::fmt::{self, Write as _};
 use core::ptr::NonNull;
 
+use crate::vocabulary::Percent;
 use crate::{
     AllocError, Allocation, AllocationRequest, AllocatorStats, Bytes, CallbackId, GuardZone,
     MemoryFlags, MemoryTypes, PressureCallback, PressureCallbacks, PressureError, PressureLevel,
@@ -345,11 +346,11 @@ impl fmt::Display for LayoutStats {
         let row = |f: &mut fmt::Formatter<'_>, name: &str, s: &AllocatorStats| {
             writeln!(
                 f,
-                "{:<16} {:>12} {:>12} {:>6.1}% {:>12} {:>8} {:>9} {:>8}",
+                "{:<16} {:>12} {:>12} {:>6}% {:>12} {:>8} {:>9} {:>8}",
                 name,
                 Bytes(s.used),
                 Bytes(s.capacity),
-                s.used_percent(),
+                s.used_share(),
                 Bytes(s.peak),
                 s.live,
                 s.allocations,
@@ -412,7 +413,7 @@ impl fmt::Display for MemoryMap {
                 let info = &table.regions[index];
                 let used = table
                     .allocator(index)
-                    .map_or(0.0, |a| a.stats().used_percent());
+                    .map_or(Percent::whole(0), |a| a.stats().used_share());
                 let mut address = StackStr::<16>::new();
                 match bank.address {
                     Some(base) => write!(address, "{:#010x}", base.wrapping_add(info.offset))?,
@@ -420,7 +421,7 @@ impl fmt::Display for MemoryMap {
                 }
                 writeln!(
                     f,
-                    "  {:<10} {:#010x} {:>11} {:>10} {:>6} {:<8} {:<10} {:<9} {:>5.1}%  {}",
+                    "  {:<10} {:#010x} {:>11} {:>10} {:>6} {:<8} {:<10} {:<9} {:>5}%  {}",
                     address.as_str(),
                     info.offset,
                     Bytes(info.size),
