@@ -28,17 +28,34 @@ const PREV_ALLOCATED: usize = 2;
 const HAS_SLACK: usize = 4;
 const FLAGS: usize = ALLOCATED | PREV_ALLOCATED | HAS_SLACK;
 
-/// End of the free list.
+/// End of a free list.
 const NIL: usize = usize::MAX;
+
+/// Block sizes of fewer granules than this each have a class of their own.
+const EXACT_CLASSES: usize = 8;
+/// Classes per power of two above the exact ones (as a shift).
+const SUB_BITS: u32 = 2;
+/// Number of size classes: enough for every block size a 32-bit target can
+/// hold; on 64-bit targets the last class also takes everything larger
+/// (blocks of 2^35 granules and up), which the in-class walk handles.
+const CLASSES: usize = 128;
+/// How many blocks of its own class first fit tries before it takes a block
+/// of a larger class, which bounds its search when one exists.
+const FIRST_FIT_PROBES: usize = 8;
 
 /// How [`FreeList`] picks among free blocks that fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Fit {
-    /// The first free block that fits, newest free block first: fastest.
+    /// Segregated first fit: the first block that fits among the newest 8
+    /// of the request's own size class, else the newest block of the next
+    /// larger non-empty class. Bounded and, because classes are narrow (a
+    /// quarter of a power of two), close to best fit.
     #[default]
     First,
-    /// The free block that leaves the smallest remainder: least
-    /// fragmentation, scans the whole list unless a block fits exactly.
+    /// Segregated best fit: the free block that leaves the smallest
+    /// remainder within the smallest class that holds a fit (so the best fit
+    /// overall for requests aligned to the granule), stopping early at an
+    /// exact fit. Scans whole classes.
     Best,
 }
 
@@ -59,13 +76,22 @@ pub enum Fit {
 /// merges them at once; no two free blocks are ever adjacent. A zero-sized,
 /// allocated sentinel header ends the heap.
 ///
-/// The free blocks form one doubly-linked list, newest first. Allocation
-/// walks it and takes the first block that fits ([`Fit::First`]) or the one
-/// that leaves the smallest remainder ([`Fit::Best`], which stops early at an
-/// exact fit), then splits off the tail when it can hold a free block.
+/// The free blocks are segregated by size into 128 classes: one per size
+/// below eight granules, then four per power of two. Each class is a
+/// doubly-linked list, newest first, and one bit per class says whether it is
+/// empty. Allocation starts at the request's own class (whose blocks may be
+/// too small) and moves up through the non-empty classes, found from the
+/// bitmap with one trailing-zeros count: [`Fit::First`] takes the first
+/// block that fits (trying only 8 blocks of the own class while a larger
+/// class is non-empty), [`Fit::Best`] the one that leaves the smallest remainder
+/// within the first class that has a fit (any block of a larger class is
+/// larger still, so this is the best fit overall), stopping early at an exact
+/// fit. Either way it then splits off the tail when that can hold a free
+/// block and files the tail under its class. A free block that grows or
+/// shrinks (coalescing, a split, an alignment gap) moves to its new class.
 /// Alignments above the granule are found by placing the block inside the
 /// free block: the leading gap, always made large enough to be a free block
-/// of its own, stays on the list.
+/// of its own, stays free, filed under its class.
 ///
 /// Callers' requested sizes (for [`AllocatorStats::requested`]) are kept as
 /// one byte in the block's slack, behind the bytes handed out; returned
@@ -74,11 +100,20 @@ pub enum Fit {
 ///
 /// # Cost
 ///
-/// * allocate: O(f) for `f` free blocks (first fit stops at the first fit,
-///   best fit at an exact one);
-/// * free: O(1), including coalescing with both neighbours;
-/// * [`stats`](RawAllocator::stats): O(f), it scans the free list for the
-///   largest block;
+/// * allocate, [`Fit::First`]: at most 8 blocks of the request's own class
+///   (at most a quarter of a power of two wide), then the head of the next
+///   non-empty class, found in O(1), which always fits a request aligned to
+///   the granule: O(1). The own class is walked further only when no larger
+///   class has a block (O(f<sub>c</sub>) for its `f`<sub>c</sub> blocks), or
+///   when an over-aligned request fits no larger block (O(f) worst case for
+///   `f` free blocks).
+/// * allocate, [`Fit::Best`]: O(f<sub>c</sub> + f<sub>c'</sub>), the own class
+///   plus the first larger class with a fit, both scanned whole unless an
+///   exact fit stops it; O(f) worst case.
+/// * free: O(1), including coalescing with both neighbours and moving the
+///   merged block to its class;
+/// * [`stats`](RawAllocator::stats): O(f<sub>top</sub>), it scans the
+///   highest non-empty class for the largest block;
 /// * [`check`](RawAllocator::check): O(blocks), a physical walk plus a list walk.
 ///
 /// # Overhead
@@ -90,11 +125,15 @@ pub enum Fit {
 /// * a tail remainder smaller than the minimum block stays with the
 ///   allocation instead of becoming an unusable free block;
 /// * per region: the sentinel word and up to a granule of alignment at each
-///   end, outside [`capacity`](RawAllocator::capacity). When empty, one
+///   end, outside [`capacity`](RawAllocator::capacity);
+/// * per allocator: 128 list heads and a 128-bit class bitmap beside the
+///   lock (1,040 bytes on 64-bit targets, 528 on 32-bit). When empty, one
 ///   allocation of `capacity - word` bytes succeeds.
 ///
 /// Fragmentation is the usual free-list worst case: with an adversarial
-/// pattern of frees the free memory may be split into minimum blocks.
+/// pattern of frees the free memory may be split into minimum blocks. On the
+/// random workload of `BENCHMARKS.md` (workload 4) both policies keep about as
+/// much usable as TLSF does.
 ///
 /// # Alignment
 ///
@@ -258,8 +297,10 @@ pub(crate) struct State {
     /// The region's first byte; offsets count from here.
     base: *mut u8,
     geometry: Geometry,
-    /// Header offset of the most recently freed block.
-    head: usize,
+    /// Per size class, the header offset of its most recently freed block.
+    heads: [usize; CLASSES],
+    /// Bit `c` is set when class `c` is not empty.
+    nonempty: u128,
     free_blocks: usize,
 }
 
@@ -275,7 +316,8 @@ impl State {
         Self {
             base: core::ptr::null_mut(),
             geometry: Geometry { first: 0, end: 0 },
-            head: NIL,
+            heads: [NIL; CLASSES],
+            nonempty: 0,
             free_blocks: 0,
         }
     }
@@ -289,7 +331,7 @@ impl State {
             self.set_word(geometry.end, ALLOCATED);
             self.set_word(geometry.first, capacity | PREV_ALLOCATED);
             self.set_word(geometry.end - WORD, capacity);
-            self.push(geometry.first);
+            self.push(geometry.first, capacity);
         }
     }
 
@@ -322,21 +364,30 @@ impl State {
         self.word(block + 2 * WORD)
     }
 
-    fn push(&mut self, block: usize) {
-        let head = self.head;
+    /// Files the free block at `block` of `size` bytes under its class.
+    fn push(&mut self, block: usize, size: usize) {
+        let class = class_of(size);
+        let head = self.heads[class];
         self.set_word(block + WORD, head);
         self.set_word(block + 2 * WORD, NIL);
         if head != NIL {
             self.set_word(head + 2 * WORD, block);
         }
-        self.head = block;
+        self.heads[class] = block;
+        self.nonempty |= 1 << class;
         self.free_blocks += 1;
     }
 
-    fn unlink(&mut self, block: usize) {
+    /// Takes the free block at `block`, filed with `size` bytes, off its
+    /// class list.
+    fn unlink(&mut self, block: usize, size: usize) {
         let (next, prev) = (self.next_free(block), self.prev_free(block));
         if prev == NIL {
-            self.head = next;
+            let class = class_of(size);
+            self.heads[class] = next;
+            if next == NIL {
+                self.nonempty &= !(1 << class);
+            }
         } else {
             self.set_word(prev + WORD, next);
         }
@@ -344,6 +395,15 @@ impl State {
             self.set_word(next + 2 * WORD, prev);
         }
         self.free_blocks -= 1;
+    }
+
+    /// Re-files a free block that changed from `old` to `new` bytes, when
+    /// that moves it to another class.
+    fn refile(&mut self, block: usize, old: usize, new: usize) {
+        if class_of(old) != class_of(new) {
+            self.unlink(block, old);
+            self.push(block, new);
+        }
     }
 
     /// The gap before a block of `need` bytes placed in the free block at
@@ -359,13 +419,57 @@ impl State {
         (gap.checked_add(need)? <= size).then_some(gap)
     }
 
+    /// Every larger class holds only larger blocks, so the largest block is
+    /// in the highest non-empty class.
     fn largest_free(&self) -> usize {
-        let (mut largest, mut node) = (0, self.head);
-        for _ in 0..self.free_blocks {
+        if self.nonempty == 0 {
+            return 0;
+        }
+        let top = CLASSES - 1 - self.nonempty.leading_zeros() as usize;
+        let (mut largest, mut node) = (0, self.heads[top]);
+        while node != NIL {
             largest = largest.max(self.word(node) & !FLAGS);
             node = self.next_free(node);
         }
         largest.saturating_sub(WORD)
+    }
+
+    /// Walks at most `limit` blocks of a class list from `node`, keeping in
+    /// `chosen` (block, its size, gap before the new block) the best
+    /// placement of `need` bytes aligned to `align` so far. Returns whether
+    /// the search is over (a first fit, or an exact fit) and the block where
+    /// the limit stopped the walk (`NIL` at the end of the list).
+    fn walk(
+        &self,
+        mut node: usize,
+        limit: usize,
+        need: usize,
+        align: usize,
+        fit: Fit,
+        chosen: &mut Option<(usize, usize, usize)>,
+    ) -> (bool, usize) {
+        let mut walked = 0;
+        while node != NIL {
+            if walked == limit {
+                return (false, node);
+            }
+            walked += 1;
+            let block_size = self.word(node) & !FLAGS;
+            if let Some(gap) = self.placement(node, block_size, need, align) {
+                let better = match *chosen {
+                    None => true,
+                    Some((_, best_size, best_gap)) => block_size - gap < best_size - best_gap,
+                };
+                if better {
+                    *chosen = Some((node, block_size, gap));
+                }
+                if fit == Fit::First || block_size - gap - need < MIN_BLOCK {
+                    return (true, NIL);
+                }
+            }
+            node = self.next_free(node);
+        }
+        (false, NIL)
     }
 
     fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
@@ -379,24 +483,35 @@ impl State {
         let need = (size + WORD).max(MIN_BLOCK).next_multiple_of(GRANULE);
         let align = layout.align().max(GRANULE);
 
-        // (block, its size, gap before the new block)
-        let mut chosen: Option<(usize, usize, usize)> = None;
-        let mut node = self.head;
-        for _ in 0..self.free_blocks {
-            let block_size = self.word(node) & !FLAGS;
-            if let Some(gap) = self.placement(node, block_size, need, align) {
-                let better = match chosen {
-                    None => true,
-                    Some((_, best_size, best_gap)) => block_size - gap < best_size - best_gap,
-                };
-                if better {
-                    chosen = Some((node, block_size, gap));
-                }
-                if fit == Fit::First || block_size - gap - need < MIN_BLOCK {
-                    break;
-                }
+        let mut chosen = None;
+        let own = class_of(need);
+        // Classes below the request's hold only smaller blocks.
+        let mut classes = self.nonempty & (u128::MAX << own);
+        // Where first fit left its own class unfinished.
+        let mut own_rest = NIL;
+        while classes != 0 {
+            let class = classes.trailing_zeros() as usize;
+            classes &= classes - 1;
+            // First fit gives up on its own class (whose blocks may all be
+            // too small) after a few blocks when a larger class can serve.
+            let limit = if fit == Fit::First && class == own && classes != 0 {
+                FIRST_FIT_PROBES
+            } else {
+                usize::MAX
+            };
+            let (done, rest) = self.walk(self.heads[class], limit, need, align, fit, &mut chosen);
+            if class == own {
+                own_rest = rest;
             }
-            node = self.next_free(node);
+            // Every block of a larger class is larger than any of this one.
+            if done || chosen.is_some() {
+                break;
+            }
+        }
+        if chosen.is_none() && own_rest != NIL {
+            // Only over-aligned requests get here: no larger block could
+            // be placed, so the rest of the own class is the last chance.
+            self.walk(own_rest, usize::MAX, need, align, fit, &mut chosen);
         }
         let Some((free_block, free_size, gap)) = chosen else {
             return Err(AllocError::OutOfMemory {
@@ -407,17 +522,18 @@ impl State {
 
         let (block, prev_flag) = if gap == 0 {
             let prev_flag = self.word(free_block) & PREV_ALLOCATED;
-            self.unlink(free_block);
+            self.unlink(free_block, free_size);
             (free_block, prev_flag)
         } else {
-            // The leading gap stays on the list where it is.
+            // The leading gap stays a free block, possibly of another class.
+            self.refile(free_block, free_size, gap);
             self.set_free(free_block, gap);
             (free_block + gap, 0)
         };
         let rest = free_size - gap - need;
         let block_size = if rest >= MIN_BLOCK {
             self.set_free(block + need, rest);
-            self.push(block + need);
+            self.push(block + need, rest);
             need
         } else {
             let after = block + free_size - gap;
@@ -513,23 +629,24 @@ impl State {
         let next = block + size;
         let next_header = self.word(next);
         if next_header & ALLOCATED == 0 {
-            self.unlink(next);
-            merged += next_header & !FLAGS;
+            let next_size = next_header & !FLAGS;
+            self.unlink(next, next_size);
+            merged += next_size;
         }
         let prev_is_free = header & PREV_ALLOCATED == 0;
         if prev_is_free {
-            // Already on the list: it just grows.
+            // Already on a list: it grows, and may change class.
             let prev_size = self.word(block - WORD);
             start -= prev_size;
             merged += prev_size;
+            self.refile(start, prev_size, merged);
+        } else {
+            self.push(start, merged);
         }
         self.set_free(start, merged);
         let after = start + merged;
         let after_header = self.word(after);
         self.set_word(after, after_header & !PREV_ALLOCATED);
-        if !prev_is_free {
-            self.push(start);
-        }
         Ok(Released {
             requested,
             consumed: size,
@@ -540,7 +657,7 @@ impl State {
         let violation = |what, offset| Err(InvariantViolation { what, offset });
         let Geometry { first, end } = self.geometry;
         if end == first {
-            return if self.head == NIL && self.free_blocks == 0 && counters.used == 0 {
+            return if self.nonempty == 0 && self.free_blocks == 0 && counters.used == 0 {
                 Ok(())
             } else {
                 violation("an empty heap has blocks", 0)
@@ -590,28 +707,62 @@ impl State {
         if free_blocks != self.free_blocks {
             return violation("free block count disagrees with the heap", 0);
         }
-        let (mut prev, mut node) = (NIL, self.head);
-        for _ in 0..free_blocks {
-            if node < first || node >= end || !(node - first).is_multiple_of(GRANULE) {
-                return violation("free list link outside the heap", node.min(end));
+        // Each class list holds free blocks of that class only, the bitmap
+        // marks the non-empty ones, and the lists hold `free_blocks` in all
+        // (bounding the walk even if a list has a cycle).
+        let mut listed = 0;
+        for (class, &head) in self.heads.iter().enumerate() {
+            if (head != NIL) != (self.nonempty & (1 << class) != 0) {
+                return violation("class bitmap disagrees with the class lists", 0);
             }
-            if self.word(node) & ALLOCATED != 0 {
-                return violation("allocated block on the free list", node);
+            let (mut prev, mut node) = (NIL, head);
+            while node != NIL {
+                if listed == free_blocks {
+                    return violation(
+                        "free lists longer than the free blocks (cycle?)",
+                        node.min(end),
+                    );
+                }
+                if node < first || node >= end || !(node - first).is_multiple_of(GRANULE) {
+                    return violation("free list link outside the heap", node.min(end));
+                }
+                let header = self.word(node);
+                if header & ALLOCATED != 0 {
+                    return violation("allocated block on the free list", node);
+                }
+                if class_of(header & !FLAGS) != class {
+                    return violation("free block filed under the wrong size class", node);
+                }
+                if self.prev_free(node) != prev {
+                    return violation("free list back link broken", node);
+                }
+                listed += 1;
+                (prev, node) = (node, self.next_free(node));
             }
-            if self.prev_free(node) != prev {
-                return violation("free list back link broken", node);
-            }
-            (prev, node) = (node, self.next_free(node));
         }
-        if node != NIL {
-            return violation(
-                "free list longer than the free blocks (cycle?)",
-                node.min(end),
-            );
+        if listed != free_blocks {
+            return violation("free lists miss some free blocks", 0);
         }
 
         counters
             .check_against(&recount, capacity)
             .or_else(|what| violation(what, 0))
     }
+}
+
+/// The size class of a block of `size` bytes (a multiple of the granule, at
+/// least a minimum block): one class per granule count below
+/// [`EXACT_CLASSES`], then `1 << SUB_BITS` classes per power of two, the last
+/// class open-ended. Classes are monotonic in the size, so a block of a
+/// larger class than a request's is larger than the request.
+fn class_of(size: usize) -> usize {
+    let granules = size / GRANULE;
+    if granules < EXACT_CLASSES {
+        return granules;
+    }
+    // `granules >= 8`, so `log2 >= 3 > SUB_BITS`.
+    let log2 = granules.ilog2();
+    let sub = (granules >> (log2 - SUB_BITS)) & ((1 << SUB_BITS) - 1);
+    let class = EXACT_CLASSES + (((log2 - 3) as usize) << SUB_BITS) + sub;
+    class.min(CLASSES - 1)
 }
