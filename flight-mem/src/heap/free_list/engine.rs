@@ -1,23 +1,20 @@
-//! See [`FreeList`].
+//! The block format and the algorithm of [`FreeList`](super::FreeList),
+//! run with its lock held.
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-#[cfg(doc)]
-use crate::AllocatorStats;
-#[cfg(doc)]
-use crate::allocator::RawAllocator;
+use super::Fit;
 use crate::allocator::check_request;
-use crate::heap::locked::{Carved, HeapEngine, LockedHeap, Released, locked_heap_surface};
+use crate::heap::locked::{Carved, Released};
 use crate::stats::Counters;
-use crate::sync::const_fn;
-use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
+use crate::{AllocError, InvariantViolation, RawMemory};
 
 const WORD: usize = size_of::<usize>();
 /// Block sizes and user pointers are multiples of two words.
 const GRANULE: usize = 2 * WORD;
 /// Header, two links and footer of a free block.
-const MIN_BLOCK: usize = 4 * WORD;
+pub(super) const MIN_BLOCK: usize = 4 * WORD;
 
 /// Header flag: the block is allocated.
 const ALLOCATED: usize = 1;
@@ -31,278 +28,121 @@ const FLAGS: usize = ALLOCATED | PREV_ALLOCATED | HAS_SLACK;
 /// End of a free list.
 const NIL: usize = usize::MAX;
 
-/// Block sizes of fewer granules than this each have a class of their own.
-const EXACT_CLASSES: usize = 8;
+/// Block sizes of fewer granules than this each have a class of their own
+/// (from the minimum block, two granules, up).
+const EXACT_GRANULES: usize = 8;
+/// Classes of the exact sizes: two to seven granules.
+const EXACT_CLASSES: usize = EXACT_GRANULES - MIN_BLOCK / GRANULE;
 /// Classes per power of two above the exact ones (as a shift).
 const SUB_BITS: u32 = 2;
-/// Number of size classes: enough for every block size a 32-bit target can
-/// hold; on 64-bit targets the last class also takes everything larger
-/// (blocks of 2^35 granules and up), which the in-class walk handles.
-const CLASSES: usize = 128;
+/// The most classes a region gets: one bit each in the bitmap word.
+pub(super) const MAX_CLASSES: usize = usize::BITS as usize;
+/// A region gets at most one class (one head word) per this many words of
+/// it, so the head table takes at most 1/128 of the region.
+const TABLE_SHARE: usize = 128;
 /// How many blocks of its own class first fit tries before it takes a block
 /// of a larger class, which bounds its search when one exists.
 const FIRST_FIT_PROBES: usize = 8;
 
-/// How [`FreeList`] picks among free blocks that fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Fit {
-    /// Segregated first fit: the first block that fits among the newest 8
-    /// of the request's own size class, else the newest block of the next
-    /// larger non-empty class. Bounded and, because classes are narrow (a
-    /// quarter of a power of two), close to best fit.
-    #[default]
-    First,
-    /// Segregated best fit: the free block that leaves the smallest
-    /// remainder within the smallest class that holds a fit (so the best fit
-    /// overall for requests aligned to the granule), stopping early at an
-    /// exact fit. Scans whole classes.
-    Best,
-}
-
-/// A first-fit or best-fit free-list allocator over a [`RawMemory`] region.
-///
-/// A general-purpose free-list allocator with first-fit or best-fit
-/// placement and immediate coalescing through boundary tags.
-///
-/// # Algorithm
-///
-/// The region is one sequence of blocks, each starting with a one-word
-/// header: the block size (a multiple of the granule, two words) and three
-/// flags — allocated, previous block allocated, slack recorded. A free block
-/// also holds its free-list links in its second and third words and repeats
-/// its size in its last word (the footer). Allocated blocks need no footer:
-/// a block's "previous allocated" flag says whether the word before its
-/// header is a footer. So free finds both physical neighbours in O(1) and
-/// merges them at once; no two free blocks are ever adjacent. A zero-sized,
-/// allocated sentinel header ends the heap.
-///
-/// The free blocks are segregated by size into 128 classes: one per size
-/// below eight granules, then four per power of two. Each class is a
-/// doubly-linked list, newest first, and one bit per class says whether it is
-/// empty. Allocation starts at the request's own class (whose blocks may be
-/// too small) and moves up through the non-empty classes, found from the
-/// bitmap with one trailing-zeros count: [`Fit::First`] takes the first
-/// block that fits (trying only 8 blocks of the own class while a larger
-/// class is non-empty), [`Fit::Best`] the one that leaves the smallest remainder
-/// within the first class that has a fit (any block of a larger class is
-/// larger still, so this is the best fit overall), stopping early at an exact
-/// fit. Either way it then splits off the tail when that can hold a free
-/// block and files the tail under its class. A free block that grows or
-/// shrinks (coalescing, a split, an alignment gap) moves to its new class.
-/// Alignments above the granule are found by placing the block inside the
-/// free block: the leading gap, always made large enough to be a free block
-/// of its own, stays free, filed under its class.
-///
-/// Callers' requested sizes (for [`AllocatorStats::requested`]) are kept as
-/// one byte in the block's slack, behind the bytes handed out; returned
-/// slices are exactly as long as requested. [`check`](RawAllocator::check)
-/// re-adds these sizes, so an overrun into the slack is reported.
-///
-/// # Cost
-///
-/// * allocate, [`Fit::First`]: at most 8 blocks of the request's own class
-///   (at most a quarter of a power of two wide), then the head of the next
-///   non-empty class, found in O(1), which always fits a request aligned to
-///   the granule: O(1). The own class is walked further only when no larger
-///   class has a block (O(f<sub>c</sub>) for its `f`<sub>c</sub> blocks), or
-///   when an over-aligned request fits no larger block (O(f) worst case for
-///   `f` free blocks).
-/// * allocate, [`Fit::Best`]: O(f<sub>c</sub> + f<sub>c'</sub>), the own class
-///   plus the first larger class with a fit, both scanned whole unless an
-///   exact fit stops it; O(f) worst case.
-/// * free: O(1), including coalescing with both neighbours and moving the
-///   merged block to its class;
-/// * [`stats`](RawAllocator::stats): O(f<sub>top</sub>), it scans the
-///   highest non-empty class for the largest block;
-/// * [`check`](RawAllocator::check): O(blocks), a physical walk plus a list walk.
-///
-/// # Overhead
-///
-/// * per allocated block: one word of header (8 bytes on 64-bit targets,
-///   4 on 32-bit) plus rounding up to the granule (16 / 8 bytes); the
-///   smallest block is four words (32 / 16 bytes), so requests up to three
-///   words cost a whole minimum block;
-/// * a tail remainder smaller than the minimum block stays with the
-///   allocation instead of becoming an unusable free block;
-/// * per region: the sentinel word and up to a granule of alignment at each
-///   end, outside [`capacity`](RawAllocator::capacity);
-/// * per allocator: 128 list heads and a 128-bit class bitmap beside the
-///   lock (1,040 bytes on 64-bit targets, 528 on 32-bit). When empty, one
-///   allocation of `capacity - word` bytes succeeds.
-///
-/// Fragmentation is the usual free-list worst case: with an adversarial
-/// pattern of frees the free memory may be split into minimum blocks. On the
-/// random workload of `BENCHMARKS.md` (workload 4) both policies keep about as
-/// much usable as TLSF does.
-///
-/// # Alignment
-///
-/// Every block is aligned to the granule (two words). Larger alignments, up
-/// to [`FreeList::max_align`] (the largest power of two not above the
-/// capacity), are placed inside a larger free block as described above.
-///
-/// # Misuse
-///
-/// Every refused allocation (zero size, alignment, size, exhaustion) counts
-/// in [`AllocatorStats::failures`] and changes nothing else. A free checks
-/// the pointer before it writes anything, reading only words at offsets
-/// already proven inside the heap: it must be granule-aligned inside the
-/// heap, its header must hold a plausible size, the next header must say
-/// "previous allocated", and when the header says the previous block is free
-/// that block's footer and header must agree. Failing that, the free is an
-/// [`AllocError::ForeignPointer`]; a header marked free (freed before, and
-/// possibly merged since, which leaves the header behind marked free) is an
-/// [`AllocError::DoubleFree`]. Nothing changes when a free is refused. A
-/// double free after the memory was handed out again cannot always be
-/// detected.
-///
-/// # Thread safety
-///
-/// All state, and every header, footer and link in the managed memory, is
-/// behind one internal `Lock` (a spin lock, or a critical section on
-/// targets without compare-and-swap or with `irq-safe`). The lock is never
-/// held while user code runs.
-///
-/// # Example
-///
-/// ```
-/// use core::alloc::Layout;
-/// use flight_mem::{Arena, Fit, FreeList, RawAllocator, RawMemory};
-///
-/// static ARENA: Arena<{ 64 * 1024 }> = Arena::new();
-/// // SAFETY: ARENA is handed to this one allocator and nothing else.
-/// static HEAP: FreeList = FreeList::with_fit(unsafe { RawMemory::from_arena(&ARENA) }, Fit::Best);
-///
-/// let word = size_of::<usize>();
-/// let block = HEAP.allocate(Layout::from_size_align(100, 8).unwrap()).unwrap();
-/// assert_eq!(HEAP.stats().used, (100 + word).next_multiple_of(2 * word));
-/// // SAFETY: `block` came from HEAP and is not used afterwards.
-/// unsafe { HEAP.free(block.cast()) }.unwrap();
-/// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - word);
-/// ```
-#[repr(transparent)]
-pub struct FreeList(LockedHeap<State>);
-
-impl FreeList {
-    const_fn! {
-        /// A first-fit free-list allocator over `memory`.
-        pub fn new(memory: RawMemory) -> Self {
-            Self::with_fit(memory, Fit::First)
-        }
-    }
-
-    const_fn! {
-        /// A free-list allocator over `memory` with the given placement policy.
-        pub fn with_fit(memory: RawMemory, fit: Fit) -> Self {
-            Self(LockedHeap::new(memory, fit, State::new()))
-        }
-    }
-
-    /// The placement policy.
-    pub fn fit(&self) -> Fit {
-        self.0.config()
-    }
-
-    /// The largest alignment [`allocate`](RawAllocator::allocate) accepts:
-    /// the largest power of two not above the capacity, at least the granule.
-    pub fn max_align(&self) -> usize {
-        Geometry::new(self.0.memory()).max_align()
-    }
-}
-
-locked_heap_surface!(FreeList);
-
-// SAFETY: blocks are carved from `first..end` of the memory given to `init`
-// and tracked by boundary tags, so live blocks are disjoint and inside it;
-// the user part of a block starts one word after its header, is at least
-// `size` bytes (the block is at least `size + WORD`) and is aligned to
-// `align` (granule alignment, or a placement chosen for `align`). The
-// allocator writes a live block only beyond the returned length (the slack
-// byte). Before `init` the geometry is empty, so every request is too large
-// and every pointer foreign, with no memory read.
-unsafe impl HeapEngine for State {
-    type Config = Fit;
-    const NAME: &'static str = "FreeList";
-    const CONFIG_FIELD: Option<&'static str> = Some("fit");
-    const KIND: AllocatorKind = AllocatorKind::FreeList;
-
-    fn capacity(memory: &RawMemory, _: Fit) -> usize {
-        Geometry::new(memory).capacity()
-    }
-
-    fn init(&mut self, memory: &RawMemory, _: Fit) {
-        self.init(memory.as_ptr(), Geometry::new(memory));
-    }
-
-    #[inline]
-    fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
-        self.allocate(layout, fit)
-    }
-
-    unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
-        self.free(ptr)
-    }
-
-    fn largest_free(&self) -> usize {
-        self.largest_free()
-    }
-
-    fn check(&self, counters: &Counters, capacity: usize) -> Result<(), InvariantViolation> {
-        self.check(counters, capacity)
-    }
-}
-
-/// Where the blocks lie, as byte offsets from the region start.
+/// Where the head table and the blocks lie, as byte offsets from the
+/// region start.
 #[derive(Clone, Copy)]
-struct Geometry {
+pub(super) struct Geometry {
     /// The first block's header; user pointers (`header + WORD`) are
-    /// granule-aligned.
+    /// granule-aligned. The class heads are the `top + 1` words right below
+    /// it: class `c`'s at `first - (c + 1) * WORD`.
     first: usize,
     /// The sentinel header; `end - first` is the capacity. Both are zero
     /// when the region cannot hold a block.
     end: usize,
+    /// The last size class; it also takes every block larger than its lower
+    /// bound.
+    top: usize,
 }
 
 impl Geometry {
-    fn new(memory: &RawMemory) -> Self {
+    pub(super) fn new(memory: &RawMemory) -> Self {
         let base = memory.as_ptr().addr();
-        // Headers sit one word below a granule boundary.
-        let first = base.wrapping_add(WORD).wrapping_neg() & (GRANULE - 1);
         // The highest header position whose word fits in the region.
         let end = memory.len().checked_sub(WORD).and_then(|last_word| {
             let misalignment = base.wrapping_add(last_word).wrapping_sub(WORD) & (GRANULE - 1);
             last_word.checked_sub(misalignment)
         });
-        let end = match end {
-            Some(end) if end >= first && end - first >= MIN_BLOCK => end,
-            _ => return Self { first: 0, end: 0 },
+        let Some(end) = end else {
+            return Self::EMPTY;
         };
-        Self { first, end }
+        // `end` bounds every block size, so the classes depend on it alone
+        // (and not on the table they size).
+        let classes = classes_for(end);
+        // The heads lie below the first header, which sits one word below
+        // a granule boundary (so the heads are word-aligned too).
+        let table = classes * WORD;
+        let first = table + (base.wrapping_add(table + WORD).wrapping_neg() & (GRANULE - 1));
+        if end < first || end - first < MIN_BLOCK {
+            return Self::EMPTY;
+        }
+        Self {
+            first,
+            end,
+            top: classes - 1,
+        }
     }
 
-    fn capacity(&self) -> usize {
+    /// A region that holds no block: no table either.
+    const EMPTY: Self = Self {
+        first: 0,
+        end: 0,
+        top: 0,
+    };
+
+    pub(super) fn capacity(&self) -> usize {
         self.end - self.first
     }
 
-    fn max_align(&self) -> usize {
+    pub(super) fn max_align(&self) -> usize {
         match self.capacity().checked_ilog2() {
             Some(log2) => (1usize << log2).max(GRANULE),
             None => GRANULE,
         }
     }
+
+    /// The first block's header offset.
+    #[cfg(test)]
+    pub(super) fn first(&self) -> usize {
+        self.first
+    }
+
+    /// How many size classes the region has (0 when it holds no block).
+    #[cfg(test)]
+    pub(super) fn classes(&self) -> usize {
+        if self.end == 0 { 0 } else { self.top + 1 }
+    }
 }
 
-/// The bookkeeping behind the lock.
+/// The number of size classes of a region whose blocks end before `end`:
+/// enough to give the largest block a class of its own, within the table
+/// budget (at least one) and the bitmap word.
+fn classes_for(end: usize) -> usize {
+    let needed = natural_class(end) + 1;
+    let budget = (end / WORD / TABLE_SHARE).max(1);
+    needed.min(budget).min(MAX_CLASSES)
+}
+
+/// The bookkeeping behind the lock: five words, as many as the plain free
+/// list had before its size classes, because the class heads live in the
+/// region.
 pub(crate) struct State {
     /// The region's first byte; offsets count from here.
     base: *mut u8,
     geometry: Geometry,
-    /// Per size class, the header offset of its most recently freed block.
-    heads: [usize; CLASSES],
     /// Bit `c` is set when class `c` is not empty.
-    nonempty: u128,
-    free_blocks: usize,
+    nonempty: usize,
 }
+
+// Every target, including those the tests do not run on: the state beside
+// the lock stays at the plain list's five words (see `tests.rs` for the
+// whole allocator's size).
+const _: () = assert!(size_of::<State>() <= 5 * WORD);
 
 // SAFETY: `base` points into the region the `FreeList` owns, which may be
 // used from any thread; the lock serialises every access through it.
@@ -312,22 +152,25 @@ impl State {
     /// A state to be built by [`init`](Self::init) on first use (computing
     /// the geometry needs address arithmetic that is not `const`). Its empty
     /// geometry refuses every request and pointer meanwhile.
-    const fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self {
             base: core::ptr::null_mut(),
-            geometry: Geometry { first: 0, end: 0 },
-            heads: [NIL; CLASSES],
+            geometry: Geometry::EMPTY,
             nonempty: 0,
-            free_blocks: 0,
         }
     }
 
-    /// Makes the whole heap one free block followed by the sentinel.
-    fn init(&mut self, base: *mut u8, geometry: Geometry) {
+    /// Empties the class lists, then makes the whole heap one free block
+    /// followed by the sentinel.
+    pub(super) fn init(&mut self, base: *mut u8, geometry: Geometry) {
         self.base = base;
         self.geometry = geometry;
+        self.nonempty = 0;
         let capacity = geometry.capacity();
         if capacity > 0 {
+            for class in 0..=geometry.top {
+                self.set_head(class, NIL);
+            }
             self.set_word(geometry.end, ALLOCATED);
             self.set_word(geometry.first, capacity | PREV_ALLOCATED);
             self.set_word(geometry.end - WORD, capacity);
@@ -350,6 +193,35 @@ impl State {
         unsafe { self.base.add(offset).cast::<usize>().write(value) }
     }
 
+    /// The offset of class `class`'s head word, below the first header.
+    fn head_offset(&self, class: usize) -> usize {
+        let Geometry { first, end, top } = self.geometry;
+        // An empty geometry has no table; `Geometry::new` put `top + 1`
+        // words below `first` otherwise.
+        assert!(end != 0 && class <= top);
+        first - (class + 1) * WORD
+    }
+
+    /// The header offset of the newest free block of `class`, or `NIL`.
+    fn head(&self, class: usize) -> usize {
+        let offset = self.head_offset(class);
+        // SAFETY: the head table lies inside the region below the first
+        // header, word-aligned (see `Geometry::new`), and belongs to the
+        // allocator alone; the lock gives exclusive access.
+        unsafe { self.base.add(offset).cast::<usize>().read() }
+    }
+
+    fn set_head(&mut self, class: usize, block: usize) {
+        let offset = self.head_offset(class);
+        // SAFETY: as in `head`; `&mut self` proves exclusive access.
+        unsafe { self.base.add(offset).cast::<usize>().write(block) }
+    }
+
+    /// The size class of a block of `size` bytes in this region.
+    fn class_of(&self, size: usize) -> usize {
+        natural_class(size).min(self.geometry.top)
+    }
+
     /// Writes the header and footer of a free block.
     fn set_free(&mut self, block: usize, size: usize) {
         self.set_word(block, size | PREV_ALLOCATED);
@@ -366,16 +238,15 @@ impl State {
 
     /// Files the free block at `block` of `size` bytes under its class.
     fn push(&mut self, block: usize, size: usize) {
-        let class = class_of(size);
-        let head = self.heads[class];
+        let class = self.class_of(size);
+        let head = self.head(class);
         self.set_word(block + WORD, head);
         self.set_word(block + 2 * WORD, NIL);
         if head != NIL {
             self.set_word(head + 2 * WORD, block);
         }
-        self.heads[class] = block;
+        self.set_head(class, block);
         self.nonempty |= 1 << class;
-        self.free_blocks += 1;
     }
 
     /// Takes the free block at `block`, filed with `size` bytes, off its
@@ -383,8 +254,8 @@ impl State {
     fn unlink(&mut self, block: usize, size: usize) {
         let (next, prev) = (self.next_free(block), self.prev_free(block));
         if prev == NIL {
-            let class = class_of(size);
-            self.heads[class] = next;
+            let class = self.class_of(size);
+            self.set_head(class, next);
             if next == NIL {
                 self.nonempty &= !(1 << class);
             }
@@ -394,20 +265,17 @@ impl State {
         if next != NIL {
             self.set_word(next + 2 * WORD, prev);
         }
-        self.free_blocks -= 1;
     }
 
     /// Re-files a free block that changed from `old` to `new` bytes, when
     /// that moves it to another class.
     fn refile(&mut self, block: usize, old: usize, new: usize) {
-        if class_of(old) != class_of(new) {
+        if self.class_of(old) != self.class_of(new) {
             self.unlink(block, old);
             self.push(block, new);
         }
     }
 
-    /// The gap before a block of `need` bytes placed in the free block at
-    /// `block` of `size` bytes so that its user pointer is `align`-aligned,
     /// or `None` when it does not fit. A gap is zero or a whole free block.
     fn placement(&self, block: usize, size: usize, need: usize, align: usize) -> Option<usize> {
         let user = self.base.addr().wrapping_add(block + WORD);
@@ -421,12 +289,12 @@ impl State {
 
     /// Every larger class holds only larger blocks, so the largest block is
     /// in the highest non-empty class.
-    fn largest_free(&self) -> usize {
+    pub(super) fn largest_free(&self) -> usize {
         if self.nonempty == 0 {
             return 0;
         }
-        let top = CLASSES - 1 - self.nonempty.leading_zeros() as usize;
-        let (mut largest, mut node) = (0, self.heads[top]);
+        let top = MAX_CLASSES - 1 - self.nonempty.leading_zeros() as usize;
+        let (mut largest, mut node) = (0, self.head(top));
         while node != NIL {
             largest = largest.max(self.word(node) & !FLAGS);
             node = self.next_free(node);
@@ -472,7 +340,7 @@ impl State {
         (false, NIL)
     }
 
-    fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
+    pub(super) fn allocate(&mut self, layout: Layout, fit: Fit) -> Result<Carved, AllocError> {
         check_request(layout, self.geometry.max_align())?;
         let size = layout.size();
         let max = self.geometry.capacity().saturating_sub(WORD);
@@ -484,9 +352,9 @@ impl State {
         let align = layout.align().max(GRANULE);
 
         let mut chosen = None;
-        let own = class_of(need);
+        let own = self.class_of(need);
         // Classes below the request's hold only smaller blocks.
-        let mut classes = self.nonempty & (u128::MAX << own);
+        let mut classes = self.nonempty & (usize::MAX << own);
         // Where first fit left its own class unfinished.
         let mut own_rest = NIL;
         while classes != 0 {
@@ -499,7 +367,7 @@ impl State {
             } else {
                 usize::MAX
             };
-            let (done, rest) = self.walk(self.heads[class], limit, need, align, fit, &mut chosen);
+            let (done, rest) = self.walk(self.head(class), limit, need, align, fit, &mut chosen);
             if class == own {
                 own_rest = rest;
             }
@@ -565,7 +433,7 @@ impl State {
     /// The header offset of the live block whose user pointer is `ptr`,
     /// after plausibility checks that read only words proven in the heap.
     fn live_block(&self, ptr: NonNull<u8>) -> Result<usize, AllocError> {
-        let Geometry { first, end } = self.geometry;
+        let Geometry { first, end, .. } = self.geometry;
         let user = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
         if user < first + WORD || user >= end || !(user - WORD - first).is_multiple_of(GRANULE) {
             return Err(AllocError::ForeignPointer);
@@ -616,7 +484,7 @@ impl State {
         usable - usize::from(slack).clamp(1, usable - 1)
     }
 
-    fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
+    pub(super) fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
         let block = self.live_block(ptr)?;
         let header = self.word(block);
         let size = header & !FLAGS;
@@ -653,11 +521,15 @@ impl State {
         })
     }
 
-    fn check(&self, counters: &Counters, capacity: usize) -> Result<(), InvariantViolation> {
+    pub(super) fn check(
+        &self,
+        counters: &Counters,
+        capacity: usize,
+    ) -> Result<(), InvariantViolation> {
         let violation = |what, offset| Err(InvariantViolation { what, offset });
-        let Geometry { first, end } = self.geometry;
+        let Geometry { first, end, .. } = self.geometry;
         if end == first {
-            return if self.nonempty == 0 && self.free_blocks == 0 && counters.used == 0 {
+            return if self.nonempty == 0 && counters.used == 0 {
                 Ok(())
             } else {
                 violation("an empty heap has blocks", 0)
@@ -703,15 +575,17 @@ impl State {
             return violation("sentinel header damaged", end);
         }
 
-        // The list holds exactly the free blocks, with consistent back links.
-        if free_blocks != self.free_blocks {
-            return violation("free block count disagrees with the heap", 0);
-        }
+        // The lists hold exactly the free blocks, with consistent back links.
         // Each class list holds free blocks of that class only, the bitmap
-        // marks the non-empty ones, and the lists hold `free_blocks` in all
-        // (bounding the walk even if a list has a cycle).
+        // marks the non-empty ones (and no class past the last), and the
+        // lists hold the `free_blocks` counted above in all (bounding the
+        // walk even if a list has a cycle).
+        if (self.nonempty >> self.geometry.top) >> 1 != 0 {
+            return violation("class bitmap marks a class past the last", 0);
+        }
         let mut listed = 0;
-        for (class, &head) in self.heads.iter().enumerate() {
+        for class in 0..=self.geometry.top {
+            let head = self.head(class);
             if (head != NIL) != (self.nonempty & (1 << class) != 0) {
                 return violation("class bitmap disagrees with the class lists", 0);
             }
@@ -730,7 +604,7 @@ impl State {
                 if header & ALLOCATED != 0 {
                     return violation("allocated block on the free list", node);
                 }
-                if class_of(header & !FLAGS) != class {
+                if self.class_of(header & !FLAGS) != class {
                     return violation("free block filed under the wrong size class", node);
                 }
                 if self.prev_free(node) != prev {
@@ -751,18 +625,18 @@ impl State {
 }
 
 /// The size class of a block of `size` bytes (a multiple of the granule, at
-/// least a minimum block): one class per granule count below
-/// [`EXACT_CLASSES`], then `1 << SUB_BITS` classes per power of two, the last
-/// class open-ended. Classes are monotonic in the size, so a block of a
-/// larger class than a request's is larger than the request.
-fn class_of(size: usize) -> usize {
+/// least a minimum block) when classes are unlimited: one class per granule
+/// count below [`EXACT_GRANULES`], then `1 << SUB_BITS` classes per power of
+/// two. Classes are monotonic in the size, so a block of a larger class than
+/// a request's is larger than the request; capping them at a region's last
+/// class keeps that.
+pub(super) fn natural_class(size: usize) -> usize {
     let granules = size / GRANULE;
-    if granules < EXACT_CLASSES {
-        return granules;
+    if granules < EXACT_GRANULES {
+        return granules.saturating_sub(MIN_BLOCK / GRANULE);
     }
     // `granules >= 8`, so `log2 >= 3 > SUB_BITS`.
     let log2 = granules.ilog2();
     let sub = (granules >> (log2 - SUB_BITS)) & ((1 << SUB_BITS) - 1);
-    let class = EXACT_CLASSES + (((log2 - 3) as usize) << SUB_BITS) + sub;
-    class.min(CLASSES - 1)
+    EXACT_CLASSES + (((log2 - 3) as usize) << SUB_BITS) + sub
 }
