@@ -106,10 +106,11 @@ pub enum Fit {
 /// * per region: the class heads, one word each, carved from the start of
 ///   the region in front of the first block (and outside the capacity), so
 ///   the allocator's own size does not grow with them. A region gets as
-///   many classes as its largest possible block needs, at most one word per
-///   128 bytes of region (table ≤ 0.8 %) and at most 64 (32 on 32-bit
-///   targets): a 16 MiB region on a 64-bit target has 64 classes (512
-///   bytes; blocks of 2.5 MiB and up share the last), a 6 KiB region on a
+///   many classes as its largest possible block needs, at most one head
+///   word per 128 words of region (the table ≤ 1/128 of it) and at most 64
+///   (32 on 32-bit targets, where blocks of 5 KiB and up share the last): a
+///   16 MiB region on a 64-bit target has 64 classes (512 bytes; blocks of
+///   2.5 MiB and up share the last), a 6 KiB region on a
 ///   32-bit target 11 (44 bytes), and a region under 2 KiB (1 KiB on
 ///   32-bit) one class, the plain first-fit list, whose head word fits in the
 ///   alignment padding of a granule-aligned region;
