@@ -19,7 +19,7 @@ instructions() {
 }
 echo "| access | instructions per read |"
 echo "|---|---:|"
-for access in index raw handle_floor get pin_all; do
+for access in index raw handle_floor handle_floor16 get pin_all; do
   low=$(instructions "$access" 100000)
   high=$(instructions "$access" 1000000)
   awk -v a="$access" -v lo="$low" -v hi="$high" 'BEGIN { printf "| %s | %.2f |\n", a, (hi - lo) / 900000 }'

@@ -30,8 +30,8 @@
 //! 128..256 KiB ones), and uniformly in a second row; seeds are fixed.
 //!
 //! `defrag reads` runs only the second part. `defrag icount ACCESS N`
-//! makes N reads of one kind (`index`, `raw`, `handle_floor`, `get`,
-//! `pin_all`) and nothing else, for instruction counts under
+//! makes N reads of one kind (`index`, `raw`, `handle_floor`,
+//! `handle_floor16`, `get`, `pin_all`) and nothing else, for instruction counts under
 //! callgrind: `(count at N = 1,000,000 - count at N = 100,000) / 900,000`
 //! is the instructions of one read (`benches/defrag-icount.sh`).
 
@@ -300,6 +300,10 @@ struct Reads {
     /// The floor of any handle scheme: a plain table of (generation,
     /// offset into `slice`) that a handle indexes, checked and followed.
     table: Vec<(u32, u32)>,
+    /// The same with the 16 bytes a slice-returning handle needs per entry
+    /// (a 64-bit state word with the generation, offset, length): what
+    /// `Compact`'s hot table holds.
+    table16: Vec<(u64, u32, u32)>,
 }
 
 const BLOCKS: usize = 4096;
@@ -334,6 +338,11 @@ impl Reads {
             .enumerate()
             .map(|(i, h)| (h.generation(), (i * 64) as u32))
             .collect();
+        let table16 = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (u64::from(h.generation()) | 1 << 32, (i * 64) as u32, 64))
+            .collect();
         Self {
             compact,
             handles,
@@ -341,6 +350,7 @@ impl Reads {
             ptrs,
             order,
             table,
+            table16,
         }
     }
 
@@ -369,13 +379,21 @@ impl Reads {
                 assert_eq!(generation, h.generation());
                 self.slice[offset as usize + 5]
             }),
+            "handle_floor16" => self.run(n, |i| {
+                let h = self.handles[i];
+                let (state, offset, len) = self.table16[h.index() as usize];
+                assert_eq!(state, u64::from(h.generation()) | 1 << 32);
+                self.slice[offset as usize..][..len as usize][5]
+            }),
             "get" => self.run(n, |i| self.compact.get(self.handles[i]).unwrap()[5]),
             "pin_all" => {
                 // One scope for the whole loop, as a frame would take it.
                 let frame = self.compact.pin_all();
                 self.run(n, |i| frame.get(self.handles[i]).unwrap()[5])
             }
-            other => panic!("unknown access {other}: index, raw, handle_floor, get or pin_all"),
+            other => panic!(
+                "unknown access {other}: index, raw, handle_floor, handle_floor16, get or pin_all"
+            ),
         }
     }
 }
@@ -418,6 +436,7 @@ fn get_versus_index() {
     let get = time("get");
     let pin_all = time("pin_all");
     let handle_floor = time("handle_floor");
+    let handle_floor16 = time("handle_floor16");
     println!("| slice index `slice[i * 64 + 5]` | {index:.2} ns | 1.00 | |");
     println!(
         "| raw pointer `*ptrs[i].add(5)` | {raw:.2} ns | {:.2} | |",
@@ -432,6 +451,11 @@ fn get_versus_index() {
         "| floor of any handle: `handles[i]` → plain `(generation, offset)` table → checked → byte | {handle_floor:.2} ns | {:.2} | {:+.2} ns |",
         handle_floor / index,
         handle_floor - raw
+    );
+    println!(
+        "| the same with a 16-byte entry `(state, offset, length)`, sliced | {handle_floor16:.2} ns | {:.2} | {:+.2} ns |",
+        handle_floor16 / index,
+        handle_floor16 - raw
     );
     println!(
         "| `compact.get(handles[i]).unwrap()[5]` | {get:.2} ns | {:.2} | {:+.2} ns |",

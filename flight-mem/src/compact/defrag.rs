@@ -27,7 +27,7 @@
 use core::fmt;
 
 use super::plan::{Evacuation, Plan};
-use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
+use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
@@ -246,7 +246,7 @@ impl Compact {
                 state.bytes_moved += e.len as u64;
                 // The block's place in address order changes unless it
                 // stays between the same neighbours.
-                let prev = slot.prev.load(Ordering::Relaxed);
+                let prev = self.links(g, e.index).prev();
                 if e.after != e.index && e.after != prev {
                     self.unlink(state, g, e.index);
                     self.link_after(state, g, e.index, e.after);
@@ -289,15 +289,16 @@ impl Compact {
             && self.contains(handle)
         {
             // Under the lock a live block stays live and in place.
-            end = slot.offset_locked() as usize + extent(slot.len.load(Ordering::Relaxed) as usize);
-            cur = slot.next.load(Ordering::Relaxed);
+            end = slot.offset() + extent(slot.len());
+            cur = self.links(g, handle.index).next();
         }
         while cur != super::NIL {
             let slot = self.slot_locked(g, cur);
+            let links = self.links(g, cur);
             let word = slot.state.load(Ordering::Relaxed);
-            let from = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
-            let len = slot.len.load(Ordering::Relaxed) as usize;
-            let align = 1usize << slot.align_log2.load(Ordering::Relaxed);
+            let from = slot.offset();
+            let len = slot.len();
+            let align = links.align();
             let handle = Handle {
                 index: cur,
                 generation: super::table::generation(word),
@@ -331,7 +332,7 @@ impl Compact {
                         Err(Refused::Pinned) => {
                             report.skipped_pinned += 1;
                             end = from + extent(len);
-                            cur = slot.next.load(Ordering::Relaxed);
+                            cur = links.next();
                             continue;
                         }
                         Err(Refused::Abandoned) => {
@@ -353,7 +354,7 @@ impl Compact {
                 }
             }
             end = from + extent(len);
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = links.next();
         }
         report.done = true;
         None
@@ -399,42 +400,52 @@ impl Compact {
             slot.state.fetch_and(!flags, Ordering::Release);
             return Err(Refused::Pinned);
         }
-        let current = side(word);
-        // Nobody reads the other offset word: pinners read the one `SIDE`
-        // names, and `SIDE` flips only in the commit below.
-        slot.offset[1 - current].store(to as u32, Ordering::Relaxed);
         // SAFETY: `from..from + len` is the block and `to..to + len` lies in
-        // the free range between the previous block's end and `from + len`
-        // (the target search guarantees it), both inside the data area.
-        // The source is only read by us and by readers pinned during a
-        // non-overlapping copy; the destination, apart from the block's own
-        // bytes when overlapping, belongs to no block, and with `FROZEN` set
-        // no reader or writer can reach the block's bytes (no pin existed
-        // when we set it, and none can start until we clear it).
+        // a free range (an evacuation's) or in the free range between the
+        // previous block's end and `from + len` (a slide's), both inside the
+        // data area. The source is only read by us and by readers pinned
+        // during a non-overlapping copy; the destination, apart from the
+        // block's own bytes when overlapping, belongs to no block, and with
+        // `FROZEN` set no reader or writer can reach the block's bytes (no
+        // pin existed when we set it, and none can start until we clear it).
         unsafe { copy(g.base.add(from), g.base.add(to), len, overlapping) };
-        let mut moving = word | flags;
+        Self::commit(slot, word | flags, to)
+    }
+
+    /// Ends the move of `slot` (state `moving`, which has `MOVING` set by
+    /// us) whose bytes are copied to `to`: publishes the new offset, or
+    /// abandons the move if a reader pinned the block meanwhile.
+    fn commit(slot: &Slot, mut moving: u64, to: usize) -> Result<(), Refused> {
         loop {
             if pins(moving) != 0 {
-                debug_assert!(!overlapping, "a pin started on a frozen block");
+                debug_assert!(moving & FROZEN == 0, "a pin started on a frozen block");
                 // Release: our writes to the destination happen before
                 // whoever is later given that free range.
                 slot.state.fetch_and(!MOVING, Ordering::Release);
                 return Err(Refused::Abandoned);
             }
-            // Release: the copied bytes and the new offset happen before any
-            // pin that sees the flipped side. Acquire: the reads of every
-            // reader that pinned during the copy happen before the old range
-            // is reused.
+            // Acquire: the reads of every reader that pinned during the copy
+            // happen before the old range is reused.
             match slot.state.compare_exchange_weak(
                 moving,
-                (moving ^ SIDE) & !flags,
-                Ordering::AcqRel,
+                moving | FROZEN,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => break,
                 Err(now) => moving = now,
             }
         }
+        // No pin lives and none can start while `FROZEN` is set, no writer
+        // (it needs `MOVING` clear) and no `PinnedAll` (it would have made
+        // `relocate` give up): nobody reads the offset until the flags clear.
+        slot.offset.store(to as u32, Ordering::Relaxed);
+        // Release: the copied bytes and the new offset happen before any pin
+        // that sees the flags cleared. Nobody else changes the word while
+        // `FROZEN` is set (see the `table` module), so this clears exactly
+        // our flags.
+        slot.state.fetch_and(!(MOVING | FROZEN), Ordering::Release);
+        Ok(())
     }
 }
 

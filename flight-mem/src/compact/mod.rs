@@ -17,8 +17,8 @@ pub use pin::{Pinned, PinnedMut};
 pub use scope::PinnedAll;
 pub use table::Handle;
 use table::{
-    FROZEN, GEN_MASK, LIVE, MAX_PINS, MOVING, NIL, PIN, SIDE, SLOT_ALIGN, SLOT_SIZE, Slot, WRITER,
-    generation, pins, side,
+    FROZEN, GEN_MASK, HOT_SIZE, LIVE, Links, MAX_PINS, MOVING, NIL, PIN, SLOT_ALIGN, SLOT_SIZE,
+    Slot, WRITER, generation, pins,
 };
 
 use crate::stats::Counters;
@@ -65,8 +65,11 @@ const fn extent(len: usize) -> usize {
 /// bank slice, and its bookkeeping counts against the region's budget like
 /// every other byte. A const generic table inside the value was the
 /// alternative; it would make the type depend on the handle count and put
-/// the table outside the memory the plan budgets. Each slot takes
-/// [`Compact::SLOT_SIZE`] bytes (32); [`Compact::bytes_for`] sizes memory for
+/// the table outside the memory the plan budgets. Each handle takes
+/// [`Compact::SLOT_SIZE`] bytes (28): 16 in a hot array that reads touch
+/// (state word, offset, length) and 12 in a cold array after it that only
+/// the lock holder touches (alignment, address-order links), so the
+/// memory a read path walks is dense. [`Compact::bytes_for`] sizes memory for
 /// a capacity and a handle count, [`Compact::default_handles`] picks one
 /// handle per KiB. Slots are initialised on first use, so a `static` needs
 /// no initialisation call and untouched table memory may hold anything.
@@ -202,7 +205,10 @@ struct State {
 struct Geometry {
     base: *mut u8,
     capacity: usize,
+    /// The hot array: one [`Slot`] per handle.
     table: *const Slot,
+    /// The cold array, right after the hot one: one [`Links`] per handle.
+    links: *const Links,
 }
 
 /// What one walk over the blocks found.
@@ -325,6 +331,7 @@ impl Compact {
             base,
             capacity,
             table: table.cast(),
+            links: table.wrapping_add(self.slots as usize * HOT_SIZE).cast(),
         }
     }
 
@@ -350,6 +357,17 @@ impl Compact {
         // SAFETY: callers pass indices from the lock-protected lists, which
         // hold only initialised slots (`< fresh <= slots`); see `slot`.
         unsafe { &*g.table.add(index as usize) }
+    }
+
+    /// The cold entry `index` under the lock, known to be initialised.
+    #[inline]
+    fn links(&self, g: Geometry, index: u32) -> &Links {
+        debug_assert!(index < self.fresh.load(Ordering::Relaxed));
+        // SAFETY: `index < fresh <= slots`, and the cold array of `slots`
+        // entries follows the hot one inside the table (`new` reserved
+        // `SLOT_SIZE` bytes per slot); `allocate` wrote a valid `Links`
+        // there before raising `fresh`. Only atomics inside.
+        unsafe { &*g.links.add(index as usize) }
     }
 
     /// The offset of the first byte at or after `end` that is aligned to
@@ -442,6 +460,7 @@ impl Compact {
             // `slot`); no reader trusts it until `fresh` is raised below,
             // and under the lock nothing else touches it.
             let slot = unsafe {
+                g.links.add(index as usize).cast_mut().write(Links::fresh());
                 let slot = g.table.add(index as usize).cast_mut();
                 slot.write(Slot::fresh());
                 &*slot
@@ -453,13 +472,14 @@ impl Compact {
             slot
         } else {
             let slot = self.slot_locked(g, index);
-            state.free_slots = slot.next.load(Ordering::Relaxed);
+            state.free_slots = self.links(g, index).next();
             slot
         };
         let word = slot.state.load(Ordering::Relaxed);
-        slot.offset[side(word)].store(offset as u32, Ordering::Relaxed);
+        slot.offset.store(offset as u32, Ordering::Relaxed);
         slot.len.store(size as u32, Ordering::Relaxed);
-        slot.align_log2
+        self.links(g, index)
+            .align_log2
             .store(align.trailing_zeros(), Ordering::Relaxed);
         self.link_after(state, g, index, prev);
         // Release: the zeroed bytes and the fields above happen before any
@@ -490,7 +510,7 @@ impl Compact {
             let limit = if cur == NIL {
                 g.capacity
             } else {
-                self.slot_locked(g, cur).offset_locked() as usize
+                self.slot_locked(g, cur).offset()
             };
             if let Some(at) = Self::place(g, end, align)
                 && at.checked_add(ext).is_some_and(|e| e <= limit)
@@ -501,9 +521,9 @@ impl Compact {
                 return None;
             }
             let slot = self.slot_locked(g, cur);
-            end = slot.offset_locked() as usize + extent(slot.len.load(Ordering::Relaxed) as usize);
+            end = slot.offset() + extent(slot.len());
             prev = cur;
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = self.links(g, cur).next();
         }
     }
 
@@ -512,35 +532,32 @@ impl Compact {
         let next = if prev == NIL {
             state.first
         } else {
-            self.slot_locked(g, prev).next.load(Ordering::Relaxed)
+            self.links(g, prev).next()
         };
-        let slot = self.slot_locked(g, index);
-        slot.prev.store(prev, Ordering::Relaxed);
-        slot.next.store(next, Ordering::Relaxed);
+        let links = self.links(g, index);
+        links.prev.store(prev, Ordering::Relaxed);
+        links.next.store(next, Ordering::Relaxed);
         match prev {
             NIL => state.first = index,
-            p => self.slot_locked(g, p).next.store(index, Ordering::Relaxed),
+            p => self.links(g, p).next.store(index, Ordering::Relaxed),
         }
         match next {
             NIL => state.last = index,
-            n => self.slot_locked(g, n).prev.store(index, Ordering::Relaxed),
+            n => self.links(g, n).prev.store(index, Ordering::Relaxed),
         }
     }
 
     /// Unlinks slot `index` from the address-ordered list.
     fn unlink(&self, state: &mut State, g: Geometry, index: u32) {
-        let slot = self.slot_locked(g, index);
-        let (prev, next) = (
-            slot.prev.load(Ordering::Relaxed),
-            slot.next.load(Ordering::Relaxed),
-        );
+        let links = self.links(g, index);
+        let (prev, next) = (links.prev(), links.next());
         match prev {
             NIL => state.first = next,
-            p => self.slot_locked(g, p).next.store(next, Ordering::Relaxed),
+            p => self.links(g, p).next.store(next, Ordering::Relaxed),
         }
         match next {
             NIL => state.last = prev,
-            n => self.slot_locked(g, n).prev.store(prev, Ordering::Relaxed),
+            n => self.links(g, n).prev.store(prev, Ordering::Relaxed),
         }
     }
 
@@ -593,7 +610,7 @@ impl Compact {
             } else {
                 handle.generation + 1
             };
-            let freed = (word & SIDE) | next_gen as u64;
+            let freed = next_gen as u64;
             let mut marked = word | MOVING;
             loop {
                 // `Compact::get` pins a marked block (a move in flight is
@@ -623,7 +640,9 @@ impl Compact {
             if retire {
                 state.retired += 1;
             } else {
-                slot.next.store(state.free_slots, Ordering::Relaxed);
+                self.links(g, handle.index)
+                    .next
+                    .store(state.free_slots, Ordering::Relaxed);
                 state.free_slots = handle.index;
             }
             Ok(())
@@ -667,8 +686,8 @@ impl Compact {
         }
         Some(Pinned {
             slot,
-            bytes: Self::payload(g, slot, word),
-            len: slot.len.load(Ordering::Relaxed) as usize,
+            bytes: Self::payload(g, slot),
+            len: slot.len(),
             handle,
             _bytes: PhantomData,
         })
@@ -713,17 +732,17 @@ impl Compact {
         }
         Some(PinnedMut {
             slot,
-            bytes: Self::payload(g, slot, word),
-            len: slot.len.load(Ordering::Relaxed) as usize,
+            bytes: Self::payload(g, slot),
+            len: slot.len(),
             handle,
             _bytes: PhantomData,
         })
     }
 
-    /// The first byte of the block of `slot`, as of state `word` (pinned).
+    /// The first byte of the block of `slot`, which the caller has pinned.
     #[inline]
-    fn payload(g: Geometry, slot: &Slot, word: u64) -> NonNull<u8> {
-        let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
+    fn payload(g: Geometry, slot: &Slot) -> NonNull<u8> {
+        let offset = slot.offset();
         // `base` is derived from the memory's non-null pointer by adding at
         // most 7, and the memory does not wrap the address space.
         let ptr = g.base.wrapping_add(offset);
@@ -743,8 +762,7 @@ impl Compact {
     pub fn len_of(&self, handle: Handle) -> Option<usize> {
         let slot = self.slot(self.geometry(), handle.index)?;
         let word = slot.state.load(Ordering::Acquire);
-        (word & LIVE != 0 && generation(word) == handle.generation)
-            .then(|| slot.len.load(Ordering::Relaxed) as usize)
+        (word & LIVE != 0 && generation(word) == handle.generation).then(|| slot.len())
     }
 
     /// Whether `ptr` points into the data area (where pinned blocks lie).
@@ -801,14 +819,14 @@ impl Compact {
         let (mut end, mut cur) = (0, state.first);
         while cur != NIL {
             let slot = self.slot_locked(g, cur);
-            let offset = slot.offset_locked() as usize;
+            let offset = slot.offset();
             if offset > end {
                 scan.holes += 1;
                 scan.fragmented += offset - end;
                 scan.largest_free = scan.largest_free.max(offset - end);
             }
-            end = offset + extent(slot.len.load(Ordering::Relaxed) as usize);
-            cur = slot.next.load(Ordering::Relaxed);
+            end = offset + extent(slot.len());
+            cur = self.links(g, cur).next();
         }
         scan.largest_free = scan.largest_free.max(g.capacity.saturating_sub(end));
         scan
@@ -833,7 +851,7 @@ impl Compact {
         let fail = |what, offset| Err(InvariantViolation { what, offset });
         let fresh = self.fresh.load(Ordering::Relaxed);
         let table_at = g.table.addr() - self.memory.as_ptr().addr();
-        let slot_at = |index: u32| table_at + index as usize * SLOT_SIZE;
+        let slot_at = |index: u32| table_at + index as usize * HOT_SIZE;
         if fresh > self.slots {
             return fail("more slots initialised than the table holds", table_at);
         }
@@ -847,17 +865,18 @@ impl Compact {
                 );
             }
             let slot = self.slot_locked(g, cur);
+            let links = self.links(g, cur);
             let word = slot.state.load(Ordering::Relaxed);
-            let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
-            let len = slot.len.load(Ordering::Relaxed) as usize;
-            let align_log2 = slot.align_log2.load(Ordering::Relaxed);
+            let offset = slot.offset();
+            let len = slot.len();
+            let align_log2 = links.align_log2.load(Ordering::Relaxed);
             if word & LIVE == 0 || word & (MOVING | FROZEN) != 0 {
                 return fail(
                     "listed block not live, or a move left unfinished",
                     slot_at(cur),
                 );
             }
-            if slot.prev.load(Ordering::Relaxed) != prev {
+            if links.prev() != prev {
                 return fail("block list back link broken", slot_at(cur));
             }
             if len == 0 || offset < end || offset + extent(len) > g.capacity {
@@ -875,7 +894,7 @@ impl Compact {
             end = offset + extent(len);
             prev = cur;
             listed += 1;
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = links.next();
         }
         if state.last != prev {
             return fail("last block is not the end of the list", table_at);
@@ -886,11 +905,11 @@ impl Compact {
                 return fail("free-slot stack names a bad slot or loops", table_at);
             }
             let word = self.slot_locked(g, cur).state.load(Ordering::Relaxed);
-            if word & LIVE != 0 || word & !(GEN_MASK | SIDE) != 0 {
+            if word & LIVE != 0 || word & !GEN_MASK != 0 {
                 return fail("free slot is live or pinned", slot_at(cur));
             }
             free += 1;
-            cur = self.slot_locked(g, cur).next.load(Ordering::Relaxed);
+            cur = self.links(g, cur).next();
         }
         let mut live = 0u32;
         let mut retired = 0u32;

@@ -43,7 +43,7 @@
 //! 2.4–2.9×); see `BENCHMARKS.md`. Each step is O(blocks): a few walks over
 //! the address-ordered list, no memory beyond the stack.
 
-use super::table::{NIL, WRITER, pins, side};
+use super::table::{NIL, WRITER, pins};
 use super::{Compact, Geometry, State, extent};
 use crate::sync::Ordering;
 
@@ -124,16 +124,17 @@ impl Compact {
                 return None;
             }
             let slot = self.slot_locked(g, cur);
+            let links = self.links(g, cur);
             let word = slot.state.load(Ordering::Relaxed);
-            let len = slot.len.load(Ordering::Relaxed) as usize;
+            let len = slot.len();
             let block = Block {
                 index: cur,
-                offset: slot.offset[side(word)].load(Ordering::Relaxed) as usize,
+                offset: slot.offset(),
                 len,
-                align: 1 << slot.align_log2.load(Ordering::Relaxed),
+                align: links.align(),
                 movable: pins(word) == 0 && word & WRITER == 0 && len <= max_bytes,
             };
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = links.next();
             Some(block)
         })
     }

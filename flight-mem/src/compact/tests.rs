@@ -82,28 +82,22 @@ fn check_catches_a_corrupted_table() {
     let g = c.geometry();
     let slot_b = c.slot(g, b.index).unwrap();
     // Block b claims the bytes of block a.
-    slot_b.offset[0].store(8, Ordering::Relaxed);
+    slot_b.offset.store(8, Ordering::Relaxed);
     let err = c.check().unwrap_err();
     assert_eq!(
         err.what,
         "block overlaps its predecessor or leaves the data area"
     );
-    slot_b.offset[0].store(64, Ordering::Relaxed);
+    slot_b.offset.store(64, Ordering::Relaxed);
     c.check().unwrap();
     // A length that disagrees with the counters.
     slot_b.len.store(72, Ordering::Relaxed);
     assert!(c.check().is_err());
     slot_b.len.store(64, Ordering::Relaxed);
     // A broken back link.
-    c.slot(g, a.index)
-        .unwrap()
-        .prev
-        .store(b.index, Ordering::Relaxed);
+    c.links(g, a.index).prev.store(b.index, Ordering::Relaxed);
     assert_eq!(c.check().unwrap_err().what, "block list back link broken");
-    c.slot(g, a.index)
-        .unwrap()
-        .prev
-        .store(NIL, Ordering::Relaxed);
+    c.links(g, a.index).prev.store(NIL, Ordering::Relaxed);
     c.check().unwrap();
 }
 
