@@ -29,7 +29,8 @@
 //! (about 10 s). Sizes are drawn log-uniformly (as many 64..128 B blocks as
 //! 128..256 KiB ones), and uniformly in a second row; seeds are fixed.
 //!
-//! `defrag reads` runs only the second part. `defrag icount ACCESS N`
+//! `defrag reads` runs only the second part, `defrag moves` only the
+//! first. `defrag icount ACCESS N`
 //! makes N reads of one kind (`index`, `raw`, `handle_floor`,
 //! `handle_floor16`, `get`, `pin_all`) and nothing else, for instruction counts under
 //! callgrind: `(count at N = 1,000,000 - count at N = 100,000) / 900,000`
@@ -479,6 +480,7 @@ fn main() {
         return;
     }
     let reads_only = args.get(1).is_some_and(|a| a == "reads");
+    let moves_only = args.get(1).is_some_and(|a| a == "moves");
     println!(
         "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
     );
@@ -492,6 +494,9 @@ fn main() {
                 fragmenting(sizes, seed);
             }
         }
+    }
+    if moves_only {
+        return;
     }
     println!(
         "\n### `get` + deref of an unpinned handle, 4,096 blocks of 64 B, random order, best of 5 × 20 M reads\n"

@@ -26,6 +26,7 @@
 
 use core::fmt;
 
+use super::batch::{Batch, FIND};
 use super::plan::{Evacuation, Plan};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
@@ -179,10 +180,10 @@ impl Compact {
             ..DefragReport::default()
         };
         let mut cursor = Cursor::Start;
-        while let Some(step) = self
-            .state
-            .with(|state| self.step(state, g, budget, &mut report, &mut cursor))
-        {
+        let mut batch = Batch::new();
+        while let Some(step) = self.state.with(|state| {
+            self.step(state, g, budget, &mut report, &mut cursor, &mut batch)
+        }) {
             progress(&step);
         }
         report.largest_free_after = self.state.with(|state| self.scan(state, g).largest_free);
@@ -199,10 +200,11 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
+        batch: &mut Batch,
     ) -> Option<DefragStep> {
         while !state.sliding {
             let copied = report.bytes_moved + report.bytes_abandoned;
-            let evacuation = match self.plan(state, g, budget.max_bytes, copied) {
+            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied, batch) {
                 Plan::Slide => break,
                 Plan::OverBudget => {
                     report.done = false;
@@ -214,11 +216,53 @@ impl Compact {
                 report.done = false;
                 return None;
             }
-            if let Some(step) = self.evacuate(state, g, report, evacuation) {
-                return Some(step);
+            match self.evacuate(state, g, report, evacuation) {
+                Some(step) => {
+                    if step.moved {
+                        // Our own move: the rest of the batch expects it.
+                        batch.epoch = state.epoch;
+                    } else {
+                        batch.clear();
+                    }
+                    return Some(step);
+                }
+                None => batch.clear(),
             }
         }
         self.slide(state, g, budget, report, cursor)
+    }
+
+    /// The next evacuation: from the batch while it lasts (planning a new
+    /// one when it is empty), else from the step-by-step planner.
+    fn next_evacuation(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        max_bytes: usize,
+        spent: usize,
+        batch: &mut Batch,
+    ) -> Plan {
+        // The planner's own first checks (a scope, the phase's bound).
+        if self.scoped_hint() || state.evacuations > 2 * state.counters.live() as u64 + 16 {
+            batch.clear();
+            return Plan::Slide;
+        }
+        let mut planned = batch.pop(state.epoch);
+        if planned.is_none()
+            && let Some(window) = self.window(state, g, max_bytes)
+        {
+            self.plan_batch(state, g, max_bytes, window, batch);
+            planned = batch.pop(state.epoch);
+        }
+        match planned {
+            Some(mut e) => {
+                if e.after == FIND {
+                    e.after = self.predecessor(state, g, e.to);
+                }
+                Self::within_budget(e, max_bytes, spent)
+            }
+            None => self.plan(state, g, max_bytes, spent),
+        }
     }
 
     /// Makes one evacuation the planner chose; `None` if a pin came first
@@ -244,6 +288,7 @@ impl Compact {
                 report.blocks_moved += 1;
                 state.blocks_moved += 1;
                 state.bytes_moved += e.len as u64;
+                state.epoch = state.epoch.wrapping_add(1);
                 // The block's place in address order changes unless it
                 // stays between the same neighbours.
                 let prev = self.links(g, e.index).prev();
@@ -325,6 +370,7 @@ impl Compact {
                             report.blocks_moved += 1;
                             state.blocks_moved += 1;
                             state.bytes_moved += len as u64;
+                            state.epoch = state.epoch.wrapping_add(1);
                             // The first phase is over until the layout
                             // changes (allocate, free).
                             state.sliding = true;

@@ -1,5 +1,6 @@
 //! See [`Compact`].
 
+mod batch;
 mod defrag;
 mod entry;
 mod pin;
@@ -198,6 +199,10 @@ struct State {
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
+    /// Bumped (wrapping) by every allocation, free and move: a planned
+    /// batch of moves is valid only at the epoch it expects (see the
+    /// `batch` module).
+    epoch: u32,
 }
 
 /// Where the data area and the table are, worked out from the memory.
@@ -314,6 +319,7 @@ impl Compact {
                     evacuations: 0,
                     window: None,
                     sliding: false,
+                    epoch: 0,
                 }),
             }
         }
@@ -490,6 +496,7 @@ impl Compact {
         state.evacuations = 0;
         state.window = None;
         state.sliding = false;
+        state.epoch = state.epoch.wrapping_add(1);
         Ok(Handle {
             index,
             generation: generation(word),
@@ -637,6 +644,7 @@ impl Compact {
             state.evacuations = 0;
             state.window = None;
             state.sliding = false;
+            state.epoch = state.epoch.wrapping_add(1);
             if retire {
                 state.retired += 1;
             } else {

@@ -55,14 +55,15 @@ pub(super) struct Span {
 }
 
 impl Span {
-    const EMPTY: Self = Self { start: 0, end: 0 };
+    pub(super) const EMPTY: Self = Self { start: 0, end: 0 };
 
-    fn len(self) -> usize {
+    pub(super) fn len(self) -> usize {
         self.end - self.start
     }
 }
 
 /// One evacuation the planner chose.
+#[derive(Clone, Copy)]
 pub(super) struct Evacuation {
     /// The block's slot.
     pub(super) index: u32,
@@ -72,6 +73,16 @@ pub(super) struct Evacuation {
     /// The block the destination follows in address order (`NIL`: the
     /// start), for relinking.
     pub(super) after: u32,
+}
+
+impl Evacuation {
+    pub(super) const NONE: Self = Self {
+        index: NIL,
+        from: 0,
+        to: 0,
+        len: 0,
+        after: NIL,
+    };
 }
 
 /// What the planner proposes.
@@ -101,18 +112,28 @@ enum Stuck {
 
 /// What a block is to the planner.
 #[derive(Clone, Copy)]
-struct Block {
-    index: u32,
-    offset: usize,
-    len: usize,
-    align: usize,
+pub(super) struct Block {
+    pub(super) index: u32,
+    pub(super) offset: usize,
+    pub(super) len: usize,
+    pub(super) align: usize,
     /// It may move now (not pinned, no writer, within the budget).
-    movable: bool,
+    pub(super) movable: bool,
+}
+
+impl Block {
+    pub(super) const NONE: Self = Self {
+        index: NIL,
+        offset: 0,
+        len: 0,
+        align: 1,
+        movable: false,
+    };
 }
 
 impl Compact {
     /// The blocks in address order, with what the planner needs.
-    fn blocks<'s>(
+    pub(super) fn blocks<'s>(
         &'s self,
         state: &State,
         g: Geometry,
@@ -215,7 +236,7 @@ impl Compact {
 
     /// Calls `f` with every free range outside `avoid` (each range clipped
     /// to what lies outside both spans) and the block it follows.
-    fn free_outside(
+    pub(super) fn free_outside(
         blocks: impl Iterator<Item = Block>,
         capacity: usize,
         avoid: [Span; 2],
@@ -348,7 +369,7 @@ impl Compact {
     /// no evacuation, slide). The cache lives until the layout changes
     /// (allocate, free) or a block in the window cannot move: evacuating
     /// the window keeps it the cheapest (see the module documentation).
-    fn window(&self, state: &mut State, g: Geometry, max_bytes: usize) -> Option<Span> {
+    pub(super) fn window(&self, state: &mut State, g: Geometry, max_bytes: usize) -> Option<Span> {
         if let Some(window) = state.window {
             return Some(window);
         }
@@ -424,7 +445,7 @@ impl Compact {
     }
 
     /// `planned`, unless it does not fit what is left of the budget.
-    fn within_budget(planned: Evacuation, max_bytes: usize, spent: usize) -> Plan {
+    pub(super) fn within_budget(planned: Evacuation, max_bytes: usize, spent: usize) -> Plan {
         if planned.len > max_bytes - spent {
             Plan::OverBudget
         } else {
