@@ -16,7 +16,8 @@
 //! whose extent fits the largest free range outside `W` moves to the
 //! smallest free range outside `W` that holds it, aligned (ties: the lower
 //! range). Moves only shrink the free ranges outside `W` (a block leaving
-//! `W` frees space inside it), so:
+//! `W` frees space inside it) — except the move of a block that sticks out
+//! of `W`, which ends the batch — so:
 //!
 //! * The order of the blocks is their size order (largest first, ties to
 //!   the lower block), skipping a block whose extent exceeds the largest
@@ -80,6 +81,8 @@ pub(super) struct Batch {
     next: usize,
     /// The layout epoch the next move expects.
     pub(super) epoch: u32,
+    /// Off: every move is planned step by step (tests compare the two).
+    pub(super) enabled: bool,
 }
 
 impl Batch {
@@ -89,6 +92,7 @@ impl Batch {
             len: 0,
             next: 0,
             epoch: 0,
+            enabled: true,
         }
     }
 
@@ -127,9 +131,11 @@ impl Compact {
     ) {
         batch.clear();
         batch.epoch = state.epoch;
-        let overlaps = |offset: usize, len: usize| {
-            offset < window.end && offset + extent(len) > window.start
-        };
+        if !batch.enabled {
+            return;
+        }
+        let overlaps =
+            |offset: usize, len: usize| offset < window.end && offset + extent(len) > window.start;
         // Walk 1: the largest blocks of the window, largest first (ties to
         // the lower block: a later block goes after equal ones).
         let mut top = [Block::NONE; BATCH];
@@ -272,6 +278,12 @@ impl Compact {
                 touched[nt] = lead;
                 nt += 1;
             }
+            // A block that sticks out of the window frees space outside it
+            // when it leaves: the free ranges the batch knows are no longer
+            // all there are.
+            if b.offset < window.start || b.offset + extent(b.len) > window.end {
+                break;
+            }
         }
     }
 
@@ -304,9 +316,10 @@ fn insert<const N: usize>(
     p: Piece,
     better: impl Fn(&Piece, &Piece) -> bool,
 ) {
-    let Some(at) = (0..*count).find(|&i| better(&p, &list[i])).or_else(|| {
-        (*count < N).then_some(*count)
-    }) else {
+    let Some(at) = (0..*count)
+        .find(|&i| better(&p, &list[i]))
+        .or_else(|| (*count < N).then_some(*count))
+    else {
         return;
     };
     let last = (*count).min(N - 1);

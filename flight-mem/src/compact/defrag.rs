@@ -172,7 +172,18 @@ impl Compact {
     pub fn defragment_with(
         &self,
         budget: DefragBudget,
+        progress: impl FnMut(&DefragStep),
+    ) -> DefragReport {
+        self.defragment_planned(budget, progress, true)
+    }
+
+    /// `defragment_with`, with evacuations planned in batches or (for the
+    /// test that compares the two) one step at a time.
+    pub(super) fn defragment_planned(
+        &self,
+        budget: DefragBudget,
         mut progress: impl FnMut(&DefragStep),
+        batched: bool,
     ) -> DefragReport {
         let g = self.geometry();
         let mut report = DefragReport {
@@ -181,9 +192,11 @@ impl Compact {
         };
         let mut cursor = Cursor::Start;
         let mut batch = Batch::new();
-        while let Some(step) = self.state.with(|state| {
-            self.step(state, g, budget, &mut report, &mut cursor, &mut batch)
-        }) {
+        batch.enabled = batched;
+        while let Some(step) = self
+            .state
+            .with(|state| self.step(state, g, budget, &mut report, &mut cursor, &mut batch))
+        {
             progress(&step);
         }
         report.largest_free_after = self.state.with(|state| self.scan(state, g).largest_free);
@@ -281,6 +294,7 @@ impl Compact {
             generation: super::table::generation(word),
         };
         state.evacuations += 1;
+
         let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
         match moved {
             Ok(()) => {

@@ -243,7 +243,11 @@ impl Compact {
         mut f: impl FnMut(Span, u32),
     ) {
         let mut clip = |gap: Span, prev: u32| {
-            let (a, b) = if avoid[0].start <= avoid[1].start {
+            // By start, then end: an empty span at the start of the other
+            // must come first, or "after the second" would be everything
+            // after it (the window at 0 with `Span::EMPTY` as `also` once
+            // let evacuations land inside the window and ping-pong).
+            let (a, b) = if (avoid[0].start, avoid[0].end) <= (avoid[1].start, avoid[1].end) {
                 (avoid[0], avoid[1])
             } else {
                 (avoid[1], avoid[0])
