@@ -230,11 +230,18 @@ fn defragment_until(
 fn memmove_time(moves: &[(usize, usize, usize)]) -> Duration {
     let mut buffer = vec![1u8; REGION];
     let start = Instant::now();
+    replay(&mut buffer, moves);
+    start.elapsed()
+}
+
+/// The moves on `buffer`; its own function so that callgrind can count it
+/// alone.
+#[inline(never)]
+fn replay(buffer: &mut [u8], moves: &[(usize, usize, usize)]) {
     for &(from, to, len) in moves {
         buffer.copy_within(from..from + len, to);
-        black_box(&mut buffer);
+        black_box(&mut *buffer);
     }
-    start.elapsed()
 }
 
 /// Runs of each workload; the timing columns are the fastest (least
@@ -472,6 +479,25 @@ fn get_versus_index() {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, sizes] = &args[..]
+        && mode == "icount-moves"
+    {
+        // One defragmentation of seed 1 and its `memmove` replay, for
+        // callgrind with `--toggle-collect` on each (see
+        // `benches/defrag-icount.sh`).
+        let sizes = match sizes.as_str() {
+            "uniform" => Sizes::Uniform,
+            _ => Sizes::LogUniform,
+        };
+        let (compact, _, _, _) = fragment(sizes, 1);
+        let free = compact.stats().free();
+        let goal = (free as f64 * 0.95).ceil() as usize;
+        let (_, moves, _) = defragment_until(compact, goal);
+        black_box(memmove_time(&moves));
+        let moved: usize = moves.iter().map(|m| m.2).sum();
+        println!("moved {moved}");
+        return;
+    }
     if let [_, mode, access, n] = &args[..]
         && mode == "icount"
     {

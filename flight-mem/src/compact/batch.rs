@@ -35,12 +35,17 @@
 //! the same order, or fewer. Whenever it cannot tell — a block of `W` that
 //! cannot move, a block that fits no range only because of alignment, no
 //! blocks left — it plans nothing and the step-by-step planner (with its
-//! repair rule) takes the step. The batch lives on the stack of one
-//! `defragment` call and is dropped when the layout changes under it: every
-//! allocation, free and move bumps `State::epoch`, and a batch is used only
-//! at the epoch its own last move left (a concurrent `defragment` on another
-//! thread, or a progress callback that allocates, invalidates it). A pin
-//! that stops one of its moves ends the batch too.
+//! repair rule) takes the step. The batch is kept in the allocator's state
+//! from call to call (a frame's budget usually ends a call in the middle of
+//! one) and dropped when the layout changes under it: every allocation,
+//! free and move bumps `State::epoch`, and a batch is used only at the
+//! epoch its own last move left (a concurrent `defragment` on another
+//! thread, or a progress callback that allocates, invalidates it) and with
+//! the `max_bytes` it was planned for. A pin that stops one of its moves
+//! ends the batch too; a pin taken meanwhile on another block of the
+//! window is noticed by the next batch's walk (step-by-step planning
+//! would notice it one step earlier and choose another window; either way
+//! the pinned block does not move).
 
 use super::plan::{Block, Evacuation, Span};
 use super::table::NIL;
@@ -75,12 +80,18 @@ impl Piece {
 }
 
 /// Planned evacuations, made in order.
+#[derive(Clone, Copy)]
 pub(super) struct Batch {
     moves: [Evacuation; BATCH],
     len: usize,
     next: usize,
+    /// The last move popped is not made yet (see [`Batch::unpop`]).
+    pending: bool,
     /// The layout epoch the next move expects.
-    pub(super) epoch: u32,
+    pub(super) epoch: u64,
+    /// The budget's `max_bytes` it was planned for (which blocks may move
+    /// depends on it).
+    max_bytes: usize,
     /// Off: every move is planned step by step (tests compare the two).
     pub(super) enabled: bool,
 }
@@ -91,7 +102,9 @@ impl Batch {
             moves: [Evacuation::NONE; BATCH],
             len: 0,
             next: 0,
+            pending: false,
             epoch: 0,
+            max_bytes: 0,
             enabled: true,
         }
     }
@@ -99,16 +112,33 @@ impl Batch {
     pub(super) fn clear(&mut self) {
         self.len = 0;
         self.next = 0;
+        self.pending = false;
+    }
+
+    /// The move popped last is being made: it is no longer pending.
+    pub(super) fn made(&mut self) {
+        self.pending = false;
+    }
+
+    /// Puts back the move popped last if the budget stopped it before it
+    /// was made, so that the next call starts with it (as step-by-step
+    /// planning would).
+    pub(super) fn unpop(&mut self) {
+        if self.pending {
+            self.next -= 1;
+            self.pending = false;
+        }
     }
 
     /// The next planned move, if the layout is still the one it was
     /// planned for.
-    pub(super) fn pop(&mut self, epoch: u32) -> Option<Evacuation> {
-        if self.epoch != epoch || self.next == self.len {
+    pub(super) fn pop(&mut self, epoch: u64, max_bytes: usize) -> Option<Evacuation> {
+        if self.epoch != epoch || self.max_bytes != max_bytes || self.next == self.len {
             self.clear();
             return None;
         }
         self.next += 1;
+        self.pending = true;
         Some(self.moves[self.next - 1])
     }
 
@@ -131,6 +161,7 @@ impl Compact {
     ) {
         batch.clear();
         batch.epoch = state.epoch;
+        batch.max_bytes = max_bytes;
         if !batch.enabled {
             return;
         }
@@ -172,11 +203,18 @@ impl Compact {
         let mut rooms = [Piece::NONE; ROOMS];
         let mut room_count = 0;
         let mut id = 0u32;
+        // A range shorter than the smallest block's extent matters to no
+        // block (not even as the largest range: every block exceeds it).
+        let least = extent(top[n - 1].len);
         Self::free_outside(
             self.blocks(state, g, max_bytes),
             g.capacity,
             [window, Span::EMPTY],
             |span, prev| {
+                id += 1;
+                if span.len() < least {
+                    return;
+                }
                 let prev = if prev != NIL && {
                     let slot = self.slot_locked(g, prev);
                     overlaps(slot.offset(), slot.len())
@@ -185,8 +223,11 @@ impl Compact {
                 } else {
                     prev
                 };
-                let piece = Piece { span, prev, id };
-                id += 1;
+                let piece = Piece {
+                    span,
+                    prev,
+                    id: id - 1,
+                };
                 insert(&mut rooms, &mut room_count, piece, |a, b| {
                     a.span.len() > b.span.len()
                 });

@@ -187,20 +187,32 @@ impl Compact {
     ) -> DefragReport {
         let g = self.geometry();
         let mut report = DefragReport {
-            largest_free_before: self.state.with(|state| self.scan(state, g).largest_free),
+            largest_free_before: self.state.with(|state| self.largest_free(state, g)),
             ..DefragReport::default()
         };
         let mut cursor = Cursor::Start;
-        let mut batch = Batch::new();
-        batch.enabled = batched;
-        while let Some(step) = self
-            .state
-            .with(|state| self.step(state, g, budget, &mut report, &mut cursor, &mut batch))
-        {
+        while let Some(step) = self.state.with(|state| {
+            // The batch is kept in the state between calls; `step` needs it
+            // and the state apart.
+            let mut batch = state.batch;
+            batch.enabled = batched;
+            let step = self.step(state, g, budget, &mut report, &mut cursor, &mut batch);
+            state.batch = batch;
+            step
+        }) {
             progress(&step);
         }
-        report.largest_free_after = self.state.with(|state| self.scan(state, g).largest_free);
+        report.largest_free_after = self.state.with(|state| self.largest_free(state, g));
         report
+    }
+
+    /// The largest free range: remembered from the last walk if the layout
+    /// has not changed since.
+    fn largest_free(&self, state: &mut State, g: Geometry) -> usize {
+        if state.largest_free.0 != state.epoch {
+            state.largest_free = (state.epoch, self.scan(state, g).largest_free);
+        }
+        state.largest_free.1
     }
 
     /// Makes the next move: an evacuation while the first phase has one
@@ -220,15 +232,18 @@ impl Compact {
             let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied, batch) {
                 Plan::Slide => break,
                 Plan::OverBudget => {
+                    batch.unpop();
                     report.done = false;
                     return None;
                 }
                 Plan::Move(evacuation) => evacuation,
             };
             if report.blocks_moved + report.abandoned >= budget.max_moves {
+                batch.unpop();
                 report.done = false;
                 return None;
             }
+            batch.made();
             match self.evacuate(state, g, report, evacuation) {
                 Some(step) => {
                     if step.moved {
@@ -260,12 +275,12 @@ impl Compact {
             batch.clear();
             return Plan::Slide;
         }
-        let mut planned = batch.pop(state.epoch);
+        let mut planned = batch.pop(state.epoch, max_bytes);
         if planned.is_none()
             && let Some(window) = self.window(state, g, max_bytes)
         {
             self.plan_batch(state, g, max_bytes, window, batch);
-            planned = batch.pop(state.epoch);
+            planned = batch.pop(state.epoch, max_bytes);
         }
         match planned {
             Some(mut e) => {
@@ -302,7 +317,7 @@ impl Compact {
                 report.blocks_moved += 1;
                 state.blocks_moved += 1;
                 state.bytes_moved += e.len as u64;
-                state.epoch = state.epoch.wrapping_add(1);
+                state.epoch += 1;
                 // The block's place in address order changes unless it
                 // stays between the same neighbours.
                 let prev = self.links(g, e.index).prev();
@@ -384,7 +399,7 @@ impl Compact {
                             report.blocks_moved += 1;
                             state.blocks_moved += 1;
                             state.bytes_moved += len as u64;
-                            state.epoch = state.epoch.wrapping_add(1);
+                            state.epoch += 1;
                             // The first phase is over until the layout
                             // changes (allocate, free).
                             state.sliding = true;

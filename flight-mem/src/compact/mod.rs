@@ -199,10 +199,16 @@ struct State {
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
-    /// Bumped (wrapping) by every allocation, free and move: a planned
-    /// batch of moves is valid only at the epoch it expects (see the
-    /// `batch` module).
-    epoch: u32,
+    /// Bumped by every allocation, free and move (64 bits: it never
+    /// wraps): a planned batch of moves is valid only at the epoch it
+    /// expects (see the `batch` module).
+    epoch: u64,
+    /// The largest free range and the epoch it was measured at, so that a
+    /// `defragment` call after another, with nothing allocated, freed or
+    /// moved in between, does not walk the blocks again for its report.
+    largest_free: (u64, usize),
+    /// Evacuations planned but not made yet (see the `batch` module).
+    batch: batch::Batch,
 }
 
 /// Where the data area and the table are, worked out from the memory.
@@ -320,6 +326,8 @@ impl Compact {
                     window: None,
                     sliding: false,
                     epoch: 0,
+                    largest_free: (u64::MAX, 0),
+                    batch: batch::Batch::new(),
                 }),
             }
         }
@@ -496,7 +504,7 @@ impl Compact {
         state.evacuations = 0;
         state.window = None;
         state.sliding = false;
-        state.epoch = state.epoch.wrapping_add(1);
+        state.epoch += 1;
         Ok(Handle {
             index,
             generation: generation(word),
@@ -644,7 +652,7 @@ impl Compact {
             state.evacuations = 0;
             state.window = None;
             state.sliding = false;
-            state.epoch = state.epoch.wrapping_add(1);
+            state.epoch += 1;
             if retire {
                 state.retired += 1;
             } else {
