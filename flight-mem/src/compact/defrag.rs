@@ -17,9 +17,9 @@
 //! keep the address order, so they change no list links. When the walk ends
 //! every movable block sits at its target: `done`.
 //!
-//! Each move is one *step*: the lock is taken for the step (the search and
-//! one copy) and released before the progress callback runs, so the
-//! callback may use the allocator. A slide resumes after the block of the
+//! Each move is one *step*: the lock is taken for the step (the search or
+//! the next move of a planned batch, and one copy) and released before the
+//! progress callback runs, so the callback may use the allocator. A slide resumes after the block of the
 //! previous one, or from the start if that block was freed meanwhile. A
 //! call stops before the move that would exceed the budget. Allocating or
 //! freeing a block starts the first phase again.
@@ -159,9 +159,17 @@ enum Refused {
 }
 
 impl Compact {
-    /// Moves unpinned blocks toward the start, within `budget`; see the
-    /// [`Compact`](crate::Compact) documentation for the algorithm and how moves and
-    /// concurrent pins agree.
+    /// Moves unpinned blocks, within `budget`, until the free space is one
+    /// range at the end; see the [`Compact`](crate::Compact) documentation
+    /// for the algorithm and how moves and concurrent pins agree.
+    ///
+    /// SPEC §8 says blocks move "toward one end". The first phase moves
+    /// blocks out of one range into holes anywhere else (up or down), which
+    /// opens one large free range early, possibly in the middle; the second
+    /// slides every movable block toward the start. When
+    /// [`DefragReport::done`] is true, every movable block sits at its place
+    /// packed toward the start, so the free space is one range at the end
+    /// (apart from pinned and oversized blocks).
     pub fn defragment(&self, budget: DefragBudget) -> DefragReport {
         self.defragment_with(budget, |_| {})
     }

@@ -90,15 +90,20 @@ const fn extent(len: usize) -> usize {
 ///   and one atomic read-modify-write when the guard drops (`get_mut` adds
 ///   a fence and a load: it gives way to [`PinnedAll`] scopes).
 /// * [`pin_all`](Compact::pin_all) pins every block at once for the cost of
-///   one guard; [`PinnedAll::get`] then costs plain loads — the read path
-///   for hot loops (see [`PinnedAll`] for why a per-access guard cannot be
-///   as cheap, and what the scope costs the defragmenter).
+///   one guard; [`PinnedAll::get`] then costs one compare of the index, one
+///   load and one masked compare of the state word and two loads from the
+///   same 16-byte slot — the read path for hot loops (see [`PinnedAll`] for
+///   why a per-access guard cannot be as cheap, and what the scope costs
+///   the defragmenter).
 /// * [`free`](Compact::free): O(1) under the lock.
 /// * [`defragment`](Compact::defragment): first evacuates the cheapest
 ///   range that would make the free space nearly one range (blocks moved
-///   into holes elsewhere, best fit), then slides the rest toward the
-///   start; resumable, at most the budget's bytes and moves per call,
-///   O(blocks) per move.
+///   into holes elsewhere, up or down, best fit), then slides the rest
+///   toward the start; resumable, at most the budget's bytes and moves per
+///   call. Evacuations are planned up to 8 at a time in two walks over the
+///   blocks (O(blocks) per batch, see the `batch` module), slides resume
+///   where the previous one ended, and each call walks the blocks once more
+///   for its report unless nothing changed since the last call.
 /// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 ///   [`check`](Compact::check): O(live blocks) under the lock.
 ///
@@ -128,9 +133,11 @@ const fn extent(len: usize) -> usize {
 /// * When the destination does not overlap the block, readers may still pin
 ///   the block during the copy: they read the old bytes, which the copy only
 ///   reads too. The move ends with a compare-and-swap that requires the pin
-///   count to be zero; if a reader holds a pin, the **move is abandoned**
-///   (the copy is discarded and the block stays), so the pin is honoured
-///   and no reader ever sees a half-moved block.
+///   count to be zero and sets `FROZEN`; if a reader holds a pin, the **move
+///   is abandoned** (the copy is discarded and the block stays), so the pin
+///   is honoured and no reader ever sees a half-moved block. Otherwise the
+///   new offset is stored while `FROZEN` keeps pins out, and one release
+///   clears the flags (a `get` arriving in that instant waits for it).
 /// * When the destination overlaps the block (a slide by less than its
 ///   length), the copy writes bytes a reader would read, so the move sets
 ///   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the

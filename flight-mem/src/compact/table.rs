@@ -168,7 +168,7 @@ pub(crate) const SLOT_ALIGN: usize = core::mem::align_of::<Slot>();
 // pass the second assertion.
 #[cfg(not(loom))]
 const _: () = assert!(HOT_SIZE == 16 && SLOT_SIZE == 28);
-const _: () = assert!(HOT_SIZE % core::mem::align_of::<Links>() == 0);
+const _: () = assert!(HOT_SIZE.is_multiple_of(core::mem::align_of::<Links>()));
 
 impl Slot {
     /// A never-used slot: generation 0, not live.
