@@ -506,4 +506,25 @@ mod tests {
         assert!(calm.is_some());
         assert_eq!(raced, calm);
     }
+
+    /// With the window at 0 and `Span::EMPTY` as the second span, the free
+    /// ranges "outside" once included the window itself (the empty span
+    /// sorted second, and everything after it counted as outside), so
+    /// evacuations could land inside the window and ping-pong.
+    #[test]
+    fn free_ranges_outside_a_window_at_zero_exclude_it() {
+        let window = Span { start: 0, end: 200 };
+        let mut pieces = std::vec::Vec::new();
+        Compact::free_outside(blocks(false), 512, [window, Span::EMPTY], |span, _| {
+            pieces.push(span)
+        });
+        // Gaps 48..64, 112..128, 176..192 lie inside; 240..512 is outside.
+        assert_eq!(
+            pieces,
+            [Span {
+                start: 240,
+                end: 512
+            }]
+        );
+    }
 }
