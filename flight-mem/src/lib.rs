@@ -19,7 +19,7 @@
 //! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
 //! | [`FreeList`] | general heap, segregated first/best fit | O(blocks in the size class) / O(1) | one header word |
-//! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 32-byte handle slot |
+//! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 28 bytes per handle (16-byte hot slot) |
 //!
 //! Every allocator is const-constructible over memory it owns, usable from a
 //! `static` with no initialisation call, `Sync`, and implements
