@@ -520,15 +520,13 @@ impl State {
             }
             at = at.back(inner_gap)?;
             header = self.region.word(at);
-            if header & USED == 0 {
+            // The payload starts inside the block. (Without a gap, any
+            // block size does: `MIN_BLOCK > WORD`.)
+            if header & USED == 0 || header & !FLAGS <= WORD + inner_gap {
                 return None;
             }
         }
-        let size = header & !FLAGS;
-        let span = self.region.span(at, size)?;
-        if size <= WORD + inner_gap {
-            return None;
-        }
+        let span = self.region.span(at, header & !FLAGS)?;
         Some(UsedBlock {
             span,
             header,
