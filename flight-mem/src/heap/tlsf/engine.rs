@@ -155,7 +155,7 @@ impl State {
     /// its list.
     #[inline]
     fn insert(&mut self, span: Span) {
-        let (fl, sl) = list_of(span.size());
+        let (fl, sl) = span.list();
         let head = self.heads[fl][sl];
         let block = span.block();
         self.region.set_next(block, head);
@@ -187,7 +187,7 @@ impl State {
             return;
         }
         // The list head: only now is its list needed.
-        let (fl, sl) = list_of(span.size());
+        let (fl, sl) = span.list();
         debug_assert_eq!(self.heads[fl][sl], span.block().link());
         self.heads[fl][sl] = next;
         if next == NIL {

@@ -35,6 +35,7 @@
 
 use core::ptr::NonNull;
 
+use super::classes::{FL_COUNT, SL_COUNT, class_of};
 use super::{FLAGS, Link, MIN_BLOCK, NIL, WORD};
 
 /// A granule-aligned offset at most `end`: the word there is in the region.
@@ -103,6 +104,20 @@ impl Span {
     #[inline(always)]
     pub(super) fn header(self) -> At {
         At(self.off)
+    }
+
+    /// The free list a block of this size belongs to.
+    #[inline(always)]
+    pub(super) fn list(self) -> (usize, usize) {
+        let (fl, sl) = class_of(self.size);
+        debug_assert!(fl < FL_COUNT && sl < SL_COUNT);
+        // SAFETY: `size <= end <= MAX_END`, and every size up to `MAX_END`
+        // has a class below `FL_COUNT` (`FL_COUNT`'s definition; the unit
+        // test `lists_partition_sizes` checks `MAX_END`'s). Telling the
+        // compiler spares the clamp and the bounds checks of the list's
+        // head and bitmap.
+        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
+        (fl, sl)
     }
 
     /// The block, for its links.
