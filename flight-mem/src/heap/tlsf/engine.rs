@@ -508,6 +508,10 @@ impl State {
     /// makes. Reads only words inside the region.
     #[inline(always)]
     fn used_block(&self, payload: usize) -> Option<UsedBlock> {
+        // Headers are granule-aligned.
+        if (payload - WORD) & FLAGS != 0 {
+            return None;
+        }
         let mut at = self.region.at(payload - WORD)?;
         let mut header = self.region.word(at);
         let mut inner_gap = 0;
@@ -539,6 +543,9 @@ impl State {
     #[cold]
     #[inline(never)]
     fn refusal(&self, payload: usize) -> AllocError {
+        if (payload - WORD) & FLAGS != 0 {
+            return AllocError::ForeignPointer;
+        }
         let Some(mut at) = self.region.at(payload - WORD) else {
             return AllocError::ForeignPointer;
         };
@@ -567,7 +574,7 @@ impl State {
     /// free block's links, so the few offsets a gap header can have are
     /// probed for a free header. Only runs for refused pointers.
     fn in_freed_gap_block(&self, payload: usize) -> bool {
-        if payload >= self.region.end() || payload < WORD {
+        if payload >= self.region.end() || payload < WORD || (payload - WORD) & FLAGS != 0 {
             return false;
         }
         let Some(marker) = self.region.at(payload - WORD) else {

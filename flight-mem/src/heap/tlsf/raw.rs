@@ -1,12 +1,14 @@
 //! Tlsf's region and its typed offsets: the only place the algorithm's
 //! reads and writes of the region are `unsafe`.
 //!
-//! * An [`At`] is a granule-aligned offset at most `end`: the word there
-//!   lies in the region.
+//! * An [`At`] is a word-aligned offset at most `end`: the word there lies
+//!   in the region. (Headers are granule-aligned; boundary tags, on 32-bit
+//!   targets, only word-aligned.)
 //! * A [`Block`] is a granule-aligned offset with `off + MIN_BLOCK <= end`:
 //!   a header with room for the two links after it.
-//! * A [`Span`] is a whole block: `off..off + size` inside `0..end`, both
-//!   granule multiples, `size >= MIN_BLOCK`.
+//! * A [`Span`] is a whole block: `off..off + size` inside `0..end`, `off`
+//!   word-aligned (granule-aligned in a consistent heap), `size` a granule
+//!   multiple of at least `MIN_BLOCK`.
 //!
 //! [`Region::word`], [`Region::set_word`], [`Region::links`] and the other
 //! accessors are safe: their argument's type is the bounds proof. The
@@ -38,7 +40,10 @@ use core::ptr::NonNull;
 use super::classes::{FL_COUNT, SL_COUNT, class_of};
 use super::{FLAGS, Link, MIN_BLOCK, NIL, WORD};
 
-/// A granule-aligned offset at most `end`: the word there is in the region.
+/// The low bits of a word-aligned offset.
+const WORD_BITS: usize = WORD - 1;
+
+/// A word-aligned offset at most `end`: the word there is in the region.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) struct At(usize);
 
@@ -47,8 +52,8 @@ pub(super) struct At(usize);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) struct Block(usize);
 
-/// A whole block: `off..off + size` inside `0..end`, both granule
-/// multiples, `size >= MIN_BLOCK`.
+/// A whole block: `off..off + size` inside `0..end`, `off` word-aligned,
+/// `size` a granule multiple of at least `MIN_BLOCK`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) struct Span {
     off: usize,
@@ -62,11 +67,11 @@ impl At {
         self.0
     }
 
-    /// The word `by` bytes before this one, if `by` is a granule multiple
-    /// not above the offset.
+    /// The word `by` bytes before this one, if `by` is a multiple of the
+    /// word not above the offset.
     #[inline(always)]
     pub(super) fn back(self, by: usize) -> Option<At> {
-        if by & FLAGS != 0 {
+        if by & WORD_BITS != 0 {
             return None;
         }
         self.0.checked_sub(by).map(At)
@@ -256,11 +261,11 @@ impl Region {
 
     // --- checked constructors ---
 
-    /// The word at `off`, if `off` is granule-aligned and at most `end` in
-    /// a built region.
+    /// The word at `off`, if `off` is word-aligned and at most `end` in a
+    /// built region.
     #[inline(always)]
     pub(super) fn at(&self, off: usize) -> Option<At> {
-        (off & FLAGS == 0 && off <= self.end && self.end != 0).then_some(At(off))
+        (off & WORD_BITS == 0 && off <= self.end && self.end != 0).then_some(At(off))
     }
 
     /// The block of `size` bytes whose header is `at`, if it fits in the
@@ -348,8 +353,8 @@ impl Region {
     pub(super) fn word(&self, at: At) -> usize {
         // SAFETY: an `At` exists only for a built region and is at most
         // `end`, so the word lies in the `end + WORD` bytes `init` was given;
-        // `base + WORD` is granule-aligned and `at` a granule multiple, so
-        // `base + at` is word-aligned.
+        // `base + WORD` is granule-aligned and `at` a multiple of the word,
+        // so `base + at` is word-aligned.
         unsafe { self.base.add(at.0).cast::<usize>().read() }
     }
 
