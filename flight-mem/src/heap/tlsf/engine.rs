@@ -445,6 +445,7 @@ impl State {
         prev_flag: usize,
         requested: usize,
     ) -> (At, usize) {
+        debug_assert!(inner_gap < MIN_BLOCK && inner_gap & FLAGS == 0);
         // SAFETY: the caller's contract.
         let used = match unsafe { span.split(inner_gap + block) } {
             Some((used, tail)) => {
