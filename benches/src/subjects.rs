@@ -84,7 +84,14 @@ macro_rules! owned_subject {
 
 owned_subject!(
     /// flight-mem's TLSF.
-    FmTlsf(Tlsf), "flight-mem Tlsf", |arena| arena, |memory| Tlsf::new(memory)
+    FmTlsf(Tlsf), "flight-mem Tlsf", |arena| arena,
+    // Built at creation (`stats` builds the lazy heap), as rlsf's pool is
+    // inserted at creation: the first timed operation is then not the build.
+    |memory| {
+        let heap = Tlsf::new(memory);
+        let _ = heap.stats();
+        heap
+    }
 );
 owned_subject!(
     /// flight-mem's first/best-fit free list (default fit).

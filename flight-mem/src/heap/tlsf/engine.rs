@@ -5,6 +5,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_of};
+use super::raw::{At, Region, Span};
 use super::*;
 use crate::heap::locked::{Carved, HeapEngine, Released};
 use crate::stats::Counters;
@@ -47,10 +48,10 @@ unsafe impl HeapEngine for State {
 
     #[inline(always)]
     unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
-        let payload = ptr.as_ptr().addr().wrapping_sub(self.base.addr());
+        let payload = ptr.as_ptr().addr().wrapping_sub(self.region.base().addr());
         // Before the first use `end` is 0, so every pointer is refused here
         // and the wrapper builds the heap and asks again.
-        if payload.wrapping_sub(WORD) < self.end {
+        if payload.wrapping_sub(WORD) < self.region.end() {
             self.free(payload)
         } else {
             Err(AllocError::ForeignPointer)
@@ -68,18 +69,16 @@ unsafe impl HeapEngine for State {
 
 /// Everything behind the lock.
 ///
-/// Blocks are addressed by the offset of their header from `base`. Block
-/// layout (offsets relative to the header):
+/// Blocks are addressed by the offset of their header from the region's
+/// first header, typed by [`raw`](super::raw). Block layout (offsets
+/// relative to the header):
 ///
 /// ```text
 /// used: [size | flags][marker, if aligned inside][payload ........][slack?]
 /// free: [size | 0    ][next: u32][prev: u32] ........... [size (tag)]
 /// ```
 pub(crate) struct State {
-    /// The first block header; null until `init`.
-    base: *mut u8,
-    /// Offset of the end marker (a used, zero-sized header) = capacity.
-    end: usize,
+    region: Region,
     /// Bit `fl` set: `sl_bitmap[fl] != 0`.
     fl_bitmap: u32,
     /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
@@ -90,34 +89,37 @@ pub(crate) struct State {
 /// A block `free` has found behind a payload pointer.
 #[derive(Clone, Copy)]
 struct UsedBlock {
-    /// The header offset.
-    off: usize,
+    span: Span,
     header: usize,
     /// Bytes between the header and the payload's alignment marker.
     inner_gap: usize,
 }
 
-/// A free block and where its list holds it.
-#[derive(Clone, Copy)]
-struct Listed {
-    off: usize,
-    /// Read only by the neighbour checks of debug builds.
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
-    size: usize,
+/// A list that holds a block: made only where that is known (a set
+/// bitmap bit in `find_from`, a head that is not NIL in `own_list_head`),
+/// and used before the lists change (`pop` consumes it).
+struct Found {
     fl: usize,
     sl: usize,
 }
 
-// SAFETY: `base` points into the region owned by the `Tlsf`, which may be
-// used from any thread; the lock serialises every access through it.
+/// A free block and where its list holds it.
+#[derive(Clone, Copy)]
+struct Listed {
+    span: Span,
+    fl: usize,
+    sl: usize,
+}
+
+// SAFETY: the region belongs to the `Tlsf`, which may be used from any
+// thread; the lock serialises every access through it.
 unsafe impl Send for State {}
 
 impl State {
     const_fn! {
         pub(super) fn new() -> Self {
             Self {
-                base: core::ptr::null_mut(),
-                end: 0,
+                region: Region::empty(),
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
                 heads: [[NIL; SL_COUNT]; FL_COUNT],
@@ -130,119 +132,63 @@ impl State {
     fn init(&mut self, memory: &RawMemory) {
         let (lead, end) = geometry(memory);
         // `wrapping_add`: for a region too small to hold any block, `lead`
-        // may point past it; nothing is accessed then.
-        self.base = memory.as_ptr().wrapping_add(lead);
-        if self.base.is_null() {
-            // Only a zero-length region at address 0 – 15 gets here; it
-            // has no capacity, and a dangling non-null base keeps `init`
-            // from running again.
-            self.base = NonNull::dangling().as_ptr();
+        // may point past it; nothing is accessed then. Only a zero-length
+        // region at address 0 – 15 has a null first header; it has no
+        // capacity either.
+        let base = NonNull::new(memory.as_ptr().wrapping_add(lead)).unwrap_or(NonNull::dangling());
+        // SAFETY: `geometry` proved `lead + end + WORD <= memory.len()`
+        // with `base + WORD` granule-aligned and `end <= MAX_END` a granule
+        // multiple, or returned `end == 0` (then nothing is accessed); the
+        // `RawMemory` is this heap's alone.
+        let Some(whole) = (unsafe { self.region.init(base, end) }) else {
             return;
-        }
-        self.end = end;
-        if end == 0 {
-            return;
-        }
-        // SAFETY: `geometry` proved `lead + end + WORD <= memory.len()`;
-        // offsets 0 (header), `end - WORD` (tag) and `end` (marker) are
-        // word-aligned words inside it.
-        unsafe {
-            self.set_word(0, end);
-            self.set_word(end - WORD, end);
-            self.set_word(end, USED | PREV_FREE);
-        }
-        self.insert(0, end);
-    }
-
-    // --- raw access; every offset is in `0..=end` and word-aligned ---
-
-    /// # Safety
-    /// `off` is word-aligned and `off <= self.end` (the end marker is the
-    /// last word).
-    #[inline]
-    unsafe fn word(&self, off: usize) -> usize {
-        // SAFETY: per the contract the word lies inside the region, which
-        // is valid for reads, and `base + off` is word-aligned because
-        // `base + WORD` is granule-aligned.
-        unsafe { self.base.add(off).cast::<usize>().read() }
-    }
-
-    /// # Safety
-    /// As for [`word`](Self::word), and no live block's payload is there.
-    #[inline]
-    unsafe fn set_word(&mut self, off: usize, value: usize) {
-        // SAFETY: as for `word`; the region is valid for writes.
-        unsafe { self.base.add(off).cast::<usize>().write(value) }
-    }
-
-    /// # Safety
-    /// `off` is a free block's header offset (its links are inside it).
-    #[inline]
-    unsafe fn links(&self, off: usize) -> (Link, Link) {
-        // SAFETY: a free block is at least `MIN_BLOCK` bytes, so both
-        // `u32` links after its header lie inside it, 4-aligned.
-        unsafe {
-            let at = self.base.add(off + WORD).cast::<Link>();
-            (at.read(), at.add(1).read())
-        }
-    }
-
-    /// # Safety
-    /// As for [`links`](Self::links).
-    #[inline]
-    unsafe fn set_next(&mut self, off: usize, next: Link) {
-        // SAFETY: see `links`.
-        unsafe { self.base.add(off + WORD).cast::<Link>().write(next) }
-    }
-
-    /// # Safety
-    /// As for [`links`](Self::links).
-    #[inline]
-    unsafe fn set_prev(&mut self, off: usize, prev: Link) {
-        // SAFETY: see `links`.
-        unsafe { self.base.add(off + WORD).cast::<Link>().add(1).write(prev) }
+        };
+        self.region.set_word(whole.header(), end);
+        self.region.set_word(whole.tag(), end);
+        self.region.set_word(whole.after(), USED | PREV_FREE);
+        self.insert(whole);
     }
 
     // --- free lists ---
 
-    /// Pushes the free block at `off` (of `size` bytes, header and tag
-    /// already written) onto its list.
+    /// Pushes the free block `span` (header and tag already written) onto
+    /// its list.
     #[inline]
-    fn insert(&mut self, off: usize, size: usize) {
-        let (fl, sl) = list_of(size);
+    fn insert(&mut self, span: Span) {
+        let (fl, sl) = span.list();
         let head = self.heads[fl][sl];
-        // SAFETY: `off` is a free block; `head`, when not NIL, is one too.
-        unsafe {
-            self.set_next(off, head);
-            self.set_prev(off, NIL);
-            if head != NIL {
-                self.set_prev(head as usize, off as Link);
-            }
+        let block = span.block();
+        self.region.set_next(block, head);
+        self.region.set_prev(block, NIL);
+        if head != NIL {
+            // SAFETY: a list head that is not NIL is a listed free block.
+            let head = unsafe { self.region.linked(head) };
+            self.region.set_prev(head, block.link());
         }
-        self.heads[fl][sl] = off as Link;
+        self.heads[fl][sl] = block.link();
         self.fl_bitmap |= 1 << fl;
         self.sl_bitmap[fl] |= 1 << sl;
     }
 
-    /// Unlinks the listed free block of `size` bytes at `off`.
+    /// Unlinks the listed free block `span`.
     #[inline]
-    fn unlink(&mut self, off: usize, size: usize) {
-        // SAFETY: `off` is a listed free block, and so are `next` and
-        // `prev` when not NIL.
-        let (next, prev) = unsafe { self.links(off) };
-        // SAFETY: as above.
-        unsafe {
-            if next != NIL {
-                self.set_prev(next as usize, prev);
-            }
-            if prev != NIL {
-                self.set_next(prev as usize, next);
-                return;
-            }
+    fn unlink(&mut self, span: Span) {
+        let (next, prev) = self.region.links(span.block());
+        if next != NIL {
+            // SAFETY: a listed block's link that is not NIL is a listed
+            // free block.
+            let next = unsafe { self.region.linked(next) };
+            self.region.set_prev(next, prev);
+        }
+        if prev != NIL {
+            // SAFETY: as above.
+            let prev = unsafe { self.region.linked(prev) };
+            self.region.set_next(prev, next);
+            return;
         }
         // The list head: only now is its list needed.
-        let (fl, sl) = list_of(size);
-        debug_assert_eq!(self.heads[fl][sl] as usize, off);
+        let (fl, sl) = span.list();
+        debug_assert_eq!(self.heads[fl][sl], span.block().link());
         self.heads[fl][sl] = next;
         if next == NIL {
             self.sl_bitmap[fl] &= !(1 << sl);
@@ -252,50 +198,46 @@ impl State {
         }
     }
 
-    /// The free block whose header is at `off` (a word-aligned offset below
-    /// `end`), if its header is a free block's and its links point at
-    /// blocks inside the region: what `free` checks of a neighbour before
-    /// it unlinks it, so that even a forged header cannot make it write
-    /// outside the region.
-    #[inline]
-    fn checked_free(&self, off: usize) -> Option<Listed> {
-        // SAFETY: `off < end` is word-aligned.
-        let size = unsafe { self.word(off) };
-        if size & FLAGS != 0 || size < MIN_BLOCK || size > self.end - off {
+    /// The free block whose header is at `at`, if its header is a free
+    /// block's and its links point at blocks inside the region: what debug
+    /// builds check of a neighbour before `free` unlinks it, and `check` of
+    /// every free block, so that even a forged header cannot make them read
+    /// or write outside the region.
+    fn checked_free(&self, at: At) -> Option<Listed> {
+        let size = self.region.word(at);
+        if size & FLAGS != 0 {
             return None;
         }
-        // SAFETY: the block is at least `MIN_BLOCK` bytes inside the region,
-        // so its links are too.
-        let (next, prev) = unsafe { self.links(off) };
-        // NIL, or a block offset with room for links below `end`.
-        let last = self.end - MIN_BLOCK;
-        let valid =
-            |link: Link| link == NIL || (link as usize & FLAGS == 0 && link as usize <= last);
+        let span = self.region.span(at, size)?;
+        let (next, prev) = self.region.links(span.block());
+        let valid = |link: Link| link == NIL || self.region.block(link as usize).is_some();
         if !valid(next) || !valid(prev) {
             return None;
         }
         let (fl, sl) = list_of(size);
-        Some(Listed { off, size, fl, sl })
+        Some(Listed { span, fl, sl })
     }
 
     /// Whether the free block `block` is where its links and its list say:
     /// linked from its predecessor (or the list head) and its successor.
     fn is_linked(&self, block: &Listed) -> bool {
-        // SAFETY: `checked_free` produced `block`: its links are NIL or
-        // in-region block offsets, whose links are in the region too.
-        unsafe {
-            let (next, prev) = self.links(block.off);
-            (if prev == NIL {
-                self.heads[block.fl][block.sl] as usize == block.off
-            } else {
-                self.links(prev as usize).0 as usize == block.off
-            }) && (next == NIL || self.links(next as usize).1 as usize == block.off)
-        }
+        let me = block.span.block().link();
+        let (next, prev) = self.region.links(block.span.block());
+        let link_of = |link: Link, field: fn((Link, Link)) -> Link| {
+            self.region
+                .block(link as usize)
+                .is_some_and(|other| field(self.region.links(other)) == me)
+        };
+        (if prev == NIL {
+            self.heads[block.fl][block.sl] == me
+        } else {
+            link_of(prev, |links| links.0)
+        }) && (next == NIL || link_of(next, |links| links.1))
     }
 
     /// The list at or after `(fl, sl)` with a block, if any.
     #[inline]
-    fn find_from(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
+    fn find_from(&self, fl: usize, sl: usize) -> Option<Found> {
         if fl >= FL_COUNT {
             return None;
         }
@@ -316,42 +258,51 @@ impl State {
         // found is set. Telling the compiler spares the callers' bounds
         // checks.
         unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
-        Some((fl, sl))
+        // Its bit is set: the list holds a block.
+        Some(Found { fl, sl })
     }
 
-    /// Unlinks the head of the non-empty list `(fl, sl)`; returns its
-    /// offset and size.
+    /// The head of a list that holds a block.
+    #[inline(always)]
+    fn head(&self, list: &Found) -> Span {
+        let head = self.heads[list.fl][list.sl];
+        // SAFETY: a `Found` list is not empty (and the lists have not
+        // changed since it was found: `pop` consumes it), so its head is a
+        // listed free block.
+        unsafe { self.region.listed(head) }
+    }
+
+    /// Unlinks the head of a list that holds a block.
     #[inline]
-    fn pop(&mut self, fl: usize, sl: usize) -> (usize, usize) {
-        let head = self.heads[fl][sl] as usize;
-        debug_assert!(head != NIL as usize);
-        // SAFETY: the list is non-empty, so `head` is a free block, and so
-        // is its successor when not NIL.
-        let (size, next) = unsafe { (self.word(head), self.links(head).0) };
+    fn pop(&mut self, list: Found) -> Span {
+        let head = self.head(&list);
+        let Found { fl, sl } = list;
+        let next = self.region.links(head.block()).0;
         self.heads[fl][sl] = next;
         if next != NIL {
-            // SAFETY: see above.
-            unsafe { self.set_prev(next as usize, NIL) };
+            // SAFETY: a listed block's link that is not NIL is a listed
+            // free block.
+            let next = unsafe { self.region.linked(next) };
+            self.region.set_prev(next, NIL);
         } else {
             self.sl_bitmap[fl] &= !(1 << sl);
             if self.sl_bitmap[fl] == 0 {
                 self.fl_bitmap &= !(1 << fl);
             }
         }
-        (head, size)
+        head
     }
 
     #[cold]
-    fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<(usize, usize)> {
+    fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<Found> {
         let (fl, sl) = class_of(need);
-        let head = *self.heads.get(fl)?.get(sl)?;
-        if head == NIL {
+        if *self.heads.get(fl)?.get(sl)? == NIL {
             return None;
         }
-        let head = head as usize;
-        // SAFETY: a list head is a free block below `end`.
-        let size = unsafe { self.word(head) };
-        (self.gap(head, align) + block <= size).then_some((fl, sl))
+        // Its head is not NIL: the list holds a block.
+        let list = Found { fl, sl };
+        let head = self.head(&list);
+        (self.gap(head.off(), align) + block <= head.size()).then_some(list)
     }
 
     // --- allocation ---
@@ -365,24 +316,23 @@ impl State {
         let size = layout.size();
         // Zero, larger than the heap, or the heap not built (`end == 0`).
         // Below `end <= MAX_END`, rounding `size` up cannot overflow.
-        if size.wrapping_sub(1) >= self.end {
+        if size.wrapping_sub(1) >= self.region.end() {
             return None;
         }
         let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
-        let (payload, consumed) = if layout.align() <= GRANULE {
-            let (fl, sl) = self.list_for(block, block, GRANULE)?;
-            let (off, room) = self.pop(fl, sl);
-            self.split_used(off, room, block, 0, 0, size)
+        let (before_payload, consumed) = if layout.align() <= GRANULE {
+            let list = self.list_for(block, block, GRANULE)?;
+            let span = self.pop(list);
+            // SAFETY: `list_for` found a list whose head holds `block`
+            // bytes (granule-aligned payloads need no gap).
+            unsafe { self.split_used(span, block, 0, 0, size) }
         } else {
             if layout.align() > max_align {
                 return None;
             }
             self.allocate_aligned(block, size, layout.align())?
         };
-        // SAFETY: `payload` is the offset of a block payload inside the
-        // region that `base` points into; `base` is non-null once built,
-        // and offsets stay in the region, which does not wrap.
-        let payload = unsafe { NonNull::new_unchecked(self.base.add(payload)) };
+        let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
     }
 
@@ -397,10 +347,10 @@ impl State {
         let Some(block) = Tlsf::block_size(size) else {
             return AllocError::SizeOverflow { size };
         };
-        if block > self.end {
+        if block > self.region.end() {
             return AllocError::TooLarge {
                 size,
-                max: self.end.saturating_sub(WORD),
+                max: self.region.end().saturating_sub(WORD),
             };
         }
         AllocError::OutOfMemory {
@@ -412,42 +362,40 @@ impl State {
     /// [`try_allocate`](Self::try_allocate) for alignments above the
     /// granule.
     #[inline]
-    fn allocate_aligned(
-        &mut self,
-        block: usize,
-        size: usize,
-        align: usize,
-    ) -> Option<(usize, usize)> {
+    fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<(At, usize)> {
         // Most free blocks are larger than asked for, so a block found for
         // the unpadded size usually fits once aligned too; it is taken when
         // it does, and only otherwise is the padded size searched for. This
         // keeps small alignments from pushing requests into larger classes.
         let (fl, sl) = list_holding(block);
-        let fits = self.find_from(fl, sl).filter(|&(fl, sl)| {
-            let head = self.heads[fl][sl] as usize;
-            // SAFETY: a list head is a free block below `end`.
-            self.gap(head, align) + block <= unsafe { self.word(head) }
+        let fits = self.find_from(fl, sl).filter(|list| {
+            let head = self.head(list);
+            self.gap(head.off(), align) + block <= head.size()
         });
-        let (fl, sl) = match fits {
+        let list = match fits {
             Some(list) => list,
             // Any block of `need` bytes holds `block` at an aligned payload.
             // No overflow: `block <= end + GRANULE` and `align <= region
             // length`, both far below `usize::MAX / 2`.
             None => self.list_for(block + (align - GRANULE), block, align)?,
         };
-        let (off, room) = self.pop(fl, sl);
-        let gap = self.gap(off, align);
+        let span = self.pop(list);
+        let gap = self.gap(span.off(), align);
         Some(if gap >= MIN_BLOCK {
+            // SAFETY: the list was chosen so that its head holds `gap +
+            // block` bytes, so `MIN_BLOCK <= gap <= size - block`, and
+            // `block >= MIN_BLOCK`; `gap` is a granule multiple (payloads
+            // and `align` are).
+            let (front, rest) = unsafe { span.cut(gap) };
             // The gap becomes a free block of its own.
-            // SAFETY: `off..off + gap` lies in the unlinked free block.
-            unsafe {
-                self.set_word(off, gap);
-                self.set_word(off + gap - WORD, gap);
-            }
-            self.insert(off, gap);
-            self.split_used(off + gap, room - gap, block, 0, PREV_FREE, size)
+            self.region.set_word(front.header(), gap);
+            self.region.set_word(front.tag(), gap);
+            self.insert(front);
+            // SAFETY: `rest` holds `block` bytes (above).
+            unsafe { self.split_used(rest, block, 0, PREV_FREE, size) }
         } else {
-            self.split_used(off, room, block, gap, 0, size)
+            // SAFETY: the block holds `gap + block` bytes (above).
+            unsafe { self.split_used(span, block, gap, 0, size) }
         })
     }
 
@@ -455,77 +403,88 @@ impl State {
     /// failing that `need`'s own list if its head holds `block` once
     /// aligned to `align`.
     #[inline]
-    fn list_for(&self, need: usize, block: usize, align: usize) -> Option<(usize, usize)> {
+    fn list_for(&self, need: usize, block: usize, align: usize) -> Option<Found> {
         let (fl, sl) = list_holding(need);
-        let (fl, sl) = self
+        let list = self
             .find_from(fl, sl)
             .or_else(|| self.own_list_head(need, block, align))?;
         // SAFETY: both searches return a list in range (`own_list_head`
         // looks its list up with `get`).
-        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
-        Some((fl, sl))
+        unsafe { core::hint::assert_unchecked(list.fl < FL_COUNT && list.sl < SL_COUNT) };
+        Some(list)
     }
 
     /// Bytes in front of the payload of a block placed at `off` that
     /// alignment to `align` needs.
     #[inline]
     fn gap(&self, off: usize, align: usize) -> usize {
-        self.base.addr().wrapping_add(off + WORD).wrapping_neg() & (align - 1)
+        self.region
+            .base()
+            .addr()
+            .wrapping_add(off + WORD)
+            .wrapping_neg()
+            & (align - 1)
     }
 
     /// Makes a used block of `inner_gap + block` bytes at the start of the
-    /// unlinked free space `start..start + room`, returning the rest to a
-    /// list (or to the block, when too small for one), for a request of
-    /// `requested` bytes; returns the payload offset and the bytes consumed.
+    /// unlinked free `span`, returning the rest to a list (or to the block,
+    /// when too small for one), for a request of `requested` bytes; returns
+    /// the word before the payload (the header or the alignment marker)
+    /// and the bytes consumed.
+    ///
+    /// # Safety
+    ///
+    /// `span` holds `inner_gap + block` bytes; `block >= MIN_BLOCK` and
+    /// `inner_gap < MIN_BLOCK` are granule multiples.
     #[inline]
-    fn split_used(
+    unsafe fn split_used(
         &mut self,
-        start: usize,
-        room: usize,
+        span: Span,
         block: usize,
         inner_gap: usize,
         prev_flag: usize,
         requested: usize,
-    ) -> (usize, usize) {
-        let wanted = inner_gap + block;
-        let rest = room - wanted;
-        let taken = if rest >= MIN_BLOCK {
-            let tail = start + wanted;
-            // SAFETY: `tail..start + room` lies in the unlinked free space;
-            // the block after it keeps its PREV_FREE flag.
-            unsafe {
-                self.set_word(tail, rest);
-                self.set_word(tail + rest - WORD, rest);
+    ) -> (At, usize) {
+        debug_assert!(inner_gap < MIN_BLOCK && inner_gap & FLAGS == 0);
+        // SAFETY: the caller's contract.
+        let used = match unsafe { span.split(inner_gap + block) } {
+            Some((used, tail)) => {
+                // The block after `tail` keeps its PREV_FREE flag.
+                self.region.set_word(tail.header(), tail.size());
+                self.region.set_word(tail.tag(), tail.size());
+                self.insert(tail);
+                used
             }
-            self.insert(tail, rest);
-            wanted
-        } else {
-            // SAFETY: `start + room <= end` is the next block's header
-            // (or the end marker); its predecessor is now used.
-            unsafe {
-                let next = self.word(start + room);
-                self.set_word(start + room, next & !PREV_FREE);
+            None => {
+                // The next block's (or the end marker's) predecessor is
+                // now used.
+                let after = span.after();
+                let next = self.region.word(after);
+                self.region.set_word(after, next & !PREV_FREE);
+                span
             }
-            room
         };
-        let payload = start + WORD + inner_gap;
+        let taken = used.size();
         let slack = taken - WORD - inner_gap - requested;
         let mut header = taken | USED | prev_flag;
-        // SAFETY: the marker word sits just before the payload, after the
-        // header (`inner_gap >= GRANULE`); the slack byte is the block's
-        // last byte, after the requested bytes (`slack >= 1`).
-        unsafe {
-            if inner_gap != 0 {
-                self.set_word(payload - WORD, inner_gap | PREV_FREE);
+        let mut before_payload = used.header();
+        if inner_gap != 0 {
+            // The marker word sits just before the payload, after the header
+            // (`GRANULE <= inner_gap < MIN_BLOCK`).
+            if let Some(marker) = used.inner(inner_gap) {
+                self.region.set_word(marker, inner_gap | PREV_FREE);
+                before_payload = marker;
             }
-            if slack != 0 {
-                debug_assert!(slack <= u8::MAX as usize);
-                header |= SLACK;
-                self.base.add(start + taken - 1).write(slack as u8);
-            }
-            self.set_word(start, header);
         }
-        (payload, taken)
+        if slack != 0 {
+            // The slack byte is the block's last byte, after the requested
+            // bytes (`slack >= 1`).
+            debug_assert!(slack <= u8::MAX as usize);
+            header |= SLACK;
+            self.region.set_last_byte(used, slack as u8);
+        }
+        self.region.set_word(used.header(), header);
+        (before_payload, taken)
     }
 
     // --- free ---
@@ -550,37 +509,31 @@ impl State {
     /// makes. Reads only words inside the region.
     #[inline(always)]
     fn used_block(&self, payload: usize) -> Option<UsedBlock> {
-        let mut off = payload - WORD;
-        if off & FLAGS != 0 {
+        // Headers are granule-aligned.
+        if (payload - WORD) & FLAGS != 0 {
             return None;
         }
-        // SAFETY: `off < end`, granule-aligned.
-        let mut header = unsafe { self.word(off) };
+        let mut at = self.region.at(payload - WORD)?;
+        let mut header = self.region.word(at);
         let mut inner_gap = 0;
         if header & USED == 0 {
             // An alignment marker (PREV_FREE, the gap in the size bits): the
             // header is `gap` bytes before it. Anything else is refused.
             inner_gap = header & !FLAGS;
-            if header & PREV_FREE == 0
-                || inner_gap == 0
-                || inner_gap >= MIN_BLOCK
-                || inner_gap > off
-            {
+            if header & PREV_FREE == 0 || inner_gap == 0 || inner_gap >= MIN_BLOCK {
                 return None;
             }
-            off -= inner_gap;
-            // SAFETY: `off` is still below `end` and granule-aligned.
-            header = unsafe { self.word(off) };
-            if header & USED == 0 {
+            at = at.back(inner_gap)?;
+            header = self.region.word(at);
+            // The payload starts inside the block. (Without a gap, any
+            // block size does: `MIN_BLOCK > WORD`.)
+            if header & USED == 0 || header & !FLAGS <= WORD + inner_gap {
                 return None;
             }
         }
-        let size = header & !FLAGS;
-        if size < MIN_BLOCK || size > self.end - off || size <= WORD + inner_gap {
-            return None;
-        }
+        let span = self.region.span(at, header & !FLAGS)?;
         Some(UsedBlock {
-            off,
+            span,
             header,
             inner_gap,
         })
@@ -591,22 +544,25 @@ impl State {
     #[cold]
     #[inline(never)]
     fn refusal(&self, payload: usize) -> AllocError {
-        let mut off = payload - WORD;
-        if off & FLAGS != 0 {
+        if (payload - WORD) & FLAGS != 0 {
             return AllocError::ForeignPointer;
         }
-        // SAFETY: `off < end`, granule-aligned.
-        let header = unsafe { self.word(off) };
+        let Some(mut at) = self.region.at(payload - WORD) else {
+            return AllocError::ForeignPointer;
+        };
+        let header = self.region.word(at);
         let gap = header & !FLAGS;
-        if header & (USED | PREV_FREE) == PREV_FREE && gap != 0 && gap < MIN_BLOCK && gap <= off {
-            off -= gap;
+        if header & (USED | PREV_FREE) == PREV_FREE
+            && gap != 0
+            && gap < MIN_BLOCK
+            && let Some(behind) = at.back(gap)
+        {
+            at = behind;
         }
-        // SAFETY: `off` is still below `end` and granule-aligned.
-        let header = unsafe { self.word(off) };
-        let size = header & !FLAGS;
+        let header = self.region.word(at);
         // Headers of blocks that were freed (and perhaps merged) keep a
         // plausible size with no flags.
-        let freed = header & FLAGS == 0 && size >= MIN_BLOCK && size <= self.end - off;
+        let freed = header & FLAGS == 0 && self.region.span(at, header).is_some();
         if freed || self.in_freed_gap_block(payload) {
             AllocError::DoubleFree
         } else {
@@ -619,20 +575,22 @@ impl State {
     /// free block's links, so the few offsets a gap header can have are
     /// probed for a free header. Only runs for refused pointers.
     fn in_freed_gap_block(&self, payload: usize) -> bool {
-        if payload >= self.end || payload < WORD || (payload - WORD) & FLAGS != 0 {
+        if payload >= self.region.end() || payload < WORD || (payload - WORD) & FLAGS != 0 {
             return false;
         }
+        let Some(marker) = self.region.at(payload - WORD) else {
+            return false;
+        };
         (GRANULE..MIN_BLOCK).step_by(GRANULE).any(|gap| {
-            let Some(off) = (payload - WORD).checked_sub(gap) else {
+            let Some(at) = marker.back(gap) else {
                 return false;
             };
-            // SAFETY: `off < payload < end`, granule-aligned.
-            let header = unsafe { self.word(off) };
-            let size = header & !FLAGS;
+            let header = self.region.word(at);
             header & FLAGS == 0
-                && size >= MIN_BLOCK
-                && size <= self.end - off
-                && off + size > payload
+                && self
+                    .region
+                    .span(at, header)
+                    .is_some_and(|span| span.after().get() > payload)
         })
     }
 
@@ -644,36 +602,33 @@ impl State {
     #[cfg(debug_assertions)]
     fn neighbours_plausible(&self, block: UsedBlock) -> bool {
         let UsedBlock {
-            off,
+            span,
             header,
             inner_gap,
         } = block;
-        let size = header & !FLAGS;
-        let next = off + size;
-        // SAFETY: `next <= end`, granule-aligned: a header or the marker.
-        let next_header = unsafe { self.word(next) };
+        let next = span.after();
+        let next_header = self.region.word(next);
         if next_header & PREV_FREE != 0
             || (next_header & USED == 0 && self.checked_free(next).is_none())
         {
             return false;
         }
         if header & SLACK != 0 {
-            // SAFETY: the block's last byte, inside the region.
-            let slack = unsafe { self.base.add(next - 1).read() } as usize;
-            if slack == 0 || slack >= size - WORD - inner_gap {
+            let slack = self.region.last_byte(span) as usize;
+            if slack == 0 || slack >= span.size() - WORD - inner_gap {
                 return false;
             }
         }
         if header & PREV_FREE != 0 {
-            if off < MIN_BLOCK {
+            let Some(tag) = span.header().back(WORD) else {
                 return false;
-            }
-            // SAFETY: `WORD <= off < end`.
-            let prev_size = unsafe { self.word(off - WORD) };
-            return prev_size <= off
-                && self
-                    .checked_free(off - prev_size)
-                    .is_some_and(|prev| prev.size == prev_size);
+            };
+            let prev_size = self.region.word(tag);
+            return span
+                .header()
+                .back(prev_size)
+                .and_then(|prev| self.checked_free(prev))
+                .is_some_and(|prev| prev.span.size() == prev_size);
         }
         true
     }
@@ -684,15 +639,13 @@ impl State {
     #[inline(always)]
     fn release(&mut self, block: UsedBlock) -> Released {
         let UsedBlock {
-            off,
+            span,
             header,
             inner_gap,
         } = block;
-        let size = header & !FLAGS;
-        let next = off + size;
+        let size = span.size();
         let slack = if header & SLACK != 0 {
-            // SAFETY: the block's last byte, inside the region.
-            (unsafe { self.base.add(next - 1).read() }) as usize
+            self.region.last_byte(span) as usize
         } else {
             0
         };
@@ -701,38 +654,35 @@ impl State {
             consumed: size,
         };
 
-        let mut start = off;
-        let mut merged = size;
-        // SAFETY: `next <= end`, granule-aligned: a header or the marker.
-        let next_header = unsafe { self.word(next) };
+        let mut merged = span;
+        let after = span.after();
+        let next_header = self.region.word(after);
         if next_header & USED == 0 {
-            // A free successor: the end marker is used, so `next < end`.
-            self.unlink(next, next_header);
-            merged += next_header;
+            // SAFETY: `span` is a block of the structure (its header checked
+            // by `used_block`, its being a live block the caller's contract),
+            // so a header after it without USED is a free block's.
+            let next = unsafe { self.region.free_after(span, next_header) };
+            self.unlink(next);
+            // SAFETY: `next` starts where `span` ends.
+            merged = unsafe { merged.join(next) };
         }
         if header & PREV_FREE != 0 {
-            // SAFETY: a block with a free predecessor is not the first, and
-            // the predecessor's boundary tag is the word before it.
-            let prev_size = unsafe { self.word(off - WORD) };
-            start = off - prev_size;
-            self.unlink(start, prev_size);
-            merged += prev_size;
-            // SAFETY: the old header, now inside the merged free block, is
-            // marked free so a second `free` of it is recognised.
-            unsafe { self.set_word(off, size) };
+            // SAFETY: as above; its header says its predecessor is free.
+            let prev = unsafe { self.region.free_before(span) };
+            self.unlink(prev);
+            // SAFETY: `prev` ends where `span`, and so `merged`, starts.
+            merged = unsafe { prev.join(merged) };
+            // The old header, now inside the merged free block, is marked
+            // free so a second `free` of it is recognised.
+            self.region.set_word(span.header(), size);
         }
-        let after = start + merged;
-        // SAFETY: `start..after` is the merged free block; `after <= end`
-        // is the next header or the end marker.
-        unsafe {
-            self.set_word(start, merged);
-            self.set_word(after - WORD, merged);
-            // After a merged successor, the next block is flagged already.
-            if next_header & USED != 0 {
-                self.set_word(next, next_header | PREV_FREE);
-            }
+        self.region.set_word(merged.header(), merged.size());
+        self.region.set_word(merged.tag(), merged.size());
+        // After a merged successor, the next block is flagged already.
+        if next_header & USED != 0 {
+            self.region.set_word(after, next_header | PREV_FREE);
         }
-        self.insert(start, merged);
+        self.insert(merged);
         released
     }
 
@@ -746,28 +696,29 @@ impl State {
         }
         let fl = self.fl_bitmap.ilog2() as usize;
         let sl = self.sl_bitmap[fl].ilog2() as usize;
-        let head = self.heads[fl][sl] as usize;
-        // SAFETY: a list head is a free block below `end`.
-        (unsafe { self.word(head) } & !FLAGS) - WORD
+        // The bits are set: the list holds a block.
+        self.head(&Found { fl, sl }).size() - WORD
     }
 
     fn check(&self, counters: &Counters) -> Result<(), InvariantViolation> {
         let fail = |what, offset| Err(InvariantViolation { what, offset });
+        let end = self.region.end();
         let mut off = 0;
         let mut prev_free = false;
         let (mut used, mut live, mut free_blocks) = (0, 0, 0);
-        while off < self.end {
-            // SAFETY: `off < end`, granule-aligned (sizes are multiples).
-            let header = unsafe { self.word(off) };
-            let size = header & !FLAGS;
-            if size < MIN_BLOCK || size > self.end - off {
+        while off < end {
+            let Some(at) = self.region.at(off) else {
                 return fail("block size out of range", off);
-            }
+            };
+            let header = self.region.word(at);
+            let Some(span) = self.region.span(at, header & !FLAGS) else {
+                return fail("block size out of range", off);
+            };
             if (header & PREV_FREE != 0) != prev_free {
                 return fail("previous-free flag disagrees with the previous block", off);
             }
             if header & USED != 0 {
-                used += size;
+                used += span.size();
                 live += 1;
                 prev_free = false;
             } else {
@@ -777,12 +728,11 @@ impl State {
                 if header & FLAGS != 0 {
                     return fail("free block with flags", off);
                 }
-                // SAFETY: the tag is the block's last word, inside it.
-                if unsafe { self.word(off + size - WORD) } != size {
+                if self.region.word(span.tag()) != span.size() {
                     return fail("boundary tag differs from the header", off);
                 }
                 if !self
-                    .checked_free(off)
+                    .checked_free(at)
                     .is_some_and(|block| self.is_linked(&block))
                 {
                     return fail("free block missing from its list", off);
@@ -790,13 +740,12 @@ impl State {
                 free_blocks += 1;
                 prev_free = true;
             }
-            off += size;
+            off += span.size();
         }
-        if self.end != 0 {
-            // SAFETY: the end marker is the word at `end`.
-            let marker = unsafe { self.word(self.end) };
+        if let Some(marker_at) = self.region.at(end) {
+            let marker = self.region.word(marker_at);
             if marker & !PREV_FREE != USED || (marker & PREV_FREE != 0) != prev_free {
-                return fail("end marker corrupted", self.end);
+                return fail("end marker corrupted", end);
             }
         }
         if used != counters.used || used > counters.peak {
@@ -814,32 +763,24 @@ impl State {
                 return fail("first-level bitmap disagrees with the second level", fl);
             }
             for sl in 0..SL_COUNT {
-                let mut block = self.heads[fl][sl];
-                if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (block != NIL) {
-                    return fail(
-                        "second-level bitmap disagrees with the list",
-                        block as usize,
-                    );
+                let mut link = self.heads[fl][sl];
+                if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (link != NIL) {
+                    return fail("second-level bitmap disagrees with the list", link as usize);
                 }
-                while block != NIL {
+                while link != NIL {
                     listed += 1;
-                    if listed > free_blocks
-                        || block as usize >= self.end
-                        || block as usize & FLAGS != 0
-                    {
+                    let block = self.region.block(link as usize);
+                    let Some(block) = block.filter(|_| listed <= free_blocks) else {
                         return fail(
                             "free list holds a block the heap walk did not find",
-                            block as usize,
+                            link as usize,
                         );
-                    }
-                    // SAFETY: `block` is a granule-aligned offset below `end`.
-                    let header = unsafe { self.word(block as usize) };
+                    };
+                    let header = self.region.word(block.header());
                     if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
-                        return fail("free list holds a used or misfiled block", block as usize);
+                        return fail("free list holds a used or misfiled block", link as usize);
                     }
-                    // SAFETY: a free block of at least `MIN_BLOCK` bytes
-                    // (the walk checked every free block's size).
-                    block = unsafe { self.links(block as usize) }.0;
+                    link = self.region.links(block).0;
                 }
             }
         }

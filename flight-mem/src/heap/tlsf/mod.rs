@@ -1,8 +1,10 @@
 //! See [`Tlsf`]. The public type and its block format live here, the size
-//! classes in `classes`, the algorithm behind the lock in `engine`.
+//! classes in `classes`, the algorithm behind the lock in `engine`, its typed
+//! offsets into the region in `raw`.
 
 mod classes;
 mod engine;
+mod raw;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,6 @@
 //! Unit tests of the size classes, block sizes and geometry.
 
-use super::classes::{FL_COUNT, list_holding, list_min_size, list_of};
+use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_min_size, list_of};
 use super::*;
 
 #[test]
@@ -18,7 +18,9 @@ fn lists_partition_sizes() {
         assert!(holding == list || (holding > list && list_min_size(list.0, list.1) < size));
         last = list;
     }
-    assert!(list_of(MAX_END).0 < FL_COUNT);
+    // `Span::list` relies on every block size having a class, unclamped.
+    assert!(class_of(MAX_END).0 < FL_COUNT);
+    assert!(class_of(MAX_END).1 < SL_COUNT);
     assert_eq!(list_of(128), (1, 0));
     assert_eq!(list_of(120), (0, 15));
 }
