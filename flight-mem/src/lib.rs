@@ -82,6 +82,8 @@ pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
 pub use heap::buddy::Buddy;
 pub use heap::free_list::{Fit, FreeList};
+#[cfg(not(loom))]
+pub use heap::small::{SmallFront, SmallLocal};
 #[cfg(feature = "std")]
 pub use heap::system::System;
 pub use heap::tlsf::Tlsf;

@@ -3,6 +3,8 @@
 
 pub(crate) mod buddy;
 pub(crate) mod free_list;
+#[cfg(not(loom))]
+pub(crate) mod small;
 mod locked;
 #[cfg(feature = "std")]
 pub(crate) mod system;
