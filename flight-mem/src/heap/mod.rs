@@ -3,9 +3,9 @@
 
 pub(crate) mod buddy;
 pub(crate) mod free_list;
+mod locked;
 #[cfg(not(loom))]
 pub(crate) mod small;
-mod locked;
 #[cfg(feature = "std")]
 pub(crate) mod system;
 pub(crate) mod tlsf;

@@ -5,9 +5,9 @@ use core::alloc::Layout;
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
 
+use super::SmallFront;
 use super::classes::{CLASSES, class_of};
 use super::slab::Class;
-use super::SmallFront;
 use crate::{AllocError, RawAllocator};
 
 /// Blocks one class's magazine holds at most.

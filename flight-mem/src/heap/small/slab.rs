@@ -264,18 +264,16 @@ impl Class {
             Ok(layout) => layout,
             Err(_) => panic!("slab layout"),
         };
-        let block = backing
-            .allocate(SLAB_LAYOUT)
-            .map_err(|error| match error {
-                AllocError::OutOfMemory { largest_free, .. } => AllocError::OutOfMemory {
-                    size: request,
-                    largest_free,
-                },
-                _ => AllocError::OutOfMemory {
-                    size: request,
-                    largest_free: 0,
-                },
-            })?;
+        let block = backing.allocate(SLAB_LAYOUT).map_err(|error| match error {
+            AllocError::OutOfMemory { largest_free, .. } => AllocError::OutOfMemory {
+                size: request,
+                largest_free,
+            },
+            _ => AllocError::OutOfMemory {
+                size: request,
+                largest_free: 0,
+            },
+        })?;
         let slab = block.cast::<Slab>().as_ptr();
         // SAFETY: the backing allocator handed out `SLAB` bytes aligned to
         // `SLAB`, ours alone; the header and bitmap are written before the
@@ -315,7 +313,10 @@ impl Class {
         // SAFETY: the slab came from `backing.allocate` and none of its
         // blocks is out.
         let freed = unsafe { backing.free(NonNull::new_unchecked(slab.cast())) };
-        debug_assert!(freed.is_ok(), "flight-mem: backing refused a slab: {freed:?}");
+        debug_assert!(
+            freed.is_ok(),
+            "flight-mem: backing refused a slab: {freed:?}"
+        );
     }
 
     /// # Safety
