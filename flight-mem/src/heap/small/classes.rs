@@ -20,13 +20,8 @@ pub(crate) const SLAB: usize = 1 << SLAB_SHIFT;
 pub(crate) const MAX_SMALL: usize = 4096;
 /// Number of size classes.
 pub(crate) const CLASSES: usize = 28;
-/// Bytes reserved at the start of every slab: the header, then the live
-/// bitmap from [`BITMAP_OFFSET`].
-pub(crate) const HEADER_BYTES: usize = 1024;
-/// Where the live bitmap starts in a slab (the fixed header fits before it).
-pub(crate) const BITMAP_OFFSET: usize = 512;
-/// Bits in one bitmap word.
-pub(crate) const WORD_BITS: usize = usize::BITS as usize;
+/// Where a slab's live map starts (one byte per block, after the header).
+pub(crate) const MAP_OFFSET: usize = 64;
 
 /// Block size of class `class` (see the module documentation).
 const fn size_of_class(class: usize) -> usize {
@@ -49,8 +44,8 @@ const fn natural_align(size: usize) -> usize {
 pub(crate) struct Geometry {
     /// Block size in bytes.
     pub(crate) size: usize,
-    /// Offset of the first block in the slab: past the header, and aligned to
-    /// the block's natural alignment.
+    /// Offset of the first block in the slab: past the header and the live
+    /// map, and aligned to the block's natural alignment.
     pub(crate) data: usize,
     /// Blocks per slab.
     pub(crate) blocks: usize,
@@ -63,11 +58,12 @@ pub(crate) struct Geometry {
 const fn geometry(class: usize) -> Geometry {
     let size = size_of_class(class);
     let align = natural_align(size);
-    let data = if align > HEADER_BYTES {
-        align
-    } else {
-        HEADER_BYTES
-    };
+    // The first offset, aligned for the block, past the header and a live
+    // map long enough for the blocks that fit after it.
+    let mut data = (MAP_OFFSET + (SLAB - MAP_OFFSET) / (size + 1)).next_multiple_of(align);
+    while MAP_OFFSET + (SLAB - data) / size > data {
+        data += align;
+    }
     Geometry {
         size,
         data,
@@ -137,9 +133,12 @@ mod tests {
         }
         for g in GEOMETRY {
             assert!(g.size.is_multiple_of(16));
-            assert!(g.data >= HEADER_BYTES && g.data.is_multiple_of(natural_align(g.size)));
+            assert!(g.data.is_multiple_of(natural_align(g.size)));
+            assert!(g.data >= MAP_OFFSET + g.blocks, "{g:?}");
             assert!(g.blocks >= 15 && g.data + g.blocks * g.size <= SLAB);
-            assert!(g.blocks <= (HEADER_BYTES - BITMAP_OFFSET) * 8);
+            // The first block is as early as its alignment and the map allow.
+            let earlier = g.data - natural_align(g.size);
+            assert!(earlier < MAP_OFFSET + (SLAB - earlier) / g.size, "{g:?}");
         }
     }
 

@@ -47,7 +47,7 @@ impl Magazine {
 
 /// A per-thread handle on a [`SmallFront`]: each size class has a magazine
 /// of up to 16 free blocks, so allocation and free touch only the handle
-/// and the block's live bit, except once per batch of 8, when the magazine
+/// and the block's live byte, except once per batch of 8, when the magazine
 /// is refilled from or flushed to the class's slabs under its lock.
 ///
 /// * Requests above 4096 bytes go to the backing heap, as on the front end.
@@ -180,7 +180,7 @@ impl<'a, A: RawAllocator> SmallLocal<'a, A> {
         front.classes[class].with(|shared| {
             magazine.publish(shared);
             for slot in &magazine.slots[..count] {
-                // SAFETY: cached blocks are free (live bit clear) blocks of
+                // SAFETY: cached blocks are free (live byte clear) blocks of
                 // slabs of this class, owned by the handle, which forgets
                 // them below.
                 unsafe { shared.give(slot.get(), &front.backing) };

@@ -29,11 +29,11 @@ use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 ///   from. Requests larger than 4096 bytes once rounded, or aligned to more
 ///   than 4096, go to the backing heap.
 /// * **Slabs:** 64 KiB blocks of the backing heap aligned to 64 KiB, so a
-///   block finds its slab by masking its address. The first KiB of a slab
-///   is its header and a bitmap of live blocks.
+///   block finds its slab by masking its address. A slab starts with its
+///   header and a map of one *live* byte per block.
 /// * **Shared path** ([`allocate`](Self::allocate), [`free`](Self::free)):
-///   one class lock per call, plus one atomic bit operation on the slab's
-///   live bitmap.
+///   one class lock per call, plus a load and a store of the block's live
+///   byte.
 /// * **Retention:** a slab that empties goes back to the backing heap,
 ///   except one empty slab per class kept against churn at a slab boundary;
 ///   [`release_empty`](Self::release_empty) returns those too.
@@ -134,8 +134,9 @@ impl<A: RawAllocator> SmallFront<A> {
     /// Refuses, changing nothing, a small block that is not on a block
     /// boundary of its layout's class in a slab of this front end
     /// ([`AllocError::ForeignPointer`]) or is not live
-    /// ([`AllocError::DoubleFree`]); a large block is checked by the backing
-    /// heap's `free`.
+    /// ([`AllocError::DoubleFree`]: a second free ordered after the first;
+    /// two frees of one block racing each other are not detected); a large
+    /// block is checked by the backing heap's `free`.
     ///
     /// # Safety
     ///
@@ -153,7 +154,7 @@ impl<A: RawAllocator> SmallFront<A> {
                 unsafe { self.take_back(ptr, class) }?;
                 self.classes[class].with(|shared| {
                     // SAFETY: `take_back` proved the block a live block of a
-                    // slab of this class and cleared its live bit; the caller
+                    // slab of this class and cleared its live byte; the caller
                     // gives it up.
                     unsafe { shared.give(ptr.as_ptr(), &self.backing) };
                     shared.deallocations += 1;
@@ -265,7 +266,7 @@ impl<A: RawAllocator> SmallFront<A> {
     }
 
     /// Checks that `ptr` is a live block of a slab of class `class` and
-    /// clears its live bit; the block is then the caller's to give back.
+    /// clears its live byte; the block is then the caller's to give back.
     ///
     /// # Safety
     ///

@@ -1,19 +1,22 @@
 //! Slabs and the per-class shared state behind each class's lock.
 //!
 //! A slab is a [`SLAB`]-byte block of the backing allocator, aligned to its
-//! size. It starts with a header ([`Slab`]), then a bitmap with one *live*
-//! bit per block from [`BITMAP_OFFSET`], then the blocks of one class. The
+//! size. It starts with a header ([`Slab`]), then a *live map* of one byte
+//! per block from [`MAP_OFFSET`], then the blocks of one class. The
 //! header's mutable fields and the blocks' free-list links are touched only
-//! under the class's lock; the live bits are atomic, because handles set
-//! and clear them without the lock.
+//! under the class's lock; the live bytes are atomic, because handles set
+//! and clear them without the lock. A byte per block rather than a bit:
+//! a bit would need a read-modify-write (a locked instruction, 2 to 12 ns
+//! on x86) on every allocation and free of a handle, a byte only a load and
+//! a store.
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicU8, Ordering};
 use crate::{AllocError, InvariantViolation, RawAllocator};
 
-use super::classes::{BITMAP_OFFSET, GEOMETRY, HEADER_BYTES, SLAB, WORD_BITS};
+use super::classes::{GEOMETRY, MAP_OFFSET, SLAB};
 
 /// Mixed with a slab's address into its header's first word, so a free can
 /// tell a slab header from other bytes (a second line of defence; see
@@ -44,7 +47,7 @@ pub(crate) struct Slab {
     next: *mut Slab,
 }
 
-const _: () = assert!(size_of::<Slab>() <= BITMAP_OFFSET);
+const _: () = assert!(size_of::<Slab>() <= MAP_OFFSET);
 
 /// The slab holding `block` (an address inside a slab).
 #[inline(always)]
@@ -65,55 +68,58 @@ pub(crate) fn index_of(block: *mut u8, class: usize) -> Option<usize> {
     (index * g.size == offset).then_some(index)
 }
 
-/// The live-bit word and mask of block `index` of `slab`.
+/// The live byte of block `index` of `slab`.
 ///
 /// # Safety
 ///
 /// `slab` is a slab of the front end (its header initialised) and `index`
 /// is below its class's block count.
 #[inline(always)]
-unsafe fn live_bit<'s>(slab: *mut Slab, index: usize) -> (&'s AtomicUsize, usize) {
-    let word = slab
-        .cast::<u8>()
-        .wrapping_add(BITMAP_OFFSET + index / WORD_BITS * size_of::<usize>());
-    // SAFETY: the word lies in the bitmap of the slab (block counts fit
-    // `HEADER_BYTES - BITMAP_OFFSET` bytes of bits: a unit test checks it),
-    // is aligned (slab and offset are multiples of the word size), was
-    // zeroed when the slab was made, and is only ever accessed atomically
-    // afterwards; `AtomicUsize` has the layout of `usize`. The slab outlives
-    // the reference: a slab is returned to the backing allocator only when
-    // none of its blocks is out, and the callers hold one.
-    let word = unsafe { &*word.cast::<AtomicUsize>() };
-    (word, 1 << (index % WORD_BITS))
+unsafe fn live_byte<'s>(slab: *mut Slab, index: usize) -> &'s AtomicU8 {
+    let byte = slab.cast::<u8>().wrapping_add(MAP_OFFSET + index);
+    // SAFETY: the byte lies in the live map of the slab (its class's
+    // geometry leaves `blocks` bytes from `MAP_OFFSET` before the first
+    // block: a unit test checks it), was zeroed when the slab was made and
+    // is only ever accessed atomically afterwards; `AtomicU8` has the layout
+    // of `u8`. The slab outlives the reference: a slab is returned to the
+    // backing allocator only when none of its blocks is out, and the
+    // callers hold one.
+    unsafe { &*byte.cast::<AtomicU8>() }
 }
 
 /// Marks block `index` of `slab` live.
 ///
 /// # Safety
 ///
-/// As for [`live_bit`]; the caller owns the block (taken from the slab,
+/// As for [`live_byte`]; the caller owns the block (taken from the slab,
 /// not yet handed out).
 #[inline(always)]
 pub(crate) unsafe fn mark_live(slab: *mut Slab, index: usize) {
     // SAFETY: forwarded.
-    let (word, mask) = unsafe { live_bit(slab, index) };
+    let byte = unsafe { live_byte(slab, index) };
+    debug_assert_eq!(byte.load(Ordering::Relaxed), 0, "flight-mem: free block marked live");
     // Relaxed: the block's ownership moved to this thread with the class
-    // lock (or the handle's cache); the bit only answers "is it live?".
-    let old = word.fetch_or(mask, Ordering::Relaxed);
-    debug_assert_eq!(old & mask, 0, "flight-mem: free slab block was marked live");
+    // lock (or the handle's cache); the byte only answers "is it live?", and
+    // a later free is ordered after this allocation by its caller.
+    byte.store(1, Ordering::Relaxed);
 }
 
-/// Clears the live bit of block `index` of `slab`; `false` if it was clear
-/// (the block is not live: a double free).
+/// Marks block `index` of `slab` free; `false` if it was not live (a
+/// double free). Two frees of one block racing each other, which the free
+/// contract excludes, may both pass: this is a check of ordered misuse.
 ///
 /// # Safety
 ///
-/// As for [`live_bit`].
+/// As for [`live_byte`].
 #[inline(always)]
 pub(crate) unsafe fn clear_live(slab: *mut Slab, index: usize) -> bool {
     // SAFETY: forwarded.
-    let (word, mask) = unsafe { live_bit(slab, index) };
-    word.fetch_and(!mask, Ordering::Relaxed) & mask != 0
+    let byte = unsafe { live_byte(slab, index) };
+    if byte.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    byte.store(0, Ordering::Relaxed);
+    true
 }
 
 /// Whether `slab` looks like a slab header of class `class`.
@@ -206,7 +212,7 @@ impl Class {
         }
     }
 
-    /// Hands a block (its live bit already cleared) back to its slab;
+    /// Hands a block (its live byte already cleared) back to its slab;
     /// returns the slab to `backing` when it empties beyond the retained
     /// one.
     ///
@@ -276,7 +282,7 @@ impl Class {
         })?;
         let slab = block.cast::<Slab>().as_ptr();
         // SAFETY: the backing allocator handed out `SLAB` bytes aligned to
-        // `SLAB`, ours alone; the header and bitmap are written before the
+        // `SLAB`, ours alone; the header and live map are written before the
         // slab is published (by the class lock's release).
         unsafe {
             slab.write(Slab {
@@ -290,8 +296,8 @@ impl Class {
                 next: ptr::null_mut(),
             });
             slab.cast::<u8>()
-                .add(BITMAP_OFFSET)
-                .write_bytes(0, HEADER_BYTES - BITMAP_OFFSET);
+                .add(MAP_OFFSET)
+                .write_bytes(0, GEOMETRY[class].blocks);
             self.push_front(slab);
         }
         self.empty += 1;
@@ -390,8 +396,7 @@ impl Class {
                         Some(index) if slab_of(free) == slab && index < fresh => index,
                         _ => return fail("small: free list leaves its slab", slab),
                     };
-                    let (word, mask) = live_bit(slab, index);
-                    if linked > fresh || word.load(Ordering::Relaxed) & mask != 0 {
+                    if linked > fresh || live_byte(slab, index).load(Ordering::Relaxed) != 0 {
                         return fail("small: free list holds a live block", slab);
                     }
                     free = free.cast::<*mut u8>().read();
