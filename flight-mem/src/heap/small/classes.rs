@@ -49,6 +49,8 @@ pub(crate) struct Geometry {
     pub(crate) data: usize,
     /// Blocks per slab.
     pub(crate) blocks: usize,
+    /// `blocks * size`: the bytes of blocks after `data`.
+    pub(crate) span: usize,
     /// `ceil(2^32 / size)`: `(offset * recip) >> 32` is `offset / size` for
     /// every offset below [`SLAB`] (a unit test checks all of them), so a
     /// free divides by nothing.
@@ -64,10 +66,12 @@ const fn geometry(class: usize) -> Geometry {
     while MAP_OFFSET + (SLAB - data) / size > data {
         data += align;
     }
+    let blocks = (SLAB - data) / size;
     Geometry {
         size,
         data,
-        blocks: (SLAB - data) / size,
+        blocks,
+        span: blocks * size,
         recip: (1u64 << 32).div_ceil(size as u64),
     }
 }

@@ -127,11 +127,11 @@ impl<'a, A: RawAllocator> SmallLocal<'a, A> {
         // SAFETY: forwarded from the caller.
         unsafe { self.front.take_back(ptr, class) }?;
         let magazine = &self.magazines[class];
-        if magazine.len.get() == CAPACITY {
+        let mut len = magazine.len.get();
+        if len >= CAPACITY {
             self.flush(class, BATCH);
+            len = CAPACITY - BATCH;
         }
-        let len = magazine.len.get();
-        // `len < CAPACITY` after the flush above.
         magazine.slots[len].set(ptr.as_ptr());
         magazine.len.set(len + 1);
         magazine.deallocations.set(magazine.deallocations.get() + 1);

@@ -61,7 +61,7 @@ pub(crate) fn slab_of(block: *mut u8) -> *mut Slab {
 pub(crate) fn index_of(block: *mut u8, class: usize) -> Option<usize> {
     let g = &GEOMETRY[class];
     let offset = (block.addr() & (SLAB - 1)).wrapping_sub(g.data);
-    if offset >= g.blocks * g.size {
+    if offset >= g.span {
         return None;
     }
     let index = ((offset as u64 * g.recip) >> 32) as usize;
