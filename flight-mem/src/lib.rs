@@ -19,6 +19,7 @@
 //! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
 //! | [`FreeList`] | general heap, first/best fit | O(n) / O(1) | one header |
+//! | [`SmallFront`] | size-class slabs (≤ 4 KiB) over any general heap, per-thread [`SmallLocal`] caches | O(1) / O(1) | rounding to a class, one byte |
 //! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 32-byte handle slot |
 //!
 //! Every allocator is const-constructible over memory it owns, usable from a

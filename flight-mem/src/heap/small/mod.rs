@@ -277,14 +277,8 @@ impl<A: RawAllocator> SmallFront<A> {
         let slab = slab_of(block);
         let index = index_of(block, class).ok_or(AllocError::ForeignPointer)?;
         // The header read below must stay inside the backing heap's memory.
-        // SAFETY (`new_unchecked`): a slab's address is a non-zero multiple
-        // of `SLAB` whenever `block`, inside the slab, is non-null and the
-        // offset check above passed (the offset is at least the header size).
-        if !self.backing.owns(ptr)
-            || !self
-                .backing
-                .owns(unsafe { NonNull::new_unchecked(slab.cast()) })
-        {
+        let header = NonNull::new(slab.cast::<u8>()).ok_or(AllocError::ForeignPointer)?;
+        if !self.backing.owns(ptr) || !self.backing.owns(header) {
             return Err(AllocError::ForeignPointer);
         }
         // SAFETY: the header lies in the backing heap's memory; the caller
