@@ -2,8 +2,8 @@
 //! computed at compile time so the hot paths read constants.
 //!
 //! Classes: 16 to 128 bytes in steps of 16, then four classes per doubling
-//! (160, 192, 224, 256, 320, …, 3584, 4096), so rounding wastes at most
-//! 25 % (at most 12.5 % above 256 bytes on average). Each block starts at
+//! (160, 192, 224, 256, 320, …, 3584, 4096), so rounding adds at most 15
+//! bytes up to 128 and at most 25 % above. Each block starts at
 //! an address aligned to the largest power of two dividing its size (its
 //! *natural alignment*), which is what lets a request's alignment be met by
 //! rounding its size up to that alignment and looking the class up (see

@@ -23,7 +23,8 @@ use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 /// that allocates through one takes a class lock only once per batch.
 ///
 /// * **Size classes:** 28 classes, 16 to 128 bytes in steps of 16, then four
-///   per doubling up to 4096 (at most 25 % rounding). A request's class is
+///   per doubling up to 4096 (rounding adds at most 15 bytes up to 128,
+///   at most 25 % above). A request's class is
 ///   computed from its layout (size rounded up to its alignment), at
 ///   allocation and at free alike, so a block always goes back where it came
 ///   from. Requests larger than 4096 bytes once rounded, or aligned to more
