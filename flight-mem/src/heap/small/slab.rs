@@ -97,7 +97,11 @@ unsafe fn live_byte<'s>(slab: *mut Slab, index: usize) -> &'s AtomicU8 {
 pub(crate) unsafe fn mark_live(slab: *mut Slab, index: usize) {
     // SAFETY: forwarded.
     let byte = unsafe { live_byte(slab, index) };
-    debug_assert_eq!(byte.load(Ordering::Relaxed), 0, "flight-mem: free block marked live");
+    debug_assert_eq!(
+        byte.load(Ordering::Relaxed),
+        0,
+        "flight-mem: free block marked live"
+    );
     // Relaxed: the block's ownership moved to this thread with the class
     // lock (or the handle's cache); the byte only answers "is it live?", and
     // a later free is ordered after this allocation by its caller.
