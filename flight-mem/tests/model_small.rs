@@ -360,3 +360,31 @@ fn collections_through_the_handle() {
     assert_eq!(front.stats().live, 0);
     front.check().unwrap();
 }
+
+/// The `GlobalAlloc` interface: allocation, growth across classes and into
+/// the backing heap (`realloc` copies), and frees with the layout.
+#[test]
+fn global_alloc_interface() {
+    use std::alloc::GlobalAlloc;
+    let front = SmallFront::new(Tlsf::new(leak_memory(MEMORY, 4096)));
+    let mut layout = Layout::from_size_align(24, 8).unwrap();
+    // SAFETY: a non-zero layout.
+    let mut ptr = unsafe { front.alloc(layout) };
+    assert!(!ptr.is_null());
+    // SAFETY: 24 writable bytes.
+    unsafe { ptr.write_bytes(0xa5, 24) };
+    for size in [100, 1000, 4096, 9000, 40] {
+        // SAFETY: `ptr` is live with `layout`; `size` is non-zero.
+        ptr = unsafe { front.realloc(ptr, layout, size) };
+        assert!(!ptr.is_null());
+        // SAFETY: the first 24 bytes were copied along.
+        let head = unsafe { std::slice::from_raw_parts(ptr, 24) };
+        assert!(head.iter().all(|&b| b == 0xa5));
+        layout = Layout::from_size_align(size, 8).unwrap();
+    }
+    // SAFETY: live with `layout`.
+    unsafe { front.dealloc(ptr, layout) };
+    let stats = front.stats();
+    assert_eq!((stats.live, stats.requested, stats.allocations), (0, 0, 6));
+    front.check().unwrap();
+}
