@@ -301,9 +301,10 @@ struct Block(NonNull<u8>);
 // SAFETY: the block is owned by whoever holds this; the front end is `Sync`.
 unsafe impl Send for Block {}
 
-/// Two threads, each through its own handle, allocate, hand half their
-/// blocks to the other thread's free through the shared front end, and
-/// drop their handles: the counts come out exact.
+/// Two threads, each through its own handle (one also through the shared
+/// path), allocate and free at once, keep half their blocks for the main
+/// thread to check and free through the shared front end after the handles
+/// dropped: contents intact and the counts exact.
 #[test]
 fn two_threads_with_handles() {
     // Each thread keeps ~1 MB of blocks spread over 21 classes.
@@ -314,12 +315,26 @@ fn two_threads_with_handles() {
         let mut kept = Vec::new();
         for i in 0..rounds {
             let layout = Layout::from_size_align(16 + (i * 37 + thread * 11) % 2000, 8).unwrap();
-            let block = local.allocate(layout).unwrap().cast::<u8>();
+            // Thread 1 also takes the shared path every third round, so
+            // both paths run at once on the same classes.
+            let shared = thread == 1 && i % 3 == 0;
+            let block = if shared {
+                front.allocate(layout)
+            } else {
+                local.allocate(layout)
+            };
+            let block = block.unwrap().cast::<u8>();
             // SAFETY: a fresh block of at least `layout.size()` bytes.
             unsafe { block.as_ptr().write_bytes(thread as u8, layout.size()) };
             if i % 2 == 0 {
-                // SAFETY: a live block of this front end with its layout.
-                unsafe { local.free(block, layout) }.unwrap();
+                let freed = if shared {
+                    // SAFETY: a live block of this front end with its layout.
+                    unsafe { front.free(block, layout) }
+                } else {
+                    // SAFETY: as above.
+                    unsafe { local.free(block, layout) }
+                };
+                freed.unwrap();
             } else {
                 kept.push((Block(block), layout));
             }
