@@ -44,6 +44,10 @@ use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 ///   backing heap, when no slab can be made (the free of a block must route
 ///   by its layout alone).
 ///
+/// The backing heap is called (for a new slab, or to return one) with a
+/// class lock held, so a backing heap must not allocate from this front end
+/// in turn; flight-mem's heaps never do.
+///
 /// Freeing takes the layout the block was allocated with, as
 /// `GlobalAlloc::dealloc` and `Allocator::deallocate` do; that is why the
 /// front end is not itself a [`RawAllocator`] (whose `free` has no layout).
