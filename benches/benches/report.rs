@@ -438,6 +438,20 @@ fn main() {
         println!("|---|---:|---:|---:|---:|");
         arena_contenders!(fragmentation(&plans));
     }
+    if run("w4-60") {
+        let plans: Vec<_> = (0..plan::FRAGMENTATION_SEEDS)
+            .map(|i| plan::fragmentation_with_frees(SEED + i, 2))
+            .collect();
+        println!(
+            "\n### Workload 4 at 60 % allocations — fragmentation: 16 MiB, 16..=65,536 B, live at the first failure\n"
+        );
+        println!(
+            "| allocator | median live / arena | min | max ({} seeds) | bytes per 64 B alloc |",
+            plan::FRAGMENTATION_SEEDS
+        );
+        println!("|---|---:|---:|---:|---:|");
+        arena_contenders!(fragmentation(&plans));
+    }
     if run("w5") {
         let (layouts, order) = plan::buddy(SEED);
         throughput_header(

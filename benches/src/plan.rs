@@ -165,11 +165,17 @@ pub enum FragOp {
 /// any contender (at least 16 MiB / 16 B allocations would be absurd; the
 /// average request is ~8 KiB, so 50,000 actions are plenty).
 pub fn fragmentation(seed: u64) -> Vec<FragOp> {
+    fragmentation_with_frees(seed, 1)
+}
+
+/// Workload 4 with a `frees_in_3`-in-three chance of a free after each
+/// allocation: 1 gives 75 % allocations ([`fragmentation`]), 2 gives 60 %.
+pub fn fragmentation_with_frees(seed: u64, frees_in_3: usize) -> Vec<FragOp> {
     let mut rng = Rng::new(seed);
     let mut ops = Vec::with_capacity(60_000);
     while ops.len() < 60_000 {
         ops.push(FragOp::Alloc(rng.log_uniform(16, 65_536)));
-        if rng.below(3) == 0 {
+        if rng.below(3) < frees_in_3 {
             ops.push(FragOp::Free(rng.next_u64() as u32));
         }
     }

@@ -15,7 +15,7 @@
 
 use crate::errors::{Errors, format_bytes};
 use crate::model::{BankModel, EntryModel, LayoutModel, Shape, Size};
-use crate::vocabulary::Kind;
+use crate::vocabulary::EntryKind;
 
 /// Placement facts codegen needs, per layout (parallel to `Model::layouts`).
 pub(crate) struct LayoutAnalysis {
@@ -266,7 +266,7 @@ pub(crate) fn walk(layout: &LayoutModel, entries: &[usize]) -> Vec<Placed> {
             };
             // As `BankPlan::place`: a component wants its guard before it
             // too, of which the previous entry's trailing guard counts.
-            let lead = if entry.kind == Kind::Component {
+            let lead = if entry.kind == EntryKind::Component {
                 guard.saturating_sub(previous_guard)
             } else {
                 0

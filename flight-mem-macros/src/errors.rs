@@ -129,7 +129,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// decimals truncated (`15.93 MiB`), so a value just under a budget never
 /// prints as the budget.
 pub(crate) fn format_bytes(bytes: u128) -> String {
-    flight_mem_units::Human::new(bytes).as_str().to_owned()
+    flight_mem_vocabulary::Human::new(bytes).as_str().to_owned()
 }
 
 #[cfg(test)]

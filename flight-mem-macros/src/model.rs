@@ -5,7 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use syn::{Attribute, LitStr, Type, Visibility};
 
 use crate::platforms::Platform;
-use crate::vocabulary::{Kind, MemoryType, RegionAllocator};
+use crate::vocabulary::{AllocatorKind, EntryKind, MemoryType};
 
 /// Every layout of a macro call, resolved.
 pub(crate) struct Model {
@@ -37,13 +37,13 @@ pub(crate) struct LayoutModel {
 /// all the fallback expansion needs to give a broken entry its accessors.
 pub(crate) struct EntrySignature {
     pub(crate) docs: Vec<Attribute>,
-    pub(crate) kind: Kind,
+    pub(crate) kind: EntryKind,
     pub(crate) name: Ident,
     /// The value type of a typed pool.
     pub(crate) ty: Option<Box<Type>>,
     /// Whether it is a pool of untyped blocks.
     pub(crate) blocks: bool,
-    pub(crate) allocator: RegionAllocator,
+    pub(crate) allocator: AllocatorKind,
 }
 
 pub(crate) struct BankModel {
@@ -64,13 +64,13 @@ pub(crate) struct BankModel {
 
 pub(crate) struct EntryModel {
     pub(crate) docs: Vec<Attribute>,
-    pub(crate) kind: Kind,
+    pub(crate) kind: EntryKind,
     pub(crate) name: Ident,
     pub(crate) shape: Shape,
     pub(crate) memory: MemoryType,
     /// The allocator of a `region` or `component` (a `reserve` is always
     /// TLSF).
-    pub(crate) allocator: RegionAllocator,
+    pub(crate) allocator: AllocatorKind,
     pub(crate) align: u64,
     pub(crate) guard: Size,
     /// The entry's own flags (its bank's are added by codegen).

@@ -834,7 +834,7 @@ fn macro_placement_matches_the_runtime_plan() {
                 size: literal_footprint(entry).expect("literal sizes only") as usize,
                 align: entry.align as usize,
                 guard,
-                lead: if entry.kind == crate::vocabulary::Kind::Component {
+                lead: if entry.kind == crate::vocabulary::EntryKind::Component {
                     guard
                 } else {
                     0

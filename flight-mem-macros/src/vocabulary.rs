@@ -1,216 +1,92 @@
-//! The words of the layout language that name runtime values: memory types,
-//! flags, allocators and entry kinds, with the paths codegen emits for them.
+//! The words of the layout language are `flight_mem_vocabulary`'s — the
+//! very types the runtime re-exports — so the macro accepts exactly the
+//! names the runtime knows. What only the macro needs is here: the path
+//! codegen emits for a word, and the name lists of its error messages.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
-/// Mirrors `flight_mem::MemoryType` (same order, same bits).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum MemoryType {
-    System,
-    Video,
-    Audio,
-    Network,
-    Shared,
-    Temporary,
-    Stack,
-    Pool,
+pub(crate) use flight_mem_vocabulary::{AllocatorKind, EntryKind, MemoryFlag, MemoryType};
+
+/// The path generated code names a word by.
+pub(crate) trait Emit: Copy + core::fmt::Debug {
+    /// `::flight_mem::MemoryType::Video`, `::flight_mem::EntryKind::Pool`, …
+    fn path(self) -> TokenStream;
 }
 
-impl MemoryType {
-    pub(crate) const ALL: [MemoryType; 8] = [
-        Self::System,
-        Self::Video,
-        Self::Audio,
-        Self::Network,
-        Self::Shared,
-        Self::Temporary,
-        Self::Stack,
-        Self::Pool,
-    ];
-    pub(crate) const NAMES: [&'static str; 8] = [
-        "System",
-        "Video",
-        "Audio",
-        "Network",
-        "Shared",
-        "Temporary",
-        "Stack",
-        "Pool",
-    ];
+/// The variant's own name: what `derive(Debug)` prints for a unit variant,
+/// so no second table of names can disagree with the enum.
+fn variant(word: impl core::fmt::Debug) -> Ident {
+    Ident::new(&format!("{word:?}"), Span::call_site())
+}
 
-    pub(crate) const fn bit(self) -> u16 {
-        1 << self as u16
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Self::ALL[i])
-    }
-
-    /// The names of the types in `bits`.
-    pub(crate) fn names_in(bits: u16) -> Vec<&'static str> {
-        Self::ALL
-            .iter()
-            .filter(|t| bits & t.bit() != 0)
-            .map(|t| t.name())
-            .collect()
-    }
-
-    pub(crate) fn path(self) -> TokenStream {
-        let ident = proc_macro2::Ident::new(self.name(), proc_macro2::Span::call_site());
+impl Emit for MemoryType {
+    fn path(self) -> TokenStream {
+        let ident = variant(self);
         quote!(::flight_mem::MemoryType::#ident)
     }
 }
 
-/// Mirrors `flight_mem::MemoryFlags` (same bits).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum MemoryFlag {
-    Dma,
-    Gpu,
-    Cacheable,
-    Uncached,
-    Zeroed,
-    Critical,
-}
-
-impl MemoryFlag {
-    pub(crate) const NAMES: [&'static str; 6] =
-        ["dma", "gpu", "cacheable", "uncached", "zeroed", "critical"];
-    const ALL: [MemoryFlag; 6] = [
-        Self::Dma,
-        Self::Gpu,
-        Self::Cacheable,
-        Self::Uncached,
-        Self::Zeroed,
-        Self::Critical,
-    ];
-
-    pub(crate) const fn bit(self) -> u8 {
-        1 << self as u8
-    }
-
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Self::ALL[i])
+impl Emit for EntryKind {
+    fn path(self) -> TokenStream {
+        let ident = variant(self);
+        quote!(::flight_mem::EntryKind::#ident)
     }
 }
 
-/// The allocator behind a `region` or `component`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum RegionAllocator {
-    Tlsf,
-    Buddy,
-    FreeList,
-    /// A component's raw segment: no allocator.
-    None,
-    /// Relocatable blocks behind handles (regions only).
-    Compact,
-}
-
-impl RegionAllocator {
-    pub(crate) const NAMES: [&'static str; 5] = ["tlsf", "buddy", "freelist", "compact", "none"];
-
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "tlsf" => Some(Self::Tlsf),
-            "buddy" => Some(Self::Buddy),
-            "freelist" => Some(Self::FreeList),
-            "none" => Some(Self::None),
-            "compact" => Some(Self::Compact),
-            _ => None,
-        }
-    }
-
-    /// `::flight_mem::Tlsf`, …
-    pub(crate) fn type_path(self) -> TokenStream {
-        match self {
-            Self::Tlsf => quote!(::flight_mem::Tlsf),
-            Self::Buddy => quote!(::flight_mem::Buddy),
-            Self::FreeList => quote!(::flight_mem::FreeList),
-            Self::None => quote!(::flight_mem::Segment),
-            Self::Compact => quote!(::flight_mem::Compact),
-        }
-    }
-
-    /// `::flight_mem::AllocatorKind::Tlsf`, …
-    pub(crate) fn kind_path(self) -> TokenStream {
-        match self {
-            Self::Tlsf => quote!(::flight_mem::AllocatorKind::Tlsf),
-            Self::Buddy => quote!(::flight_mem::AllocatorKind::Buddy),
-            Self::FreeList => quote!(::flight_mem::AllocatorKind::FreeList),
-            Self::None => quote!(::flight_mem::AllocatorKind::Segment),
-            Self::Compact => quote!(::flight_mem::AllocatorKind::Compact),
-        }
+impl Emit for AllocatorKind {
+    fn path(self) -> TokenStream {
+        let ident = variant(self);
+        quote!(::flight_mem::AllocatorKind::#ident)
     }
 }
 
-/// What kind of entry; mirrors `flight_mem::EntryKind`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Kind {
-    Region,
-    Frame,
-    Stack,
-    Pool,
-    Reserve,
-    Component,
-    Shared,
+/// The type behind an `allocator:` kind: `::flight_mem::Tlsf`, …,
+/// `::flight_mem::Segment` for `none` (each region kind is named after its
+/// type).
+pub(crate) fn allocator_type_path(kind: AllocatorKind) -> TokenStream {
+    let ident = variant(kind);
+    quote!(::flight_mem::#ident)
 }
 
-impl Kind {
-    pub(crate) fn from_keyword(word: &str) -> Option<Self> {
-        match word {
-            "region" => Some(Self::Region),
-            "frame" => Some(Self::Frame),
-            "stack" => Some(Self::Stack),
-            "pool" => Some(Self::Pool),
-            "reserve" => Some(Self::Reserve),
-            "component" => Some(Self::Component),
-            "shared" => Some(Self::Shared),
-            _ => None,
-        }
-    }
+/// The names of the memory types in `bits`.
+pub(crate) fn memory_type_names_in(bits: u16) -> Vec<&'static str> {
+    MemoryType::ALL
+        .iter()
+        .filter(|t| bits & t.bit() != 0)
+        .map(|t| t.name())
+        .collect()
+}
 
-    pub(crate) fn keyword(self) -> &'static str {
-        match self {
-            Self::Region => "region",
-            Self::Frame => "frame",
-            Self::Stack => "stack",
-            Self::Pool => "pool",
-            Self::Reserve => "reserve",
-            Self::Component => "component",
-            Self::Shared => "shared",
-        }
-    }
+/// Every memory type's name, for "did you mean".
+pub(crate) fn memory_type_names() -> Vec<&'static str> {
+    MemoryType::ALL.map(MemoryType::name).to_vec()
+}
 
-    /// The memory type an entry of this kind gets without `memory:`.
-    pub(crate) fn default_memory(self) -> MemoryType {
-        match self {
-            Self::Region | Self::Reserve | Self::Component => MemoryType::System,
-            Self::Shared => MemoryType::Shared,
-            Self::Frame => MemoryType::Temporary,
-            Self::Stack => MemoryType::Stack,
-            Self::Pool => MemoryType::Pool,
-        }
-    }
+/// Every flag's name, for "did you mean".
+pub(crate) fn flag_names() -> Vec<&'static str> {
+    MemoryFlag::ALL.map(MemoryFlag::name).to_vec()
+}
 
-    pub(crate) fn path(self) -> TokenStream {
-        match self {
-            Self::Region => quote!(::flight_mem::EntryKind::Region),
-            Self::Frame => quote!(::flight_mem::EntryKind::Frame),
-            Self::Stack => quote!(::flight_mem::EntryKind::Stack),
-            Self::Pool => quote!(::flight_mem::EntryKind::Pool),
-            Self::Reserve => quote!(::flight_mem::EntryKind::Reserve),
-            Self::Component => quote!(::flight_mem::EntryKind::Component),
-            Self::Shared => quote!(::flight_mem::EntryKind::Shared),
-        }
+/// The names `allocator:` accepts, `none` last.
+pub(crate) fn allocator_names() -> Vec<&'static str> {
+    AllocatorKind::REGION.map(AllocatorKind::name).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_the_variants() {
+        assert_eq!(
+            MemoryType::Video.path().to_string(),
+            quote!(::flight_mem::MemoryType::Video).to_string()
+        );
+        assert_eq!(
+            allocator_type_path(AllocatorKind::Segment).to_string(),
+            quote!(::flight_mem::Segment).to_string()
+        );
+        assert_eq!(allocator_names().last(), Some(&"none"));
     }
 }

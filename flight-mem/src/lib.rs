@@ -18,7 +18,7 @@
 //! | [`BlockPool`] | untyped fixed-size blocks | O(1) / O(1), lock-free, ABA-safe | none in the block |
 //! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
-//! | [`FreeList`] | general heap, first/best fit | O(n) / O(1) | one header |
+//! | [`FreeList`] | general heap, segregated first/best fit | O(blocks in the size class) / O(1) | one header word |
 //! | [`SmallFront`] | size-class slabs (≤ 4 KiB) over any general heap, per-thread [`SmallLocal`] caches | O(1) / O(1) | rounding to a class, one byte |
 //! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 32-byte handle slot |
 //!

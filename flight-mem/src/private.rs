@@ -596,5 +596,5 @@ pub struct BudgetReport {
 }
 
 /// Byte counts in human units and the const string they are built in: one
-/// formatter, shared with the macro's errors (`flight-mem-units`).
-pub use flight_mem_units::{ConstStr, Human};
+/// formatter, shared with the macro's errors (`flight-mem-vocabulary`).
+pub use flight_mem_vocabulary::{ConstStr, Human};

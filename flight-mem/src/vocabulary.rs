@@ -3,66 +3,8 @@
 
 use core::fmt;
 
-/// What a block of memory is for; banks hold some types, entries pick one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum MemoryType {
-    /// General-purpose main memory.
-    #[default]
-    System,
-    /// Textures, vertex buffers, framebuffers.
-    Video,
-    /// Samples and sound buffers.
-    Audio,
-    /// Packet buffers.
-    Network,
-    /// Memory shared between components or processors.
-    Shared,
-    /// Short-lived scratch memory.
-    Temporary,
-    /// Stack-discipline memory.
-    Stack,
-    /// Fixed-size object pools.
-    Pool,
-}
-
-impl MemoryType {
-    /// Every memory type, in declaration order.
-    pub const ALL: [MemoryType; 8] = [
-        Self::System,
-        Self::Video,
-        Self::Audio,
-        Self::Network,
-        Self::Shared,
-        Self::Temporary,
-        Self::Stack,
-        Self::Pool,
-    ];
-
-    /// The name used in `memory_layout!` (`System`, `Video`, …).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::System => "System",
-            Self::Video => "Video",
-            Self::Audio => "Audio",
-            Self::Network => "Network",
-            Self::Shared => "Shared",
-            Self::Temporary => "Temporary",
-            Self::Stack => "Stack",
-            Self::Pool => "Pool",
-        }
-    }
-
-    /// A single bit per type, for sets of types ([`MemoryTypes`]).
-    pub const fn bit(self) -> u16 {
-        1 << self as u16
-    }
-}
-
-impl fmt::Display for MemoryType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use flight_mem_vocabulary::MemoryFlag;
+pub use flight_mem_vocabulary::{AllocatorKind, MemoryType};
 
 /// A set of [`MemoryType`]s: what a bank holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -90,78 +32,22 @@ impl MemoryTypes {
     }
 }
 
-/// The algorithm behind an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AllocatorKind {
-    /// Two-level segregated fit ([`Tlsf`](crate::Tlsf)).
-    Tlsf,
-    /// Binary buddy ([`Buddy`](crate::Buddy)).
-    Buddy,
-    /// First/best-fit free list ([`FreeList`](crate::FreeList)).
-    FreeList,
-    /// Relocatable blocks behind handles ([`Compact`](crate::Compact)).
-    Compact,
-    /// Linear frames ([`Frames`](crate::Frames)).
-    Frames,
-    /// One linear bump region ([`Linear`](crate::Linear)).
-    Linear,
-    /// LIFO stack ([`Stack`](crate::Stack)).
-    Stack,
-    /// Typed fixed-size pool ([`Pool`](crate::Pool)).
-    Pool,
-    /// Untyped fixed-size block pool ([`BlockPool`](crate::BlockPool)).
-    BlockPool,
-    /// The platform allocator (feature `std`).
-    System,
-    /// A raw component segment without an allocator (`allocator: none`).
-    Segment,
-    /// A shared region between components ([`Shared`](crate::Shared)).
-    Shared,
-}
-
-impl AllocatorKind {
-    /// The name used in `memory_layout!` and reports.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Tlsf => "tlsf",
-            Self::Buddy => "buddy",
-            Self::FreeList => "freelist",
-            Self::Compact => "compact",
-            Self::Frames => "frames",
-            Self::Linear => "linear",
-            Self::Stack => "stack",
-            Self::Pool => "pool",
-            Self::BlockPool => "block pool",
-            Self::System => "system",
-            Self::Segment => "none",
-            Self::Shared => "shared",
-        }
-    }
-}
-
-impl fmt::Display for AllocatorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 bitflags::bitflags! {
     /// Properties a request needs or a bank offers.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
     pub struct MemoryFlags: u8 {
         /// Reachable by the DMA controller.
-        const DMA = 1 << 0;
+        const DMA = MemoryFlag::Dma.bit();
         /// Reachable by the GPU.
-        const GPU = 1 << 1;
+        const GPU = MemoryFlag::Gpu.bit();
         /// Cached by the CPU.
-        const CACHEABLE = 1 << 2;
+        const CACHEABLE = MemoryFlag::Cacheable.bit();
         /// Accessed through an uncached mirror.
-        const UNCACHED = 1 << 3;
+        const UNCACHED = MemoryFlag::Uncached.bit();
         /// Returned filled with zeros.
-        const ZEROED = 1 << 4;
+        const ZEROED = MemoryFlag::Zeroed.bit();
         /// May use reserves and is served at `Critical` pressure.
-        const CRITICAL = 1 << 5;
+        const CRITICAL = MemoryFlag::Critical.bit();
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
+use common::Op;
 use common::{
     CASES, XorShift, assert_hammer_counted, assert_pattern, assert_refused_unchanged,
     assert_unchanged, assert_vec_in_works, fill_until_first_failure, hammer_from_threads,
@@ -96,10 +97,11 @@ proptest! {
         let memory = unsafe { RawMemory::from_raw_parts(memory.as_ptr().add(skew), len) };
         let heap = FreeList::with_fit(memory, fit);
         let capacity = heap.capacity();
-        // At most a granule is lost at each end, plus the sentinel word.
+        // At most a granule is lost at each end, plus the sentinel word and
+        // the head word of the one size class regions this small get.
         prop_assert!(capacity.is_multiple_of(GRANULE));
-        if len >= 4 * WORD + WORD + 2 * GRANULE {
-            prop_assert!(capacity + WORD + 2 * GRANULE > len);
+        if len >= 4 * WORD + 2 * WORD + 2 * GRANULE {
+            prop_assert!(capacity + 2 * WORD + 2 * GRANULE > len);
         }
         prop_assert!(capacity == 0 || capacity + WORD <= len);
         run_model(&heap, &ops);
@@ -111,8 +113,10 @@ proptest! {
 fn overhead_and_capacity() {
     let heap = FreeList::new(leak_memory(64 * 1024, 4096));
     // One word before the first header (user pointers are granule-aligned),
-    // one for the sentinel.
-    assert_eq!(heap.capacity(), 64 * 1024 - 2 * WORD);
+    // one for the sentinel, and the size classes' heads in front of the
+    // first header: more than one, at most 1/128 of the region.
+    let table = 64 * 1024 - 2 * WORD - heap.capacity();
+    assert!(table > 0 && table <= 64 * 1024 / 128, "{table}");
     assert_eq!(heap.kind(), AllocatorKind::FreeList);
     assert_eq!(heap.fit(), Fit::First);
     assert_eq!(heap.max_align(), 32 * 1024);
@@ -174,14 +178,173 @@ fn best_fit_picks_the_tightest_block() {
             heap.free(small.cast()).unwrap();
             heap.free(big.cast()).unwrap();
         }
-        // The free list, newest first: the big hole, the small hole, the tail.
+        // The small hole is in the request's own size class, the big one
+        // (and the tail) in larger classes: both policies take the small one.
         let block = heap.allocate(layout(100, 8)).unwrap();
+        assert_eq!(block.cast::<u8>(), small.cast::<u8>(), "{fit:?}");
+        heap.check().unwrap();
+    }
+}
+
+#[test]
+fn within_a_class_first_takes_the_newest_and_best_the_tightest() {
+    // Blocks of 20 and 23 granules share a size class; the request needs
+    // exactly 20, and 3 granules left over are enough to split off.
+    let (tight, loose) = (20 * GRANULE - WORD, 23 * GRANULE - WORD);
+    for fit in [Fit::First, Fit::Best] {
+        let heap = FreeList::with_fit(leak_memory(64 * 1024, 4096), fit);
+        let small = heap.allocate(layout(tight, 8)).unwrap();
+        let _separator = heap.allocate(layout(8, 8)).unwrap();
+        let big = heap.allocate(layout(loose, 8)).unwrap();
+        let _separator = heap.allocate(layout(8, 8)).unwrap();
+        // SAFETY: live, not used again.
+        unsafe {
+            heap.free(small.cast()).unwrap();
+            heap.free(big.cast()).unwrap();
+        }
+        let block = heap.allocate(layout(tight, 8)).unwrap();
         let expected = match fit {
             Fit::First => big,
             Fit::Best => small,
         };
         assert_eq!(block.cast::<u8>(), expected.cast::<u8>(), "{fit:?}");
         heap.check().unwrap();
+    }
+}
+
+/// First fit tries only a few blocks of the request's own class before it
+/// moves to a larger class; when no larger block can take an over-aligned
+/// request, it must come back for the rest of its own class.
+#[test]
+fn first_fit_returns_to_its_own_class_for_an_over_aligned_request() {
+    const ALIGN: usize = 1024;
+    let (own, larger) = (20 * GRANULE - WORD, 24 * GRANULE - WORD);
+    // Whether a free block of `size` bytes at user pointer `user` can hold
+    // `own` bytes aligned to ALIGN (the allocator's placement rule).
+    let can_hold = |user: usize, size: usize| {
+        let mut gap = user.wrapping_neg() & (ALIGN - 1);
+        if gap != 0 && gap < 4 * WORD {
+            gap += ALIGN;
+        }
+        gap + own + WORD <= size
+    };
+    // Separators of three granules make the strides odd in granules, so
+    // the blocks' user pointers reach every granule position modulo ALIGN.
+    let separator = 3 * GRANULE - WORD;
+    let heap = FreeList::with_fit(leak_memory(64 * 1024, 4096), Fit::First);
+    let (mut aligned, mut unaligned) = (None, Vec::new());
+    while aligned.is_none() || unaligned.len() < 9 {
+        let block = heap.allocate(layout(own, 8)).unwrap().cast::<u8>();
+        heap.allocate(layout(separator, 8)).unwrap();
+        if (block.as_ptr() as usize).is_multiple_of(ALIGN) {
+            aligned.get_or_insert(block);
+        } else {
+            unaligned.push(block);
+        }
+    }
+    let blocker = loop {
+        let block = heap.allocate(layout(larger, 8)).unwrap().cast::<u8>();
+        heap.allocate(layout(separator, 8)).unwrap();
+        if !can_hold(block.as_ptr() as usize, larger + WORD) {
+            break block;
+        }
+    };
+    // No tail: the freed blocks below are the only free memory.
+    heap.allocate(layout(heap.stats().largest_free, 8)).unwrap();
+    let aligned = aligned.unwrap();
+    // SAFETY: live, not used again. The aligned block is freed first, so it
+    // is last in its class list, behind nine blocks that cannot hold the
+    // request; the larger class's only block cannot either.
+    unsafe {
+        heap.free(aligned).unwrap();
+        for block in unaligned.iter().take(9) {
+            heap.free(*block).unwrap();
+        }
+        heap.free(blocker).unwrap();
+    }
+    heap.check().unwrap();
+    let block = heap.allocate(layout(own, ALIGN)).unwrap();
+    assert_eq!(block.cast::<u8>(), aligned);
+    heap.check().unwrap();
+}
+
+/// A request of `delta` granules around the smallest block size of size
+/// class `class` (one class per granule count below 8, then four per power
+/// of two), minus the header.
+fn boundary_size(class: usize, delta: isize) -> usize {
+    let granules = if class < 8 {
+        class.max(2)
+    } else {
+        let (log2, sub) = (3 + (class - 8) / 4, (class - 8) % 4);
+        (4 + sub) << (log2 - 2)
+    };
+    let granules = granules.saturating_add_signed(delta).max(1);
+    (granules * GRANULE).saturating_sub(WORD).max(1)
+}
+
+/// Allocations at and around size-class boundaries, frees interleaved.
+fn boundary_ops(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        3 => (0usize..40, -2isize..=2).prop_map(|(class, delta)| Op::Alloc {
+            size: boundary_size(class, delta),
+            align_log2: 3,
+        }),
+        2 => any::<usize>().prop_map(|pick| Op::Free { pick }),
+    ];
+    proptest::collection::vec(op, len)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Sizes on both sides of class boundaries, with frees that coalesce
+    /// blocks into larger classes and allocations that split them into
+    /// smaller ones. Besides the reference model (and `check`, which
+    /// verifies every block is filed under its class): an allocation aligned
+    /// to the granule is refused only when no free block could hold it, so a
+    /// block filed under a too-small class (skipped by the search) fails.
+    #[test]
+    fn model_class_boundaries(
+        len in 4_000usize..MAX_LEN,
+        fit in fit_strategy(),
+        ops in boundary_ops(1..MAX_OPS),
+    ) {
+        let heap = FreeList::with_fit(leak_memory(len, 4096), fit);
+        let mut live: Vec<NonNull<u8>> = Vec::new();
+        for op in &ops {
+            match *op {
+                Op::Alloc { size, align_log2 } => {
+                    let largest_free = heap.stats().largest_free;
+                    match heap.allocate(layout(size, 1 << align_log2)) {
+                        Ok(block) => live.push(block.cast()),
+                        Err(AllocError::OutOfMemory { .. }) => prop_assert!(
+                            largest_free < size,
+                            "{fit:?}: {size} B refused with a {largest_free} B block free"
+                        ),
+                        Err(AllocError::TooLarge { .. }) => {
+                            prop_assert!(size > heap.capacity() - WORD);
+                        }
+                        Err(other) => prop_assert!(false, "{other:?}"),
+                    }
+                }
+                Op::Free { pick } if !live.is_empty() => {
+                    let block = live.swap_remove(pick % live.len());
+                    // SAFETY: live, not used again.
+                    unsafe { heap.free(block) }.unwrap();
+                }
+                Op::Free { .. } => {}
+            }
+            heap.check().unwrap();
+        }
+        for block in live {
+            // SAFETY: live, not used again.
+            unsafe { heap.free(block) }.unwrap();
+        }
+        assert_whole_again(&heap);
+
+        let heap = FreeList::with_fit(leak_memory(len, 4096), fit);
+        run_model(&heap, &ops);
+        assert_whole_again(&heap);
     }
 }
 

@@ -10,7 +10,7 @@ pub(super) fn check_entry(
     errors: &mut Errors,
 ) -> Option<EntryModel> {
     let word = entry.kind.to_string();
-    let Some(kind) = Kind::from_keyword(&word) else {
+    let Some(kind) = EntryKind::from_keyword(&word) else {
         // The parser accepts only entry keywords; nothing else reaches here.
         errors.error(entry.kind.span(), format!("unknown entry kind `{word}`"));
         return None;
@@ -33,7 +33,7 @@ pub(super) fn check_entry(
     let shape = check_shape(kind, &name, entry.shape, errors);
 
     let mut memory: Option<(MemoryType, Span)> = None;
-    let mut allocator = RegionAllocator::Tlsf;
+    let mut allocator = AllocatorKind::Tlsf;
     let mut align = default_align;
     let mut guard = default_guard.clone();
     let mut flags = 0u8;
@@ -60,26 +60,26 @@ pub(super) fn check_entry(
                             ident.span(),
                             format!(
                                 "unknown memory type `{word}`{}",
-                                did_you_mean(&word, &MemoryType::NAMES)
+                                did_you_mean(&word, &memory_type_names())
                             ),
                         ),
                     }
                 }
             }
-            "allocator" if matches!(kind, Kind::Region | Kind::Component) => {
+            "allocator" if matches!(kind, EntryKind::Region | EntryKind::Component) => {
                 if let Some(ident) =
                     parse_value(option, errors, |input| input.call(Ident::parse_any))
                 {
                     let word = ident.to_string();
-                    match RegionAllocator::from_name(&word) {
-                        Some(RegionAllocator::None) if kind == Kind::Region => errors.error(
+                    match AllocatorKind::from_region_name(&word) {
+                        Some(AllocatorKind::Segment) if kind == EntryKind::Region => errors.error(
                             ident.span(),
                             format!(
                                 "`allocator: none` is for `component` segments used whole; a region needs an allocator: {}",
-                                list(&RegionAllocator::NAMES[..4])
+                                list(&allocator_names()[..4])
                             ),
                         ),
-                        Some(RegionAllocator::Compact) if kind == Kind::Component => errors.error(
+                        Some(AllocatorKind::Compact) if kind == EntryKind::Component => errors.error(
                             ident.span(),
                             "`allocator: compact` is for regions (its blocks move and are reached by handle); a component takes `tlsf`, `buddy`, `freelist` or `none`",
                         ),
@@ -88,7 +88,7 @@ pub(super) fn check_entry(
                             ident.span(),
                             format!(
                                 "unknown allocator `{word}`{}",
-                                did_you_mean(&word, &RegionAllocator::NAMES)
+                                did_you_mean(&word, &allocator_names())
                             ),
                         ),
                     }
@@ -129,7 +129,7 @@ pub(super) fn check_entry(
                     flags = found;
                 }
             }
-            "access" if kind == Kind::Shared => {
+            "access" if kind == EntryKind::Shared => {
                 access = parse_value(option, errors, parse_access);
             }
             _ => {
@@ -137,15 +137,16 @@ pub(super) fn check_entry(
                     .iter()
                     .copied()
                     .filter(|k| {
-                        (matches!(kind, Kind::Region | Kind::Component) || *k != "allocator")
-                            && (kind == Kind::Shared || *k != "access")
+                        (matches!(kind, EntryKind::Region | EntryKind::Component)
+                            || *k != "allocator")
+                            && (kind == EntryKind::Shared || *k != "access")
                     })
                     .collect();
                 unknown_key(&key, option, &what, &valid, errors);
             }
         }
     }
-    if kind == Kind::Shared && access.is_none() && !seen.iter().any(|k| k == "access") {
+    if kind == EntryKind::Shared && access.is_none() && !seen.iter().any(|k| k == "access") {
         errors.error(
             name.span(),
             format!(
@@ -215,7 +216,7 @@ fn parse_access(input: ParseStream) -> syn::Result<Vec<Grant>> {
 /// holds the type. Without `memory:` the kind's default type is used, then
 /// `System`, then (with `bank:`) the bank's first type.
 pub(super) fn place_in_bank(
-    kind: Kind,
+    kind: EntryKind,
     name: &Ident,
     memory: Option<(MemoryType, Span)>,
     bank_choice: Option<(usize, Span)>,
@@ -230,7 +231,7 @@ pub(super) fn place_in_bank(
                 format!(
                     "`{}` ({})",
                     b.name,
-                    MemoryType::names_in(b.memory).join(", ")
+                    memory_type_names_in(b.memory).join(", ")
                 )
             })
             .collect::<Vec<_>>()
@@ -245,7 +246,7 @@ pub(super) fn place_in_bank(
                         "bank `{}` does not hold `{}` memory; it holds {}",
                         banks[index].name,
                         ty.name(),
-                        MemoryType::names_in(banks[index].memory).join(", ")
+                        memory_type_names_in(banks[index].memory).join(", ")
                     ),
                 );
                 return None;
@@ -294,18 +295,22 @@ pub(super) fn place_in_bank(
 }
 
 pub(super) fn check_shape(
-    kind: Kind,
+    kind: EntryKind,
     name: &Ident,
     shape: ShapeAst,
     errors: &mut Errors,
 ) -> Option<Shape> {
     match (kind, shape) {
         (
-            Kind::Region | Kind::Stack | Kind::Reserve | Kind::Component | Kind::Shared,
+            EntryKind::Region
+            | EntryKind::Stack
+            | EntryKind::Reserve
+            | EntryKind::Component
+            | EntryKind::Shared,
             ShapeAst::Size(size),
         ) => check_size(&size, false, &format!("a `{}`", kind.keyword()), errors).map(Shape::Bytes),
         (
-            Kind::Shared,
+            EntryKind::Shared,
             ShapeAst::Array {
                 element: ElementAst::Type(ty),
                 count,
@@ -316,7 +321,11 @@ pub(super) fn check_shape(
             Some(Shape::Typed { ty, count: count? })
         }
         (
-            Kind::Region | Kind::Stack | Kind::Reserve | Kind::Component | Kind::Shared,
+            EntryKind::Region
+            | EntryKind::Stack
+            | EntryKind::Reserve
+            | EntryKind::Component
+            | EntryKind::Shared,
             ShapeAst::Array { bracket, .. },
         ) => {
             errors.error(
@@ -329,10 +338,10 @@ pub(super) fn check_shape(
             );
             None
         }
-        (Kind::Frame, ShapeAst::Size(size)) => check_size(&size, false, "a frame", errors)
+        (EntryKind::Frame, ShapeAst::Size(size)) => check_size(&size, false, "a frame", errors)
             .and_then(|frame| check_frames(name, frame, 1, None, errors)),
         (
-            Kind::Frame,
+            EntryKind::Frame,
             ShapeAst::Array {
                 element: ElementAst::Type(ty),
                 ..
@@ -345,7 +354,7 @@ pub(super) fn check_shape(
             None
         }
         (
-            Kind::Frame,
+            EntryKind::Frame,
             ShapeAst::Array {
                 element: ElementAst::Size(size),
                 count,
@@ -357,7 +366,7 @@ pub(super) fn check_shape(
             let count = check_count(&count, "frames", errors);
             check_frames(name, frame?, count?, Some(count_span), errors)
         }
-        (Kind::Pool, ShapeAst::Size(size)) => {
+        (EntryKind::Pool, ShapeAst::Size(size)) => {
             errors.error(
                 size.span(),
                 format!("a `pool` needs a count: `pool {name} = [1536 B; 64];` (64 blocks) or `[Particle; 4096]` (4096 values)"),
@@ -365,7 +374,7 @@ pub(super) fn check_shape(
             None
         }
         (
-            Kind::Pool,
+            EntryKind::Pool,
             ShapeAst::Array {
                 element: ElementAst::Size(size),
                 count,
@@ -380,7 +389,7 @@ pub(super) fn check_shape(
             })
         }
         (
-            Kind::Pool,
+            EntryKind::Pool,
             ShapeAst::Array {
                 element: ElementAst::Type(ty),
                 count,

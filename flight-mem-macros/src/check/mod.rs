@@ -22,7 +22,10 @@ use crate::parse::{
     SizeAst, parse_chunk, parse_size,
 };
 use crate::platforms::{self, BudgetRule, Platform};
-use crate::vocabulary::{Kind, MemoryFlag, MemoryType, RegionAllocator};
+use crate::vocabulary::{
+    AllocatorKind, EntryKind, MemoryFlag, MemoryType, allocator_names, flag_names,
+    memory_type_names, memory_type_names_in,
+};
 
 pub(crate) use crate::model::*;
 
@@ -196,24 +199,24 @@ pub(super) fn check_layout(layout: LayoutAst, errors: &mut Errors) -> LayoutMode
 /// The fallback view of an entry: its kind, name and value type, with a
 /// region's allocator when it can be read.
 pub(super) fn signature(entry: &EntryAst) -> Option<EntrySignature> {
-    let kind = Kind::from_keyword(&entry.kind.to_string())?;
+    let kind = EntryKind::from_keyword(&entry.kind.to_string())?;
     let (ty, blocks) = match (&entry.shape, kind) {
         (
             ShapeAst::Array {
                 element: ElementAst::Type(ty),
                 ..
             },
-            Kind::Pool,
+            EntryKind::Pool,
         ) => (Some(ty.clone()), false),
-        (_, Kind::Pool) => (None, true),
+        (_, EntryKind::Pool) => (None, true),
         _ => (None, false),
     };
     let allocator = entry
         .options
         .iter()
         .find(|o| o.key == "allocator")
-        .and_then(|o| RegionAllocator::from_name(&o.value.to_string()))
-        .unwrap_or(RegionAllocator::Tlsf);
+        .and_then(|o| AllocatorKind::from_region_name(&o.value.to_string()))
+        .unwrap_or(AllocatorKind::Tlsf);
     let docs = entry
         .attrs
         .iter()
@@ -250,11 +253,11 @@ pub(super) fn claim_names(
     let mut names = vec![name.clone()];
     match entry.kind {
         // A component is reached through its token only.
-        Kind::Component => names = vec![format!("take_{name}")],
-        Kind::Reserve | Kind::Shared => {}
+        EntryKind::Component => names = vec![format!("take_{name}")],
+        EntryKind::Reserve | EntryKind::Shared => {}
         _ => names.push(format!("alloc_{name}")),
     }
-    if matches!(entry.kind, Kind::Region | Kind::Stack)
+    if matches!(entry.kind, EntryKind::Region | EntryKind::Stack)
         || matches!(entry.shape, Shape::Blocks { .. })
     {
         names.push(format!("free_{name}"));
@@ -294,11 +297,11 @@ pub(super) fn check_access_lists(
 ) {
     let components: Vec<String> = signatures
         .iter()
-        .filter(|d| d.kind == Kind::Component)
+        .filter(|d| d.kind == EntryKind::Component)
         .map(|d| d.name.unraw().to_string())
         .collect();
     let component_refs: Vec<&str> = components.iter().map(String::as_str).collect();
-    for entry in entries.iter().filter(|e| e.kind == Kind::Shared) {
+    for entry in entries.iter().filter(|e| e.kind == EntryKind::Shared) {
         let mut seen: Vec<String> = Vec::new();
         for grant in &entry.access {
             let word = grant.component.unraw().to_string();
@@ -337,7 +340,7 @@ pub(super) fn check_token_names(layout: &Ident, entries: &[EntryModel], errors: 
     let mut types: HashMap<String, String> = HashMap::new();
     for entry in entries
         .iter()
-        .filter(|e| matches!(e.kind, Kind::Component | Kind::Shared))
+        .filter(|e| matches!(e.kind, EntryKind::Component | EntryKind::Shared))
     {
         let name = entry.name.unraw().to_string();
         let ty = upper_camel(&name);

@@ -174,7 +174,7 @@ pub(super) fn parse_memory_list(option: &OptionAst, errors: &mut Errors) -> Opti
                 ident.span(),
                 format!(
                     "unknown memory type `{word}`{}",
-                    did_you_mean(&word, &MemoryType::NAMES)
+                    did_you_mean(&word, &memory_type_names())
                 ),
             ),
         }
@@ -207,7 +207,7 @@ pub(super) fn parse_flags(option: &OptionAst, bank: bool, errors: &mut Errors) -
                 ident.span(),
                 format!(
                     "unknown flag `{word}`{}",
-                    did_you_mean(&word, &MemoryFlag::NAMES)
+                    did_you_mean(&word, &flag_names())
                 ),
             ),
         }

@@ -20,14 +20,14 @@ pub(super) fn signature_of(entry: &EntryModel) -> EntrySignature {
 /// The type behind an entry's accessor.
 pub(super) fn allocator_type(entry: &EntrySignature) -> TokenStream {
     match (entry.kind, &entry.ty) {
-        (Kind::Region, _) => entry.allocator.type_path(),
-        (Kind::Reserve, _) => RegionAllocator::Tlsf.type_path(),
-        (Kind::Stack, _) => quote!(::flight_mem::Stack),
-        (Kind::Frame, _) => quote!(::flight_mem::Frames),
-        (Kind::Pool, Some(ty)) => quote!(::flight_mem::Pool<#ty>),
-        (Kind::Pool, None) => quote!(::flight_mem::BlockPool),
-        (Kind::Component, _) => entry.allocator.type_path(),
-        (Kind::Shared, _) => quote!(::flight_mem::Segment),
+        (EntryKind::Region, _) => allocator_type_path(entry.allocator),
+        (EntryKind::Reserve, _) => allocator_type_path(AllocatorKind::Tlsf),
+        (EntryKind::Stack, _) => quote!(::flight_mem::Stack),
+        (EntryKind::Frame, _) => quote!(::flight_mem::Frames),
+        (EntryKind::Pool, Some(ty)) => quote!(::flight_mem::Pool<#ty>),
+        (EntryKind::Pool, None) => quote!(::flight_mem::BlockPool),
+        (EntryKind::Component, _) => allocator_type_path(entry.allocator),
+        (EntryKind::Shared, _) => quote!(::flight_mem::Segment),
     }
 }
 
@@ -83,8 +83,8 @@ pub(super) fn accessor(
     let alloc_doc =
         format!(" Allocates from [`Self::{plain}`]; failure is an `Err`, never a panic.");
     match (entry.kind, &entry.ty) {
-        (Kind::Reserve, _) => {}
-        (Kind::Pool, Some(value_ty)) => {
+        (EntryKind::Reserve, _) => {}
+        (EntryKind::Pool, Some(value_ty)) => {
             let doc = format!(
                 " Moves `value` into a slot of [`Self::{plain}`]; when the pool is full the value comes back in the `Err`."
             );
@@ -102,7 +102,7 @@ pub(super) fn accessor(
                 }
             }));
         }
-        (Kind::Region, _) if entry.allocator == RegionAllocator::Compact => {
+        (EntryKind::Region, _) if entry.allocator == AllocatorKind::Compact => {
             out.extend(compact_accessors(vis, entry, constructor.is_some(), hook));
             return out;
         }
@@ -137,8 +137,8 @@ pub(super) fn accessor(
             }));
         }
     }
-    if matches!(entry.kind, Kind::Region | Kind::Stack) || entry.blocks {
-        let order = if entry.kind == Kind::Stack {
+    if matches!(entry.kind, EntryKind::Region | EntryKind::Stack) || entry.blocks {
+        let order = if entry.kind == EntryKind::Stack {
             " Blocks are freed in LIFO order."
         } else {
             ""
@@ -261,7 +261,7 @@ fn compact_accessors(
 }
 
 pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStream {
-    if entry.allocator == RegionAllocator::Compact && entry.kind == Kind::Region {
+    if entry.allocator == AllocatorKind::Compact && entry.kind == EntryKind::Region {
         return quote! {{
             let memory = #memory;
             let handles = ::flight_mem::Compact::default_handles(memory.len());
@@ -271,8 +271,8 @@ pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStrea
     match &entry.shape {
         Shape::Bytes(_) => {
             let ty = match entry.kind {
-                Kind::Region => entry.allocator.type_path(),
-                Kind::Stack => quote!(::flight_mem::Stack),
+                EntryKind::Region => allocator_type_path(entry.allocator),
+                EntryKind::Stack => quote!(::flight_mem::Stack),
                 _ => quote!(::flight_mem::Tlsf),
             };
             quote!(#ty::new(#memory))

@@ -22,7 +22,7 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
                 quote!(#align),
             )
         }
-        Shape::Typed { ty, count } if entry.kind == Kind::Shared => {
+        Shape::Typed { ty, count } if entry.kind == EntryKind::Shared => {
             let count = literal(*count);
             (
                 quote!(::core::mem::size_of::<#ty>() * #count),
@@ -38,7 +38,7 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
         }
     };
     // A component's segment wants its guard on both sides.
-    let lead = if entry.kind == Kind::Component {
+    let lead = if entry.kind == EntryKind::Component {
         guard.clone()
     } else {
         quote!(0)

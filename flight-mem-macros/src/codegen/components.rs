@@ -42,7 +42,7 @@ pub(super) fn token_module(layout: &LayoutModel) -> TokenStream {
     let components: Vec<&EntrySignature> = layout
         .signatures
         .iter()
-        .filter(|d| matches!(d.kind, Kind::Component | Kind::Shared))
+        .filter(|d| matches!(d.kind, EntryKind::Component | EntryKind::Shared))
         .collect();
     if components.is_empty() {
         return TokenStream::new();
@@ -59,7 +59,7 @@ pub(super) fn token_module(layout: &LayoutModel) -> TokenStream {
         }
         seen.push(ty.to_string());
         let plain = signature.name.unraw().to_string();
-        if signature.kind == Kind::Component {
+        if signature.kind == EntryKind::Component {
             let doc = format!(
                 " The token of component `{plain}` of [`{layout_name}`](super::{layout_name}): the only way to allocate in its segment. Handed out once by `{layout_name}::take_{plain}()`; not `Clone`, and only this module can build one."
             );
@@ -131,7 +131,7 @@ pub(super) fn component_items(
         None => unreachable.clone(),
     };
     let docs = &entry.docs;
-    if entry.kind == Kind::Component {
+    if entry.kind == EntryKind::Component {
         let take = format_ident!("take_{}", plain);
         let take_doc = format!(
             " The token of component `{plain}`, the first time this is called; `None` afterwards."
@@ -149,7 +149,7 @@ pub(super) fn component_items(
                 #take_body
             }
         });
-        let allocator_ty = entry.allocator.type_path();
+        let allocator_ty = allocator_type_path(entry.allocator);
         let instance = entry_static(&entry.name);
         if let Some(memory) = &memory {
             items.extend(quote! {
@@ -164,7 +164,7 @@ pub(super) fn component_items(
                 #segment
             }
         };
-        if entry.allocator == RegionAllocator::None {
+        if entry.allocator == AllocatorKind::Segment {
             let body = if memory.is_some() {
                 quote! {
                     // SAFETY: forwarded to the caller, who holds the one

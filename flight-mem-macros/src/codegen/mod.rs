@@ -31,7 +31,7 @@ use syn::ext::IdentExt;
 
 use crate::analyze::{BankAnalysis, LayoutAnalysis};
 use crate::model::{BankModel, EntryModel, EntrySignature, LayoutModel, Shape, Size};
-use crate::vocabulary::{Kind, MemoryType, RegionAllocator};
+use crate::vocabulary::{AllocatorKind, Emit, EntryKind, MemoryType, allocator_type_path};
 
 mod accessors;
 mod banks;
@@ -58,14 +58,14 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
         let bank = &layout.banks[entry.bank];
         let slot = analysis.slots[index];
         let memory = entry_memory(&names, entry.bank, bank, &analysis.banks[entry.bank], slot);
-        let hook = (entry.kind == Kind::Region
-            || (entry.kind == Kind::Component && entry.allocator != RegionAllocator::None))
+        let hook = (entry.kind == EntryKind::Region
+            || (entry.kind == EntryKind::Component && entry.allocator != AllocatorKind::Segment))
             .then_some(PressureHook {
                 callbacks: &names.callbacks,
                 table: &names.table,
                 index,
             });
-        if matches!(entry.kind, Kind::Component | Kind::Shared) {
+        if matches!(entry.kind, EntryKind::Component | EntryKind::Shared) {
             let (statics, on_layout) = component_items(
                 layout,
                 &signature_of(entry),
@@ -142,7 +142,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             continue;
         }
         taken.extend(functions);
-        if matches!(signature.kind, Kind::Component | Kind::Shared) {
+        if matches!(signature.kind, EntryKind::Component | EntryKind::Shared) {
             let (items, on_layout) = component_items(layout, signature, &[], None, None, 0, None);
             token_items.extend(items);
             accessors.extend(on_layout);

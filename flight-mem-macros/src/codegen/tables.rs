@@ -25,11 +25,11 @@ pub(super) fn tables(
         let entry_name = entry.name.unraw().to_string();
         let kind = entry.kind.path();
         let allocator = match (&entry.kind, &entry.shape) {
-            (Kind::Region | Kind::Component, _) => entry.allocator.kind_path(),
-            (Kind::Shared, _) => quote!(::flight_mem::AllocatorKind::Shared),
-            (Kind::Reserve, _) => RegionAllocator::Tlsf.kind_path(),
-            (Kind::Stack, _) => quote!(::flight_mem::AllocatorKind::Stack),
-            (Kind::Frame, _) => quote!(::flight_mem::AllocatorKind::Frames),
+            (EntryKind::Region | EntryKind::Component, _) => entry.allocator.path(),
+            (EntryKind::Shared, _) => quote!(::flight_mem::AllocatorKind::Shared),
+            (EntryKind::Reserve, _) => AllocatorKind::Tlsf.path(),
+            (EntryKind::Stack, _) => quote!(::flight_mem::AllocatorKind::Stack),
+            (EntryKind::Frame, _) => quote!(::flight_mem::AllocatorKind::Frames),
             (_, Shape::Typed { .. }) => quote!(::flight_mem::AllocatorKind::Pool),
             _ => quote!(::flight_mem::AllocatorKind::BlockPool),
         };
@@ -58,12 +58,14 @@ pub(super) fn tables(
             }
         });
         let accessor = &entry.name;
-        allocators.push(if matches!(entry.kind, Kind::Component | Kind::Shared) {
-            let instance = entry_static(&entry.name);
-            quote!(|| -> &'static dyn ::flight_mem::RawAllocator { &#instance })
-        } else {
-            quote!(|| -> &'static dyn ::flight_mem::RawAllocator { #name::#accessor() })
-        });
+        allocators.push(
+            if matches!(entry.kind, EntryKind::Component | EntryKind::Shared) {
+                let instance = entry_static(&entry.name);
+                quote!(|| -> &'static dyn ::flight_mem::RawAllocator { &#instance })
+            } else {
+                quote!(|| -> &'static dyn ::flight_mem::RawAllocator { #name::#accessor() })
+            },
+        );
     }
     let banks =
         layout

@@ -98,40 +98,7 @@ impl AllocationRequest {
     }
 }
 
-/// What kind of entry of a layout a [`RegionInfo`] describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EntryKind {
-    /// A `region` (general-purpose heap).
-    Region,
-    /// A `frame` (linear frames).
-    Frame,
-    /// A `stack`.
-    Stack,
-    /// A `pool` of typed values or untyped blocks.
-    Pool,
-    /// A `reserve` for critical requests.
-    Reserve,
-    /// An engine `component`'s guarded segment, reached through its token.
-    Component,
-    /// A `shared` region between components, reached through their tokens.
-    Shared,
-}
-
-impl EntryKind {
-    /// The keyword of this kind in `memory_layout!`.
-    pub const fn keyword(self) -> &'static str {
-        match self {
-            Self::Region => "region",
-            Self::Frame => "frame",
-            Self::Stack => "stack",
-            Self::Pool => "pool",
-            Self::Reserve => "reserve",
-            Self::Component => "component",
-            Self::Shared => "shared",
-        }
-    }
-}
+pub use flight_mem_vocabulary::EntryKind;
 
 /// Where an entry of a layout lives and what it is.
 ///

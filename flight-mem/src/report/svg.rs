@@ -299,3 +299,18 @@ impl LayoutTable {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+    use crate::EntryKind;
+
+    #[test]
+    fn entry_kinds_have_distinct_colours() {
+        for (i, a) in EntryKind::ALL.into_iter().enumerate() {
+            for b in EntryKind::ALL.into_iter().skip(i + 1) {
+                assert_ne!(colour(a), colour(b), "{a:?} and {b:?} share a colour");
+            }
+        }
+    }
+}

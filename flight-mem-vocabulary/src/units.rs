@@ -1,24 +1,7 @@
 //! Byte counts in human units (`16 MiB`, `512.25 KiB`, `96 B`), formatted in
-//! const context.
-//!
-//! The one formatter behind [flight-mem](https://docs.rs/flight-mem)'s
-//! `Bytes` display, the budget messages of its const assertions and the
-//! errors of its `memory_layout!` macro, so a size reads the same wherever
-//! it is printed. Exact multiples print whole (`16 MiB`); others with two
+//! const context: exact multiples print whole (`16 MiB`); others with two
 //! decimals, truncated rather than rounded, so a value just under a budget
 //! never prints as the budget.
-//!
-//! ```
-//! use flight_mem_units::Human;
-//!
-//! const TEXT: Human = Human::new(16_711_680);
-//! assert_eq!(TEXT.as_str(), "15.93 MiB");
-//! assert_eq!(Human::new(1 << 30).as_str(), "1 GiB");
-//! assert_eq!(Human::new(u128::MAX).as_str(), "309485009821345068724781055.99 TiB");
-//! ```
-
-#![no_std]
-#![deny(missing_docs)]
 
 /// A byte count in human units: room for every `u128`.
 pub type Human = ConstStr<40>;
