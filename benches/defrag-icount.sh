@@ -19,8 +19,24 @@ instructions() {
 }
 echo "| access | instructions per read |"
 echo "|---|---:|"
-for access in index raw handle_floor get pin_all; do
+for access in index raw handle_floor handle_floor16 get pin_all; do
   low=$(instructions "$access" 100000)
   high=$(instructions "$access" 1000000)
   awk -v a="$access" -v lo="$low" -v hi="$high" 'BEGIN { printf "| %s | %.2f |\n", a, (hi - lo) / 900000 }'
+done
+# Instructions of the defragmentation itself (inside `defragment_with`,
+# copies included) against `copy_within` replaying the same moves, per MiB
+# moved: seed 1 of each size distribution.
+echo
+echo "| sizes | MiB moved | defragment instructions per MiB | copy_within instructions per MiB | ratio |"
+echo "|---|---:|---:|---:|---:|"
+counted() {
+  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "--toggle-collect=$2" "$bin" icount-moves "$1" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+for sizes in log-uniform uniform; do
+  moved=$("$bin" icount-moves "$sizes" | sed -n 's/^moved //p')
+  defrag=$(counted "$sizes" '*defragment_planned*')
+  copy=$(counted "$sizes" 'defrag::replay')
+  awk -v s="$sizes" -v m="$moved" -v d="$defrag" -v c="$copy" 'BEGIN { mib = m / 1048576; printf "| %s | %.2f | %.0f | %.0f | %.2f× |\n", s, mib, d / mib, c / mib, d / c }'
 done

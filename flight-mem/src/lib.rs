@@ -20,7 +20,7 @@
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
 //! | [`FreeList`] | general heap, segregated first/best fit | O(blocks in the size class) / O(1) | one header word |
 //! | [`SmallFront`] | size-class slabs (≤ 4 KiB) over any general heap, per-thread [`SmallLocal`] caches | O(1) / O(1) | rounding to a class, one byte |
-//! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 32-byte handle slot |
+//! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 28 bytes per handle (16-byte hot slot) |
 //!
 //! Every allocator is const-constructible over memory it owns, usable from a
 //! `static` with no initialisation call, `Sync`, and implements

@@ -29,9 +29,10 @@
 //! (about 10 s). Sizes are drawn log-uniformly (as many 64..128 B blocks as
 //! 128..256 KiB ones), and uniformly in a second row; seeds are fixed.
 //!
-//! `defrag reads` runs only the second part. `defrag icount ACCESS N`
-//! makes N reads of one kind (`index`, `raw`, `handle_floor`, `get`,
-//! `pin_all`) and nothing else, for instruction counts under
+//! `defrag reads` runs only the second part, `defrag moves` only the
+//! first. `defrag icount ACCESS N`
+//! makes N reads of one kind (`index`, `raw`, `handle_floor`,
+//! `handle_floor16`, `get`, `pin_all`) and nothing else, for instruction counts under
 //! callgrind: `(count at N = 1,000,000 - count at N = 100,000) / 900,000`
 //! is the instructions of one read (`benches/defrag-icount.sh`).
 
@@ -229,11 +230,18 @@ fn defragment_until(
 fn memmove_time(moves: &[(usize, usize, usize)]) -> Duration {
     let mut buffer = vec![1u8; REGION];
     let start = Instant::now();
+    replay(&mut buffer, moves);
+    start.elapsed()
+}
+
+/// The moves on `buffer`; its own function so that callgrind can count it
+/// alone.
+#[inline(never)]
+fn replay(buffer: &mut [u8], moves: &[(usize, usize, usize)]) {
     for &(from, to, len) in moves {
         buffer.copy_within(from..from + len, to);
-        black_box(&mut buffer);
+        black_box(&mut *buffer);
     }
-    start.elapsed()
 }
 
 /// Runs of each workload; the timing columns are the fastest (least
@@ -300,6 +308,10 @@ struct Reads {
     /// The floor of any handle scheme: a plain table of (generation,
     /// offset into `slice`) that a handle indexes, checked and followed.
     table: Vec<(u32, u32)>,
+    /// The same with the 16 bytes a slice-returning handle needs per entry
+    /// (a 64-bit state word with the generation, offset, length): what
+    /// `Compact`'s hot table holds.
+    table16: Vec<(u64, u32, u32)>,
 }
 
 const BLOCKS: usize = 4096;
@@ -334,6 +346,11 @@ impl Reads {
             .enumerate()
             .map(|(i, h)| (h.generation(), (i * 64) as u32))
             .collect();
+        let table16 = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (u64::from(h.generation()) | 1 << 32, (i * 64) as u32, 64))
+            .collect();
         Self {
             compact,
             handles,
@@ -341,6 +358,7 @@ impl Reads {
             ptrs,
             order,
             table,
+            table16,
         }
     }
 
@@ -369,13 +387,21 @@ impl Reads {
                 assert_eq!(generation, h.generation());
                 self.slice[offset as usize + 5]
             }),
+            "handle_floor16" => self.run(n, |i| {
+                let h = self.handles[i];
+                let (state, offset, len) = self.table16[h.index() as usize];
+                assert_eq!(state, u64::from(h.generation()) | 1 << 32);
+                self.slice[offset as usize..][..len as usize][5]
+            }),
             "get" => self.run(n, |i| self.compact.get(self.handles[i]).unwrap()[5]),
             "pin_all" => {
                 // One scope for the whole loop, as a frame would take it.
                 let frame = self.compact.pin_all();
                 self.run(n, |i| frame.get(self.handles[i]).unwrap()[5])
             }
-            other => panic!("unknown access {other}: index, raw, handle_floor, get or pin_all"),
+            other => panic!(
+                "unknown access {other}: index, raw, handle_floor, handle_floor16, get or pin_all"
+            ),
         }
     }
 }
@@ -418,6 +444,7 @@ fn get_versus_index() {
     let get = time("get");
     let pin_all = time("pin_all");
     let handle_floor = time("handle_floor");
+    let handle_floor16 = time("handle_floor16");
     println!("| slice index `slice[i * 64 + 5]` | {index:.2} ns | 1.00 | |");
     println!(
         "| raw pointer `*ptrs[i].add(5)` | {raw:.2} ns | {:.2} | |",
@@ -434,6 +461,11 @@ fn get_versus_index() {
         handle_floor - raw
     );
     println!(
+        "| the same with a 16-byte entry `(state, offset, length)`, sliced | {handle_floor16:.2} ns | {:.2} | {:+.2} ns |",
+        handle_floor16 / index,
+        handle_floor16 - raw
+    );
+    println!(
         "| `compact.get(handles[i]).unwrap()[5]` | {get:.2} ns | {:.2} | {:+.2} ns |",
         get / index,
         get - raw
@@ -447,6 +479,25 @@ fn get_versus_index() {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, sizes] = &args[..]
+        && mode == "icount-moves"
+    {
+        // One defragmentation of seed 1 and its `memmove` replay, for
+        // callgrind with `--toggle-collect` on each (see
+        // `benches/defrag-icount.sh`).
+        let sizes = match sizes.as_str() {
+            "uniform" => Sizes::Uniform,
+            _ => Sizes::LogUniform,
+        };
+        let (compact, _, _, _) = fragment(sizes, 1);
+        let free = compact.stats().free();
+        let goal = (free as f64 * 0.95).ceil() as usize;
+        let (_, moves, _) = defragment_until(compact, goal);
+        black_box(memmove_time(&moves));
+        let moved: usize = moves.iter().map(|m| m.2).sum();
+        println!("moved {moved}");
+        return;
+    }
     if let [_, mode, access, n] = &args[..]
         && mode == "icount"
     {
@@ -455,6 +506,7 @@ fn main() {
         return;
     }
     let reads_only = args.get(1).is_some_and(|a| a == "reads");
+    let moves_only = args.get(1).is_some_and(|a| a == "moves");
     println!(
         "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
     );
@@ -468,6 +520,9 @@ fn main() {
                 fragmenting(sizes, seed);
             }
         }
+    }
+    if moves_only {
+        return;
     }
     println!(
         "\n### `get` + deref of an unpinned handle, 4,096 blocks of 64 B, random order, best of 5 × 20 M reads\n"

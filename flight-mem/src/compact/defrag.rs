@@ -17,17 +17,18 @@
 //! keep the address order, so they change no list links. When the walk ends
 //! every movable block sits at its target: `done`.
 //!
-//! Each move is one *step*: the lock is taken for the step (the search and
-//! one copy) and released before the progress callback runs, so the
-//! callback may use the allocator. A slide resumes after the block of the
+//! Each move is one *step*: the lock is taken for the step (the search or
+//! the next move of a planned batch, and one copy) and released before the
+//! progress callback runs, so the callback may use the allocator. A slide resumes after the block of the
 //! previous one, or from the start if that block was freed meanwhile. A
 //! call stops before the move that would exceed the budget. Allocating or
 //! freeing a block starts the first phase again.
 
 use core::fmt;
 
+use super::batch::{Batch, FIND};
 use super::plan::{Evacuation, Plan};
-use super::table::{FROZEN, MOVING, SIDE, Slot, WRITER, pins, side};
+use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
@@ -158,9 +159,17 @@ enum Refused {
 }
 
 impl Compact {
-    /// Moves unpinned blocks toward the start, within `budget`; see the
-    /// [`Compact`](crate::Compact) documentation for the algorithm and how moves and
-    /// concurrent pins agree.
+    /// Moves unpinned blocks, within `budget`, until the free space is one
+    /// range at the end; see the [`Compact`](crate::Compact) documentation
+    /// for the algorithm and how moves and concurrent pins agree.
+    ///
+    /// SPEC §8 says blocks move "toward one end". The first phase moves
+    /// blocks out of one range into holes anywhere else (up or down), which
+    /// opens one large free range early, possibly in the middle; the second
+    /// slides every movable block toward the start. When
+    /// [`DefragReport::done`] is true, every movable block sits at its place
+    /// packed toward the start, so the free space is one range at the end
+    /// (apart from pinned and oversized blocks).
     pub fn defragment(&self, budget: DefragBudget) -> DefragReport {
         self.defragment_with(budget, |_| {})
     }
@@ -171,22 +180,47 @@ impl Compact {
     pub fn defragment_with(
         &self,
         budget: DefragBudget,
+        progress: impl FnMut(&DefragStep),
+    ) -> DefragReport {
+        self.defragment_planned(budget, progress, true)
+    }
+
+    /// `defragment_with`, with evacuations planned in batches or (for the
+    /// test that compares the two) one step at a time.
+    pub(super) fn defragment_planned(
+        &self,
+        budget: DefragBudget,
         mut progress: impl FnMut(&DefragStep),
+        batched: bool,
     ) -> DefragReport {
         let g = self.geometry();
         let mut report = DefragReport {
-            largest_free_before: self.state.with(|state| self.scan(state, g).largest_free),
+            largest_free_before: self.state.with(|state| self.largest_free(state, g)),
             ..DefragReport::default()
         };
         let mut cursor = Cursor::Start;
-        while let Some(step) = self
-            .state
-            .with(|state| self.step(state, g, budget, &mut report, &mut cursor))
-        {
+        while let Some(step) = self.state.with(|state| {
+            // The batch is kept in the state between calls; `step` needs it
+            // and the state apart.
+            let mut batch = state.batch;
+            batch.enabled = batched;
+            let step = self.step(state, g, budget, &mut report, &mut cursor, &mut batch);
+            state.batch = batch;
+            step
+        }) {
             progress(&step);
         }
-        report.largest_free_after = self.state.with(|state| self.scan(state, g).largest_free);
+        report.largest_free_after = self.state.with(|state| self.largest_free(state, g));
         report
+    }
+
+    /// The largest free range: remembered from the last walk if the layout
+    /// has not changed since.
+    fn largest_free(&self, state: &mut State, g: Geometry) -> usize {
+        if state.largest_free.0 != state.epoch {
+            state.largest_free = (state.epoch, self.scan(state, g).largest_free);
+        }
+        state.largest_free.1
     }
 
     /// Makes the next move: an evacuation while the first phase has one
@@ -199,26 +233,72 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
+        batch: &mut Batch,
     ) -> Option<DefragStep> {
         while !state.sliding {
             let copied = report.bytes_moved + report.bytes_abandoned;
-            let evacuation = match self.plan(state, g, budget.max_bytes, copied) {
+            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied, batch) {
                 Plan::Slide => break,
                 Plan::OverBudget => {
+                    batch.unpop();
                     report.done = false;
                     return None;
                 }
                 Plan::Move(evacuation) => evacuation,
             };
             if report.blocks_moved + report.abandoned >= budget.max_moves {
+                batch.unpop();
                 report.done = false;
                 return None;
             }
-            if let Some(step) = self.evacuate(state, g, report, evacuation) {
-                return Some(step);
+            batch.made();
+            match self.evacuate(state, g, report, evacuation) {
+                Some(step) => {
+                    if step.moved {
+                        // Our own move: the rest of the batch expects it.
+                        batch.epoch = state.epoch;
+                    } else {
+                        batch.clear();
+                    }
+                    return Some(step);
+                }
+                None => batch.clear(),
             }
         }
         self.slide(state, g, budget, report, cursor)
+    }
+
+    /// The next evacuation: from the batch while it lasts (planning a new
+    /// one when it is empty), else from the step-by-step planner.
+    fn next_evacuation(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        max_bytes: usize,
+        spent: usize,
+        batch: &mut Batch,
+    ) -> Plan {
+        // The planner's own first checks (a scope, the phase's bound).
+        if self.scoped_hint() || state.evacuations > 2 * state.counters.live() as u64 + 16 {
+            batch.clear();
+            return Plan::Slide;
+        }
+        let mut planned = batch.pop(state.epoch, max_bytes);
+        if planned.is_none()
+            && let Some(window) = self.window(state, g, max_bytes)
+        {
+            self.plan_batch(state, g, max_bytes, window, batch);
+            planned = batch.pop(state.epoch, max_bytes);
+        }
+        match planned {
+            Some(mut e) => {
+                if e.after == FIND {
+                    e.after = self.predecessor(state, g, e.to);
+                }
+                Self::within_budget(e, max_bytes, spent)
+            }
+            None => self.plan(state, g, max_bytes, spent),
+        }
     }
 
     /// Makes one evacuation the planner chose; `None` if a pin came first
@@ -237,6 +317,7 @@ impl Compact {
             generation: super::table::generation(word),
         };
         state.evacuations += 1;
+
         let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
         match moved {
             Ok(()) => {
@@ -244,9 +325,10 @@ impl Compact {
                 report.blocks_moved += 1;
                 state.blocks_moved += 1;
                 state.bytes_moved += e.len as u64;
+                state.epoch += 1;
                 // The block's place in address order changes unless it
                 // stays between the same neighbours.
-                let prev = slot.prev.load(Ordering::Relaxed);
+                let prev = self.links(g, e.index).prev();
                 if e.after != e.index && e.after != prev {
                     self.unlink(state, g, e.index);
                     self.link_after(state, g, e.index, e.after);
@@ -289,15 +371,16 @@ impl Compact {
             && self.contains(handle)
         {
             // Under the lock a live block stays live and in place.
-            end = slot.offset_locked() as usize + extent(slot.len.load(Ordering::Relaxed) as usize);
-            cur = slot.next.load(Ordering::Relaxed);
+            end = slot.offset() + extent(slot.len());
+            cur = self.links(g, handle.index).next();
         }
         while cur != super::NIL {
             let slot = self.slot_locked(g, cur);
+            let links = self.links(g, cur);
             let word = slot.state.load(Ordering::Relaxed);
-            let from = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
-            let len = slot.len.load(Ordering::Relaxed) as usize;
-            let align = 1usize << slot.align_log2.load(Ordering::Relaxed);
+            let from = slot.offset();
+            let len = slot.len();
+            let align = links.align();
             let handle = Handle {
                 index: cur,
                 generation: super::table::generation(word),
@@ -324,6 +407,7 @@ impl Compact {
                             report.blocks_moved += 1;
                             state.blocks_moved += 1;
                             state.bytes_moved += len as u64;
+                            state.epoch += 1;
                             // The first phase is over until the layout
                             // changes (allocate, free).
                             state.sliding = true;
@@ -331,7 +415,7 @@ impl Compact {
                         Err(Refused::Pinned) => {
                             report.skipped_pinned += 1;
                             end = from + extent(len);
-                            cur = slot.next.load(Ordering::Relaxed);
+                            cur = links.next();
                             continue;
                         }
                         Err(Refused::Abandoned) => {
@@ -353,7 +437,7 @@ impl Compact {
                 }
             }
             end = from + extent(len);
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = links.next();
         }
         report.done = true;
         None
@@ -399,42 +483,52 @@ impl Compact {
             slot.state.fetch_and(!flags, Ordering::Release);
             return Err(Refused::Pinned);
         }
-        let current = side(word);
-        // Nobody reads the other offset word: pinners read the one `SIDE`
-        // names, and `SIDE` flips only in the commit below.
-        slot.offset[1 - current].store(to as u32, Ordering::Relaxed);
         // SAFETY: `from..from + len` is the block and `to..to + len` lies in
-        // the free range between the previous block's end and `from + len`
-        // (the target search guarantees it), both inside the data area.
-        // The source is only read by us and by readers pinned during a
-        // non-overlapping copy; the destination, apart from the block's own
-        // bytes when overlapping, belongs to no block, and with `FROZEN` set
-        // no reader or writer can reach the block's bytes (no pin existed
-        // when we set it, and none can start until we clear it).
+        // a free range (an evacuation's) or in the free range between the
+        // previous block's end and `from + len` (a slide's), both inside the
+        // data area. The source is only read by us and by readers pinned
+        // during a non-overlapping copy; the destination, apart from the
+        // block's own bytes when overlapping, belongs to no block, and with
+        // `FROZEN` set no reader or writer can reach the block's bytes (no
+        // pin existed when we set it, and none can start until we clear it).
         unsafe { copy(g.base.add(from), g.base.add(to), len, overlapping) };
-        let mut moving = word | flags;
+        Self::commit(slot, word | flags, to)
+    }
+
+    /// Ends the move of `slot` (state `moving`, which has `MOVING` set by
+    /// us) whose bytes are copied to `to`: publishes the new offset, or
+    /// abandons the move if a reader pinned the block meanwhile.
+    fn commit(slot: &Slot, mut moving: u64, to: usize) -> Result<(), Refused> {
         loop {
             if pins(moving) != 0 {
-                debug_assert!(!overlapping, "a pin started on a frozen block");
+                debug_assert!(moving & FROZEN == 0, "a pin started on a frozen block");
                 // Release: our writes to the destination happen before
                 // whoever is later given that free range.
                 slot.state.fetch_and(!MOVING, Ordering::Release);
                 return Err(Refused::Abandoned);
             }
-            // Release: the copied bytes and the new offset happen before any
-            // pin that sees the flipped side. Acquire: the reads of every
-            // reader that pinned during the copy happen before the old range
-            // is reused.
+            // Acquire: the reads of every reader that pinned during the copy
+            // happen before the old range is reused.
             match slot.state.compare_exchange_weak(
                 moving,
-                (moving ^ SIDE) & !flags,
-                Ordering::AcqRel,
+                moving | FROZEN,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => break,
                 Err(now) => moving = now,
             }
         }
+        // No pin lives and none can start while `FROZEN` is set, no writer
+        // (it needs `MOVING` clear) and no `PinnedAll` (it would have made
+        // `relocate` give up): nobody reads the offset until the flags clear.
+        slot.offset.store(to as u32, Ordering::Relaxed);
+        // Release: the copied bytes and the new offset happen before any pin
+        // that sees the flags cleared. Nobody else changes the word while
+        // `FROZEN` is set (see the `table` module), so this clears exactly
+        // our flags.
+        slot.state.fetch_and(!(MOVING | FROZEN), Ordering::Release);
+        Ok(())
     }
 }
 

@@ -1,5 +1,7 @@
 //! See [`Compact`].
 
+mod batch;
+mod check;
 mod defrag;
 mod entry;
 mod pin;
@@ -17,13 +19,13 @@ pub use pin::{Pinned, PinnedMut};
 pub use scope::PinnedAll;
 pub use table::Handle;
 use table::{
-    FROZEN, GEN_MASK, LIVE, MAX_PINS, MOVING, NIL, PIN, SIDE, SLOT_ALIGN, SLOT_SIZE, Slot, WRITER,
-    generation, pins, side,
+    FROZEN, HOT_SIZE, LIVE, Links, MAX_PINS, MOVING, NIL, PIN, SLOT_ALIGN, SLOT_SIZE, Slot, WRITER,
+    generation, pins,
 };
 
 use crate::stats::Counters;
 use crate::sync::{AtomicU32, Lock, Ordering, const_fn, spin_hint};
-use crate::{AllocError, AllocatorKind, AllocatorStats, InvariantViolation, RawMemory};
+use crate::{AllocError, AllocatorKind, AllocatorStats, RawMemory};
 
 /// Block offsets and sizes are multiples of this.
 const GRANULE: usize = 8;
@@ -65,8 +67,11 @@ const fn extent(len: usize) -> usize {
 /// bank slice, and its bookkeeping counts against the region's budget like
 /// every other byte. A const generic table inside the value was the
 /// alternative; it would make the type depend on the handle count and put
-/// the table outside the memory the plan budgets. Each slot takes
-/// [`Compact::SLOT_SIZE`] bytes (32); [`Compact::bytes_for`] sizes memory for
+/// the table outside the memory the plan budgets. Each handle takes
+/// [`Compact::SLOT_SIZE`] bytes (28): 16 in a hot array that reads touch
+/// (state word, offset, length) and 12 in a cold array after it that only
+/// the lock holder touches (alignment, address-order links), so the
+/// memory a read path walks is dense. [`Compact::bytes_for`] sizes memory for
 /// a capacity and a handle count, [`Compact::default_handles`] picks one
 /// handle per KiB. Slots are initialised on first use, so a `static` needs
 /// no initialisation call and untouched table memory may hold anything.
@@ -86,15 +91,20 @@ const fn extent(len: usize) -> usize {
 ///   and one atomic read-modify-write when the guard drops (`get_mut` adds
 ///   a fence and a load: it gives way to [`PinnedAll`] scopes).
 /// * [`pin_all`](Compact::pin_all) pins every block at once for the cost of
-///   one guard; [`PinnedAll::get`] then costs plain loads — the read path
-///   for hot loops (see [`PinnedAll`] for why a per-access guard cannot be
-///   as cheap, and what the scope costs the defragmenter).
+///   one guard; [`PinnedAll::get`] then costs one compare of the index, one
+///   load and one masked compare of the state word and two loads from the
+///   same 16-byte slot — the read path for hot loops (see [`PinnedAll`] for
+///   why a per-access guard cannot be as cheap, and what the scope costs
+///   the defragmenter).
 /// * [`free`](Compact::free): O(1) under the lock.
 /// * [`defragment`](Compact::defragment): first evacuates the cheapest
 ///   range that would make the free space nearly one range (blocks moved
-///   into holes elsewhere, best fit), then slides the rest toward the
-///   start; resumable, at most the budget's bytes and moves per call,
-///   O(blocks) per move.
+///   into holes elsewhere, up or down, best fit), then slides the rest
+///   toward the start; resumable, at most the budget's bytes and moves per
+///   call. Evacuations are planned up to 8 at a time in two walks over the
+///   blocks (O(blocks) per batch, see the `batch` module), slides resume
+///   where the previous one ended, and each call walks the blocks once more
+///   for its report unless nothing changed since the last call.
 /// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 ///   [`check`](Compact::check): O(live blocks) under the lock.
 ///
@@ -124,9 +134,11 @@ const fn extent(len: usize) -> usize {
 /// * When the destination does not overlap the block, readers may still pin
 ///   the block during the copy: they read the old bytes, which the copy only
 ///   reads too. The move ends with a compare-and-swap that requires the pin
-///   count to be zero; if a reader holds a pin, the **move is abandoned**
-///   (the copy is discarded and the block stays), so the pin is honoured
-///   and no reader ever sees a half-moved block.
+///   count to be zero and sets `FROZEN`; if a reader holds a pin, the **move
+///   is abandoned** (the copy is discarded and the block stays), so the pin
+///   is honoured and no reader ever sees a half-moved block. Otherwise the
+///   new offset is stored while `FROZEN` keeps pins out, and one release
+///   clears the flags (a `get` arriving in that instant waits for it).
 /// * When the destination overlaps the block (a slide by less than its
 ///   length), the copy writes bytes a reader would read, so the move sets
 ///   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
@@ -195,6 +207,16 @@ struct State {
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
+    /// Bumped by every allocation, free and move (64 bits: it never
+    /// wraps): a planned batch of moves is valid only at the epoch it
+    /// expects (see the `batch` module).
+    epoch: u64,
+    /// The largest free range and the epoch it was measured at, so that a
+    /// `defragment` call after another, with nothing allocated, freed or
+    /// moved in between, does not walk the blocks again for its report.
+    largest_free: (u64, usize),
+    /// Evacuations planned but not made yet (see the `batch` module).
+    batch: batch::Batch,
 }
 
 /// Where the data area and the table are, worked out from the memory.
@@ -202,7 +224,10 @@ struct State {
 struct Geometry {
     base: *mut u8,
     capacity: usize,
+    /// The hot array: one [`Slot`] per handle.
     table: *const Slot,
+    /// The cold array, right after the hot one: one [`Links`] per handle.
+    links: *const Links,
 }
 
 /// What one walk over the blocks found.
@@ -308,6 +333,9 @@ impl Compact {
                     evacuations: 0,
                     window: None,
                     sliding: false,
+                    epoch: 0,
+                    largest_free: (u64::MAX, 0),
+                    batch: batch::Batch::new(),
                 }),
             }
         }
@@ -325,6 +353,7 @@ impl Compact {
             base,
             capacity,
             table: table.cast(),
+            links: table.wrapping_add(self.slots as usize * HOT_SIZE).cast(),
         }
     }
 
@@ -350,6 +379,17 @@ impl Compact {
         // SAFETY: callers pass indices from the lock-protected lists, which
         // hold only initialised slots (`< fresh <= slots`); see `slot`.
         unsafe { &*g.table.add(index as usize) }
+    }
+
+    /// The cold entry `index` under the lock, known to be initialised.
+    #[inline]
+    fn links(&self, g: Geometry, index: u32) -> &Links {
+        debug_assert!(index < self.fresh.load(Ordering::Relaxed));
+        // SAFETY: `index < fresh <= slots`, and the cold array of `slots`
+        // entries follows the hot one inside the table (`new` reserved
+        // `SLOT_SIZE` bytes per slot); `allocate` wrote a valid `Links`
+        // there before raising `fresh`. Only atomics inside.
+        unsafe { &*g.links.add(index as usize) }
     }
 
     /// The offset of the first byte at or after `end` that is aligned to
@@ -442,6 +482,7 @@ impl Compact {
             // `slot`); no reader trusts it until `fresh` is raised below,
             // and under the lock nothing else touches it.
             let slot = unsafe {
+                g.links.add(index as usize).cast_mut().write(Links::fresh());
                 let slot = g.table.add(index as usize).cast_mut();
                 slot.write(Slot::fresh());
                 &*slot
@@ -453,13 +494,14 @@ impl Compact {
             slot
         } else {
             let slot = self.slot_locked(g, index);
-            state.free_slots = slot.next.load(Ordering::Relaxed);
+            state.free_slots = self.links(g, index).next();
             slot
         };
         let word = slot.state.load(Ordering::Relaxed);
-        slot.offset[side(word)].store(offset as u32, Ordering::Relaxed);
+        slot.offset.store(offset as u32, Ordering::Relaxed);
         slot.len.store(size as u32, Ordering::Relaxed);
-        slot.align_log2
+        self.links(g, index)
+            .align_log2
             .store(align.trailing_zeros(), Ordering::Relaxed);
         self.link_after(state, g, index, prev);
         // Release: the zeroed bytes and the fields above happen before any
@@ -470,6 +512,7 @@ impl Compact {
         state.evacuations = 0;
         state.window = None;
         state.sliding = false;
+        state.epoch += 1;
         Ok(Handle {
             index,
             generation: generation(word),
@@ -490,7 +533,7 @@ impl Compact {
             let limit = if cur == NIL {
                 g.capacity
             } else {
-                self.slot_locked(g, cur).offset_locked() as usize
+                self.slot_locked(g, cur).offset()
             };
             if let Some(at) = Self::place(g, end, align)
                 && at.checked_add(ext).is_some_and(|e| e <= limit)
@@ -501,9 +544,9 @@ impl Compact {
                 return None;
             }
             let slot = self.slot_locked(g, cur);
-            end = slot.offset_locked() as usize + extent(slot.len.load(Ordering::Relaxed) as usize);
+            end = slot.offset() + extent(slot.len());
             prev = cur;
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = self.links(g, cur).next();
         }
     }
 
@@ -512,35 +555,32 @@ impl Compact {
         let next = if prev == NIL {
             state.first
         } else {
-            self.slot_locked(g, prev).next.load(Ordering::Relaxed)
+            self.links(g, prev).next()
         };
-        let slot = self.slot_locked(g, index);
-        slot.prev.store(prev, Ordering::Relaxed);
-        slot.next.store(next, Ordering::Relaxed);
+        let links = self.links(g, index);
+        links.prev.store(prev, Ordering::Relaxed);
+        links.next.store(next, Ordering::Relaxed);
         match prev {
             NIL => state.first = index,
-            p => self.slot_locked(g, p).next.store(index, Ordering::Relaxed),
+            p => self.links(g, p).next.store(index, Ordering::Relaxed),
         }
         match next {
             NIL => state.last = index,
-            n => self.slot_locked(g, n).prev.store(index, Ordering::Relaxed),
+            n => self.links(g, n).prev.store(index, Ordering::Relaxed),
         }
     }
 
     /// Unlinks slot `index` from the address-ordered list.
     fn unlink(&self, state: &mut State, g: Geometry, index: u32) {
-        let slot = self.slot_locked(g, index);
-        let (prev, next) = (
-            slot.prev.load(Ordering::Relaxed),
-            slot.next.load(Ordering::Relaxed),
-        );
+        let links = self.links(g, index);
+        let (prev, next) = (links.prev(), links.next());
         match prev {
             NIL => state.first = next,
-            p => self.slot_locked(g, p).next.store(next, Ordering::Relaxed),
+            p => self.links(g, p).next.store(next, Ordering::Relaxed),
         }
         match next {
             NIL => state.last = prev,
-            n => self.slot_locked(g, n).prev.store(prev, Ordering::Relaxed),
+            n => self.links(g, n).prev.store(prev, Ordering::Relaxed),
         }
     }
 
@@ -593,7 +633,7 @@ impl Compact {
             } else {
                 handle.generation + 1
             };
-            let freed = (word & SIDE) | next_gen as u64;
+            let freed = next_gen as u64;
             let mut marked = word | MOVING;
             loop {
                 // `Compact::get` pins a marked block (a move in flight is
@@ -620,10 +660,13 @@ impl Compact {
             state.evacuations = 0;
             state.window = None;
             state.sliding = false;
+            state.epoch += 1;
             if retire {
                 state.retired += 1;
             } else {
-                slot.next.store(state.free_slots, Ordering::Relaxed);
+                self.links(g, handle.index)
+                    .next
+                    .store(state.free_slots, Ordering::Relaxed);
                 state.free_slots = handle.index;
             }
             Ok(())
@@ -667,8 +710,8 @@ impl Compact {
         }
         Some(Pinned {
             slot,
-            bytes: Self::payload(g, slot, word),
-            len: slot.len.load(Ordering::Relaxed) as usize,
+            bytes: Self::payload(g, slot),
+            len: slot.len(),
             handle,
             _bytes: PhantomData,
         })
@@ -713,17 +756,17 @@ impl Compact {
         }
         Some(PinnedMut {
             slot,
-            bytes: Self::payload(g, slot, word),
-            len: slot.len.load(Ordering::Relaxed) as usize,
+            bytes: Self::payload(g, slot),
+            len: slot.len(),
             handle,
             _bytes: PhantomData,
         })
     }
 
-    /// The first byte of the block of `slot`, as of state `word` (pinned).
+    /// The first byte of the block of `slot`, which the caller has pinned.
     #[inline]
-    fn payload(g: Geometry, slot: &Slot, word: u64) -> NonNull<u8> {
-        let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
+    fn payload(g: Geometry, slot: &Slot) -> NonNull<u8> {
+        let offset = slot.offset();
         // `base` is derived from the memory's non-null pointer by adding at
         // most 7, and the memory does not wrap the address space.
         let ptr = g.base.wrapping_add(offset);
@@ -743,8 +786,7 @@ impl Compact {
     pub fn len_of(&self, handle: Handle) -> Option<usize> {
         let slot = self.slot(self.geometry(), handle.index)?;
         let word = slot.state.load(Ordering::Acquire);
-        (word & LIVE != 0 && generation(word) == handle.generation)
-            .then(|| slot.len.load(Ordering::Relaxed) as usize)
+        (word & LIVE != 0 && generation(word) == handle.generation).then(|| slot.len())
     }
 
     /// Whether `ptr` points into the data area (where pinned blocks lie).
@@ -801,114 +843,17 @@ impl Compact {
         let (mut end, mut cur) = (0, state.first);
         while cur != NIL {
             let slot = self.slot_locked(g, cur);
-            let offset = slot.offset_locked() as usize;
+            let offset = slot.offset();
             if offset > end {
                 scan.holes += 1;
                 scan.fragmented += offset - end;
                 scan.largest_free = scan.largest_free.max(offset - end);
             }
-            end = offset + extent(slot.len.load(Ordering::Relaxed) as usize);
-            cur = slot.next.load(Ordering::Relaxed);
+            end = offset + extent(slot.len());
+            cur = self.links(g, cur).next();
         }
         scan.largest_free = scan.largest_free.max(g.capacity.saturating_sub(end));
         scan
-    }
-
-    /// Checks the handle table against the blocks: the address-ordered list
-    /// (links, order, no overlap, bounds, alignment, every listed slot live
-    /// and every live slot listed), the free-slot stack, retired slots and
-    /// the counters. O(slots), under the lock.
-    pub fn check(&self) -> Result<(), InvariantViolation> {
-        let g = self.geometry();
-        self.state.with(|state| self.check_locked(state, g))
-    }
-
-    /// The §8 name of [`check`](Self::check): validates the handle table
-    /// against the blocks.
-    pub fn validate(&self) -> Result<(), InvariantViolation> {
-        self.check()
-    }
-
-    fn check_locked(&self, state: &State, g: Geometry) -> Result<(), InvariantViolation> {
-        let fail = |what, offset| Err(InvariantViolation { what, offset });
-        let fresh = self.fresh.load(Ordering::Relaxed);
-        let table_at = g.table.addr() - self.memory.as_ptr().addr();
-        let slot_at = |index: u32| table_at + index as usize * SLOT_SIZE;
-        if fresh > self.slots {
-            return fail("more slots initialised than the table holds", table_at);
-        }
-        let mut recount = Counters::new();
-        let (mut end, mut prev, mut cur, mut listed) = (0usize, NIL, state.first, 0u32);
-        while cur != NIL {
-            if cur >= fresh || listed >= fresh {
-                return fail(
-                    "block list names a bad slot or loops",
-                    slot_at(cur.min(fresh)),
-                );
-            }
-            let slot = self.slot_locked(g, cur);
-            let word = slot.state.load(Ordering::Relaxed);
-            let offset = slot.offset[side(word)].load(Ordering::Relaxed) as usize;
-            let len = slot.len.load(Ordering::Relaxed) as usize;
-            let align_log2 = slot.align_log2.load(Ordering::Relaxed);
-            if word & LIVE == 0 || word & (MOVING | FROZEN) != 0 {
-                return fail(
-                    "listed block not live, or a move left unfinished",
-                    slot_at(cur),
-                );
-            }
-            if slot.prev.load(Ordering::Relaxed) != prev {
-                return fail("block list back link broken", slot_at(cur));
-            }
-            if len == 0 || offset < end || offset + extent(len) > g.capacity {
-                return fail(
-                    "block overlaps its predecessor or leaves the data area",
-                    offset,
-                );
-            }
-            if align_log2 >= usize::BITS
-                || !(g.base.addr() + offset).is_multiple_of(1 << align_log2)
-            {
-                return fail("block misaligned", offset);
-            }
-            recount.allocated(len, extent(len));
-            end = offset + extent(len);
-            prev = cur;
-            listed += 1;
-            cur = slot.next.load(Ordering::Relaxed);
-        }
-        if state.last != prev {
-            return fail("last block is not the end of the list", table_at);
-        }
-        let (mut free, mut cur) = (0u32, state.free_slots);
-        while cur != NIL {
-            if cur >= fresh || free >= fresh {
-                return fail("free-slot stack names a bad slot or loops", table_at);
-            }
-            let word = self.slot_locked(g, cur).state.load(Ordering::Relaxed);
-            if word & LIVE != 0 || word & !(GEN_MASK | SIDE) != 0 {
-                return fail("free slot is live or pinned", slot_at(cur));
-            }
-            free += 1;
-            cur = self.slot_locked(g, cur).next.load(Ordering::Relaxed);
-        }
-        let mut live = 0u32;
-        let mut retired = 0u32;
-        for index in 0..fresh {
-            let word = self.slot_locked(g, index).state.load(Ordering::Relaxed);
-            if word & LIVE != 0 {
-                live += 1;
-            } else if generation(word) == u32::MAX {
-                retired += 1;
-            }
-        }
-        if live != listed || retired != state.retired || listed + free + retired != fresh {
-            return fail("live, free and retired slots do not add up", table_at);
-        }
-        state
-            .counters
-            .check_against(&recount, g.capacity)
-            .or_else(|what| fail(what, 0))
     }
 }
 

@@ -41,9 +41,11 @@
 //! On the issue-13 workload this moves 1.03–1.13× the window lower bound to
 //! reach a free range of 95 % of the free bytes (sliding compaction moved
 //! 2.4–2.9×); see `BENCHMARKS.md`. Each step is O(blocks): a few walks over
-//! the address-ordered list, no memory beyond the stack.
+//! the address-ordered list, no memory beyond the stack. The `batch` module
+//! plans up to 8 of these steps at once, exactly as this module would, and
+//! this module decides only what a batch cannot (repairs, pins, alignment).
 
-use super::table::{NIL, WRITER, pins, side};
+use super::table::{NIL, WRITER, pins};
 use super::{Compact, Geometry, State, extent};
 use crate::sync::Ordering;
 
@@ -55,14 +57,15 @@ pub(super) struct Span {
 }
 
 impl Span {
-    const EMPTY: Self = Self { start: 0, end: 0 };
+    pub(super) const EMPTY: Self = Self { start: 0, end: 0 };
 
-    fn len(self) -> usize {
+    pub(super) fn len(self) -> usize {
         self.end - self.start
     }
 }
 
 /// One evacuation the planner chose.
+#[derive(Clone, Copy)]
 pub(super) struct Evacuation {
     /// The block's slot.
     pub(super) index: u32,
@@ -72,6 +75,16 @@ pub(super) struct Evacuation {
     /// The block the destination follows in address order (`NIL`: the
     /// start), for relinking.
     pub(super) after: u32,
+}
+
+impl Evacuation {
+    pub(super) const NONE: Self = Self {
+        index: NIL,
+        from: 0,
+        to: 0,
+        len: 0,
+        after: NIL,
+    };
 }
 
 /// What the planner proposes.
@@ -101,18 +114,28 @@ enum Stuck {
 
 /// What a block is to the planner.
 #[derive(Clone, Copy)]
-struct Block {
-    index: u32,
-    offset: usize,
-    len: usize,
-    align: usize,
+pub(super) struct Block {
+    pub(super) index: u32,
+    pub(super) offset: usize,
+    pub(super) len: usize,
+    pub(super) align: usize,
     /// It may move now (not pinned, no writer, within the budget).
-    movable: bool,
+    pub(super) movable: bool,
+}
+
+impl Block {
+    pub(super) const NONE: Self = Self {
+        index: NIL,
+        offset: 0,
+        len: 0,
+        align: 1,
+        movable: false,
+    };
 }
 
 impl Compact {
     /// The blocks in address order, with what the planner needs.
-    fn blocks<'s>(
+    pub(super) fn blocks<'s>(
         &'s self,
         state: &State,
         g: Geometry,
@@ -124,16 +147,17 @@ impl Compact {
                 return None;
             }
             let slot = self.slot_locked(g, cur);
+            let links = self.links(g, cur);
             let word = slot.state.load(Ordering::Relaxed);
-            let len = slot.len.load(Ordering::Relaxed) as usize;
+            let len = slot.len();
             let block = Block {
                 index: cur,
-                offset: slot.offset[side(word)].load(Ordering::Relaxed) as usize,
+                offset: slot.offset(),
                 len,
-                align: 1 << slot.align_log2.load(Ordering::Relaxed),
+                align: links.align(),
                 movable: pins(word) == 0 && word & WRITER == 0 && len <= max_bytes,
             };
-            cur = slot.next.load(Ordering::Relaxed);
+            cur = links.next();
             Some(block)
         })
     }
@@ -214,14 +238,18 @@ impl Compact {
 
     /// Calls `f` with every free range outside `avoid` (each range clipped
     /// to what lies outside both spans) and the block it follows.
-    fn free_outside(
+    pub(super) fn free_outside(
         blocks: impl Iterator<Item = Block>,
         capacity: usize,
         avoid: [Span; 2],
         mut f: impl FnMut(Span, u32),
     ) {
         let mut clip = |gap: Span, prev: u32| {
-            let (a, b) = if avoid[0].start <= avoid[1].start {
+            // By start, then end: an empty span at the start of the other
+            // must come first, or "after the second" would be everything
+            // after it (the window at 0 with `Span::EMPTY` as `also` once
+            // let evacuations land inside the window and ping-pong).
+            let (a, b) = if (avoid[0].start, avoid[0].end) <= (avoid[1].start, avoid[1].end) {
                 (avoid[0], avoid[1])
             } else {
                 (avoid[1], avoid[0])
@@ -347,7 +375,7 @@ impl Compact {
     /// no evacuation, slide). The cache lives until the layout changes
     /// (allocate, free) or a block in the window cannot move: evacuating
     /// the window keeps it the cheapest (see the module documentation).
-    fn window(&self, state: &mut State, g: Geometry, max_bytes: usize) -> Option<Span> {
+    pub(super) fn window(&self, state: &mut State, g: Geometry, max_bytes: usize) -> Option<Span> {
         if let Some(window) = state.window {
             return Some(window);
         }
@@ -423,7 +451,7 @@ impl Compact {
     }
 
     /// `planned`, unless it does not fit what is left of the budget.
-    fn within_budget(planned: Evacuation, max_bytes: usize, spent: usize) -> Plan {
+    pub(super) fn within_budget(planned: Evacuation, max_bytes: usize, spent: usize) -> Plan {
         if planned.len > max_bytes - spent {
             Plan::OverBudget
         } else {
@@ -477,5 +505,26 @@ mod tests {
         let raced = Compact::cheapest_window(blocks(true), 64, within);
         assert!(calm.is_some());
         assert_eq!(raced, calm);
+    }
+
+    /// With the window at 0 and `Span::EMPTY` as the second span, the free
+    /// ranges "outside" once included the window itself (the empty span
+    /// sorted second, and everything after it counted as outside), so
+    /// evacuations could land inside the window and ping-pong.
+    #[test]
+    fn free_ranges_outside_a_window_at_zero_exclude_it() {
+        let window = Span { start: 0, end: 200 };
+        let mut pieces = std::vec::Vec::new();
+        Compact::free_outside(blocks(false), 512, [window, Span::EMPTY], |span, _| {
+            pieces.push(span)
+        });
+        // Gaps 48..64, 112..128, 176..192 lie inside; 240..512 is outside.
+        assert_eq!(
+            pieces,
+            [Span {
+                start: 240,
+                end: 512
+            }]
+        );
     }
 }

@@ -51,7 +51,7 @@
 
 use core::fmt;
 
-use super::table::{FROZEN, LIVE, MOVING, Slot, WRITER, generation, side};
+use super::table::{FROZEN, GEN_MASK, LIVE, MOVING, Slot, WRITER, generation};
 use super::{Compact, Handle};
 use crate::sync::{Ordering, spin_hint};
 
@@ -115,6 +115,11 @@ pub struct PinnedAll<'a> {
     /// once per `get` (it never changes).
     base: *mut u8,
     table: *const Slot,
+    /// Slots initialised when the scope began: a lower bound of the
+    /// allocator's `fresh` for the scope's whole life (it only grows), so
+    /// `get` checks an index against it with one compare and reloads
+    /// `fresh` only for a handle allocated since.
+    known: u32,
 }
 
 // SAFETY: the pointers are the allocator's data area and table, which
@@ -153,6 +158,9 @@ impl Compact {
             compact: self,
             base: g.base,
             table: g.table,
+            // Acquire: pairs with the release that published each slot
+            // below it (see `Compact::slot`).
+            known: self.fresh.load(Ordering::Acquire),
         }
     }
 
@@ -184,50 +192,84 @@ impl<'a> PinnedAll<'a> {
     /// [`PinnedAll`].
     #[inline]
     pub fn get(&self, handle: Handle) -> Option<&[u8]> {
-        if handle.index >= self.compact.fresh.load(Ordering::Acquire) {
+        // One compare on the fast path: `known` is in the guard.
+        if handle.index >= self.known && !self.initialised(handle.index) {
             return None;
         }
-        // SAFETY: as in `Compact::slot`: the index is below `fresh`, so the
-        // slot lies inside the table and was initialised before `fresh`
-        // was published (the acquire above pairs with that release).
+        // SAFETY: the index is below `known` or below a `fresh` loaded just
+        // now, so the slot lies inside the table and was initialised before
+        // that value of `fresh` was published (the acquire loads in
+        // `pin_all` and `initialised` pair with that release).
         let slot = unsafe { &*self.table.add(handle.index as usize) };
-        let word = loop {
-            // Acquire: pairs with the release of `allocate`, of the last
-            // writer's drop and of a move's commit (see `Compact::get`).
+        // Acquire: pairs with the release of `allocate`, of the last
+        // writer's drop and of a move's commit (see `Compact::get`).
+        let word = slot.state.load(Ordering::Acquire);
+        // Live, this generation, no writer, no move: one mask and compare.
+        let mask = GEN_MASK | LIVE | WRITER | MOVING | FROZEN;
+        if word & mask != handle.generation as u64 | LIVE {
+            return self.get_contended(slot, handle);
+        }
+        // SAFETY: `word` passed the check above.
+        Some(unsafe { self.bytes(slot) })
+    }
+
+    /// Whether slot `index` is initialised: for a handle allocated after
+    /// the scope began. Kept out of line so that `get` stays small.
+    #[cold]
+    #[inline(never)]
+    fn initialised(&self, index: u32) -> bool {
+        index < self.compact.fresh.load(Ordering::Acquire)
+    }
+
+    /// `get` for a word that did not pass the fast check: `None` for a
+    /// stale handle or a writer; waits out a mark (see [`PinnedAll`]).
+    #[cold]
+    #[inline(never)]
+    fn get_contended(&self, slot: &Slot, handle: Handle) -> Option<&[u8]> {
+        loop {
+            // Acquire: as in `get`.
             let word = slot.state.load(Ordering::Acquire);
             if generation(word) != handle.generation || word & (LIVE | WRITER) != LIVE {
                 return None;
             }
             if word & (MOVING | FROZEN) == 0 {
-                break word;
+                // SAFETY: `word` is live, of the handle's generation, with
+                // no writer and no mark.
+                return Some(unsafe { self.bytes(slot) });
             }
             spin_hint();
-        };
-        // Both offset words, then a select: the loads need not wait for
-        // the state word's value (they hit its cache line), which keeps the
-        // read's chain of dependent loads as short as a raw pointer's plus
-        // one.
-        let offsets = [
-            slot.offset[0].load(Ordering::Relaxed),
-            slot.offset[1].load(Ordering::Relaxed),
-        ];
-        let offset = if side(word) == 0 {
-            offsets[0]
-        } else {
-            offsets[1]
-        } as usize;
-        let len = slot.len.load(Ordering::Relaxed) as usize;
-        // SAFETY: the word says the block is live, unmarked and not lent
-        // mutably, and it was loaded after this scope's fence `X`; by the
-        // protocol in the module documentation no move, free or writer can
-        // start on it until the scope's count is released in `drop`, which
-        // the returned borrow of `self` precedes. `offset` and `len` are the
-        // ones the word vouches for (the acquire above; `SIDE` cannot flip
-        // without a move). So `offset..offset + len` lies in the data area
-        // (the allocator placed it there), holds initialised bytes (zeroed on
+        }
+    }
+
+    /// The block of `slot`, as a slice borrowing the scope.
+    ///
+    /// # Safety
+    ///
+    /// The slot's state word, loaded (acquire) through this scope, said the
+    /// block is live, of the caller's handle's generation, with neither
+    /// `WRITER` nor `MOVING` nor `FROZEN` set.
+    #[inline]
+    unsafe fn bytes(&self, slot: &Slot) -> &[u8] {
+        let (offset, len) = (slot.offset(), slot.len());
+        // SAFETY: the word (the caller's promise) was loaded after this
+        // scope's fence `X`; by the protocol in the module documentation no
+        // move, free or writer can start on the block until the scope's
+        // count is released in `drop`, which the returned borrow of `self`
+        // precedes. `offset` and `len` are the ones the word vouches for:
+        // they are written only under the lock while the block is not
+        // live (`allocate`, released by the store that makes it live) or
+        // while it is `MOVING | FROZEN` (a move, released by the clearing of
+        // those flags), and the acquire load saw the word after that
+        // release. So `offset..offset + len` lies in the data area (the
+        // allocator placed it there), holds initialised bytes (zeroed on
         // allocation, copied whole on a move) and is not written while the
         // slice lives.
-        Some(unsafe { core::slice::from_raw_parts(self.base.add(offset), len) })
+        // The block lies in memory valid for reads, which never includes
+        // address 0: saying so lets the caller's `Option` check fold away.
+        unsafe {
+            let start = core::ptr::NonNull::new_unchecked(self.base.add(offset));
+            core::ptr::NonNull::slice_from_raw_parts(start, len).as_ref()
+        }
     }
 
     /// The allocator this scope pins.

@@ -1,5 +1,17 @@
-//! The handle table: one [`Slot`] per handle, inside the allocator's memory,
-//! and the state word that pins, writers and the mover agree through.
+//! The handle table: for each handle a hot [`Slot`] (what a read needs)
+//! and a cold [`Links`] entry (what only the lock holder needs), in two
+//! arrays inside the allocator's memory, and the state word that pins,
+//! writers and the mover agree through.
+//!
+//! # Hot and cold
+//!
+//! A read ([`PinnedAll::get`](super::PinnedAll::get), `Compact::get`) needs
+//! a slot's state word, offset and length: 16 bytes, one aligned line
+//! piece per handle, in the hot array. The alignment and the address-order
+//! links (12 bytes) are read and written only under the allocator's lock,
+//! in the cold array after it. A read touches one 16-byte slot, so 4,096
+//! handles' hot slots take 64 KiB rather than the 128 KiB a 32-byte slot
+//! took.
 //!
 //! # The state word
 //!
@@ -11,27 +23,28 @@
 //! | 32 | `LIVE` | the slot holds a block |
 //! | 33 | `WRITER` | a [`PinnedMut`](super::PinnedMut) lives |
 //! | 34 | `MOVING` | the defragmenter is copying the block |
-//! | 35 | `FROZEN` | ... into a range that overlaps the block: no pin may start |
-//! | 36 | `SIDE` | which of the two offset words is current |
-//! | 37..64 | pins | live [`Pinned`](super::Pinned) guards |
+//! | 35 | `FROZEN` | no pin may start: the copy overlaps the block, or the move is publishing its new offset |
+//! | 36..64 | pins | live [`Pinned`](super::Pinned) guards |
 //!
 //! Putting the generation, the pins and the move flags in one word makes
 //! every decision a single compare-and-swap: a pin cannot slip in between a
 //! free's generation check and its release, and a move cannot start while a
 //! pin lives. The offset is not in the word (it would not fit with a 32-bit
-//! generation on targets without 128-bit atomics); instead a slot has two
-//! offset words and `SIDE` names the current one. The mover writes the new
-//! offset into the other word and flips `SIDE` in the same compare-and-swap
-//! that ends the move, so a pinner that reads the offset after its pin
-//! compare-and-swap always reads the offset that belongs to the state it
-//! pinned — never an offset published for a move that is then abandoned.
+//! generation on targets without 128-bit atomics). A move therefore ends in
+//! two steps: a compare-and-swap that requires the pin count to be zero
+//! sets `FROZEN` (from then on no pin can start, and none lives), then the
+//! new offset is stored and one atomic clears `MOVING | FROZEN` (release).
+//! A pinner reads the offset only after its pin compare-and-swap, which
+//! cannot succeed between those two steps, so it always reads the offset
+//! that belongs to the state it pinned — never an offset published for a
+//! move that is then abandoned (an abandoned move never stores it).
 //!
 //! # Generations never wrap
 //!
 //! A free increments the generation; a slot whose generation reached
 //! `u32::MAX` is *retired* on its last free instead of going back to the free
 //! list. A slot's generations therefore only ever increase, so a stale handle
-//! never matches a later block. Retiring costs one slot (32 bytes of handle
+//! never matches a later block. Retiring costs one slot (28 bytes of handle
 //! capacity) per 2^32 frees of that slot.
 
 use core::fmt;
@@ -46,11 +59,10 @@ pub(crate) const LIVE: u64 = 1 << 32;
 pub(crate) const WRITER: u64 = 1 << 33;
 pub(crate) const MOVING: u64 = 1 << 34;
 pub(crate) const FROZEN: u64 = 1 << 35;
-pub(crate) const SIDE: u64 = 1 << 36;
-const PIN_SHIFT: u32 = 37;
+const PIN_SHIFT: u32 = 36;
 /// One pin.
 pub(crate) const PIN: u64 = 1 << PIN_SHIFT;
-/// The most pins one block can hold at once (2^27 - 1); `get` refuses more
+/// The most pins one block can hold at once (2^28 - 1); `get` refuses more
 /// rather than carry into nothing.
 pub(crate) const MAX_PINS: u64 = u64::MAX >> PIN_SHIFT;
 
@@ -64,12 +76,6 @@ pub(crate) const fn generation(state: u64) -> u32 {
 #[inline]
 pub(crate) const fn pins(state: u64) -> u64 {
     state >> PIN_SHIFT
-}
-
-/// Which offset word is current.
-#[inline]
-pub(crate) const fn side(state: u64) -> usize {
-    ((state & SIDE) != 0) as usize
 }
 
 /// A reference to a block of a [`Compact`](super::Compact) allocator: a slot
@@ -120,51 +126,95 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// One handle's entry in the table.
+/// The hot part of one handle's entry: what a read needs.
 ///
-/// Only `state` and the current offset word are read without the
-/// allocator's lock; the other fields change only under the lock. All are
-/// atomics so that the table, which lives in raw memory, can be shared as
-/// `&Slot` without any field needing exclusive access (`Relaxed` accesses
-/// compile to plain loads and stores).
-#[repr(C)]
+/// `state` is read and written without the allocator's lock; `offset` and
+/// `len` are written only under it (by allocation and by a move while its
+/// block is `FROZEN`) and read by pinners after their pin. All are atomics
+/// so that the table, which lives in raw memory, can be shared as `&Slot`
+/// without any field needing exclusive access (`Relaxed` accesses compile
+/// to plain loads and stores).
+#[repr(C, align(16))]
 pub(crate) struct Slot {
     /// The state word described in the module documentation.
     pub(crate) state: AtomicU64,
-    /// Block offsets from the start of the data area; `SIDE` picks one.
-    pub(crate) offset: [AtomicU32; 2],
+    /// The block's offset from the start of the data area.
+    pub(crate) offset: AtomicU32,
     /// The requested length in bytes (what a pin derefs to).
     pub(crate) len: AtomicU32,
+}
+
+/// The cold part of one handle's entry, touched only under the lock.
+#[repr(C)]
+pub(crate) struct Links {
     /// log2 of the block's alignment.
     pub(crate) align_log2: AtomicU32,
-    /// Address-ordered list of live blocks (under the lock); for a free
-    /// slot, `next` links the free-slot stack.
+    /// Address-ordered list of live blocks; for a free slot, `next` links
+    /// the free-slot stack.
     pub(crate) prev: AtomicU32,
     pub(crate) next: AtomicU32,
 }
 
-/// Bytes of table per handle.
-pub(crate) const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
-/// Alignment of the table.
+/// Bytes of hot table per handle.
+pub(crate) const HOT_SIZE: usize = core::mem::size_of::<Slot>();
+/// Bytes of table per handle, hot and cold.
+pub(crate) const SLOT_SIZE: usize = HOT_SIZE + core::mem::size_of::<Links>();
+/// Alignment of the table (the hot array comes first; the cold array
+/// after it is then aligned too, since `HOT_SIZE` is a multiple of its
+/// alignment).
 pub(crate) const SLOT_ALIGN: usize = core::mem::align_of::<Slot>();
+
+// Loom's atomics are larger; the layout argument holds for any sizes that
+// pass the second assertion.
+#[cfg(not(loom))]
+const _: () = assert!(HOT_SIZE == 16 && SLOT_SIZE == 28);
+const _: () = assert!(HOT_SIZE.is_multiple_of(core::mem::align_of::<Links>()));
 
 impl Slot {
     /// A never-used slot: generation 0, not live.
     pub(crate) fn fresh() -> Self {
         Self {
             state: AtomicU64::new(0),
-            offset: [AtomicU32::new(0), AtomicU32::new(0)],
+            offset: AtomicU32::new(0),
             len: AtomicU32::new(0),
+        }
+    }
+
+    /// The offset, read under the lock or by a pinner after its pin.
+    #[inline]
+    pub(crate) fn offset(&self) -> usize {
+        self.offset.load(Ordering::Relaxed) as usize
+    }
+
+    /// The length, read under the lock or by a pinner after its pin.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed) as usize
+    }
+}
+
+impl Links {
+    /// A never-used entry: no links.
+    pub(crate) fn fresh() -> Self {
+        Self {
             align_log2: AtomicU32::new(0),
             prev: AtomicU32::new(NIL),
             next: AtomicU32::new(NIL),
         }
     }
 
-    /// The current offset, read under the lock (where `SIDE` cannot change).
     #[inline]
-    pub(crate) fn offset_locked(&self) -> u32 {
-        let state = self.state.load(Ordering::Relaxed);
-        self.offset[side(state)].load(Ordering::Relaxed)
+    pub(crate) fn prev(&self) -> u32 {
+        self.prev.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn next(&self) -> u32 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn align(&self) -> usize {
+        1 << self.align_log2.load(Ordering::Relaxed)
     }
 }
