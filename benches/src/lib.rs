@@ -16,6 +16,7 @@ pub mod limits;
 pub mod local;
 pub mod peers;
 pub mod plan;
+pub mod small;
 pub mod subjects;
 
 pub mod workload;

@@ -19,6 +19,7 @@
 //! | [`Buddy`] | power-of-two blocks | O(log n) / O(log n) | rounding to a power of two |
 //! | [`Tlsf`] | general heap, bounded worst case | O(1) / O(1) | one word |
 //! | [`FreeList`] | general heap, segregated first/best fit | O(blocks in the size class) / O(1) | one header word |
+//! | [`SmallFront`] | size-class slabs (≤ 4 KiB) over any general heap, per-thread [`SmallLocal`] caches | O(1) / O(1) | rounding to a class, one byte |
 //! | [`Compact`] | relocatable blocks behind [`Handle`]s, incremental defragmentation | O(n) / O(1) | 28 bytes per handle (16-byte hot slot) |
 //!
 //! Every allocator is const-constructible over memory it owns, usable from a
@@ -82,6 +83,8 @@ pub use error::{AllocError, InvariantViolation};
 pub use flight_mem_macros::memory_layout;
 pub use heap::buddy::Buddy;
 pub use heap::free_list::{Fit, FreeList};
+#[cfg(not(loom))]
+pub use heap::small::{SmallFront, SmallLocal};
 #[cfg(feature = "std")]
 pub use heap::system::System;
 pub use heap::tlsf::Tlsf;

@@ -97,6 +97,8 @@ fn main() -> ExitCode {
         "w3" => {
             general::<HarnessOnly>(&mut request);
             general_contenders!(general(&mut request));
+            general::<flight_mem_benches::small::FmSmallShared>(&mut request);
+            general::<flight_mem_benches::small::FmSmallLocal>(&mut request);
         }
         other => {
             eprintln!("unknown workload {other}");

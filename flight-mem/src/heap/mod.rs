@@ -4,6 +4,8 @@
 pub(crate) mod buddy;
 pub(crate) mod free_list;
 mod locked;
+#[cfg(not(loom))]
+pub(crate) mod small;
 #[cfg(feature = "std")]
 pub(crate) mod system;
 pub(crate) mod tlsf;
