@@ -174,13 +174,19 @@ fn with_extra_memory(wasm: &[u8]) -> Vec<u8> {
 
 fn speed(path: &str) {
     let wasm = std::fs::read(path).expect("read");
-    if std::env::var_os("FLIGHT_BENCH_PROFILE").is_some() {
-        // For `perf record`: only the unvalidated checked rebase, repeated.
+    if let Ok(mode) = std::env::var("FLIGHT_BENCH_PROFILE") {
+        // For `perf record`: only the unvalidated rebase in one mode
+        // (`trusted`, `masked`, else `checked`), repeated.
         let mut o = Options::new(Segment {
             base: 0x100_0000,
             size: 1 << 31,
         });
         o.validate = false;
+        o.isolation = match mode.as_str() {
+            "trusted" => Isolation::Trusted,
+            "masked" => Isolation::Masked,
+            _ => Isolation::Checked,
+        };
         for _ in 0..20 {
             black_box(rebase(&wasm, &o).expect("rebase"));
         }
@@ -483,5 +489,7 @@ fn main() {
     for f in &files {
         speed(f);
     }
-    runtime();
+    if std::env::var_os("FLIGHT_BENCH_PROFILE").is_none() {
+        runtime();
+    }
 }

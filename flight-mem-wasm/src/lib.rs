@@ -237,25 +237,16 @@ pub fn rebase(wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
     let mut input = read::read(wasm, opts.validate)?;
     let plan = plan::plan(&input, opts)?;
     let data = write::data_section(&input, &plan)?;
-    let bodies: Vec<_> = input
-        .bodies
-        .iter()
-        .map(|b| {
-            let r = b.body.range();
-            r.start as usize..r.end as usize
-        })
-        .collect();
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let funcs = rewrite::rewrite_functions(&mut input, &plan, opts.relocations, threads)?;
+    let chunks = rewrite::rewrite_functions(&mut input, &plan, opts.relocations, threads)?;
     let output = write::Output {
         memory_import: (&opts.memory_import.0, &opts.memory_import.1),
     };
-    let out = write::write(&input, &plan, &funcs, &bodies, data, &output)?;
+    let out = write::write(&input, &plan, &chunks, data, &output)?;
     let mut stats = Stats {
-        functions: funcs.len() as u64,
         data_segments: input
             .data
             .iter()
@@ -264,9 +255,10 @@ pub fn rebase(wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
         ..Stats::default()
     };
     let mut relocations = Vec::new();
-    for f in funcs {
+    for f in chunks.into_iter().flat_map(|c| c.funcs) {
         stats.add(&f.stats);
-        stats.functions_rewritten += u64::from(f.body.is_some());
+        stats.functions += 1;
+        stats.functions_rewritten += u64::from(f.rewritten);
         relocations.extend(f.relocations);
     }
     Ok(Rebased {

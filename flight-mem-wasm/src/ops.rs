@@ -216,3 +216,67 @@ pub(crate) fn name(op: &O<'_>) -> String {
     let end = debug.find([' ', '{', '(']).unwrap_or(debug.len());
     debug[..end].to_string()
 }
+
+/// The plain loads and stores (`0x28..=0x3E`), by opcode: the operator
+/// wasmparser would have decoded, built from the opcode and its memarg.
+pub(crate) fn plain(opcode: u8, memarg: MemArg) -> Option<O<'static>> {
+    use O::*;
+    Some(match opcode {
+        0x28 => I32Load { memarg },
+        0x29 => I64Load { memarg },
+        0x2A => F32Load { memarg },
+        0x2B => F64Load { memarg },
+        0x2C => I32Load8S { memarg },
+        0x2D => I32Load8U { memarg },
+        0x2E => I32Load16S { memarg },
+        0x2F => I32Load16U { memarg },
+        0x30 => I64Load8S { memarg },
+        0x31 => I64Load8U { memarg },
+        0x32 => I64Load16S { memarg },
+        0x33 => I64Load16U { memarg },
+        0x34 => I64Load32S { memarg },
+        0x35 => I64Load32U { memarg },
+        0x36 => I32Store { memarg },
+        0x37 => I64Store { memarg },
+        0x38 => F32Store { memarg },
+        0x39 => F64Store { memarg },
+        0x3A => I32Store8 { memarg },
+        0x3B => I32Store16 { memarg },
+        0x3C => I64Store8 { memarg },
+        0x3D => I64Store16 { memarg },
+        0x3E => I64Store32 { memarg },
+        _ => return None,
+    })
+}
+
+/// The opcode and memarg of a plain load or store, the inverse of
+/// [`plain`]: these are encoded directly, without `reencode`.
+pub(crate) fn plain_opcode<'a>(op: &'a O<'_>) -> Option<(u8, &'a MemArg)> {
+    use O::*;
+    Some(match op {
+        I32Load { memarg } => (0x28, memarg),
+        I64Load { memarg } => (0x29, memarg),
+        F32Load { memarg } => (0x2A, memarg),
+        F64Load { memarg } => (0x2B, memarg),
+        I32Load8S { memarg } => (0x2C, memarg),
+        I32Load8U { memarg } => (0x2D, memarg),
+        I32Load16S { memarg } => (0x2E, memarg),
+        I32Load16U { memarg } => (0x2F, memarg),
+        I64Load8S { memarg } => (0x30, memarg),
+        I64Load8U { memarg } => (0x31, memarg),
+        I64Load16S { memarg } => (0x32, memarg),
+        I64Load16U { memarg } => (0x33, memarg),
+        I64Load32S { memarg } => (0x34, memarg),
+        I64Load32U { memarg } => (0x35, memarg),
+        I32Store { memarg } => (0x36, memarg),
+        I64Store { memarg } => (0x37, memarg),
+        F32Store { memarg } => (0x38, memarg),
+        F64Store { memarg } => (0x39, memarg),
+        I32Store8 { memarg } => (0x3A, memarg),
+        I32Store16 { memarg } => (0x3B, memarg),
+        I64Store8 { memarg } => (0x3C, memarg),
+        I64Store16 { memarg } => (0x3D, memarg),
+        I64Store32 { memarg } => (0x3E, memarg),
+        _ => return None,
+    })
+}

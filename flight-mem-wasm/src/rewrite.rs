@@ -14,12 +14,20 @@ use wasm_encoder::reencode::{Error as ReError, Reencode};
 use wasm_encoder::{BlockType, Encode, InstructionSink, MemArg};
 use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 
-/// A rewritten function: `None` when its bytes are copied unchanged; else
-/// the new body is `bytes[start..]`.
+/// What was done to one function.
 pub(crate) struct FuncOut {
-    pub body: Option<(Vec<u8>, usize)>,
+    /// Whether its body changed.
+    pub rewritten: bool,
     pub relocations: Vec<Relocation>,
     pub stats: Stats,
+}
+
+/// Consecutive functions, rewritten: their code-section entries (size and
+/// body each) in order, ready to be copied into the output, and what was
+/// done to each.
+pub(crate) struct Chunk {
+    pub code: Vec<u8>,
+    pub funcs: Vec<FuncOut>,
 }
 
 /// Relocates a memarg to memory 0 of the output: adds `add` to its offset,
@@ -67,7 +75,7 @@ fn prev_of(op: &Operator<'_>) -> Prev {
 }
 
 /// The rewritten functions of one chunk, or the first error in it.
-type ChunkResult = Result<Vec<FuncOut>, Error>;
+type ChunkResult = Result<Chunk, Error>;
 
 /// Rewrites every function of `input`, on `threads` workers.
 pub(crate) fn rewrite_functions(
@@ -75,33 +83,35 @@ pub(crate) fn rewrite_functions(
     plan: &Plan,
     record: bool,
     threads: usize,
-) -> Result<Vec<FuncOut>, Error> {
+) -> Result<Vec<Chunk>, Error> {
     let bodies = std::mem::take(&mut input.bodies);
-    let total: usize = bodies
-        .iter()
-        .map(|b| {
-            let r = b.body.range();
-            (r.end - r.start) as usize
-        })
-        .sum();
+    let len = |b: &Body<'_>| {
+        let r = b.body.range();
+        (r.end - r.start) as usize
+    };
+    let total: usize = bodies.iter().map(len).sum();
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
     let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
-    let mut chunks: Vec<Mutex<Vec<(u32, Body<'_>)>>> = Vec::new();
+    let mut chunks: Vec<Mutex<(Vec<(u32, Body<'_>)>, usize)>> = Vec::new();
     let mut current = Vec::new();
     let mut current_bytes = 0;
     for (i, body) in bodies.into_iter().enumerate() {
-        let r = body.body.range();
-        current_bytes += (r.end - r.start) as usize;
+        current_bytes += len(&body);
         current.push((i as u32, body));
         if current_bytes >= chunk_bytes {
-            chunks.push(Mutex::new(std::mem::take(&mut current)));
+            chunks.push(Mutex::new((std::mem::take(&mut current), current_bytes)));
             current_bytes = 0;
         }
     }
     if !current.is_empty() {
-        chunks.push(Mutex::new(current));
+        chunks.push(Mutex::new((current, current_bytes)));
     }
+    // Room for the checks, so that a chunk's buffer rarely grows.
+    let growth = match plan.isolation {
+        Isolation::Trusted => 16,
+        _ => 2,
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
     let work = || {
@@ -109,19 +119,21 @@ pub(crate) fn rewrite_functions(
         loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
             let Some(chunk) = chunks.get(c) else { break };
-            let items = std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
-            let mut outs = Vec::with_capacity(items.len());
+            let (items, size) =
+                std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut code = Vec::with_capacity(size + size / growth + 5 * items.len() + 64);
+            let mut funcs = Vec::with_capacity(items.len());
             let mut result = Ok(());
             for (i, body) in items {
-                match rewrite_func(input, plan, record, i, body, &mut allocs) {
-                    Ok(out) => outs.push(out),
+                match rewrite_func(input, plan, record, i, body, &mut allocs, &mut code) {
+                    Ok(out) => funcs.push(out),
                     Err(e) => {
                         result = Err(e);
                         break;
                     }
                 }
             }
-            let r = result.map(|()| outs);
+            let r = result.map(|()| Chunk { code, funcs });
             results
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -137,11 +149,7 @@ pub(crate) fn rewrite_functions(
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(c, _)| *c);
-    let mut out = Vec::new();
-    for (_, r) in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Scratch locals appended to a rewritten function, relative to its first.
@@ -158,9 +166,13 @@ struct Func<'p> {
     scratch: u32,
     uses_scratch: bool,
     uses_v128: bool,
-    /// Bytes reserved at the start of `out` for the locals header.
-    head: usize,
+    /// The chunk's code: this function's entry starts at `entry`.
     out: Vec<u8>,
+    entry: usize,
+    /// Bytes reserved at `entry` for the body size and the locals header.
+    head: usize,
+    /// Whether the reserved room is there (an instruction was rewritten).
+    begun: bool,
     stats: Stats,
     relocations: Vec<Relocation>,
     record: bool,
@@ -173,6 +185,7 @@ fn rewrite_func(
     index: u32,
     body: Body<'_>,
     allocs: &mut FuncValidatorAllocations,
+    code: &mut Vec<u8>,
 ) -> Result<FuncOut, Error> {
     let function = input.imported_funcs + index;
     let params = input
@@ -198,21 +211,26 @@ fn rewrite_func(
     }
     let ops_start = locals.original_position() as usize;
     let reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
+    let entry = code.len();
     let mut f = Func {
         plan,
         function,
         scratch: declared,
         uses_scratch: false,
         uses_v128: false,
-        // Count, the original groups, five scratch groups of at most 6 bytes.
-        head: 5 + (ops_start - groups_start) + 5 * 6,
-        out: Vec::new(),
+        out: std::mem::take(code),
+        entry,
+        // Size, count, the original groups, five scratch groups of at most
+        // 6 bytes.
+        head: 5 + 5 + (ops_start - groups_start) + 5 * 6,
+        begun: false,
         stats: Stats::default(),
         relocations: Vec::new(),
         record,
     };
     let bytes = input.bytes;
-    let body_end = body.body.range().end as usize;
+    let range = body.body.range();
+    let (body_start, body_end) = (range.start as usize, range.end as usize);
     let fast = match validator {
         None => f.fast(bytes, ops_start, body_end),
         Some(_) => None,
@@ -221,14 +239,17 @@ fn rewrite_func(
         Some(copied) => copied?,
         None => {
             f.reset();
-            f.decoded(bytes, reader, ops_start, body_end, validator.as_mut())?
+            f.decoded(bytes, reader, ops_start, validator.as_mut())?
         }
     };
     if let Some(v) = validator {
         *allocs = v.into_allocations();
     }
-    let out = if f.stats.instructions == 0 {
-        None
+    let rewritten = f.stats.instructions != 0;
+    if !rewritten {
+        f.out.truncate(entry);
+        ((body_end - body_start) as u32).encode(&mut f.out);
+        f.out.extend_from_slice(&bytes[body_start..body_end]);
     } else {
         let extra: &[(u32, wasm_encoder::ValType)] = if !f.uses_scratch {
             &[]
@@ -237,8 +258,7 @@ fn rewrite_func(
         } else {
             &SCRATCH_GROUPS[..4]
         };
-        // The locals header goes right before the instructions, into the
-        // room `begin` left, so the body is never copied again.
+        f.out.extend_from_slice(&bytes[copied..body_end]);
         let mut header = Vec::with_capacity(f.head);
         (groups + extra.len() as u32).encode(&mut header);
         header.extend_from_slice(&bytes[groups_start..ops_start]);
@@ -246,13 +266,21 @@ fn rewrite_func(
             count.encode(&mut header);
             ty.encode(&mut header);
         }
-        let start = f.head - header.len();
-        f.out[start..f.head].copy_from_slice(&header);
-        f.out.extend_from_slice(&bytes[copied..body_end]);
-        Some((std::mem::take(&mut f.out), start))
-    };
+        // Size and locals header go into the room `begin` left; the
+        // instructions move down to close the gap (one move per function).
+        let ops_at = entry + f.head;
+        let ops_len = f.out.len() - ops_at;
+        let mut prefix = Vec::with_capacity(f.head);
+        ((header.len() + ops_len) as u32).encode(&mut prefix);
+        prefix.extend_from_slice(&header);
+        let end = entry + prefix.len();
+        f.out[entry..end].copy_from_slice(&prefix);
+        f.out.copy_within(ops_at.., end);
+        f.out.truncate(end + ops_len);
+    }
+    *code = std::mem::take(&mut f.out);
     Ok(FuncOut {
-        body: out,
+        rewritten,
         relocations: f.relocations,
         stats: f.stats,
     })
@@ -267,17 +295,18 @@ const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
 ];
 
 impl Func<'_> {
-    /// Before the first rewritten instruction: room for the locals header
-    /// (`head` bytes) and for a body that grows with its checks.
-    fn begin(&mut self, body_len: usize) {
-        if self.out.is_empty() {
-            self.out.reserve(self.head + 3 * body_len + 64);
-            self.out.resize(self.head, 0);
+    /// Before the first rewritten instruction: room for the size and the
+    /// locals header.
+    fn begin(&mut self) {
+        if !self.begun {
+            self.begun = true;
+            self.out.resize(self.entry + self.head, 0);
         }
     }
 
     fn reset(&mut self) {
-        self.out.clear();
+        self.out.truncate(self.entry);
+        self.begun = false;
         self.stats = Stats::default();
         self.relocations.clear();
         self.uses_scratch = false;
@@ -285,45 +314,52 @@ impl Func<'_> {
     }
 
     /// The fast path (see `scan`): `None` when the body holds an instruction
-    /// the scanner does not know; else the position up to which the output
-    /// has consumed the body.
+    /// the scanner does not know or is malformed; else the position up to
+    /// which the output has consumed the body.
     fn fast(&mut self, bytes: &[u8], start: usize, end: usize) -> Option<Result<usize, Error>> {
         let body = &bytes[..end];
         let (mut i, mut copied) = (start, start);
-        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
-        while i < end {
-            let (next, kind) = scan::step(body, i)?;
-            let prev = match kind {
-                scan::Kind::Plain => Prev::Other,
-                scan::Kind::Const(c) => Prev::Const(c),
-                scan::Kind::Pure => Prev::Pure,
-                scan::Kind::Memory => {
-                    let reader = wasmparser::BinaryReader::new(&body[i..], i as u64);
+        let mut prev = [scan::Prev::Other; 2];
+        loop {
+            let (at, plain) = match scan::run(body, i, &mut prev) {
+                scan::Stop::End => return Some(Ok(copied)),
+                scan::Stop::Fallback => return None,
+                scan::Stop::Load(at) => (at, true),
+                scan::Stop::Memory(at) => (at, false),
+            };
+            let fast = plain
+                .then(|| scan::plain_memarg(body, at))
+                .flatten()
+                .and_then(|(memarg, next)| Some((ops::plain(body[at], memarg)?, next)));
+            let (op, next) = match fast {
+                Some(found) => found,
+                None => {
+                    let reader = wasmparser::BinaryReader::new(&body[at..], at as u64);
                     let mut reader = wasmparser::OperatorsReader::new(reader);
-                    let op = match reader.read() {
-                        Ok(op) => op,
+                    match reader.read() {
+                        Ok(op) => (op, reader.original_position() as usize),
                         Err(e) => return Some(Err(e.into())),
-                    };
-                    let next = reader.original_position() as usize;
-                    if let Some(memop) = ops::classify(&op) {
-                        self.begin(end - start);
-                        self.out.extend_from_slice(&bytes[copied..i]);
-                        if let Err(e) = self.memop(&op, memop, i as u64, p1, p2) {
-                            return Some(Err(e));
-                        }
-                        copied = next;
                     }
-                    p2 = p1;
-                    p1 = Prev::Other;
-                    i = next;
-                    continue;
                 }
             };
-            p2 = p1;
-            p1 = prev;
+            let [p1, p2] = prev;
+            if let Some(memop) = ops::classify(&op) {
+                let value = |p| match p {
+                    scan::Prev::Const(at) => scan::const_at(body, at).map(Prev::Const),
+                    scan::Prev::Pure => Some(Prev::Pure),
+                    scan::Prev::Other => Some(Prev::Other),
+                };
+                let (v1, v2) = (value(p1)?, value(p2)?);
+                self.begin();
+                self.out.extend_from_slice(&bytes[copied..at]);
+                if let Err(e) = self.memop(&op, memop, at as u64, v1, v2) {
+                    return Some(Err(e));
+                }
+                copied = next;
+            }
+            prev = [scan::Prev::Other, p1];
             i = next;
         }
-        Some(Ok(copied))
     }
 
     /// The wasmparser path: decodes (and validates) every instruction.
@@ -332,7 +368,6 @@ impl Func<'_> {
         bytes: &[u8],
         mut reader: wasmparser::OperatorsReader<'_>,
         ops_start: usize,
-        end: usize,
         mut validator: Option<&mut wasmparser::FuncValidator<wasmparser::ValidatorResources>>,
     ) -> Result<usize, Error> {
         let mut copied = ops_start;
@@ -348,7 +383,7 @@ impl Func<'_> {
                 p1 = prev_of(&op);
                 continue;
             };
-            self.begin(end - ops_start);
+            self.begin();
             self.out.extend_from_slice(&bytes[copied..pos as usize]);
             self.memop(&op, memop, pos, p1, p2)?;
             copied = reader.original_position() as usize;
@@ -488,6 +523,16 @@ impl Func<'_> {
     /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
     /// to `set`).
     fn relocated(&mut self, op: &Operator<'_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+        if let Some((opcode, memarg)) = ops::plain_opcode(op) {
+            // What `reencode` writes for them, without building an
+            // `Instruction`: the opcode, the alignment as flags (memory 0,
+            // no ordering), the new offset.
+            let offset = set.unwrap_or(memarg.offset + add);
+            self.out.push(opcode);
+            u32::from(memarg.align).encode(&mut self.out);
+            offset.encode(&mut self.out);
+            return Ok(());
+        }
         let instruction =
             Relocate { add, set }
                 .instruction(op.clone())
