@@ -280,3 +280,31 @@ pub(crate) fn plain_opcode<'a>(op: &'a O<'_>) -> Option<(u8, &'a MemArg)> {
         _ => return None,
     })
 }
+
+/// What [`classify`] says of the plain load or store `opcode`, without
+/// building its operator.
+pub(crate) fn plain_access(opcode: u8, memarg: MemArg) -> Option<Access> {
+    let (width, operands, writes) = match opcode {
+        0x28 | 0x2A | 0x34 | 0x35 => (4, NONE, false),
+        0x29 | 0x2B => (8, NONE, false),
+        0x2C | 0x2D | 0x30 | 0x31 => (1, NONE, false),
+        0x2E | 0x2F | 0x32 | 0x33 => (2, NONE, false),
+        0x36 => (4, I32, true),
+        0x37 => (8, I64, true),
+        0x38 => (4, F32, true),
+        0x39 => (8, F64, true),
+        0x3A => (1, I32, true),
+        0x3B => (2, I32, true),
+        0x3C => (1, I64, true),
+        0x3D => (2, I64, true),
+        0x3E => (4, I64, true),
+        _ => return None,
+    };
+    Some(Access {
+        memarg,
+        width,
+        operands,
+        writes,
+        atomic: false,
+    })
+}

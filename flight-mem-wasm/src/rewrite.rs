@@ -74,6 +74,9 @@ fn prev_of(op: &Operator<'_>) -> Prev {
     }
 }
 
+/// A chunk's functions and their bytes, for a worker to take.
+type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, usize)>;
+
 /// The rewritten functions of one chunk, or the first error in it.
 type ChunkResult = Result<Chunk, Error>;
 
@@ -93,7 +96,7 @@ pub(crate) fn rewrite_functions(
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
     let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
-    let mut chunks: Vec<Mutex<(Vec<(u32, Body<'_>)>, usize)>> = Vec::new();
+    let mut chunks: Vec<Work<'_>> = Vec::new();
     let mut current = Vec::new();
     let mut current_bytes = 0;
     for (i, body) in bodies.into_iter().enumerate() {
@@ -321,34 +324,47 @@ impl Func<'_> {
         let (mut i, mut copied) = (start, start);
         let mut prev = [scan::Prev::Other; 2];
         loop {
-            let (at, plain) = match scan::run(body, i, &mut prev) {
+            let (at, plain) = match scan::run(bytes, end, i, &mut prev) {
                 scan::Stop::End => return Some(Ok(copied)),
                 scan::Stop::Fallback => return None,
                 scan::Stop::Load(at) => (at, true),
                 scan::Stop::Memory(at) => (at, false),
             };
-            let fast = plain
+            let [p1, p2] = prev;
+            let value = |p| match p {
+                scan::Prev::Const(at) => scan::const_at(body, at).map(Prev::Const),
+                scan::Prev::Pure => Some(Prev::Pure),
+                scan::Prev::Other => Some(Prev::Other),
+            };
+            prev = [scan::Prev::Other, p1];
+            // A plain load or store with the common memarg: straight from
+            // its bytes to its rewrite, no operator built.
+            let lean = plain
                 .then(|| scan::plain_memarg(body, at))
                 .flatten()
-                .and_then(|(memarg, next)| Some((ops::plain(body[at], memarg)?, next)));
-            let (op, next) = match fast {
-                Some(found) => found,
-                None => {
-                    let reader = wasmparser::BinaryReader::new(&body[at..], at as u64);
-                    let mut reader = wasmparser::OperatorsReader::new(reader);
-                    match reader.read() {
-                        Ok(op) => (op, reader.original_position() as usize),
-                        Err(e) => return Some(Err(e.into())),
-                    }
+                .and_then(|(memarg, next)| Some((ops::plain_access(body[at], memarg)?, next)));
+            if let Some((access, next)) = lean
+                && let wasmparser::MemArgTarget::Memory(m) = access.memarg.target
+                && (m as usize) < self.plan.mems.len()
+            {
+                let (v1, v2) = (value(p1)?, value(p2)?);
+                self.begin();
+                self.out.extend_from_slice(&bytes[copied..at]);
+                let instr = Instr::Plain(body[at], access.memarg);
+                if let Err(e) = self.access(instr, access, m, at as u64, v1, v2) {
+                    return Some(Err(e));
                 }
+                copied = next;
+                i = next;
+                continue;
+            }
+            let reader = wasmparser::BinaryReader::new(&body[at..], at as u64);
+            let mut reader = wasmparser::OperatorsReader::new(reader);
+            let (op, next) = match reader.read() {
+                Ok(op) => (op, reader.original_position() as usize),
+                Err(e) => return Some(Err(e.into())),
             };
-            let [p1, p2] = prev;
             if let Some(memop) = ops::classify(&op) {
-                let value = |p| match p {
-                    scan::Prev::Const(at) => scan::const_at(body, at).map(Prev::Const),
-                    scan::Prev::Pure => Some(Prev::Pure),
-                    scan::Prev::Other => Some(Prev::Other),
-                };
                 let (v1, v2) = (value(p1)?, value(p2)?);
                 self.begin();
                 self.out.extend_from_slice(&bytes[copied..at]);
@@ -357,7 +373,6 @@ impl Func<'_> {
                 }
                 copied = next;
             }
-            prev = [scan::Prev::Other, p1];
             i = next;
         }
     }
@@ -411,13 +426,13 @@ impl Func<'_> {
         }
     }
 
-    fn refuse_write(&self, m: u32, pos: u64, op: &Operator<'_>) -> Result<(), Error> {
+    fn refuse_write(&self, m: u32, pos: u64, op: Instr<'_, '_>) -> Result<(), Error> {
         let mem = self.mem(m);
         if mem.read_only() {
             return Err(Error::WriteToReadOnly {
                 function: self.function,
                 offset: pos,
-                instruction: ops::name(op),
+                instruction: op.name(),
                 window: self.plan.names[m as usize].clone(),
             });
         }
@@ -522,15 +537,16 @@ impl Func<'_> {
 
     /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
     /// to `set`).
-    fn relocated(&mut self, op: &Operator<'_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+    fn relocated(&mut self, op: Instr<'_, '_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+        let op = match op {
+            Instr::Plain(opcode, memarg) => {
+                self.plain(opcode, &memarg, add, set);
+                return Ok(());
+            }
+            Instr::Op(op) => op,
+        };
         if let Some((opcode, memarg)) = ops::plain_opcode(op) {
-            // What `reencode` writes for them, without building an
-            // `Instruction`: the opcode, the alignment as flags (memory 0,
-            // no ordering), the new offset.
-            let offset = set.unwrap_or(memarg.offset + add);
-            self.out.push(opcode);
-            u32::from(memarg.align).encode(&mut self.out);
-            offset.encode(&mut self.out);
+            self.plain(opcode, memarg, add, set);
             return Ok(());
         }
         let instruction =
@@ -544,9 +560,19 @@ impl Func<'_> {
         Ok(())
     }
 
+    /// A plain load or store on memory 0 with its offset moved: what
+    /// `reencode` writes for it, without building an `Instruction` (the
+    /// opcode, the alignment as flags, the new offset).
+    fn plain(&mut self, opcode: u8, memarg: &wasmparser::MemArg, add: u64, set: Option<u64>) {
+        let offset = set.unwrap_or(memarg.offset + add);
+        self.out.push(opcode);
+        u32::from(memarg.align).encode(&mut self.out);
+        offset.encode(&mut self.out);
+    }
+
     fn note(
         &mut self,
-        op: &Operator<'_>,
+        op: Instr<'_, '_>,
         pos: u64,
         memory: u32,
         orig: u64,
@@ -564,7 +590,7 @@ impl Func<'_> {
             self.relocations.push(Relocation {
                 function: self.function,
                 offset: pos,
-                instruction: ops::name(op),
+                instruction: op.name(),
                 memory,
                 original_offset: orig,
                 new_offset: new,
@@ -583,11 +609,12 @@ impl Func<'_> {
     ) -> Result<(), Error> {
         let m = memop.memory();
         self.check_mem(m, pos, op)?;
+        let instr = Instr::Op(op);
         if let MemOp::Copy { src, .. } = memop {
             self.check_mem(src, pos, op)?;
         }
         match memop {
-            MemOp::Access(a) => self.access(op, a, m, pos, p1, p2),
+            MemOp::Access(a) => self.access(instr, a, m, pos, p1, p2),
             MemOp::Size(_) => {
                 let mem = *self.mem(m);
                 match mem.kind {
@@ -597,16 +624,16 @@ impl Func<'_> {
                     }
                     Kind::Window { .. } => self.sink().i32_const(mem.max_pages as i32),
                 };
-                self.note(op, pos, m, 0, 0, Check::None);
+                self.note(instr, pos, m, 0, 0, Check::None);
                 Ok(())
             }
             MemOp::Grow(_) => {
                 self.grow(m);
-                self.note(op, pos, m, 0, 0, Check::Bounds);
+                self.note(instr, pos, m, 0, 0, Check::Bounds);
                 Ok(())
             }
             MemOp::Fill(_) | MemOp::Init { .. } => {
-                self.refuse_write(m, pos, op)?;
+                self.refuse_write(m, pos, instr)?;
                 let mem = *self.mem(m);
                 let (d, x, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
                 self.uses_scratch = true;
@@ -625,11 +652,11 @@ impl Func<'_> {
                     MemOp::Init { data, .. } => self.sink().memory_init(0, data),
                     _ => self.sink().memory_fill(0),
                 };
-                self.note(op, pos, m, 0, mem.base.into(), check);
+                self.note(instr, pos, m, 0, mem.base.into(), check);
                 Ok(())
             }
             MemOp::Copy { dst, src } => {
-                self.refuse_write(dst, pos, op)?;
+                self.refuse_write(dst, pos, instr)?;
                 let (dm, sm) = (*self.mem(dst), *self.mem(src));
                 let (d, s, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
                 self.uses_scratch = true;
@@ -648,7 +675,7 @@ impl Func<'_> {
                 self.sink().local_get(s);
                 self.add_base(sm.base);
                 self.sink().local_get(n).memory_copy(0, 0);
-                self.note(op, pos, dst, 0, dm.base.into(), check);
+                self.note(instr, pos, dst, 0, dm.base.into(), check);
                 Ok(())
             }
             MemOp::Discard(_) => Err(Error::Unsupported {
@@ -715,7 +742,7 @@ impl Func<'_> {
 
     fn access(
         &mut self,
-        op: &Operator<'_>,
+        op: Instr<'_, '_>,
         a: Access,
         m: u32,
         pos: u64,
@@ -822,6 +849,24 @@ impl Func<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The instruction being rewritten: a plain load or store read by the
+/// scanner (its operator is built only for messages), or a decoded one.
+#[derive(Clone, Copy)]
+enum Instr<'a, 'o> {
+    Plain(u8, wasmparser::MemArg),
+    Op(&'a Operator<'o>),
+}
+
+impl Instr<'_, '_> {
+    fn name(&self) -> String {
+        match self {
+            Instr::Plain(opcode, memarg) => ops::plain(*opcode, *memarg)
+                .map_or_else(|| format!("opcode {opcode:#x}"), |op| ops::name(&op)),
+            Instr::Op(op) => ops::name(op),
+        }
     }
 }
 

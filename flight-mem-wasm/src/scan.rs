@@ -334,14 +334,99 @@ fn prefixed(b: &[u8], i: usize, op: u8) -> Option<(usize, Step)> {
     }
 }
 
-/// Scans from `i` to the next memory instruction or the end of `b` (which
-/// must end where the function body does), keeping `prev` (the kinds of
-/// the last two instructions) up to date.
+// The branch-free step: for each one-byte opcode, its fixed immediate
+// bytes (bits 0-3), its LEBs (bits 4-5), what it pushes for `Prev` (bits
+// 6-7: other, pure, `i32.const`), and flags.
+/// Anything else: take [`step`].
+const SLOW: u16 = 1 << 8;
+/// A block type: one LEB unless a reference type (`0x62..=0x64`) starts it.
+const BLOCKISH: u16 = 1 << 9;
+/// `end`.
+const ENDS: u16 = 1 << 10;
+
+static FAST: [u16; 256] = fast_table();
+
+const fn fast_table() -> [u16; 256] {
+    let mut t = [SLOW; 256];
+    let mut op = 0;
+    while op < 256 {
+        t[op] = match SHAPE[op] {
+            NONE => 0,
+            END => ENDS,
+            LEB => 1 << 4,
+            LEB2 => 2 << 4,
+            BLOCK => (1 << 4) | BLOCKISH,
+            PURE => (1 << 4) | (1 << 6),
+            CONST => (1 << 4) | (2 << 6),
+            F32 => 4 | (1 << 6),
+            F64 => 8 | (1 << 6),
+            _ => SLOW,
+        };
+        op += 1;
+    }
+    t
+}
+
+/// Eight bytes at `at` (the caller keeps `at + 8` inside `bytes`).
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => 0,
+    }
+}
+
+/// The continuation bits of a LEB's first eight bytes, clear where a byte
+/// ends it; and its length if it ends in them.
+#[inline(always)]
+fn leb_word(w: u64) -> (u64, usize) {
+    let stops = !w & 0x8080_8080_8080_8080;
+    (stops, (stops.trailing_zeros() / 8 + 1) as usize)
+}
+
+/// Scans from `i` to the next memory instruction or the end of the body at
+/// `end`, keeping `prev` (the kinds of the last two instructions) up to
+/// date. Reads of up to 17 bytes past an instruction may look past `end`
+/// into `bytes` (never past it): the lengths of the common instructions are
+/// computed without a branch on their kind, from two eight-byte words.
 #[inline]
-pub(crate) fn run(b: &[u8], mut i: usize, prev: &mut [Prev; 2]) -> Stop {
+pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) -> Stop {
+    let b = &bytes[..end];
     let [mut p1, mut p2] = *prev;
     let mut last_end = false;
+    let limit = bytes.len().saturating_sub(17).min(end);
     let stop = loop {
+        while i < limit {
+            let op = bytes[i];
+            let e = FAST[op as usize];
+            let w1 = word(bytes, i + 1);
+            let (s1, l1) = leb_word(w1);
+            let lebs = (e >> 4) & 3;
+            // Bitwise, not short-circuit: one branch for all the rare cases.
+            let reference = (e & BLOCKISH != 0) & ((w1 as u8).wrapping_sub(0x62) < 3);
+            let slow = (e & SLOW != 0) | ((lebs >= 1) & (s1 == 0)) | reference;
+            if slow {
+                break;
+            }
+            let mut next = i + 1 + usize::from(e & 15) + if lebs >= 1 { l1 } else { 0 };
+            if lebs == 2 {
+                // Rare (`call_indirect`): off the common path's chain.
+                let (s2, l2) = leb_word(word(bytes, next));
+                if s2 == 0 {
+                    break;
+                }
+                next += l2;
+            }
+            let now = match (e >> 6) & 3 {
+                1 => Prev::Pure,
+                2 => Prev::Const(i),
+                _ => Prev::Other,
+            };
+            last_end = e & ENDS != 0;
+            p2 = p1;
+            p1 = now;
+            i = next;
+        }
         if i >= b.len() {
             break if i == b.len() && last_end {
                 Stop::End

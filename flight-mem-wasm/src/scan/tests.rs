@@ -32,9 +32,12 @@ fn pure(op: &Operator<'_>) -> bool {
     )
 }
 
-/// Steps through one body beside wasmparser. `Err` names the first
+/// Steps through one body (`wasm[start..end]`) beside wasmparser; `run`
+/// sees the whole module, as in the rewriter, so its branch-free loop may
+/// look past the body. `Err` names the first
 /// disagreement.
-fn body(b: &[u8], start: usize, c: &mut Counts) -> Result<(), String> {
+fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), String> {
+    let b = &wasm[..end];
     let mut reader =
         wasmparser::OperatorsReader::new(wasmparser::BinaryReader::new(&b[start..], start as u64));
     let mut i = start;
@@ -114,7 +117,7 @@ fn body(b: &[u8], start: usize, c: &mut Counts) -> Result<(), String> {
     let mut i = start;
     let mut prev = [Prev::Other; 2];
     for &m in &memory_at {
-        match run(b, i, &mut prev) {
+        match run(wasm, end, i, &mut prev) {
             Stop::Load(at) | Stop::Memory(at) if at == m => {}
             s => return Err(format!("run from {i} stopped at {s:?}, expected {m}")),
         }
@@ -124,7 +127,7 @@ fn body(b: &[u8], start: usize, c: &mut Counts) -> Result<(), String> {
         i = r.original_position() as usize;
         prev = [Prev::Other, prev[0]];
     }
-    match run(b, i, &mut prev) {
+    match run(wasm, end, i, &mut prev) {
         Stop::End => Ok(()),
         s => Err(format!("run from {i} ended with {s:?}")),
     }
@@ -146,7 +149,7 @@ fn module(wasm: &[u8], c: &mut Counts) -> Result<(), String> {
             let start = locals.original_position() as usize;
             let end = f.range().end as usize;
             c.bodies += 1;
-            body(&wasm[..end], start, c)?;
+            body(wasm, end, start, c)?;
         }
     }
     Ok(())
