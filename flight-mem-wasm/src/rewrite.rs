@@ -3,10 +3,12 @@
 //! only the memory instructions are re-encoded. Bodies are spread over
 //! worker threads.
 
-use crate::ops::{self, Access, MemOp};
+use crate::ops::{self, MemOp};
 use crate::plan::{Kind, MemPlan, Plan};
 use crate::read::{Body, Input};
 use crate::scan;
+
+mod access;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,27 +53,52 @@ impl Reencode for Relocate {
     }
 }
 
-/// What came just before an instruction, to prove constant addresses.
+/// What an instruction just before a memory instruction was.
 #[derive(Clone, Copy, PartialEq)]
-enum Prev {
+enum What {
     /// `i32.const` with this value.
     Const(u32),
-    /// Pushes one value and pops none (a constant, `local.get`, `global.get`).
+    /// `local.get` of this local.
+    Local(u32),
+    /// Pushes one value and pops none (another constant, `global.get`).
     Pure,
     Other,
 }
 
-fn prev_of(op: &Operator<'_>) -> Prev {
-    match op {
-        Operator::I32Const { value } => Prev::Const(*value as u32),
+/// An instruction just before a memory instruction and where it starts: to
+/// prove constant addresses, and to place a check or a mask before the
+/// pure instructions that push the operands, where the address is a local
+/// or on top of the stack.
+#[derive(Clone, Copy, PartialEq)]
+struct Prev {
+    what: What,
+    at: usize,
+}
+
+impl Prev {
+    const OTHER: Prev = Prev {
+        what: What::Other,
+        at: 0,
+    };
+
+    /// Pushes one value, pops none, has no effect.
+    fn pure(&self) -> bool {
+        self.what != What::Other
+    }
+}
+
+fn prev_of(op: &Operator<'_>, at: usize) -> Prev {
+    let what = match op {
+        Operator::I32Const { value } => What::Const(*value as u32),
+        Operator::LocalGet { local_index } => What::Local(*local_index),
         Operator::I64Const { .. }
         | Operator::F32Const { .. }
         | Operator::F64Const { .. }
         | Operator::V128Const { .. }
-        | Operator::LocalGet { .. }
-        | Operator::GlobalGet { .. } => Prev::Pure,
-        _ => Prev::Other,
-    }
+        | Operator::GlobalGet { .. } => What::Pure,
+        _ => What::Other,
+    };
+    Prev { what, at }
 }
 
 /// A chunk's functions and their bytes, for a worker to take.
@@ -169,6 +196,11 @@ struct Func<'p> {
     scratch: u32,
     uses_scratch: bool,
     uses_v128: bool,
+    /// The input.
+    src: &'p [u8],
+    /// Input bytes from here to the next rewritten instruction are copied
+    /// when it is reached (`flush`).
+    pending: usize,
     /// The chunk's code: this function's entry starts at `entry`.
     out: Vec<u8>,
     entry: usize,
@@ -221,6 +253,8 @@ fn rewrite_func(
         scratch: declared,
         uses_scratch: false,
         uses_v128: false,
+        src: input.bytes,
+        pending: ops_start,
         out: std::mem::take(code),
         entry,
         // Size, count, the original groups, five scratch groups of at most
@@ -242,7 +276,7 @@ fn rewrite_func(
         Some(copied) => copied?,
         None => {
             f.reset();
-            f.decoded(bytes, reader, ops_start, validator.as_mut())?
+            f.decoded(reader, ops_start, validator.as_mut())?
         }
     };
     if let Some(v) = validator {
@@ -321,20 +355,27 @@ impl Func<'_> {
     /// which the output has consumed the body.
     fn fast(&mut self, bytes: &[u8], start: usize, end: usize) -> Option<Result<usize, Error>> {
         let body = &bytes[..end];
-        let (mut i, mut copied) = (start, start);
+        let mut i = start;
+        self.pending = start;
         let mut prev = [scan::Prev::Other; 2];
         loop {
             let (at, plain) = match scan::run(bytes, end, i, &mut prev) {
-                scan::Stop::End => return Some(Ok(copied)),
+                scan::Stop::End => return Some(Ok(self.pending)),
                 scan::Stop::Fallback => return None,
                 scan::Stop::Load(at) => (at, true),
                 scan::Stop::Memory(at) => (at, false),
             };
             let [p1, p2] = prev;
-            let value = |p| match p {
-                scan::Prev::Const(at) => scan::const_at(body, at).map(Prev::Const),
-                scan::Prev::Pure => Some(Prev::Pure),
-                scan::Prev::Other => Some(Prev::Other),
+            let value = |p| {
+                let (what, at) = match p {
+                    scan::Prev::Const(at) => (What::Const(scan::const_at(body, at)?), at),
+                    scan::Prev::Pure(at) => match scan::local_at(body, at) {
+                        Some(local) => (What::Local(local?), at),
+                        None => (What::Pure, at),
+                    },
+                    scan::Prev::Other => return Some(Prev::OTHER),
+                };
+                Some(Prev { what, at })
             };
             prev = [scan::Prev::Other, p1];
             // A plain load or store with the common memarg: straight from
@@ -349,12 +390,11 @@ impl Func<'_> {
             {
                 let (v1, v2) = (value(p1)?, value(p2)?);
                 self.begin();
-                self.out.extend_from_slice(&bytes[copied..at]);
                 let instr = Instr::Plain(body[at], access.memarg);
                 if let Err(e) = self.access(instr, access, m, at as u64, v1, v2) {
                     return Some(Err(e));
                 }
-                copied = next;
+                self.pending = next;
                 i = next;
                 continue;
             }
@@ -367,11 +407,10 @@ impl Func<'_> {
             if let Some(memop) = ops::classify(&op) {
                 let (v1, v2) = (value(p1)?, value(p2)?);
                 self.begin();
-                self.out.extend_from_slice(&bytes[copied..at]);
                 if let Err(e) = self.memop(&op, memop, at as u64, v1, v2) {
                     return Some(Err(e));
                 }
-                copied = next;
+                self.pending = next;
             }
             i = next;
         }
@@ -380,13 +419,12 @@ impl Func<'_> {
     /// The wasmparser path: decodes (and validates) every instruction.
     fn decoded(
         &mut self,
-        bytes: &[u8],
         mut reader: wasmparser::OperatorsReader<'_>,
         ops_start: usize,
         mut validator: Option<&mut wasmparser::FuncValidator<wasmparser::ValidatorResources>>,
     ) -> Result<usize, Error> {
-        let mut copied = ops_start;
-        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
+        self.pending = ops_start;
+        let (mut p1, mut p2) = (Prev::OTHER, Prev::OTHER);
         while !reader.eof() {
             let pos = reader.original_position();
             let op = reader.read()?;
@@ -395,18 +433,23 @@ impl Func<'_> {
             }
             let Some(memop) = ops::classify(&op) else {
                 p2 = p1;
-                p1 = prev_of(&op);
+                p1 = prev_of(&op, pos as usize);
                 continue;
             };
             self.begin();
-            self.out.extend_from_slice(&bytes[copied..pos as usize]);
             self.memop(&op, memop, pos, p1, p2)?;
-            copied = reader.original_position() as usize;
+            self.pending = reader.original_position() as usize;
             p2 = p1;
-            p1 = Prev::Other;
+            p1 = Prev::OTHER;
         }
         reader.finish()?;
-        Ok(copied)
+        Ok(self.pending)
+    }
+
+    /// Copies the input up to `upto`.
+    fn flush(&mut self, upto: usize) {
+        self.out.extend_from_slice(&self.src[self.pending..upto]);
+        self.pending = upto;
     }
 
     fn mem(&self, m: u32) -> &MemPlan {
@@ -613,6 +656,9 @@ impl Func<'_> {
         if let MemOp::Copy { src, .. } = memop {
             self.check_mem(src, pos, op)?;
         }
+        if !matches!(memop, MemOp::Access(_)) {
+            self.flush(pos as usize);
+        }
         match memop {
             MemOp::Access(a) => self.access(instr, a, m, pos, p1, p2),
             MemOp::Size(_) => {
@@ -691,6 +737,7 @@ impl Func<'_> {
     fn grow(&mut self, m: u32) {
         let mem = *self.mem(m);
         let (pages, bytes) = (self.plan.pages_global, self.plan.bytes_global);
+        let limit = self.plan.limit_global;
         if !mem.is_own() {
             // A window has a fixed size: growing by 0 reports it, else fails.
             self.sink()
@@ -737,118 +784,12 @@ impl Func<'_> {
             .i64_const(16)
             .i64_shl()
             .global_set(bytes)
+            .global_get(bytes)
+            .i32_wrap_i64()
+            .i32_const(1)
+            .i32_sub()
+            .global_set(limit)
             .end();
-    }
-
-    fn access(
-        &mut self,
-        op: Instr<'_, '_>,
-        a: Access,
-        m: u32,
-        pos: u64,
-        p1: Prev,
-        p2: Prev,
-    ) -> Result<(), Error> {
-        if a.writes {
-            self.refuse_write(m, pos, op)?;
-        }
-        let mem = *self.mem(m);
-        let base = u64::from(mem.base);
-        let offset = a.memarg.offset;
-        let width = u64::from(a.width);
-        if a.atomic && base % width != 0 {
-            return Err(Error::MisalignedBase {
-                what: self.plan.names[m as usize].clone(),
-                base,
-            });
-        }
-        if offset + base > u64::from(u32::MAX) {
-            // offset + base >= 2^32 >= base + span means offset >= span:
-            // every execution is out of bounds in the original too.
-            self.oob_trap();
-            self.relocated(op, 0, None)?;
-            self.note(op, pos, m, offset, offset, Check::Trap);
-            return Ok(());
-        }
-        let constant = match (a.operands.len(), p1, p2) {
-            (0, Prev::Const(c), _) => Some(c),
-            (1, Prev::Pure, Prev::Const(c)) => Some(c),
-            _ => None,
-        };
-        // Memory never shrinks: inside the initial size means always inside.
-        let checking = self.plan.isolation != Isolation::Trusted;
-        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
-            self.relocated(op, base, None)?;
-            self.note(op, pos, m, offset, offset + base, Check::Elided);
-            return Ok(());
-        }
-        match self.plan.isolation {
-            Isolation::Trusted => {
-                self.relocated(op, base, None)?;
-                self.note(op, pos, m, offset, offset + base, Check::None);
-            }
-            Isolation::Masked => {
-                let (locals, n) = self.operand_locals(a.operands);
-                let locals = &locals[..n];
-                for &l in locals.iter().rev() {
-                    self.sink().local_set(l);
-                }
-                if offset != 0 {
-                    self.sink().i32_const(offset as i32).i32_add();
-                }
-                // The mask covers every byte the memory can ever hold: the
-                // own memory's maximum rounded up to a power of two, or the
-                // whole window. It confines where an access *starts*; one
-                // of `width` bytes reaches `width - 1` bytes further. When
-                // the masked range ends at least 16 bytes before the
-                // segment does, that tail is the segment's own; otherwise
-                // a wide access is clamped to start at `span - width`
-                // (branch-free `select`). Either way isolation is exact.
-                let reach = match mem.kind {
-                    Kind::Own => (u64::from(mem.max_pages) * crate::plan::PAGE)
-                        .next_power_of_two()
-                        .min(mem.span),
-                    Kind::Window { .. } => mem.span,
-                };
-                self.sink().i32_const((reach - 1) as i32).i32_and();
-                if width > 1 && reach + width - 1 > mem.span {
-                    let t = self.scratch;
-                    self.uses_scratch = true;
-                    let last = (mem.span - width) as i32;
-                    self.sink()
-                        .local_tee(t)
-                        .i32_const(last)
-                        .local_get(t)
-                        .i32_const(last)
-                        .i32_lt_u()
-                        .select();
-                }
-                for &l in locals {
-                    self.sink().local_get(l);
-                }
-                self.relocated(op, 0, Some(base))?;
-                self.note(op, pos, m, offset, base, Check::Mask);
-            }
-            Isolation::Checked => {
-                let (locals, n) = self.operand_locals(a.operands);
-                let locals = &locals[..n];
-                for &l in locals.iter().rev() {
-                    self.sink().local_set(l);
-                }
-                let addr = self.scratch;
-                self.uses_scratch = true;
-                self.sink().local_tee(addr);
-                self.outside(None, Extent::Const(offset + width), &mem);
-                self.trap_if();
-                self.sink().local_get(addr);
-                for &l in locals {
-                    self.sink().local_get(l);
-                }
-                self.relocated(op, base, None)?;
-                self.note(op, pos, m, offset, offset + base, Check::Bounds);
-            }
-        }
-        Ok(())
     }
 }
 

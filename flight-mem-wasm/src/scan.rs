@@ -105,8 +105,8 @@ pub(crate) enum Prev {
     /// `i32.const` at this position (its value is decoded on demand).
     Const(usize),
     /// Pushes one value and pops none (a constant, `local.get`,
-    /// `global.get`).
-    Pure,
+    /// `global.get`), at this position.
+    Pure(usize),
     Other,
 }
 
@@ -192,6 +192,12 @@ pub(crate) fn const_at(b: &[u8], i: usize) -> Option<u32> {
             return None;
         }
     }
+}
+
+/// The local of the `local.get` at `i`: `None` if it is another
+/// instruction, `Some(None)` if its index does not decode.
+pub(crate) fn local_at(b: &[u8], i: usize) -> Option<Option<u32>> {
+    (b.get(i) == Some(&0x20)).then(|| leb_u32(b, &mut (i + 1)))
 }
 
 /// The memarg of the plain load or store at `i` and the end of the
@@ -418,7 +424,7 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
                 next += l2;
             }
             let now = match (e >> 6) & 3 {
-                1 => Prev::Pure,
+                1 => Prev::Pure(i),
                 2 => Prev::Const(i),
                 _ => Prev::Other,
             };
@@ -439,7 +445,7 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
         };
         let now = match step {
             Step::Plain => Prev::Other,
-            Step::Pure => Prev::Pure,
+            Step::Pure => Prev::Pure(i),
             Step::Const => Prev::Const(i),
             Step::End => {
                 last_end = true;

@@ -329,7 +329,7 @@ fn write_imports(
     Ok(())
 }
 
-/// The global section with the own memory's two size globals appended.
+/// The global section with the own memory's three size globals appended.
 fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
     let Some(pages) = plan.own_pages else {
         if let Some(c) = content {
@@ -347,7 +347,7 @@ fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
         }
         None => (0, &[][..]),
     };
-    (count + 2).encode(&mut new);
+    (count + 3).encode(&mut new);
     new.extend_from_slice(items);
     let global = |ty| GlobalType {
         val_type: ty,
@@ -358,6 +358,8 @@ fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
     ConstExpr::i32_const(pages as i32).encode(&mut new);
     global(ValType::I64).encode(&mut new);
     ConstExpr::i64_const(i64::from(pages) * PAGE as i64).encode(&mut new);
+    global(ValType::I32).encode(&mut new);
+    ConstExpr::i32_const((u64::from(pages) * PAGE).wrapping_sub(1) as i32).encode(&mut new);
     section(out, 6, &new);
 }
 
