@@ -308,3 +308,56 @@ pub(crate) fn plain_access(opcode: u8, memarg: MemArg) -> Option<Access> {
         atomic: false,
     })
 }
+
+/// Pops one value, pushes one, has no effect and cannot trap: a check may
+/// move before it (the scanner's `UNARY` opcodes).
+pub(crate) fn pure_unary(op: &O<'_>) -> bool {
+    use O::*;
+    matches!(
+        op,
+        I32Eqz
+            | I64Eqz
+            | I32Clz
+            | I32Ctz
+            | I32Popcnt
+            | I64Clz
+            | I64Ctz
+            | I64Popcnt
+            | F32Abs
+            | F32Neg
+            | F32Ceil
+            | F32Floor
+            | F32Trunc
+            | F32Nearest
+            | F32Sqrt
+            | F64Abs
+            | F64Neg
+            | F64Ceil
+            | F64Floor
+            | F64Trunc
+            | F64Nearest
+            | F64Sqrt
+            | I32WrapI64
+            | I64ExtendI32S
+            | I64ExtendI32U
+            | F32ConvertI32S
+            | F32ConvertI32U
+            | F32ConvertI64S
+            | F32ConvertI64U
+            | F32DemoteF64
+            | F64ConvertI32S
+            | F64ConvertI32U
+            | F64ConvertI64S
+            | F64ConvertI64U
+            | F64PromoteF32
+            | I32ReinterpretF32
+            | I64ReinterpretF64
+            | F32ReinterpretI32
+            | F64ReinterpretI64
+            | I32Extend8S
+            | I32Extend16S
+            | I64Extend8S
+            | I64Extend16S
+            | I64Extend32S
+    )
+}

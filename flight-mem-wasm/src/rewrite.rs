@@ -373,6 +373,7 @@ impl Func<'_> {
                         Some(local) => (What::Local(local?), at),
                         None => (What::Pure, at),
                     },
+                    scan::Prev::Value(at) => (What::Pure, at),
                     scan::Prev::Other => return Some(Prev::OTHER),
                 };
                 Some(Prev { what, at })
@@ -432,8 +433,18 @@ impl Func<'_> {
                 v.op(pos, &op)?;
             }
             let Some(memop) = ops::classify(&op) else {
-                p2 = p1;
-                p1 = prev_of(&op, pos as usize);
+                if ops::pure_unary(&op) {
+                    p1 = match p1.what {
+                        What::Other => Prev::OTHER,
+                        _ => Prev {
+                            what: What::Pure,
+                            at: p1.at,
+                        },
+                    };
+                } else {
+                    p2 = p1;
+                    p1 = prev_of(&op, pos as usize);
+                }
                 continue;
             };
             self.begin();

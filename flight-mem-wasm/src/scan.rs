@@ -53,6 +53,9 @@ const UNKNOWN: u8 = 13;
 const END: u8 = 14;
 /// `ref.null`: a heap type.
 const HEAP: u8 = 15;
+/// No immediate; pops one value, pushes one, cannot trap (`i32.eqz`,
+/// `i64.extend_i32_u`, `f32.neg`, ...): a pure operand stays pure.
+const UNARY: u8 = 16;
 
 static SHAPE: [u8; 256] = shapes();
 
@@ -63,6 +66,8 @@ const fn shapes() -> [u8; 256] {
         t[op] = match op as u8 {
             0x0B => END,
             0x00 | 0x01 | 0x05 | 0x0A | 0x0F | 0x19 | 0x1A | 0x1B | 0xD1 | 0xD3 | 0xD4 => NONE,
+            0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7B | 0x8B..=0x91 | 0x99..=0x9F | 0xA7 => UNARY,
+            0xAC | 0xAD | 0xB2..=0xC4 => UNARY,
             0x45..=0xC4 => NONE,
             0x02..=0x04 | 0x06 => BLOCK,
             0x07..=0x09
@@ -107,6 +112,9 @@ pub(crate) enum Prev {
     /// Pushes one value and pops none (a constant, `local.get`,
     /// `global.get`), at this position.
     Pure(usize),
+    /// A value computed without effect or trap from one pushed by the pure
+    /// instruction at this position (`local.get 0; i64.extend_i32_u`).
+    Value(usize),
     Other,
 }
 
@@ -247,6 +255,7 @@ pub(crate) fn step(b: &[u8], i: usize) -> Option<(usize, Step)> {
     let op = *b.get(i)?;
     let next = match SHAPE[op as usize] {
         NONE => return Some((i + 1, Step::Plain)),
+        UNARY => return Some((i + 1, Step::Unary)),
         END => return Some((i + 1, Step::End)),
         LEB => leb(b, i + 1, 5)?,
         PURE => return Some((leb(b, i + 1, 10)?, Step::Pure)),
@@ -303,6 +312,8 @@ pub(crate) enum Step {
     Pure,
     /// `i32.const`.
     Const,
+    /// Pops one value and pushes one, without effect or trap.
+    Unary,
     /// `end`.
     End,
     /// A plain load or store: see [`plain_memarg`].
@@ -363,6 +374,7 @@ const fn fast_table() -> [u16; 256] {
             LEB2 => 2 << 4,
             BLOCK => (1 << 4) | BLOCKISH,
             PURE => (1 << 4) | (1 << 6),
+            UNARY => 3 << 6,
             CONST => (1 << 4) | (2 << 6),
             F32 => 4 | (1 << 6),
             F64 => 8 | (1 << 6),
@@ -423,14 +435,13 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
                 }
                 next += l2;
             }
-            let now = match (e >> 6) & 3 {
-                1 => Prev::Pure(i),
-                2 => Prev::Const(i),
-                _ => Prev::Other,
-            };
             last_end = e & ENDS != 0;
-            p2 = p1;
-            p1 = now;
+            (p1, p2) = match (e >> 6) & 3 {
+                1 => (Prev::Pure(i), p1),
+                2 => (Prev::Const(i), p1),
+                3 => (unary(p1), p2),
+                _ => (Prev::Other, p1),
+            };
             i = next;
         }
         if i >= b.len() {
@@ -447,6 +458,12 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
             Step::Plain => Prev::Other,
             Step::Pure => Prev::Pure(i),
             Step::Const => Prev::Const(i),
+            Step::Unary => {
+                last_end = false;
+                p1 = unary(p1);
+                i = next;
+                continue;
+            }
             Step::End => {
                 last_end = true;
                 p2 = p1;
@@ -464,6 +481,15 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
     };
     *prev = [p1, p2];
     stop
+}
+
+/// What a unary instruction without effect or trap makes of its operand.
+#[inline(always)]
+fn unary(p: Prev) -> Prev {
+    match p {
+        Prev::Const(at) | Prev::Pure(at) | Prev::Value(at) => Prev::Value(at),
+        Prev::Other => Prev::Other,
+    }
 }
 
 #[cfg(test)]

@@ -94,24 +94,34 @@ impl Func<'_> {
                 // The mask covers every byte the memory can ever hold: the
                 // own memory's maximum rounded up to a power of two, or the
                 // whole window. It confines where an access *starts*; one
-                // of `width` bytes reaches `width - 1` bytes further. When
-                // the segment has room past the masked range for the
-                // offset and that tail, the offset stays in the memarg
-                // (`addr & MASK` then `+ offset`: the same address for
-                // every in-bounds access). Else the offset is added first;
-                // when the masked range then ends less than `width - 1`
-                // bytes before the segment, a wide access is clamped to
-                // start at `span - width` (branch-free `select`). Either
-                // way isolation is exact.
+                // of `width` bytes reaches `offset + width - 1` bytes
+                // further. When the segment has room past the masked range
+                // for that, `addr & MASK` and the offset stays in the
+                // memarg (the same address for every in-bounds access).
+                // Else `addr % (span - offset - width + 1)`, one unsigned
+                // remainder by a constant: in-bounds addresses are below it
+                // (`addr + offset + width <= bytes <= span`), so they do
+                // not change, and no access ends past the segment. An
+                // offset that alone reaches past the segment (every access
+                // out of bounds) keeps the old form: offset added, masked,
+                // clamped to start at `span - width` (a `select`). Either
+                // way isolation is exact and branch-free.
                 let reach = match mem.kind {
                     Kind::Own => (u64::from(mem.max_pages) * PAGE)
                         .next_power_of_two()
                         .min(mem.span),
                     Kind::Window { .. } => mem.span,
                 };
-                let fold = reach + offset + width - 1 <= mem.span;
+                let fits = reach + offset + width - 1 <= mem.span;
+                let modulo = !fits && offset + width <= mem.span;
+                let fold = fits || modulo;
                 let clamp = !fold && width > 1 && reach + width - 1 > mem.span;
                 let confine = |f: &mut Self| {
+                    if modulo {
+                        let m = (mem.span - offset - width + 1) as i32;
+                        f.sink().i32_const(m).i32_rem_u();
+                        return;
+                    }
                     if !fold && offset != 0 {
                         f.sink().i32_const(offset as i32).i32_add();
                     }

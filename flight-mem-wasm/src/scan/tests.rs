@@ -103,8 +103,13 @@ fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), Str
                         _ => false,
                     },
                     Step::Pure => pure(&op),
+                    Step::Unary => ops::pure_unary(&op),
                     Step::End => matches!(op, Operator::End),
-                    _ => !pure(&op) && !matches!(op, Operator::I32Const { .. } | Operator::End),
+                    _ => {
+                        !pure(&op)
+                            && !ops::pure_unary(&op)
+                            && !matches!(op, Operator::I32Const { .. } | Operator::End)
+                    }
                 };
                 if !kind_ok {
                     return Err(format!("{op:?} at {i}: classified as {step:?}"));
