@@ -87,12 +87,13 @@ pub enum Isolation {
     /// somewhere inside the segment instead of trapping.
     ///
     /// Exact: the mask covers the memory's maximum rounded up to a power
-    /// of two; where that range ends less than 16 bytes before the
-    /// segment does, an access of `w > 1` bytes is clamped to start at most
-    /// at `size - w` (a `select`). No byte past the segment is ever
-    /// reached, so no guard is needed; a segment at least twice the
-    /// memory's maximum needs no clamp. Bulk instructions (`memory.fill`,
-    /// `copy`, `init`) are bounds-checked as in `Checked`.
+    /// of two; where the segment has no room past that range for an
+    /// access's offset and width, the address is reduced modulo
+    /// `size - offset - width + 1` instead (in-bounds addresses are below
+    /// it and do not change). No byte past the segment is ever reached, so
+    /// no guard is needed; a segment at least twice the memory's maximum
+    /// needs no remainder. Bulk instructions (`memory.fill`, `copy`,
+    /// `init`) are bounds-checked as in `Checked`.
     Masked,
     /// An access outside the module's memory traps exactly where the
     /// original would have trapped (33-bit effective address, no wrap).
