@@ -441,6 +441,18 @@ fn variant(name: &str) -> (Vec<u8>, bool) {
         "masked" => rebased(Isolation::Masked, 4 << 20),
         "masked8" => rebased(Isolation::Masked, 8 << 20),
         "checked" => rebased(Isolation::Checked, 4 << 20),
+        "checkedgrow" => {
+            // The same kernel with a memory that may grow (no maximum): the
+            // checks read their limit from a global instead of a constant.
+            let growable =
+                wat::parse_str(KERNEL.replace("(memory 48 48)", "(memory 48)")).expect("wat");
+            let mut o = Options::new(Segment {
+                base: 0x1_0000,
+                size: 4 << 20,
+            });
+            o.isolation = Isolation::Checked;
+            (rebase(&growable, &o).expect("rebase").wasm, true)
+        }
         "binaryen" => {
             let js = binaryen_js().expect("FLIGHT_BENCH_BINARYEN_JS");
             let two = wat::parse_str(two_memory_kernel()).expect("wat");
