@@ -59,8 +59,9 @@ pub(crate) struct Plan {
     pub pages_global: u32,
     /// Global holding the own memory's current size in bytes (i64).
     pub bytes_global: u32,
-    /// Global holding the own memory's current size in bytes minus one
-    /// (i32): the bound of the checks of accesses that fit in its minimum.
+    /// The first of five globals holding the own memory's current size in
+    /// bytes minus 1, 2, 4, 8 and 16 (i32): the bounds of the checks of
+    /// accesses of those widths that fit in its minimum.
     pub limit_global: u32,
     /// Initial pages of the own memory, if there is one.
     pub own_pages: Option<u32>,

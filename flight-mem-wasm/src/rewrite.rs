@@ -794,13 +794,16 @@ impl Func<'_> {
             .i64_extend_i32_u()
             .i64_const(16)
             .i64_shl()
-            .global_set(bytes)
-            .global_get(bytes)
-            .i32_wrap_i64()
-            .i32_const(1)
-            .i32_sub()
-            .global_set(limit)
-            .end();
+            .global_set(bytes);
+        for k in 0..crate::write::LIMITS {
+            self.sink()
+                .global_get(bytes)
+                .i32_wrap_i64()
+                .i32_const(1 << k)
+                .i32_sub()
+                .global_set(limit + k);
+        }
+        self.sink().end();
     }
 }
 

@@ -162,6 +162,9 @@ pub(crate) fn data_section(
     Ok((Some(section), init))
 }
 
+/// Limit globals (`Plan::limit_global`): one per access width 1..=16.
+pub(crate) const LIMITS: u32 = 5;
+
 /// Options of the output that are not in the plan.
 pub(crate) struct Output<'o> {
     pub memory_import: (&'o str, &'o str),
@@ -329,7 +332,8 @@ fn write_imports(
     Ok(())
 }
 
-/// The global section with the own memory's three size globals appended.
+/// The global section with the own memory's size globals appended: pages,
+/// bytes, and bytes minus each access width.
 fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
     let Some(pages) = plan.own_pages else {
         if let Some(c) = content {
@@ -347,7 +351,7 @@ fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
         }
         None => (0, &[][..]),
     };
-    (count + 3).encode(&mut new);
+    (count + 2 + LIMITS).encode(&mut new);
     new.extend_from_slice(items);
     let global = |ty| GlobalType {
         val_type: ty,
@@ -358,8 +362,11 @@ fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
     ConstExpr::i32_const(pages as i32).encode(&mut new);
     global(ValType::I64).encode(&mut new);
     ConstExpr::i64_const(i64::from(pages) * PAGE as i64).encode(&mut new);
-    global(ValType::I32).encode(&mut new);
-    ConstExpr::i32_const((u64::from(pages) * PAGE).wrapping_sub(1) as i32).encode(&mut new);
+    for k in 0..LIMITS {
+        global(ValType::I32).encode(&mut new);
+        let limit = (u64::from(pages) * PAGE).wrapping_sub(1 << k);
+        ConstExpr::i32_const(limit as i32).encode(&mut new);
+    }
     section(out, 6, &new);
 }
 

@@ -168,7 +168,7 @@ impl Func<'_> {
                     // `local.get x` again, compared, before the pushes.
                     self.flush(q);
                     self.sink().local_get(x);
-                    self.limit(&mem, extent);
+                    self.limit(&mem, offset, width);
                     self.sink().i32_gt_u();
                     self.trap_if();
                     self.flush(at);
@@ -183,7 +183,7 @@ impl Func<'_> {
                     self.uses_scratch = true;
                     self.sink().local_tee(addr);
                     if extent <= mem.min_bytes {
-                        self.limit(&mem, extent);
+                        self.limit(&mem, offset, width);
                         self.sink().i32_gt_u();
                     } else {
                         self.outside(None, Extent::Const(extent), &mem);
@@ -201,15 +201,17 @@ impl Func<'_> {
         Ok(())
     }
 
-    /// Pushes the last address at which an access of `extent` bytes is
-    /// inside memory `m`, as an i32: `bytes - extent`, never negative as
-    /// `extent` fits in the memory's minimum (the caller makes sure) and
-    /// memory never shrinks. So `addr > limit` (unsigned, 32 bits) is
-    /// exactly the 33-bit `addr + extent > bytes` of wasm. A memory that
-    /// cannot grow (a window, or an own memory already at its maximum) has
-    /// a constant limit; else it is read from the global that
-    /// `memory.grow` keeps at `bytes - 1`.
-    fn limit(&mut self, m: &MemPlan, extent: u64) {
+    /// Pushes the last address at which an access of `width` bytes at
+    /// `offset` is inside memory `m`, as an i32: `bytes - offset - width`,
+    /// never negative as the extent fits in the memory's minimum (the
+    /// caller makes sure) and memory never shrinks. So `addr > limit`
+    /// (unsigned, 32 bits) is exactly the 33-bit `addr + offset + width >
+    /// bytes` of wasm. A memory that cannot grow (a window, or an own
+    /// memory already at its maximum) has a constant limit; else it is
+    /// read from the global `memory.grow` keeps at `bytes - width`, less
+    /// the offset.
+    fn limit(&mut self, m: &MemPlan, offset: u64, width: u64) {
+        let extent = offset + width;
         let fixed = match m.kind {
             Kind::Own => u64::from(m.max_pages) * PAGE <= m.min_bytes,
             Kind::Window { .. } => true,
@@ -217,10 +219,11 @@ impl Func<'_> {
         if fixed {
             self.sink().i32_const((m.min_bytes - extent) as i32);
         } else {
-            let g = self.plan.limit_global;
+            // Access widths are 1, 2, 4, 8 or 16 bytes.
+            let g = self.plan.limit_global + width.trailing_zeros();
             self.sink().global_get(g);
-            if extent > 1 {
-                self.sink().i32_const((extent - 1) as i32).i32_sub();
+            if offset > 0 {
+                self.sink().i32_const(offset as i32).i32_sub();
             }
         }
     }
