@@ -414,6 +414,10 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
     let mut last_end = false;
     let limit = bytes.len().saturating_sub(17).min(end);
     let stop = loop {
+        // In the branch-free loop the two `Prev`s are packed (kind << 56 |
+        // position), updated with selects: the kinds of consecutive
+        // instructions are too irregular for a branch to predict.
+        let (mut q1, mut q2) = (pack(p1), pack(p2));
         while i < limit {
             let op = bytes[i];
             let e = FAST[op as usize];
@@ -436,14 +440,20 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
                 next += l2;
             }
             last_end = e & ENDS != 0;
-            (p1, p2) = match (e >> 6) & 3 {
-                1 => (Prev::Pure(i), p1),
-                2 => (Prev::Const(i), p1),
-                3 => (unary(p1), p2),
-                _ => (Prev::Other, p1),
+            let kind = u64::from((e >> 6) & 3);
+            let fresh = (kind << 56) | i as u64;
+            // A unary instruction keeps a pure operand's start, as a value.
+            let valued = if q1 >> 56 != 0 {
+                (VALUE << 56) | (q1 & POSITION)
+            } else {
+                0
             };
+            let is_unary = kind == UNARY_KIND;
+            q2 = if is_unary { q2 } else { q1 };
+            q1 = if is_unary { valued } else { fresh };
             i = next;
         }
+        (p1, p2) = (unpack(q1), unpack(q2));
         if i >= b.len() {
             break if i == b.len() && last_end {
                 Stop::End
@@ -481,6 +491,35 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
     };
     *prev = [p1, p2];
     stop
+}
+
+// Packed `Prev` kinds; `FAST`'s bits 6-7 use the first three and 3 for
+// a unary instruction.
+const PURE_KIND: u64 = 1;
+const CONST_KIND: u64 = 2;
+const UNARY_KIND: u64 = 3;
+const VALUE: u64 = 3;
+const POSITION: u64 = (1 << 56) - 1;
+
+#[inline(always)]
+fn pack(p: Prev) -> u64 {
+    match p {
+        Prev::Other => 0,
+        Prev::Pure(at) => (PURE_KIND << 56) | at as u64,
+        Prev::Const(at) => (CONST_KIND << 56) | at as u64,
+        Prev::Value(at) => (VALUE << 56) | at as u64,
+    }
+}
+
+#[inline(always)]
+fn unpack(q: u64) -> Prev {
+    let at = (q & POSITION) as usize;
+    match q >> 56 {
+        PURE_KIND => Prev::Pure(at),
+        CONST_KIND => Prev::Const(at),
+        VALUE => Prev::Value(at),
+        _ => Prev::Other,
+    }
 }
 
 /// What a unary instruction without effect or trap makes of its operand.
