@@ -2,17 +2,21 @@
 //! and the lengths of their immediates, without decoding instructions into
 //! values. A 256-entry table gives the immediate shape of every one-byte
 //! opcode; the `0xFC`/`0xFD`/`0xFE` prefixes are told apart by sub-opcode.
-//! LEBs are skipped byte by byte, never decoded, except the memargs of the
+//! LEBs are skipped, never decoded (the common instructions' from the stop
+//! bits of an eight-byte word, branch-free), except the memargs of the
 //! plain loads and stores (the instructions the rewriter changes) and the
-//! value of an `i32.const` right before one (decoded only when needed).
+//! `i32.const` or `local.get` right before one (decoded only when needed).
 //!
 //! Anything the table does not know (GC, `try_table`, typed `select` of
-//! reference types, future opcodes) or that does not fit (an immediate
-//! running past the body, an over-long LEB, a body not ending in `end`)
+//! reference types, exact heap types, future opcodes) or that does not fit
+//! (an immediate running past the body, a LEB longer than 8 bytes, or than
+//! 5 where the checked step reads a 32-bit one, a body not ending in `end`)
 //! stops the scan with [`Stop::Fallback`]: the caller then decodes the
 //! function with wasmparser, which handles it or reports a precise error.
 //! So the table only has to be right, never complete, and the scanner never
-//! panics and never fails on its own.
+//! panics and never fails on its own. It checks lengths, not values: an
+//! index LEB of 6 to 8 bytes (invalid wasm) passes unnoticed, as the
+//! unvalidated path trusts its input to be valid.
 //!
 //! Used only when the module is not validated: a validating rebase decodes
 //! every instruction anyway.
