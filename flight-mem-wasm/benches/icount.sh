@@ -3,7 +3,7 @@
 # callgrind counts the instructions wasmi executes per iteration of the
 # hash-count kernel (one load + one store + one 8-byte store) for the
 # original module, Binaryen's multi-memory-lowering (npm binaryen, pinned)
-# and flight-rebase's modes: the difference of two runs (100k and 300k
+# and flight-rebase's modes (checkedgrow: a memory without a maximum): the difference of two runs (100k and 300k
 # iterations) over 200k, so start-up and the checksum pass cancel out.
 # Usage: bash flight-mem-wasm/benches/icount.sh   (about 3 minutes)
 set -euo pipefail
@@ -20,7 +20,7 @@ count() {
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 base=""
-for v in original binaryen trusted masked masked8 checked; do
+for v in original binaryen trusted masked masked8 checked checkedgrow; do
   lo=$(count "$v" 100000)
   hi=$(count "$v" 300000)
   per=$(( (hi - lo) / 200000 ))

@@ -174,13 +174,19 @@ fn with_extra_memory(wasm: &[u8]) -> Vec<u8> {
 
 fn speed(path: &str) {
     let wasm = std::fs::read(path).expect("read");
-    if std::env::var_os("FLIGHT_BENCH_PROFILE").is_some() {
-        // For `perf record`: only the unvalidated checked rebase, repeated.
+    if let Ok(mode) = std::env::var("FLIGHT_BENCH_PROFILE") {
+        // For `perf record`: only the unvalidated rebase in one mode
+        // (`trusted`, `masked`, else `checked`), repeated.
         let mut o = Options::new(Segment {
             base: 0x100_0000,
             size: 1 << 31,
         });
         o.validate = false;
+        o.isolation = match mode.as_str() {
+            "trusted" => Isolation::Trusted,
+            "masked" => Isolation::Masked,
+            _ => Isolation::Checked,
+        };
         for _ in 0..20 {
             black_box(rebase(&wasm, &o).expect("rebase"));
         }
@@ -435,6 +441,18 @@ fn variant(name: &str) -> (Vec<u8>, bool) {
         "masked" => rebased(Isolation::Masked, 4 << 20),
         "masked8" => rebased(Isolation::Masked, 8 << 20),
         "checked" => rebased(Isolation::Checked, 4 << 20),
+        "checkedgrow" => {
+            // The same kernel with a memory that may grow (no maximum): the
+            // checks read their limit from a global instead of a constant.
+            let growable =
+                wat::parse_str(KERNEL.replace("(memory 48 48)", "(memory 48)")).expect("wat");
+            let mut o = Options::new(Segment {
+                base: 0x1_0000,
+                size: 4 << 20,
+            });
+            o.isolation = Isolation::Checked;
+            (rebase(&growable, &o).expect("rebase").wasm, true)
+        }
         "binaryen" => {
             let js = binaryen_js().expect("FLIGHT_BENCH_BINARYEN_JS");
             let two = wat::parse_str(two_memory_kernel()).expect("wat");
@@ -483,5 +501,7 @@ fn main() {
     for f in &files {
         speed(f);
     }
-    runtime();
+    if std::env::var_os("FLIGHT_BENCH_PROFILE").is_none() {
+        runtime();
+    }
 }

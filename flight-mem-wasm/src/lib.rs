@@ -87,12 +87,13 @@ pub enum Isolation {
     /// somewhere inside the segment instead of trapping.
     ///
     /// Exact: the mask covers the memory's maximum rounded up to a power
-    /// of two; where that range ends less than 16 bytes before the
-    /// segment does, an access of `w > 1` bytes is clamped to start at most
-    /// at `size - w` (a `select`). No byte past the segment is ever
-    /// reached, so no guard is needed; a segment at least twice the
-    /// memory's maximum needs no clamp. Bulk instructions (`memory.fill`,
-    /// `copy`, `init`) are bounds-checked as in `Checked`.
+    /// of two; where the segment has no room past that range for an
+    /// access's offset and width, the address is reduced modulo
+    /// `size - offset - width + 1` instead (in-bounds addresses are below
+    /// it and do not change). No byte past the segment is ever reached, so
+    /// no guard is needed; a segment at least twice the memory's maximum
+    /// needs no remainder. Bulk instructions (`memory.fill`, `copy`,
+    /// `init`) are bounds-checked as in `Checked`.
     Masked,
     /// An access outside the module's memory traps exactly where the
     /// original would have trapped (33-bit effective address, no wrap).
@@ -237,25 +238,16 @@ pub fn rebase(wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
     let mut input = read::read(wasm, opts.validate)?;
     let plan = plan::plan(&input, opts)?;
     let data = write::data_section(&input, &plan)?;
-    let bodies: Vec<_> = input
-        .bodies
-        .iter()
-        .map(|b| {
-            let r = b.body.range();
-            r.start as usize..r.end as usize
-        })
-        .collect();
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let funcs = rewrite::rewrite_functions(&mut input, &plan, opts.relocations, threads)?;
+    let chunks = rewrite::rewrite_functions(&mut input, &plan, opts.relocations, threads)?;
     let output = write::Output {
         memory_import: (&opts.memory_import.0, &opts.memory_import.1),
     };
-    let out = write::write(&input, &plan, &funcs, &bodies, data, &output)?;
+    let out = write::write(&input, &plan, &chunks, data, &output)?;
     let mut stats = Stats {
-        functions: funcs.len() as u64,
         data_segments: input
             .data
             .iter()
@@ -264,9 +256,10 @@ pub fn rebase(wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
         ..Stats::default()
     };
     let mut relocations = Vec::new();
-    for f in funcs {
+    for f in chunks.into_iter().flat_map(|c| c.funcs) {
         stats.add(&f.stats);
-        stats.functions_rewritten += u64::from(f.body.is_some());
+        stats.functions += 1;
+        stats.functions_rewritten += u64::from(f.rewritten);
         relocations.extend(f.relocations);
     }
     Ok(Rebased {

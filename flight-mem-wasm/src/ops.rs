@@ -216,3 +216,148 @@ pub(crate) fn name(op: &O<'_>) -> String {
     let end = debug.find([' ', '{', '(']).unwrap_or(debug.len());
     debug[..end].to_string()
 }
+
+/// The plain loads and stores (`0x28..=0x3E`), by opcode: the operator
+/// wasmparser would have decoded, built from the opcode and its memarg.
+pub(crate) fn plain(opcode: u8, memarg: MemArg) -> Option<O<'static>> {
+    use O::*;
+    Some(match opcode {
+        0x28 => I32Load { memarg },
+        0x29 => I64Load { memarg },
+        0x2A => F32Load { memarg },
+        0x2B => F64Load { memarg },
+        0x2C => I32Load8S { memarg },
+        0x2D => I32Load8U { memarg },
+        0x2E => I32Load16S { memarg },
+        0x2F => I32Load16U { memarg },
+        0x30 => I64Load8S { memarg },
+        0x31 => I64Load8U { memarg },
+        0x32 => I64Load16S { memarg },
+        0x33 => I64Load16U { memarg },
+        0x34 => I64Load32S { memarg },
+        0x35 => I64Load32U { memarg },
+        0x36 => I32Store { memarg },
+        0x37 => I64Store { memarg },
+        0x38 => F32Store { memarg },
+        0x39 => F64Store { memarg },
+        0x3A => I32Store8 { memarg },
+        0x3B => I32Store16 { memarg },
+        0x3C => I64Store8 { memarg },
+        0x3D => I64Store16 { memarg },
+        0x3E => I64Store32 { memarg },
+        _ => return None,
+    })
+}
+
+/// The opcode and memarg of a plain load or store, the inverse of
+/// [`plain`]: these are encoded directly, without `reencode`.
+pub(crate) fn plain_opcode<'a>(op: &'a O<'_>) -> Option<(u8, &'a MemArg)> {
+    use O::*;
+    Some(match op {
+        I32Load { memarg } => (0x28, memarg),
+        I64Load { memarg } => (0x29, memarg),
+        F32Load { memarg } => (0x2A, memarg),
+        F64Load { memarg } => (0x2B, memarg),
+        I32Load8S { memarg } => (0x2C, memarg),
+        I32Load8U { memarg } => (0x2D, memarg),
+        I32Load16S { memarg } => (0x2E, memarg),
+        I32Load16U { memarg } => (0x2F, memarg),
+        I64Load8S { memarg } => (0x30, memarg),
+        I64Load8U { memarg } => (0x31, memarg),
+        I64Load16S { memarg } => (0x32, memarg),
+        I64Load16U { memarg } => (0x33, memarg),
+        I64Load32S { memarg } => (0x34, memarg),
+        I64Load32U { memarg } => (0x35, memarg),
+        I32Store { memarg } => (0x36, memarg),
+        I64Store { memarg } => (0x37, memarg),
+        F32Store { memarg } => (0x38, memarg),
+        F64Store { memarg } => (0x39, memarg),
+        I32Store8 { memarg } => (0x3A, memarg),
+        I32Store16 { memarg } => (0x3B, memarg),
+        I64Store8 { memarg } => (0x3C, memarg),
+        I64Store16 { memarg } => (0x3D, memarg),
+        I64Store32 { memarg } => (0x3E, memarg),
+        _ => return None,
+    })
+}
+
+/// What [`classify`] says of the plain load or store `opcode`, without
+/// building its operator.
+pub(crate) fn plain_access(opcode: u8, memarg: MemArg) -> Option<Access> {
+    let (width, operands, writes) = match opcode {
+        0x28 | 0x2A | 0x34 | 0x35 => (4, NONE, false),
+        0x29 | 0x2B => (8, NONE, false),
+        0x2C | 0x2D | 0x30 | 0x31 => (1, NONE, false),
+        0x2E | 0x2F | 0x32 | 0x33 => (2, NONE, false),
+        0x36 => (4, I32, true),
+        0x37 => (8, I64, true),
+        0x38 => (4, F32, true),
+        0x39 => (8, F64, true),
+        0x3A => (1, I32, true),
+        0x3B => (2, I32, true),
+        0x3C => (1, I64, true),
+        0x3D => (2, I64, true),
+        0x3E => (4, I64, true),
+        _ => return None,
+    };
+    Some(Access {
+        memarg,
+        width,
+        operands,
+        writes,
+        atomic: false,
+    })
+}
+
+/// Pops one value, pushes one, has no effect and cannot trap: a check may
+/// move before it (the scanner's `UNARY` opcodes).
+pub(crate) fn pure_unary(op: &O<'_>) -> bool {
+    use O::*;
+    matches!(
+        op,
+        I32Eqz
+            | I64Eqz
+            | I32Clz
+            | I32Ctz
+            | I32Popcnt
+            | I64Clz
+            | I64Ctz
+            | I64Popcnt
+            | F32Abs
+            | F32Neg
+            | F32Ceil
+            | F32Floor
+            | F32Trunc
+            | F32Nearest
+            | F32Sqrt
+            | F64Abs
+            | F64Neg
+            | F64Ceil
+            | F64Floor
+            | F64Trunc
+            | F64Nearest
+            | F64Sqrt
+            | I32WrapI64
+            | I64ExtendI32S
+            | I64ExtendI32U
+            | F32ConvertI32S
+            | F32ConvertI32U
+            | F32ConvertI64S
+            | F32ConvertI64U
+            | F32DemoteF64
+            | F64ConvertI32S
+            | F64ConvertI32U
+            | F64ConvertI64S
+            | F64ConvertI64U
+            | F64PromoteF32
+            | I32ReinterpretF32
+            | I64ReinterpretF64
+            | F32ReinterpretI32
+            | F64ReinterpretI64
+            | I32Extend8S
+            | I32Extend16S
+            | I64Extend8S
+            | I64Extend16S
+            | I64Extend32S
+    )
+}

@@ -59,6 +59,10 @@ pub(crate) struct Plan {
     pub pages_global: u32,
     /// Global holding the own memory's current size in bytes (i64).
     pub bytes_global: u32,
+    /// The first of five globals holding the own memory's current size in
+    /// bytes minus 1, 2, 4, 8 and 16 (i32): the bounds of the checks of
+    /// accesses of those widths that fit in its minimum.
+    pub limit_global: u32,
     /// Initial pages of the own memory, if there is one.
     pub own_pages: Option<u32>,
     /// Minimum pages of the unified memory import.
@@ -229,6 +233,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         names,
         pages_global: input.globals,
         bytes_global: input.globals + 1,
+        limit_global: input.globals + 2,
         own_pages,
         unified_min_pages: end.div_ceil(PAGE),
         shared,

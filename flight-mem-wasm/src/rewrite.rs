@@ -3,10 +3,12 @@
 //! only the memory instructions are re-encoded. Bodies are spread over
 //! worker threads.
 
-use crate::ops::{self, Access, MemOp};
+use crate::ops::{self, MemOp};
 use crate::plan::{Kind, MemPlan, Plan};
 use crate::read::{Body, Input};
 use crate::scan;
+
+mod access;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +16,20 @@ use wasm_encoder::reencode::{Error as ReError, Reencode};
 use wasm_encoder::{BlockType, Encode, InstructionSink, MemArg};
 use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 
-/// A rewritten function: `None` when its bytes are copied unchanged; else
-/// the new body is `bytes[start..]`.
+/// What was done to one function.
 pub(crate) struct FuncOut {
-    pub body: Option<(Vec<u8>, usize)>,
+    /// Whether its body changed.
+    pub rewritten: bool,
     pub relocations: Vec<Relocation>,
     pub stats: Stats,
+}
+
+/// Consecutive functions, rewritten: their code-section entries (size and
+/// body each) in order, ready to be copied into the output, and what was
+/// done to each.
+pub(crate) struct Chunk {
+    pub code: Vec<u8>,
+    pub funcs: Vec<FuncOut>,
 }
 
 /// Relocates a memarg to memory 0 of the output: adds `add` to its offset,
@@ -43,31 +53,59 @@ impl Reencode for Relocate {
     }
 }
 
-/// What came just before an instruction, to prove constant addresses.
+/// What an instruction just before a memory instruction was.
 #[derive(Clone, Copy, PartialEq)]
-enum Prev {
+enum What {
     /// `i32.const` with this value.
     Const(u32),
-    /// Pushes one value and pops none (a constant, `local.get`, `global.get`).
+    /// `local.get` of this local.
+    Local(u32),
+    /// Pushes one value and pops none (another constant, `global.get`).
     Pure,
     Other,
 }
 
-fn prev_of(op: &Operator<'_>) -> Prev {
-    match op {
-        Operator::I32Const { value } => Prev::Const(*value as u32),
+/// An instruction just before a memory instruction and where it starts: to
+/// prove constant addresses, and to place a check or a mask before the
+/// pure instructions that push the operands, where the address is a local
+/// or on top of the stack.
+#[derive(Clone, Copy, PartialEq)]
+struct Prev {
+    what: What,
+    at: usize,
+}
+
+impl Prev {
+    const OTHER: Prev = Prev {
+        what: What::Other,
+        at: 0,
+    };
+
+    /// Pushes one value, pops none, has no effect.
+    fn pure(&self) -> bool {
+        self.what != What::Other
+    }
+}
+
+fn prev_of(op: &Operator<'_>, at: usize) -> Prev {
+    let what = match op {
+        Operator::I32Const { value } => What::Const(*value as u32),
+        Operator::LocalGet { local_index } => What::Local(*local_index),
         Operator::I64Const { .. }
         | Operator::F32Const { .. }
         | Operator::F64Const { .. }
         | Operator::V128Const { .. }
-        | Operator::LocalGet { .. }
-        | Operator::GlobalGet { .. } => Prev::Pure,
-        _ => Prev::Other,
-    }
+        | Operator::GlobalGet { .. } => What::Pure,
+        _ => What::Other,
+    };
+    Prev { what, at }
 }
 
+/// A chunk's functions and their bytes, for a worker to take.
+type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, usize)>;
+
 /// The rewritten functions of one chunk, or the first error in it.
-type ChunkResult = Result<Vec<FuncOut>, Error>;
+type ChunkResult = Result<Chunk, Error>;
 
 /// Rewrites every function of `input`, on `threads` workers.
 pub(crate) fn rewrite_functions(
@@ -75,33 +113,35 @@ pub(crate) fn rewrite_functions(
     plan: &Plan,
     record: bool,
     threads: usize,
-) -> Result<Vec<FuncOut>, Error> {
+) -> Result<Vec<Chunk>, Error> {
     let bodies = std::mem::take(&mut input.bodies);
-    let total: usize = bodies
-        .iter()
-        .map(|b| {
-            let r = b.body.range();
-            (r.end - r.start) as usize
-        })
-        .sum();
+    let len = |b: &Body<'_>| {
+        let r = b.body.range();
+        (r.end - r.start) as usize
+    };
+    let total: usize = bodies.iter().map(len).sum();
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
     let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
-    let mut chunks: Vec<Mutex<Vec<(u32, Body<'_>)>>> = Vec::new();
+    let mut chunks: Vec<Work<'_>> = Vec::new();
     let mut current = Vec::new();
     let mut current_bytes = 0;
     for (i, body) in bodies.into_iter().enumerate() {
-        let r = body.body.range();
-        current_bytes += (r.end - r.start) as usize;
+        current_bytes += len(&body);
         current.push((i as u32, body));
         if current_bytes >= chunk_bytes {
-            chunks.push(Mutex::new(std::mem::take(&mut current)));
+            chunks.push(Mutex::new((std::mem::take(&mut current), current_bytes)));
             current_bytes = 0;
         }
     }
     if !current.is_empty() {
-        chunks.push(Mutex::new(current));
+        chunks.push(Mutex::new((current, current_bytes)));
     }
+    // Room for the checks, so that a chunk's buffer rarely grows.
+    let growth = match plan.isolation {
+        Isolation::Trusted => 16,
+        _ => 2,
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
     let work = || {
@@ -109,19 +149,21 @@ pub(crate) fn rewrite_functions(
         loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
             let Some(chunk) = chunks.get(c) else { break };
-            let items = std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
-            let mut outs = Vec::with_capacity(items.len());
+            let (items, size) =
+                std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut code = Vec::with_capacity(size + size / growth + 5 * items.len() + 64);
+            let mut funcs = Vec::with_capacity(items.len());
             let mut result = Ok(());
             for (i, body) in items {
-                match rewrite_func(input, plan, record, i, body, &mut allocs) {
-                    Ok(out) => outs.push(out),
+                match rewrite_func(input, plan, record, i, body, &mut allocs, &mut code) {
+                    Ok(out) => funcs.push(out),
                     Err(e) => {
                         result = Err(e);
                         break;
                     }
                 }
             }
-            let r = result.map(|()| outs);
+            let r = result.map(|()| Chunk { code, funcs });
             results
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -137,11 +179,7 @@ pub(crate) fn rewrite_functions(
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(c, _)| *c);
-    let mut out = Vec::new();
-    for (_, r) in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Scratch locals appended to a rewritten function, relative to its first.
@@ -158,9 +196,18 @@ struct Func<'p> {
     scratch: u32,
     uses_scratch: bool,
     uses_v128: bool,
-    /// Bytes reserved at the start of `out` for the locals header.
-    head: usize,
+    /// The input.
+    src: &'p [u8],
+    /// Input bytes from here to the next rewritten instruction are copied
+    /// when it is reached (`flush`).
+    pending: usize,
+    /// The chunk's code: this function's entry starts at `entry`.
     out: Vec<u8>,
+    entry: usize,
+    /// Bytes reserved at `entry` for the body size and the locals header.
+    head: usize,
+    /// Whether the reserved room is there (an instruction was rewritten).
+    begun: bool,
     stats: Stats,
     relocations: Vec<Relocation>,
     record: bool,
@@ -173,6 +220,7 @@ fn rewrite_func(
     index: u32,
     body: Body<'_>,
     allocs: &mut FuncValidatorAllocations,
+    code: &mut Vec<u8>,
 ) -> Result<FuncOut, Error> {
     let function = input.imported_funcs + index;
     let params = input
@@ -198,21 +246,28 @@ fn rewrite_func(
     }
     let ops_start = locals.original_position() as usize;
     let reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
+    let entry = code.len();
     let mut f = Func {
         plan,
         function,
         scratch: declared,
         uses_scratch: false,
         uses_v128: false,
-        // Count, the original groups, five scratch groups of at most 6 bytes.
-        head: 5 + (ops_start - groups_start) + 5 * 6,
-        out: Vec::new(),
+        src: input.bytes,
+        pending: ops_start,
+        out: std::mem::take(code),
+        entry,
+        // Size, count, the original groups, five scratch groups of at most
+        // 6 bytes.
+        head: 5 + 5 + (ops_start - groups_start) + 5 * 6,
+        begun: false,
         stats: Stats::default(),
         relocations: Vec::new(),
         record,
     };
     let bytes = input.bytes;
-    let body_end = body.body.range().end as usize;
+    let range = body.body.range();
+    let (body_start, body_end) = (range.start as usize, range.end as usize);
     let fast = match validator {
         None => f.fast(bytes, ops_start, body_end),
         Some(_) => None,
@@ -221,14 +276,17 @@ fn rewrite_func(
         Some(copied) => copied?,
         None => {
             f.reset();
-            f.decoded(bytes, reader, ops_start, body_end, validator.as_mut())?
+            f.decoded(reader, ops_start, validator.as_mut())?
         }
     };
     if let Some(v) = validator {
         *allocs = v.into_allocations();
     }
-    let out = if f.stats.instructions == 0 {
-        None
+    let rewritten = f.stats.instructions != 0;
+    if !rewritten {
+        f.out.truncate(entry);
+        ((body_end - body_start) as u32).encode(&mut f.out);
+        f.out.extend_from_slice(&bytes[body_start..body_end]);
     } else {
         let extra: &[(u32, wasm_encoder::ValType)] = if !f.uses_scratch {
             &[]
@@ -237,8 +295,7 @@ fn rewrite_func(
         } else {
             &SCRATCH_GROUPS[..4]
         };
-        // The locals header goes right before the instructions, into the
-        // room `begin` left, so the body is never copied again.
+        f.out.extend_from_slice(&bytes[copied..body_end]);
         let mut header = Vec::with_capacity(f.head);
         (groups + extra.len() as u32).encode(&mut header);
         header.extend_from_slice(&bytes[groups_start..ops_start]);
@@ -246,13 +303,21 @@ fn rewrite_func(
             count.encode(&mut header);
             ty.encode(&mut header);
         }
-        let start = f.head - header.len();
-        f.out[start..f.head].copy_from_slice(&header);
-        f.out.extend_from_slice(&bytes[copied..body_end]);
-        Some((std::mem::take(&mut f.out), start))
-    };
+        // Size and locals header go into the room `begin` left; the
+        // instructions move down to close the gap (one move per function).
+        let ops_at = entry + f.head;
+        let ops_len = f.out.len() - ops_at;
+        let mut prefix = Vec::with_capacity(f.head);
+        ((header.len() + ops_len) as u32).encode(&mut prefix);
+        prefix.extend_from_slice(&header);
+        let end = entry + prefix.len();
+        f.out[entry..end].copy_from_slice(&prefix);
+        f.out.copy_within(ops_at.., end);
+        f.out.truncate(end + ops_len);
+    }
+    *code = std::mem::take(&mut f.out);
     Ok(FuncOut {
-        body: out,
+        rewritten,
         relocations: f.relocations,
         stats: f.stats,
     })
@@ -267,17 +332,18 @@ const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
 ];
 
 impl Func<'_> {
-    /// Before the first rewritten instruction: room for the locals header
-    /// (`head` bytes) and for a body that grows with its checks.
-    fn begin(&mut self, body_len: usize) {
-        if self.out.is_empty() {
-            self.out.reserve(self.head + 3 * body_len + 64);
-            self.out.resize(self.head, 0);
+    /// Before the first rewritten instruction: room for the size and the
+    /// locals header.
+    fn begin(&mut self) {
+        if !self.begun {
+            self.begun = true;
+            self.out.resize(self.entry + self.head, 0);
         }
     }
 
     fn reset(&mut self) {
-        self.out.clear();
+        self.out.truncate(self.entry);
+        self.begun = false;
         self.stats = Stats::default();
         self.relocations.clear();
         self.uses_scratch = false;
@@ -285,58 +351,81 @@ impl Func<'_> {
     }
 
     /// The fast path (see `scan`): `None` when the body holds an instruction
-    /// the scanner does not know; else the position up to which the output
-    /// has consumed the body.
+    /// the scanner does not know or is malformed; else the position up to
+    /// which the output has consumed the body.
     fn fast(&mut self, bytes: &[u8], start: usize, end: usize) -> Option<Result<usize, Error>> {
         let body = &bytes[..end];
-        let (mut i, mut copied) = (start, start);
-        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
-        while i < end {
-            let (next, kind) = scan::step(body, i)?;
-            let prev = match kind {
-                scan::Kind::Plain => Prev::Other,
-                scan::Kind::Const(c) => Prev::Const(c),
-                scan::Kind::Pure => Prev::Pure,
-                scan::Kind::Memory => {
-                    let reader = wasmparser::BinaryReader::new(&body[i..], i as u64);
-                    let mut reader = wasmparser::OperatorsReader::new(reader);
-                    let op = match reader.read() {
-                        Ok(op) => op,
-                        Err(e) => return Some(Err(e.into())),
-                    };
-                    let next = reader.original_position() as usize;
-                    if let Some(memop) = ops::classify(&op) {
-                        self.begin(end - start);
-                        self.out.extend_from_slice(&bytes[copied..i]);
-                        if let Err(e) = self.memop(&op, memop, i as u64, p1, p2) {
-                            return Some(Err(e));
-                        }
-                        copied = next;
-                    }
-                    p2 = p1;
-                    p1 = Prev::Other;
-                    i = next;
-                    continue;
-                }
+        let mut i = start;
+        self.pending = start;
+        let mut prev = [scan::Prev::Other; 2];
+        loop {
+            let (at, plain) = match scan::run(bytes, end, i, &mut prev) {
+                scan::Stop::End => return Some(Ok(self.pending)),
+                scan::Stop::Fallback => return None,
+                scan::Stop::Load(at) => (at, true),
+                scan::Stop::Memory(at) => (at, false),
             };
-            p2 = p1;
-            p1 = prev;
+            let [p1, p2] = prev;
+            let value = |p| {
+                let (what, at) = match p {
+                    scan::Prev::Const(at) => (What::Const(scan::const_at(body, at)?), at),
+                    scan::Prev::Pure(at) => match scan::local_at(body, at) {
+                        Some(local) => (What::Local(local?), at),
+                        None => (What::Pure, at),
+                    },
+                    scan::Prev::Value(at) => (What::Pure, at),
+                    scan::Prev::Other => return Some(Prev::OTHER),
+                };
+                Some(Prev { what, at })
+            };
+            prev = [scan::Prev::Other, p1];
+            // A plain load or store with the common memarg: straight from
+            // its bytes to its rewrite, no operator built.
+            let lean = plain
+                .then(|| scan::plain_memarg(body, at))
+                .flatten()
+                .and_then(|(memarg, next)| Some((ops::plain_access(body[at], memarg)?, next)));
+            if let Some((access, next)) = lean
+                && let wasmparser::MemArgTarget::Memory(m) = access.memarg.target
+                && (m as usize) < self.plan.mems.len()
+            {
+                let (v1, v2) = (value(p1)?, value(p2)?);
+                self.begin();
+                let instr = Instr::Plain(body[at], access.memarg);
+                if let Err(e) = self.access(instr, access, m, at as u64, v1, v2) {
+                    return Some(Err(e));
+                }
+                self.pending = next;
+                i = next;
+                continue;
+            }
+            let reader = wasmparser::BinaryReader::new(&body[at..], at as u64);
+            let mut reader = wasmparser::OperatorsReader::new(reader);
+            let (op, next) = match reader.read() {
+                Ok(op) => (op, reader.original_position() as usize),
+                Err(e) => return Some(Err(e.into())),
+            };
+            if let Some(memop) = ops::classify(&op) {
+                let (v1, v2) = (value(p1)?, value(p2)?);
+                self.begin();
+                if let Err(e) = self.memop(&op, memop, at as u64, v1, v2) {
+                    return Some(Err(e));
+                }
+                self.pending = next;
+            }
             i = next;
         }
-        Some(Ok(copied))
     }
 
     /// The wasmparser path: decodes (and validates) every instruction.
     fn decoded(
         &mut self,
-        bytes: &[u8],
         mut reader: wasmparser::OperatorsReader<'_>,
         ops_start: usize,
-        end: usize,
         mut validator: Option<&mut wasmparser::FuncValidator<wasmparser::ValidatorResources>>,
     ) -> Result<usize, Error> {
-        let mut copied = ops_start;
-        let (mut p1, mut p2) = (Prev::Other, Prev::Other);
+        self.pending = ops_start;
+        let (mut p1, mut p2) = (Prev::OTHER, Prev::OTHER);
         while !reader.eof() {
             let pos = reader.original_position();
             let op = reader.read()?;
@@ -344,19 +433,34 @@ impl Func<'_> {
                 v.op(pos, &op)?;
             }
             let Some(memop) = ops::classify(&op) else {
-                p2 = p1;
-                p1 = prev_of(&op);
+                if ops::pure_unary(&op) {
+                    p1 = match p1.what {
+                        What::Other => Prev::OTHER,
+                        _ => Prev {
+                            what: What::Pure,
+                            at: p1.at,
+                        },
+                    };
+                } else {
+                    p2 = p1;
+                    p1 = prev_of(&op, pos as usize);
+                }
                 continue;
             };
-            self.begin(end - ops_start);
-            self.out.extend_from_slice(&bytes[copied..pos as usize]);
+            self.begin();
             self.memop(&op, memop, pos, p1, p2)?;
-            copied = reader.original_position() as usize;
+            self.pending = reader.original_position() as usize;
             p2 = p1;
-            p1 = Prev::Other;
+            p1 = Prev::OTHER;
         }
         reader.finish()?;
-        Ok(copied)
+        Ok(self.pending)
+    }
+
+    /// Copies the input up to `upto`.
+    fn flush(&mut self, upto: usize) {
+        self.out.extend_from_slice(&self.src[self.pending..upto]);
+        self.pending = upto;
     }
 
     fn mem(&self, m: u32) -> &MemPlan {
@@ -376,13 +480,13 @@ impl Func<'_> {
         }
     }
 
-    fn refuse_write(&self, m: u32, pos: u64, op: &Operator<'_>) -> Result<(), Error> {
+    fn refuse_write(&self, m: u32, pos: u64, op: Instr<'_, '_>) -> Result<(), Error> {
         let mem = self.mem(m);
         if mem.read_only() {
             return Err(Error::WriteToReadOnly {
                 function: self.function,
                 offset: pos,
-                instruction: ops::name(op),
+                instruction: op.name(),
                 window: self.plan.names[m as usize].clone(),
             });
         }
@@ -487,7 +591,18 @@ impl Func<'_> {
 
     /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
     /// to `set`).
-    fn relocated(&mut self, op: &Operator<'_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+    fn relocated(&mut self, op: Instr<'_, '_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+        let op = match op {
+            Instr::Plain(opcode, memarg) => {
+                self.plain(opcode, &memarg, add, set);
+                return Ok(());
+            }
+            Instr::Op(op) => op,
+        };
+        if let Some((opcode, memarg)) = ops::plain_opcode(op) {
+            self.plain(opcode, memarg, add, set);
+            return Ok(());
+        }
         let instruction =
             Relocate { add, set }
                 .instruction(op.clone())
@@ -499,9 +614,19 @@ impl Func<'_> {
         Ok(())
     }
 
+    /// A plain load or store on memory 0 with its offset moved: what
+    /// `reencode` writes for it, without building an `Instruction` (the
+    /// opcode, the alignment as flags, the new offset).
+    fn plain(&mut self, opcode: u8, memarg: &wasmparser::MemArg, add: u64, set: Option<u64>) {
+        let offset = set.unwrap_or(memarg.offset + add);
+        self.out.push(opcode);
+        u32::from(memarg.align).encode(&mut self.out);
+        offset.encode(&mut self.out);
+    }
+
     fn note(
         &mut self,
-        op: &Operator<'_>,
+        op: Instr<'_, '_>,
         pos: u64,
         memory: u32,
         orig: u64,
@@ -519,7 +644,7 @@ impl Func<'_> {
             self.relocations.push(Relocation {
                 function: self.function,
                 offset: pos,
-                instruction: ops::name(op),
+                instruction: op.name(),
                 memory,
                 original_offset: orig,
                 new_offset: new,
@@ -538,11 +663,15 @@ impl Func<'_> {
     ) -> Result<(), Error> {
         let m = memop.memory();
         self.check_mem(m, pos, op)?;
+        let instr = Instr::Op(op);
         if let MemOp::Copy { src, .. } = memop {
             self.check_mem(src, pos, op)?;
         }
+        if !matches!(memop, MemOp::Access(_)) {
+            self.flush(pos as usize);
+        }
         match memop {
-            MemOp::Access(a) => self.access(op, a, m, pos, p1, p2),
+            MemOp::Access(a) => self.access(instr, a, m, pos, p1, p2),
             MemOp::Size(_) => {
                 let mem = *self.mem(m);
                 match mem.kind {
@@ -552,16 +681,16 @@ impl Func<'_> {
                     }
                     Kind::Window { .. } => self.sink().i32_const(mem.max_pages as i32),
                 };
-                self.note(op, pos, m, 0, 0, Check::None);
+                self.note(instr, pos, m, 0, 0, Check::None);
                 Ok(())
             }
             MemOp::Grow(_) => {
                 self.grow(m);
-                self.note(op, pos, m, 0, 0, Check::Bounds);
+                self.note(instr, pos, m, 0, 0, Check::Bounds);
                 Ok(())
             }
             MemOp::Fill(_) | MemOp::Init { .. } => {
-                self.refuse_write(m, pos, op)?;
+                self.refuse_write(m, pos, instr)?;
                 let mem = *self.mem(m);
                 let (d, x, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
                 self.uses_scratch = true;
@@ -580,11 +709,11 @@ impl Func<'_> {
                     MemOp::Init { data, .. } => self.sink().memory_init(0, data),
                     _ => self.sink().memory_fill(0),
                 };
-                self.note(op, pos, m, 0, mem.base.into(), check);
+                self.note(instr, pos, m, 0, mem.base.into(), check);
                 Ok(())
             }
             MemOp::Copy { dst, src } => {
-                self.refuse_write(dst, pos, op)?;
+                self.refuse_write(dst, pos, instr)?;
                 let (dm, sm) = (*self.mem(dst), *self.mem(src));
                 let (d, s, n) = (self.scratch, self.scratch + 1, self.scratch + 2);
                 self.uses_scratch = true;
@@ -603,7 +732,7 @@ impl Func<'_> {
                 self.sink().local_get(s);
                 self.add_base(sm.base);
                 self.sink().local_get(n).memory_copy(0, 0);
-                self.note(op, pos, dst, 0, dm.base.into(), check);
+                self.note(instr, pos, dst, 0, dm.base.into(), check);
                 Ok(())
             }
             MemOp::Discard(_) => Err(Error::Unsupported {
@@ -619,6 +748,7 @@ impl Func<'_> {
     fn grow(&mut self, m: u32) {
         let mem = *self.mem(m);
         let (pages, bytes) = (self.plan.pages_global, self.plan.bytes_global);
+        let limit = self.plan.limit_global;
         if !mem.is_own() {
             // A window has a fixed size: growing by 0 reports it, else fails.
             self.sink()
@@ -664,119 +794,34 @@ impl Func<'_> {
             .i64_extend_i32_u()
             .i64_const(16)
             .i64_shl()
-            .global_set(bytes)
-            .end();
+            .global_set(bytes);
+        for k in 0..crate::write::LIMITS {
+            self.sink()
+                .global_get(bytes)
+                .i32_wrap_i64()
+                .i32_const(1 << k)
+                .i32_sub()
+                .global_set(limit + k);
+        }
+        self.sink().end();
     }
+}
 
-    fn access(
-        &mut self,
-        op: &Operator<'_>,
-        a: Access,
-        m: u32,
-        pos: u64,
-        p1: Prev,
-        p2: Prev,
-    ) -> Result<(), Error> {
-        if a.writes {
-            self.refuse_write(m, pos, op)?;
+/// The instruction being rewritten: a plain load or store read by the
+/// scanner (its operator is built only for messages), or a decoded one.
+#[derive(Clone, Copy)]
+enum Instr<'a, 'o> {
+    Plain(u8, wasmparser::MemArg),
+    Op(&'a Operator<'o>),
+}
+
+impl Instr<'_, '_> {
+    fn name(&self) -> String {
+        match self {
+            Instr::Plain(opcode, memarg) => ops::plain(*opcode, *memarg)
+                .map_or_else(|| format!("opcode {opcode:#x}"), |op| ops::name(&op)),
+            Instr::Op(op) => ops::name(op),
         }
-        let mem = *self.mem(m);
-        let base = u64::from(mem.base);
-        let offset = a.memarg.offset;
-        let width = u64::from(a.width);
-        if a.atomic && base % width != 0 {
-            return Err(Error::MisalignedBase {
-                what: self.plan.names[m as usize].clone(),
-                base,
-            });
-        }
-        if offset + base > u64::from(u32::MAX) {
-            // offset + base >= 2^32 >= base + span means offset >= span:
-            // every execution is out of bounds in the original too.
-            self.oob_trap();
-            self.relocated(op, 0, None)?;
-            self.note(op, pos, m, offset, offset, Check::Trap);
-            return Ok(());
-        }
-        let constant = match (a.operands.len(), p1, p2) {
-            (0, Prev::Const(c), _) => Some(c),
-            (1, Prev::Pure, Prev::Const(c)) => Some(c),
-            _ => None,
-        };
-        // Memory never shrinks: inside the initial size means always inside.
-        let checking = self.plan.isolation != Isolation::Trusted;
-        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
-            self.relocated(op, base, None)?;
-            self.note(op, pos, m, offset, offset + base, Check::Elided);
-            return Ok(());
-        }
-        match self.plan.isolation {
-            Isolation::Trusted => {
-                self.relocated(op, base, None)?;
-                self.note(op, pos, m, offset, offset + base, Check::None);
-            }
-            Isolation::Masked => {
-                let (locals, n) = self.operand_locals(a.operands);
-                let locals = &locals[..n];
-                for &l in locals.iter().rev() {
-                    self.sink().local_set(l);
-                }
-                if offset != 0 {
-                    self.sink().i32_const(offset as i32).i32_add();
-                }
-                // The mask covers every byte the memory can ever hold: the
-                // own memory's maximum rounded up to a power of two, or the
-                // whole window. It confines where an access *starts*; one
-                // of `width` bytes reaches `width - 1` bytes further. When
-                // the masked range ends at least 16 bytes before the
-                // segment does, that tail is the segment's own; otherwise
-                // a wide access is clamped to start at `span - width`
-                // (branch-free `select`). Either way isolation is exact.
-                let reach = match mem.kind {
-                    Kind::Own => (u64::from(mem.max_pages) * crate::plan::PAGE)
-                        .next_power_of_two()
-                        .min(mem.span),
-                    Kind::Window { .. } => mem.span,
-                };
-                self.sink().i32_const((reach - 1) as i32).i32_and();
-                if width > 1 && reach + width - 1 > mem.span {
-                    let t = self.scratch;
-                    self.uses_scratch = true;
-                    let last = (mem.span - width) as i32;
-                    self.sink()
-                        .local_tee(t)
-                        .i32_const(last)
-                        .local_get(t)
-                        .i32_const(last)
-                        .i32_lt_u()
-                        .select();
-                }
-                for &l in locals {
-                    self.sink().local_get(l);
-                }
-                self.relocated(op, 0, Some(base))?;
-                self.note(op, pos, m, offset, base, Check::Mask);
-            }
-            Isolation::Checked => {
-                let (locals, n) = self.operand_locals(a.operands);
-                let locals = &locals[..n];
-                for &l in locals.iter().rev() {
-                    self.sink().local_set(l);
-                }
-                let addr = self.scratch;
-                self.uses_scratch = true;
-                self.sink().local_tee(addr);
-                self.outside(None, Extent::Const(offset + width), &mem);
-                self.trap_if();
-                self.sink().local_get(addr);
-                for &l in locals {
-                    self.sink().local_get(l);
-                }
-                self.relocated(op, base, None)?;
-                self.note(op, pos, m, offset, offset + base, Check::Bounds);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,60 +1,197 @@
 //! The fast path of the rewriter: finds instruction boundaries from opcodes
 //! and the lengths of their immediates, without decoding instructions into
-//! values. Memory instructions (the few the rewriter changes) are then
-//! decoded by wasmparser one at a time. Anything this table does not know
-//! (GC, `try_table`, typed `select` of reference types, future opcodes)
-//! sends the function to the wasmparser path, so the table only has to be
-//! right, never complete.
+//! values. A 256-entry table gives the immediate shape of every one-byte
+//! opcode; the `0xFC`/`0xFD`/`0xFE` prefixes are told apart by sub-opcode.
+//! LEBs are skipped, never decoded (the common instructions' from the stop
+//! bits of an eight-byte word, branch-free), except the memargs of the
+//! plain loads and stores (the instructions the rewriter changes) and the
+//! `i32.const` or `local.get` right before one (decoded only when needed).
+//!
+//! Anything the table does not know (GC, `try_table`, typed `select` of
+//! reference types, exact heap types, future opcodes) or that does not fit
+//! (an immediate running past the body, a LEB longer than 8 bytes, or than
+//! 5 where the checked step reads a 32-bit one, a body not ending in `end`)
+//! stops the scan with [`Stop::Fallback`]: the caller then decodes the
+//! function with wasmparser, which handles it or reports a precise error.
+//! So the table only has to be right, never complete, and the scanner never
+//! panics and never fails on its own. It checks lengths, not values: an
+//! index LEB of 6 to 8 bytes (invalid wasm) passes unnoticed, as the
+//! unvalidated path trusts its input to be valid.
 //!
 //! Used only when the module is not validated: a validating rebase decodes
 //! every instruction anyway.
 
-/// What one instruction is, as far as the rewriter cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Touches no memory, pushes nothing worth tracking.
-    Plain,
-    /// `i32.const` with this value.
-    Const(u32),
-    /// Pushes one value and pops none.
-    Pure,
-    /// A memory instruction: decode it with wasmparser.
-    Memory,
-}
+use wasmparser::{MemArg, MemArgTarget};
 
-fn byte(b: &[u8], i: &mut usize) -> Option<u8> {
-    let x = *b.get(*i)?;
-    *i += 1;
-    Some(x)
-}
+// Immediate shapes of the one-byte opcodes.
+/// No immediate.
+const NONE: u8 = 0;
+/// One LEB.
+const LEB: u8 = 1;
+/// Two LEBs.
+const LEB2: u8 = 2;
+/// A block type.
+const BLOCK: u8 = 3;
+/// `br_table`: a vector of labels and a default.
+const TABLE: u8 = 4;
+/// Typed `select`: a vector of value types.
+const SELECT: u8 = 5;
+/// Pushes one value, pops none, one LEB (`local.get`, `global.get`,
+/// `i64.const`).
+const PURE: u8 = 6;
+/// `i32.const`.
+const CONST: u8 = 7;
+/// `f32.const`: pure, four bytes.
+const F32: u8 = 8;
+/// `f64.const`: pure, eight bytes.
+const F64: u8 = 9;
+/// A plain load or store (`0x28..=0x3E`): the caller reads its memarg.
+const LOAD: u8 = 10;
+/// `memory.size`, `memory.grow`: the caller decodes them.
+const MEMORY: u8 = 11;
+/// `0xFC`, `0xFD`, `0xFE`: a sub-opcode follows.
+const PREFIX: u8 = 12;
+/// Not known here.
+const UNKNOWN: u8 = 13;
+/// `end`: no immediate, remembered to check the body's last instruction.
+const END: u8 = 14;
+/// `ref.null`: a heap type.
+const HEAP: u8 = 15;
+/// No immediate; pops one value, pushes one, cannot trap (`i32.eqz`,
+/// `i64.extend_i32_u`, `f32.neg`, ...): a pure operand stays pure.
+const UNARY: u8 = 16;
 
-/// Skips a LEB128 number of any width.
-fn leb(b: &[u8], i: &mut usize) -> Option<()> {
-    for _ in 0..10 {
-        if byte(b, i)? & 0x80 == 0 {
-            return Some(());
-        }
+static SHAPE: [u8; 256] = shapes();
+
+const fn shapes() -> [u8; 256] {
+    let mut t = [UNKNOWN; 256];
+    let mut op = 0;
+    while op < 256 {
+        t[op] = match op as u8 {
+            0x0B => END,
+            0x00 | 0x01 | 0x05 | 0x0A | 0x0F | 0x19 | 0x1A | 0x1B | 0xD1 | 0xD3 | 0xD4 => NONE,
+            0x45 | 0x50 | 0x67..=0x69 | 0x79..=0x7B | 0x8B..=0x91 | 0x99..=0x9F | 0xA7 => UNARY,
+            0xAC | 0xAD | 0xB2..=0xC4 => UNARY,
+            0x45..=0xC4 => NONE,
+            0x02..=0x04 | 0x06 => BLOCK,
+            0x07..=0x09
+            | 0x0C
+            | 0x0D
+            | 0x10
+            | 0x12
+            | 0x14
+            | 0x15
+            | 0x18
+            | 0x21
+            | 0x22
+            | 0x24
+            | 0x25
+            | 0x26
+            | 0xD2
+            | 0xD5
+            | 0xD6 => LEB,
+            0x11 | 0x13 => LEB2,
+            0xD0 => HEAP,
+            0x0E => TABLE,
+            0x1C => SELECT,
+            0x20 | 0x23 | 0x42 => PURE,
+            0x41 => CONST,
+            0x43 => F32,
+            0x44 => F64,
+            0x28..=0x3E => LOAD,
+            0x3F | 0x40 => MEMORY,
+            0xFC..=0xFE => PREFIX,
+            _ => UNKNOWN,
+        };
+        op += 1;
     }
-    None
+    t
 }
 
+/// What came just before an instruction, to prove constant addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prev {
+    /// `i32.const` at this position (its value is decoded on demand).
+    Const(usize),
+    /// Pushes one value and pops none (a constant, `local.get`,
+    /// `global.get`), at this position.
+    Pure(usize),
+    /// A value computed without effect or trap from one pushed by the pure
+    /// instruction at this position (`local.get 0; i64.extend_i32_u`).
+    Value(usize),
+    Other,
+}
+
+/// Where a scan stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The body ended with its `end` exactly at the end of the slice.
+    End,
+    /// A plain load or store (`0x28..=0x3E`) at this position.
+    Load(usize),
+    /// Another memory instruction at this position: decode it with
+    /// wasmparser.
+    Memory(usize),
+    /// Something the table does not know, or malformed: decode the whole
+    /// function with wasmparser.
+    Fallback,
+}
+
+/// Skips a LEB of at most `max` bytes at `i`; `None` if it runs past the
+/// slice or is longer.
+#[inline(always)]
+fn leb(b: &[u8], i: usize, max: usize) -> Option<usize> {
+    match b.get(i) {
+        Some(&x) if x < 0x80 => Some(i + 1),
+        Some(_) => leb_long(b, i, max),
+        None => None,
+    }
+}
+
+fn leb_long(b: &[u8], i: usize, max: usize) -> Option<usize> {
+    (1..max).find_map(|k| match b.get(i + k) {
+        Some(&x) if x < 0x80 => Some(Some(i + k + 1)),
+        Some(_) => None,
+        None => Some(None),
+    })?
+}
+
+/// A u32 LEB, decoded.
 fn leb_u32(b: &[u8], i: &mut usize) -> Option<u32> {
     let mut result = 0u32;
     for shift in (0..35).step_by(7) {
-        let x = byte(b, i)?;
+        let x = *b.get(*i)?;
+        *i += 1;
         result |= u32::from(x & 0x7f).checked_shl(shift)?;
         if x & 0x80 == 0 {
-            return Some(result);
+            return (shift < 28 || x < 0x10).then_some(result);
         }
     }
     None
 }
 
-fn leb_s32(b: &[u8], i: &mut usize) -> Option<u32> {
+/// A u64 LEB, decoded.
+fn leb_u64(b: &[u8], i: &mut usize) -> Option<u64> {
+    let mut result = 0u64;
+    for shift in (0..70).step_by(7) {
+        let x = *b.get(*i)?;
+        *i += 1;
+        result |= u64::from(x & 0x7f).checked_shl(shift)?;
+        if x & 0x80 == 0 {
+            return (shift < 63 || x < 0x02).then_some(result);
+        }
+    }
+    None
+}
+
+/// The value of the `i32.const` at `i` (a position [`Prev::Const`] gave).
+pub(crate) fn const_at(b: &[u8], i: usize) -> Option<u32> {
+    let mut i = i + 1;
     let mut result = 0u32;
     let mut shift = 0;
     loop {
-        let x = byte(b, i)?;
+        let x = *b.get(i)?;
+        i += 1;
         result |= u32::from(x & 0x7f).checked_shl(shift)?;
         shift += 7;
         if x & 0x80 == 0 {
@@ -69,167 +206,334 @@ fn leb_s32(b: &[u8], i: &mut usize) -> Option<u32> {
     }
 }
 
-/// A block type: `0x40`, a one-byte value type, a reference type with a
-/// heap type, or a type index (s33).
-fn block_type(b: &[u8], i: &mut usize) -> Option<()> {
-    match *b.get(*i)? {
-        0x63 | 0x64 => {
-            *i += 1;
-            leb(b, i)
+/// The local of the `local.get` at `i`: `None` if it is another
+/// instruction, `Some(None)` if its index does not decode.
+pub(crate) fn local_at(b: &[u8], i: usize) -> Option<Option<u32>> {
+    (b.get(i) == Some(&0x20)).then(|| leb_u32(b, &mut (i + 1)))
+}
+
+/// The memarg of the plain load or store at `i` and the end of the
+/// instruction, when it has the common shape (one flags byte, at most a
+/// memory index, a 32-bit offset); `None` for anything else (the caller
+/// decodes it with wasmparser, which knows every shape and every error).
+#[inline]
+pub(crate) fn plain_memarg(b: &[u8], i: usize) -> Option<(MemArg, usize)> {
+    let mut j = i + 1;
+    let flags = *b.get(j)?;
+    j += 1;
+    // Bit 7: a longer flags LEB; bits 4 and 5: an ordering or an array
+    // index (other proposals).
+    if flags & 0xB0 != 0 {
+        return None;
+    }
+    let memory = if flags & 0x40 != 0 {
+        leb_u32(b, &mut j)?
+    } else {
+        0
+    };
+    let offset = leb_u64(b, &mut j)?;
+    if offset > u64::from(u32::MAX) {
+        return None;
+    }
+    let max_align = match b[i] {
+        0x29 | 0x2B | 0x37 | 0x39 => 3,
+        0x28 | 0x2A | 0x34 | 0x35 | 0x36 | 0x38 | 0x3E => 2,
+        0x2E | 0x2F | 0x32 | 0x33 | 0x3B | 0x3D => 1,
+        _ => 0,
+    };
+    let memarg = MemArg {
+        align: flags & 0x0F,
+        max_align,
+        offset,
+        target: MemArgTarget::Memory(memory),
+        ordering: None,
+    };
+    Some((memarg, j))
+}
+
+/// One instruction at `i`: its end and what it is. `Stop::End` here means
+/// "an ordinary instruction"; the end is not computed for memory
+/// instructions (the caller decodes them). `None`: fall back.
+#[inline(always)]
+pub(crate) fn step(b: &[u8], i: usize) -> Option<(usize, Step)> {
+    let op = *b.get(i)?;
+    let next = match SHAPE[op as usize] {
+        NONE => return Some((i + 1, Step::Plain)),
+        UNARY => return Some((i + 1, Step::Unary)),
+        END => return Some((i + 1, Step::End)),
+        LEB => leb(b, i + 1, 5)?,
+        PURE => return Some((leb(b, i + 1, 10)?, Step::Pure)),
+        CONST => return Some((leb(b, i + 1, 5)?, Step::Const)),
+        LOAD => return Some((i, Step::Load)),
+        MEMORY => return Some((i, Step::Memory)),
+        LEB2 => leb(b, leb(b, i + 1, 5)?, 5)?,
+        BLOCK => match *b.get(i + 1)? {
+            0x63 | 0x64 => heap_type(b, i + 2)?,
+            _ => leb(b, i + 1, 5)?,
+        },
+        HEAP => heap_type(b, i + 1)?,
+        TABLE => {
+            let mut j = i + 1;
+            let n = leb_u32(b, &mut j)?;
+            for _ in 0..=n {
+                j = leb(b, j, 5)?;
+            }
+            j
         }
-        _ => leb(b, i),
+        SELECT => {
+            let mut j = i + 1;
+            let n = leb_u32(b, &mut j)?;
+            for _ in 0..n {
+                // Reference types with a heap type: not known here.
+                if matches!(*b.get(j)?, 0x63 | 0x64) {
+                    return None;
+                }
+                j += 1;
+            }
+            j
+        }
+        F32 => return Some((i + 5, Step::Pure)),
+        F64 => return Some((i + 9, Step::Pure)),
+        PREFIX => return prefixed(b, i, op),
+        _ => return None,
+    };
+    Some((next, Step::Plain))
+}
+
+/// A heap type: an abstract one (one byte) or a type index (s33); an
+/// exact one (`0x62`, custom descriptors) is left to wasmparser.
+fn heap_type(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        0x62 => None,
+        _ => leb(b, i, 5),
     }
 }
 
-/// The end of the instruction at `i` and its kind; `None` for anything the
-/// table does not know or a truncated body. For `Kind::Memory` the end is
-/// not computed (the caller decodes the instruction).
+/// What [`step`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Plain,
+    Pure,
+    /// `i32.const`.
+    Const,
+    /// Pops one value and pushes one, without effect or trap.
+    Unary,
+    /// `end`.
+    End,
+    /// A plain load or store: see [`plain_memarg`].
+    Load,
+    /// Another memory instruction.
+    Memory,
+}
+
+/// An instruction with a prefix byte.
+fn prefixed(b: &[u8], i: usize, op: u8) -> Option<(usize, Step)> {
+    let mut j = i + 1;
+    let sub = leb_u32(b, &mut j)?;
+    let plain = |j| Some((j, Step::Plain));
+    match op {
+        0xFC => match sub {
+            0..=7 | 19..=22 => plain(j),
+            8 | 10 | 11 | 18 => Some((i, Step::Memory)),
+            9 | 13 | 15 | 16 | 17 => plain(leb(b, j, 5)?),
+            12 | 14 => plain(leb(b, leb(b, j, 5)?, 5)?),
+            _ => None,
+        },
+        0xFD => match sub {
+            0..=11 | 84..=93 => Some((i, Step::Memory)),
+            12 => Some((j + 16, Step::Pure)),
+            13 => plain(j + 16),
+            21..=34 => plain(j + 1),
+            14..=20 | 35..=83 | 94..=275 => plain(j),
+            _ => None,
+        },
+        _ => match sub {
+            3 => plain(j + 1),
+            0..=2 | 0x10..=0x4E => Some((i, Step::Memory)),
+            _ => None,
+        },
+    }
+}
+
+// The branch-free step: for each one-byte opcode, its fixed immediate
+// bytes (bits 0-3), its LEBs (bits 4-5), what it pushes for `Prev` (bits
+// 6-7: other, pure, `i32.const`), and flags.
+/// Anything else: take [`step`].
+const SLOW: u16 = 1 << 8;
+/// A block type: one LEB unless a reference type (`0x62..=0x64`) starts it.
+const BLOCKISH: u16 = 1 << 9;
+/// `end`.
+const ENDS: u16 = 1 << 10;
+
+static FAST: [u16; 256] = fast_table();
+
+const fn fast_table() -> [u16; 256] {
+    let mut t = [SLOW; 256];
+    let mut op = 0;
+    while op < 256 {
+        t[op] = match SHAPE[op] {
+            NONE => 0,
+            END => ENDS,
+            LEB => 1 << 4,
+            LEB2 => 2 << 4,
+            BLOCK => (1 << 4) | BLOCKISH,
+            PURE => (1 << 4) | (1 << 6),
+            UNARY => 3 << 6,
+            CONST => (1 << 4) | (2 << 6),
+            F32 => 4 | (1 << 6),
+            F64 => 8 | (1 << 6),
+            _ => SLOW,
+        };
+        op += 1;
+    }
+    t
+}
+
+/// Eight bytes at `at` (the caller keeps `at + 8` inside `bytes`).
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => 0,
+    }
+}
+
+/// The continuation bits of a LEB's first eight bytes, clear where a byte
+/// ends it; and its length if it ends in them.
+#[inline(always)]
+fn leb_word(w: u64) -> (u64, usize) {
+    let stops = !w & 0x8080_8080_8080_8080;
+    (stops, (stops.trailing_zeros() / 8 + 1) as usize)
+}
+
+/// Scans from `i` to the next memory instruction or the end of the body at
+/// `end`, keeping `prev` (the kinds of the last two instructions) up to
+/// date. Reads of up to 17 bytes past an instruction may look past `end`
+/// into `bytes` (never past it): the lengths of the common instructions are
+/// computed without a branch on their kind, from two eight-byte words.
 #[inline]
-pub(crate) fn step(b: &[u8], mut i: usize) -> Option<(usize, Kind)> {
-    let op = byte(b, &mut i)?;
-    let kind = match op {
-        0x00 | 0x01 | 0x05 | 0x0A | 0x0B | 0x0F | 0x19 | 0x1A | 0x1B | 0xD1 | 0xD3 | 0xD4 => {
-            Kind::Plain
-        }
-        0x45..=0xC4 => Kind::Plain,
-        0x02..=0x04 | 0x06 => {
-            block_type(b, &mut i)?;
-            Kind::Plain
-        }
-        0x07..=0x09
-        | 0x0C
-        | 0x0D
-        | 0x10
-        | 0x12
-        | 0x14
-        | 0x15
-        | 0x18
-        | 0x21
-        | 0x22
-        | 0x24
-        | 0x25
-        | 0x26
-        | 0xD2
-        | 0xD5
-        | 0xD6 => {
-            leb(b, &mut i)?;
-            Kind::Plain
-        }
-        0x11 | 0x13 => {
-            leb(b, &mut i)?;
-            leb(b, &mut i)?;
-            Kind::Plain
-        }
-        0x0E => {
-            let n = leb_u32(b, &mut i)?;
-            for _ in 0..=n {
-                leb(b, &mut i)?;
+pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) -> Stop {
+    let b = &bytes[..end];
+    let [mut p1, mut p2] = *prev;
+    let mut last_end = false;
+    let limit = bytes.len().saturating_sub(17).min(end);
+    let stop = loop {
+        // In the branch-free loop the two `Prev`s are packed (kind << 56 |
+        // position), updated with selects: the kinds of consecutive
+        // instructions are too irregular for a branch to predict.
+        let (mut q1, mut q2) = (pack(p1), pack(p2));
+        while i < limit {
+            let op = bytes[i];
+            let e = FAST[op as usize];
+            let w1 = word(bytes, i + 1);
+            let (s1, l1) = leb_word(w1);
+            let lebs = (e >> 4) & 3;
+            // Bitwise, not short-circuit: one branch for all the rare cases.
+            let reference = (e & BLOCKISH != 0) & ((w1 as u8).wrapping_sub(0x62) < 3);
+            let slow = (e & SLOW != 0) | ((lebs >= 1) & (s1 == 0)) | reference;
+            if slow {
+                break;
             }
-            Kind::Plain
-        }
-        0x1C => {
-            let n = leb_u32(b, &mut i)?;
-            for _ in 0..n {
-                if matches!(byte(b, &mut i)?, 0x63 | 0x64) {
-                    return None;
+            let mut next = i + 1 + usize::from(e & 15) + if lebs >= 1 { l1 } else { 0 };
+            if lebs == 2 {
+                // Rare (`call_indirect`): off the common path's chain.
+                let (s2, l2) = leb_word(word(bytes, next));
+                if s2 == 0 {
+                    break;
                 }
+                next += l2;
             }
-            Kind::Plain
+            last_end = e & ENDS != 0;
+            let kind = u64::from((e >> 6) & 3);
+            let fresh = (kind << 56) | i as u64;
+            // A unary instruction keeps a pure operand's start, as a value.
+            let valued = if q1 >> 56 != 0 {
+                (VALUE << 56) | (q1 & POSITION)
+            } else {
+                0
+            };
+            let is_unary = kind == UNARY_KIND;
+            q2 = if is_unary { q2 } else { q1 };
+            q1 = if is_unary { valued } else { fresh };
+            i = next;
         }
-        0x20 | 0x23 => {
-            leb(b, &mut i)?;
-            Kind::Pure
+        (p1, p2) = (unpack(q1), unpack(q2));
+        if i >= b.len() {
+            break if i == b.len() && last_end {
+                Stop::End
+            } else {
+                Stop::Fallback
+            };
         }
-        0x28..=0x40 => Kind::Memory,
-        0x41 => Kind::Const(leb_s32(b, &mut i)?),
-        0x42 | 0xD0 => {
-            leb(b, &mut i)?;
-            Kind::Pure
-        }
-        0x43 => {
-            i += 4;
-            Kind::Pure
-        }
-        0x44 => {
-            i += 8;
-            Kind::Pure
-        }
-        0xFC => match leb_u32(b, &mut i)? {
-            0..=7 | 19..=22 => Kind::Plain,
-            8 | 10 | 11 | 18 => Kind::Memory,
-            9 | 13 | 15 | 16 | 17 => {
-                leb(b, &mut i)?;
-                Kind::Plain
+        let Some((next, step)) = step(b, i) else {
+            break Stop::Fallback;
+        };
+        let now = match step {
+            Step::Plain => Prev::Other,
+            Step::Pure => Prev::Pure(i),
+            Step::Const => Prev::Const(i),
+            Step::Unary => {
+                last_end = false;
+                p1 = unary(p1);
+                i = next;
+                continue;
             }
-            12 | 14 => {
-                leb(b, &mut i)?;
-                leb(b, &mut i)?;
-                Kind::Plain
+            Step::End => {
+                last_end = true;
+                p2 = p1;
+                p1 = Prev::Other;
+                i = next;
+                continue;
             }
-            _ => return None,
-        },
-        0xFD => match leb_u32(b, &mut i)? {
-            0..=11 | 84..=93 => Kind::Memory,
-            12 => {
-                i += 16;
-                Kind::Pure
-            }
-            13 => {
-                i += 16;
-                Kind::Plain
-            }
-            21..=34 => {
-                i += 1;
-                Kind::Plain
-            }
-            14..=20 | 35..=83 | 94..=275 => Kind::Plain,
-            _ => return None,
-        },
-        0xFE => match leb_u32(b, &mut i)? {
-            3 => {
-                i += 1;
-                Kind::Plain
-            }
-            0..=2 | 0x10..=0x4E => Kind::Memory,
-            _ => return None,
-        },
-        _ => return None,
+            Step::Load => break Stop::Load(i),
+            Step::Memory => break Stop::Memory(i),
+        };
+        last_end = false;
+        p2 = p1;
+        p1 = now;
+        i = next;
     };
-    (i <= b.len()).then_some((i, kind))
+    *prev = [p1, p2];
+    stop
+}
+
+// Packed `Prev` kinds; `FAST`'s bits 6-7 use the first three and 3 for
+// a unary instruction.
+const PURE_KIND: u64 = 1;
+const CONST_KIND: u64 = 2;
+const UNARY_KIND: u64 = 3;
+const VALUE: u64 = 3;
+const POSITION: u64 = (1 << 56) - 1;
+
+#[inline(always)]
+fn pack(p: Prev) -> u64 {
+    match p {
+        Prev::Other => 0,
+        Prev::Pure(at) => (PURE_KIND << 56) | at as u64,
+        Prev::Const(at) => (CONST_KIND << 56) | at as u64,
+        Prev::Value(at) => (VALUE << 56) | at as u64,
+    }
+}
+
+#[inline(always)]
+fn unpack(q: u64) -> Prev {
+    let at = (q & POSITION) as usize;
+    match q >> 56 {
+        PURE_KIND => Prev::Pure(at),
+        CONST_KIND => Prev::Const(at),
+        VALUE => Prev::Value(at),
+        _ => Prev::Other,
+    }
+}
+
+/// What a unary instruction without effect or trap makes of its operand.
+#[inline(always)]
+fn unary(p: Prev) -> Prev {
+    match p {
+        Prev::Const(at) | Prev::Pure(at) | Prev::Value(at) => Prev::Value(at),
+        Prev::Other => Prev::Other,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The table agrees with wasmparser on every instruction of a module
-    /// that uses most of the instruction set.
-    #[test]
-    fn boundaries_match_wasmparser() {
-        let mut bytes = Vec::new();
-        // i32.const -5; i64.const 1<<40; f32.const; f64.const; br_table 3 0 1 2 0;
-        // v128.const; i8x16.shuffle; i8x16.extract_lane_s 3; memory.copy; table.copy;
-        // atomic.fence; select t (i32)
-        bytes.extend_from_slice(&[0x41, 0x7b, 0x42, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]);
-        bytes.extend_from_slice(&[0x43, 1, 2, 3, 4, 0x44, 1, 2, 3, 4, 5, 6, 7, 8]);
-        bytes.extend_from_slice(&[0x0E, 3, 0, 1, 2, 0]);
-        bytes.push(0xFD);
-        bytes.push(12);
-        bytes.extend_from_slice(&[7; 16]);
-        bytes.push(0xFD);
-        bytes.push(13);
-        bytes.extend_from_slice(&[1; 16]);
-        bytes.extend_from_slice(&[0xFD, 21, 3, 0xFC, 14, 0, 0, 0xFE, 3, 0, 0x1C, 1, 0x7f]);
-        let mut i = 0;
-        let mut reader = wasmparser::OperatorsReader::new(wasmparser::BinaryReader::new(&bytes, 0));
-        while i < bytes.len() {
-            let (next, kind) = step(&bytes, i).expect("known");
-            reader.read().expect("wasmparser decodes it");
-            assert_eq!(next as u64, reader.original_position(), "at {i}");
-            if i == 0 {
-                assert_eq!(kind, Kind::Const(-5i32 as u32));
-            }
-            i = next;
-        }
-    }
-}
+mod tests;

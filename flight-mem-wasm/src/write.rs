@@ -5,7 +5,7 @@
 use crate::Error;
 use crate::plan::{PAGE, Plan};
 use crate::read::Input;
-use crate::rewrite::FuncOut;
+use crate::rewrite::Chunk;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
     ConstExpr, DataSection, Encode, EntityType, ExportSection, GlobalType, ImportSection,
@@ -162,6 +162,9 @@ pub(crate) fn data_section(
     Ok((Some(section), init))
 }
 
+/// Limit globals (`Plan::limit_global`): one per access width 1..=16.
+pub(crate) const LIMITS: u32 = 5;
+
 /// Options of the output that are not in the plan.
 pub(crate) struct Output<'o> {
     pub memory_import: (&'o str, &'o str),
@@ -174,14 +177,13 @@ const BUILT: [u8; 7] = [1, 2, 3, 6, 8, 12, 10];
 pub(crate) fn write(
     input: &Input<'_>,
     plan: &Plan,
-    funcs: &[FuncOut],
-    bodies: &[std::ops::Range<usize>],
+    chunks: &[Chunk],
     data: (Option<DataSection>, Option<Vec<u8>>),
     output: &Output<'_>,
 ) -> Result<Vec<u8>, Error> {
     let bytes = input.bytes;
-    let code_bytes: usize = bodies.iter().map(|r| r.len() + 5).sum();
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8 + code_bytes / 8);
+    let code_bytes: usize = chunks.iter().map(|c| c.code.len()).sum();
+    let mut out = Vec::with_capacity(bytes.len() + code_bytes + 4096);
     out.extend_from_slice(&bytes[..8]);
     let (mut data, init) = data;
     // Functions appended: the trap function, then the data start function.
@@ -228,7 +230,7 @@ pub(crate) fn write(
                     section(out, 12, &count);
                 }
             },
-            _ => write_code(out, bytes, funcs, bodies, &extra),
+            _ => write_code(out, chunks, &extra),
         }
         Ok(())
     };
@@ -330,7 +332,8 @@ fn write_imports(
     Ok(())
 }
 
-/// The global section with the own memory's two size globals appended.
+/// The global section with the own memory's size globals appended: pages,
+/// bytes, and bytes minus each access width.
 fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
     let Some(pages) = plan.own_pages else {
         if let Some(c) = content {
@@ -348,7 +351,7 @@ fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
         }
         None => (0, &[][..]),
     };
-    (count + 2).encode(&mut new);
+    (count + 2 + LIMITS).encode(&mut new);
     new.extend_from_slice(items);
     let global = |ty| GlobalType {
         val_type: ty,
@@ -359,6 +362,11 @@ fn write_globals(out: &mut Vec<u8>, content: Option<&[u8]>, plan: &Plan) {
     ConstExpr::i32_const(pages as i32).encode(&mut new);
     global(ValType::I64).encode(&mut new);
     ConstExpr::i64_const(i64::from(pages) * PAGE as i64).encode(&mut new);
+    for k in 0..LIMITS {
+        global(ValType::I32).encode(&mut new);
+        let limit = (u64::from(pages) * PAGE).wrapping_sub(1 << k);
+        ConstExpr::i32_const(limit as i32).encode(&mut new);
+    }
     section(out, 6, &new);
 }
 
@@ -383,34 +391,25 @@ fn write_exports(out: &mut Vec<u8>, input: &Input<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The code section: unchanged bodies are copied, rewritten ones inserted,
-/// the appended functions' bodies (`extra`) last. Its size is computed first
-/// so the bodies are written only once.
-fn write_code(
-    out: &mut Vec<u8>,
-    bytes: &[u8],
-    funcs: &[FuncOut],
-    bodies: &[std::ops::Range<usize>],
-    extra: &[Vec<u8>],
-) {
+/// The code section: the chunks' entries, then the appended functions'
+/// bodies (`extra`). Its size is computed first so the bodies are written
+/// only once.
+fn write_code(out: &mut Vec<u8>, chunks: &[Chunk], extra: &[Vec<u8>]) {
     let leb_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
-    let body = |i: usize| -> &[u8] {
-        match &funcs[i].body {
-            Some((b, start)) => &b[*start..],
-            None => &bytes[bodies[i].clone()],
-        }
-    };
-    let all = || {
-        (0..funcs.len())
-            .map(body)
-            .chain(extra.iter().map(|b| &b[..]))
-    };
-    let count = funcs.len() + extra.len();
-    let size = leb_len(count) + all().map(|b| leb_len(b.len()) + b.len()).sum::<usize>();
+    let count = chunks.iter().map(|c| c.funcs.len()).sum::<usize>() + extra.len();
+    let size = leb_len(count)
+        + chunks.iter().map(|c| c.code.len()).sum::<usize>()
+        + extra
+            .iter()
+            .map(|b| leb_len(b.len()) + b.len())
+            .sum::<usize>();
     out.push(10);
     (size as u32).encode(out);
     (count as u32).encode(out);
-    for b in all() {
+    for c in chunks {
+        out.extend_from_slice(&c.code);
+    }
+    for b in extra {
         (b.len() as u32).encode(out);
         out.extend_from_slice(b);
     }

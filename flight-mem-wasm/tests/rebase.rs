@@ -148,9 +148,10 @@ fn masked_and_trusted_relocate_in_bounds_accesses() {
     assert_eq!(u.broken_canary(&s, 0), None);
 }
 
-/// A wide masked access whose masked start lies in the segment's last bytes
-/// is clamped to end at the segment's last byte: not one byte past it (the
-/// canaries start right after the segment), for every width.
+/// A wide masked access in a segment without room past the masked range
+/// (confined by `addr % (span - offset - width + 1)`) ends at the segment's
+/// last byte at the latest: not one byte past it (the canaries start right
+/// after the segment), for every width; in-bounds accesses are unchanged.
 #[test]
 fn masked_is_exact_at_the_segments_end() {
     let wasm = wat::parse_str(
@@ -177,40 +178,47 @@ fn masked_is_exact_at_the_segments_end() {
             assert_eq!(u.broken_canary(&s, 0), None, "{f} at {at:#x}");
         }
     }
-    // The clamped access reads the segment's last bytes, the in-bounds
-    // one exactly its own.
-    assert_eq!(call(&mut s, &i, "l64", &[Val::I32(last)]), Ok(Some(-1)));
+    // The confined access reads inside the segment (`65535 % 65529`), the
+    // in-bounds one exactly its own byte.
+    assert_eq!(
+        call(&mut s, &i, "l64", &[Val::I32(last)]),
+        Ok(Some(i32::from_le_bytes(
+            u.memory.data(&s)[(BASE + 6) as usize..][..4]
+                .try_into()
+                .unwrap()
+        )))
+    );
     assert_eq!(call(&mut s, &i, "l8", &[Val::I32(last)]), Ok(Some(0xff)));
-    call(&mut s, &i, "s32", &[Val::I32(100)]).unwrap();
+    call(&mut s, &i, "s32", &[Val::I32(1000)]).unwrap();
     // A segment larger than the memory's maximum keeps the masked range
-    // 16 bytes or more from its end: no clamp is emitted, and the canaries
-    // after the segment hold all the same.
+    // 16 bytes or more from its end: a mask alone (no remainder) confines
+    // every access, and the canaries after the segment hold all the same.
     let seg2 = Segment {
         base: BASE,
         size: 2 * PAGE,
     };
     let out = rebase(&wasm, &options(seg2, Isolation::Masked)).unwrap();
-    let clamps = |w: &[u8]| {
+    let remainders = |w: &[u8]| {
         let mut n = 0;
         for p in wasmparser::Parser::new(0).parse_all(w) {
             if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = p {
                 let mut ops = b.get_operators_reader().unwrap();
                 while !ops.eof() {
-                    n += usize::from(matches!(ops.read().unwrap(), wasmparser::Operator::Select));
+                    n += usize::from(matches!(ops.read().unwrap(), wasmparser::Operator::I32RemU));
                 }
             }
         }
         n
     };
-    assert_eq!(clamps(&out.wasm), 0);
+    assert_eq!(remainders(&out.wasm), 0);
     assert_eq!(
-        clamps(
+        remainders(
             &rebase(&wasm, &options(seg, Isolation::Masked))
                 .unwrap()
                 .wasm
         ),
         5,
-        "one clamp per wide access"
+        "one remainder per wide access"
     );
     let mut s2 = Store::new(&engine(), ());
     let (i2, u2) = instantiate(&mut s2, &wasm, &options(seg2, Isolation::Masked), &[]).unwrap();
@@ -221,7 +229,7 @@ fn masked_is_exact_at_the_segments_end() {
         }
     }
     assert_eq!(
-        &u.memory.data(&s)[(BASE + 96) as usize..][..12],
+        &u.memory.data(&s)[(BASE + 996) as usize..][..12],
         &[0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]
     );
 }

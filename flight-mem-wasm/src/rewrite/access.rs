@@ -1,0 +1,230 @@
+//! The rewrite of one load or store: relocated, checked or masked, the
+//! check or mask placed where it costs the fewest interpreter steps.
+
+use super::{Extent, Func, Instr, Prev, What};
+use crate::ops::Access;
+use crate::plan::{Kind, MemPlan, PAGE};
+use crate::{Check, Error, Isolation};
+
+impl Func<'_> {
+    pub(super) fn access(
+        &mut self,
+        op: Instr<'_, '_>,
+        a: Access,
+        m: u32,
+        pos: u64,
+        p1: Prev,
+        p2: Prev,
+    ) -> Result<(), Error> {
+        if a.writes {
+            self.refuse_write(m, pos, op)?;
+        }
+        let mem = *self.mem(m);
+        let base = u64::from(mem.base);
+        let offset = a.memarg.offset;
+        let width = u64::from(a.width);
+        if a.atomic && base % width != 0 {
+            return Err(Error::MisalignedBase {
+                what: self.plan.names[m as usize].clone(),
+                base,
+            });
+        }
+        let at = pos as usize;
+        if offset + base > u64::from(u32::MAX) {
+            // offset + base >= 2^32 >= base + span means offset >= span:
+            // every execution is out of bounds in the original too.
+            self.flush(at);
+            self.oob_trap();
+            self.relocated(op, 0, None)?;
+            self.note(op, pos, m, offset, offset, Check::Trap);
+            return Ok(());
+        }
+        let constant = match (a.operands.len(), p1.what, p2.what) {
+            (0, What::Const(c), _) => Some(c),
+            (1, _, What::Const(c)) if p1.pure() => Some(c),
+            _ => None,
+        };
+        // Memory never shrinks: inside the initial size means always inside.
+        let checking = self.plan.isolation != Isolation::Trusted;
+        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
+            self.flush(at);
+            self.relocated(op, base, None)?;
+            self.note(op, pos, m, offset, offset + base, Check::Elided);
+            return Ok(());
+        }
+        // Where the address is on top of the stack with nothing but pure
+        // pushes between there and the instruction: a load's own position,
+        // or a store's whose value is one pure instruction. A check or mask
+        // placed there runs before side-effect-free instructions only, so
+        // it traps (or confines) exactly as one right before the access.
+        let top = match (a.operands.len(), p1) {
+            (0, _) => Some(at),
+            (1, p) if p.pure() && p.at >= self.pending => Some(p.at),
+            _ => None,
+        };
+        // The address as a local, read by the instruction starting at the
+        // position given: a check needs no scratch local there.
+        let local = match (a.operands.len(), p1, p2) {
+            (
+                0,
+                Prev {
+                    what: What::Local(x),
+                    at: q,
+                },
+                _,
+            ) => Some((x, q)),
+            (
+                1,
+                p,
+                Prev {
+                    what: What::Local(x),
+                    at: q,
+                },
+            ) if p.pure() => Some((x, q)),
+            _ => None,
+        }
+        .filter(|&(_, q)| q >= self.pending);
+        match self.plan.isolation {
+            Isolation::Trusted => {
+                self.flush(at);
+                self.relocated(op, base, None)?;
+                self.note(op, pos, m, offset, offset + base, Check::None);
+            }
+            Isolation::Masked => {
+                // The mask covers every byte the memory can ever hold: the
+                // own memory's maximum rounded up to a power of two, or the
+                // whole window. It confines where an access *starts*; one
+                // of `width` bytes reaches `offset + width - 1` bytes
+                // further. When the segment has room past the masked range
+                // for that, `addr & MASK` and the offset stays in the
+                // memarg (the same address for every in-bounds access).
+                // Else `addr % (span - offset - width + 1)`, one unsigned
+                // remainder by a constant: in-bounds addresses are below it
+                // (`addr + offset + width <= bytes <= span`), so they do
+                // not change, and no access ends past the segment. An
+                // offset that alone reaches past the segment (every access
+                // out of bounds) keeps the old form: offset added, masked,
+                // clamped to start at `span - width` (a `select`). Either
+                // way isolation is exact and branch-free.
+                let reach = match mem.kind {
+                    Kind::Own => (u64::from(mem.max_pages) * PAGE)
+                        .next_power_of_two()
+                        .min(mem.span),
+                    Kind::Window { .. } => mem.span,
+                };
+                let fits = reach + offset + width - 1 <= mem.span;
+                let modulo = !fits && offset + width <= mem.span;
+                let fold = fits || modulo;
+                let clamp = !fold && width > 1 && reach + width - 1 > mem.span;
+                let confine = |f: &mut Self| {
+                    if modulo {
+                        let m = (mem.span - offset - width + 1) as i32;
+                        f.sink().i32_const(m).i32_rem_u();
+                        return;
+                    }
+                    if !fold && offset != 0 {
+                        f.sink().i32_const(offset as i32).i32_add();
+                    }
+                    f.sink().i32_const((reach - 1) as i32).i32_and();
+                    if clamp {
+                        let t = f.scratch;
+                        f.uses_scratch = true;
+                        let last = (mem.span - width) as i32;
+                        f.sink()
+                            .local_tee(t)
+                            .i32_const(last)
+                            .local_get(t)
+                            .i32_const(last)
+                            .i32_lt_u()
+                            .select();
+                    }
+                };
+                match top {
+                    Some(q) => {
+                        self.flush(q);
+                        confine(self);
+                        self.flush(at);
+                    }
+                    None => {
+                        self.flush(at);
+                        let (locals, n) = self.operand_locals(a.operands);
+                        let locals = &locals[..n];
+                        for &l in locals.iter().rev() {
+                            self.sink().local_set(l);
+                        }
+                        confine(self);
+                        for &l in locals {
+                            self.sink().local_get(l);
+                        }
+                    }
+                }
+                let new = base + if fold { offset } else { 0 };
+                self.relocated(op, 0, Some(new))?;
+                self.note(op, pos, m, offset, new, Check::Mask);
+            }
+            Isolation::Checked => {
+                let extent = offset + width;
+                if let Some((x, q)) = local.filter(|_| extent <= mem.min_bytes) {
+                    // `local.get x` again, compared, before the pushes.
+                    self.flush(q);
+                    self.sink().local_get(x);
+                    self.limit(&mem, offset, width);
+                    self.sink().i32_gt_u();
+                    self.trap_if();
+                    self.flush(at);
+                } else {
+                    self.flush(at);
+                    let (locals, n) = self.operand_locals(a.operands);
+                    let locals = &locals[..n];
+                    for &l in locals.iter().rev() {
+                        self.sink().local_set(l);
+                    }
+                    let addr = self.scratch;
+                    self.uses_scratch = true;
+                    self.sink().local_tee(addr);
+                    if extent <= mem.min_bytes {
+                        self.limit(&mem, offset, width);
+                        self.sink().i32_gt_u();
+                    } else {
+                        self.outside(None, Extent::Const(extent), &mem);
+                    }
+                    self.trap_if();
+                    self.sink().local_get(addr);
+                    for &l in locals {
+                        self.sink().local_get(l);
+                    }
+                }
+                self.relocated(op, base, None)?;
+                self.note(op, pos, m, offset, offset + base, Check::Bounds);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes the last address at which an access of `width` bytes at
+    /// `offset` is inside memory `m`, as an i32: `bytes - offset - width`,
+    /// never negative as the extent fits in the memory's minimum (the
+    /// caller makes sure) and memory never shrinks. So `addr > limit`
+    /// (unsigned, 32 bits) is exactly the 33-bit `addr + offset + width >
+    /// bytes` of wasm. A memory that cannot grow (a window, or an own
+    /// memory already at its maximum) has a constant limit; else it is
+    /// read from the global `memory.grow` keeps at `bytes - width`, less
+    /// the offset.
+    fn limit(&mut self, m: &MemPlan, offset: u64, width: u64) {
+        let extent = offset + width;
+        let fixed = match m.kind {
+            Kind::Own => u64::from(m.max_pages) * PAGE <= m.min_bytes,
+            Kind::Window { .. } => true,
+        };
+        if fixed {
+            self.sink().i32_const((m.min_bytes - extent) as i32);
+        } else {
+            // Access widths are 1, 2, 4, 8 or 16 bytes.
+            let g = self.plan.limit_global + width.trailing_zeros();
+            self.sink().global_get(g);
+            if offset > 0 {
+                self.sink().i32_const(offset as i32).i32_sub();
+            }
+        }
+    }
+}
