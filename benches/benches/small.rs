@@ -5,8 +5,7 @@
 //!
 //! `cargo bench -p flight-mem-benches --bench small`
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
@@ -24,18 +23,7 @@ fn general<S: Subject>(group: &mut Group<'_>, churn: &plan::Churn) {
     group.bench_function(S::NAME, |b| {
         b.iter_custom(|iters| {
             let steps = iters.div_ceil(2) as usize;
-            assert!(workload::fill(&mut subject, churn, &mut live));
-            let mut elapsed = Duration::ZERO;
-            let mut remaining = steps;
-            while remaining > 0 {
-                let chunk = &churn.steps[..remaining.min(churn.steps.len())];
-                let start = Instant::now();
-                black_box(workload::churn_steps(&mut subject, chunk, &mut live));
-                elapsed += start.elapsed();
-                remaining -= chunk.len();
-            }
-            workload::drain(&mut subject, &mut live);
-            elapsed
+            workload::timed_churn(&mut subject, churn, &mut live, steps)
         });
     });
 }

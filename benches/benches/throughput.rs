@@ -56,18 +56,7 @@ fn churn<S: Subject>(group: &mut Group<'_>, arena: usize, churn: &plan::Churn, p
     group.bench_function(S::NAME, |b| {
         b.iter_custom(|iters| {
             let steps = if per_pair { iters } else { iters.div_ceil(2) } as usize;
-            assert!(workload::fill(&mut subject, churn, &mut live));
-            let mut elapsed = Duration::ZERO;
-            let mut remaining = steps;
-            while remaining > 0 {
-                let chunk = &churn.steps[..remaining.min(churn.steps.len())];
-                let start = Instant::now();
-                black_box(workload::churn_steps(&mut subject, chunk, &mut live));
-                elapsed += start.elapsed();
-                remaining -= chunk.len();
-            }
-            workload::drain(&mut subject, &mut live);
-            elapsed
+            workload::timed_churn(&mut subject, churn, &mut live, steps)
         });
     });
 }

@@ -81,6 +81,29 @@ pub fn drain<S: Subject>(subject: &mut S, live: &mut Vec<S::Block>) {
     }
 }
 
+/// Fills `subject` with `churn`'s initial blocks, times `steps` churn steps
+/// (repeating the plan when asked for more) and drains it again: the timed
+/// part of a criterion `iter_custom` over workload 3 or 2b.
+pub fn timed_churn<S: Subject>(
+    subject: &mut S,
+    churn: &Churn,
+    live: &mut Vec<S::Block>,
+    steps: usize,
+) -> std::time::Duration {
+    assert!(fill(subject, churn, live), "the initial blocks fit");
+    let mut elapsed = std::time::Duration::ZERO;
+    let mut remaining = steps;
+    while remaining > 0 {
+        let chunk = &churn.steps[..remaining.min(churn.steps.len())];
+        let start = std::time::Instant::now();
+        black_box(churn_steps(subject, chunk, live));
+        elapsed += start.elapsed();
+        remaining -= chunk.len();
+    }
+    drain(subject, live);
+    elapsed
+}
+
 /// What workload 4 found.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Utilisation {
