@@ -10,16 +10,11 @@
 #   figures in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)"; exit 1; }
+source benches/callgrind.sh
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build -q --profile bench -p flight-mem-benches --bin icount
 icount="$target/release/icount"
-norandom=()
-if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
-instructions() {
-  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$icount" "$@" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+instructions() { callgrind_ir "$icount" "$@"; }
 check() {
   local workload=$1 name=$2 budget=$3 low high per
   low=$(instructions "$workload" "$name" 100000)

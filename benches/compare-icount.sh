@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 base_rev=${1:?usage: compare-icount.sh BASE_REV}
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
+source benches/callgrind.sh
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,16 +24,10 @@ cp "$target/compare-icount-base/release/icount" "$work/icount-base"
 cargo build -q --profile bench -p flight-mem-benches --bin icount
 cp "$target/release/icount" "$work/icount-head"
 
-norandom=()
-if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
-instructions() {
-  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
 per_op() {
   local bin=$1 workload=$2 name=$3 low high
-  low=$(instructions "$bin" "$workload" "$name" 100000)
-  high=$(instructions "$bin" "$workload" "$name" 1000000)
+  low=$(callgrind_ir "$bin" "$workload" "$name" 100000)
+  high=$(callgrind_ir "$bin" "$workload" "$name" 1000000)
   awk -v lo="$low" -v hi="$high" 'BEGIN { printf "%.2f", (hi - lo) / 900000 }'
 }
 

@@ -8,15 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
+source benches/callgrind.sh
 cargo build -q --release -p flight-mem-benches --bin defrag
 bin="$target/release/defrag"
-norandom=()
-if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
-instructions() {
-  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" icount "$1" "$2" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+instructions() { callgrind_ir "$bin" icount "$1" "$2"; }
 echo "| access | instructions per read |"
 echo "|---|---:|"
 for access in index raw handle_floor handle_floor16 get pin_all; do
@@ -30,10 +25,7 @@ done
 echo
 echo "| sizes | MiB moved | defragment instructions per MiB | copy_within instructions per MiB | ratio |"
 echo "|---|---:|---:|---:|---:|"
-counted() {
-  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "--toggle-collect=$2" "$bin" icount-moves "$1" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+counted() { callgrind_ir "--toggle-collect=$2" "$bin" icount-moves "$1"; }
 for sizes in log-uniform uniform; do
   moved=$("$bin" icount-moves "$sizes" | sed -n 's/^moved //p')
   defrag=$(counted "$sizes" '*defragment_planned*')

@@ -20,19 +20,12 @@ cargo bench -p flight-mem-benches --bench report
 
 echo
 echo "==== instructions per operation (valgrind --tool=callgrind) ===="
-command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
+source benches/callgrind.sh
 cargo build --profile bench -p flight-mem-benches --bin icount 2>/dev/null
 icount="$target/release/icount"
 
-# Instructions callgrind counted for one run of `icount ARGS...`. Address
-# randomisation is off: buddy_system_allocator's path length depends on the
-# arena's address alignment.
-norandom=()
-if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
-instructions() {
-  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$icount" "$@" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+# Instructions callgrind counted for one run of `icount ARGS...`.
+instructions() { callgrind_ir "$icount" "$@"; }
 
 table() {
   local workload=$1 unit=$2 n1=$3 n2=$4

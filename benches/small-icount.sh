@@ -7,15 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
+source benches/callgrind.sh
 cargo build -q --profile bench -p flight-mem-benches --bin icount
 icount="$target/release/icount"
-norandom=()
-if setarch "$(uname -m)" -R true 2>/dev/null; then norandom=(setarch "$(uname -m)" -R); fi
-instructions() {
-  "${norandom[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$icount" "$@" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+instructions() { callgrind_ir "$icount" "$@"; }
 echo "| contender | instructions/op |"
 echo "|---|---:|"
 for name in "harness only (no allocator)" mimalloc rlsf "flight-mem Tlsf" \
