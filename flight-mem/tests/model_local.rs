@@ -391,6 +391,35 @@ fn handle_fills_the_whole_capacity() {
     assert_eq!((stats.used, stats.live, stats.failures), (len, len / 64, 2));
 }
 
+/// The most a handle holds claimed but unused (its chunk's free tail), while
+/// it allocates 64-byte blocks until `fill` bytes: the chunk size it reached.
+fn largest_unused_chunk_part(len: usize, fill: usize) -> usize {
+    let linear = Linear::new(leak_memory(len, 64));
+    let local = linear.local();
+    let mut unused = 0;
+    for allocated in (64..=fill).step_by(64) {
+        local.allocate(Layout::new::<[u64; 8]>()).unwrap();
+        unused = unused.max(linear.stats().used - allocated);
+    }
+    unused
+}
+
+/// Chunks grow to 64 KiB (and a quarter of the frame); past 64 KiB only to
+/// a sixteenth of the frame, at most 256 KiB, so what one handle holds back
+/// from the others stays small against the frame.
+#[test]
+fn chunk_size_is_bounded_by_the_frame() {
+    if cfg!(miri) {
+        return; // 16k allocations with a stats read each: minutes under Miri
+    }
+    let small = largest_unused_chunk_part(512 * 1024, 400 * 1024);
+    assert!((32 * 1024..64 * 1024).contains(&small), "{small}");
+    let middle = largest_unused_chunk_part(2 << 20, 1 << 20);
+    assert!((64 * 1024..128 * 1024).contains(&middle), "{middle}");
+    let large = largest_unused_chunk_part(8 << 20, 1 << 20);
+    assert!((128 * 1024..256 * 1024).contains(&large), "{large}");
+}
+
 /// A frame's handle allocates in the current frame; after it drops and the
 /// frame changes, the next handle allocates in the new frame.
 #[test]
