@@ -338,23 +338,35 @@ fn trap_of(engine: &wasmi::Engine, wasm: &[u8]) -> Option<String> {
         .map(|e| e.to_string())
 }
 
+/// The kernel's `run` export, instantiated in a store of its own; a
+/// rebased module (`unified`) gets a 256 MiB `env.memory` to live in.
+fn instantiate(
+    engine: &wasmi::Engine,
+    wasm: &[u8],
+    unified: bool,
+) -> (wasmi::Store<()>, wasmi::Func) {
+    use wasmi::{Linker, Memory, MemoryType, Module, Store};
+    let mut store = Store::new(engine, ());
+    let module = Module::new(engine, wasm).expect("module");
+    let mut linker = Linker::<()>::new(engine);
+    if unified {
+        let m = Memory::new(&mut store, MemoryType::new(4096, None)).expect("memory");
+        linker.define("env", "memory", m).expect("define");
+    }
+    let i = linker
+        .instantiate_and_start(&mut store, &module)
+        .expect("instance");
+    let f = i.get_func(&store, "run").expect("run");
+    (store, f)
+}
+
 fn runtime() {
-    use wasmi::{Engine, Linker, Memory, MemoryType, Module, Store, Val};
+    use wasmi::{Engine, Val};
     let original = wat::parse_str(KERNEL).expect("wat");
     let engine = Engine::default();
     let n = 4_000_000;
     let time = |wasm: &[u8], unified: bool| -> (Duration, i32) {
-        let mut store = Store::new(&engine, ());
-        let module = Module::new(&engine, wasm).expect("module");
-        let mut linker = Linker::<()>::new(&engine);
-        if unified {
-            let m = Memory::new(&mut store, MemoryType::new(4096, None)).expect("memory");
-            linker.define("env", "memory", m).expect("define");
-        }
-        let i = linker
-            .instantiate_and_start(&mut store, &module)
-            .expect("instance");
-        let f = i.get_func(&store, "run").expect("run");
+        let (mut store, f) = instantiate(&engine, wasm, unified);
         let mut out = [Val::I32(0)];
         let mut result = 0;
         let d = best(9, || {
@@ -468,22 +480,12 @@ fn variant(name: &str) -> (Vec<u8>, bool) {
 /// iterations, nothing else, for callgrind (`benches/icount.sh` takes the
 /// difference of two `N`s, so start-up and the checksum pass cancel out).
 fn icount(spec: &str) {
-    use wasmi::{Engine, Linker, Memory, MemoryType, Module, Store, Val};
+    use wasmi::{Engine, Val};
     let (name, n) = spec.split_once(':').expect("VARIANT:N");
     let n: i32 = n.parse().expect("N");
     let (wasm, unified) = variant(name);
     let engine = Engine::default();
-    let mut store = Store::new(&engine, ());
-    let module = Module::new(&engine, &wasm[..]).expect("module");
-    let mut linker = Linker::<()>::new(&engine);
-    if unified {
-        let m = Memory::new(&mut store, MemoryType::new(4096, None)).expect("memory");
-        linker.define("env", "memory", m).expect("define");
-    }
-    let i = linker
-        .instantiate_and_start(&mut store, &module)
-        .expect("instance");
-    let f = i.get_func(&store, "run").expect("run");
+    let (mut store, f) = instantiate(&engine, &wasm, unified);
     let mut out = [Val::I32(0)];
     f.call(&mut store, &[Val::I32(n)], &mut out).expect("call");
     println!("{name}: {:?}", out[0].i32());
