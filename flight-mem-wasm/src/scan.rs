@@ -9,13 +9,14 @@
 //!
 //! Anything the table does not know (GC, `try_table`, typed `select` of
 //! reference types, exact heap types, future opcodes) or that does not fit
-//! (an immediate running past the body, a LEB longer than 8 bytes, or than
-//! 5 where the checked step reads a 32-bit one, a body not ending in `end`)
+//! (an immediate running past the body, a LEB longer than 5 bytes where
+//! the checked step reads a 32-bit one — the branch-free loop hands it
+//! every LEB of 8 bytes or more —, a body not ending in `end`)
 //! stops the scan with [`Stop::Fallback`]: the caller then decodes the
 //! function with wasmparser, which handles it or reports a precise error.
 //! So the table only has to be right, never complete, and the scanner never
 //! panics and never fails on its own. It checks lengths, not values: an
-//! index LEB of 6 to 8 bytes (invalid wasm) passes unnoticed, as the
+//! index LEB of 6 or 7 bytes (invalid wasm) passes unnoticed, as the
 //! unvalidated path trusts its input to be valid.
 //!
 //! Used only when the module is not validated: a validating rebase decodes
@@ -355,9 +356,14 @@ fn prefixed(b: &[u8], i: usize, op: u8) -> Option<(usize, Step)> {
     }
 }
 
-// The branch-free step: for each one-byte opcode, its fixed immediate
-// bytes (bits 0-3), its LEBs (bits 4-5), what it pushes for `Prev` (bits
-// 6-7: other, pure, `i32.const`), and flags.
+// The branch-free step: for each one-byte opcode, its length without its
+// LEB (the opcode and any fixed immediate bytes, bits 0-3), whether one LEB
+// follows (bit 4), what it pushes for `Prev` (bits 6-7: other, pure,
+// `i32.const`, unary), and flags. Two LEBs (`call_indirect`) take [`step`]:
+// rare, and keeping them out leaves the common path without a branch on
+// the LEB count.
+/// One LEB follows the fixed bytes.
+const ONE_LEB: u16 = 1 << 4;
 /// Anything else: take [`step`].
 const SLOW: u16 = 1 << 8;
 /// A block type: one LEB unless a reference type (`0x62..=0x64`) starts it.
@@ -372,16 +378,15 @@ const fn fast_table() -> [u16; 256] {
     let mut op = 0;
     while op < 256 {
         t[op] = match SHAPE[op] {
-            NONE => 0,
-            END => ENDS,
-            LEB => 1 << 4,
-            LEB2 => 2 << 4,
-            BLOCK => (1 << 4) | BLOCKISH,
-            PURE => (1 << 4) | (1 << 6),
-            UNARY => 3 << 6,
-            CONST => (1 << 4) | (2 << 6),
-            F32 => 4 | (1 << 6),
-            F64 => 8 | (1 << 6),
+            NONE => 1,
+            END => 1 | ENDS,
+            LEB => 1 | ONE_LEB,
+            BLOCK => 1 | ONE_LEB | BLOCKISH,
+            PURE => 1 | ONE_LEB | (1 << 6),
+            UNARY => 1 | (3 << 6),
+            CONST => 1 | ONE_LEB | (2 << 6),
+            F32 => 5 | (1 << 6),
+            F64 => 9 | (1 << 6),
             _ => SLOW,
         };
         op += 1;
@@ -398,50 +403,36 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     }
 }
 
-/// The continuation bits of a LEB's first eight bytes, clear where a byte
-/// ends it; and its length if it ends in them.
-#[inline(always)]
-fn leb_word(w: u64) -> (u64, usize) {
-    let stops = !w & 0x8080_8080_8080_8080;
-    (stops, (stops.trailing_zeros() / 8 + 1) as usize)
-}
-
 /// Scans from `i` to the next memory instruction or the end of the body at
 /// `end`, keeping `prev` (the kinds of the last two instructions) up to
-/// date. Reads of up to 17 bytes past an instruction may look past `end`
-/// into `bytes` (never past it): the lengths of the common instructions are
-/// computed without a branch on their kind, from two eight-byte words.
+/// date. Reads of up to 9 bytes past an instruction's start may look past
+/// `end` into `bytes` (never past it): the lengths of the common
+/// instructions are computed without a branch on their kind, from one
+/// eight-byte word.
 #[inline]
 pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) -> Stop {
     let b = &bytes[..end];
     let [mut p1, mut p2] = *prev;
     let mut last_end = false;
-    let limit = bytes.len().saturating_sub(17).min(end);
+    let limit = bytes.len().saturating_sub(9).min(end);
     let stop = loop {
         // In the branch-free loop the two `Prev`s are packed (kind << 56 |
         // position), updated with selects: the kinds of consecutive
         // instructions are too irregular for a branch to predict.
         let (mut q1, mut q2) = (pack(p1), pack(p2));
         while i < limit {
-            let op = bytes[i];
-            let e = FAST[op as usize];
+            let e = FAST[bytes[i] as usize];
             let w1 = word(bytes, i + 1);
-            let (s1, l1) = leb_word(w1);
-            let lebs = (e >> 4) & 3;
-            // Bitwise, not short-circuit: one branch for all the rare cases.
+            // The LEB's length from its stop bits (9: none in eight bytes),
+            // kept only when the opcode has one.
+            let stops = !w1 & 0x8080_8080_8080_8080;
+            let l1 = (stops.trailing_zeros() / 8 + 1) as usize;
+            let leb = l1 & 0usize.wrapping_sub(usize::from((e >> 4) & 1));
+            // Bitwise, not short-circuit: one branch for all the rare cases
+            // (a LEB of eight bytes or more goes to `step` too).
             let reference = (e & BLOCKISH != 0) & ((w1 as u8).wrapping_sub(0x62) < 3);
-            let slow = (e & SLOW != 0) | ((lebs >= 1) & (s1 == 0)) | reference;
-            if slow {
+            if (e & SLOW != 0) | (leb >= 8) | reference {
                 break;
-            }
-            let mut next = i + 1 + usize::from(e & 15) + if lebs >= 1 { l1 } else { 0 };
-            if lebs == 2 {
-                // Rare (`call_indirect`): off the common path's chain.
-                let (s2, l2) = leb_word(word(bytes, next));
-                if s2 == 0 {
-                    break;
-                }
-                next += l2;
             }
             last_end = e & ENDS != 0;
             let kind = u64::from((e >> 6) & 3);
@@ -455,7 +446,7 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
             let is_unary = kind == UNARY_KIND;
             q2 = if is_unary { q2 } else { q1 };
             q1 = if is_unary { valued } else { fresh };
-            i = next;
+            i += usize::from(e & 15) + leb;
         }
         (p1, p2) = (unpack(q1), unpack(q2));
         if i >= b.len() {
