@@ -358,22 +358,26 @@ fn prefixed(b: &[u8], i: usize, op: u8) -> Option<(usize, Step)> {
 
 // The branch-free step: for each one-byte opcode, its length without its
 // LEB (the opcode and any fixed immediate bytes, bits 0-3), whether one LEB
-// follows (bit 4), what it pushes for `Prev` (bits 6-7: other, pure,
-// `i32.const`, unary), and flags. Two LEBs (`call_indirect`) take [`step`]:
-// rare, and keeping them out leaves the common path without a branch on
-// the LEB count.
+// follows (bit 4), flags, and what it pushes for `Prev`, already where the
+// packed `Prev` keeps it (bits 56-57: other, pure, `i32.const`). Two LEBs
+// (`call_indirect`) take [`step`]: rare, and keeping them out leaves the
+// common path without a branch on the LEB count.
 /// One LEB follows the fixed bytes.
-const ONE_LEB: u16 = 1 << 4;
+const ONE_LEB: u64 = 1 << 4;
 /// Anything else: take [`step`].
-const SLOW: u16 = 1 << 8;
+const SLOW: u64 = 1 << 8;
 /// A block type: one LEB unless a reference type (`0x62..=0x64`) starts it.
-const BLOCKISH: u16 = 1 << 9;
+const BLOCKISH: u64 = 1 << 9;
 /// `end`.
-const ENDS: u16 = 1 << 10;
+const ENDS: u64 = 1 << 10;
+/// Pops one value, pushes one, without effect or trap (`UNARY`).
+const UNARY_OP: u64 = 1 << 11;
+/// The `Prev` kind it pushes, packed.
+const KIND_BITS: u64 = 3 << 56;
 
-static FAST: [u16; 256] = fast_table();
+static FAST: [u64; 256] = fast_table();
 
-const fn fast_table() -> [u16; 256] {
+const fn fast_table() -> [u64; 256] {
     let mut t = [SLOW; 256];
     let mut op = 0;
     while op < 256 {
@@ -382,11 +386,11 @@ const fn fast_table() -> [u16; 256] {
             END => 1 | ENDS,
             LEB => 1 | ONE_LEB,
             BLOCK => 1 | ONE_LEB | BLOCKISH,
-            PURE => 1 | ONE_LEB | (1 << 6),
-            UNARY => 1 | (3 << 6),
-            CONST => 1 | ONE_LEB | (2 << 6),
-            F32 => 5 | (1 << 6),
-            F64 => 9 | (1 << 6),
+            PURE => 1 | ONE_LEB | (PURE_KIND << 56),
+            UNARY => 1 | UNARY_OP,
+            CONST => 1 | ONE_LEB | (CONST_KIND << 56),
+            F32 => 5 | (PURE_KIND << 56),
+            F64 => 9 | (PURE_KIND << 56),
             _ => SLOW,
         };
         op += 1;
@@ -427,7 +431,7 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
             // kept only when the opcode has one.
             let stops = !w1 & 0x8080_8080_8080_8080;
             let l1 = (stops.trailing_zeros() / 8 + 1) as usize;
-            let leb = l1 & 0usize.wrapping_sub(usize::from((e >> 4) & 1));
+            let leb = l1 & 0usize.wrapping_sub(((e >> 4) & 1) as usize);
             // Bitwise, not short-circuit: one branch for all the rare cases
             // (a LEB of eight bytes or more goes to `step` too).
             let reference = (e & BLOCKISH != 0) & ((w1 as u8).wrapping_sub(0x62) < 3);
@@ -435,18 +439,19 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
                 break;
             }
             last_end = e & ENDS != 0;
-            let kind = u64::from((e >> 6) & 3);
-            let fresh = (kind << 56) | i as u64;
-            // A unary instruction keeps a pure operand's start, as a value.
-            let valued = if q1 >> 56 != 0 {
-                (VALUE << 56) | (q1 & POSITION)
+            let fresh = (e & KIND_BITS) | i as u64;
+            // A unary instruction keeps a pure operand's start, as a value
+            // (`VALUE` is both kind bits; an `Other` stays one, whatever
+            // position it carries).
+            let valued = if q1 & KIND_BITS != 0 {
+                q1 | KIND_BITS
             } else {
-                0
+                q1
             };
-            let is_unary = kind == UNARY_KIND;
+            let is_unary = e & UNARY_OP != 0;
             q2 = if is_unary { q2 } else { q1 };
             q1 = if is_unary { valued } else { fresh };
-            i += usize::from(e & 15) + leb;
+            i += (e & 15) as usize + leb;
         }
         (p1, p2) = (unpack(q1), unpack(q2));
         if i >= b.len() {
@@ -488,11 +493,9 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
     stop
 }
 
-// Packed `Prev` kinds; `FAST`'s bits 6-7 use the first three and 3 for
-// a unary instruction.
+// Packed `Prev` kinds (bits 56-57); `FAST` holds the first two in place.
 const PURE_KIND: u64 = 1;
 const CONST_KIND: u64 = 2;
-const UNARY_KIND: u64 = 3;
 const VALUE: u64 = 3;
 const POSITION: u64 = (1 << 56) - 1;
 

@@ -39,14 +39,19 @@ impl Func<'_> {
             self.note(op, pos, m, offset, offset, Check::Trap);
             return Ok(());
         }
+        if self.plan.isolation == Isolation::Trusted {
+            self.flush(at);
+            self.relocated(op, base, None)?;
+            self.note(op, pos, m, offset, offset + base, Check::None);
+            return Ok(());
+        }
         let constant = match (a.operands.len(), p1.what, p2.what) {
             (0, What::Const(c), _) => Some(c),
             (1, _, What::Const(c)) if p1.pure() => Some(c),
             _ => None,
         };
         // Memory never shrinks: inside the initial size means always inside.
-        let checking = self.plan.isolation != Isolation::Trusted;
-        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
+        if constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
             self.flush(at);
             self.relocated(op, base, None)?;
             self.note(op, pos, m, offset, offset + base, Check::Elided);
@@ -85,11 +90,8 @@ impl Func<'_> {
         }
         .filter(|&(_, q)| q >= self.pending);
         match self.plan.isolation {
-            Isolation::Trusted => {
-                self.flush(at);
-                self.relocated(op, base, None)?;
-                self.note(op, pos, m, offset, offset + base, Check::None);
-            }
+            // Done above, before the operands are looked at.
+            Isolation::Trusted => {}
             Isolation::Masked => {
                 // The mask covers every byte the memory can ever hold: the
                 // own memory's maximum rounded up to a power of two, or the
