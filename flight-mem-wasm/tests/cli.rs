@@ -219,6 +219,16 @@ fn no_validate_skips_types_but_not_encoding_or_refusals() {
         ],
         "invalid module",
     );
+    // Two functions declared, one body: the parser sees it.
+    let section = |id: u8, content: &[u8]| [&[id, content.len() as u8][..], content].concat();
+    let counts = [
+        &b"\0asm\x01\0\0\0"[..],
+        &section(1, &[1, 0x60, 0, 0]),
+        &section(3, &[2, 0, 0]),
+        &section(10, &[1, 2, 0, 0x0B]),
+    ]
+    .concat();
+    refused("nv-counts", &counts, &seg, "inconsistent lengths");
     // A type error is what it does not see: the module is rebased, and the
     // output is as invalid as the input (an engine rejects it).
     let d = dir("nv-types");

@@ -13,16 +13,17 @@ usage: flight-rebase IN.wasm -o OUT.wasm --segment BASE:SIZE
               [--relocations FILE]                    (a table of every rewrite)
               [--no-validate]                         (for modules already validated)
 BASE and SIZE: decimal, 0x hex, optionally with KiB, MiB or GiB.
---no-validate skips wasm validation (the fast path, 2-3x faster). Still refused
-with an error and no output: not wasm, a malformed section, an instruction
-that does not decode (an unknown opcode, an immediate past the body's end;
-an over-long index LEB of 6 or 7 bytes can pass), a memory index that does
-not exist, and every refusal of the rebase itself (segment or window too small, overlap, memory64, a write into
-a `read` window, ...). Not checked: types and stack heights of function
-bodies, function/local/global/table/type/label indices, the module-level
-rules (matching function and code counts, export names, constant
-expressions). An invalid input then gives an invalid output, which an
-engine rejects when it compiles it; isolation is promised for valid input.";
+--no-validate skips wasm validation (the fast path, 2-4x faster). Still refused
+with an error and no output: not wasm, a malformed section, function and
+code counts that differ, an instruction that does not decode (an unknown
+opcode, an immediate past the body's end; an over-long index LEB of 6 or 7
+bytes can pass), a memory index that does not exist, and every refusal of
+the rebase itself (segment or window too small, overlap, memory64, a write
+into a `read` window, ...). Not checked: types and stack heights of
+function bodies, function/local/global/table/type/label indices, the
+module-level rules (export names and indices, constant expressions, ...).
+An invalid input then gives an invalid output, which an engine rejects
+when it compiles it; isolation is promised for valid input.";
 
 struct Args {
     input: PathBuf,
