@@ -174,20 +174,23 @@ fn with_extra_memory(wasm: &[u8]) -> Vec<u8> {
 
 fn speed(path: &str) {
     let wasm = std::fs::read(path).expect("read");
-    if let Ok(mode) = std::env::var("FLIGHT_BENCH_PROFILE") {
-        // For `perf record`: only the unvalidated rebase in one mode
-        // (`trusted`, `masked`, else `checked`), repeated.
+    if let Ok(spec) = std::env::var("FLIGHT_BENCH_PROFILE") {
+        // For `perf record` or callgrind: only the unvalidated rebase in
+        // one mode (`trusted`, `masked`, else `checked`), repeated
+        // (`MODE:RUNS`, 20 by default).
+        let (mode, runs) = spec.split_once(':').unwrap_or((&spec, "20"));
+        let runs: usize = runs.parse().expect("FLIGHT_BENCH_PROFILE=MODE:RUNS");
         let mut o = Options::new(Segment {
             base: 0x100_0000,
             size: 1 << 31,
         });
         o.validate = false;
-        o.isolation = match mode.as_str() {
+        o.isolation = match mode {
             "trusted" => Isolation::Trusted,
             "masked" => Isolation::Masked,
             _ => Isolation::Checked,
         };
-        for _ in 0..20 {
+        for _ in 0..runs {
             black_box(rebase(&wasm, &o).expect("rebase"));
         }
         return;

@@ -9,7 +9,9 @@ use crate::read::{Body, Input};
 use crate::scan;
 
 mod access;
+mod emit;
 use crate::{Check, Error, Isolation, Relocation, Stats};
+use emit::{Emit, put_leb};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasm_encoder::reencode::{Error as ReError, Reencode};
@@ -20,16 +22,39 @@ use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 pub(crate) struct FuncOut {
     /// Whether its body changed.
     pub rewritten: bool,
+    /// Its code-section entry (size and body) in the chunk's code.
+    pub entry: std::ops::Range<usize>,
     pub relocations: Vec<Relocation>,
     pub stats: Stats,
 }
 
 /// Consecutive functions, rewritten: their code-section entries (size and
 /// body each) in order, ready to be copied into the output, and what was
-/// done to each.
+/// done to each. A rewritten entry may start after a few unused bytes
+/// (see [`FuncOut::entry`]): its size and locals header are written into
+/// room reserved before its body, which is never moved.
 pub(crate) struct Chunk {
     pub code: Vec<u8>,
     pub funcs: Vec<FuncOut>,
+}
+
+impl Chunk {
+    /// The entries' bytes in order, adjacent entries as one slice.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let mut funcs = self.funcs.iter().peekable();
+        std::iter::from_fn(move || {
+            let mut r = funcs.next()?.entry.clone();
+            while let Some(f) = funcs.next_if(|f| f.entry.start == r.end) {
+                r.end = f.entry.end;
+            }
+            Some(&self.code[r])
+        })
+    }
+
+    /// Bytes of all entries.
+    pub(crate) fn len(&self) -> usize {
+        self.funcs.iter().map(|f| f.entry.len()).sum()
+    }
 }
 
 /// Relocates a memarg to memory 0 of the output: adds `add` to its offset,
@@ -101,8 +126,9 @@ fn prev_of(op: &Operator<'_>, at: usize) -> Prev {
     Prev { what, at }
 }
 
-/// A chunk's functions and their bytes, for a worker to take.
-type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, usize)>;
+/// A chunk's functions and the buffer for their output, for a worker to
+/// take.
+type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, Vec<u8>)>;
 
 /// The rewritten functions of one chunk, or the first error in it.
 type ChunkResult = Result<Chunk, Error>;
@@ -123,6 +149,21 @@ pub(crate) fn rewrite_functions(
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
     let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
+    // Room for the rewrites, so that a chunk's buffer rarely grows (on
+    // `@swc/wasm`, code grows by a fifth in `trusted`, where 1-byte offsets
+    // become 4-byte ones, and more than doubles in `checked`), and for the
+    // unused room before rewritten entries. Capacity never touched costs no
+    // page.
+    let growth = match plan.isolation {
+        Isolation::Trusted => 2,
+        Isolation::Masked => 4,
+        Isolation::Checked => 6,
+    };
+    // The buffers are allocated here, on the calling thread: freed there
+    // too, they go back to its heap and serve the next rebase, where a
+    // worker's allocations would come from a thread arena that hands
+    // freed megabytes back to the kernel (page faults on every call).
+    let buffer = |size: usize, n: usize| Vec::with_capacity(size + size * growth / 4 + 48 * n + 64);
     let mut chunks: Vec<Work<'_>> = Vec::new();
     let mut current = Vec::new();
     let mut current_bytes = 0;
@@ -130,18 +171,15 @@ pub(crate) fn rewrite_functions(
         current_bytes += len(&body);
         current.push((i as u32, body));
         if current_bytes >= chunk_bytes {
-            chunks.push(Mutex::new((std::mem::take(&mut current), current_bytes)));
+            let code = buffer(current_bytes, current.len());
+            chunks.push(Mutex::new((std::mem::take(&mut current), code)));
             current_bytes = 0;
         }
     }
     if !current.is_empty() {
-        chunks.push(Mutex::new((current, current_bytes)));
+        let code = buffer(current_bytes, current.len());
+        chunks.push(Mutex::new((current, code)));
     }
-    // Room for the checks, so that a chunk's buffer rarely grows.
-    let growth = match plan.isolation {
-        Isolation::Trusted => 16,
-        _ => 2,
-    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
     let work = || {
@@ -149,9 +187,8 @@ pub(crate) fn rewrite_functions(
         loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
             let Some(chunk) = chunks.get(c) else { break };
-            let (items, size) =
+            let (items, mut code) =
                 std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
-            let mut code = Vec::with_capacity(size + size / growth + 5 * items.len() + 64);
             let mut funcs = Vec::with_capacity(items.len());
             let mut result = Ok(());
             for (i, body) in items {
@@ -283,10 +320,11 @@ fn rewrite_func(
         *allocs = v.into_allocations();
     }
     let rewritten = f.stats.instructions != 0;
-    if !rewritten {
+    let entry_start = if !rewritten {
         f.out.truncate(entry);
         ((body_end - body_start) as u32).encode(&mut f.out);
         f.out.extend_from_slice(&bytes[body_start..body_end]);
+        entry
     } else {
         let extra: &[(u32, wasm_encoder::ValType)] = if !f.uses_scratch {
             &[]
@@ -303,21 +341,22 @@ fn rewrite_func(
             count.encode(&mut header);
             ty.encode(&mut header);
         }
-        // Size and locals header go into the room `begin` left; the
-        // instructions move down to close the gap (one move per function).
+        // Size and locals header go into the end of the room `begin`
+        // left; the instructions stay where they are, and the writer skips
+        // the unused start of the room.
         let ops_at = entry + f.head;
         let ops_len = f.out.len() - ops_at;
         let mut prefix = Vec::with_capacity(f.head);
         ((header.len() + ops_len) as u32).encode(&mut prefix);
         prefix.extend_from_slice(&header);
-        let end = entry + prefix.len();
-        f.out[entry..end].copy_from_slice(&prefix);
-        f.out.copy_within(ops_at.., end);
-        f.out.truncate(end + ops_len);
-    }
+        let start = ops_at - prefix.len();
+        f.out[start..ops_at].copy_from_slice(&prefix);
+        start
+    };
     *code = std::mem::take(&mut f.out);
     Ok(FuncOut {
         rewritten,
+        entry: entry_start..code.len(),
         relocations: f.relocations,
         stats: f.stats,
     })
@@ -389,7 +428,11 @@ impl Func<'_> {
                 && let wasmparser::MemArgTarget::Memory(m) = access.memarg.target
                 && (m as usize) < self.plan.mems.len()
             {
-                let (v1, v2) = (value(p1)?, value(p2)?);
+                // `trusted` never looks at the operands.
+                let (v1, v2) = match self.plan.isolation {
+                    Isolation::Trusted => (Prev::OTHER, Prev::OTHER),
+                    _ => (value(p1)?, value(p2)?),
+                };
                 self.begin();
                 let instr = Instr::Plain(body[at], access.memarg);
                 if let Err(e) = self.access(instr, access, m, at as u64, v1, v2) {
@@ -459,7 +502,17 @@ impl Func<'_> {
 
     /// Copies the input up to `upto`.
     fn flush(&mut self, upto: usize) {
-        self.out.extend_from_slice(&self.src[self.pending..upto]);
+        let (from, n) = (self.pending, upto - self.pending);
+        // Most ranges between memory instructions are short: a copy of a
+        // fixed 32 bytes, cut back, is a few vector moves where a copy of
+        // `n` bytes is a call to `memcpy` (a tenth of the trusted rebase).
+        match self.src.get(from..from + 32) {
+            Some(window) if n <= 32 => {
+                self.out.extend_from_slice(window);
+                self.out.truncate(self.out.len() - (32 - n));
+            }
+            _ => self.out.extend_from_slice(&self.src[from..upto]),
+        }
         self.pending = upto;
     }
 
@@ -495,6 +548,11 @@ impl Func<'_> {
 
     fn sink(&mut self) -> InstructionSink<'_> {
         InstructionSink::new(&mut self.out)
+    }
+
+    /// The instructions of the checks and masks, written directly.
+    fn emit(&mut self) -> Emit<'_> {
+        Emit(&mut self.out)
     }
 
     fn local_for(&mut self, ty: ValType, nth: u32) -> u32 {
@@ -533,10 +591,12 @@ impl Func<'_> {
         match m.kind {
             Kind::Own => {
                 let g = self.plan.bytes_global;
-                self.sink().global_get(g)
+                self.emit().global_get(g);
             }
-            Kind::Window { .. } => self.sink().i64_const(m.span as i64),
-        };
+            Kind::Window { .. } => {
+                self.emit().i64_const(m.span as i64);
+            }
+        }
     }
 
     /// Pushes whether `[addr, addr + extent)` reaches outside memory `m`;
@@ -545,23 +605,23 @@ impl Func<'_> {
     /// address of wasm).
     fn outside(&mut self, addr: Option<u32>, extent: Extent, m: &MemPlan) {
         if let Some(addr) = addr {
-            self.sink().local_get(addr);
+            self.emit().local_get(addr);
         }
-        self.sink().i64_extend_i32_u();
+        self.emit().i64_extend_i32_u();
         match extent {
-            Extent::Const(n) => self.sink().i64_const(n as i64),
-            Extent::Local(l) => self.sink().local_get(l).i64_extend_i32_u(),
+            Extent::Const(n) => self.emit().i64_const(n as i64),
+            Extent::Local(l) => self.emit().local_get(l).i64_extend_i32_u(),
         };
-        self.sink().i64_add();
+        self.emit().i64_add();
         self.bound(m);
-        self.sink().i64_gt_u();
+        self.emit().i64_gt_u();
     }
 
     /// Traps if the value on the stack is non-zero.
     fn trap_if(&mut self) {
-        self.sink().if_(BlockType::Empty);
+        self.emit().if_empty();
         self.oob_trap();
-        self.sink().end();
+        self.emit().end();
     }
 
     /// An access at 8 GiB - 2, out of bounds of every 32-bit memory: the
@@ -569,7 +629,7 @@ impl Func<'_> {
     /// not `unreachable`.
     fn oob_trap(&mut self) {
         if let Some(f) = self.plan.trap_func {
-            self.sink().call(f);
+            self.emit().call(f);
             return;
         }
         self.sink()
@@ -585,7 +645,7 @@ impl Func<'_> {
 
     fn add_base(&mut self, base: u32) {
         if base != 0 {
-            self.sink().i32_const(base as i32).i32_add();
+            self.emit().i32_const(base as i32).i32_add();
         }
     }
 
@@ -620,8 +680,11 @@ impl Func<'_> {
     fn plain(&mut self, opcode: u8, memarg: &wasmparser::MemArg, add: u64, set: Option<u64>) {
         let offset = set.unwrap_or(memarg.offset + add);
         self.out.push(opcode);
-        u32::from(memarg.align).encode(&mut self.out);
-        offset.encode(&mut self.out);
+        // The alignment exponent is below 64 (the flags of memory 0 are
+        // the exponent itself): one byte of LEB.
+        debug_assert!(memarg.align < 0x40);
+        self.out.push(memarg.align);
+        put_leb(&mut self.out, offset);
     }
 
     fn note(
@@ -723,7 +786,7 @@ impl Func<'_> {
                 } else {
                     self.outside(Some(d), Extent::Local(n), &dm);
                     self.outside(Some(s), Extent::Local(n), &sm);
-                    self.sink().i32_or();
+                    self.emit().i32_or();
                     self.trap_if();
                     Check::Bounds
                 };

@@ -9,13 +9,14 @@
 //!
 //! Anything the table does not know (GC, `try_table`, typed `select` of
 //! reference types, exact heap types, future opcodes) or that does not fit
-//! (an immediate running past the body, a LEB longer than 8 bytes, or than
-//! 5 where the checked step reads a 32-bit one, a body not ending in `end`)
+//! (an immediate running past the body, a LEB longer than 5 bytes where
+//! the checked step reads a 32-bit one — the branch-free loop hands it
+//! every LEB of 8 bytes or more —, a body not ending in `end`)
 //! stops the scan with [`Stop::Fallback`]: the caller then decodes the
 //! function with wasmparser, which handles it or reports a precise error.
 //! So the table only has to be right, never complete, and the scanner never
 //! panics and never fails on its own. It checks lengths, not values: an
-//! index LEB of 6 to 8 bytes (invalid wasm) passes unnoticed, as the
+//! index LEB of 6 or 7 bytes (invalid wasm) passes unnoticed, as the
 //! unvalidated path trusts its input to be valid.
 //!
 //! Used only when the module is not validated: a validating rebase decodes
@@ -355,33 +356,41 @@ fn prefixed(b: &[u8], i: usize, op: u8) -> Option<(usize, Step)> {
     }
 }
 
-// The branch-free step: for each one-byte opcode, its fixed immediate
-// bytes (bits 0-3), its LEBs (bits 4-5), what it pushes for `Prev` (bits
-// 6-7: other, pure, `i32.const`), and flags.
+// The branch-free step: for each one-byte opcode, its length without its
+// LEB (the opcode and any fixed immediate bytes, bits 0-3), whether one LEB
+// follows (bit 4), flags, and what it pushes for `Prev`, already where the
+// packed `Prev` keeps it (bits 56-57: other, pure, `i32.const`). Two LEBs
+// (`call_indirect`) take [`step`]: rare, and keeping them out leaves the
+// common path without a branch on the LEB count.
+/// One LEB follows the fixed bytes.
+const ONE_LEB: u64 = 1 << 4;
 /// Anything else: take [`step`].
-const SLOW: u16 = 1 << 8;
+const SLOW: u64 = 1 << 8;
 /// A block type: one LEB unless a reference type (`0x62..=0x64`) starts it.
-const BLOCKISH: u16 = 1 << 9;
+const BLOCKISH: u64 = 1 << 9;
 /// `end`.
-const ENDS: u16 = 1 << 10;
+const ENDS: u64 = 1 << 10;
+/// Pops one value, pushes one, without effect or trap (`UNARY`).
+const UNARY_OP: u64 = 1 << 11;
+/// The `Prev` kind it pushes, packed.
+const KIND_BITS: u64 = 3 << 56;
 
-static FAST: [u16; 256] = fast_table();
+static FAST: [u64; 256] = fast_table();
 
-const fn fast_table() -> [u16; 256] {
+const fn fast_table() -> [u64; 256] {
     let mut t = [SLOW; 256];
     let mut op = 0;
     while op < 256 {
         t[op] = match SHAPE[op] {
-            NONE => 0,
-            END => ENDS,
-            LEB => 1 << 4,
-            LEB2 => 2 << 4,
-            BLOCK => (1 << 4) | BLOCKISH,
-            PURE => (1 << 4) | (1 << 6),
-            UNARY => 3 << 6,
-            CONST => (1 << 4) | (2 << 6),
-            F32 => 4 | (1 << 6),
-            F64 => 8 | (1 << 6),
+            NONE => 1,
+            END => 1 | ENDS,
+            LEB => 1 | ONE_LEB,
+            BLOCK => 1 | ONE_LEB | BLOCKISH,
+            PURE => 1 | ONE_LEB | (PURE_KIND << 56),
+            UNARY => 1 | UNARY_OP,
+            CONST => 1 | ONE_LEB | (CONST_KIND << 56),
+            F32 => 5 | (PURE_KIND << 56),
+            F64 => 9 | (PURE_KIND << 56),
             _ => SLOW,
         };
         op += 1;
@@ -398,64 +407,51 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     }
 }
 
-/// The continuation bits of a LEB's first eight bytes, clear where a byte
-/// ends it; and its length if it ends in them.
-#[inline(always)]
-fn leb_word(w: u64) -> (u64, usize) {
-    let stops = !w & 0x8080_8080_8080_8080;
-    (stops, (stops.trailing_zeros() / 8 + 1) as usize)
-}
-
 /// Scans from `i` to the next memory instruction or the end of the body at
 /// `end`, keeping `prev` (the kinds of the last two instructions) up to
-/// date. Reads of up to 17 bytes past an instruction may look past `end`
-/// into `bytes` (never past it): the lengths of the common instructions are
-/// computed without a branch on their kind, from two eight-byte words.
+/// date. Reads of up to 9 bytes past an instruction's start may look past
+/// `end` into `bytes` (never past it): the lengths of the common
+/// instructions are computed without a branch on their kind, from one
+/// eight-byte word.
 #[inline]
 pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) -> Stop {
     let b = &bytes[..end];
     let [mut p1, mut p2] = *prev;
     let mut last_end = false;
-    let limit = bytes.len().saturating_sub(17).min(end);
+    let limit = bytes.len().saturating_sub(9).min(end);
     let stop = loop {
         // In the branch-free loop the two `Prev`s are packed (kind << 56 |
         // position), updated with selects: the kinds of consecutive
         // instructions are too irregular for a branch to predict.
         let (mut q1, mut q2) = (pack(p1), pack(p2));
         while i < limit {
-            let op = bytes[i];
-            let e = FAST[op as usize];
+            let e = FAST[bytes[i] as usize];
             let w1 = word(bytes, i + 1);
-            let (s1, l1) = leb_word(w1);
-            let lebs = (e >> 4) & 3;
-            // Bitwise, not short-circuit: one branch for all the rare cases.
+            // The LEB's length from its stop bits (9: none in eight bytes),
+            // kept only when the opcode has one.
+            let stops = !w1 & 0x8080_8080_8080_8080;
+            let l1 = (stops.trailing_zeros() / 8 + 1) as usize;
+            let leb = l1 & 0usize.wrapping_sub(((e >> 4) & 1) as usize);
+            // Bitwise, not short-circuit: one branch for all the rare cases
+            // (a LEB of eight bytes or more goes to `step` too).
             let reference = (e & BLOCKISH != 0) & ((w1 as u8).wrapping_sub(0x62) < 3);
-            let slow = (e & SLOW != 0) | ((lebs >= 1) & (s1 == 0)) | reference;
-            if slow {
+            if (e & SLOW != 0) | (leb >= 8) | reference {
                 break;
             }
-            let mut next = i + 1 + usize::from(e & 15) + if lebs >= 1 { l1 } else { 0 };
-            if lebs == 2 {
-                // Rare (`call_indirect`): off the common path's chain.
-                let (s2, l2) = leb_word(word(bytes, next));
-                if s2 == 0 {
-                    break;
-                }
-                next += l2;
-            }
             last_end = e & ENDS != 0;
-            let kind = u64::from((e >> 6) & 3);
-            let fresh = (kind << 56) | i as u64;
-            // A unary instruction keeps a pure operand's start, as a value.
-            let valued = if q1 >> 56 != 0 {
-                (VALUE << 56) | (q1 & POSITION)
+            let fresh = (e & KIND_BITS) | i as u64;
+            // A unary instruction keeps a pure operand's start, as a value
+            // (`VALUE` is both kind bits; an `Other` stays one, whatever
+            // position it carries).
+            let valued = if q1 & KIND_BITS != 0 {
+                q1 | KIND_BITS
             } else {
-                0
+                q1
             };
-            let is_unary = kind == UNARY_KIND;
+            let is_unary = e & UNARY_OP != 0;
             q2 = if is_unary { q2 } else { q1 };
             q1 = if is_unary { valued } else { fresh };
-            i = next;
+            i += (e & 15) as usize + leb;
         }
         (p1, p2) = (unpack(q1), unpack(q2));
         if i >= b.len() {
@@ -497,11 +493,9 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
     stop
 }
 
-// Packed `Prev` kinds; `FAST`'s bits 6-7 use the first three and 3 for
-// a unary instruction.
+// Packed `Prev` kinds (bits 56-57); `FAST` holds the first two in place.
 const PURE_KIND: u64 = 1;
 const CONST_KIND: u64 = 2;
-const UNARY_KIND: u64 = 3;
 const VALUE: u64 = 3;
 const POSITION: u64 = (1 << 56) - 1;
 

@@ -182,8 +182,18 @@ pub(crate) fn write(
     output: &Output<'_>,
 ) -> Result<Vec<u8>, Error> {
     let bytes = input.bytes;
-    let code_bytes: usize = chunks.iter().map(|c| c.code.len()).sum();
-    let mut out = Vec::with_capacity(bytes.len() + code_bytes + 4096);
+    let code_bytes: usize = chunks.iter().map(Chunk::len).sum();
+    // The input less its code section, plus the new code: the output's size
+    // but for the sections rebuilt around it. Not more: a buffer past
+    // glibc's largest mmap threshold (32 MiB) is mapped fresh, and faulted
+    // in page by page, on every call.
+    let old_code: usize = input
+        .sections
+        .iter()
+        .filter(|(id, _)| *id == 10)
+        .map(|(_, r)| r.len())
+        .sum();
+    let mut out = Vec::with_capacity(bytes.len() - old_code + code_bytes + 4096);
     out.extend_from_slice(&bytes[..8]);
     let (mut data, init) = data;
     // Functions appended: the trap function, then the data start function.
@@ -398,7 +408,7 @@ fn write_code(out: &mut Vec<u8>, chunks: &[Chunk], extra: &[Vec<u8>]) {
     let leb_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
     let count = chunks.iter().map(|c| c.funcs.len()).sum::<usize>() + extra.len();
     let size = leb_len(count)
-        + chunks.iter().map(|c| c.code.len()).sum::<usize>()
+        + chunks.iter().map(Chunk::len).sum::<usize>()
         + extra
             .iter()
             .map(|b| leb_len(b.len()) + b.len())
@@ -406,8 +416,8 @@ fn write_code(out: &mut Vec<u8>, chunks: &[Chunk], extra: &[Vec<u8>]) {
     out.push(10);
     (size as u32).encode(out);
     (count as u32).encode(out);
-    for c in chunks {
-        out.extend_from_slice(&c.code);
+    for piece in chunks.iter().flat_map(Chunk::pieces) {
+        out.extend_from_slice(piece);
     }
     for b in extra {
         (b.len() as u32).encode(out);

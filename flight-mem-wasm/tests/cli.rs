@@ -170,3 +170,95 @@ fn numbers_parse_as_the_spec_says() {
     assert!(parse_shared("env.frame=0x500000:1MiB:rw").is_err());
     assert!(parse_shared("frame=0:1:read").is_err());
 }
+
+#[test]
+fn no_validate_skips_types_but_not_encoding_or_refusals() {
+    let seg = ["--segment", "0x10000:64KiB", "--no-validate"];
+    // Still errors, and no output file: what the reader, the scanner's
+    // fallback decoder and the plan see without validation.
+    refused(
+        "nv-notwasm",
+        b"not a module",
+        &seg,
+        "not a WebAssembly module",
+    );
+    let two_pages = wat::parse_str("(module (memory 2))").unwrap();
+    refused(
+        "nv-small",
+        &two_pages,
+        &seg,
+        "minimum memory needs 131072 bytes",
+    );
+    let m64 = wat::parse_str("(module (memory i64 1))").unwrap();
+    refused("nv-memory64", &m64, &seg, "64-bit memory");
+    refused(
+        "nv-readonly",
+        &wat::parse_str(r#"(module (import "env" "frame" (memory 1)) (func (i32.store 0 (i32.const 0) (i32.const 1))))"#).unwrap(),
+        &["--segment", "0x10000:64KiB", "--shared", "env.frame=0x40000:64KiB:read", "--no-validate"],
+        "granted `read` only",
+    );
+    // An opcode nobody defines (0xFF) in a body: the scanner falls back to
+    // wasmparser's decoder, which reports it.
+    let mut bad_opcode =
+        wat::parse_str("(module (memory 1) (func (drop (i32.load (i32.const 0)))))").unwrap();
+    let at = bad_opcode.len() - 2; // the body's `drop`, before its `end`
+    assert_eq!(bad_opcode[at], 0x1A);
+    bad_opcode[at] = 0xFF;
+    refused("nv-opcode", &bad_opcode, &seg, "invalid module");
+    // Truncated in the middle of the code section.
+    let good = wat::parse_str(GOOD).unwrap();
+    refused(
+        "nv-truncated",
+        &good[..good.len() - 3],
+        &[
+            "--segment",
+            "0x10000:64KiB",
+            "--shared",
+            "env.frame=1MiB:64KiB:write",
+            "--no-validate",
+        ],
+        "invalid module",
+    );
+    // Two functions declared, one body: the parser sees it.
+    let section = |id: u8, content: &[u8]| [&[id, content.len() as u8][..], content].concat();
+    let counts = [
+        &b"\0asm\x01\0\0\0"[..],
+        &section(1, &[1, 0x60, 0, 0]),
+        &section(3, &[2, 0, 0]),
+        &section(10, &[1, 2, 0, 0x0B]),
+    ]
+    .concat();
+    refused("nv-counts", &counts, &seg, "inconsistent lengths");
+    // A type error is what it does not see: the module is rebased, and the
+    // output is as invalid as the input (an engine rejects it).
+    let d = dir("nv-types");
+    let input = d.join("in.wasm");
+    let ill_typed = "(module (memory 1) (func (result i32) (i64.load (i32.const 0))))";
+    std::fs::write(&input, wat::parse_str(ill_typed).unwrap()).unwrap();
+    let out = d.join("out.wasm");
+    let (code, text) = run(&[
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--segment",
+        "0x10000:64KiB",
+        "--no-validate",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let wasm = std::fs::read(&out).unwrap();
+    assert!(
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&wasm)
+            .is_err()
+    );
+    // The same module validated: refused.
+    let (code, text) = run(&[
+        input.to_str().unwrap(),
+        "-o",
+        d.join("out2.wasm").to_str().unwrap(),
+        "--segment",
+        "0x10000:64KiB",
+    ]);
+    assert_ne!(code, 0, "{text}");
+    assert!(!d.join("out2.wasm").exists());
+}

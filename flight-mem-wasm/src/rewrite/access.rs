@@ -39,14 +39,19 @@ impl Func<'_> {
             self.note(op, pos, m, offset, offset, Check::Trap);
             return Ok(());
         }
+        if self.plan.isolation == Isolation::Trusted {
+            self.flush(at);
+            self.relocated(op, base, None)?;
+            self.note(op, pos, m, offset, offset + base, Check::None);
+            return Ok(());
+        }
         let constant = match (a.operands.len(), p1.what, p2.what) {
             (0, What::Const(c), _) => Some(c),
             (1, _, What::Const(c)) if p1.pure() => Some(c),
             _ => None,
         };
         // Memory never shrinks: inside the initial size means always inside.
-        let checking = self.plan.isolation != Isolation::Trusted;
-        if checking && constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
+        if constant.is_some_and(|c| u64::from(c) + offset + width <= mem.min_bytes) {
             self.flush(at);
             self.relocated(op, base, None)?;
             self.note(op, pos, m, offset, offset + base, Check::Elided);
@@ -85,11 +90,8 @@ impl Func<'_> {
         }
         .filter(|&(_, q)| q >= self.pending);
         match self.plan.isolation {
-            Isolation::Trusted => {
-                self.flush(at);
-                self.relocated(op, base, None)?;
-                self.note(op, pos, m, offset, offset + base, Check::None);
-            }
+            // Done above, before the operands are looked at.
+            Isolation::Trusted => {}
             Isolation::Masked => {
                 // The mask covers every byte the memory can ever hold: the
                 // own memory's maximum rounded up to a power of two, or the
@@ -119,18 +121,18 @@ impl Func<'_> {
                 let confine = |f: &mut Self| {
                     if modulo {
                         let m = (mem.span - offset - width + 1) as i32;
-                        f.sink().i32_const(m).i32_rem_u();
+                        f.emit().i32_const(m).i32_rem_u();
                         return;
                     }
                     if !fold && offset != 0 {
-                        f.sink().i32_const(offset as i32).i32_add();
+                        f.emit().i32_const(offset as i32).i32_add();
                     }
-                    f.sink().i32_const((reach - 1) as i32).i32_and();
+                    f.emit().i32_const((reach - 1) as i32).i32_and();
                     if clamp {
                         let t = f.scratch;
                         f.uses_scratch = true;
                         let last = (mem.span - width) as i32;
-                        f.sink()
+                        f.emit()
                             .local_tee(t)
                             .i32_const(last)
                             .local_get(t)
@@ -150,11 +152,11 @@ impl Func<'_> {
                         let (locals, n) = self.operand_locals(a.operands);
                         let locals = &locals[..n];
                         for &l in locals.iter().rev() {
-                            self.sink().local_set(l);
+                            self.emit().local_set(l);
                         }
                         confine(self);
                         for &l in locals {
-                            self.sink().local_get(l);
+                            self.emit().local_get(l);
                         }
                     }
                 }
@@ -167,9 +169,9 @@ impl Func<'_> {
                 if let Some((x, q)) = local.filter(|_| extent <= mem.min_bytes) {
                     // `local.get x` again, compared, before the pushes.
                     self.flush(q);
-                    self.sink().local_get(x);
+                    self.emit().local_get(x);
                     self.limit(&mem, offset, width);
-                    self.sink().i32_gt_u();
+                    self.emit().i32_gt_u();
                     self.trap_if();
                     self.flush(at);
                 } else {
@@ -177,21 +179,21 @@ impl Func<'_> {
                     let (locals, n) = self.operand_locals(a.operands);
                     let locals = &locals[..n];
                     for &l in locals.iter().rev() {
-                        self.sink().local_set(l);
+                        self.emit().local_set(l);
                     }
                     let addr = self.scratch;
                     self.uses_scratch = true;
-                    self.sink().local_tee(addr);
+                    self.emit().local_tee(addr);
                     if extent <= mem.min_bytes {
                         self.limit(&mem, offset, width);
-                        self.sink().i32_gt_u();
+                        self.emit().i32_gt_u();
                     } else {
                         self.outside(None, Extent::Const(extent), &mem);
                     }
                     self.trap_if();
-                    self.sink().local_get(addr);
+                    self.emit().local_get(addr);
                     for &l in locals {
-                        self.sink().local_get(l);
+                        self.emit().local_get(l);
                     }
                 }
                 self.relocated(op, base, None)?;
@@ -217,13 +219,13 @@ impl Func<'_> {
             Kind::Window { .. } => true,
         };
         if fixed {
-            self.sink().i32_const((m.min_bytes - extent) as i32);
+            self.emit().i32_const((m.min_bytes - extent) as i32);
         } else {
             // Access widths are 1, 2, 4, 8 or 16 bytes.
             let g = self.plan.limit_global + width.trailing_zeros();
-            self.sink().global_get(g);
+            self.emit().global_get(g);
             if offset > 0 {
-                self.sink().i32_const(offset as i32).i32_sub();
+                self.emit().i32_const(offset as i32).i32_sub();
             }
         }
     }

@@ -42,6 +42,9 @@ fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), Str
         wasmparser::OperatorsReader::new(wasmparser::BinaryReader::new(&b[start..], start as u64));
     let mut i = start;
     let mut memory_at = Vec::new();
+    // What `run` must report before each memory instruction, kept the slow
+    // way, one `step` at a time.
+    let mut expect = [Prev::Other; 2];
     while !reader.eof() {
         let at = reader.original_position() as usize;
         if at != i {
@@ -77,7 +80,8 @@ fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), Str
                         return Err(format!("{op:?} at {i}: memarg read as {built:?} to {n}"));
                     }
                 }
-                memory_at.push(i);
+                memory_at.push((i, expect));
+                expect = [Prev::Other, expect[0]];
             }
             Step::Memory => {
                 c.other_memory += 1;
@@ -86,7 +90,8 @@ fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), Str
                 if !memory && !array {
                     return Err(format!("{op:?} at {i}: memory for the scanner only"));
                 }
-                memory_at.push(i);
+                memory_at.push((i, expect));
+                expect = [Prev::Other, expect[0]];
             }
             _ => {
                 if memory {
@@ -114,17 +119,29 @@ fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), Str
                 if !kind_ok {
                     return Err(format!("{op:?} at {i}: classified as {step:?}"));
                 }
+                expect = match step {
+                    Step::Unary => [unary(expect[0]), expect[1]],
+                    Step::Pure => [Prev::Pure(i), expect[0]],
+                    Step::Const => [Prev::Const(i), expect[0]],
+                    _ => [Prev::Other, expect[0]],
+                };
             }
         }
         i = end;
     }
-    // `run` stops at the same memory instructions and ends with the body.
+    // `run` stops at the same memory instructions, with the same two
+    // instructions before each, and ends with the body.
     let mut i = start;
     let mut prev = [Prev::Other; 2];
-    for &m in &memory_at {
+    for &(m, before) in &memory_at {
         match run(wasm, end, i, &mut prev) {
             Stop::Load(at) | Stop::Memory(at) if at == m => {}
             s => return Err(format!("run from {i} stopped at {s:?}, expected {m}")),
+        }
+        if prev != before {
+            return Err(format!(
+                "run stopped at {m} after {prev:?}, expected {before:?}"
+            ));
         }
         let mut r =
             wasmparser::OperatorsReader::new(wasmparser::BinaryReader::new(&b[m..], m as u64));
