@@ -11,11 +11,14 @@
 //!   the top free slot, the *depth* (how many slots are on the stack), and a
 //!   *pop tag* that every pop increments and no push touches. The fields'
 //!   widths are fixed per pool from its slot count (see [Head layout]).
-//! * `fresh` counts the slots handed out at least once. Slots at or above it
-//!   have never been used, so neither their link words nor their bytes need to
-//!   be initialised: a pool works on garbage memory with no init call.
+//! * `fresh` counts the slots handed out at least once. They are handed out
+//!   in the order of [`Spread`] (spread over the side table so that slots in
+//!   use close together share no cache line of link words); a slot whose rank
+//!   in that order is at or above `fresh` has never been used, so neither its
+//!   link word nor its bytes need to be initialised: a pool works on garbage
+//!   memory with no init call.
 //!   Allocation pops the stack and takes a fresh slot only when the stack is
-//!   empty, so every slot below `fresh` has been live at once (see
+//!   empty, so all `fresh` slots handed out so far have been live at once (see
 //!   [Statistics]). Exhaustion is exact: after finding no fresh slot,
 //!   allocation pops once more, confirming an empty stack with a
 //!   read-modify-write of `head` (a plain load may return an out-of-date
@@ -164,6 +167,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::AllocError;
+use crate::pool::spread::Spread;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 
 /// Link value of the bottom free slot; as the head index: the stack is empty.
@@ -374,13 +378,16 @@ pub(crate) struct StackCounts {
 pub(crate) struct FreeStack {
     /// `(top free index, depth, pop tag)`, laid out by `layout`.
     head: AtomicU64,
-    /// Slots `0..fresh` have been handed out at least once.
+    /// The slots of ranks `0..fresh` in the `spread` order have been handed
+    /// out at least once.
     fresh: AtomicU32,
     /// How many times the pop tag wrapped around.
     tag_wraps: AtomicU32,
     /// Successful pushes, counted only when `head` has no depth field.
     pushes: AtomicU64,
     layout: HeadLayout,
+    /// Which slot is the `n`-th fresh one.
+    spread: Spread,
 }
 
 impl FreeStack {
@@ -395,22 +402,24 @@ impl FreeStack {
                 tag_wraps: AtomicU32::new(0),
                 pushes: AtomicU64::new(0),
                 layout,
+                spread: Spread::for_slots(max_slots),
             }
         }
     }
 
     /// Takes a free slot and marks its link word `mark` (a [`live_mark`]).
     ///
-    /// `links` must be the same table (same length, at most the `max_slots`
-    /// given to `new`) on every call.
+    /// `links` must be the same table on every call, with at most the
+    /// `max_slots` given to `new` and at least one fewer (the fresh order,
+    /// [`Spread`], is laid out for those lengths).
     #[inline]
     pub(crate) fn pop(&self, links: Links<'_>, mark: u32) -> Option<u32> {
         let index = match self.pop_free(links, false) {
             Some(index) => index,
             None => self.pop_fresh_or_confirm(links)?,
         };
-        // SAFETY: `take_fresh` returns indices below `links.len()`, and only
-        // such indices are ever pushed (see `push`).
+        // SAFETY: `take_fresh` returns indices below `links.len()` (it checks
+        // each), and only such indices are ever pushed (see `push`).
         unsafe { links.get(index) }.store(mark, Ordering::Release);
         Some(index)
     }
@@ -433,11 +442,13 @@ impl FreeStack {
             return None;
         }
         // A fresh slot has no previous owner whose writes need ordering.
-        self.fresh
+        let rank = self
+            .fresh
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |fresh| {
                 (fresh < capacity).then(|| fresh + 1)
             })
-            .ok()
+            .ok()?;
+        Some(self.fresh_slot(rank, capacity))
     }
 
     /// Pops the top of the free stack. With `confirm`, an empty stack is
@@ -516,7 +527,7 @@ impl FreeStack {
     /// pointer break `RawAllocator::free`'s contract).
     #[inline]
     pub(crate) unsafe fn push(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
-        if index >= self.fresh.load(Ordering::Relaxed) {
+        if !self.handed_out(index) {
             // Never handed out: it is free already.
             return Err(AllocError::DoubleFree);
         }
@@ -633,8 +644,8 @@ impl FreeStack {
             })
         {
             let taken = want.min(capacity - first);
-            for (slot, index) in out.iter_mut().zip(first..first + taken) {
-                *slot = index;
+            for (slot, rank) in out.iter_mut().zip(first..first + taken) {
+                *slot = self.fresh_slot(rank, capacity);
             }
             return taken as usize;
         }
@@ -709,7 +720,7 @@ impl FreeStack {
     /// the slot was ever handed out, that happened before this call.
     #[inline]
     pub(crate) unsafe fn take_back(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
-        if index >= self.fresh.load(Ordering::Relaxed) {
+        if !self.handed_out(index) {
             return Err(AllocError::DoubleFree);
         }
         // SAFETY: the caller's promise.
@@ -720,6 +731,24 @@ impl FreeStack {
         }
         link.store(NIL, Ordering::Relaxed);
         Ok(ALLOCATED - mark)
+    }
+
+    /// The slot of fresh rank `rank < capacity`. The check makes a table of
+    /// a length `Spread` was not laid out for (a bug) a panic, not an
+    /// out-of-bounds link; it runs once per slot's first use.
+    #[inline]
+    fn fresh_slot(&self, rank: u32, capacity: u32) -> u32 {
+        let slot = self.spread.slot(rank);
+        assert!(slot < capacity, "flight-mem: fresh slot outside the pool");
+        slot
+    }
+
+    /// Whether slot `index` has been handed out at least once, so that its
+    /// link word has been written (a plain load: see `push` for why a slot
+    /// handed out before the caller's call is counted).
+    #[inline(always)]
+    fn handed_out(&self, index: u32) -> bool {
+        self.spread.rank(index) < self.fresh.load(Ordering::Relaxed)
     }
 
     /// How many slots have been handed out at least once.
@@ -779,7 +808,7 @@ impl FreeStack {
                     slot: fresh,
                 });
             }
-            let walk = Self::walk(links, layout, layout.index(head), fresh);
+            let walk = Self::walk(links, layout, self.spread, layout.index(head), fresh);
             if self.head.load(Ordering::Acquire) == head {
                 let free = walk?;
                 if layout.depth_bits != 0 && layout.depth(head) != free {
@@ -798,13 +827,14 @@ impl FreeStack {
     fn walk(
         links: Links<'_>,
         layout: HeadLayout,
+        spread: Spread,
         top: u32,
         fresh: u32,
     ) -> Result<u32, StackViolation> {
         let mut index = top;
         let mut free = 0;
         while index != layout.empty() {
-            if index >= fresh {
+            if index >= links.len() || spread.rank(index) >= fresh {
                 return Err(StackViolation {
                     what: "free stack holds a slot never handed out",
                     slot: index,
@@ -816,7 +846,7 @@ impl FreeStack {
                     slot: index,
                 });
             }
-            // SAFETY: `index < fresh <= links.len()`.
+            // SAFETY: `index < links.len()`, checked above.
             let next = unsafe { links.get(index) }.load(Ordering::Acquire);
             if next != NIL && next >= links.len() {
                 return Err(StackViolation {
@@ -832,66 +862,5 @@ impl FreeStack {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    fn table() -> [AtomicU32; 4] {
-        [const { AtomicU32::new(0) }; 4]
-    }
-
-    #[test]
-    fn pop_tag_wraps_without_losing_a_pop() {
-        let words = table();
-        // SAFETY: the table is local, aligned and only accessed atomically.
-        let links = unsafe { Links::new(NonNull::from(&words[0]), 3) };
-        let stack = FreeStack::new(3);
-        let first = stack.pop(links, ALLOCATED).unwrap();
-        // SAFETY: popped above.
-        unsafe { stack.push(links, first) }.unwrap();
-        // Jump the tag to its last value, as if 2^62 - 1 pops had happened.
-        let layout = stack.layout;
-        let last_tag = u64::MAX >> layout.tag_shift;
-        let head = stack.head.load(Ordering::Relaxed);
-        let jumped = (head & (layout.tag_unit - 1)) | last_tag << layout.tag_shift;
-        stack.head.store(jumped, Ordering::Relaxed);
-        let before = stack.counts();
-        assert_eq!(before.allocations, 1 + last_tag);
-        assert_eq!(before.live, 0);
-        let again = stack.pop(links, ALLOCATED).unwrap();
-        assert_eq!(again, first);
-        let after = stack.counts();
-        assert_eq!(stack.tag_wraps.load(Ordering::Relaxed), 1);
-        assert_eq!(after.allocations, before.allocations.wrapping_add(1));
-        assert_eq!(after.live, 1);
-        // SAFETY: popped above.
-        unsafe { stack.push(links, again) }.unwrap();
-        assert_eq!(stack.counts().deallocations, after.allocations);
-        assert_eq!(stack.check(links).ok().flatten(), Some(1));
-    }
-
-    #[test]
-    fn layouts_keep_at_least_32_tag_bits() {
-        for slots in [0, 1, 2, 3, 255, 256, 65_535, 65_536, u32::MAX - 2] {
-            let layout = HeadLayout::for_slots(slots);
-            assert!(layout.tag_bits() >= 32, "{slots}");
-            assert!(u64::from(slots) < 1 << layout.index_bits, "{slots}");
-            assert_eq!(layout.depth_bits != 0, slots < 65_536, "{slots}");
-        }
-    }
-
-    #[test]
-    fn double_free_of_the_top_slot_is_refused() {
-        let words = table();
-        // SAFETY: as above.
-        let links = unsafe { Links::new(NonNull::from(&words[0]), 2) };
-        let stack = FreeStack::new(2);
-        let slot = stack.pop(links, ALLOCATED).unwrap();
-        // SAFETY: popped above; the second push is the double free.
-        unsafe { stack.push(links, slot) }.unwrap();
-        // Pretend a racing free already read the word as live.
-        words[slot as usize].store(ALLOCATED, Ordering::Relaxed);
-        // SAFETY: as above.
-        let refused = unsafe { stack.push(links, slot) };
-        assert_eq!(refused, Err(AllocError::DoubleFree));
-    }
-}
+#[path = "free_slots_tests.rs"]
+mod tests;
