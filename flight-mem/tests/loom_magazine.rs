@@ -139,11 +139,11 @@ fn flush_races_shared_calls() {
     });
 }
 
-/// A pool of 33 slots, large enough for the spread fresh order (a grid of 2
-/// rows: ranks 0, 1, 2, 3 are slots 0, 16, 1, 17): two magazines take fresh
-/// batches concurrently, one thread frees through its magazine and the other
-/// through the pool (whose `never handed out` check maps the slot back to
-/// its rank), so both directions of the order race the fresh counter.
+/// A pool of 33 slots, so that the spread fresh order leaves index order
+/// (slots 0, 16, 32, 1, 17, …): two magazines take fresh batches
+/// concurrently, one thread frees through its magazine and the other through
+/// the pool (whose "never handed out" check compares the slot's code with
+/// the fresh code), so both directions of the order race the fresh counter.
 #[test]
 fn spread_fresh_batches_race() {
     builder().check(|| {

@@ -348,7 +348,8 @@ impl BlockPool {
     #[inline]
     fn live(&self) -> usize {
         // In-flight operations can make the count overshoot for a moment.
-        (self.stack.counts().live as usize).min(self.geometry().slots() as usize)
+        let slots = self.geometry().slots();
+        (self.stack.counts(slots).live as usize).min(slots as usize)
     }
 
     /// Where blocks and links are for the memory's actual address.
@@ -518,8 +519,8 @@ impl BlockPool {
 
     /// The statistics snapshot shared by `BlockPool` and `Pool`.
     pub(crate) fn snapshot(&self) -> AllocatorStats {
-        let counts = self.stack.counts();
         let slots = self.slots();
+        let counts = self.stack.counts(slots as u32);
         let live = (counts.live as usize).min(slots);
         let mut stats = AllocatorStats::empty(slots * self.stride);
         stats.used = live * self.stride;
@@ -546,7 +547,7 @@ impl BlockPool {
                 .wrapping_sub(self.memory.as_ptr().addr())
                 + slot as usize * self.stride,
         };
-        let fresh = self.stack.fresh();
+        let fresh = self.stack.fresh(geometry.slots());
         if fresh > geometry.slots() {
             return Err(violation("more slots handed out than exist", fresh));
         }

@@ -11,12 +11,14 @@
 //!   the top free slot, the *depth* (how many slots are on the stack), and a
 //!   *pop tag* that every pop increments and no push touches. The fields'
 //!   widths are fixed per pool from its slot count (see [Head layout]).
-//! * `fresh` counts the slots handed out at least once. They are handed out
-//!   in the order of [`Spread`] (spread over the side table so that slots in
-//!   use close together share no cache line of link words); a slot whose rank
-//!   in that order is at or above `fresh` has never been used, so neither its
-//!   link word nor its bytes need to be initialised: a pool works on garbage
-//!   memory with no init call.
+//! * `fresh` tells which slots have been handed out at least once. They are
+//!   handed out in the order of the `spread` module (spread over the side
+//!   table so that slots in use close together share no cache line of link
+//!   words), and `fresh` holds the code of the next one, so that slot `i` has
+//!   been used exactly when `spread::code(i) < fresh`; `spread::count` turns
+//!   it into the number of slots handed out. A slot never used has neither
+//!   its link word nor its bytes initialised: a pool works on garbage memory
+//!   with no init call.
 //!   Allocation pops the stack and takes a fresh slot only when the stack is
 //!   empty, so all `fresh` slots handed out so far have been live at once (see
 //!   [Statistics]). Exhaustion is exact: after finding no fresh slot,
@@ -167,7 +169,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::AllocError;
-use crate::pool::spread::Spread;
+use crate::pool::spread;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 
 /// Link value of the bottom free slot; as the head index: the stack is empty.
@@ -378,16 +380,14 @@ pub(crate) struct StackCounts {
 pub(crate) struct FreeStack {
     /// `(top free index, depth, pop tag)`, laid out by `layout`.
     head: AtomicU64,
-    /// The slots of ranks `0..fresh` in the `spread` order have been handed
-    /// out at least once.
+    /// The `spread` code of the next never-used slot: slots whose code is
+    /// below it have been handed out at least once.
     fresh: AtomicU32,
     /// How many times the pop tag wrapped around.
     tag_wraps: AtomicU32,
     /// Successful pushes, counted only when `head` has no depth field.
     pushes: AtomicU64,
     layout: HeadLayout,
-    /// Which slot is the `n`-th fresh one.
-    spread: Spread,
 }
 
 impl FreeStack {
@@ -402,16 +402,14 @@ impl FreeStack {
                 tag_wraps: AtomicU32::new(0),
                 pushes: AtomicU64::new(0),
                 layout,
-                spread: Spread::for_slots(max_slots),
             }
         }
     }
 
     /// Takes a free slot and marks its link word `mark` (a [`live_mark`]).
     ///
-    /// `links` must be the same table on every call, with at most the
-    /// `max_slots` given to `new` and at least one fewer (the fresh order,
-    /// [`Spread`], is laid out for those lengths).
+    /// `links` must be the same table (same length, at most the `max_slots`
+    /// given to `new`) on every call.
     #[inline]
     pub(crate) fn pop(&self, links: Links<'_>, mark: u32) -> Option<u32> {
         let index = match self.pop_free(links, false) {
@@ -438,17 +436,17 @@ impl FreeStack {
     #[inline]
     fn take_fresh(&self, capacity: u32) -> Option<u32> {
         // Once every slot has been used, one load is all this costs.
-        if self.fresh.load(Ordering::Relaxed) >= capacity {
+        if spread::count(capacity, self.fresh.load(Ordering::Relaxed)) >= capacity {
             return None;
         }
         // A fresh slot has no previous owner whose writes need ordering.
-        let rank = self
+        let code = self
             .fresh
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |fresh| {
-                (fresh < capacity).then(|| fresh + 1)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |code| {
+                (spread::count(capacity, code) < capacity).then(|| spread::next(capacity, code))
             })
             .ok()?;
-        Some(self.fresh_slot(rank, capacity))
+        Some(Self::fresh_slot(code, capacity))
     }
 
     /// Pops the top of the free stack. With `confirm`, an empty stack is
@@ -639,13 +637,18 @@ impl FreeStack {
         let capacity = links.len();
         if let Ok(first) = self
             .fresh
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |fresh| {
-                (fresh < capacity).then(|| fresh + want.min(capacity - fresh))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |code| {
+                let used = spread::count(capacity, code);
+                (used < capacity).then(|| {
+                    (0..want.min(capacity - used)).fold(code, |c, _| spread::next(capacity, c))
+                })
             })
         {
-            let taken = want.min(capacity - first);
-            for (slot, rank) in out.iter_mut().zip(first..first + taken) {
-                *slot = self.fresh_slot(rank, capacity);
+            let taken = want.min(capacity - spread::count(capacity, first));
+            let mut code = first;
+            for slot in &mut out[..taken as usize] {
+                *slot = Self::fresh_slot(code, capacity);
+                code = spread::next(capacity, code);
             }
             return taken as usize;
         }
@@ -733,12 +736,12 @@ impl FreeStack {
         Ok(ALLOCATED - mark)
     }
 
-    /// The slot of fresh rank `rank < capacity`. The check makes a table of
-    /// a length `Spread` was not laid out for (a bug) a panic, not an
-    /// out-of-bounds link; it runs once per slot's first use.
+    /// The slot of `code`, a cell of a `capacity`-slot table that `fresh`
+    /// just moved past. The check turns a wrong code (a bug) into a panic
+    /// rather than an out-of-bounds link; it runs once per slot's first use.
     #[inline]
-    fn fresh_slot(&self, rank: u32, capacity: u32) -> u32 {
-        let slot = self.spread.slot(rank);
+    fn fresh_slot(code: u32, capacity: u32) -> u32 {
+        let slot = spread::slot(code);
         assert!(slot < capacity, "flight-mem: fresh slot outside the pool");
         slot
     }
@@ -748,24 +751,25 @@ impl FreeStack {
     /// handed out before the caller's call is counted).
     #[inline(always)]
     fn handed_out(&self, index: u32) -> bool {
-        self.spread.rank(index) < self.fresh.load(Ordering::Relaxed)
+        spread::code(index) < self.fresh.load(Ordering::Relaxed)
     }
 
-    /// How many slots have been handed out at least once.
+    /// How many slots of the `len`-slot table have been handed out at least
+    /// once.
     #[inline]
-    pub(crate) fn fresh(&self) -> u32 {
-        self.fresh.load(Ordering::Relaxed)
+    pub(crate) fn fresh(&self, len: u32) -> u32 {
+        spread::count(len, self.fresh.load(Ordering::Relaxed))
     }
 
     /// The statistics derived from `head`, exact when no operation is in
     /// flight (see the module docs, "Statistics").
     #[inline]
-    pub(crate) fn counts(&self) -> StackCounts {
+    pub(crate) fn counts(&self, len: u32) -> StackCounts {
         let layout = self.layout;
         let head = self.head.load(Ordering::Relaxed);
         let wraps = u64::from(self.tag_wraps.load(Ordering::Relaxed));
-        // Read after `head`: every slot on the stack then is below it.
-        let fresh = self.fresh.load(Ordering::Relaxed);
+        // Read after `head`: every slot on the stack then was handed out.
+        let fresh = self.fresh(len);
         let pops = wraps
             .checked_shl(layout.tag_bits())
             .unwrap_or(0)
@@ -801,14 +805,15 @@ impl FreeStack {
         for _ in 0..CHECK_ATTEMPTS {
             let head = self.head.load(Ordering::Acquire);
             // Read after `head`: every index pushed by then is below it.
-            let fresh = self.fresh.load(Ordering::Acquire);
+            let code = self.fresh.load(Ordering::Acquire);
+            let fresh = spread::count(links.len(), code);
             if fresh > links.len() {
                 return Err(StackViolation {
                     what: "more fresh slots than slots",
                     slot: fresh,
                 });
             }
-            let walk = Self::walk(links, layout, self.spread, layout.index(head), fresh);
+            let walk = Self::walk(links, layout, layout.index(head), code, fresh);
             if self.head.load(Ordering::Acquire) == head {
                 let free = walk?;
                 if layout.depth_bits != 0 && layout.depth(head) != free {
@@ -827,14 +832,14 @@ impl FreeStack {
     fn walk(
         links: Links<'_>,
         layout: HeadLayout,
-        spread: Spread,
         top: u32,
+        code: u32,
         fresh: u32,
     ) -> Result<u32, StackViolation> {
         let mut index = top;
         let mut free = 0;
         while index != layout.empty() {
-            if index >= links.len() || spread.rank(index) >= fresh {
+            if index >= links.len() || spread::code(index) >= code {
                 return Err(StackViolation {
                     what: "free stack holds a slot never handed out",
                     slot: index,

@@ -21,18 +21,18 @@ fn pop_tag_wraps_without_losing_a_pop() {
     let head = stack.head.load(Ordering::Relaxed);
     let jumped = (head & (layout.tag_unit - 1)) | last_tag << layout.tag_shift;
     stack.head.store(jumped, Ordering::Relaxed);
-    let before = stack.counts();
+    let before = stack.counts(3);
     assert_eq!(before.allocations, 1 + last_tag);
     assert_eq!(before.live, 0);
     let again = stack.pop(links, ALLOCATED).unwrap();
     assert_eq!(again, first);
-    let after = stack.counts();
+    let after = stack.counts(3);
     assert_eq!(stack.tag_wraps.load(Ordering::Relaxed), 1);
     assert_eq!(after.allocations, before.allocations.wrapping_add(1));
     assert_eq!(after.live, 1);
     // SAFETY: popped above.
     unsafe { stack.push(links, again) }.unwrap();
-    assert_eq!(stack.counts().deallocations, after.allocations);
+    assert_eq!(stack.counts(3).deallocations, after.allocations);
     assert_eq!(stack.check(links).ok().flatten(), Some(1));
 }
 

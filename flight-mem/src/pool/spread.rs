@@ -15,103 +15,83 @@
 //!
 //! # The order
 //!
-//! Think of the first `16 · S` slots as a grid of `S` rows (`S` a power of
-//! two, `16 · S < slots`) by 16 columns, slot `16 · row + column`, so that a
-//! row is 16 consecutive link words. The `rank`-th never-used slot (`rank`
-//! counts the pool's fresh slots, the `fresh` counter of the free stack) is
-//! taken down the columns: ranks `0, 1, 2, …` are slots `0, 16, 32, …`, rank
-//! `S` is slot 1, and so on; slots from `16 · S` on are taken in index order.
-//! Both directions are a mask, two shifts and an or — no division:
+//! Think of a table of `n` slots as a grid of 16 columns, slot
+//! `16 · row + column`, so that a row is 16 consecutive link words (column
+//! `c` has `n / 16` rows, one more when `c < n mod 16`). Never-used slots are
+//! taken down the columns: slots `0, 16, 32, …`, then `1, 17, …`.
 //!
-//! * slot of a rank below `16 · S`: `(rank mod S) · 16 + rank / S`;
-//! * rank of a slot below `16 · S`: `(slot mod 16) · S + slot / 16`.
+//! The free stack's `fresh` word holds the *code* of the next cell to hand
+//! out, `column << 28 | row`, and the code of slot `i` is `i` rotated right
+//! by 4 bits. Codes compare in the order cells are handed out, so "slot `i`
+//! has been handed out" is `i.rotate_right(4) < fresh`: one rotation more
+//! than the index-order check `i < fresh`, on every free. Moving the code on
+//! and counting the cells before it (for the statistics) need the table
+//! length and sit on cold paths; none divides.
 //!
 //! # What it guarantees
 //!
-//! Two slots whose ranks differ by 1 to `S − 2` have link words at least 16
-//! words (64 bytes) apart, so they never share a cache line, whatever the
-//! table's alignment. Same column: different rows, `16 · |Δrow| ≥ 16` words
-//! apart. Neighbouring columns: ranks `c · S + r` and `(c + 1) · S + r'`
-//! differ by at most `S − 2` only if `r' ≤ r − 2`, so the words are
-//! `16 · (r − r') − 1 ≥ 31` apart. Columns further apart differ by more than
-//! `S` ranks. So while at most `S − 1` slots have ever been live at once (the
-//! pool's peak; a magazine's cached slots count), no two slots in use share a
-//! line, whichever thread, magazine or stack order they go through. `S` is at
-//! least a 32nd of the slots: 128 rows for 4,096 slots. Past that working
-//! set lines fill up as in index order.
+//! With `q = n / 16` full rows, two slots whose ranks in this order differ by
+//! 1 to `q − 2` have link words at least 16 words (64 bytes) apart, so they
+//! never share a cache line, whatever the table's alignment: in one column
+//! they are `16 · |Δrow| ≥ 16` words apart; in neighbouring columns, ranks
+//! closer than `q − 1` need rows at least 2 apart the other way, so the
+//! words are `16 · Δrow − 1 ≥ 31` apart; columns further apart are more than
+//! `q` ranks apart. So while at most `q − 1` slots (a 16th of the pool) have
+//! ever been live at once — the pool's peak; a magazine's cached slots count
+//! — no two slots in use share a line, whichever thread, magazine or stack
+//! order they go through. Past that working set lines fill up as in index
+//! order.
 //!
 //! The blocks follow the same order (block `i` belongs to slot `i`), so
 //! neighbouring fresh blocks are 16 blocks apart too: no false sharing on
-//! user data either, at the price of spatial locality while the pool is
-//! sparsely used (the first `S` allocations touch the whole first `16 · S`
-//! blocks' pages).
+//! user data either (blocks of 4 bytes or more), at the price of spatial
+//! locality while the pool is sparsely used (the first `q` allocations touch
+//! pages across the whole pool).
 
-/// Link words per 64-byte cache line.
-const PER_LINE: u32 = 16;
-const COLUMN_BITS: u32 = PER_LINE.trailing_zeros();
+/// Link words per 64-byte cache line: the columns of the grid.
+const COLUMNS: u32 = 16;
+const COLUMN_BITS: u32 = COLUMNS.trailing_zeros();
+const ROW_BITS: u32 = u32::BITS - COLUMN_BITS;
+const ROW_MASK: u32 = (1 << ROW_BITS) - 1;
 
-/// The fresh-slot order of one pool (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Spread {
-    /// `log2(S)`, the rows of the grid.
-    row_bits: u32,
-    /// `S` (1 without a grid).
-    rows: u32,
-    /// `16 · S`: ranks and slots from here on are in index order (0 for
-    /// pools too small for two rows, which keep index order throughout).
-    end: u32,
+/// The code of `slot`: `column << 28 | row`. Codes order slots the way they
+/// are handed out.
+#[inline(always)]
+pub(crate) const fn code(slot: u32) -> u32 {
+    slot.rotate_right(COLUMN_BITS)
 }
 
-impl Spread {
-    /// The order for a pool of at most `max_slots` slots, valid for any
-    /// table of `max_slots - 1` slots or more (memory that turns out
-    /// misaligned at run time loses at most one slot: see `BlockPool`).
-    pub(crate) const fn for_slots(max_slots: u32) -> Self {
-        let rows = max_slots.saturating_sub(1) >> COLUMN_BITS;
-        if rows < 2 {
-            return Self {
-                row_bits: 0,
-                rows: 1,
-                end: 0,
-            };
-        }
-        // The largest power of two at most `rows`: `16 · S <= max_slots - 1`.
-        let row_bits = u32::BITS - 1 - rows.leading_zeros();
-        Self {
-            row_bits,
-            rows: 1 << row_bits,
-            end: PER_LINE << row_bits,
-        }
-    }
+/// The slot whose code is `code` (which must be a cell of the table).
+#[inline]
+pub(crate) const fn slot(code: u32) -> u32 {
+    code.rotate_left(COLUMN_BITS)
+}
 
-    /// `S`: ranks closer than `S - 1` never share a line of link words.
-    #[cfg(test)]
-    pub(crate) const fn rows(self) -> u32 {
-        if self.end == 0 { 0 } else { self.rows }
-    }
+/// Rows of column `column` in a table of `len` slots.
+#[inline]
+const fn rows(len: u32, column: u32) -> u32 {
+    (len >> COLUMN_BITS) + (column < len % COLUMNS) as u32
+}
 
-    /// The slot handed out as the `rank`-th never-used one.
-    #[inline]
-    pub(crate) const fn slot(self, rank: u32) -> u32 {
-        if rank < self.end {
-            ((rank & ((1 << self.row_bits) - 1)) << COLUMN_BITS) | (rank >> self.row_bits)
-        } else {
-            rank
-        }
-    }
+/// How many cells come before `code` in the order: the slots handed out
+/// when `fresh` is `code`. `code` is a cell or the end code of the table.
+#[inline]
+pub(crate) const fn count(len: u32, code: u32) -> u32 {
+    let column = code >> ROW_BITS;
+    let extra = len % COLUMNS;
+    let before = if column < extra { column } else { extra };
+    column * (len >> COLUMN_BITS) + before + (code & ROW_MASK)
+}
 
-    /// The rank of `slot` in the fresh order: it has been handed out once
-    /// exactly when its rank is below the fresh count.
-    #[inline(always)]
-    pub(crate) const fn rank(self, slot: u32) -> u32 {
-        if slot < self.end {
-            // A multiplication by `S` rather than a shift by `row_bits`: one
-            // instruction fewer on x86-64 without BMI2 (no shift count to
-            // move into `cl`), on every free.
-            (slot & (PER_LINE - 1)) * self.rows + (slot >> COLUMN_BITS)
-        } else {
-            slot
-        }
+/// The code after `code` (a cell of the table), or the end code after the
+/// last cell (`count` of it is `len`).
+#[inline]
+pub(crate) const fn next(len: u32, code: u32) -> u32 {
+    let column = code >> ROW_BITS;
+    if (code & ROW_MASK) + 1 < rows(len, column) || column == COLUMNS - 1 {
+        code + 1
+    } else {
+        (column + 1) << ROW_BITS
     }
 }
 
@@ -122,8 +102,8 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// Pool sizes around every boundary of the grid (fewer under Miri).
-    fn sizes() -> impl Iterator<Item = u32> {
+    /// Table lengths around every boundary of the grid (fewer under Miri).
+    fn lengths() -> impl Iterator<Item = u32> {
         let large: &[u32] = if cfg!(miri) {
             &[]
         } else {
@@ -134,48 +114,63 @@ mod tests {
             .chain(large.iter().copied())
     }
 
+    /// The slots of a table in the order they are handed out, checking the
+    /// code arithmetic on the way.
+    fn order(len: u32) -> Vec<u32> {
+        let mut seen = vec![false; len as usize];
+        let mut code = 0;
+        let mut slots = Vec::new();
+        for rank in 0..len {
+            assert_eq!(count(len, code), rank, "{len}: code {code:#x}");
+            let slot = slot(code);
+            assert!(slot < len, "{len}: rank {rank} -> slot {slot}");
+            assert!(!seen[slot as usize], "{len}: slot {slot} twice");
+            seen[slot as usize] = true;
+            assert_eq!(super::code(slot), code);
+            slots.push(slot);
+            let after = next(len, code);
+            assert!(after > code, "{len}: codes must grow");
+            code = after;
+        }
+        assert_eq!(count(len, code), len, "{len}: the end code counts all");
+        slots
+    }
+
     #[test]
-    fn order_is_a_bijection_on_every_table_it_may_serve() {
-        for max in sizes() {
-            let spread = Spread::for_slots(max);
-            // The table may be one slot short (misaligned memory).
-            for len in [max.saturating_sub(1), max] {
-                let mut seen = vec![false; len as usize];
-                for rank in 0..len {
-                    let slot = spread.slot(rank);
-                    assert!(slot < len, "{max}/{len}: rank {rank} -> slot {slot}");
-                    assert!(!seen[slot as usize], "{max}/{len}: slot {slot} twice");
-                    seen[slot as usize] = true;
-                    assert_eq!(spread.rank(slot), rank, "{max}/{len}: slot {slot}");
+    fn order_is_a_bijection_with_growing_codes() {
+        for len in lengths() {
+            let slots = order(len);
+            // "Handed out" is `code(slot) < fresh`: exactly the slots before.
+            for (rank, &slot) in slots.iter().enumerate().step_by(7) {
+                let fresh = slots.get(rank + 1).map_or(u32::MAX, |&s| code(s));
+                assert!(code(slot) < fresh);
+                for &later in &slots[rank + 1..] {
+                    assert!(code(later) >= fresh, "{len}: slot {later}");
                 }
             }
         }
     }
 
     /// The property the magazines rely on: link words (4 bytes, slot `i` at
-    /// byte `4 i` of the table) of slots whose ranks are closer than `S - 1`
-    /// are at least 64 bytes apart, so they share no cache line at any table
-    /// alignment.
+    /// byte `4 i` of the table) of slots whose ranks are closer than
+    /// `len / 16 - 1` are at least 64 bytes apart, so they share no cache
+    /// line at any table alignment.
     #[test]
     fn close_ranks_never_share_a_line_of_link_words() {
-        for max in sizes() {
-            let spread = Spread::for_slots(max);
-            let rows = spread.rows();
-            let len = max.saturating_sub(1);
-            assert!(
-                max < 33 || u64::from(rows) * 32 >= u64::from(len),
-                "{max}: only {rows} rows"
-            );
-            // Every pair for small grids; for large ones the first ranks and
+        for len in lengths() {
+            let slots = order(len);
+            let rows = len / COLUMNS;
+            // Every pair for small tables; for large ones the first ranks and
             // the ranks around the first column boundary.
-            let firsts = (0..len.min(2 * rows))
-                .filter(|&rank| rows <= 256 || rank < 64 || rank.abs_diff(rows) < 64);
+            let firsts = (0..slots.len().min(2 * rows as usize))
+                .filter(|&rank| rows <= 256 || rank < 64 || rank.abs_diff(rows as usize) < 64);
             for first in firsts {
-                for second in first + 1..len.min(first + rows.saturating_sub(1)) {
-                    let words = spread.slot(first).abs_diff(spread.slot(second));
+                let close = (first + rows.saturating_sub(1) as usize).min(slots.len());
+                for second in first + 1..close {
+                    let words = slots[first].abs_diff(slots[second]);
                     assert!(
-                        words >= PER_LINE,
-                        "{max}: ranks {first} and {second} are {words} words apart"
+                        words >= COLUMNS,
+                        "{len}: ranks {first} and {second} are {words} words apart"
                     );
                 }
             }
@@ -184,14 +179,13 @@ mod tests {
 
     #[test]
     fn first_ranks_of_a_4096_slot_pool() {
-        let spread = Spread::for_slots(4_096);
-        assert_eq!(spread.rows(), 128);
-        let first: Vec<u32> = (0..4).map(|rank| spread.slot(rank)).collect();
-        assert_eq!(first, [0, 16, 32, 48]);
-        assert_eq!(spread.slot(127), 127 * 16);
-        assert_eq!(spread.slot(128), 1);
-        assert_eq!(spread.slot(2_048), 2_048);
-        // Tiny pools keep index order.
-        assert_eq!(Spread::for_slots(32).slot(5), 5);
+        let slots = order(4_096);
+        assert_eq!(slots[..4], [0, 16, 32, 48]);
+        assert_eq!(slots[255], 255 * 16);
+        assert_eq!(slots[256], 1);
+        assert_eq!(slots[4_095], 4_095);
+        // 21 slots: column 0..4 have 2 rows, the rest 1.
+        assert_eq!(order(21)[..8], [0, 16, 1, 17, 2, 18, 3, 19]);
+        assert_eq!(order(21)[8..12], [4, 20, 5, 6]);
     }
 }
