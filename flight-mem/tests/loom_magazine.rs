@@ -138,3 +138,43 @@ fn flush_races_shared_calls() {
         fixture.pool.check().unwrap();
     });
 }
+
+/// A pool of 33 slots, so that the spread fresh order leaves index order
+/// (slots 0, 16, 32, 1, 17, …): two magazines take fresh batches
+/// concurrently, one thread frees through its magazine and the other through
+/// the pool (whose "never handed out" check compares the slot's code with
+/// the fresh code), so both directions of the order race the fresh counter.
+#[test]
+fn spread_fresh_batches_race() {
+    builder().check(|| {
+        let fixture = Fixture::new(33);
+        let spawn = |me: u32| {
+            let fixture = fixture.clone();
+            thread::spawn(move || {
+                let magazine = fixture.pool.local();
+                let block = fixture.alloc(&magazine, me).expect("a fresh slot");
+                if me == 1 {
+                    fixture.free(&magazine, block, me);
+                } else {
+                    fixture.shadows[fixture.slot(block)].with_mut(|owner| {
+                        // SAFETY: exclusive access is what the model checks.
+                        unsafe {
+                            assert_eq!(*owner, me, "slot owned by two threads");
+                            *owner = 0;
+                        }
+                    });
+                    // SAFETY: allocated by this thread, freed once.
+                    unsafe { fixture.pool.free(block) }.unwrap();
+                }
+            })
+        };
+        let first = spawn(1);
+        let second = spawn(2);
+        first.join().unwrap();
+        second.join().unwrap();
+        let stats = fixture.pool.stats();
+        assert_eq!((stats.live, stats.used), (0, 0));
+        assert_eq!(stats.allocations, stats.deallocations);
+        fixture.pool.check().unwrap();
+    });
+}

@@ -96,7 +96,9 @@ proptest! {
     fn random_sequences_match_the_model(
         block_size in 1usize..200,
         align_log2 in 0u8..7,
-        count in 1usize..24,
+        // Up to 80 slots: pools from 33 slots on hand out fresh slots in
+        // the spread order (`pool/spread.rs`), with a grid of 2 or 4 rows.
+        count in 1usize..80,
         ops in ops(240, 6, 3, 0..MAX_OPS),
     ) {
         let align = 1 << align_log2;
@@ -260,7 +262,14 @@ fn bytes_for_gives_exactly_the_slots_asked_for() {
 
 #[test]
 fn misaligned_memory_is_aligned_up_at_run_time() {
-    let count = 6;
+    // 33 and 97 slots: the spread fresh order's grid (32 and 64 slots) must
+    // still fit the table when misalignment costs a slot.
+    for count in [6, 33, 97] {
+        misaligned_pool_of(count);
+    }
+}
+
+fn misaligned_pool_of(count: usize) {
     let bytes = BlockPool::bytes_for(32, 16, count);
     let base = leak_memory(bytes + 16, 16);
     for shift in [1, 4, 8, 15, 16] {

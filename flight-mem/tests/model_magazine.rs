@@ -2,7 +2,8 @@
 //! random allocations and frees through two magazines and the pool itself,
 //! interleaved, against a reference model of the live blocks (contents,
 //! disjointness, double frees refused) and of the exact statistics once the
-//! magazines are gone; the whole capacity comes back; plus a two-thread test.
+//! magazines are gone; the whole capacity comes back; plus a two-thread test
+//! and the cache-line separation of slots in use.
 
 mod common;
 
@@ -291,5 +292,63 @@ fn two_threads_with_magazines() {
     let stats = pool.stats();
     assert_eq!(stats.live, 0);
     assert_eq!(stats.allocations, stats.deallocations);
+    pool.check().unwrap();
+}
+
+/// The property two-thread scaling relies on (`pool/spread.rs`): while a
+/// pool's peak stays below its spread grid's row count (128 for 4,096
+/// slots), no two slots in use have link words in one 64-byte cache line,
+/// whatever mix of shared calls, magazine refills from fresh slots and from
+/// the stack handed them out. Link words are 4 bytes, slot `i`'s at byte
+/// `4 i` of the side table, so slot indices at least 16 apart suffice. In
+/// index order this fails at once (two magazines' first refills are slots
+/// `0..16` and `16..32`, and the shared calls' slots 0 and 1 are neighbours).
+#[test]
+fn slots_in_use_never_share_a_line_of_link_words() {
+    const SLOTS: usize = 4_096;
+    let memory = leak_memory(BlockPool::bytes_for(64, 8, SLOTS), 64);
+    let base = memory.as_ptr() as usize;
+    let pool = BlockPool::new(memory, 64, 8);
+    let layout = Layout::from_size_align(64, 8).unwrap();
+    let index = |block: NonNull<u8>| (block.as_ptr() as usize - base) / 64;
+    let separated = |live: &[NonNull<u8>]| {
+        for (n, &a) in live.iter().enumerate() {
+            for &b in &live[n + 1..] {
+                let words = index(a).abs_diff(index(b));
+                assert!(words >= 16, "slots {} and {}", index(a), index(b));
+            }
+        }
+    };
+    // As in the scaling bench: the shared path first, on its own.
+    let shared: Vec<_> = (0..2).map(|_| pool.allocate(layout).unwrap()).collect();
+    separated(&shared.iter().map(|b| b.cast()).collect::<Vec<_>>());
+    for block in shared {
+        // SAFETY: allocated above, freed once.
+        unsafe { pool.free(block.cast()) }.unwrap();
+    }
+    let rounds = if cfg!(miri) { 2 } else { 6 };
+    for round in 0..rounds {
+        let (a, b) = (pool.local(), pool.local());
+        let mut live: Vec<NonNull<u8>> = Vec::new();
+        // Interleaved, with frees between, so that later rounds refill from
+        // a stack in the order earlier rounds left it.
+        for step in 0..40 + 4 * round {
+            let via = if step % 3 == 0 { &b } else { &a };
+            live.push(via.allocate(layout).unwrap().cast());
+            if step % 5 == 4 {
+                let block = live.swap_remove(step % live.len());
+                // SAFETY: allocated above, freed once.
+                unsafe { via.free(block) }.unwrap();
+            }
+            separated(&live);
+        }
+        // `peak` is in bytes: fewer than 128 slots out of the stack at once.
+        assert!(pool.stats().peak < 128 * 64);
+        for block in live {
+            // SAFETY: as above.
+            unsafe { a.free(block) }.unwrap();
+        }
+    }
+    assert_eq!(pool.stats().live, 0);
     pool.check().unwrap();
 }

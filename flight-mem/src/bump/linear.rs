@@ -212,6 +212,13 @@ impl Bump {
 
     /// Allocates `layout` from the current frame. Inlined so that a constant
     /// layout folds into the caller's code: the fast path is one CAS.
+    ///
+    /// When the current offset already has the request's alignment (every
+    /// allocation of a run of equal, alignment-multiple sizes) the loop below
+    /// needs no padding arithmetic and no padding counter; otherwise it hands
+    /// over to [`Bump::bump`], which places the block exactly as before (the
+    /// padding is the same `-at mod align`, zero here), so placement and the
+    /// rollback argument are unchanged.
     #[inline]
     pub(crate) fn allocate(
         &self,
@@ -222,6 +229,52 @@ impl Bump {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return Err(err);
         }
+        let mut current = self.load();
+        loop {
+            let offset = current.offset();
+            let at = geometry.frame_base(current.epoch()).wrapping_add(offset);
+            if at.addr() & (layout.align() - 1) != 0 {
+                return self.allocate_padded(geometry, layout);
+            }
+            // No overflow, and no carry out of the offset and count fields:
+            // as in `bump` with `pad == 0`.
+            let end = offset + layout.size();
+            if end > geometry.frame_len {
+                return Err(self.refuse(geometry, current, layout));
+            }
+            let next = State(current.0 + layout.size() as u64 + State::ONE_BLOCK);
+            debug_assert_eq!(next, State::new(end, current.blocks() + 1, current.epoch()));
+            // AcqRel: as in `bump`.
+            match self.state.compare_exchange_weak(
+                current.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: `offset < end <= frame_len` (`check_request`
+                    // refused zero sizes), so `at` lies inside the frame,
+                    // which is inside the allocator's memory: not null.
+                    let ptr = unsafe { NonNull::new_unchecked(at) };
+                    return Ok(Bumped {
+                        block: NonNull::slice_from_raw_parts(ptr, layout.size()),
+                        before: current,
+                        after: next,
+                        pad: 0,
+                    });
+                }
+                Err(seen) => current = State(seen),
+            }
+        }
+    }
+
+    /// [`Bump::allocate`] for an offset that needs padding: the general loop,
+    /// and the padding counted. Inlined: out of line, the geometry would be
+    /// spilled to memory for the call, and a `Linear`'s constant
+    /// single-frame base (and a constant layout) would no longer fold into
+    /// the aligned loop.
+    #[inline]
+    fn allocate_padded(&self, geometry: Geometry, layout: Layout) -> Result<Bumped, AllocError> {
         match self.bump(geometry, layout) {
             Ok(bumped) => {
                 if bumped.pad != 0 {

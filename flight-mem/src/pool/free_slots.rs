@@ -11,11 +11,16 @@
 //!   the top free slot, the *depth* (how many slots are on the stack), and a
 //!   *pop tag* that every pop increments and no push touches. The fields'
 //!   widths are fixed per pool from its slot count (see [Head layout]).
-//! * `fresh` counts the slots handed out at least once. Slots at or above it
-//!   have never been used, so neither their link words nor their bytes need to
-//!   be initialised: a pool works on garbage memory with no init call.
+//! * `fresh` tells which slots have been handed out at least once. They are
+//!   handed out in the order of the `spread` module (spread over the side
+//!   table so that slots in use close together share no cache line of link
+//!   words), and `fresh` holds the code of the next one, so that slot `i` has
+//!   been used exactly when `spread::code(i) < fresh`; `spread::count` turns
+//!   it into the number of slots handed out. A slot never used has neither
+//!   its link word nor its bytes initialised: a pool works on garbage memory
+//!   with no init call.
 //!   Allocation pops the stack and takes a fresh slot only when the stack is
-//!   empty, so every slot below `fresh` has been live at once (see
+//!   empty, so all `fresh` slots handed out so far have been live at once (see
 //!   [Statistics]). Exhaustion is exact: after finding no fresh slot,
 //!   allocation pops once more, confirming an empty stack with a
 //!   read-modify-write of `head` (a plain load may return an out-of-date
@@ -164,6 +169,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::AllocError;
+use crate::pool::spread;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_hint};
 
 /// Link value of the bottom free slot; as the head index: the stack is empty.
@@ -374,7 +380,8 @@ pub(crate) struct StackCounts {
 pub(crate) struct FreeStack {
     /// `(top free index, depth, pop tag)`, laid out by `layout`.
     head: AtomicU64,
-    /// Slots `0..fresh` have been handed out at least once.
+    /// The `spread` code of the next never-used slot: slots whose code is
+    /// below it have been handed out at least once.
     fresh: AtomicU32,
     /// How many times the pop tag wrapped around.
     tag_wraps: AtomicU32,
@@ -409,8 +416,8 @@ impl FreeStack {
             Some(index) => index,
             None => self.pop_fresh_or_confirm(links)?,
         };
-        // SAFETY: `take_fresh` returns indices below `links.len()`, and only
-        // such indices are ever pushed (see `push`).
+        // SAFETY: `take_fresh` returns indices below `links.len()` (it checks
+        // each), and only such indices are ever pushed (see `push`).
         unsafe { links.get(index) }.store(mark, Ordering::Release);
         Some(index)
     }
@@ -429,15 +436,17 @@ impl FreeStack {
     #[inline]
     fn take_fresh(&self, capacity: u32) -> Option<u32> {
         // Once every slot has been used, one load is all this costs.
-        if self.fresh.load(Ordering::Relaxed) >= capacity {
+        if spread::count(capacity, self.fresh.load(Ordering::Relaxed)) >= capacity {
             return None;
         }
         // A fresh slot has no previous owner whose writes need ordering.
-        self.fresh
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |fresh| {
-                (fresh < capacity).then(|| fresh + 1)
+        let code = self
+            .fresh
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |code| {
+                (spread::count(capacity, code) < capacity).then(|| spread::next(capacity, code))
             })
-            .ok()
+            .ok()?;
+        Some(Self::fresh_slot(code, capacity))
     }
 
     /// Pops the top of the free stack. With `confirm`, an empty stack is
@@ -516,7 +525,7 @@ impl FreeStack {
     /// pointer break `RawAllocator::free`'s contract).
     #[inline]
     pub(crate) unsafe fn push(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
-        if index >= self.fresh.load(Ordering::Relaxed) {
+        if !self.handed_out(index) {
             // Never handed out: it is free already.
             return Err(AllocError::DoubleFree);
         }
@@ -628,13 +637,18 @@ impl FreeStack {
         let capacity = links.len();
         if let Ok(first) = self
             .fresh
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |fresh| {
-                (fresh < capacity).then(|| fresh + want.min(capacity - fresh))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |code| {
+                let used = spread::count(capacity, code);
+                (used < capacity).then(|| {
+                    (0..want.min(capacity - used)).fold(code, |c, _| spread::next(capacity, c))
+                })
             })
         {
-            let taken = want.min(capacity - first);
-            for (slot, index) in out.iter_mut().zip(first..first + taken) {
-                *slot = index;
+            let taken = want.min(capacity - spread::count(capacity, first));
+            let mut code = first;
+            for slot in &mut out[..taken as usize] {
+                *slot = Self::fresh_slot(code, capacity);
+                code = spread::next(capacity, code);
             }
             return taken as usize;
         }
@@ -709,7 +723,7 @@ impl FreeStack {
     /// the slot was ever handed out, that happened before this call.
     #[inline]
     pub(crate) unsafe fn take_back(&self, links: Links<'_>, index: u32) -> Result<u32, AllocError> {
-        if index >= self.fresh.load(Ordering::Relaxed) {
+        if !self.handed_out(index) {
             return Err(AllocError::DoubleFree);
         }
         // SAFETY: the caller's promise.
@@ -722,21 +736,40 @@ impl FreeStack {
         Ok(ALLOCATED - mark)
     }
 
-    /// How many slots have been handed out at least once.
+    /// The slot of `code`, a cell of a `capacity`-slot table that `fresh`
+    /// just moved past. The check turns a wrong code (a bug) into a panic
+    /// rather than an out-of-bounds link; it runs once per slot's first use.
     #[inline]
-    pub(crate) fn fresh(&self) -> u32 {
-        self.fresh.load(Ordering::Relaxed)
+    fn fresh_slot(code: u32, capacity: u32) -> u32 {
+        let slot = spread::slot(code);
+        assert!(slot < capacity, "flight-mem: fresh slot outside the pool");
+        slot
+    }
+
+    /// Whether slot `index` has been handed out at least once, so that its
+    /// link word has been written (a plain load: see `push` for why a slot
+    /// handed out before the caller's call is counted).
+    #[inline(always)]
+    fn handed_out(&self, index: u32) -> bool {
+        spread::code(index) < self.fresh.load(Ordering::Relaxed)
+    }
+
+    /// How many slots of the `len`-slot table have been handed out at least
+    /// once.
+    #[inline]
+    pub(crate) fn fresh(&self, len: u32) -> u32 {
+        spread::count(len, self.fresh.load(Ordering::Relaxed))
     }
 
     /// The statistics derived from `head`, exact when no operation is in
     /// flight (see the module docs, "Statistics").
     #[inline]
-    pub(crate) fn counts(&self) -> StackCounts {
+    pub(crate) fn counts(&self, len: u32) -> StackCounts {
         let layout = self.layout;
         let head = self.head.load(Ordering::Relaxed);
         let wraps = u64::from(self.tag_wraps.load(Ordering::Relaxed));
-        // Read after `head`: every slot on the stack then is below it.
-        let fresh = self.fresh.load(Ordering::Relaxed);
+        // Read after `head`: every slot on the stack then was handed out.
+        let fresh = self.fresh(len);
         let pops = wraps
             .checked_shl(layout.tag_bits())
             .unwrap_or(0)
@@ -772,14 +805,15 @@ impl FreeStack {
         for _ in 0..CHECK_ATTEMPTS {
             let head = self.head.load(Ordering::Acquire);
             // Read after `head`: every index pushed by then is below it.
-            let fresh = self.fresh.load(Ordering::Acquire);
+            let code = self.fresh.load(Ordering::Acquire);
+            let fresh = spread::count(links.len(), code);
             if fresh > links.len() {
                 return Err(StackViolation {
                     what: "more fresh slots than slots",
                     slot: fresh,
                 });
             }
-            let walk = Self::walk(links, layout, layout.index(head), fresh);
+            let walk = Self::walk(links, layout, layout.index(head), code, fresh);
             if self.head.load(Ordering::Acquire) == head {
                 let free = walk?;
                 if layout.depth_bits != 0 && layout.depth(head) != free {
@@ -799,12 +833,13 @@ impl FreeStack {
         links: Links<'_>,
         layout: HeadLayout,
         top: u32,
+        code: u32,
         fresh: u32,
     ) -> Result<u32, StackViolation> {
         let mut index = top;
         let mut free = 0;
         while index != layout.empty() {
-            if index >= fresh {
+            if index >= links.len() || spread::code(index) >= code {
                 return Err(StackViolation {
                     what: "free stack holds a slot never handed out",
                     slot: index,
@@ -816,7 +851,7 @@ impl FreeStack {
                     slot: index,
                 });
             }
-            // SAFETY: `index < fresh <= links.len()`.
+            // SAFETY: `index < links.len()`, checked above.
             let next = unsafe { links.get(index) }.load(Ordering::Acquire);
             if next != NIL && next >= links.len() {
                 return Err(StackViolation {
@@ -832,66 +867,5 @@ impl FreeStack {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    fn table() -> [AtomicU32; 4] {
-        [const { AtomicU32::new(0) }; 4]
-    }
-
-    #[test]
-    fn pop_tag_wraps_without_losing_a_pop() {
-        let words = table();
-        // SAFETY: the table is local, aligned and only accessed atomically.
-        let links = unsafe { Links::new(NonNull::from(&words[0]), 3) };
-        let stack = FreeStack::new(3);
-        let first = stack.pop(links, ALLOCATED).unwrap();
-        // SAFETY: popped above.
-        unsafe { stack.push(links, first) }.unwrap();
-        // Jump the tag to its last value, as if 2^62 - 1 pops had happened.
-        let layout = stack.layout;
-        let last_tag = u64::MAX >> layout.tag_shift;
-        let head = stack.head.load(Ordering::Relaxed);
-        let jumped = (head & (layout.tag_unit - 1)) | last_tag << layout.tag_shift;
-        stack.head.store(jumped, Ordering::Relaxed);
-        let before = stack.counts();
-        assert_eq!(before.allocations, 1 + last_tag);
-        assert_eq!(before.live, 0);
-        let again = stack.pop(links, ALLOCATED).unwrap();
-        assert_eq!(again, first);
-        let after = stack.counts();
-        assert_eq!(stack.tag_wraps.load(Ordering::Relaxed), 1);
-        assert_eq!(after.allocations, before.allocations.wrapping_add(1));
-        assert_eq!(after.live, 1);
-        // SAFETY: popped above.
-        unsafe { stack.push(links, again) }.unwrap();
-        assert_eq!(stack.counts().deallocations, after.allocations);
-        assert_eq!(stack.check(links).ok().flatten(), Some(1));
-    }
-
-    #[test]
-    fn layouts_keep_at_least_32_tag_bits() {
-        for slots in [0, 1, 2, 3, 255, 256, 65_535, 65_536, u32::MAX - 2] {
-            let layout = HeadLayout::for_slots(slots);
-            assert!(layout.tag_bits() >= 32, "{slots}");
-            assert!(u64::from(slots) < 1 << layout.index_bits, "{slots}");
-            assert_eq!(layout.depth_bits != 0, slots < 65_536, "{slots}");
-        }
-    }
-
-    #[test]
-    fn double_free_of_the_top_slot_is_refused() {
-        let words = table();
-        // SAFETY: as above.
-        let links = unsafe { Links::new(NonNull::from(&words[0]), 2) };
-        let stack = FreeStack::new(2);
-        let slot = stack.pop(links, ALLOCATED).unwrap();
-        // SAFETY: popped above; the second push is the double free.
-        unsafe { stack.push(links, slot) }.unwrap();
-        // Pretend a racing free already read the word as live.
-        words[slot as usize].store(ALLOCATED, Ordering::Relaxed);
-        // SAFETY: as above.
-        let refused = unsafe { stack.push(links, slot) };
-        assert_eq!(refused, Err(AllocError::DoubleFree));
-    }
-}
+#[path = "free_slots_tests.rs"]
+mod tests;

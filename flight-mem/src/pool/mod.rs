@@ -4,4 +4,5 @@
 pub(crate) mod block;
 pub(crate) mod free_slots;
 pub(crate) mod local;
+pub(crate) mod spread;
 pub(crate) mod typed;
