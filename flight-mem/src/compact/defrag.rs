@@ -26,7 +26,7 @@
 
 use core::fmt;
 
-use super::batch::{Batch, FIND};
+use super::batch::FIND;
 use super::plan::{Evacuation, Plan};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
@@ -200,13 +200,8 @@ impl Compact {
         };
         let mut cursor = Cursor::Start;
         while let Some(step) = self.state.with(|state| {
-            // The batch is kept in the state between calls; `step` needs it
-            // and the state apart.
-            let mut batch = state.batch;
-            batch.enabled = batched;
-            let step = self.step(state, g, budget, &mut report, &mut cursor, &mut batch);
-            state.batch = batch;
-            step
+            state.batch.enabled = batched;
+            self.step(state, g, budget, &mut report, &mut cursor)
         }) {
             progress(&step);
         }
@@ -233,36 +228,35 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
-        batch: &mut Batch,
     ) -> Option<DefragStep> {
         while !state.sliding {
             let copied = report.bytes_moved + report.bytes_abandoned;
-            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied, batch) {
+            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied) {
                 Plan::Slide => break,
                 Plan::OverBudget => {
-                    batch.unpop();
+                    state.batch.unpop();
                     report.done = false;
                     return None;
                 }
                 Plan::Move(evacuation) => evacuation,
             };
             if report.blocks_moved + report.abandoned >= budget.max_moves {
-                batch.unpop();
+                state.batch.unpop();
                 report.done = false;
                 return None;
             }
-            batch.made();
+            state.batch.made();
             match self.evacuate(state, g, report, evacuation) {
                 Some(step) => {
                     if step.moved {
                         // Our own move: the rest of the batch expects it.
-                        batch.epoch = state.epoch;
+                        state.batch.epoch = state.epoch;
                     } else {
-                        batch.clear();
+                        state.batch.clear();
                     }
                     return Some(step);
                 }
-                None => batch.clear(),
+                None => state.batch.clear(),
             }
         }
         self.slide(state, g, budget, report, cursor)
@@ -276,19 +270,19 @@ impl Compact {
         g: Geometry,
         max_bytes: usize,
         spent: usize,
-        batch: &mut Batch,
     ) -> Plan {
         // The planner's own first checks (a scope, the phase's bound).
         if self.scoped_hint() || state.evacuations > 2 * state.counters.live() as u64 + 16 {
-            batch.clear();
+            state.batch.clear();
             return Plan::Slide;
         }
-        let mut planned = batch.pop(state.epoch, max_bytes);
+        let mut planned = state.batch.pop(state.epoch, max_bytes);
         if planned.is_none()
             && let Some(window) = self.window(state, g, max_bytes)
         {
-            self.plan_batch(state, g, max_bytes, window, batch);
-            planned = batch.pop(state.epoch, max_bytes);
+            let (first, epoch) = (state.first, state.epoch);
+            self.plan_batch(first, epoch, g, max_bytes, window, &mut state.batch);
+            planned = state.batch.pop(state.epoch, max_bytes);
         }
         match planned {
             Some(mut e) => {
