@@ -29,7 +29,7 @@ use core::fmt;
 use super::batch::FIND;
 use super::plan::{Evacuation, Plan};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
-use super::{Compact, Geometry, Handle, State, extent};
+use super::{Compact, Geometry, Handle, State};
 use crate::sync::Ordering;
 
 /// How much one [`Compact::defragment`] call may do.
@@ -83,7 +83,7 @@ pub struct DefragReport {
     pub bytes_abandoned: usize,
     /// Blocks that were to move but are longer than `max_bytes`.
     pub oversized: usize,
-    done: bool,
+    pub(super) done: bool,
 }
 
 impl DefragReport {
@@ -141,16 +141,72 @@ pub struct DefragStep {
     pub blocks_moved: usize,
 }
 
-/// Where the next step starts.
+/// Where the next slide starts.
 #[derive(Clone, Copy)]
-enum Cursor {
-    Start,
-    /// After this block, if it is still live.
-    After(Handle),
+pub(super) struct Cursor {
+    /// After this block, if it is still live; else from the start.
+    pub(super) after: Option<Handle>,
+    /// Every block before the cursor sits at its target: the walk that got
+    /// here skipped none (pinned, oversized, abandoned). Only such a cursor
+    /// may be kept for the next call (`State::resume`).
+    pub(super) clean: bool,
+}
+
+impl Cursor {
+    pub(super) const START: Self = Self {
+        after: None,
+        clean: true,
+    };
+}
+
+/// The most slides one step makes as one run (one copy).
+pub(super) const RUN: usize = 16;
+
+/// The moves one step made, for the progress callback: one move, or a run
+/// of slides made with one copy.
+pub(super) struct Steps {
+    items: [DefragStep; RUN],
+    len: usize,
+}
+
+impl Steps {
+    pub(super) const fn new() -> Self {
+        const NONE: DefragStep = DefragStep {
+            handle: Handle {
+                index: super::NIL,
+                generation: 0,
+            },
+            from: 0,
+            to: 0,
+            len: 0,
+            moved: false,
+            bytes_moved: 0,
+            blocks_moved: 0,
+        };
+        Self {
+            items: [NONE; RUN],
+            len: 0,
+        }
+    }
+
+    pub(super) fn one(step: DefragStep) -> Self {
+        let mut steps = Self::new();
+        steps.push(step);
+        steps
+    }
+
+    pub(super) fn push(&mut self, step: DefragStep) {
+        self.items[self.len] = step;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[DefragStep] {
+        &self.items[..self.len]
+    }
 }
 
 /// Why a move did not happen.
-enum Refused {
+pub(super) enum Refused {
     /// A pin, writer or [`PinnedAll`](super::PinnedAll) was there before
     /// the copy started.
     Pinned,
@@ -185,8 +241,11 @@ impl Compact {
         self.defragment_planned(budget, progress, true)
     }
 
-    /// `defragment_with`, with evacuations planned in batches or (for the
-    /// test that compares the two) one step at a time.
+    /// `defragment_with` with its fast paths (evacuations planned in
+    /// batches, slides in runs, slide walks resumed from the last call) or
+    /// (`batched` false, for the test that compares the two) without:
+    /// evacuations planned one step at a time, one slide per step, every
+    /// call's walk from the start.
     pub(super) fn defragment_planned(
         &self,
         budget: DefragBudget,
@@ -198,12 +257,23 @@ impl Compact {
             largest_free_before: self.state.with(|state| self.largest_free(state, g)),
             ..DefragReport::default()
         };
-        let mut cursor = Cursor::Start;
-        while let Some(step) = self.state.with(|state| {
+        // A slide walk that the last call left with every block before it
+        // in place, and nothing allocated, freed or moved since, resumes
+        // there instead of walking those blocks again.
+        let mut cursor = self.state.with(|state| match state.resume {
+            Some((epoch, handle)) if epoch == state.epoch && batched => Cursor {
+                after: Some(handle),
+                clean: true,
+            },
+            _ => Cursor::START,
+        });
+        while let Some(steps) = self.state.with(|state| {
             state.batch.enabled = batched;
             self.step(state, g, budget, &mut report, &mut cursor)
         }) {
-            progress(&step);
+            for step in steps.as_slice() {
+                progress(step);
+            }
         }
         report.largest_free_after = self.state.with(|state| self.largest_free(state, g));
         report
@@ -228,7 +298,7 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
-    ) -> Option<DefragStep> {
+    ) -> Option<Steps> {
         while !state.sliding {
             let copied = report.bytes_moved + report.bytes_abandoned;
             let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied) {
@@ -254,7 +324,7 @@ impl Compact {
                     } else {
                         state.batch.clear();
                     }
-                    return Some(step);
+                    return Some(Steps::one(step));
                 }
                 None => state.batch.clear(),
             }
@@ -349,98 +419,10 @@ impl Compact {
         })
     }
 
-    /// Finds the next block to slide after `cursor` and slides it; `None`
-    /// when the walk ends or the budget is spent (`report.done` says which).
-    fn slide(
-        &self,
-        state: &mut State,
-        g: Geometry,
-        budget: DefragBudget,
-        report: &mut DefragReport,
-        cursor: &mut Cursor,
-    ) -> Option<DefragStep> {
-        let (mut end, mut cur) = (0, state.first);
-        if let Cursor::After(handle) = *cursor
-            && let Some(slot) = self.slot(g, handle.index)
-            && self.contains(handle)
-        {
-            // Under the lock a live block stays live and in place.
-            end = slot.offset() + extent(slot.len());
-            cur = self.links(g, handle.index).next();
-        }
-        while cur != super::NIL {
-            let slot = self.slot_locked(g, cur);
-            let links = self.links(g, cur);
-            let word = slot.state.load(Ordering::Relaxed);
-            let from = slot.offset();
-            let len = slot.len();
-            let align = links.align();
-            let handle = Handle {
-                index: cur,
-                generation: super::table::generation(word),
-            };
-            // `from` itself is aligned and at or after `end`, so the target
-            // exists and is at most `from`.
-            let to = Compact::place(g, end, align).unwrap_or(from).min(from);
-            if to < from {
-                let copied = report.bytes_moved + report.bytes_abandoned;
-                if pins(word) != 0 || word & WRITER != 0 || self.scoped_hint() {
-                    report.skipped_pinned += 1;
-                } else if len > budget.max_bytes {
-                    report.oversized += 1;
-                } else if report.blocks_moved + report.abandoned >= budget.max_moves
-                    || len > budget.max_bytes - copied
-                {
-                    report.done = false;
-                    return None;
-                } else {
-                    let moved = self.relocate(g, slot, word, from, to, len);
-                    match moved {
-                        Ok(()) => {
-                            report.bytes_moved += len;
-                            report.blocks_moved += 1;
-                            state.blocks_moved += 1;
-                            state.bytes_moved += len as u64;
-                            state.epoch += 1;
-                            // The first phase is over until the layout
-                            // changes (allocate, free).
-                            state.sliding = true;
-                        }
-                        Err(Refused::Pinned) => {
-                            report.skipped_pinned += 1;
-                            end = from + extent(len);
-                            cur = links.next();
-                            continue;
-                        }
-                        Err(Refused::Abandoned) => {
-                            report.abandoned += 1;
-                            report.bytes_abandoned += len;
-                            state.moves_abandoned += 1;
-                        }
-                    }
-                    *cursor = Cursor::After(handle);
-                    return Some(DefragStep {
-                        handle,
-                        from,
-                        to,
-                        len,
-                        moved: moved.is_ok(),
-                        bytes_moved: report.bytes_moved,
-                        blocks_moved: report.blocks_moved,
-                    });
-                }
-            }
-            end = from + extent(len);
-            cur = links.next();
-        }
-        report.done = true;
-        None
-    }
-
     /// Moves the block of `slot` (state `word`, unpinned when read) from
     /// `from` down to `to`. Called under the lock, so the block can be
     /// neither freed nor moved by anyone else meanwhile.
-    fn relocate(
+    pub(super) fn relocate(
         &self,
         g: Geometry,
         slot: &Slot,
@@ -537,7 +519,7 @@ impl Compact {
 ///
 /// `src..src + len` is valid for reads and `dst..dst + len` for writes; they
 /// do not overlap unless `overlapping`.
-unsafe fn copy(src: *const u8, dst: *mut u8, len: usize, overlapping: bool) {
+pub(super) unsafe fn copy(src: *const u8, dst: *mut u8, len: usize, overlapping: bool) {
     #[cfg(not(loom))]
     {
         if overlapping {

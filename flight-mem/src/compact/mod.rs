@@ -7,6 +7,7 @@ mod entry;
 mod pin;
 mod plan;
 mod scope;
+mod slide;
 mod table;
 
 use core::alloc::Layout;
@@ -207,6 +208,13 @@ struct State {
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
+    /// Where the next `defragment` call's slide walk may resume: after this
+    /// block, if the epoch is still this one (every block before it sat at
+    /// its target when the last call passed it; see the `slide` module).
+    resume: Option<(u64, Handle)>,
+    /// Runs of slides made (each one copy of two or more blocks), for the
+    /// tests that check runs happen.
+    runs: u64,
     /// Bumped by every allocation, free and move (64 bits: it never
     /// wraps): a planned batch of moves is valid only at the epoch it
     /// expects (see the `batch` module).
@@ -333,6 +341,8 @@ impl Compact {
                     evacuations: 0,
                     window: None,
                     sliding: false,
+                    resume: None,
+                    runs: 0,
                     epoch: 0,
                     largest_free: (u64::MAX, 0),
                     batch: batch::Batch::new(),
