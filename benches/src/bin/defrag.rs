@@ -198,14 +198,14 @@ fn fragment(sizes: Sizes, seed: u64) -> (&'static Compact, usize, Vec<Handle>, u
 }
 
 /// Defragments with the 256 KiB budget until the largest free range
-/// reaches `goal`: calls, the moves made `(from, to, len)`, the time inside
-/// `defragment`.
+/// reaches `goal` (`usize::MAX`: until `done()`): calls, the moves made
+/// `(from, to, len)`, the time inside `defragment`.
 fn defragment_until(
     compact: &Compact,
     goal: usize,
 ) -> (usize, Vec<(usize, usize, usize)>, Duration) {
     let (mut calls, mut moves, mut time) = (0, Vec::new(), Duration::ZERO);
-    while compact.stats().largest_free < goal {
+    while goal == usize::MAX || compact.stats().largest_free < goal {
         let start = Instant::now();
         let report = compact.defragment_with(
             DefragBudget {
@@ -225,13 +225,28 @@ fn defragment_until(
     (calls, moves, time)
 }
 
-/// The time `memmove` takes for the same moves on a plain 16 MiB buffer:
-/// the copying alone, the floor of any compaction that makes these moves.
-fn memmove_time(moves: &[(usize, usize, usize)]) -> Duration {
+/// The time `memmove` takes for the same moves on a plain 16 MiB buffer
+/// (after making the moves of `before` untimed): the copying alone, the
+/// floor of any compaction that makes these moves.
+fn memmove_time(before: &[(usize, usize, usize)], moves: &[(usize, usize, usize)]) -> Duration {
     let mut buffer = vec![1u8; REGION];
+    replay(&mut buffer, before);
     let start = Instant::now();
     replay(&mut buffer, moves);
     start.elapsed()
+}
+
+/// `defragment_until(compact, usize::MAX)`, under its own name for
+/// callgrind's `--toggle-collect`.
+#[inline(never)]
+fn to_done(compact: &Compact) -> (usize, Vec<(usize, usize, usize)>, Duration) {
+    defragment_until(compact, usize::MAX)
+}
+
+/// `replay`, under its own name for callgrind's `--toggle-collect`.
+#[inline(never)]
+fn replay_done(buffer: &mut [u8], moves: &[(usize, usize, usize)]) {
+    replay(buffer, moves);
 }
 
 /// The moves on `buffer`; its own function so that callgrind can count it
@@ -248,7 +263,15 @@ fn replay(buffer: &mut [u8], moves: &[(usize, usize, usize)]) {
 /// disturbed) run, the other columns are identical across runs.
 const RUNS: usize = 3;
 
-fn fragmenting(sizes: Sizes, seed: u64) {
+/// What the second table (on from 95 % to `done()`) prints, per row.
+struct Rest {
+    calls: usize,
+    moves: Vec<(usize, usize, usize)>,
+    time: Duration,
+    memmove: Duration,
+}
+
+fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
     let (compact, base, live, filled) = fragment(sizes, seed);
     let stats = compact.compact_stats();
     let free = stats.allocator.free();
@@ -271,16 +294,36 @@ fn fragmenting(sizes: Sizes, seed: u64) {
     }
     compact.check().unwrap();
     let largest_after = compact.stats().largest_free;
+    // On to `done()`: the sliding phase.
+    let (rest_calls, rest_moves, mut rest_time) = defragment_until(compact, usize::MAX);
+    for &h in &live {
+        assert!(
+            compact
+                .get(h)
+                .unwrap()
+                .iter()
+                .all(|&b| b == h.index() as u8)
+        );
+    }
+    assert_eq!(compact.compact_stats().holes, 0);
+    compact.check().unwrap();
     for _ in 1..RUNS {
         let (again, _, _, _) = fragment(sizes, seed);
         let (c, m, t) = defragment_until(again, goal);
         assert_eq!((c, &m), (calls, &moves), "the workload is deterministic");
         time = time.min(t);
+        let (c, m, t) = defragment_until(again, usize::MAX);
+        assert_eq!((c, &m), (rest_calls, &rest_moves), "deterministic");
+        rest_time = rest_time.min(t);
     }
-    let memcpy = (0..RUNS).map(|_| memmove_time(&moves)).min().unwrap();
+    let memcpy = (0..RUNS).map(|_| memmove_time(&[], &moves)).min().unwrap();
+    let rest_memmove = (0..RUNS)
+        .map(|_| memmove_time(&moves, &rest_moves))
+        .min()
+        .unwrap();
     let mb = moved as f64 / (1 << 20) as f64;
     println!(
-        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs |",
+        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs | {:.2}× |",
         sizes.name(),
         seed,
         live.len(),
@@ -294,7 +337,14 @@ fn fragmenting(sizes: Sizes, seed: u64) {
         moved as f64 / window.max(1) as f64,
         time.as_secs_f64() * 1e6 / mb,
         memcpy.as_secs_f64() * 1e6 / mb,
+        time.as_secs_f64() / memcpy.as_secs_f64(),
     );
+    Rest {
+        calls: rest_calls,
+        moves: rest_moves,
+        time: rest_time,
+        memmove: rest_memmove,
+    }
 }
 
 /// The blocks and indices the read benchmark uses.
@@ -493,7 +543,30 @@ fn main() {
         let free = compact.stats().free();
         let goal = (free as f64 * 0.95).ceil() as usize;
         let (_, moves, _) = defragment_until(compact, goal);
-        black_box(memmove_time(&moves));
+        black_box(memmove_time(&[], &moves));
+        let moved: usize = moves.iter().map(|m| m.2).sum();
+        println!("moved {moved}");
+        return;
+    }
+    if let [_, mode, sizes] = &args[..]
+        && mode == "icount-done"
+    {
+        // The same, from 95 % on to `done()` (the sliding phase): only the
+        // second `defragment_planned` calls and `replay` are to be counted,
+        // so the first phase's run here untimed and uncounted is the
+        // caller's `--toggle-collect` business (see the script).
+        let sizes = match sizes.as_str() {
+            "uniform" => Sizes::Uniform,
+            _ => Sizes::LogUniform,
+        };
+        let (compact, _, _, _) = fragment(sizes, 1);
+        let free = compact.stats().free();
+        let goal = (free as f64 * 0.95).ceil() as usize;
+        let (_, first, _) = defragment_until(compact, goal);
+        let mut buffer = vec![1u8; REGION];
+        replay(&mut buffer, &first);
+        let (_, moves, _) = to_done(compact);
+        replay_done(&mut buffer, &moves);
         let moved: usize = moves.iter().map(|m| m.2).sum();
         println!("moved {moved}");
         return;
@@ -511,14 +584,32 @@ fn main() {
         "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
     );
     println!(
-        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB |"
+        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB | ratio |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rests = Vec::new();
     for sizes in [Sizes::LogUniform, Sizes::Uniform] {
         for seed in [1, 2, 3] {
             if !reads_only {
-                fragmenting(sizes, seed);
+                rests.push((sizes, seed, fragmenting(sizes, seed)));
             }
+        }
+    }
+    if !reads_only {
+        println!(
+            "\n### Then on to `done()` (the sliding phase), same budget\n\n| sizes | seed | calls | MiB moved | time per MiB moved | memmove per MiB | ratio |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for (sizes, seed, rest) in &rests {
+            let mb = rest.moves.iter().map(|m| m.2).sum::<usize>() as f64 / (1 << 20) as f64;
+            println!(
+                "| {} | {seed} | {} | {mb:.2} ({} blocks) | {:.0} µs | {:.0} µs | {:.2}× |",
+                sizes.name(),
+                rest.calls,
+                rest.moves.len(),
+                rest.time.as_secs_f64() * 1e6 / mb,
+                rest.memmove.as_secs_f64() * 1e6 / mb,
+                rest.time.as_secs_f64() / rest.memmove.as_secs_f64(),
+            );
         }
     }
     if moves_only {
