@@ -4,13 +4,19 @@
 # access runs 100,000 and 1,000,000 reads, and the difference / 900,000 is
 # one read (set-up and the shared loop's fixed costs cancel; the loop's own
 # per-read instructions — index load, mask, add — are in every row).
-# Usage: bash benches/defrag-icount.sh      (about a minute)
+# Usage: bash benches/defrag-icount.sh      (about 90 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 source benches/callgrind.sh
-cargo build -q --release -p flight-mem-benches --bin defrag
-bin="$target/release/defrag"
+# DEFRAG_BIN: count another build of the benchmark (say, of an older
+# commit, for a before/after table) instead of building this one.
+if [ -n "${DEFRAG_BIN:-}" ]; then
+  bin="$DEFRAG_BIN"
+else
+  cargo build -q --release -p flight-mem-benches --bin defrag
+  bin="$target/release/defrag"
+fi
 instructions() { callgrind_ir "$bin" icount "$1" "$2"; }
 echo "| access | instructions per read |"
 echo "|---|---:|"

@@ -491,6 +491,36 @@ fn get_versus_index() {
         }
         best
     };
+    // What one store-load barrier costs here, the least a per-access pin
+    // that a concurrent mover must respect needs (see BENCHMARKS.md): one
+    // locked increment of a single uncontended counter around the raw read,
+    // and the announce-then-read of a per-reader epoch (a plain store, a
+    // `SeqCst` fence, the raw read, a release store).
+    fn timed(reads: &Reads, f: impl Fn(usize) -> u8) -> f64 {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            black_box(reads.run(READS, &f));
+            best = best.min(start.elapsed().as_secs_f64() * 1e9 / READS as f64);
+        }
+        best
+    }
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let one_locked = timed(&reads, |i| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // SAFETY: as in `Reads::access`.
+        unsafe { *reads.ptrs[i].add(5) }
+    });
+    let epoch = std::sync::atomic::AtomicU64::new(0);
+    let epoch_fenced = timed(&reads, |i| {
+        use std::sync::atomic::{Ordering::*, fence};
+        epoch.store(i as u64 + 1, Relaxed);
+        fence(SeqCst);
+        // SAFETY: as in `Reads::access`.
+        let b = unsafe { *reads.ptrs[i].add(5) };
+        epoch.store(0, Release);
+        b
+    });
     let get = time("get");
     let pin_all = time("pin_all");
     let handle_floor = time("handle_floor");
@@ -504,6 +534,16 @@ fn get_versus_index() {
         "| floor of any atomic pin: `fetch_add`, raw read, `fetch_sub` | {pin_floor:.2} ns | {:.2} | {:+.2} ns |",
         pin_floor / index,
         pin_floor - raw
+    );
+    println!(
+        "| one locked instruction: `fetch_add` of one counter, raw read | {one_locked:.2} ns | {:.2} | {:+.2} ns |",
+        one_locked / index,
+        one_locked - raw
+    );
+    println!(
+        "| per-reader epoch: store, `fence(SeqCst)`, raw read, release store | {epoch_fenced:.2} ns | {:.2} | {:+.2} ns |",
+        epoch_fenced / index,
+        epoch_fenced - raw
     );
     println!(
         "| floor of any handle: `handles[i]` → plain `(generation, offset)` table → checked → byte | {handle_floor:.2} ns | {:.2} | {:+.2} ns |",

@@ -29,7 +29,7 @@ use core::fmt;
 use super::batch::FIND;
 use super::plan::{Evacuation, Plan};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
-use super::{Compact, Geometry, Handle, State};
+use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
 /// How much one [`Compact::defragment`] call may do.
@@ -254,7 +254,7 @@ impl Compact {
     ) -> DefragReport {
         let g = self.geometry();
         let mut report = DefragReport {
-            largest_free_before: self.state.with(|state| self.largest_free(state, g)),
+            largest_free_before: self.state.with(|state| self.largest(state, g)),
             ..DefragReport::default()
         };
         // A slide walk that the last call left with every block before it
@@ -275,17 +275,8 @@ impl Compact {
                 progress(step);
             }
         }
-        report.largest_free_after = self.state.with(|state| self.largest_free(state, g));
+        report.largest_free_after = self.state.with(|state| self.largest(state, g));
         report
-    }
-
-    /// The largest free range: remembered from the last walk if the layout
-    /// has not changed since.
-    fn largest_free(&self, state: &mut State, g: Geometry) -> usize {
-        if state.largest_free.0 != state.epoch {
-            state.largest_free = (state.epoch, self.scan(state, g).largest_free);
-        }
-        state.largest_free.1
     }
 
     /// Makes the next move: an evacuation while the first phase has one
@@ -381,6 +372,8 @@ impl Compact {
             generation: super::table::generation(word),
         };
         state.evacuations += 1;
+        let ext = extent(e.len);
+        let (before, after) = self.gaps_around(g, e.index, e.from, ext);
 
         let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
         match moved {
@@ -397,6 +390,9 @@ impl Compact {
                     self.unlink(state, g, e.index);
                     self.link_after(state, g, e.index, e.after);
                 }
+                state.largest.vacate(before, ext, after);
+                let (before, after) = self.gaps_around(g, e.index, e.to, ext);
+                state.largest.occupy(before, ext, after);
             }
             Err(Refused::Pinned) => {
                 report.skipped_pinned += 1;

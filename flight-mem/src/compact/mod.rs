@@ -4,6 +4,7 @@ mod batch;
 mod check;
 mod defrag;
 mod entry;
+mod gaps;
 mod pin;
 mod plan;
 mod scope;
@@ -219,10 +220,8 @@ struct State {
     /// wraps): a planned batch of moves is valid only at the epoch it
     /// expects (see the `batch` module).
     epoch: u64,
-    /// The largest free range and the epoch it was measured at, so that a
-    /// `defragment` call after another, with nothing allocated, freed or
-    /// moved in between, does not walk the blocks again for its report.
-    largest_free: (u64, usize),
+    /// The largest free range, kept up to date (see the `gaps` module).
+    largest: gaps::Largest,
     /// Evacuations planned but not made yet (see the `batch` module).
     batch: batch::Batch,
 }
@@ -344,7 +343,7 @@ impl Compact {
                     resume: None,
                     runs: 0,
                     epoch: 0,
-                    largest_free: (u64::MAX, 0),
+                    largest: gaps::Largest::UNKNOWN,
                     batch: batch::Batch::new(),
                 }),
             }
@@ -514,6 +513,8 @@ impl Compact {
             .align_log2
             .store(align.trailing_zeros(), Ordering::Relaxed);
         self.link_after(state, g, index, prev);
+        let (before, after) = self.gaps_around(g, index, offset, ext);
+        state.largest.occupy(before, ext, after);
         // Release: the zeroed bytes and the fields above happen before any
         // pin that sees the block live.
         slot.state.store(word | LIVE, Ordering::Release);
@@ -664,8 +665,10 @@ impl Compact {
                     Err(now) => marked = now,
                 }
             }
-            self.unlink(state, g, handle.index);
             let len = slot.len.load(Ordering::Relaxed) as usize;
+            let (before, after) = self.gaps_around(g, handle.index, slot.offset(), extent(len));
+            state.largest.vacate(before, extent(len), after);
+            self.unlink(state, g, handle.index);
             state.counters.freed(len, extent(len));
             state.evacuations = 0;
             state.window = None;

@@ -381,7 +381,7 @@ impl Compact {
         }
         let free = g.capacity - state.counters.used;
         let goal = goal(free);
-        if self.scan(state, g).largest_free >= goal {
+        if self.largest(state, g) >= goal {
             return None;
         }
         let blocks = || self.blocks(state, g, max_bytes);

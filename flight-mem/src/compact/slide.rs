@@ -200,8 +200,10 @@ impl Compact {
         to: usize,
     ) -> Option<Steps> {
         let slot = self.slot_locked(g, m.index);
+        let (before, after) = self.gaps_around(g, m.index, m.from, extent(m.len));
         let moved = match self.relocate(g, slot, m.word, m.from, to, m.len) {
             Ok(()) => {
+                state.largest.slide(before, after, m.from - to);
                 report.bytes_moved += m.len;
                 report.blocks_moved += 1;
                 self.count_slides(state, 1, m.len);
@@ -303,6 +305,14 @@ impl Compact {
                 delta < span,
             )
         };
+        // The run touches itself inside: only the gaps at its ends change.
+        let before = self
+            .gaps_around(g, first.index, first.from, extent(first.len))
+            .0;
+        let after = self
+            .gaps_around(g, last.index, last.from, extent(last.len))
+            .1;
+        state.largest.slide(before, after, delta);
         let mut steps = Steps::new();
         let mut bytes = 0;
         for m in run {
