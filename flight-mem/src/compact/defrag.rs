@@ -15,14 +15,25 @@
 //! down to it. A pinned block, or one longer than the budget's `max_bytes`,
 //! stays where it is and the blocks after it slide up to it instead. Slides
 //! keep the address order, so they change no list links. When the walk ends
-//! every movable block sits at its target: `done`.
+//! every movable block sits at its target: `done`. Touching blocks that
+//! slide by the same distance move as one *run* with one copy (the `slide`
+//! module).
 //!
-//! Each move is one *step*: the lock is taken for the step (the search or
-//! the next move of a planned batch, and one copy) and released before the
-//! progress callback runs, so the callback may use the allocator. A slide resumes after the block of the
-//! previous one, or from the start if that block was freed meanwhile. A
-//! call stops before the move that would exceed the budget. Allocating or
-//! freeing a block starts the first phase again.
+//! Each move (or run) is one *step*: the lock is taken for the step (the
+//! search or the next move of a planned batch, and one copy) and released
+//! before the progress callback runs, so the callback may use the
+//! allocator; it is told each block of a run. A slide resumes after the
+//! block of the previous one, or from the start if that block was freed
+//! meanwhile; the next call resumes there too if nothing was allocated,
+//! freed or moved in between and every block before it sits at its target.
+//! A call stops before the move that would exceed the budget. Allocating
+//! or freeing a block starts the first phase again.
+//!
+//! The bookkeeping per move is O(1) apart from the planning: a batch of up
+//! to 32 evacuations costs two walks of the block list (the `batch`
+//! module), a slide walk visits each block once per phase, and the largest
+//! free range the report needs is tracked (the `gaps` module) rather than
+//! walked for.
 
 use core::fmt;
 

@@ -104,9 +104,10 @@ const fn extent(len: usize) -> usize {
 ///   into holes elsewhere, up or down, best fit), then slides the rest
 ///   toward the start; resumable, at most the budget's bytes and moves per
 ///   call. Evacuations are planned up to 32 at a time in two walks over the
-///   blocks (O(blocks) per batch, see the `batch` module), slides resume
-///   where the previous one ended, and each call walks the blocks once more
-///   for its report unless nothing changed since the last call.
+///   blocks (O(blocks) per batch, see the `batch` module); touching blocks
+///   slide as one run with one copy, and slides resume where the previous
+///   one (or call) ended (the `slide` module); the largest free range for
+///   the report is tracked, not walked for (the `gaps` module).
 /// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 ///   [`check`](Compact::check): O(live blocks) under the lock.
 ///
@@ -144,7 +145,9 @@ const fn extent(len: usize) -> usize {
 /// * When the destination overlaps the block (a slide by less than its
 ///   length), the copy writes bytes a reader would read, so the move sets
 ///   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
-///   move ends and then pins the block at its new place. The wait is bounded
+///   move ends and then pins the block at its new place. A run of touching
+///   blocks slid with one copy freezes every block of the run the same way
+///   (the `slide` module). The wait is bounded
 ///   by one copy of at most the budget's `max_bytes`, and the mover never
 ///   waits for anything while `FROZEN` is set. (With the `irq-safe` feature
 ///   or on targets without compare-and-swap the lock is a critical section,
