@@ -204,7 +204,19 @@ fn defragment_until(
     compact: &Compact,
     goal: usize,
 ) -> (usize, Vec<(usize, usize, usize)>, Duration) {
-    let (mut calls, mut moves, mut time) = (0, Vec::new(), Duration::ZERO);
+    let (calls, moves, time, _) = defragment_calls(compact, goal);
+    (calls, moves, time)
+}
+
+/// `defragment_until`, also returning how many moves had been made after
+/// each call (for `twin_replay`).
+type Calls = (usize, Vec<(usize, usize, usize)>, Duration, Vec<usize>);
+fn defragment_calls(compact: &Compact, goal: usize) -> Calls {
+    let (mut calls, mut time) = (0, Duration::ZERO);
+    // Room for every move up front: the callback's pushes never grow it
+    // inside the timed calls.
+    let mut moves = Vec::with_capacity(1 << 14);
+    let mut bounds = Vec::new();
     while goal == usize::MAX || compact.stats().largest_free < goal {
         let start = Instant::now();
         let report = compact.defragment_with(
@@ -217,12 +229,47 @@ fn defragment_until(
         time += start.elapsed();
         assert!(report.bytes_moved <= BUDGET && report.abandoned == 0);
         calls += 1;
+        bounds.push(moves.len());
         assert!(report.blocks_moved > 0 || report.done(), "stuck: {report}");
         if report.done() {
             break;
         }
     }
-    (calls, moves, time)
+    (calls, moves, time, bounds)
+}
+
+/// The same moves copied with `ptr::copy` on a twin: another `Compact`
+/// fragmented identically, call by call as `defragment_calls` made them
+/// (each call's copies timed together, with the same untimed `stats()`
+/// before each call of the first phase): the copying alone, on memory with
+/// the same history as the defragmenter's. Returns the time of each phase.
+fn twin_replay(
+    sizes: Sizes,
+    seed: u64,
+    phases: [(&[(usize, usize, usize)], &[usize], bool); 2],
+) -> [Duration; 2] {
+    let (twin, base, _, _) = fragment(sizes, seed);
+    phases.map(|(moves, bounds, stats)| {
+        let (mut time, mut from) = (Duration::ZERO, 0);
+        for &to in bounds {
+            if stats {
+                black_box(twin.stats());
+            }
+            let start = Instant::now();
+            for &(src, dst, len) in &moves[from..to] {
+                // SAFETY: the twin's data area starts at `base` (page
+                // aligned) and holds these offsets; no guard of the twin
+                // lives and it is used for nothing but `stats()` (which reads
+                // its table, not its data) from here on, so these copies
+                // race with nothing.
+                unsafe { std::ptr::copy((base + src) as *const u8, (base + dst) as *mut u8, len) };
+            }
+            black_box(base);
+            time += start.elapsed();
+            from = to;
+        }
+        time
+    })
 }
 
 /// The time `memmove` takes for the same moves on a plain 16 MiB buffer
@@ -269,6 +316,7 @@ struct Rest {
     moves: Vec<(usize, usize, usize)>,
     time: Duration,
     memmove: Duration,
+    twin: Duration,
 }
 
 fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
@@ -280,7 +328,7 @@ fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
     let sliding = sliding_minimum(&placed, REGION, goal);
     let window = window_bound(&placed, REGION, goal);
     let (largest_before, holes_before) = (stats.allocator.largest_free, stats.holes);
-    let (calls, moves, mut time) = defragment_until(compact, goal);
+    let (calls, moves, mut time, bounds) = defragment_calls(compact, goal);
     let moved: usize = moves.iter().map(|m| m.2).sum();
     let blocks_moved = moves.len();
     for &h in &live {
@@ -295,7 +343,8 @@ fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
     compact.check().unwrap();
     let largest_after = compact.stats().largest_free;
     // On to `done()`: the sliding phase.
-    let (rest_calls, rest_moves, mut rest_time) = defragment_until(compact, usize::MAX);
+    let (rest_calls, rest_moves, mut rest_time, rest_bounds) =
+        defragment_calls(compact, usize::MAX);
     for &h in &live {
         assert!(
             compact
@@ -316,6 +365,15 @@ fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
         assert_eq!((c, &m), (rest_calls, &rest_moves), "deterministic");
         rest_time = rest_time.min(t);
     }
+    let (mut twin, mut rest_twin) = (Duration::MAX, Duration::MAX);
+    for _ in 0..RUNS {
+        let [t, r] = twin_replay(
+            sizes,
+            seed,
+            [(&moves, &bounds, true), (&rest_moves, &rest_bounds, false)],
+        );
+        (twin, rest_twin) = (twin.min(t), rest_twin.min(r));
+    }
     let memcpy = (0..RUNS).map(|_| memmove_time(&[], &moves)).min().unwrap();
     let rest_memmove = (0..RUNS)
         .map(|_| memmove_time(&moves, &rest_moves))
@@ -323,7 +381,7 @@ fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
         .unwrap();
     let mb = moved as f64 / (1 << 20) as f64;
     println!(
-        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs | {:.2}× |",
+        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs | {:.2}× | {:.0} µs | {:.2}× |",
         sizes.name(),
         seed,
         live.len(),
@@ -338,12 +396,15 @@ fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
         time.as_secs_f64() * 1e6 / mb,
         memcpy.as_secs_f64() * 1e6 / mb,
         time.as_secs_f64() / memcpy.as_secs_f64(),
+        twin.as_secs_f64() * 1e6 / mb,
+        time.as_secs_f64() / twin.as_secs_f64(),
     );
     Rest {
         calls: rest_calls,
         moves: rest_moves,
         time: rest_time,
         memmove: rest_memmove,
+        twin: rest_twin,
     }
 }
 
@@ -624,9 +685,9 @@ fn main() {
         "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
     );
     println!(
-        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB | ratio |"
+        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB | ratio | twin replay per MiB | ratio |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rests = Vec::new();
     for sizes in [Sizes::LogUniform, Sizes::Uniform] {
         for seed in [1, 2, 3] {
@@ -637,18 +698,20 @@ fn main() {
     }
     if !reads_only {
         println!(
-            "\n### Then on to `done()` (the sliding phase), same budget\n\n| sizes | seed | calls | MiB moved | time per MiB moved | memmove per MiB | ratio |\n|---|---:|---:|---:|---:|---:|---:|"
+            "\n### Then on to `done()` (the sliding phase), same budget\n\n| sizes | seed | calls | MiB moved | time per MiB moved | memmove per MiB | ratio | twin replay per MiB | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for (sizes, seed, rest) in &rests {
             let mb = rest.moves.iter().map(|m| m.2).sum::<usize>() as f64 / (1 << 20) as f64;
             println!(
-                "| {} | {seed} | {} | {mb:.2} ({} blocks) | {:.0} µs | {:.0} µs | {:.2}× |",
+                "| {} | {seed} | {} | {mb:.2} ({} blocks) | {:.0} µs | {:.0} µs | {:.2}× | {:.0} µs | {:.2}× |",
                 sizes.name(),
                 rest.calls,
                 rest.moves.len(),
                 rest.time.as_secs_f64() * 1e6 / mb,
                 rest.memmove.as_secs_f64() * 1e6 / mb,
                 rest.time.as_secs_f64() / rest.memmove.as_secs_f64(),
+                rest.twin.as_secs_f64() * 1e6 / mb,
+                rest.time.as_secs_f64() / rest.twin.as_secs_f64(),
             );
         }
     }
