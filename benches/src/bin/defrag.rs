@@ -208,9 +208,11 @@ fn defragment_until(
     (calls, moves, time)
 }
 
-/// `defragment_until`, also returning how many moves had been made after
-/// each call (for `twin_replay`).
+/// What `defragment_calls` returns: `defragment_until`'s, and how many
+/// moves had been made after each call (for `twin_replay`).
 type Calls = (usize, Vec<(usize, usize, usize)>, Duration, Vec<usize>);
+
+/// `defragment_until` with the call boundaries.
 fn defragment_calls(compact: &Compact, goal: usize) -> Calls {
     let (mut calls, mut time) = (0, Duration::ZERO);
     // Room for every move up front: the callback's pushes never grow it
@@ -243,11 +245,11 @@ fn defragment_calls(compact: &Compact, goal: usize) -> Calls {
 /// (each call's copies timed together, with the same untimed `stats()`
 /// before each call of the first phase): the copying alone, on memory with
 /// the same history as the defragmenter's. Returns the time of each phase.
-fn twin_replay(
-    sizes: Sizes,
-    seed: u64,
-    phases: [(&[(usize, usize, usize)], &[usize], bool); 2],
-) -> [Duration; 2] {
+/// One phase for `twin_replay`: its moves, the move count after each call,
+/// and whether `stats()` ran before each call.
+type Phase<'a> = (&'a [(usize, usize, usize)], &'a [usize], bool);
+
+fn twin_replay(sizes: Sizes, seed: u64, phases: [Phase<'_>; 2]) -> [Duration; 2] {
     let (twin, base, _, _) = fragment(sizes, seed);
     phases.map(|(moves, bounds, stats)| {
         let (mut time, mut from) = (Duration::ZERO, 0);
