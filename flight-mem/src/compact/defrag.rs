@@ -200,10 +200,8 @@ impl Steps {
         }
     }
 
-    pub(super) fn one(step: DefragStep) -> Self {
-        let mut steps = Self::new();
-        steps.push(step);
-        steps
+    fn clear(&mut self) {
+        self.len = 0;
     }
 
     pub(super) fn push(&mut self, step: DefragStep) {
@@ -278,9 +276,13 @@ impl Compact {
             },
             _ => Cursor::START,
         });
-        while let Some(steps) = self.state.with(|state| {
+        // Filled under the lock by each step, read after it (one buffer for
+        // the call rather than one returned per step).
+        let mut steps = Steps::new();
+        while self.state.with(|state| {
             state.batch.enabled = batched;
-            self.step(state, g, budget, &mut report, &mut cursor)
+            steps.clear();
+            self.step(state, g, budget, &mut report, &mut cursor, &mut steps)
         }) {
             for step in steps.as_slice() {
                 progress(step);
@@ -300,7 +302,8 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
-    ) -> Option<Steps> {
+        out: &mut Steps,
+    ) -> bool {
         while !state.sliding {
             let copied = report.bytes_moved + report.bytes_abandoned;
             let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied) {
@@ -308,14 +311,14 @@ impl Compact {
                 Plan::OverBudget => {
                     state.batch.unpop();
                     report.done = false;
-                    return None;
+                    return false;
                 }
                 Plan::Move(evacuation) => evacuation,
             };
             if report.blocks_moved + report.abandoned >= budget.max_moves {
                 state.batch.unpop();
                 report.done = false;
-                return None;
+                return false;
             }
             state.batch.made();
             match self.evacuate(state, g, report, evacuation) {
@@ -326,12 +329,13 @@ impl Compact {
                     } else {
                         state.batch.clear();
                     }
-                    return Some(Steps::one(step));
+                    out.push(step);
+                    return true;
                 }
                 None => state.batch.clear(),
             }
         }
-        self.slide(state, g, budget, report, cursor)
+        self.slide(state, g, budget, report, cursor, out)
     }
 
     /// The next evacuation: from the batch while it lasts (planning a new

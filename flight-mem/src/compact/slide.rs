@@ -65,7 +65,8 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
-    ) -> Option<Steps> {
+        out: &mut Steps,
+    ) -> bool {
         let (mut end, mut cur) = (0, state.first);
         match cursor.after {
             Some(handle) if self.contains(handle) => {
@@ -100,7 +101,7 @@ impl Compact {
                     cursor.clean = false;
                 } else if moves >= budget.max_moves || len > budget.max_bytes - copied {
                     report.done = false;
-                    return None;
+                    return false;
                 } else {
                     let first = Member {
                         index: cur,
@@ -115,13 +116,13 @@ impl Compact {
                         run[0] = first;
                         1
                     };
-                    let steps = if n == 1 {
-                        self.slide_one(state, g, report, cursor, first, to)
+                    let slid = if n == 1 {
+                        self.slide_one(state, g, report, cursor, first, to, out)
                     } else {
-                        self.slide_run(state, g, report, cursor, &run[..n], from - to)
+                        self.slide_run(state, g, report, cursor, &run[..n], from - to, out)
                     };
-                    if let Some(steps) = steps {
-                        return Some(steps);
+                    if slid {
+                        return true;
                     }
                     // Pinned before the copy: skip it, as above.
                     report.skipped_pinned += 1;
@@ -132,7 +133,7 @@ impl Compact {
             cur = links.next();
         }
         report.done = true;
-        None
+        false
     }
 
     /// Fills `run` with `first` and the blocks right behind it that slide
@@ -188,8 +189,9 @@ impl Compact {
         n
     }
 
-    /// Slides one block (the protocol of `relocate`); `None` if it was
-    /// pinned before the copy.
+    /// Slides one block (the protocol of `relocate`) and tells `out`;
+    /// false if it was pinned before the copy.
+    #[allow(clippy::too_many_arguments)]
     fn slide_one(
         &self,
         state: &mut State,
@@ -198,7 +200,8 @@ impl Compact {
         cursor: &mut Cursor,
         m: Member,
         to: usize,
-    ) -> Option<Steps> {
+        out: &mut Steps,
+    ) -> bool {
         let slot = self.slot_locked(g, m.index);
         let (before, after) = self.gaps_around(g, m.index, m.from, extent(m.len));
         let moved = match self.relocate(g, slot, m.word, m.from, to, m.len) {
@@ -209,7 +212,7 @@ impl Compact {
                 self.count_slides(state, 1, m.len);
                 true
             }
-            Err(Refused::Pinned) => return None,
+            Err(Refused::Pinned) => return false,
             Err(Refused::Abandoned) => {
                 report.abandoned += 1;
                 report.bytes_abandoned += m.len;
@@ -223,7 +226,7 @@ impl Compact {
             generation: generation(m.word),
         };
         self.advance(state, cursor, handle);
-        Some(Steps::one(DefragStep {
+        out.push(DefragStep {
             handle,
             from: m.from,
             to,
@@ -231,13 +234,16 @@ impl Compact {
             moved,
             bytes_moved: report.bytes_moved,
             blocks_moved: report.blocks_moved,
-        }))
+        });
+        true
     }
 
     /// Slides the blocks of `run` (touching, in address order, at least
-    /// two) down by `delta` with one copy; `None` if the first was pinned
-    /// before the copy or a [`PinnedAll`](super::PinnedAll) lives. A later
-    /// block pinned before its mark ends the run before it.
+    /// two) down by `delta` with one copy and tells `out` of each; false if
+    /// the first was pinned before the copy or a
+    /// [`PinnedAll`](super::PinnedAll) lives. A later block pinned before
+    /// its mark ends the run before it.
+    #[allow(clippy::too_many_arguments)]
     fn slide_run(
         &self,
         state: &mut State,
@@ -246,7 +252,8 @@ impl Compact {
         cursor: &mut Cursor,
         run: &[Member],
         delta: usize,
-    ) -> Option<Steps> {
+        out: &mut Steps,
+    ) -> bool {
         // Mark each block; stop at the first a pin or writer holds.
         let mut marked = 0;
         'run: for m in run {
@@ -277,12 +284,12 @@ impl Compact {
             }
         };
         if marked == 0 {
-            return None;
+            return false;
         }
         // A `PinnedAll` pins every block: give way to it (mark, then look).
         if self.scoped_after_mark() {
             unmark(&run[..marked]);
-            return None;
+            return false;
         }
         let run = &run[..marked];
         let (first, last) = (run[0], run[marked - 1]);
@@ -313,7 +320,6 @@ impl Compact {
             .gaps_around(g, last.index, last.from, extent(last.len))
             .1;
         state.largest.slide(before, after, delta);
-        let mut steps = Steps::new();
         let mut bytes = 0;
         for m in run {
             let slot = self.slot_locked(g, m.index);
@@ -327,7 +333,7 @@ impl Compact {
             report.bytes_moved += m.len;
             report.blocks_moved += 1;
             bytes += m.len;
-            steps.push(DefragStep {
+            out.push(DefragStep {
                 handle: Handle {
                     index: m.index,
                     generation: generation(m.word),
@@ -347,7 +353,7 @@ impl Compact {
             generation: generation(last.word),
         };
         self.advance(state, cursor, handle);
-        Some(steps)
+        true
     }
 
     /// Counts `blocks` slides of `bytes` in the state's totals.
