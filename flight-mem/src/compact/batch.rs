@@ -61,7 +61,7 @@ pub(super) const BATCH: usize = 32;
 /// Smallest free ranges kept by the second walk.
 const PIECES: usize = 2 * BATCH;
 /// Largest free ranges kept (for the "fits at all" test).
-const ROOMS: usize = 3;
+const ROOMS: usize = 16;
 /// An `after` that names no slot: the block the destination follows was
 /// in the window when planned, so it is looked up when the move is made.
 pub(super) const FIND: u32 = NIL - 1;
