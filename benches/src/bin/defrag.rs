@@ -198,14 +198,28 @@ fn fragment(sizes: Sizes, seed: u64) -> (&'static Compact, usize, Vec<Handle>, u
 }
 
 /// Defragments with the 256 KiB budget until the largest free range
-/// reaches `goal`: calls, the moves made `(from, to, len)`, the time inside
-/// `defragment`.
+/// reaches `goal` (`usize::MAX`: until `done()`): calls, the moves made
+/// `(from, to, len)`, the time inside `defragment`.
 fn defragment_until(
     compact: &Compact,
     goal: usize,
 ) -> (usize, Vec<(usize, usize, usize)>, Duration) {
-    let (mut calls, mut moves, mut time) = (0, Vec::new(), Duration::ZERO);
-    while compact.stats().largest_free < goal {
+    let (calls, moves, time, _) = defragment_calls(compact, goal);
+    (calls, moves, time)
+}
+
+/// What `defragment_calls` returns: `defragment_until`'s, and how many
+/// moves had been made after each call (for `twin_replay`).
+type Calls = (usize, Vec<(usize, usize, usize)>, Duration, Vec<usize>);
+
+/// `defragment_until` with the call boundaries.
+fn defragment_calls(compact: &Compact, goal: usize) -> Calls {
+    let (mut calls, mut time) = (0, Duration::ZERO);
+    // Room for every move up front: the callback's pushes never grow it
+    // inside the timed calls.
+    let mut moves = Vec::with_capacity(1 << 14);
+    let mut bounds = Vec::new();
+    while goal == usize::MAX || compact.stats().largest_free < goal {
         let start = Instant::now();
         let report = compact.defragment_with(
             DefragBudget {
@@ -217,21 +231,71 @@ fn defragment_until(
         time += start.elapsed();
         assert!(report.bytes_moved <= BUDGET && report.abandoned == 0);
         calls += 1;
+        bounds.push(moves.len());
         assert!(report.blocks_moved > 0 || report.done(), "stuck: {report}");
         if report.done() {
             break;
         }
     }
-    (calls, moves, time)
+    (calls, moves, time, bounds)
 }
 
-/// The time `memmove` takes for the same moves on a plain 16 MiB buffer:
-/// the copying alone, the floor of any compaction that makes these moves.
-fn memmove_time(moves: &[(usize, usize, usize)]) -> Duration {
+/// The same moves copied with `ptr::copy` on a twin: another `Compact`
+/// fragmented identically, call by call as `defragment_calls` made them
+/// (each call's copies timed together, with the same untimed `stats()`
+/// before each call of the first phase): the copying alone, on memory with
+/// the same history as the defragmenter's. Returns the time of each phase.
+/// One phase for `twin_replay`: its moves, the move count after each call,
+/// and whether `stats()` ran before each call.
+type Phase<'a> = (&'a [(usize, usize, usize)], &'a [usize], bool);
+
+fn twin_replay(sizes: Sizes, seed: u64, phases: [Phase<'_>; 2]) -> [Duration; 2] {
+    let (twin, base, _, _) = fragment(sizes, seed);
+    phases.map(|(moves, bounds, stats)| {
+        let (mut time, mut from) = (Duration::ZERO, 0);
+        for &to in bounds {
+            if stats {
+                black_box(twin.stats());
+            }
+            let start = Instant::now();
+            for &(src, dst, len) in &moves[from..to] {
+                // SAFETY: the twin's data area starts at `base` (page
+                // aligned) and holds these offsets; no guard of the twin
+                // lives and it is used for nothing but `stats()` (which reads
+                // its table, not its data) from here on, so these copies
+                // race with nothing.
+                unsafe { std::ptr::copy((base + src) as *const u8, (base + dst) as *mut u8, len) };
+            }
+            black_box(base);
+            time += start.elapsed();
+            from = to;
+        }
+        time
+    })
+}
+
+/// The time `memmove` takes for the same moves on a plain 16 MiB buffer
+/// (after making the moves of `before` untimed): the copying alone, the
+/// floor of any compaction that makes these moves.
+fn memmove_time(before: &[(usize, usize, usize)], moves: &[(usize, usize, usize)]) -> Duration {
     let mut buffer = vec![1u8; REGION];
+    replay(&mut buffer, before);
     let start = Instant::now();
     replay(&mut buffer, moves);
     start.elapsed()
+}
+
+/// `defragment_until(compact, usize::MAX)`, under its own name for
+/// callgrind's `--toggle-collect`.
+#[inline(never)]
+fn to_done(compact: &Compact) -> (usize, Vec<(usize, usize, usize)>, Duration) {
+    defragment_until(compact, usize::MAX)
+}
+
+/// `replay`, under its own name for callgrind's `--toggle-collect`.
+#[inline(never)]
+fn replay_done(buffer: &mut [u8], moves: &[(usize, usize, usize)]) {
+    replay(buffer, moves);
 }
 
 /// The moves on `buffer`; its own function so that callgrind can count it
@@ -248,7 +312,16 @@ fn replay(buffer: &mut [u8], moves: &[(usize, usize, usize)]) {
 /// disturbed) run, the other columns are identical across runs.
 const RUNS: usize = 3;
 
-fn fragmenting(sizes: Sizes, seed: u64) {
+/// What the second table (on from 95 % to `done()`) prints, per row.
+struct Rest {
+    calls: usize,
+    moves: Vec<(usize, usize, usize)>,
+    time: Duration,
+    memmove: Duration,
+    twin: Duration,
+}
+
+fn fragmenting(sizes: Sizes, seed: u64) -> Rest {
     let (compact, base, live, filled) = fragment(sizes, seed);
     let stats = compact.compact_stats();
     let free = stats.allocator.free();
@@ -257,7 +330,7 @@ fn fragmenting(sizes: Sizes, seed: u64) {
     let sliding = sliding_minimum(&placed, REGION, goal);
     let window = window_bound(&placed, REGION, goal);
     let (largest_before, holes_before) = (stats.allocator.largest_free, stats.holes);
-    let (calls, moves, mut time) = defragment_until(compact, goal);
+    let (calls, moves, mut time, bounds) = defragment_calls(compact, goal);
     let moved: usize = moves.iter().map(|m| m.2).sum();
     let blocks_moved = moves.len();
     for &h in &live {
@@ -271,16 +344,46 @@ fn fragmenting(sizes: Sizes, seed: u64) {
     }
     compact.check().unwrap();
     let largest_after = compact.stats().largest_free;
+    // On to `done()`: the sliding phase.
+    let (rest_calls, rest_moves, mut rest_time, rest_bounds) =
+        defragment_calls(compact, usize::MAX);
+    for &h in &live {
+        assert!(
+            compact
+                .get(h)
+                .unwrap()
+                .iter()
+                .all(|&b| b == h.index() as u8)
+        );
+    }
+    assert_eq!(compact.compact_stats().holes, 0);
+    compact.check().unwrap();
     for _ in 1..RUNS {
         let (again, _, _, _) = fragment(sizes, seed);
         let (c, m, t) = defragment_until(again, goal);
         assert_eq!((c, &m), (calls, &moves), "the workload is deterministic");
         time = time.min(t);
+        let (c, m, t) = defragment_until(again, usize::MAX);
+        assert_eq!((c, &m), (rest_calls, &rest_moves), "deterministic");
+        rest_time = rest_time.min(t);
     }
-    let memcpy = (0..RUNS).map(|_| memmove_time(&moves)).min().unwrap();
+    let (mut twin, mut rest_twin) = (Duration::MAX, Duration::MAX);
+    for _ in 0..RUNS {
+        let [t, r] = twin_replay(
+            sizes,
+            seed,
+            [(&moves, &bounds, true), (&rest_moves, &rest_bounds, false)],
+        );
+        (twin, rest_twin) = (twin.min(t), rest_twin.min(r));
+    }
+    let memcpy = (0..RUNS).map(|_| memmove_time(&[], &moves)).min().unwrap();
+    let rest_memmove = (0..RUNS)
+        .map(|_| memmove_time(&moves, &rest_moves))
+        .min()
+        .unwrap();
     let mb = moved as f64 / (1 << 20) as f64;
     println!(
-        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs |",
+        "| {} | {} | {filled} / {} | {} | {:.2} → {:.2} | {calls} | {:.2} ({blocks_moved} blocks) | {:.2} | {:.2} | {:.2}× / {:.2}× | {:.0} µs | {:.0} µs | {:.2}× | {:.0} µs | {:.2}× |",
         sizes.name(),
         seed,
         live.len(),
@@ -294,7 +397,17 @@ fn fragmenting(sizes: Sizes, seed: u64) {
         moved as f64 / window.max(1) as f64,
         time.as_secs_f64() * 1e6 / mb,
         memcpy.as_secs_f64() * 1e6 / mb,
+        time.as_secs_f64() / memcpy.as_secs_f64(),
+        twin.as_secs_f64() * 1e6 / mb,
+        time.as_secs_f64() / twin.as_secs_f64(),
     );
+    Rest {
+        calls: rest_calls,
+        moves: rest_moves,
+        time: rest_time,
+        memmove: rest_memmove,
+        twin: rest_twin,
+    }
 }
 
 /// The blocks and indices the read benchmark uses.
@@ -441,6 +554,36 @@ fn get_versus_index() {
         }
         best
     };
+    // What one store-load barrier costs here, the least a per-access pin
+    // that a concurrent mover must respect needs (see BENCHMARKS.md): one
+    // locked increment of a single uncontended counter around the raw read,
+    // and the announce-then-read of a per-reader epoch (a plain store, a
+    // `SeqCst` fence, the raw read, a release store).
+    fn timed(reads: &Reads, f: impl Fn(usize) -> u8) -> f64 {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            black_box(reads.run(READS, &f));
+            best = best.min(start.elapsed().as_secs_f64() * 1e9 / READS as f64);
+        }
+        best
+    }
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let one_locked = timed(&reads, |i| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // SAFETY: as in `Reads::access`.
+        unsafe { *reads.ptrs[i].add(5) }
+    });
+    let epoch = std::sync::atomic::AtomicU64::new(0);
+    let epoch_fenced = timed(&reads, |i| {
+        use std::sync::atomic::{Ordering::*, fence};
+        epoch.store(i as u64 + 1, Relaxed);
+        fence(SeqCst);
+        // SAFETY: as in `Reads::access`.
+        let b = unsafe { *reads.ptrs[i].add(5) };
+        epoch.store(0, Release);
+        b
+    });
     let get = time("get");
     let pin_all = time("pin_all");
     let handle_floor = time("handle_floor");
@@ -454,6 +597,16 @@ fn get_versus_index() {
         "| floor of any atomic pin: `fetch_add`, raw read, `fetch_sub` | {pin_floor:.2} ns | {:.2} | {:+.2} ns |",
         pin_floor / index,
         pin_floor - raw
+    );
+    println!(
+        "| one locked instruction: `fetch_add` of one counter, raw read | {one_locked:.2} ns | {:.2} | {:+.2} ns |",
+        one_locked / index,
+        one_locked - raw
+    );
+    println!(
+        "| per-reader epoch: store, `fence(SeqCst)`, raw read, release store | {epoch_fenced:.2} ns | {:.2} | {:+.2} ns |",
+        epoch_fenced / index,
+        epoch_fenced - raw
     );
     println!(
         "| floor of any handle: `handles[i]` → plain `(generation, offset)` table → checked → byte | {handle_floor:.2} ns | {:.2} | {:+.2} ns |",
@@ -493,7 +646,30 @@ fn main() {
         let free = compact.stats().free();
         let goal = (free as f64 * 0.95).ceil() as usize;
         let (_, moves, _) = defragment_until(compact, goal);
-        black_box(memmove_time(&moves));
+        black_box(memmove_time(&[], &moves));
+        let moved: usize = moves.iter().map(|m| m.2).sum();
+        println!("moved {moved}");
+        return;
+    }
+    if let [_, mode, sizes] = &args[..]
+        && mode == "icount-done"
+    {
+        // The same, from 95 % on to `done()` (the sliding phase): only the
+        // second `defragment_planned` calls and `replay` are to be counted,
+        // so the first phase's run here untimed and uncounted is the
+        // caller's `--toggle-collect` business (see the script).
+        let sizes = match sizes.as_str() {
+            "uniform" => Sizes::Uniform,
+            _ => Sizes::LogUniform,
+        };
+        let (compact, _, _, _) = fragment(sizes, 1);
+        let free = compact.stats().free();
+        let goal = (free as f64 * 0.95).ceil() as usize;
+        let (_, first, _) = defragment_until(compact, goal);
+        let mut buffer = vec![1u8; REGION];
+        replay(&mut buffer, &first);
+        let (_, moves, _) = to_done(compact);
+        replay_done(&mut buffer, &moves);
         let moved: usize = moves.iter().map(|m| m.2).sum();
         println!("moved {moved}");
         return;
@@ -511,14 +687,34 @@ fn main() {
         "### Defragmentation: 16 MiB, 64 B..=256 KiB blocks, half freed, 256 KiB per call, until largest free ≥ 95 % of free\n"
     );
     println!(
-        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB |"
+        "| sizes | seed | blocks filled / live | holes | largest free / free | calls | MiB moved | sliding min (MiB) | window bound (MiB) | moved / sliding / window | time per MiB moved | memmove per MiB | ratio | twin replay per MiB | ratio |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rests = Vec::new();
     for sizes in [Sizes::LogUniform, Sizes::Uniform] {
         for seed in [1, 2, 3] {
             if !reads_only {
-                fragmenting(sizes, seed);
+                rests.push((sizes, seed, fragmenting(sizes, seed)));
             }
+        }
+    }
+    if !reads_only {
+        println!(
+            "\n### Then on to `done()` (the sliding phase), same budget\n\n| sizes | seed | calls | MiB moved | time per MiB moved | memmove per MiB | ratio | twin replay per MiB | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (sizes, seed, rest) in &rests {
+            let mb = rest.moves.iter().map(|m| m.2).sum::<usize>() as f64 / (1 << 20) as f64;
+            println!(
+                "| {} | {seed} | {} | {mb:.2} ({} blocks) | {:.0} µs | {:.0} µs | {:.2}× | {:.0} µs | {:.2}× |",
+                sizes.name(),
+                rest.calls,
+                rest.moves.len(),
+                rest.time.as_secs_f64() * 1e6 / mb,
+                rest.memmove.as_secs_f64() * 1e6 / mb,
+                rest.time.as_secs_f64() / rest.memmove.as_secs_f64(),
+                rest.twin.as_secs_f64() * 1e6 / mb,
+                rest.time.as_secs_f64() / rest.twin.as_secs_f64(),
+            );
         }
     }
     if moves_only {

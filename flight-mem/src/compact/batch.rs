@@ -8,7 +8,8 @@
 //! walk costs more than copying an average block, so per-move planning
 //! made defragmentation 2–4× slower than `memcpy` of the same bytes
 //! (`BENCHMARKS.md`). A batch walks twice and then makes up to `BATCH`
-//! moves.
+//! moves, so the walking is paid once per `BATCH` moves rather than per
+//! move.
 //!
 //! # The same moves as step-by-step planning
 //!
@@ -23,13 +24,17 @@
 //!   the lower block), skipping a block whose extent exceeds the largest
 //!   free range: it never fits later either. The first walk keeps the
 //!   `BATCH` largest blocks of `W`.
-//! * For block `j`, the smallest range that holds it is either one an
-//!   earlier move of the batch touched (the batch tracks those pieces), or
-//!   the smallest *untouched* range among those that held it at the start.
-//!   The second walk keeps, per block, the [`CANDIDATES`] smallest ranges
-//!   that hold it; when all of them are touched and more may exist, the
-//!   batch ends there (the next one walks again). The largest range is
-//!   tracked the same way ([`ROOMS`] largest).
+//! * The second walk keeps the [`PIECES`] smallest free ranges outside `W`
+//!   (by length, then address) among those at least as long as the
+//!   smallest of those blocks (a shorter one holds none of them), and the
+//!   smallest range it had to leave out. Block `j` goes to the smallest
+//!   kept range (or what is left of one an earlier move of the batch used)
+//!   that holds it. Every range left out is at least as long as every kept
+//!   range was, so that is the planner's choice — unless a range was left
+//!   out and the choice is not smaller than it (or nothing kept holds the
+//!   block), when the batch ends there (the next one walks again). The
+//!   largest ranges are tracked the same way ([`ROOMS`] largest) for the
+//!   "fits at all" test.
 //!
 //! So a batch proposes exactly the moves step-by-step planning would, in
 //! the same order, or fewer. Whenever it cannot tell — a block of `W` that
@@ -52,11 +57,11 @@ use super::table::NIL;
 use super::{Compact, Geometry, State, extent};
 
 /// Moves planned at most per batch.
-pub(super) const BATCH: usize = 8;
-/// Smallest fitting free ranges kept per block.
-const CANDIDATES: usize = 2;
+pub(super) const BATCH: usize = 32;
+/// Smallest free ranges kept by the second walk.
+const PIECES: usize = 2 * BATCH;
 /// Largest free ranges kept (for the "fits at all" test).
-const ROOMS: usize = 3;
+const ROOMS: usize = 16;
 /// An `after` that names no slot: the block the destination follows was
 /// in the window when planned, so it is looked up when the move is made.
 pub(super) const FIND: u32 = NIL - 1;
@@ -69,6 +74,8 @@ struct Piece {
     prev: u32,
     /// The free range it is (part of), numbered in address order.
     id: u32,
+    /// A move of this batch went into the range.
+    touched: bool,
 }
 
 impl Piece {
@@ -76,13 +83,31 @@ impl Piece {
         span: Span { start: 0, end: 0 },
         prev: NIL,
         id: u32::MAX,
+        touched: false,
     };
+
+    /// The planner's order of free ranges: shortest first, then lowest.
+    fn key(&self) -> (usize, usize) {
+        (self.span.len(), self.span.start)
+    }
+}
+
+/// One planned evacuation, stored in 20 bytes (offsets and lengths fit a
+/// `u32`: see `MAX_CAPACITY`), so that the batch kept in the allocator's
+/// state stays small.
+#[derive(Clone, Copy)]
+struct Planned {
+    index: u32,
+    from: u32,
+    to: u32,
+    len: u32,
+    after: u32,
 }
 
 /// Planned evacuations, made in order.
 #[derive(Clone, Copy)]
 pub(super) struct Batch {
-    moves: [Evacuation; BATCH],
+    moves: [Planned; BATCH],
     len: usize,
     next: usize,
     /// The last move popped is not made yet (see [`Batch::unpop`]).
@@ -99,7 +124,13 @@ pub(super) struct Batch {
 impl Batch {
     pub(super) const fn new() -> Self {
         Self {
-            moves: [Evacuation::NONE; BATCH],
+            moves: [Planned {
+                index: NIL,
+                from: 0,
+                to: 0,
+                len: 0,
+                after: NIL,
+            }; BATCH],
             len: 0,
             next: 0,
             pending: false,
@@ -139,11 +170,26 @@ impl Batch {
         }
         self.next += 1;
         self.pending = true;
-        Some(self.moves[self.next - 1])
+        let m = self.moves[self.next - 1];
+        Some(Evacuation {
+            index: m.index,
+            from: m.from as usize,
+            to: m.to as usize,
+            len: m.len as usize,
+            after: m.after,
+        })
     }
 
     fn push(&mut self, e: Evacuation) {
-        self.moves[self.len] = e;
+        // Offsets and lengths lie inside the data area, at most
+        // `MAX_CAPACITY` (below `u32::MAX`).
+        self.moves[self.len] = Planned {
+            index: e.index,
+            from: e.from as u32,
+            to: e.to as u32,
+            len: e.len as u32,
+            after: e.after,
+        };
         self.len += 1;
     }
 }
@@ -151,16 +197,19 @@ impl Batch {
 impl Compact {
     /// Plans a batch of evacuations of `window` into `batch` (emptied
     /// first); leaves it empty when the step-by-step planner must decide.
+    /// `first` and `epoch` are the state's (the batch is a field of the
+    /// state, borrowed apart).
     pub(super) fn plan_batch(
         &self,
-        state: &State,
+        first: u32,
+        epoch: u64,
         g: Geometry,
         max_bytes: usize,
         window: Span,
         batch: &mut Batch,
     ) {
         batch.clear();
-        batch.epoch = state.epoch;
+        batch.epoch = epoch;
         batch.max_bytes = max_bytes;
         if !batch.enabled {
             return;
@@ -171,7 +220,7 @@ impl Compact {
         // the lower block: a later block goes after equal ones).
         let mut top = [Block::NONE; BATCH];
         let mut n = 0;
-        for b in self.blocks(state, g, max_bytes) {
+        for b in self.blocks_from(first, g, max_bytes) {
             if b.offset >= window.end {
                 break;
             }
@@ -195,11 +244,13 @@ impl Compact {
         if n == 0 {
             return;
         }
-        // Walk 2: per block the smallest ranges that hold it, and the
+        // Walk 2: the smallest ranges that may hold a block, and the
         // largest ranges. Ranges come in address order, so a later range
         // displaces an earlier one only if strictly better.
-        let mut cands = [[Piece::NONE; CANDIDATES]; BATCH];
-        let mut counts = [0usize; BATCH];
+        let mut pieces = [Piece::NONE; PIECES];
+        let mut np = 0;
+        // The least key of a range left out of `pieces`.
+        let mut dropped: Option<(usize, usize)> = None;
         let mut rooms = [Piece::NONE; ROOMS];
         let mut room_count = 0;
         let mut id = 0u32;
@@ -207,7 +258,7 @@ impl Compact {
         // block (not even as the largest range: every block exceeds it).
         let least = extent(top[n - 1].len);
         Self::free_outside(
-            self.blocks(state, g, max_bytes),
+            self.blocks_from(first, g, max_bytes),
             g.capacity,
             [window, Span::EMPTY],
             |span, prev| {
@@ -227,63 +278,70 @@ impl Compact {
                     span,
                     prev,
                     id: id - 1,
+                    touched: false,
                 };
                 insert(&mut rooms, &mut room_count, piece, |a, b| {
                     a.span.len() > b.span.len()
                 });
-                for j in 0..n {
-                    if fits(g, piece.span, &top[j]).is_some() {
-                        insert(&mut cands[j], &mut counts[j], piece, |a, b| {
-                            a.span.len() < b.span.len()
-                        });
-                    }
+                if np < PIECES {
+                    pieces[np] = piece;
+                    np += 1;
+                    return;
                 }
+                // Full: keep the smaller of the new range and the largest
+                // kept one.
+                let (worst, _) = pieces
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, p)| p.key())
+                    .unwrap_or((0, &Piece::NONE));
+                let out = if piece.key() < pieces[worst].key() {
+                    core::mem::replace(&mut pieces[worst], piece)
+                } else {
+                    piece
+                };
+                dropped = Some(dropped.map_or(out.key(), |d| d.min(out.key())));
             },
         );
-        // Assign in order, tracking the pieces of touched ranges (each move
-        // replaces or adds at most two).
-        let mut touched = [Piece::NONE; 2 * BATCH];
-        let mut nt = 0;
-        for (j, b) in top[..n].iter().enumerate() {
-            let is_touched = |id: u32| touched[..nt].iter().any(|p| p.id == id);
-            let untouched = match rooms[..room_count].iter().find(|p| !is_touched(p.id)) {
-                Some(p) => p.span.len(),
+        // Assign in order. Each move replaces the piece it went into by
+        // what is left after the block (which now follows it) and adds any
+        // alignment gap before it.
+        let mut room_touched = [false; ROOMS];
+        for b in &top[..n] {
+            // One pass: the largest touched piece, and the smallest piece
+            // that holds the block, aligned.
+            let ext = extent(b.len);
+            let (mut touched_max, mut best) = (0, None::<(usize, usize)>);
+            for (at, p) in pieces[..np].iter().enumerate() {
+                if p.touched {
+                    touched_max = touched_max.max(p.span.len());
+                }
+                if p.span.len() >= ext
+                    && best.is_none_or(|(q, _)| p.key() < pieces[q].key())
+                    && let Some(to) = fits(g, p.span, b)
+                {
+                    best = Some((at, to));
+                }
+            }
+            let untouched = match (0..room_count).find(|&k| !room_touched[k]) {
+                Some(k) => rooms[k].span.len(),
                 // Every range we know is touched, and there may be more.
                 None if room_count == ROOMS => return,
                 None => 0,
             };
-            let room = touched[..nt]
-                .iter()
-                .map(|p| p.span.len())
-                .fold(untouched, usize::max);
-            if extent(b.len) > room {
+            if ext > untouched.max(touched_max) {
                 continue; // never fits in this window: the planner skips it
             }
-            // The smallest untouched range that held it at the start...
-            let mut best = cands[j][..counts[j]]
-                .iter()
-                .find(|p| !is_touched(p.id))
-                .map(|p| (*p, None));
-            if best.is_none() && counts[j] == CANDIDATES {
-                return; // ... is unknown
-            }
-            // ... against what is left of the touched ones.
-            for (at, p) in touched[..nt].iter().enumerate() {
-                if fits(g, p.span, b).is_some()
-                    && best.is_none_or(|(q, _)| {
-                        p.span.len() < q.span.len()
-                            || (p.span.len() == q.span.len() && p.span.start < q.span.start)
-                    })
-                {
-                    best = Some((*p, Some(at)));
-                }
-            }
-            let Some((piece, slot)) = best else {
-                return; // fits only by size, not aligned: the planner's repair
-            };
-            let Some(to) = fits(g, piece.span, b) else {
+            // None: it fits a range left out, or only by size and not
+            // aligned (the planner's repair). Not below every range left
+            // out: one of those may be the smaller.
+            let Some((at, to)) = best else {
                 return;
             };
+            let piece = pieces[at];
+            if dropped.is_some_and(|d| piece.key() >= d) {
+                return;
+            }
             batch.push(Evacuation {
                 index: b.index,
                 from: b.offset,
@@ -291,33 +349,32 @@ impl Compact {
                 len: b.len,
                 after: piece.prev,
             });
-            // The range splits into what is left after the block (which now
-            // follows it) and any alignment gap before it.
-            let rest = Piece {
+            for k in 0..room_count {
+                room_touched[k] |= rooms[k].id == piece.id;
+            }
+            pieces[at] = Piece {
                 span: Span {
                     start: to + extent(b.len),
                     end: piece.span.end,
                 },
                 prev: b.index,
                 id: piece.id,
+                touched: true,
             };
-            let lead = Piece {
-                span: Span {
-                    start: piece.span.start,
-                    end: to,
-                },
-                ..piece
-            };
-            match slot {
-                Some(at) => touched[at] = rest,
-                None => {
-                    touched[nt] = rest;
-                    nt += 1;
+            if piece.span.start < to {
+                if np == PIECES {
+                    // Nowhere to keep the gap: a later block might go there.
+                    break;
                 }
-            }
-            if lead.span.start < lead.span.end {
-                touched[nt] = lead;
-                nt += 1;
+                pieces[np] = Piece {
+                    span: Span {
+                        start: piece.span.start,
+                        end: to,
+                    },
+                    touched: true,
+                    ..piece
+                };
+                np += 1;
             }
             // A block that sticks out of the window frees space outside it
             // when it leaves: the free ranges the batch knows are no longer
@@ -341,8 +398,16 @@ impl Compact {
 }
 
 /// Where `b` goes in `span` (aligned), if it fits.
+#[inline]
 fn fits(g: Geometry, span: Span, b: &Block) -> Option<usize> {
-    let at = Compact::place(g, span.start, b.align)?;
+    // The data area starts on a granule: for the common alignment the
+    // place is the start rounded up (a span clipped to the window may start
+    // anywhere), with no address arithmetic.
+    let at = if b.align <= super::GRANULE {
+        extent(span.start)
+    } else {
+        Compact::place(g, span.start, b.align)?
+    };
     at.checked_add(extent(b.len))
         .is_some_and(|e| e <= span.end)
         .then_some(at)

@@ -74,6 +74,9 @@ impl Compact {
         if state.last != prev {
             return fail("last block is not the end of the list", table_at);
         }
+        if state.largest.known && state.largest != self.walk_gaps(state, g) {
+            return fail("largest free range tracked wrongly", table_at);
+        }
         let (mut free, mut cur) = (0u32, state.free_slots);
         while cur != NIL {
             if cur >= fresh || free >= fresh {

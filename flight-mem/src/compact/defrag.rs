@@ -15,18 +15,29 @@
 //! down to it. A pinned block, or one longer than the budget's `max_bytes`,
 //! stays where it is and the blocks after it slide up to it instead. Slides
 //! keep the address order, so they change no list links. When the walk ends
-//! every movable block sits at its target: `done`.
+//! every movable block sits at its target: `done`. Touching blocks that
+//! slide by the same distance move as one *run* with one copy (the `slide`
+//! module).
 //!
-//! Each move is one *step*: the lock is taken for the step (the search or
-//! the next move of a planned batch, and one copy) and released before the
-//! progress callback runs, so the callback may use the allocator. A slide resumes after the block of the
-//! previous one, or from the start if that block was freed meanwhile. A
-//! call stops before the move that would exceed the budget. Allocating or
-//! freeing a block starts the first phase again.
+//! Each move (or run) is one *step*: the lock is taken for the step (the
+//! search or the next move of a planned batch, and one copy) and released
+//! before the progress callback runs, so the callback may use the
+//! allocator; it is told each block of a run. A slide resumes after the
+//! block of the previous one, or from the start if that block was freed
+//! meanwhile; the next call resumes there too if nothing was allocated,
+//! freed or moved in between and every block before it sits at its target.
+//! A call stops before the move that would exceed the budget. Allocating
+//! or freeing a block starts the first phase again.
+//!
+//! The bookkeeping per move is O(1) apart from the planning: a batch of up
+//! to 32 evacuations costs two walks of the block list (the `batch`
+//! module), a slide walk visits each block once per phase, and the largest
+//! free range the report needs is tracked (the `gaps` module) rather than
+//! walked for.
 
 use core::fmt;
 
-use super::batch::{Batch, FIND};
+use super::batch::FIND;
 use super::plan::{Evacuation, Plan};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
@@ -83,7 +94,7 @@ pub struct DefragReport {
     pub bytes_abandoned: usize,
     /// Blocks that were to move but are longer than `max_bytes`.
     pub oversized: usize,
-    done: bool,
+    pub(super) done: bool,
 }
 
 impl DefragReport {
@@ -141,16 +152,70 @@ pub struct DefragStep {
     pub blocks_moved: usize,
 }
 
-/// Where the next step starts.
+/// Where the next slide starts.
 #[derive(Clone, Copy)]
-enum Cursor {
-    Start,
-    /// After this block, if it is still live.
-    After(Handle),
+pub(super) struct Cursor {
+    /// After this block, if it is still live; else from the start.
+    pub(super) after: Option<Handle>,
+    /// Every block before the cursor sits at its target: the walk that got
+    /// here skipped none (pinned, oversized, abandoned). Only such a cursor
+    /// may be kept for the next call (`State::resume`).
+    pub(super) clean: bool,
+}
+
+impl Cursor {
+    pub(super) const START: Self = Self {
+        after: None,
+        clean: true,
+    };
+}
+
+/// The most slides one step makes as one run (one copy).
+pub(super) const RUN: usize = 16;
+
+/// The moves one step made, for the progress callback: one move, or a run
+/// of slides made with one copy.
+pub(super) struct Steps {
+    items: [DefragStep; RUN],
+    len: usize,
+}
+
+impl Steps {
+    pub(super) const fn new() -> Self {
+        const NONE: DefragStep = DefragStep {
+            handle: Handle {
+                index: super::NIL,
+                generation: 0,
+            },
+            from: 0,
+            to: 0,
+            len: 0,
+            moved: false,
+            bytes_moved: 0,
+            blocks_moved: 0,
+        };
+        Self {
+            items: [NONE; RUN],
+            len: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(super) fn push(&mut self, step: DefragStep) {
+        self.items[self.len] = step;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[DefragStep] {
+        &self.items[..self.len]
+    }
 }
 
 /// Why a move did not happen.
-enum Refused {
+pub(super) enum Refused {
     /// A pin, writer or [`PinnedAll`](super::PinnedAll) was there before
     /// the copy started.
     Pinned,
@@ -185,8 +250,11 @@ impl Compact {
         self.defragment_planned(budget, progress, true)
     }
 
-    /// `defragment_with`, with evacuations planned in batches or (for the
-    /// test that compares the two) one step at a time.
+    /// `defragment_with` with its fast paths (evacuations planned in
+    /// batches, slides in runs, slide walks resumed from the last call) or
+    /// (`batched` false, for the test that compares the two) without:
+    /// evacuations planned one step at a time, one slide per step, every
+    /// call's walk from the start.
     pub(super) fn defragment_planned(
         &self,
         budget: DefragBudget,
@@ -195,32 +263,33 @@ impl Compact {
     ) -> DefragReport {
         let g = self.geometry();
         let mut report = DefragReport {
-            largest_free_before: self.state.with(|state| self.largest_free(state, g)),
+            largest_free_before: self.state.with(|state| self.largest(state, g)),
             ..DefragReport::default()
         };
-        let mut cursor = Cursor::Start;
-        while let Some(step) = self.state.with(|state| {
-            // The batch is kept in the state between calls; `step` needs it
-            // and the state apart.
-            let mut batch = state.batch;
-            batch.enabled = batched;
-            let step = self.step(state, g, budget, &mut report, &mut cursor, &mut batch);
-            state.batch = batch;
-            step
+        // A slide walk that the last call left with every block before it
+        // in place, and nothing allocated, freed or moved since, resumes
+        // there instead of walking those blocks again.
+        let mut cursor = self.state.with(|state| match state.resume {
+            Some((epoch, handle)) if epoch == state.epoch && batched => Cursor {
+                after: Some(handle),
+                clean: true,
+            },
+            _ => Cursor::START,
+        });
+        // Filled under the lock by each step, read after it (one buffer for
+        // the call rather than one returned per step).
+        let mut steps = Steps::new();
+        while self.state.with(|state| {
+            state.batch.enabled = batched;
+            steps.clear();
+            self.step(state, g, budget, &mut report, &mut cursor, &mut steps)
         }) {
-            progress(&step);
+            for step in steps.as_slice() {
+                progress(step);
+            }
         }
-        report.largest_free_after = self.state.with(|state| self.largest_free(state, g));
+        report.largest_free_after = self.state.with(|state| self.largest(state, g));
         report
-    }
-
-    /// The largest free range: remembered from the last walk if the layout
-    /// has not changed since.
-    fn largest_free(&self, state: &mut State, g: Geometry) -> usize {
-        if state.largest_free.0 != state.epoch {
-            state.largest_free = (state.epoch, self.scan(state, g).largest_free);
-        }
-        state.largest_free.1
     }
 
     /// Makes the next move: an evacuation while the first phase has one
@@ -233,39 +302,40 @@ impl Compact {
         budget: DefragBudget,
         report: &mut DefragReport,
         cursor: &mut Cursor,
-        batch: &mut Batch,
-    ) -> Option<DefragStep> {
+        out: &mut Steps,
+    ) -> bool {
         while !state.sliding {
             let copied = report.bytes_moved + report.bytes_abandoned;
-            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied, batch) {
+            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied) {
                 Plan::Slide => break,
                 Plan::OverBudget => {
-                    batch.unpop();
+                    state.batch.unpop();
                     report.done = false;
-                    return None;
+                    return false;
                 }
                 Plan::Move(evacuation) => evacuation,
             };
             if report.blocks_moved + report.abandoned >= budget.max_moves {
-                batch.unpop();
+                state.batch.unpop();
                 report.done = false;
-                return None;
+                return false;
             }
-            batch.made();
+            state.batch.made();
             match self.evacuate(state, g, report, evacuation) {
                 Some(step) => {
                     if step.moved {
                         // Our own move: the rest of the batch expects it.
-                        batch.epoch = state.epoch;
+                        state.batch.epoch = state.epoch;
                     } else {
-                        batch.clear();
+                        state.batch.clear();
                     }
-                    return Some(step);
+                    out.push(step);
+                    return true;
                 }
-                None => batch.clear(),
+                None => state.batch.clear(),
             }
         }
-        self.slide(state, g, budget, report, cursor)
+        self.slide(state, g, budget, report, cursor, out)
     }
 
     /// The next evacuation: from the batch while it lasts (planning a new
@@ -276,19 +346,19 @@ impl Compact {
         g: Geometry,
         max_bytes: usize,
         spent: usize,
-        batch: &mut Batch,
     ) -> Plan {
         // The planner's own first checks (a scope, the phase's bound).
         if self.scoped_hint() || state.evacuations > 2 * state.counters.live() as u64 + 16 {
-            batch.clear();
+            state.batch.clear();
             return Plan::Slide;
         }
-        let mut planned = batch.pop(state.epoch, max_bytes);
+        let mut planned = state.batch.pop(state.epoch, max_bytes);
         if planned.is_none()
             && let Some(window) = self.window(state, g, max_bytes)
         {
-            self.plan_batch(state, g, max_bytes, window, batch);
-            planned = batch.pop(state.epoch, max_bytes);
+            let (first, epoch) = (state.first, state.epoch);
+            self.plan_batch(first, epoch, g, max_bytes, window, &mut state.batch);
+            planned = state.batch.pop(state.epoch, max_bytes);
         }
         match planned {
             Some(mut e) => {
@@ -317,6 +387,8 @@ impl Compact {
             generation: super::table::generation(word),
         };
         state.evacuations += 1;
+        let ext = extent(e.len);
+        let (before, after) = self.gaps_around(g, e.index, e.from, ext);
 
         let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
         match moved {
@@ -333,6 +405,9 @@ impl Compact {
                     self.unlink(state, g, e.index);
                     self.link_after(state, g, e.index, e.after);
                 }
+                state.largest.vacate(before, ext, after);
+                let (before, after) = self.gaps_around(g, e.index, e.to, ext);
+                state.largest.occupy(before, ext, after);
             }
             Err(Refused::Pinned) => {
                 report.skipped_pinned += 1;
@@ -355,98 +430,10 @@ impl Compact {
         })
     }
 
-    /// Finds the next block to slide after `cursor` and slides it; `None`
-    /// when the walk ends or the budget is spent (`report.done` says which).
-    fn slide(
-        &self,
-        state: &mut State,
-        g: Geometry,
-        budget: DefragBudget,
-        report: &mut DefragReport,
-        cursor: &mut Cursor,
-    ) -> Option<DefragStep> {
-        let (mut end, mut cur) = (0, state.first);
-        if let Cursor::After(handle) = *cursor
-            && let Some(slot) = self.slot(g, handle.index)
-            && self.contains(handle)
-        {
-            // Under the lock a live block stays live and in place.
-            end = slot.offset() + extent(slot.len());
-            cur = self.links(g, handle.index).next();
-        }
-        while cur != super::NIL {
-            let slot = self.slot_locked(g, cur);
-            let links = self.links(g, cur);
-            let word = slot.state.load(Ordering::Relaxed);
-            let from = slot.offset();
-            let len = slot.len();
-            let align = links.align();
-            let handle = Handle {
-                index: cur,
-                generation: super::table::generation(word),
-            };
-            // `from` itself is aligned and at or after `end`, so the target
-            // exists and is at most `from`.
-            let to = Compact::place(g, end, align).unwrap_or(from).min(from);
-            if to < from {
-                let copied = report.bytes_moved + report.bytes_abandoned;
-                if pins(word) != 0 || word & WRITER != 0 || self.scoped_hint() {
-                    report.skipped_pinned += 1;
-                } else if len > budget.max_bytes {
-                    report.oversized += 1;
-                } else if report.blocks_moved + report.abandoned >= budget.max_moves
-                    || len > budget.max_bytes - copied
-                {
-                    report.done = false;
-                    return None;
-                } else {
-                    let moved = self.relocate(g, slot, word, from, to, len);
-                    match moved {
-                        Ok(()) => {
-                            report.bytes_moved += len;
-                            report.blocks_moved += 1;
-                            state.blocks_moved += 1;
-                            state.bytes_moved += len as u64;
-                            state.epoch += 1;
-                            // The first phase is over until the layout
-                            // changes (allocate, free).
-                            state.sliding = true;
-                        }
-                        Err(Refused::Pinned) => {
-                            report.skipped_pinned += 1;
-                            end = from + extent(len);
-                            cur = links.next();
-                            continue;
-                        }
-                        Err(Refused::Abandoned) => {
-                            report.abandoned += 1;
-                            report.bytes_abandoned += len;
-                            state.moves_abandoned += 1;
-                        }
-                    }
-                    *cursor = Cursor::After(handle);
-                    return Some(DefragStep {
-                        handle,
-                        from,
-                        to,
-                        len,
-                        moved: moved.is_ok(),
-                        bytes_moved: report.bytes_moved,
-                        blocks_moved: report.blocks_moved,
-                    });
-                }
-            }
-            end = from + extent(len);
-            cur = links.next();
-        }
-        report.done = true;
-        None
-    }
-
     /// Moves the block of `slot` (state `word`, unpinned when read) from
     /// `from` down to `to`. Called under the lock, so the block can be
     /// neither freed nor moved by anyone else meanwhile.
-    fn relocate(
+    pub(super) fn relocate(
         &self,
         g: Geometry,
         slot: &Slot,
@@ -543,7 +530,7 @@ impl Compact {
 ///
 /// `src..src + len` is valid for reads and `dst..dst + len` for writes; they
 /// do not overlap unless `overlapping`.
-unsafe fn copy(src: *const u8, dst: *mut u8, len: usize, overlapping: bool) {
+pub(super) unsafe fn copy(src: *const u8, dst: *mut u8, len: usize, overlapping: bool) {
     #[cfg(not(loom))]
     {
         if overlapping {

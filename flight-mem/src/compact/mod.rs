@@ -4,9 +4,11 @@ mod batch;
 mod check;
 mod defrag;
 mod entry;
+mod gaps;
 mod pin;
 mod plan;
 mod scope;
+mod slide;
 mod table;
 
 use core::alloc::Layout;
@@ -101,10 +103,11 @@ const fn extent(len: usize) -> usize {
 ///   range that would make the free space nearly one range (blocks moved
 ///   into holes elsewhere, up or down, best fit), then slides the rest
 ///   toward the start; resumable, at most the budget's bytes and moves per
-///   call. Evacuations are planned up to 8 at a time in two walks over the
-///   blocks (O(blocks) per batch, see the `batch` module), slides resume
-///   where the previous one ended, and each call walks the blocks once more
-///   for its report unless nothing changed since the last call.
+///   call. Evacuations are planned up to 32 at a time in two walks over the
+///   blocks (O(blocks) per batch, see the `batch` module); touching blocks
+///   slide as one run with one copy, and slides resume where the previous
+///   one (or call) ended (the `slide` module); the largest free range for
+///   the report is tracked, not walked for (the `gaps` module).
 /// * [`stats`](Compact::stats), [`compact_stats`](Compact::compact_stats),
 ///   [`check`](Compact::check): O(live blocks) under the lock.
 ///
@@ -142,7 +145,9 @@ const fn extent(len: usize) -> usize {
 /// * When the destination overlaps the block (a slide by less than its
 ///   length), the copy writes bytes a reader would read, so the move sets
 ///   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
-///   move ends and then pins the block at its new place. The wait is bounded
+///   move ends and then pins the block at its new place. A run of touching
+///   blocks slid with one copy freezes every block of the run the same way
+///   (the `slide` module). The wait is bounded
 ///   by one copy of at most the budget's `max_bytes`, and the mover never
 ///   waits for anything while `FROZEN` is set. (With the `irq-safe` feature
 ///   or on targets without compare-and-swap the lock is a critical section,
@@ -207,14 +212,19 @@ struct State {
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
+    /// Where the next `defragment` call's slide walk may resume: after this
+    /// block, if the epoch is still this one (every block before it sat at
+    /// its target when the last call passed it; see the `slide` module).
+    resume: Option<(u64, Handle)>,
+    /// Runs of slides made (each one copy of two or more blocks), for the
+    /// tests that check runs happen.
+    runs: u64,
     /// Bumped by every allocation, free and move (64 bits: it never
     /// wraps): a planned batch of moves is valid only at the epoch it
     /// expects (see the `batch` module).
     epoch: u64,
-    /// The largest free range and the epoch it was measured at, so that a
-    /// `defragment` call after another, with nothing allocated, freed or
-    /// moved in between, does not walk the blocks again for its report.
-    largest_free: (u64, usize),
+    /// The largest free range, kept up to date (see the `gaps` module).
+    largest: gaps::Largest,
     /// Evacuations planned but not made yet (see the `batch` module).
     batch: batch::Batch,
 }
@@ -333,8 +343,10 @@ impl Compact {
                     evacuations: 0,
                     window: None,
                     sliding: false,
+                    resume: None,
+                    runs: 0,
                     epoch: 0,
-                    largest_free: (u64::MAX, 0),
+                    largest: gaps::Largest::UNKNOWN,
                     batch: batch::Batch::new(),
                 }),
             }
@@ -504,6 +516,8 @@ impl Compact {
             .align_log2
             .store(align.trailing_zeros(), Ordering::Relaxed);
         self.link_after(state, g, index, prev);
+        let (before, after) = self.gaps_around(g, index, offset, ext);
+        state.largest.occupy(before, ext, after);
         // Release: the zeroed bytes and the fields above happen before any
         // pin that sees the block live.
         slot.state.store(word | LIVE, Ordering::Release);
@@ -654,8 +668,10 @@ impl Compact {
                     Err(now) => marked = now,
                 }
             }
-            self.unlink(state, g, handle.index);
             let len = slot.len.load(Ordering::Relaxed) as usize;
+            let (before, after) = self.gaps_around(g, handle.index, slot.offset(), extent(len));
+            state.largest.vacate(before, extent(len), after);
+            self.unlink(state, g, handle.index);
             state.counters.freed(len, extent(len));
             state.evacuations = 0;
             state.window = None;

@@ -42,7 +42,7 @@
 //! reach a free range of 95 % of the free bytes (sliding compaction moved
 //! 2.4–2.9×); see `BENCHMARKS.md`. Each step is O(blocks): a few walks over
 //! the address-ordered list, no memory beyond the stack. The `batch` module
-//! plans up to 8 of these steps at once, exactly as this module would, and
+//! plans up to 32 of these steps at once, exactly as this module would, and
 //! this module decides only what a batch cannot (repairs, pins, alignment).
 
 use super::table::{NIL, WRITER, pins};
@@ -75,16 +75,6 @@ pub(super) struct Evacuation {
     /// The block the destination follows in address order (`NIL`: the
     /// start), for relinking.
     pub(super) after: u32,
-}
-
-impl Evacuation {
-    pub(super) const NONE: Self = Self {
-        index: NIL,
-        from: 0,
-        to: 0,
-        len: 0,
-        after: NIL,
-    };
 }
 
 /// What the planner proposes.
@@ -141,7 +131,17 @@ impl Compact {
         g: Geometry,
         max_bytes: usize,
     ) -> impl Iterator<Item = Block> + Clone + 's {
-        let mut cur = state.first;
+        self.blocks_from(state.first, g, max_bytes)
+    }
+
+    /// The blocks from `first` on, in address order.
+    pub(super) fn blocks_from<'s>(
+        &'s self,
+        first: u32,
+        g: Geometry,
+        max_bytes: usize,
+    ) -> impl Iterator<Item = Block> + Clone + 's {
+        let mut cur = first;
         core::iter::from_fn(move || {
             if cur == NIL {
                 return None;
@@ -381,7 +381,7 @@ impl Compact {
         }
         let free = g.capacity - state.counters.used;
         let goal = goal(free);
-        if self.scan(state, g).largest_free >= goal {
+        if self.largest(state, g) >= goal {
             return None;
         }
         let blocks = || self.blocks(state, g, max_bytes);

@@ -205,11 +205,13 @@ fn fragmented(seed: u64) -> (Compact, Vec<Handle>) {
     (c, live)
 }
 
-/// The batch planner's claim (`batch` module): the same moves as planning
-/// each step, in the same order, whatever the budget cuts.
+/// The claim of the batch planner (`batch` module) and of sliding in runs
+/// (`slide` module): the same moves as planning each step and sliding one
+/// block per step, in the same order, whatever the budget cuts.
 #[test]
 fn batched_planning_makes_the_step_by_step_moves() {
     let mut batches_planned_moves = 0;
+    let mut runs = 0;
     for seed in 0..if cfg!(miri) { 2 } else { 400 } {
         let (a, live) = fragmented(seed);
         let (b, _) = fragmented(seed);
@@ -230,6 +232,8 @@ fn batched_planning_makes_the_step_by_step_moves() {
         };
         let (batched, stepwise) = (record(&a, true), record(&b, false));
         assert_eq!(batched, stepwise, "seed {seed}");
+        runs += a.state.with(|state| state.runs);
+        assert_eq!(b.state.with(|state| state.runs), 0);
         batches_planned_moves += batched.len();
         assert_eq!(a.compact_stats().holes, b.compact_stats().holes);
         for c in [&a, &b] {
@@ -240,4 +244,5 @@ fn batched_planning_makes_the_step_by_step_moves() {
         }
     }
     assert!(batches_planned_moves > if cfg!(miri) { 4 } else { 1000 });
+    assert!(runs > if cfg!(miri) { 0 } else { 300 }, "{runs} runs");
 }
