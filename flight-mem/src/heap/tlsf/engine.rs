@@ -46,9 +46,24 @@ unsafe impl HeapEngine for State {
         self.try_allocate(layout, max_align)
     }
 
-    #[inline(always)]
+    // The hot paths are one out-of-line call each: the whole O(1) operation
+    // and the counters are inlined into it, the lock stays at the call
+    // site, and the result comes back in a register.
+    #[inline(never)]
+    fn allocate_counted(
+        &mut self,
+        layout: Layout,
+        max_align: usize,
+        counters: &mut Counters,
+    ) -> Option<NonNull<u8>> {
+        let carved = self.try_allocate(layout, max_align)?;
+        counters.allocated(layout.size(), carved.consumed);
+        Some(carved.payload)
+    }
+
+    #[inline]
     unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError> {
-        let payload = ptr.as_ptr().addr().wrapping_sub(self.region.base().addr());
+        let payload = self.payload_offset(ptr);
         // Before the first use `end` is 0, so every pointer is refused here
         // and the wrapper builds the heap and asks again.
         if payload.wrapping_sub(WORD) < self.region.end() {
@@ -56,6 +71,24 @@ unsafe impl HeapEngine for State {
         } else {
             Err(AllocError::ForeignPointer)
         }
+    }
+
+    #[inline(never)]
+    unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
+        let payload = self.payload_offset(ptr);
+        if payload.wrapping_sub(WORD) >= self.region.end() {
+            return false;
+        }
+        let Some(block) = self.used_block(payload) else {
+            return false;
+        };
+        #[cfg(debug_assertions)]
+        if !self.neighbours_plausible(block) {
+            return false;
+        }
+        let released = self.release(block);
+        counters.freed(released.requested, released.consumed);
+        true
     }
 
     fn largest_free(&self) -> usize {
@@ -125,6 +158,12 @@ impl State {
                 heads: [[NIL; SL_COUNT]; FL_COUNT],
             }
         }
+    }
+
+    /// The offset of `ptr` from the first header (wrapping: any pointer).
+    #[inline(always)]
+    fn payload_offset(&self, ptr: NonNull<u8>) -> usize {
+        ptr.as_ptr().addr().wrapping_sub(self.region.base().addr())
     }
 
     /// Lays out one free block over the whole region and the end marker.
@@ -361,7 +400,7 @@ impl State {
 
     /// [`try_allocate`](Self::try_allocate) for alignments above the
     /// granule.
-    #[inline]
+    #[inline(always)]
     fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<(At, usize)> {
         // Most free blocks are larger than asked for, so a block found for
         // the unpadded size usually fits once aligned too; it is taken when
