@@ -477,6 +477,9 @@ impl State {
         requested: usize,
     ) -> (At, usize) {
         debug_assert!(inner_gap < MIN_BLOCK && inner_gap & FLAGS == 0);
+        // SAFETY: the caller's contract. (Telling the compiler spares the
+        // checks of `Span::inner` below.)
+        unsafe { core::hint::assert_unchecked(inner_gap < MIN_BLOCK && inner_gap & FLAGS == 0) };
         // SAFETY: the caller's contract.
         let used = match unsafe { span.split(inner_gap + block) } {
             Some((used, tail)) => {
