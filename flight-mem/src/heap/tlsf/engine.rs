@@ -41,24 +41,14 @@ unsafe impl HeapEngine for State {
         }
     }
 
-    #[inline(always)]
+    // The hot paths are one out-of-line call each, with the whole O(1)
+    // operation inlined into it and the lock at the call site:
+    // `try_allocate` returns in two registers (the wrapper counts the
+    // result next to the lock), `free_counted` counts inside (a `Released`
+    // and its refusal would come back through memory).
+    #[inline(never)]
     fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
         self.try_allocate(layout, max_align)
-    }
-
-    // The hot paths are one out-of-line call each: the whole O(1) operation
-    // and the counters are inlined into it, the lock stays at the call
-    // site, and the result comes back in a register.
-    #[inline(never)]
-    fn allocate_counted(
-        &mut self,
-        layout: Layout,
-        max_align: usize,
-        counters: &mut Counters,
-    ) -> Option<NonNull<u8>> {
-        let carved = self.try_allocate(layout, max_align)?;
-        counters.allocated(layout.size(), carved.consumed);
-        Some(carved.payload)
     }
 
     #[inline]
