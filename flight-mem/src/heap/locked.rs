@@ -82,9 +82,9 @@ pub(crate) unsafe trait HeapEngine: Send {
     unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError>;
 
     /// The hot path of `allocate`: [`try_allocate`](Self::try_allocate),
-    /// counted into `counters` when it succeeds. An engine whose whole
-    /// operation inlines into one body overrides it to make that body one
-    /// out-of-line call whose result fits a register.
+    /// counted into `counters` when it succeeds. (Tlsf keeps this default
+    /// and makes its `try_allocate` one out-of-line call instead: its
+    /// `Option<Carved>` comes back in two registers.)
     #[inline(always)]
     fn allocate_counted(
         &mut self,
@@ -99,7 +99,9 @@ pub(crate) unsafe trait HeapEngine: Send {
 
     /// The hot path of `free`: whether [`free`](Self::free) took the block
     /// back, counted into `counters` when it did. A refusal changes
-    /// nothing, so the wrapper asks `free` for the reason afterwards.
+    /// nothing, so the wrapper asks `free` for the reason afterwards. (Tlsf
+    /// overrides it with one out-of-line call that counts inside: a
+    /// `Result<Released, AllocError>` would come back through memory.)
     ///
     /// # Safety
     ///
@@ -192,8 +194,8 @@ impl<E: HeapEngine> LockedHeap<E> {
     /// acquire and release are inlined at the call site, and nothing here
     /// builds an `AllocError` (the result fits a register), so the public
     /// `allocate` around it stays small enough to inline; the engine
-    /// decides whether its `allocate_counted` is one out-of-line call (Tlsf)
-    /// or inlined. `None` sends the caller to [`allocate_slow`](Self::allocate_slow).
+    /// decides whether its part is one out-of-line call (Tlsf) or inlined.
+    /// `None` sends the caller to [`allocate_slow`](Self::allocate_slow).
     #[inline(always)]
     fn allocate_fast(&self, layout: Layout) -> Option<NonNull<u8>> {
         self.state.with(|state| {
@@ -242,6 +244,9 @@ impl<E: HeapEngine> LockedHeap<E> {
     /// What a refused `free_fast` leaves, under the lock again: on first
     /// use, builds the heap first (so the answer is the built heap's), and
     /// returns the engine's answer, counted if it took the block after all.
+    /// Other threads may have run between the two lock holds; the answer is
+    /// then the one a free arriving at the second hold gets, an order the
+    /// callers could have produced anyway.
     ///
     /// # Safety
     ///
