@@ -92,21 +92,42 @@ impl<T> Lock<T> {
     }
 
     /// Runs `f` with exclusive access to the protected value.
+    ///
+    /// The uncontended acquire (one CAS) and the release are inlined into
+    /// the caller; only waiting for another holder is out of line, so a
+    /// caller's hot path carries no spin loop and no extra frame.
     #[cfg(not(any(feature = "irq-safe", not(target_has_atomic = "8"))))]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         struct Unlock<'a>(&'a AtomicBool);
         impl Drop for Unlock<'_> {
-            #[inline]
+            #[inline(always)]
             fn drop(&mut self) {
                 self.0.store(false, Ordering::Release);
             }
         }
-        while self
+        if self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
+            self.lock_contended();
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: the successful acquire-CAS above (or in `lock_contended`)
+        // makes this thread the only holder until `_unlock` releases the
+        // flag, after `f` returns or unwinds; no other `&mut T` exists
+        // meanwhile.
+        f(unsafe { &mut *self.value.get() })
+    }
+
+    /// Waits until this thread's acquire-CAS succeeds: the path of a
+    /// contended lock (or a spurious failure of the weak CAS).
+    #[cfg(not(any(feature = "irq-safe", not(target_has_atomic = "8"))))]
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
+        loop {
             let mut spins = 0u32;
             while self.locked.load(Ordering::Relaxed) {
                 spin_hint();
@@ -117,12 +138,14 @@ impl<T> Lock<T> {
                     std::thread::yield_now();
                 }
             }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
         }
-        let _unlock = Unlock(&self.locked);
-        // SAFETY: the successful acquire-CAS above makes this thread the only
-        // holder until `_unlock` releases the flag, after `f` returns or
-        // unwinds; no other `&mut T` exists meanwhile.
-        f(unsafe { &mut *self.value.get() })
     }
 
     /// Runs `f` with exclusive access to the protected value.

@@ -81,6 +81,43 @@ pub(crate) unsafe trait HeapEngine: Send {
     /// some trust their neighbours' tags for a pointer that passes.)
     unsafe fn free(&mut self, ptr: NonNull<u8>) -> Result<Released, AllocError>;
 
+    /// The hot path of `allocate`: [`try_allocate`](Self::try_allocate),
+    /// counted into `counters` when it succeeds. (Tlsf keeps this default
+    /// and makes its `try_allocate` one out-of-line call instead: its
+    /// `Option<Carved>` comes back in two registers.)
+    #[inline(always)]
+    fn allocate_counted(
+        &mut self,
+        layout: Layout,
+        config: Self::Config,
+        counters: &mut Counters,
+    ) -> Option<NonNull<u8>> {
+        let carved = self.try_allocate(layout, config)?;
+        counters.allocated(layout.size(), carved.consumed);
+        Some(carved.payload)
+    }
+
+    /// The hot path of `free`: whether [`free`](Self::free) took the block
+    /// back, counted into `counters` when it did. A refusal changes
+    /// nothing, so the wrapper asks `free` for the reason afterwards. (Tlsf
+    /// overrides it with one out-of-line call that counts inside: a
+    /// `Result<Released, AllocError>` would come back through memory.)
+    ///
+    /// # Safety
+    ///
+    /// As [`free`](Self::free).
+    #[inline(always)]
+    unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
+        // SAFETY: forwarded from the caller.
+        match unsafe { self.free(ptr) } {
+            Ok(released) => {
+                counters.freed(released.requested, released.consumed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// The largest request of alignment 1 that would succeed now.
     fn largest_free(&self) -> usize;
 
@@ -153,6 +190,21 @@ impl<E: HeapEngine> LockedHeap<E> {
         })
     }
 
+    /// The hot path of `allocate`: lock, carve and count, unlock. The lock's
+    /// acquire and release are inlined at the call site, and nothing here
+    /// builds an `AllocError` (the result fits a register), so the public
+    /// `allocate` around it stays small enough to inline; the engine
+    /// decides whether its part is one out-of-line call (Tlsf) or inlined.
+    /// `None` sends the caller to [`allocate_slow`](Self::allocate_slow).
+    #[inline(always)]
+    fn allocate_fast(&self, layout: Layout) -> Option<NonNull<u8>> {
+        self.state.with(|state| {
+            state
+                .engine
+                .allocate_counted(layout, self.config, &mut state.counters)
+        })
+    }
+
     /// What a refused `try_allocate` leaves, under the lock again: builds
     /// the heap on first use and tries again, or says why `layout` is
     /// refused, counting the failure. (Another thread may have freed memory
@@ -175,22 +227,42 @@ impl<E: HeapEngine> LockedHeap<E> {
         })
     }
 
-    /// What a refused `free` leaves: on first use, builds the heap and asks
-    /// again (so the refusal is the built heap's).
+    /// The hot path of `free`: whether the engine took the block back (and
+    /// it was counted). A refusal changes nothing, so
+    /// [`free_slow`](Self::free_slow) can ask again for the reason.
+    ///
+    /// # Safety
+    ///
+    /// As [`RawAllocator::free`].
+    #[inline(always)]
+    unsafe fn free_fast(&self, ptr: NonNull<u8>) -> bool {
+        // SAFETY: forwarded from the caller.
+        self.state
+            .with(|state| unsafe { state.engine.free_counted(ptr, &mut state.counters) })
+    }
+
+    /// What a refused `free_fast` leaves, under the lock again: on first
+    /// use, builds the heap first (so the answer is the built heap's), and
+    /// returns the engine's answer, counted if it took the block after all.
+    /// Other threads may have run between the two lock holds; the answer is
+    /// then the one a free arriving at the second hold gets, an order the
+    /// callers could have produced anyway.
+    ///
+    /// # Safety
+    ///
+    /// As [`RawAllocator::free`].
     #[cold]
     #[inline(never)]
-    fn free_slow(
-        &self,
-        state: &mut Locked<E>,
-        ptr: NonNull<u8>,
-        refused: AllocError,
-    ) -> Result<Released, AllocError> {
-        if state.ready {
-            return Err(refused);
-        }
-        state.init(&self.memory, self.config);
-        // SAFETY: forwarded from `free`'s caller.
-        unsafe { state.engine.free(ptr) }
+    unsafe fn free_slow(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        self.state.with(|state| {
+            if !state.ready {
+                state.init(&self.memory, self.config);
+            }
+            // SAFETY: forwarded from the caller.
+            let released = unsafe { state.engine.free(ptr) }?;
+            state.counters.freed(released.requested, released.consumed);
+            Ok(())
+        })
     }
 }
 
@@ -204,11 +276,7 @@ unsafe impl<E: HeapEngine> RawAllocator for LockedHeap<E> {
     #[cfg_attr(feature = "track", track_caller)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let size = layout.size();
-        let fast = self.state.with(|state| {
-            let carved = state.engine.try_allocate(layout, self.config)?;
-            Some(state.carved(size, carved))
-        });
-        let payload = match fast {
+        let payload = match self.allocate_fast(layout) {
             Some(payload) => Ok(payload),
             None => self.allocate_slow(layout),
         };
@@ -219,15 +287,14 @@ unsafe impl<E: HeapEngine> RawAllocator for LockedHeap<E> {
     #[inline]
     unsafe fn free(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
         crate::track::freed(self, ptr, || {
-            self.state.with(|state| {
-                // SAFETY: forwarded from the caller.
-                let released = match unsafe { state.engine.free(ptr) } {
-                    Ok(released) => released,
-                    Err(refused) => self.free_slow(state, ptr, refused)?,
-                };
-                state.counters.freed(released.requested, released.consumed);
+            // SAFETY: forwarded from the caller.
+            if unsafe { self.free_fast(ptr) } {
                 Ok(())
-            })
+            } else {
+                // SAFETY: forwarded from the caller; the refused fast path
+                // changed nothing, so `ptr` is still as the caller gave it.
+                unsafe { self.free_slow(ptr) }
+            }
         })
     }
 

@@ -59,8 +59,12 @@ pub(super) fn list_holding(size: usize) -> (usize, usize) {
     let log = (size | 1 << FL_SHIFT).ilog2();
     let shift = log - SL_LOG2;
     let steps = (size + (1 << shift) - 1) >> shift;
-    let list = (((log - FL_SHIFT) as usize) << SL_LOG2) + steps;
-    (list >> SL_LOG2, list & (SL_COUNT - 1))
+    // `steps >> SL_LOG2` is the carry into the next class (or, above
+    // class 0, the step past class 0 itself).
+    (
+        (log - FL_SHIFT) as usize + (steps >> SL_LOG2),
+        steps & (SL_COUNT - 1),
+    )
 }
 
 /// The smallest block size in list `(fl, sl)`.

@@ -126,10 +126,10 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 ///   counts — a handful of bitmap operations, at most two list unlinks and
 ///   two list inserts. The worst case is this bound, independent of the
 ///   heap's history.
-/// * Alignment above 8 bytes: the block found for the plain size is used
-///   when it also fits once aligned (usually: free blocks tend to be larger
-///   than asked for); otherwise the search asks for `size + align - 8`, which
-///   any block found can hold aligned. The gap in front of the payload is
+/// * Alignment above 8 bytes: the search asks for `size + align - 8` bytes,
+///   which any block found holds aligned (when no list of such blocks has
+///   one, the head of the request's own list is taken if it fits once
+///   aligned). The gap in front of the payload is
 ///   split off as a free block when it is large enough (16 or more bytes on
 ///   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
 ///   marker, so an allocation consumes at most `gap + block` bytes. Still, a
