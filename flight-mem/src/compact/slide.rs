@@ -300,10 +300,12 @@ impl Compact {
         // delta` is the first block's target, and the range below
         // `first.from` down to it is free (the previous block ends at or
         // before it). Every block of the run is `MOVING | FROZEN`, set when
-        // it had no pin and no writer: no pin, writer or free can start on
-        // them until we clear the flags, and no scope lives (checked after
-        // the marks). The padding belongs to no block. So nothing else
-        // reads or writes either range during the copy.
+        // it had no pin and no writer: no pin or writer can start on them
+        // until we clear the flags (`get` waits while `FROZEN` is set,
+        // `get_mut` refuses), no free can start while we hold the lock
+        // (`state` is its guard), and no scope lives (checked after the
+        // marks). The padding belongs to no block. So nothing else reads or
+        // writes either range during the copy.
         unsafe {
             copy(
                 g.base.add(first.from),

@@ -42,6 +42,15 @@ pub(crate) struct Released {
 /// `init` every `allocate` and `free` is refused without touching memory
 /// (the wrapper then builds the heap and retries: see
 /// [`LockedHeap::allocate`]).
+///
+/// This covers every method that hands out or takes back a block, default
+/// or overridden: a payload from [`try_allocate`](Self::try_allocate) or
+/// [`allocate_counted`](Self::allocate_counted) is such a block (the
+/// wrapper hands it out unchecked). [`free_counted`](Self::free_counted)
+/// returns `true` exactly when it released the block, and `false` only
+/// having changed nothing: the wrapper then calls [`free`](Self::free)
+/// with the same pointer, so a block released behind a `false` would be
+/// released twice.
 pub(crate) unsafe trait HeapEngine: Send {
     /// Settings fixed at construction, readable without the lock.
     type Config: Copy + fmt::Debug + Sync;

@@ -2,6 +2,10 @@
 
 use super::*;
 
+extern crate std;
+use std::vec;
+use std::vec::Vec;
+
 fn table() -> [AtomicU32; 4] {
     [const { AtomicU32::new(0) }; 4]
 }
@@ -60,4 +64,66 @@ fn double_free_of_the_top_slot_is_refused() {
     // SAFETY: as above.
     let refused = unsafe { stack.push(links, slot) };
     assert_eq!(refused, Err(AllocError::DoubleFree));
+}
+
+/// Table lengths around the `spread` grid's boundaries (fewer under Miri).
+const GRID_LENGTHS: &[u32] = if cfg!(miri) {
+    &[1, 5, 17, 21, 33]
+} else {
+    &[
+        1, 2, 5, 15, 16, 17, 21, 31, 32, 33, 47, 48, 49, 100, 255, 256, 257,
+    ]
+};
+
+/// A link table of `len` words that were never written: uninitialised
+/// under Miri (which reports any read of them), elsewhere holding the mark
+/// of a live slot (so a word read as if its slot had been handed out
+/// passes for live, and the free it admits succeeds).
+fn garbage_table(len: u32) -> Vec<core::mem::MaybeUninit<AtomicU32>> {
+    let mut words = Vec::with_capacity(len as usize);
+    for _ in 0..len {
+        words.push(if cfg!(miri) {
+            core::mem::MaybeUninit::uninit()
+        } else {
+            core::mem::MaybeUninit::new(AtomicU32::new(ALLOCATED))
+        });
+    }
+    words
+}
+
+/// The "ever handed out" check of `push` and `take_back` under the spread
+/// order (`spread::code(i) < fresh`): at every point of a pool's first
+/// pass over its slots, a slot not handed out yet is refused as free
+/// without its (never written) link word being read, for tables whose
+/// length is not a multiple of 16 too.
+#[test]
+fn slots_never_handed_out_are_refused_without_reading_their_words() {
+    for &len in GRID_LENGTHS {
+        let mut words = garbage_table(len);
+        let first = NonNull::new(words.as_mut_ptr().cast::<AtomicU32>()).unwrap();
+        // SAFETY: `len` words, aligned, local, only accessed atomically;
+        // their garbage is what `Links::new` allows for slots never used.
+        let links = unsafe { Links::new(first, len) };
+        let stack = FreeStack::new(len);
+        let mut handed = vec![false; len as usize];
+        for _ in 0..len {
+            for index in 0..len {
+                if handed[index as usize] {
+                    continue;
+                }
+                // SAFETY: `index < len`; the slot was never handed out.
+                let taken = unsafe { stack.take_back(links, index) };
+                assert_eq!(taken, Err(AllocError::DoubleFree), "{len}: {index}");
+                // SAFETY: as above.
+                let pushed = unsafe { stack.push(links, index) };
+                assert_eq!(pushed, Err(AllocError::DoubleFree), "{len}: {index}");
+            }
+            let slot = stack.pop(links, ALLOCATED).unwrap();
+            assert!(slot < len && !handed[slot as usize], "{len}: {slot}");
+            handed[slot as usize] = true;
+        }
+        assert_eq!(stack.pop(links, ALLOCATED), None, "{len}: exhausted");
+        assert_eq!(stack.fresh(len), len);
+        assert_eq!(stack.check(links).ok().flatten(), Some(0), "{len}");
+    }
 }

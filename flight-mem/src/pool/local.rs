@@ -24,6 +24,12 @@ const CAPACITY: usize = 4;
 #[cfg(loom)]
 const BATCH: usize = 2;
 
+// The unchecked indexing of `take` and `free_untracked` relies on this: a
+// refill (at most `BATCH` slots) fits the empty cache, and a flush makes
+// room in a full one. (A refill larger than the cache would set `len` past
+// it, and a flush of nothing would leave no room.)
+const _: () = assert!(0 < BATCH && BATCH <= CAPACITY);
+
 /// A per-thread cache of free slots of a [`BlockPool`]: allocation and free
 /// touch only the cache (no read-modify-write, no lock) except once per
 /// batch, when the cache is refilled from or flushed to the shared free stack

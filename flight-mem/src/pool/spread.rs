@@ -177,6 +177,44 @@ mod tests {
         }
     }
 
+    /// The code arithmetic at the far end of the largest tables (a `u32`
+    /// of slots, rows filling all 28 row bits): walking each column's last
+    /// cells with `next` and `count` neither overflows (a panic in this
+    /// test's debug build) nor leaves the table, and the end code counts
+    /// every slot.
+    #[test]
+    fn largest_tables_count_without_overflow() {
+        for len in [
+            u32::MAX,
+            u32::MAX - 1,
+            u32::MAX - 15,
+            u32::MAX - 16,
+            1 << 31,
+            (1 << 31) + 5,
+            (1 << 28) + 3,
+        ] {
+            let mut before = 0u32;
+            for column in 0..COLUMNS {
+                let rows = rows(len, column);
+                assert!(rows <= 1 << ROW_BITS, "{len}: column {column}");
+                if rows == 0 {
+                    continue;
+                }
+                let last = column << ROW_BITS | (rows - 1);
+                let slot = slot(last);
+                assert!(slot < len, "{len}: column {column} ends at {slot}");
+                assert_eq!(code(slot), last);
+                assert_eq!(count(len, column << ROW_BITS), before, "{len}: {column}");
+                assert_eq!(count(len, last), before + rows - 1, "{len}: {column}");
+                before += rows;
+                let after = next(len, last);
+                assert!(after > last, "{len}: column {column}");
+                assert_eq!(count(len, after), before, "{len}: column {column}");
+            }
+            assert_eq!(before, len);
+        }
+    }
+
     #[test]
     fn first_ranks_of_a_4096_slot_pool() {
         let slots = order(4_096);

@@ -48,8 +48,12 @@ pub(super) fn list_of(size: usize) -> (usize, usize) {
     (fl.min(FL_COUNT - 1), sl)
 }
 
-/// The first class all of whose blocks hold `size` bytes (at most twice
-/// [`MAX_END`]: rounding up cannot overflow).
+/// The first class all of whose blocks hold `size` bytes; `fl` may exceed
+/// the classes (searches check it). Rounding up adds less than `size / 16`,
+/// so it cannot overflow for the sizes asked for: at most `isize::MAX`
+/// plus a minimum block (an aligned request's padded size, bounded by
+/// `Layout`), not twice [`MAX_END`], which on 32-bit targets is close to
+/// `usize::MAX`.
 #[inline]
 pub(super) fn list_holding(size: usize) -> (usize, usize) {
     // Lists numbered in size order are `size >> shift` steps past a

@@ -344,7 +344,9 @@ impl State {
     fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
         let size = layout.size();
         // Zero, larger than the heap, or the heap not built (`end == 0`).
-        // Below `end <= MAX_END`, rounding `size` up cannot overflow.
+        // Rounding `size` up cannot overflow: `Layout` keeps it at most
+        // `isize::MAX`. (`end <= MAX_END` would not do on 32-bit targets,
+        // where `MAX_END` is `usize::MAX - 7`.)
         if size.wrapping_sub(1) >= self.region.end() {
             return None;
         }
@@ -398,8 +400,11 @@ impl State {
         // (Trying the unpadded size first and checking the head's gap kept
         // a few requests in smaller classes, but failed for 40 % of the
         // aligned requests of workload 3, which then paid for a second
-        // search.) No overflow: `block <= end + GRANULE` and `align <=
-        // region length`, both far below `usize::MAX / 2`.
+        // search.) No overflow: `block <= size + WORD + FLAGS` (or
+        // `MIN_BLOCK`), and `Layout` keeps `size + align - 1 <= isize::MAX`,
+        // so the sum is at most `isize::MAX + MIN_BLOCK`. (Not `end`'s
+        // bound: on 32-bit targets `MAX_END` is close to `usize::MAX`, and
+        // `align` may reach 2 GiB.)
         let list = self.list_for(block + (align - GRANULE), block, align)?;
         let span = self.pop(list);
         let gap = self.gap(span.off(), align);

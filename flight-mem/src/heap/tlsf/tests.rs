@@ -25,6 +25,30 @@ fn lists_partition_sizes() {
     assert_eq!(list_of(120), (0, 15));
 }
 
+/// The padded size of an aligned request reaches `isize::MAX` plus a
+/// minimum block (`Layout` bounds `size + align - 1`), past twice
+/// `MAX_END` on 64-bit targets: `list_holding` must round it up without
+/// overflow (a panic in this test's debug build), to a list whose blocks
+/// all hold it, or to no class at all (the search then refuses it).
+#[test]
+fn list_holding_takes_the_largest_padded_sizes() {
+    let sizes = [
+        Some(MAX_END + 1),
+        MAX_END.checked_mul(2),
+        Some(isize::MAX as usize),
+        Some(isize::MAX as usize + MIN_BLOCK),
+    ];
+    for size in sizes.into_iter().flatten() {
+        let (fl, sl) = list_holding(size);
+        assert!(sl < SL_COUNT, "{size}");
+        if fl < FL_COUNT {
+            assert!(list_min_size(fl, sl) >= size, "{size}");
+        } else {
+            assert!(size > MAX_END, "{size}");
+        }
+    }
+}
+
 #[test]
 fn block_sizes() {
     // 72 bytes on 32-bit too: the header word is rounded up to the granule.
