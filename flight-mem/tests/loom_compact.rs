@@ -36,7 +36,19 @@ fn byte(version: u8, i: usize) -> u8 {
 /// A hole at least as long as the block makes a non-overlapping move; a
 /// shorter one a slide over itself (`FROZEN`).
 fn fixture(hole: usize, len: usize) -> (Arc<Compact>, Handle) {
-    let bytes = Compact::bytes_for(256, 4);
+    let (compact, blocks) = fixture_with(256, hole, &[(len, 1)]);
+    (compact, blocks[0])
+}
+
+/// A compact region of `capacity` data bytes holding a `hole`-byte free
+/// range followed by touching blocks of `(length, content version)`;
+/// returns it and the blocks' handles in address order.
+fn fixture_with(
+    capacity: usize,
+    hole: usize,
+    blocks: &[(usize, u8)],
+) -> (Arc<Compact>, Vec<Handle>) {
+    let bytes = Compact::bytes_for(capacity, 4);
     // Loom's atomics are larger than the real ones and may need more
     // alignment; `bytes_for` is computed with them.
     let layout = Layout::from_size_align(bytes, 64).unwrap();
@@ -47,19 +59,21 @@ fn fixture(hole: usize, len: usize) -> (Arc<Compact>, Handle) {
     let compact = Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, 4);
     let l = |n| Layout::from_size_align(n, 8).unwrap();
     let gap = compact.allocate(l(hole)).unwrap();
-    let block = compact.allocate(l(len)).unwrap();
-    {
-        let mut guard = compact.get_mut(block).unwrap();
-        for (i, b) in guard.iter_mut().enumerate() {
-            *b = byte(1, i);
-        }
-    }
+    let handles: Vec<Handle> = blocks
+        .iter()
+        .map(|&(len, version)| {
+            let handle = compact.allocate(l(len)).unwrap();
+            let mut guard = compact.get_mut(handle).unwrap();
+            for (i, b) in guard.iter_mut().enumerate() {
+                *b = byte(version, i);
+            }
+            handle
+        })
+        .collect();
     compact.free(gap).unwrap();
-    (Arc::new(compact), block)
+    (Arc::new(compact), handles)
 }
 
-/// Reads the block through a pin, chunk by chunk with scheduling points,
-/// and checks it holds one version; returns that version.
 fn read(compact: &Compact, handle: Handle) -> Option<u8> {
     let pin = compact.get(handle)?;
     Some(check(&pin))
@@ -343,25 +357,9 @@ fn reader_races_an_evacuation() {
     loom::model(|| {
         // [free 16][a 48][b 16][free to the end]: evacuating b into the
         // first 16 bytes moves 16 bytes; sliding would move 64.
-        let bytes = Compact::bytes_for(256, 4);
-        let layout = Layout::from_size_align(bytes, 64).unwrap();
-        // SAFETY: non-zero size; leaked and given to one allocator.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!ptr.is_null());
-        // SAFETY: as above.
-        let compact = Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, 4);
+        let (compact, blocks) = fixture_with(256, 16, &[(48, 3), (16, 1)]);
+        let (a, b) = (blocks[0], blocks[1]);
         let l = |n| Layout::from_size_align(n, 8).unwrap();
-        let hole = compact.allocate(l(16)).unwrap();
-        let a = compact.allocate(l(48)).unwrap();
-        let b = compact.allocate(l(16)).unwrap();
-        for (h, v) in [(a, 3), (b, 1)] {
-            let mut guard = compact.get_mut(h).unwrap();
-            for (i, x) in guard.iter_mut().enumerate() {
-                *x = byte(v, i);
-            }
-        }
-        compact.free(hole).unwrap();
-        let compact = Arc::new(compact);
         let before = offset(&compact, b);
         let reader = {
             let compact = compact.clone();
@@ -405,25 +403,9 @@ fn reader_races_a_run_of_slides() {
         // [free 16][a 32][b 32][free to the end]: the free space after b is
         // already most of it, so the defragmenter slides (no window), and
         // a and b touch and move by the same 16 bytes: one run.
-        let bytes = Compact::bytes_for(1024, 4);
-        let layout = Layout::from_size_align(bytes, 64).unwrap();
-        // SAFETY: non-zero size; leaked and given to one allocator.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!ptr.is_null());
-        // SAFETY: as above.
-        let compact = Compact::new(unsafe { RawMemory::from_raw_parts(ptr, bytes) }, 4);
+        let (compact, blocks) = fixture_with(1024, 16, &[(32, 3), (32, 1)]);
+        let (a, b) = (blocks[0], blocks[1]);
         let l = |n| Layout::from_size_align(n, 8).unwrap();
-        let hole = compact.allocate(l(16)).unwrap();
-        let a = compact.allocate(l(32)).unwrap();
-        let b = compact.allocate(l(32)).unwrap();
-        for (h, v) in [(a, 3), (b, 1)] {
-            let mut guard = compact.get_mut(h).unwrap();
-            for (i, x) in guard.iter_mut().enumerate() {
-                *x = byte(v, i);
-            }
-        }
-        compact.free(hole).unwrap();
-        let compact = Arc::new(compact);
         let (a_before, b_before) = (offset(&compact, a), offset(&compact, b));
         let reader = {
             let compact = compact.clone();
