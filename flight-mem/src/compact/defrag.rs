@@ -225,7 +225,7 @@ pub(super) enum Refused {
 
 impl Compact {
     /// Moves unpinned blocks, within `budget`, until the free space is one
-    /// range at the end; see the [`Compact`](crate::Compact) documentation
+    /// range at the end; see the [`Compact`] documentation
     /// for the algorithm and how moves and concurrent pins agree.
     ///
     /// SPEC §8 says blocks move "toward one end". The first phase moves

@@ -10,7 +10,7 @@ pub(super) const SL_COUNT: usize = 1 << SL_LOG2;
 /// Sizes below `1 << FL_SHIFT` have one exact list per granule (class 0).
 pub(super) const FL_SHIFT: u32 = SL_LOG2 + GRANULE_LOG2;
 /// Block offsets (and the end marker) must fit a [`Link`] and differ from
-/// [`NIL`].
+/// [`NIL`](super::NIL).
 pub(super) const MAX_END: usize = (Link::MAX as usize) & !FLAGS;
 /// Enough first-level classes for any block below `MAX_END`.
 pub(super) const FL_COUNT: usize = (MAX_END.ilog2() - FL_SHIFT + 2) as usize;

@@ -93,7 +93,7 @@ unsafe impl HeapEngine for State {
 /// Everything behind the lock.
 ///
 /// Blocks are addressed by the offset of their header from the region's
-/// first header, typed by [`raw`](super::raw). Block layout (offsets
+/// first header, typed by [`raw`]. Block layout (offsets
 /// relative to the header):
 ///
 /// ```text
@@ -338,7 +338,7 @@ impl State {
 
     /// The common case of `allocate`: a payload for `layout`, or `None`
     /// for anything else (bad or too large requests, an exhausted heap, a
-    /// heap not built yet), which [`allocate_slow`](Self::allocate_slow)
+    /// heap not built yet), which [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
     #[inline(always)]
     fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
