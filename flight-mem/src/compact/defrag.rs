@@ -305,6 +305,8 @@ impl Compact {
         out: &mut Steps,
     ) -> bool {
         while !state.sliding {
+            // Only the planner's repair path proposes (see `plan::Repair`).
+            state.repair.proposed = false;
             let copied = report.bytes_moved + report.bytes_abandoned;
             let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied) {
                 Plan::Slide => break,
@@ -324,8 +326,10 @@ impl Compact {
             match self.evacuate(state, g, report, evacuation) {
                 Some(step) => {
                     if step.moved {
-                        // Our own move: the rest of the batch expects it.
+                        // Our own move: the rest of the batch, and a
+                        // repair's room, expect it.
                         state.batch.epoch = state.epoch;
+                        state.repair.made(state.epoch);
                     } else {
                         state.batch.clear();
                     }

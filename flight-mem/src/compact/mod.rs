@@ -227,6 +227,9 @@ struct State {
     largest: gaps::Largest,
     /// Evacuations planned but not made yet (see the `batch` module).
     batch: batch::Batch,
+    /// The room a repair of the first phase is evacuating (see the `plan`
+    /// module).
+    repair: plan::Repair,
 }
 
 /// Where the data area and the table are, worked out from the memory.
@@ -348,6 +351,7 @@ impl Compact {
                     epoch: 0,
                     largest: gaps::Largest::UNKNOWN,
                     batch: batch::Batch::new(),
+                    repair: plan::Repair::NONE,
                 }),
             }
         }

@@ -87,6 +87,63 @@ pub(super) enum Plan {
     Slide,
 }
 
+/// The room a repair is evacuating, kept from step to step.
+///
+/// While a repair runs, each step finds again that no block of the window
+/// `W` fits outside it, and again the cheapest range `V` of the stuck
+/// block's size outside `W` — two walks of three cursors, most of what a
+/// repair step cost besides copying (`BENCHMARKS.md`). The answer does not
+/// change while the only layout changes are the repair's own moves: each
+/// takes a block overlapping `V` to a free range outside `W` and `V`. That
+/// lowers `V`'s cost by the block's length, lowers any other range's cost
+/// by at most that (only ranges overlapping the block's old place get
+/// cheaper), and a range starting at the moved block's new end weighs at
+/// least what the range starting at the start of the free range it landed
+/// in weighed before (it overlaps every block that one did, the moved one
+/// excepted) — so `V` stays strictly the cheapest, ties included. `W` and
+/// the stuck block (the largest of `W`) do not change either. So `V` is
+/// kept with the layout epoch it is valid at; the step after one of the
+/// repair's own moves advances the epoch (`Repair::made`), any other change
+/// of the layout (an allocation, a free, another move) leaves it stale. A
+/// pin in `V` (or anything else that stops `evacuate_one` in `V`) makes the
+/// planner choose again. With the fast paths off (the comparison test)
+/// nothing is kept, so that test checks the kept `V` is the one chosen
+/// afresh.
+#[derive(Clone, Copy)]
+pub(super) struct Repair {
+    /// The layout epoch `room` is valid at.
+    epoch: u64,
+    /// The window, the stuck block's extent and the budget's `max_bytes`
+    /// it was chosen for.
+    key: (Span, usize, usize),
+    room: Option<Span>,
+    /// The planner proposed a move of this repair that is not made yet.
+    pub(super) proposed: bool,
+}
+
+impl Repair {
+    pub(super) const NONE: Self = Self {
+        epoch: 0,
+        key: (Span::EMPTY, 0, 0),
+        room: None,
+        proposed: false,
+    };
+
+    /// The kept room, if it is valid at `epoch` for `key`.
+    fn room(&self, epoch: u64, key: (Span, usize, usize)) -> Option<Span> {
+        self.room.filter(|_| self.epoch == epoch && self.key == key)
+    }
+
+    /// A move was made, leaving the layout at `epoch`: if it was the
+    /// repair's own, the kept room is still the choice there.
+    pub(super) fn made(&mut self, epoch: u64) {
+        if self.proposed {
+            self.epoch = epoch;
+        }
+        self.proposed = false;
+    }
+}
+
 /// The free range the first phase aims at, for `free` free bytes.
 pub(super) const fn goal(free: usize) -> usize {
     free - free / 32
@@ -426,9 +483,22 @@ impl Compact {
             }
         };
         // Make room for the largest block of the window: evacuate the
-        // cheapest range of its size outside the window.
-        let blocks = || self.blocks(state, g, max_bytes);
+        // cheapest range of its size outside the window (the one the last
+        // step chose, if only its moves happened since: see `Repair`).
         let size = extent(stuck.len);
+        let key = (window, size, max_bytes);
+        let cached = state
+            .batch
+            .enabled
+            .then(|| state.repair.room(state.epoch, key));
+        if let Some(Some(room)) = cached
+            && let Ok(evacuation) = self.evacuate_one(state, g, max_bytes, room, window)
+        {
+            state.repair.proposed = true;
+            return Self::within_budget(evacuation, max_bytes, spent);
+        }
+        state.repair = Repair::NONE;
+        let blocks = || self.blocks(state, g, max_bytes);
         let below = Span {
             start: 0,
             end: window.start,
@@ -445,7 +515,15 @@ impl Compact {
             return Plan::Slide;
         };
         match self.evacuate_one(state, g, max_bytes, room, window) {
-            Ok(evacuation) => Self::within_budget(evacuation, max_bytes, spent),
+            Ok(evacuation) => {
+                state.repair = Repair {
+                    epoch: state.epoch,
+                    key,
+                    room: Some(room),
+                    proposed: true,
+                };
+                Self::within_budget(evacuation, max_bytes, spent)
+            }
             Err(_) => Plan::Slide,
         }
     }
