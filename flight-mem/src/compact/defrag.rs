@@ -38,7 +38,7 @@
 use core::fmt;
 
 use super::batch::FIND;
-use super::plan::{Evacuation, Plan};
+use super::plan::{Evacuation, Plan, Span};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
@@ -326,10 +326,8 @@ impl Compact {
             match self.evacuate(state, g, report, evacuation) {
                 Some(step) => {
                     if step.moved {
-                        // Our own move: the rest of the batch, and a
-                        // repair's room, expect it.
+                        // Our own move: the rest of the batch expects it.
                         state.batch.epoch = state.epoch;
-                        state.repair.made(state.epoch);
                     } else {
                         state.batch.clear();
                     }
@@ -402,6 +400,12 @@ impl Compact {
                 state.blocks_moved += 1;
                 state.bytes_moved += e.len as u64;
                 state.epoch += 1;
+                // A repair's room expects its own moves.
+                let vacated = Span {
+                    start: e.from - before,
+                    end: e.from + ext + after,
+                };
+                state.repair.made(state.epoch, vacated);
                 // The block's place in address order changes unless it
                 // stays between the same neighbours.
                 let prev = self.links(g, e.index).prev();
