@@ -191,8 +191,9 @@ impl Compact {
     /// Errors, changing nothing: [`AllocError::ForeignPointer`] for a slot
     /// index this allocator never handed out, [`AllocError::DoubleFree`] for
     /// a stale handle (freed already, or its slot reused since), and
-    /// [`AllocError::Pinned`] while a [`Pinned`] or [`PinnedMut`] guard of
-    /// the block, or any [`PinnedAll`], lives.
+    /// [`AllocError::Pinned`] while a [`Pinned`](super::Pinned) or
+    /// [`PinnedMut`](super::PinnedMut) guard of the block, or any
+    /// [`PinnedAll`](super::PinnedAll), lives.
     pub fn free(&self, handle: Handle) -> Result<(), AllocError> {
         let g = self.geometry();
         let slot = self
