@@ -381,6 +381,9 @@ impl Compact {
         let mut planned = state.batch.pop(state.epoch, max_bytes);
         if planned.is_none()
             && let Some(window) = self.window(state, g, max_bytes)
+            // In a repair that no block of the window can fit yet, a batch
+            // would plan nothing (see `plan::Repair`).
+            && state.repair.stuck(state.epoch, window, max_bytes).is_none()
         {
             let (first, epoch) = (state.first, state.epoch);
             self.plan_batch(first, epoch, g, max_bytes, window, &mut state.batch);

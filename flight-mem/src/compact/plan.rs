@@ -110,7 +110,8 @@ pub(super) enum Plan {
 /// nothing is kept, so that test checks the kept `V` is the one chosen
 /// afresh.
 ///
-/// The window's check is skipped too while it would fail by size: when it
+/// The window's check (and a batch, which would plan nothing) is skipped
+/// too while it would fail by size: when it
 /// last ran, every block of `W` was longer than the largest free range
 /// outside `W` (`Tight`). No repair move can then take a block of `W`
 /// (what it moves fits outside `W` and `V`, so outside `W`), so `W`'s
@@ -157,7 +158,12 @@ impl Repair {
 
     /// The window's stuck block, if the kept figures show that no block of
     /// `window` fits outside it at `epoch`.
-    fn stuck(&self, epoch: u64, window: Span, max_bytes: usize) -> Option<(Block, Tight)> {
+    pub(super) fn stuck(
+        &self,
+        epoch: u64,
+        window: Span,
+        max_bytes: usize,
+    ) -> Option<(Block, Tight)> {
         let (w, _, m) = self.key;
         (self.room.is_some()
             && self.epoch == epoch
@@ -524,6 +530,8 @@ impl Compact {
 
     /// The next evacuation of the first phase, or why there is none.
     /// `spent` is what this call has copied so far.
+    // Out of line, as `plan_batch`: not on the per-move path of batches.
+    #[inline(never)]
     pub(super) fn plan(
         &self,
         state: &mut State,
