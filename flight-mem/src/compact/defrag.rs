@@ -31,9 +31,11 @@
 //!
 //! The bookkeeping per move is O(1) apart from the planning: a batch of up
 //! to 32 evacuations costs two walks of the block list (the `batch`
-//! module), a slide walk visits each block once per phase, and the largest
-//! free range the report needs is tracked (the `gaps` module) rather than
-//! walked for.
+//! module); a repair step (the `plan` module) walks for its one move but
+//! keeps the room it evacuates, and skips the window's check and the batch
+//! while they would find nothing (`plan::Repair`); a slide walk visits
+//! each block once per phase; and the largest free range the report needs
+//! is tracked (the `gaps` module) rather than walked for.
 
 use core::fmt;
 
