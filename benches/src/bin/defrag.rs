@@ -632,17 +632,19 @@ fn get_versus_index() {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, mode, sizes] = &args[..]
+    if let [_, mode, sizes, seed @ ..] = &args[..]
         && mode == "icount-moves"
+        && seed.len() <= 1
     {
-        // One defragmentation of seed 1 and its `memmove` replay, for
-        // callgrind with `--toggle-collect` on each (see
-        // `benches/defrag-icount.sh`).
+        // One defragmentation of seed 1 (or the seed given after the
+        // sizes) and its `memmove` replay, for callgrind with
+        // `--toggle-collect` on each (see `benches/defrag-icount.sh`).
         let sizes = match sizes.as_str() {
             "uniform" => Sizes::Uniform,
             _ => Sizes::LogUniform,
         };
-        let (compact, _, _, _) = fragment(sizes, 1);
+        let seed = seed.first().map_or(1, |s| s.parse().expect("a seed"));
+        let (compact, _, _, _) = fragment(sizes, seed);
         let free = compact.stats().free();
         let goal = (free as f64 * 0.95).ceil() as usize;
         let (_, moves, _) = defragment_until(compact, goal);

@@ -199,6 +199,9 @@ impl Compact {
     /// first); leaves it empty when the step-by-step planner must decide.
     /// `first` and `epoch` are the state's (the batch is a field of the
     /// state, borrowed apart).
+    // Out of line: called once per batch, and callgrind then counts it
+    // apart from the per-move path.
+    #[inline(never)]
     pub(super) fn plan_batch(
         &self,
         first: u32,
@@ -230,6 +233,10 @@ impl Compact {
             if !b.movable {
                 return;
             }
+            // Not above the least kept block: it would go after it.
+            if n == BATCH && top[BATCH - 1].len >= b.len {
+                continue;
+            }
             let mut at = n;
             while at > 0 && top[at - 1].len < b.len {
                 at -= 1;
@@ -246,7 +253,11 @@ impl Compact {
         }
         // Walk 2: the smallest ranges that may hold a block, and the
         // largest ranges. Ranges come in address order, so a later range
-        // displaces an earlier one only if strictly better.
+        // displaces an earlier one only if strictly better. `pieces` is
+        // put in key order (shortest, then lowest, first; keys differ, as
+        // ranges do) once full or after the walk, so the largest kept one is
+        // the last and the smallest that holds a block is the first that
+        // does.
         let mut pieces = [Piece::NONE; PIECES];
         let mut np = 0;
         // The least key of a range left out of `pieces`.
@@ -286,51 +297,59 @@ impl Compact {
                 if np < PIECES {
                     pieces[np] = piece;
                     np += 1;
+                    // Sorted once full (and after the walk if never).
+                    if np == PIECES {
+                        pieces.sort_unstable_by_key(Piece::key);
+                    }
                     return;
                 }
                 // Full: keep the smaller of the new range and the largest
                 // kept one.
-                let (worst, _) = pieces
-                    .iter()
-                    .enumerate()
-                    .max_by_key(|(_, p)| p.key())
-                    .unwrap_or((0, &Piece::NONE));
-                let out = if piece.key() < pieces[worst].key() {
-                    core::mem::replace(&mut pieces[worst], piece)
+                let worst = pieces[PIECES - 1];
+                let out = if piece.key() < worst.key() {
+                    np -= 1;
+                    insert_sorted(&mut pieces, &mut np, piece);
+                    worst
                 } else {
                     piece
                 };
                 dropped = Some(dropped.map_or(out.key(), |d| d.min(out.key())));
             },
         );
+        if np < PIECES {
+            pieces[..np].sort_unstable_by_key(Piece::key);
+        }
         // Assign in order. Each move replaces the piece it went into by
         // what is left after the block (which now follows it) and adds any
-        // alignment gap before it.
+        // alignment gap before it, both in key order.
         let mut room_touched = [false; ROOMS];
         for b in &top[..n] {
-            // One pass: the largest touched piece, and the smallest piece
-            // that holds the block, aligned.
+            // The smallest piece that holds the block, aligned: the first
+            // long enough that it fits (`pieces` is in key order).
             let ext = extent(b.len);
-            let (mut touched_max, mut best) = (0, None::<(usize, usize)>);
-            for (at, p) in pieces[..np].iter().enumerate() {
-                if p.touched {
-                    touched_max = touched_max.max(p.span.len());
-                }
-                if p.span.len() >= ext
-                    && best.is_none_or(|(q, _)| p.key() < pieces[q].key())
-                    && let Some(to) = fits(g, p.span, b)
-                {
-                    best = Some((at, to));
-                }
-            }
+            let from = pieces[..np].partition_point(|p| p.span.len() < ext);
+            let best = pieces[from..np]
+                .iter()
+                .enumerate()
+                .find_map(|(k, p)| fits(g, p.span, b).map(|to| (from + k, to)));
             let untouched = match (0..room_count).find(|&k| !room_touched[k]) {
                 Some(k) => rooms[k].span.len(),
                 // Every range we know is touched, and there may be more.
                 None if room_count == ROOMS => return,
                 None => 0,
             };
-            if ext > untouched.max(touched_max) {
-                continue; // never fits in this window: the planner skips it
+            // The largest touched piece is the last touched one in key
+            // order; looked for only when the untouched ranges are too
+            // short.
+            if ext > untouched {
+                let touched_max = pieces[..np]
+                    .iter()
+                    .rev()
+                    .find(|p| p.touched)
+                    .map_or(0, |p| p.span.len());
+                if ext > touched_max {
+                    continue; // never fits in this window: the planner skips it
+                }
             }
             // None: it fits a range left out, or only by size and not
             // aligned (the planner's repair). Not below every range left
@@ -349,32 +368,44 @@ impl Compact {
                 len: b.len,
                 after: piece.prev,
             });
-            for k in 0..room_count {
-                room_touched[k] |= rooms[k].id == piece.id;
+            // A touched piece's range was marked by the first move into it.
+            if !piece.touched {
+                for k in 0..room_count {
+                    room_touched[k] |= rooms[k].id == piece.id;
+                }
             }
-            pieces[at] = Piece {
-                span: Span {
-                    start: to + extent(b.len),
-                    end: piece.span.end,
+            pieces.copy_within(at + 1..np, at);
+            np -= 1;
+            insert_sorted(
+                &mut pieces,
+                &mut np,
+                Piece {
+                    span: Span {
+                        start: to + extent(b.len),
+                        end: piece.span.end,
+                    },
+                    prev: b.index,
+                    id: piece.id,
+                    touched: true,
                 },
-                prev: b.index,
-                id: piece.id,
-                touched: true,
-            };
+            );
             if piece.span.start < to {
                 if np == PIECES {
                     // Nowhere to keep the gap: a later block might go there.
                     break;
                 }
-                pieces[np] = Piece {
-                    span: Span {
-                        start: piece.span.start,
-                        end: to,
+                insert_sorted(
+                    &mut pieces,
+                    &mut np,
+                    Piece {
+                        span: Span {
+                            start: piece.span.start,
+                            end: to,
+                        },
+                        touched: true,
+                        ..piece
                     },
-                    touched: true,
-                    ..piece
-                };
-                np += 1;
+                );
             }
             // A block that sticks out of the window frees space outside it
             // when it leaves: the free ranges the batch knows are no longer
@@ -413,6 +444,15 @@ fn fits(g: Geometry, span: Span, b: &Block) -> Option<usize> {
         .then_some(at)
 }
 
+/// Inserts `p` into `pieces[..*np]` (in key order, `*np < PIECES`) at its
+/// place in key order.
+fn insert_sorted(pieces: &mut [Piece; PIECES], np: &mut usize, p: Piece) {
+    let at = pieces[..*np].partition_point(|q| q.key() <= p.key());
+    pieces.copy_within(at..*np, at + 1);
+    pieces[at] = p;
+    *np += 1;
+}
+
 /// Inserts `p` into the sorted `list` of `count` entries (kept at most its
 /// length) before the first entry it is `better` than; equal entries keep
 /// their order.
@@ -422,6 +462,10 @@ fn insert<const N: usize>(
     p: Piece,
     better: impl Fn(&Piece, &Piece) -> bool,
 ) {
+    // Full and not better than the last: it would not be kept.
+    if *count == N && !better(&p, &list[N - 1]) {
+        return;
+    }
     let Some(at) = (0..*count)
         .find(|&i| better(&p, &list[i]))
         .or_else(|| (*count < N).then_some(*count))

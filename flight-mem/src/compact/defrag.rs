@@ -31,14 +31,16 @@
 //!
 //! The bookkeeping per move is O(1) apart from the planning: a batch of up
 //! to 32 evacuations costs two walks of the block list (the `batch`
-//! module), a slide walk visits each block once per phase, and the largest
-//! free range the report needs is tracked (the `gaps` module) rather than
-//! walked for.
+//! module); a repair step (the `plan` module) walks for its one move but
+//! keeps the room it evacuates, and skips the window's check and the batch
+//! while they would find nothing (`plan::Repair`); a slide walk visits
+//! each block once per phase; and the largest free range the report needs
+//! is tracked (the `gaps` module) rather than walked for.
 
 use core::fmt;
 
 use super::batch::FIND;
-use super::plan::{Evacuation, Plan};
+use super::plan::{Evacuation, Plan, Span};
 use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
@@ -214,6 +216,32 @@ impl Steps {
     }
 }
 
+/// What every step of one [`Compact::defragment`] call works with besides
+/// the locked state: the geometry, the budget, the report so far, where
+/// the next slide starts and the buffer of the step's moves for the
+/// progress callback. One value per call, lent to each step.
+pub(super) struct Call {
+    pub(super) g: Geometry,
+    pub(super) budget: DefragBudget,
+    pub(super) report: DefragReport,
+    pub(super) cursor: Cursor,
+    /// Filled under the lock by each step, read after it (one buffer for
+    /// the call rather than one returned per step).
+    pub(super) out: Steps,
+}
+
+impl Call {
+    /// Bytes this call has copied so far, abandoned moves included.
+    pub(super) fn copied(&self) -> usize {
+        self.report.bytes_moved + self.report.bytes_abandoned
+    }
+
+    /// Moves this call has made or abandoned so far.
+    pub(super) fn moves(&self) -> usize {
+        self.report.blocks_moved + self.report.abandoned
+    }
+}
+
 /// Why a move did not happen.
 pub(super) enum Refused {
     /// A pin, writer or [`PinnedAll`](super::PinnedAll) was there before
@@ -262,66 +290,66 @@ impl Compact {
         batched: bool,
     ) -> DefragReport {
         let g = self.geometry();
-        let mut report = DefragReport {
-            largest_free_before: self.state.with(|state| self.largest(state, g)),
-            ..DefragReport::default()
-        };
-        // A slide walk that the last call left with every block before it
-        // in place, and nothing allocated, freed or moved since, resumes
-        // there instead of walking those blocks again.
-        let mut cursor = self.state.with(|state| match state.resume {
-            Some((epoch, handle)) if epoch == state.epoch && batched => Cursor {
-                after: Some(handle),
-                clean: true,
-            },
-            _ => Cursor::START,
+        let (largest, cursor) = self.state.with(|state| {
+            // A slide walk that the last call left with every block before
+            // it in place, and nothing allocated, freed or moved since,
+            // resumes there instead of walking those blocks again.
+            let cursor = match state.resume {
+                Some((epoch, handle)) if epoch == state.epoch && batched => Cursor {
+                    after: Some(handle),
+                    clean: true,
+                },
+                _ => Cursor::START,
+            };
+            (self.largest(state, g), cursor)
         });
-        // Filled under the lock by each step, read after it (one buffer for
-        // the call rather than one returned per step).
-        let mut steps = Steps::new();
+        let mut call = Call {
+            g,
+            budget,
+            report: DefragReport {
+                largest_free_before: largest,
+                ..DefragReport::default()
+            },
+            cursor,
+            out: Steps::new(),
+        };
         while self.state.with(|state| {
             state.batch.enabled = batched;
-            steps.clear();
-            self.step(state, g, budget, &mut report, &mut cursor, &mut steps)
+            call.out.clear();
+            self.step(state, &mut call)
         }) {
-            for step in steps.as_slice() {
+            for step in call.out.as_slice() {
                 progress(step);
             }
         }
-        report.largest_free_after = self.state.with(|state| self.largest(state, g));
-        report
+        call.report.largest_free_after = self.state.with(|state| self.largest(state, g));
+        call.report
     }
 
     /// Makes the next move: an evacuation while the first phase has one
     /// (see the `plan` module), else the next slide after `cursor`. `None`
     /// when the walk ends or the budget is spent (`report.done` says which).
-    fn step(
-        &self,
-        state: &mut State,
-        g: Geometry,
-        budget: DefragBudget,
-        report: &mut DefragReport,
-        cursor: &mut Cursor,
-        out: &mut Steps,
-    ) -> bool {
+    fn step(&self, state: &mut State, call: &mut Call) -> bool {
+        let (g, max_bytes) = (call.g, call.budget.max_bytes);
         while !state.sliding {
-            let copied = report.bytes_moved + report.bytes_abandoned;
-            let evacuation = match self.next_evacuation(state, g, budget.max_bytes, copied) {
+            // Only the planner's repair path proposes (see `plan::Repair`).
+            state.repair.proposed = false;
+            let evacuation = match self.next_evacuation(state, g, max_bytes, call.copied()) {
                 Plan::Slide => break,
                 Plan::OverBudget => {
                     state.batch.unpop();
-                    report.done = false;
+                    call.report.done = false;
                     return false;
                 }
                 Plan::Move(evacuation) => evacuation,
             };
-            if report.blocks_moved + report.abandoned >= budget.max_moves {
+            if call.moves() >= call.budget.max_moves {
                 state.batch.unpop();
-                report.done = false;
+                call.report.done = false;
                 return false;
             }
             state.batch.made();
-            match self.evacuate(state, g, report, evacuation) {
+            match self.evacuate(state, g, &mut call.report, evacuation) {
                 Some(step) => {
                     if step.moved {
                         // Our own move: the rest of the batch expects it.
@@ -329,13 +357,13 @@ impl Compact {
                     } else {
                         state.batch.clear();
                     }
-                    out.push(step);
+                    call.out.push(step);
                     return true;
                 }
                 None => state.batch.clear(),
             }
         }
-        self.slide(state, g, budget, report, cursor, out)
+        self.slide(state, call)
     }
 
     /// The next evacuation: from the batch while it lasts (planning a new
@@ -355,6 +383,9 @@ impl Compact {
         let mut planned = state.batch.pop(state.epoch, max_bytes);
         if planned.is_none()
             && let Some(window) = self.window(state, g, max_bytes)
+            // In a repair that no block of the window can fit yet, a batch
+            // would plan nothing (see `plan::Repair`).
+            && state.repair.stuck(state.epoch, window, max_bytes).is_none()
         {
             let (first, epoch) = (state.first, state.epoch);
             self.plan_batch(first, epoch, g, max_bytes, window, &mut state.batch);
@@ -398,6 +429,12 @@ impl Compact {
                 state.blocks_moved += 1;
                 state.bytes_moved += e.len as u64;
                 state.epoch += 1;
+                // A repair's room expects its own moves.
+                let vacated = Span {
+                    start: e.from - before,
+                    end: e.from + ext + after,
+                };
+                state.repair.made(state.epoch, vacated);
                 // The block's place in address order changes unless it
                 // stays between the same neighbours.
                 let prev = self.links(g, e.index).prev();

@@ -87,6 +87,108 @@ pub(super) enum Plan {
     Slide,
 }
 
+/// The room a repair is evacuating, kept from step to step.
+///
+/// While a repair runs, each step finds again that no block of the window
+/// `W` fits outside it, and again the cheapest range `V` of the stuck
+/// block's size outside `W` — two walks of three cursors, most of what a
+/// repair step cost besides copying (`BENCHMARKS.md`). The answer does not
+/// change while the only layout changes are the repair's own moves: each
+/// takes a block overlapping `V` to a free range outside `W` and `V`. That
+/// lowers `V`'s cost by the block's length, lowers any other range's cost
+/// by at most that (only ranges overlapping the block's old place get
+/// cheaper), and a range starting at the moved block's new end weighs at
+/// least what the range starting at the start of the free range it landed
+/// in weighed before (it overlaps every block that one did, the moved one
+/// excepted) — so `V` stays strictly the cheapest, ties included. `W` and
+/// the stuck block (the largest of `W`) do not change either. So `V` is
+/// kept with the layout epoch it is valid at; the step after one of the
+/// repair's own moves advances the epoch (`Repair::made`), any other change
+/// of the layout (an allocation, a free, another move) leaves it stale. A
+/// pin in `V` (or anything else that stops `evacuate_one` in `V`) makes the
+/// planner choose again. With the fast paths off (the comparison test)
+/// nothing is kept, so that test checks the kept `V` is the one chosen
+/// afresh.
+///
+/// The window's check (and a batch, which would plan nothing) is skipped
+/// too while it would fail by size: when it
+/// last ran, every block of `W` was longer than the largest free range
+/// outside `W` (`Tight`). No repair move can then take a block of `W`
+/// (what it moves fits outside `W` and `V`, so outside `W`), so `W`'s
+/// blocks and its largest block stay; the free ranges outside `W` change
+/// only where the moved block was (longer) and where it went (shorter), so
+/// the largest of them is at most the larger of the kept one and the
+/// vacated range's part outside `W`. While that bound stays below `W`'s
+/// least extent, the check would fail again with the same block. Pins
+/// taken meanwhile on blocks of `W` are seen when the check runs again (or
+/// by the next phase's walk): as with a batch, a pinned block never moves,
+/// it is only noticed a few steps later than step-by-step planning would.
+#[derive(Clone, Copy)]
+pub(super) struct Repair {
+    /// The layout epoch `room` is valid at.
+    epoch: u64,
+    /// The window, the stuck block's extent and the budget's `max_bytes`
+    /// it was chosen for.
+    key: (Span, usize, usize),
+    room: Option<Span>,
+    /// The window's largest block (which fits nowhere outside it), and
+    /// why nothing of the window fitted: the largest free range outside the
+    /// window then, raised to an upper bound of it since by each of the
+    /// repair's moves, and the least extent of the window's blocks.
+    stuck: Block,
+    tight: Tight,
+    /// The planner proposed a move of this repair that is not made yet.
+    pub(super) proposed: bool,
+}
+
+impl Repair {
+    pub(super) const NONE: Self = Self {
+        epoch: 0,
+        key: (Span::EMPTY, 0, 0),
+        room: None,
+        stuck: Block::NONE,
+        tight: Tight { room: 0, least: 0 },
+        proposed: false,
+    };
+
+    /// The kept room, if it is valid at `epoch` for `key`.
+    fn room(&self, epoch: u64, key: (Span, usize, usize)) -> Option<Span> {
+        self.room.filter(|_| self.epoch == epoch && self.key == key)
+    }
+
+    /// The window's stuck block, if the kept figures show that no block of
+    /// `window` fits outside it at `epoch`.
+    pub(super) fn stuck(
+        &self,
+        epoch: u64,
+        window: Span,
+        max_bytes: usize,
+    ) -> Option<(Block, Tight)> {
+        let (w, _, m) = self.key;
+        (self.room.is_some()
+            && self.epoch == epoch
+            && (w, m) == (window, max_bytes)
+            && self.tight.room < self.tight.least)
+            .then_some((self.stuck, self.tight))
+    }
+
+    /// A move was made, leaving the layout at `epoch` and `vacated` (the
+    /// block's old place with the free ranges on either side) free: if it
+    /// was the repair's own, the kept room is still the choice there, and
+    /// no free range outside the window is longer than before or than
+    /// what `vacated` adds outside it.
+    pub(super) fn made(&mut self, epoch: u64, vacated: Span) {
+        if self.proposed {
+            self.epoch = epoch;
+            let window = self.key.0;
+            let below = vacated.end.min(window.start).saturating_sub(vacated.start);
+            let above = vacated.end.saturating_sub(vacated.start.max(window.end));
+            self.tight.room = self.tight.room.max(below).max(above);
+        }
+        self.proposed = false;
+    }
+}
+
 /// The free range the first phase aims at, for `free` free bytes.
 pub(super) const fn goal(free: usize) -> usize {
     free - free / 32
@@ -99,7 +201,16 @@ enum Stuck {
     /// A block in it cannot move now.
     Fixed,
     /// None of its blocks fits anywhere outside; this is the largest.
-    NoFit(Block),
+    NoFit(Block, Tight),
+}
+
+/// Why nothing fitted, for [`Repair`]: the largest free range outside
+/// the range and its blocks' least extent (0 when one fitted by size and
+/// only alignment kept it out: then nothing is kept).
+#[derive(Clone, Copy)]
+pub(super) struct Tight {
+    room: usize,
+    least: usize,
 }
 
 /// What a block is to the planner.
@@ -312,17 +423,31 @@ impl Compact {
         also: Span,
     ) -> Result<Evacuation, Stuck> {
         let blocks = || self.blocks(state, g, max_bytes);
+        let inside = |b: &Block| b.offset < from.end && b.offset + extent(b.len) > from.start;
+        // The first walk also notes where `from`'s blocks start, so the
+        // second visits only them, not the whole list.
         let mut room = 0;
-        Self::free_outside(blocks(), g.capacity, [from, also], |span, _| {
+        let mut first_inside = NIL;
+        let noting = blocks().inspect(|b| {
+            if first_inside == NIL && inside(b) {
+                first_inside = b.index;
+            }
+        });
+        Self::free_outside(noting, g.capacity, [from, also], |span, _| {
             room = room.max(span.len())
         });
-        let inside = |b: &Block| b.offset < from.end && b.offset + extent(b.len) > from.start;
+        let in_from = self
+            .blocks_from(first_inside, g, max_bytes)
+            .take_while(|b| b.offset < from.end)
+            .filter(inside);
         let mut largest: Option<Block> = None;
         let mut chosen: Option<Block> = None;
-        for b in blocks().filter(inside) {
+        let mut least = usize::MAX;
+        for b in in_from {
             if !b.movable {
                 return Err(Stuck::Fixed);
             }
+            least = least.min(extent(b.len));
             if largest.is_none_or(|l| b.len > l.len) {
                 largest = Some(b);
             }
@@ -331,7 +456,8 @@ impl Compact {
             }
         }
         let Some(block) = chosen else {
-            return Err(largest.map_or(Stuck::Clear, Stuck::NoFit));
+            let tight = Tight { room, least };
+            return Err(largest.map_or(Stuck::Clear, |l| Stuck::NoFit(l, tight)));
         };
         let ext = extent(block.len);
         let mut best: Option<(usize, usize, u32)> = None;
@@ -352,7 +478,10 @@ impl Compact {
                 after,
             }),
             // Only alignment kept it out of the largest range.
-            None => Err(largest.map_or(Stuck::Clear, Stuck::NoFit)),
+            None => {
+                let tight = Tight { room, least: 0 };
+                Err(largest.map_or(Stuck::Clear, |l| Stuck::NoFit(l, tight)))
+            }
         }
     }
 
@@ -401,6 +530,8 @@ impl Compact {
 
     /// The next evacuation of the first phase, or why there is none.
     /// `spent` is what this call has copied so far.
+    // Out of line, as `plan_batch`: not on the per-move path of batches.
+    #[inline(never)]
     pub(super) fn plan(
         &self,
         state: &mut State,
@@ -411,10 +542,17 @@ impl Compact {
         if self.scoped_hint() || state.evacuations > 2 * state.counters.live() as u64 + 16 {
             return Plan::Slide;
         }
-        let (window, stuck) = loop {
+        let (window, stuck, tight) = loop {
             let Some(window) = self.window(state, g, max_bytes) else {
                 return Plan::Slide;
             };
+            // In a repair, while no block of the window can fit yet (see
+            // `Repair`), the window's check would fail the same way.
+            if state.batch.enabled
+                && let Some((stuck, tight)) = state.repair.stuck(state.epoch, window, max_bytes)
+            {
+                break (window, stuck, tight);
+            }
             match self.evacuate_one(state, g, max_bytes, window, Span::EMPTY) {
                 Ok(evacuation) => return Self::within_budget(evacuation, max_bytes, spent),
                 Err(Stuck::Clear) => return Plan::Slide,
@@ -422,13 +560,28 @@ impl Compact {
                 // window has no such block, so this loops at most once).
                 Err(Stuck::Fixed) if state.window.take().is_some() => continue,
                 Err(Stuck::Fixed) => return Plan::Slide,
-                Err(Stuck::NoFit(block)) => break (window, block),
+                Err(Stuck::NoFit(block, tight)) => break (window, block, tight),
             }
         };
         // Make room for the largest block of the window: evacuate the
-        // cheapest range of its size outside the window.
-        let blocks = || self.blocks(state, g, max_bytes);
+        // cheapest range of its size outside the window (the one the last
+        // step chose, if only its moves happened since: see `Repair`).
         let size = extent(stuck.len);
+        let key = (window, size, max_bytes);
+        let cached = state
+            .batch
+            .enabled
+            .then(|| state.repair.room(state.epoch, key));
+        if let Some(Some(room)) = cached
+            && let Ok(evacuation) = self.evacuate_one(state, g, max_bytes, room, window)
+        {
+            state.repair.stuck = stuck;
+            state.repair.tight = tight;
+            state.repair.proposed = true;
+            return Self::within_budget(evacuation, max_bytes, spent);
+        }
+        state.repair = Repair::NONE;
+        let blocks = || self.blocks(state, g, max_bytes);
         let below = Span {
             start: 0,
             end: window.start,
@@ -445,7 +598,17 @@ impl Compact {
             return Plan::Slide;
         };
         match self.evacuate_one(state, g, max_bytes, room, window) {
-            Ok(evacuation) => Self::within_budget(evacuation, max_bytes, spent),
+            Ok(evacuation) => {
+                state.repair = Repair {
+                    epoch: state.epoch,
+                    key,
+                    room: Some(room),
+                    stuck,
+                    tight,
+                    proposed: true,
+                };
+                Self::within_budget(evacuation, max_bytes, spent)
+            }
             Err(_) => Plan::Slide,
         }
     }

@@ -31,9 +31,9 @@
 //! no pin can start, so no move of a run is abandoned: each block's new
 //! offset is stored and its flags cleared (release).
 
-use super::defrag::{Cursor, DefragBudget, DefragReport, DefragStep, RUN, Refused, Steps, copy};
+use super::defrag::{Call, Cursor, DefragStep, RUN, Refused, copy};
 use super::table::{FROZEN, MOVING, NIL, WRITER, generation, pins};
-use super::{Compact, Geometry, Handle, State, extent};
+use super::{Compact, Handle, State, extent};
 use crate::sync::Ordering;
 
 /// One block of a run.
@@ -58,17 +58,10 @@ impl Compact {
     /// Finds the next block to slide after `cursor` and slides it, with the
     /// run behind it; `None` when the walk ends or the budget is spent
     /// (`report.done` says which).
-    pub(super) fn slide(
-        &self,
-        state: &mut State,
-        g: Geometry,
-        budget: DefragBudget,
-        report: &mut DefragReport,
-        cursor: &mut Cursor,
-        out: &mut Steps,
-    ) -> bool {
+    pub(super) fn slide(&self, state: &mut State, call: &mut Call) -> bool {
+        let g = call.g;
         let (mut end, mut cur) = (0, state.first);
-        match cursor.after {
+        match call.cursor.after {
             Some(handle) if self.contains(handle) => {
                 // Under the lock a live block stays live and in place.
                 let slot = self.slot_locked(g, handle.index);
@@ -76,7 +69,7 @@ impl Compact {
                 cur = self.links(g, handle.index).next();
             }
             // Freed meanwhile (by a progress callback): from the start.
-            Some(_) => *cursor = Cursor::START,
+            Some(_) => call.cursor = Cursor::START,
             None => {}
         }
         while cur != NIL {
@@ -91,16 +84,16 @@ impl Compact {
                 .unwrap_or(from)
                 .min(from);
             if to < from {
-                let copied = report.bytes_moved + report.bytes_abandoned;
-                let moves = report.blocks_moved + report.abandoned;
+                let budget = call.budget;
                 if pins(word) != 0 || word & WRITER != 0 || self.scoped_hint() {
-                    report.skipped_pinned += 1;
-                    cursor.clean = false;
+                    call.report.skipped_pinned += 1;
+                    call.cursor.clean = false;
                 } else if len > budget.max_bytes {
-                    report.oversized += 1;
-                    cursor.clean = false;
-                } else if moves >= budget.max_moves || len > budget.max_bytes - copied {
-                    report.done = false;
+                    call.report.oversized += 1;
+                    call.cursor.clean = false;
+                } else if call.moves() >= budget.max_moves || len > budget.max_bytes - call.copied()
+                {
+                    call.report.done = false;
                     return false;
                 } else {
                     let first = Member {
@@ -111,44 +104,36 @@ impl Compact {
                     };
                     let mut run = [Member::NONE; RUN];
                     let n = if state.batch.enabled {
-                        self.gather(g, budget, copied, moves, first, from - to, &mut run)
+                        self.gather(call, first, from - to, &mut run)
                     } else {
                         run[0] = first;
                         1
                     };
                     let slid = if n == 1 {
-                        self.slide_one(state, g, report, cursor, first, to, out)
+                        self.slide_one(state, call, first, to)
                     } else {
-                        self.slide_run(state, g, report, cursor, &run[..n], from - to, out)
+                        self.slide_run(state, call, &run[..n], from - to)
                     };
                     if slid {
                         return true;
                     }
                     // Pinned before the copy: skip it, as above.
-                    report.skipped_pinned += 1;
-                    cursor.clean = false;
+                    call.report.skipped_pinned += 1;
+                    call.cursor.clean = false;
                 }
             }
             end = from + extent(len);
             cur = links.next();
         }
-        report.done = true;
+        call.report.done = true;
         false
     }
 
     /// Fills `run` with `first` and the blocks right behind it that slide
     /// by the same `delta` within the budget; returns how many.
-    #[allow(clippy::too_many_arguments)]
-    fn gather(
-        &self,
-        g: Geometry,
-        budget: DefragBudget,
-        mut copied: usize,
-        mut moves: usize,
-        first: Member,
-        delta: usize,
-        run: &mut [Member; RUN],
-    ) -> usize {
+    fn gather(&self, call: &Call, first: Member, delta: usize, run: &mut [Member; RUN]) -> usize {
+        let (g, budget) = (call.g, call.budget);
+        let (mut copied, mut moves) = (call.copied(), call.moves());
         run[0] = first;
         copied += first.len;
         moves += 1;
@@ -191,17 +176,9 @@ impl Compact {
 
     /// Slides one block (the protocol of `relocate`) and tells `out`;
     /// false if it was pinned before the copy.
-    #[allow(clippy::too_many_arguments)]
-    fn slide_one(
-        &self,
-        state: &mut State,
-        g: Geometry,
-        report: &mut DefragReport,
-        cursor: &mut Cursor,
-        m: Member,
-        to: usize,
-        out: &mut Steps,
-    ) -> bool {
+    fn slide_one(&self, state: &mut State, call: &mut Call, m: Member, to: usize) -> bool {
+        let g = call.g;
+        let report = &mut call.report;
         let slot = self.slot_locked(g, m.index);
         let (before, after) = self.gaps_around(g, m.index, m.from, extent(m.len));
         let moved = match self.relocate(g, slot, m.word, m.from, to, m.len) {
@@ -217,7 +194,7 @@ impl Compact {
                 report.abandoned += 1;
                 report.bytes_abandoned += m.len;
                 state.moves_abandoned += 1;
-                cursor.clean = false;
+                call.cursor.clean = false;
                 false
             }
         };
@@ -225,15 +202,15 @@ impl Compact {
             index: m.index,
             generation: generation(m.word),
         };
-        self.advance(state, cursor, handle);
-        out.push(DefragStep {
+        self.advance(state, &mut call.cursor, handle);
+        call.out.push(DefragStep {
             handle,
             from: m.from,
             to,
             len: m.len,
             moved,
-            bytes_moved: report.bytes_moved,
-            blocks_moved: report.blocks_moved,
+            bytes_moved: call.report.bytes_moved,
+            blocks_moved: call.report.blocks_moved,
         });
         true
     }
@@ -243,17 +220,8 @@ impl Compact {
     /// the first was pinned before the copy or a
     /// [`PinnedAll`](super::PinnedAll) lives. A later block pinned before
     /// its mark ends the run before it.
-    #[allow(clippy::too_many_arguments)]
-    fn slide_run(
-        &self,
-        state: &mut State,
-        g: Geometry,
-        report: &mut DefragReport,
-        cursor: &mut Cursor,
-        run: &[Member],
-        delta: usize,
-        out: &mut Steps,
-    ) -> bool {
+    fn slide_run(&self, state: &mut State, call: &mut Call, run: &[Member], delta: usize) -> bool {
+        let g = call.g;
         // Mark each block; stop at the first a pin or writer holds.
         let mut marked = 0;
         'run: for m in run {
@@ -332,10 +300,10 @@ impl Compact {
             // Release: the copied bytes and the new offset happen before
             // any pin that sees the flags cleared.
             slot.state.fetch_and(!(MOVING | FROZEN), Ordering::Release);
-            report.bytes_moved += m.len;
-            report.blocks_moved += 1;
+            call.report.bytes_moved += m.len;
+            call.report.blocks_moved += 1;
             bytes += m.len;
-            out.push(DefragStep {
+            call.out.push(DefragStep {
                 handle: Handle {
                     index: m.index,
                     generation: generation(m.word),
@@ -344,8 +312,8 @@ impl Compact {
                 to: m.from - delta,
                 len: m.len,
                 moved: true,
-                bytes_moved: report.bytes_moved,
-                blocks_moved: report.blocks_moved,
+                bytes_moved: call.report.bytes_moved,
+                blocks_moved: call.report.blocks_moved,
             });
         }
         self.count_slides(state, marked, bytes);
@@ -354,7 +322,7 @@ impl Compact {
             index: last.index,
             generation: generation(last.word),
         };
-        self.advance(state, cursor, handle);
+        self.advance(state, &mut call.cursor, handle);
         true
     }
 

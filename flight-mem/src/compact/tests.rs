@@ -8,6 +8,8 @@ use std::vec::Vec;
 
 use super::table::{GEN_MASK, LIVE};
 use super::*;
+use crate::AllocError;
+use core::alloc::Layout;
 
 fn compact(capacity: usize, handles: usize) -> Compact {
     let bytes = Compact::bytes_for(capacity, handles);
