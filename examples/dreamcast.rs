@@ -363,9 +363,13 @@ fn main() {
     println!("{}", Game::stats());
 
     // The same map as a picture, at the busiest moment of the run.
-    let svg_path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "target/dreamcast-memory-map.svg".to_owned());
+    // Default: beside the build, in the target directory cargo used (an exported
+    // CARGO_TARGET_DIR is inherited by `cargo run`), created if missing.
+    let svg_path = std::env::args().nth(1).unwrap_or_else(|| {
+        let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+        let _ = std::fs::create_dir_all(&dir);
+        format!("{dir}/dreamcast-memory-map.svg")
+    });
     match std::fs::write(&svg_path, <Game as flight_mem::Layout>::table().svg()) {
         Ok(()) => println!("memory map written to {svg_path}"),
         Err(err) => eprintln!("could not write {svg_path}: {err}"),
