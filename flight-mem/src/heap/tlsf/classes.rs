@@ -3,8 +3,11 @@
 
 use super::{FLAGS, GRANULE, GRANULE_LOG2, Link, MIN_BLOCK, WORD};
 
-/// log2 of the number of second-level lists per power of two.
-pub(super) const SL_LOG2: u32 = 4;
+/// log2 of the number of second-level lists per power of two. 32 lists
+/// (a `u32` bitmap each) rather than 16: the good-fit rounding then wastes
+/// half as much, which decides workload 4 at 60 % allocations (96.8 %
+/// usable against 96.1 %, rlsf 96.5 %), for 1.6 KiB more bookkeeping.
+pub(super) const SL_LOG2: u32 = 5;
 /// Second-level lists per first-level class.
 pub(super) const SL_COUNT: usize = 1 << SL_LOG2;
 /// Sizes below `1 << FL_SHIFT` have one exact list per granule (class 0).
@@ -18,7 +21,7 @@ pub(super) const FL_COUNT: usize = (MAX_END.ilog2() - FL_SHIFT + 2) as usize;
 const _: () = {
     assert!(WORD <= GRANULE && GRANULE.is_power_of_two());
     // Both bitmaps are `u32`.
-    assert!(FL_COUNT <= u32::BITS as usize);
+    assert!(FL_COUNT <= u32::BITS as usize && SL_COUNT <= u32::BITS as usize);
     // Unrequested payload is under a granule of rounding plus a minimum
     // block (the rounding up to it, or a remainder too small to split), so
     // its count fits the slack byte.
@@ -49,7 +52,7 @@ pub(super) fn list_of(size: usize) -> (usize, usize) {
 }
 
 /// The first class all of whose blocks hold `size` bytes; `fl` may exceed
-/// the classes (searches check it). Rounding up adds less than `size / 16`,
+/// the classes (searches check it). Rounding up adds less than `size / 32`,
 /// so it cannot overflow for the sizes asked for: at most `isize::MAX`
 /// plus a minimum block (an aligned request's padded size, bounded by
 /// `Layout`), not twice [`MAX_END`], which on 32-bit targets is close to

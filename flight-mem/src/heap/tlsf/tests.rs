@@ -21,8 +21,9 @@ fn lists_partition_sizes() {
     // `Span::list` relies on every block size having a class, unclamped.
     assert!(class_of(MAX_END).0 < FL_COUNT);
     assert!(class_of(MAX_END).1 < SL_COUNT);
-    assert_eq!(list_of(128), (1, 0));
-    assert_eq!(list_of(120), (0, 15));
+    assert_eq!(list_of(256), (1, 0));
+    assert_eq!(list_of(248), (0, 31));
+    assert_eq!(list_of(256 + 8), (1, 1));
 }
 
 /// The padded size of an aligned request reaches `isize::MAX` plus a
