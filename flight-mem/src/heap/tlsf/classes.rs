@@ -3,11 +3,19 @@
 
 use super::{FLAGS, GRANULE, GRANULE_LOG2, Link, MIN_BLOCK, WORD};
 
-/// log2 of the number of second-level lists per power of two. 32 lists
-/// (a `u32` bitmap each) rather than 16: the good-fit rounding then wastes
-/// half as much, which decides workload 4 at 60 % allocations (96.8 %
-/// usable against 96.1 %, rlsf 96.5 %), for 1.6 KiB more bookkeeping.
+/// log2 of the number of second-level lists per power of two. On 64-bit
+/// targets 32 lists (rlsf's default) rather than 16: the good-fit rounding
+/// then strands half as much, which decides workload 4 at 60 % allocations
+/// (96.8 % usable against 96.1 %, rlsf 96.5 %), for 1.6 KiB more
+/// bookkeeping. Smaller targets keep 16: on a 16 KiB microcontroller those
+/// 1.6 KiB per heap are the stack's (the micro:bit scenario overflows its
+/// stack with 32).
+#[cfg(target_pointer_width = "64")]
 pub(super) const SL_LOG2: u32 = 5;
+/// log2 of the number of second-level lists per power of two (see the
+/// 64-bit definition).
+#[cfg(not(target_pointer_width = "64"))]
+pub(super) const SL_LOG2: u32 = 4;
 /// Second-level lists per first-level class.
 pub(super) const SL_COUNT: usize = 1 << SL_LOG2;
 /// Sizes below `1 << FL_SHIFT` have one exact list per granule (class 0).
@@ -52,7 +60,7 @@ pub(super) fn list_of(size: usize) -> (usize, usize) {
 }
 
 /// The first class all of whose blocks hold `size` bytes; `fl` may exceed
-/// the classes (searches check it). Rounding up adds less than `size / 32`,
+/// the classes (searches check it). Rounding up adds less than `size / 16`,
 /// so it cannot overflow for the sizes asked for: at most `isize::MAX`
 /// plus a minimum block (an aligned request's padded size, bounded by
 /// `Layout`), not twice [`MAX_END`], which on 32-bit targets is close to

@@ -1,6 +1,8 @@
 //! Unit tests of the size classes, block sizes and geometry.
 
-use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_min_size, list_of};
+use super::classes::{
+    FL_COUNT, FL_SHIFT, SL_COUNT, class_of, list_holding, list_min_size, list_of,
+};
 use super::*;
 
 #[test]
@@ -21,9 +23,11 @@ fn lists_partition_sizes() {
     // `Span::list` relies on every block size having a class, unclamped.
     assert!(class_of(MAX_END).0 < FL_COUNT);
     assert!(class_of(MAX_END).1 < SL_COUNT);
-    assert_eq!(list_of(256), (1, 0));
-    assert_eq!(list_of(248), (0, 31));
-    assert_eq!(list_of(256 + 8), (1, 1));
+    assert_eq!(list_of(1 << FL_SHIFT), (1, 0));
+    assert_eq!(list_of((1 << FL_SHIFT) - GRANULE), (0, SL_COUNT - 1));
+    assert_eq!(list_of((1 << FL_SHIFT) + GRANULE), (1, 1));
+    // 32 lists per power of two on 64-bit targets, 16 on smaller ones.
+    assert_eq!(SL_COUNT, if WORD == 8 { 32 } else { 16 });
 }
 
 /// The padded size of an aligned request reaches `isize::MAX` plus a
