@@ -59,12 +59,12 @@ pub(super) fn list_of(size: usize) -> (usize, usize) {
     (fl.min(FL_COUNT - 1), sl)
 }
 
-/// The first class all of whose blocks hold `size` bytes; `fl` may exceed
-/// the classes (searches check it). Rounding up adds less than `size / 16`,
-/// so it cannot overflow for the sizes asked for: at most `isize::MAX`
-/// plus a minimum block (an aligned request's padded size, bounded by
-/// `Layout`), not twice [`MAX_END`], which on 32-bit targets is close to
-/// `usize::MAX`.
+/// The first class all of whose blocks hold `size >= 1` bytes (a block
+/// size: at least [`MIN_BLOCK`]); `fl` may exceed the classes (searches
+/// check it). Rounding up cannot overflow: it works on `(size - 1) >>
+/// shift`, so `size` may be anything asked for, at most `isize::MAX` plus
+/// a minimum block (an aligned request's padded size, bounded by
+/// `Layout`).
 #[inline]
 pub(super) fn list_holding(size: usize) -> (usize, usize) {
     // Lists numbered in size order are `size >> shift` steps past a
@@ -73,7 +73,9 @@ pub(super) fn list_holding(size: usize) -> (usize, usize) {
     // step carries into the next class by itself.
     let log = (size | 1 << FL_SHIFT).ilog2();
     let shift = log - SL_LOG2;
-    let steps = (size + (1 << shift) - 1) >> shift;
+    // The steps rounded up, as `(size - 1) / step + 1` (`size >= 1`): no
+    // step size to build first.
+    let steps = ((size - 1) >> shift) + 1;
     // `steps >> SL_LOG2` is the carry into the next class (or, above
     // class 0, the step past class 0 itself).
     (
