@@ -59,8 +59,11 @@ fn list_holding_takes_the_largest_padded_sizes() {
 
 #[test]
 fn block_sizes() {
-    // 72 bytes on 32-bit too: the header word is rounded up to the granule.
-    assert_eq!(Tlsf::block_size(64), Some(72));
+    // 64 bytes and a header word, rounded up to 16-byte granules on 64-bit
+    // targets, to 8-byte ones on 32-bit (where the word is 4 bytes).
+    assert_eq!(Tlsf::block_size(64), Some(if WORD == 8 { 80 } else { 72 }));
+    assert_eq!(Tlsf::block_size(24), Some(MIN_BLOCK));
+    assert_eq!(MIN_BLOCK, if WORD == 8 { 32 } else { 16 });
     assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
     assert_eq!(Tlsf::block_size(usize::MAX), None);
 }
@@ -73,7 +76,7 @@ fn geometry_aligns_and_caps() {
     };
     assert_eq!(
         geometry(&memory(0x1000, 0x1000)),
-        (8 - WORD, 0x1000 - GRANULE)
+        (GRANULE - WORD, 0x1000 - GRANULE)
     );
     let (lead, end) = geometry(&memory(0x1003, 100));
     assert_eq!((0x1003 + lead + WORD) % GRANULE, 0);
