@@ -162,7 +162,11 @@ fn fill_until_failure(tlsf: &Tlsf, max_size: usize, mut seed: u64) -> (Allocator
 fn a_64_byte_request_consumes_80_bytes_on_64_bit_72_on_32_bit() {
     // 64 bytes and a header word in 16-byte granules (8-byte ones and a
     // 4-byte word on 32-bit targets).
-    let consumed = if cfg!(target_pointer_width = "64") { 80 } else { 72 };
+    let consumed = if cfg!(target_pointer_width = "64") {
+        80
+    } else {
+        72
+    };
     let (_region, memory) = Region::new(4096, 0);
     let tlsf = Tlsf::new(memory);
     let block = tlsf.allocate(layout(64, 8)).unwrap();

@@ -29,7 +29,8 @@ pub(super) const FL_COUNT: usize = (MAX_END.ilog2() - FL_SHIFT + 2) as usize;
 const _: () = {
     assert!(WORD <= GRANULE && GRANULE.is_power_of_two());
     // Both bitmaps are `u32`.
-    assert!(FL_COUNT <= u32::BITS as usize && SL_COUNT <= u32::BITS as usize);
+    assert!(FL_COUNT <= u32::BITS as usize);
+    assert!(SL_COUNT <= u32::BITS as usize);
     // Unrequested payload is under a granule of rounding plus a minimum
     // block (the rounding up to it, or a remainder too small to split), so
     // its count fits the slack byte.
