@@ -62,7 +62,12 @@ fn block_sizes() {
     // 64 bytes and a header word, rounded up to 16-byte granules on 64-bit
     // targets, to 8-byte ones on 32-bit (where the word is 4 bytes).
     assert_eq!(Tlsf::block_size(64), Some(if WORD == 8 { 80 } else { 72 }));
-    assert_eq!(Tlsf::block_size(24), Some(MIN_BLOCK));
+    // Requests up to 24 bytes (12 on 32-bit) take a minimum block.
+    assert_eq!(Tlsf::block_size(MIN_BLOCK - WORD), Some(MIN_BLOCK));
+    assert_eq!(
+        Tlsf::block_size(MIN_BLOCK - WORD + 1),
+        Some(MIN_BLOCK + GRANULE)
+    );
     assert_eq!(MIN_BLOCK, if WORD == 8 { 32 } else { 16 });
     assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
     assert_eq!(Tlsf::block_size(usize::MAX), None);
