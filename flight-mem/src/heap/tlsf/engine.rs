@@ -545,11 +545,9 @@ impl State {
     /// makes. Reads only words inside the region.
     #[inline(always)]
     fn used_block(&self, payload: usize) -> Option<UsedBlock> {
-        // Headers are granule-aligned.
-        if (payload - WORD) & FLAGS != 0 {
-            return None;
-        }
-        let mut at = self.region.at(payload - WORD)?;
+        // Headers (and alignment markers) are granule-aligned: one mask
+        // for both that and the word alignment `At` needs.
+        let mut at = self.region.granule_at(payload - WORD)?;
         let mut header = self.region.word(at);
         let mut inner_gap = 0;
         if header & USED == 0 {
