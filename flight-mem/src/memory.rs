@@ -75,8 +75,7 @@ impl<const N: usize> Arena<N> {
 /// let memory = unsafe { RawMemory::from_arena(&ARENA) };
 /// let (front, back) = memory.split_at(4096).unwrap();
 /// let (a, b) = (Tlsf::new(front), Tlsf::new(back));
-/// // Each gives up one granule (the end marker; see `Tlsf`'s overhead).
-/// assert_eq!(a.capacity() + b.capacity(), 8192 - 2 * Tlsf::GRANULARITY);
+/// assert_eq!(a.capacity() + b.capacity(), 8192 - 16);
 /// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct RawMemory {

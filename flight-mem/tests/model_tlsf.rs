@@ -82,8 +82,7 @@ proptest! {
     ) {
         let (_region, memory) = Region::new(len, misalign);
         let tlsf = Tlsf::new(memory);
-        // At most a lead, the end marker and the rounding down are lost.
-        prop_assert!(tlsf.capacity() + 2 * (Tlsf::GRANULARITY - 1) + Tlsf::HEADER_SIZE >= len);
+        prop_assert!(tlsf.capacity() + 22 >= len);
         common::run_model(&tlsf, &ops);
         assert_whole_capacity_available(&tlsf);
     }
@@ -159,27 +158,20 @@ fn fill_until_failure(tlsf: &Tlsf, max_size: usize, mut seed: u64) -> (Allocator
 }
 
 #[test]
-fn a_64_byte_request_consumes_80_bytes_on_64_bit_72_on_32_bit() {
-    // 64 bytes and a header word in 16-byte granules (8-byte ones and a
-    // 4-byte word on 32-bit targets).
-    let consumed = if cfg!(target_pointer_width = "64") {
-        80
-    } else {
-        72
-    };
+fn a_64_byte_request_consumes_72_bytes() {
     let (_region, memory) = Region::new(4096, 0);
     let tlsf = Tlsf::new(memory);
     let block = tlsf.allocate(layout(64, 8)).unwrap();
     assert_eq!(block.len(), 64);
-    assert_eq!(tlsf.stats().used, consumed);
+    assert_eq!(tlsf.stats().used, 72);
     assert_eq!(tlsf.stats().requested, 64);
-    assert_eq!(Tlsf::block_size(64), Some(consumed));
+    assert_eq!(Tlsf::block_size(64), Some(72));
     let small = tlsf.allocate(layout(1, 1)).unwrap();
-    assert_eq!(tlsf.stats().used, consumed + Tlsf::MIN_BLOCK_SIZE);
+    assert_eq!(tlsf.stats().used, 72 + Tlsf::MIN_BLOCK_SIZE);
     // Blocks are adjacent: the second payload follows the first block.
     assert_eq!(
         small.cast::<u8>().as_ptr() as usize - block.cast::<u8>().as_ptr() as usize,
-        consumed
+        72
     );
     println!(
         "64 B request consumes {} B; header {} B, minimum block {} B ({}-bit)",
@@ -204,14 +196,11 @@ fn capacity_of_aligned_and_misaligned_regions() {
         let (_region, memory) = Region::new(len, misalign);
         let tlsf = Tlsf::new(memory);
         let capacity = tlsf.capacity();
-        let granule = Tlsf::GRANULARITY;
-        if misalign == 0 && len % granule == 0 && len >= granule + Tlsf::MIN_BLOCK_SIZE {
-            assert_eq!(capacity, len - granule, "{len}");
+        if misalign == 0 && len % 8 == 0 && len >= 8 + Tlsf::MIN_BLOCK_SIZE {
+            assert_eq!(capacity, len - 8, "{len}");
         }
-        // Lost at most: a lead to align the first payload, the end marker
-        // and the rounding of the rest down to granules.
         assert!(
-            capacity + 2 * (granule - 1) + Tlsf::HEADER_SIZE >= len || capacity == 0,
+            capacity + 22 >= len || capacity == 0,
             "{len} {misalign}: {capacity}"
         );
         assert_eq!(tlsf.stats().capacity, capacity);
@@ -224,7 +213,7 @@ fn capacity_of_aligned_and_misaligned_regions() {
             let block = tlsf
                 .allocate(layout(capacity - Tlsf::HEADER_SIZE, 8))
                 .unwrap();
-            assert_eq!(block.cast::<u8>().as_ptr() as usize % granule, 0);
+            assert_eq!(block.cast::<u8>().as_ptr() as usize % 8, 0);
             // SAFETY: allocated just above.
             unsafe { tlsf.free(block.cast()) }.unwrap();
         }
@@ -400,7 +389,7 @@ static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
 fn works_from_a_static_and_through_allocator_api2() {
     use flight_mem::allocator_api2::vec::Vec as ApiVec;
 
-    assert_eq!(HEAP.capacity(), 64 * 1024 - Tlsf::GRANULARITY);
+    assert_eq!(HEAP.capacity(), 64 * 1024 - 8);
     let mut numbers = ApiVec::new_in(&HEAP);
     for i in 0..1000u32 {
         numbers.push(i);

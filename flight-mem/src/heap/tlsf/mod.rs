@@ -21,16 +21,7 @@ use crate::{AllocError, AllocatorStats, RawAllocator};
 
 /// The header word of every block, and the boundary tag of free blocks.
 const WORD: usize = size_of::<usize>();
-/// Block sizes and payload alignment: 16 bytes on 64-bit targets, where
-/// 16 is `max_align_t`'s alignment and a third of workload 3's requests ask
-/// for it (8-aligned payloads sent them down the aligned path: 6 more
-/// instructions per operation, for 8 more bytes per 64-byte block), 8 on
-/// smaller targets, whose RAM is scarcer and whose requests rarely ask for
-/// more than 8.
-#[cfg(target_pointer_width = "64")]
-const GRANULE: usize = 16;
-/// Block sizes and payload alignment (see the 64-bit definition).
-#[cfg(not(target_pointer_width = "64"))]
+/// Block sizes and payload alignment.
 const GRANULE: usize = 8;
 const GRANULE_LOG2: u32 = GRANULE.trailing_zeros();
 /// The low bits of a header word, free because sizes are granule multiples.
@@ -77,19 +68,16 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 ///   searches, at most two unlinks and two inserts, no loop over lists or
 ///   blocks. Freed blocks merge with free neighbours at once.
 /// * A used block costs one header word ([`HEADER_SIZE`](Self::HEADER_SIZE))
-///   and rounding to [`GRANULARITY`](Self::GRANULARITY) (16 bytes on 64-bit,
-///   8 on 32-bit): a 64-byte request consumes 80 bytes on 64-bit targets, 72
-///   on 32-bit ones. Requests up to 24 bytes (12 on 32-bit) take a minimum
-///   block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes.
-/// * Payloads are 16-aligned on 64-bit targets, 8-aligned on 32-bit ones;
-///   any power-of-two alignment up to the region length is accepted. Above
-///   the granularity, the gap in front of the payload is kept in the block
-///   (behind a one-word marker) or returned as a free block; a large
-///   alignment may need a free block of `size + align` bytes.
+///   and rounding to 8 bytes: a 64-byte request consumes 72 bytes on 64-bit
+///   and 32-bit targets. Requests up to 16 bytes (12 on 32-bit) take a
+///   minimum block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes.
+/// * Payloads are 8-aligned; any power-of-two alignment up to the region
+///   length is accepted. Above 8, the gap in front of the payload is kept in
+///   the block (behind a one-word marker) or returned as a free block; a
+///   large alignment may need a free block of `size + align` bytes.
 /// * Regions up to 4 GiB ([`MAX_CAPACITY`](Self::MAX_CAPACITY)), at any
-///   address; a region aligned to the granularity, of a multiple of it, has
-///   a capacity of its length less one granule (the end marker, and on
-///   64-bit the word in front of the first header that aligns its payload).
+///   address; an 8-aligned region of a multiple of 8 bytes has a capacity
+///   of its length less 8 (the end marker).
 /// * [`stats`](Self::stats) is exact and O(1); its `largest_free` is the
 ///   largest request `allocate` serves now, within 1/33 (1/17 on 32-bit)
 ///   of the largest free block. [`check`](Self::check) walks everything.
@@ -109,7 +97,7 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// // SAFETY: ARENA is handed to this one allocator and nothing else.
 /// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
 ///
-/// assert_eq!(HEAP.capacity(), 4096 - Tlsf::GRANULARITY);
+/// assert_eq!(HEAP.capacity(), 4096 - 8);
 /// let block = HEAP.allocate(Layout::from_size_align(100, 64).unwrap()).unwrap();
 /// assert_eq!(block.cast::<u8>().as_ptr() as usize % 64, 0);
 /// // SAFETY: `block` came from HEAP and is not used again.
@@ -123,8 +111,8 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
 /// segregated lists indexed by two levels: the first level is the power of
 /// two of the block size, the second splits each power of two into 32
-/// equal ranges on 64-bit targets, as rlsf's default does (blocks under 512
-/// bytes get one exact list per 16-byte size), and into 16 on smaller
+/// equal ranges on 64-bit targets, as rlsf's default does (blocks under 256
+/// bytes get one exact list per 8-byte size), and into 16 on smaller
 /// targets, where the bookkeeping's RAM counts more (one exact list per
 /// 8-byte size under 128 bytes). Two bitmaps record which lists are non-empty, so a fitting
 /// list is found with two find-first-set instructions. The request is rounded
@@ -140,12 +128,12 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 ///   counts — a handful of bitmap operations, at most two list unlinks and
 ///   two list inserts. The worst case is this bound, independent of the
 ///   heap's history.
-/// * Alignment above the granularity: the search asks for `size + align -
-///   GRANULARITY` bytes, which any block found holds aligned (when no list
-///   of such blocks has one, the head of the request's own list is taken if
-///   it fits once aligned). The gap in front of the payload is split off as
-///   a free block when it is large enough (a minimum block: 32 bytes on
-///   64-bit, 16 on 32-bit), or else kept inside the block behind a one-word
+/// * Alignment above 8 bytes: the search asks for `size + align - 8` bytes,
+///   which any block found holds aligned (when no list of such blocks has
+///   one, the head of the request's own list is taken if it fits once
+///   aligned). The gap in front of the payload is
+///   split off as a free block when it is large enough (16 or more bytes on
+///   32-bit, 24 on 64-bit), or else kept inside the block behind a one-word
 ///   marker, so an allocation consumes at most `gap + block` bytes. Still, a
 ///   large alignment may need a free block of `size + align` bytes to
 ///   succeed, and leaves free fragments in front of the blocks it aligns:
@@ -159,19 +147,17 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 ///
 /// # Layout and overhead
 ///
-/// Block sizes are multiples of [`Tlsf::GRANULARITY`] and payloads are
-/// aligned to it: 16 bytes on 64-bit targets (`max_align_t`'s alignment
-/// there, so the common 16-aligned requests need no alignment gap), 8 on
-/// 32-bit ones. A used block carries one header word in front of its payload
-/// ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on 32-bit): a 64-byte
-/// request consumes 80 bytes on 64-bit, 72 on 32-bit. The header holds
+/// Block sizes are multiples of 8 bytes ([`Tlsf::GRANULARITY`]) and payloads
+/// are 8-aligned on every target. A used block carries one header word in
+/// front of its payload ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on
+/// 32-bit): a 64-byte request consumes 72 bytes on both. The header holds
 /// the block size and three flags: used, previous block free, and "the last
 /// byte of the block records how many bytes of the payload were not
 /// requested" (how [`AllocatorStats::requested`] is kept exact without a
 /// second word). A free block additionally stores two `u32` list links after
 /// its header and its size in its last word (the boundary tag that lets the
 /// next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
-/// bytes (32 on 64-bit, 16 on 32-bit): requests up to 24 (12) bytes consume a
+/// bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
 /// minimum block.
 ///
 /// The links are `u32` offsets from the region start, so a `Tlsf` manages at
@@ -179,14 +165,12 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// size. The region may start at any address and have any length: the
 /// allocator aligns the start internally and places a one-word end marker
 /// after the last block, so [`capacity`](RawAllocator::capacity) is the
-/// region length minus one granule for a region aligned to the granularity
-/// whose length is a multiple of it (such as an [`Arena`](crate::Arena)):
-/// the end marker, and on 64-bit the word in front of the first header that
-/// puts its payload on a 16-byte boundary; and minus at most 38 bytes (18
-/// on 32-bit) otherwise. A region too small to hold one minimum
+/// region length minus 8 bytes for an 8-aligned region whose length is a
+/// multiple of 8 (such as an [`Arena`](crate::Arena)), and minus at most 22
+/// bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
 /// block besides has no capacity at all.
 ///
-/// The bookkeeping (bitmaps and 24 × 32 list heads, about 3.2 KiB on 64-bit;
+/// The bookkeeping (bitmaps and 25 × 32 list heads, about 3.3 KiB on 64-bit;
 /// 26 × 16, about 1.8 KiB, on 32-bit) lives in the `Tlsf` value itself, not
 /// in the region.
 ///
@@ -199,7 +183,7 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// # Freeing bad pointers
 ///
 /// [`free`](RawAllocator::free) refuses pointers outside the region or not
-/// on a payload boundary (a granule), and pointers whose header (behind an
+/// on an 8-byte payload boundary, and pointers whose header (behind an
 /// alignment marker, if any) is not a used block's with a size inside the
 /// region ([`AllocError::ForeignPointer`]), and pointers whose block is
 /// already free ([`AllocError::DoubleFree`]), changing nothing. These checks
@@ -234,10 +218,8 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// static HEAP: Tlsf = Tlsf::new(unsafe { RawMemory::from_arena(&ARENA) });
 ///
 /// let block = HEAP.allocate(Layout::from_size_align(64, 8).unwrap()).unwrap();
-/// // 64 bytes plus one header word, in granules: 80 bytes on 64-bit (16-byte
-/// // granules), 72 on 32-bit (8-byte granules).
-/// let expected = if cfg!(target_pointer_width = "64") { 80 } else { 72 };
-/// assert_eq!(HEAP.stats().used, expected);
+/// // 64 bytes plus one header word, in 8-byte granules: 72 on 64- and 32-bit.
+/// assert_eq!(HEAP.stats().used, 72);
 /// // SAFETY: `block` came from HEAP and is not used again.
 /// unsafe { HEAP.free(block.cast()) }.unwrap();
 /// assert_eq!(HEAP.stats().largest_free, HEAP.capacity() - Tlsf::HEADER_SIZE);
@@ -247,14 +229,13 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 pub struct Tlsf(LockedHeap<State>);
 
 impl Tlsf {
-    /// Payload alignment and block size granularity: 16 bytes on 64-bit
-    /// targets, 8 on 32-bit ones.
+    /// Payload alignment and block size granularity: 8 bytes on every target.
     pub const GRANULARITY: usize = GRANULE;
     /// Bytes a used block spends in front of its payload: one word.
     pub const HEADER_SIZE: usize = WORD;
-    /// The smallest block, free or used (32 bytes on 64-bit, 16 on 32-bit).
+    /// The smallest block, free or used (24 bytes on 64-bit, 16 on 32-bit).
     pub const MIN_BLOCK_SIZE: usize = MIN_BLOCK;
-    /// The largest capacity a `Tlsf` manages (4 GiB minus one granule); the rest
+    /// The largest capacity a `Tlsf` manages (4 GiB minus 8 bytes); the rest
     /// of a larger region is left unused.
     pub const MAX_CAPACITY: usize = MAX_END;
 
@@ -273,7 +254,7 @@ impl Tlsf {
     /// Bytes of the region a request of `size` bytes with alignment up to
     /// [`GRANULARITY`](Self::GRANULARITY) consumes: the payload and header
     /// rounded up to the granularity, at least [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE).
-    /// (The allocator may give a block up to `MIN_BLOCK_SIZE - GRANULARITY` bytes
+    /// (The allocator may give a block up to `MIN_BLOCK_SIZE - 8` bytes
     /// larger rather than leave a fragment too small to be a block.)
     pub const fn block_size(size: usize) -> Option<usize> {
         match size.checked_add(WORD + FLAGS) {
