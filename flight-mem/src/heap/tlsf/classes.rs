@@ -3,7 +3,18 @@
 
 use super::{FLAGS, GRANULE, GRANULE_LOG2, Link, MIN_BLOCK, WORD};
 
-/// log2 of the number of second-level lists per power of two.
+/// log2 of the number of second-level lists per power of two. On 64-bit
+/// targets 32 lists (rlsf's default) rather than 16: the good-fit rounding
+/// then strands half as much, which decides workload 4 at 60 % allocations
+/// (96.8 % usable against 96.1 %, rlsf 96.5 %), for 1.6 KiB more
+/// bookkeeping. Smaller targets keep 16: on a 16 KiB microcontroller those
+/// 1.6 KiB per heap are the stack's (the micro:bit scenario overflows its
+/// stack with 32).
+#[cfg(target_pointer_width = "64")]
+pub(super) const SL_LOG2: u32 = 5;
+/// log2 of the number of second-level lists per power of two (see the
+/// 64-bit definition).
+#[cfg(not(target_pointer_width = "64"))]
 pub(super) const SL_LOG2: u32 = 4;
 /// Second-level lists per first-level class.
 pub(super) const SL_COUNT: usize = 1 << SL_LOG2;
@@ -19,6 +30,7 @@ const _: () = {
     assert!(WORD <= GRANULE && GRANULE.is_power_of_two());
     // Both bitmaps are `u32`.
     assert!(FL_COUNT <= u32::BITS as usize);
+    assert!(SL_COUNT <= u32::BITS as usize);
     // Unrequested payload is under a granule of rounding plus a minimum
     // block (the rounding up to it, or a remainder too small to split), so
     // its count fits the slack byte.
@@ -48,12 +60,12 @@ pub(super) fn list_of(size: usize) -> (usize, usize) {
     (fl.min(FL_COUNT - 1), sl)
 }
 
-/// The first class all of whose blocks hold `size` bytes; `fl` may exceed
-/// the classes (searches check it). Rounding up adds less than `size / 16`,
-/// so it cannot overflow for the sizes asked for: at most `isize::MAX`
-/// plus a minimum block (an aligned request's padded size, bounded by
-/// `Layout`), not twice [`MAX_END`], which on 32-bit targets is close to
-/// `usize::MAX`.
+/// The first class all of whose blocks hold `size >= 1` bytes (a block
+/// size: at least [`MIN_BLOCK`]); `fl` may exceed the classes (searches
+/// check it). Rounding up cannot overflow: it works on `(size - 1) >>
+/// shift`, so `size` may be anything asked for, at most `isize::MAX` plus
+/// a minimum block (an aligned request's padded size, bounded by
+/// `Layout`).
 #[inline]
 pub(super) fn list_holding(size: usize) -> (usize, usize) {
     // Lists numbered in size order are `size >> shift` steps past a
@@ -62,7 +74,9 @@ pub(super) fn list_holding(size: usize) -> (usize, usize) {
     // step carries into the next class by itself.
     let log = (size | 1 << FL_SHIFT).ilog2();
     let shift = log - SL_LOG2;
-    let steps = (size + (1 << shift) - 1) >> shift;
+    // The steps rounded up, as `(size - 1) / step + 1` (`size >= 1`): no
+    // step size to build first.
+    let steps = ((size - 1) >> shift) + 1;
     // `steps >> SL_LOG2` is the carry into the next class (or, above
     // class 0, the step past class 0 itself).
     (

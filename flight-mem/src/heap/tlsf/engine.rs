@@ -76,8 +76,12 @@ unsafe impl HeapEngine for State {
         if !self.neighbours_plausible(block) {
             return false;
         }
-        let released = self.release(block);
+        // Counted before the merges: the two figures are known from the
+        // header, and once stored they no longer compete for registers
+        // with the list work (which then needs fewer callee-saved ones).
+        let released = self.released(block);
         counters.freed(released.requested, released.consumed);
+        self.release(block);
         true
     }
 
@@ -530,7 +534,9 @@ impl State {
         if !self.neighbours_plausible(block) {
             return Err(AllocError::ForeignPointer);
         }
-        Ok(self.release(block))
+        let released = self.released(block);
+        self.release(block);
+        Ok(released)
     }
 
     /// The used block whose payload is at `payload` (with `payload - WORD <
@@ -539,11 +545,9 @@ impl State {
     /// makes. Reads only words inside the region.
     #[inline(always)]
     fn used_block(&self, payload: usize) -> Option<UsedBlock> {
-        // Headers are granule-aligned.
-        if (payload - WORD) & FLAGS != 0 {
-            return None;
-        }
-        let mut at = self.region.at(payload - WORD)?;
+        // Headers (and alignment markers) are granule-aligned: one mask
+        // for both that and the word alignment `At` needs.
+        let mut at = self.region.granule_at(payload - WORD)?;
         let mut header = self.region.word(at);
         let mut inner_gap = 0;
         if header & USED == 0 {
@@ -667,22 +671,9 @@ impl State {
     /// builds trust its neighbours: it came from `allocate` (the caller's
     /// contract), and debug builds have checked them.
     #[inline(always)]
-    fn release(&mut self, block: UsedBlock) -> Released {
-        let UsedBlock {
-            span,
-            header,
-            inner_gap,
-        } = block;
+    fn release(&mut self, block: UsedBlock) {
+        let UsedBlock { span, header, .. } = block;
         let size = span.size();
-        let slack = if header & SLACK != 0 {
-            self.region.last_byte(span) as usize
-        } else {
-            0
-        };
-        let released = Released {
-            requested: size - WORD - inner_gap - slack,
-            consumed: size,
-        };
 
         let mut merged = span;
         let after = span.after();
@@ -713,7 +704,26 @@ impl State {
             self.region.set_word(after, next_header | PREV_FREE);
         }
         self.insert(merged);
-        released
+    }
+
+    /// What freeing the used `block` gives back: its requested size (from
+    /// the slack byte) and the bytes it consumes.
+    #[inline(always)]
+    fn released(&self, block: UsedBlock) -> Released {
+        let UsedBlock {
+            span,
+            header,
+            inner_gap,
+        } = block;
+        let slack = if header & SLACK != 0 {
+            self.region.last_byte(span) as usize
+        } else {
+            0
+        };
+        Released {
+            requested: span.size() - WORD - inner_gap - slack,
+            consumed: span.size(),
+        }
     }
 
     // --- inspection ---

@@ -79,8 +79,8 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 ///   address; an 8-aligned region of a multiple of 8 bytes has a capacity
 ///   of its length less 8 (the end marker).
 /// * [`stats`](Self::stats) is exact and O(1); its `largest_free` is the
-///   largest request `allocate` serves now, within 1/17 of the largest free
-///   block. [`check`](Self::check) walks everything.
+///   largest request `allocate` serves now, within 1/33 (1/17 on 32-bit)
+///   of the largest free block. [`check`](Self::check) walks everything.
 /// * `free` refuses foreign, interior and already-freed pointers it can
 ///   detect in O(1) with an `Err`, changing nothing; debug builds also
 ///   check the neighbours of a block before merging it (see the module
@@ -110,9 +110,11 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 ///
 /// TLSF (Masmano, Ripoll, Crespo and Real, 2004). Free blocks sit in
 /// segregated lists indexed by two levels: the first level is the power of
-/// two of the block size, the second splits each power of two into 16
-/// equal ranges (blocks under 256 bytes get one exact list per 8-byte
-/// size). Two bitmaps record which lists are non-empty, so a fitting
+/// two of the block size, the second splits each power of two into 32
+/// equal ranges on 64-bit targets, as rlsf's default does (blocks under 256
+/// bytes get one exact list per 8-byte size), and into 16 on smaller
+/// targets, where the bookkeeping's RAM counts more (one exact list per
+/// 8-byte size under 128 bytes). Two bitmaps record which lists are non-empty, so a fitting
 /// list is found with two find-first-set instructions. The request is rounded
 /// up to the next list boundary first ("good fit"), so the head of any list
 /// found fits without looking further; only when that fails is the head of
@@ -140,7 +142,7 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// * [`stats`](RawAllocator::stats): O(1). `largest_free` is read from the
 ///   head of the highest non-empty list: it is exactly the largest request
 ///   that `allocate` serves now (which never scans a list), and at least
-///   16/17 of the largest free block.
+///   32/33 (16/17 on 32-bit) of the largest free block.
 /// * [`check`](RawAllocator::check): O(blocks + lists).
 ///
 /// # Layout and overhead
@@ -168,8 +170,9 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// bytes (18 on 32-bit) otherwise. A region too small to hold one minimum
 /// block besides has no capacity at all.
 ///
-/// The bookkeeping (bitmaps and 26 × 16 list heads, about 1.8 KiB) lives in
-/// the `Tlsf` value itself, not in the region.
+/// The bookkeeping (bitmaps and 25 × 32 list heads, about 3.3 KiB on 64-bit;
+/// 26 × 16, about 1.8 KiB, on 32-bit) lives in the `Tlsf` value itself, not
+/// in the region.
 ///
 /// # Alignment
 ///

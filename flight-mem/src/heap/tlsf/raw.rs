@@ -14,8 +14,8 @@
 //! accessors are safe: their argument's type is the bounds proof. The
 //! constructors are what must be argued, and they come in three kinds:
 //!
-//! 1. checked ones ([`Region::at`], [`Region::span`], [`Region::block`],
-//!    [`At::back`], [`Span::inner`]): the compares the algorithm makes
+//! 1. checked ones ([`Region::at`], [`Region::granule_at`], [`Region::span`],
+//!    [`Region::block`], [`At::back`], [`Span::inner`]): the compares the algorithm makes
 //!    anyway (on `free`'s pointer, in `check`), so they cost nothing once
 //!    inlined;
 //! 2. the region's initial block, from [`Region::init`];
@@ -266,6 +266,14 @@ impl Region {
     #[inline(always)]
     pub(super) fn at(&self, off: usize) -> Option<At> {
         (off & WORD_BITS == 0 && off <= self.end && self.end != 0).then_some(At(off))
+    }
+
+    /// The word at `off`, if `off` is granule-aligned (so word-aligned too)
+    /// and at most `end` in a built region: [`at`](Self::at) for a header or
+    /// an alignment marker, with one mask instead of two.
+    #[inline(always)]
+    pub(super) fn granule_at(&self, off: usize) -> Option<At> {
+        (off & FLAGS == 0 && off <= self.end && self.end != 0).then_some(At(off))
     }
 
     /// The block of `size` bytes whose header is `at`, if it fits in the

@@ -1,6 +1,8 @@
 //! Unit tests of the size classes, block sizes and geometry.
 
-use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_min_size, list_of};
+use super::classes::{
+    FL_COUNT, FL_SHIFT, SL_COUNT, class_of, list_holding, list_min_size, list_of,
+};
 use super::*;
 
 #[test]
@@ -21,8 +23,11 @@ fn lists_partition_sizes() {
     // `Span::list` relies on every block size having a class, unclamped.
     assert!(class_of(MAX_END).0 < FL_COUNT);
     assert!(class_of(MAX_END).1 < SL_COUNT);
-    assert_eq!(list_of(128), (1, 0));
-    assert_eq!(list_of(120), (0, 15));
+    assert_eq!(list_of(1 << FL_SHIFT), (1, 0));
+    assert_eq!(list_of((1 << FL_SHIFT) - GRANULE), (0, SL_COUNT - 1));
+    assert_eq!(list_of((1 << FL_SHIFT) + GRANULE), (1, 1));
+    // 32 lists per power of two on 64-bit targets, 16 on smaller ones.
+    assert_eq!(SL_COUNT, if WORD == 8 { 32 } else { 16 });
 }
 
 /// The padded size of an aligned request reaches `isize::MAX` plus a
@@ -54,8 +59,16 @@ fn list_holding_takes_the_largest_padded_sizes() {
 
 #[test]
 fn block_sizes() {
-    // 72 bytes on 32-bit too: the header word is rounded up to the granule.
+    // 64 bytes and a header word in 8-byte granules: 72 bytes on 64-bit, and
+    // on 32-bit too (the 4-byte word rounds up to the granule).
     assert_eq!(Tlsf::block_size(64), Some(72));
+    // The smallest requests take a minimum block: a header and two links.
+    assert_eq!(Tlsf::block_size(MIN_BLOCK - WORD), Some(MIN_BLOCK));
+    assert_eq!(
+        Tlsf::block_size(MIN_BLOCK - WORD + 1),
+        Some(MIN_BLOCK + GRANULE)
+    );
+    assert_eq!(MIN_BLOCK, if WORD == 8 { 24 } else { 16 });
     assert_eq!(Tlsf::block_size(1), Some(MIN_BLOCK));
     assert_eq!(Tlsf::block_size(usize::MAX), None);
 }
