@@ -38,17 +38,16 @@ const END_REC: u64 = u64::MAX;
 /// Bits of a record below the instruction's length: its position.
 const AT: u64 = (1 << 56) - 1;
 
-// An entry of `LEAN`: the instruction's length (0: not taken here), a load
-// or store to record, and a range of values (start, count) its first
-// immediate byte must not have.
-/// The length, 1 to 9; 0 when the step does not take it.
-const LEN: u32 = 15;
+// An entry of `LEAN`: the instruction's length (0: not taken here) above
+// a bit saying whether it is a plain load or store, to record.
 /// A plain load or store.
-const REC: u32 = 1 << 4;
+const REC: u8 = 1;
 
-/// Indexed by the opcode and, in bits 8-11, the continuation bits (bit 7)
-/// of the four bytes after it.
-static LEAN: [u32; 4096] = lean_table();
+/// Indexed by the opcode, bits 4-6 of the byte after it (in bits 8-10)
+/// and the continuation bits (bit 7) of the four bytes after it (in bits
+/// 11-14). Bytes, 32 KiB: only the rows of the common instructions are
+/// ever read.
+static LEAN: [u8; 1 << 15] = lean_table();
 
 /// Length of a LEB starting at byte `k` (1..=4) after the opcode, from the
 /// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 4.
@@ -63,40 +62,48 @@ const fn leb_from(k: u32, c: u32) -> u32 {
     0
 }
 
-const fn lean_table() -> [u32; 4096] {
-    let mut t = [0; 4096];
+const fn lean_table() -> [u8; 1 << 15] {
+    let mut t = [0; 1 << 15];
     let mut idx = 0;
-    while idx < 4096 {
+    while idx < 1 << 15 {
         let op = idx & 0xFF;
-        let c = (idx >> 8) as u32;
+        let high = ((idx >> 8) & 7) as u32;
+        let c = (idx >> 11) as u32;
         let one = leb_from(1, c);
-        t[idx] = match SHAPE[op] {
+        // The byte after the opcode, when it is a whole LEB, is one of
+        // `0x60..=0x6F`; `0x00..=0x0F`.
+        let sixties = c & 1 == 0 && high == 6;
+        let small = c & 1 == 0 && high == 0;
+        let len = match SHAPE[op] {
             NONE | UNARY | END => 1,
             LEB | PURE | CONST if one != 0 => 1 + one,
-            // A reference block type (`0x62..=0x64`) is for `step`.
-            BLOCK if one != 0 => (1 + one) | (0x62 << 8) | (3 << 16),
+            // A reference block type (`0x62..=0x64`) is for `step`; so
+            // is the rest of `0x60..=0x6F` (reference types), to keep to
+            // the bits the index has.
+            BLOCK if one != 0 && !sixties => 1 + one,
             F32 => 5,
             F64 => 9,
             // One flags byte below 0x10 (no memory index, no other
             // proposal's bits), then the offset.
-            LOAD if c & 1 == 0 && leb_from(2, c) != 0 => {
-                (2 + leb_from(2, c)) | REC | (0x10 << 8) | (0xF0 << 16)
-            }
+            LOAD if small && leb_from(2, c) != 0 => 2 + leb_from(2, c),
             _ => 0,
         };
+        let rec = matches!(SHAPE[op], LOAD) && len != 0;
+        t[idx] = (len << 1) as u8 | if rec { REC } else { 0 };
         idx += 1;
     }
     t
 }
 
 /// The table index of the instruction whose first eight bytes are `w`:
-/// the opcode, and the bits 7 of bytes 1-4 gathered into bits 8-11 by one
-/// multiplication (each lands alone: no two partial products meet).
+/// the opcode, bits 4-6 of the next byte, and the bits 7 of bytes 1-4
+/// gathered into bits 11-14 by one multiplication (each lands alone: no
+/// two partial products meet).
 #[inline(always)]
 fn index(w: u64) -> usize {
     let t = w & 0x0000_0080_8080_8000;
-    let gathered = (t.wrapping_mul((1 << 32) | (1 << 25) | (1 << 18) | (1 << 11)) >> 39) & 0xF00;
-    ((w & 0xFF) | gathered) as usize
+    let gathered = (t.wrapping_mul((1 << 32) | (1 << 25) | (1 << 18) | (1 << 11)) >> 36) & 0x7800;
+    ((w & 0xFF) | ((w >> 4) & 0x700) | gathered) as usize
 }
 
 /// One body being walked.
@@ -108,8 +115,6 @@ struct Lane {
     end: usize,
     /// The step reads eight bytes: it runs below this (see `run`).
     limit: usize,
-    /// Where the last instruction started (`usize::MAX`: none yet).
-    last: usize,
     /// Records written to this lane's buffer.
     n: usize,
     active: bool,
@@ -183,12 +188,13 @@ impl Ahead {
                     s.lane = k;
                     s.first = lane.n;
                     room(&mut self.recs[k], lane.n, end - start);
+                    // No instruction yet (see `slow`).
+                    self.recs[k][lane.n] = 0;
                     *lane = Lane {
                         body,
                         i: start,
                         end,
                         limit: bytes.len().saturating_sub(9).min(end),
-                        last: usize::MAX,
                         n: lane.n,
                         active: true,
                     };
@@ -259,20 +265,16 @@ fn walk(bytes: &[u8], lanes: &mut [Lane; LANES], recs: &mut [Vec<u64>; LANES]) {
     let (m0, m1, m2) = (l0.limit.min(stop), l1.limit.min(stop), l2.limit.min(stop));
     let (mut i0, mut i1, mut i2) = (l0.i, l1.i, l2.i);
     let (mut n0, mut n1, mut n2) = (l0.n, l1.n, l2.n);
-    let (mut last0, mut last1, mut last2) = (l0.last, l1.last, l2.last);
     while i0 < m0 && i1 < m1 && i2 < m2 {
         let (w0, w1, w2) = (word(bytes, i0), word(bytes, i1), word(bytes, i2));
         let (e0, e1, e2) = (LEAN[index(w0)], LEAN[index(w1)], LEAN[index(w2)]);
-        if !(taken(e0, w0) & taken(e1, w1) & taken(e2, w2)) {
+        if (e0 == 0) | (e1 == 0) | (e2 == 0) {
             break;
         }
+        let (len0, len1, len2) = ((e0 >> 1) as usize, (e1 >> 1) as usize, (e2 >> 1) as usize);
         // Written for every instruction, kept (the count moves on) for
-        // loads; `scan` made room for them all.
-        let (len0, len1, len2) = (
-            (e0 & LEN) as usize,
-            (e1 & LEN) as usize,
-            (e2 & LEN) as usize,
-        );
+        // loads; `scan` made room for them all. The slot after the last
+        // record holds the last instruction (`slow` finds the `end` there).
         if let Some(r) = r0.get_mut(n0) {
             *r = i0 as u64 | (len0 as u64) << 56;
         }
@@ -282,45 +284,31 @@ fn walk(bytes: &[u8], lanes: &mut [Lane; LANES], recs: &mut [Vec<u64>; LANES]) {
         if let Some(r) = r2.get_mut(n2) {
             *r = i2 as u64 | (len2 as u64) << 56;
         }
-        n0 += ((e0 & REC) >> 4) as usize;
-        n1 += ((e1 & REC) >> 4) as usize;
-        n2 += ((e2 & REC) >> 4) as usize;
-        (last0, last1, last2) = (i0, i1, i2);
+        n0 += (e0 & REC) as usize;
+        n1 += (e1 & REC) as usize;
+        n2 += (e2 & REC) as usize;
         i0 += len0;
         i1 += len1;
         i2 += len2;
     }
     (l0.i, l1.i, l2.i) = (i0, i1, i2);
     (l0.n, l1.n, l2.n) = (n0, n1, n2);
-    (l0.last, l1.last, l2.last) = (last0, last1, last2);
 }
 
-/// Whether the table takes the instruction of entry `e` and first eight
-/// bytes `w`: it has a length, and its first immediate byte is outside the
-/// entry's forbidden range.
-#[inline(always)]
-fn taken(e: u32, w: u64) -> bool {
-    let b1 = (w >> 8) as u8;
-    (e & LEN != 0) & (b1.wrapping_sub((e >> 8) as u8) >= (e >> 16) as u8)
-}
-
-/// One step: `true` (nothing changed) when the instruction is not one the
-/// table takes.
+/// One step of one lane: `true` (nothing changed) when the instruction is
+/// not one the table takes.
 #[inline(always)]
 fn step3(bytes: &[u8], l: &mut Lane, recs: &mut [u64]) -> bool {
     let i = l.i;
-    let w = word(bytes, i);
-    let e = LEAN[index(w)];
-    let len = (e & LEN) as usize;
-    if !taken(e, w) {
+    let e = LEAN[index(word(bytes, i))];
+    if e == 0 {
         return true;
     }
-    // Written for every instruction, kept (the count moves on) for loads.
+    let len = (e >> 1) as usize;
     if let Some(r) = recs.get_mut(l.n) {
         *r = i as u64 | (len as u64) << 56;
     }
-    l.n += ((e & REC) >> 4) as usize;
-    l.last = i;
+    l.n += (e & REC) as usize;
     l.i = i + len;
     false
 }
@@ -333,7 +321,10 @@ fn slow(bytes: &[u8], l: &mut Lane, recs: &mut Vec<u64>, spans: &mut [Span]) {
     let s = &mut spans[l.body];
     if i >= b.len() {
         l.active = false;
-        if i == b.len() && b.get(l.last) == Some(&0x0B) {
+        // The slot after the last record holds the last instruction when
+        // it is not a load or store (0 if there was none).
+        let last = recs.get(l.n).map_or(0, |&r| (r & AT) as usize);
+        if i == b.len() && last + 1 == i && b[last] == 0x0B {
             room(recs, l.n, 0);
             recs[l.n] = END_REC;
             l.n += 1;
@@ -361,7 +352,10 @@ fn slow(bytes: &[u8], l: &mut Lane, recs: &mut Vec<u64>, spans: &mut [Span]) {
     };
     match next {
         Some(next) => {
-            l.last = i;
+            // The last instruction, as `walk` keeps it.
+            if let Some(r) = recs.get_mut(l.n) {
+                *r = i as u64;
+            }
             l.i = next;
         }
         None => {
