@@ -476,6 +476,12 @@ impl Replay<'_> {
         }
     }
 
+    /// Whether this body had records (for the tests).
+    #[cfg(test)]
+    pub(crate) fn replayed(&self) -> bool {
+        !self.recs.is_empty()
+    }
+
     /// [`run`]`(bytes, end, i, prev)`, from the records when there are.
     /// The `Prev`s reported at a recorded load are `Other` (see the
     /// module's comment).
