@@ -139,6 +139,7 @@ pub(crate) fn rewrite_functions(
     plan: &Plan,
     record: bool,
     threads: usize,
+    spare: &mut Vec<Vec<u8>>,
 ) -> Result<Vec<Chunk>, Error> {
     let bodies = std::mem::take(&mut input.bodies);
     let len = |b: &Body<'_>| {
@@ -163,7 +164,18 @@ pub(crate) fn rewrite_functions(
     // too, they go back to its heap and serve the next rebase, where a
     // worker's allocations would come from a thread arena that hands
     // freed megabytes back to the kernel (page faults on every call).
-    let buffer = |size: usize, n: usize| Vec::with_capacity(size + size * growth / 4 + 48 * n + 64);
+    // A `Rebaser`'s buffers from its last call are taken first.
+    let mut buffer = |size: usize, n: usize| {
+        let want = size + size * growth / 4 + 48 * n + 64;
+        match spare.pop() {
+            Some(mut b) => {
+                b.clear();
+                b.reserve(want);
+                b
+            }
+            None => Vec::with_capacity(want),
+        }
+    };
     let mut chunks: Vec<Work<'_>> = Vec::new();
     let mut current = Vec::new();
     let mut current_bytes = 0;
