@@ -2,29 +2,32 @@
 //! function bodies, done before the chunk is rewritten, several bodies at a
 //! time.
 //!
-//! [`run`](super::run) is one serial chain per instruction (the opcode byte,
+//! [`run`] is one serial chain per instruction (the opcode byte,
 //! then its table entry, then the next position), about 30 machine
 //! instructions long: the core waits on it whatever else it could do.
 //! Function bodies are independent, so [`Ahead::scan`] walks [`LANES`] of
 //! them interleaved in one loop, and the out-of-order core overlaps their
-//! chains. Its step is shorter too: one table indexed by the opcode and the
-//! continuation bits of the next four bytes gives the whole length of the
-//! common instructions (LEBs up to four bytes, a plain load's or store's
-//! memarg with a one-byte flags field and an offset up to three bytes). It
-//! tracks nothing but positions: a `trusted` rebase rewrites a plain load
-//! or store from its bytes alone, never looking at the instructions before
-//! it. It records each plain load or store (memory 0: the flags' memory bit
-//! clear) and where the next instruction starts.
+//! chains. Its step is shorter too: one table indexed by the opcode, bits
+//! 4-6 of the next byte and the continuation bits of the next four bytes
+//! gives the whole length of the common instructions (LEBs up to four
+//! bytes, a plain load's or store's memarg with a flags byte below `0x10`
+//! and an offset up to three bytes). It tracks nothing but positions: a
+//! `trusted` rebase rewrites a plain load or store of memory 0 from its
+//! bytes alone, never looking at the instructions before it. It records
+//! each such load or store and where the next instruction starts, with
+//! `Prev`s reported as `Other` (never read).
 //!
-//! Anything else that needs the rewriter (another memory instruction: its
-//! rewrite reads the instructions before it) or that `run` would hand to
-//! wasmparser ends the look-ahead of that body: its records are dropped and
-//! the rewriter scans it with `run` from the start. So [`Replay::run`]
-//! gives exactly `run`'s stops, and the `Prev`s it reports (always
-//! `Other`) are never read (see `rewrite`'s fast path: `trusted` looks at
-//! them only for memory instructions other than the plain loads and
-//! stores, and for a load or store whose memory index it does not know,
-//! which the look-ahead never passes over, as its caller has memory 0).
+//! Another memory instruction (or a load or store of another shape or
+//! memory), whose rewrite reads the two instructions before it, is
+//! recorded with the `Prev`s `run` gives there, found by `run` itself over
+//! the few instructions since the last recorded stop (see `resume`).
+//! Whatever `run` would hand to wasmparser ends the look-ahead of that
+//! body: its records are dropped and the rewriter scans it with `run` from
+//! the start. So [`Replay::run`] gives exactly `run`'s stops, and exactly
+//! its `Prev`s wherever the rewriter reads them (`trusted` reads them only
+//! at the instructions recorded with them; its caller guarantees a
+//! memory 0, so a recorded plain load or store is always rewritten from
+//! its bytes).
 
 use super::*;
 use wasmparser::{FunctionBody, MemArgTarget};
