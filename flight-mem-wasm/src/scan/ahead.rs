@@ -263,13 +263,20 @@ fn walk(bytes: &[u8], lanes: &mut [Lane; LANES], recs: &mut [Vec<u64>; LANES]) {
     let [l0, l1, l2] = lanes;
     let [r0, r1, r2] = recs;
     let (r0, r1, r2) = (&mut r0[..], &mut r1[..], &mut r2[..]);
-    // Every `word` read below `stop` stays inside `bytes`.
-    let stop = bytes.len().saturating_sub(9);
+    // Every `word` read below `stop` stays inside `bytes` (said so that
+    // the compiler sees it and drops the bounds checks).
+    let Some(stop) = bytes.len().checked_sub(9) else {
+        return;
+    };
     let (m0, m1, m2) = (l0.limit.min(stop), l1.limit.min(stop), l2.limit.min(stop));
     let (mut i0, mut i1, mut i2) = (l0.i, l1.i, l2.i);
     let (mut n0, mut n1, mut n2) = (l0.n, l1.n, l2.n);
     while i0 < m0 && i1 < m1 && i2 < m2 {
-        let (w0, w1, w2) = (word(bytes, i0), word(bytes, i1), word(bytes, i2));
+        let at = |i: usize| match bytes.get(i..i + 8) {
+            Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => 0,
+        };
+        let (w0, w1, w2) = (at(i0), at(i1), at(i2));
         let (e0, e1, e2) = (LEAN[index(w0)], LEAN[index(w1)], LEAN[index(w2)]);
         if (e0 == 0) | (e1 == 0) | (e2 == 0) {
             break;
