@@ -166,15 +166,10 @@ pub(crate) fn rewrite_functions(
     // freed megabytes back to the kernel (page faults on every call).
     // A `Rebaser`'s buffers from its last call are taken first.
     let mut buffer = |size: usize, n: usize| {
-        let want = size + size * growth / 4 + 48 * n + 64;
-        match spare.pop() {
-            Some(mut b) => {
-                b.clear();
-                b.reserve(want);
-                b
-            }
-            None => Vec::with_capacity(want),
-        }
+        let mut b = spare.pop().unwrap_or_default();
+        b.clear();
+        b.reserve(size + size * growth / 4 + 48 * n + 64);
+        b
     };
     let mut chunks: Vec<Work<'_>> = Vec::new();
     let mut current = Vec::new();
@@ -204,13 +199,9 @@ pub(crate) fn rewrite_functions(
                 std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
             let mut funcs = Vec::with_capacity(items.len());
             let mut result = Ok(());
-            // `trusted`: the unvalidated bodies' scan, several at a time
-            // (`scan::Ahead`, which needs a memory 0).
+            // `trusted` (with a memory 0): the bodies' scan, several at a time.
             let lean = plan.isolation == Isolation::Trusted && !plan.mems.is_empty();
-            let unvalidated = items
-                .iter()
-                .map(|(_, b)| (lean && b.validator.is_none()).then_some(&b.body));
-            ahead.scan(input.bytes, unvalidated);
+            ahead.scan(input.bytes, lean, items.iter().map(|(_, b)| b));
             for (n, (i, body)) in items.into_iter().enumerate() {
                 let replay = ahead.replay(n);
                 match rewrite_func(input, plan, record, i, body, &mut allocs, &mut code, replay) {

@@ -30,6 +30,7 @@
 //! its bytes).
 
 use super::*;
+use crate::read::Body;
 use wasmparser::{FunctionBody, MemArgTarget};
 
 /// Bodies walked together: the step's chain (a word load, the index, the
@@ -154,17 +155,19 @@ fn instructions(body: &FunctionBody<'_>) -> Option<(usize, usize)> {
 }
 
 impl Ahead {
-    /// Walks every body given (`None`: not to be scanned here). Only for a
-    /// `trusted` rebase of a module with a memory 0 (see the module's
-    /// comment).
+    /// With `lean` (only for a `trusted` rebase of a module with a memory
+    /// 0: see the module's comment), walks every body not to be validated;
+    /// without, keeps no records.
     pub(crate) fn scan<'b>(
         &mut self,
         bytes: &[u8],
-        bodies: impl IntoIterator<Item = Option<&'b FunctionBody<'b>>>,
+        lean: bool,
+        bodies: impl IntoIterator<Item = &'b Body<'b>>,
     ) {
         self.spans.clear();
         self.spans.extend(bodies.into_iter().map(|b| {
-            let start = b.and_then(instructions);
+            let scanned = lean && b.validator.is_none();
+            let start = scanned.then(|| instructions(&b.body)).flatten();
             Span {
                 lane: 0,
                 first: 0,

@@ -203,13 +203,16 @@ fn look_ahead(wasm: &[u8], c: &mut Counts) -> Result<(), String> {
         .parse_all(wasm)
         .map_while(Result::ok)
         .filter_map(|p| match p {
-            Payload::CodeSectionEntry(f) => Some(f),
+            Payload::CodeSectionEntry(body) => Some(crate::read::Body {
+                body,
+                validator: None,
+            }),
             _ => None,
         })
         .collect();
     let mut ahead = Ahead::default();
-    ahead.scan(wasm, bodies.iter().map(Some));
-    for (n, f) in bodies.iter().enumerate() {
+    ahead.scan(wasm, true, &bodies);
+    for (n, f) in bodies.iter().map(|b| &b.body).enumerate() {
         let Ok(mut locals) = f.get_locals_reader() else {
             continue;
         };
