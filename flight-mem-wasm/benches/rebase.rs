@@ -10,7 +10,7 @@
 //! (`benches/run.sh` fetches `@swc/wasm` and `esbuild-wasm` with npm and
 //! runs this). Without files only the run-time part runs.
 
-use flight_mem_wasm::{Isolation, Options, Segment, rebase};
+use flight_mem_wasm::{Isolation, Options, Rebaser, Segment, rebase};
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -190,8 +190,14 @@ fn speed(path: &str) {
             "masked" => Isolation::Masked,
             _ => Isolation::Checked,
         };
+        // `FLIGHT_BENCH_REUSE=1`: through one `Rebaser`.
+        let mut rebaser = Rebaser::new();
+        let reuse = std::env::var_os("FLIGHT_BENCH_REUSE").is_some();
         for _ in 0..runs {
-            black_box(rebase(&wasm, &o).expect("rebase"));
+            match reuse {
+                true => black_box(rebaser.rebase(&wasm, &o).expect("rebase")),
+                false => black_box(rebase(&wasm, &o).expect("rebase")),
+            };
         }
         return;
     }
@@ -247,6 +253,23 @@ fn speed(path: &str) {
     ] {
         let o = opts(iso, validate);
         rows.push((name.into(), best(9, || rebase(&wasm, &o).expect("rebase"))));
+    }
+    for (name, iso) in [
+        (
+            "flight-rebase trusted, no validation, one Rebaser",
+            Isolation::Trusted,
+        ),
+        (
+            "flight-rebase checked, no validation, one Rebaser",
+            Isolation::Checked,
+        ),
+    ] {
+        let o = opts(iso, false);
+        let mut rebaser = Rebaser::new();
+        rows.push((
+            name.into(),
+            best(9, || rebaser.rebase(&wasm, &o).expect("rebase")),
+        ));
     }
     let mut one = opts(Isolation::Checked, false);
     one.threads = 1;

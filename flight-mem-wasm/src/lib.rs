@@ -233,40 +233,78 @@ pub struct Rebased {
 }
 
 /// Rebases `wasm` as `opts` says. Nothing is written anywhere: the output is
-/// returned only when every check passed.
+/// returned only when every check passed. The same as
+/// [`Rebaser::rebase`] on a new [`Rebaser`].
 pub fn rebase(wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
-    let mut input = read::read(wasm, opts.validate)?;
-    let plan = plan::plan(&input, opts)?;
-    let data = write::data_section(&input, &plan)?;
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let chunks = rewrite::rewrite_functions(&mut input, &plan, opts.relocations, threads)?;
-    let output = write::Output {
-        memory_import: (&opts.memory_import.0, &opts.memory_import.1),
-    };
-    let out = write::write(&input, &plan, &chunks, data, &output)?;
-    let mut stats = Stats {
-        data_segments: input
-            .data
-            .iter()
-            .filter(|d| matches!(d.kind, wasmparser::DataKind::Active { .. }))
-            .count() as u64,
-        ..Stats::default()
-    };
-    let mut relocations = Vec::new();
-    for f in chunks.into_iter().flat_map(|c| c.funcs) {
-        stats.add(&f.stats);
-        stats.functions += 1;
-        stats.functions_rewritten += u64::from(f.rewritten);
-        relocations.extend(f.relocations);
+    Rebaser::new().rebase(wasm, opts)
+}
+
+/// Rebases module after module, keeping the working buffers of one call
+/// (those of the rewritten code, about the size of the output) for the
+/// next: a host that rebases many modules does not have them mapped and
+/// faulted in afresh every time. They are held until the `Rebaser` is
+/// dropped or [`Rebaser::release`]d.
+#[derive(Debug, Default)]
+pub struct Rebaser {
+    /// Buffers of the last call's chunks of code, emptied.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Rebaser {
+    /// A rebaser with no buffers yet.
+    pub fn new() -> Rebaser {
+        Rebaser::default()
     }
-    Ok(Rebased {
-        wasm: out,
-        stats,
-        relocations,
-    })
+
+    /// Rebases `wasm` as `opts` says: exactly what [`rebase`] gives.
+    pub fn rebase(&mut self, wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
+        let mut input = read::read(wasm, opts.validate)?;
+        let plan = plan::plan(&input, opts)?;
+        let data = write::data_section(&input, &plan)?;
+        let threads = match opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let chunks = rewrite::rewrite_functions(
+            &mut input,
+            &plan,
+            opts.relocations,
+            threads,
+            &mut self.spare,
+        )?;
+        let output = write::Output {
+            memory_import: (&opts.memory_import.0, &opts.memory_import.1),
+        };
+        let out = write::write(&input, &plan, &chunks, data, &output)?;
+        let mut stats = Stats {
+            data_segments: input
+                .data
+                .iter()
+                .filter(|d| matches!(d.kind, wasmparser::DataKind::Active { .. }))
+                .count() as u64,
+            ..Stats::default()
+        };
+        let mut relocations = Vec::new();
+        for chunk in chunks {
+            for f in chunk.funcs {
+                stats.add(&f.stats);
+                stats.functions += 1;
+                stats.functions_rewritten += u64::from(f.rewritten);
+                relocations.extend(f.relocations);
+            }
+            self.spare.push(chunk.code);
+        }
+        Ok(Rebased {
+            wasm: out,
+            stats,
+            relocations,
+        })
+    }
+
+    /// Frees the buffers kept from earlier calls.
+    pub fn release(&mut self) {
+        self.spare = Vec::new();
+    }
 }
 
 /// The relocation table as JSON: an array of objects, one per rewritten

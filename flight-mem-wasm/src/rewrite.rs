@@ -139,6 +139,7 @@ pub(crate) fn rewrite_functions(
     plan: &Plan,
     record: bool,
     threads: usize,
+    spare: &mut Vec<Vec<u8>>,
 ) -> Result<Vec<Chunk>, Error> {
     let bodies = std::mem::take(&mut input.bodies);
     let len = |b: &Body<'_>| {
@@ -163,7 +164,13 @@ pub(crate) fn rewrite_functions(
     // too, they go back to its heap and serve the next rebase, where a
     // worker's allocations would come from a thread arena that hands
     // freed megabytes back to the kernel (page faults on every call).
-    let buffer = |size: usize, n: usize| Vec::with_capacity(size + size * growth / 4 + 48 * n + 64);
+    // A `Rebaser`'s buffers from its last call are taken first.
+    let mut buffer = |size: usize, n: usize| {
+        let mut b = spare.pop().unwrap_or_default();
+        b.clear();
+        b.reserve(size + size * growth / 4 + 48 * n + 64);
+        b
+    };
     let mut chunks: Vec<Work<'_>> = Vec::new();
     let mut current = Vec::new();
     let mut current_bytes = 0;
@@ -184,6 +191,7 @@ pub(crate) fn rewrite_functions(
     let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
     let work = || {
         let mut allocs = FuncValidatorAllocations::default();
+        let mut ahead = scan::Ahead::default();
         loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
             let Some(chunk) = chunks.get(c) else { break };
@@ -191,8 +199,12 @@ pub(crate) fn rewrite_functions(
                 std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
             let mut funcs = Vec::with_capacity(items.len());
             let mut result = Ok(());
-            for (i, body) in items {
-                match rewrite_func(input, plan, record, i, body, &mut allocs, &mut code) {
+            // `trusted` (with a memory 0): the bodies' scan, several at a time.
+            let lean = plan.isolation == Isolation::Trusted && !plan.mems.is_empty();
+            ahead.scan(input.bytes, lean, items.iter().map(|(_, b)| b));
+            for (n, (i, body)) in items.into_iter().enumerate() {
+                let replay = ahead.replay(n);
+                match rewrite_func(input, plan, record, i, body, &mut allocs, &mut code, replay) {
                     Ok(out) => funcs.push(out),
                     Err(e) => {
                         result = Err(e);
@@ -250,6 +262,7 @@ struct Func<'p> {
     record: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn rewrite_func(
     input: &Input<'_>,
     plan: &Plan,
@@ -258,6 +271,7 @@ fn rewrite_func(
     body: Body<'_>,
     allocs: &mut FuncValidatorAllocations,
     code: &mut Vec<u8>,
+    mut replay: scan::Replay<'_>,
 ) -> Result<FuncOut, Error> {
     let function = input.imported_funcs + index;
     let params = input
@@ -306,7 +320,7 @@ fn rewrite_func(
     let range = body.body.range();
     let (body_start, body_end) = (range.start as usize, range.end as usize);
     let fast = match validator {
-        None => f.fast(bytes, ops_start, body_end),
+        None => f.fast(bytes, ops_start, body_end, &mut replay),
         Some(_) => None,
     };
     let copied = match fast {
@@ -392,13 +406,19 @@ impl Func<'_> {
     /// The fast path (see `scan`): `None` when the body holds an instruction
     /// the scanner does not know or is malformed; else the position up to
     /// which the output has consumed the body.
-    fn fast(&mut self, bytes: &[u8], start: usize, end: usize) -> Option<Result<usize, Error>> {
+    fn fast(
+        &mut self,
+        bytes: &[u8],
+        start: usize,
+        end: usize,
+        replay: &mut scan::Replay<'_>,
+    ) -> Option<Result<usize, Error>> {
         let body = &bytes[..end];
         let mut i = start;
         self.pending = start;
         let mut prev = [scan::Prev::Other; 2];
         loop {
-            let (at, plain) = match scan::run(bytes, end, i, &mut prev) {
+            let (at, plain) = match replay.run(bytes, end, i, &mut prev) {
                 scan::Stop::End => return Some(Ok(self.pending)),
                 scan::Stop::Fallback => return None,
                 scan::Stop::Load(at) => (at, true),

@@ -529,5 +529,8 @@ fn unary(p: Prev) -> Prev {
     }
 }
 
+mod ahead;
+pub(crate) use ahead::{Ahead, Replay};
+
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@ struct Counts {
     other_memory: u64,
     /// Bodies the scanner hands to wasmparser (an opcode it does not know).
     fallbacks: u64,
+    /// Bodies whose stops came from the look-ahead's records.
+    replayed: u64,
 }
 
 fn pure(op: &Operator<'_>) -> bool {
@@ -155,7 +157,82 @@ fn body(wasm: &[u8], end: usize, start: usize, c: &mut Counts) -> Result<(), Str
     }
 }
 
+/// The stops a `trusted` rewriter sees in the body `wasm[start..end]`,
+/// calling `stop` as it does (resuming after a stop where the memarg or
+/// wasmparser puts the instruction's end): each with the `Prev`s, except
+/// at a plain load or store of memory 0, whose `Prev`s `trusted` never
+/// reads; ends at the first undecodable stop.
+fn stops(
+    wasm: &[u8],
+    start: usize,
+    end: usize,
+    mut stop: impl FnMut(usize, &mut [Prev; 2]) -> Stop,
+) -> Vec<(Stop, Option<[Prev; 2]>)> {
+    let b = &wasm[..end];
+    let mut out = Vec::new();
+    let mut i = start;
+    let mut prev = [Prev::Other; 2];
+    loop {
+        let s = stop(i, &mut prev);
+        let (Stop::Load(at) | Stop::Memory(at)) = s else {
+            out.push((s, None));
+            return out;
+        };
+        let plain = match s {
+            Stop::Load(_) => {
+                plain_memarg(b, at).filter(|(m, _)| m.target == MemArgTarget::Memory(0))
+            }
+            _ => None,
+        };
+        out.push((s, plain.is_none().then_some(prev)));
+        let mut r =
+            wasmparser::OperatorsReader::new(wasmparser::BinaryReader::new(&b[at..], at as u64));
+        i = match plain {
+            Some((_, next)) => next,
+            None if r.read().is_ok() => r.original_position() as usize,
+            None => return out,
+        };
+        prev = [Prev::Other, prev[0]];
+    }
+}
+
+/// The look-ahead of all the module's bodies at once (interleaved) gives
+/// the `trusted` rewriter the stops `run` gives.
+fn look_ahead(wasm: &[u8], c: &mut Counts) -> Result<(), String> {
+    let bodies: Vec<_> = Parser::new(0)
+        .parse_all(wasm)
+        .map_while(Result::ok)
+        .filter_map(|p| match p {
+            Payload::CodeSectionEntry(body) => Some(crate::read::Body {
+                body,
+                validator: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut ahead = Ahead::default();
+    ahead.scan(wasm, true, &bodies);
+    for (n, f) in bodies.iter().map(|b| &b.body).enumerate() {
+        let Ok(mut locals) = f.get_locals_reader() else {
+            continue;
+        };
+        if (0..locals.get_count()).any(|_| locals.read().is_err()) {
+            continue;
+        }
+        let (start, end) = (locals.original_position() as usize, f.range().end as usize);
+        let live = stops(wasm, start, end, |i, p| run(wasm, end, i, p));
+        let mut replay = ahead.replay(n);
+        let replayed = stops(wasm, start, end, |i, p| replay.run(wasm, end, i, p));
+        if live != replayed {
+            return Err(format!("body {n}: run {live:?}, replayed {replayed:?}"));
+        }
+        c.replayed += u64::from(replay.replayed());
+    }
+    Ok(())
+}
+
 fn module(wasm: &[u8], c: &mut Counts) -> Result<(), String> {
+    look_ahead(wasm, c)?;
     for payload in Parser::new(0).parse_all(wasm) {
         let Ok(payload) = payload else { return Ok(()) };
         if let Payload::CodeSectionEntry(f) = payload {
@@ -213,6 +290,7 @@ fn agrees_with_wasmparser_on_the_spec_suite() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(c.instructions > 50_000, "too few instructions: {c:?}");
     assert!(c.plain_memargs > 3_000 && c.other_memory > 1_000, "{c:?}");
+    assert!(c.replayed > 1_000, "{c:?}");
 }
 
 #[test]
@@ -255,4 +333,5 @@ fn agrees_with_wasmparser_on_wasm_smith_modules() {
     }
     println!("{c:?}");
     assert!(c.loads > 1_000 && c.other_memory > 100, "{c:?}");
+    assert!(c.replayed > 100, "{c:?}");
 }
