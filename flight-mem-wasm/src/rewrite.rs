@@ -10,6 +10,7 @@ use crate::scan;
 
 mod access;
 mod emit;
+mod track;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use emit::{Emit, put_leb};
 use std::sync::Mutex;
@@ -248,6 +249,9 @@ struct Func<'p> {
     stats: Stats,
     relocations: Vec<Relocation>,
     record: bool,
+    /// The operand stack and the checks known since the last memory
+    /// instruction (see `track`).
+    track: track::State,
 }
 
 fn rewrite_func(
@@ -301,6 +305,7 @@ fn rewrite_func(
         stats: Stats::default(),
         relocations: Vec::new(),
         record,
+        track: track::State::default(),
     };
     let bytes = input.bytes;
     let range = body.body.range();
@@ -387,6 +392,7 @@ impl Func<'_> {
         self.relocations.clear();
         self.uses_scratch = false;
         self.uses_v128 = false;
+        self.track.clear();
     }
 
     /// The fast path (see `scan`): `None` when the body holds an instruction
@@ -732,6 +738,8 @@ impl Func<'_> {
         }
         if !matches!(memop, MemOp::Access(_)) {
             self.flush(pos as usize);
+            // `memory.grow`, `fill`, ...: what was known ends here.
+            self.track.clear();
         }
         match memop {
             MemOp::Access(a) => self.access(instr, a, m, pos, p1, p2),

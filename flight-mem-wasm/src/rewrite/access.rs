@@ -1,6 +1,7 @@
 //! The rewrite of one load or store: relocated, checked or masked, the
 //! check or mask placed where it costs the fewest interpreter steps.
 
+use super::track::{End, Entry};
 use super::{Extent, Func, Instr, Prev, What};
 use crate::ops::Access;
 use crate::plan::{Kind, MemPlan, PAGE};
@@ -33,6 +34,7 @@ impl Func<'_> {
         if offset + base > u64::from(u32::MAX) {
             // offset + base >= 2^32 >= base + span means offset >= span:
             // every execution is out of bounds in the original too.
+            self.track.clear();
             self.flush(at);
             self.oob_trap();
             self.relocated(op, 0, None)?;
@@ -45,6 +47,65 @@ impl Func<'_> {
             self.note(op, pos, m, offset, offset + base, Check::None);
             return Ok(());
         }
+        let pending = self.pending;
+        let n = a.operands.len();
+        // The stretch since the last memory instruction is walked when
+        // something is known from before it, or when the address may have
+        // been pushed in it (a store whose value is computed).
+        let entry = if !self.track.empty() || (n > 0 && !p1.pure()) {
+            self.track
+                .walk(self.src, pending, at)
+                .then(|| self.track.address(n))
+                .flatten()
+        } else {
+            None
+        };
+        // Where the output is at the start of the address pushed right
+        // before a load (nothing has been written past `pending` yet).
+        let p1_out =
+            (n == 0 && p1.pure() && p1.at >= pending).then(|| self.out.len() + (p1.at - pending));
+        self.access_inner(op, a, m, pos, p1, p2, entry)?;
+        // After a load, the value under its address (pushed by `p2`, right
+        // before the address) and the loaded value are on top of the
+        // stack; after any other access, nothing known is.
+        self.track.stack.clear();
+        if n == 0 {
+            if let Some(end) = p1_out.filter(|_| p2.pure() && p2.at >= pending) {
+                let local = match p2.what {
+                    What::Local(x) => Some(x),
+                    _ => None,
+                };
+                self.track.stack.push(Entry {
+                    local,
+                    end: End::Out(end),
+                });
+            }
+            self.track.stack.push(Entry {
+                local: None,
+                end: End::Out(self.out.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The rewrite of a load or store in `masked` or `checked`; `entry`
+    /// is its address when the walk of the stretch before it found it.
+    #[allow(clippy::too_many_arguments)]
+    fn access_inner(
+        &mut self,
+        op: Instr<'_, '_>,
+        a: Access,
+        m: u32,
+        pos: u64,
+        p1: Prev,
+        p2: Prev,
+        entry: Option<Entry>,
+    ) -> Result<(), Error> {
+        let mem = *self.mem(m);
+        let base = u64::from(mem.base);
+        let offset = a.memarg.offset;
+        let width = u64::from(a.width);
+        let at = pos as usize;
         let constant = match (a.operands.len(), p1.what, p2.what) {
             (0, What::Const(c), _) => Some(c),
             (1, _, What::Const(c)) if p1.pure() => Some(c),
@@ -141,10 +202,23 @@ impl Func<'_> {
                             .select();
                     }
                 };
-                match top {
-                    Some(q) => {
+                // Else where the walk found the address pushed: in the
+                // input still to copy, or in the output already written
+                // (before the load that computed a stored value). A mask
+                // neither traps nor has an effect, and the address does
+                // not change on the stack until the access.
+                let pushed = top.map(End::In).or(entry.map(|e| e.end));
+                match pushed {
+                    Some(End::In(q)) => {
                         self.flush(q);
                         confine(self);
+                        self.flush(at);
+                    }
+                    Some(End::Out(p)) => {
+                        let start = self.out.len();
+                        confine(self);
+                        let len = self.out.len() - start;
+                        self.out[p..].rotate_right(len);
                         self.flush(at);
                     }
                     None => {
@@ -166,14 +240,33 @@ impl Func<'_> {
             }
             Isolation::Checked => {
                 let extent = offset + width;
-                if let Some((x, q)) = local.filter(|_| extent <= mem.min_bytes) {
-                    // `local.get x` again, compared, before the pushes.
+                let fits = extent <= mem.min_bytes;
+                // The address as a local not written since it was pushed,
+                // read by the instruction at `q`, or (found by the walk)
+                // still the local's value at the access.
+                let reread = local
+                    .filter(|_| fits)
+                    .or_else(|| Some((entry?.local?, at)).filter(|_| fits));
+                if let Some((x, q)) = reread {
+                    if self.track.covered(x, m, extent) {
+                        // An earlier check of the same value reached at
+                        // least as far: memory never shrinks, so this one
+                        // cannot fail.
+                        self.flush(at);
+                        self.relocated(op, base, None)?;
+                        self.note(op, pos, m, offset, offset + base, Check::Elided);
+                        return Ok(());
+                    }
+                    // `local.get x` again, compared, before the pushes (or
+                    // right before the access): nothing with an effect or
+                    // a trap runs between the check and the access.
                     self.flush(q);
                     self.emit().local_get(x);
                     self.limit(&mem, offset, width);
                     self.emit().i32_gt_u();
                     self.trap_if();
                     self.flush(at);
+                    self.track.learn(x, m, extent);
                 } else {
                     self.flush(at);
                     let (locals, n) = self.operand_locals(a.operands);
