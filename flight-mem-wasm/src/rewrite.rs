@@ -222,10 +222,12 @@ pub(crate) fn rewrite_functions(
 
 /// Scratch locals appended to a rewritten function, relative to its first.
 const SCRATCH_I32: u32 = 0; // three: address/destination, then operands
-const SCRATCH_I64: u32 = 3; // two
-const SCRATCH_F32: u32 = 5;
-const SCRATCH_F64: u32 = 6;
-const SCRATCH_V128: u32 = 7;
+/// The masked copy of an address local (`masked`, see `track::Copy`).
+const SCRATCH_COPY: u32 = 3;
+const SCRATCH_I64: u32 = 4; // two
+const SCRATCH_F32: u32 = 6;
+const SCRATCH_F64: u32 = 7;
+const SCRATCH_V128: u32 = 8;
 
 struct Func<'p> {
     plan: &'p Plan,
@@ -368,7 +370,7 @@ fn rewrite_func(
 }
 
 const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
-    (3, wasm_encoder::ValType::I32),
+    (4, wasm_encoder::ValType::I32),
     (2, wasm_encoder::ValType::I64),
     (1, wasm_encoder::ValType::F32),
     (1, wasm_encoder::ValType::F64),

@@ -1,7 +1,7 @@
 //! The rewrite of one load or store: relocated, checked or masked, the
 //! check or mask placed where it costs the fewest interpreter steps.
 
-use super::track::{End, Entry};
+use super::track::{Copy, End, Entry, Key, LoadPush};
 use super::{Extent, Func, Instr, Prev, What};
 use crate::ops::Access;
 use crate::plan::{Kind, MemPlan, PAGE};
@@ -64,7 +64,9 @@ impl Func<'_> {
         // before a load (nothing has been written past `pending` yet).
         let p1_out =
             (n == 0 && p1.pure() && p1.at >= pending).then(|| self.out.len() + (p1.at - pending));
+        self.track.prev_load = self.track.load_push.take();
         self.access_inner(op, a, m, pos, p1, p2, entry)?;
+        self.track.prev_load = None;
         // After a load, the value under its address (pushed by `p2`, right
         // before the address) and the loaded value are on top of the
         // stack; after any other access, nothing known is.
@@ -78,11 +80,13 @@ impl Func<'_> {
                 self.track.stack.push(Entry {
                     local,
                     end: End::Out(end),
+                    get: None,
                 });
             }
             self.track.stack.push(Entry {
                 local: None,
                 end: End::Out(self.out.len()),
+                get: None,
             });
         }
         Ok(())
@@ -208,20 +212,103 @@ impl Func<'_> {
                 // neither traps nor has an effect, and the address does
                 // not change on the stack until the access.
                 let pushed = top.map(End::In).or(entry.map(|e| e.end));
-                match pushed {
-                    Some(End::In(q)) => {
+                let s0 = self.out.len();
+                confine(self);
+                let key = Key::new(&self.out[s0..]);
+                self.out.truncate(s0);
+                let copy = self.scratch + super::SCRATCH_COPY;
+                // The address as a `local.get` since the last memory
+                // instruction: the local, where the `local.get` starts and
+                // where it ends.
+                let get = match (a.operands.len(), p1, p2) {
+                    (
+                        0,
+                        Prev {
+                            what: What::Local(x),
+                            at: q,
+                        },
+                        _,
+                    ) => Some((x, q, at)),
+                    (
+                        1,
+                        p,
+                        Prev {
+                            what: What::Local(x),
+                            at: q,
+                        },
+                    ) if p.pure() => Some((x, q, p.at)),
+                    _ => entry.and_then(|e| match (e.local, e.get, e.end) {
+                        (Some(x), Some(q), End::In(end)) => Some((x, q, end)),
+                        _ => None,
+                    }),
+                }
+                .filter(|&(_, q, _)| q >= self.pending);
+                // The copy holds this local confined the same way, set
+                // before the `local.get` (at an earlier memory
+                // instruction), the local not written since.
+                let reuse = get.filter(|&(x, ..)| {
+                    key.is_some()
+                        && self
+                            .track
+                            .copy
+                            .is_some_and(|c| c.local == x && Some(c.key) == key)
+                });
+                let prev_load = self.track.prev_load.take();
+                match (reuse, pushed) {
+                    (Some((_, q, end)), _) => {
                         self.flush(q);
-                        confine(self);
+                        self.emit().local_get(copy);
+                        self.pending = end;
                         self.flush(at);
                     }
-                    Some(End::Out(p)) => {
+                    (None, Some(End::In(q))) => {
+                        self.flush(q);
+                        let s = self.out.len();
+                        confine(self);
+                        // A load of `local.get x`, confined right after it:
+                        // the next access may store to the value pushed
+                        // just before (see `LoadPush`).
+                        if let (0, Some(key), Some((x, g, end))) = (a.operands.len(), key, get)
+                            && end == at
+                            && q == at
+                        {
+                            self.track.load_push = Some(LoadPush {
+                                local: x,
+                                key,
+                                range: (s - (at - g), self.out.len()),
+                            });
+                        }
+                        self.flush(at);
+                    }
+                    (None, Some(End::Out(p))) => {
+                        // Pushed before the last access, a load that read
+                        // the same local right after it and confined it
+                        // the same way: confine once, where this address
+                        // was pushed, keep the value in the copy, and let
+                        // the load read the copy.
+                        let once = prev_load.filter(|l| {
+                            Some(l.key) == key
+                                && l.range.0 == p
+                                && entry.is_some_and(|e| e.local == Some(l.local))
+                        });
                         let start = self.out.len();
                         confine(self);
-                        let len = self.out.len() - start;
-                        self.out[p..].rotate_right(len);
+                        if let Some(l) = once {
+                            self.emit().local_tee(copy).local_get(copy);
+                            let bytes: Vec<u8> = self.out.drain(start..).collect();
+                            self.out.splice(l.range.0..l.range.1, bytes);
+                            self.uses_scratch = true;
+                            self.track.copy = Some(Copy {
+                                local: l.local,
+                                key: l.key,
+                            });
+                        } else {
+                            let len = self.out.len() - start;
+                            self.out[p..].rotate_right(len);
+                        }
                         self.flush(at);
                     }
-                    None => {
+                    (None, None) => {
                         self.flush(at);
                         let (locals, n) = self.operand_locals(a.operands);
                         let locals = &locals[..n];

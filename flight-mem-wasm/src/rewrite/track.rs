@@ -29,9 +29,54 @@ pub(super) struct Entry {
     /// The local whose current value it is: pushed by `local.get` or
     /// `local.tee` of it, and the local not written since.
     pub local: Option<u32>,
-    /// Where the value is on top of the stack, if known (always, for the
-    /// values tracked here).
+    /// Where the value is on top of the stack.
     pub end: End,
+    /// Where the `local.get` that pushed it starts, in the input not yet
+    /// copied, when it was one (and not `local.tee`).
+    pub get: Option<usize>,
+}
+
+/// The confining instructions of `masked` for one access, as bytes: two
+/// accesses with the same bytes confine an address to the same value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Key {
+    len: u8,
+    bytes: [u8; 48],
+}
+
+impl Key {
+    /// `None` when longer than a key holds (never, for the masks of
+    /// `access`: at most 39 bytes).
+    pub fn new(b: &[u8]) -> Option<Key> {
+        let mut bytes = [0; 48];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(Key {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+}
+
+/// `masked`: the scratch local `SCRATCH_COPY` holds `local` confined by
+/// `key`, set before everything since the last memory instruction and
+/// `local` not written since: an address `local.get local` confined by
+/// `key` can read the copy instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Copy {
+    pub local: u32,
+    pub key: Key,
+}
+
+/// `masked`: a load whose address was `local.get local` confined right
+/// there by `key`, written at `range` of the output (the `local.get` and
+/// the confining instructions). When the next access stores to the same
+/// local's value pushed right before that `local.get`, the confined value
+/// is computed once, there, and kept in the copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct LoadPush {
+    pub local: u32,
+    pub key: Key,
+    pub range: (usize, usize),
 }
 
 /// The top of the operand stack, as far as it is known: a suffix of the
@@ -55,6 +100,12 @@ pub(super) struct State {
     pub stack: Stack,
     /// Checks known to have passed.
     pub facts: Vec<Fact>,
+    /// The masked copy of a local, if one is valid.
+    pub copy: Option<Copy>,
+    /// The last access, when it was such a load.
+    pub load_push: Option<LoadPush>,
+    /// The same, for the access being rewritten (the one before it).
+    pub prev_load: Option<LoadPush>,
 }
 
 /// Stretches longer than this are not walked (what was known is dropped):
@@ -69,12 +120,15 @@ impl State {
     pub fn clear(&mut self) {
         self.stack.clear();
         self.facts.clear();
+        self.copy = None;
+        self.load_push = None;
+        self.prev_load = None;
     }
 
     /// Whether nothing is known: a walk could find only what the stretch
     /// itself pushes.
     pub fn empty(&self) -> bool {
-        self.stack.is_empty() && self.facts.is_empty()
+        self.stack.is_empty() && self.facts.is_empty() && self.copy.is_none()
     }
 
     /// Whether `local + extent` is known to be inside memory `memory`.
@@ -113,6 +167,9 @@ impl State {
             }
         }
         self.facts.retain(|f| f.local != local);
+        if self.copy.is_some_and(|c| c.local == local) {
+            self.copy = None;
+        }
     }
 
     /// Walks `body[from..to]` (instructions between two memory
@@ -141,9 +198,14 @@ impl State {
                     let Some((x, n)) = uleb32(&body[i..to]) else {
                         return false;
                     };
+                    let start = i - 1;
                     i += n;
                     match op {
-                        0x20 => self.push(Some(x), i),
+                        0x20 => self.stack.push(Entry {
+                            local: Some(x),
+                            end: End::In(i),
+                            get: Some(start),
+                        }),
                         0x21 => {
                             self.pop(1);
                             self.written(x);
@@ -204,6 +266,7 @@ impl State {
         self.stack.push(Entry {
             local,
             end: End::In(end),
+            get: None,
         });
     }
 
@@ -239,6 +302,9 @@ mod tests {
                 memory: 0,
                 extent: 4,
             }],
+            copy: Key::new(&[0x41, 7, 0x71]).map(|key| Copy { local: 3, key }),
+            load_push: None,
+            prev_load: None,
         };
         s.walk(code, 0, code.len()).then_some(s)
     }
@@ -250,6 +316,7 @@ mod tests {
         assert_eq!(s.stack.len(), 2);
         assert_eq!(s.address(1).unwrap().local, Some(3));
         assert_eq!(s.address(1).unwrap().end, End::In(2));
+        assert_eq!(s.address(1).unwrap().get, Some(0));
         assert_eq!(s.address(0).unwrap().local, None);
         assert!(s.covered(3, 0, 4) && !s.covered(3, 0, 5) && !s.covered(3, 1, 4));
         // local.get 3; i32.const 5; local.set 3: the pushed value is no
@@ -257,13 +324,22 @@ mod tests {
         let s = walked(&[0x20, 3, 0x41, 5, 0x21, 3], Vec::new()).unwrap();
         assert_eq!(s.address(0).unwrap().local, None);
         assert!(!s.covered(3, 0, 4));
+        assert!(s.copy.is_none());
+        // local.tee 3: its value is local 3's, but not re-readable as a get.
+        let s = walked(&[0x41, 5, 0x22, 3], Vec::new()).unwrap();
+        assert_eq!(s.address(0).unwrap().local, Some(3));
+        assert_eq!(s.address(0).unwrap().get, None);
+        let s = walked(&[0x20, 2, 0x21, 4], Vec::new()).unwrap();
+        assert!(s.copy.is_some() && s.covered(3, 0, 4));
         // Popping below the known suffix keeps what is above.
         let c = Entry {
             local: Some(7),
             end: End::Out(9),
+            get: None,
         };
         let s = walked(&[0x6A, 0x6A, 0x20, 2], vec![c]).unwrap();
-        assert_eq!(s.stack.len(), 1);
+        assert_eq!(s.stack.len(), 2);
+        assert_eq!(s.address(1).unwrap().local, None);
         assert_eq!(s.address(0).unwrap().local, Some(2));
         let s = walked(&[0x41, 1, 0x6A], vec![c, c]).unwrap();
         assert_eq!(s.address(1), Some(c));
