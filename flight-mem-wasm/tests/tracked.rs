@@ -104,6 +104,11 @@ fn calls() -> Vec<(&'static str, Vec<i32>)> {
 
 #[test]
 fn tracked_placements_behave_as_the_original() {
+    // wasmi's debug build runs the calls on a deep native stack.
+    big_stack(placements);
+}
+
+fn placements() {
     let wasm = wat::parse_str(MODULE).unwrap();
     let engine = engine();
     let module = Module::new(&engine, &wasm[..]).unwrap();
@@ -164,26 +169,41 @@ fn tracked_placements_behave_as_the_original() {
     }
 }
 
-/// Confining instructions in a module's code.
-fn confines(w: &[u8]) -> usize {
+/// Instructions of a module's code that `pick` selects.
+fn count(w: &[u8], pick: impl Fn(&wasmparser::Operator<'_>) -> bool) -> usize {
     let mut n = 0;
     for p in wasmparser::Parser::new(0).parse_all(w) {
         if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = p {
             let mut ops = b.get_operators_reader().unwrap();
             while !ops.eof() {
-                use wasmparser::Operator::{I32And, I32RemU};
-                n += usize::from(matches!(ops.read().unwrap(), I32And | I32RemU));
+                n += usize::from(pick(&ops.read().unwrap()));
             }
         }
     }
     n
 }
 
+/// Confining instructions.
+fn confines(w: &[u8]) -> usize {
+    use wasmparser::Operator::{I32And, I32RemU};
+    count(w, |op| matches!(op, I32And | I32RemU))
+}
+
+/// Loads and stores.
+fn accesses(w: &[u8]) -> usize {
+    count(w, |op| {
+        let name = format!("{op:?}");
+        name.contains("Load") || name.contains("Store")
+    })
+}
+
 #[test]
 fn the_copy_and_the_implied_checks_are_used() {
     let wasm = wat::parse_str(MODULE).unwrap();
-    // 19 loads and stores, `grow`, `size`; no `i32.and` of its own.
+    // No `i32.and` or remainder of its own.
     assert_eq!(confines(&wasm), 0);
+    let n_accesses = accesses(&wasm);
+    assert!(n_accesses >= 19, "{n_accesses}");
     for pages in [2, 4] {
         let seg = Segment {
             base: BASE,
@@ -193,12 +213,11 @@ fn the_copy_and_the_implied_checks_are_used() {
         // At least `rmw`'s and `divide`'s stores are covered by their
         // loads' checks.
         assert!(checked.stats.elided >= 2, "{:?}", checked.stats);
-        assert_eq!(checked.stats.instructions, 21, "{:?}", checked.stats);
         let masked = rebase(&wasm, &options(seg, Isolation::Masked)).unwrap();
         // One confinement per access without the copy; `rmw` confines
         // its first load's address once for the store, the load and the
         // last load; `divide` once for two.
         let n = confines(&masked.wasm);
-        assert!(n <= 19 - 3, "{n} confinements for {pages} pages");
+        assert!(n <= n_accesses - 3, "{n} confinements for {pages} pages");
     }
 }

@@ -179,6 +179,23 @@ impl Func<'_> {
                         .min(mem.span),
                     Kind::Window { .. } => mem.span,
                 };
+                // Without that room, an access whose offset and width
+                // leave in-bounds addresses a smaller range may still fit
+                // one mask: its addresses are below `max - offset - width
+                // + 1` when in bounds (`max` the most bytes the memory
+                // can hold), so a mask of that rounded up to a power of
+                // two changes none of them.
+                let max = match mem.kind {
+                    Kind::Own => (u64::from(mem.max_pages) * PAGE).min(mem.span),
+                    Kind::Window { .. } => mem.span,
+                };
+                let reach = match reach + offset + width - 1 <= mem.span {
+                    true => reach,
+                    false if offset + width <= max => {
+                        reach.min((max - offset - width + 1).next_power_of_two())
+                    }
+                    false => reach,
+                };
                 let fits = reach + offset + width - 1 <= mem.span;
                 let modulo = !fits && offset + width <= mem.span;
                 let fold = fits || modulo;
