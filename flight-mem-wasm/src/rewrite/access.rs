@@ -69,20 +69,23 @@ impl Func<'_> {
         self.track.prev_load = None;
         // After a load, the value under its address (pushed by `p2`, right
         // before the address) and the loaded value are on top of the
-        // stack; after any other access, nothing known is.
+        // stack; after any other access, nothing known is. Only a load
+        // with such a value under it leaves something to track (the
+        // stretch after the others is walked only when it must be: the
+        // walk is a second decode of it).
         self.track.stack.clear();
-        if n == 0 {
-            if let Some(end) = p1_out.filter(|_| p2.pure() && p2.at >= pending) {
-                let local = match p2.what {
-                    What::Local(x) => Some(x),
-                    _ => None,
-                };
-                self.track.stack.push(Entry {
-                    local,
-                    end: End::Out(end),
-                    get: None,
-                });
-            }
+        if n == 0
+            && let Some(end) = p1_out.filter(|_| p2.pure() && p2.at >= pending)
+        {
+            let local = match p2.what {
+                What::Local(x) => Some(x),
+                _ => None,
+            };
+            self.track.stack.push(Entry {
+                local,
+                end: End::Out(end),
+                get: None,
+            });
             self.track.stack.push(Entry {
                 local: None,
                 end: End::Out(self.out.len()),
