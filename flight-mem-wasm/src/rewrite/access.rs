@@ -70,19 +70,16 @@ impl Func<'_> {
         // After a load, the value under its address (pushed by `p2`, right
         // before the address) and the loaded value are on top of the
         // stack; after any other access, nothing known is. Only a load
-        // with such a value under it leaves something to track (the
-        // stretch after the others is walked only when it must be: the
-        // walk is a second decode of it).
+        // with a local's value under it leaves something to track (a
+        // read-modify-write; the stretch after the others is walked only
+        // when it must be: the walk is a second decode of it).
         self.track.stack.clear();
         if n == 0
-            && let Some(end) = p1_out.filter(|_| p2.pure() && p2.at >= pending)
+            && let Some(end) = p1_out.filter(|_| p2.at >= pending)
+            && let What::Local(x) = p2.what
         {
-            let local = match p2.what {
-                What::Local(x) => Some(x),
-                _ => None,
-            };
             self.track.stack.push(Entry {
-                local,
+                local: Some(x),
                 end: End::Out(end),
                 get: None,
             });
@@ -232,10 +229,18 @@ impl Func<'_> {
                 // neither traps nor has an effect, and the address does
                 // not change on the stack until the access.
                 let pushed = top.map(End::In).or(entry.map(|e| e.end));
-                let s0 = self.out.len();
-                confine(self);
-                let key = Key::new(&self.out[s0..]);
-                self.out.truncate(s0);
+                // The confining bytes, when a copy or the last load may
+                // share them (written and taken back: most accesses have
+                // neither, and pay nothing).
+                let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
+                    let s0 = self.out.len();
+                    confine(self);
+                    let key = Key::new(&self.out[s0..]);
+                    self.out.truncate(s0);
+                    key
+                } else {
+                    None
+                };
                 let copy = self.scratch + super::SCRATCH_COPY;
                 // The address as a `local.get` since the last memory
                 // instruction: the local, where the `local.get` starts and
@@ -288,9 +293,11 @@ impl Func<'_> {
                         // A load of `local.get x`, confined right after it:
                         // the next access may store to the value pushed
                         // just before (see `LoadPush`).
-                        if let (0, Some(key), Some((x, g, end))) = (a.operands.len(), key, get)
+                        if a.operands.is_empty()
+                            && let Some((x, g, end)) = get
                             && end == at
                             && q == at
+                            && let Some(key) = Key::new(&self.out[s..])
                         {
                             self.track.load_push = Some(LoadPush {
                                 local: x,
