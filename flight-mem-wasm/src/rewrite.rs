@@ -10,12 +10,14 @@ use crate::scan;
 
 mod access;
 mod emit;
+mod grow;
+mod track;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use emit::{Emit, put_leb};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasm_encoder::reencode::{Error as ReError, Reencode};
-use wasm_encoder::{BlockType, Encode, InstructionSink, MemArg};
+use wasm_encoder::{Encode, InstructionSink, MemArg};
 use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 
 /// What was done to one function.
@@ -233,10 +235,12 @@ pub(crate) fn rewrite_functions(
 
 /// Scratch locals appended to a rewritten function, relative to its first.
 const SCRATCH_I32: u32 = 0; // three: address/destination, then operands
-const SCRATCH_I64: u32 = 3; // two
-const SCRATCH_F32: u32 = 5;
-const SCRATCH_F64: u32 = 6;
-const SCRATCH_V128: u32 = 7;
+/// The masked copy of an address local (`masked`, see `track::Copy`).
+const SCRATCH_COPY: u32 = 3;
+const SCRATCH_I64: u32 = 4; // two
+const SCRATCH_F32: u32 = 6;
+const SCRATCH_F64: u32 = 7;
+const SCRATCH_V128: u32 = 8;
 
 struct Func<'p> {
     plan: &'p Plan,
@@ -260,6 +264,9 @@ struct Func<'p> {
     stats: Stats,
     relocations: Vec<Relocation>,
     record: bool,
+    /// The operand stack and the checks known since the last memory
+    /// instruction (see `track`).
+    track: track::State,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -315,6 +322,7 @@ fn rewrite_func(
         stats: Stats::default(),
         relocations: Vec::new(),
         record,
+        track: track::State::default(),
     };
     let bytes = input.bytes;
     let range = body.body.range();
@@ -377,7 +385,7 @@ fn rewrite_func(
 }
 
 const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
-    (3, wasm_encoder::ValType::I32),
+    (4, wasm_encoder::ValType::I32),
     (2, wasm_encoder::ValType::I64),
     (1, wasm_encoder::ValType::F32),
     (1, wasm_encoder::ValType::F64),
@@ -401,6 +409,7 @@ impl Func<'_> {
         self.relocations.clear();
         self.uses_scratch = false;
         self.uses_v128 = false;
+        self.track.clear();
     }
 
     /// The fast path (see `scan`): `None` when the body holds an instruction
@@ -752,6 +761,8 @@ impl Func<'_> {
         }
         if !matches!(memop, MemOp::Access(_)) {
             self.flush(pos as usize);
+            // `memory.grow`, `fill`, ...: what was known ends here.
+            self.track.clear();
         }
         match memop {
             MemOp::Access(a) => self.access(instr, a, m, pos, p1, p2),
@@ -824,69 +835,6 @@ impl Func<'_> {
                 what: "`memory.discard` (page-granular, cannot move by a byte offset)".into(),
             }),
         }
-    }
-
-    /// `memory.grow` inside the segment: the old size in pages, or -1 past
-    /// the segment (or the declared maximum). New pages read as zero.
-    fn grow(&mut self, m: u32) {
-        let mem = *self.mem(m);
-        let (pages, bytes) = (self.plan.pages_global, self.plan.bytes_global);
-        let limit = self.plan.limit_global;
-        if !mem.is_own() {
-            // A window has a fixed size: growing by 0 reports it, else fails.
-            self.sink()
-                .i32_eqz()
-                .if_(BlockType::Result(wasm_encoder::ValType::I32))
-                .i32_const(mem.max_pages as i32)
-                .else_()
-                .i32_const(-1)
-                .end();
-            return;
-        }
-        let t = self.scratch;
-        self.uses_scratch = true;
-        self.sink()
-            .local_set(t)
-            .global_get(pages)
-            .i64_extend_i32_u()
-            .local_get(t)
-            .i64_extend_i32_u()
-            .i64_add()
-            .i64_const(i64::from(mem.max_pages))
-            .i64_gt_u()
-            .if_(BlockType::Result(wasm_encoder::ValType::I32))
-            .i32_const(-1)
-            .else_()
-            .global_get(pages)
-            // Zero the new pages: the module may have left bytes there
-            // under `trusted` or `masked`, and wasm promises zeros.
-            .global_get(bytes)
-            .i32_wrap_i64()
-            .i32_const(mem.base as i32)
-            .i32_add()
-            .i32_const(0)
-            .local_get(t)
-            .i32_const(16)
-            .i32_shl()
-            .memory_fill(0)
-            .global_get(pages)
-            .local_get(t)
-            .i32_add()
-            .global_set(pages)
-            .global_get(pages)
-            .i64_extend_i32_u()
-            .i64_const(16)
-            .i64_shl()
-            .global_set(bytes);
-        for k in 0..crate::write::LIMITS {
-            self.sink()
-                .global_get(bytes)
-                .i32_wrap_i64()
-                .i32_const(1 << k)
-                .i32_sub()
-                .global_set(limit + k);
-        }
-        self.sink().end();
     }
 }
 

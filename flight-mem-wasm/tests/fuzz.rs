@@ -280,3 +280,155 @@ fn run() {
     assert!(t.modules > n / 2, "too few modules ran: {t:?}");
     assert!(t.oob_traps > 0, "no module trapped out of bounds: {t:?}");
 }
+
+/// A module of straight-line functions made of the patterns the rewriter
+/// tracks across instructions (`rewrite/track.rs`): read-modify-write of
+/// one local's address, stored values computed after a load, the address
+/// local written, teed, or branched around between the accesses, a call
+/// that grows memory in between, and offsets and widths that share or do
+/// not share a check or a mask. wasm-smith rarely writes these.
+fn tracked_module(rng: &mut Rng) -> String {
+    let mut pick = |n: usize| (rng.next() >> 16) as usize % n;
+    let offsets = [0, 1, 4, 8, 100, 0, 4, 65528];
+    let loads = [
+        ("i32.load", ""),
+        ("i32.load8_u", ""),
+        ("i32.load16_s", ""),
+        ("i64.load", "i32.wrap_i64"),
+        ("i64.load32_u", "i32.wrap_i64"),
+    ];
+    let stores = [
+        ("i32.store", ""),
+        ("i32.store8", ""),
+        ("i32.store16", ""),
+        ("i64.store", "i64.extend_i32_u"),
+        ("i64.store32", "i64.extend_i32_u"),
+    ];
+    let locals = ["$a", "$b", "$c", "$x", "$y"];
+    let mut funcs = String::new();
+    for f in 0..3 {
+        let mut body = String::new();
+        for _ in 0..4 + pick(10) {
+            let a = locals[pick(5)];
+            let b = locals[pick(5)];
+            let (ld, to_i32) = loads[pick(loads.len())];
+            let (st, from_i32) = stores[pick(stores.len())];
+            let (lo, so) = (offsets[pick(8)], offsets[pick(8)]);
+            let load = format!("{ld} offset={lo} {to_i32}");
+            let store = format!("{from_i32} {st} offset={so}");
+            let modify = match pick(7) {
+                0 => "i32.const 1 i32.add".to_string(),
+                1 => format!("local.get {b} i32.xor"),
+                2 => format!("local.get {b} local.set {a}"),
+                3 => format!("local.get {b} i32.div_u"),
+                4 => format!("local.tee {b}"),
+                5 => format!("local.get {b} {ld} offset={so} {to_i32} i32.add"),
+                _ => "call $bump i32.add".to_string(),
+            };
+            let s = match pick(7) {
+                // read-modify-write
+                0..=2 => format!("local.get {a} local.get {a} {load} {modify} {store}"),
+                // a stored value computed from another local
+                3 => format!("local.get {a} local.get {b} {modify} {store}"),
+                // a load into a local, then the same address again
+                4 => format!(
+                    "local.get {a} {load} local.set {b} local.get {a} local.get {b} {store}"
+                ),
+                // an address moved near an argument
+                5 => format!(
+                    "local.get {b} i32.const {} i32.add local.set {a}",
+                    [-8, -4, -1, 1, 3][pick(5)]
+                ),
+                _ => format!("local.get {b} (if (then local.get {b} local.set {a}))"),
+            };
+            body.push_str(&s);
+            body.push('\n');
+        }
+        funcs.push_str(&format!(
+            "(func (export \"f{f}\") (param $a i32) (param $b i32) (param $c i32) (result i32)
+               (local $x i32) (local $y i32)
+               ;; Addresses mostly inside the first page, some at its end.
+               (local.set $a (i32.rem_u (local.get $a) (i32.const 65560)))
+               (local.set $b (i32.rem_u (local.get $b) (i32.const 65560)))
+               (local.set $x (i32.add (local.get $a) (i32.const 4)))
+               (local.set $y (i32.sub (local.get $b) (i32.const 2)))
+               {body}
+               (i32.add (local.get $a) (local.get $x)))\n"
+        ));
+    }
+    format!(
+        "(module (memory (export \"mem\") 1 2)
+           (func $bump (result i32) (memory.grow (i32.const 1)))
+           {funcs})"
+    )
+}
+
+#[test]
+fn tracked_patterns_behave_like_the_originals() {
+    big_stack(|| {
+        let n: u64 = std::env::var("FLIGHT_FUZZ_MODULES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400);
+        let mut rng = Rng(0x7eac | 1);
+        let mut t = Tally::default();
+        let mut masked_calls = 0;
+        for case in 0..n / 4 {
+            let text = tracked_module(&mut rng);
+            let wasm = wat::parse_str(&text).expect("generated module");
+            if let Err(e) = differential(&wasm, &mut rng, &mut t) {
+                panic!("case {case}: {e}\n{text}");
+            }
+            match masked_in_bounds(&wasm, &mut rng) {
+                Ok(n) => masked_calls += n,
+                Err(e) => panic!("case {case}, masked: {e}\n{text}"),
+            }
+        }
+        println!(
+            "tracked patterns: {} modules, {t:?}, {masked_calls} masked calls compared",
+            n / 4
+        );
+        assert!(masked_calls > 0, "no masked call stayed in bounds");
+        assert!(t.modules == n / 4 && t.oob_traps > 0, "{t:?}");
+        assert!(t.elided > 0, "no check was implied by another: {t:?}");
+    });
+}
+
+/// `masked` against the original on calls that stay in bounds: the same
+/// results and the same memory, until the original first traps (from
+/// there on a confined access may have written elsewhere). This is what
+/// catches a confined copy read after its local changed.
+fn masked_in_bounds(wasm: &[u8], rng: &mut Rng) -> Result<u64, String> {
+    let engine = engine();
+    let module = Module::new(&engine, wasm).map_err(|e| e.to_string())?;
+    let mut s1 = Store::new(&engine, ());
+    let i1 = Linker::<()>::new(&engine)
+        .instantiate_and_start(&mut s1, &module)
+        .map_err(|e| e.to_string())?;
+    let seg = Segment {
+        base: BASE,
+        size: 2 * PAGE,
+    };
+    let mut s2 = Store::new(&engine, ());
+    let (i2, u2) = instantiate(&mut s2, wasm, &options(seg, Isolation::Masked), &[])?;
+    let memory = i1.get_memory(&s1, "mem").expect("mem");
+    let mut compared = 0;
+    for f in 0..3 {
+        let name = format!("f{f}");
+        let args: Vec<Val> = (0..3).map(|_| arg(&wasmi::ValType::I32, rng)).collect();
+        let a = call(&mut s1, i1, &name, &args);
+        let b = call(&mut s2, i2, &name, &args);
+        if matches!(a, Outcome::Trap(_)) {
+            return Ok(compared);
+        }
+        if a != b {
+            return Err(format!("`{name}`({args:?}): original {a:?}, masked {b:?}"));
+        }
+        compared += 1;
+        let orig = memory.data(&s1);
+        if orig != &u2.memory.data(&s2)[BASE as usize..][..orig.len()] {
+            return Err(format!("after `{name}` the memories differ"));
+        }
+    }
+    Ok(compared)
+}

@@ -1,6 +1,7 @@
 //! The rewrite of one load or store: relocated, checked or masked, the
 //! check or mask placed where it costs the fewest interpreter steps.
 
+use super::track::{Copy, End, Entry, Key, LoadPush};
 use super::{Extent, Func, Instr, Prev, What};
 use crate::ops::Access;
 use crate::plan::{Kind, MemPlan, PAGE};
@@ -33,6 +34,7 @@ impl Func<'_> {
         if offset + base > u64::from(u32::MAX) {
             // offset + base >= 2^32 >= base + span means offset >= span:
             // every execution is out of bounds in the original too.
+            self.track.clear();
             self.flush(at);
             self.oob_trap();
             self.relocated(op, 0, None)?;
@@ -45,6 +47,69 @@ impl Func<'_> {
             self.note(op, pos, m, offset, offset + base, Check::None);
             return Ok(());
         }
+        let pending = self.pending;
+        let n = a.operands.len();
+        // The stretch since the last memory instruction is walked when
+        // something is known from before it, or when the address may have
+        // been pushed in it (a store whose value is computed).
+        let entry = if !self.track.empty() || (n > 0 && !p1.pure()) {
+            self.track
+                .walk(self.src, pending, at)
+                .then(|| self.track.address(n))
+                .flatten()
+        } else {
+            None
+        };
+        // Where the output is at the start of the address pushed right
+        // before a load (nothing has been written past `pending` yet).
+        let p1_out =
+            (n == 0 && p1.pure() && p1.at >= pending).then(|| self.out.len() + (p1.at - pending));
+        self.track.prev_load = self.track.load_push.take();
+        self.access_inner(op, a, m, pos, p1, p2, entry)?;
+        self.track.prev_load = None;
+        // After a load, the value under its address (pushed by `p2`, right
+        // before the address) and the loaded value are on top of the
+        // stack; after any other access, nothing known is. Only a load
+        // with a local's value under it leaves something to track (a
+        // read-modify-write; the stretch after the others is walked only
+        // when it must be: the walk is a second decode of it).
+        self.track.stack.clear();
+        if n == 0
+            && let Some(end) = p1_out.filter(|_| p2.at >= pending)
+            && let What::Local(x) = p2.what
+        {
+            self.track.stack.push(Entry {
+                local: Some(x),
+                end: End::Out(end),
+                get: None,
+            });
+            self.track.stack.push(Entry {
+                local: None,
+                end: End::Out(self.out.len()),
+                get: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// The rewrite of a load or store in `masked` or `checked`; `entry`
+    /// is its address when the walk of the stretch before it found it.
+    #[allow(clippy::too_many_arguments)]
+    fn access_inner(
+        &mut self,
+        op: Instr<'_, '_>,
+        a: Access,
+        m: u32,
+        pos: u64,
+        p1: Prev,
+        p2: Prev,
+        entry: Option<Entry>,
+    ) -> Result<(), Error> {
+        let mem = *self.mem(m);
+        let base = u64::from(mem.base);
+        let offset = a.memarg.offset;
+        let width = u64::from(a.width);
+        let at = pos as usize;
         let constant = match (a.operands.len(), p1.what, p2.what) {
             (0, What::Const(c), _) => Some(c),
             (1, _, What::Const(c)) if p1.pure() => Some(c),
@@ -114,6 +179,23 @@ impl Func<'_> {
                         .min(mem.span),
                     Kind::Window { .. } => mem.span,
                 };
+                // Without that room, an access whose offset and width
+                // leave in-bounds addresses a smaller range may still fit
+                // one mask: its addresses are below `max - offset - width
+                // + 1` when in bounds (`max` the most bytes the memory
+                // can hold), so a mask of that rounded up to a power of
+                // two changes none of them.
+                let max = match mem.kind {
+                    Kind::Own => (u64::from(mem.max_pages) * PAGE).min(mem.span),
+                    Kind::Window { .. } => mem.span,
+                };
+                let reach = match reach + offset + width - 1 <= mem.span {
+                    true => reach,
+                    false if offset + width <= max => {
+                        reach.min((max - offset - width + 1).next_power_of_two())
+                    }
+                    false => reach,
+                };
                 let fits = reach + offset + width - 1 <= mem.span;
                 let modulo = !fits && offset + width <= mem.span;
                 let fold = fits || modulo;
@@ -141,13 +223,119 @@ impl Func<'_> {
                             .select();
                     }
                 };
-                match top {
-                    Some(q) => {
+                // Else where the walk found the address pushed: in the
+                // input still to copy, or in the output already written
+                // (before the load that computed a stored value). A mask
+                // neither traps nor has an effect, and the address does
+                // not change on the stack until the access.
+                let pushed = top.map(End::In).or(entry.map(|e| e.end));
+                // The confining bytes, when a copy or the last load may
+                // share them (written and taken back: most accesses have
+                // neither, and pay nothing).
+                let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
+                    let s0 = self.out.len();
+                    confine(self);
+                    let key = Key::new(&self.out[s0..]);
+                    self.out.truncate(s0);
+                    key
+                } else {
+                    None
+                };
+                let copy = self.scratch + super::SCRATCH_COPY;
+                // The address as a `local.get` since the last memory
+                // instruction: the local, where the `local.get` starts and
+                // where it ends.
+                let get = match (a.operands.len(), p1, p2) {
+                    (
+                        0,
+                        Prev {
+                            what: What::Local(x),
+                            at: q,
+                        },
+                        _,
+                    ) => Some((x, q, at)),
+                    (
+                        1,
+                        p,
+                        Prev {
+                            what: What::Local(x),
+                            at: q,
+                        },
+                    ) if p.pure() => Some((x, q, p.at)),
+                    _ => entry.and_then(|e| match (e.local, e.get, e.end) {
+                        (Some(x), Some(q), End::In(end)) => Some((x, q, end)),
+                        _ => None,
+                    }),
+                }
+                .filter(|&(_, q, _)| q >= self.pending);
+                // The copy holds this local confined the same way, set
+                // before the `local.get` (at an earlier memory
+                // instruction), the local not written since.
+                let reuse = get.filter(|&(x, ..)| {
+                    key.is_some()
+                        && self
+                            .track
+                            .copy
+                            .is_some_and(|c| c.local == x && Some(c.key) == key)
+                });
+                let prev_load = self.track.prev_load.take();
+                match (reuse, pushed) {
+                    (Some((_, q, end)), _) => {
                         self.flush(q);
-                        confine(self);
+                        self.emit().local_get(copy);
+                        self.pending = end;
                         self.flush(at);
                     }
-                    None => {
+                    (None, Some(End::In(q))) => {
+                        self.flush(q);
+                        let s = self.out.len();
+                        confine(self);
+                        // A load of `local.get x`, confined right after it:
+                        // the next access may store to the value pushed
+                        // just before (see `LoadPush`).
+                        if a.operands.is_empty()
+                            && let Some((x, g, end)) = get
+                            && end == at
+                            && q == at
+                            && let Some(key) = Key::new(&self.out[s..])
+                        {
+                            self.track.load_push = Some(LoadPush {
+                                local: x,
+                                key,
+                                range: (s - (at - g), self.out.len()),
+                            });
+                        }
+                        self.flush(at);
+                    }
+                    (None, Some(End::Out(p))) => {
+                        // Pushed before the last access, a load that read
+                        // the same local right after it and confined it
+                        // the same way: confine once, where this address
+                        // was pushed, keep the value in the copy, and let
+                        // the load read the copy.
+                        let once = prev_load.filter(|l| {
+                            Some(l.key) == key
+                                && l.range.0 == p
+                                && entry.is_some_and(|e| e.local == Some(l.local))
+                        });
+                        let start = self.out.len();
+                        confine(self);
+                        if let Some(l) = once {
+                            self.emit().local_tee(copy).local_get(copy);
+                            let bytes: Vec<u8> = self.out.drain(start..).collect();
+                            self.out.splice(l.range.0..l.range.1, bytes);
+                            self.uses_scratch = true;
+                            self.track.copy = Some(Copy {
+                                local: l.local,
+                                key: l.key,
+                            });
+                        } else {
+                            let len = self.out.len() - start;
+                            self.out[p..].rotate_right(len);
+                        }
+                        self.flush(at);
+                    }
+                    (None, None) => {
                         self.flush(at);
                         let (locals, n) = self.operand_locals(a.operands);
                         let locals = &locals[..n];
@@ -166,14 +354,33 @@ impl Func<'_> {
             }
             Isolation::Checked => {
                 let extent = offset + width;
-                if let Some((x, q)) = local.filter(|_| extent <= mem.min_bytes) {
-                    // `local.get x` again, compared, before the pushes.
+                let fits = extent <= mem.min_bytes;
+                // The address as a local not written since it was pushed,
+                // read by the instruction at `q`, or (found by the walk)
+                // still the local's value at the access.
+                let reread = local
+                    .filter(|_| fits)
+                    .or_else(|| Some((entry?.local?, at)).filter(|_| fits));
+                if let Some((x, q)) = reread {
+                    if self.track.covered(x, m, extent) {
+                        // An earlier check of the same value reached at
+                        // least as far: memory never shrinks, so this one
+                        // cannot fail.
+                        self.flush(at);
+                        self.relocated(op, base, None)?;
+                        self.note(op, pos, m, offset, offset + base, Check::Elided);
+                        return Ok(());
+                    }
+                    // `local.get x` again, compared, before the pushes (or
+                    // right before the access): nothing with an effect or
+                    // a trap runs between the check and the access.
                     self.flush(q);
                     self.emit().local_get(x);
                     self.limit(&mem, offset, width);
                     self.emit().i32_gt_u();
                     self.trap_if();
                     self.flush(at);
+                    self.track.learn(x, m, extent);
                 } else {
                     self.flush(at);
                     let (locals, n) = self.operand_locals(a.operands);

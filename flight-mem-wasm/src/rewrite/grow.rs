@@ -1,0 +1,70 @@
+//! `memory.grow` of a rebased module: inside its segment, never moving a
+//! neighbour.
+
+use super::Func;
+use wasm_encoder::BlockType;
+
+impl Func<'_> {
+    /// `memory.grow` inside the segment: the old size in pages, or -1 past
+    /// the segment (or the declared maximum). New pages read as zero.
+    pub(super) fn grow(&mut self, m: u32) {
+        let mem = *self.mem(m);
+        let (pages, bytes) = (self.plan.pages_global, self.plan.bytes_global);
+        let limit = self.plan.limit_global;
+        if !mem.is_own() {
+            // A window has a fixed size: growing by 0 reports it, else fails.
+            self.sink()
+                .i32_eqz()
+                .if_(BlockType::Result(wasm_encoder::ValType::I32))
+                .i32_const(mem.max_pages as i32)
+                .else_()
+                .i32_const(-1)
+                .end();
+            return;
+        }
+        let t = self.scratch;
+        self.uses_scratch = true;
+        self.sink()
+            .local_set(t)
+            .global_get(pages)
+            .i64_extend_i32_u()
+            .local_get(t)
+            .i64_extend_i32_u()
+            .i64_add()
+            .i64_const(i64::from(mem.max_pages))
+            .i64_gt_u()
+            .if_(BlockType::Result(wasm_encoder::ValType::I32))
+            .i32_const(-1)
+            .else_()
+            .global_get(pages)
+            // Zero the new pages: the module may have left bytes there
+            // under `trusted` or `masked`, and wasm promises zeros.
+            .global_get(bytes)
+            .i32_wrap_i64()
+            .i32_const(mem.base as i32)
+            .i32_add()
+            .i32_const(0)
+            .local_get(t)
+            .i32_const(16)
+            .i32_shl()
+            .memory_fill(0)
+            .global_get(pages)
+            .local_get(t)
+            .i32_add()
+            .global_set(pages)
+            .global_get(pages)
+            .i64_extend_i32_u()
+            .i64_const(16)
+            .i64_shl()
+            .global_set(bytes);
+        for k in 0..crate::write::LIMITS {
+            self.sink()
+                .global_get(bytes)
+                .i32_wrap_i64()
+                .i32_const(1 << k)
+                .i32_sub()
+                .global_set(limit + k);
+        }
+        self.sink().end();
+    }
+}
