@@ -151,7 +151,9 @@ impl Options {
 pub enum Check {
     /// Relocated only.
     None,
-    /// The address is a constant inside the initial memory: no check needed.
+    /// No check needed: the address is a constant inside the initial
+    /// memory, or (`checked`) an earlier check of the same unchanged local
+    /// covered at least these bytes, and memory never shrinks.
     Elided,
     /// A bounds check that traps.
     Bounds,
@@ -204,7 +206,8 @@ pub struct Stats {
     pub instructions: u64,
     /// Bounds checks inserted.
     pub checks: u64,
-    /// Checks not needed: constant addresses inside the initial memory.
+    /// Checks not needed: constant addresses inside the initial memory, or
+    /// accesses an earlier check of the same unchanged local already covers.
     pub elided: u64,
     /// Address masks inserted.
     pub masks: u64,

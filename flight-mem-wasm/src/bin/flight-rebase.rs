@@ -131,8 +131,8 @@ fn run(args: &Args) -> Result<String, String> {
     let seg = args.options.segment;
     let report = format!(
         "{} -> {}: segment {:#x}..{:#x} ({:?}); {} of {} functions rewritten; {} memory \
-         instructions, {} bounds checks, {} masks, {} elided (constant in-bounds addresses); \
-         {} data segments moved",
+         instructions, {} bounds checks, {} masks, {} elided (constant in-bounds addresses or \
+         covered by an earlier check); {} data segments moved",
         args.input.display(),
         args.output.display(),
         seg.base,
