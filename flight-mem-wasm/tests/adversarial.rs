@@ -69,9 +69,12 @@ fn attack(wat: &str, calls: &[(&str, Vec<i32>)]) {
 
 fn attack_inner(wat: &str, calls: &[(String, Vec<i32>)]) {
     let wasm = wat::parse_str(wat).expect("wat");
-    let window = wat.contains("\"frame\"");
+    attack_wasm(&wasm, wat.contains("\"frame\""), calls);
+}
+
+fn attack_wasm(wasm: &[u8], window: bool, calls: &[(String, Vec<i32>)]) {
     let engine = engine();
-    let module = Module::new(&engine, &wasm[..]).expect("the original is valid");
+    let module = Module::new(&engine, wasm).expect("the original is valid");
     let modes = [
         (Isolation::Checked, 2),
         (Isolation::Masked, 2),
@@ -100,7 +103,7 @@ fn attack_inner(wat: &str, calls: &[(String, Vec<i32>)]) {
             });
         }
         let mut s = Store::new(&engine, ());
-        let (i, u) = instantiate(&mut s, &wasm, &opts, &[]).expect("rebased");
+        let (i, u) = instantiate(&mut s, wasm, &opts, &[]).expect("rebased");
         // The window starts zeroed, as the original's frame memory.
         if window {
             let w = WINDOW.base as usize..(WINDOW.base + WINDOW.size) as usize;
@@ -542,4 +545,154 @@ fn return_call_after_a_check() {
     (return_call $tail (local.get $b)))"#,
     );
     attack(&m, &sweep(&["f"], &BS));
+}
+
+/// Bodies in unusual encodings (over-long LEBs for offsets, flags, memory
+/// and local indices, constants, SIMD sub-opcodes, block types and branch
+/// tables; flags with the memory-index bit), as `(name, code)`: each takes
+/// `(a, b)` and returns an i32. The look-ahead (`trusted`), the scanner
+/// (`masked`, `checked` without validation) and wasmparser must agree
+/// byte for byte (`instantiate` compares the last two) and with the
+/// original.
+const RAW: &[(&str, &[u8])] = &[
+    // i32.load offset=4 as a 5-byte LEB.
+    ("offset5", &[0x20, 0, 0x28, 2, 0x84, 0x80, 0x80, 0x80, 0]),
+    // offset=0 as `0x80 0x00`.
+    ("offset2", &[0x20, 0, 0x28, 2, 0x80, 0]),
+    // Flags 2 as `0x82 0x00`, offset 4.
+    ("flags2", &[0x20, 0, 0x28, 0x82, 0, 4]),
+    // Flags with the memory-index bit: memory 0 named, then offset 4.
+    ("memidx", &[0x20, 0, 0x28, 0x42, 0, 4]),
+    // The same, memory index and offset over-long.
+    ("memidx_long", &[0x20, 0, 0x28, 0x42, 0x80, 0x80, 0, 0x84, 0]),
+    // Flags and offset both 5 bytes.
+    (
+        "all_long",
+        &[0x20, 0, 0x28, 0x82, 0x80, 0x80, 0x80, 0, 0x84, 0x80, 0x80, 0x80, 0],
+    ),
+    // i32.store offset=8 (flags `0x82 0x80 0x00`, offset `0x88 0x80 0x00`)
+    // of b at a, then i32.load offset=8 of a: b back.
+    (
+        "store_long",
+        &[
+            0x20, 0, 0x20, 1, 0x36, 0x82, 0x80, 0, 0x88, 0x80, 0, 0x20, 0, 0x28, 2, 8,
+        ],
+    ),
+    // Over-long local indices for the address and the value; a check
+    // re-reading the local must read local 0.
+    (
+        "local_long",
+        &[
+            0x20, 0x80, 0, 0x20, 0x81, 0x80, 0, 0x36, 2, 0, 0x20, 0x80, 0x80, 0x80, 0x80, 0,
+            0x28, 2, 0,
+        ],
+    ),
+    // Constant addresses, over-long: 0xfffc (in the first page: the check
+    // may go), 0xfffd (past it until grown), -4, 0x8000_0000.
+    ("const_fffc", &[0x41, 0xFC, 0xFF, 0x83, 0x80, 0, 0x28, 2, 0]),
+    ("const_fffd", &[0x41, 0xFD, 0xFF, 0x83, 0x80, 0, 0x28, 2, 0]),
+    ("const_neg", &[0x41, 0xFC, 0xFF, 0xFF, 0xFF, 0x7F, 0x28, 2, 0]),
+    ("const_min", &[0x41, 0x80, 0x80, 0x80, 0x80, 0x78, 0x2D, 0, 0]),
+    // v128.load with its sub-opcode over-long, then i32x4.extract_lane 1.
+    (
+        "simd_long",
+        &[0x20, 0, 0xFD, 0x80, 0x80, 0, 4, 0, 0xFD, 0x1B, 1],
+    ),
+    // v128.load32_lane 1 (sub-opcode 86 over-long) into a zero vector.
+    (
+        "lane_long",
+        &[
+            0x20, 0, 0xFD, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFD, 0xD6,
+            0x80, 0, 2, 0, 1, 0xFD, 0x1B, 1,
+        ],
+    ),
+    // A block of type 2 ((i32) -> i32, index over-long) around a load of
+    // its parameter.
+    ("block_type", &[0x20, 0, 0x02, 0x82, 0x80, 0, 0x28, 2, 0, 0x0B]),
+    // A branch table with over-long labels before a load.
+    (
+        "br_table",
+        &[
+            0x02, 0x40, 0x20, 1, 0x0E, 0x82, 0, 0x80, 0, 0x80, 0x80, 0, 0x80, 0, 0x0B, 0x20, 0,
+            0x28, 2, 0,
+        ],
+    ),
+    // memory.size with its index over-long, added to a load.
+    (
+        "size_long",
+        &[0x3F, 0x80, 0x80, 0, 0x20, 0, 0x28, 2, 0, 0x6A],
+    ),
+];
+
+/// A module of the [`RAW`] bodies, each `copies` times with a padding of
+/// `nops` before it (bodies of every length around the look-ahead's
+/// word reads and lanes), the code section last (the last body ends the
+/// input).
+fn raw_module(copies: usize) -> (Vec<u8>, Vec<String>) {
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, MemoryType,
+        Module, TypeSection, ValType,
+    };
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I32]);
+    let mut funcs = FunctionSection::new();
+    let mut mems = MemorySection::new();
+    mems.memory(MemoryType {
+        minimum: 1,
+        maximum: Some(2),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("mem", ExportKind::Memory, 0);
+    let mut code = CodeSection::new();
+    // `grow`: memory.grow 1 with its index over-long.
+    funcs.function(1);
+    exports.export("grow", ExportKind::Func, 0);
+    code.raw(&[0, 0x41, 1, 0x40, 0x80, 0x80, 0, 0x0B]);
+    let mut names = Vec::new();
+    let mut n = 1;
+    for copy in 0..copies {
+        for (k, (name, body)) in RAW.iter().enumerate() {
+            funcs.function(0);
+            let export = format!("{name}_{copy}");
+            exports.export(&export, ExportKind::Func, n);
+            names.push(export);
+            n += 1;
+            let mut b = vec![0]; // no locals
+            b.extend(std::iter::repeat_n(0x01, (copy * 7 + k) % 13));
+            b.extend_from_slice(body);
+            b.push(0x0B);
+            code.raw(&b);
+        }
+    }
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&mems)
+        .section(&exports)
+        .section(&code);
+    (m.finish(), names)
+}
+
+#[test]
+fn unusual_encodings_for_the_look_ahead_and_the_scanner() {
+    big_stack(|| {
+        let (wasm, names) = raw_module(4);
+        let mut calls = Vec::new();
+        for round in 0..2 {
+            for n in &names {
+                for a in [0, 8, 0xfff0, 0xfff8, 0xfffc, 0xfffd, 0x1fff0, 0x1fffc, -4] {
+                    calls.push((n.clone(), vec![a, 0x1234_5678]));
+                }
+            }
+            if round == 0 {
+                calls.push(("grow".to_string(), vec![]));
+            }
+        }
+        attack_wasm(&wasm, false, &calls);
+    });
 }
