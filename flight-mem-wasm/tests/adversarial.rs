@@ -617,6 +617,38 @@ const RAW: &[(&str, &[u8])] = &[
             0x28, 2, 0,
         ],
     ),
+    // LEBs of exactly four bytes (the look-ahead's longest) and an offset
+    // of three: local 0, offset 4, constant 0.
+    (
+        "lebs4",
+        &[
+            0x20, 0x80, 0x80, 0x80, 0, 0x28, 2, 0x84, 0x80, 0, 0x41, 0x80, 0x80, 0x80, 0, 0x6A,
+        ],
+    ),
+    // A store at offset 8 (4-byte LEB), a load at offset 8 (5 bytes).
+    (
+        "offset4",
+        &[
+            0x20, 0, 0x20, 1, 0x36, 2, 0x88, 0x80, 0x80, 0, 0x20, 0, 0x28, 2, 0x88, 0x80, 0x80,
+            0x80, 0,
+        ],
+    ),
+    // memory.fill (sub-opcode and index over-long) of 4 bytes at a, then
+    // a load of them.
+    (
+        "fill_long",
+        &[
+            0x20, 0, 0x41, 0x2A, 0x41, 4, 0xFC, 0x8B, 0, 0x80, 0, 0x20, 0, 0x28, 2, 0,
+        ],
+    ),
+    // memory.copy of 4 bytes from 0 to a, every immediate over-long.
+    (
+        "copy_long",
+        &[
+            0x20, 0, 0x41, 0, 0x41, 4, 0xFC, 0x8A, 0x80, 0, 0x80, 0x80, 0, 0x80, 0, 0x20, 0,
+            0x28, 2, 0,
+        ],
+    ),
     // memory.size with its index over-long, added to a load.
     (
         "size_long",
