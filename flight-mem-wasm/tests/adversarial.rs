@@ -547,6 +547,54 @@ fn return_call_after_a_check() {
     attack(&m, &sweep(&["f"], &BS));
 }
 
+#[test]
+fn masked_copy_in_a_loop_and_many_facts() {
+    // A read-modify-write walking an array: the copy made in one
+    // iteration must not survive the write of the local and the back
+    // edge. Then nine locals checked (more facts than are kept) and the
+    // first accessed again after each is rewritten.
+    let m = module(
+        r#"(func (export "walk") (param $a i32) (param $n i32) (result i32) (local $i i32)
+    (loop $l
+      (i32.store (local.get $a) (i32.add (i32.load (local.get $a)) (i32.const 3)))
+      (i32.store8 offset=1 (local.get $a) (i32.load8_u offset=1 (local.get $a)))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+    (i32.load (i32.sub (local.get $a) (i32.const 4))))
+  (func (export "facts") (param $a i32) (param $b i32) (result i32)
+    (local $c i32) (local $d i32) (local $e i32) (local $f i32) (local $g i32)
+    (local $h i32) (local $i i32)
+    (drop (i32.load offset=12 (local.get $a)))
+    (drop (i32.load (local.get $b)))
+    (drop (i32.load (local.get $c)))
+    (drop (i32.load (local.get $d)))
+    (drop (i32.load (local.get $e)))
+    (drop (i32.load (local.get $f)))
+    (drop (i32.load (local.get $g)))
+    (drop (i32.load (local.get $h)))
+    (drop (i32.load (local.get $i)))
+    (local.set $a (local.get $b))
+    (i32.load offset=8 (local.get $a)))"#,
+    );
+    attack(&m, &sweep(&["walk", "facts"], &[1, 2, 5, 0xfffc]));
+}
+
+#[test]
+fn masked_offsets_past_the_segment_and_wide_accesses() {
+    // Offsets that alone reach past a one-page memory's end (every access
+    // out of bounds before `grow`), wide SIMD and i64 accesses whose
+    // masks need the clamp or the remainder, read-modify-writes of them.
+    let m = module(
+        r#"(func (export "far") (param $a i32) (param $b i32) (result i32)
+    (i64.store offset=0x1fff9 (local.get $a) (i64.load offset=0x1fff9 (local.get $a)))
+    (i32.wrap_i64 (i64.load offset=0x10000 (local.get $a))))
+  (func (export "wide") (param $a i32) (param $b i32) (result i32)
+    (v128.store offset=0xfff1 (local.get $a) (v128.load offset=0xfff1 (local.get $a)))
+    (i32x4.extract_lane 3 (v128.load offset=0xfff1 (local.get $a))))"#,
+    );
+    attack(&m, &sweep(&["far", "wide"], &[0]));
+}
+
 /// Bodies in unusual encodings (over-long LEBs for offsets, flags, memory
 /// and local indices, constants, SIMD sub-opcodes, block types and branch
 /// tables; flags with the memory-index bit), as `(name, code)`: each takes
