@@ -595,6 +595,27 @@ fn masked_offsets_past_the_segment_and_wide_accesses() {
     attack(&m, &sweep(&["far", "wide"], &[0]));
 }
 
+#[test]
+fn no_maximum_the_limits_come_from_globals() {
+    // Without a maximum the checks compare against the globals `grow`
+    // keeps; implied checks and read-modify-writes across a `grow`.
+    let m = r#"(module
+  (memory (export "mem") 1)
+  (func (export "grow") (result i32)
+    (if (result i32) (i32.lt_u (memory.size) (i32.const 2))
+      (then (memory.grow (i32.const 1))) (else (i32.const -1))))
+  (func (export "rmw") (param $a i32) (param $b i32) (result i32)
+    (i32.store (local.get $a) (i32.add (i32.load (local.get $a)) (local.get $b)))
+    (i64.store offset=4 (local.get $a) (i64.load offset=4 (local.get $a)))
+    (i32.load16_u offset=10 (local.get $a)))
+  (func (export "implied") (param $a i32) (param $b i32) (result i32)
+    (drop (i32.load offset=12 (local.get $a)))
+    ;; Up to the segment's two pages (the original could grow further).
+    (if (i32.lt_u (memory.size) (i32.const 2)) (then (drop (memory.grow (local.get $b)))))
+    (i32.add (i32.load8_u offset=15 (local.get $a)) (i32.load offset=13 (local.get $a)))))"#;
+    attack(m, &sweep(&["rmw", "implied"], &[0, 1]));
+}
+
 /// Bodies in unusual encodings (over-long LEBs for offsets, flags, memory
 /// and local indices, constants, SIMD sub-opcodes, block types and branch
 /// tables; flags with the memory-index bit), as `(name, code)`: each takes
@@ -702,6 +723,9 @@ const RAW: &[(&str, &[u8])] = &[
         "size_long",
         &[0x3F, 0x80, 0x80, 0, 0x20, 0, 0x28, 2, 0, 0x6A],
     ),
+    // The shortest load body, last: its memarg and `end` are the last
+    // bytes of the input (the look-ahead reads words past positions).
+    ("tiny", &[0x20, 0, 0x28, 2, 0]),
 ];
 
 /// A module of the [`RAW`] bodies, each `copies` times with a padding of
@@ -761,7 +785,8 @@ fn raw_module(copies: usize) -> (Vec<u8>, Vec<String>) {
 #[test]
 fn unusual_encodings_for_the_look_ahead_and_the_scanner() {
     big_stack(|| {
-        let (wasm, names) = raw_module(4);
+        // Enough bodies for several chunks and every lane of the look-ahead.
+        let (wasm, names) = raw_module(12);
         let mut calls = Vec::new();
         for round in 0..2 {
             for n in &names {
