@@ -723,6 +723,22 @@ const RAW: &[(&str, &[u8])] = &[
         "size_long",
         &[0x3F, 0x80, 0x80, 0, 0x20, 0, 0x28, 2, 0, 0x6A],
     ),
+    // `local.set 0` and `local.tee 0` with 5-byte indices between a check
+    // of local 0 and a load of it: the walk must see the write.
+    (
+        "set_long",
+        &[
+            0x20, 0, 0x28, 2, 12, 0x1A, 0x20, 1, 0x21, 0x80, 0x80, 0x80, 0x80, 0, 0x20, 0, 0x28,
+            2, 0,
+        ],
+    ),
+    (
+        "tee_long",
+        &[
+            0x20, 0, 0x28, 2, 12, 0x1A, 0x20, 1, 0x22, 0x80, 0x80, 0x80, 0x80, 0, 0x1A, 0x20, 0,
+            0x28, 2, 0,
+        ],
+    ),
     // The shortest load body, last: its memarg and `end` are the last
     // bytes of the input (the look-ahead reads words past positions).
     ("tiny", &[0x20, 0, 0x28, 2, 0]),
@@ -790,8 +806,9 @@ fn unusual_encodings_for_the_look_ahead_and_the_scanner() {
         let mut calls = Vec::new();
         for round in 0..2 {
             for n in &names {
-                for a in [0, 8, 0xfff0, 0xfff8, 0xfffc, 0xfffd, 0x1fff0, 0x1fffc, -4] {
-                    calls.push((n.clone(), vec![a, 0x1234_5678]));
+                for a in [0i32, 8, 0xfff0, 0xfff8, 0xfffc, 0xfffd, 0x1fff0, 0x1fffc, -4] {
+                    // b: a page further (past the end where a is not).
+                    calls.push((n.clone(), vec![a, a.wrapping_add(0x1_0000)]));
                 }
             }
             if round == 0 {
