@@ -148,7 +148,8 @@ fn attack_wasm(wasm: &[u8], window: bool, calls: &[(String, Vec<i32>)]) {
                 (seg.base..seg.base + seg.size).contains(&x)
                     || (window && (WINDOW.base..WINDOW.base + WINDOW.size).contains(&x))
             };
-            let broken = (0..data.len() as u64).find(|&x| !inside(x) && data[x as usize] != canary(x));
+            let broken =
+                (0..data.len() as u64).find(|&x| !inside(x) && data[x as usize] != canary(x));
             assert_eq!(broken, None, "{what}: a canary changed");
             if iso == Isolation::Checked {
                 // The same bytes as the original's memories.
@@ -633,11 +634,16 @@ const RAW: &[(&str, &[u8])] = &[
     // Flags with the memory-index bit: memory 0 named, then offset 4.
     ("memidx", &[0x20, 0, 0x28, 0x42, 0, 4]),
     // The same, memory index and offset over-long.
-    ("memidx_long", &[0x20, 0, 0x28, 0x42, 0x80, 0x80, 0, 0x84, 0]),
+    (
+        "memidx_long",
+        &[0x20, 0, 0x28, 0x42, 0x80, 0x80, 0, 0x84, 0],
+    ),
     // Flags and offset both 5 bytes.
     (
         "all_long",
-        &[0x20, 0, 0x28, 0x82, 0x80, 0x80, 0x80, 0, 0x84, 0x80, 0x80, 0x80, 0],
+        &[
+            0x20, 0, 0x28, 0x82, 0x80, 0x80, 0x80, 0, 0x84, 0x80, 0x80, 0x80, 0,
+        ],
     ),
     // i32.store offset=8 (flags `0x82 0x80 0x00`, offset `0x88 0x80 0x00`)
     // of b at a, then i32.load offset=8 of a: b back.
@@ -652,16 +658,22 @@ const RAW: &[(&str, &[u8])] = &[
     (
         "local_long",
         &[
-            0x20, 0x80, 0, 0x20, 0x81, 0x80, 0, 0x36, 2, 0, 0x20, 0x80, 0x80, 0x80, 0x80, 0,
-            0x28, 2, 0,
+            0x20, 0x80, 0, 0x20, 0x81, 0x80, 0, 0x36, 2, 0, 0x20, 0x80, 0x80, 0x80, 0x80, 0, 0x28,
+            2, 0,
         ],
     ),
     // Constant addresses, over-long: 0xfffc (in the first page: the check
     // may go), 0xfffd (past it until grown), -4, 0x8000_0000.
     ("const_fffc", &[0x41, 0xFC, 0xFF, 0x83, 0x80, 0, 0x28, 2, 0]),
     ("const_fffd", &[0x41, 0xFD, 0xFF, 0x83, 0x80, 0, 0x28, 2, 0]),
-    ("const_neg", &[0x41, 0xFC, 0xFF, 0xFF, 0xFF, 0x7F, 0x28, 2, 0]),
-    ("const_min", &[0x41, 0x80, 0x80, 0x80, 0x80, 0x78, 0x2D, 0, 0]),
+    (
+        "const_neg",
+        &[0x41, 0xFC, 0xFF, 0xFF, 0xFF, 0x7F, 0x28, 2, 0],
+    ),
+    (
+        "const_min",
+        &[0x41, 0x80, 0x80, 0x80, 0x80, 0x78, 0x2D, 0, 0],
+    ),
     // v128.load with its sub-opcode over-long, then i32x4.extract_lane 1.
     (
         "simd_long",
@@ -671,13 +683,16 @@ const RAW: &[(&str, &[u8])] = &[
     (
         "lane_long",
         &[
-            0x20, 0, 0xFD, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFD, 0xD6,
-            0x80, 0, 2, 0, 1, 0xFD, 0x1B, 1,
+            0x20, 0, 0xFD, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFD, 0xD6, 0x80, 0,
+            2, 0, 1, 0xFD, 0x1B, 1,
         ],
     ),
     // A block of type 2 ((i32) -> i32, index over-long) around a load of
     // its parameter.
-    ("block_type", &[0x20, 0, 0x02, 0x82, 0x80, 0, 0x28, 2, 0, 0x0B]),
+    (
+        "block_type",
+        &[0x20, 0, 0x02, 0x82, 0x80, 0, 0x28, 2, 0, 0x0B],
+    ),
     // A branch table with over-long labels before a load.
     (
         "br_table",
@@ -714,8 +729,8 @@ const RAW: &[(&str, &[u8])] = &[
     (
         "copy_long",
         &[
-            0x20, 0, 0x41, 0, 0x41, 4, 0xFC, 0x8A, 0x80, 0, 0x80, 0x80, 0, 0x80, 0, 0x20, 0,
-            0x28, 2, 0,
+            0x20, 0, 0x41, 0, 0x41, 4, 0xFC, 0x8A, 0x80, 0, 0x80, 0x80, 0, 0x80, 0, 0x20, 0, 0x28,
+            2, 0,
         ],
     ),
     // memory.size with its index over-long, added to a load.
@@ -728,8 +743,8 @@ const RAW: &[(&str, &[u8])] = &[
     (
         "set_long",
         &[
-            0x20, 0, 0x28, 2, 12, 0x1A, 0x20, 1, 0x21, 0x80, 0x80, 0x80, 0x80, 0, 0x20, 0, 0x28,
-            2, 0,
+            0x20, 0, 0x28, 2, 12, 0x1A, 0x20, 1, 0x21, 0x80, 0x80, 0x80, 0x80, 0, 0x20, 0, 0x28, 2,
+            0,
         ],
     ),
     (
@@ -750,11 +765,13 @@ const RAW: &[(&str, &[u8])] = &[
 /// input).
 fn raw_module(copies: usize) -> (Vec<u8>, Vec<String>) {
     use wasm_encoder::{
-        CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, MemoryType,
-        Module, TypeSection, ValType,
+        CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, MemoryType, Module,
+        TypeSection, ValType,
     };
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
     let mut funcs = FunctionSection::new();
@@ -806,7 +823,9 @@ fn unusual_encodings_for_the_look_ahead_and_the_scanner() {
         let mut calls = Vec::new();
         for round in 0..2 {
             for n in &names {
-                for a in [0i32, 8, 0xfff0, 0xfff8, 0xfffc, 0xfffd, 0x1fff0, 0x1fffc, -4] {
+                for a in [
+                    0i32, 8, 0xfff0, 0xfff8, 0xfffc, 0xfffd, 0x1fff0, 0x1fffc, -4,
+                ] {
                     // b: a page further (past the end where a is not).
                     calls.push((n.clone(), vec![a, a.wrapping_add(0x1_0000)]));
                 }
