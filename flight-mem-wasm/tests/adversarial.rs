@@ -75,13 +75,7 @@ fn attack_inner(wat: &str, calls: &[(String, Vec<i32>)]) {
 fn attack_wasm(wasm: &[u8], window: bool, calls: &[(String, Vec<i32>)]) {
     let engine = engine();
     let module = Module::new(&engine, wasm).expect("the original is valid");
-    let modes = [
-        (Isolation::Checked, 2),
-        (Isolation::Masked, 2),
-        (Isolation::Masked, 4),
-        (Isolation::Trusted, 2),
-    ];
-    for (iso, pages) in modes {
+    for (iso, pages) in MODES_AND_PAGES {
         let mut os = Store::new(&engine, ());
         let mut linker = Linker::<()>::new(&engine);
         let frame = Memory::new(&mut os, MemoryType::new(1, Some(1))).unwrap();

@@ -112,15 +112,7 @@ fn placements() {
     let wasm = wat::parse_str(MODULE).unwrap();
     let engine = engine();
     let module = Module::new(&engine, &wasm[..]).unwrap();
-    // Masked in a segment of the memory's maximum (remainders) and in a
-    // larger one (masks).
-    let modes = [
-        (Isolation::Checked, 2),
-        (Isolation::Masked, 2),
-        (Isolation::Masked, 4),
-        (Isolation::Trusted, 2),
-    ];
-    for (iso, pages) in modes {
+    for (iso, pages) in MODES_AND_PAGES {
         // The original, in its own memory.
         let mut os = Store::new(&engine, ());
         let oi = Linker::<()>::new(&engine)

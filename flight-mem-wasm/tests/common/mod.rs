@@ -14,6 +14,15 @@ pub const TAIL: u64 = PAGE;
 /// Bytes past a segment a `masked` access may reach: none (the clamp of
 /// wide accesses makes the mask exact).
 pub const MASK_SPILL: u64 = 0;
+/// Every mode with its segment in pages, for modules whose memory may reach
+/// two pages: `masked` both in a segment of exactly that size (remainders,
+/// no headroom) and in a larger one (plain masks).
+pub const MODES_AND_PAGES: [(Isolation, u64); 4] = [
+    (Isolation::Checked, 2),
+    (Isolation::Masked, 2),
+    (Isolation::Masked, 4),
+    (Isolation::Trusted, 2),
+];
 
 pub fn engine() -> Engine {
     let mut config = Config::default();
