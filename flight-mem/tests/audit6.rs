@@ -133,7 +133,13 @@ impl Live {
         let mut spans: Vec<(usize, usize, usize)> = self
             .blocks
             .iter()
-            .map(|&(h, _, align)| (c.get(h).unwrap().as_ptr().addr(), c.len_of(h).unwrap(), align))
+            .map(|&(h, _, align)| {
+                (
+                    c.get(h).unwrap().as_ptr().addr(),
+                    c.len_of(h).unwrap(),
+                    align,
+                )
+            })
             .collect();
         spans.sort_unstable();
         for w in spans.windows(2) {
@@ -236,7 +242,9 @@ fn stale_handles_after_slot_reuse_reach_nothing() {
         fill(&c, current, round);
         c.free(current).unwrap();
         stale.push(current);
-        current = c.allocate(layout(32 + (round as usize % 3) * 8, 8)).unwrap();
+        current = c
+            .allocate(layout(32 + (round as usize % 3) * 8, 8))
+            .unwrap();
         assert_eq!(current.index(), stale[0].index(), "the slot is reused");
         fill(&c, current, 1000 + round);
         for &old in &stale {
@@ -521,7 +529,11 @@ fn slide_runs_keep_bytes_alignment_and_pins() {
         .map(|&(h, _, _)| (h, c.get(h).unwrap().as_ptr()))
         .collect();
     let guards: Vec<_> = pinned.iter().map(|&(h, _)| c.get(h).unwrap()).collect();
-    let budgets: &[usize] = if cfg!(miri) { &[60, 1000] } else { &[8, 60, 200, 1000, 5000] };
+    let budgets: &[usize] = if cfg!(miri) {
+        &[60, 1000]
+    } else {
+        &[8, 60, 200, 1000, 5000]
+    };
     for &max_bytes in budgets {
         let report = c.defragment(DefragBudget {
             max_bytes,
@@ -838,10 +850,18 @@ fn local_bumps_and_shared_scopes_never_share_bytes() {
         kept.push((x, size, round));
         // A shared scope allocates and rolls back between local claims.
         lin.scope(|s| {
-            let t = s.alloc_layout(layout(300, 8)).unwrap().cast::<u8>().as_ptr();
+            let t = s
+                .alloc_layout(layout(300, 8))
+                .unwrap()
+                .cast::<u8>()
+                .as_ptr();
             write(t, 300, 0xEE);
         });
-        let y = b.allocate(layout(size + 3, 16)).unwrap().cast::<u8>().as_ptr();
+        let y = b
+            .allocate(layout(size + 3, 16))
+            .unwrap()
+            .cast::<u8>()
+            .as_ptr();
         write(y, size + 3, round ^ 0x80);
         kept.push((y, size + 3, round ^ 0x80));
         if round % 7 == 0 {
@@ -855,7 +875,11 @@ fn local_bumps_and_shared_scopes_never_share_bytes() {
     }
     drop((a, b));
     lin.scope(|s| {
-        let t = s.alloc_layout(layout(1000, 8)).unwrap().cast::<u8>().as_ptr();
+        let t = s
+            .alloc_layout(layout(1000, 8))
+            .unwrap()
+            .cast::<u8>()
+            .as_ptr();
         write(t, 1000, 0xDD);
     });
     for &(p, n, v) in &kept {
@@ -920,14 +944,21 @@ fn local_handles_over_small_memories_stay_in_bounds() {
             assert!(w[0].0 + w[0].1 <= w[1].0, "overlap {w:?}");
         }
         for &(p, n, v) in blocks {
-            assert!(p.addr() >= memory.0 && p.addr() + n <= memory.0 + memory.1, "outside");
+            assert!(
+                p.addr() >= memory.0 && p.addr() + n <= memory.0 + memory.1,
+                "outside"
+            );
             // SAFETY: a live block of `n` bytes, written below.
             let bytes = unsafe { core::slice::from_raw_parts(p, n) };
             assert!(bytes.iter().all(|&x| x == v));
         }
     };
     for &len in lens {
-        let misaligns: &[usize] = if cfg!(miri) { &[0, 3] } else { &[0, 1, 3, 8, 13] };
+        let misaligns: &[usize] = if cfg!(miri) {
+            &[0, 3]
+        } else {
+            &[0, 1, 3, 8, 13]
+        };
         for &misalign in misaligns {
             for frames in [0usize, 1, 3] {
                 if cfg!(miri) && frames == 1 {
@@ -965,7 +996,10 @@ fn local_handles_over_small_memories_stay_in_bounds() {
                 check(&blocks, span);
                 drop(local);
                 check(&blocks, span);
-                assert!(fence.intact(), "len {len}, misalign {misalign}, frames {frames}");
+                assert!(
+                    fence.intact(),
+                    "len {len}, misalign {misalign}, frames {frames}"
+                );
             }
         }
     }
@@ -1040,9 +1074,11 @@ fn release_empty_keeps_slabs_whose_blocks_a_handle_caches() {
     // SAFETY: a live block of `BIG` bytes.
     unsafe { big.as_ptr().write_bytes(0x11, BIG) };
     // SAFETY: a live block of 48 bytes.
-    assert!(unsafe { core::slice::from_raw_parts(again.as_ptr(), 48) }
-        .iter()
-        .all(|&x| x == 0x5A));
+    assert!(
+        unsafe { core::slice::from_raw_parts(again.as_ptr(), 48) }
+            .iter()
+            .all(|&x| x == 0x5A)
+    );
     // SAFETY: each came from this front end with its layout.
     unsafe {
         local.free(again, l).unwrap();
@@ -1104,7 +1140,10 @@ fn tlsf_edges_and_refused_frees() {
     // with no reuse in between).
     unsafe {
         let mut outside = 0u64;
-        assert!(heap.free(core::ptr::NonNull::from(&mut outside).cast()).is_err());
+        assert!(
+            heap.free(core::ptr::NonNull::from(&mut outside).cast())
+                .is_err()
+        );
         assert!(heap.free(b.add(3)).is_err());
         heap.free(b).unwrap();
         assert_eq!(heap.free(b), Err(AllocError::DoubleFree));
