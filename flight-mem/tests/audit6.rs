@@ -295,7 +295,7 @@ fn fragmented(c: &Compact, n: usize, seed: u64, aligns: &[usize]) -> Live {
 #[test]
 fn guards_held_across_defragment_keep_place_and_bytes() {
     let (fence, c) = compact(16 * 1024, 256);
-    let live = fragmented(&c, if cfg!(miri) { 30 } else { 120 }, 7, &[8]);
+    let live = fragmented(&c, if cfg!(miri) { 20 } else { 120 }, 7, &[8]);
     live.verify(&c);
     let n = live.blocks.len();
     let (a, id_a, _) = live.blocks[n / 4];
@@ -398,7 +398,7 @@ fn forgotten_guards_leave_blocks_fixed_forever() {
 #[test]
 fn a_reentrant_progress_callback_cannot_corrupt_the_allocator() {
     let (fence, c) = compact(24 * 1024, 512);
-    let blocks = if cfg!(miri) { 24 } else { 200 };
+    let blocks = if cfg!(miri) { 20 } else { 200 };
     let live = core::cell::RefCell::new(fragmented(&c, blocks, 3, &[8, 8, 8, 32, 64]));
     let rng = core::cell::RefCell::new(Rng(99));
     let depth = core::cell::Cell::new(0u32);
@@ -479,7 +479,7 @@ fn a_reentrant_progress_callback_cannot_corrupt_the_allocator() {
 #[test]
 fn guards_taken_in_the_callback_and_kept_stay_put() {
     let (fence, c) = compact(16 * 1024, 256);
-    let live = fragmented(&c, if cfg!(miri) { 30 } else { 150 }, 31, &[8, 8, 16]);
+    let live = fragmented(&c, if cfg!(miri) { 20 } else { 150 }, 31, &[8, 8, 16]);
     let handles: Vec<(Handle, u32)> = live.blocks.iter().map(|b| (b.0, b.1)).collect();
     let mut shared = Vec::new();
     let mut exclusive = Vec::new();
@@ -705,7 +705,7 @@ fn pins_from_other_threads_during_runs_never_tear() {
 #[test]
 fn tiny_and_misaligned_memories_stay_in_bounds() {
     let lens: Vec<usize> = if cfg!(miri) {
-        vec![0, 7, 15, 43, 44, 100]
+        vec![0, 15, 44, 100]
     } else {
         (0..260).collect()
     };
@@ -1059,7 +1059,7 @@ fn magazines_route_foreign_boxes_and_refuse_bad_frees() {
     let own = mag.alloc([1; 4]).unwrap();
     mag.free(foreign);
     assert_eq!(pb.stats().live, 0, "the foreign box went back to its pool");
-    assert_eq!(mag.cached() > 0, true);
+    assert!(mag.cached() > 0);
     mag.free(own);
     drop(mag);
     assert_eq!(pa.stats().live, 0);
@@ -1114,11 +1114,8 @@ fn release_empty_keeps_slabs_whose_blocks_a_handle_caches() {
     // SAFETY: a live block of `BIG` bytes.
     unsafe { big.as_ptr().write_bytes(0x11, BIG) };
     // SAFETY: a live block of 48 bytes.
-    assert!(
-        unsafe { core::slice::from_raw_parts(again.as_ptr(), 48) }
-            .iter()
-            .all(|&x| x == 0x5A)
-    );
+    let kept = unsafe { core::slice::from_raw_parts(again.as_ptr(), 48) };
+    assert!(kept.iter().all(|&x| x == 0x5A));
     // SAFETY: each came from this front end with its layout.
     unsafe {
         local.free(again, l).unwrap();
@@ -1174,7 +1171,7 @@ fn tlsf_edges_and_refused_frees() {
     assert_eq!(a.as_ptr().addr() % 64, 0);
     let b = heap.allocate(layout(40, 8)).unwrap().cast::<u8>();
     let c = heap.allocate(layout(40, 8)).unwrap().cast::<u8>();
-    // SAFETY (all frees below): each pointer is either a block of `heap`
+    // SAFETY: (all frees below) each pointer is either a block of `heap`
     // freed once, or one the documented O(1) checks refuse without writing
     // (outside the region, off an 8-byte payload boundary, already free
     // with no reuse in between).
