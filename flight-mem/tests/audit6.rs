@@ -651,6 +651,30 @@ fn pins_from_other_threads_during_runs_never_tear() {
             })
         })
         .collect();
+    // A writer scribbles over whole blocks and restores their stamp before
+    // its guard drops: a move that copied a block mid-write would leave
+    // the scribble for the readers to find.
+    let writer = {
+        let handles = handles.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng(1234);
+            let mut wrote = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let list = handles.lock().unwrap().clone();
+                if list.is_empty() {
+                    continue;
+                }
+                let h = list[rng.below(list.len())];
+                if let Some(mut bytes) = c.get_mut(h) {
+                    bytes.fill(0xFF);
+                    std::hint::black_box(&mut *bytes);
+                    stamp(h, &mut bytes);
+                    wrote += 1;
+                }
+            }
+            wrote
+        })
+    };
     // A second defragmenter with another budget: its calls interleave with
     // this thread's, sharing (and invalidating) the planned batches.
     let mover = std::thread::spawn(move || {
@@ -705,6 +729,7 @@ fn pins_from_other_threads_during_runs_never_tear() {
     // How much the second defragmenter moved depends on scheduling; its
     // asserts and the readers' are what count.
     let _moved = mover.join().unwrap();
+    let _wrote = writer.join().unwrap();
     assert!(seen > 0);
     c.check().unwrap();
     for &h in &mine {
@@ -1203,6 +1228,42 @@ fn release_empty_keeps_slabs_whose_blocks_a_handle_caches() {
     front.check().unwrap();
     assert_eq!(front.stats().live, 0);
     assert!(fence.intact());
+}
+
+/// Extreme layouts through the small front end, its handle and the
+/// compact and bump handles are errors, never panics.
+#[test]
+fn extreme_layouts_are_errors_everywhere() {
+    let (_f, memory) = Fenced::new(128 * 1024, 0, 32);
+    let front = SmallFront::new(Tlsf::new(memory));
+    let local = front.local();
+    let (_g, lm) = Fenced::new(4096, 0, 32);
+    let lin = Linear::new(lm);
+    let bump = lin.local();
+    let huge = [
+        layout(isize::MAX as usize - 4096, 1),
+        layout(isize::MAX as usize / 2, 1 << 20),
+        layout(1, 1 << 30),
+        layout(4097, 4096),
+        layout(4096, 8192),
+        layout(0, 1 << 20),
+    ];
+    for l in huge {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            (
+                front.allocate(l).is_err(),
+                local.allocate(l).is_err(),
+                bump.allocate(l).is_err(),
+            )
+        }));
+        let (a, b, c) = r.unwrap_or_else(|_| panic!("{l:?} panicked"));
+        if l.size() > 128 * 1024 || l.align() > 128 * 1024 {
+            assert!(a && b && c, "{l:?} served");
+        }
+    }
+    drop((local, bump));
+    front.check().unwrap();
+    lin.check().unwrap();
 }
 
 /// A `SmallFront` over a `Stack` (a `RawAllocator` that frees only its top
