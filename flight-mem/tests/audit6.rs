@@ -1362,3 +1362,56 @@ fn tlsf_vectors_grow_and_shrink_in_bounds() {
     assert_eq!(heap.stats().live, 0);
     assert!(fence.intact());
 }
+
+/// `Tlsf` over memories of every small length at every misalignment:
+/// blocks stay inside, aligned and disjoint, the bytes around the memory
+/// are untouched, and everything comes back.
+#[test]
+fn tlsf_over_tiny_and_misaligned_memories_stays_in_bounds() {
+    let lens: Vec<usize> = if cfg!(miri) {
+        vec![0, 23, 24, 40, 41, 100, 300]
+    } else {
+        (0..400).step_by(3).collect()
+    };
+    let misaligns: &[usize] = if cfg!(miri) {
+        &[0, 5]
+    } else {
+        &[0, 1, 4, 7, 8, 13]
+    };
+    for &len in &lens {
+        for &misalign in misaligns {
+            let (fence, memory) = Fenced::new(len, misalign, 32);
+            let span = (memory.as_ptr().addr(), memory.len());
+            let heap = Tlsf::new(memory);
+            let mut blocks = Vec::new();
+            let mut rng = Rng(len as u64 ^ 0x55);
+            for i in 0..40u8 {
+                let l = layout(1 + rng.below(48), 1 << rng.below(7));
+                let Ok(b) = heap.allocate(l) else { continue };
+                let p = b.cast::<u8>().as_ptr();
+                assert_eq!(p.addr() % l.align(), 0);
+                assert!(p.addr() >= span.0 && p.addr() + b.len() <= span.0 + span.1);
+                // SAFETY: a fresh block of `b.len()` bytes.
+                unsafe { p.write_bytes(i, b.len()) };
+                blocks.push((p, b.len(), i));
+                if rng.below(3) == 0 {
+                    let (p, _, _) = blocks.swap_remove(rng.below(blocks.len()));
+                    // SAFETY: a live block of `heap`, not used again.
+                    unsafe { heap.free(core::ptr::NonNull::new(p).unwrap()) }.unwrap();
+                }
+            }
+            for &(p, n, v) in &blocks {
+                // SAFETY: a live block of `n` bytes.
+                let bytes = unsafe { core::slice::from_raw_parts(p, n) };
+                assert!(bytes.iter().all(|&x| x == v));
+            }
+            for (p, _, _) in blocks {
+                // SAFETY: a live block of `heap`, not used again.
+                unsafe { heap.free(core::ptr::NonNull::new(p).unwrap()) }.unwrap();
+            }
+            heap.check().unwrap();
+            assert_eq!(heap.stats().live, 0);
+            assert!(fence.intact(), "len {len}, misalign {misalign}");
+        }
+    }
+}
