@@ -1363,11 +1363,18 @@ fn tlsf_vectors_grow_and_shrink_in_bounds() {
     assert!(fence.intact());
 }
 
-/// `Tlsf` over memories of every small length at every misalignment:
-/// blocks stay inside, aligned and disjoint, the bytes around the memory
-/// are untouched, and everything comes back.
+/// `Tlsf`, `Buddy` and `FreeList` (the heaps behind the locked wrapper)
+/// over memories of every small length at every misalignment: blocks stay
+/// inside, aligned and disjoint, the bytes around the memory are
+/// untouched, and everything comes back.
 #[test]
-fn tlsf_over_tiny_and_misaligned_memories_stays_in_bounds() {
+fn locked_heaps_over_tiny_and_misaligned_memories_stay_in_bounds() {
+    tiny_heaps(Tlsf::new);
+    tiny_heaps(flight_mem::Buddy::new);
+    tiny_heaps(flight_mem::FreeList::new);
+}
+
+fn tiny_heaps<H: RawAllocator>(make: fn(RawMemory) -> H) {
     let lens: Vec<usize> = if cfg!(miri) {
         vec![0, 23, 24, 40, 41, 100, 300]
     } else {
@@ -1382,7 +1389,7 @@ fn tlsf_over_tiny_and_misaligned_memories_stays_in_bounds() {
         for &misalign in misaligns {
             let (fence, memory) = Fenced::new(len, misalign, 32);
             let span = (memory.as_ptr().addr(), memory.len());
-            let heap = Tlsf::new(memory);
+            let heap = make(memory);
             let mut blocks = Vec::new();
             let mut rng = Rng(len as u64 ^ 0x55);
             for i in 0..40u8 {
