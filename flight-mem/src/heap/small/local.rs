@@ -8,7 +8,7 @@ use core::ptr::{self, NonNull};
 use super::SmallFront;
 use super::classes::{CLASSES, class_of};
 use super::slab::Class;
-use crate::{AllocError, RawAllocator};
+use crate::{AllocError, FreesInAnyOrder};
 
 /// Blocks one class's magazine holds at most.
 const CAPACITY: usize = 16;
@@ -61,7 +61,7 @@ impl Magazine {
 ///   sit in a magazine stays held, and another thread's allocation may make
 ///   a new slab meanwhile (at most 16 blocks per class per handle).
 /// * `!Sync`; `Send`.
-pub struct SmallLocal<'a, A: RawAllocator> {
+pub struct SmallLocal<'a, A: FreesInAnyOrder> {
     front: &'a SmallFront<A>,
     magazines: [Magazine; CLASSES],
 }
@@ -71,9 +71,9 @@ pub struct SmallLocal<'a, A: RawAllocator> {
 // wherever it runs; everything else is `&SmallFront` (`Sync`: its state is
 // behind locks and atomics). It is `!Sync` (`Cell`), so one thread at a
 // time uses it.
-unsafe impl<A: RawAllocator> Send for SmallLocal<'_, A> {}
+unsafe impl<A: FreesInAnyOrder> Send for SmallLocal<'_, A> {}
 
-impl<'a, A: RawAllocator> SmallLocal<'a, A> {
+impl<'a, A: FreesInAnyOrder> SmallLocal<'a, A> {
     pub(super) fn new(front: &'a SmallFront<A>) -> Self {
         Self {
             front,
@@ -193,7 +193,7 @@ impl<'a, A: RawAllocator> SmallLocal<'a, A> {
     }
 }
 
-impl<A: RawAllocator> Drop for SmallLocal<'_, A> {
+impl<A: FreesInAnyOrder> Drop for SmallLocal<'_, A> {
     fn drop(&mut self) {
         for (class, magazine) in self.magazines.iter().enumerate() {
             let idle = magazine.len.get() == 0
@@ -206,7 +206,7 @@ impl<A: RawAllocator> Drop for SmallLocal<'_, A> {
     }
 }
 
-impl<A: RawAllocator> core::fmt::Debug for SmallLocal<'_, A> {
+impl<A: FreesInAnyOrder> core::fmt::Debug for SmallLocal<'_, A> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SmallLocal")
             .field("cached", &self.cached())
@@ -218,7 +218,7 @@ impl<A: RawAllocator> core::fmt::Debug for SmallLocal<'_, A> {
 // valid, aligned, disjoint, live until freed); the front end outlives the
 // handle's borrow, and `deallocate` returns a block with its layout through
 // the checked `free`.
-unsafe impl<A: RawAllocator> allocator_api2::alloc::Allocator for &SmallLocal<'_, A> {
+unsafe impl<A: FreesInAnyOrder> allocator_api2::alloc::Allocator for &SmallLocal<'_, A> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
         if layout.size() == 0 {

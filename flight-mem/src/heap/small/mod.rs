@@ -9,7 +9,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 
 use crate::sync::{AtomicU64, Lock, Ordering};
-use crate::{AllocError, AllocatorStats, FreesInAnyOrder, InvariantViolation, RawAllocator};
+use crate::{AllocError, AllocatorStats, FreesInAnyOrder, InvariantViolation};
 
 use classes::{CLASSES, GEOMETRY, SLAB, class_of};
 pub use local::SmallLocal;
@@ -46,7 +46,19 @@ use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 ///
 /// The backing heap is called (for a new slab, or to return one) with a
 /// class lock held, so a backing heap must not allocate from this front end
-/// in turn; flight-mem's heaps never do.
+/// in turn; flight-mem's heaps never do. Slabs empty in any order, so the
+/// backing heap must [free in any order](FreesInAnyOrder): a
+/// [`Stack`](crate::Stack), which frees only its top block, is refused at
+/// compile time (returning a slab has no error to report and must never
+/// lose it):
+///
+/// ```compile_fail,E0277
+/// use flight_mem::{Arena, RawMemory, SmallFront, Stack};
+///
+/// static ARENA: Arena<{ 1 << 20 }> = Arena::new();
+/// // SAFETY: the arena belongs to this stack alone.
+/// let front = SmallFront::new(Stack::new(unsafe { RawMemory::from_arena(&ARENA) }));
+/// ```
 ///
 /// Freeing takes the layout the block was allocated with, as
 /// `GlobalAlloc::dealloc` and `Allocator::deallocate` do; that is why the
@@ -92,13 +104,13 @@ use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 /// assert_eq!((stats.live, stats.allocations, stats.deallocations), (0, 2, 2));
 /// HEAP.check().unwrap();
 /// ```
-pub struct SmallFront<A: RawAllocator> {
+pub struct SmallFront<A: FreesInAnyOrder> {
     backing: A,
     classes: [Lock<Class>; CLASSES],
     failures: AtomicU64,
 }
 
-impl<A: RawAllocator> SmallFront<A> {
+impl<A: FreesInAnyOrder> SmallFront<A> {
     /// A front end over `backing`, which it owns from now on (its blocks
     /// and statistics are the front end's).
     pub const fn new(backing: A) -> Self {
@@ -305,7 +317,7 @@ impl<A: RawAllocator> SmallFront<A> {
     }
 }
 
-impl<A: RawAllocator> core::fmt::Debug for SmallFront<A> {
+impl<A: FreesInAnyOrder> core::fmt::Debug for SmallFront<A> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SmallFront")
             .field("stats", &self.stats())
@@ -341,7 +353,7 @@ unsafe impl<A: FreesInAnyOrder> GlobalAlloc for SmallFront<A> {
 // SAFETY: blocks come from `SmallFront::allocate` (valid, aligned, disjoint,
 // live until freed); the front end outlives the borrow, and `deallocate`
 // returns a block with the layout it was allocated with.
-unsafe impl<A: RawAllocator> allocator_api2::alloc::Allocator for &SmallFront<A> {
+unsafe impl<A: FreesInAnyOrder> allocator_api2::alloc::Allocator for &SmallFront<A> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
         if layout.size() == 0 {

@@ -14,7 +14,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use crate::sync::{AtomicU8, Ordering};
-use crate::{AllocError, InvariantViolation, RawAllocator};
+use crate::{AllocError, FreesInAnyOrder, InvariantViolation};
 
 use super::classes::{GEOMETRY, MAP_OFFSET, SLAB};
 
@@ -181,7 +181,7 @@ impl Class {
     /// Takes one free block of class `class` out of its slabs, making a
     /// slab from `backing` when none has a free block. The block is not yet
     /// marked live.
-    pub(crate) fn take<A: RawAllocator>(
+    pub(crate) fn take<A: FreesInAnyOrder>(
         &mut self,
         class: usize,
         backing: &A,
@@ -224,7 +224,7 @@ impl Class {
     ///
     /// `block` was taken from a slab of this class by [`take`](Self::take),
     /// is not live and is owned by the caller, who does not use it again.
-    pub(crate) unsafe fn give<A: RawAllocator>(&mut self, block: *mut u8, backing: &A) {
+    pub(crate) unsafe fn give<A: FreesInAnyOrder>(&mut self, block: *mut u8, backing: &A) {
         let slab = slab_of(block);
         // SAFETY: the caller's contract: `slab` is a slab of this class,
         // guarded by the lock held here.
@@ -247,7 +247,7 @@ impl Class {
     }
 
     /// Returns every empty slab of this class to `backing`.
-    pub(crate) fn release_empty<A: RawAllocator>(&mut self, backing: &A) {
+    pub(crate) fn release_empty<A: FreesInAnyOrder>(&mut self, backing: &A) {
         let mut slab = self.partial;
         while !slab.is_null() {
             // SAFETY: a listed slab of this class, under the lock.
@@ -264,7 +264,7 @@ impl Class {
     }
 
     #[cold]
-    fn new_slab<A: RawAllocator>(
+    fn new_slab<A: FreesInAnyOrder>(
         &mut self,
         class: usize,
         backing: &A,
@@ -313,7 +313,7 @@ impl Class {
     /// # Safety
     ///
     /// `slab` is an unlisted, empty slab of this class.
-    unsafe fn release<A: RawAllocator>(&mut self, slab: *mut Slab, backing: &A) {
+    unsafe fn release<A: FreesInAnyOrder>(&mut self, slab: *mut Slab, backing: &A) {
         // SAFETY: the caller's contract; clearing the magic makes a stale
         // free of a block of this slab fail the header check while the
         // memory is not reused.
@@ -323,6 +323,8 @@ impl Class {
         // SAFETY: the slab came from `backing.allocate` and none of its
         // blocks is out.
         let freed = unsafe { backing.free(NonNull::new_unchecked(slab.cast())) };
+        // `FreesInAnyOrder`'s contract: the free of a live block succeeds
+        // (a `Stack` backing, which could refuse, does not compile).
         debug_assert!(
             freed.is_ok(),
             "flight-mem: backing refused a slab: {freed:?}"
