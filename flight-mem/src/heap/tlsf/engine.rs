@@ -4,7 +4,7 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_of};
+use super::classes::{FL_COUNT, LISTS, SL_COUNT, SL_LOG2, class_of, list_holding, list_of};
 use super::raw::{At, Region, Span};
 use super::*;
 use crate::heap::locked::{Carved, HeapEngine, Released};
@@ -66,9 +66,6 @@ unsafe impl HeapEngine for State {
     #[inline(never)]
     unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
         let payload = self.payload_offset(ptr);
-        if payload.wrapping_sub(WORD) >= self.region.end() {
-            return false;
-        }
         let Some(block) = self.used_block(payload) else {
             return false;
         };
@@ -79,8 +76,7 @@ unsafe impl HeapEngine for State {
         // Counted before the merges: the two figures are known from the
         // header, and once stored they no longer compete for registers
         // with the list work (which then needs fewer callee-saved ones).
-        let released = self.released(block);
-        counters.freed(released.requested, released.consumed);
+        counters.freed_overhead(block.span.size(), self.unrequested(block));
         self.release(block);
         true
     }
@@ -108,9 +104,11 @@ pub(crate) struct State {
     region: Region,
     /// Bit `fl` set: `sl_bitmap[fl] != 0`.
     fl_bitmap: u32,
-    /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
+    /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl * SL_COUNT + sl] != NIL`.
     sl_bitmap: [u32; FL_COUNT],
-    heads: [[Link; SL_COUNT]; FL_COUNT],
+    /// The list heads in size order (one index, so a list is one address
+    /// computation from its number).
+    heads: [Link; LISTS],
 }
 
 /// A block `free` has found behind a payload pointer.
@@ -126,16 +124,14 @@ struct UsedBlock {
 /// bitmap bit in `find_from`, a head that is not NIL in `own_list_head`),
 /// and used before the lists change (`pop` consumes it).
 struct Found {
-    fl: usize,
-    sl: usize,
+    list: usize,
 }
 
 /// A free block and where its list holds it.
 #[derive(Clone, Copy)]
 struct Listed {
     span: Span,
-    fl: usize,
-    sl: usize,
+    list: usize,
 }
 
 // SAFETY: the region belongs to the `Tlsf`, which may be used from any
@@ -149,7 +145,7 @@ impl State {
                 region: Region::empty(),
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
-                heads: [[NIL; SL_COUNT]; FL_COUNT],
+                heads: [NIL; LISTS],
             }
         }
     }
@@ -188,8 +184,8 @@ impl State {
     /// its list.
     #[inline]
     fn insert(&mut self, span: Span) {
-        let (fl, sl) = span.list();
-        let head = self.heads[fl][sl];
+        let list = span.list();
+        let head = self.heads[list];
         let block = span.block();
         self.region.set_next(block, head);
         self.region.set_prev(block, NIL);
@@ -198,9 +194,26 @@ impl State {
             let head = unsafe { self.region.linked(head) };
             self.region.set_prev(head, block.link());
         }
-        self.heads[fl][sl] = block.link();
+        self.heads[list] = block.link();
+        self.mark(list);
+    }
+
+    /// Sets the bitmap bits of `list`, which now holds a block.
+    #[inline(always)]
+    fn mark(&mut self, list: usize) {
+        let fl = list >> SL_LOG2;
         self.fl_bitmap |= 1 << fl;
-        self.sl_bitmap[fl] |= 1 << sl;
+        self.sl_bitmap[fl] |= 1 << (list & (SL_COUNT - 1));
+    }
+
+    /// Clears the bitmap bits of `list`, which is now empty.
+    #[inline(always)]
+    fn unmark(&mut self, list: usize) {
+        let fl = list >> SL_LOG2;
+        self.sl_bitmap[fl] &= !(1 << (list & (SL_COUNT - 1)));
+        if self.sl_bitmap[fl] == 0 {
+            self.fl_bitmap &= !(1 << fl);
+        }
     }
 
     /// Unlinks the listed free block `span`.
@@ -220,14 +233,11 @@ impl State {
             return;
         }
         // The list head: only now is its list needed.
-        let (fl, sl) = span.list();
-        debug_assert_eq!(self.heads[fl][sl], span.block().link());
-        self.heads[fl][sl] = next;
+        let list = span.list();
+        debug_assert_eq!(self.heads[list], span.block().link());
+        self.heads[list] = next;
         if next == NIL {
-            self.sl_bitmap[fl] &= !(1 << sl);
-            if self.sl_bitmap[fl] == 0 {
-                self.fl_bitmap &= !(1 << fl);
-            }
+            self.unmark(list);
         }
     }
 
@@ -243,12 +253,14 @@ impl State {
         }
         let span = self.region.span(at, size)?;
         let (next, prev) = self.region.links(span.block());
-        let valid = |link: Link| link == NIL || self.region.block(link as usize).is_some();
+        let valid = |link: Link| link == NIL || self.region.link_block(link).is_some();
         if !valid(next) || !valid(prev) {
             return None;
         }
-        let (fl, sl) = list_of(size);
-        Some(Listed { span, fl, sl })
+        Some(Listed {
+            span,
+            list: list_of(size),
+        })
     }
 
     /// Whether the free block `block` is where its links and its list say:
@@ -258,47 +270,47 @@ impl State {
         let (next, prev) = self.region.links(block.span.block());
         let link_of = |link: Link, field: fn((Link, Link)) -> Link| {
             self.region
-                .block(link as usize)
+                .link_block(link)
                 .is_some_and(|other| field(self.region.links(other)) == me)
         };
         (if prev == NIL {
-            self.heads[block.fl][block.sl] == me
+            self.heads[block.list] == me
         } else {
             link_of(prev, |links| links.0)
         }) && (next == NIL || link_of(next, |links| links.1))
     }
 
-    /// The list at or after `(fl, sl)` with a block, if any.
+    /// The list at or after `list` with a block, if any.
     #[inline]
-    fn find_from(&self, fl: usize, sl: usize) -> Option<Found> {
+    fn find_from(&self, list: usize) -> Option<Found> {
+        let fl = list >> SL_LOG2;
         if fl >= FL_COUNT {
             return None;
         }
-        let in_class = self.sl_bitmap[fl] & (u32::MAX << sl);
-        let (fl, sl) = if in_class != 0 {
-            (fl, in_class.trailing_zeros() as usize)
+        let in_class = self.sl_bitmap[fl] & (u32::MAX << (list & (SL_COUNT - 1)));
+        let list = if in_class != 0 {
+            (list & !(SL_COUNT - 1)) + in_class.trailing_zeros() as usize
         } else {
             let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
             if above == 0 {
                 return None;
             }
             let fl = above.trailing_zeros() as usize;
-            (fl, self.sl_bitmap[fl].trailing_zeros() as usize)
+            (fl << SL_LOG2) + self.sl_bitmap[fl].trailing_zeros() as usize
         };
-        debug_assert!(fl < FL_COUNT && sl < SL_COUNT);
-        // SAFETY: bitmap bits are set only by `insert`, for the list of a
-        // block (`list_of`: `fl < FL_COUNT`, `sl < SL_COUNT`), and the bit
-        // found is set. Telling the compiler spares the callers' bounds
-        // checks.
-        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
+        debug_assert!(list < LISTS);
+        // SAFETY: bitmap bits are set only by `mark`, for the list of a
+        // block (`Span::list`: below `LISTS`), and the bit found is set.
+        // Telling the compiler spares the callers' bounds checks.
+        unsafe { core::hint::assert_unchecked(list < LISTS) };
         // Its bit is set: the list holds a block.
-        Some(Found { fl, sl })
+        Some(Found { list })
     }
 
     /// The head of a list that holds a block.
     #[inline(always)]
     fn head(&self, list: &Found) -> Span {
-        let head = self.heads[list.fl][list.sl];
+        let head = self.heads[list.list];
         // SAFETY: a `Found` list is not empty (and the lists have not
         // changed since it was found: `pop` consumes it), so its head is a
         // listed free block.
@@ -309,31 +321,28 @@ impl State {
     #[inline]
     fn pop(&mut self, list: Found) -> Span {
         let head = self.head(&list);
-        let Found { fl, sl } = list;
+        let Found { list } = list;
         let next = self.region.links(head.block()).0;
-        self.heads[fl][sl] = next;
+        self.heads[list] = next;
         if next != NIL {
             // SAFETY: a listed block's link that is not NIL is a listed
             // free block.
             let next = unsafe { self.region.linked(next) };
             self.region.set_prev(next, NIL);
         } else {
-            self.sl_bitmap[fl] &= !(1 << sl);
-            if self.sl_bitmap[fl] == 0 {
-                self.fl_bitmap &= !(1 << fl);
-            }
+            self.unmark(list);
         }
         head
     }
 
     #[cold]
     fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<Found> {
-        let (fl, sl) = class_of(need);
-        if *self.heads.get(fl)?.get(sl)? == NIL {
+        let list = class_of(need);
+        if *self.heads.get(list)? == NIL {
             return None;
         }
         // Its head is not NIL: the list holds a block.
-        let list = Found { fl, sl };
+        let list = Found { list };
         let head = self.head(&list);
         (self.gap(head.off(), align) + block <= head.size()).then_some(list)
     }
@@ -356,11 +365,15 @@ impl State {
         }
         let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
         let (before_payload, consumed) = if layout.align() <= GRANULE {
-            let list = self.list_for(block, block, GRANULE)?;
-            let span = self.pop(list);
-            // SAFETY: `list_for` found a list whose head holds `block`
-            // bytes (granule-aligned payloads need no gap).
-            unsafe { self.split_used(span, block, 0, 0, size) }
+            match self.find_from(list_holding(block)) {
+                Some(list) => {
+                    let span = self.pop(list);
+                    // SAFETY: the good-fit list's head holds `block` bytes
+                    // (granule-aligned payloads need no gap).
+                    unsafe { self.split_used(span, block, 0, 0, size) }
+                }
+                None => self.allocate_from_own_list(block, size, GRANULE)?,
+            }
         } else {
             if layout.align() > max_align {
                 return None;
@@ -409,14 +422,54 @@ impl State {
         // so the sum is at most `isize::MAX + MIN_BLOCK`. (Not `end`'s
         // bound: on 32-bit targets `MAX_END` is close to `usize::MAX`, and
         // `align` may reach 2 GiB.)
-        let list = self.list_for(block + (align - GRANULE), block, align)?;
+        let Some(list) = self.find_from(list_holding(block + (align - GRANULE))) else {
+            return self.allocate_from_own_list(block, size, align);
+        };
         let span = self.pop(list);
+        // SAFETY: the good-fit list's head holds `block + align - GRANULE`
+        // bytes.
+        Some(unsafe { self.place_aligned(span, block, size, align) })
+    }
+
+    /// The rest of an allocation whose good-fit search found no list: the
+    /// head of `need`'s own list, if it holds `block` bytes once aligned.
+    /// Out of line: the common path then has no second way to its list,
+    /// and no result to merge.
+    #[cold]
+    #[inline(never)]
+    fn allocate_from_own_list(
+        &mut self,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> Option<(At, usize)> {
+        let list = self.own_list_head(block + (align - GRANULE), block, align)?;
+        let span = self.pop(list);
+        // SAFETY: `own_list_head` checked that the head holds `block` bytes
+        // behind its alignment gap.
+        Some(unsafe { self.place_aligned(span, block, size, align) })
+    }
+
+    /// Makes the used block for a request of `size` bytes (a block of
+    /// `block` bytes) aligned to `align` in the unlinked free `span`.
+    ///
+    /// # Safety
+    ///
+    /// `span` holds `block` bytes behind the gap `align` needs at its
+    /// address.
+    #[inline(always)]
+    unsafe fn place_aligned(
+        &mut self,
+        span: Span,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> (At, usize) {
         let gap = self.gap(span.off(), align);
-        Some(if gap >= MIN_BLOCK {
-            // SAFETY: the list was chosen so that its head holds `gap +
-            // block` bytes, so `MIN_BLOCK <= gap <= size - block`, and
-            // `block >= MIN_BLOCK`; `gap` is a granule multiple (payloads
-            // and `align` are).
+        if gap >= MIN_BLOCK {
+            // SAFETY: the caller's contract: `MIN_BLOCK <= gap <= size -
+            // block`, and `block >= MIN_BLOCK`; `gap` is a granule multiple
+            // (payloads and `align` are).
             let (front, rest) = unsafe { span.cut(gap) };
             // The gap becomes a free block of its own.
             self.region.set_word(front.header(), gap);
@@ -427,22 +480,7 @@ impl State {
         } else {
             // SAFETY: the block holds `gap + block` bytes (above).
             unsafe { self.split_used(span, block, gap, 0, size) }
-        })
-    }
-
-    /// A list whose head holds `need` bytes (the good-fit search), or
-    /// failing that `need`'s own list if its head holds `block` once
-    /// aligned to `align`.
-    #[inline]
-    fn list_for(&self, need: usize, block: usize, align: usize) -> Option<Found> {
-        let (fl, sl) = list_holding(need);
-        let list = self
-            .find_from(fl, sl)
-            .or_else(|| self.own_list_head(need, block, align))?;
-        // SAFETY: both searches return a list in range (`own_list_head`
-        // looks its list up with `get`).
-        unsafe { core::hint::assert_unchecked(list.fl < FL_COUNT && list.sl < SL_COUNT) };
-        Some(list)
+        }
     }
 
     /// Bytes in front of the payload of a block placed at `off` that
@@ -539,15 +577,14 @@ impl State {
         Ok(released)
     }
 
-    /// The used block whose payload is at `payload` (with `payload - WORD <
-    /// end`), if its header (behind an alignment marker, if any) is a used
+    /// The used block whose payload is at `payload` (any offset), if its header (behind an alignment marker, if any) is a used
     /// block's that fits in the region: the O(1) checks `free` always
     /// makes. Reads only words inside the region.
     #[inline(always)]
     fn used_block(&self, payload: usize) -> Option<UsedBlock> {
         // Headers (and alignment markers) are granule-aligned: one mask
         // for both that and the word alignment `At` needs.
-        let mut at = self.region.granule_at(payload - WORD)?;
+        let mut at = self.region.granule_before_end(payload.wrapping_sub(WORD))?;
         let mut header = self.region.word(at);
         let mut inner_gap = 0;
         if header & USED == 0 {
@@ -673,11 +710,11 @@ impl State {
     #[inline(always)]
     fn release(&mut self, block: UsedBlock) {
         let UsedBlock { span, header, .. } = block;
-        let size = span.size();
-
         let mut merged = span;
         let after = span.after();
         let next_header = self.region.word(after);
+        // Each neighbour is dealt with at once, so that no header stays
+        // live across the list work (fewer registers to save).
         if next_header & USED == 0 {
             // SAFETY: `span` is a block of the structure (its header checked
             // by `used_block`, its being a live block the caller's contract),
@@ -686,6 +723,9 @@ impl State {
             self.unlink(next);
             // SAFETY: `next` starts where `span` ends.
             merged = unsafe { merged.join(next) };
+        } else {
+            // After a merged successor, the next block is flagged already.
+            self.region.set_word(after, next_header | PREV_FREE);
         }
         if header & PREV_FREE != 0 {
             // SAFETY: as above; its header says its predecessor is free.
@@ -695,21 +735,17 @@ impl State {
             merged = unsafe { prev.join(merged) };
             // The old header, now inside the merged free block, is marked
             // free so a second `free` of it is recognised.
-            self.region.set_word(span.header(), size);
+            self.region.set_word(span.header(), span.size());
         }
         self.region.set_word(merged.header(), merged.size());
         self.region.set_word(merged.tag(), merged.size());
-        // After a merged successor, the next block is flagged already.
-        if next_header & USED != 0 {
-            self.region.set_word(after, next_header | PREV_FREE);
-        }
         self.insert(merged);
     }
 
-    /// What freeing the used `block` gives back: its requested size (from
-    /// the slack byte) and the bytes it consumes.
+    /// The bytes of the used `block` its request did not ask for: the
+    /// header, the alignment gap and the slack (from the slack byte).
     #[inline(always)]
-    fn released(&self, block: UsedBlock) -> Released {
+    fn unrequested(&self, block: UsedBlock) -> usize {
         let UsedBlock {
             span,
             header,
@@ -720,9 +756,16 @@ impl State {
         } else {
             0
         };
+        WORD + inner_gap + slack
+    }
+
+    /// What freeing the used `block` gives back: its requested size and
+    /// the bytes it consumes.
+    #[inline(always)]
+    fn released(&self, block: UsedBlock) -> Released {
         Released {
-            requested: span.size() - WORD - inner_gap - slack,
-            consumed: span.size(),
+            requested: block.span.size() - self.unrequested(block),
+            consumed: block.span.size(),
         }
     }
 
@@ -735,9 +778,9 @@ impl State {
             return 0;
         }
         let fl = self.fl_bitmap.ilog2() as usize;
-        let sl = self.sl_bitmap[fl].ilog2() as usize;
+        let list = (fl << SL_LOG2) + self.sl_bitmap[fl].ilog2() as usize;
         // The bits are set: the list holds a block.
-        self.head(&Found { fl, sl }).size() - WORD
+        self.head(&Found { list }).size() - WORD
     }
 
     fn check(&self, counters: &Counters) -> Result<(), InvariantViolation> {
@@ -803,13 +846,14 @@ impl State {
                 return fail("first-level bitmap disagrees with the second level", fl);
             }
             for sl in 0..SL_COUNT {
-                let mut link = self.heads[fl][sl];
+                let list = (fl << SL_LOG2) + sl;
+                let mut link = self.heads[list];
                 if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (link != NIL) {
                     return fail("second-level bitmap disagrees with the list", link as usize);
                 }
                 while link != NIL {
                     listed += 1;
-                    let block = self.region.block(link as usize);
+                    let block = self.region.link_block(link);
                     let Some(block) = block.filter(|_| listed <= free_blocks) else {
                         return fail(
                             "free list holds a block the heap walk did not find",
@@ -817,7 +861,7 @@ impl State {
                         );
                     };
                     let header = self.region.word(block.header());
-                    if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
+                    if header & USED != 0 || class_of(header & !FLAGS) != list {
                         return fail("free list holds a used or misfiled block", link as usize);
                     }
                     link = self.region.links(block).0;
