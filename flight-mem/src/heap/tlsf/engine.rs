@@ -57,7 +57,7 @@ unsafe impl HeapEngine for State {
         // Before the first use `end` is 0, so every pointer is refused here
         // and the wrapper builds the heap and asks again.
         if payload.wrapping_sub(WORD) < self.region.end() {
-            self.free(payload)
+            self.free(ptr, payload)
         } else {
             Err(AllocError::ForeignPointer)
         }
@@ -65,8 +65,7 @@ unsafe impl HeapEngine for State {
 
     #[inline(never)]
     unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
-        let payload = self.payload_offset(ptr);
-        let Some(block) = self.used_block(payload) else {
+        let Some(block) = self.used_block(ptr) else {
             return false;
         };
         #[cfg(debug_assertions)]
@@ -561,11 +560,11 @@ impl State {
 
     // --- free ---
 
-    /// Frees the block whose payload is at offset `payload`, which comes
-    /// from the caller's pointer: any value with `payload - WORD < end`.
+    /// Frees the block whose payload is `ptr`, at offset `payload` (any
+    /// value with `payload - WORD < end`).
     #[inline(always)]
-    fn free(&mut self, payload: usize) -> Result<Released, AllocError> {
-        let Some(block) = self.used_block(payload) else {
+    fn free(&mut self, ptr: NonNull<u8>, payload: usize) -> Result<Released, AllocError> {
+        let Some(block) = self.used_block(ptr) else {
             return Err(self.refusal(payload));
         };
         #[cfg(debug_assertions)]
@@ -577,14 +576,15 @@ impl State {
         Ok(released)
     }
 
-    /// The used block whose payload is at `payload` (any offset), if its header (behind an alignment marker, if any) is a used
-    /// block's that fits in the region: the O(1) checks `free` always
+    /// The used block whose payload is `ptr` (any pointer), if its header
+    /// (behind an alignment marker, if any) is a used block's that fits in
+    /// the region: the O(1) checks `free` always
     /// makes. Reads only words inside the region.
     #[inline(always)]
-    fn used_block(&self, payload: usize) -> Option<UsedBlock> {
-        // Headers (and alignment markers) are granule-aligned: one mask
+    fn used_block(&self, ptr: NonNull<u8>) -> Option<UsedBlock> {
+        // Headers (and alignment markers) are granule-aligned: one check
         // for both that and the word alignment `At` needs.
-        let mut at = self.region.granule_before_end(payload.wrapping_sub(WORD))?;
+        let mut at = self.region.header_before(ptr)?;
         let mut header = self.region.word(at);
         let mut inner_gap = 0;
         if header & USED == 0 {

@@ -14,7 +14,7 @@
 //! accessors are safe: their argument's type is the bounds proof. The
 //! constructors are what must be argued, and they come in three kinds:
 //!
-//! 1. checked ones ([`Region::at`], [`Region::granule_before_end`], [`Region::span`],
+//! 1. checked ones ([`Region::at`], [`Region::header_before`], [`Region::span`],
 //!    [`Region::block`], [`At::back`], [`Span::inner`]): the compares the algorithm makes
 //!    anyway (on `free`'s pointer, in `check`), so they cost nothing once
 //!    inlined;
@@ -221,6 +221,12 @@ pub(super) struct Region {
     /// type is made then (`at` checks, and every entry point tests `end`
     /// first).
     end: usize,
+    /// `end / GRANULE`, for [`header_before`](Self::header_before)'s one
+    /// compare (0 until `init`).
+    granules: usize,
+    /// The address of the first payload (`base + WORD`), so that a
+    /// payload pointer's header offset is one subtraction.
+    first_payload: usize,
 }
 
 impl Region {
@@ -229,6 +235,8 @@ impl Region {
         Self {
             base: core::ptr::null_mut(),
             end: 0,
+            granules: 0,
+            first_payload: 0,
         }
     }
 
@@ -245,6 +253,8 @@ impl Region {
     pub(super) unsafe fn init(&mut self, base: NonNull<u8>, end: usize) -> Option<Span> {
         self.base = base.as_ptr();
         self.end = end;
+        self.granules = end >> GRANULE_LOG2;
+        self.first_payload = base.as_ptr().addr().wrapping_add(WORD);
         (end >= MIN_BLOCK).then_some(Span { off: 0, size: end })
     }
 
@@ -269,15 +279,18 @@ impl Region {
         (off & WORD_BITS == 0 && off <= self.end && self.end != 0).then_some(At(off))
     }
 
-    /// The word at `off`, if `off` is granule-aligned (so word-aligned too)
-    /// and below `end`: [`at`](Self::at) for a header or an alignment
-    /// marker, as one compare. Rotating right by the granule's bits moves any low bits of
-    /// a misaligned offset to the top, past `end >> GRANULE_LOG2`; an
-    /// aligned one compares as `off / GRANULE < end / GRANULE` (`end` is a
-    /// granule multiple). Before `init`, `end` is 0 and nothing passes.
+    /// The word before the payload `ptr` (any pointer), if it is
+    /// granule-aligned (so word-aligned too) and below `end`: where `free`
+    /// looks for a header or an alignment marker, found with one
+    /// subtraction and one compare. Rotating the offset right by the
+    /// granule's bits moves any low bits of a misaligned one to the top,
+    /// past `granules`; an aligned one compares as `off / GRANULE < end /
+    /// GRANULE` (`end` is a granule multiple). Before `init`, `granules` is
+    /// 0 and nothing passes.
     #[inline(always)]
-    pub(super) fn granule_before_end(&self, off: usize) -> Option<At> {
-        (off.rotate_right(GRANULE_LOG2) < self.end >> GRANULE_LOG2).then_some(At(off))
+    pub(super) fn header_before(&self, ptr: NonNull<u8>) -> Option<At> {
+        let off = ptr.as_ptr().addr().wrapping_sub(self.first_payload);
+        (off.rotate_right(GRANULE_LOG2) < self.granules).then_some(At(off))
     }
 
     /// The block of `size` bytes whose header is `at`, if it fits in the
