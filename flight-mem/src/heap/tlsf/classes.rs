@@ -72,7 +72,9 @@ pub(super) fn class_of(size: usize) -> usize {
     if size < 1 << FL_SHIFT {
         return size >> GRANULE_LOG2;
     }
-    let (zeros, start) = class_start(size);
+    // `class_start`'s, without its floor: `size` has more bits.
+    let zeros = size.leading_zeros();
+    let start = ((usize::BITS - 1 - FL_SHIFT - zeros) as usize) << SL_LOG2;
     start + ((size << zeros) >> STEP_SHIFT)
 }
 

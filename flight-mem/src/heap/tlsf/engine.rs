@@ -728,14 +728,16 @@ impl State {
             self.region.set_word(after, next_header | PREV_FREE);
         }
         if header & PREV_FREE != 0 {
-            // SAFETY: as above; its header says its predecessor is free.
+            // The old header, soon inside the merged free block, is marked
+            // free so a second `free` of it is recognised. (Before the
+            // unlink: then nothing of `span` is live across it.)
+            self.region.set_word(span.header(), span.size());
+            // SAFETY: as above; its header says its predecessor is free
+            // (the word before the header, its tag, is unchanged).
             let prev = unsafe { self.region.free_before(span) };
             self.unlink(prev);
             // SAFETY: `prev` ends where `span`, and so `merged`, starts.
             merged = unsafe { prev.join(merged) };
-            // The old header, now inside the merged free block, is marked
-            // free so a second `free` of it is recognised.
-            self.region.set_word(span.header(), span.size());
         }
         self.region.set_word(merged.header(), merged.size());
         self.region.set_word(merged.tag(), merged.size());
