@@ -371,13 +371,16 @@ impl State {
                     // (granule-aligned payloads need no gap).
                     unsafe { self.split_used(span, block, 0, 0, size) }
                 }
-                None => self.allocate_from_own_list(block, size, GRANULE)?,
+                None => return self.allocate_from_own_list(block, size, GRANULE),
             }
         } else {
             if layout.align() > max_align {
                 return None;
             }
-            self.allocate_aligned(block, size, layout.align())?
+            match self.allocate_aligned(block, size, layout.align()) {
+                Ok(placed) => placed,
+                Err(()) => return self.allocate_from_own_list(block, size, layout.align()),
+            }
         };
         let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
@@ -409,7 +412,14 @@ impl State {
     /// [`try_allocate`](Self::try_allocate) for alignments above the
     /// granule.
     #[inline(always)]
-    fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<(At, usize)> {
+    /// `Err` when the good-fit search finds no list (then nothing has
+    /// changed and the caller tries `allocate_from_own_list`).
+    fn allocate_aligned(
+        &mut self,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> Result<(At, usize), ()> {
         // One good-fit search for the padded size: any block of `block +
         // align - GRANULE` bytes holds `block` at an aligned payload,
         // whatever its address.
@@ -422,18 +432,18 @@ impl State {
         // bound: on 32-bit targets `MAX_END` is close to `usize::MAX`, and
         // `align` may reach 2 GiB.)
         let Some(list) = self.find_from(list_holding(block + (align - GRANULE))) else {
-            return self.allocate_from_own_list(block, size, align);
+            return Err(());
         };
         let span = self.pop(list);
         // SAFETY: the good-fit list's head holds `block + align - GRANULE`
         // bytes.
-        Some(unsafe { self.place_aligned(span, block, size, align) })
+        Ok(unsafe { self.place_aligned(span, block, size, align) })
     }
 
     /// The rest of an allocation whose good-fit search found no list: the
     /// head of `need`'s own list, if it holds `block` bytes once aligned.
     /// Out of line: the common path then has no second way to its list,
-    /// and no result to merge.
+    /// and no result to merge: a refusal there is a tail call.
     #[cold]
     #[inline(never)]
     fn allocate_from_own_list(
@@ -441,12 +451,14 @@ impl State {
         block: usize,
         size: usize,
         align: usize,
-    ) -> Option<(At, usize)> {
+    ) -> Option<Carved> {
         let list = self.own_list_head(block + (align - GRANULE), block, align)?;
         let span = self.pop(list);
         // SAFETY: `own_list_head` checked that the head holds `block` bytes
         // behind its alignment gap.
-        Some(unsafe { self.place_aligned(span, block, size, align) })
+        let (before_payload, consumed) = unsafe { self.place_aligned(span, block, size, align) };
+        let payload = self.region.payload_after(before_payload);
+        Some(Carved { payload, consumed })
     }
 
     /// Makes the used block for a request of `size` bytes (a block of
