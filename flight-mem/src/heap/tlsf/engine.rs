@@ -42,13 +42,20 @@ unsafe impl HeapEngine for State {
     }
 
     // The hot paths are one out-of-line call each, with the whole O(1)
-    // operation inlined into it and the lock at the call site:
-    // `try_allocate` returns in two registers (the wrapper counts the
-    // result next to the lock), `free_counted` counts inside (a `Released`
-    // and its refusal would come back through memory).
-    #[inline(never)]
+    // operation inlined into it and the lock at the call site: an
+    // allocation returns in two registers (the wrapper counts the result
+    // next to the lock), `free_counted` counts inside (a `Released` and its
+    // refusal would come back through memory). Allocations choose between
+    // two calls at the call site, by alignment: where the layout is a
+    // constant (most call sites) the choice costs nothing, and each
+    // function has fewer values live, so fewer registers to save.
+    #[inline(always)]
     fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
-        self.try_allocate(layout, max_align)
+        if layout.align() <= GRANULE {
+            self.allocate_granular(layout.size())
+        } else {
+            self.allocate_aligned_call(layout.size(), layout.align(), max_align)
+        }
     }
 
     #[inline]
@@ -348,42 +355,58 @@ impl State {
 
     // --- allocation ---
 
-    /// The common case of `allocate`: a payload for `layout`, or `None`
-    /// for anything else (bad or too large requests, an exhausted heap, a
-    /// heap not built yet), which [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
+    /// The common case of `allocate` for alignments up to the granule: a
+    /// payload of `size` bytes, or `None` for anything else (zero or too
+    /// large requests, an exhausted heap, a heap not built yet), which
+    /// [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
+    #[inline(never)]
+    fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
+        let block = self.block_for(size)?;
+        let Some(list) = self.find_from(list_holding(block)) else {
+            return self.allocate_from_own_list(block, size, GRANULE);
+        };
+        let span = self.pop(list);
+        // SAFETY: the good-fit list's head holds `block` bytes
+        // (granule-aligned payloads need no gap).
+        let (before_payload, consumed) = unsafe { self.split_used(span, block, 0, 0, size) };
+        let payload = self.region.payload_after(before_payload);
+        Some(Carved { payload, consumed })
+    }
+
+    /// [`allocate_granular`](Self::allocate_granular) for alignments above
+    /// the granule, up to `max_align`.
+    #[inline(never)]
+    fn allocate_aligned_call(
+        &mut self,
+        size: usize,
+        align: usize,
+        max_align: usize,
+    ) -> Option<Carved> {
+        let block = self.block_for(size)?;
+        if align > max_align {
+            return None;
+        }
+        let (before_payload, consumed) = match self.allocate_aligned(block, size, align) {
+            Ok(placed) => placed,
+            Err(()) => return self.allocate_from_own_list(block, size, align),
+        };
+        let payload = self.region.payload_after(before_payload);
+        Some(Carved { payload, consumed })
+    }
+
+    /// The block size for a request of `size` bytes, or `None` when `size`
+    /// is zero or larger than the heap, or the heap is not built (`end ==
+    /// 0`).
     #[inline(always)]
-    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
-        let size = layout.size();
-        // Zero, larger than the heap, or the heap not built (`end == 0`).
+    fn block_for(&self, size: usize) -> Option<usize> {
         // Rounding `size` up cannot overflow: `Layout` keeps it at most
         // `isize::MAX`. (`end <= MAX_END` would not do on 32-bit targets,
         // where `MAX_END` is `usize::MAX - 7`.)
         if size.wrapping_sub(1) >= self.region.end() {
             return None;
         }
-        let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
-        let (before_payload, consumed) = if layout.align() <= GRANULE {
-            match self.find_from(list_holding(block)) {
-                Some(list) => {
-                    let span = self.pop(list);
-                    // SAFETY: the good-fit list's head holds `block` bytes
-                    // (granule-aligned payloads need no gap).
-                    unsafe { self.split_used(span, block, 0, 0, size) }
-                }
-                None => return self.allocate_from_own_list(block, size, GRANULE),
-            }
-        } else {
-            if layout.align() > max_align {
-                return None;
-            }
-            match self.allocate_aligned(block, size, layout.align()) {
-                Ok(placed) => placed,
-                Err(()) => return self.allocate_from_own_list(block, size, layout.align()),
-            }
-        };
-        let payload = self.region.payload_after(before_payload);
-        Some(Carved { payload, consumed })
+        Some(((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK))
     }
 
     /// Why `try_allocate` refused `layout`.
@@ -409,11 +432,11 @@ impl State {
         }
     }
 
-    /// [`try_allocate`](Self::try_allocate) for alignments above the
-    /// granule.
+    /// The search and placement of
+    /// [`allocate_aligned_call`](Self::allocate_aligned_call); `Err` when
+    /// the good-fit search finds no list (then nothing has changed and the
+    /// caller tries `allocate_from_own_list`).
     #[inline(always)]
-    /// `Err` when the good-fit search finds no list (then nothing has
-    /// changed and the caller tries `allocate_from_own_list`).
     fn allocate_aligned(
         &mut self,
         block: usize,
