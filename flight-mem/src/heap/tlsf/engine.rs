@@ -1,10 +1,12 @@
-//! The TLSF algorithm behind the lock: free lists, allocation, free and
-//! the invariant walk.
+//! The TLSF algorithm behind the lock: free lists, allocation and free;
+//! the invariant walk is in `check`.
+
+mod check;
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use super::classes::{FL_COUNT, SL_COUNT, class_of, list_holding, list_of};
+use super::classes::{FL_COUNT, LISTS, SL_COUNT, SL_LOG2, class_of, list_holding, list_of};
 use super::raw::{At, Region, Span};
 use super::*;
 use crate::heap::locked::{Carved, HeapEngine, Released};
@@ -42,13 +44,20 @@ unsafe impl HeapEngine for State {
     }
 
     // The hot paths are one out-of-line call each, with the whole O(1)
-    // operation inlined into it and the lock at the call site:
-    // `try_allocate` returns in two registers (the wrapper counts the
-    // result next to the lock), `free_counted` counts inside (a `Released`
-    // and its refusal would come back through memory).
-    #[inline(never)]
+    // operation inlined into it and the lock at the call site: an
+    // allocation returns in two registers (the wrapper counts the result
+    // next to the lock), `free_counted` counts inside (a `Released` and its
+    // refusal would come back through memory). Allocations choose between
+    // two calls at the call site, by alignment: where the layout is a
+    // constant (most call sites) the choice costs nothing, and each
+    // function has fewer values live, so fewer registers to save.
+    #[inline(always)]
     fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
-        self.try_allocate(layout, max_align)
+        if layout.align() <= GRANULE {
+            self.allocate_granular(layout.size())
+        } else {
+            self.allocate_aligned_call(layout.size(), layout.align(), max_align)
+        }
     }
 
     #[inline]
@@ -57,7 +66,7 @@ unsafe impl HeapEngine for State {
         // Before the first use `end` is 0, so every pointer is refused here
         // and the wrapper builds the heap and asks again.
         if payload.wrapping_sub(WORD) < self.region.end() {
-            self.free(payload)
+            self.free(ptr, payload)
         } else {
             Err(AllocError::ForeignPointer)
         }
@@ -65,11 +74,7 @@ unsafe impl HeapEngine for State {
 
     #[inline(never)]
     unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
-        let payload = self.payload_offset(ptr);
-        if payload.wrapping_sub(WORD) >= self.region.end() {
-            return false;
-        }
-        let Some(block) = self.used_block(payload) else {
+        let Some(block) = self.used_block(ptr) else {
             return false;
         };
         #[cfg(debug_assertions)]
@@ -79,8 +84,7 @@ unsafe impl HeapEngine for State {
         // Counted before the merges: the two figures are known from the
         // header, and once stored they no longer compete for registers
         // with the list work (which then needs fewer callee-saved ones).
-        let released = self.released(block);
-        counters.freed(released.requested, released.consumed);
+        counters.freed_overhead(block.span.size(), self.unrequested(block));
         self.release(block);
         true
     }
@@ -108,9 +112,11 @@ pub(crate) struct State {
     region: Region,
     /// Bit `fl` set: `sl_bitmap[fl] != 0`.
     fl_bitmap: u32,
-    /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl][sl] != NIL`.
+    /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl * SL_COUNT + sl] != NIL`.
     sl_bitmap: [u32; FL_COUNT],
-    heads: [[Link; SL_COUNT]; FL_COUNT],
+    /// The list heads in size order (one index, so a list is one address
+    /// computation from its number).
+    heads: [Link; LISTS],
 }
 
 /// A block `free` has found behind a payload pointer.
@@ -126,16 +132,14 @@ struct UsedBlock {
 /// bitmap bit in `find_from`, a head that is not NIL in `own_list_head`),
 /// and used before the lists change (`pop` consumes it).
 struct Found {
-    fl: usize,
-    sl: usize,
+    list: usize,
 }
 
 /// A free block and where its list holds it.
 #[derive(Clone, Copy)]
 struct Listed {
     span: Span,
-    fl: usize,
-    sl: usize,
+    list: usize,
 }
 
 // SAFETY: the region belongs to the `Tlsf`, which may be used from any
@@ -149,7 +153,7 @@ impl State {
                 region: Region::empty(),
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
-                heads: [[NIL; SL_COUNT]; FL_COUNT],
+                heads: [NIL; LISTS],
             }
         }
     }
@@ -188,8 +192,8 @@ impl State {
     /// its list.
     #[inline]
     fn insert(&mut self, span: Span) {
-        let (fl, sl) = span.list();
-        let head = self.heads[fl][sl];
+        let list = span.list();
+        let head = self.heads[list];
         let block = span.block();
         self.region.set_next(block, head);
         self.region.set_prev(block, NIL);
@@ -198,9 +202,26 @@ impl State {
             let head = unsafe { self.region.linked(head) };
             self.region.set_prev(head, block.link());
         }
-        self.heads[fl][sl] = block.link();
+        self.heads[list] = block.link();
+        self.mark(list);
+    }
+
+    /// Sets the bitmap bits of `list`, which now holds a block.
+    #[inline(always)]
+    fn mark(&mut self, list: usize) {
+        let fl = list >> SL_LOG2;
         self.fl_bitmap |= 1 << fl;
-        self.sl_bitmap[fl] |= 1 << sl;
+        self.sl_bitmap[fl] |= 1 << (list & (SL_COUNT - 1));
+    }
+
+    /// Clears the bitmap bits of `list`, which is now empty.
+    #[inline(always)]
+    fn unmark(&mut self, list: usize) {
+        let fl = list >> SL_LOG2;
+        self.sl_bitmap[fl] &= !(1 << (list & (SL_COUNT - 1)));
+        if self.sl_bitmap[fl] == 0 {
+            self.fl_bitmap &= !(1 << fl);
+        }
     }
 
     /// Unlinks the listed free block `span`.
@@ -220,14 +241,11 @@ impl State {
             return;
         }
         // The list head: only now is its list needed.
-        let (fl, sl) = span.list();
-        debug_assert_eq!(self.heads[fl][sl], span.block().link());
-        self.heads[fl][sl] = next;
+        let list = span.list();
+        debug_assert_eq!(self.heads[list], span.block().link());
+        self.heads[list] = next;
         if next == NIL {
-            self.sl_bitmap[fl] &= !(1 << sl);
-            if self.sl_bitmap[fl] == 0 {
-                self.fl_bitmap &= !(1 << fl);
-            }
+            self.unmark(list);
         }
     }
 
@@ -243,62 +261,47 @@ impl State {
         }
         let span = self.region.span(at, size)?;
         let (next, prev) = self.region.links(span.block());
-        let valid = |link: Link| link == NIL || self.region.block(link as usize).is_some();
+        let valid = |link: Link| link == NIL || self.region.link_block(link).is_some();
         if !valid(next) || !valid(prev) {
             return None;
         }
-        let (fl, sl) = list_of(size);
-        Some(Listed { span, fl, sl })
+        Some(Listed {
+            span,
+            list: list_of(size),
+        })
     }
 
-    /// Whether the free block `block` is where its links and its list say:
-    /// linked from its predecessor (or the list head) and its successor.
-    fn is_linked(&self, block: &Listed) -> bool {
-        let me = block.span.block().link();
-        let (next, prev) = self.region.links(block.span.block());
-        let link_of = |link: Link, field: fn((Link, Link)) -> Link| {
-            self.region
-                .block(link as usize)
-                .is_some_and(|other| field(self.region.links(other)) == me)
-        };
-        (if prev == NIL {
-            self.heads[block.fl][block.sl] == me
-        } else {
-            link_of(prev, |links| links.0)
-        }) && (next == NIL || link_of(next, |links| links.1))
-    }
-
-    /// The list at or after `(fl, sl)` with a block, if any.
+    /// The list at or after `list` with a block, if any.
     #[inline]
-    fn find_from(&self, fl: usize, sl: usize) -> Option<Found> {
+    fn find_from(&self, list: usize) -> Option<Found> {
+        let fl = list >> SL_LOG2;
         if fl >= FL_COUNT {
             return None;
         }
-        let in_class = self.sl_bitmap[fl] & (u32::MAX << sl);
-        let (fl, sl) = if in_class != 0 {
-            (fl, in_class.trailing_zeros() as usize)
+        let in_class = self.sl_bitmap[fl] & (u32::MAX << (list & (SL_COUNT - 1)));
+        let list = if in_class != 0 {
+            (list & !(SL_COUNT - 1)) + in_class.trailing_zeros() as usize
         } else {
             let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
             if above == 0 {
                 return None;
             }
             let fl = above.trailing_zeros() as usize;
-            (fl, self.sl_bitmap[fl].trailing_zeros() as usize)
+            (fl << SL_LOG2) + self.sl_bitmap[fl].trailing_zeros() as usize
         };
-        debug_assert!(fl < FL_COUNT && sl < SL_COUNT);
-        // SAFETY: bitmap bits are set only by `insert`, for the list of a
-        // block (`list_of`: `fl < FL_COUNT`, `sl < SL_COUNT`), and the bit
-        // found is set. Telling the compiler spares the callers' bounds
-        // checks.
-        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
+        debug_assert!(list < LISTS);
+        // SAFETY: bitmap bits are set only by `mark`, for the list of a
+        // block (`Span::list`: below `LISTS`), and the bit found is set.
+        // Telling the compiler spares the callers' bounds checks.
+        unsafe { core::hint::assert_unchecked(list < LISTS) };
         // Its bit is set: the list holds a block.
-        Some(Found { fl, sl })
+        Some(Found { list })
     }
 
     /// The head of a list that holds a block.
     #[inline(always)]
     fn head(&self, list: &Found) -> Span {
-        let head = self.heads[list.fl][list.sl];
+        let head = self.heads[list.list];
         // SAFETY: a `Found` list is not empty (and the lists have not
         // changed since it was found: `pop` consumes it), so its head is a
         // listed free block.
@@ -309,66 +312,86 @@ impl State {
     #[inline]
     fn pop(&mut self, list: Found) -> Span {
         let head = self.head(&list);
-        let Found { fl, sl } = list;
+        let Found { list } = list;
         let next = self.region.links(head.block()).0;
-        self.heads[fl][sl] = next;
+        self.heads[list] = next;
         if next != NIL {
             // SAFETY: a listed block's link that is not NIL is a listed
             // free block.
             let next = unsafe { self.region.linked(next) };
             self.region.set_prev(next, NIL);
         } else {
-            self.sl_bitmap[fl] &= !(1 << sl);
-            if self.sl_bitmap[fl] == 0 {
-                self.fl_bitmap &= !(1 << fl);
-            }
+            self.unmark(list);
         }
         head
     }
 
     #[cold]
     fn own_list_head(&self, need: usize, block: usize, align: usize) -> Option<Found> {
-        let (fl, sl) = class_of(need);
-        if *self.heads.get(fl)?.get(sl)? == NIL {
+        let list = class_of(need);
+        if *self.heads.get(list)? == NIL {
             return None;
         }
         // Its head is not NIL: the list holds a block.
-        let list = Found { fl, sl };
+        let list = Found { list };
         let head = self.head(&list);
         (self.gap(head.off(), align) + block <= head.size()).then_some(list)
     }
 
     // --- allocation ---
 
-    /// The common case of `allocate`: a payload for `layout`, or `None`
-    /// for anything else (bad or too large requests, an exhausted heap, a
-    /// heap not built yet), which [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
+    /// The common case of `allocate` for alignments up to the granule: a
+    /// payload of `size` bytes, or `None` for anything else (zero or too
+    /// large requests, an exhausted heap, a heap not built yet), which
+    /// [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
+    #[inline(never)]
+    fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
+        let block = self.block_for(size)?;
+        let Some(list) = self.find_from(list_holding(block)) else {
+            return self.allocate_from_own_list(block, size, GRANULE);
+        };
+        let span = self.pop(list);
+        // SAFETY: the good-fit list's head holds `block` bytes
+        // (granule-aligned payloads need no gap).
+        let (before_payload, consumed) = unsafe { self.split_used(span, block, 0, 0, size) };
+        let payload = self.region.payload_after(before_payload);
+        Some(Carved { payload, consumed })
+    }
+
+    /// [`allocate_granular`](Self::allocate_granular) for alignments above
+    /// the granule, up to `max_align`.
+    #[inline(never)]
+    fn allocate_aligned_call(
+        &mut self,
+        size: usize,
+        align: usize,
+        max_align: usize,
+    ) -> Option<Carved> {
+        let block = self.block_for(size)?;
+        if align > max_align {
+            return None;
+        }
+        let (before_payload, consumed) = match self.allocate_aligned(block, size, align) {
+            Ok(placed) => placed,
+            Err(()) => return self.allocate_from_own_list(block, size, align),
+        };
+        let payload = self.region.payload_after(before_payload);
+        Some(Carved { payload, consumed })
+    }
+
+    /// The block size for a request of `size` bytes, or `None` when `size`
+    /// is zero or larger than the heap, or the heap is not built (`end ==
+    /// 0`).
     #[inline(always)]
-    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
-        let size = layout.size();
-        // Zero, larger than the heap, or the heap not built (`end == 0`).
+    fn block_for(&self, size: usize) -> Option<usize> {
         // Rounding `size` up cannot overflow: `Layout` keeps it at most
         // `isize::MAX`. (`end <= MAX_END` would not do on 32-bit targets,
         // where `MAX_END` is `usize::MAX - 7`.)
         if size.wrapping_sub(1) >= self.region.end() {
             return None;
         }
-        let block = ((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK);
-        let (before_payload, consumed) = if layout.align() <= GRANULE {
-            let list = self.list_for(block, block, GRANULE)?;
-            let span = self.pop(list);
-            // SAFETY: `list_for` found a list whose head holds `block`
-            // bytes (granule-aligned payloads need no gap).
-            unsafe { self.split_used(span, block, 0, 0, size) }
-        } else {
-            if layout.align() > max_align {
-                return None;
-            }
-            self.allocate_aligned(block, size, layout.align())?
-        };
-        let payload = self.region.payload_after(before_payload);
-        Some(Carved { payload, consumed })
+        Some(((size + WORD + FLAGS) & !FLAGS).max(MIN_BLOCK))
     }
 
     /// Why `try_allocate` refused `layout`.
@@ -394,10 +417,17 @@ impl State {
         }
     }
 
-    /// [`try_allocate`](Self::try_allocate) for alignments above the
-    /// granule.
+    /// The search and placement of
+    /// [`allocate_aligned_call`](Self::allocate_aligned_call); `Err` when
+    /// the good-fit search finds no list (then nothing has changed and the
+    /// caller tries `allocate_from_own_list`).
     #[inline(always)]
-    fn allocate_aligned(&mut self, block: usize, size: usize, align: usize) -> Option<(At, usize)> {
+    fn allocate_aligned(
+        &mut self,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> Result<(At, usize), ()> {
         // One good-fit search for the padded size: any block of `block +
         // align - GRANULE` bytes holds `block` at an aligned payload,
         // whatever its address.
@@ -409,14 +439,56 @@ impl State {
         // so the sum is at most `isize::MAX + MIN_BLOCK`. (Not `end`'s
         // bound: on 32-bit targets `MAX_END` is close to `usize::MAX`, and
         // `align` may reach 2 GiB.)
-        let list = self.list_for(block + (align - GRANULE), block, align)?;
+        let Some(list) = self.find_from(list_holding(block + (align - GRANULE))) else {
+            return Err(());
+        };
         let span = self.pop(list);
+        // SAFETY: the good-fit list's head holds `block + align - GRANULE`
+        // bytes.
+        Ok(unsafe { self.place_aligned(span, block, size, align) })
+    }
+
+    /// The rest of an allocation whose good-fit search found no list: the
+    /// head of `need`'s own list, if it holds `block` bytes once aligned.
+    /// Out of line: the common path then has no second way to its list,
+    /// and no result to merge: a refusal there is a tail call.
+    #[cold]
+    #[inline(never)]
+    fn allocate_from_own_list(
+        &mut self,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> Option<Carved> {
+        let list = self.own_list_head(block + (align - GRANULE), block, align)?;
+        let span = self.pop(list);
+        // SAFETY: `own_list_head` checked that the head holds `block` bytes
+        // behind its alignment gap.
+        let (before_payload, consumed) = unsafe { self.place_aligned(span, block, size, align) };
+        let payload = self.region.payload_after(before_payload);
+        Some(Carved { payload, consumed })
+    }
+
+    /// Makes the used block for a request of `size` bytes (a block of
+    /// `block` bytes) aligned to `align` in the unlinked free `span`.
+    ///
+    /// # Safety
+    ///
+    /// `span` holds `block` bytes behind the gap `align` needs at its
+    /// address.
+    #[inline(always)]
+    unsafe fn place_aligned(
+        &mut self,
+        span: Span,
+        block: usize,
+        size: usize,
+        align: usize,
+    ) -> (At, usize) {
         let gap = self.gap(span.off(), align);
-        Some(if gap >= MIN_BLOCK {
-            // SAFETY: the list was chosen so that its head holds `gap +
-            // block` bytes, so `MIN_BLOCK <= gap <= size - block`, and
-            // `block >= MIN_BLOCK`; `gap` is a granule multiple (payloads
-            // and `align` are).
+        if gap >= MIN_BLOCK {
+            // SAFETY: the caller's contract: `MIN_BLOCK <= gap <= size -
+            // block`, and `block >= MIN_BLOCK`; `gap` is a granule multiple
+            // (payloads and `align` are).
             let (front, rest) = unsafe { span.cut(gap) };
             // The gap becomes a free block of its own.
             self.region.set_word(front.header(), gap);
@@ -427,22 +499,7 @@ impl State {
         } else {
             // SAFETY: the block holds `gap + block` bytes (above).
             unsafe { self.split_used(span, block, gap, 0, size) }
-        })
-    }
-
-    /// A list whose head holds `need` bytes (the good-fit search), or
-    /// failing that `need`'s own list if its head holds `block` once
-    /// aligned to `align`.
-    #[inline]
-    fn list_for(&self, need: usize, block: usize, align: usize) -> Option<Found> {
-        let (fl, sl) = list_holding(need);
-        let list = self
-            .find_from(fl, sl)
-            .or_else(|| self.own_list_head(need, block, align))?;
-        // SAFETY: both searches return a list in range (`own_list_head`
-        // looks its list up with `get`).
-        unsafe { core::hint::assert_unchecked(list.fl < FL_COUNT && list.sl < SL_COUNT) };
-        Some(list)
+        }
     }
 
     /// Bytes in front of the payload of a block placed at `off` that
@@ -523,11 +580,11 @@ impl State {
 
     // --- free ---
 
-    /// Frees the block whose payload is at offset `payload`, which comes
-    /// from the caller's pointer: any value with `payload - WORD < end`.
+    /// Frees the block whose payload is `ptr`, at offset `payload` (any
+    /// value with `payload - WORD < end`).
     #[inline(always)]
-    fn free(&mut self, payload: usize) -> Result<Released, AllocError> {
-        let Some(block) = self.used_block(payload) else {
+    fn free(&mut self, ptr: NonNull<u8>, payload: usize) -> Result<Released, AllocError> {
+        let Some(block) = self.used_block(ptr) else {
             return Err(self.refusal(payload));
         };
         #[cfg(debug_assertions)]
@@ -539,15 +596,15 @@ impl State {
         Ok(released)
     }
 
-    /// The used block whose payload is at `payload` (with `payload - WORD <
-    /// end`), if its header (behind an alignment marker, if any) is a used
-    /// block's that fits in the region: the O(1) checks `free` always
+    /// The used block whose payload is `ptr` (any pointer), if its header
+    /// (behind an alignment marker, if any) is a used block's that fits in
+    /// the region: the O(1) checks `free` always
     /// makes. Reads only words inside the region.
     #[inline(always)]
-    fn used_block(&self, payload: usize) -> Option<UsedBlock> {
-        // Headers (and alignment markers) are granule-aligned: one mask
+    fn used_block(&self, ptr: NonNull<u8>) -> Option<UsedBlock> {
+        // Headers (and alignment markers) are granule-aligned: one check
         // for both that and the word alignment `At` needs.
-        let mut at = self.region.granule_at(payload - WORD)?;
+        let mut at = self.region.header_before(ptr)?;
         let mut header = self.region.word(at);
         let mut inner_gap = 0;
         if header & USED == 0 {
@@ -673,11 +730,11 @@ impl State {
     #[inline(always)]
     fn release(&mut self, block: UsedBlock) {
         let UsedBlock { span, header, .. } = block;
-        let size = span.size();
-
         let mut merged = span;
         let after = span.after();
         let next_header = self.region.word(after);
+        // Each neighbour is dealt with at once, so that no header stays
+        // live across the list work (fewer registers to save).
         if next_header & USED == 0 {
             // SAFETY: `span` is a block of the structure (its header checked
             // by `used_block`, its being a live block the caller's contract),
@@ -686,30 +743,31 @@ impl State {
             self.unlink(next);
             // SAFETY: `next` starts where `span` ends.
             merged = unsafe { merged.join(next) };
+        } else {
+            // After a merged successor, the next block is flagged already.
+            self.region.set_word(after, next_header | PREV_FREE);
         }
         if header & PREV_FREE != 0 {
-            // SAFETY: as above; its header says its predecessor is free.
+            // The old header, soon inside the merged free block, is marked
+            // free so a second `free` of it is recognised. (Before the
+            // unlink: then nothing of `span` is live across it.)
+            self.region.set_word(span.header(), span.size());
+            // SAFETY: as above; its header says its predecessor is free
+            // (the word before the header, its tag, is unchanged).
             let prev = unsafe { self.region.free_before(span) };
             self.unlink(prev);
             // SAFETY: `prev` ends where `span`, and so `merged`, starts.
             merged = unsafe { prev.join(merged) };
-            // The old header, now inside the merged free block, is marked
-            // free so a second `free` of it is recognised.
-            self.region.set_word(span.header(), size);
         }
         self.region.set_word(merged.header(), merged.size());
         self.region.set_word(merged.tag(), merged.size());
-        // After a merged successor, the next block is flagged already.
-        if next_header & USED != 0 {
-            self.region.set_word(after, next_header | PREV_FREE);
-        }
         self.insert(merged);
     }
 
-    /// What freeing the used `block` gives back: its requested size (from
-    /// the slack byte) and the bytes it consumes.
+    /// The bytes of the used `block` its request did not ask for: the
+    /// header, the alignment gap and the slack (from the slack byte).
     #[inline(always)]
-    fn released(&self, block: UsedBlock) -> Released {
+    fn unrequested(&self, block: UsedBlock) -> usize {
         let UsedBlock {
             span,
             header,
@@ -720,9 +778,16 @@ impl State {
         } else {
             0
         };
+        WORD + inner_gap + slack
+    }
+
+    /// What freeing the used `block` gives back: its requested size and
+    /// the bytes it consumes.
+    #[inline(always)]
+    fn released(&self, block: UsedBlock) -> Released {
         Released {
-            requested: span.size() - WORD - inner_gap - slack,
-            consumed: span.size(),
+            requested: block.span.size() - self.unrequested(block),
+            consumed: block.span.size(),
         }
     }
 
@@ -735,98 +800,8 @@ impl State {
             return 0;
         }
         let fl = self.fl_bitmap.ilog2() as usize;
-        let sl = self.sl_bitmap[fl].ilog2() as usize;
+        let list = (fl << SL_LOG2) + self.sl_bitmap[fl].ilog2() as usize;
         // The bits are set: the list holds a block.
-        self.head(&Found { fl, sl }).size() - WORD
-    }
-
-    fn check(&self, counters: &Counters) -> Result<(), InvariantViolation> {
-        let fail = |what, offset| Err(InvariantViolation { what, offset });
-        let end = self.region.end();
-        let mut off = 0;
-        let mut prev_free = false;
-        let (mut used, mut live, mut free_blocks) = (0, 0, 0);
-        while off < end {
-            let Some(at) = self.region.at(off) else {
-                return fail("block size out of range", off);
-            };
-            let header = self.region.word(at);
-            let Some(span) = self.region.span(at, header & !FLAGS) else {
-                return fail("block size out of range", off);
-            };
-            if (header & PREV_FREE != 0) != prev_free {
-                return fail("previous-free flag disagrees with the previous block", off);
-            }
-            if header & USED != 0 {
-                used += span.size();
-                live += 1;
-                prev_free = false;
-            } else {
-                if prev_free {
-                    return fail("two adjacent free blocks (missed coalescing)", off);
-                }
-                if header & FLAGS != 0 {
-                    return fail("free block with flags", off);
-                }
-                if self.region.word(span.tag()) != span.size() {
-                    return fail("boundary tag differs from the header", off);
-                }
-                if !self
-                    .checked_free(at)
-                    .is_some_and(|block| self.is_linked(&block))
-                {
-                    return fail("free block missing from its list", off);
-                }
-                free_blocks += 1;
-                prev_free = true;
-            }
-            off += span.size();
-        }
-        if let Some(marker_at) = self.region.at(end) {
-            let marker = self.region.word(marker_at);
-            if marker & !PREV_FREE != USED || (marker & PREV_FREE != 0) != prev_free {
-                return fail("end marker corrupted", end);
-            }
-        }
-        if used != counters.used || used > counters.peak {
-            return fail("used bytes differ from the used blocks", 0);
-        }
-        if live != counters.live() {
-            return fail("live count differs from the used blocks", 0);
-        }
-        if counters.requested > counters.used {
-            return fail("requested bytes exceed used bytes", 0);
-        }
-        let mut listed = 0;
-        for fl in 0..FL_COUNT {
-            if ((self.fl_bitmap >> fl) & 1 != 0) != (self.sl_bitmap[fl] != 0) {
-                return fail("first-level bitmap disagrees with the second level", fl);
-            }
-            for sl in 0..SL_COUNT {
-                let mut link = self.heads[fl][sl];
-                if ((self.sl_bitmap[fl] >> sl) & 1 != 0) != (link != NIL) {
-                    return fail("second-level bitmap disagrees with the list", link as usize);
-                }
-                while link != NIL {
-                    listed += 1;
-                    let block = self.region.block(link as usize);
-                    let Some(block) = block.filter(|_| listed <= free_blocks) else {
-                        return fail(
-                            "free list holds a block the heap walk did not find",
-                            link as usize,
-                        );
-                    };
-                    let header = self.region.word(block.header());
-                    if header & USED != 0 || class_of(header & !FLAGS) != (fl, sl) {
-                        return fail("free list holds a used or misfiled block", link as usize);
-                    }
-                    link = self.region.links(block).0;
-                }
-            }
-        }
-        if listed != free_blocks {
-            return fail("free lists hold fewer blocks than the heap walk", 0);
-        }
-        Ok(())
+        self.head(&Found { list }).size() - WORD
     }
 }

@@ -38,9 +38,11 @@ const SLACK: usize = 4;
 // never has a free predecessor. Such a word right before a payload marks an
 // alignment gap inside its block: its size bits are the gap, and the header
 // sits that far before the marker.
-/// Free-list link: a block offset from the region start, or [`NIL`].
+/// Free-list link: the offset from the region start of a block's links
+/// (its header offset plus a word), or [`NIL`]. Zero is no block's, so the
+/// end of a list is a test for zero, with no constant to load.
 type Link = u32;
-const NIL: Link = Link::MAX;
+const NIL: Link = 0;
 /// Header, two links and the boundary tag, rounded to the granule.
 const MIN_BLOCK: usize = (WORD + 2 * size_of::<Link>() + WORD).next_multiple_of(GRANULE);
 /// Where the blocks start and end inside `memory`: the offset of the first

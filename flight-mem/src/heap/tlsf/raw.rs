@@ -14,7 +14,7 @@
 //! accessors are safe: their argument's type is the bounds proof. The
 //! constructors are what must be argued, and they come in three kinds:
 //!
-//! 1. checked ones ([`Region::at`], [`Region::granule_at`], [`Region::span`],
+//! 1. checked ones ([`Region::at`], [`Region::header_before`], [`Region::span`],
 //!    [`Region::block`], [`At::back`], [`Span::inner`]): the compares the algorithm makes
 //!    anyway (on `free`'s pointer, in `check`), so they cost nothing once
 //!    inlined;
@@ -26,7 +26,7 @@
 //!    invariant* the engine keeps: the blocks tile `0..end` and end at the
 //!    end marker; a free block's header and last word (its tag) hold its
 //!    size; a header's `PREV_FREE` flag says whether the block before it is
-//!    free; list heads and the links of listed blocks are NIL or offsets of
+//!    free; list heads and the links of listed blocks are NIL or links to
 //!    listed free blocks. A caller that breaks the `RawAllocator` contract
 //!    (writing outside its blocks, freeing a pointer `allocate` did not
 //!    return) can break the invariant; `free` refuses what it can detect in
@@ -37,8 +37,8 @@
 
 use core::ptr::NonNull;
 
-use super::classes::{FL_COUNT, SL_COUNT, class_of};
-use super::{FLAGS, Link, MIN_BLOCK, NIL, WORD};
+use super::classes::{LISTS, class_of};
+use super::{FLAGS, GRANULE_LOG2, Link, MIN_BLOCK, NIL, WORD};
 
 /// The low bits of a word-aligned offset.
 const WORD_BITS: usize = WORD - 1;
@@ -85,10 +85,11 @@ impl Block {
         At(self.0)
     }
 
-    /// A link to this block: `off < end <= MAX_END < NIL`.
+    /// A link to this block: `off + WORD`, not zero (NIL), and at most
+    /// `end - MIN_BLOCK + WORD < MAX_END <= Link::MAX`.
     #[inline(always)]
     pub(super) fn link(self) -> Link {
-        self.0 as Link
+        (self.0 + WORD) as Link
     }
 }
 
@@ -113,16 +114,16 @@ impl Span {
 
     /// The free list a block of this size belongs to.
     #[inline(always)]
-    pub(super) fn list(self) -> (usize, usize) {
-        let (fl, sl) = class_of(self.size);
-        debug_assert!(fl < FL_COUNT && sl < SL_COUNT);
+    pub(super) fn list(self) -> usize {
+        let list = class_of(self.size);
+        debug_assert!(list < LISTS);
         // SAFETY: `size <= end <= MAX_END`, and every size up to `MAX_END`
-        // has a class below `FL_COUNT` (`FL_COUNT`'s definition; the unit
+        // has a list below `LISTS` (`FL_COUNT`'s definition; the unit
         // test `lists_partition_sizes` checks `MAX_END`'s). Telling the
         // compiler spares the clamp and the bounds checks of the list's
         // head and bitmap.
-        unsafe { core::hint::assert_unchecked(fl < FL_COUNT && sl < SL_COUNT) };
-        (fl, sl)
+        unsafe { core::hint::assert_unchecked(list < LISTS) };
+        list
     }
 
     /// The block, for its links.
@@ -220,6 +221,12 @@ pub(super) struct Region {
     /// type is made then (`at` checks, and every entry point tests `end`
     /// first).
     end: usize,
+    /// `end / GRANULE`, for [`header_before`](Self::header_before)'s one
+    /// compare (0 until `init`).
+    granules: usize,
+    /// The address of the first payload (`base + WORD`), so that a
+    /// payload pointer's header offset is one subtraction.
+    first_payload: usize,
 }
 
 impl Region {
@@ -228,6 +235,8 @@ impl Region {
         Self {
             base: core::ptr::null_mut(),
             end: 0,
+            granules: 0,
+            first_payload: 0,
         }
     }
 
@@ -244,6 +253,8 @@ impl Region {
     pub(super) unsafe fn init(&mut self, base: NonNull<u8>, end: usize) -> Option<Span> {
         self.base = base.as_ptr();
         self.end = end;
+        self.granules = end >> GRANULE_LOG2;
+        self.first_payload = base.as_ptr().addr().wrapping_add(WORD);
         (end >= MIN_BLOCK).then_some(Span { off: 0, size: end })
     }
 
@@ -268,12 +279,18 @@ impl Region {
         (off & WORD_BITS == 0 && off <= self.end && self.end != 0).then_some(At(off))
     }
 
-    /// The word at `off`, if `off` is granule-aligned (so word-aligned too)
-    /// and at most `end` in a built region: [`at`](Self::at) for a header or
-    /// an alignment marker, with one mask instead of two.
+    /// The word before the payload `ptr` (any pointer), if it is
+    /// granule-aligned (so word-aligned too) and below `end`: where `free`
+    /// looks for a header or an alignment marker, found with one
+    /// subtraction and one compare. Rotating the offset right by the
+    /// granule's bits moves any low bits of a misaligned one to the top,
+    /// past `granules`; an aligned one compares as `off / GRANULE < end /
+    /// GRANULE` (`end` is a granule multiple). Before `init`, `granules` is
+    /// 0 and nothing passes.
     #[inline(always)]
-    pub(super) fn granule_at(&self, off: usize) -> Option<At> {
-        (off & FLAGS == 0 && off <= self.end && self.end != 0).then_some(At(off))
+    pub(super) fn header_before(&self, ptr: NonNull<u8>) -> Option<At> {
+        let off = ptr.as_ptr().addr().wrapping_sub(self.first_payload);
+        (off.rotate_right(GRANULE_LOG2) < self.granules).then_some(At(off))
     }
 
     /// The block of `size` bytes whose header is `at`, if it fits in the
@@ -290,6 +307,15 @@ impl Region {
     pub(super) fn block(&self, off: usize) -> Option<Block> {
         (off & FLAGS == 0 && self.end >= MIN_BLOCK && off <= self.end - MIN_BLOCK)
             .then_some(Block(off))
+    }
+
+    /// The block `link` refers to, if it is not NIL and names a header
+    /// with a minimum block's room before `end` ([`block`](Self::block)).
+    #[inline(always)]
+    pub(super) fn link_block(&self, link: Link) -> Option<Block> {
+        (link as usize)
+            .checked_sub(WORD)
+            .and_then(|off| self.block(off))
     }
 
     // --- steps along the block structure (see the module documentation) ---
@@ -317,8 +343,9 @@ impl Region {
     /// As for [`listed`](Self::listed).
     #[inline(always)]
     pub(super) unsafe fn linked(&self, link: Link) -> Block {
-        let off = link as usize;
-        debug_assert!(link != NIL && off & FLAGS == 0 && off + MIN_BLOCK <= self.end);
+        debug_assert!(link != NIL);
+        let off = (link as usize).wrapping_sub(WORD);
+        debug_assert!(off & FLAGS == 0 && off + MIN_BLOCK <= self.end);
         Block(off)
     }
 

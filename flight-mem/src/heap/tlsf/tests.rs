@@ -1,31 +1,30 @@
 //! Unit tests of the size classes, block sizes and geometry.
 
-use super::classes::{
-    FL_COUNT, FL_SHIFT, SL_COUNT, class_of, list_holding, list_min_size, list_of,
-};
+use super::classes::{FL_SHIFT, LISTS, SL_COUNT, class_of, list_holding, list_min_size, list_of};
 use super::*;
 
 #[test]
 fn lists_partition_sizes() {
-    let mut last = (0, 0);
+    let mut last = 0;
     for size in (MIN_BLOCK..1 << 20).step_by(GRANULE) {
         let list = list_of(size);
         assert!(list >= last, "list order at {size}");
-        assert!(list_min_size(list.0, list.1) <= size);
+        assert!(list_min_size(list) <= size);
+        // The next list starts above `size`.
+        assert!(list_min_size(list + 1) > size, "list of {size}");
         let holding = list_holding(size);
-        assert!(
-            list_min_size(holding.0, holding.1) >= size,
-            "good fit at {size}"
-        );
-        assert!(holding == list || (holding > list && list_min_size(list.0, list.1) < size));
+        assert!(list_min_size(holding) >= size, "good fit at {size}");
+        assert!(holding == list || (holding == list + 1 && list_min_size(list) < size));
         last = list;
     }
-    // `Span::list` relies on every block size having a class, unclamped.
-    assert!(class_of(MAX_END).0 < FL_COUNT);
-    assert!(class_of(MAX_END).1 < SL_COUNT);
-    assert_eq!(list_of(1 << FL_SHIFT), (1, 0));
-    assert_eq!(list_of((1 << FL_SHIFT) - GRANULE), (0, SL_COUNT - 1));
-    assert_eq!(list_of((1 << FL_SHIFT) + GRANULE), (1, 1));
+    // `Span::list` relies on every block size having a list, unclamped.
+    assert!(class_of(MAX_END) < LISTS);
+    assert_eq!(list_of(MAX_END), class_of(MAX_END));
+    assert_eq!(list_of(1 << FL_SHIFT), SL_COUNT);
+    assert_eq!(list_of((1 << FL_SHIFT) - GRANULE), SL_COUNT - 1);
+    assert_eq!(list_of((1 << FL_SHIFT) + GRANULE), SL_COUNT + 1);
+    // Class 0: one list per granule.
+    assert_eq!(list_of(MIN_BLOCK), MIN_BLOCK / GRANULE);
     // 32 lists per power of two on 64-bit targets, 16 on smaller ones.
     assert_eq!(SL_COUNT, if WORD == 8 { 32 } else { 16 });
 }
@@ -47,10 +46,9 @@ fn list_holding_takes_the_largest_padded_sizes() {
     // `MAX_END + 1` lies beyond that, near `usize::MAX`.
     let asked = isize::MAX as usize + MIN_BLOCK;
     for size in sizes.into_iter().flatten().filter(|&size| size <= asked) {
-        let (fl, sl) = list_holding(size);
-        assert!(sl < SL_COUNT, "{size}");
-        if fl < FL_COUNT {
-            assert!(list_min_size(fl, sl) >= size, "{size}");
+        let list = list_holding(size);
+        if list < LISTS {
+            assert!(list_min_size(list) >= size, "{size}");
         } else {
             assert!(size > MAX_END, "{size}");
         }
