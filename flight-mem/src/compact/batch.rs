@@ -57,9 +57,9 @@ use super::table::NIL;
 use super::{Compact, Geometry, State, extent};
 
 /// Moves planned at most per batch.
-pub(super) const BATCH: usize = 32;
+pub(super) const BATCH: usize = 64;
 /// Smallest free ranges kept by the second walk.
-const PIECES: usize = 2 * BATCH;
+const PIECES: usize = BATCH;
 /// Largest free ranges kept (for the "fits at all" test).
 const ROOMS: usize = 16;
 /// An `after` that names no slot: the block the destination follows was
@@ -237,10 +237,10 @@ impl Compact {
             if n == BATCH && top[BATCH - 1].len >= b.len {
                 continue;
             }
-            let mut at = n;
-            while at > 0 && top[at - 1].len < b.len {
-                at -= 1;
-            }
+            // After every kept block at least as long (`top` is in
+            // decreasing length): a binary search, as a window holds
+            // hundreds of blocks and `top` up to `BATCH`.
+            let at = top[..n].partition_point(|t| t.len >= b.len);
             if at < BATCH {
                 let last = n.min(BATCH - 1);
                 top.copy_within(at..last, at + 1);

@@ -103,7 +103,7 @@ const fn extent(len: usize) -> usize {
 ///   range that would make the free space nearly one range (blocks moved
 ///   into holes elsewhere, up or down, best fit), then slides the rest
 ///   toward the start; resumable, at most the budget's bytes and moves per
-///   call. Evacuations are planned up to 32 at a time in two walks over the
+///   call. Evacuations are planned up to 64 at a time in two walks over the
 ///   blocks (O(blocks) per batch, see the `batch` module); touching blocks
 ///   slide as one run with one copy, and slides resume where the previous
 ///   one (or call) ended (the `slide` module); the largest free range for

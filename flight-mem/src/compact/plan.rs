@@ -42,7 +42,7 @@
 //! reach a free range of 95 % of the free bytes (sliding compaction moved
 //! 2.4–2.9×); see `BENCHMARKS.md`. Each step is O(blocks): a few walks over
 //! the address-ordered list, no memory beyond the stack. The `batch` module
-//! plans up to 32 of these steps at once, exactly as this module would, and
+//! plans up to 64 of these steps at once, exactly as this module would, and
 //! this module decides only what a batch cannot (repairs, pins, alignment).
 
 use super::table::{NIL, WRITER, pins};
