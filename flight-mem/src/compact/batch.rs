@@ -374,21 +374,23 @@ impl Compact {
                     room_touched[k] |= rooms[k].id == piece.id;
                 }
             }
-            pieces.copy_within(at + 1..np, at);
-            np -= 1;
-            insert_sorted(
-                &mut pieces,
-                &mut np,
-                Piece {
-                    span: Span {
-                        start: to + extent(b.len),
-                        end: piece.span.end,
-                    },
-                    prev: b.index,
-                    id: piece.id,
-                    touched: true,
+            // What is left is no longer than the piece and starts no lower,
+            // so its key is at most the piece's and its place in key order
+            // is at or before `at`: shift only the pieces in between (not
+            // all after `at` out and back in).
+            let rest = Piece {
+                span: Span {
+                    start: to + extent(b.len),
+                    end: piece.span.end,
                 },
-            );
+                prev: b.index,
+                id: piece.id,
+                touched: true,
+            };
+            debug_assert!(rest.key() <= piece.key());
+            let place = pieces[..at].partition_point(|q| q.key() <= rest.key());
+            pieces.copy_within(place..at, place + 1);
+            pieces[place] = rest;
             if piece.span.start < to {
                 if np == PIECES {
                     // Nowhere to keep the gap: a later block might go there.
