@@ -468,8 +468,14 @@ impl Compact {
     }
 
     /// Moves the block of `slot` (state `word`, unpinned when read) from
-    /// `from` down to `to`. Called under the lock, so the block can be
-    /// neither freed nor moved by anyone else meanwhile.
+    /// `from` to `to`. Called under the lock, so the block can be neither
+    /// freed nor moved by anyone else meanwhile.
+    ///
+    /// Locked instructions: a block that is frozen from the start (an
+    /// overlapping slide, or a copy of at most [`FREEZE_MAX`] bytes) costs
+    /// the mark's compare-and-swap and the fence of `scoped_after_mark`; a
+    /// longer non-overlapping move also the compare-and-swap of `commit`.
+    /// The flags are cleared with a plain release store (see `publish`).
     pub(super) fn relocate(
         &self,
         g: Geometry,
@@ -481,10 +487,13 @@ impl Compact {
     ) -> Result<(), Refused> {
         // A destination overlapping the block means the copy overwrites
         // bytes a reader would read: no pin may start until it is done.
-        // Only slides overlap, and they go down.
+        // Only slides overlap, and they go down. A short copy is frozen
+        // too: a reader waits for it rather than the move waiting for
+        // readers (see `FREEZE_MAX`).
         let overlapping = to < from + len && from < to + len;
         debug_assert!(!overlapping || to < from);
-        let flags = if overlapping { MOVING | FROZEN } else { MOVING };
+        let frozen = overlapping || len <= FREEZE_MAX;
+        let flags = if frozen { MOVING | FROZEN } else { MOVING };
         loop {
             if pins(word) != 0 || word & WRITER != 0 {
                 return Err(Refused::Pinned);
@@ -510,13 +519,20 @@ impl Compact {
         // SAFETY: `from..from + len` is the block and `to..to + len` lies in
         // a free range (an evacuation's) or in the free range between the
         // previous block's end and `from + len` (a slide's), both inside the
-        // data area. The source is only read by us and by readers pinned
-        // during a non-overlapping copy; the destination, apart from the
+        // data area. The source is only read by us and, unless `frozen`, by
+        // readers pinned during the copy; the destination, apart from the
         // block's own bytes when overlapping, belongs to no block, and with
         // `FROZEN` set no reader or writer can reach the block's bytes (no
         // pin existed when we set it, and none can start until we clear it).
         unsafe { copy(g.base.add(from), g.base.add(to), len, overlapping) };
-        Self::commit(slot, word | flags, to)
+        if frozen {
+            // No pin lived when the mark went up and none can start while
+            // `FROZEN` is set: the move cannot be abandoned.
+            Self::publish(slot, word, to);
+            Ok(())
+        } else {
+            Self::commit(slot, word | MOVING, to)
+        }
     }
 
     /// Ends the move of `slot` (state `moving`, which has `MOVING` set by
@@ -527,7 +543,8 @@ impl Compact {
             if pins(moving) != 0 {
                 debug_assert!(moving & FROZEN == 0, "a pin started on a frozen block");
                 // Release: our writes to the destination happen before
-                // whoever is later given that free range.
+                // whoever is later given that free range. A read-modify-
+                // write: the pins that made us give up may drop meanwhile.
                 slot.state.fetch_and(!MOVING, Ordering::Release);
                 return Err(Refused::Abandoned);
             }
@@ -543,18 +560,66 @@ impl Compact {
                 Err(now) => moving = now,
             }
         }
-        // No pin lives and none can start while `FROZEN` is set, no writer
-        // (it needs `MOVING` clear) and no `PinnedAll` (it would have made
-        // `relocate` give up): nobody reads the offset until the flags clear.
-        slot.offset.store(to as u32, Ordering::Relaxed);
-        // Release: the copied bytes and the new offset happen before any pin
-        // that sees the flags cleared. Nobody else changes the word while
-        // `FROZEN` is set (see the `table` module), so this clears exactly
-        // our flags.
-        slot.state.fetch_and(!(MOVING | FROZEN), Ordering::Release);
+        Self::publish(slot, moving & !MOVING, to);
         Ok(())
     }
+
+    /// Publishes the move of `slot`, whose bytes are copied to `to` and
+    /// whose state word is `unmarked | MOVING | FROZEN`, set or confirmed
+    /// by our own compare-and-swap: stores the new offset, then `unmarked`.
+    ///
+    /// A plain store of the whole word, not a read-modify-write, because
+    /// nobody else changes the word while `FROZEN` is set:
+    ///
+    /// * `Compact::get` compare-and-swaps only a word without `FROZEN`, so
+    ///   no pin starts; and no pin lives (the count was zero in the word
+    ///   our compare-and-swap set), so no `Pinned` drop decrements it;
+    /// * `Compact::get_mut` compare-and-swaps only a word without `MOVING`
+    ///   or `FROZEN`, and no `PinnedMut` lives (`WRITER` was clear), so no
+    ///   writer's drop clears `WRITER`;
+    /// * `Compact::free` and `allocate` write it only under the lock, which
+    ///   the mover holds;
+    /// * `PinnedAll::get` and scopes never write it (a scope's count is
+    ///   another word).
+    ///
+    /// So the word is still `unmarked | MOVING | FROZEN` and storing
+    /// `unmarked` clears exactly our flags. `tests/loom_compact.rs` checks
+    /// it with readers, writers and scopes racing frozen moves.
+    pub(super) fn publish(slot: &Slot, unmarked: u64, to: usize) {
+        debug_assert_eq!(
+            slot.state.load(Ordering::Relaxed),
+            unmarked | MOVING | FROZEN
+        );
+        // `FROZEN` keeps every pin out: nobody reads the offset until the
+        // flags clear.
+        slot.offset.store(to as u32, Ordering::Relaxed);
+        // Release: the copied bytes and the new offset happen before any pin
+        // (acquire) that sees the flags cleared. A later release by anyone
+        // else is a read-modify-write reading this value or a later one, so
+        // no earlier release is lost to a reader: ours happens after all of
+        // them (our compare-and-swap acquired them).
+        slot.state.store(unmarked, Ordering::Release);
+    }
 }
+
+/// The longest block a non-overlapping move freezes from the start (sets
+/// `FROZEN` in its first compare-and-swap).
+///
+/// A frozen move cannot be abandoned, so it needs no second
+/// compare-and-swap after the copy (each locked instruction costs
+/// 8–25 ns on the hosts measured in `BENCHMARKS.md`); the price is that a
+/// `get` of the block in the meantime waits for the copy instead of
+/// winning over the move. 4 KiB bounds that wait at one page's copy, about
+/// 0.1–0.5 µs (a cache-cold `memcpy` at 8–40 GB/s) — the cost of a handful
+/// of cache misses, far below the waits `get` already accepts for slides
+/// over themselves (a copy of up to the budget's `max_bytes`). Above it the
+/// saved compare-and-swap is under ~5 % of the copy, so longer blocks keep
+/// the protocol that lets readers win. Loom's models use blocks of 16–64
+/// bytes, so under loom the bound is 32 bytes and both protocols run.
+#[cfg(not(loom))]
+pub(super) const FREEZE_MAX: usize = 4096;
+#[cfg(loom)]
+pub(super) const FREEZE_MAX: usize = 32;
 
 /// Copies `len` bytes from `src` to `dst`.
 ///
