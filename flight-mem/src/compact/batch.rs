@@ -146,6 +146,33 @@ impl Batch {
         self.pending = false;
     }
 
+    /// Whether the move popped last came from this batch and is not made
+    /// yet.
+    pub(super) fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// The move after the one popped last, without taking it: for a
+    /// group of evacuations (the `group` module), made with the one popped
+    /// last, so the layout is the one it was planned for.
+    pub(super) fn peek(&self) -> Option<Evacuation> {
+        let m = self.moves[..self.len].get(self.next)?;
+        Some(Evacuation {
+            index: m.index,
+            from: m.from as usize,
+            to: m.to as usize,
+            len: m.len as usize,
+            after: m.after,
+        })
+    }
+
+    /// Takes the move [`peek`](Self::peek) showed into the group being
+    /// made.
+    pub(super) fn take(&mut self) {
+        debug_assert!(self.next < self.len);
+        self.next += 1;
+    }
+
     /// The move popped last is being made: it is no longer pending.
     pub(super) fn made(&mut self) {
         self.pending = false;
@@ -168,16 +195,10 @@ impl Batch {
             self.clear();
             return None;
         }
+        let e = self.peek();
         self.next += 1;
         self.pending = true;
-        let m = self.moves[self.next - 1];
-        Some(Evacuation {
-            index: m.index,
-            from: m.from as usize,
-            to: m.to as usize,
-            len: m.len as usize,
-            after: m.after,
-        })
+        e
     }
 
     fn push(&mut self, e: Evacuation) {

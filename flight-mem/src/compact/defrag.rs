@@ -41,7 +41,7 @@ use core::fmt;
 
 use super::batch::FIND;
 use super::plan::{Evacuation, Plan, Span};
-use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
+use super::table::{FROZEN, MOVING, Slot, WRITER, generation, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
@@ -348,6 +348,16 @@ impl Compact {
                 call.report.done = false;
                 return false;
             }
+            // A short move from the batch is made with the short moves
+            // planned after it, as one group (the `group` module).
+            if state.batch.pending() && evacuation.len <= FREEZE_MAX {
+                state.batch.made();
+                if self.evacuate_group(state, call, evacuation) {
+                    return true;
+                }
+                state.batch.clear();
+                continue;
+            }
             state.batch.made();
             match self.evacuate(state, g, &mut call.report, evacuation) {
                 Some(step) => {
@@ -413,58 +423,83 @@ impl Compact {
     ) -> Option<DefragStep> {
         let slot = self.slot_locked(g, e.index);
         let word = slot.state.load(Ordering::Relaxed);
-        let handle = Handle {
-            index: e.index,
-            generation: super::table::generation(word),
-        };
         state.evacuations += 1;
-        let ext = extent(e.len);
-        let (before, after) = self.gaps_around(g, e.index, e.from, ext);
-
-        let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
-        match moved {
-            Ok(()) => {
-                report.bytes_moved += e.len;
-                report.blocks_moved += 1;
-                state.blocks_moved += 1;
-                state.bytes_moved += e.len as u64;
-                state.epoch += 1;
-                // A repair's room expects its own moves.
-                let vacated = Span {
-                    start: e.from - before,
-                    end: e.from + ext + after,
-                };
-                state.repair.made(state.epoch, vacated);
-                // The block's place in address order changes unless it
-                // stays between the same neighbours.
-                let prev = self.links(g, e.index).prev();
-                if e.after != e.index && e.after != prev {
-                    self.unlink(state, g, e.index);
-                    self.link_after(state, g, e.index, e.after);
-                }
-                state.largest.vacate(before, ext, after);
-                let (before, after) = self.gaps_around(g, e.index, e.to, ext);
-                state.largest.occupy(before, ext, after);
-            }
+        let (before, after) = self.gaps_around(g, e.index, e.from, extent(e.len));
+        match self.relocate(g, slot, word, e.from, e.to, e.len) {
+            Ok(()) => Some(self.evacuated(state, g, report, e, word, (before, after))),
             Err(Refused::Pinned) => {
                 report.skipped_pinned += 1;
-                return None;
+                None
             }
             Err(Refused::Abandoned) => {
                 report.abandoned += 1;
                 report.bytes_abandoned += e.len;
                 state.moves_abandoned += 1;
+                Some(DefragStep {
+                    handle: Handle {
+                        index: e.index,
+                        generation: generation(word),
+                    },
+                    from: e.from,
+                    to: e.to,
+                    len: e.len,
+                    moved: false,
+                    bytes_moved: report.bytes_moved,
+                    blocks_moved: report.blocks_moved,
+                })
             }
         }
-        Some(DefragStep {
-            handle,
+    }
+
+    /// The bookkeeping of evacuation `e` of the block whose state word was
+    /// `word` (its generation), made and published: counts, the repair's
+    /// room, the address-order links and the largest free ranges (`gaps`:
+    /// the free bytes before and after the block at its old place, taken
+    /// before the move).
+    pub(super) fn evacuated(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        report: &mut DefragReport,
+        e: Evacuation,
+        word: u64,
+        gaps: (usize, usize),
+    ) -> DefragStep {
+        let (before, after) = gaps;
+        let ext = extent(e.len);
+        report.bytes_moved += e.len;
+        report.blocks_moved += 1;
+        state.blocks_moved += 1;
+        state.bytes_moved += e.len as u64;
+        state.epoch += 1;
+        // A repair's room expects its own moves.
+        let vacated = Span {
+            start: e.from - before,
+            end: e.from + ext + after,
+        };
+        state.repair.made(state.epoch, vacated);
+        // The block's place in address order changes unless it stays
+        // between the same neighbours.
+        let prev = self.links(g, e.index).prev();
+        if e.after != e.index && e.after != prev {
+            self.unlink(state, g, e.index);
+            self.link_after(state, g, e.index, e.after);
+        }
+        state.largest.vacate(before, ext, after);
+        let (before, after) = self.gaps_around(g, e.index, e.to, ext);
+        state.largest.occupy(before, ext, after);
+        DefragStep {
+            handle: Handle {
+                index: e.index,
+                generation: generation(word),
+            },
             from: e.from,
             to: e.to,
             len: e.len,
-            moved: moved.is_ok(),
+            moved: true,
             bytes_moved: report.bytes_moved,
             blocks_moved: report.blocks_moved,
-        })
+        }
     }
 
     /// Moves the block of `slot` (state `word`, unpinned when read) from

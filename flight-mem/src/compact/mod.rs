@@ -6,6 +6,7 @@ mod check;
 mod defrag;
 mod entry;
 mod gaps;
+mod group;
 mod pin;
 mod plan;
 mod scope;
