@@ -29,8 +29,24 @@
 //! A call stops before the move that would exceed the budget. Allocating
 //! or freeing a block starts the first phase again.
 //!
+//! Short evacuations (at most [`FREEZE_MAX`] bytes each) that a batch
+//! planned one after another are made in one step as a *group* (the
+//! `group` module): one lock hold and one fence for up to 16 moves.
+//!
+//! # Locked instructions per move
+//!
+//! Each costs 8–25 ns on the hosts measured (`BENCHMARKS.md`), as much as
+//! copying a few hundred bytes. A long evacuation (over [`FREEZE_MAX`])
+//! pays the lock, the mark's compare-and-swap, the fence of the `scope`
+//! protocol and the compare-and-swap of `commit` that lets readers win; a
+//! short one is frozen from its mark (`relocate`), so no second
+//! compare-and-swap, and in a group it shares the lock and the fence with
+//! the others: one compare-and-swap plus a share of two. Every move ends
+//! with a plain release store of its state word (`Compact::publish`),
+//! not a read-modify-write: nobody else writes a frozen word.
+//!
 //! The bookkeeping per move is O(1) apart from the planning: a batch of up
-//! to 32 evacuations costs two walks of the block list (the `batch`
+//! to 64 evacuations costs two walks of the block list (the `batch`
 //! module); a repair step (the `plan` module) walks for its one move but
 //! keeps the room it evacuates, and skips the window's check and the batch
 //! while they would find nothing (`plan::Repair`); a slide walk visits
