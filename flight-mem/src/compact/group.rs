@@ -38,7 +38,10 @@
 //! marks orders each of them against every scope's fence `X`, as one fence
 //! after one mark does: if a scope lives, every mark is undone and nothing
 //! moves. A `get` of a block of the group waits at most for the copies of
-//! the group up to and including its own: [`GROUP_BYTES`].
+//! the group up to and including its own: [`GROUP_BYTES`]. A group's bytes
+//! also stay within the call's budget, so the lock (a critical section
+//! with the `irq-safe` feature) is held for at most `max_bytes` of copies,
+//! as for one move.
 
 use super::batch::FIND;
 use super::defrag::{Call, FREEZE_MAX, RUN, copy};
