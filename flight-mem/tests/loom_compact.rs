@@ -246,9 +246,12 @@ fn free_races_a_reader() {
 fn scope_races_a_move() {
     static MOVED: AtomicUsize = AtomicUsize::new(0);
     static SKIPPED: AtomicUsize = AtomicUsize::new(0);
-    for hole in [48, 16] {
+    // Into a separate range (48 bytes: readers may pin during the copy;
+    // 32 bytes: at most loom's `FREEZE_MAX`, frozen from the start), and
+    // over itself.
+    for (hole, len) in [(48, 48), (32, 32), (16, 48)] {
         loom::model(move || {
-            let (compact, handle) = fixture(hole, 48);
+            let (compact, handle) = fixture(hole, len);
             let reader = {
                 let compact = compact.clone();
                 thread::spawn(move || read_scoped(&compact, handle))
@@ -355,9 +358,11 @@ fn reader_races_an_evacuation() {
     static ABANDONED: AtomicUsize = AtomicUsize::new(0);
     static EVACUATED: AtomicUsize = AtomicUsize::new(0);
     loom::model(|| {
-        // [free 16][a 48][b 16][free to the end]: evacuating b into the
-        // first 16 bytes moves 16 bytes; sliding would move 64.
-        let (compact, blocks) = fixture_with(256, 16, &[(48, 3), (16, 1)]);
+        // [free 48][a 48][b 48][free to the end]: evacuating b into the
+        // first 48 bytes moves 48 bytes; sliding would move 96. b is longer
+        // than loom's `FREEZE_MAX` (32 bytes), so readers may pin it during
+        // the copy and the move is then abandoned.
+        let (compact, blocks) = fixture_with(256, 48, &[(48, 3), (48, 1)]);
         let (a, b) = (blocks[0], blocks[1]);
         let l = |n| Layout::from_size_align(n, 8).unwrap();
         let before = offset(&compact, b);
@@ -367,7 +372,7 @@ fn reader_races_an_evacuation() {
         };
         let report = compact.defragment(DefragBudget::UNLIMITED);
         // Reuse what the move freed: zero-filled.
-        let reuse = compact.allocate(l(16)).unwrap();
+        let reuse = compact.allocate(l(48)).unwrap();
         assert_eq!(reader.join().unwrap(), Some(1), "a live block was refused");
         compact.free(reuse).unwrap();
         // Evacuated into the first hole; or, once the reader's pin made
@@ -375,10 +380,10 @@ fn reader_races_an_evacuation() {
         // if pinned throughout).
         let after = offset(&compact, b);
         assert!(
-            [before - 64, before - 16, before].contains(&after),
+            [before - 96, before - 48, before].contains(&after),
             "{report}"
         );
-        if after == before - 64 {
+        if after == before - 96 {
             EVACUATED.fetch_add(1, Ordering::Relaxed);
         }
         assert_eq!(read(&compact, b), Some(1));
@@ -436,4 +441,143 @@ fn reader_races_a_run_of_slides() {
         compact.check().unwrap();
     });
     assert!(BOTH_MOVED.load(Ordering::Relaxed) > 0 && SKIPPED.load(Ordering::Relaxed) > 0);
+}
+
+/// A short move into a separate range (at most loom's `FREEZE_MAX` of 32
+/// bytes) is frozen from its first compare-and-swap: a reader that comes
+/// during the copy waits for it and reads the block at its new place (no
+/// abandoned move, no second compare-and-swap), and the flags are cleared
+/// by a plain store that must not lose a pin — whole either way.
+#[test]
+fn reader_races_a_short_move() {
+    static MOVED: AtomicUsize = AtomicUsize::new(0);
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    loom::model(|| {
+        let (compact, handle) = fixture(32, 32);
+        let before = offset(&compact, handle);
+        let reader = {
+            let compact = compact.clone();
+            thread::spawn(move || read_twice(&compact, handle))
+        };
+        let report = compact.defragment(DefragBudget::UNLIMITED);
+        // Reuse the old place if the move freed it: zero-filled, which a
+        // reader still reading there would see.
+        let reuse = compact
+            .allocate(Layout::from_size_align(32, 8).unwrap())
+            .unwrap();
+        assert_eq!(reader.join().unwrap(), Some(1), "a live block was refused");
+        compact.free(reuse).unwrap();
+        assert_eq!(report.abandoned, 0, "a frozen move is never abandoned");
+        assert_eq!(report.blocks_moved + report.skipped_pinned, 1);
+        let after = offset(&compact, handle);
+        if report.blocks_moved == 1 {
+            assert_eq!(after, before - 32);
+        } else {
+            assert_eq!(after, before);
+        }
+        MOVED.fetch_add(report.blocks_moved, Ordering::Relaxed);
+        SKIPPED.fetch_add(report.skipped_pinned, Ordering::Relaxed);
+        // The pin count the store left is right: the reader's pin is gone,
+        // so the block can be lent mutably and freed.
+        assert!(compact.get_mut(handle).is_some());
+        assert_eq!(read(&compact, handle), Some(1));
+        compact.check().unwrap();
+    });
+    assert!(MOVED.load(Ordering::Relaxed) > 0 && SKIPPED.load(Ordering::Relaxed) > 0);
+}
+
+/// `[free 64][a 96][b 32][c 32][free 32]`: the planner evacuates b and c
+/// into the first hole, one batch, both short (loom's `FREEZE_MAX` is 32):
+/// one group (the `group` module) that marks both, fences once and copies
+/// one after the other. Two 16-byte chunks each, so a reader's check
+/// yields in the middle of a block.
+fn group_fixture() -> (Arc<Compact>, Handle, Handle) {
+    let (compact, blocks) = fixture_with(256, 64, &[(96, 3), (32, 1), (32, 2)]);
+    (compact, blocks[1], blocks[2])
+}
+
+/// Allocates the largest free range (zero-filled) until nothing is free or
+/// no handle is left: the fixtures have 4 handles, so whole ranges rather
+/// than small blocks, and every free byte is reused.
+fn fill(compact: &Compact) -> Vec<Handle> {
+    std::iter::from_fn(|| {
+        let largest = compact.stats().largest_free;
+        (largest > 0)
+            .then(|| {
+                compact
+                    .allocate(Layout::from_size_align(largest, 8).unwrap())
+                    .ok()
+            })
+            .flatten()
+    })
+    .collect()
+}
+
+/// A reader pins the second block of a group of evacuations: its pin makes
+/// the group end before that block (skipped as pinned, moved later or
+/// not), or it waits while the group's copies run and reads the block at
+/// its new place — whole either way, never an abandoned move.
+#[test]
+fn reader_races_a_group_of_evacuations() {
+    static GROUPED: AtomicUsize = AtomicUsize::new(0);
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    loom::model(|| {
+        let (compact, b, c) = group_fixture();
+        let reader = {
+            let compact = compact.clone();
+            thread::spawn(move || read_twice(&compact, c))
+        };
+        let mut steps = Vec::new();
+        let report =
+            compact.defragment_with(DefragBudget::UNLIMITED, |s| steps.push((s.handle, s.to)));
+        // Reuse what the moves freed (b's old place): zero-filled. A pin
+        // keeps c where it is, so its old place needs no check here.
+        let reuse = compact
+            .allocate(Layout::from_size_align(32, 8).unwrap())
+            .unwrap();
+        assert_eq!(reader.join().unwrap(), Some(2), "a live block was refused");
+        compact.free(reuse).unwrap();
+        assert_eq!(report.abandoned, 0, "a group is frozen");
+        if steps.starts_with(&[(b, 0), (c, 32)]) {
+            GROUPED.fetch_add(1, Ordering::Relaxed);
+        }
+        SKIPPED.fetch_add(report.skipped_pinned, Ordering::Relaxed);
+        assert_eq!(read(&compact, b), Some(1));
+        assert_eq!(read(&compact, c), Some(2));
+        assert!(compact.get_mut(c).is_some(), "a pin count left behind");
+        compact.check().unwrap();
+    });
+    assert!(GROUPED.load(Ordering::Relaxed) > 0 && SKIPPED.load(Ordering::Relaxed) > 0);
+}
+
+/// A `PinnedAll` scope races a group of evacuations: the group's one fence
+/// after its marks sees the scope and undoes every mark (nothing moves),
+/// or the scope's read waits for the copies and reads the block at its
+/// new place — and never the old place after it is reused.
+#[test]
+fn scope_races_a_group_of_evacuations() {
+    static MOVED: AtomicUsize = AtomicUsize::new(0);
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    loom::model(|| {
+        let (compact, b, c) = group_fixture();
+        let reader = {
+            let compact = compact.clone();
+            thread::spawn(move || read_scoped(&compact, c))
+        };
+        let report = compact.defragment(DefragBudget::UNLIMITED);
+        // Reuse every free byte (zero-filled), wherever the moves left
+        // them: a scope still reading an old place would see zeros.
+        let reuse = fill(&compact);
+        assert_eq!(reader.join().unwrap(), Some(2), "a live block was refused");
+        assert_eq!(report.abandoned, 0, "scopes never let a copy start");
+        MOVED.fetch_add(report.blocks_moved, Ordering::Relaxed);
+        SKIPPED.fetch_add(report.skipped_pinned, Ordering::Relaxed);
+        for h in reuse {
+            compact.free(h).unwrap();
+        }
+        assert_eq!(read_scoped(&compact, b), Some(1));
+        assert_eq!(read_scoped(&compact, c), Some(2));
+        compact.check().unwrap();
+    });
+    assert!(MOVED.load(Ordering::Relaxed) > 0 && SKIPPED.load(Ordering::Relaxed) > 0);
 }

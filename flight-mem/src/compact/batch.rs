@@ -57,9 +57,9 @@ use super::table::NIL;
 use super::{Compact, Geometry, State, extent};
 
 /// Moves planned at most per batch.
-pub(super) const BATCH: usize = 32;
+pub(super) const BATCH: usize = 64;
 /// Smallest free ranges kept by the second walk.
-const PIECES: usize = 2 * BATCH;
+const PIECES: usize = BATCH;
 /// Largest free ranges kept (for the "fits at all" test).
 const ROOMS: usize = 16;
 /// An `after` that names no slot: the block the destination follows was
@@ -146,6 +146,33 @@ impl Batch {
         self.pending = false;
     }
 
+    /// Whether the move popped last came from this batch and is not made
+    /// yet.
+    pub(super) fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// The move after the one popped last, without taking it: for a
+    /// group of evacuations (the `group` module), made with the one popped
+    /// last, so the layout is the one it was planned for.
+    pub(super) fn peek(&self) -> Option<Evacuation> {
+        let m = self.moves[..self.len].get(self.next)?;
+        Some(Evacuation {
+            index: m.index,
+            from: m.from as usize,
+            to: m.to as usize,
+            len: m.len as usize,
+            after: m.after,
+        })
+    }
+
+    /// Takes the move [`peek`](Self::peek) showed into the group being
+    /// made.
+    pub(super) fn take(&mut self) {
+        debug_assert!(self.next < self.len);
+        self.next += 1;
+    }
+
     /// The move popped last is being made: it is no longer pending.
     pub(super) fn made(&mut self) {
         self.pending = false;
@@ -168,16 +195,10 @@ impl Batch {
             self.clear();
             return None;
         }
+        let e = self.peek();
         self.next += 1;
         self.pending = true;
-        let m = self.moves[self.next - 1];
-        Some(Evacuation {
-            index: m.index,
-            from: m.from as usize,
-            to: m.to as usize,
-            len: m.len as usize,
-            after: m.after,
-        })
+        e
     }
 
     fn push(&mut self, e: Evacuation) {
@@ -237,10 +258,10 @@ impl Compact {
             if n == BATCH && top[BATCH - 1].len >= b.len {
                 continue;
             }
-            let mut at = n;
-            while at > 0 && top[at - 1].len < b.len {
-                at -= 1;
-            }
+            // After every kept block at least as long (`top` is in
+            // decreasing length): a binary search, as a window holds
+            // hundreds of blocks and `top` up to `BATCH`.
+            let at = top[..n].partition_point(|t| t.len >= b.len);
             if at < BATCH {
                 let last = n.min(BATCH - 1);
                 top.copy_within(at..last, at + 1);
@@ -374,21 +395,23 @@ impl Compact {
                     room_touched[k] |= rooms[k].id == piece.id;
                 }
             }
-            pieces.copy_within(at + 1..np, at);
-            np -= 1;
-            insert_sorted(
-                &mut pieces,
-                &mut np,
-                Piece {
-                    span: Span {
-                        start: to + extent(b.len),
-                        end: piece.span.end,
-                    },
-                    prev: b.index,
-                    id: piece.id,
-                    touched: true,
+            // What is left is no longer than the piece and starts no lower,
+            // so its key is at most the piece's and its place in key order
+            // is at or before `at`: shift only the pieces in between (not
+            // all after `at` out and back in).
+            let rest = Piece {
+                span: Span {
+                    start: to + extent(b.len),
+                    end: piece.span.end,
                 },
-            );
+                prev: b.index,
+                id: piece.id,
+                touched: true,
+            };
+            debug_assert!(rest.key() <= piece.key());
+            let place = pieces[..at].partition_point(|q| q.key() <= rest.key());
+            pieces.copy_within(place..at, place + 1);
+            pieces[place] = rest;
             if piece.span.start < to {
                 if np == PIECES {
                     // Nowhere to keep the gap: a later block might go there.

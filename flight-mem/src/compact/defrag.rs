@@ -29,8 +29,24 @@
 //! A call stops before the move that would exceed the budget. Allocating
 //! or freeing a block starts the first phase again.
 //!
+//! Short evacuations (at most [`FREEZE_MAX`] bytes each) that a batch
+//! planned one after another are made in one step as a *group* (the
+//! `group` module): one lock hold and one fence for up to 16 moves.
+//!
+//! # Locked instructions per move
+//!
+//! Each costs 8–25 ns on the hosts measured (`BENCHMARKS.md`), as much as
+//! copying a few hundred bytes. A long evacuation (over [`FREEZE_MAX`])
+//! pays the lock, the mark's compare-and-swap, the fence of the `scope`
+//! protocol and the compare-and-swap of `commit` that lets readers win; a
+//! short one is frozen from its mark (`relocate`), so no second
+//! compare-and-swap, and in a group it shares the lock and the fence with
+//! the others: one compare-and-swap plus a share of two. Every move ends
+//! with a plain release store of its state word (`Compact::publish`),
+//! not a read-modify-write: nobody else writes a frozen word.
+//!
 //! The bookkeeping per move is O(1) apart from the planning: a batch of up
-//! to 32 evacuations costs two walks of the block list (the `batch`
+//! to 64 evacuations costs two walks of the block list (the `batch`
 //! module); a repair step (the `plan` module) walks for its one move but
 //! keeps the room it evacuates, and skips the window's check and the batch
 //! while they would find nothing (`plan::Repair`); a slide walk visits
@@ -41,7 +57,7 @@ use core::fmt;
 
 use super::batch::FIND;
 use super::plan::{Evacuation, Plan, Span};
-use super::table::{FROZEN, MOVING, Slot, WRITER, pins};
+use super::table::{FROZEN, MOVING, Slot, WRITER, generation, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
@@ -348,6 +364,16 @@ impl Compact {
                 call.report.done = false;
                 return false;
             }
+            // A short move from the batch is made with the short moves
+            // planned after it, as one group (the `group` module).
+            if state.batch.pending() && evacuation.len <= FREEZE_MAX {
+                state.batch.made();
+                if self.evacuate_group(state, call, evacuation) {
+                    return true;
+                }
+                state.batch.clear();
+                continue;
+            }
             state.batch.made();
             match self.evacuate(state, g, &mut call.report, evacuation) {
                 Some(step) => {
@@ -413,63 +439,94 @@ impl Compact {
     ) -> Option<DefragStep> {
         let slot = self.slot_locked(g, e.index);
         let word = slot.state.load(Ordering::Relaxed);
-        let handle = Handle {
-            index: e.index,
-            generation: super::table::generation(word),
-        };
         state.evacuations += 1;
-        let ext = extent(e.len);
-        let (before, after) = self.gaps_around(g, e.index, e.from, ext);
-
-        let moved = self.relocate(g, slot, word, e.from, e.to, e.len);
-        match moved {
-            Ok(()) => {
-                report.bytes_moved += e.len;
-                report.blocks_moved += 1;
-                state.blocks_moved += 1;
-                state.bytes_moved += e.len as u64;
-                state.epoch += 1;
-                // A repair's room expects its own moves.
-                let vacated = Span {
-                    start: e.from - before,
-                    end: e.from + ext + after,
-                };
-                state.repair.made(state.epoch, vacated);
-                // The block's place in address order changes unless it
-                // stays between the same neighbours.
-                let prev = self.links(g, e.index).prev();
-                if e.after != e.index && e.after != prev {
-                    self.unlink(state, g, e.index);
-                    self.link_after(state, g, e.index, e.after);
-                }
-                state.largest.vacate(before, ext, after);
-                let (before, after) = self.gaps_around(g, e.index, e.to, ext);
-                state.largest.occupy(before, ext, after);
-            }
+        let (before, after) = self.gaps_around(g, e.index, e.from, extent(e.len));
+        match self.relocate(g, slot, word, e.from, e.to, e.len) {
+            Ok(()) => Some(self.evacuated(state, g, report, e, word, (before, after))),
             Err(Refused::Pinned) => {
                 report.skipped_pinned += 1;
-                return None;
+                None
             }
             Err(Refused::Abandoned) => {
                 report.abandoned += 1;
                 report.bytes_abandoned += e.len;
                 state.moves_abandoned += 1;
+                Some(DefragStep {
+                    handle: Handle {
+                        index: e.index,
+                        generation: generation(word),
+                    },
+                    from: e.from,
+                    to: e.to,
+                    len: e.len,
+                    moved: false,
+                    bytes_moved: report.bytes_moved,
+                    blocks_moved: report.blocks_moved,
+                })
             }
         }
-        Some(DefragStep {
-            handle,
+    }
+
+    /// The bookkeeping of evacuation `e` of the block whose state word was
+    /// `word` (its generation), made and published: counts, the repair's
+    /// room, the address-order links and the largest free ranges (`gaps`:
+    /// the free bytes before and after the block at its old place, taken
+    /// before the move).
+    pub(super) fn evacuated(
+        &self,
+        state: &mut State,
+        g: Geometry,
+        report: &mut DefragReport,
+        e: Evacuation,
+        word: u64,
+        gaps: (usize, usize),
+    ) -> DefragStep {
+        let (before, after) = gaps;
+        let ext = extent(e.len);
+        report.bytes_moved += e.len;
+        report.blocks_moved += 1;
+        state.blocks_moved += 1;
+        state.bytes_moved += e.len as u64;
+        state.epoch += 1;
+        // A repair's room expects its own moves.
+        let vacated = Span {
+            start: e.from - before,
+            end: e.from + ext + after,
+        };
+        state.repair.made(state.epoch, vacated);
+        // The block's place in address order changes unless it stays
+        // between the same neighbours.
+        let prev = self.links(g, e.index).prev();
+        if e.after != e.index && e.after != prev {
+            self.unlink(state, g, e.index);
+            self.link_after(state, g, e.index, e.after);
+        }
+        state.largest.vacate(before, ext, after);
+        let (before, after) = self.gaps_around(g, e.index, e.to, ext);
+        state.largest.occupy(before, ext, after);
+        DefragStep {
+            handle: Handle {
+                index: e.index,
+                generation: generation(word),
+            },
             from: e.from,
             to: e.to,
             len: e.len,
-            moved: moved.is_ok(),
+            moved: true,
             bytes_moved: report.bytes_moved,
             blocks_moved: report.blocks_moved,
-        })
+        }
     }
 
     /// Moves the block of `slot` (state `word`, unpinned when read) from
-    /// `from` down to `to`. Called under the lock, so the block can be
-    /// neither freed nor moved by anyone else meanwhile.
+    /// `from` to `to`. Called under the lock, so the block can be neither
+    /// freed nor moved by anyone else meanwhile.
+    ///
+    /// Locked instructions: a block that is frozen from the start (an
+    /// overlapping slide, or a copy of at most [`FREEZE_MAX`] bytes) costs
+    /// the mark's compare-and-swap and the fence of `scoped_after_mark`; a
+    /// longer non-overlapping move also the compare-and-swap of `commit`.
+    /// The flags are cleared with a plain release store (see `publish`).
     pub(super) fn relocate(
         &self,
         g: Geometry,
@@ -481,10 +538,13 @@ impl Compact {
     ) -> Result<(), Refused> {
         // A destination overlapping the block means the copy overwrites
         // bytes a reader would read: no pin may start until it is done.
-        // Only slides overlap, and they go down.
+        // Only slides overlap, and they go down. A short copy is frozen
+        // too: a reader waits for it rather than the move waiting for
+        // readers (see `FREEZE_MAX`).
         let overlapping = to < from + len && from < to + len;
         debug_assert!(!overlapping || to < from);
-        let flags = if overlapping { MOVING | FROZEN } else { MOVING };
+        let frozen = overlapping || len <= FREEZE_MAX;
+        let flags = if frozen { MOVING | FROZEN } else { MOVING };
         loop {
             if pins(word) != 0 || word & WRITER != 0 {
                 return Err(Refused::Pinned);
@@ -510,13 +570,20 @@ impl Compact {
         // SAFETY: `from..from + len` is the block and `to..to + len` lies in
         // a free range (an evacuation's) or in the free range between the
         // previous block's end and `from + len` (a slide's), both inside the
-        // data area. The source is only read by us and by readers pinned
-        // during a non-overlapping copy; the destination, apart from the
+        // data area. The source is only read by us and, unless `frozen`, by
+        // readers pinned during the copy; the destination, apart from the
         // block's own bytes when overlapping, belongs to no block, and with
         // `FROZEN` set no reader or writer can reach the block's bytes (no
         // pin existed when we set it, and none can start until we clear it).
         unsafe { copy(g.base.add(from), g.base.add(to), len, overlapping) };
-        Self::commit(slot, word | flags, to)
+        if frozen {
+            // No pin lived when the mark went up and none can start while
+            // `FROZEN` is set: the move cannot be abandoned.
+            Self::publish(slot, word, to);
+            Ok(())
+        } else {
+            Self::commit(slot, word | MOVING, to)
+        }
     }
 
     /// Ends the move of `slot` (state `moving`, which has `MOVING` set by
@@ -527,7 +594,8 @@ impl Compact {
             if pins(moving) != 0 {
                 debug_assert!(moving & FROZEN == 0, "a pin started on a frozen block");
                 // Release: our writes to the destination happen before
-                // whoever is later given that free range.
+                // whoever is later given that free range. A read-modify-
+                // write: the pins that made us give up may drop meanwhile.
                 slot.state.fetch_and(!MOVING, Ordering::Release);
                 return Err(Refused::Abandoned);
             }
@@ -543,18 +611,66 @@ impl Compact {
                 Err(now) => moving = now,
             }
         }
-        // No pin lives and none can start while `FROZEN` is set, no writer
-        // (it needs `MOVING` clear) and no `PinnedAll` (it would have made
-        // `relocate` give up): nobody reads the offset until the flags clear.
-        slot.offset.store(to as u32, Ordering::Relaxed);
-        // Release: the copied bytes and the new offset happen before any pin
-        // that sees the flags cleared. Nobody else changes the word while
-        // `FROZEN` is set (see the `table` module), so this clears exactly
-        // our flags.
-        slot.state.fetch_and(!(MOVING | FROZEN), Ordering::Release);
+        Self::publish(slot, moving & !MOVING, to);
         Ok(())
     }
+
+    /// Publishes the move of `slot`, whose bytes are copied to `to` and
+    /// whose state word is `unmarked | MOVING | FROZEN`, set or confirmed
+    /// by our own compare-and-swap: stores the new offset, then `unmarked`.
+    ///
+    /// A plain store of the whole word, not a read-modify-write, because
+    /// nobody else changes the word while `FROZEN` is set:
+    ///
+    /// * `Compact::get` compare-and-swaps only a word without `FROZEN`, so
+    ///   no pin starts; and no pin lives (the count was zero in the word
+    ///   our compare-and-swap set), so no `Pinned` drop decrements it;
+    /// * `Compact::get_mut` compare-and-swaps only a word without `MOVING`
+    ///   or `FROZEN`, and no `PinnedMut` lives (`WRITER` was clear), so no
+    ///   writer's drop clears `WRITER`;
+    /// * `Compact::free` and `allocate` write it only under the lock, which
+    ///   the mover holds;
+    /// * `PinnedAll::get` and scopes never write it (a scope's count is
+    ///   another word).
+    ///
+    /// So the word is still `unmarked | MOVING | FROZEN` and storing
+    /// `unmarked` clears exactly our flags. `tests/loom_compact.rs` checks
+    /// it with readers, writers and scopes racing frozen moves.
+    pub(super) fn publish(slot: &Slot, unmarked: u64, to: usize) {
+        debug_assert_eq!(
+            slot.state.load(Ordering::Relaxed),
+            unmarked | MOVING | FROZEN
+        );
+        // `FROZEN` keeps every pin out: nobody reads the offset until the
+        // flags clear.
+        slot.offset.store(to as u32, Ordering::Relaxed);
+        // Release: the copied bytes and the new offset happen before any pin
+        // (acquire) that sees the flags cleared. A later release by anyone
+        // else is a read-modify-write reading this value or a later one, so
+        // no earlier release is lost to a reader: ours happens after all of
+        // them (our compare-and-swap acquired them).
+        slot.state.store(unmarked, Ordering::Release);
+    }
 }
+
+/// The longest block a non-overlapping move freezes from the start (sets
+/// `FROZEN` in its first compare-and-swap).
+///
+/// A frozen move cannot be abandoned, so it needs no second
+/// compare-and-swap after the copy (each locked instruction costs
+/// 8–25 ns on the hosts measured in `BENCHMARKS.md`); the price is that a
+/// `get` of the block in the meantime waits for the copy instead of
+/// winning over the move. 4 KiB bounds that wait at one page's copy, about
+/// 0.1–0.5 µs (a cache-cold `memcpy` at 8–40 GB/s) — the cost of a handful
+/// of cache misses, far below the waits `get` already accepts for slides
+/// over themselves (a copy of up to the budget's `max_bytes`). Above it the
+/// saved compare-and-swap is under ~5 % of the copy, so longer blocks keep
+/// the protocol that lets readers win. Loom's models use blocks of 16–64
+/// bytes, so under loom the bound is 32 bytes and both protocols run.
+#[cfg(not(loom))]
+pub(super) const FREEZE_MAX: usize = 4096;
+#[cfg(loom)]
+pub(super) const FREEZE_MAX: usize = 32;
 
 /// Copies `len` bytes from `src` to `dst`.
 ///

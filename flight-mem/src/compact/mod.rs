@@ -6,6 +6,7 @@ mod check;
 mod defrag;
 mod entry;
 mod gaps;
+mod group;
 mod pin;
 mod plan;
 mod scope;
@@ -103,7 +104,7 @@ const fn extent(len: usize) -> usize {
 ///   range that would make the free space nearly one range (blocks moved
 ///   into holes elsewhere, up or down, best fit), then slides the rest
 ///   toward the start; resumable, at most the budget's bytes and moves per
-///   call. Evacuations are planned up to 32 at a time in two walks over the
+///   call. Evacuations are planned up to 64 at a time in two walks over the
 ///   blocks (O(blocks) per batch, see the `batch` module); touching blocks
 ///   slide as one run with one copy, and slides resume where the previous
 ///   one (or call) ended (the `slide` module); the largest free range for
@@ -134,8 +135,8 @@ const fn extent(len: usize) -> usize {
 ///   fence; see [`PinnedAll`]).
 /// * Moves go into free ranges (evacuations, either direction) or down by
 ///   less than the block's length (slides, overlapping itself).
-/// * When the destination does not overlap the block, readers may still pin
-///   the block during the copy: they read the old bytes, which the copy only
+/// * When the destination does not overlap the block and the block is
+///   longer than 4 KiB, readers may still pin the block during the copy: they read the old bytes, which the copy only
 ///   reads too. The move ends with a compare-and-swap that requires the pin
 ///   count to be zero and sets `FROZEN`; if a reader holds a pin, the **move
 ///   is abandoned** (the copy is discarded and the block stays), so the pin
@@ -147,8 +148,13 @@ const fn extent(len: usize) -> usize {
 ///   `FROZEN` and a `get` that arrives meanwhile waits (spins) until the
 ///   move ends and then pins the block at its new place. A run of touching
 ///   blocks slid with one copy freezes every block of the run the same way
-///   (the `slide` module). The wait is bounded
-///   by one copy of at most the budget's `max_bytes`, and the mover never
+///   (the `slide` module). A short move (at most 4 KiB) into a separate
+///   range is frozen too, and so is every block of a group of short
+///   evacuations (at most 16 KiB in all, the `group` module): a locked
+///   instruction costs as much as copying a few hundred bytes, and a
+///   reader waiting for such a copy waits less than a microsecond or two.
+///   The wait is bounded
+///   by the copies of at most the budget's `max_bytes`, and the mover never
 ///   waits for anything while `FROZEN` is set. (With the `irq-safe` feature
 ///   or on targets without compare-and-swap the lock is a critical section,
 ///   so no interrupt handler can run, and spin, during a move at all.)

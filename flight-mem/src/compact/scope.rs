@@ -24,14 +24,19 @@
 //!
 //! * `pin_all` increments the count, then issues a `SeqCst` fence (`X`).
 //! * Whoever would take a block away from readers — a move, a `free`, a
-//!   `get_mut` — first marks the block's state word (`MOVING`, `MOVING`,
-//!   `WRITER`), then issues a `SeqCst` fence (`Y`), then reads the count; if
-//!   a scope lives it undoes its mark and gives up (the move is skipped as
-//!   pinned, `free` is refused with `Pinned`, `get_mut` returns `None`).
+//!   `get_mut` — first marks the block's state word (`MOVING`, or `MOVING |
+//!   FROZEN` for a move that freezes the block; `MOVING`; `WRITER`), then
+//!   issues a `SeqCst` fence (`Y`), then reads the count; if a scope lives
+//!   it undoes its mark and gives up (the move is skipped as pinned, `free`
+//!   is refused with `Pinned`, `get_mut` returns `None`). A slide run (the
+//!   `slide` module) or a group of short evacuations (the `group` module)
+//!   marks all its blocks first and then pays one `Y` and one count load
+//!   for all of them: the fence orders every mark before it, so the
+//!   argument below holds for each block as for one.
 //! * [`PinnedAll::get`] loads the state word (after `X`): a `WRITER` means
 //!   `None`; a `MOVING` or `FROZEN` mark means one of the above is deciding
 //!   or copying under the allocator's lock, and `get` waits for the mark to
-//!   clear (bounded by one step: one copy of at most the budget's
+//!   clear (bounded by one step: the copies of at most the budget's
 //!   `max_bytes`), then reads the block where the word says it is.
 //!
 //! The fences are ordered one way or the other (C++20 [atomics.fences]): if

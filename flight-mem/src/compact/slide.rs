@@ -29,7 +29,8 @@
 //! one fence and look for [`PinnedAll`](super::PinnedAll) scopes (the
 //! `scope` module's protocol) covers the whole run. With every block frozen
 //! no pin can start, so no move of a run is abandoned: each block's new
-//! offset is stored and its flags cleared (release).
+//! offset is stored and its flags cleared with a plain release store of
+//! its word (`Compact::publish`: nobody else writes a frozen word).
 
 use super::defrag::{Call, Cursor, DefragStep, RUN, Refused, copy};
 use super::table::{FROZEN, MOVING, NIL, WRITER, generation, pins};
@@ -224,6 +225,8 @@ impl Compact {
         let g = call.g;
         // Mark each block; stop at the first a pin or writer holds.
         let mut marked = 0;
+        // Each block's word as our mark found it, for `publish`.
+        let mut words = [0u64; RUN];
         'run: for m in run {
             let slot = self.slot_locked(g, m.index);
             let mut word = m.word;
@@ -243,6 +246,7 @@ impl Compact {
                     Err(now) => word = now,
                 }
             }
+            words[marked] = word;
             marked += 1;
         }
         let unmark = |members: &[Member]| {
@@ -291,15 +295,11 @@ impl Compact {
             .1;
         state.largest.slide(before, after, delta);
         let mut bytes = 0;
-        for m in run {
+        for (m, &word) in run.iter().zip(&words) {
             let slot = self.slot_locked(g, m.index);
-            // `FROZEN` keeps every pin out: nobody reads the offset until
-            // the flags clear (see `commit`).
-            slot.offset
-                .store((m.from - delta) as u32, Ordering::Relaxed);
-            // Release: the copied bytes and the new offset happen before
-            // any pin that sees the flags cleared.
-            slot.state.fetch_and(!(MOVING | FROZEN), Ordering::Release);
+            // The new offset, then the word without our flags (a plain
+            // release store: nobody else writes a frozen word).
+            Self::publish(slot, word, m.from - delta);
             call.report.bytes_moved += m.len;
             call.report.blocks_moved += 1;
             bytes += m.len;

@@ -23,7 +23,7 @@
 //! | 32 | `LIVE` | the slot holds a block |
 //! | 33 | `WRITER` | a [`PinnedMut`](super::PinnedMut) lives |
 //! | 34 | `MOVING` | the defragmenter is copying the block |
-//! | 35 | `FROZEN` | no pin may start: the copy overlaps the block, or the move is publishing its new offset |
+//! | 35 | `FROZEN` | no pin may start: the copy overlaps the block or is short (frozen from the start), or the move is publishing its new offset |
 //! | 36..64 | pins | live [`Pinned`](super::Pinned) guards |
 //!
 //! Putting the generation, the pins and the move flags in one word makes
@@ -33,7 +33,10 @@
 //! generation on targets without 128-bit atomics). A move therefore ends in
 //! two steps: a compare-and-swap that requires the pin count to be zero
 //! sets `FROZEN` (from then on no pin can start, and none lives), then the
-//! new offset is stored and one atomic clears `MOVING | FROZEN` (release).
+//! new offset is stored and a release store of the word without
+//! `MOVING | FROZEN` clears them (a plain store: while `FROZEN` is set
+//! nobody else writes the word; see `Compact::publish`). A move frozen
+//! from its first compare-and-swap skips the second.
 //! A pinner reads the offset only after its pin compare-and-swap, which
 //! cannot succeed between those two steps, so it always reads the offset
 //! that belongs to the state it pinned — never an offset published for a
