@@ -527,4 +527,28 @@ impl Replay<'_> {
         }
         run(bytes, end, i, prev)
     }
+
+    /// The stop [`Replay::run`]`(.., i, ..)` would return when it is a
+    /// recorded plain load or store of memory 0 (`Stop::Load`, no `Prev`s
+    /// recorded: `trusted` never reads them there): its position and where
+    /// the next instruction starts. Taken with [`Replay::take_plain`].
+    #[inline(always)]
+    pub(crate) fn next_plain(&self, i: usize) -> Option<(usize, usize)> {
+        let &r = self.recs.get(self.k)?;
+        // `END_REC` has every bit, `PREVS` among them.
+        if r & PREVS != 0 || i != self.expect_i {
+            return None;
+        }
+        let at = (r & AT) as usize;
+        Some((at, at + ((r >> 56) & RECLEN) as usize))
+    }
+
+    /// Moves past the stop [`Replay::next_plain`] gave, which ends at
+    /// `next`, as [`Replay::run`] would (the `Prev`s it sets there are
+    /// `Other`).
+    #[inline(always)]
+    pub(crate) fn take_plain(&mut self, next: usize) {
+        self.k += 1;
+        self.expect_i = next;
+    }
 }
