@@ -415,7 +415,7 @@ impl Func<'_> {
         };
         let base = self.plan.mems.first().map_or(0, |m| m.base);
         loop {
-            if short && replay.next_plain(i).is_some() {
+            if short && replay.at_plain(i) {
                 i = self.relocate_trusted(replay, i, end, base);
                 prev = [scan::Prev::Other; 2];
             }

@@ -83,10 +83,11 @@ impl Func<'_> {
     /// five bytes, an offset that stays below 4 GiB once moved; `access`
     /// handles the rest. The caller has made sure that memory 0 is
     /// writable and no relocation is recorded.
+    #[inline(never)]
     pub(super) fn relocate_trusted(
         &mut self,
         replay: &mut Replay<'_>,
-        mut i: usize,
+        i: usize,
         end: usize,
         base: u32,
     ) -> usize {
@@ -95,28 +96,32 @@ impl Func<'_> {
         let out = &mut self.out;
         let mut pending = self.pending;
         let mut count = 0;
-        while let Some((at, next)) = replay.next_plain(i) {
-            let Some(&[op, flags, b2, b3, b4, b5, b6, b7]) = src.get(at..at + 8) else {
-                break;
+        let i = replay.take_plains(i, |at, next| {
+            let Some(w) = src.get(at..at + 8) else {
+                return false;
             };
+            let mut word = [0; 8];
+            word.copy_from_slice(w);
+            let w = u64::from_le_bytes(word);
+            let (op, flags) = (w as u8, (w >> 8) as u8);
             let n = next.wrapping_sub(at + 2);
             if !(0x28..=0x3E).contains(&op) || flags >= 0x10 || !(1..=5).contains(&n) || next > end
             {
-                break;
+                return false;
             }
-            let w = u64::from_le_bytes([b2, b3, b4, b5, b6, b7, 0, 0]) & (u64::MAX >> (64 - 8 * n));
+            let leb = (w >> 16) & (u64::MAX >> (64 - 8 * n));
             // Continuation bits on every byte but the last: a LEB of `n`
             // bytes (as the look-ahead found it).
-            if w & 0x80_8080_8080 != 0x80_8080_8080 & ((1 << (8 * (n - 1))) - 1) {
-                break;
+            if leb & 0x80_8080_8080 != 0x80_8080_8080 & ((1 << (8 * (n - 1))) - 1) {
+                return false;
             }
-            let offset = (w & 0x7F)
-                | ((w >> 1) & (0x7F << 7))
-                | ((w >> 2) & (0x7F << 14))
-                | ((w >> 3) & (0x7F << 21))
-                | ((w >> 4) & (0x7F << 28));
+            let offset = (leb & 0x7F)
+                | ((leb >> 1) & (0x7F << 7))
+                | ((leb >> 2) & (0x7F << 14))
+                | ((leb >> 3) & (0x7F << 21))
+                | ((leb >> 4) & (0x7F << 28));
             let Ok(new) = u32::try_from(offset + u64::from(base)) else {
-                break;
+                return false;
             };
             // The bytes since the last rewrite: most runs are short, and a
             // fixed 32 bytes cut back is a few vector moves where `n` bytes
@@ -130,21 +135,26 @@ impl Func<'_> {
                 _ => out.extend_from_slice(&src[pending..at]),
             }
             let new = u64::from(new);
-            let k = (64 - new.leading_zeros() as usize).div_ceil(7).max(1);
+            // Bytes of the minimal LEB.
+            let k = 1
+                + usize::from(new >= 1 << 7)
+                + usize::from(new >= 1 << 14)
+                + usize::from(new >= 1 << 21)
+                + usize::from(new >= 1 << 28);
             let spread = (new & 0x7F)
                 | ((new << 1) & (0x7F << 8))
                 | ((new << 2) & (0x7F << 16))
                 | ((new << 3) & (0x7F << 24))
                 | ((new << 4) & (0x7F << 32));
             let leb = spread | (0x8080_8080 & ((1 << (8 * (k - 1))) - 1));
-            let instr = u64::from(op) | u64::from(flags) << 8 | leb << 16;
+            let instr = (w & 0xFFFF) | leb << 16;
+            // A fixed eight bytes, cut back.
             out.extend_from_slice(&instr.to_le_bytes());
             out.truncate(out.len() - (6 - k));
             count += 1;
             pending = next;
-            i = next;
-            replay.take_plain(next);
-        }
+            true
+        });
         self.pending = pending;
         self.stats.instructions += count;
         i

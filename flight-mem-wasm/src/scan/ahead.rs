@@ -528,27 +528,44 @@ impl Replay<'_> {
         run(bytes, end, i, prev)
     }
 
-    /// The stop [`Replay::run`]`(.., i, ..)` would return when it is a
-    /// recorded plain load or store of memory 0 (`Stop::Load`, no `Prev`s
-    /// recorded: `trusted` never reads them there): its position and where
-    /// the next instruction starts. Taken with [`Replay::take_plain`].
+    /// Whether the stop [`Replay::run`]`(.., i, ..)` would return is a
+    /// recorded plain load or store of memory 0 (`Stop::Load`, recorded
+    /// without `Prev`s: `trusted` never reads them there).
     #[inline(always)]
-    pub(crate) fn next_plain(&self, i: usize) -> Option<(usize, usize)> {
-        let &r = self.recs.get(self.k)?;
+    pub(crate) fn at_plain(&self, i: usize) -> bool {
         // `END_REC` has every bit, `PREVS` among them.
-        if r & PREVS != 0 || i != self.expect_i {
-            return None;
-        }
-        let at = (r & AT) as usize;
-        Some((at, at + ((r >> 56) & RECLEN) as usize))
+        i == self.expect_i && self.recs.get(self.k).is_some_and(|&r| r & PREVS == 0)
     }
 
-    /// Moves past the stop [`Replay::next_plain`] gave, which ends at
-    /// `next`, as [`Replay::run`] would (the `Prev`s it sets there are
-    /// `Other`).
+    /// The recorded plain loads and stores of memory 0 from `i` on (see
+    /// [`Replay::at_plain`]), handed to `each` (the position of one and
+    /// where the next instruction starts) while it takes them (`true`);
+    /// returns where the rewriter is then. Past them, the replay is where
+    /// [`Replay::run`] would have left it (its `Prev`s there are `Other`).
     #[inline(always)]
-    pub(crate) fn take_plain(&mut self, next: usize) {
-        self.k += 1;
-        self.expect_i = next;
+    pub(crate) fn take_plains(
+        &mut self,
+        mut i: usize,
+        mut each: impl FnMut(usize, usize) -> bool,
+    ) -> usize {
+        if i != self.expect_i {
+            return i;
+        }
+        let mut k = self.k;
+        while let Some(&r) = self.recs.get(k) {
+            if r & PREVS != 0 {
+                break;
+            }
+            let at = (r & AT) as usize;
+            let next = at + ((r >> 56) & RECLEN) as usize;
+            if !each(at, next) {
+                break;
+            }
+            k += 1;
+            i = next;
+        }
+        self.k = k;
+        self.expect_i = i;
+        i
     }
 }
