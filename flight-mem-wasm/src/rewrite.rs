@@ -15,6 +15,7 @@ mod relocate;
 mod track;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use emit::Emit;
+pub(crate) use emit::{put_leb, put_sleb};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasm_encoder::{Encode, InstructionSink, MemArg};
