@@ -9,7 +9,7 @@
 //! them interleaved in one loop, and the out-of-order core overlaps their
 //! chains. Its step is shorter too: one table indexed by the opcode, bits
 //! 4-6 of the next byte and the continuation bits of the next four bytes
-//! gives the whole length of the common instructions (LEBs up to four
+//! gives the whole length of the common instructions (LEBs, and `call_indirect`'s two, up to four
 //! bytes, a plain load's or store's memarg with a flags byte below `0x10`
 //! and an offset up to three bytes). It tracks nothing but positions: a
 //! `trusted` rebase rewrites a plain load or store of memory 0 from its
@@ -53,7 +53,7 @@ const REC: u8 = 1;
 /// ever read.
 static LEAN: [u8; 1 << 15] = lean_table();
 
-/// Length of a LEB starting at byte `k` (1..=4) after the opcode, from the
+/// Length of a LEB starting at byte `k` (1..=5) after the opcode, from the
 /// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 4.
 const fn leb_from(k: u32, c: u32) -> u32 {
     let mut j = k;
@@ -81,6 +81,8 @@ const fn lean_table() -> [u8; 1 << 15] {
         let len = match SHAPE[op] {
             NONE | UNARY | END => 1,
             LEB | PURE | CONST if one != 0 => 1 + one,
+            // `call_indirect`: the type, then the table (as `step` reads it).
+            LEB2 if one != 0 && leb_from(1 + one, c) != 0 => 1 + one + leb_from(1 + one, c),
             // A reference block type (`0x62..=0x64`) is for `step`; so
             // is the rest of `0x60..=0x6F` (reference types), to keep to
             // the bits the index has.
