@@ -8,10 +8,10 @@
 //! Function bodies are independent, so [`Ahead::scan`] walks [`LANES`] of
 //! them interleaved in one loop, and the out-of-order core overlaps their
 //! chains. Its step is shorter too: one table indexed by the opcode, bits
-//! 4-6 of the next byte and the continuation bits of the next four bytes
-//! gives the whole length of the common instructions (LEBs, and `call_indirect`'s two, up to four
+//! 4-6 of the next byte and the continuation bits of the next five bytes
+//! gives the whole length of the common instructions (LEBs, and `call_indirect`'s two, up to five
 //! bytes, a plain load's or store's memarg with a flags byte below `0x10`
-//! and an offset up to three bytes). It tracks nothing but positions: a
+//! and an offset up to four bytes). It tracks nothing but positions: a
 //! `trusted` rebase rewrites a plain load or store of memory 0 from its
 //! bytes alone, never looking at the instructions before it. It records
 //! each such load or store and where the next instruction starts, with
@@ -48,16 +48,18 @@ const AT: u64 = (1 << 56) - 1;
 const REC: u8 = 1;
 
 /// Indexed by the opcode, bits 4-6 of the byte after it (in bits 8-10)
-/// and the continuation bits (bit 7) of the four bytes after it (in bits
-/// 11-14). Bytes, 32 KiB: only the rows of the common instructions are
+/// and the continuation bits (bit 7) of the five bytes after it (in bits
+/// 11-15). Bytes, 64 KiB (the fifth bit takes the `i32.const`s and
+/// `i64.const`s of five-byte LEBs, which ended the walk some 70,000 times on
+/// `@swc/wasm`): only the rows of the common instructions are
 /// ever read.
-static LEAN: [u8; 1 << 15] = lean_table();
+static LEAN: [u8; 1 << 16] = lean_table();
 
 /// Length of a LEB starting at byte `k` (1..=5) after the opcode, from the
-/// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 4.
+/// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 5.
 const fn leb_from(k: u32, c: u32) -> u32 {
     let mut j = k;
-    while j <= 4 {
+    while j <= 5 {
         if c & (1 << (j - 1)) == 0 {
             return j - k + 1;
         }
@@ -66,10 +68,10 @@ const fn leb_from(k: u32, c: u32) -> u32 {
     0
 }
 
-const fn lean_table() -> [u8; 1 << 15] {
-    let mut t = [0; 1 << 15];
+const fn lean_table() -> [u8; 1 << 16] {
+    let mut t = [0; 1 << 16];
     let mut idx = 0;
-    while idx < 1 << 15 {
+    while idx < 1 << 16 {
         let op = idx & 0xFF;
         let high = ((idx >> 8) & 7) as u32;
         let c = (idx >> 11) as u32;
@@ -102,13 +104,14 @@ const fn lean_table() -> [u8; 1 << 15] {
 }
 
 /// The table index of the instruction whose first eight bytes are `w`:
-/// the opcode, bits 4-6 of the next byte, and the bits 7 of bytes 1-4
-/// gathered into bits 11-14 by one multiplication (each lands alone: no
+/// the opcode, bits 4-6 of the next byte, and the bits 7 of bytes 1-5
+/// gathered into bits 11-15 by one multiplication (each lands alone: no
 /// two partial products meet).
 #[inline(always)]
 fn index(w: u64) -> usize {
-    let t = w & 0x0000_0080_8080_8000;
-    let gathered = (t.wrapping_mul((1 << 32) | (1 << 25) | (1 << 18) | (1 << 11)) >> 36) & 0x7800;
+    let t = w & 0x0000_8080_8080_8000;
+    let magic = (1 << 32) | (1 << 25) | (1 << 18) | (1 << 11) | (1 << 4);
+    let gathered = (t.wrapping_mul(magic) >> 36) & 0xF800;
     ((w & 0xFF) | ((w >> 4) & 0x700) | gathered) as usize
 }
 
