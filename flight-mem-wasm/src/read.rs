@@ -6,8 +6,9 @@
 use crate::Error;
 use std::ops::Range;
 use wasmparser::{
-    BinaryReader, CompositeInnerType, ConstExpr, Data, DataKind, DataSectionReader, Export, FuncToValidate, FunctionBody, Import, MemoryType, Parser,
-    Payload, TypeRef, ValidPayload, Validator, ValidatorResources, WasmFeatures,
+    BinaryReader, CompositeInnerType, ConstExpr, Data, DataKind, DataSectionReader, Export,
+    FuncToValidate, FunctionBody, Import, MemoryType, Parser, Payload, TypeRef, ValidPayload,
+    Validator, ValidatorResources, WasmFeatures,
 };
 
 /// One memory of the module's memory index space.
@@ -172,10 +173,8 @@ fn data_segments<'a>(
             Some(k) => {
                 // `i32.const`, the LEB, `end`.
                 let expr = at + 1..at + 1 + 1 + (k + 1) + 1;
-                let offset_expr = ConstExpr::new(BinaryReader::new(
-                    &bytes[expr.clone()],
-                    expr.start as u64,
-                ));
+                let offset_expr =
+                    ConstExpr::new(BinaryReader::new(&bytes[expr.clone()], expr.start as u64));
                 reader.read_bytes(expr.end - at)?;
                 let len = reader.read_var_u32()? as usize;
                 let contents = reader.read_bytes(len)?;

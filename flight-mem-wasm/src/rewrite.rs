@@ -409,9 +409,7 @@ impl Func<'_> {
         // `trusted`, memory 0 writable, no table of relocations: a recorded
         // plain load or store needs only its offset moved.
         let short = match self.plan.mems.first() {
-            Some(m) => {
-                self.plan.isolation == Isolation::Trusted && !m.read_only() && !self.record
-            }
+            Some(m) => self.plan.isolation == Isolation::Trusted && !m.read_only() && !self.record,
             None => false,
         };
         let base = self.plan.mems.first().map_or(0, |m| m.base);

@@ -109,7 +109,9 @@ pub(crate) fn data_section(
     for (i, data) in input.data.iter().enumerate() {
         let segment = i as u32;
         match &data.kind {
-            DataKind::Passive => put_segment(&mut section, &mut scratch, |s| s.push(0x01), data.data),
+            DataKind::Passive => {
+                put_segment(&mut section, &mut scratch, |s| s.push(0x01), data.data)
+            }
             DataKind::Active {
                 memory_index,
                 offset_expr,

@@ -85,7 +85,9 @@ fn the_short_path_agrees_on_wasm_smith_modules() {
         };
         let wasm = m.to_bytes();
         for top in [false, true] {
-            rewritten += agree(&wasm, top).map_err(|e| format!("module {n}: {e}")).unwrap();
+            rewritten += agree(&wasm, top)
+                .map_err(|e| format!("module {n}: {e}"))
+                .unwrap();
         }
     }
     assert!(rewritten > 2_000, "only {rewritten} memory instructions");

@@ -2,11 +2,11 @@
 //! with its offset moved, and the short path of `trusted` rebases, where
 //! that is all a plain load or store needs.
 
+use super::emit::put_leb;
 use super::{Func, Instr};
-use crate::scan::Replay;
 use crate::Error;
 use crate::ops;
-use super::emit::put_leb;
+use crate::scan::Replay;
 use wasm_encoder::reencode::{Error as ReError, Reencode};
 use wasm_encoder::{Encode, MemArg};
 
@@ -34,7 +34,12 @@ impl Reencode for Relocate {
 impl Func<'_> {
     /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
     /// to `set`).
-    pub(super) fn relocated(&mut self, op: Instr<'_, '_>, add: u64, set: Option<u64>) -> Result<(), Error> {
+    pub(super) fn relocated(
+        &mut self,
+        op: Instr<'_, '_>,
+        add: u64,
+        set: Option<u64>,
+    ) -> Result<(), Error> {
         let op = match op {
             Instr::Plain(opcode, memarg) => {
                 self.plain(opcode, &memarg, add, set);
@@ -60,7 +65,13 @@ impl Func<'_> {
     /// A plain load or store on memory 0 with its offset moved: what
     /// `reencode` writes for it, without building an `Instruction` (the
     /// opcode, the alignment as flags, the new offset).
-    pub(super) fn plain(&mut self, opcode: u8, memarg: &wasmparser::MemArg, add: u64, set: Option<u64>) {
+    pub(super) fn plain(
+        &mut self,
+        opcode: u8,
+        memarg: &wasmparser::MemArg,
+        add: u64,
+        set: Option<u64>,
+    ) {
         let offset = set.unwrap_or(memarg.offset + add);
         self.out.push(opcode);
         // The alignment exponent is below 64 (the flags of memory 0 are
