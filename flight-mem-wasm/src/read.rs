@@ -224,3 +224,6 @@ pub(crate) fn imported_memories(bytes: &[u8]) -> Vec<(&str, &str)> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests;
