@@ -11,12 +11,13 @@ use crate::scan;
 mod access;
 mod emit;
 mod grow;
+mod relocate;
 mod track;
 use crate::{Check, Error, Isolation, Relocation, Stats};
-use emit::{Emit, put_leb};
+use emit::Emit;
+pub(crate) use emit::{put_leb, put_sleb};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wasm_encoder::reencode::{Error as ReError, Reencode};
 use wasm_encoder::{Encode, InstructionSink, MemArg};
 use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 
@@ -56,27 +57,6 @@ impl Chunk {
     /// Bytes of all entries.
     pub(crate) fn len(&self) -> usize {
         self.funcs.iter().map(|f| f.entry.len()).sum()
-    }
-}
-
-/// Relocates a memarg to memory 0 of the output: adds `add` to its offset,
-/// or replaces the offset by `set`.
-struct Relocate {
-    add: u64,
-    set: Option<u64>,
-}
-
-impl Reencode for Relocate {
-    type Error = std::convert::Infallible;
-
-    fn memory_index(&mut self, _memory: u32) -> Result<u32, ReError<Self::Error>> {
-        Ok(0)
-    }
-
-    fn mem_arg(&mut self, arg: wasmparser::MemArg) -> Result<MemArg, ReError<Self::Error>> {
-        let mut out = wasm_encoder::reencode::utils::mem_arg(self, arg)?;
-        out.offset = self.set.unwrap_or(arg.offset + self.add);
-        Ok(out)
     }
 }
 
@@ -426,7 +406,18 @@ impl Func<'_> {
         let mut i = start;
         self.pending = start;
         let mut prev = [scan::Prev::Other; 2];
+        // `trusted`, memory 0 writable, no table of relocations: a recorded
+        // plain load or store needs only its offset moved.
+        let short = match self.plan.mems.first() {
+            Some(m) => self.plan.isolation == Isolation::Trusted && !m.read_only() && !self.record,
+            None => false,
+        };
+        let base = self.plan.mems.first().map_or(0, |m| m.base);
         loop {
+            if short && replay.at_plain(i) {
+                i = self.relocate_trusted(replay, i, end, base);
+                prev = [scan::Prev::Other; 2];
+            }
             let (at, plain) = match replay.run(bytes, end, i, &mut prev) {
                 scan::Stop::End => return Some(Ok(self.pending)),
                 scan::Stop::Fallback => return None,
@@ -676,44 +667,6 @@ impl Func<'_> {
         if base != 0 {
             self.emit().i32_const(base as i32).i32_add();
         }
-    }
-
-    /// Re-encodes `op` on memory 0 with its offset moved by `add` (or set
-    /// to `set`).
-    fn relocated(&mut self, op: Instr<'_, '_>, add: u64, set: Option<u64>) -> Result<(), Error> {
-        let op = match op {
-            Instr::Plain(opcode, memarg) => {
-                self.plain(opcode, &memarg, add, set);
-                return Ok(());
-            }
-            Instr::Op(op) => op,
-        };
-        if let Some((opcode, memarg)) = ops::plain_opcode(op) {
-            self.plain(opcode, memarg, add, set);
-            return Ok(());
-        }
-        let instruction =
-            Relocate { add, set }
-                .instruction(op.clone())
-                .map_err(|e| Error::Invalid {
-                    offset: 0,
-                    message: e.to_string(),
-                })?;
-        instruction.encode(&mut self.out);
-        Ok(())
-    }
-
-    /// A plain load or store on memory 0 with its offset moved: what
-    /// `reencode` writes for it, without building an `Instruction` (the
-    /// opcode, the alignment as flags, the new offset).
-    fn plain(&mut self, opcode: u8, memarg: &wasmparser::MemArg, add: u64, set: Option<u64>) {
-        let offset = set.unwrap_or(memarg.offset + add);
-        self.out.push(opcode);
-        // The alignment exponent is below 64 (the flags of memory 0 are
-        // the exponent itself): one byte of LEB.
-        debug_assert!(memarg.align < 0x40);
-        self.out.push(memarg.align);
-        put_leb(&mut self.out, offset);
     }
 
     fn note(

@@ -5,7 +5,7 @@
 use crate::Error;
 use crate::plan::{PAGE, Plan};
 use crate::read::Input;
-use crate::rewrite::Chunk;
+use crate::rewrite::{Chunk, put_leb, put_sleb};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
     ConstExpr, DataSection, Encode, EntityType, ExportSection, GlobalType, ImportSection,
@@ -49,11 +49,48 @@ fn re_err(e: wasm_encoder::reencode::Error<std::convert::Infallible>) -> Error {
 
 /// The value of a data offset that is one `i32.const`, else `None`.
 pub(crate) fn constant_offset(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
+    // The common `i32.const` with a LEB of one to four bytes (always valid:
+    // 28 bits, no unused bits), then `end`, read from the bytes; wasmparser
+    // for everything else (a module may hold 100,000 segments).
+    let mut bytes = expr.get_binary_reader();
+    if let Ok(raw) = bytes.read_bytes(bytes.bytes_remaining())
+        && let [0x41, leb @ .., 0x0B] = raw
+        && let Some(last) = leb.iter().position(|&b| b & 0x80 == 0)
+        && last + 1 == leb.len()
+        && leb.len() <= 4
+    {
+        let mut value = 0i64;
+        for (k, &b) in leb.iter().enumerate() {
+            value |= i64::from(b & 0x7F) << (7 * k);
+        }
+        // Sign-extend from the LEB's bits.
+        let bits = 7 * leb.len() as u32;
+        let value = (value << (64 - bits)) >> (64 - bits);
+        return Some(value as i32 as u32);
+    }
     let mut ops = expr.get_operators_reader();
     match (ops.read().ok()?, ops.read().ok()?) {
         (Operator::I32Const { value }, Operator::End) if ops.eof() => Some(value as u32),
         _ => None,
     }
+}
+
+/// Appends one data segment to `section`: its flags and offset expression
+/// (`head`), then its contents as a vector. What `DataSection::passive` and
+/// `active` write, without their byte-by-byte copy of the contents (with
+/// `ConstExpr`'s allocation, some 900 instructions a segment, and a module
+/// may hold 100,000 of them).
+fn put_segment(
+    section: &mut DataSection,
+    scratch: &mut Vec<u8>,
+    head: impl FnOnce(&mut Vec<u8>),
+    bytes: &[u8],
+) {
+    scratch.clear();
+    head(scratch);
+    put_leb(scratch, bytes.len() as u64);
+    scratch.extend_from_slice(bytes);
+    section.raw(scratch);
 }
 
 /// The new data section and, when the plan applies active segments from a
@@ -68,11 +105,12 @@ pub(crate) fn data_section(
     }
     let mut section = DataSection::new();
     let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
+    let mut scratch = Vec::new();
     for (i, data) in input.data.iter().enumerate() {
         let segment = i as u32;
         match &data.kind {
             DataKind::Passive => {
-                section.passive(data.data.iter().copied());
+                put_segment(&mut section, &mut scratch, |s| s.push(0x01), data.data)
             }
             DataKind::Active {
                 memory_index,
@@ -112,7 +150,7 @@ pub(crate) fn data_section(
                     // Applied by the start function, in segment order, each
                     // checked as instantiation checks it (a constant one
                     // was checked above).
-                    section.passive(data.data.iter().copied());
+                    put_segment(&mut section, &mut scratch, |s| s.push(0x01), data.data);
                     if constant.is_none() {
                         body.extend_from_slice(expr);
                         let mut sink = wasm_encoder::InstructionSink::new(body);
@@ -138,7 +176,17 @@ pub(crate) fn data_section(
                     continue;
                 }
                 let expr = match constant {
-                    Some(c) => ConstExpr::i32_const(c.wrapping_add(mem.base) as i32),
+                    Some(c) => {
+                        // `active(0, &ConstExpr::i32_const(..), ..)`.
+                        let offset = c.wrapping_add(mem.base) as i32;
+                        let head = |s: &mut Vec<u8>| {
+                            s.extend_from_slice(&[0x00, 0x41]);
+                            put_sleb(s, offset.into());
+                            s.push(0x0B);
+                        };
+                        put_segment(&mut section, &mut scratch, head, data.data);
+                        continue;
+                    }
                     None if plan.isolation == crate::Isolation::Trusted => {
                         // Relocate the original expression (extended-const).
                         let mut bytes = expr.to_vec();

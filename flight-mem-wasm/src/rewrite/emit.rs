@@ -9,7 +9,7 @@ pub(super) struct Emit<'a>(pub &'a mut Vec<u8>);
 
 /// Appends `v` as an unsigned LEB128, minimal as `wasm_encoder` writes it.
 #[inline(always)]
-pub(super) fn put_leb(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_leb(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -19,7 +19,7 @@ pub(super) fn put_leb(out: &mut Vec<u8>, mut v: u64) {
 
 /// Appends `v` as a signed LEB128, minimal.
 #[inline(always)]
-fn put_sleb(out: &mut Vec<u8>, mut v: i64) {
+pub(crate) fn put_sleb(out: &mut Vec<u8>, mut v: i64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;

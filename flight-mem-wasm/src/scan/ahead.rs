@@ -8,10 +8,10 @@
 //! Function bodies are independent, so [`Ahead::scan`] walks [`LANES`] of
 //! them interleaved in one loop, and the out-of-order core overlaps their
 //! chains. Its step is shorter too: one table indexed by the opcode, bits
-//! 4-6 of the next byte and the continuation bits of the next four bytes
-//! gives the whole length of the common instructions (LEBs up to four
+//! 4-6 of the next byte and the continuation bits of the next five bytes
+//! gives the whole length of the common instructions (LEBs, and `call_indirect`'s two, up to five
 //! bytes, a plain load's or store's memarg with a flags byte below `0x10`
-//! and an offset up to three bytes). It tracks nothing but positions: a
+//! and an offset up to four bytes). It tracks nothing but positions: a
 //! `trusted` rebase rewrites a plain load or store of memory 0 from its
 //! bytes alone, never looking at the instructions before it. It records
 //! each such load or store and where the next instruction starts, with
@@ -48,16 +48,18 @@ const AT: u64 = (1 << 56) - 1;
 const REC: u8 = 1;
 
 /// Indexed by the opcode, bits 4-6 of the byte after it (in bits 8-10)
-/// and the continuation bits (bit 7) of the four bytes after it (in bits
-/// 11-14). Bytes, 32 KiB: only the rows of the common instructions are
+/// and the continuation bits (bit 7) of the five bytes after it (in bits
+/// 11-15). Bytes, 64 KiB (the fifth bit takes the `i32.const`s and
+/// `i64.const`s of five-byte LEBs, which ended the walk some 70,000 times on
+/// `@swc/wasm`): only the rows of the common instructions are
 /// ever read.
-static LEAN: [u8; 1 << 15] = lean_table();
+static LEAN: [u8; 1 << 16] = lean_table();
 
-/// Length of a LEB starting at byte `k` (1..=4) after the opcode, from the
-/// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 4.
+/// Length of a LEB starting at byte `k` (1..=5) after the opcode, from the
+/// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 5.
 const fn leb_from(k: u32, c: u32) -> u32 {
     let mut j = k;
-    while j <= 4 {
+    while j <= 5 {
         if c & (1 << (j - 1)) == 0 {
             return j - k + 1;
         }
@@ -66,10 +68,10 @@ const fn leb_from(k: u32, c: u32) -> u32 {
     0
 }
 
-const fn lean_table() -> [u8; 1 << 15] {
-    let mut t = [0; 1 << 15];
+const fn lean_table() -> [u8; 1 << 16] {
+    let mut t = [0; 1 << 16];
     let mut idx = 0;
-    while idx < 1 << 15 {
+    while idx < 1 << 16 {
         let op = idx & 0xFF;
         let high = ((idx >> 8) & 7) as u32;
         let c = (idx >> 11) as u32;
@@ -81,6 +83,8 @@ const fn lean_table() -> [u8; 1 << 15] {
         let len = match SHAPE[op] {
             NONE | UNARY | END => 1,
             LEB | PURE | CONST if one != 0 => 1 + one,
+            // `call_indirect`: the type, then the table (as `step` reads it).
+            LEB2 if one != 0 && leb_from(1 + one, c) != 0 => 1 + one + leb_from(1 + one, c),
             // A reference block type (`0x62..=0x64`) is for `step`; so
             // is the rest of `0x60..=0x6F` (reference types), to keep to
             // the bits the index has.
@@ -100,13 +104,14 @@ const fn lean_table() -> [u8; 1 << 15] {
 }
 
 /// The table index of the instruction whose first eight bytes are `w`:
-/// the opcode, bits 4-6 of the next byte, and the bits 7 of bytes 1-4
-/// gathered into bits 11-14 by one multiplication (each lands alone: no
+/// the opcode, bits 4-6 of the next byte, and the bits 7 of bytes 1-5
+/// gathered into bits 11-15 by one multiplication (each lands alone: no
 /// two partial products meet).
 #[inline(always)]
 fn index(w: u64) -> usize {
-    let t = w & 0x0000_0080_8080_8000;
-    let gathered = (t.wrapping_mul((1 << 32) | (1 << 25) | (1 << 18) | (1 << 11)) >> 36) & 0x7800;
+    let t = w & 0x0000_8080_8080_8000;
+    let magic = (1 << 32) | (1 << 25) | (1 << 18) | (1 << 11) | (1 << 4);
+    let gathered = (t.wrapping_mul(magic) >> 36) & 0xF800;
     ((w & 0xFF) | ((w >> 4) & 0x700) | gathered) as usize
 }
 
@@ -526,5 +531,46 @@ impl Replay<'_> {
             self.k = self.recs.len();
         }
         run(bytes, end, i, prev)
+    }
+
+    /// Whether the stop [`Replay::run`]`(.., i, ..)` would return is a
+    /// recorded plain load or store of memory 0 (`Stop::Load`, recorded
+    /// without `Prev`s: `trusted` never reads them there).
+    #[inline(always)]
+    pub(crate) fn at_plain(&self, i: usize) -> bool {
+        // `END_REC` has every bit, `PREVS` among them.
+        i == self.expect_i && self.recs.get(self.k).is_some_and(|&r| r & PREVS == 0)
+    }
+
+    /// The recorded plain loads and stores of memory 0 from `i` on (see
+    /// [`Replay::at_plain`]), handed to `each` (the position of one and
+    /// where the next instruction starts) while it takes them (`true`);
+    /// returns where the rewriter is then. Past them, the replay is where
+    /// [`Replay::run`] would have left it (its `Prev`s there are `Other`).
+    #[inline(always)]
+    pub(crate) fn take_plains(
+        &mut self,
+        mut i: usize,
+        mut each: impl FnMut(usize, usize) -> bool,
+    ) -> usize {
+        if i != self.expect_i {
+            return i;
+        }
+        let mut k = self.k;
+        while let Some(&r) = self.recs.get(k) {
+            if r & PREVS != 0 {
+                break;
+            }
+            let at = (r & AT) as usize;
+            let next = at + ((r >> 56) & RECLEN) as usize;
+            if !each(at, next) {
+                break;
+            }
+            k += 1;
+            i = next;
+        }
+        self.k = k;
+        self.expect_i = i;
+        i
     }
 }

