@@ -847,7 +847,13 @@ fn masked_clamp_without_headroom_every_width_and_offset() {
         ("i32", "i32.store16", "i32.load16_u", 2, "(i32.const -1)"),
         ("i32", "i32.store", "i32.load", 4, "(i32.const -1)"),
         ("i64", "i64.store", "i64.load", 8, "(i64.const -1)"),
-        ("v128", "v128.store", "v128.load", 16, "(v128.const i64x2 -1 -1)"),
+        (
+            "v128",
+            "v128.store",
+            "v128.load",
+            16,
+            "(v128.const i64x2 -1 -1)",
+        ),
     ];
     let mut funcs = String::new();
     let mut calls = Vec::new();
