@@ -5,6 +5,12 @@
 # original module, Binaryen's multi-memory-lowering (npm binaryen, pinned)
 # and flight-rebase's modes (checkedgrow: a memory without a maximum): the difference of two runs (100k and 300k
 # iterations) over 200k, so start-up and the checksum pass cancel out.
+# wasmi is an interpreter: a memarg offset of 64 KiB or more takes its long
+# form (trusted's 5 %), an i32.rem_u costs ~19 host instructions against an
+# and's 5. benches/v8.sh runs the same bytes in V8 (TurboFan and Liftoff).
+# A hand-written form of a kernel runs the same way: the bench binary takes
+# FLIGHT_BENCH_ICOUNT=FILE.wat:N (or .wasm; it imports env.memory if it
+# imports anything), and FLIGHT_BENCH_EMIT=DIR writes every variant's bytes.
 # Usage: bash flight-mem-wasm/benches/icount.sh   (about 3 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

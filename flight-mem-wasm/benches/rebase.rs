@@ -498,6 +498,15 @@ fn variant(name: &str) -> (Vec<u8>, bool) {
                 tool(&js, &["-all", "--multi-memory-lowering"], &two, 1).expect("lowering");
             (lowered, false)
         }
+        // A module written elsewhere (e.g. a hand-edited form of a rebased
+        // kernel, binary or text): it imports the unified memory if it imports anything.
+        path if path.ends_with(".wasm") || path.ends_with(".wat") => {
+            let wasm = wat::parse_file(path).expect("read the module");
+            let imports = wasmparser::Parser::new(0)
+                .parse_all(&wasm)
+                .any(|p| matches!(p, Ok(wasmparser::Payload::ImportSection(_))));
+            (wasm, imports)
+        }
         other => panic!("unknown variant `{other}`"),
     }
 }
@@ -517,7 +526,34 @@ fn icount(spec: &str) {
     println!("{name}: {:?}", out[0].i32());
 }
 
+/// `FLIGHT_BENCH_EMIT=DIR`: write every run-time variant's module to
+/// `DIR/VARIANT.wasm` (the bytes `icount` runs), for `benches/v8.sh`.
+fn emit(dir: &str) {
+    for name in VARIANTS {
+        if name == "binaryen" && binaryen_js().is_none() {
+            continue;
+        }
+        let (wasm, _) = variant(name);
+        std::fs::write(format!("{dir}/{name}.wasm"), wasm).expect("write");
+    }
+}
+
+/// The run-time variants, in the order the bench scripts print them.
+const VARIANTS: [&str; 7] = [
+    "original",
+    "binaryen",
+    "trusted",
+    "masked",
+    "masked8",
+    "checked",
+    "checkedgrow",
+];
+
 fn main() {
+    if let Ok(dir) = std::env::var("FLIGHT_BENCH_EMIT") {
+        emit(&dir);
+        return;
+    }
     if let Ok(spec) = std::env::var("FLIGHT_BENCH_ICOUNT") {
         icount(&spec);
         return;

@@ -831,3 +831,69 @@ fn unusual_encodings_for_the_look_ahead_and_the_scanner() {
         attack_wasm(&wasm, false, &calls);
     });
 }
+
+#[test]
+fn masked_clamp_without_headroom_every_width_and_offset() {
+    // In a segment of exactly the memory's two pages, `masked` confines an
+    // address local by a clamp (`select(a, m - 1, a < m)`, `m` the
+    // segment less offset and width, plus one): plain stores (the clamp
+    // where the address was pushed, before the value) and
+    // read-modify-writes (confined once, into the copy the load reads),
+    // every width, offsets with and without a mask that fits, addresses
+    // around `m`, both memory ends and 2^32. One byte past the segment is
+    // a canary: a clamp to `m` instead of `m - 1` breaks one.
+    let kinds = [
+        ("i32", "i32.store8", "i32.load8_u", 1, "(i32.const -1)"),
+        ("i32", "i32.store16", "i32.load16_u", 2, "(i32.const -1)"),
+        ("i32", "i32.store", "i32.load", 4, "(i32.const -1)"),
+        ("i64", "i64.store", "i64.load", 8, "(i64.const -1)"),
+        (
+            "v128",
+            "v128.store",
+            "v128.load",
+            16,
+            "(v128.const i64x2 -1 -1)",
+        ),
+    ];
+    let mut funcs = String::new();
+    let mut calls = Vec::new();
+    let mut names = Vec::new();
+    for (ty, store, load, width, value) in kinds {
+        for offset in [0i64, 1, 3, 0xff1, 0xfff0, 0x1_0001] {
+            let (s, r) = (format!("s{width}_{offset}"), format!("r{width}_{offset}"));
+            let not = if ty == "v128" { "v128.not" } else { "" };
+            let bump = |x: &str| match ty {
+                "v128" => format!("({not} {x})"),
+                _ => format!("({ty}.add {x} ({ty}.const 1))"),
+            };
+            let loaded = format!("({load} offset={offset} (local.get $a))");
+            funcs += &format!(
+                "(func (export \"{s}\") (param $a i32)
+                   ({store} offset={offset} (local.get $a) {value}))
+                 (func (export \"{r}\") (param $a i32)
+                   ({store} offset={offset} (local.get $a) {}))\n",
+                bump(&loaded)
+            );
+            names.push((s, r, 0x2_0000 - offset - width));
+        }
+    }
+    for round in 0..2 {
+        for (s, r, last) in &names {
+            for a in [0, 1, *last - 0x1_0000 - 1, *last - 0x1_0000 + 1]
+                .into_iter()
+                .chain((-2..=2).map(|d| last + d))
+                .chain([0x1_0000, 0x1_fffc, 0x1_ffff, 0x7fff_ffff])
+                .chain([-1, -2, -4, -8, -16, i64::from(i32::MIN), -last])
+            {
+                let a = a as i32;
+                calls.push((s.clone(), vec![a]));
+                calls.push((r.clone(), vec![a]));
+            }
+        }
+        if round == 0 {
+            calls.push(("grow".to_string(), vec![]));
+        }
+    }
+    let wat = module(&funcs);
+    big_stack(move || attack_inner(&wat, &calls));
+}

@@ -200,10 +200,29 @@ impl Func<'_> {
                 let modulo = !fits && offset + width <= mem.span;
                 let fold = fits || modulo;
                 let clamp = !fold && width > 1 && reach + width - 1 > mem.span;
-                let confine = |f: &mut Self| {
+                // `here`: the address is local `x`'s value where it is
+                // confined. Then the remainder's job is done by a clamp,
+                // `select(addr, m - 1, x < m)`: the same addresses kept
+                // (those below `m`), the others moved to `m - 1`, whose
+                // access ends at the segment's end. Two cheap steps where
+                // the remainder is one dear one: wasmi 2.0 runs `lt_u` and
+                // `select` in 17 host instructions against `rem_u`'s 19,
+                // V8's TurboFan a compare and a conditional move against a
+                // multiply-shift sequence. Without the local it would take
+                // a `local.tee` (wasmi 21 in all): the remainder stays.
+                let confine = |f: &mut Self, here: Option<u32>| {
                     if modulo {
                         let m = (mem.span - offset - width + 1) as i32;
-                        f.emit().i32_const(m).i32_rem_u();
+                        match here {
+                            Some(x) => f
+                                .emit()
+                                .i32_const(m - 1)
+                                .local_get(x)
+                                .i32_const(m)
+                                .i32_lt_u()
+                                .select(),
+                            None => f.emit().i32_const(m).i32_rem_u(),
+                        };
                         return;
                     }
                     if !fold && offset != 0 {
@@ -232,15 +251,6 @@ impl Func<'_> {
                 // The confining bytes, when a copy or the last load may
                 // share them (written and taken back: most accesses have
                 // neither, and pay nothing).
-                let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
-                    let s0 = self.out.len();
-                    confine(self);
-                    let key = Key::new(&self.out[s0..]);
-                    self.out.truncate(s0);
-                    key
-                } else {
-                    None
-                };
                 let copy = self.scratch + super::SCRATCH_COPY;
                 // The address as a `local.get` since the last memory
                 // instruction: the local, where the `local.get` starts and
@@ -268,6 +278,27 @@ impl Func<'_> {
                     }),
                 }
                 .filter(|&(_, q, _)| q >= self.pending);
+                // The local the address is the value of where it was
+                // pushed (and so where it is confined, right after): the
+                // `local.get` just found, or the walk's entry (the local
+                // not written since its push).
+                let here = match pushed {
+                    Some(End::In(q)) => get
+                        .filter(|g| g.2 == q)
+                        .map(|g| g.0)
+                        .or_else(|| entry.filter(|e| e.end == End::In(q))?.local),
+                    Some(End::Out(_)) => entry.and_then(|e| e.local),
+                    None => None,
+                };
+                let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
+                    let s0 = self.out.len();
+                    confine(self, here);
+                    let key = Key::new(&self.out[s0..]);
+                    self.out.truncate(s0);
+                    key
+                } else {
+                    None
+                };
                 // The copy holds this local confined the same way, set
                 // before the `local.get` (at an earlier memory
                 // instruction), the local not written since.
@@ -289,7 +320,7 @@ impl Func<'_> {
                     (None, Some(End::In(q))) => {
                         self.flush(q);
                         let s = self.out.len();
-                        confine(self);
+                        confine(self, here);
                         // A load of `local.get x`, confined right after it:
                         // the next access may store to the value pushed
                         // just before (see `LoadPush`).
@@ -319,7 +350,7 @@ impl Func<'_> {
                                 && entry.is_some_and(|e| e.local == Some(l.local))
                         });
                         let start = self.out.len();
-                        confine(self);
+                        confine(self, here);
                         if let Some(l) = once {
                             self.emit().local_tee(copy).local_get(copy);
                             let bytes: Vec<u8> = self.out.drain(start..).collect();
@@ -342,7 +373,7 @@ impl Func<'_> {
                         for &l in locals.iter().rev() {
                             self.emit().local_set(l);
                         }
-                        confine(self);
+                        confine(self, here);
                         for &l in locals {
                             self.emit().local_get(l);
                         }

@@ -41,15 +41,17 @@ pub(super) struct Entry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Key {
     len: u8,
-    bytes: [u8; 15],
+    bytes: [u8; 23],
 }
 
 impl Key {
     /// `None` when longer than a key holds: a mask or a remainder with
-    /// its constant takes at most 14 bytes, only the clamp of an access
-    /// whose offset alone reaches past the segment more (never shared).
+    /// its constant takes at most 14 bytes, the clamp that replaces a
+    /// remainder (two constants and a `local.get`) at most 20, only the
+    /// clamp of an access whose offset alone reaches past the segment more
+    /// (never shared).
     pub fn new(b: &[u8]) -> Option<Key> {
-        let mut bytes = [0; 15];
+        let mut bytes = [0; 23];
         bytes.get_mut(..b.len())?.copy_from_slice(b);
         Some(Key {
             len: b.len() as u8,
