@@ -156,10 +156,11 @@ pub(crate) use impl_allocator_api2;
 
 /// An allocator whose `free` takes back every live block at any time, in any
 /// order: what `GlobalAlloc` needs, since the standard library frees in
-/// whatever order its values die.
+/// whatever order its values die, and what a
+/// [`SmallFront`](crate::SmallFront) needs, whose slabs empty in any order.
 ///
 /// [`Stack`](crate::Stack) frees only its top block and does not implement
-/// it, so `GlobalRegion<Stack>` does not compile.
+/// it, so `GlobalRegion<Stack>` and `SmallFront<Stack>` do not compile.
 ///
 /// # Safety
 ///
@@ -168,9 +169,9 @@ pub(crate) use impl_allocator_api2;
 /// allocator, keeps them until a reset that safe code on a shared
 /// reference cannot trigger); it never panics.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot free blocks in any order, so it cannot back `GlobalRegion`",
+    message = "`{Self}` cannot free blocks in any order",
     label = "frees only in a fixed order",
-    note = "`GlobalAlloc` frees in whatever order values die; use `Tlsf`, `Buddy`, `FreeList`, a pool or a bump allocator"
+    note = "`GlobalRegion` and `SmallFront` free blocks in whatever order they die; use `Tlsf`, `Buddy`, `FreeList`, a pool or a bump allocator"
 )]
 pub unsafe trait FreesInAnyOrder: RawAllocator {}
 

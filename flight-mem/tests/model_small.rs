@@ -411,8 +411,8 @@ fn global_alloc_interface() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn over_buddy_and_free_list() {
-    use flight_mem::{Buddy, FreeList, RawAllocator};
-    fn churn<A: RawAllocator>(front: &SmallFront<A>) {
+    use flight_mem::{Buddy, FreeList, FreesInAnyOrder};
+    fn churn<A: FreesInAnyOrder>(front: &SmallFront<A>) {
         let local = front.local();
         let mut live = Vec::new();
         let rounds = 3_000;
