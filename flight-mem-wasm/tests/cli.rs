@@ -262,3 +262,99 @@ fn no_validate_skips_types_but_not_encoding_or_refusals() {
     assert_ne!(code, 0, "{text}");
     assert!(!d.join("out2.wasm").exists());
 }
+
+/// Rebases `GOOD` into `out` with the arguments every output test uses.
+fn rebase_good_to(input: &std::path::Path, out: &std::path::Path) {
+    let (code, text) = run(&[
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--segment",
+        "0x100000:64KiB",
+        "--shared",
+        "env.frame=2MiB:0x10000:read",
+    ]);
+    assert_eq!(code, 0, "{text}");
+}
+
+/// An output that is not a regular file is written in place, never replaced
+/// by the rename that makes file outputs atomic: a pipe stays a pipe and the
+/// module arrives through it (as `/dev/null` stays a device — a rename over
+/// it once turned this machine's `/dev/null` into a regular file).
+#[cfg(unix)]
+#[test]
+fn a_pipe_as_output_stays_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = dir("fifo");
+    let input = d.join("in.wasm");
+    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
+    let file = d.join("out.wasm");
+    rebase_good_to(&input, &file);
+    let fifo = d.join("pipe.wasm");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    rebase_good_to(&input, &fifo);
+    // Checked before joining: had the pipe been renamed over, the reader
+    // would wait for a writer forever (the test process ends regardless).
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    assert_eq!(reader.join().unwrap(), std::fs::read(&file).unwrap());
+    let names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "no temporary file is left behind: {names:?}"
+    );
+}
+
+/// A symbolic link as output is followed: the link stays a link and the
+/// file it points to (existing or not yet) receives the module.
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_as_output_is_followed() {
+    let d = dir("link");
+    let input = d.join("in.wasm");
+    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
+    let file = d.join("out.wasm");
+    rebase_good_to(&input, &file);
+    let expected = std::fs::read(&file).unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/real.wasm"), b"old").unwrap();
+    // A relative link to an existing file, and a chain ending nowhere yet.
+    for (link, points_to, target) in [
+        ("link.wasm", "sub/real.wasm", "sub/real.wasm"),
+        ("chain.wasm", "link2.wasm", "sub/new.wasm"),
+    ] {
+        std::os::unix::fs::symlink(points_to, d.join(link)).unwrap();
+        if link == "chain.wasm" {
+            std::os::unix::fs::symlink("sub/new.wasm", d.join("link2.wasm")).unwrap();
+        }
+        rebase_good_to(&input, &d.join(link));
+        let kind = std::fs::symlink_metadata(d.join(link)).unwrap().file_type();
+        assert!(kind.is_symlink(), "{link} was replaced: {kind:?}");
+        assert_eq!(std::fs::read(d.join(target)).unwrap(), expected, "{link}");
+    }
+    let leftovers = std::fs::read_dir(d.join("sub"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}

@@ -97,9 +97,27 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     })
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it: a
-/// reader never sees half a file, and a failure leaves no output behind.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path`: through a temporary file beside it, renamed
+/// over it, so that a reader never sees half a file and a failure leaves no
+/// output behind.
+///
+/// The rename replaces whatever directory entry is there, so two kinds of
+/// path are handled first: one that names something other than a regular
+/// file (`/dev/null`, a pipe) is written in place — renaming over it would
+/// replace the device or pipe with a regular file for every other program
+/// on the machine — and a symbolic link is followed, so that the link stays
+/// and the file it points to is replaced.
+fn write_output(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .write_all(bytes);
+    }
+    let path = resolve_links(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -110,11 +128,31 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
+        .and_then(|()| std::fs::rename(&tmp, &path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The path a chain of symbolic links at `path` ends at (itself when it is
+/// no link); the end need not exist yet.
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    // As many hops as Linux follows before `ELOOP`.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 fn run(args: &Args) -> Result<String, String> {
@@ -122,10 +160,10 @@ fn run(args: &Args) -> Result<String, String> {
         .map_err(|e| format!("cannot read `{}`: {e}", args.input.display()))?;
     let out = rebase(&wasm, &args.options).map_err(|e| format!("{}: {e}", args.input.display()))?;
     if let Some(path) = &args.relocations {
-        write_atomically(path, relocations_json(&out.relocations).as_bytes())
+        write_output(path, relocations_json(&out.relocations).as_bytes())
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
-    write_atomically(&args.output, &out.wasm)
+    write_output(&args.output, &out.wasm)
         .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
     let s = out.stats;
     let seg = args.options.segment;
