@@ -25,7 +25,10 @@ impl Compact {
     fn check_locked(&self, state: &State, g: Geometry) -> Result<(), InvariantViolation> {
         let fail = |what, offset| Err(InvariantViolation { what, offset });
         let fresh = self.fresh.load(Ordering::Relaxed);
-        let table_at = g.table.addr() - self.memory.as_ptr().addr();
+        // A memory too small for one slot gets an empty table, whose start
+        // (the memory's end rounded down to the slot alignment) may fall
+        // below a misaligned memory's start: offsets are reported from 0.
+        let table_at = g.table.addr().saturating_sub(self.memory.as_ptr().addr());
         let slot_at = |index: u32| table_at + index as usize * HOT_SIZE;
         if fresh > self.slots {
             return fail("more slots initialised than the table holds", table_at);
