@@ -32,6 +32,9 @@ mod plan;
 mod read;
 mod rewrite;
 mod scan;
+#[cfg(test)]
+#[path = "../tests/common/modules.rs"]
+mod test_modules;
 mod write;
 
 pub use error::Error;

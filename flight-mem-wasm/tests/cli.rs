@@ -263,6 +263,18 @@ fn no_validate_skips_types_but_not_encoding_or_refusals() {
     assert!(!d.join("out2.wasm").exists());
 }
 
+/// A directory with `GOOD` as `in.wasm` and its rebasing into a plain
+/// `out.wasm`: the directory, the input and the expected output bytes.
+fn good_rebased(name: &str) -> (PathBuf, PathBuf, Vec<u8>) {
+    let d = dir(name);
+    let input = d.join("in.wasm");
+    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
+    let file = d.join("out.wasm");
+    rebase_good_to(&input, &file);
+    let expected = std::fs::read(&file).unwrap();
+    (d, input, expected)
+}
+
 /// Rebases `GOOD` into `out` with the arguments every output test uses.
 fn rebase_good_to(input: &std::path::Path, out: &std::path::Path) {
     let (code, text) = run(&[
@@ -285,11 +297,7 @@ fn rebase_good_to(input: &std::path::Path, out: &std::path::Path) {
 #[test]
 fn a_pipe_as_output_stays_a_pipe() {
     use std::os::unix::fs::FileTypeExt;
-    let d = dir("fifo");
-    let input = d.join("in.wasm");
-    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
-    let file = d.join("out.wasm");
-    rebase_good_to(&input, &file);
+    let (d, input, expected) = good_rebased("fifo");
     let fifo = d.join("pipe.wasm");
     assert!(
         Command::new("mkfifo")
@@ -307,7 +315,7 @@ fn a_pipe_as_output_stays_a_pipe() {
     // would wait for a writer forever (the test process ends regardless).
     let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
     assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
-    assert_eq!(reader.join().unwrap(), std::fs::read(&file).unwrap());
+    assert_eq!(reader.join().unwrap(), expected);
     let names: Vec<_> = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -324,12 +332,7 @@ fn a_pipe_as_output_stays_a_pipe() {
 #[cfg(unix)]
 #[test]
 fn a_symbolic_link_as_output_is_followed() {
-    let d = dir("link");
-    let input = d.join("in.wasm");
-    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
-    let file = d.join("out.wasm");
-    rebase_good_to(&input, &file);
-    let expected = std::fs::read(&file).unwrap();
+    let (d, input, expected) = good_rebased("link");
     std::fs::create_dir(d.join("sub")).unwrap();
     std::fs::write(d.join("sub/real.wasm"), b"old").unwrap();
     // A relative link to an existing file, and a chain ending nowhere yet.

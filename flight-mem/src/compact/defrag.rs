@@ -57,7 +57,7 @@ use core::fmt;
 
 use super::batch::FIND;
 use super::plan::{Evacuation, Plan, Span};
-use super::table::{FROZEN, MOVING, Slot, WRITER, generation, pins};
+use super::table::{FROZEN, MOVING, Slot, generation, pins};
 use super::{Compact, Geometry, Handle, State, extent};
 use crate::sync::Ordering;
 
@@ -531,7 +531,7 @@ impl Compact {
         &self,
         g: Geometry,
         slot: &Slot,
-        mut word: u64,
+        seen: u64,
         from: usize,
         to: usize,
         len: usize,
@@ -545,22 +545,7 @@ impl Compact {
         debug_assert!(!overlapping || to < from);
         let frozen = overlapping || len <= FREEZE_MAX;
         let flags = if frozen { MOVING | FROZEN } else { MOVING };
-        loop {
-            if pins(word) != 0 || word & WRITER != 0 {
-                return Err(Refused::Pinned);
-            }
-            // Acquire: the last writer's and readers' accesses (released by
-            // their guards' drops) happen before our copy.
-            match slot.state.compare_exchange_weak(
-                word,
-                word | flags,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => word = now,
-            }
-        }
+        let word = slot.mark_unpinned(seen, flags).ok_or(Refused::Pinned)?;
         // A `PinnedAll` pins every block: give way to it before copying
         // (the `scope` module's protocol, mark then look).
         if self.scoped_after_mark() {

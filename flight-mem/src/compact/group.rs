@@ -46,7 +46,7 @@
 use super::batch::FIND;
 use super::defrag::{Call, FREEZE_MAX, RUN, copy};
 use super::plan::Evacuation;
-use super::table::{FROZEN, MOVING, WRITER, pins};
+use super::table::{FROZEN, MOVING};
 use super::{Compact, State, extent};
 use crate::sync::Ordering;
 
@@ -103,23 +103,10 @@ impl Compact {
         let mut marked = 0;
         'group: for e in &group[..n] {
             let slot = self.slot_locked(g, e.index);
-            let mut word = slot.state.load(Ordering::Relaxed);
-            loop {
-                if pins(word) != 0 || word & WRITER != 0 {
-                    break 'group;
-                }
-                // Acquire: the last writer's and readers' accesses
-                // (released by their guards' drops) happen before our copy.
-                match slot.state.compare_exchange_weak(
-                    word,
-                    word | MOVING | FROZEN,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => word = now,
-                }
-            }
+            let seen = slot.state.load(Ordering::Relaxed);
+            let Some(word) = slot.mark_unpinned(seen, MOVING | FROZEN) else {
+                break 'group;
+            };
             words[marked] = word;
             marked += 1;
         }

@@ -229,23 +229,9 @@ impl Compact {
         let mut words = [0u64; RUN];
         'run: for m in run {
             let slot = self.slot_locked(g, m.index);
-            let mut word = m.word;
-            loop {
-                if pins(word) != 0 || word & WRITER != 0 {
-                    break 'run;
-                }
-                // Acquire: the last writer's and readers' accesses happen
-                // before our copy (as in `relocate`).
-                match slot.state.compare_exchange_weak(
-                    word,
-                    word | MOVING | FROZEN,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => word = now,
-                }
-            }
+            let Some(word) = slot.mark_unpinned(m.word, MOVING | FROZEN) else {
+                break 'run;
+            };
             words[marked] = word;
             marked += 1;
         }

@@ -194,6 +194,29 @@ impl Slot {
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed) as usize
     }
+
+    /// Sets `flags` (a mover's `MOVING`, `FROZEN`) in the state word last
+    /// seen as `word`, unless a pin or a writer holds the block: the word
+    /// the mark replaced, or `None`. Called under the allocator's lock.
+    #[inline]
+    pub(crate) fn mark_unpinned(&self, mut word: u64, flags: u64) -> Option<u64> {
+        loop {
+            if pins(word) != 0 || word & WRITER != 0 {
+                return None;
+            }
+            // Acquire: the last writer's and readers' accesses (released by
+            // their guards' drops) happen before the caller's copy.
+            match self.state.compare_exchange_weak(
+                word,
+                word | flags,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(word),
+                Err(now) => word = now,
+            }
+        }
+    }
 }
 
 impl Links {
