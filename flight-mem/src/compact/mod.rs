@@ -308,8 +308,26 @@ impl Compact {
     /// Memory for a data area of `capacity` bytes and a table of
     /// `max_handles` handles, when it starts on an 8-byte boundary (a static
     /// [`Arena`](crate::Arena) does).
+    ///
+    /// # Panics
+    ///
+    /// If the sum does not fit in `usize` (in a `const`, a compile error):
+    /// no memory could hold it, and a wrapped small size would be wrong.
     pub const fn bytes_for(capacity: usize, max_handles: usize) -> usize {
-        extent(capacity) + max_handles * SLOT_SIZE + (SLOT_ALIGN - 1)
+        const fn sum(a: usize, b: usize) -> usize {
+            match a.checked_add(b) {
+                Some(sum) => sum,
+                None => panic!("Compact::bytes_for: the sizes overflow usize"),
+            }
+        }
+        let table = match max_handles.checked_mul(SLOT_SIZE) {
+            Some(table) => table,
+            None => panic!("Compact::bytes_for: the sizes overflow usize"),
+        };
+        sum(
+            sum(capacity, GRANULE - 1) & !(GRANULE - 1),
+            sum(table, SLOT_ALIGN - 1),
+        )
     }
 
     /// The handle count the layout macro uses for a region of `len` bytes:

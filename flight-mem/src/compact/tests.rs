@@ -36,6 +36,15 @@ fn age(c: &Compact, index: u32, generation: u32) {
         .store((word & !GEN_MASK) | generation as u64, Ordering::Relaxed);
 }
 
+/// A size no memory could hold is refused, not wrapped to a small one.
+#[test]
+fn bytes_for_refuses_sizes_that_overflow() {
+    for (capacity, handles) in [(usize::MAX, 0), (0, usize::MAX), (usize::MAX - 64, 16)] {
+        let sized = std::panic::catch_unwind(|| Compact::bytes_for(capacity, handles));
+        assert!(sized.is_err(), "{capacity} bytes, {handles} handles");
+    }
+}
+
 #[test]
 fn geometry_matches_bytes_for() {
     let c = compact(4096, 16);
