@@ -16,9 +16,10 @@ pub use local::SmallLocal;
 use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 
 /// A small-object front end over a general heap (a [`Tlsf`](crate::Tlsf),
-/// [`Buddy`](crate::Buddy), [`FreeList`](crate::FreeList), any
-/// [`RawAllocator`]): requests up to 4 KiB are served from size-class slabs
-/// carved from the backing heap, larger ones go to the heap itself. Its
+/// [`Buddy`](crate::Buddy), [`FreeList`](crate::FreeList), any allocator
+/// that [frees in any order](FreesInAnyOrder)): requests up to 4 KiB are
+/// served from size-class slabs carved from the backing heap, larger ones
+/// go to the heap itself. Its
 /// [`local`](Self::local) handle caches free blocks per class, so a thread
 /// that allocates through one takes a class lock only once per batch.
 ///
@@ -62,9 +63,9 @@ use slab::{Class, clear_live, index_of, is_slab_of, mark_live, slab_of};
 ///
 /// Freeing takes the layout the block was allocated with, as
 /// `GlobalAlloc::dealloc` and `Allocator::deallocate` do; that is why the
-/// front end is not itself a [`RawAllocator`] (whose `free` has no layout).
-/// It implements `GlobalAlloc` when its backing heap frees in any order,
-/// and `&SmallFront` implements `allocator_api2::alloc::Allocator`.
+/// front end is not itself a [`RawAllocator`](crate::RawAllocator) (whose
+/// `free` has no layout). It implements `GlobalAlloc`, and `&SmallFront`
+/// implements `allocator_api2::alloc::Allocator`.
 ///
 /// # Statistics
 ///
