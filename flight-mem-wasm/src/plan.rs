@@ -69,12 +69,19 @@ pub(crate) struct Plan {
     pub unified_min_pages: u64,
     /// Whether any input memory was shared (threads): the import must be too.
     pub shared: bool,
-    /// A function appended to the module that traps as an out-of-bounds
-    /// access does; every check calls it (a call is a few bytes, the
-    /// trapping access it replaces is ten). `None` under `trusted`.
+    /// `masked` only: a function appended to the module that traps as an
+    /// out-of-bounds access does; the checks of `memory.fill`, `copy` and
+    /// `init` and the accesses that always trap call it (a call is 2 to 4
+    /// bytes, the trapping access 6). `masked` checks nothing else, and
+    /// those operations are calls out of compiled code in an engine
+    /// anyway. `checked` checks every access: it writes the trapping access
+    /// inline (`rewrite::OOB_TRAP`), whose cost in an engine is only bytes,
+    /// where a call, even on the cold path, makes V8's TurboFan reload the
+    /// memory's base after every check. `None` in `checked` and `trusted`.
     pub trap_func: Option<u32>,
-    /// The `[] -> []` type appended for it.
-    pub trap_type: u32,
+    /// The `[] -> []` type appended for the appended functions (the trap
+    /// function, the data start function).
+    pub void_type: u32,
     /// Active data segments are applied by an appended start function
     /// (`checked`/`masked` with a data offset only known at instantiation,
     /// `global.get` of an imported global): its index. It checks each
@@ -221,6 +228,10 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
             }
             wasmparser::DataKind::Passive => false,
         });
+    let funcs = input.imported_funcs + input.bodies.len() as u32;
+    let trap_func = (opts.isolation == Isolation::Masked
+        && (!input.bodies.is_empty() || lazy_data))
+        .then_some(funcs);
     let own_pages = own.first().map(|&i| (mems[i].min_bytes / PAGE) as u32);
     let end = ranges
         .iter()
@@ -237,10 +248,8 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         own_pages,
         unified_min_pages: end.div_ceil(PAGE),
         shared,
-        trap_func: (opts.isolation != Isolation::Trusted
-            && (!input.bodies.is_empty() || lazy_data))
-            .then(|| input.imported_funcs + input.bodies.len() as u32),
-        trap_type: input.type_params.len() as u32,
-        init_func: lazy_data.then(|| input.imported_funcs + input.bodies.len() as u32 + 1),
+        trap_func,
+        void_type: input.type_params.len() as u32,
+        init_func: lazy_data.then(|| funcs + u32::from(trap_func.is_some())),
     })
 }

@@ -15,10 +15,10 @@ mod relocate;
 mod track;
 use crate::{Check, Error, Isolation, Relocation, Stats};
 use emit::Emit;
-pub(crate) use emit::{put_leb, put_sleb};
+pub(crate) use emit::{OOB_TRAP, put_leb, put_sleb};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wasm_encoder::{Encode, InstructionSink, MemArg};
+use wasm_encoder::{Encode, InstructionSink};
 use wasmparser::{FuncValidatorAllocations, Operator, ValType};
 
 /// What was done to one function.
@@ -644,23 +644,15 @@ impl Func<'_> {
         self.emit().end();
     }
 
-    /// An access at 8 GiB - 2, out of bounds of every 32-bit memory: the
-    /// trap is the one the original raised ("out of bounds memory access"),
-    /// not `unreachable`.
+    /// Traps as an out-of-bounds access does: the access of
+    /// [`emit::OOB_TRAP`] inline (`checked`, `trusted`), or under `masked`
+    /// a call of the appended function that makes it (see
+    /// [`Plan::trap_func`](crate::plan::Plan::trap_func)).
     fn oob_trap(&mut self) {
-        if let Some(f) = self.plan.trap_func {
-            self.emit().call(f);
-            return;
-        }
-        self.sink()
-            .i32_const(-1)
-            .i32_load8_u(MemArg {
-                offset: u64::from(u32::MAX),
-                align: 0,
-                target: wasm_encoder::MemArgTarget::Memory(0),
-                ordering: None,
-            })
-            .drop();
+        match self.plan.trap_func {
+            Some(f) => self.emit().call(f),
+            None => self.emit().oob_trap(),
+        };
     }
 
     fn add_base(&mut self, base: u32) {

@@ -5,7 +5,7 @@
 use crate::Error;
 use crate::plan::{PAGE, Plan};
 use crate::read::Input;
-use crate::rewrite::{Chunk, put_leb, put_sleb};
+use crate::rewrite::{Chunk, OOB_TRAP, put_leb, put_sleb};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
     ConstExpr, DataSection, Encode, EntityType, ExportSection, GlobalType, ImportSection,
@@ -160,10 +160,13 @@ pub(crate) fn data_section(
                             crate::plan::Kind::Window { .. } => sink.i64_const(mem.span as i64),
                         };
                         sink.i64_gt_u().if_(wasm_encoder::BlockType::Empty);
-                        if let Some(trap) = plan.trap_func {
-                            sink.call(trap);
+                        match plan.trap_func {
+                            Some(trap) => {
+                                sink.call(trap);
+                            }
+                            None => body.extend_from_slice(&OOB_TRAP),
                         }
-                        sink.end();
+                        wasm_encoder::InstructionSink::new(body).end();
                     }
                     body.extend_from_slice(expr);
                     wasm_encoder::InstructionSink::new(body)
@@ -244,7 +247,8 @@ pub(crate) fn write(
     let mut out = Vec::with_capacity(bytes.len() - old_code + code_bytes + 4096);
     out.extend_from_slice(&bytes[..8]);
     let (mut data, init) = data;
-    // Functions appended: the trap function, then the data start function.
+    // Functions appended: the trap function (`masked`), then the data start
+    // function.
     let extra: Vec<Vec<u8>> = plan
         .trap_func
         .map(|_| trap_body())
@@ -266,11 +270,11 @@ pub(crate) fn write(
      -> Result<(), Error> {
         done[id as usize] = true;
         match id {
-            1 => section(out, 1, &append(content, &TRAP_TYPE, 1)),
+            1 => section(out, 1, &append(content, &VOID_TYPE, 1)),
             2 => write_imports(out, input, plan, output)?,
             3 => {
                 let mut ty = Vec::new();
-                plan.trap_type.encode(&mut ty);
+                plan.void_type.encode(&mut ty);
                 let types = ty.repeat(extra.len());
                 section(out, 3, &append(content, &types, extra.len() as u32));
             }
@@ -324,8 +328,8 @@ pub(crate) fn write(
     Ok(out)
 }
 
-/// `func [] -> []`, the type of the trap function.
-const TRAP_TYPE: [u8; 3] = [0x60, 0, 0];
+/// `func [] -> []`, the type of the appended functions.
+const VOID_TYPE: [u8; 3] = [0x60, 0, 0];
 
 /// A vector section's content with `n` more items, `items`, at its end.
 fn append(content: Option<&[u8]>, items: &[u8], n: u32) -> Vec<u8> {
@@ -345,20 +349,11 @@ fn append(content: Option<&[u8]>, items: &[u8], n: u32) -> Vec<u8> {
     new
 }
 
-/// The body of the trap function: an access at 8 GiB - 2, out of bounds of
-/// every 32-bit memory, so the trap is the one the original module raised.
+/// The body of the trap function (`masked`): the trapping access.
 fn trap_body() -> Vec<u8> {
     let mut body = vec![0]; // no locals
-    wasm_encoder::InstructionSink::new(&mut body)
-        .i32_const(-1)
-        .i32_load8_u(wasm_encoder::MemArg {
-            offset: u64::from(u32::MAX),
-            align: 0,
-            target: wasm_encoder::MemArgTarget::Memory(0),
-            ordering: None,
-        })
-        .drop()
-        .end();
+    body.extend_from_slice(&OOB_TRAP);
+    body.push(0x0B); // end
     body
 }
 

@@ -4,6 +4,21 @@
 //! immediate; in `checked`, where every access gets five or six of these,
 //! that was a third of the rebase.
 
+/// Traps as an out-of-bounds access does, whatever the unified memory's
+/// size: `i32.load8_u offset=1` of address `0xffffffff` (`i32.const -1`),
+/// then `drop` (the `if` around it must leave nothing on the stack). Its
+/// effective address is 2^32, wasm's 33-bit sum with no wrap-around, and a
+/// 32-bit memory has at most 65536 pages, 2^32 bytes: the byte at 2^32 is
+/// past the end of every one, the 4 GiB memory included. Offset 1 is the
+/// shortest such form (a 1-byte LEB; `offset=0` with a 1-byte access at
+/// `0xffffffff` is in bounds of a 4 GiB memory), and the trap is the
+/// original's own, "out of bounds memory access" (`unreachable` would be
+/// another). Written inline, not called: an engine that caches the
+/// memory's base across the function (V8's TurboFan) reloads it after
+/// every call, even one on the cold path. The unified memory is the
+/// output's only memory, index 0.
+pub(crate) const OOB_TRAP: [u8; 6] = [0x41, 0x7F, 0x2D, 0x00, 0x01, 0x1A];
+
 /// Appends instructions to a function's output.
 pub(super) struct Emit<'a>(pub &'a mut Vec<u8>);
 
@@ -85,6 +100,13 @@ impl Emit<'_> {
     #[inline(always)]
     pub(super) fn if_empty(&mut self) -> &mut Self {
         self.0.extend_from_slice(&[0x04, 0x40]);
+        self
+    }
+
+    /// [`OOB_TRAP`].
+    #[inline(always)]
+    pub(super) fn oob_trap(&mut self) -> &mut Self {
+        self.0.extend_from_slice(&OOB_TRAP);
         self
     }
 
@@ -179,5 +201,43 @@ mod tests {
             wasm_encoder::Encode::encode(&(v as u64), &mut b);
             assert_eq!(a, b, "u64 {v}");
         }
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        Emit(&mut ours).oob_trap();
+        InstructionSink::new(&mut theirs)
+            .i32_const(-1)
+            .i32_load8_u(wasm_encoder::MemArg {
+                offset: 1,
+                align: 0,
+                target: wasm_encoder::MemArgTarget::Memory(0),
+                ordering: None,
+            })
+            .drop();
+        assert_eq!(ours, theirs, "the trap");
+    }
+
+    /// [`OOB_TRAP`] is one access whose last byte lies at 2^32 or past it,
+    /// out of bounds of every 32-bit memory (at most 2^32 bytes), then a
+    /// `drop` that leaves the stack as it was.
+    #[test]
+    fn the_trap_is_past_every_32_bit_memory() {
+        use wasmparser::{BinaryReader, Operator, OperatorsReader};
+        let mut ops = OperatorsReader::new(BinaryReader::new(&OOB_TRAP, 0));
+        let mut read = || ops.read().expect("valid operator");
+        let Operator::I32Const { value } = read() else {
+            panic!("an address first")
+        };
+        let Operator::I32Load8U { memarg } = read() else {
+            panic!("then a one-byte load")
+        };
+        assert_eq!(
+            memarg.target,
+            wasmparser::MemArgTarget::Memory(0),
+            "the unified memory"
+        );
+        // wasm's effective address: the 33-bit sum, no wrap-around.
+        let last_byte = u64::from(value as u32) + memarg.offset;
+        assert!(last_byte >= 1 << 32, "{last_byte:#x}");
+        assert!(matches!(read(), Operator::Drop));
+        assert!(ops.eof());
     }
 }
