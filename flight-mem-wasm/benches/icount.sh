@@ -22,14 +22,15 @@ export FLIGHT_BENCH_BINARYEN_JS="$tmp/npm/node_modules/.bin/wasm-opt"
 bin=$(cargo bench -p flight-mem-wasm --bench rebase --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*rebase-[^"]*\)".*/\1/p' | tail -1)
 count() {
-  FLIGHT_BENCH_ICOUNT="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 |
+  FLIGHT_BENCH_ICOUNT="$1:$2" valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" "$bin" 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 base=""
 for v in original binaryen trusted masked masked8 checked checkedgrow; do
   lo=$(count "$v" 100000)
   hi=$(count "$v" 300000)
-  per=$(( (hi - lo) / 200000 ))
+  # Two decimals: an integer division turned 134.999 into 134.
+  per=$(echo "scale=2; ($hi - $lo) / 200000" | bc)
   [ -z "$base" ] && base=$per
-  printf '  %-10s %6d instructions per iteration  %s x\n' "$v" "$per" "$(echo "scale=2; $per / $base" | bc)"
+  printf '  %-10s %8s instructions per iteration  %s x\n' "$v" "$per" "$(echo "scale=2; $per / $base" | bc)"
 done

@@ -33,7 +33,7 @@ FLIGHT_BENCH_EMIT="$tmp/kernels" "$bin"
 echo "node $(node --version), V8 $(node -p process.versions.v8); $(lscpu | grep 'Model name' | sed 's/  */ /g')"
 count() {
   # shellcheck disable=SC2086 # $flags is a list of node flags
-  valgrind --tool=callgrind --smc-check=all --callgrind-out-file=/dev/null \
+  valgrind --tool=callgrind --smc-check=all --callgrind-out-file="$tmp/callgrind.out" \
     node --predictable $flags "$here/v8.js" "$tmp/kernels" --one "$1" "$2" 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
