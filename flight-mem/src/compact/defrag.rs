@@ -170,6 +170,25 @@ pub struct DefragStep {
     pub blocks_moved: usize,
 }
 
+impl DefragStep {
+    /// The step of evacuation `e` of the block whose state word was `word`
+    /// when marked, with the call's running totals.
+    fn evacuation(e: &Evacuation, word: u64, moved: bool, report: &DefragReport) -> Self {
+        DefragStep {
+            handle: Handle {
+                index: e.index,
+                generation: generation(word),
+            },
+            from: e.from,
+            to: e.to,
+            len: e.len,
+            moved,
+            bytes_moved: report.bytes_moved,
+            blocks_moved: report.blocks_moved,
+        }
+    }
+}
+
 /// Where the next slide starts.
 #[derive(Clone, Copy)]
 pub(super) struct Cursor {
@@ -451,18 +470,7 @@ impl Compact {
                 report.abandoned += 1;
                 report.bytes_abandoned += e.len;
                 state.moves_abandoned += 1;
-                Some(DefragStep {
-                    handle: Handle {
-                        index: e.index,
-                        generation: generation(word),
-                    },
-                    from: e.from,
-                    to: e.to,
-                    len: e.len,
-                    moved: false,
-                    bytes_moved: report.bytes_moved,
-                    blocks_moved: report.blocks_moved,
-                })
+                Some(DefragStep::evacuation(&e, word, false, report))
             }
         }
     }
@@ -504,18 +512,7 @@ impl Compact {
         state.largest.vacate(before, ext, after);
         let (before, after) = self.gaps_around(g, e.index, e.to, ext);
         state.largest.occupy(before, ext, after);
-        DefragStep {
-            handle: Handle {
-                index: e.index,
-                generation: generation(word),
-            },
-            from: e.from,
-            to: e.to,
-            len: e.len,
-            moved: true,
-            bytes_moved: report.bytes_moved,
-            blocks_moved: report.blocks_moved,
-        }
+        DefragStep::evacuation(&e, word, true, report)
     }
 
     /// Moves the block of `slot` (state `word`, unpinned when read) from
