@@ -183,12 +183,17 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                         size: w.segment.size,
                     });
                 }
+                // An import declared with a maximum is never larger, whatever
+                // the window: past it the original traps (and `memory.size`
+                // never says more). `masked` confines to the whole window
+                // (its mask needs the power of two), and traps nowhere.
+                let bytes = w.segment.size.min(declared_max * PAGE);
                 MemPlan {
                     kind: Kind::Window { access: w.access },
                     base: w.segment.base as u32,
-                    min_bytes: w.segment.size,
+                    min_bytes: bytes,
                     max_pages: (w.segment.size / PAGE).min(declared_max) as u32,
-                    span: w.segment.size,
+                    span: if masked { w.segment.size } else { bytes },
                 }
             }
             None => {
