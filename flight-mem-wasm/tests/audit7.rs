@@ -471,3 +471,201 @@ fn instances_sharing_an_imported_memory_see_one_size() {
         assert_eq!(got, want, "{iso:?}: {calls:?}");
     }
 }
+
+/// A deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `v` as an unsigned LEB of exactly `len` bytes (at least its minimal
+/// length).
+fn uleb(out: &mut Vec<u8>, mut v: u64, len: usize) {
+    for k in 0..len {
+        let last = k + 1 == len;
+        out.push((v & 0x7F) as u8 | if last { 0 } else { 0x80 });
+        v >>= 7;
+    }
+    assert_eq!(v, 0, "LEB too short");
+}
+
+/// `v` as a signed LEB of exactly `len` bytes.
+fn sleb(out: &mut Vec<u8>, v: i64, len: usize) {
+    for k in 0..len {
+        let last = k + 1 == len;
+        out.push(((v >> (7 * k)) & 0x7F) as u8 | if last { 0 } else { 0x80 });
+    }
+}
+
+fn min_len(v: u64) -> usize {
+    ((64 - (v | 1).leading_zeros()) as usize).div_ceil(7)
+}
+
+/// A body of random plain loads and stores of local 0 (the address),
+/// every LEB (local index, flags, offset, constants) in a random length,
+/// flags with the memory-index bit now and then; returns an i32 that sums
+/// what was loaded.
+fn random_body(rng: &mut Rng) -> Vec<u8> {
+    // (opcode, natural alignment, kind: 0 i32 load, 1 i64 load, 2 store i32, 3 store i64)
+    const OPS: &[(u8, u8, u8)] = &[
+        (0x28, 2, 0),
+        (0x2C, 0, 0),
+        (0x2D, 0, 0),
+        (0x2E, 1, 0),
+        (0x2F, 1, 0),
+        (0x29, 3, 1),
+        (0x30, 0, 1),
+        (0x31, 0, 1),
+        (0x32, 1, 1),
+        (0x33, 1, 1),
+        (0x34, 2, 1),
+        (0x35, 2, 1),
+        (0x36, 2, 2),
+        (0x3A, 0, 2),
+        (0x3B, 1, 2),
+        (0x37, 3, 3),
+        (0x3C, 0, 3),
+        (0x3D, 1, 3),
+        (0x3E, 2, 3),
+    ];
+    let mut b = Vec::new();
+    // The sum.
+    b.push(0x41);
+    sleb(&mut b, 0, 1 + rng.below(5) as usize);
+    for _ in 0..1 + rng.below(12) {
+        let (op, natural, kind) = OPS[rng.below(OPS.len() as u64) as usize];
+        // Padding: nops, a dropped constant with a long LEB.
+        for _ in 0..rng.below(3) {
+            match rng.below(3) {
+                0 => b.push(0x01),
+                1 => {
+                    b.push(0x41);
+                    let v = rng.next() as i32 as i64;
+                    sleb(&mut b, v, 5);
+                    b.push(0x1A);
+                }
+                _ => {
+                    b.push(0x42);
+                    sleb(&mut b, rng.next() as i64, 10);
+                    b.push(0x1A);
+                }
+            }
+        }
+        b.push(0x20);
+        uleb(&mut b, 0, 1 + rng.below(5) as usize);
+        if kind >= 2 {
+            b.push(if kind == 2 { 0x41 } else { 0x42 });
+            let v = rng.next() as i32 as i64;
+            sleb(&mut b, v, min_len(v.unsigned_abs() << 1).clamp(1, 5));
+        }
+        b.push(op);
+        let align = u64::from(rng.below(u64::from(natural) + 1) as u8);
+        let named = rng.below(6) == 0;
+        let flags = align | if named { 0x40 } else { 0 };
+        let flen = if rng.below(4) == 0 {
+            1 + rng.below(5) as usize
+        } else {
+            1
+        };
+        uleb(&mut b, flags, flen);
+        if named {
+            uleb(&mut b, 0, 1 + rng.below(5) as usize);
+        }
+        let offset = match rng.below(4) {
+            0 => 0,
+            1 => rng.below(64),
+            2 => rng.below(0x2_0000),
+            _ => rng.below(1 << 32),
+        };
+        let olen = min_len(offset).max(if rng.below(3) == 0 {
+            1 + rng.below(5) as usize
+        } else {
+            1
+        });
+        uleb(&mut b, offset, olen.min(5).max(min_len(offset)));
+        match kind {
+            0 => b.push(0x6A),
+            1 => b.extend_from_slice(&[0xA7, 0x6A]),
+            _ => {}
+        }
+    }
+    b
+}
+
+#[test]
+fn random_plain_accesses_in_every_encoding_over_many_functions() {
+    big_stack(|| {
+        for seed in [0x5EED_A7, 2, 3, 4] {
+            random_accesses(seed);
+        }
+    });
+}
+
+fn random_accesses(seed: u64) {
+    {
+        let mut rng = Rng(seed);
+        let n = 400;
+        let bodies: Vec<Vec<u8>> = (0..n).map(|_| random_body(&mut rng)).collect();
+        let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+        let wasm = build(None, &refs, &data_section(&[]), 0);
+        valid(&wasm).unwrap();
+        let engine = engine();
+        let module = wasmi::Module::new(&engine, &wasm[..]).unwrap();
+        let run = |s: &mut Store<()>, i: &wasmi::Instance, name: &str, a: i32| {
+            let f = i.get_func(&*s, name).unwrap();
+            let mut out = [Val::I32(0)];
+            f.call(&mut *s, &[Val::I32(a)], &mut out)
+                .map(|()| out[0].i32().unwrap())
+                .map_err(|e| e.as_trap_code())
+        };
+        for iso in MODES {
+            let mut os = Store::new(&engine, ());
+            let mut linker = Linker::<()>::new(&engine);
+            let global = Global::new(&mut os, Val::I32(0), Mutability::Const);
+            linker.define("env", "g", global).unwrap();
+            let oi = linker.instantiate_and_start(&mut os, &module).unwrap();
+            let om = oi
+                .get_export(&os, "mem")
+                .and_then(Extern::into_memory)
+                .unwrap();
+            // `instantiate` also compares the unvalidated (scanner, and in
+            // `trusted` look-ahead) output with the validated one.
+            let o = opts(iso, 2, true);
+            let mut s = Store::new(&engine, ());
+            let g = Global::new(&mut s, Val::I32(0), Mutability::Const);
+            let extra = [("env".to_string(), "g".to_string(), Extern::Global(g))];
+            let (i, u) = instantiate(&mut s, &wasm, &o, &extra).expect("rebased");
+            for k in 0..n {
+                let name = format!("f{k}");
+                for a in [0, 8, 0xFFF0, 0x1_FFF8, -8] {
+                    let want = run(&mut os, &oi, &name, a);
+                    let got = run(&mut s, &i, &name, a);
+                    let what = format!("{iso:?} {name}({a}) {:x?}", bodies[k]);
+                    match iso {
+                        Isolation::Checked => assert_eq!(got, want, "{what}"),
+                        _ if want.is_ok() => assert_eq!(got, want, "{what}"),
+                        _ => {}
+                    }
+                    if iso != Isolation::Trusted {
+                        assert_eq!(u.broken_canary(&s, 0), None, "{what}: a canary changed");
+                    }
+                    if want.is_err() {
+                        let mine = om.data(&os).to_vec();
+                        u.memory.data_mut(&mut s)[BASE as usize..][..mine.len()]
+                            .copy_from_slice(&mine);
+                    }
+                }
+            }
+        }
+    }
+}
