@@ -11,9 +11,8 @@ mod common;
 use common::*;
 use flight_mem_wasm::{Access, Error, Isolation, Options, Segment, SharedWindow, rebase};
 use wasm_encoder::{
-    CodeSection, ConstExpr, DataCountSection, EntityType, ExportKind, ExportSection,
-    FunctionSection, GlobalType, ImportSection, MemorySection, MemoryType, Module, RawSection,
-    TypeSection, ValType,
+    CodeSection, DataCountSection, EntityType, ExportKind, ExportSection, FunctionSection,
+    GlobalType, ImportSection, MemorySection, MemoryType, Module, RawSection, TypeSection, ValType,
 };
 use wasmi::{Extern, Global, Linker, Memory, Mutability, Store, Val};
 
@@ -605,7 +604,7 @@ fn random_body(rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn random_plain_accesses_in_every_encoding_over_many_functions() {
     big_stack(|| {
-        for seed in [0x5EED_A7, 2, 3, 4] {
+        for seed in [0x005E_EDA7, 2, 3, 4] {
             random_accesses(seed);
         }
     });
@@ -645,12 +644,12 @@ fn random_accesses(seed: u64) {
             let g = Global::new(&mut s, Val::I32(0), Mutability::Const);
             let extra = [("env".to_string(), "g".to_string(), Extern::Global(g))];
             let (i, u) = instantiate(&mut s, &wasm, &o, &extra).expect("rebased");
-            for k in 0..n {
+            for (k, body) in bodies.iter().enumerate() {
                 let name = format!("f{k}");
                 for a in [0, 8, 0xFFF0, 0x1_FFF8, -8] {
                     let want = run(&mut os, &oi, &name, a);
                     let got = run(&mut s, &i, &name, a);
-                    let what = format!("{iso:?} {name}({a}) {:x?}", bodies[k]);
+                    let what = format!("{iso:?} {name}({a}) {body:x?}");
                     match iso {
                         Isolation::Checked => assert_eq!(got, want, "{what}"),
                         _ if want.is_ok() => assert_eq!(got, want, "{what}"),
