@@ -393,6 +393,29 @@ fn checked_traps_at_the_import_maximum_inside_a_larger_window() {
             call(&mut s, "f1", PAGE as i32 + 8).is_err(),
             "validate={validate}: a store past the import's maximum did not trap"
         );
+        // `masked` confines to the whole window (no trap promised): no byte
+        // outside the window and the segment changes.
+        let mut m = o.clone();
+        m.isolation = Isolation::Masked;
+        let mut s = Store::new(&engine, ());
+        let global = Global::new(&mut s, Val::I32(0), Mutability::Const);
+        let extra = [("env".to_string(), "g".to_string(), Extern::Global(global))];
+        let (i, u) = instantiate(&mut s, &wasm, &m, &extra).expect("rebased");
+        let f = i.get_func(&s, "f1").unwrap();
+        for a in [
+            0,
+            PAGE as i32 - 1,
+            PAGE as i32 + 8,
+            2 * PAGE as i32 - 1,
+            -1,
+            i32::MIN,
+        ] {
+            let _ = f.call(&mut s, &[Val::I32(a)], &mut [Val::I32(0)]);
+        }
+        let data = u.memory.data(&s);
+        let mut outside = (2 * PAGE..BASE).chain(BASE + 2 * PAGE..data.len() as u64);
+        let broken = outside.find(|&x| data[x as usize] != canary(x));
+        assert_eq!(broken, None, "masked wrote outside its window and segment");
         // A data segment there: the original cannot instantiate.
         let seg: &[u8] = &[0x02, 0x00, 0x41, 0x80, 0x80, 0x04, 0x0B, 1, 7];
         let data = build(Some(frame), &[], &data_section(&[seg]), 1);
