@@ -115,7 +115,7 @@ fn tlsf_refuses_every_bad_pointer_and_changes_nothing() {
             }
             refused(&heap, at, "at the region's end");
         }
-        refused(&heap, usize::MAX as *mut u8, "the last address");
+        refused(&heap, first.with_addr(usize::MAX), "the last address");
         for &(p, _, _) in &live {
             // SAFETY: each live block freed once.
             unsafe { heap.free(p) }.unwrap();
