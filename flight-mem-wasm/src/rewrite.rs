@@ -131,7 +131,9 @@ pub(crate) fn rewrite_functions(
     let total: usize = bodies.iter().map(len).sum();
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
-    let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
+    // Saturating: `Options::threads` is any count (eight times a huge one
+    // wrapped to 0, a division by zero).
+    let chunk_bytes = (total / threads.saturating_mul(8)).max(16 * 1024);
     // Room for the rewrites, so that a chunk's buffer rarely grows (on
     // `@swc/wasm`, code grows by a fifth in `trusted`, where 1-byte offsets
     // become 4-byte ones, and more than doubles in `checked`), and for the

@@ -691,3 +691,27 @@ fn random_accesses(seed: u64) {
         }
     }
 }
+
+/// `Options::threads` is any `usize`: a count whose eighth part times
+/// eight wraps to 0 made the chunk size a division by zero (a panic in
+/// release builds too) instead of a rebase with as many workers as there
+/// are chunks.
+#[test]
+fn an_absurd_thread_count_is_no_panic() {
+    let wat = r#"(module (memory (export "mem") 1 2)
+      (func (export "f") (param i32) (result i32) (i32.load (local.get 0))))"#;
+    let wasm = wat::parse_str(wat).unwrap();
+    for threads in [usize::MAX / 8 + 1, usize::MAX, usize::MAX / 2] {
+        for iso in MODES {
+            let mut o = opts(iso, 2, true);
+            o.threads = threads;
+            let want = rebase(&wasm, &opts(iso, 2, true)).unwrap().wasm;
+            let got = std::panic::catch_unwind(|| rebase(&wasm, &o).map(|r| r.wasm));
+            assert!(
+                matches!(&got, Ok(Ok(w)) if *w == want),
+                "{iso:?} threads={threads}: {:?}",
+                got.map(|r| r.map(|w| w.len()))
+            );
+        }
+    }
+}
