@@ -715,3 +715,48 @@ fn an_absurd_thread_count_is_no_panic() {
         }
     }
 }
+
+/// Without validation, a section whose count promises more items than it
+/// holds is still malformed (README: refused with an error): a global
+/// section of count 2^32 - 1 and no globals made the size globals'
+/// indices overflow (a panic in debug builds) or, in release builds, an
+/// output with a wrapped global count.
+#[test]
+fn a_global_section_that_lies_about_its_count_is_an_error() {
+    for count in [
+        [0xFF, 0xFF, 0xFF, 0xFF, 0x0F],
+        [0xFC, 0xFF, 0xFF, 0xFF, 0x0F],
+    ] {
+        let mut m = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        let mut mems = MemorySection::new();
+        mems.memory(mem(1, Some(2)));
+        let mut code = CodeSection::new();
+        code.raw(&[0, 0x41, 0, 0x28, 2, 0, 0x1A, 0x0B]);
+        m.section(&types)
+            .section(&funcs)
+            .section(&mems)
+            .section(&RawSection {
+                id: 6,
+                data: &count,
+            })
+            .section(&code);
+        let wasm = m.finish();
+        for iso in MODES {
+            let o = opts(iso, 2, false);
+            let got = std::panic::catch_unwind(|| rebase(&wasm, &o).map(|r| r.wasm));
+            match got {
+                Ok(Err(_)) => {}
+                Ok(Ok(out)) => panic!(
+                    "{iso:?} {count:x?}: an output ({} bytes, valid: {:?})",
+                    out.len(),
+                    valid(&out)
+                ),
+                Err(_) => panic!("{iso:?} {count:x?}: the rebase panicked"),
+            }
+        }
+    }
+}
