@@ -223,6 +223,8 @@ const SCRATCH_I64: u32 = 4; // two
 const SCRATCH_F32: u32 = 6;
 const SCRATCH_F64: u32 = 7;
 const SCRATCH_V128: u32 = 8;
+/// Scratch locals in all (`SCRATCH_GROUPS`).
+const SCRATCH_LOCALS: u32 = 9;
 
 struct Func<'p> {
     plan: &'p Plan,
@@ -283,6 +285,14 @@ fn rewrite_func(
             v.define_locals(offset, count, ty)?;
         }
         declared = declared.saturating_add(count);
+    }
+    // Without validation a body may declare up to 2^32 - 1 locals: the
+    // scratch locals, appended after them, must have indices.
+    if declared > u32::MAX - SCRATCH_LOCALS {
+        return Err(Error::Invalid {
+            offset: locals.original_position(),
+            message: format!("function {function} declares {declared} locals or more"),
+        });
     }
     let ops_start = locals.original_position() as usize;
     let reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
@@ -373,6 +383,16 @@ const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
     (1, wasm_encoder::ValType::F64),
     (1, wasm_encoder::ValType::V128),
 ];
+
+// `SCRATCH_LOCALS` counts the groups' locals.
+const _: () = {
+    let (mut n, mut i) = (0, 0);
+    while i < SCRATCH_GROUPS.len() {
+        n += SCRATCH_GROUPS[i].0;
+        i += 1;
+    }
+    assert!(n == SCRATCH_LOCALS);
+};
 
 impl Func<'_> {
     /// Before the first rewritten instruction: room for the size and the

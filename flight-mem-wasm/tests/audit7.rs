@@ -760,3 +760,52 @@ fn a_global_section_that_lies_about_its_count_is_an_error() {
         }
     }
 }
+
+/// Without validation, a body may declare 2^32 - 1 locals (one group):
+/// the scratch locals appended after them must not overflow the local
+/// index space (a panic in debug builds, wrapped indices aliasing real
+/// locals in release builds) — an error, or an output the engine
+/// rejects as the input.
+#[test]
+fn a_body_with_too_many_locals_is_no_panic() {
+    let bodies: &[&[u8]] = &[
+        // memory.fill 0 0 0 (scratch locals in every isolating mode).
+        &[0x41, 0, 0x41, 0, 0x41, 0, 0xFC, 0x0B, 0x00],
+        // i32.store of a loaded value at a computed address.
+        &[0x41, 4, 0x41, 4, 0x6A, 0x41, 0, 0x28, 2, 0, 0x36, 2, 0],
+    ];
+    for body in bodies {
+        for locals in [
+            &[1u8, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x7F][..],
+            &[2, 0xFE, 0xFF, 0xFF, 0xFF, 0x0F, 0x7F, 1, 0x7E],
+        ] {
+            let mut m = Module::new();
+            let mut types = TypeSection::new();
+            types.ty().function([], []);
+            let mut funcs = FunctionSection::new();
+            funcs.function(0);
+            let mut mems = MemorySection::new();
+            mems.memory(mem(1, Some(2)));
+            let mut code = CodeSection::new();
+            let mut b = locals.to_vec();
+            b.extend_from_slice(body);
+            b.push(0x0B);
+            code.raw(&b);
+            m.section(&types)
+                .section(&funcs)
+                .section(&mems)
+                .section(&code);
+            let wasm = m.finish();
+            assert!(valid(&wasm).is_err());
+            for iso in MODES {
+                let o = opts(iso, 2, false);
+                let got = std::panic::catch_unwind(|| rebase(&wasm, &o).map(|r| r.wasm));
+                match got {
+                    Ok(Err(_)) => {}
+                    Ok(Ok(out)) => assert!(valid(&out).is_err(), "{iso:?}: a valid output"),
+                    Err(_) => panic!("{iso:?} {body:x?}: the rebase panicked"),
+                }
+            }
+        }
+    }
+}
