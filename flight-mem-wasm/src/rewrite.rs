@@ -225,6 +225,9 @@ const SCRATCH_F64: u32 = 7;
 const SCRATCH_V128: u32 = 8;
 /// Scratch locals in all (`SCRATCH_GROUPS`).
 const SCRATCH_LOCALS: u32 = 9;
+/// Locals a function may have, parameters included (wasmparser's
+/// `MAX_WASM_FUNCTION_LOCALS`, V8's `kV8MaxWasmFunctionLocals`).
+const MAX_LOCALS: u64 = 50_000;
 
 struct Func<'p> {
     plan: &'p Plan,
@@ -347,6 +350,19 @@ fn rewrite_func(
         } else {
             &SCRATCH_GROUPS[..4]
         };
+        // The engines' limit (wasmparser's and V8's), parameters included:
+        // past it the output would load nowhere.
+        let added: u32 = extra.iter().map(|&(n, _)| n).sum();
+        if u64::from(declared) + u64::from(added) > MAX_LOCALS {
+            return Err(Error::Unsupported {
+                function,
+                offset: body_start as u64,
+                what: format!(
+                    "a function of {declared} locals (its {added} scratch locals would pass \
+                     the engines' limit of {MAX_LOCALS})"
+                ),
+            });
+        }
         f.out.extend_from_slice(&bytes[copied..body_end]);
         let mut header = Vec::with_capacity(f.head);
         (groups + extra.len() as u32).encode(&mut header);

@@ -809,3 +809,43 @@ fn a_body_with_too_many_locals_is_no_panic() {
         }
     }
 }
+
+/// A valid body at the engines' limit of 50,000 locals (wasmparser's
+/// `MAX_WASM_FUNCTION_LOCALS`, V8's too) that needs scratch locals: the
+/// output must not exceed the limit (an output no engine loads): an
+/// error instead.
+#[test]
+fn a_body_at_the_locals_limit_gives_a_valid_output_or_an_error() {
+    for (params, declared) in [(0u32, 50_000u32), (1, 49_999), (0, 49_995)] {
+        let mut m = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function(vec![ValType::I32; params as usize], []);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        let mut mems = MemorySection::new();
+        mems.memory(mem(1, Some(2)));
+        let mut code = CodeSection::new();
+        let mut b = vec![1];
+        uleb(&mut b, u64::from(declared), min_len(u64::from(declared)));
+        b.push(0x7F);
+        // memory.fill 0 0 0.
+        b.extend_from_slice(&[0x41, 0, 0x41, 0, 0x41, 0, 0xFC, 0x0B, 0x00, 0x0B]);
+        code.raw(&b);
+        m.section(&types)
+            .section(&funcs)
+            .section(&mems)
+            .section(&code);
+        let wasm = m.finish();
+        valid(&wasm).unwrap();
+        for iso in MODES {
+            for validate in [true, false] {
+                match rebase(&wasm, &opts(iso, 2, validate)) {
+                    Err(Error::Unsupported { .. }) => {}
+                    Err(e) => panic!("{iso:?} {params}+{declared}: {e}"),
+                    Ok(out) => valid(&out.wasm)
+                        .unwrap_or_else(|e| panic!("{iso:?} {params}+{declared}: {e}")),
+                }
+            }
+        }
+    }
+}
