@@ -228,6 +228,9 @@ const SCRATCH_LOCALS: u32 = 9;
 /// Locals a function may have, parameters included (wasmparser's
 /// `MAX_WASM_FUNCTION_LOCALS`, V8's `kV8MaxWasmFunctionLocals`).
 const MAX_LOCALS: u64 = 50_000;
+/// Bytes a function body may have (wasmparser's `MAX_WASM_FUNCTION_SIZE`,
+/// V8's `kV8MaxWasmFunctionSize`).
+const MAX_BODY: usize = 7_654_321;
 
 struct Func<'p> {
     plan: &'p Plan,
@@ -376,6 +379,20 @@ fn rewrite_func(
         // the unused start of the room.
         let ops_at = entry + f.head;
         let ops_len = f.out.len() - ops_at;
+        // The engines' limit on a body (wasmparser's and V8's): a body
+        // grown past it would load nowhere.
+        if header.len() + ops_len > MAX_BODY {
+            return Err(Error::Unsupported {
+                function,
+                offset: body_start as u64,
+                what: format!(
+                    "a body of {} bytes (rewritten: {} bytes, past the engines' limit of \
+                     {MAX_BODY})",
+                    body_end - body_start,
+                    header.len() + ops_len
+                ),
+            });
+        }
         let mut prefix = Vec::with_capacity(f.head);
         ((header.len() + ops_len) as u32).encode(&mut prefix);
         prefix.extend_from_slice(&header);

@@ -849,3 +849,41 @@ fn a_body_at_the_locals_limit_gives_a_valid_output_or_an_error() {
         }
     }
 }
+
+/// A valid body near the engines' function size limit (wasmparser's
+/// `MAX_WASM_FUNCTION_SIZE`, V8's too: 7,654,321 bytes) grows when its
+/// accesses are relocated (a 1-byte offset becomes a 3-byte one) or
+/// checked: the output must stay loadable, or the rebase must say why.
+#[test]
+fn a_body_near_the_size_limit_gives_a_valid_output_or_an_error() {
+    let mut b = vec![0];
+    // local.get 0, i32.load offset=0, drop: six bytes, 1.2 million times.
+    for _ in 0..1_200_000 {
+        b.extend_from_slice(&[0x20, 0, 0x28, 2, 0, 0x1A]);
+    }
+    b.push(0x0B);
+    let mut m = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], []);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    let mut mems = MemorySection::new();
+    mems.memory(mem(1, Some(2)));
+    let mut code = CodeSection::new();
+    code.raw(&b);
+    m.section(&types)
+        .section(&funcs)
+        .section(&mems)
+        .section(&code);
+    let wasm = m.finish();
+    valid(&wasm).unwrap();
+    for iso in MODES {
+        for validate in [true, false] {
+            match rebase(&wasm, &opts(iso, 2, validate)) {
+                Err(Error::Unsupported { .. }) => {}
+                Err(e) => panic!("{iso:?}: {e}"),
+                Ok(out) => valid(&out.wasm).unwrap_or_else(|e| panic!("{iso:?}: {e}")),
+            }
+        }
+    }
+}
