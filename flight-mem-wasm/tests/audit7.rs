@@ -887,3 +887,59 @@ fn a_body_near_the_size_limit_gives_a_valid_output_or_an_error() {
         }
     }
 }
+
+/// A valid module at the engines' 1,000,000 globals (or functions) gets
+/// the size globals (or `masked`'s trap function) appended: the output
+/// must stay loadable, or the rebase must say why.
+#[test]
+fn a_module_at_the_count_limits_gives_a_valid_output_or_an_error() {
+    let limit = 1_000_000u32;
+    // Globals: an own memory adds seven.
+    let mut globals = Vec::new();
+    uleb(&mut globals, u64::from(limit), 3);
+    for _ in 0..limit {
+        globals.extend_from_slice(&[0x7F, 0x00, 0x41, 0x00, 0x0B]);
+    }
+    let mut m = Module::new();
+    let mut mems = MemorySection::new();
+    mems.memory(mem(1, Some(2)));
+    m.section(&mems).section(&RawSection {
+        id: 6,
+        data: &globals,
+    });
+    let many_globals = m.finish();
+    // Functions: `masked` adds its trap function.
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    let mut funcs = Vec::new();
+    uleb(&mut funcs, u64::from(limit), 3);
+    funcs.resize(funcs.len() + limit as usize, 0);
+    let mut code = Vec::new();
+    uleb(&mut code, u64::from(limit), 3);
+    for _ in 0..limit {
+        code.extend_from_slice(&[2, 0, 0x0B]);
+    }
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&RawSection {
+            id: 3,
+            data: &funcs,
+        })
+        .section(&RawSection {
+            id: 10,
+            data: &code,
+        });
+    let many_funcs = m.finish();
+    for wasm in [many_globals, many_funcs] {
+        valid(&wasm).unwrap();
+        for iso in MODES {
+            match rebase(&wasm, &opts(iso, 2, false)) {
+                // (`Error::TooMany`, matched by name so this test also
+                // builds against the code before it.)
+                Err(e) if format!("{e:?}").starts_with("TooMany") => {}
+                Err(e) => panic!("{iso:?}: {e}"),
+                Ok(out) => valid(&out.wasm).unwrap_or_else(|e| panic!("{iso:?}: {e}")),
+            }
+        }
+    }
+}
