@@ -35,6 +35,16 @@ pub enum Error {
         /// `MODULE.FIELD` as given.
         name: String,
     },
+    /// The output would have more functions, globals or types than engines
+    /// load (wasmparser's and V8's limits): the rebase appends some.
+    TooMany {
+        /// `functions`, `globals` or `types`.
+        what: String,
+        /// How many the output would have.
+        count: u64,
+        /// The engines' limit.
+        limit: u64,
+    },
     /// A segment or window is smaller than the memory the module declares.
     TooSmall {
         /// `segment` or the window's import name.
@@ -165,6 +175,10 @@ impl fmt::Display for Error {
                     "`--shared {name}`: the module imports no memory named `{name}`"
                 )
             }
+            Error::TooMany { what, count, limit } => write!(
+                f,
+                "the output would have {count} {what}, past the engines' limit of {limit}"
+            ),
             Error::TooSmall { what, needed, size } => write!(
                 f,
                 "{what} is {size} bytes but the module's minimum memory needs {needed} bytes"

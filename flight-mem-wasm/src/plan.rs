@@ -7,6 +7,9 @@ use crate::{Access, Error, Isolation, Options, Segment};
 
 pub(crate) const PAGE: u64 = 65536;
 const ADDRESS_SPACE: u64 = 1 << 32;
+/// The most functions, globals and types a module may have (wasmparser's
+/// `MAX_WASM_FUNCTIONS`, `MAX_WASM_GLOBALS`, `MAX_WASM_TYPES`; V8's).
+const ENGINE_LIMIT: u64 = 1_000_000;
 
 /// What one of the module's memories becomes.
 #[derive(Debug, Clone, Copy)]
@@ -183,12 +186,17 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                         size: w.segment.size,
                     });
                 }
+                // An import declared with a maximum is never larger, whatever
+                // the window: past it the original traps (and `memory.size`
+                // never says more). `masked` confines to the whole window
+                // (its mask needs the power of two), and traps nowhere.
+                let bytes = w.segment.size.min(declared_max * PAGE);
                 MemPlan {
                     kind: Kind::Window { access: w.access },
                     base: w.segment.base as u32,
-                    min_bytes: w.segment.size,
+                    min_bytes: bytes,
                     max_pages: (w.segment.size / PAGE).min(declared_max) as u32,
-                    span: w.segment.size,
+                    span: if masked { w.segment.size } else { bytes },
                 }
             }
             None => {
@@ -233,6 +241,31 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         && (!input.bodies.is_empty() || lazy_data))
         .then_some(funcs);
     let own_pages = own.first().map(|&i| (mems[i].min_bytes / PAGE) as u32);
+    // What the output adds must stay within what engines load (wasmparser's
+    // and V8's limits, 1,000,000 each): a module at a limit cannot take the
+    // appended functions, size globals or their type.
+    let added_funcs = u64::from(trap_func.is_some()) + u64::from(lazy_data);
+    let added_globals = if own_pages.is_some() {
+        2 + u64::from(crate::write::LIMITS)
+    } else {
+        0
+    };
+    for (what, count) in [
+        ("functions", u64::from(funcs) + added_funcs),
+        ("globals", u64::from(input.globals) + added_globals),
+        (
+            "types",
+            input.type_params.len() as u64 + u64::from(added_funcs > 0),
+        ),
+    ] {
+        if count > ENGINE_LIMIT {
+            return Err(Error::TooMany {
+                what: what.into(),
+                count,
+                limit: ENGINE_LIMIT,
+            });
+        }
+    }
     let end = ranges
         .iter()
         .map(|(_, s)| s.base + s.size)

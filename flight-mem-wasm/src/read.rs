@@ -131,7 +131,15 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
                     input.exports.push(export?);
                 }
             }
-            Payload::GlobalSection(reader) => input.globals += reader.count(),
+            // Read whole, not counted from its header: without validation a
+            // count larger than the items would go unnoticed (and overflow
+            // the indices of the globals appended after them).
+            Payload::GlobalSection(reader) => {
+                for global in reader {
+                    global?;
+                    input.globals += 1;
+                }
+            }
             Payload::StartSection { func, .. } => input.start = Some(func),
             Payload::CodeSectionEntry(body) => input.bodies.push(Body {
                 body,

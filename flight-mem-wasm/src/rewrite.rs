@@ -131,7 +131,9 @@ pub(crate) fn rewrite_functions(
     let total: usize = bodies.iter().map(len).sum();
     // Many small chunks taken from a shared counter balance the workers even
     // when a few functions are huge.
-    let chunk_bytes = (total / (threads * 8)).max(16 * 1024);
+    // Saturating: `Options::threads` is any count (eight times a huge one
+    // wrapped to 0, a division by zero).
+    let chunk_bytes = (total / threads.saturating_mul(8)).max(16 * 1024);
     // Room for the rewrites, so that a chunk's buffer rarely grows (on
     // `@swc/wasm`, code grows by a fifth in `trusted`, where 1-byte offsets
     // become 4-byte ones, and more than doubles in `checked`), and for the
@@ -221,6 +223,14 @@ const SCRATCH_I64: u32 = 4; // two
 const SCRATCH_F32: u32 = 6;
 const SCRATCH_F64: u32 = 7;
 const SCRATCH_V128: u32 = 8;
+/// Scratch locals in all (`SCRATCH_GROUPS`).
+const SCRATCH_LOCALS: u32 = 9;
+/// Locals a function may have, parameters included (wasmparser's
+/// `MAX_WASM_FUNCTION_LOCALS`, V8's `kV8MaxWasmFunctionLocals`).
+const MAX_LOCALS: u64 = 50_000;
+/// Bytes a function body may have (wasmparser's `MAX_WASM_FUNCTION_SIZE`,
+/// V8's `kV8MaxWasmFunctionSize`).
+const MAX_BODY: usize = 7_654_321;
 
 struct Func<'p> {
     plan: &'p Plan,
@@ -282,6 +292,14 @@ fn rewrite_func(
         }
         declared = declared.saturating_add(count);
     }
+    // Without validation a body may declare up to 2^32 - 1 locals: the
+    // scratch locals, appended after them, must have indices.
+    if declared > u32::MAX - SCRATCH_LOCALS {
+        return Err(Error::Invalid {
+            offset: locals.original_position(),
+            message: format!("function {function} declares {declared} locals or more"),
+        });
+    }
     let ops_start = locals.original_position() as usize;
     let reader = wasmparser::OperatorsReader::new(locals.get_binary_reader());
     let entry = code.len();
@@ -335,6 +353,19 @@ fn rewrite_func(
         } else {
             &SCRATCH_GROUPS[..4]
         };
+        // The engines' limit (wasmparser's and V8's), parameters included:
+        // past it the output would load nowhere.
+        let added: u32 = extra.iter().map(|&(n, _)| n).sum();
+        if u64::from(declared) + u64::from(added) > MAX_LOCALS {
+            return Err(Error::Unsupported {
+                function,
+                offset: body_start as u64,
+                what: format!(
+                    "a function of {declared} locals (its {added} scratch locals would pass \
+                     the engines' limit of {MAX_LOCALS})"
+                ),
+            });
+        }
         f.out.extend_from_slice(&bytes[copied..body_end]);
         let mut header = Vec::with_capacity(f.head);
         (groups + extra.len() as u32).encode(&mut header);
@@ -348,6 +379,20 @@ fn rewrite_func(
         // the unused start of the room.
         let ops_at = entry + f.head;
         let ops_len = f.out.len() - ops_at;
+        // The engines' limit on a body (wasmparser's and V8's): a body
+        // grown past it would load nowhere.
+        if header.len() + ops_len > MAX_BODY {
+            return Err(Error::Unsupported {
+                function,
+                offset: body_start as u64,
+                what: format!(
+                    "a body of {} bytes (rewritten: {} bytes, past the engines' limit of \
+                     {MAX_BODY})",
+                    body_end - body_start,
+                    header.len() + ops_len
+                ),
+            });
+        }
         let mut prefix = Vec::with_capacity(f.head);
         ((header.len() + ops_len) as u32).encode(&mut prefix);
         prefix.extend_from_slice(&header);
@@ -371,6 +416,16 @@ const SCRATCH_GROUPS: [(u32, wasm_encoder::ValType); 5] = [
     (1, wasm_encoder::ValType::F64),
     (1, wasm_encoder::ValType::V128),
 ];
+
+// `SCRATCH_LOCALS` counts the groups' locals.
+const _: () = {
+    let (mut n, mut i) = (0, 0);
+    while i < SCRATCH_GROUPS.len() {
+        n += SCRATCH_GROUPS[i].0;
+        i += 1;
+    }
+    assert!(n == SCRATCH_LOCALS);
+};
 
 impl Func<'_> {
     /// Before the first rewritten instruction: room for the size and the
