@@ -86,9 +86,11 @@ impl Piece {
         touched: false,
     };
 
-    /// The planner's order of free ranges: shortest first, then lowest.
-    fn key(&self) -> (usize, usize) {
-        (self.span.len(), self.span.start)
+    /// The planner's order of free ranges: shortest first, then lowest,
+    /// as one number (lengths and offsets fit 32 bits: `MAX_CAPACITY`),
+    /// which the searches of a batch compare in one instruction.
+    fn key(&self) -> u64 {
+        ((self.span.len() as u64) << 32) | self.span.start as u64
     }
 }
 
@@ -226,6 +228,7 @@ impl Compact {
     pub(super) fn plan_batch(
         &self,
         first: u32,
+        anchor: &mut u32,
         epoch: u64,
         g: Geometry,
         max_bytes: usize,
@@ -244,11 +247,38 @@ impl Compact {
         // the lower block: a later block goes after equal ones).
         let mut top = [Block::NONE; BATCH];
         let mut n = 0;
-        for b in self.blocks_from(first, g, max_bytes) {
+        // From the last block before the window that an earlier batch of
+        // this window passed (`State::anchor`), if it still lies before the
+        // window: every block overlapping the window follows it in address
+        // order, and the blocks before it need not be walked again.
+        let start = match *anchor {
+            NIL => first,
+            a => {
+                let slot = self.slot_locked(g, a);
+                if slot.offset() + extent(slot.len()) <= window.start {
+                    a
+                } else {
+                    first
+                }
+            }
+        };
+        #[cfg(debug_assertions)]
+        {
+            let inside = |from: u32| {
+                self.blocks_from(from, g, max_bytes)
+                    .take_while(|b| b.offset < window.end)
+                    .filter(|b| overlaps(b.offset, b.len))
+                    .map(|b| b.index)
+            };
+            debug_assert!(inside(start).eq(inside(first)), "a stale anchor");
+        }
+        for b in self.blocks_from(start, g, max_bytes) {
             if b.offset >= window.end {
                 break;
             }
             if !overlaps(b.offset, b.len) {
+                // Starts before the window's end, so ends before its start.
+                *anchor = b.index;
                 continue;
             }
             if !b.movable {
@@ -282,61 +312,82 @@ impl Compact {
         let mut pieces = [Piece::NONE; PIECES];
         let mut np = 0;
         // The least key of a range left out of `pieces`.
-        let mut dropped: Option<(usize, usize)> = None;
+        let mut dropped: Option<u64> = None;
         let mut rooms = [Piece::NONE; ROOMS];
         let mut room_count = 0;
         let mut id = 0u32;
         // A range shorter than the smallest block's extent matters to no
         // block (not even as the largest range: every block exceeds it).
         let least = extent(top[n - 1].len);
-        Self::free_outside(
-            self.blocks_from(first, g, max_bytes),
-            g.capacity,
-            [window, Span::EMPTY],
-            |span, prev| {
+        let mut keep = |span: Span, prev: u32, id: u32| {
+            if span.len() < least {
+                return;
+            }
+            let piece = Piece {
+                span,
+                prev,
+                id,
+                touched: false,
+            };
+            insert(&mut rooms, &mut room_count, piece, |a, b| {
+                a.span.len() > b.span.len()
+            });
+            if np < PIECES {
+                pieces[np] = piece;
+                np += 1;
+                // Sorted once full (and after the walk if never).
+                if np == PIECES {
+                    pieces.sort_unstable_by_key(Piece::key);
+                }
+                return;
+            }
+            // Full: keep the smaller of the new range and the largest
+            // kept one.
+            let worst = pieces[PIECES - 1];
+            let out = if piece.key() < worst.key() {
+                np -= 1;
+                insert_sorted(&mut pieces, &mut np, piece);
+                worst
+            } else {
+                piece
+            };
+            dropped = Some(dropped.map_or(out.key(), |d| d.min(out.key())));
+        };
+        // The free ranges outside the window, in address order, as
+        // `free_outside` gives them (numbered the same way), but walking
+        // only what a range needs: each block's place, length and link (no
+        // state word, no alignment), and whether the block a range follows
+        // lies in the window (then its successor there is looked up when
+        // the move is made: `FIND`).
+        let mut clip = |start: usize, end: usize, prev: u32, prev_inside: bool| {
+            let prev = if prev_inside { FIND } else { prev };
+            let below = end.min(window.start);
+            if start < below {
+                keep(Span { start, end: below }, prev, id);
                 id += 1;
-                if span.len() < least {
-                    return;
-                }
-                let prev = if prev != NIL && {
-                    let slot = self.slot_locked(g, prev);
-                    overlaps(slot.offset(), slot.len())
-                } {
-                    FIND
-                } else {
-                    prev
-                };
-                let piece = Piece {
-                    span,
-                    prev,
-                    id: id - 1,
-                    touched: false,
-                };
-                insert(&mut rooms, &mut room_count, piece, |a, b| {
-                    a.span.len() > b.span.len()
-                });
-                if np < PIECES {
-                    pieces[np] = piece;
-                    np += 1;
-                    // Sorted once full (and after the walk if never).
-                    if np == PIECES {
-                        pieces.sort_unstable_by_key(Piece::key);
-                    }
-                    return;
-                }
-                // Full: keep the smaller of the new range and the largest
-                // kept one.
-                let worst = pieces[PIECES - 1];
-                let out = if piece.key() < worst.key() {
-                    np -= 1;
-                    insert_sorted(&mut pieces, &mut np, piece);
-                    worst
-                } else {
-                    piece
-                };
-                dropped = Some(dropped.map_or(out.key(), |d| d.min(out.key())));
-            },
-        );
+            }
+            let above = start.max(window.end);
+            if above < end {
+                keep(Span { start: above, end }, prev, id);
+                id += 1;
+            }
+        };
+        let (mut end, mut prev, mut prev_inside) = (0, NIL, false);
+        let mut cur = first;
+        while cur != NIL {
+            let slot = self.slot_locked(g, cur);
+            let (offset, ext) = (slot.offset(), extent(slot.len()));
+            if offset > end {
+                clip(end, offset, prev, prev_inside);
+            }
+            end = offset + ext;
+            prev_inside = offset < window.end && end > window.start;
+            prev = cur;
+            cur = self.links(g, cur).next();
+        }
+        if g.capacity > end {
+            clip(end, g.capacity, prev, prev_inside);
+        }
         if np < PIECES {
             pieces[..np].sort_unstable_by_key(Piece::key);
         }

@@ -433,7 +433,8 @@ impl Compact {
             && state.repair.stuck(state.epoch, window, max_bytes).is_none()
         {
             let (first, epoch) = (state.first, state.epoch);
-            self.plan_batch(first, epoch, g, max_bytes, window, &mut state.batch);
+            let (anchor, batch) = (&mut state.anchor, &mut state.batch);
+            self.plan_batch(first, anchor, epoch, g, max_bytes, window, batch);
             planned = state.batch.pop(state.epoch, max_bytes);
         }
         match planned {

@@ -555,6 +555,7 @@ impl Compact {
             return None;
         }
         state.window = Some(window);
+        state.anchor = NIL;
         Some(window)
     }
 
@@ -588,7 +589,10 @@ impl Compact {
                 Err(Stuck::Clear) => return Plan::Slide,
                 // A pin or writer came: choose again, around it (the new
                 // window has no such block, so this loops at most once).
-                Err(Stuck::Fixed) if state.window.take().is_some() => continue,
+                Err(Stuck::Fixed) if state.window.take().is_some() => {
+                    state.anchor = NIL;
+                    continue;
+                }
                 Err(Stuck::Fixed) => return Plan::Slide,
                 Err(Stuck::NoFit(block, tight)) => break (window, block, tight),
             }
