@@ -245,7 +245,11 @@ impl Compact {
             |offset: usize, len: usize| offset < window.end && offset + extent(len) > window.start;
         // Walk 1: the largest blocks of the window, largest first (ties to
         // the lower block: a later block goes after equal ones).
-        let mut top = [Block::NONE; BATCH];
+        // Each kept block as one number, its length above its slot (both
+        // fit 32 bits), so that an insertion shifts 8 bytes per kept block,
+        // not a whole `Block`; the rest is read from the slot when the
+        // batch is assigned.
+        let mut top = [0u64; BATCH];
         let mut n = 0;
         // From the last block before the window that an earlier batch of
         // this window passed (`State::anchor`), if it still lies before the
@@ -285,17 +289,17 @@ impl Compact {
                 return;
             }
             // Not above the least kept block: it would go after it.
-            if n == BATCH && top[BATCH - 1].len >= b.len {
+            if n == BATCH && top_len(top[BATCH - 1]) >= b.len {
                 continue;
             }
             // After every kept block at least as long (`top` is in
             // decreasing length): a binary search, as a window holds
             // hundreds of blocks and `top` up to `BATCH`.
-            let at = top[..n].partition_point(|t| t.len >= b.len);
+            let at = top[..n].partition_point(|&t| top_len(t) >= b.len);
             if at < BATCH {
                 let last = n.min(BATCH - 1);
                 top.copy_within(at..last, at + 1);
-                top[at] = b;
+                top[at] = ((b.len as u64) << 32) | u64::from(b.index);
                 n = (n + 1).min(BATCH);
             }
         }
@@ -318,7 +322,7 @@ impl Compact {
         let mut id = 0u32;
         // A range shorter than the smallest block's extent matters to no
         // block (not even as the largest range: every block exceeds it).
-        let least = extent(top[n - 1].len);
+        let least = extent(top_len(top[n - 1]));
         let mut keep = |span: Span, prev: u32, id: u32| {
             if span.len() < least {
                 return;
@@ -395,7 +399,17 @@ impl Compact {
         // what is left after the block (which now follows it) and adds any
         // alignment gap before it, both in key order.
         let mut room_touched = [false; ROOMS];
-        for b in &top[..n] {
+        for &t in &top[..n] {
+            // The lock is held since walk 1: the slot is as it was then.
+            let index = t as u32;
+            let slot = self.slot_locked(g, index);
+            let b = &Block {
+                index,
+                offset: slot.offset(),
+                len: top_len(t),
+                align: self.links(g, index).align(),
+                movable: true,
+            };
             // The smallest piece that holds the block, aligned: the first
             // long enough that it fits (`pieces` is in key order).
             let ext = extent(b.len);
@@ -500,6 +514,12 @@ impl Compact {
         }
         prev
     }
+}
+
+/// The length of a block kept in walk 1's list (see `plan_batch`).
+#[inline]
+fn top_len(t: u64) -> usize {
+    (t >> 32) as usize
 }
 
 /// Where `b` goes in `span` (aligned), if it fits.
