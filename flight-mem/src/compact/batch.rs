@@ -69,7 +69,11 @@ pub(super) const FIND: u32 = NIL - 1;
 /// A free range outside the window, or what is left of one.
 #[derive(Clone, Copy)]
 struct Piece {
-    span: Span,
+    /// Its length above its start (both fit 32 bits: `MAX_CAPACITY`):
+    /// the planner's order of free ranges, shortest first, then lowest, as
+    /// one number, which the searches of a batch compare in one
+    /// instruction.
+    key: u64,
     /// The block it follows (`NIL`: the start; `FIND`: look it up).
     prev: u32,
     /// The free range it is (part of), numbered in address order.
@@ -80,17 +84,36 @@ struct Piece {
 
 impl Piece {
     const NONE: Self = Self {
-        span: Span { start: 0, end: 0 },
+        key: 0,
         prev: NIL,
         id: u32::MAX,
         touched: false,
     };
 
-    /// The planner's order of free ranges: shortest first, then lowest,
-    /// as one number (lengths and offsets fit 32 bits: `MAX_CAPACITY`),
-    /// which the searches of a batch compare in one instruction.
+    fn new(span: Span, prev: u32, id: u32, touched: bool) -> Self {
+        Self {
+            key: ((span.len() as u64) << 32) | span.start as u64,
+            prev,
+            id,
+            touched,
+        }
+    }
+
+    /// The planner's order of free ranges (see `key`).
     fn key(&self) -> u64 {
-        ((self.span.len() as u64) << 32) | self.span.start as u64
+        self.key
+    }
+
+    fn len(&self) -> usize {
+        (self.key >> 32) as usize
+    }
+
+    fn span(&self) -> Span {
+        let start = self.key as u32 as usize;
+        Span {
+            start,
+            end: start + self.len(),
+        }
     }
 }
 
@@ -289,13 +312,15 @@ impl Compact {
                 return;
             }
             // Not above the least kept block: it would go after it.
-            if n == BATCH && top_len(top[BATCH - 1]) >= b.len {
+            // (`top_len(t) >= b.len` as one comparison: the slot is below.)
+            let len_key = (b.len as u64) << 32;
+            if n == BATCH && top[BATCH - 1] >= len_key {
                 continue;
             }
             // After every kept block at least as long (`top` is in
             // decreasing length): a binary search, as a window holds
             // hundreds of blocks and `top` up to `BATCH`.
-            let at = top[..n].partition_point(|&t| top_len(t) >= b.len);
+            let at = top[..n].partition_point(|&t| t >= len_key);
             if at < BATCH {
                 let last = n.min(BATCH - 1);
                 top.copy_within(at..last, at + 1);
@@ -327,15 +352,8 @@ impl Compact {
             if span.len() < least {
                 return;
             }
-            let piece = Piece {
-                span,
-                prev,
-                id,
-                touched: false,
-            };
-            insert(&mut rooms, &mut room_count, piece, |a, b| {
-                a.span.len() > b.span.len()
-            });
+            let piece = Piece::new(span, prev, id, false);
+            insert(&mut rooms, &mut room_count, piece, |a, b| a.len() > b.len());
             if np < PIECES {
                 pieces[np] = piece;
                 np += 1;
@@ -399,6 +417,10 @@ impl Compact {
         // what is left after the block (which now follows it) and adds any
         // alignment gap before it, both in key order.
         let mut room_touched = [false; ROOMS];
+        let mut room_ids = [u32::MAX; ROOMS];
+        for (id, room) in room_ids.iter_mut().zip(&rooms[..room_count]) {
+            *id = room.id;
+        }
         for &t in &top[..n] {
             // The lock is held since walk 1: the slot is as it was then.
             let index = t as u32;
@@ -413,13 +435,13 @@ impl Compact {
             // The smallest piece that holds the block, aligned: the first
             // long enough that it fits (`pieces` is in key order).
             let ext = extent(b.len);
-            let from = pieces[..np].partition_point(|p| p.span.len() < ext);
+            let from = pieces[..np].partition_point(|p| p.key() < (ext as u64) << 32);
             let best = pieces[from..np]
                 .iter()
                 .enumerate()
-                .find_map(|(k, p)| fits(g, p.span, b).map(|to| (from + k, to)));
+                .find_map(|(k, p)| fits(g, p.span(), b).map(|to| (from + k, to)));
             let untouched = match (0..room_count).find(|&k| !room_touched[k]) {
-                Some(k) => rooms[k].span.len(),
+                Some(k) => rooms[k].len(),
                 // Every range we know is touched, and there may be more.
                 None if room_count == ROOMS => return,
                 None => 0,
@@ -432,7 +454,7 @@ impl Compact {
                     .iter()
                     .rev()
                     .find(|p| p.touched)
-                    .map_or(0, |p| p.span.len());
+                    .map_or(0, Piece::len);
                 if ext > touched_max {
                     continue; // never fits in this window: the planner skips it
                 }
@@ -456,28 +478,31 @@ impl Compact {
             });
             // A touched piece's range was marked by the first move into it.
             if !piece.touched {
-                for k in 0..room_count {
-                    room_touched[k] |= rooms[k].id == piece.id;
+                // Over all `ROOMS` (unused ids never match): a loop the
+                // compiler unrolls.
+                for k in 0..ROOMS {
+                    room_touched[k] |= room_ids[k] == piece.id;
                 }
             }
             // What is left is no longer than the piece and starts no lower,
             // so its key is at most the piece's and its place in key order
             // is at or before `at`: shift only the pieces in between (not
             // all after `at` out and back in).
-            let rest = Piece {
-                span: Span {
+            let span = piece.span();
+            let rest = Piece::new(
+                Span {
                     start: to + extent(b.len),
-                    end: piece.span.end,
+                    end: span.end,
                 },
-                prev: b.index,
-                id: piece.id,
-                touched: true,
-            };
+                b.index,
+                piece.id,
+                true,
+            );
             debug_assert!(rest.key() <= piece.key());
             let place = pieces[..at].partition_point(|q| q.key() <= rest.key());
             pieces.copy_within(place..at, place + 1);
             pieces[place] = rest;
-            if piece.span.start < to {
+            if span.start < to {
                 if np == PIECES {
                     // Nowhere to keep the gap: a later block might go there.
                     break;
@@ -485,14 +510,15 @@ impl Compact {
                 insert_sorted(
                     &mut pieces,
                     &mut np,
-                    Piece {
-                        span: Span {
-                            start: piece.span.start,
+                    Piece::new(
+                        Span {
+                            start: span.start,
                             end: to,
                         },
-                        touched: true,
-                        ..piece
-                    },
+                        piece.prev,
+                        piece.id,
+                        true,
+                    ),
                 );
             }
             // A block that sticks out of the window frees space outside it
