@@ -241,23 +241,21 @@ impl Batch {
 }
 
 impl Compact {
-    /// Plans a batch of evacuations of `window` into `batch` (emptied
-    /// first); leaves it empty when the step-by-step planner must decide.
-    /// `first` and `epoch` are the state's (the batch is a field of the
-    /// state, borrowed apart).
+    /// Plans a batch of evacuations of `window` into `state.batch`
+    /// (emptied first); leaves it empty when the step-by-step planner must
+    /// decide.
     // Out of line: called once per batch, and callgrind then counts it
     // apart from the per-move path.
     #[inline(never)]
     pub(super) fn plan_batch(
         &self,
-        first: u32,
-        anchor: &mut u32,
-        epoch: u64,
+        state: &mut State,
         g: Geometry,
         max_bytes: usize,
         window: Span,
-        batch: &mut Batch,
     ) {
+        let (first, epoch) = (state.first, state.epoch);
+        let (anchor, batch) = (&mut state.anchor, &mut state.batch);
         batch.clear();
         batch.epoch = epoch;
         batch.max_bytes = max_bytes;
