@@ -113,6 +113,7 @@ impl Compact {
         // A new layout: defragmentation starts again with evacuation.
         state.evacuations = 0;
         state.window = None;
+        state.anchor = NIL;
         state.sliding = false;
         state.epoch += 1;
         Ok(Handle {
@@ -264,6 +265,7 @@ impl Compact {
             state.counters.freed(len, extent(len));
             state.evacuations = 0;
             state.window = None;
+            state.anchor = NIL;
             state.sliding = false;
             state.epoch += 1;
             if retire {

@@ -69,7 +69,11 @@ pub(super) const FIND: u32 = NIL - 1;
 /// A free range outside the window, or what is left of one.
 #[derive(Clone, Copy)]
 struct Piece {
-    span: Span,
+    /// Its length above its start (both fit 32 bits: `MAX_CAPACITY`):
+    /// the planner's order of free ranges, shortest first, then lowest, as
+    /// one number, which the searches of a batch compare in one
+    /// instruction.
+    key: u64,
     /// The block it follows (`NIL`: the start; `FIND`: look it up).
     prev: u32,
     /// The free range it is (part of), numbered in address order.
@@ -80,15 +84,36 @@ struct Piece {
 
 impl Piece {
     const NONE: Self = Self {
-        span: Span { start: 0, end: 0 },
+        key: 0,
         prev: NIL,
         id: u32::MAX,
         touched: false,
     };
 
-    /// The planner's order of free ranges: shortest first, then lowest.
-    fn key(&self) -> (usize, usize) {
-        (self.span.len(), self.span.start)
+    fn new(span: Span, prev: u32, id: u32, touched: bool) -> Self {
+        Self {
+            key: ((span.len() as u64) << 32) | span.start as u64,
+            prev,
+            id,
+            touched,
+        }
+    }
+
+    /// The planner's order of free ranges (see `key`).
+    fn key(&self) -> u64 {
+        self.key
+    }
+
+    fn len(&self) -> usize {
+        (self.key >> 32) as usize
+    }
+
+    fn span(&self) -> Span {
+        let start = self.key as u32 as usize;
+        Span {
+            start,
+            end: start + self.len(),
+        }
     }
 }
 
@@ -216,22 +241,21 @@ impl Batch {
 }
 
 impl Compact {
-    /// Plans a batch of evacuations of `window` into `batch` (emptied
-    /// first); leaves it empty when the step-by-step planner must decide.
-    /// `first` and `epoch` are the state's (the batch is a field of the
-    /// state, borrowed apart).
+    /// Plans a batch of evacuations of `window` into `state.batch`
+    /// (emptied first); leaves it empty when the step-by-step planner must
+    /// decide.
     // Out of line: called once per batch, and callgrind then counts it
     // apart from the per-move path.
     #[inline(never)]
     pub(super) fn plan_batch(
         &self,
-        first: u32,
-        epoch: u64,
+        state: &mut State,
         g: Geometry,
         max_bytes: usize,
         window: Span,
-        batch: &mut Batch,
     ) {
+        let (first, epoch) = (state.first, state.epoch);
+        let (anchor, batch) = (&mut state.anchor, &mut state.batch);
         batch.clear();
         batch.epoch = epoch;
         batch.max_bytes = max_bytes;
@@ -242,30 +266,63 @@ impl Compact {
             |offset: usize, len: usize| offset < window.end && offset + extent(len) > window.start;
         // Walk 1: the largest blocks of the window, largest first (ties to
         // the lower block: a later block goes after equal ones).
-        let mut top = [Block::NONE; BATCH];
+        // Each kept block as one number, its length above its slot (both
+        // fit 32 bits), so that an insertion shifts 8 bytes per kept block,
+        // not a whole `Block`; the rest is read from the slot when the
+        // batch is assigned.
+        let mut top = [0u64; BATCH];
         let mut n = 0;
-        for b in self.blocks_from(first, g, max_bytes) {
+        // From the last block before the window that an earlier batch of
+        // this window passed (`State::anchor`), if it still lies before the
+        // window: every block overlapping the window follows it in address
+        // order, and the blocks before it need not be walked again.
+        let start = match *anchor {
+            NIL => first,
+            a => {
+                let slot = self.slot_locked(g, a);
+                if slot.offset() + extent(slot.len()) <= window.start {
+                    a
+                } else {
+                    first
+                }
+            }
+        };
+        #[cfg(debug_assertions)]
+        {
+            let inside = |from: u32| {
+                self.blocks_from(from, g, max_bytes)
+                    .take_while(|b| b.offset < window.end)
+                    .filter(|b| overlaps(b.offset, b.len))
+                    .map(|b| b.index)
+            };
+            debug_assert!(inside(start).eq(inside(first)), "a stale anchor");
+        }
+        for b in self.blocks_from(start, g, max_bytes) {
             if b.offset >= window.end {
                 break;
             }
             if !overlaps(b.offset, b.len) {
+                // Starts before the window's end, so ends before its start.
+                *anchor = b.index;
                 continue;
             }
             if !b.movable {
                 return;
             }
             // Not above the least kept block: it would go after it.
-            if n == BATCH && top[BATCH - 1].len >= b.len {
+            // (`top_len(t) >= b.len` as one comparison: the slot is below.)
+            let len_key = (b.len as u64) << 32;
+            if n == BATCH && top[BATCH - 1] >= len_key {
                 continue;
             }
             // After every kept block at least as long (`top` is in
             // decreasing length): a binary search, as a window holds
             // hundreds of blocks and `top` up to `BATCH`.
-            let at = top[..n].partition_point(|t| t.len >= b.len);
+            let at = top[..n].partition_point(|&t| t >= len_key);
             if at < BATCH {
                 let last = n.min(BATCH - 1);
                 top.copy_within(at..last, at + 1);
-                top[at] = b;
+                top[at] = ((b.len as u64) << 32) | u64::from(b.index);
                 n = (n + 1).min(BATCH);
             }
         }
@@ -282,61 +339,75 @@ impl Compact {
         let mut pieces = [Piece::NONE; PIECES];
         let mut np = 0;
         // The least key of a range left out of `pieces`.
-        let mut dropped: Option<(usize, usize)> = None;
+        let mut dropped: Option<u64> = None;
         let mut rooms = [Piece::NONE; ROOMS];
         let mut room_count = 0;
         let mut id = 0u32;
         // A range shorter than the smallest block's extent matters to no
         // block (not even as the largest range: every block exceeds it).
-        let least = extent(top[n - 1].len);
-        Self::free_outside(
-            self.blocks_from(first, g, max_bytes),
-            g.capacity,
-            [window, Span::EMPTY],
-            |span, prev| {
+        let least = extent(top_len(top[n - 1]));
+        let mut keep = |span: Span, prev: u32, id: u32| {
+            if span.len() < least {
+                return;
+            }
+            let piece = Piece::new(span, prev, id, false);
+            insert(&mut rooms, &mut room_count, piece, |a, b| a.len() > b.len());
+            if np < PIECES {
+                pieces[np] = piece;
+                np += 1;
+                // Sorted once full (and after the walk if never).
+                if np == PIECES {
+                    pieces.sort_unstable_by_key(Piece::key);
+                }
+                return;
+            }
+            // Full: keep the smaller of the new range and the largest
+            // kept one.
+            let worst = pieces[PIECES - 1];
+            let out = if piece.key() < worst.key() {
+                np -= 1;
+                insert_sorted(&mut pieces, &mut np, piece);
+                worst
+            } else {
+                piece
+            };
+            dropped = Some(dropped.map_or(out.key(), |d| d.min(out.key())));
+        };
+        // The free ranges outside the window, in address order, as
+        // `free_outside` gives them (numbered the same way), but walking
+        // only what a range needs: each block's place, length and link (no
+        // state word, no alignment), and whether the block a range follows
+        // lies in the window (then its successor there is looked up when
+        // the move is made: `FIND`).
+        let mut clip = |start: usize, end: usize, prev: u32, prev_inside: bool| {
+            let prev = if prev_inside { FIND } else { prev };
+            let below = end.min(window.start);
+            if start < below {
+                keep(Span { start, end: below }, prev, id);
                 id += 1;
-                if span.len() < least {
-                    return;
-                }
-                let prev = if prev != NIL && {
-                    let slot = self.slot_locked(g, prev);
-                    overlaps(slot.offset(), slot.len())
-                } {
-                    FIND
-                } else {
-                    prev
-                };
-                let piece = Piece {
-                    span,
-                    prev,
-                    id: id - 1,
-                    touched: false,
-                };
-                insert(&mut rooms, &mut room_count, piece, |a, b| {
-                    a.span.len() > b.span.len()
-                });
-                if np < PIECES {
-                    pieces[np] = piece;
-                    np += 1;
-                    // Sorted once full (and after the walk if never).
-                    if np == PIECES {
-                        pieces.sort_unstable_by_key(Piece::key);
-                    }
-                    return;
-                }
-                // Full: keep the smaller of the new range and the largest
-                // kept one.
-                let worst = pieces[PIECES - 1];
-                let out = if piece.key() < worst.key() {
-                    np -= 1;
-                    insert_sorted(&mut pieces, &mut np, piece);
-                    worst
-                } else {
-                    piece
-                };
-                dropped = Some(dropped.map_or(out.key(), |d| d.min(out.key())));
-            },
-        );
+            }
+            let above = start.max(window.end);
+            if above < end {
+                keep(Span { start: above, end }, prev, id);
+                id += 1;
+            }
+        };
+        let (mut end, mut prev, mut prev_inside) = (0, NIL, false);
+        let mut cur = first;
+        while cur != NIL {
+            let slot = self.slot_locked(g, cur);
+            let (offset, ext) = (slot.offset(), extent(slot.len()));
+            if offset > end {
+                clip(end, offset, prev, prev_inside);
+            }
+            end = offset + ext;
+            prev_inside = offset < window.end && end > window.start;
+            prev = cur;
+            cur = self.links(g, cur).next();
+        }
+        if g.capacity > end {
+            clip(end, g.capacity, prev, prev_inside);
+        }
         if np < PIECES {
             pieces[..np].sort_unstable_by_key(Piece::key);
         }
@@ -344,17 +415,31 @@ impl Compact {
         // what is left after the block (which now follows it) and adds any
         // alignment gap before it, both in key order.
         let mut room_touched = [false; ROOMS];
-        for b in &top[..n] {
+        let mut room_ids = [u32::MAX; ROOMS];
+        for (id, room) in room_ids.iter_mut().zip(&rooms[..room_count]) {
+            *id = room.id;
+        }
+        for &t in &top[..n] {
+            // The lock is held since walk 1: the slot is as it was then.
+            let index = t as u32;
+            let slot = self.slot_locked(g, index);
+            let b = &Block {
+                index,
+                offset: slot.offset(),
+                len: top_len(t),
+                align: self.links(g, index).align(),
+                movable: true,
+            };
             // The smallest piece that holds the block, aligned: the first
             // long enough that it fits (`pieces` is in key order).
             let ext = extent(b.len);
-            let from = pieces[..np].partition_point(|p| p.span.len() < ext);
+            let from = pieces[..np].partition_point(|p| p.key() < (ext as u64) << 32);
             let best = pieces[from..np]
                 .iter()
                 .enumerate()
-                .find_map(|(k, p)| fits(g, p.span, b).map(|to| (from + k, to)));
+                .find_map(|(k, p)| fits(g, p.span(), b).map(|to| (from + k, to)));
             let untouched = match (0..room_count).find(|&k| !room_touched[k]) {
-                Some(k) => rooms[k].span.len(),
+                Some(k) => rooms[k].len(),
                 // Every range we know is touched, and there may be more.
                 None if room_count == ROOMS => return,
                 None => 0,
@@ -367,7 +452,7 @@ impl Compact {
                     .iter()
                     .rev()
                     .find(|p| p.touched)
-                    .map_or(0, |p| p.span.len());
+                    .map_or(0, Piece::len);
                 if ext > touched_max {
                     continue; // never fits in this window: the planner skips it
                 }
@@ -391,28 +476,31 @@ impl Compact {
             });
             // A touched piece's range was marked by the first move into it.
             if !piece.touched {
-                for k in 0..room_count {
-                    room_touched[k] |= rooms[k].id == piece.id;
+                // Over all `ROOMS` (unused ids never match): a loop the
+                // compiler unrolls.
+                for k in 0..ROOMS {
+                    room_touched[k] |= room_ids[k] == piece.id;
                 }
             }
             // What is left is no longer than the piece and starts no lower,
             // so its key is at most the piece's and its place in key order
             // is at or before `at`: shift only the pieces in between (not
             // all after `at` out and back in).
-            let rest = Piece {
-                span: Span {
+            let span = piece.span();
+            let rest = Piece::new(
+                Span {
                     start: to + extent(b.len),
-                    end: piece.span.end,
+                    end: span.end,
                 },
-                prev: b.index,
-                id: piece.id,
-                touched: true,
-            };
+                b.index,
+                piece.id,
+                true,
+            );
             debug_assert!(rest.key() <= piece.key());
             let place = pieces[..at].partition_point(|q| q.key() <= rest.key());
             pieces.copy_within(place..at, place + 1);
             pieces[place] = rest;
-            if piece.span.start < to {
+            if span.start < to {
                 if np == PIECES {
                     // Nowhere to keep the gap: a later block might go there.
                     break;
@@ -420,14 +508,15 @@ impl Compact {
                 insert_sorted(
                     &mut pieces,
                     &mut np,
-                    Piece {
-                        span: Span {
-                            start: piece.span.start,
+                    Piece::new(
+                        Span {
+                            start: span.start,
                             end: to,
                         },
-                        touched: true,
-                        ..piece
-                    },
+                        piece.prev,
+                        piece.id,
+                        true,
+                    ),
                 );
             }
             // A block that sticks out of the window frees space outside it
@@ -449,6 +538,12 @@ impl Compact {
         }
         prev
     }
+}
+
+/// The length of a block kept in walk 1's list (see `plan_batch`).
+#[inline]
+fn top_len(t: u64) -> usize {
+    (t >> 32) as usize
 }
 
 /// Where `b` goes in `span` (aligned), if it fits.

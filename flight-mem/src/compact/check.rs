@@ -35,6 +35,7 @@ impl Compact {
         }
         let mut recount = Counters::new();
         let (mut end, mut prev, mut cur, mut listed) = (0usize, NIL, state.first, 0u32);
+        let mut anchor_listed = state.anchor == NIL;
         while cur != NIL {
             if cur >= fresh || listed >= fresh {
                 return fail(
@@ -69,10 +70,17 @@ impl Compact {
                 return fail("block misaligned", offset);
             }
             recount.allocated(len, extent(len));
+            anchor_listed |= cur == state.anchor;
             end = offset + extent(len);
             prev = cur;
             listed += 1;
             cur = links.next();
+        }
+        if !anchor_listed {
+            return fail(
+                "defragmentation's walk start is not a listed block",
+                table_at,
+            );
         }
         if state.last != prev {
             return fail("last block is not the end of the list", table_at);

@@ -432,8 +432,7 @@ impl Compact {
             // would plan nothing (see `plan::Repair`).
             && state.repair.stuck(state.epoch, window, max_bytes).is_none()
         {
-            let (first, epoch) = (state.first, state.epoch);
-            self.plan_batch(first, epoch, g, max_bytes, window, &mut state.batch);
+            self.plan_batch(state, g, max_bytes, window);
             planned = state.batch.pop(state.epoch, max_bytes);
         }
         match planned {

@@ -55,9 +55,22 @@ impl Largest {
     /// A block of `ext` bytes with gaps `before` and `after` leaves: the
     /// three become one gap.
     pub(super) fn vacate(&mut self, before: usize, ext: usize, after: usize) {
+        let merged = before + ext + after;
+        // Longer than the largest: the new largest, whichever gaps it
+        // swallowed (the largest one too: then removing it first would
+        // forget the length, and the next query would walk — once per
+        // evacuation from the window, which grows the largest gap).
+        if self.known && merged > self.len {
+            *self = Self {
+                len: merged,
+                count: 1,
+                known: true,
+            };
+            return;
+        }
         self.remove(before);
         self.remove(after);
-        self.add(before + ext + after);
+        self.add(merged);
     }
 
     /// A block of `ext` bytes lands with gaps `before` and `after`: one gap

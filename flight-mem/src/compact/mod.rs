@@ -215,6 +215,13 @@ struct State {
     evacuations: u64,
     /// The window the first phase of defragmentation is evacuating.
     window: Option<plan::Span>,
+    /// A block before `window` (or `NIL`) where a batch's walk over the
+    /// window's blocks may start (see `Compact::plan_batch`): set by that
+    /// walk, cleared with `window`. Only the layout changes that keep the
+    /// window happen meanwhile — moves, no frees — so it stays a listed
+    /// block (`check` verifies that); a move may take it past the window's
+    /// start, which the walk checks before using it.
+    anchor: u32,
     /// A slide happened since the layout last changed: the first phase of
     /// defragmentation (evacuation) is over.
     sliding: bool,
@@ -369,6 +376,7 @@ impl Compact {
                     moves_abandoned: 0,
                     evacuations: 0,
                     window: None,
+                    anchor: NIL,
                     sliding: false,
                     resume: None,
                     runs: 0,

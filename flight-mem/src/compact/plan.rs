@@ -284,6 +284,33 @@ impl Compact {
         })
     }
 
+    /// The blocks from `first` on, in address order, with only their
+    /// slot, place and length read (`align` 1, `movable` false): for the
+    /// walks that look at the free ranges between blocks, which need no
+    /// more and are most of a repair step's cost (`BENCHMARKS.md`).
+    pub(super) fn places_from<'s>(
+        &'s self,
+        first: u32,
+        g: Geometry,
+    ) -> impl Iterator<Item = Block> + Clone + 's {
+        let mut cur = first;
+        core::iter::from_fn(move || {
+            if cur == NIL {
+                return None;
+            }
+            let slot = self.slot_locked(g, cur);
+            let block = Block {
+                index: cur,
+                offset: slot.offset(),
+                len: slot.len(),
+                align: 1,
+                movable: false,
+            };
+            cur = self.links(g, cur).next();
+            Some(block)
+        })
+    }
+
     /// The window of `size` bytes inside `within` whose overlapping blocks
     /// weigh least (in bytes), among windows with only movable blocks; ties
     /// to the lowest. A window starts at `within.start` or at a block's end,
@@ -433,13 +460,12 @@ impl Compact {
         from: Span,
         also: Span,
     ) -> Result<Evacuation, Stuck> {
-        let blocks = || self.blocks(state, g, max_bytes);
         let inside = |b: &Block| b.offset < from.end && b.offset + extent(b.len) > from.start;
         // The first walk also notes where `from`'s blocks start, so the
         // second visits only them, not the whole list.
         let mut room = 0;
         let mut first_inside = NIL;
-        let noting = blocks().inspect(|b| {
+        let noting = self.places_from(state.first, g).inspect(|b| {
             if first_inside == NIL && inside(b) {
                 first_inside = b.index;
             }
@@ -497,7 +523,12 @@ impl Compact {
                 consider(span, prev);
             }
         } else {
-            Self::free_outside(blocks(), g.capacity, [from, also], consider);
+            Self::free_outside(
+                self.places_from(state.first, g),
+                g.capacity,
+                [from, also],
+                consider,
+            );
         }
         match best {
             Some((_, to, after)) => Ok(Evacuation {
@@ -555,6 +586,7 @@ impl Compact {
             return None;
         }
         state.window = Some(window);
+        state.anchor = NIL;
         Some(window)
     }
 
@@ -588,7 +620,10 @@ impl Compact {
                 Err(Stuck::Clear) => return Plan::Slide,
                 // A pin or writer came: choose again, around it (the new
                 // window has no such block, so this loops at most once).
-                Err(Stuck::Fixed) if state.window.take().is_some() => continue,
+                Err(Stuck::Fixed) if state.window.take().is_some() => {
+                    state.anchor = NIL;
+                    continue;
+                }
                 Err(Stuck::Fixed) => return Plan::Slide,
                 Err(Stuck::NoFit(block, tight)) => break (window, block, tight),
             }
