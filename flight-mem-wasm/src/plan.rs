@@ -72,6 +72,10 @@ pub(crate) struct Plan {
     pub unified_min_pages: u64,
     /// Whether any input memory was shared (threads): the import must be too.
     pub shared: bool,
+    /// Whether the module's own memory is shared (threads): then several
+    /// instances use it at once, and a `memory.grow` of one would not be
+    /// seen by the others (each keeps the size in its own globals).
+    pub own_shared: bool,
     /// `masked` only: a function appended to the module that traps as an
     /// out-of-bounds access does; the checks of `memory.fill`, `copy` and
     /// `init` and the accesses that always trap call it (a call is 2 to 4
@@ -157,6 +161,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
     let mut own = Vec::new();
     let mut names = Vec::new();
     let mut shared = false;
+    let mut own_shared = false;
     for (index, m) in input.memories.iter().enumerate() {
         let memory = index as u32;
         if m.ty.memory64 {
@@ -201,6 +206,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
             }
             None => {
                 own.push(index);
+                own_shared = m.ty.shared;
                 if opts.segment.size < min_bytes {
                     return Err(Error::TooSmall {
                         what: "the segment".into(),
@@ -281,6 +287,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
         own_pages,
         unified_min_pages: end.div_ceil(PAGE),
         shared,
+        own_shared,
         trap_func,
         void_type: input.type_params.len() as u32,
         init_func: lazy_data.then(|| funcs + u32::from(trap_func.is_some())),

@@ -779,6 +779,19 @@ impl Func<'_> {
                 Ok(())
             }
             MemOp::Grow(_) => {
+                if self.plan.own_shared && matches!(self.mem(m).kind, Kind::Own) {
+                    // Every thread instantiates the module over the one
+                    // memory, and each instance keeps the size in its own
+                    // globals: a grow seen by one only would let another
+                    // grow over (and zero) the same pages.
+                    return Err(Error::Unsupported {
+                        function: self.function,
+                        offset: pos,
+                        what: "`memory.grow` of a shared own memory (threads): the instances \
+                               would not agree on its size"
+                            .into(),
+                    });
+                }
                 self.grow(m);
                 self.note(instr, pos, m, 0, 0, Check::Bounds);
                 Ok(())
