@@ -84,7 +84,7 @@ unsafe impl HeapEngine for State {
         // Counted before the merges: the two figures are known from the
         // header, and once stored they no longer compete for registers
         // with the list work (which then needs fewer callee-saved ones).
-        counters.freed_overhead(block.span.size(), self.unrequested(block));
+        counters.freed(self.requested_of(block), block.span.size());
         self.release(block);
         true
     }
@@ -124,7 +124,10 @@ pub(crate) struct State {
 struct UsedBlock {
     span: Span,
     header: usize,
-    /// Bytes between the header and the payload's alignment marker.
+    /// Bytes between the header and the payload's alignment marker: for
+    /// the 32-bit requested-size record and debug builds' checks (64-bit
+    /// headers record the requested size itself).
+    #[cfg(any(debug_assertions, not(target_pointer_width = "64")))]
     inner_gap: usize,
 }
 
@@ -556,8 +559,7 @@ impl State {
             }
         };
         let taken = used.size();
-        let slack = taken - WORD - inner_gap - requested;
-        let mut header = taken | USED | prev_flag;
+        let header = taken | USED | prev_flag;
         let mut before_payload = used.header();
         if inner_gap != 0 {
             // The marker word sits just before the payload, after the header
@@ -567,13 +569,22 @@ impl State {
                 before_payload = marker;
             }
         }
-        if slack != 0 {
-            // The slack byte is the block's last byte, after the requested
-            // bytes (`slack >= 1`).
-            debug_assert!(slack <= u8::MAX as usize);
-            header |= SLACK;
-            self.region.set_last_byte(used, slack as u8);
-        }
+        // `requested < taken <= MAX_END` fits the header's upper half.
+        #[cfg(target_pointer_width = "64")]
+        let header = header | requested << REQUESTED_SHIFT;
+        #[cfg(not(target_pointer_width = "64"))]
+        let header = {
+            let slack = taken - WORD - inner_gap - requested;
+            if slack != 0 {
+                // The slack byte is the block's last byte, after the
+                // requested bytes (`slack >= 1`).
+                debug_assert!(slack <= u8::MAX as usize);
+                self.region.set_last_byte(used, slack as u8);
+                header | SLACK
+            } else {
+                header
+            }
+        };
         self.region.set_word(used.header(), header);
         (before_payload, taken)
     }
@@ -606,6 +617,11 @@ impl State {
         // for both that and the word alignment `At` needs.
         let mut at = self.region.header_before(ptr)?;
         let mut header = self.region.word(at);
+        // (Only kept in debug builds and on 32-bit targets: `UsedBlock`.)
+        #[cfg_attr(
+            all(not(debug_assertions), target_pointer_width = "64"),
+            expect(unused_assignments)
+        )]
         let mut inner_gap = 0;
         if header & USED == 0 {
             // An alignment marker (PREV_FREE, the gap in the size bits): the
@@ -618,14 +634,15 @@ impl State {
             header = self.region.word(at);
             // The payload starts inside the block. (Without a gap, any
             // block size does: `MIN_BLOCK > WORD`.)
-            if header & USED == 0 || header & !FLAGS <= WORD + inner_gap {
+            if header & USED == 0 || header & SIZE_MASK <= WORD + inner_gap {
                 return None;
             }
         }
-        let span = self.region.span(at, header & !FLAGS)?;
+        let span = self.region.span(at, header & SIZE_MASK)?;
         Some(UsedBlock {
             span,
             header,
+            #[cfg(any(debug_assertions, not(target_pointer_width = "64")))]
             inner_gap,
         })
     }
@@ -704,11 +721,11 @@ impl State {
         {
             return false;
         }
-        if header & SLACK != 0 {
-            let slack = self.region.last_byte(span) as usize;
-            if slack == 0 || slack >= span.size() - WORD - inner_gap {
-                return false;
-            }
+        // The request lies in the payload: at least one byte, and no more
+        // than the block holds behind its header and gap.
+        let requested = self.requested_of(block);
+        if requested == 0 || requested > span.size() - WORD - inner_gap {
+            return false;
         }
         if header & PREV_FREE != 0 {
             let Some(tag) = span.header().back(WORD) else {
@@ -764,21 +781,32 @@ impl State {
         self.insert(merged);
     }
 
-    /// The bytes of the used `block` its request did not ask for: the
-    /// header, the alignment gap and the slack (from the slack byte).
+    /// The size requested for the used `block`: on 64-bit targets the
+    /// header's upper half, on 32-bit its size less the header, the
+    /// alignment gap and the slack (from the slack byte). Wraps rather than
+    /// panics on a corrupted record (`Counters::freed` takes that).
     #[inline(always)]
-    fn unrequested(&self, block: UsedBlock) -> usize {
-        let UsedBlock {
-            span,
-            header,
-            inner_gap,
-        } = block;
-        let slack = if header & SLACK != 0 {
-            self.region.last_byte(span) as usize
-        } else {
-            0
-        };
-        WORD + inner_gap + slack
+    fn requested_of(&self, block: UsedBlock) -> usize {
+        #[cfg(target_pointer_width = "64")]
+        {
+            block.header >> REQUESTED_SHIFT
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            let UsedBlock {
+                span,
+                header,
+                inner_gap,
+            } = block;
+            let slack = if header & SLACK != 0 {
+                self.region.last_byte(span) as usize
+            } else {
+                0
+            };
+            span.size()
+                .wrapping_sub(WORD + inner_gap)
+                .wrapping_sub(slack)
+        }
     }
 
     /// What freeing the used `block` gives back: its requested size and
@@ -786,7 +814,7 @@ impl State {
     #[inline(always)]
     fn released(&self, block: UsedBlock) -> Released {
         Released {
-            requested: block.span.size() - self.unrequested(block),
+            requested: self.requested_of(block),
             consumed: block.span.size(),
         }
     }

@@ -432,6 +432,7 @@ impl Region {
     }
 
     /// The last byte of `span`: a used block's slack count.
+    #[cfg(not(target_pointer_width = "64"))]
     #[inline(always)]
     pub(super) fn last_byte(&self, span: Span) -> u8 {
         // SAFETY: `off + size - 1 < end`, inside the region.
@@ -439,6 +440,7 @@ impl Region {
     }
 
     /// Writes the last byte of `span`.
+    #[cfg(not(target_pointer_width = "64"))]
     #[inline(always)]
     pub(super) fn set_last_byte(&mut self, span: Span, value: u8) {
         // SAFETY: as in `last_byte`; `&mut self` is the lock's exclusive
