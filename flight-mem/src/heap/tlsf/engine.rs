@@ -352,7 +352,7 @@ impl State {
     fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
         let Some(list) = self.find_from(list_holding(block)) else {
-            return self.allocate_from_own_list(block, size, GRANULE);
+            return self.allocate_from_own_list(block, size, GRANULE, GRANULE);
         };
         let span = self.pop(list);
         // SAFETY: the good-fit list's head holds `block` bytes
@@ -372,12 +372,13 @@ impl State {
         max_align: usize,
     ) -> Option<Carved> {
         let block = self.block_for(size)?;
-        if align > max_align {
-            return None;
-        }
+        // An alignment above `max_align` (so above the region length) is
+        // refused in `allocate_from_own_list`: the search for `block +
+        // align - GRANULE` bytes, more than the region holds, finds nothing
+        // first. (One compare fewer on the common path.)
         let (before_payload, consumed) = match self.allocate_aligned(block, size, align) {
             Ok(placed) => placed,
-            Err(()) => return self.allocate_from_own_list(block, size, align),
+            Err(()) => return self.allocate_from_own_list(block, size, align, max_align),
         };
         let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
@@ -452,8 +453,9 @@ impl State {
     }
 
     /// The rest of an allocation whose good-fit search found no list: the
-    /// head of `need`'s own list, if it holds `block` bytes once aligned.
-    /// Out of line: the common path then has no second way to its list,
+    /// head of `need`'s own list, if it holds `block` bytes once aligned,
+    /// and `align` is at most `max_align` (which the common path leaves to
+    /// this one). Out of line: the common path then has no second way to its list,
     /// and no result to merge: a refusal there is a tail call.
     #[cold]
     #[inline(never)]
@@ -462,7 +464,11 @@ impl State {
         block: usize,
         size: usize,
         align: usize,
+        max_align: usize,
     ) -> Option<Carved> {
+        if align > max_align {
+            return None;
+        }
         let list = self.own_list_head(block + (align - GRANULE), block, align)?;
         let span = self.pop(list);
         // SAFETY: `own_list_head` checked that the head holds `block` bytes
