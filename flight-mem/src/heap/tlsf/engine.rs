@@ -644,7 +644,7 @@ impl State {
                 return None;
             }
         }
-        let span = self.region.span(at, header & SIZE_MASK)?;
+        let span = self.region.used_span(at, header & SIZE_MASK)?;
         Some(UsedBlock {
             span,
             header,

@@ -38,6 +38,8 @@
 use core::ptr::NonNull;
 
 use super::classes::{LISTS, class_of};
+#[cfg(target_pointer_width = "64")]
+use super::SIZE_MASK;
 use super::{FLAGS, GRANULE_LOG2, Link, MIN_BLOCK, NIL, WORD};
 
 /// The low bits of a word-aligned offset.
@@ -299,6 +301,24 @@ impl Region {
     pub(super) fn span(&self, at: At, size: usize) -> Option<Span> {
         (size & FLAGS == 0 && size >= MIN_BLOCK && size <= self.end - at.0)
             .then_some(Span { off: at.0, size })
+    }
+
+    /// [`span`](Self::span) for a size read from a used header: on 64-bit
+    /// targets, where header sizes are below 4 GiB ([`SIZE_MASK`]), the
+    /// bound is `at + size <= end` (no overflow then), whose sum is also
+    /// the next header's offset, which `free` reads next. (With `size`
+    /// masked by `SIZE_MASK`, the first two tests compile to nothing.)
+    #[inline(always)]
+    pub(super) fn used_span(&self, at: At, size: usize) -> Option<Span> {
+        #[cfg(target_pointer_width = "64")]
+        {
+            (size & !SIZE_MASK == 0 && size >= MIN_BLOCK && at.0 + size <= self.end)
+                .then_some(Span { off: at.0, size })
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            self.span(at, size)
+        }
     }
 
     /// The header at `off`, if it is granule-aligned with a minimum block's
