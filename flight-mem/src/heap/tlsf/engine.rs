@@ -32,7 +32,8 @@ unsafe impl HeapEngine for State {
         geometry(memory).1
     }
 
-    fn init(&mut self, memory: &RawMemory, _: usize) {
+    fn init(&mut self, memory: &RawMemory, max_align: usize) {
+        self.max_align = max_align;
         self.init(memory);
     }
 
@@ -52,11 +53,14 @@ unsafe impl HeapEngine for State {
     // constant (most call sites) the choice costs nothing, and each
     // function has fewer values live, so fewer registers to save.
     #[inline(always)]
-    fn try_allocate(&mut self, layout: Layout, max_align: usize) -> Option<Carved> {
+    fn try_allocate(&mut self, layout: Layout, _: usize) -> Option<Carved> {
+        // The largest alignment is the copy `init` stored (an allocation
+        // before `init` is refused by the size check first): one argument
+        // less to load at each call site.
         if layout.align() <= GRANULE {
             self.allocate_granular(layout.size())
         } else {
-            self.allocate_aligned_call(layout.size(), layout.align(), max_align)
+            self.allocate_aligned_call(layout.size(), layout.align())
         }
     }
 
@@ -117,6 +121,9 @@ pub(crate) struct State {
     /// The list heads in size order (one index, so a list is one address
     /// computation from its number).
     heads: [Link; LISTS],
+    /// The largest alignment served (the wrapper's configuration, stored
+    /// by `init`; 0 before).
+    max_align: usize,
 }
 
 /// A block `free` has found behind a payload pointer.
@@ -157,6 +164,7 @@ impl State {
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
                 heads: [NIL; LISTS],
+                max_align: 0,
             }
         }
     }
@@ -352,7 +360,7 @@ impl State {
     fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
         let Some(list) = self.find_from(list_holding(block)) else {
-            return self.allocate_from_own_list(block, size, GRANULE, GRANULE);
+            return self.allocate_from_own_list(block, size, GRANULE);
         };
         let span = self.pop(list);
         // SAFETY: the good-fit list's head holds `block` bytes
@@ -365,20 +373,15 @@ impl State {
     /// [`allocate_granular`](Self::allocate_granular) for alignments above
     /// the granule, up to `max_align`.
     #[inline(never)]
-    fn allocate_aligned_call(
-        &mut self,
-        size: usize,
-        align: usize,
-        max_align: usize,
-    ) -> Option<Carved> {
+    fn allocate_aligned_call(&mut self, size: usize, align: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
-        // An alignment above `max_align` (so above the region length) is
+        // An alignment above `self.max_align` (so above the region length) is
         // refused in `allocate_from_own_list`: the search for `block +
         // align - GRANULE` bytes, more than the region holds, finds nothing
         // first. (One compare fewer on the common path.)
         let (before_payload, consumed) = match self.allocate_aligned(block, size, align) {
             Ok(placed) => placed,
-            Err(()) => return self.allocate_from_own_list(block, size, align, max_align),
+            Err(()) => return self.allocate_from_own_list(block, size, align),
         };
         let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
@@ -454,7 +457,7 @@ impl State {
 
     /// The rest of an allocation whose good-fit search found no list: the
     /// head of `need`'s own list, if it holds `block` bytes once aligned,
-    /// and `align` is at most `max_align` (which the common path leaves to
+    /// and `align` is at most `self.max_align` (which the common path leaves to
     /// this one). Out of line: the common path then has no second way to its list,
     /// and no result to merge: a refusal there is a tail call.
     #[cold]
@@ -464,9 +467,8 @@ impl State {
         block: usize,
         size: usize,
         align: usize,
-        max_align: usize,
     ) -> Option<Carved> {
-        if align > max_align {
+        if align > self.max_align {
             return None;
         }
         let list = self.own_list_head(block + (align - GRANULE), block, align)?;

@@ -37,9 +37,9 @@
 
 use core::ptr::NonNull;
 
-use super::classes::{LISTS, class_of};
 #[cfg(target_pointer_width = "64")]
 use super::SIZE_MASK;
+use super::classes::{LISTS, class_of};
 use super::{FLAGS, GRANULE_LOG2, Link, MIN_BLOCK, NIL, WORD};
 
 /// The low bits of a word-aligned offset.
