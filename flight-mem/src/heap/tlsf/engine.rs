@@ -638,10 +638,16 @@ impl State {
         if header & USED == 0 {
             // An alignment marker (PREV_FREE, the gap in the size bits): the
             // header is `gap` bytes before it. Anything else is refused.
-            inner_gap = header & !FLAGS;
-            if header & PREV_FREE == 0 || inner_gap == 0 || inner_gap >= MIN_BLOCK {
+            // Markers are exactly the words `gap | PREV_FREE` for a gap of
+            // a granule multiple in `GRANULE..MIN_BLOCK`: less the smallest,
+            // rotated right by the granule's bits (any low bit lands on
+            // top), only those words give a value below the number of
+            // such gaps. One compare for the four tests.
+            let step = header.wrapping_sub(GRANULE | PREV_FREE);
+            if step.rotate_right(GRANULE_LOG2) >= MIN_BLOCK / GRANULE - 1 {
                 return None;
             }
+            inner_gap = header & !FLAGS;
             at = at.back(inner_gap)?;
             header = self.region.word(at);
             // The payload starts inside the block. (Without a gap, any
