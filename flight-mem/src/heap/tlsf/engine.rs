@@ -764,7 +764,7 @@ impl State {
     /// contract), and debug builds have checked them.
     #[inline(always)]
     fn release(&mut self, block: UsedBlock) {
-        let UsedBlock { span, header, .. } = block;
+        let UsedBlock { span, .. } = block;
         let mut merged = span;
         let after = span.after();
         let next_header = self.region.word(after);
@@ -782,7 +782,10 @@ impl State {
             // After a merged successor, the next block is flagged already.
             self.region.set_word(after, next_header | PREV_FREE);
         }
-        if header & PREV_FREE != 0 {
+        // The header read again rather than kept: the unlink above needs
+        // every scratch register, and one more value live across it costs
+        // a callee-saved register (two instructions) on every free.
+        if self.region.word(span.header()) & PREV_FREE != 0 {
             // The old header, soon inside the merged free block, is marked
             // free so a second `free` of it is recognised. (Before the
             // unlink: then nothing of `span` is live across it.)
