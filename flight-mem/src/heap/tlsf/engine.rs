@@ -293,9 +293,12 @@ impl State {
         if fl >= FL_COUNT {
             return None;
         }
-        let in_class = self.sl_bitmap[fl] & (u32::MAX << (list & (SL_COUNT - 1)));
+        // The class's lists from `list` on, shifted down to it: the first
+        // set bit is the distance to the list found (a shift and an add,
+        // no mask to build and no class start to recompute).
+        let in_class = self.sl_bitmap[fl] >> (list & (SL_COUNT - 1));
         let list = if in_class != 0 {
-            (list & !(SL_COUNT - 1)) + in_class.trailing_zeros() as usize
+            list + in_class.trailing_zeros() as usize
         } else {
             let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
             if above == 0 {
