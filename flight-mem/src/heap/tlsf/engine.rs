@@ -225,8 +225,12 @@ impl State {
     #[inline(always)]
     fn mark(&mut self, list: usize) {
         let fl = list >> SL_LOG2;
-        self.fl_bitmap |= 1 << fl;
+        // Second level first: LLVM then builds the two masks one after the
+        // other in one register, where the other order kept both live
+        // (a callee-saved register more in both allocation functions;
+        // 0.9 instructions per operation on workload 3).
         self.sl_bitmap[fl] |= 1 << (list & (SL_COUNT - 1));
+        self.fl_bitmap |= 1 << fl;
     }
 
     /// Clears the bitmap bits of `list`, which is now empty.
