@@ -17,7 +17,7 @@ use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
 // the requested size, aligned as asked, inside a block marked used that no
 // other live block overlaps (blocks partition the region); a used block is
 // only written by `free` after validation, and only beyond the requested
-// bytes (the slack byte) otherwise. Before `init`, `end` is 0: every
+// bytes (the slack byte, on 32-bit targets) otherwise. Before `init`, `end` is 0: every
 // request is refused and every pointer is out of range, with no memory
 // read.
 unsafe impl HeapEngine for State {
@@ -109,7 +109,9 @@ unsafe impl HeapEngine for State {
 /// relative to the header):
 ///
 /// ```text
-/// used: [size | flags][marker, if aligned inside][payload ........][slack?]
+/// used: [requested | size | flags][marker, if aligned inside][payload ....]
+///       (64-bit: the requested size in the header's upper half)
+/// used: [size | flags][marker?][payload ........][slack?]  (32-bit)
 /// free: [size | 0    ][next: u32][prev: u32] ........... [size (tag)]
 /// ```
 pub(crate) struct State {
@@ -730,7 +732,7 @@ impl State {
     /// Debug builds only: whether the neighbours of the used `block` are
     /// what a block `allocate` returned has: a next header without
     /// PREV_FREE, free neighbours whose tags and list links are in range,
-    /// and a slack count inside the block. Release builds trust the
+    /// and a recorded requested size inside the block. Release builds trust the
     /// caller's contract for a block that passed `used_block`.
     #[cfg(debug_assertions)]
     fn neighbours_plausible(&self, block: UsedBlock) -> bool {
