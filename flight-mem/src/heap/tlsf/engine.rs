@@ -38,10 +38,21 @@ unsafe impl HeapEngine for State {
     }
 
     fn allocate(&mut self, layout: Layout, max_align: usize) -> Result<Carved, AllocError> {
-        match self.try_allocate(layout, max_align) {
-            Some(carved) => Ok(carved),
-            None => Err(self.refusal_of(layout, max_align)),
+        if let Some(carved) = self.try_allocate(layout, max_align) {
+            return Ok(carved);
         }
+        // The hot path's good-fit search found no list (or the request is
+        // refused): the head of the request's own list may still hold it.
+        // Only here, on the wrapper's slow path, so that the hot functions
+        // make no call (no stack alignment, no spills around it).
+        let size = layout.size();
+        if let Some(block) = self.block_for(size)
+            && let Some(carved) =
+                self.allocate_from_own_list(block, size, layout.align().max(GRANULE))
+        {
+            return Ok(carved);
+        }
+        Err(self.refusal_of(layout, max_align))
     }
 
     // The hot paths are one out-of-line call each, with the whole O(1)
@@ -372,9 +383,8 @@ impl State {
     #[inline(never)]
     fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
-        let Some(list) = self.find_from(list_holding(block)) else {
-            return self.allocate_from_own_list(block, size, GRANULE);
-        };
+        // No list: `None`, and the slow path tries the own list.
+        let list = self.find_from(list_holding(block))?;
         let span = self.pop(list);
         // SAFETY: the good-fit list's head holds `block` bytes
         // (granule-aligned payloads need no gap).
@@ -392,10 +402,8 @@ impl State {
         // refused in `allocate_from_own_list`: the search for `block +
         // align - GRANULE` bytes, more than the region holds, finds nothing
         // first. (One compare fewer on the common path.)
-        let (before_payload, consumed) = match self.allocate_aligned(block, size, align) {
-            Ok(placed) => placed,
-            Err(()) => return self.allocate_from_own_list(block, size, align),
-        };
+        // No list: `None`, and the slow path tries the own list.
+        let (before_payload, consumed) = self.allocate_aligned(block, size, align).ok()?;
         let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
     }
@@ -440,7 +448,7 @@ impl State {
     /// The search and placement of
     /// [`allocate_aligned_call`](Self::allocate_aligned_call); `Err` when
     /// the good-fit search finds no list (then nothing has changed and the
-    /// caller tries `allocate_from_own_list`).
+    /// slow path tries `allocate_from_own_list`).
     #[inline(always)]
     fn allocate_aligned(
         &mut self,
@@ -471,8 +479,9 @@ impl State {
     /// The rest of an allocation whose good-fit search found no list: the
     /// head of `need`'s own list, if it holds `block` bytes once aligned,
     /// and `align` is at most `self.max_align` (which the common path leaves to
-    /// this one). Out of line: the common path then has no second way to its list,
-    /// and no result to merge: a refusal there is a tail call.
+    /// this one). Only on the wrapper's slow path (`HeapEngine::allocate`,
+    /// after the hot path returned `None`): the hot functions then make no
+    /// call at all.
     #[cold]
     #[inline(never)]
     fn allocate_from_own_list(
