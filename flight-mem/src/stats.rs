@@ -159,21 +159,6 @@ impl Counters {
         self.deallocations += 1;
     }
 
-    /// [`freed`](Self::freed) for a block of `consumed` bytes of which
-    /// `unrequested` were not requested (`consumed - unrequested` were):
-    /// the same counts in fewer instructions where the block knows its
-    /// overhead rather than its requested size. The same wrapping as
-    /// `freed` for a corrupted record.
-    #[inline]
-    pub(crate) fn freed_overhead(&mut self, consumed: usize, unrequested: usize) {
-        self.used -= consumed;
-        self.requested = self
-            .requested
-            .wrapping_add(unrequested)
-            .wrapping_sub(consumed);
-        self.deallocations += 1;
-    }
-
     /// Live blocks: allocations not freed yet (one counter fewer to keep
     /// on the hot paths).
     #[inline]

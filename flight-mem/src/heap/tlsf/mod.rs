@@ -31,9 +31,25 @@ const USED: usize = 1;
 /// The physically previous block is free; its size is the word before this
 /// header.
 const PREV_FREE: usize = 2;
-/// The last byte of this used block holds the count of unrequested payload
-/// bytes (1..=255); without the flag the request filled the payload.
+/// 32-bit targets: the last byte of this used block holds the count of
+/// unrequested payload bytes (1..=255); without the flag the request filled
+/// the payload.
+#[cfg(not(target_pointer_width = "64"))]
 const SLACK: usize = 4;
+/// 64-bit targets: the upper half of a used block's header holds the
+/// requested size. Block sizes fit the lower half (`MAX_END < 4 GiB`), and
+/// so does a request (smaller than its block), so `free` reads the exact
+/// requested size with the header it reads anyway: no slack byte to look
+/// up, and no sum of header, gap and slack to subtract.
+#[cfg(target_pointer_width = "64")]
+const REQUESTED_SHIFT: u32 = 32;
+/// The size bits of a header word (a free block's header and tag are its
+/// size alone).
+#[cfg(target_pointer_width = "64")]
+const SIZE_MASK: usize = (u32::MAX as usize) & !FLAGS;
+/// The size bits of a header word.
+#[cfg(not(target_pointer_width = "64"))]
+const SIZE_MASK: usize = !FLAGS;
 // A word with PREV_FREE but not USED is never a header, since a free block
 // never has a free predecessor. Such a word right before a payload marks an
 // alignment gap inside its block: its size bits are the gap, and the header
@@ -153,10 +169,11 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// are 8-aligned on every target. A used block carries one header word in
 /// front of its payload ([`Tlsf::HEADER_SIZE`]: 8 bytes on 64-bit, 4 on
 /// 32-bit): a 64-byte request consumes 72 bytes on both. The header holds
-/// the block size and three flags: used, previous block free, and "the last
-/// byte of the block records how many bytes of the payload were not
-/// requested" (how [`AllocatorStats::requested`] is kept exact without a
-/// second word). A free block additionally stores two `u32` list links after
+/// the block size and the flags used and previous block free, and how
+/// [`AllocatorStats::requested`] is kept exact without a second word: on
+/// 64-bit targets the requested size in the header's upper half (sizes fit
+/// the lower), on 32-bit a third flag, "the last byte of the block records
+/// how many bytes of the payload were not requested". A free block additionally stores two `u32` list links after
 /// its header and its size in its last word (the boundary tag that lets the
 /// next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
 /// bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
@@ -195,7 +212,7 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// `free` says it is, a block returned by `allocate`: release builds then
 /// follow its neighbours' boundary tags and list links as they are. Builds
 /// with `debug_assertions` also check those (the next header's flag, free
-/// neighbours' tags and in-region links, the slack byte) and refuse the
+/// neighbours' tags and in-region links, the recorded requested size) and refuse the
 /// pointer as foreign when they are implausible, so a forged or corrupted
 /// header is reported there instead of corrupting the heap. Like any
 /// allocator with in-band headers, neither can tell a header forged inside

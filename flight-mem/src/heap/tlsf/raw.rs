@@ -37,6 +37,8 @@
 
 use core::ptr::NonNull;
 
+#[cfg(target_pointer_width = "64")]
+use super::SIZE_MASK;
 use super::classes::{LISTS, class_of};
 use super::{FLAGS, GRANULE_LOG2, Link, MIN_BLOCK, NIL, WORD};
 
@@ -301,6 +303,24 @@ impl Region {
             .then_some(Span { off: at.0, size })
     }
 
+    /// [`span`](Self::span) for a size read from a used header: on 64-bit
+    /// targets, where header sizes are below 4 GiB ([`SIZE_MASK`]), the
+    /// bound is `at + size <= end` (no overflow then), whose sum is also
+    /// the next header's offset, which `free` reads next. (With `size`
+    /// masked by `SIZE_MASK`, the first two tests compile to nothing.)
+    #[inline(always)]
+    pub(super) fn used_span(&self, at: At, size: usize) -> Option<Span> {
+        #[cfg(target_pointer_width = "64")]
+        {
+            (size & !SIZE_MASK == 0 && size >= MIN_BLOCK && at.0 + size <= self.end)
+                .then_some(Span { off: at.0, size })
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            self.span(at, size)
+        }
+    }
+
     /// The header at `off`, if it is granule-aligned with a minimum block's
     /// room before `end`.
     #[inline(always)]
@@ -432,6 +452,7 @@ impl Region {
     }
 
     /// The last byte of `span`: a used block's slack count.
+    #[cfg(not(target_pointer_width = "64"))]
     #[inline(always)]
     pub(super) fn last_byte(&self, span: Span) -> u8 {
         // SAFETY: `off + size - 1 < end`, inside the region.
@@ -439,6 +460,7 @@ impl Region {
     }
 
     /// Writes the last byte of `span`.
+    #[cfg(not(target_pointer_width = "64"))]
     #[inline(always)]
     pub(super) fn set_last_byte(&mut self, span: Span, value: u8) {
         // SAFETY: as in `last_byte`; `&mut self` is the lock's exclusive

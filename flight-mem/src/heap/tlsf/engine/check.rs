@@ -3,8 +3,10 @@
 
 use super::{Listed, State};
 use crate::InvariantViolation;
+#[cfg(target_pointer_width = "64")]
+use crate::heap::tlsf::REQUESTED_SHIFT;
 use crate::heap::tlsf::classes::{FL_COUNT, SL_COUNT, SL_LOG2, class_of};
-use crate::heap::tlsf::{FLAGS, Link, NIL, PREV_FREE, USED};
+use crate::heap::tlsf::{FLAGS, Link, NIL, PREV_FREE, SIZE_MASK, USED};
 use crate::stats::Counters;
 
 impl State {
@@ -32,12 +34,16 @@ impl State {
         let mut off = 0;
         let mut prev_free = false;
         let (mut used, mut live, mut free_blocks) = (0, 0, 0);
+        // The requested sizes the used headers record (64-bit targets; the
+        // 32-bit record needs each block's alignment gap as well).
+        #[cfg(target_pointer_width = "64")]
+        let mut requested = 0;
         while off < end {
             let Some(at) = self.region.at(off) else {
                 return fail("block size out of range", off);
             };
             let header = self.region.word(at);
-            let Some(span) = self.region.span(at, header & !FLAGS) else {
+            let Some(span) = self.region.span(at, header & SIZE_MASK) else {
                 return fail("block size out of range", off);
             };
             if (header & PREV_FREE != 0) != prev_free {
@@ -46,6 +52,10 @@ impl State {
             if header & USED != 0 {
                 used += span.size();
                 live += 1;
+                #[cfg(target_pointer_width = "64")]
+                {
+                    requested += header >> REQUESTED_SHIFT;
+                }
                 prev_free = false;
             } else {
                 if prev_free {
@@ -82,6 +92,10 @@ impl State {
         }
         if counters.requested > counters.used {
             return fail("requested bytes exceed used bytes", 0);
+        }
+        #[cfg(target_pointer_width = "64")]
+        if requested != counters.requested {
+            return fail("requested bytes differ from the used blocks' records", 0);
         }
         let mut listed = 0;
         for fl in 0..FL_COUNT {
