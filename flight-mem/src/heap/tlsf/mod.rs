@@ -217,7 +217,10 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// header is reported there instead of corrupting the heap. Like any
 /// allocator with in-band headers, neither can tell a header forged inside
 /// a live block's payload from a real one, nor a block freed, reused and
-/// freed again through a stale pointer.
+/// freed again through a stale pointer. Nor can they tell the payload of a
+/// block allocated with an alignment above 8 from the 8-byte alignment gap
+/// before it: a pointer into that gap has the block's own header before it
+/// and frees the block (the header has no spare bit to record the gap).
 ///
 /// # Thread safety
 ///
