@@ -6,7 +6,8 @@
 //! the rewriter confines differently (a local: a clamp or a mask where it
 //! is pushed; a computed address: a remainder or a mask on the stack; a
 //! read-modify-write through one local: one confinement kept in a copy;
-//! two accesses of different extents through one local).
+//! then a second access of a larger or a smaller extent through the same
+//! local, which the copy serves when it can).
 //!
 //! Each call runs in the original, then twice in the rebased module with
 //! every byte outside the segment set to two different fills. The
@@ -142,6 +143,9 @@ fn module(min: u64, max: u64, s: u64) -> (String, Vec<(String, u64, u64, bool)>)
             // A second access of another extent through the same local:
             // an 8-byte store past the first access (the kernel's shape).
             let far = (off + w + m / 3).min(u64::from(u32::MAX));
+            // And a 1-byte store just before its end: a smaller extent,
+            // which the first access's confinement may serve.
+            let near = (off + w).saturating_sub(3).min(u64::from(u32::MAX));
             wat += &format!(
                 "(func (export \"l{k}\") (param $a i32) {result} (local $v v128)
                    ({load} offset={off} (local.get $a)) {ret})
@@ -157,11 +161,20 @@ fn module(min: u64, max: u64, s: u64) -> (String, Vec<(String, u64, u64, bool)>)
                  (func (export \"p{k}\") (param $a i32)
                    ({store} offset={off} (local.get $a)
                      ({add} ({load} offset={off} (local.get $a)) {value}))
-                   (i64.store offset={far} (local.get $a) (i64.const -1)))\n"
+                   (i64.store offset={far} (local.get $a) (i64.const -1)))
+                 (func (export \"q{k}\") (param $a i32)
+                   ({store} offset={off} (local.get $a)
+                     ({add} ({load} offset={off} (local.get $a)) {value}))
+                   (i32.store8 offset={near} (local.get $a) (i32.const -1)))\n"
             );
             let top = u64::from(u32::MAX);
-            for p in ["l", "c", "s", "t", "r", "p"] {
-                let always = off + BASE > top || (p == "p" && far + BASE > top);
+            for p in ["l", "c", "s", "t", "r", "p", "q"] {
+                let second = match p {
+                    "p" => far,
+                    "q" => near,
+                    _ => 0,
+                };
+                let always = off.max(second) + BASE > top;
                 names.push((format!("{p}{k}"), w, off, always));
             }
         }
@@ -281,4 +294,53 @@ fn masked_confines_every_width_offset_and_address() {
         }
         assert!(calls > 50_000, "{calls} calls");
     });
+}
+
+/// The operators `select` in the rebased code: the clamps of `masked`.
+fn selects(wasm: &[u8]) -> usize {
+    let mut n = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload {
+            let mut ops = body.get_operators_reader().expect("operators");
+            while !ops.eof() {
+                n += usize::from(matches!(ops.read(), Ok(wasmparser::Operator::Select)));
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn one_clamp_serves_a_smaller_access_through_the_same_local() {
+    // A read-modify-write of the 4 bytes at offset 8 of `$a` (clamped once,
+    // into the copy), then a 1-byte store at offset 2 and a 4-byte store
+    // at 0: every address in bounds for those is below the clamp's bound
+    // while the segment has a page past the memory's maximum, and the
+    // clamped value with their offsets stays inside. Without that page the
+    // clamp would change in-bounds addresses of the later stores: they are
+    // confined on their own.
+    let wat = r#"(module (memory 1 3)
+      (func (export "f") (param $a i32)
+        (i32.store offset=8 (local.get $a)
+          (i32.add (i32.load offset=8 (local.get $a)) (i32.const 1)))
+        (i32.store8 offset=2 (local.get $a) (i32.const 7))
+        (i32.store (local.get $a) (i32.const 9))))"#;
+    let wasm = wat::parse_str(wat).expect("wat");
+    let clamps = |pages: u64| {
+        let seg = Segment {
+            base: BASE,
+            size: pages * PAGE,
+        };
+        let out = rebase(&wasm, &options(seg, Isolation::Masked)).expect("rebase");
+        selects(&out.wasm)
+    };
+    assert_eq!(clamps(4), 1, "one clamp for the three accesses");
+    let exact = wat.replace("(memory 1 3)", "(memory 1 4)");
+    let wasm = wat::parse_str(exact).expect("wat");
+    let seg = Segment {
+        base: BASE,
+        size: 4 * PAGE,
+    };
+    let out = rebase(&wasm, &options(seg, Isolation::Masked)).expect("rebase");
+    assert_eq!(selects(&out.wasm), 3, "no headroom: a clamp each");
 }

@@ -200,6 +200,19 @@ impl Func<'_> {
                 let modulo = !fits && offset + width <= mem.span;
                 let fold = fits || modulo;
                 let clamp = !fold && width > 1 && reach + width - 1 > mem.span;
+                // What the confinement below does to an address, for a copy
+                // of it (`track::Copy`): addresses below `keep` unchanged,
+                // none above `hi`. The offset added when not folded: the
+                // value is no address another access could use (`keep` 0,
+                // `hi` past any access).
+                let (keep, hi) = if modulo {
+                    let m = mem.span - offset - width + 1;
+                    (m, m - 1)
+                } else if fits {
+                    (reach, reach - 1)
+                } else {
+                    (0, mem.span)
+                };
                 // `here`: the address is local `x`'s value where it is
                 // confined. Then the remainder's job is done by a clamp,
                 // `select(addr, m - 1, x < m)`: the same addresses kept
@@ -301,13 +314,17 @@ impl Func<'_> {
                 };
                 // The copy holds this local confined the same way, set
                 // before the `local.get` (at an earlier memory
-                // instruction), the local not written since.
+                // instruction), the local not written since; or confined
+                // another way that serves this access as well (every
+                // in-bounds address unchanged, no value reaching past the
+                // segment with this offset and width), the offset staying
+                // in the memarg.
                 let reuse = get.filter(|&(x, ..)| {
-                    key.is_some()
-                        && self
-                            .track
-                            .copy
-                            .is_some_and(|c| c.local == x && Some(c.key) == key)
+                    self.track.copy.is_some_and(|c| {
+                        c.local == x
+                            && (key.is_some() && Some(c.key) == key
+                                || fold && c.serves(offset, width, max, mem.span))
+                    })
                 });
                 let prev_load = self.track.prev_load.take();
                 match (reuse, pushed) {
@@ -359,6 +376,8 @@ impl Func<'_> {
                             self.track.copy = Some(Copy {
                                 local: l.local,
                                 key: l.key,
+                                keep,
+                                hi,
                             });
                         } else {
                             let len = self.out.len() - start;

@@ -63,11 +63,28 @@ impl Key {
 /// `masked`: the scratch local `SCRATCH_COPY` holds `local` confined by
 /// `key`, set before everything since the last memory instruction and
 /// `local` not written since: an address `local.get local` confined by
-/// `key` can read the copy instead.
+/// `key` can read the copy instead. So can one whose own confinement
+/// differs but which the copy's serves too: the copy equals `local` when
+/// `local` is below `keep`, and is never above `hi`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Copy {
     pub local: u32,
     pub key: Key,
+    pub keep: u64,
+    pub hi: u64,
+}
+
+impl Copy {
+    /// Whether the copy may be the address of an access of `width` bytes
+    /// at memarg offset `offset` (kept in the memarg) into a memory of at
+    /// most `max` bytes whose segment has `span` bytes: every address in
+    /// bounds for it (`addr + offset + width <= max`) is below `keep`, so
+    /// the copy is the address itself, and the copy's largest value with
+    /// the offset and the width stays inside the segment.
+    pub fn serves(&self, offset: u64, width: u64, max: u64, span: u64) -> bool {
+        let kept = offset + width > max || max - offset - width < self.keep;
+        kept && self.hi + offset + width <= span
+    }
 }
 
 /// `masked`: a load whose address was `local.get local` confined right
@@ -306,7 +323,12 @@ mod tests {
                 memory: 0,
                 extent: 4,
             }],
-            copy: Key::new(&[0x41, 7, 0x71]).map(|key| Copy { local: 3, key }),
+            copy: Key::new(&[0x41, 7, 0x71]).map(|key| Copy {
+                local: 3,
+                key,
+                keep: 8,
+                hi: 7,
+            }),
             load_push: None,
             prev_load: None,
         };
