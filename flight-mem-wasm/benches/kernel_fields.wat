@@ -5,7 +5,8 @@
 ;; count's clamp also serves the key's smaller extent (session 7): one
 ;; confinement per iteration instead of two. Run by hand (BENCHMARKS.md,
 ;; "Run-time cost, session 7"):
-;;   flight-rebase kernel_fields.wat -o k.wasm --segment 0x10000:4MiB --isolation masked
+;;   wasm-as kernel_fields.wat -o kernel_fields.wasm
+;;   flight-rebase kernel_fields.wasm -o k.wasm --segment 0x10000:4MiB --isolation masked
 ;;   FLIGHT_BENCH_ICOUNT=k.wasm:N <rebase bench binary>
 (module
   (memory 48 48)
