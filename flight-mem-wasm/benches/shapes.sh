@@ -3,7 +3,8 @@
 # kernel of icount.sh / v8.sh: the rebased `masked` kernel (4 MiB segment,
 # memory maximum 3 MiB) with its clamp of the address local $a
 # (`select(a, m - 1, a < m)`, m = 4 MiB - 3, shared by the i32 load and
-# store) replaced by hand, then counted as icount.sh and v8.sh count:
+# store; m is read from the rebased kernel) replaced by hand, then counted
+# as icount.sh and v8.sh count:
 #   gt      select(m - 1, a, a > m - 1)   exact, the constant as first value
 #   ge      select(m - 1, a, a >= m)      exact
 #   le      select(a, m - 1, a <= m - 1)  exact, the current operand order
@@ -26,17 +27,20 @@ bin=$(cargo bench -p flight-mem-wasm --bench rebase --no-run --message-format=js
   sed -n 's/.*"executable":"\([^"]*rebase-[^"]*\)".*/\1/p' | tail -1)
 FLIGHT_BENCH_EMIT="$tmp" "$bin"
 wasm-dis "$tmp/masked.wasm" -o "$tmp/masked.wat" 2>/dev/null
-# The clamp as wasm-dis prints it (m - 1 = 4194300, m = 4194301).
-clamp='\(select\s*\(local\.get \$a\)\s*\(i32\.const 4194300\)\s*\(i32\.lt_u\s*\(local\.get \$a\)\s*\(i32\.const 4194301\)\s*\)\s*\)'
-grep -q 'i32.const 4194301' "$tmp/masked.wat" || { echo "the masked kernel has no clamp by 4194301: shapes.sh is out of date"; exit 1; }
+# The clamp as wasm-dis prints it: its bound m read from it.
+clamp='\(select\s*\(local\.get \$a\)\s*\(i32\.const (\d+)\)\s*\(i32\.lt_u\s*\(local\.get \$a\)\s*\(i32\.const (\d+)\)\s*\)\s*\)'
+m=$(perl -0ne "print \$2 if /$clamp/" "$tmp/masked.wat")
+[ -n "$m" ] || { echo "the masked kernel has no clamp of \$a: shapes.sh is out of date"; exit 1; }
+m1=$((m - 1))
+echo "the clamp's bound m = $m"
 shape() {
   perl -0pe "s/$clamp/$2/ or die 'no clamp'" "$tmp/masked.wat" >"$tmp/$1.wat"
   wasm-as "$tmp/$1.wat" -o "$tmp/$1.wasm" 2>/dev/null
 }
-shape gt '(select (i32.const 4194300) (local.get \$a) (i32.gt_u (local.get \$a) (i32.const 4194300)))'
-shape ge '(select (i32.const 4194300) (local.get \$a) (i32.ge_u (local.get \$a) (i32.const 4194301)))'
-shape le '(select (local.get \$a) (i32.const 4194300) (i32.le_u (local.get \$a) (i32.const 4194300)))'
-shape rem '(i32.rem_u (local.get \$a) (i32.const 4194301))'
+shape gt "(select (i32.const $m1) (local.get \\\$a) (i32.gt_u (local.get \\\$a) (i32.const $m1)))"
+shape ge "(select (i32.const $m1) (local.get \\\$a) (i32.ge_u (local.get \\\$a) (i32.const $m)))"
+shape le "(select (local.get \\\$a) (i32.const $m1) (i32.le_u (local.get \\\$a) (i32.const $m1)))"
+shape rem "(i32.rem_u (local.get \\\$a) (i32.const $m))"
 # $7 is a scratch local the rebased kernel declares and does not use here.
 shape xor '(i32.xor (local.tee \$7 (i32.and (local.get \$a) (i32.const 4194303))) (i32.and (i32.shr_u (i32.add (local.get \$7) (i32.const 3)) (i32.const 20)) (i32.const 4)))'
 shape and '(i32.and (local.get \$a) (i32.const 4194303))'

@@ -146,6 +146,8 @@ fn module(min: u64, max: u64, s: u64) -> (String, Vec<(String, u64, u64, bool)>)
             // And a 1-byte store just before its end: a smaller extent,
             // which the first access's confinement may serve.
             let near = (off + w).saturating_sub(3).min(u64::from(u32::MAX));
+            // And a 2-byte store just past it: a larger extent.
+            let up = (off + w + 2).min(u64::from(u32::MAX));
             wat += &format!(
                 "(func (export \"l{k}\") (param $a i32) {result} (local $v v128)
                    ({load} offset={off} (local.get $a)) {ret})
@@ -165,13 +167,14 @@ fn module(min: u64, max: u64, s: u64) -> (String, Vec<(String, u64, u64, bool)>)
                  (func (export \"q{k}\") (param $a i32)
                    ({store} offset={off} (local.get $a)
                      ({add} ({load} offset={off} (local.get $a)) {value}))
-                   (i32.store8 offset={near} (local.get $a) (i32.const -1)))\n"
+                   (i32.store8 offset={near} (local.get $a) (i32.const -1))
+                   (i32.store16 offset={up} (local.get $a) (i32.const -1)))\n"
             );
             let top = u64::from(u32::MAX);
             for p in ["l", "c", "s", "t", "r", "p", "q"] {
                 let second = match p {
                     "p" => far,
-                    "q" => near,
+                    "q" => near.max(up),
                     _ => 0,
                 };
                 let always = off.max(second) + BASE > top;
@@ -311,20 +314,22 @@ fn selects(wasm: &[u8]) -> usize {
 }
 
 #[test]
-fn one_clamp_serves_a_smaller_access_through_the_same_local() {
+fn one_clamp_serves_other_accesses_through_the_same_local() {
     // A read-modify-write of the 4 bytes at offset 8 of `$a` (clamped once,
-    // into the copy), then a 1-byte store at offset 2 and a 4-byte store
-    // at 0: every address in bounds for those is below the clamp's bound
-    // while the segment has a page past the memory's maximum, and the
-    // clamped value with their offsets stays inside. Without that page the
-    // clamp would change in-bounds addresses of the later stores: they are
-    // confined on their own.
+    // into the copy), then a 1-byte store at offset 2, a 4-byte store at
+    // 0 and an 8-byte store at 16: every address in bounds for those is
+    // below the clamp's bound while the segment has a page past the
+    // memory's maximum (the copy's bound is half of it below the
+    // segment's end), and the clamped value with their offsets stays
+    // inside. Without that page the clamp would change in-bounds
+    // addresses of the later stores: they are confined on their own.
     let wat = r#"(module (memory 1 3)
       (func (export "f") (param $a i32)
         (i32.store offset=8 (local.get $a)
           (i32.add (i32.load offset=8 (local.get $a)) (i32.const 1)))
         (i32.store8 offset=2 (local.get $a) (i32.const 7))
-        (i32.store (local.get $a) (i32.const 9))))"#;
+        (i32.store (local.get $a) (i32.const 9))
+        (i64.store offset=16 (local.get $a) (i64.const 5))))"#;
     let wasm = wat::parse_str(wat).expect("wat");
     let clamps = |pages: u64| {
         let seg = Segment {
@@ -334,7 +339,7 @@ fn one_clamp_serves_a_smaller_access_through_the_same_local() {
         let out = rebase(&wasm, &options(seg, Isolation::Masked)).expect("rebase");
         selects(&out.wasm)
     };
-    assert_eq!(clamps(4), 1, "one clamp for the three accesses");
+    assert_eq!(clamps(4), 1, "one clamp for the four accesses");
     let exact = wat.replace("(memory 1 3)", "(memory 1 4)");
     let wasm = wat::parse_str(exact).expect("wat");
     let seg = Segment {
@@ -342,5 +347,5 @@ fn one_clamp_serves_a_smaller_access_through_the_same_local() {
         size: 4 * PAGE,
     };
     let out = rebase(&wasm, &options(seg, Isolation::Masked)).expect("rebase");
-    assert_eq!(selects(&out.wasm), 3, "no headroom: a clamp each");
+    assert_eq!(selects(&out.wasm), 4, "no headroom: a clamp each");
 }

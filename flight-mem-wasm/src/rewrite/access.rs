@@ -205,9 +205,21 @@ impl Func<'_> {
                 // none above `hi`. The offset added when not folded: the
                 // value is no address another access could use (`keep` 0,
                 // `hi` past any access).
+                //
+                // The bound `m` of a clamp or remainder: every in-bounds
+                // address is below `max - offset - width + 1`, and
+                // `span - offset - width + 1` is the largest that keeps the
+                // access inside. A copy takes the middle of the two (the
+                // segment's spare bytes split): later accesses through the
+                // local whose extent differs by up to half of them either
+                // way are served by it too.
+                let bound = mem.span.saturating_sub(offset + width) + 1;
+                let bound_copy = match offset + width <= max {
+                    true => bound - (mem.span - max) / 2,
+                    false => bound,
+                };
                 let (keep, hi) = if modulo {
-                    let m = mem.span - offset - width + 1;
-                    (m, m - 1)
+                    (bound_copy, bound_copy - 1)
                 } else if fits {
                     (reach, reach - 1)
                 } else {
@@ -223,9 +235,9 @@ impl Func<'_> {
                 // V8's TurboFan a compare and a conditional move against a
                 // multiply-shift sequence. Without the local it would take
                 // a `local.tee` (wasmi 21 in all): the remainder stays.
-                let confine = |f: &mut Self, here: Option<u32>| {
+                let confine = |f: &mut Self, here: Option<u32>, m: u64| {
                     if modulo {
-                        let m = (mem.span - offset - width + 1) as i32;
+                        let m = m as i32;
                         match here {
                             Some(x) => f
                                 .emit()
@@ -305,7 +317,7 @@ impl Func<'_> {
                 };
                 let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
                     let s0 = self.out.len();
-                    confine(self, here);
+                    confine(self, here, bound);
                     let key = Key::new(&self.out[s0..]);
                     self.out.truncate(s0);
                     key
@@ -337,7 +349,7 @@ impl Func<'_> {
                     (None, Some(End::In(q))) => {
                         self.flush(q);
                         let s = self.out.len();
-                        confine(self, here);
+                        confine(self, here, bound);
                         // A load of `local.get x`, confined right after it:
                         // the next access may store to the value pushed
                         // just before (see `LoadPush`).
@@ -367,7 +379,7 @@ impl Func<'_> {
                                 && entry.is_some_and(|e| e.local == Some(l.local))
                         });
                         let start = self.out.len();
-                        confine(self, here);
+                        confine(self, here, if once.is_some() { bound_copy } else { bound });
                         if let Some(l) = once {
                             self.emit().local_tee(copy).local_get(copy);
                             let bytes: Vec<u8> = self.out.drain(start..).collect();
@@ -392,7 +404,7 @@ impl Func<'_> {
                         for &l in locals.iter().rev() {
                             self.emit().local_set(l);
                         }
-                        confine(self, here);
+                        confine(self, here, bound);
                         for &l in locals {
                             self.emit().local_get(l);
                         }
