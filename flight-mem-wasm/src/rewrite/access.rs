@@ -218,12 +218,14 @@ impl Func<'_> {
                     true => bound - (mem.span - max) / 2,
                     false => bound,
                 };
-                let (keep, hi) = if modulo {
-                    (bound_copy, bound_copy - 1)
-                } else if fits {
-                    (reach, reach - 1)
-                } else {
-                    (0, mem.span)
+                let keeps = |bound: u64| {
+                    if modulo {
+                        (bound, bound - 1)
+                    } else if fits {
+                        (reach, reach - 1)
+                    } else {
+                        (0, mem.span)
+                    }
                 };
                 // `here`: the address is local `x`'s value where it is
                 // confined. Then the remainder's job is done by a clamp,
@@ -273,9 +275,6 @@ impl Func<'_> {
                 // neither traps nor has an effect, and the address does
                 // not change on the stack until the access.
                 let pushed = top.map(End::In).or(entry.map(|e| e.end));
-                // The confining bytes, when a copy or the last load may
-                // share them (written and taken back: most accesses have
-                // neither, and pay nothing).
                 let copy = self.scratch + super::SCRATCH_COPY;
                 // The address as a `local.get` since the last memory
                 // instruction: the local, where the `local.get` starts and
@@ -315,7 +314,10 @@ impl Func<'_> {
                     Some(End::Out(_)) => entry.and_then(|e| e.local),
                     None => None,
                 };
-                let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
+                // The confining bytes, when the last load may share them
+                // (written and taken back: most accesses follow no such
+                // load, and pay nothing).
+                let key = if self.track.prev_load.is_some() {
                     let s0 = self.out.len();
                     confine(self, here, bound);
                     let key = Key::new(&self.out[s0..]);
@@ -324,18 +326,18 @@ impl Func<'_> {
                 } else {
                     None
                 };
-                // The copy holds this local confined the same way, set
-                // before the `local.get` (at an earlier memory
-                // instruction), the local not written since; or confined
-                // another way that serves this access as well (every
-                // in-bounds address unchanged, no value reaching past the
-                // segment with this offset and width), the offset staying
-                // in the memarg.
+                // The copy holds this local confined, set before the
+                // `local.get` (at an earlier memory instruction), the local
+                // not written since, in a way that serves this access
+                // (every in-bounds address unchanged, no value reaching
+                // past the segment with this offset and width), the offset
+                // staying in the memarg. The same confining bytes are not
+                // the test: the copy's bound may have moved (below), and
+                // the same bytes may confine another memory's accesses of
+                // another offset and width.
                 let reuse = get.filter(|&(x, ..)| {
                     self.track.copy.is_some_and(|c| {
-                        c.local == x
-                            && (key.is_some() && Some(c.key) == key
-                                || fold && c.serves(offset, width, max, mem.span))
+                        c.local == x && fold && c.serves(offset, width, max, mem.span)
                     })
                 });
                 let prev_load = self.track.prev_load.take();
@@ -363,6 +365,7 @@ impl Func<'_> {
                                 local: x,
                                 key,
                                 range: (s - (at - g), self.out.len()),
+                                memory: m,
                             });
                         }
                         self.flush(at);
@@ -379,7 +382,15 @@ impl Func<'_> {
                                 && entry.is_some_and(|e| e.local == Some(l.local))
                         });
                         let start = self.out.len();
-                        confine(self, here, if once.is_some() { bound_copy } else { bound });
+                        // The load confined the same way for the same
+                        // memory: its offset and width are the store's, so
+                        // the middle bound keeps its in-bounds addresses too.
+                        let b = match once.is_some_and(|l| l.memory == m) {
+                            true => bound_copy,
+                            false => bound,
+                        };
+                        confine(self, here, b);
+                        let (keep, hi) = keeps(b);
                         if let Some(l) = once {
                             self.emit().local_tee(copy).local_get(copy);
                             let bytes: Vec<u8> = self.out.drain(start..).collect();
@@ -387,7 +398,6 @@ impl Func<'_> {
                             self.uses_scratch = true;
                             self.track.copy = Some(Copy {
                                 local: l.local,
-                                key: l.key,
                                 keep,
                                 hi,
                             });

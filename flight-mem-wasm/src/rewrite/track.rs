@@ -60,16 +60,16 @@ impl Key {
     }
 }
 
-/// `masked`: the scratch local `SCRATCH_COPY` holds `local` confined by
-/// `key`, set before everything since the last memory instruction and
-/// `local` not written since: an address `local.get local` confined by
-/// `key` can read the copy instead. So can one whose own confinement
-/// differs but which the copy's serves too: the copy equals `local` when
-/// `local` is below `keep`, and is never above `hi`.
+/// `masked`: the scratch local `SCRATCH_COPY` holds `local` confined (by a
+/// clamp, a remainder or a mask), set before everything since the last
+/// memory instruction and `local` not written since: the copy equals
+/// `local` when `local` is below `keep`, and is never above `hi`. An
+/// address `local.get local` can read the copy instead of being confined
+/// when the copy serves its access (`serves`), however that access would
+/// be confined itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Copy {
     pub local: u32,
-    pub key: Key,
     pub keep: u64,
     pub hi: u64,
 }
@@ -97,6 +97,10 @@ pub(super) struct LoadPush {
     pub local: u32,
     pub key: Key,
     pub range: (usize, usize),
+    /// The load's memory: the copy's bound may move from the key's only
+    /// when the store confines for the same memory (the same key then
+    /// means the same offset and width).
+    pub memory: u32,
 }
 
 /// The top of the operand stack, as far as it is known: a suffix of the
@@ -323,9 +327,8 @@ mod tests {
                 memory: 0,
                 extent: 4,
             }],
-            copy: Key::new(&[0x41, 7, 0x71]).map(|key| Copy {
+            copy: Some(Copy {
                 local: 3,
-                key,
                 keep: 8,
                 hi: 7,
             }),
