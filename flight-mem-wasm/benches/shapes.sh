@@ -2,8 +2,8 @@
 # Other shapes of `masked`'s confinement without headroom, measured on the
 # kernel of icount.sh / v8.sh: the rebased `masked` kernel (4 MiB segment,
 # memory maximum 3 MiB) with its clamp of the address local $a
-# (`select(a, m - 1, a < m)`, m = 4 MiB - 3, shared by the i32 load and
-# store; m is read from the rebased kernel) replaced by hand, then counted
+# (`select(a, m - 1, a < m)`, shared by the i32 load and store; m is read
+# from the rebased kernel) replaced by hand, then counted
 # as icount.sh and v8.sh count:
 #   gt      select(m - 1, a, a > m - 1)   exact, the constant as first value
 #   ge      select(m - 1, a, a >= m)      exact
