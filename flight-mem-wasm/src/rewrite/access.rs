@@ -200,6 +200,33 @@ impl Func<'_> {
                 let modulo = !fits && offset + width <= mem.span;
                 let fold = fits || modulo;
                 let clamp = !fold && width > 1 && reach + width - 1 > mem.span;
+                // What the confinement below does to an address, for a copy
+                // of it (`track::Copy`): addresses below `keep` unchanged,
+                // none above `hi`. The offset added when not folded: the
+                // value is no address another access could use (`keep` 0,
+                // `hi` past any access).
+                //
+                // The bound `m` of a clamp or remainder: every in-bounds
+                // address is below `max - offset - width + 1`, and
+                // `span - offset - width + 1` is the largest that keeps the
+                // access inside. A copy takes the middle of the two (the
+                // segment's spare bytes split): later accesses through the
+                // local whose extent differs by up to half of them either
+                // way are served by it too.
+                let bound = mem.span.saturating_sub(offset + width) + 1;
+                let bound_copy = match offset + width <= max {
+                    true => bound - (mem.span - max) / 2,
+                    false => bound,
+                };
+                let keeps = |bound: u64| {
+                    if modulo {
+                        (bound, bound - 1)
+                    } else if fits {
+                        (reach, reach - 1)
+                    } else {
+                        (0, mem.span)
+                    }
+                };
                 // `here`: the address is local `x`'s value where it is
                 // confined. Then the remainder's job is done by a clamp,
                 // `select(addr, m - 1, x < m)`: the same addresses kept
@@ -210,9 +237,9 @@ impl Func<'_> {
                 // V8's TurboFan a compare and a conditional move against a
                 // multiply-shift sequence. Without the local it would take
                 // a `local.tee` (wasmi 21 in all): the remainder stays.
-                let confine = |f: &mut Self, here: Option<u32>| {
+                let confine = |f: &mut Self, here: Option<u32>, m: u64| {
                     if modulo {
-                        let m = (mem.span - offset - width + 1) as i32;
+                        let m = m as i32;
                         match here {
                             Some(x) => f
                                 .emit()
@@ -248,9 +275,6 @@ impl Func<'_> {
                 // neither traps nor has an effect, and the address does
                 // not change on the stack until the access.
                 let pushed = top.map(End::In).or(entry.map(|e| e.end));
-                // The confining bytes, when a copy or the last load may
-                // share them (written and taken back: most accesses have
-                // neither, and pay nothing).
                 let copy = self.scratch + super::SCRATCH_COPY;
                 // The address as a `local.get` since the last memory
                 // instruction: the local, where the `local.get` starts and
@@ -290,24 +314,31 @@ impl Func<'_> {
                     Some(End::Out(_)) => entry.and_then(|e| e.local),
                     None => None,
                 };
-                let key = if self.track.copy.is_some() || self.track.prev_load.is_some() {
+                // The confining bytes, when the last load may share them
+                // (written and taken back: most accesses follow no such
+                // load, and pay nothing).
+                let key = if self.track.prev_load.is_some() {
                     let s0 = self.out.len();
-                    confine(self, here);
+                    confine(self, here, bound);
                     let key = Key::new(&self.out[s0..]);
                     self.out.truncate(s0);
                     key
                 } else {
                     None
                 };
-                // The copy holds this local confined the same way, set
-                // before the `local.get` (at an earlier memory
-                // instruction), the local not written since.
+                // The copy holds this local confined, set before the
+                // `local.get` (at an earlier memory instruction), the local
+                // not written since, in a way that serves this access
+                // (every in-bounds address unchanged, no value reaching
+                // past the segment with this offset and width), the offset
+                // staying in the memarg. The same confining bytes are not
+                // the test: the copy's bound may have moved (below), and
+                // the same bytes may confine another memory's accesses of
+                // another offset and width.
                 let reuse = get.filter(|&(x, ..)| {
-                    key.is_some()
-                        && self
-                            .track
-                            .copy
-                            .is_some_and(|c| c.local == x && Some(c.key) == key)
+                    self.track.copy.is_some_and(|c| {
+                        c.local == x && fold && c.serves(offset, width, max, mem.span)
+                    })
                 });
                 let prev_load = self.track.prev_load.take();
                 match (reuse, pushed) {
@@ -320,7 +351,7 @@ impl Func<'_> {
                     (None, Some(End::In(q))) => {
                         self.flush(q);
                         let s = self.out.len();
-                        confine(self, here);
+                        confine(self, here, bound);
                         // A load of `local.get x`, confined right after it:
                         // the next access may store to the value pushed
                         // just before (see `LoadPush`).
@@ -334,6 +365,7 @@ impl Func<'_> {
                                 local: x,
                                 key,
                                 range: (s - (at - g), self.out.len()),
+                                memory: m,
                             });
                         }
                         self.flush(at);
@@ -350,7 +382,15 @@ impl Func<'_> {
                                 && entry.is_some_and(|e| e.local == Some(l.local))
                         });
                         let start = self.out.len();
-                        confine(self, here);
+                        // The load confined the same way for the same
+                        // memory: its offset and width are the store's, so
+                        // the middle bound keeps its in-bounds addresses too.
+                        let b = match once.is_some_and(|l| l.memory == m) {
+                            true => bound_copy,
+                            false => bound,
+                        };
+                        confine(self, here, b);
+                        let (keep, hi) = keeps(b);
                         if let Some(l) = once {
                             self.emit().local_tee(copy).local_get(copy);
                             let bytes: Vec<u8> = self.out.drain(start..).collect();
@@ -358,7 +398,8 @@ impl Func<'_> {
                             self.uses_scratch = true;
                             self.track.copy = Some(Copy {
                                 local: l.local,
-                                key: l.key,
+                                keep,
+                                hi,
                             });
                         } else {
                             let len = self.out.len() - start;
@@ -373,7 +414,7 @@ impl Func<'_> {
                         for &l in locals.iter().rev() {
                             self.emit().local_set(l);
                         }
-                        confine(self, here);
+                        confine(self, here, bound);
                         for &l in locals {
                             self.emit().local_get(l);
                         }

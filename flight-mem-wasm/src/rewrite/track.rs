@@ -60,14 +60,31 @@ impl Key {
     }
 }
 
-/// `masked`: the scratch local `SCRATCH_COPY` holds `local` confined by
-/// `key`, set before everything since the last memory instruction and
-/// `local` not written since: an address `local.get local` confined by
-/// `key` can read the copy instead.
+/// `masked`: the scratch local `SCRATCH_COPY` holds `local` confined (by a
+/// clamp, a remainder or a mask), set before everything since the last
+/// memory instruction and `local` not written since: the copy equals
+/// `local` when `local` is below `keep`, and is never above `hi`. An
+/// address `local.get local` can read the copy instead of being confined
+/// when the copy serves its access (`serves`), however that access would
+/// be confined itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Copy {
     pub local: u32,
-    pub key: Key,
+    pub keep: u64,
+    pub hi: u64,
+}
+
+impl Copy {
+    /// Whether the copy may be the address of an access of `width` bytes
+    /// at memarg offset `offset` (kept in the memarg) into a memory of at
+    /// most `max` bytes whose segment has `span` bytes: every address in
+    /// bounds for it (`addr + offset + width <= max`) is below `keep`, so
+    /// the copy is the address itself, and the copy's largest value with
+    /// the offset and the width stays inside the segment.
+    pub fn serves(&self, offset: u64, width: u64, max: u64, span: u64) -> bool {
+        let kept = offset + width > max || max - offset - width < self.keep;
+        kept && self.hi + offset + width <= span
+    }
 }
 
 /// `masked`: a load whose address was `local.get local` confined right
@@ -80,6 +97,10 @@ pub(super) struct LoadPush {
     pub local: u32,
     pub key: Key,
     pub range: (usize, usize),
+    /// The load's memory: the copy's bound may move from the key's only
+    /// when the store confines for the same memory (the same key then
+    /// means the same offset and width).
+    pub memory: u32,
 }
 
 /// The top of the operand stack, as far as it is known: a suffix of the
@@ -306,7 +327,11 @@ mod tests {
                 memory: 0,
                 extent: 4,
             }],
-            copy: Key::new(&[0x41, 7, 0x71]).map(|key| Copy { local: 3, key }),
+            copy: Some(Copy {
+                local: 3,
+                keep: 8,
+                hi: 7,
+            }),
             load_push: None,
             prev_load: None,
         };
