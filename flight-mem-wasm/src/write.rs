@@ -97,16 +97,17 @@ fn put_segment(
 /// start function ([`Plan::init_func`]), that function's body. Checked
 /// before any body is rewritten.
 pub(crate) fn data_section(
-    input: &Input<'_>,
+    segments: &[wasmparser::Data<'_>],
+    start: Option<u32>,
     plan: &Plan,
 ) -> Result<(Option<DataSection>, Option<Vec<u8>>), Error> {
-    if input.data.is_empty() {
+    if segments.is_empty() {
         return Ok((None, None));
     }
     let mut section = DataSection::new();
     let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
     let mut scratch = Vec::new();
-    for (i, data) in input.data.iter().enumerate() {
+    for (i, data) in segments.iter().enumerate() {
         let segment = i as u32;
         match &data.kind {
             DataKind::Passive => {
@@ -205,7 +206,7 @@ pub(crate) fn data_section(
     }
     if let Some(body) = init.as_mut() {
         let mut sink = wasm_encoder::InstructionSink::new(body);
-        if let Some(start) = input.start {
+        if let Some(start) = start {
             sink.call(start);
         }
         sink.end();
