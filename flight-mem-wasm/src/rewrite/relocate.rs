@@ -107,7 +107,7 @@ impl Func<'_> {
         let out = &mut self.out;
         let mut pending = self.pending;
         let mut count = 0;
-        let i = replay.take_plains(i, |at, next| {
+        let i = replay.take_plains(src, i, |at, next| {
             let Some(w) = src.get(at..at + 8) else {
                 return false;
             };
