@@ -120,12 +120,11 @@ impl Func<'_> {
             {
                 return false;
             }
+            // A LEB of `n` bytes: its end is where a record puts it, the
+            // first byte without a continuation bit (the walk's records,
+            // see `rec_end`) or the end `plain_memarg` decoded (the
+            // others), so every byte before the last has one.
             let leb = (w >> 16) & (u64::MAX >> (64 - 8 * n));
-            // Continuation bits on every byte but the last: a LEB of `n`
-            // bytes (as the look-ahead found it).
-            if leb & 0x80_8080_8080 != 0x80_8080_8080 & ((1 << (8 * (n - 1))) - 1) {
-                return false;
-            }
             let offset = (leb & 0x7F)
                 | ((leb >> 1) & (0x7F << 7))
                 | ((leb >> 2) & (0x7F << 14))
@@ -147,11 +146,7 @@ impl Func<'_> {
             }
             let new = u64::from(new);
             // Bytes of the minimal LEB.
-            let k = 1
-                + usize::from(new >= 1 << 7)
-                + usize::from(new >= 1 << 14)
-                + usize::from(new >= 1 << 21)
-                + usize::from(new >= 1 << 28);
+            let k = ((64 - (new | 1).leading_zeros() + 6) / 7) as usize;
             let spread = (new & 0x7F)
                 | ((new << 1) & (0x7F << 8))
                 | ((new << 2) & (0x7F << 16))
