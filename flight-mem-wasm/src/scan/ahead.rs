@@ -602,15 +602,17 @@ impl Replay<'_> {
 
     /// The recorded plain loads and stores of memory 0 from `i` on (see
     /// [`Replay::at_plain`]), handed to `each` (the position of one and
-    /// where the next instruction starts) while it takes them (`true`);
-    /// returns where the rewriter is then. Past them, the replay is where
-    /// [`Replay::run`] would have left it (its `Prev`s there are `Other`).
+    /// the length its record carries: 0 for a record of the walk, whose
+    /// end `each` finds from the stop bits of its offset, as `rec_end`
+    /// does) while it takes them (returning where the next instruction
+    /// starts); returns where the rewriter is then. Past them, the replay
+    /// is where [`Replay::run`] would have left it (its `Prev`s there are
+    /// `Other`).
     #[inline(always)]
     pub(crate) fn take_plains(
         &mut self,
-        bytes: &[u8],
         mut i: usize,
-        mut each: impl FnMut(usize, usize) -> bool,
+        mut each: impl FnMut(usize, usize) -> Option<usize>,
     ) -> usize {
         if i != self.expect_i {
             return i;
@@ -620,11 +622,9 @@ impl Replay<'_> {
             if r & PREVS != 0 {
                 break;
             }
-            let at = (r & AT) as usize;
-            let next = rec_end(bytes, r);
-            if !each(at, next) {
+            let Some(next) = each((r & AT) as usize, ((r >> 56) & RECLEN) as usize) else {
                 break;
-            }
+            };
             k += 1;
             i = next;
         }
