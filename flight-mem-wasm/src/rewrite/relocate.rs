@@ -148,7 +148,7 @@ impl Func<'_> {
             }
             let new = u64::from(new);
             // Bytes of the minimal LEB.
-            let k = ((64 - (new | 1).leading_zeros() + 6) / 7) as usize;
+            let k = (64 - (new | 1).leading_zeros()).div_ceil(7) as usize;
             let spread = (new & 0x7F)
                 | ((new << 1) & (0x7F << 8))
                 | ((new << 2) & (0x7F << 16))
