@@ -266,25 +266,18 @@ impl Rebaser {
     pub fn rebase(&mut self, wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
         let mut input = read::read(wasm, opts.validate)?;
         let plan = plan::plan(&input, opts)?;
+        let data = write::data_section(&input, &plan)?;
         let threads = match opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        // The data section is built beside the function bodies; its
-        // refusals come first, as when it was built before them.
-        let segments = std::mem::take(&mut input.data);
-        let start = input.start;
-        let (chunks, data) = rewrite::rewrite_functions(
+        let chunks = rewrite::rewrite_functions(
             &mut input,
             &plan,
             opts.relocations,
             threads,
             &mut self.spare,
-            || write::data_section(&segments, start, &plan),
-        );
-        input.data = segments;
-        let data = data?;
-        let chunks = chunks?;
+        )?;
         let output = write::Output {
             memory_import: (&opts.memory_import.0, &opts.memory_import.1),
         };

@@ -115,18 +115,14 @@ type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, Vec<u8>)>;
 /// The rewritten functions of one chunk, or the first error in it.
 type ChunkResult = Result<Chunk, Error>;
 
-/// Rewrites every function of `input`, on `threads` workers; `side`, a
-/// job that needs no function body (the data section), runs on the first
-/// worker free, beside the bodies: run before them, on the calling thread,
-/// it was a sixth of `esbuild-wasm`'s rebase with the other core idle.
-pub(crate) fn rewrite_functions<R: Send>(
+/// Rewrites every function of `input`, on `threads` workers.
+pub(crate) fn rewrite_functions(
     input: &mut Input<'_>,
     plan: &Plan,
     record: bool,
     threads: usize,
     spare: &mut Vec<Vec<u8>>,
-    side: impl FnOnce() -> R + Send,
-) -> (Result<Vec<Chunk>, Error>, R) {
+) -> Result<Vec<Chunk>, Error> {
     let bodies = std::mem::take(&mut input.bodies);
     let len = |b: &Body<'_>| {
         let r = b.body.range();
@@ -175,16 +171,7 @@ pub(crate) fn rewrite_functions<R: Send>(
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
-    let side = Mutex::new(Some(side));
-    let side_out = Mutex::new(None);
     let work = || {
-        // The side job first: it is one piece, left to the end it would
-        // run alone.
-        let job = side.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(job) = job {
-            let r = job();
-            *side_out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        }
         let mut allocs = FuncValidatorAllocations::default();
         let mut ahead = scan::Ahead::default();
         loop {
@@ -214,8 +201,7 @@ pub(crate) fn rewrite_functions<R: Send>(
                 .push((c, r));
         }
     };
-    // One more worker than chunks for the side job.
-    let workers = threads.clamp(1, chunks.len() + 1);
+    let workers = threads.clamp(1, chunks.len().max(1));
     std::thread::scope(|s| {
         for _ in 1..workers {
             s.spawn(work);
@@ -224,10 +210,7 @@ pub(crate) fn rewrite_functions<R: Send>(
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(c, _)| *c);
-    let side = side_out.into_inner().unwrap_or_else(|e| e.into_inner());
-    // The calling thread's `work` took the job if no other worker did.
-    let side = side.expect("the side job ran");
-    (results.into_iter().map(|(_, r)| r).collect(), side)
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Scratch locals appended to a rewritten function, relative to its first.

@@ -97,17 +97,16 @@ fn put_segment(
 /// start function ([`Plan::init_func`]), that function's body. Checked
 /// before any body is rewritten.
 pub(crate) fn data_section(
-    segments: &[wasmparser::Data<'_>],
-    start: Option<u32>,
+    input: &Input<'_>,
     plan: &Plan,
 ) -> Result<(Option<DataSection>, Option<Vec<u8>>), Error> {
-    if segments.is_empty() {
+    if input.data.is_empty() {
         return Ok((None, None));
     }
     let mut section = DataSection::new();
     let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
     let mut scratch = Vec::new();
-    for (i, data) in segments.iter().enumerate() {
+    for (i, data) in input.data.iter().enumerate() {
         let segment = i as u32;
         match &data.kind {
             DataKind::Passive => {
@@ -206,7 +205,7 @@ pub(crate) fn data_section(
     }
     if let Some(body) = init.as_mut() {
         let mut sink = wasm_encoder::InstructionSink::new(body);
-        if let Some(start) = start {
+        if let Some(start) = input.start {
             sink.call(start);
         }
         sink.end();
