@@ -14,7 +14,8 @@
 //! and an offset up to four bytes). It tracks nothing but positions: a
 //! `trusted` rebase rewrites a plain load or store of memory 0 from its
 //! bytes alone, never looking at the instructions before it. It records
-//! each such load or store and where the next instruction starts, with
+//! the position of each such load or store (where the next instruction
+//! starts is found from its offset's stop bits: see `rec_end`), with
 //! `Prev`s reported as `Other` (never read).
 //!
 //! Another memory instruction (or a load or store of another shape or
@@ -111,7 +112,7 @@ const fn lean_table(rec: bool) -> [u8; 1 << 16] {
 /// the opcode (bits 0-7), bits 4-6 of the next byte, left where they are
 /// (bits 12-14), and the bits 7 of bytes 1-4 and 5, gathered into bits
 /// 8-11 and 15 by one multiplication by a 32-bit constant (each lands
-/// alone: no two partial products meet; `scan/tests.rs` checks all 32).
+/// alone: no two partial products meet; `index_tests` checks every case).
 #[inline(always)]
 fn index(w: u64) -> usize {
     let gathered = ((w & 0x0000_8080_8080_8000).wrapping_mul(0x0204_0811) >> 32) & 0x8F00;
