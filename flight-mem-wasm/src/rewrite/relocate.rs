@@ -110,9 +110,9 @@ impl Func<'_> {
         let i = replay.take_plains(i, |at, len| {
             let w = u64::from_le_bytes(src.get(at..at + 8)?.try_into().ok()?);
             let (op, flags) = (w as u8, (w >> 8) as u8);
-            // The offset's bytes: from the record, or (a record of the
-            // walk) up to the first byte from 2 on without a continuation
-            // bit, as `rec_end` finds it (none in bytes 2-5: 7, refused).
+            // The offset's bytes: from the record's length, or, a record
+            // without one (0), up to the first byte from 2 on without a
+            // continuation bit (none in bytes 2-5: 7, refused).
             let n = match len {
                 0 => ((!w & 0x0000_8080_8080_0000).trailing_zeros() / 8 - 1) as usize,
                 len => len.wrapping_sub(2),
@@ -125,9 +125,9 @@ impl Func<'_> {
                 return None;
             }
             // A LEB of `n` bytes: its end is the first byte without a
-            // continuation bit (the walk's records) or the end
-            // `plain_memarg` decoded (the others), so every byte before
-            // the last has one.
+            // continuation bit (found so, or by the look-ahead's table) or
+            // the end `plain_memarg` decoded, so every byte before the
+            // last has one.
             let leb = (w >> 16) & (u64::MAX >> (64 - 8 * n));
             let offset = (leb & 0x7F)
                 | ((leb >> 1) & (0x7F << 7))

@@ -14,8 +14,7 @@
 //! and an offset up to four bytes). It tracks nothing but positions: a
 //! `trusted` rebase rewrites a plain load or store of memory 0 from its
 //! bytes alone, never looking at the instructions before it. It records
-//! the position of each such load or store (where the next instruction
-//! starts is found from its offset's stop bits: see `rec_end`), with
+//! each such load or store and where the next instruction starts, with
 //! `Prev`s reported as `Other` (never read).
 //!
 //! Another memory instruction (or a load or store of another shape or
@@ -43,18 +42,18 @@ const END_REC: u64 = u64::MAX;
 /// Bits of a record below the instruction's length: its position.
 const AT: u64 = (1 << 56) - 1;
 
-/// Indexed by the opcode, bits 4-6 of the byte after it (in bits 12-14)
+// An entry of `LEAN`: the instruction's length (0: not taken here) above
+// a bit saying whether it is a plain load or store, to record.
+/// A plain load or store.
+const REC: u8 = 1;
+
+/// Indexed by the opcode, bits 4-6 of the byte after it (in bits 8-10)
 /// and the continuation bits (bit 7) of the five bytes after it (in bits
-/// 8-11 and 15: see `index`): the instruction's length, 0 if the walk
-/// does not take it. Bytes, 64 KiB (the fifth bit takes the `i32.const`s
-/// and `i64.const`s of five-byte LEBs, which ended the walk some 70,000
-/// times on `@swc/wasm`): only the rows of the common instructions are
+/// 11-15). Bytes, 64 KiB (the fifth bit takes the `i32.const`s and
+/// `i64.const`s of five-byte LEBs, which ended the walk some 70,000 times on
+/// `@swc/wasm`): only the rows of the common instructions are
 /// ever read.
-static LEAN: [u8; 1 << 16] = lean_table(false);
-/// The same index: 1 for a plain load or store the walk records. A table
-/// of its own: one load and one add a step, where a bit beside the length
-/// took a mask, a shift and a copy more.
-static REC: [u8; 1 << 16] = lean_table(true);
+static LEAN: [u8; 1 << 16] = lean_table();
 
 /// Length of a LEB starting at byte `k` (1..=5) after the opcode, from the
 /// continuation bits `c` (bit `j - 1`: byte `j`); 0 if it runs past byte 5.
@@ -69,14 +68,13 @@ const fn leb_from(k: u32, c: u32) -> u32 {
     0
 }
 
-/// `LEAN` (`rec` false) or `REC` (true).
-const fn lean_table(rec: bool) -> [u8; 1 << 16] {
+const fn lean_table() -> [u8; 1 << 16] {
     let mut t = [0; 1 << 16];
     let mut idx = 0;
     while idx < 1 << 16 {
         let op = idx & 0xFF;
-        let high = ((idx >> 12) & 7) as u32;
-        let c = (((idx >> 8) & 0xF) | ((idx >> 15) << 4)) as u32;
+        let high = ((idx >> 8) & 7) as u32;
+        let c = (idx >> 11) as u32;
         let one = leb_from(1, c);
         // The byte after the opcode, when it is a whole LEB, is one of
         // `0x60..=0x6F`; `0x00..=0x0F`.
@@ -98,25 +96,23 @@ const fn lean_table(rec: bool) -> [u8; 1 << 16] {
             LOAD if small && leb_from(2, c) != 0 => 2 + leb_from(2, c),
             _ => 0,
         };
-        let load = matches!(SHAPE[op], LOAD) && len != 0;
-        t[idx] = match rec {
-            false => len as u8,
-            true => load as u8,
-        };
+        let rec = matches!(SHAPE[op], LOAD) && len != 0;
+        t[idx] = (len << 1) as u8 | if rec { REC } else { 0 };
         idx += 1;
     }
     t
 }
 
 /// The table index of the instruction whose first eight bytes are `w`:
-/// the opcode (bits 0-7), bits 4-6 of the next byte, left where they are
-/// (bits 12-14), and the bits 7 of bytes 1-4 and 5, gathered into bits
-/// 8-11 and 15 by one multiplication by a 32-bit constant (each lands
-/// alone: no two partial products meet; `index_tests` checks every case).
+/// the opcode, bits 4-6 of the next byte, and the bits 7 of bytes 1-5
+/// gathered into bits 11-15 by one multiplication (each lands alone: no
+/// two partial products meet).
 #[inline(always)]
 fn index(w: u64) -> usize {
-    let gathered = ((w & 0x0000_8080_8080_8000).wrapping_mul(0x0204_0811) >> 32) & 0x8F00;
-    ((w & 0x70FF) | gathered) as usize
+    let t = w & 0x0000_8080_8080_8000;
+    let magic = (1 << 32) | (1 << 25) | (1 << 18) | (1 << 11) | (1 << 4);
+    let gathered = (t.wrapping_mul(magic) >> 36) & 0xF800;
+    ((w & 0xFF) | ((w >> 4) & 0x700) | gathered) as usize
 }
 
 /// One body being walked.
@@ -141,9 +137,6 @@ pub(crate) struct Ahead {
     /// Per body of the batch: its lane, its records, and where it starts
     /// (`usize::MAX`: no records, `run` scans it).
     spans: Vec<Span>,
-    /// `walk`'s record buffers, `BUF` a lane (kept from walk to walk: on
-    /// the stack, zeroing them took more than the buffers saved).
-    bufs: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -218,11 +211,8 @@ impl Ahead {
                     };
                 }
             }
-            self.bufs.resize(LANES * BUF, 0);
-            if lanes.iter().all(|l| l.active)
-                && let Ok(bufs) = <&mut [u64; LANES * BUF]>::try_from(&mut self.bufs[..])
-            {
-                walk(bytes, &mut lanes, &mut self.recs, bufs);
+            if lanes.iter().all(|l| l.active) {
+                walk(bytes, &mut lanes, &mut self.recs);
             } else {
                 for (k, lane) in lanes.iter_mut().enumerate() {
                     while lane.active
@@ -272,29 +262,15 @@ fn room(recs: &mut Vec<u64>, n: usize, len: usize) {
     }
 }
 
-/// Records a lane's walk keeps on the stack before they go to its buffer
-/// (see `walk`).
-const BUF: usize = 256;
-/// A lane's records in `BUF` before the walk moves them out: the step
-/// writes at most one past this.
-const FLUSH: usize = 128;
-
 /// The three lanes' walk, until one meets an instruction the table does not
 /// take or its limit. The lanes' state is copied into locals: kept in the
 /// structs, the positions went through memory on every step, lengthening
-/// the very chain the interleaving is there to hide. The records go first
-/// into three arrays on the stack, indexed below their size by a mask: no
-/// bounds check, and no register held by three buffers' addresses and
-/// lengths (with them, the step spilled to the stack: 32 machine
-/// instructions a wasm instruction).
+/// the very chain the interleaving is there to hide.
 #[inline(never)]
-fn walk(
-    bytes: &[u8],
-    lanes: &mut [Lane; LANES],
-    recs: &mut [Vec<u64>; LANES],
-    bufs: &mut [u64; LANES * BUF],
-) {
+fn walk(bytes: &[u8], lanes: &mut [Lane; LANES], recs: &mut [Vec<u64>; LANES]) {
     let [l0, l1, l2] = lanes;
+    let [r0, r1, r2] = recs;
+    let (r0, r1, r2) = (&mut r0[..], &mut r1[..], &mut r2[..]);
     // Every `word` read below `stop` stays inside `bytes` (said so that
     // the compiler sees it and drops the bounds checks).
     let Some(stop) = bytes.len().checked_sub(9) else {
@@ -302,57 +278,39 @@ fn walk(
     };
     let (m0, m1, m2) = (l0.limit.min(stop), l1.limit.min(stop), l2.limit.min(stop));
     let (mut i0, mut i1, mut i2) = (l0.i, l1.i, l2.i);
-    const M: usize = BUF - 1;
-    loop {
-        let (mut j0, mut j1, mut j2) = (0usize, 0usize, 0usize);
-        // The last instruction, as the buffers keep it.
-        (bufs[0], bufs[BUF], bufs[2 * BUF]) = (i0 as u64, i1 as u64, i2 as u64);
-        let mut taken = true;
-        while (j0 | j1 | j2) < FLUSH {
-            if !(i0 < m0 && i1 < m1 && i2 < m2) {
-                taken = false;
-                break;
-            }
-            let at = |i: usize| match bytes.get(i..i + 8) {
-                Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-                _ => 0,
-            };
-            let (w0, w1, w2) = (at(i0), at(i1), at(i2));
-            let (x0, x1, x2) = (index(w0), index(w1), index(w2));
-            let (e0, e1, e2) = (LEAN[x0], LEAN[x1], LEAN[x2]);
-            if (e0 == 0) | (e1 == 0) | (e2 == 0) {
-                taken = false;
-                break;
-            }
-            // Written for every instruction, kept (the count moves on) for
-            // loads. The slot after the last record holds the last
-            // instruction (`slow` finds the `end` there).
-            bufs[j0 & M] = i0 as u64;
-            bufs[BUF + (j1 & M)] = i1 as u64;
-            bufs[2 * BUF + (j2 & M)] = i2 as u64;
-            j0 += REC[x0] as usize;
-            j1 += REC[x1] as usize;
-            j2 += REC[x2] as usize;
-            i0 += e0 as usize;
-            i1 += e1 as usize;
-            i2 += e2 as usize;
-        }
-        // `scan` made room for every record the body can have and the
-        // slot after them (loads are three bytes at least).
-        let [r0, r1, r2] = &mut *recs;
-        let out = |r: &mut Vec<u64>, n: usize, b: &[u64], j: usize| {
-            room(r, n + j, 0);
-            r[n..n + j + 1].copy_from_slice(&b[..j + 1]);
-            n + j
+    let (mut n0, mut n1, mut n2) = (l0.n, l1.n, l2.n);
+    while i0 < m0 && i1 < m1 && i2 < m2 {
+        let at = |i: usize| match bytes.get(i..i + 8) {
+            Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => 0,
         };
-        l0.n = out(r0, l0.n, &bufs[..BUF], j0);
-        l1.n = out(r1, l1.n, &bufs[BUF..2 * BUF], j1);
-        l2.n = out(r2, l2.n, &bufs[2 * BUF..], j2);
-        if !taken {
+        let (w0, w1, w2) = (at(i0), at(i1), at(i2));
+        let (e0, e1, e2) = (LEAN[index(w0)], LEAN[index(w1)], LEAN[index(w2)]);
+        if (e0 == 0) | (e1 == 0) | (e2 == 0) {
             break;
         }
+        let (len0, len1, len2) = ((e0 >> 1) as usize, (e1 >> 1) as usize, (e2 >> 1) as usize);
+        // Written for every instruction, kept (the count moves on) for
+        // loads; `scan` made room for them all. The slot after the last
+        // record holds the last instruction (`slow` finds the `end` there).
+        if let Some(r) = r0.get_mut(n0) {
+            *r = i0 as u64 | (len0 as u64) << 56;
+        }
+        if let Some(r) = r1.get_mut(n1) {
+            *r = i1 as u64 | (len1 as u64) << 56;
+        }
+        if let Some(r) = r2.get_mut(n2) {
+            *r = i2 as u64 | (len2 as u64) << 56;
+        }
+        n0 += (e0 & REC) as usize;
+        n1 += (e1 & REC) as usize;
+        n2 += (e2 & REC) as usize;
+        i0 += len0;
+        i1 += len1;
+        i2 += len2;
     }
     (l0.i, l1.i, l2.i) = (i0, i1, i2);
+    (l0.n, l1.n, l2.n) = (n0, n1, n2);
 }
 
 /// One step of one lane: `true` (nothing changed) when the instruction is
@@ -360,34 +318,17 @@ fn walk(
 #[inline(always)]
 fn step3(bytes: &[u8], l: &mut Lane, recs: &mut [u64]) -> bool {
     let i = l.i;
-    let x = index(word(bytes, i));
-    let e = LEAN[x];
+    let e = LEAN[index(word(bytes, i))];
     if e == 0 {
         return true;
     }
+    let len = (e >> 1) as usize;
     if let Some(r) = recs.get_mut(l.n) {
-        *r = i as u64;
+        *r = i as u64 | (len as u64) << 56;
     }
-    l.n += REC[x] as usize;
-    l.i = i + e as usize;
+    l.n += (e & REC) as usize;
+    l.i = i + len;
     false
-}
-
-/// Where the instruction after the one recorded by `r` starts. A record
-/// of the walk holds only the position of its load or store (one flags
-/// byte, then an offset of at most four bytes, as `LEAN` takes them): its
-/// end is found from the stop bits of the offset's bytes. Other records
-/// carry their length.
-#[inline(always)]
-fn rec_end(bytes: &[u8], r: u64) -> usize {
-    let at = (r & AT) as usize;
-    match ((r >> 56) & RECLEN) as usize {
-        0 => {
-            let stops = !word(bytes, at) & 0x0000_8080_8080_0000;
-            at + (stops.trailing_zeros() / 8) as usize + 1
-        }
-        len => at + len,
-    }
 }
 
 /// The instruction at `l.i` the step does not take, or the end of the body,
@@ -516,7 +457,7 @@ fn resume(bytes: &[u8], l: &Lane, recs: &[u64], s: &Span) -> Option<(usize, [Pre
             Some(n - 1)
         }
     };
-    let end_of = |h: usize| rec_end(bytes, recs[h]);
+    let end_of = |h: usize| ((recs[h] & AT) + ((recs[h] >> 56) & RECLEN)) as usize;
     let Some(h) = header(l.n) else {
         return Some((s.start, [Prev::Other; 2]));
     };
@@ -575,7 +516,7 @@ impl Replay<'_> {
                     return Stop::End;
                 }
                 let at = (r & AT) as usize;
-                self.expect_i = rec_end(bytes, r);
+                self.expect_i = at + ((r >> 56) & RECLEN) as usize;
                 if r & PREVS != 0 {
                     if let [p1, p2, ..] = self.recs[self.k..] {
                         *prev = [unpack(p1 & !SLOT), unpack(p2 & !SLOT)];
@@ -603,12 +544,10 @@ impl Replay<'_> {
 
     /// The recorded plain loads and stores of memory 0 from `i` on (see
     /// [`Replay::at_plain`]), handed to `each` (the position of one and
-    /// the length its record carries: 0 for a record of the walk, whose
-    /// end `each` finds from the stop bits of its offset, as `rec_end`
-    /// does) while it takes them (returning where the next instruction
-    /// starts); returns where the rewriter is then. Past them, the replay
-    /// is where [`Replay::run`] would have left it (its `Prev`s there are
-    /// `Other`).
+    /// the length its record carries) while it takes them (returning where
+    /// the next instruction starts); returns where the rewriter is then.
+    /// Past them, the replay is where [`Replay::run`] would have left it
+    /// (its `Prev`s there are `Other`).
     #[inline(always)]
     pub(crate) fn take_plains(
         &mut self,
@@ -632,37 +571,5 @@ impl Replay<'_> {
         self.k = k;
         self.expect_i = i;
         i
-    }
-}
-
-#[cfg(test)]
-mod index_tests {
-    use super::*;
-
-    /// `index` puts the opcode, bits 4-6 of byte 1 and the bits 7 of
-    /// bytes 1-5 where `lean_table` reads them, whatever the other bits.
-    #[test]
-    fn index_gathers_every_combination() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for op in 0..=255u64 {
-            for high in 0..8u64 {
-                for c in 0..32u64 {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    // Random low bits in every byte; the bits under test set.
-                    let mut w = seed & 0x7F7F_7F7F_7F7F_0F00 & !0x0000_0000_0000_7000;
-                    w |= op | (high << 12);
-                    for k in 0..5 {
-                        w |= ((c >> k) & 1) << (8 * (k + 1) + 7);
-                    }
-                    let idx = index(w);
-                    assert_eq!(idx & 0xFF, op as usize);
-                    assert_eq!((idx >> 12) & 7, high as usize);
-                    let got = ((idx >> 8) & 0xF) | ((idx >> 15) << 4);
-                    assert_eq!(got, c as usize, "op {op:#x} high {high} c {c:#b}");
-                }
-            }
-        }
     }
 }
