@@ -163,49 +163,69 @@ fn data_segments<'a>(
     out: &mut Vec<Data<'a>>,
 ) -> Result<(), Error> {
     let whole = range(section.range());
+    let sec = &bytes[..whole.end];
     let mut reader = BinaryReader::new(&bytes[whole.clone()], whole.start as u64);
     let count = reader.read_var_u32()?;
+    let mut at = reader.original_position() as usize;
+    // A segment takes two bytes at least: no reservation past the section.
+    out.reserve((count as usize).min(whole.len() / 2));
     for _ in 0..count {
-        let at = reader.original_position() as usize;
-        // The position of the LEB's last byte after `00 41`, when `end`
-        // follows it.
-        let common = match &bytes[at..whole.end] {
-            [0x00, 0x41, leb @ ..] => leb
+        // `00 41`, the LEB of one to four bytes, `0B`, then the contents'
+        // length (a LEB of one to four bytes) and the contents, all inside
+        // the section: cut out by position alone (no reader built).
+        let common = match sec.get(at..) {
+            Some([0x00, 0x41, rest @ ..]) => rest
                 .iter()
                 .take(4)
                 .position(|&b| b & 0x80 == 0)
-                .filter(|&k| leb.get(k + 1) == Some(&0x0B)),
+                .filter(|&k| rest.get(k + 1) == Some(&0x0B))
+                .and_then(|k| {
+                    let len_at = at + 2 + k + 2;
+                    let lens = sec.get(len_at..)?;
+                    let m = lens.iter().take(4).position(|&b| b & 0x80 == 0)?;
+                    let len = lens[..=m]
+                        .iter()
+                        .rev()
+                        .fold(0usize, |v, &b| v << 7 | usize::from(b & 0x7F));
+                    let contents = len_at + m + 1;
+                    (contents + len <= whole.end).then_some((k, contents, len))
+                }),
             _ => None,
         };
         let data = match common {
-            Some(k) => {
+            Some((k, contents, len)) => {
                 // `i32.const`, the LEB, `end`.
                 let expr = at + 1..at + 1 + 1 + (k + 1) + 1;
                 let offset_expr =
                     ConstExpr::new(BinaryReader::new(&bytes[expr.clone()], expr.start as u64));
-                reader.read_bytes(expr.end - at)?;
-                let len = reader.read_var_u32()? as usize;
-                let contents = reader.read_bytes(len)?;
-                Data {
+                let end = contents + len;
+                let data = Data {
                     kind: DataKind::Active {
                         memory_index: 0,
                         offset_expr,
                     },
-                    data: contents,
-                    range: at as u64..reader.original_position(),
-                }
+                    data: &bytes[contents..end],
+                    range: at as u64..end as u64,
+                };
+                at = end;
+                data
             }
-            None => reader.read::<Data<'a>>()?,
+            None => {
+                let mut reader = BinaryReader::new(&bytes[at..whole.end], at as u64);
+                let data = reader.read::<Data<'a>>()?;
+                at = reader.original_position() as usize;
+                data
+            }
         };
         out.push(data);
     }
-    if !reader.eof() {
+    if at != whole.end {
         // wasmparser's own error for it.
         for data in section {
             data?;
         }
         return Err(Error::Invalid {
-            offset: reader.original_position(),
+            offset: at as u64,
             message: "unexpected data at the end of the data section".into(),
         });
     }

@@ -107,33 +107,34 @@ impl Func<'_> {
         let out = &mut self.out;
         let mut pending = self.pending;
         let mut count = 0;
-        let i = replay.take_plains(i, |at, next| {
-            let Some(w) = src.get(at..at + 8) else {
-                return false;
-            };
-            let mut word = [0; 8];
-            word.copy_from_slice(w);
-            let w = u64::from_le_bytes(word);
+        let i = replay.take_plains(i, |at, len| {
+            let w = u64::from_le_bytes(src.get(at..at + 8)?.try_into().ok()?);
             let (op, flags) = (w as u8, (w >> 8) as u8);
-            let n = next.wrapping_sub(at + 2);
-            if !(0x28..=0x3E).contains(&op) || flags >= 0x10 || !(1..=5).contains(&n) || next > end
-            {
-                return false;
+            // The offset's bytes: from the record's length, or, a record
+            // without one (0), up to the first byte from 2 on without a
+            // continuation bit (none in bytes 2-5: 7, refused).
+            let n = match len {
+                0 => ((!w & 0x0000_8080_8080_0000).trailing_zeros() / 8 - 1) as usize,
+                len => len.wrapping_sub(2),
+            };
+            if !(0x28..=0x3E).contains(&op) || flags >= 0x10 || !(1..=5).contains(&n) {
+                return None;
             }
+            let next = at + 2 + n;
+            if next > end {
+                return None;
+            }
+            // A LEB of `n` bytes: its end is the first byte without a
+            // continuation bit (found so, or by the look-ahead's table) or
+            // the end `plain_memarg` decoded, so every byte before the
+            // last has one.
             let leb = (w >> 16) & (u64::MAX >> (64 - 8 * n));
-            // Continuation bits on every byte but the last: a LEB of `n`
-            // bytes (as the look-ahead found it).
-            if leb & 0x80_8080_8080 != 0x80_8080_8080 & ((1 << (8 * (n - 1))) - 1) {
-                return false;
-            }
             let offset = (leb & 0x7F)
                 | ((leb >> 1) & (0x7F << 7))
                 | ((leb >> 2) & (0x7F << 14))
                 | ((leb >> 3) & (0x7F << 21))
                 | ((leb >> 4) & (0x7F << 28));
-            let Ok(new) = u32::try_from(offset + u64::from(base)) else {
-                return false;
-            };
+            let new = u32::try_from(offset + u64::from(base)).ok()?;
             // The bytes since the last rewrite: most runs are short, and a
             // fixed 32 bytes cut back is a few vector moves where `n` bytes
             // are a call to `memcpy`.
@@ -147,11 +148,9 @@ impl Func<'_> {
             }
             let new = u64::from(new);
             // Bytes of the minimal LEB.
-            let k = 1
-                + usize::from(new >= 1 << 7)
-                + usize::from(new >= 1 << 14)
-                + usize::from(new >= 1 << 21)
-                + usize::from(new >= 1 << 28);
+            // `div_ceil` checks a remainder: 3M instructions more on swc.
+            #[allow(clippy::manual_div_ceil)]
+            let k = ((64 - (new | 1).leading_zeros() + 6) / 7) as usize;
             let spread = (new & 0x7F)
                 | ((new << 1) & (0x7F << 8))
                 | ((new << 2) & (0x7F << 16))
@@ -164,7 +163,7 @@ impl Func<'_> {
             out.truncate(out.len() - (6 - k));
             count += 1;
             pending = next;
-            true
+            Some(next)
         });
         self.pending = pending;
         self.stats.instructions += count;

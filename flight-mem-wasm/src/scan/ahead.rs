@@ -544,14 +544,15 @@ impl Replay<'_> {
 
     /// The recorded plain loads and stores of memory 0 from `i` on (see
     /// [`Replay::at_plain`]), handed to `each` (the position of one and
-    /// where the next instruction starts) while it takes them (`true`);
-    /// returns where the rewriter is then. Past them, the replay is where
-    /// [`Replay::run`] would have left it (its `Prev`s there are `Other`).
+    /// the length its record carries) while it takes them (returning where
+    /// the next instruction starts); returns where the rewriter is then.
+    /// Past them, the replay is where [`Replay::run`] would have left it
+    /// (its `Prev`s there are `Other`).
     #[inline(always)]
     pub(crate) fn take_plains(
         &mut self,
         mut i: usize,
-        mut each: impl FnMut(usize, usize) -> bool,
+        mut each: impl FnMut(usize, usize) -> Option<usize>,
     ) -> usize {
         if i != self.expect_i {
             return i;
@@ -561,11 +562,9 @@ impl Replay<'_> {
             if r & PREVS != 0 {
                 break;
             }
-            let at = (r & AT) as usize;
-            let next = at + ((r >> 56) & RECLEN) as usize;
-            if !each(at, next) {
+            let Some(next) = each((r & AT) as usize, ((r >> 56) & RECLEN) as usize) else {
                 break;
-            }
+            };
             k += 1;
             i = next;
         }
