@@ -6,7 +6,9 @@ mod check;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use super::classes::{FL_COUNT, LISTS, SL_COUNT, SL_LOG2, class_of, list_holding, list_of};
+use super::classes::{
+    FL_COUNT, LISTS, SEARCH_CLASSES, SL_COUNT, SL_LOG2, class_of, list_holding, list_of,
+};
 use super::raw::{At, Region, Span};
 use super::*;
 use crate::heap::locked::{Carved, HeapEngine, Released};
@@ -130,7 +132,11 @@ pub(crate) struct State {
     /// Bit `fl` set: `sl_bitmap[fl] != 0`.
     fl_bitmap: u32,
     /// Bit `sl` of `sl_bitmap[fl]` set: `heads[fl * SL_COUNT + sl] != NIL`.
-    sl_bitmap: [u32; FL_COUNT],
+    /// One word more than there are classes, always zero: the class a
+    /// granular request's search starts in may be the one past the last
+    /// (`SEARCH_CLASSES`), and a zero word finds nothing in it without a
+    /// bound check (`find_in`).
+    sl_bitmap: [u32; SEARCH_CLASSES],
     /// The list heads in size order (one index, so a list is one address
     /// computation from its number).
     heads: [Link; LISTS],
@@ -175,7 +181,7 @@ impl State {
             Self {
                 region: Region::empty(),
                 fl_bitmap: 0,
-                sl_bitmap: [0; FL_COUNT],
+                sl_bitmap: [0; SEARCH_CLASSES],
                 heads: [NIL; LISTS],
                 max_align: 0,
             }
@@ -306,10 +312,24 @@ impl State {
     /// The list at or after `list` with a block, if any.
     #[inline]
     fn find_from(&self, list: usize) -> Option<Found> {
-        let fl = list >> SL_LOG2;
-        if fl >= FL_COUNT {
+        if list >> SL_LOG2 >= FL_COUNT {
             return None;
         }
+        self.find_in(list)
+    }
+
+    /// [`find_from`](Self::find_from) for a list whose class is at most
+    /// `FL_COUNT`, the spare zero word of `sl_bitmap` (no class check: a
+    /// search starting there finds nothing in its zero word, and no class
+    /// above it in `fl_bitmap`, whose bits are below `FL_COUNT`).
+    #[inline(always)]
+    fn find_in(&self, list: usize) -> Option<Found> {
+        let fl = list >> SL_LOG2;
+        debug_assert!(fl < SEARCH_CLASSES);
+        // SAFETY: the caller's contract (`find_from` checks it,
+        // `allocate_granular` argues it). Telling the compiler spares the
+        // bounds check of the bitmap read.
+        unsafe { core::hint::assert_unchecked(fl < SEARCH_CLASSES) };
         // The class's lists from `list` on, shifted down to it: the first
         // set bit is the distance to the list found (a shift and an add,
         // no mask to build and no class start to recompute).
@@ -317,17 +337,23 @@ impl State {
         let list = if in_class != 0 {
             list + in_class.trailing_zeros() as usize
         } else {
+            // No overflow: `fl <= FL_COUNT < u32::BITS`.
             let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
             if above == 0 {
                 return None;
             }
             let fl = above.trailing_zeros() as usize;
+            // SAFETY: `mark` sets only bits of lists below `LISTS`, so of
+            // classes below `FL_COUNT`, and this bit is set. (Spares the
+            // bounds check of the read below.)
+            unsafe { core::hint::assert_unchecked(fl < FL_COUNT) };
             (fl << SL_LOG2) + self.sl_bitmap[fl].trailing_zeros() as usize
         };
         debug_assert!(list < LISTS);
         // SAFETY: bitmap bits are set only by `mark`, for the list of a
-        // block (`Span::list`: below `LISTS`), and the bit found is set.
-        // Telling the compiler spares the callers' bounds checks.
+        // block (`Span::list`: below `LISTS`), and the bit found is set
+        // (the spare word has none). Telling the compiler spares the
+        // callers' bounds checks.
         unsafe { core::hint::assert_unchecked(list < LISTS) };
         // Its bit is set: the list holds a block.
         Some(Found { list })
@@ -383,8 +409,12 @@ impl State {
     #[inline(never)]
     fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
+        // `size <= end` (`block_for`), so `block <= end + GRANULE <= MAX_END
+        // + GRANULE` (`end` is a granule multiple, `WORD <= GRANULE`), whose
+        // list's class is at most `FL_COUNT` (`SEARCH_CLASSES`' assertion;
+        // `list_holding` grows with the size): `find_in`'s contract.
         // No list: `None`, and the slow path tries the own list.
-        let list = self.find_from(list_holding(block))?;
+        let list = self.find_in(list_holding(block))?;
         let span = self.pop(list);
         // SAFETY: the good-fit list's head holds `block` bytes
         // (granule-aligned payloads need no gap).
