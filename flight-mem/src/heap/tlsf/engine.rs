@@ -11,7 +11,7 @@ use super::classes::{
 };
 use super::raw::{At, Region, Span};
 use super::*;
-use crate::heap::locked::{Carved, HeapEngine, Released};
+use crate::heap::locked::{Carved, HeapEngine, Locked, Released};
 use crate::stats::Counters;
 use crate::{AllocError, AllocatorKind, InvariantViolation, RawMemory};
 
@@ -90,7 +90,27 @@ unsafe impl HeapEngine for State {
     }
 
     #[inline(never)]
-    unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
+    unsafe fn free_counted(state: &mut Locked<Self>, ptr: NonNull<u8>) -> bool {
+        let Locked {
+            engine, counters, ..
+        } = state;
+        engine.free_counted_in(ptr, counters)
+    }
+
+    fn largest_free(&self) -> usize {
+        self.largest_free()
+    }
+
+    fn check(&self, counters: &Counters, _: usize) -> Result<(), InvariantViolation> {
+        self.check(counters)
+    }
+}
+
+impl State {
+    /// [`HeapEngine::free_counted`]: the O(1) checks, the counters, the
+    /// merges.
+    #[inline(always)]
+    fn free_counted_in(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
         let Some(block) = self.used_block(ptr) else {
             return false;
         };
@@ -104,14 +124,6 @@ unsafe impl HeapEngine for State {
         counters.freed(self.requested_of(block), block.span.size());
         self.release(block);
         true
-    }
-
-    fn largest_free(&self) -> usize {
-        self.largest_free()
-    }
-
-    fn check(&self, counters: &Counters, _: usize) -> Result<(), InvariantViolation> {
-        self.check(counters)
     }
 }
 
