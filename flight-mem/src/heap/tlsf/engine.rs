@@ -421,10 +421,10 @@ impl State {
     #[inline(never)]
     fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
-        // `size <= end` (`block_for`), so `block <= end + GRANULE <= MAX_END
-        // + GRANULE` (`end` is a granule multiple, `WORD <= GRANULE`), whose
-        // list's class is at most `FL_COUNT` (`SEARCH_CLASSES`' assertion;
-        // `list_holding` grows with the size): `find_in`'s contract.
+        // `size <= end` (`block_for`) and `size <= isize::MAX` (`Layout`),
+        // so `block <= LARGEST_BLOCK`, whose list's class is at most
+        // `FL_COUNT` (`SEARCH_CLASSES`' assertion; `list_holding` grows with
+        // the size): `find_in`'s contract.
         // No list: `None`, and the slow path tries the own list.
         let list = self.find_in(list_holding(block))?;
         let span = self.pop(list);
