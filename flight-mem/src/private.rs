@@ -598,3 +598,22 @@ pub struct BudgetReport {
 /// Byte counts in human units and the const string they are built in: one
 /// formatter, shared with the macro's errors (`flight-mem-vocabulary`).
 pub use flight_mem_vocabulary::{ConstStr, Human};
+
+/// The locked heaps' lock (`Tlsf`, `Buddy`, `FreeList`), for the loom model
+/// of its exclusion (`tests/loom_lock.rs`): loom builds only, so no other
+/// code can reach it.
+#[cfg(loom)]
+pub struct LoomLock<T>(crate::sync::Lock<T>);
+
+#[cfg(loom)]
+impl<T> LoomLock<T> {
+    /// An unlocked lock holding `value`.
+    pub fn new(value: T) -> Self {
+        Self(crate::sync::Lock::new(value))
+    }
+
+    /// Runs `f` with the lock held, as the heaps do.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.0.with(f)
+    }
+}

@@ -107,6 +107,16 @@ impl<T> Lock<T> {
         impl Drop for Unlock<'_> {
             #[inline(always)]
             fn drop(&mut self) {
+                // Loom orders a plain store only after the stores its
+                // thread has seen, not after a waiter's failed swap (which
+                // writes `true` again): its waiter could then read that
+                // `true` forever, and the model never ends. A swap is
+                // ordered after every write (as the store is on hardware,
+                // the failed swap being atomic), so loom builds release
+                // with one; the ordering is the same.
+                #[cfg(loom)]
+                self.0.swap(false, Ordering::Release);
+                #[cfg(not(loom))]
                 self.0.store(false, Ordering::Release);
             }
         }

@@ -107,20 +107,25 @@ pub(crate) unsafe trait HeapEngine: Send {
     }
 
     /// The hot path of `free`: whether [`free`](Self::free) took the block
-    /// back, counted into `counters` when it did. A refusal changes
-    /// nothing, so the wrapper asks `free` for the reason afterwards. (Tlsf
-    /// overrides it with one out-of-line call that counts inside: a
-    /// `Result<Released, AllocError>` would come back through memory.)
+    /// back, counted into the state's counters when it did. A refusal
+    /// changes nothing, so the wrapper asks `free` for the reason
+    /// afterwards. (Tlsf overrides it with one out-of-line call that counts
+    /// inside: a `Result<Released, AllocError>` would come back through
+    /// memory. It takes the whole locked state, engine and counters, so
+    /// the call passes one address, not two.)
     ///
     /// # Safety
     ///
     /// As [`free`](Self::free).
     #[inline(always)]
-    unsafe fn free_counted(&mut self, ptr: NonNull<u8>, counters: &mut Counters) -> bool {
+    unsafe fn free_counted(state: &mut Locked<Self>, ptr: NonNull<u8>) -> bool
+    where
+        Self: Sized,
+    {
         // SAFETY: forwarded from the caller.
-        match unsafe { self.free(ptr) } {
+        match unsafe { state.engine.free(ptr) } {
             Ok(released) => {
-                counters.freed(released.requested, released.consumed);
+                state.counters.freed(released.requested, released.consumed);
                 true
             }
             Err(_) => false,
@@ -144,10 +149,13 @@ pub(crate) struct LockedHeap<E: HeapEngine> {
 }
 
 /// Everything behind the lock.
-struct Locked<E> {
+pub(crate) struct Locked<E> {
+    /// Whether `init` has built the engine's structure.
     ready: bool,
-    engine: E,
-    counters: Counters,
+    /// The algorithm's state.
+    pub(crate) engine: E,
+    /// The figures behind `stats()`.
+    pub(crate) counters: Counters,
 }
 
 impl<E: HeapEngine> Locked<E> {
@@ -247,7 +255,7 @@ impl<E: HeapEngine> LockedHeap<E> {
     unsafe fn free_fast(&self, ptr: NonNull<u8>) -> bool {
         // SAFETY: forwarded from the caller.
         self.state
-            .with(|state| unsafe { state.engine.free_counted(ptr, &mut state.counters) })
+            .with(|state| unsafe { E::free_counted(state, ptr) })
     }
 
     /// What a refused `free_fast` leaves, under the lock again: on first

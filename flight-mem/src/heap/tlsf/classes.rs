@@ -25,6 +25,22 @@ pub(super) const FL_SHIFT: u32 = SL_LOG2 + GRANULE_LOG2;
 pub(super) const MAX_END: usize = (Link::MAX as usize) & !FLAGS;
 /// Enough first-level classes for any block below `MAX_END`.
 pub(super) const FL_COUNT: usize = (MAX_END.ilog2() - FL_SHIFT + 2) as usize;
+/// The classes a granular request's search may start in: one past the
+/// last, for the largest block a request needs ([`LARGEST_BLOCK`], its list
+/// rounded up). `sl_bitmap` has a zero word for it.
+pub(super) const SEARCH_CLASSES: usize = FL_COUNT + 1;
+/// The largest block `block_for` returns: a request is at most `end <=
+/// MAX_END` bytes (a granule multiple) and at most `isize::MAX` (`Layout`),
+/// and its block is the request plus a word, rounded up to the granule:
+/// `MAX_END + GRANULE` on 64-bit targets; on 32-bit ones, where that sum
+/// overflows, `isize::MAX`'s.
+pub(super) const LARGEST_BLOCK: usize = {
+    let by_layout = (isize::MAX as usize + WORD + FLAGS) & !FLAGS;
+    match MAX_END.checked_add(GRANULE) {
+        Some(by_end) if by_end < by_layout => by_end,
+        _ => by_layout,
+    }
+};
 /// All lists, numbered in size order: list `fl * SL_COUNT + sl` is
 /// second-level list `sl` of class `fl`.
 pub(super) const LISTS: usize = FL_COUNT * SL_COUNT;
@@ -32,7 +48,9 @@ pub(super) const LISTS: usize = FL_COUNT * SL_COUNT;
 const _: () = {
     assert!(WORD <= GRANULE && GRANULE.is_power_of_two());
     // Both bitmaps are `u32`.
-    assert!(FL_COUNT <= u32::BITS as usize);
+    assert!(FL_COUNT < u32::BITS as usize);
+    // The largest granular block's search starts at most in the spare class.
+    assert!(list_holding(LARGEST_BLOCK) >> SL_LOG2 < SEARCH_CLASSES);
     assert!(SL_COUNT <= u32::BITS as usize);
     // Unrequested payload is under a granule of rounding plus a minimum
     // block (the rounding up to it, or a remainder too small to split), so
@@ -49,7 +67,7 @@ const STEP_SHIFT: u32 = usize::BITS - 1 - SL_LOG2;
 /// less `SL_COUNT`: `(log2 - FL_SHIFT) * SL_COUNT`, where `log2 = BITS - 1 -
 /// zeros` is at least `FL_SHIFT`.
 #[inline(always)]
-fn class_start(size: usize) -> (u32, usize) {
+const fn class_start(size: usize) -> (u32, usize) {
     let zeros = (size | 1 << FL_SHIFT).leading_zeros();
     (
         zeros,
@@ -93,7 +111,7 @@ pub(super) fn list_of(size: usize) -> usize {
 /// a minimum block (an aligned request's padded size, bounded by
 /// `Layout`).
 #[inline(always)]
-pub(super) fn list_holding(size: usize) -> usize {
+pub(super) const fn list_holding(size: usize) -> usize {
     // As `class_of`, with the steps rounded up, as `(size - 1) / step + 1`
     // (`size >= 1`): no step size to build first. Rounding up to a step
     // carries into the next class by itself. (`size - 1` has no more bits

@@ -97,6 +97,11 @@ impl State {
         if requested != counters.requested {
             return fail("requested bytes differ from the used blocks' records", 0);
         }
+        // The spare class (granular searches' last start) holds nothing,
+        // and no first-level bit names a class past the last.
+        if self.sl_bitmap[FL_COUNT] != 0 || self.fl_bitmap >> FL_COUNT != 0 {
+            return fail("bitmap bits set past the last class", FL_COUNT);
+        }
         let mut listed = 0;
         for fl in 0..FL_COUNT {
             if ((self.fl_bitmap >> fl) & 1 != 0) != (self.sl_bitmap[fl] != 0) {
