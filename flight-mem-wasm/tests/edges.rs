@@ -71,3 +71,56 @@ fn a_grow_by_all_65536_pages_zeroes_them() {
         );
     }
 }
+
+/// A window of 1.5 pages is the one page `memory.size` reports: `checked`
+/// traps past it, as the original (whose imported memory ends at a page
+/// boundary) does; loads, stores and bulk instructions alike. It once
+/// checked against the window's bytes and let the half page through.
+#[test]
+fn a_window_of_a_page_and_a_half_is_one_page() {
+    let wasm = wat::parse_str(
+        r#"(module (import "env" "frame" (memory 1)) (memory 1)
+          (func (export "size") (result i32) (memory.size 0))
+          (func (export "load") (param i32) (result i32) (i32.load8_u 0 (local.get 0)))
+          (func (export "store") (param i32) (result i32)
+            (i32.store8 0 (local.get 0) (i32.const 7)) (i32.const 0))
+          (func (export "fill") (param i32) (result i32)
+            (memory.fill 0 (local.get 0) (i32.const 9) (i32.const 2)) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let window = flight_mem_wasm::SharedWindow {
+        module: "env".into(),
+        field: "frame".into(),
+        segment: Segment {
+            base: 0,
+            size: PAGE + PAGE / 2,
+        },
+        access: flight_mem_wasm::Access::Write,
+    };
+    let mut o = options(
+        Segment {
+            base: BASE,
+            size: PAGE,
+        },
+        Isolation::Checked,
+    );
+    o.shared.push(window);
+    let engine = engine();
+    let mut s = Store::new(&engine, ());
+    let (i, u) = instantiate(&mut s, &wasm, &o, &[]).unwrap();
+    assert_eq!(call(&mut s, &i, "size", &[]), Ok(1));
+    for f in ["load", "store", "fill"] {
+        let inside = call(&mut s, &i, f, &[Val::I32(0xFFFE)]);
+        assert!(inside.is_ok(), "{f} inside: {inside:?}");
+        for a in [0x1_0000, 0x1_0001, 0x1_7FFF] {
+            let got = call(&mut s, &i, f, &[Val::I32(a)]);
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains("out of bounds")),
+                "{f} at {a:#x}: {got:?}"
+            );
+        }
+    }
+    // The half page past the window's whole page is untouched.
+    let data = u.memory.data(&s);
+    assert!((PAGE..PAGE + PAGE / 2).all(|i| data[i as usize] == canary(i)));
+}
