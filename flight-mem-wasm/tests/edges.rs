@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use flight_mem_wasm::{Isolation, Options, Segment, rebase};
+use flight_mem_wasm::{Check, Isolation, Options, Segment, rebase};
 use wasmi::{Linker, Memory, MemoryType, Module, Store, Val};
 
 const MODES: [Isolation; 3] = [Isolation::Checked, Isolation::Masked, Isolation::Trusted];
@@ -123,4 +123,117 @@ fn a_window_of_a_page_and_a_half_is_one_page() {
     // The half page past the window's whole page is untouched.
     let data = u.memory.data(&s);
     assert!((PAGE..PAGE + PAGE / 2).all(|i| data[i as usize] == canary(i)));
+}
+
+/// The own-memory half of `original` (its memory 1 as memory 0: V8 in
+/// node 20 has no multi-memory) and `rebased` (one shared window makes the
+/// unified memory shared) run in V8, the one engine here with atomics
+/// (wasmi has none): each export's result or `trap`, one line each; `None`
+/// without node.
+fn waits_in_node(original: &[u8], rebased: &[u8]) -> Option<String> {
+    let d = std::env::temp_dir().join(format!("flight-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("orig.wasm"), original).unwrap();
+    std::fs::write(d.join("new.wasm"), rebased).unwrap();
+    let script = r#"
+const fs = require('fs');
+const [dir] = process.argv.slice(1);
+const run = (file, imports, names) => {
+  const i = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(dir + file)), imports);
+  return names.map((f) => {
+    try { return f + '=' + i.exports[f](8); } catch (e) { return f + '=trap'; }
+  }).join(' ');
+};
+console.log(run('/orig.wasm', {}, ['own32', 'own64', 'own32_oob']));
+const memory = new WebAssembly.Memory({ initial: 8, maximum: 65536, shared: true });
+console.log(run('/new.wasm', { env: { memory } }, ['own32', 'own64', 'own32_oob', 'frame32']));
+"#;
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(&d)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_dir_all(&d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+const OWN_WAITS: &str = r#"
+  (func (export "own32") (param i32) (result i32)
+    (memory.atomic.wait32 $own (local.get 0) (i32.const 1) (i64.const 0)))
+  (func (export "own64") (param i32) (result i32)
+    (memory.atomic.wait64 $own (local.get 0) (i64.const 1) (i64.const 0)))
+  (func (export "own32_oob") (param i32) (result i32)
+    (memory.atomic.wait32 $own offset=65536 (local.get 0) (i32.const 1) (i64.const 0)))"#;
+
+/// `memory.atomic.wait32/64` on the module's own unshared memory traps in
+/// the original; once a shared window made the unified memory shared it
+/// returned instead (1, "not-equal"). `checked` and `masked` trap before
+/// it (the relocation table says `trap`); `trusted` adds nothing and the
+/// wait runs. Waits on the shared window run in every mode.
+#[test]
+fn a_wait_on_an_unshared_own_memory_still_traps() {
+    let wasm = wat::parse_str(format!(
+        r#"(module (import "env" "frame" (memory 1 1 shared)) (memory $own 1) {OWN_WAITS}
+          (func (export "frame32") (param i32) (result i32)
+            (memory.atomic.wait32 0 (local.get 0) (i32.const 1) (i64.const 0))))"#
+    ))
+    .unwrap();
+    let alone = wat::parse_str(format!("(module (memory $own 1) {OWN_WAITS})")).unwrap();
+    for iso in MODES {
+        let mut o = options(
+            Segment {
+                base: 4 * PAGE,
+                size: PAGE,
+            },
+            iso,
+        );
+        o.shared.push(flight_mem_wasm::SharedWindow {
+            module: "env".into(),
+            field: "frame".into(),
+            segment: Segment {
+                base: 0,
+                size: PAGE,
+            },
+            access: flight_mem_wasm::Access::Write,
+        });
+        o.relocations = true;
+        let out = rebase(&wasm, &o).unwrap();
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&out.wasm)
+            .unwrap();
+        let checks: Vec<_> = out.relocations.iter().map(|r| r.check).collect();
+        let own = if iso == Isolation::Trusted {
+            Check::None
+        } else {
+            Check::Trap
+        };
+        let frame = match iso {
+            Isolation::Checked => Check::Bounds,
+            Isolation::Masked => Check::Mask,
+            Isolation::Trusted => Check::None,
+        };
+        assert_eq!(checks, [own, own, own, frame], "{iso:?}");
+        let Some(text) = waits_in_node(&alone, &out.wasm) else {
+            eprintln!("node not found: the wait is checked in the relocation table only");
+            continue;
+        };
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(
+            lines[0], "own32=trap own64=trap own32_oob=trap",
+            "the original"
+        );
+        let want = match iso {
+            // No isolation: the out-of-bounds wait lands in the unified
+            // memory past the segment.
+            Isolation::Trusted => "own32=1 own64=1 own32_oob=1 frame32=1",
+            _ => "own32=trap own64=trap own32_oob=trap frame32=1",
+        };
+        assert_eq!(lines[1], want, "{iso:?}");
+    }
 }
