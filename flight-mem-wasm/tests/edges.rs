@@ -237,3 +237,99 @@ fn a_wait_on_an_unshared_own_memory_still_traps() {
         assert_eq!(lines[1], want, "{iso:?}");
     }
 }
+
+/// A module whose one data segment lies at `global.get 0` plus `adds`
+/// times `i32.const 0; i32.add` (extended-const), holding "xyz".
+fn huge_offset(adds: usize) -> Vec<u8> {
+    use wasm_encoder::{
+        ConstExpr, DataSection, EntityType, ExportKind, ExportSection, GlobalType, ImportSection,
+        MemorySection, MemoryType as Mt, Module as M, ValType,
+    };
+    let mut imports = ImportSection::new();
+    imports.import(
+        "env",
+        "g",
+        EntityType::Global(GlobalType {
+            val_type: ValType::I32,
+            mutable: false,
+            shared: false,
+        }),
+    );
+    let mut mems = MemorySection::new();
+    mems.memory(Mt {
+        minimum: 1,
+        maximum: Some(1),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("mem", ExportKind::Memory, 0);
+    let mut expr = vec![0x23, 0x00];
+    for _ in 0..adds {
+        expr.extend_from_slice(&[0x41, 0x00, 0x6A]);
+    }
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::raw(expr), b"xyz".iter().copied());
+    let mut m = M::new();
+    m.section(&imports)
+        .section(&mems)
+        .section(&exports)
+        .section(&data);
+    m.finish()
+}
+
+/// Instantiates `wasm` (rebased when `opts`) with `env.g = 16`: its memory
+/// at 14..21, canaries checked.
+fn bytes_at_16(wasm: &[u8], opts: Option<&Options>) -> Vec<u8> {
+    let engine = engine();
+    let mut s = Store::new(&engine, ());
+    let g = wasmi::Global::new(&mut s, Val::I32(16), wasmi::Mutability::Const);
+    let Some(o) = opts else {
+        let module = Module::new(&engine, wasm).unwrap();
+        let mut linker = Linker::<()>::new(&engine);
+        linker.define("env", "g", g).unwrap();
+        let i = linker.instantiate_and_start(&mut s, &module).unwrap();
+        let m = i.get_memory(&s, "mem").unwrap();
+        return m.data(&s)[14..21].to_vec();
+    };
+    let extra = [("env".into(), "g".into(), wasmi::Extern::Global(g))];
+    let (_, u) = instantiate(&mut s, wasm, o, &extra).unwrap();
+    assert_eq!(u.broken_canary(&s, 0), None);
+    let at = (o.segment.base + 14) as usize;
+    u.memory.data(&s)[at..at + 7].to_vec()
+}
+
+/// `checked` and `masked` apply a data segment at an offset known only at
+/// instantiation from an appended start function that holds the offset
+/// expression twice: a huge extended-const expression took it past the
+/// engines' 7,654,321 bytes per body, an output no engine loads. Refused
+/// now, as rewritten bodies past it are; `trusted` (which relocates the
+/// expression in place) and smaller expressions still rebase and run.
+#[test]
+fn a_start_function_past_the_body_limit_is_refused() {
+    big_stack(start_function_past_the_body_limit);
+}
+
+fn start_function_past_the_body_limit() {
+    let seg = Segment {
+        base: BASE,
+        size: PAGE,
+    };
+    let want = bytes_at_16(&huge_offset(1_000_000), None);
+    assert_eq!(&want[2..5], b"xyz");
+    for iso in MODES {
+        let o = options(seg, iso);
+        assert_eq!(
+            bytes_at_16(&huge_offset(1_000_000), Some(&o)),
+            want,
+            "{iso:?}"
+        );
+        let big = huge_offset(1_300_000);
+        match (iso, rebase(&big, &o)) {
+            (Isolation::Trusted, Ok(_)) => assert_eq!(bytes_at_16(&big, Some(&o)), want),
+            (_, Err(e)) => assert!(e.to_string().contains("7654321"), "{iso:?}: {e}"),
+            (_, Ok(_)) => panic!("{iso:?}: a start function past the engines' limit"),
+        }
+    }
+}
