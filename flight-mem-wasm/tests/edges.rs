@@ -333,3 +333,47 @@ fn start_function_past_the_body_limit() {
         }
     }
 }
+
+/// Without validation the element and table sections are copied as they
+/// are, even malformed: they hold only constant expressions and function
+/// and table indices, nothing that touches linear memory, and an engine
+/// loading the output rejects them there (README, `--no-validate`).
+#[test]
+fn malformed_element_and_table_sections_pass_through_to_the_engine() {
+    use wasm_encoder::{MemorySection, MemoryType as Mt, Module as M, RawSection};
+    // Table section (4), element section (9): counts that promise more
+    // than the bytes hold, and an unknown element kind.
+    for (id, data) in [(4u8, &[0x05, 0x70][..]), (9, &[0x03, 0x07, 0xFF])] {
+        let mut mems = MemorySection::new();
+        mems.memory(Mt {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut m = M::new();
+        if id == 4 {
+            m.section(&RawSection { id, data });
+            m.section(&mems);
+        } else {
+            m.section(&mems);
+            m.section(&RawSection { id, data });
+        }
+        let wasm = m.finish();
+        let mut o = options(
+            Segment {
+                base: BASE,
+                size: PAGE,
+            },
+            Isolation::Checked,
+        );
+        assert!(rebase(&wasm, &o).is_err(), "section {id}: validated");
+        o.validate = false;
+        let out = rebase(&wasm, &o).unwrap_or_else(|e| panic!("section {id}: {e}"));
+        assert!(
+            Module::new(&engine(), &out.wasm[..]).is_err(),
+            "section {id}: an engine loads the malformed output"
+        );
+    }
+}
