@@ -162,7 +162,8 @@ pub enum Check {
     Bounds,
     /// An address mask.
     Mask,
-    /// The access is out of bounds on every execution: it traps.
+    /// The access traps on every execution, as in the original: it is out
+    /// of bounds, or it waits on an unshared memory.
     Trap,
 }
 

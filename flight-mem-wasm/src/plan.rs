@@ -193,14 +193,17 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                 }
                 // An import declared with a maximum is never larger, whatever
                 // the window: past it the original traps (and `memory.size`
-                // never says more). `masked` confines to the whole window
+                // never says more). Nor is it larger than its whole pages:
+                // the original's memory ends at a page boundary, where
+                // `memory.size` says. `masked` confines to the whole window
                 // (its mask needs the power of two), and traps nowhere.
-                let bytes = w.segment.size.min(declared_max * PAGE);
+                let pages = (w.segment.size / PAGE).min(declared_max);
+                let bytes = pages * PAGE;
                 MemPlan {
                     kind: Kind::Window { access: w.access },
                     base: w.segment.base as u32,
                     min_bytes: bytes,
-                    max_pages: (w.segment.size / PAGE).min(declared_max) as u32,
+                    max_pages: pages as u32,
                     span: if masked { w.segment.size } else { bytes },
                 }
             }

@@ -230,7 +230,7 @@ const SCRATCH_LOCALS: u32 = 9;
 const MAX_LOCALS: u64 = 50_000;
 /// Bytes a function body may have (wasmparser's `MAX_WASM_FUNCTION_SIZE`,
 /// V8's `kV8MaxWasmFunctionSize`).
-const MAX_BODY: usize = 7_654_321;
+pub(crate) const MAX_BODY: usize = 7_654_321;
 
 struct Func<'p> {
     plan: &'p Plan,

@@ -176,6 +176,19 @@ pub(crate) fn data_section(
                         .i32_const(len as i32)
                         .memory_init(0, segment)
                         .data_drop(segment);
+                    // The engines' limit on a body, as for the rewritten
+                    // ones: huge extended-const offsets (copied twice) can
+                    // pass it. Room kept for the closing `call` and `end`.
+                    if body.len() + 7 > crate::rewrite::MAX_BODY {
+                        return Err(Error::Unsupported {
+                            function: plan.init_func.unwrap_or(0),
+                            offset: data.range.start,
+                            what: format!(
+                                "data segment {segment}: the appended start function that                                  applies the data segments would pass the engines' limit of                                  {} bytes per body (its offset expressions are copied into                                  it)",
+                                crate::rewrite::MAX_BODY
+                            ),
+                        });
+                    }
                     continue;
                 }
                 let expr = match constant {

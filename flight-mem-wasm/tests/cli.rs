@@ -361,3 +361,57 @@ fn a_symbolic_link_as_output_is_followed() {
         .count();
     assert_eq!(leftovers, 0);
 }
+
+/// Both outputs or neither: when the module cannot be written (here its
+/// directory does not exist), the relocation table is not left behind
+/// either, in whichever order the paths are given.
+#[test]
+fn an_output_that_cannot_be_written_leaves_no_relocation_table() {
+    let d = dir("pair");
+    let input = d.join("in.wasm");
+    std::fs::write(&input, wat::parse_str(GOOD).unwrap()).unwrap();
+    let relocs = d.join("relocs.json");
+    let out = d.join("missing/out.wasm");
+    for (a, b) in [(&out, &relocs), (&relocs, &out)] {
+        let (flag_a, flag_b) = if a == &out {
+            ("-o", "--relocations")
+        } else {
+            ("--relocations", "-o")
+        };
+        let (code, text) = run(&[
+            input.to_str().unwrap(),
+            flag_a,
+            a.to_str().unwrap(),
+            flag_b,
+            b.to_str().unwrap(),
+            "--segment",
+            "0x100000:64KiB",
+            "--shared",
+            "env.frame=2MiB:0x10000:read",
+        ]);
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("cannot write"), "{text}");
+        assert!(!relocs.exists(), "the relocation table was left behind");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "files left behind"
+        );
+    }
+    // A table that cannot be written leaves no module either.
+    let out = d.join("out.wasm");
+    let (code, text) = run(&[
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--relocations",
+        d.join("missing/relocs.json").to_str().unwrap(),
+        "--segment",
+        "0x100000:64KiB",
+        "--shared",
+        "env.frame=2MiB:0x10000:read",
+    ]);
+    assert_ne!(code, 0, "{text}");
+    assert!(!out.exists(), "the module was written without its table");
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+}

@@ -97,42 +97,93 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     })
 }
 
-/// Writes `bytes` to `path`: through a temporary file beside it, renamed
-/// over it, so that a reader never sees half a file and a failure leaves no
-/// output behind.
-///
-/// The rename replaces whatever directory entry is there, so two kinds of
-/// path are handled first: one that names something other than a regular
-/// file (`/dev/null`, a pipe) is written in place — renaming over it would
-/// replace the device or pipe with a regular file for every other program
-/// on the machine — and a symbolic link is followed, so that the link stays
-/// and the file it points to is replaced.
-fn write_output(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// An output prepared but not yet in place: a regular file's bytes sit
+/// complete in a temporary file beside it, to be renamed over it; a path
+/// naming something other than a regular file (`/dev/null`, a pipe) is
+/// written in place at commit — renaming over it would replace the device
+/// or pipe with a regular file for every other program on the machine.
+enum Staged<'a> {
+    Temp { tmp: PathBuf, dest: PathBuf },
+    InPlace { path: PathBuf, bytes: &'a [u8] },
+}
+
+/// Prepares `bytes` for `path` (see [`Staged`]); a symbolic link is
+/// followed, so that the link stays and the file it points to is replaced.
+/// A failure leaves nothing behind.
+fn stage<'a>(path: &Path, bytes: &'a [u8]) -> std::io::Result<Staged<'a>> {
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
         && !meta.is_dir()
     {
-        return std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)?
-            .write_all(bytes);
+        return Ok(Staged::InPlace {
+            path: path.to_path_buf(),
+            bytes,
+        });
     }
-    let path = resolve_links(path)?;
-    let dir = path
+    let dest = resolve_links(path)?;
+    let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let name = dest
         .file_name()
         .map_or("out".into(), |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
+    match result {
+        Ok(()) => Ok(Staged::Temp { tmp, dest }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+impl Staged<'_> {
+    /// Puts the output in place.
+    fn commit(&self) -> std::io::Result<()> {
+        match self {
+            Staged::Temp { tmp, dest } => std::fs::rename(tmp, dest),
+            Staged::InPlace { path, bytes } => std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .write_all(bytes),
+        }
+    }
+
+    /// Drops an output that will not be committed.
+    fn discard(&self) {
+        if let Staged::Temp { tmp, .. } = self {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Writes every `(path, bytes)` or, when one cannot be prepared, none: all
+/// regular files are first written completely to temporary files beside
+/// them (so a reader never sees half a file), and only then renamed over
+/// their paths — a relocation table is never left without its module.
+fn write_outputs(outputs: &[(&Path, &[u8])]) -> Result<(), String> {
+    let mut staged = Vec::with_capacity(outputs.len());
+    for &(path, bytes) in outputs {
+        match stage(path, bytes) {
+            Ok(s) => staged.push(s),
+            Err(e) => {
+                staged.iter().for_each(Staged::discard);
+                return Err(format!("cannot write `{}`: {e}", path.display()));
+            }
+        }
+    }
+    // Renames in one directory already written to rarely fail; if one
+    // does, the outputs not yet in place are dropped.
+    for (i, s) in staged.iter().enumerate() {
+        if let Err(e) = s.commit() {
+            staged[i..].iter().for_each(Staged::discard);
+            return Err(format!("cannot write `{}`: {e}", outputs[i].0.display()));
+        }
+    }
+    Ok(())
 }
 
 /// The path a chain of symbolic links at `path` ends at (itself when it is
@@ -159,12 +210,16 @@ fn run(args: &Args) -> Result<String, String> {
     let wasm = std::fs::read(&args.input)
         .map_err(|e| format!("cannot read `{}`: {e}", args.input.display()))?;
     let out = rebase(&wasm, &args.options).map_err(|e| format!("{}: {e}", args.input.display()))?;
-    if let Some(path) = &args.relocations {
-        write_output(path, relocations_json(&out.relocations).as_bytes())
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    let json = args
+        .relocations
+        .as_ref()
+        .map(|_| relocations_json(&out.relocations));
+    // The module first: it is what a build waits for.
+    let mut outputs = vec![(args.output.as_path(), out.wasm.as_slice())];
+    if let (Some(path), Some(json)) = (&args.relocations, &json) {
+        outputs.push((path.as_path(), json.as_bytes()));
     }
-    write_output(&args.output, &out.wasm)
-        .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
+    write_outputs(&outputs)?;
     let s = out.stats;
     let seg = args.options.segment;
     let report = format!(

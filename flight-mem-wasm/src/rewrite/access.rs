@@ -31,9 +31,26 @@ impl Func<'_> {
             });
         }
         let at = pos as usize;
-        if offset + base > u64::from(u32::MAX) {
-            // offset + base >= 2^32 >= base + span means offset >= span:
-            // every execution is out of bounds in the original too.
+        // A wait on an unshared own memory traps in the original; over a
+        // shared unified memory (some other memory is shared) it would
+        // wait. `checked` and `masked` trap before it, `trusted` adds
+        // nothing (README).
+        let waits = matches!(
+            op,
+            Instr::Op(
+                wasmparser::Operator::MemoryAtomicWait32 { .. }
+                    | wasmparser::Operator::MemoryAtomicWait64 { .. }
+            )
+        );
+        let unshared_wait = waits
+            && mem.is_own()
+            && self.plan.shared
+            && !self.plan.own_shared
+            && self.plan.isolation != Isolation::Trusted;
+        if unshared_wait || offset + base > u64::from(u32::MAX) {
+            // Every execution traps in the original: the unshared wait, or
+            // offset + base >= 2^32 >= base + span means offset >= span,
+            // out of bounds. The instruction stays, unreachable.
             self.track.clear();
             self.flush(at);
             self.oob_trap();

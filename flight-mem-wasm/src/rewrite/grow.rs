@@ -36,18 +36,30 @@ impl Func<'_> {
             .if_(BlockType::Result(wasm_encoder::ValType::I32))
             .i32_const(-1)
             .else_()
-            .global_get(pages)
-            // Zero the new pages: the module may have left bytes there
-            // under `trusted` or `masked`, and wasm promises zeros.
-            .global_get(bytes)
-            .i32_wrap_i64()
-            .i32_const(mem.base as i32)
-            .i32_add()
-            .i32_const(0)
-            .local_get(t)
-            .i32_const(16)
-            .i32_shl()
-            .memory_fill(0)
+            .global_get(pages);
+        // Zero the new pages: the module may have left bytes there under
+        // `trusted` or `masked`, and wasm promises zeros. In two halves of
+        // `t << 15` bytes each: `t << 16` wraps to 0 for a grow by 65,536
+        // pages (a 4 GiB segment at base 0), while a half is at most 2^31.
+        // `base + bytes + half` cannot wrap: the second half ends inside
+        // the segment, below 2^32, unless it is empty.
+        for second in [false, true] {
+            self.sink()
+                .global_get(bytes)
+                .i32_wrap_i64()
+                .i32_const(mem.base as i32)
+                .i32_add();
+            if second {
+                self.sink().local_get(t).i32_const(15).i32_shl().i32_add();
+            }
+            self.sink()
+                .i32_const(0)
+                .local_get(t)
+                .i32_const(15)
+                .i32_shl()
+                .memory_fill(0);
+        }
+        self.sink()
             .global_get(pages)
             .local_get(t)
             .i32_add()
