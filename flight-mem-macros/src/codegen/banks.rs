@@ -219,6 +219,22 @@ pub(super) fn assertions(
     // the macro's own literal-size error does). The message is formatted
     // in the failing branch only: a plan that fits costs one comparison.
     let mut out = TokenStream::new();
+    for &index in &placed.entries {
+        // A pool of a zero-sized type is only known to be one here; without
+        // this assertion, spanned on the type, rustc blames the whole macro
+        // call (through `Pool`'s own check) instead of the value type.
+        let entry = &layout.entries[index];
+        if let Shape::Typed { ty, .. } = &entry.shape {
+            let span = syn::spanned::Spanned::span(&**ty);
+            let message = format!(
+                "`{}` is a pool of a zero-sized type, which needs no memory; use a sized value type or drop the pool",
+                entry.name.unraw()
+            );
+            out.extend(quote_spanned! {span=>
+                const _: () = ::core::assert!(::core::mem::size_of::<#ty>() != 0, #message);
+            });
+        }
+    }
     for (slot, &index) in placed.entries.iter().enumerate() {
         // An entry placed exactly by the macro and not reported over budget
         // there fits: it needs no assertion.
