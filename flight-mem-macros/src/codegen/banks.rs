@@ -220,14 +220,14 @@ pub(super) fn assertions(
     // in the failing branch only: a plan that fits costs one comparison.
     let mut out = TokenStream::new();
     for &index in &placed.entries {
-        // A pool of a zero-sized type is only known to be one here; without
+        // A pool (or typed shared region) of a zero-sized type is only known to be one here; without
         // this assertion, spanned on the type, rustc blames the whole macro
         // call (through `Pool`'s own check) instead of the value type.
         let entry = &layout.entries[index];
         if let Shape::Typed { ty, .. } = &entry.shape {
             let span = syn::spanned::Spanned::span(&**ty);
             let message = format!(
-                "`{}` is a pool of a zero-sized type, which needs no memory; use a sized value type or drop the pool",
+                "`{}` holds values of a zero-sized type, which need no memory; use a sized type or drop the entry",
                 entry.name.unraw()
             );
             out.extend(quote_spanned! {span=>

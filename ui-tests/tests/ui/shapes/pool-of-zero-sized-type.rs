@@ -1,4 +1,4 @@
-// A typed pool of a zero-sized type is blamed on the type, not on the
+// A typed pool or shared region of a zero-sized type is blamed on the type, not on the
 // whole macro call.
 use flight_mem::memory_layout;
 
@@ -7,6 +7,8 @@ memory_layout! {
         budget = 1 MiB;
         pool units = [(); 16];
         pool empties = [[u64; 0]; 4];
+        component reader = 1 KiB;
+        shared nothing = [(); 8] { access: [reader: read] };
     }
 }
 
