@@ -1,0 +1,89 @@
+//! Session-7 audit (second auditor): the shared-region channel, the
+//! layout reports on degenerate tables, and the allocator-api2 adapters
+//! with odd layouts, through safe code only.
+
+use flight_mem::{CanRead, CanWrite, RawMemory, Shared};
+
+mod common;
+
+enum Region {}
+struct Writer;
+struct Reader;
+impl CanRead<Region> for Writer {}
+impl CanWrite<Region> for Writer {}
+impl CanRead<Region> for Reader {}
+
+fn region(len: usize) -> &'static Shared<Region> {
+    let memory = common::leak_memory(len, 64);
+    // SAFETY: fresh leaked memory, reached only through this region.
+    Box::leak(Box::new(unsafe {
+        Shared::new(RawMemory::from_raw_parts(memory.as_ptr(), memory.len()))
+    }))
+}
+
+/// A channel of three slots (not a power of two) with one message held
+/// while the sender fills the rest, many times round the slots: the held
+/// message never changes, and messages arrive once, in order.
+#[test]
+fn a_held_message_survives_the_sender_filling_the_other_slots() {
+    let region = region(3);
+    let mut tx = region.sender::<u8, _>(&Writer).unwrap();
+    let mut rx = region.receiver::<u8, _>(&Reader).unwrap();
+    let rounds: u8 = if cfg!(miri) { 20 } else { 250 };
+    tx.send(0).unwrap();
+    for round in 0..rounds {
+        let held = rx.recv().unwrap();
+        assert_eq!(*held, round);
+        tx.send(round.wrapping_add(1)).unwrap();
+        tx.send(round.wrapping_add(2)).unwrap();
+        assert!(tx.send(0xFF).is_err(), "three messages in flight fill it");
+        assert_eq!(*held, round, "the held slot was written");
+        drop(held);
+        // Leave one message in flight for the next round.
+        assert_eq!(*rx.recv().unwrap(), round.wrapping_add(1));
+        let next = rx.recv().unwrap();
+        assert_eq!(*next, round.wrapping_add(2));
+        drop(next);
+        tx.send(round.wrapping_add(1)).unwrap();
+    }
+}
+
+/// The channel's counters wrap; slot `i % capacity` must stay the slot of
+/// message `i` across the wrap, or the sender writes into the slot a live
+/// `Received` still borrows (a data race with the reader). With three
+/// slots, `usize::MAX % 3 == 0 == 0 % 3`: message `usize::MAX` and the one
+/// after it shared slot 0. Only a 32-bit target reaches the wrap in a test
+/// (2^32 messages, seconds in an optimised build); the project's targets
+/// (PSP, GBA, thumbv6m, wasm32) are all 32-bit, where a long-running
+/// program reaches it too.
+#[cfg(target_pointer_width = "32")]
+#[test]
+#[cfg_attr(miri, ignore = "2^32 messages")]
+fn channel_counters_wrap_without_reusing_a_held_slot() {
+    let region = region(3);
+    let mut tx = region.sender::<u8, _>(&Writer).unwrap();
+    let mut rx = region.receiver::<u8, _>(&Reader).unwrap();
+    assert_eq!(tx.capacity(), 3);
+    // Walk both counters to `usize::MAX`, one message at a time.
+    for _ in 0..usize::MAX {
+        tx.send(1).unwrap();
+        drop(rx.recv().unwrap());
+    }
+    tx.send(7).unwrap();
+    let held = rx.recv().unwrap();
+    // Two slots are free: filling them must leave the held one alone.
+    tx.send(8).unwrap();
+    tx.send(9).unwrap();
+    assert!(
+        tx.send(10).is_err(),
+        "three slots, three messages in flight"
+    );
+    // A volatile read: the compiler may assume a `&u8` never changes.
+    // SAFETY: `held` derefs to a valid `u8` for as long as it lives.
+    let now = unsafe { core::ptr::read_volatile(&*held) };
+    assert_eq!(now, 7, "the sender overwrote a slot the receiver holds");
+    drop(held);
+    assert_eq!(*rx.recv().unwrap(), 8);
+    assert_eq!(*rx.recv().unwrap(), 9);
+    assert!(rx.recv().is_none());
+}
