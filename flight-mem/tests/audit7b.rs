@@ -87,3 +87,48 @@ fn channel_counters_wrap_without_reusing_a_held_slot() {
     assert_eq!(*rx.recv().unwrap(), 9);
     assert!(rx.recv().is_none());
 }
+
+/// A component's segment is reached through its token only (SPEC §6): the
+/// layout's public table must not hand its allocator to code without the
+/// token. `LayoutTable::allocator(index)` did, for any entry.
+mod component_isolation {
+    use core::alloc::Layout as AllocLayout;
+    use flight_mem::Layout;
+
+    flight_mem::memory_layout! {
+        pub layout Isolated {
+            budget = 1 MiB;
+            region heap = 64 KiB;
+            component physics = 64 KiB;
+            component raw = 16 KiB { allocator: none };
+        }
+    }
+
+    #[test]
+    fn the_table_gives_no_component_allocator_away() {
+        let table = <Isolated as Layout>::table();
+        let heap = table.find("heap").unwrap();
+        assert!(
+            table.allocator(heap).is_some(),
+            "a region's allocator is public"
+        );
+        for name in ["physics", "raw"] {
+            let index = table.find(name).unwrap();
+            let bypass = table
+                .allocator(index)
+                .map(|a| a.allocate(AllocLayout::new::<u64>()));
+            assert!(
+                bypass.is_none(),
+                "`{name}`'s allocator reached without its token: {bypass:?}"
+            );
+        }
+        // The token still reaches it, and the reports still see its use.
+        let physics = Isolated::take_physics().unwrap();
+        let block = physics.alloc(AllocLayout::new::<u64>()).unwrap();
+        let row = table.stats().entry("physics").unwrap();
+        assert_eq!(row.stats.live, 1);
+        assert!(table.svg().contains("physics"));
+        // SAFETY: the block came from `physics` and is not used again.
+        unsafe { physics.free(block.cast(), AllocLayout::new::<u64>()) };
+    }
+}
