@@ -129,6 +129,7 @@ mod component_isolation {
         assert_eq!(row.stats.live, 1);
         assert!(table.svg().contains("physics"));
         // SAFETY: the block came from `physics` and is not used again.
-        unsafe { physics.free(block.cast(), AllocLayout::new::<u64>()) };
+        unsafe { physics.free(block.cast(), AllocLayout::new::<u64>()) }.unwrap();
+        assert_eq!(table.stats().entry("physics").unwrap().stats.live, 0);
     }
 }
