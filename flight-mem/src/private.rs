@@ -166,18 +166,23 @@ pub const unsafe fn layout_table(parts: TableParts) -> LayoutTable {
     }
 }
 
-/// The pressure bookkeeping of a region accessor after its allocator
-/// returned `result` (see `LayoutTable::after_allocate`).
+/// The pressure bookkeeping of a region accessor after `allocator` (entry
+/// `index`'s) returned `result` (see `LayoutTable::after_allocate`).
+///
+/// The retry goes to the `allocator` the caller passes, never to one looked
+/// up by `index`: this function is public, and a look-up would let any code
+/// allocate in a component's segment without its token.
 #[cold]
 #[inline(never)]
 #[cfg_attr(feature = "track", track_caller)]
 pub fn after_allocate(
     table: &LayoutTable,
     index: usize,
+    allocator: &dyn RawAllocator,
     layout: AllocLayout,
     result: &mut Result<NonNull<[u8]>, AllocError>,
 ) {
-    table.after_allocate(index, layout, result);
+    table.after_allocate(index, allocator, layout, result);
 }
 
 /// What the generated allocation accessors are wrapped in:

@@ -123,13 +123,53 @@ mod component_isolation {
             );
         }
         // The token still reaches it, and the reports still see its use.
+        let live = || table.stats().entry("physics").unwrap().stats.live;
+        let before = live();
         let physics = Isolated::take_physics().unwrap();
         let block = physics.alloc(AllocLayout::new::<u64>()).unwrap();
-        let row = table.stats().entry("physics").unwrap();
-        assert_eq!(row.stats.live, 1);
+        assert_eq!(live(), before + 1);
         assert!(table.svg().contains("physics"));
         // SAFETY: the block came from `physics` and is not used again.
         unsafe { physics.free(block.cast(), AllocLayout::new::<u64>()) }.unwrap();
-        assert_eq!(table.stats().entry("physics").unwrap().stats.live, 0);
+        assert_eq!(live(), before);
+    }
+
+    fn on_failure(_: flight_mem::PressureLevel, _: &flight_mem::PressureInfo) {}
+
+    /// The generated accessors' retry hook is a safe `pub fn` (in the
+    /// hidden `__private` module): given a component's index and a forged
+    /// out-of-memory result, it retried in the component's segment and
+    /// handed the block to code without the token.
+    #[test]
+    fn the_retry_hook_allocates_only_in_the_allocator_it_is_given() {
+        let table = <Isolated as Layout>::table();
+        let index = table.find("physics").unwrap();
+        let id = Isolated::on_pressure(flight_mem::PressureLevel::Low, on_failure).unwrap();
+        let layout = AllocLayout::new::<u64>();
+        let live = || table.stats().entry("physics").unwrap().stats.live;
+        let before = live();
+        let mut result = Err(flight_mem::AllocError::OutOfMemory {
+            size: 8,
+            largest_free: 0,
+        });
+        forge(table, index, layout, &mut result);
+        assert_eq!(
+            live(),
+            before,
+            "a block of `physics` without its token: {result:?}"
+        );
+        assert!(Isolated::remove_pressure_callback(id));
+    }
+
+    /// What safe code can call: the hook, with the index of an entry it
+    /// has no access to (and the one allocator it does reach, `heap`'s).
+    fn forge(
+        table: &'static flight_mem::LayoutTable,
+        index: usize,
+        layout: AllocLayout,
+        result: &mut Result<core::ptr::NonNull<[u8]>, flight_mem::AllocError>,
+    ) {
+        let heap = table.allocator(table.find("heap").unwrap()).unwrap();
+        flight_mem::__private::after_allocate(table, index, heap, layout, result);
     }
 }
