@@ -173,3 +173,39 @@ mod component_isolation {
         flight_mem::__private::after_allocate(table, index, heap, layout, result);
     }
 }
+
+/// `Allocator::deallocate` may be given any size from the requested one to
+/// the returned block's length (allocator-api2's "fits"); `SmallFront`
+/// routes a free by its layout, so every such size must reach the class
+/// (or the backing heap) the block came from.
+#[test]
+fn small_front_takes_back_a_block_freed_with_any_fitting_size() {
+    use allocator_api2::alloc::Allocator;
+    use core::alloc::Layout;
+    use flight_mem::{SmallFront, Tlsf};
+    let front = SmallFront::new(Tlsf::new(common::leak_memory(4 << 20, 64)));
+    let all: Vec<usize> = if cfg!(miri) {
+        vec![1, 7, 8, 9, 24, 100, 250, 256, 257, 300, 1000]
+    } else {
+        (1..=1200).collect()
+    };
+    for &size in &all {
+        for align in [1, 2, 4, 8, 16, 32, 64] {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            let block = (&front).allocate(layout).unwrap();
+            // The largest fitting size is the most likely to cross a class.
+            let fit = Layout::from_size_align(block.len(), align).unwrap();
+            // SAFETY: `block` is live and `fit` fits it (same alignment, a
+            // size between the requested one and the returned length).
+            unsafe { (&front).deallocate(block.cast(), fit) };
+            let stats = front.stats();
+            assert_eq!(
+                stats.live,
+                0,
+                "size {size} align {align} len {}: the free missed",
+                block.len()
+            );
+            front.check().unwrap();
+        }
+    }
+}
