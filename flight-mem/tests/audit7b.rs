@@ -192,12 +192,12 @@ fn small_front_takes_back_a_block_freed_with_any_fitting_size() {
     for &size in &all {
         for align in [1, 2, 4, 8, 16, 32, 64] {
             let layout = Layout::from_size_align(size, align).unwrap();
-            let block = (&front).allocate(layout).unwrap();
+            let block = Allocator::allocate(&&front, layout).unwrap();
             // The largest fitting size is the most likely to cross a class.
             let fit = Layout::from_size_align(block.len(), align).unwrap();
             // SAFETY: `block` is live and `fit` fits it (same alignment, a
             // size between the requested one and the returned length).
-            unsafe { (&front).deallocate(block.cast(), fit) };
+            unsafe { Allocator::deallocate(&&front, block.cast(), fit) };
             let stats = front.stats();
             assert_eq!(
                 stats.live,
