@@ -386,6 +386,9 @@ pub struct BankPlan<const K: usize> {
     /// The first entry that needs more alignment than `base_align`,
     /// `K` when none does.
     pub misaligned: usize,
+    /// Whether `budget` is `isize::MAX`, the target's object-size limit,
+    /// rather than the (larger) budget the layout gave.
+    pub capped: bool,
 }
 
 const fn add(a: usize, b: usize) -> usize {
@@ -399,6 +402,12 @@ impl<const K: usize> BankPlan<K> {
     /// Places `slots` in a bank of `budget` bytes whose start is aligned
     /// to `base_align`.
     pub const fn place(budget: usize, base_align: usize, slots: [Slot; K]) -> Self {
+        // No object, the bank's storage included, spans more than
+        // `isize::MAX` bytes: on a 32-bit target a budget above it would let
+        // a plan "fit" whose storage array rustc then refuses, blamed on the
+        // whole macro call instead of the entry that crosses.
+        let capped = budget > isize::MAX as usize;
+        let budget = if capped { isize::MAX as usize } else { budget };
         let mut plan = Self {
             slots,
             offsets: [0; K],
@@ -411,6 +420,7 @@ impl<const K: usize> BankPlan<K> {
             base_align,
             crossing: K,
             misaligned: K,
+            capped,
         };
         let mut cursor = 0usize;
         let mut i = 0;
@@ -521,6 +531,11 @@ impl<const K: usize> BankPlan<K> {
             .push(report.needed.as_str())
             .push(", has ")
             .push(report.budget.as_str())
+            .push(if self.capped {
+                " (the largest object this target allows)"
+            } else {
+                ""
+            })
             .push(", over by ")
             .push(report.over.as_str())
             .push(" (")

@@ -209,3 +209,31 @@ fn small_front_takes_back_a_block_freed_with_any_fitting_size() {
         }
     }
 }
+
+/// A bank's storage is one object, so it cannot span more than
+/// `isize::MAX` bytes. A plan over a larger budget "fitted" entries rustc
+/// then refused as an array too big for the target, blamed on the whole
+/// macro call (on 32-bit targets, from about 2 GiB: `budget = 4095 MiB;
+/// region a = 2 GiB; region b = 2047 MiB;` for i686). The plan caps the
+/// budget, so the entry that crosses the limit is the one blamed.
+#[test]
+fn a_bank_plan_never_fits_past_the_largest_object() {
+    use flight_mem::__private::{BankPlan, Slot};
+    let half = isize::MAX as usize / 2 + 1;
+    let plan = BankPlan::place(
+        usize::MAX,
+        64,
+        [Slot::new("a", half, 1, 0), Slot::new("b", half, 1, 0)],
+    );
+    assert!(!plan.fits(), "{} bytes in one object", plan.needed);
+    assert_eq!(plan.crossing, 1, "`b` crosses the limit");
+    assert_eq!(plan.storage_len(), 0);
+    let message = plan.budget_message("layout `L` does not fit bank `main`: needs ");
+    assert!(
+        message
+            .as_str()
+            .contains("the largest object this target allows"),
+        "{}",
+        message.as_str()
+    );
+}

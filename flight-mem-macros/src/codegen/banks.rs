@@ -80,7 +80,7 @@ pub(super) fn slot_figures(
     slot: usize,
 ) -> SlotFigures {
     match placed.placed[slot] {
-        p if p.exact => {
+        p if crate::analyze::portable(&p) => {
             // Each figure is at most the bank's `u64` budget.
             let figure = |value: u128| {
                 let value = literal(value as u64);
@@ -238,7 +238,7 @@ pub(super) fn assertions(
     for (slot, &index) in placed.entries.iter().enumerate() {
         // An entry placed exactly by the macro and not reported over budget
         // there fits: it needs no assertion.
-        if placed.placed[slot].exact && bank.budget.literal().is_some() {
+        if crate::analyze::portable(&placed.placed[slot]) && bank.budget.literal().is_some() {
             continue;
         }
         let entry = &layout.entries[index];
