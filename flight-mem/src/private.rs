@@ -311,6 +311,27 @@ pub fn arm_guards_at_startup(table: &LayoutTable) {
     table.arm_guards_at_startup();
 }
 
+/// `Pool::<T>::bytes_for(count)`, or `usize::MAX` where that would panic
+/// (more slots than the 32-bit slot index, a size past `usize`): the const
+/// plan of a bank then fails its budget assertion instead of panicking
+/// itself, and the macro's assertion on the entry (`typed_pool_fits`) says
+/// why, both spanned on the entry. A zero-sized `T` takes no bytes here
+/// (the macro's own assertion on the type is its error).
+pub const fn typed_pool_bytes<T>(count: usize) -> usize {
+    if size_of::<T>() == 0 {
+        return 0;
+    }
+    match crate::BlockPool::checked_bytes_for(size_of::<T>(), align_of::<T>(), count) {
+        Some(bytes) => bytes,
+        None => usize::MAX,
+    }
+}
+
+/// Whether a pool of `count` values of `T` can exist on this target.
+pub const fn typed_pool_fits<T>(count: usize) -> bool {
+    typed_pool_bytes::<T>(count) != usize::MAX
+}
+
 /// The memory types a `MemoryType` list names, for generated code.
 pub const fn memory_types(list: &[MemoryType]) -> MemoryTypes {
     let mut set = MemoryTypes::NONE;

@@ -32,7 +32,7 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
         Shape::Typed { ty, count } => {
             let count = literal(*count);
             (
-                quote!(::flight_mem::Pool::<#ty>::bytes_for(#count)),
+                quote!(::flight_mem::__private::typed_pool_bytes::<#ty>(#count)),
                 quote!(::flight_mem::__private::max(#align, ::core::mem::align_of::<#ty>())),
             )
         }
@@ -224,7 +224,7 @@ pub(super) fn assertions(
         // this assertion, spanned on the type, rustc blames the whole macro
         // call (through `Pool`'s own check) instead of the value type.
         let entry = &layout.entries[index];
-        if let Shape::Typed { ty, .. } = &entry.shape {
+        if let Shape::Typed { ty, count } = &entry.shape {
             let span = syn::spanned::Spanned::span(&**ty);
             let message = format!(
                 "`{}` holds values of a zero-sized type, which need no memory; use a sized type or drop the entry",
@@ -233,6 +233,24 @@ pub(super) fn assertions(
             out.extend(quote_spanned! {span=>
                 const _: () = ::core::assert!(::core::mem::size_of::<#ty>() != 0, #message);
             });
+            if entry.kind == EntryKind::Pool {
+                // The plan sizes an impossible pool `usize::MAX` rather than
+                // panicking (which rustc would blame on the whole macro
+                // call); this says why, on the entry.
+                let span = entry.name.span();
+                let message = format!(
+                    "pool `{}` of {count} values is too large: a pool has at most `u32::MAX - 1 - size_of::<T>()` slots, and its bytes must fit `usize`",
+                    entry.name.unraw()
+                );
+                let count = literal(*count);
+                out.extend(quote_spanned! {span=>
+                    const _: () = ::core::assert!(
+                        ::core::mem::size_of::<#ty>() == 0
+                            || ::flight_mem::__private::typed_pool_fits::<#ty>(#count),
+                        #message
+                    );
+                });
+            }
         }
     }
     for (slot, &index) in placed.entries.iter().enumerate() {
