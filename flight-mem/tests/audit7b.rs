@@ -237,3 +237,54 @@ fn a_bank_plan_never_fits_past_the_largest_object() {
         message.as_str()
     );
 }
+
+/// Reports on degenerate tables: a layout with no entries, one with the
+/// largest budget, timelines with no frames or no entries. Nothing may
+/// panic, and the SVG stays one document.
+mod degenerate_reports {
+    use flight_mem::{Layout, Timeline};
+
+    flight_mem::memory_layout! {
+        pub layout Empty {
+            budget = 1 MiB;
+        }
+    }
+
+    flight_mem::memory_layout! {
+        pub layout Vast {
+            budget = 18446744073709551615 B;
+            guard = 64 B;
+            region heap = 1 KiB;
+        }
+    }
+
+    fn one_document(svg: &str) {
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert_eq!(svg.matches("</svg>").count(), 1, "{svg}");
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
+    fn empty_and_vast_layouts_report() {
+        assert!(format!("{}", Empty::map()).contains("Empty"));
+        assert!(format!("{}", Vast::map()).contains("heap"));
+        for table in [<Empty as Layout>::table(), <Vast as Layout>::table()] {
+            one_document(&table.svg());
+            let _ = table.stats();
+            let _ = table.pressure();
+            let mut none: Timeline<0, 0> = Timeline::new();
+            none.record_table(table);
+            assert!(none.is_empty());
+            one_document(&none.svg());
+            let mut narrow: Timeline<3, 0> = Timeline::new();
+            for _ in 0..5 {
+                narrow.record_table(table);
+            }
+            assert_eq!(narrow.len(), 3);
+            one_document(&narrow.svg());
+            let mut wide: Timeline<2, 8> = Timeline::new();
+            wide.record_table(table);
+            one_document(&wide.svg());
+        }
+    }
+}
