@@ -327,6 +327,15 @@ pub const fn typed_pool_bytes<T>(count: usize) -> usize {
     }
 }
 
+/// The bytes of a typed shared region of `count` values of `T`, or
+/// `usize::MAX` past `usize` (see [`typed_pool_bytes`]).
+pub const fn typed_shared_bytes<T>(count: usize) -> usize {
+    match size_of::<T>().checked_mul(count) {
+        Some(bytes) => bytes,
+        None => usize::MAX,
+    }
+}
+
 /// Whether a pool of `count` values of `T` can exist on this target.
 pub const fn typed_pool_fits<T>(count: usize) -> bool {
     typed_pool_bytes::<T>(count) != usize::MAX

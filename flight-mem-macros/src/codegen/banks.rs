@@ -25,7 +25,7 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
         Shape::Typed { ty, count } if entry.kind == EntryKind::Shared => {
             let count = literal(*count);
             (
-                quote!(::core::mem::size_of::<#ty>() * #count),
+                quote!(::flight_mem::__private::typed_shared_bytes::<#ty>(#count)),
                 quote!(::flight_mem::__private::max(#align, ::core::mem::align_of::<#ty>())),
             )
         }
@@ -233,6 +233,22 @@ pub(super) fn assertions(
             out.extend(quote_spanned! {span=>
                 const _: () = ::core::assert!(::core::mem::size_of::<#ty>() != 0, #message);
             });
+            if entry.kind == EntryKind::Shared {
+                // As for pools below: the plan sizes a region past `usize`
+                // `usize::MAX`, and this says why, on the entry.
+                let span = entry.name.span();
+                let message = format!(
+                    "shared region `{}` of {count} values is too large: its bytes must fit `usize`",
+                    entry.name.unraw()
+                );
+                let count = literal(*count);
+                out.extend(quote_spanned! {span=>
+                    const _: () = ::core::assert!(
+                        ::core::mem::size_of::<#ty>().checked_mul(#count).is_some(),
+                        #message
+                    );
+                });
+            }
             if entry.kind == EntryKind::Pool {
                 // The plan sizes an impossible pool `usize::MAX` rather than
                 // panicking (which rustc would blame on the whole macro
