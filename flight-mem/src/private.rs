@@ -327,6 +327,20 @@ pub const fn typed_pool_bytes<T>(count: usize) -> usize {
     }
 }
 
+/// `BlockPool::bytes_for(block, align, count)`, or `usize::MAX` where that
+/// would panic (see [`typed_pool_bytes`]).
+pub const fn block_pool_bytes(block: usize, align: usize, count: usize) -> usize {
+    match crate::BlockPool::checked_bytes_for(block, align, count) {
+        Some(bytes) => bytes,
+        None => usize::MAX,
+    }
+}
+
+/// `a * b`, or `usize::MAX` past it: a frame entry's bytes in a const plan.
+pub const fn saturating_mul(a: usize, b: usize) -> usize {
+    a.saturating_mul(b)
+}
+
 /// The bytes of a typed shared region of `count` values of `T`, or
 /// `usize::MAX` past `usize` (see [`typed_pool_bytes`]).
 pub const fn typed_shared_bytes<T>(count: usize) -> usize {

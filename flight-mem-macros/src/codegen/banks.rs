@@ -12,13 +12,19 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
         Shape::Frames { frame, count } => {
             let frame = size_tokens(frame);
             let count = literal(*count);
-            (quote!(#frame * #count), quote!(#align))
+            // Saturating, so a frame size past `usize` fails the frame's
+            // own assertion and the budget's, both on the entry, rather
+            // than an overflow rustc blames on the whole macro call.
+            (
+                quote!(::flight_mem::__private::saturating_mul(#frame, #count)),
+                quote!(#align),
+            )
         }
         Shape::Blocks { block, count } => {
             let block = size_tokens(block);
             let count = literal(*count);
             (
-                quote!(::flight_mem::BlockPool::bytes_for(#block, #align, #count)),
+                quote!(::flight_mem::__private::block_pool_bytes(#block, #align, #count)),
                 quote!(#align),
             )
         }
@@ -224,6 +230,30 @@ pub(super) fn assertions(
         // this assertion, spanned on the type, rustc blames the whole macro
         // call (through `Pool`'s own check) instead of the value type.
         let entry = &layout.entries[index];
+        if let Shape::Blocks {
+            block: block @ Size::Expr { .. },
+            count,
+        } = &entry.shape
+        {
+            // A literal block size the macro checks itself; a const one
+            // only rustc sizes, and the plan sizes an impossible pool
+            // `usize::MAX` rather than panicking.
+            let span = entry.name.span();
+            let message = format!(
+                "pool `{}` is impossible: a block must be smaller than 4 GiB - 2 bytes and aligned to a power of two, a pool has at most `u32::MAX - 1 - block` slots, and its bytes must fit `usize`",
+                entry.name.unraw()
+            );
+            let block = size_tokens(block);
+            let align = literal(entry.align);
+            let count = literal(*count);
+            out.extend(quote_spanned! {span=>
+                #[allow(unused_parens)]
+                const _: () = ::core::assert!(
+                    ::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX,
+                    #message
+                );
+            });
+        }
         if let Shape::Typed { ty, count } = &entry.shape {
             let span = syn::spanned::Spanned::span(&**ty);
             let message = format!(
