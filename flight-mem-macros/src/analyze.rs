@@ -105,11 +105,23 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
     LayoutAnalysis { banks, slots }
 }
 
+/// The most bytes a placement the macro proves by itself may span: the
+/// smallest `isize::MAX` of the 32-bit targets. The macro runs on the host
+/// and cannot see the target's pointer width; past this, rustc checks the
+/// placement on the target (`BankPlan::place` caps budgets at the target's
+/// `isize::MAX`), so an over-large bank is blamed on the entry that crosses.
+pub(crate) const MAX_PORTABLE: u128 = i32::MAX as u128;
+
+/// Whether the macro may emit `p`'s figures as literals.
+pub(crate) fn portable(p: &Placed) -> bool {
+    p.exact && p.offset + p.size + p.guard <= MAX_PORTABLE
+}
+
 /// The bytes a bank needs, when every figure of its placement is a
-/// literal and it fits `budget`.
+/// literal and it fits `budget` on every target.
 fn needed_if_exact(placed: &[Placed], budget: u64) -> Option<u64> {
     let needed = placed.last().map_or(0, |p| p.offset + p.size + p.guard);
-    let exact = placed.iter().all(|p| p.exact) && needed <= u128::from(budget);
+    let exact = placed.iter().all(portable) && needed <= u128::from(budget);
     // Fits a `u64` budget.
     exact.then_some(needed as u64)
 }

@@ -166,18 +166,23 @@ pub const unsafe fn layout_table(parts: TableParts) -> LayoutTable {
     }
 }
 
-/// The pressure bookkeeping of a region accessor after its allocator
-/// returned `result` (see `LayoutTable::after_allocate`).
+/// The pressure bookkeeping of a region accessor after `allocator` (entry
+/// `index`'s) returned `result` (see `LayoutTable::after_allocate`).
+///
+/// The retry goes to the `allocator` the caller passes, never to one looked
+/// up by `index`: this function is public, and a look-up would let any code
+/// allocate in a component's segment without its token.
 #[cold]
 #[inline(never)]
 #[cfg_attr(feature = "track", track_caller)]
 pub fn after_allocate(
     table: &LayoutTable,
     index: usize,
+    allocator: &dyn RawAllocator,
     layout: AllocLayout,
     result: &mut Result<NonNull<[u8]>, AllocError>,
 ) {
-    table.after_allocate(index, layout, result);
+    table.after_allocate(index, allocator, layout, result);
 }
 
 /// What the generated allocation accessors are wrapped in:
@@ -306,6 +311,50 @@ pub fn arm_guards_at_startup(table: &LayoutTable) {
     table.arm_guards_at_startup();
 }
 
+/// `Pool::<T>::bytes_for(count)`, or `usize::MAX` where that would panic
+/// (more slots than the 32-bit slot index, a size past `usize`): the const
+/// plan of a bank then fails its budget assertion instead of panicking
+/// itself, and the macro's assertion on the entry (`typed_pool_fits`) says
+/// why, both spanned on the entry. A zero-sized `T` takes no bytes here
+/// (the macro's own assertion on the type is its error).
+pub const fn typed_pool_bytes<T>(count: usize) -> usize {
+    if size_of::<T>() == 0 {
+        return 0;
+    }
+    match crate::BlockPool::checked_bytes_for(size_of::<T>(), align_of::<T>(), count) {
+        Some(bytes) => bytes,
+        None => usize::MAX,
+    }
+}
+
+/// `BlockPool::bytes_for(block, align, count)`, or `usize::MAX` where that
+/// would panic (see [`typed_pool_bytes`]).
+pub const fn block_pool_bytes(block: usize, align: usize, count: usize) -> usize {
+    match crate::BlockPool::checked_bytes_for(block, align, count) {
+        Some(bytes) => bytes,
+        None => usize::MAX,
+    }
+}
+
+/// `a * b`, or `usize::MAX` past it: a frame entry's bytes in a const plan.
+pub const fn saturating_mul(a: usize, b: usize) -> usize {
+    a.saturating_mul(b)
+}
+
+/// The bytes of a typed shared region of `count` values of `T`, or
+/// `usize::MAX` past `usize` (see [`typed_pool_bytes`]).
+pub const fn typed_shared_bytes<T>(count: usize) -> usize {
+    match size_of::<T>().checked_mul(count) {
+        Some(bytes) => bytes,
+        None => usize::MAX,
+    }
+}
+
+/// Whether a pool of `count` values of `T` can exist on this target.
+pub const fn typed_pool_fits<T>(count: usize) -> bool {
+    typed_pool_bytes::<T>(count) != usize::MAX
+}
+
 /// The memory types a `MemoryType` list names, for generated code.
 pub const fn memory_types(list: &[MemoryType]) -> MemoryTypes {
     let mut set = MemoryTypes::NONE;
@@ -381,6 +430,9 @@ pub struct BankPlan<const K: usize> {
     /// The first entry that needs more alignment than `base_align`,
     /// `K` when none does.
     pub misaligned: usize,
+    /// Whether `budget` is `isize::MAX`, the target's object-size limit,
+    /// rather than the (larger) budget the layout gave.
+    pub capped: bool,
 }
 
 const fn add(a: usize, b: usize) -> usize {
@@ -394,6 +446,12 @@ impl<const K: usize> BankPlan<K> {
     /// Places `slots` in a bank of `budget` bytes whose start is aligned
     /// to `base_align`.
     pub const fn place(budget: usize, base_align: usize, slots: [Slot; K]) -> Self {
+        // No object, the bank's storage included, spans more than
+        // `isize::MAX` bytes: on a 32-bit target a budget above it would let
+        // a plan "fit" whose storage array rustc then refuses, blamed on the
+        // whole macro call instead of the entry that crosses.
+        let capped = budget > isize::MAX as usize;
+        let budget = if capped { isize::MAX as usize } else { budget };
         let mut plan = Self {
             slots,
             offsets: [0; K],
@@ -406,6 +464,7 @@ impl<const K: usize> BankPlan<K> {
             base_align,
             crossing: K,
             misaligned: K,
+            capped,
         };
         let mut cursor = 0usize;
         let mut i = 0;
@@ -516,6 +575,11 @@ impl<const K: usize> BankPlan<K> {
             .push(report.needed.as_str())
             .push(", has ")
             .push(report.budget.as_str())
+            .push(if self.capped {
+                " (the largest object this target allows)"
+            } else {
+                ""
+            })
             .push(", over by ")
             .push(report.over.as_str())
             .push(" (")

@@ -91,16 +91,31 @@ pub(super) const ALL_KEYS: &[&str] = &[
 /// Resolves and checks every layout, recording errors in `errors`.
 pub(crate) fn check(input: Input, errors: &mut Errors) -> Model {
     let mut seen: HashMap<String, Span> = HashMap::new();
+    // The token module of each layout (`engine` for `Engine`): two layouts
+    // of one call whose names differ only in case or underscores would
+    // both define it, an error rustc blames on the whole macro call.
+    let mut modules: HashMap<String, String> = HashMap::new();
     let mut layouts = Vec::new();
     for layout in input.layouts {
         let before = errors.count();
         let name = layout.name.to_string();
-        let duplicate = seen.insert(name.clone(), layout.name.span()).is_some();
+        let mut duplicate = seen.insert(name.clone(), layout.name.span()).is_some();
+        let module = snake_case(&layout.name.unraw().to_string());
         if duplicate {
             errors.error(
                 layout.name.span(),
                 format!("duplicate layout `{name}`; give each layout its own name"),
             );
+        } else if let Some(other) = modules.get(&module) {
+            duplicate = true;
+            errors.error(
+                layout.name.span(),
+                format!(
+                    "layouts `{other}` and `{name}` would both generate the module `{module}`; rename one of them"
+                ),
+            );
+        } else {
+            modules.insert(module, name.clone());
         }
         let mut model = check_layout(layout, errors);
         model.valid = errors.count() == before;

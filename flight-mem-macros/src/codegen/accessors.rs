@@ -118,7 +118,7 @@ pub(super) fn accessor(
                 ) => quote! {
                     let mut result = ::flight_mem::RawAllocator::allocate(Self::#name(), layout);
                     if #callbacks.any() {
-                        ::flight_mem::__private::after_allocate(&#table, #index, layout, &mut result);
+                        ::flight_mem::__private::after_allocate(&#table, #index, Self::#name(), layout, &mut result);
                     }
                     result
                 },

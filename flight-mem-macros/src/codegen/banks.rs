@@ -12,27 +12,33 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
         Shape::Frames { frame, count } => {
             let frame = size_tokens(frame);
             let count = literal(*count);
-            (quote!(#frame * #count), quote!(#align))
+            // Saturating, so a frame size past `usize` fails the frame's
+            // own assertion and the budget's, both on the entry, rather
+            // than an overflow rustc blames on the whole macro call.
+            (
+                quote!(::flight_mem::__private::saturating_mul(#frame, #count)),
+                quote!(#align),
+            )
         }
         Shape::Blocks { block, count } => {
             let block = size_tokens(block);
             let count = literal(*count);
             (
-                quote!(::flight_mem::BlockPool::bytes_for(#block, #align, #count)),
+                quote!(::flight_mem::__private::block_pool_bytes(#block, #align, #count)),
                 quote!(#align),
             )
         }
         Shape::Typed { ty, count } if entry.kind == EntryKind::Shared => {
             let count = literal(*count);
             (
-                quote!(::core::mem::size_of::<#ty>() * #count),
+                quote!(::flight_mem::__private::typed_shared_bytes::<#ty>(#count)),
                 quote!(::flight_mem::__private::max(#align, ::core::mem::align_of::<#ty>())),
             )
         }
         Shape::Typed { ty, count } => {
             let count = literal(*count);
             (
-                quote!(::flight_mem::Pool::<#ty>::bytes_for(#count)),
+                quote!(::flight_mem::__private::typed_pool_bytes::<#ty>(#count)),
                 quote!(::flight_mem::__private::max(#align, ::core::mem::align_of::<#ty>())),
             )
         }
@@ -80,7 +86,7 @@ pub(super) fn slot_figures(
     slot: usize,
 ) -> SlotFigures {
     match placed.placed[slot] {
-        p if p.exact => {
+        p if crate::analyze::portable(&p) => {
             // Each figure is at most the bank's `u64` budget.
             let figure = |value: u128| {
                 let value = literal(value as u64);
@@ -219,10 +225,84 @@ pub(super) fn assertions(
     // the macro's own literal-size error does). The message is formatted
     // in the failing branch only: a plan that fits costs one comparison.
     let mut out = TokenStream::new();
+    for &index in &placed.entries {
+        // A pool (or typed shared region) of a zero-sized type is only known to be one here; without
+        // this assertion, spanned on the type, rustc blames the whole macro
+        // call (through `Pool`'s own check) instead of the value type.
+        let entry = &layout.entries[index];
+        if let Shape::Blocks {
+            block: block @ Size::Expr { .. },
+            count,
+        } = &entry.shape
+        {
+            // A literal block size the macro checks itself; a const one
+            // only rustc sizes, and the plan sizes an impossible pool
+            // `usize::MAX` rather than panicking.
+            let span = entry.name.span();
+            let message = format!(
+                "pool `{}` is impossible: a block must be smaller than 4 GiB - 2 bytes and aligned to a power of two, a pool has at most `u32::MAX - 1 - block` slots, and its bytes must fit `usize`",
+                entry.name.unraw()
+            );
+            let block = size_tokens(block);
+            let align = literal(entry.align);
+            let count = literal(*count);
+            out.extend(quote_spanned! {span=>
+                #[allow(unused_parens)]
+                const _: () = ::core::assert!(
+                    ::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX,
+                    #message
+                );
+            });
+        }
+        if let Shape::Typed { ty, count } = &entry.shape {
+            let span = syn::spanned::Spanned::span(&**ty);
+            let message = format!(
+                "`{}` holds values of a zero-sized type, which need no memory; use a sized type or drop the entry",
+                entry.name.unraw()
+            );
+            out.extend(quote_spanned! {span=>
+                const _: () = ::core::assert!(::core::mem::size_of::<#ty>() != 0, #message);
+            });
+            if entry.kind == EntryKind::Shared {
+                // As for pools below: the plan sizes a region past `usize`
+                // `usize::MAX`, and this says why, on the entry.
+                let span = entry.name.span();
+                let message = format!(
+                    "shared region `{}` of {count} values is too large: its bytes must fit `usize`",
+                    entry.name.unraw()
+                );
+                let count = literal(*count);
+                out.extend(quote_spanned! {span=>
+                    const _: () = ::core::assert!(
+                        ::core::mem::size_of::<#ty>().checked_mul(#count).is_some(),
+                        #message
+                    );
+                });
+            }
+            if entry.kind == EntryKind::Pool {
+                // The plan sizes an impossible pool `usize::MAX` rather than
+                // panicking (which rustc would blame on the whole macro
+                // call); this says why, on the entry.
+                let span = entry.name.span();
+                let message = format!(
+                    "pool `{}` of {count} values is too large: a pool has at most `u32::MAX - 1 - size_of::<T>()` slots, and its bytes must fit `usize`",
+                    entry.name.unraw()
+                );
+                let count = literal(*count);
+                out.extend(quote_spanned! {span=>
+                    const _: () = ::core::assert!(
+                        ::core::mem::size_of::<#ty>() == 0
+                            || ::flight_mem::__private::typed_pool_fits::<#ty>(#count),
+                        #message
+                    );
+                });
+            }
+        }
+    }
     for (slot, &index) in placed.entries.iter().enumerate() {
         // An entry placed exactly by the macro and not reported over budget
         // there fits: it needs no assertion.
-        if placed.placed[slot].exact && bank.budget.literal().is_some() {
+        if crate::analyze::portable(&placed.placed[slot]) && bank.budget.literal().is_some() {
             continue;
         }
         let entry = &layout.entries[index];

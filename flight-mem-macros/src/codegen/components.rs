@@ -211,7 +211,7 @@ pub(super) fn component_items(
                     quote! {
                         let mut result = ::flight_mem::RawAllocator::allocate(&#instance, layout);
                         if #callbacks.any() {
-                            ::flight_mem::__private::after_allocate(&#table, #index, layout, &mut result);
+                            ::flight_mem::__private::after_allocate(&#table, #index, &#instance, layout, &mut result);
                         }
                         result
                     },

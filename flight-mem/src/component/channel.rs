@@ -4,9 +4,13 @@
 //!
 //! # Protocol
 //!
-//! Two counters that only grow: `head`, the messages sent (written by the
-//! sender alone), and `tail`, the messages received and released (written by
-//! the receiver alone). Slot `i % capacity` holds message `i`. The sender
+//! Two counters: `head`, the messages sent (written by the sender alone),
+//! and `tail`, the messages received and released (written by the receiver
+//! alone), both counted modulo `wrap`, a multiple of the capacity of at
+//! least twice it. Slot `i % capacity` holds message `i`: a multiple keeps
+//! that true across the wrap (counters wrapping at `usize::MAX + 1` would
+//! not, and the sender would write the slot a reader holds), and twice the
+//! capacity keeps `head - tail` (modulo `wrap`) unambiguous. The sender
 //! writes a slot only while `head - tail < capacity`, i.e. after the
 //! receiver's `Release` store of `tail` released it, which the sender's
 //! `Acquire` load of `tail` synchronises with; the receiver reads slot
@@ -55,11 +59,24 @@ impl Ring {
     }
 }
 
-/// The slot layout of messages of type `T`: stride and count.
+/// The slot layout of messages of type `T`: stride and count. The count
+/// is capped so that [`wrap`] is at least twice it.
 fn slots<T>(region_len: usize) -> Option<(usize, usize)> {
     let stride = size_of::<T>().max(1).next_multiple_of(align_of::<T>());
-    let count = region_len / stride;
+    let count = (region_len / stride).min(usize::MAX / 4);
     (count > 0).then_some((stride, count))
+}
+
+/// Where the counters of a channel of `count` slots wrap: the largest
+/// multiple of `count` up to `usize::MAX / 2` (so `counter + wrap` never
+/// overflows), at least `2 * count` by `slots`' cap.
+fn wrap(count: usize) -> usize {
+    usize::MAX / 2 / count * count
+}
+
+/// The counter after `counter`, modulo `wrap`.
+fn next(counter: usize, wrap: usize) -> usize {
+    if counter + 1 == wrap { 0 } else { counter + 1 }
 }
 
 impl<R> Shared<R, u8> {
@@ -106,6 +123,7 @@ impl<R> Shared<R, u8> {
             region: self,
             stride,
             count,
+            wrap: wrap(count),
             message: PhantomData,
         })
     }
@@ -122,6 +140,7 @@ impl<R> Shared<R, u8> {
             region: self,
             stride,
             count,
+            wrap: wrap(count),
             message: PhantomData,
         })
     }
@@ -132,6 +151,7 @@ pub struct Sender<'a, R: 'static, T> {
     region: &'a Shared<R>,
     stride: usize,
     count: usize,
+    wrap: usize,
     message: PhantomData<fn(T)>,
 }
 
@@ -142,7 +162,14 @@ impl<R, T: NoUninit> Sender<'_, R, T> {
         let ring = &self.region.channel;
         let head = ring.head.load(Ordering::Relaxed);
         let tail = ring.tail.load(Ordering::Acquire);
-        if head.wrapping_sub(tail) >= self.count {
+        // Both counters are below `wrap`, so this is the number of
+        // messages in flight, at most `count < wrap`.
+        let in_flight = if head >= tail {
+            head - tail
+        } else {
+            head + self.wrap - tail
+        };
+        if in_flight >= self.count {
             return Err(value);
         }
         let slot = self
@@ -157,7 +184,7 @@ impl<R, T: NoUninit> Sender<'_, R, T> {
         // Acquire load above) and reads it only after the Release store
         // below, and this end is the only sender: no access races.
         unsafe { slot.write(value) };
-        ring.head.store(head.wrapping_add(1), Ordering::Release);
+        ring.head.store(next(head, self.wrap), Ordering::Release);
         Ok(())
     }
 
@@ -172,6 +199,7 @@ pub struct Receiver<'a, R: 'static, T> {
     region: &'a Shared<R>,
     stride: usize,
     count: usize,
+    wrap: usize,
     message: PhantomData<fn() -> T>,
 }
 
@@ -200,7 +228,7 @@ impl<R, T: AnyBitPattern> Receiver<'_, R, T> {
         Some(Received {
             message,
             tail: &ring.tail,
-            next: tail.wrapping_add(1),
+            next: next(tail, self.wrap),
         })
     }
 

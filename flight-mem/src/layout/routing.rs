@@ -179,13 +179,14 @@ impl LayoutTable {
     pub(crate) fn after_allocate(
         &self,
         index: usize,
+        allocator: &dyn RawAllocator,
         layout: Layout,
         result: &mut Result<NonNull<[u8]>, AllocError>,
     ) {
         // The result is updated in place: the accessor's fast path then
         // has one return slot and no copies.
         if matches!(result, Err(AllocError::OutOfMemory { .. })) && self.notify_failure(index) {
-            *result = self.entry(index).allocate(layout);
+            *result = allocator.allocate(layout);
         }
         self.watch(index);
     }

@@ -301,6 +301,31 @@ impl BlockPool {
         }
     }
 
+    /// [`bytes_for`](Self::bytes_for), or `None` where it would panic: for
+    /// generated code, whose own assertion then names the entry.
+    pub(crate) const fn checked_bytes_for(
+        block_size: usize,
+        block_align: usize,
+        count: usize,
+    ) -> Option<usize> {
+        if geometry_error(block_size, block_align).is_some()
+            || count > free_slots::max_slots(block_size) as usize
+        {
+            return None;
+        }
+        if count == 0 {
+            return Some(0);
+        }
+        let stride = block_size.next_multiple_of(block_align);
+        match stride.checked_add(LINK_SIZE) {
+            Some(per_slot) => match per_slot.checked_mul(count) {
+                Some(bytes) => bytes.checked_add(table_padding(block_align)),
+                None => None,
+            },
+            None => None,
+        }
+    }
+
     /// A per-thread magazine: a cache of free blocks refilled from and
     /// flushed to this pool in batches of 16 with one CAS each (see
     /// [`BlockMagazine`](crate::BlockMagazine)).

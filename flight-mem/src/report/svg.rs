@@ -188,7 +188,7 @@ impl LayoutTable {
         for (position, &index) in bank.entries().iter().enumerate() {
             let info = &self.regions()[index];
             let used = self
-                .allocator(index)
+                .any_allocator(index)
                 .map_or(0.0, |a| a.stats().used_percent() as f64);
             let x = LEFT as f64 + scale(info.offset, budget).min(BAR as f64);
             let width = scale(info.size, budget).min(bar_end - x);
@@ -236,7 +236,7 @@ impl LayoutTable {
         for (position, &index) in bank.entries().iter().enumerate() {
             let info = &self.regions()[index];
             let used = self
-                .allocator(index)
+                .any_allocator(index)
                 .map_or(0.0, |a| a.stats().used_percent() as f64);
             let key_x = LEFT as f64 + slot * position as f64 + 4.0;
             let key_y = y + BAR_HEIGHT + LEADER + (position % rows) * KEY_ROW;
