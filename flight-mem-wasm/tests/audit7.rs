@@ -9,24 +9,12 @@
 mod common;
 
 use common::*;
-use flight_mem_wasm::{Access, Error, Isolation, Options, Segment, SharedWindow, rebase};
+use flight_mem_wasm::{Access, Error, Isolation, Segment, SharedWindow, rebase};
 use wasm_encoder::{
     CodeSection, DataCountSection, EntityType, ExportKind, ExportSection, FunctionSection,
     GlobalType, ImportSection, MemorySection, MemoryType, Module, RawSection, TypeSection, ValType,
 };
 use wasmi::{Extern, Global, Linker, Memory, Mutability, Store, Val};
-
-const MODES: [Isolation; 3] = [Isolation::Checked, Isolation::Masked, Isolation::Trusted];
-
-fn mem(min: u64, max: Option<u64>) -> MemoryType {
-    MemoryType {
-        minimum: min,
-        maximum: max,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    }
-}
 
 /// A data section of `segments` (each given whole, raw).
 fn data_section(segments: &[&[u8]]) -> Vec<u8> {
@@ -83,18 +71,6 @@ fn build(frame: Option<MemoryType>, bodies: &[&[u8]], data: &[u8], data_count: u
         .section(&code)
         .section(&RawSection { id: 11, data });
     m.finish()
-}
-
-fn opts(iso: Isolation, pages: u64, validate: bool) -> Options {
-    let mut o = options(
-        Segment {
-            base: BASE,
-            size: pages * PAGE,
-        },
-        iso,
-    );
-    o.validate = validate;
-    o
 }
 
 /// Instantiates the original with `env.g = g` and, when the module

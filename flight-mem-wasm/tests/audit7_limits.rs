@@ -9,35 +9,10 @@
 mod common;
 
 use common::*;
-use flight_mem_wasm::{Error, Isolation, Options, Segment, rebase};
+use flight_mem_wasm::{Error, rebase};
 use wasm_encoder::{
-    CodeSection, FunctionSection, MemorySection, MemoryType, Module, RawSection, TypeSection,
-    ValType,
+    CodeSection, FunctionSection, MemorySection, Module, RawSection, TypeSection, ValType,
 };
-
-const MODES: [Isolation; 3] = [Isolation::Checked, Isolation::Masked, Isolation::Trusted];
-
-fn mem(min: u64, max: Option<u64>) -> MemoryType {
-    MemoryType {
-        minimum: min,
-        maximum: max,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    }
-}
-
-fn opts(iso: Isolation, pages: u64, validate: bool) -> Options {
-    let mut o = options(
-        Segment {
-            base: BASE,
-            size: pages * PAGE,
-        },
-        iso,
-    );
-    o.validate = validate;
-    o
-}
 
 fn valid(wasm: &[u8]) -> Result<(), String> {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())

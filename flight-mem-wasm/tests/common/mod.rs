@@ -222,3 +222,30 @@ pub fn same_without_validation(
         Err(e) => Err(format!("the fast path refused: {e}")),
     }
 }
+
+/// Every isolation mode, `checked` first.
+pub const MODES: [Isolation; 3] = [Isolation::Checked, Isolation::Masked, Isolation::Trusted];
+
+/// An unshared 32-bit memory type of `min` pages (and `max`).
+pub fn mem(min: u64, max: Option<u64>) -> wasm_encoder::MemoryType {
+    wasm_encoder::MemoryType {
+        minimum: min,
+        maximum: max,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    }
+}
+
+/// The options of a segment of `pages` pages at [`BASE`], validating or not.
+pub fn opts(iso: Isolation, pages: u64, validate: bool) -> Options {
+    let mut o = options(
+        Segment {
+            base: BASE,
+            size: pages * PAGE,
+        },
+        iso,
+    );
+    o.validate = validate;
+    o
+}
