@@ -104,8 +104,13 @@ mod component_isolation {
         }
     }
 
+    /// Both tests count `physics`'s live blocks of the one static layout:
+    /// run one at a time, or one's block shows in the other's count.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn the_table_gives_no_component_allocator_away() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let table = <Isolated as Layout>::table();
         let heap = table.find("heap").unwrap();
         assert!(
@@ -142,6 +147,7 @@ mod component_isolation {
     /// handed the block to code without the token.
     #[test]
     fn the_retry_hook_allocates_only_in_the_allocator_it_is_given() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let table = <Isolated as Layout>::table();
         let index = table.find("physics").unwrap();
         let id = Isolated::on_pressure(flight_mem::PressureLevel::Low, on_failure).unwrap();
