@@ -266,3 +266,28 @@ impl<T> Drop for Received<'_, T> {
 unsafe impl<R, T: Send> Send for Sender<'_, R, T> {}
 // SAFETY: as for `Sender`.
 unsafe impl<R, T: Send> Send for Receiver<'_, R, T> {}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::{next, wrap};
+
+    /// The counters wrap at a multiple of the slot count, so a counter's
+    /// slot (`counter % count`) runs on without a jump across the wrap and
+    /// a held slot is never reached again before its turn (the brute-force
+    /// proof over 2^32 messages is `tests/audit7b.rs`, 32-bit release).
+    #[test]
+    fn counters_wrap_at_a_multiple_of_the_slot_count() {
+        let counts = (1..=300).chain([usize::MAX / 4 - 1, usize::MAX / 4, (1 << 20) + 7, 3 << 28]);
+        for count in counts {
+            let w = wrap(count);
+            assert_eq!(w % count, 0, "{count}");
+            assert!(w / count >= 2, "{count}: fewer than two laps");
+            assert!(w.checked_add(w).is_some(), "{count}");
+            for c in [w - 2, w - 1] {
+                let after = next(c, w);
+                assert_eq!(after % count, (c % count + 1) % count, "{count} at {c}");
+            }
+            assert_eq!(next(w - 1, w), 0);
+        }
+    }
+}
