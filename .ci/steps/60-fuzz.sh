@@ -9,7 +9,7 @@
 # 2 minutes, once); building the targets about 3; running them
 # FUZZ_SECONDS (default 20) per target, two at a time: about 2 minutes.
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-12}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-8}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal
