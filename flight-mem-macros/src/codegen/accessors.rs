@@ -64,12 +64,18 @@ pub(super) fn accessor(
         "memory_layout! reported errors for this layout"
     ));
     let body = match constructor {
+        // A `( const-expr )` block size reaches the constructor as a
+        // parenthesised argument, which rustc would flag in the user's crate.
         Some(constructor) => quote! {
+            #[allow(unused_parens)]
             static INSTANCE: #ty = #constructor;
             &INSTANCE
         },
         None => unreachable.clone(),
     };
+    // `alloc_` + `_name` is not snake case although `_name` is: the
+    // composed methods allow the lint (`non_snake_case`), the entry's own
+    // accessor still carries it for a name that really is not.
     let alloc_name = format_ident!("alloc_{}", plain);
     let free_name = format_ident!("free_{}", plain);
     let mut out = quote! {
@@ -96,7 +102,7 @@ pub(super) fn accessor(
             out.extend(tracked(quote! {
                 #[doc = #doc]
                 #[inline]
-                #[allow(dead_code)]
+                #[allow(dead_code, non_snake_case)]
                 #vis fn #alloc_name(value: #value_ty) -> ::core::result::Result<::flight_mem::PoolBox<'static, #value_ty>, #value_ty> {
                     #body
                 }
@@ -130,7 +136,7 @@ pub(super) fn accessor(
             out.extend(tracked(quote! {
                 #[doc = #alloc_doc]
                 #[inline]
-                #[allow(dead_code)]
+                #[allow(dead_code, non_snake_case)]
                 #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
                     #body
                 }
@@ -181,7 +187,7 @@ pub(super) fn accessor(
             /// pointer, double free, out of order) changes nothing and fails
             /// a `debug_assert!`.
             #[inline]
-            #[allow(dead_code)]
+            #[allow(dead_code, non_snake_case)]
             #vis unsafe fn #free_name(ptr: ::core::ptr::NonNull<u8>, layout: ::core::alloc::Layout) {
                 #body
             }
@@ -246,14 +252,14 @@ fn compact_accessors(
     quote! {
         #[doc = #alloc_doc]
         #[inline]
-        #[allow(dead_code)]
+        #[allow(dead_code, non_snake_case)]
         #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::flight_mem::Handle, ::flight_mem::AllocError> {
             #alloc_body
         }
 
         #[doc = #free_doc]
         #[inline]
-        #[allow(dead_code)]
+        #[allow(dead_code, non_snake_case)]
         #vis fn #free_name(handle: ::flight_mem::Handle) -> ::core::result::Result<(), ::flight_mem::AllocError> {
             #free_body
         }
