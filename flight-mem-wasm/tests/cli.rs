@@ -415,3 +415,21 @@ fn an_output_that_cannot_be_written_leaves_no_relocation_table() {
     assert!(!out.exists(), "the module was written without its table");
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
 }
+
+#[test]
+fn help_says_what_no_validate_leaves_unchecked() {
+    let (code, text) = run(&["--help"]);
+    assert_eq!(code, 0, "{text}");
+    for needle in [
+        "--no-validate",
+        "Still refused",
+        "Not checked",
+        "sections the rebaser does not parse (table, element, tag, custom)",
+        "isolation is promised for valid input",
+    ] {
+        assert!(
+            text.contains(needle),
+            "`{needle}` missing from --help:\n{text}"
+        );
+    }
+}

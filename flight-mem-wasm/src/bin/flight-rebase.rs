@@ -21,7 +21,10 @@ bytes can pass), a memory index that does not exist, and every refusal of
 the rebase itself (segment or window too small, overlap, memory64, a write
 into a `read` window, ...). Not checked: types and stack heights of
 function bodies, function/local/global/table/type/label indices, the
-module-level rules (export names and indices, constant expressions, ...).
+module-level rules (export names and indices, constant expressions, ...);
+sections the rebaser does not parse (table, element, tag, custom) and the
+globals' initial values are copied as they are, even malformed: they hold
+no memory access, and every function body is rewritten whatever they say.
 An invalid input then gives an invalid output, which an engine rejects
 when it compiles it; isolation is promised for valid input.";
 
