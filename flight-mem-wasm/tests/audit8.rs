@@ -1,0 +1,138 @@
+//! audit8: isolation of rebased modules against what the rewriter appends
+//! to them (scratch locals, the size and limit globals) when the input is
+//! not validated (`Options::validate = false`, `--no-validate`).
+//!
+//! README promises that an invalid input gives an invalid output, which an
+//! engine rejects: the guarantees are for valid input. An index past the
+//! input's own locals or globals is invalid in the input, but it names one
+//! of the rewriter's appended locals or globals in the output, which then
+//! validates. Each test here writes one of those with a value of its
+//! choice, and the next access reaches outside its segment.
+
+mod common;
+
+use common::{BASE, PAGE, Unified, engine, opts};
+use flight_mem_wasm::{Isolation, rebase};
+use wasmi::{Linker, Module, Store, Val};
+
+/// Rebases `wat` without validation and calls `f(a)`: `Err` when the
+/// rebase refuses it or the engine rejects the output; else whether the
+/// call trapped and the first canary byte outside the segment it changed.
+fn run_unvalidated(
+    wat: &str,
+    iso: Isolation,
+    pages: u64,
+    a: i32,
+) -> Result<(bool, Option<u64>), String> {
+    let wasm = wat::parse_str(wat).expect("wat");
+    let o = opts(iso, pages, false);
+    let out = rebase(&wasm, &o).map_err(|e| format!("rebase: {e}"))?;
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let unified = Unified::new(&mut store, o.segment);
+    let module = Module::new(&engine, &out.wasm[..]).map_err(|e| format!("wasmi: {e}"))?;
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .define("env", "memory", unified.memory)
+        .map_err(|e| e.to_string())?;
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .map_err(|e| format!("instantiate: {e}"))?;
+    let f = instance.get_func(&store, "f").expect("export f");
+    let trapped = f.call(&mut store, &[Val::I32(a)], &mut []).is_err();
+    Ok((trapped, unified.broken_canary(&store, 0)))
+}
+
+/// The outcome must be a refusal, a rejected output, or a run that left
+/// every byte outside the segment alone.
+fn assert_isolated(wat: &str, iso: Isolation, pages: u64, a: i32) {
+    match run_unvalidated(wat, iso, pages, a) {
+        Err(_) => {}
+        Ok((_, None)) => {}
+        Ok((trapped, Some(at))) => panic!(
+            "{iso:?}: an invalid input's output validated and wrote outside its segment \
+             at {at:#x} (segment {BASE:#x}..{:#x}; trapped afterwards: {trapped})",
+            BASE + pages * PAGE
+        ),
+    }
+}
+
+/// Far past a 2-page segment, inside the unified memory's tail canaries.
+const FAR: i32 = (2 * PAGE + PAGE / 2) as i32;
+
+#[test]
+fn checked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
+    // No globals of its own: the rewriter appends pages (0), bytes (1) and
+    // one limit per width (2..); the limit of 4-byte accesses is global 4.
+    // The memory can grow (1 to 2 pages), so the check reads the limit.
+    let wat = r#"(module (memory 1 2)
+      (func (export "f") (param $a i32)
+        (global.set 4 (i32.const -1))
+        (i32.store (local.get $a) (i32.const 0x5a5a5a5a))))"#;
+    assert_isolated(wat, Isolation::Checked, 2, FAR);
+}
+
+#[test]
+fn checked_an_unvalidated_write_of_the_bytes_global_is_no_escape() {
+    // An access whose extent passes the initial size is checked against
+    // the bytes global (1), an i64.
+    let wat = r#"(module (memory 1 2)
+      (func (export "f") (param $a i32)
+        (global.set 1 (i64.const 0x7fffffffffff))
+        (i32.store offset=65536 (local.get $a) (i32.const 0x5a5a5a5a))))"#;
+    assert_isolated(wat, Isolation::Checked, 2, FAR);
+}
+
+#[test]
+fn masked_an_unvalidated_write_of_the_copy_local_is_no_escape() {
+    // One parameter: the scratch locals start at 1, the masked copy is
+    // local 4. The read-modify-write keeps `$a` confined in the copy, the
+    // invalid `local.set 4` overwrites it, and the second store through
+    // `$a` reads the copy back as its address.
+    let wat = format!(
+        r#"(module (memory 1 2)
+      (func (export "f") (param $a i32)
+        local.get $a
+        local.get $a
+        i32.load
+        i32.const 1
+        i32.add
+        i32.store
+        i32.const {FAR}
+        local.set 4
+        local.get $a
+        i32.const 0x5a5a5a5a
+        i32.store))"#
+    );
+    assert_isolated(&wat, Isolation::Masked, 2, 0);
+}
+
+#[test]
+fn masked_an_unvalidated_write_of_the_copy_between_load_and_store_is_no_escape() {
+    // The copy is written between the load that reads it and the store
+    // that makes it the copy: the later store through `$a` reads it back.
+    let wat = format!(
+        r#"(module (memory 1 2)
+      (func (export "f") (param $a i32)
+        local.get $a
+        local.get $a
+        i32.load
+        i32.const {FAR}
+        local.set 4
+        i32.store
+        local.get $a
+        i32.const 0x5a5a5a5a
+        i32.store))"#
+    );
+    assert_isolated(&wat, Isolation::Masked, 2, 0);
+}
+
+#[test]
+fn masked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
+    // `masked` confines by constants, never by the globals: a control.
+    let wat = r#"(module (memory 1 2)
+      (func (export "f") (param $a i32)
+        (global.set 4 (i32.const -1))
+        (i32.store (local.get $a) (i32.const 0x5a5a5a5a))))"#;
+    assert_isolated(wat, Isolation::Masked, 2, FAR);
+}
