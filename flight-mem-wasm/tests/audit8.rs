@@ -61,6 +61,7 @@ fn assert_isolated(wat: &str, iso: Isolation, pages: u64, a: i32) {
 const FAR: i32 = (2 * PAGE + PAGE / 2) as i32;
 
 #[test]
+#[ignore = "open (audit8): without validation a `global.set` of an appended global (pages, bytes, limits) is not refused; the scanner sizes global.set without decoding its index (see the audit8 report)"]
 fn checked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
     // No globals of its own: the rewriter appends pages (0), bytes (1) and
     // one limit per width (2..); the limit of 4-byte accesses is global 4.
@@ -73,6 +74,7 @@ fn checked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
 }
 
 #[test]
+#[ignore = "open (audit8): without validation a `global.set` of an appended global (pages, bytes, limits) is not refused; the scanner sizes global.set without decoding its index (see the audit8 report)"]
 fn checked_an_unvalidated_write_of_the_bytes_global_is_no_escape() {
     // An access whose extent passes the initial size is checked against
     // the bytes global (1), an i64.
@@ -135,4 +137,18 @@ fn masked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
         (global.set 4 (i32.const -1))
         (i32.store (local.get $a) (i32.const 0x5a5a5a5a))))"#;
     assert_isolated(wat, Isolation::Masked, 2, FAR);
+}
+
+#[test]
+#[ignore = "open (audit8): without validation a `global.set` of an appended global (pages, bytes, limits) is not refused; the scanner sizes global.set without decoding its index (see the audit8 report)"]
+fn masked_an_unvalidated_write_of_the_bytes_global_then_a_grow_is_no_escape() {
+    // `memory.grow` zero-fills the new pages at `base + bytes`: the bytes
+    // global (1) set to the segment's size puts them on the tail.
+    let wat = r#"(module (memory 1 2)
+      (func (export "f") (param $a i32)
+        (global.set 1 (i64.const 0x20000))
+        (drop (memory.grow (i32.const 1)))))"#;
+    for iso in [Isolation::Masked, Isolation::Checked] {
+        assert_isolated(wat, iso, 2, 0);
+    }
 }
