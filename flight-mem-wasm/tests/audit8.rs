@@ -152,3 +152,76 @@ fn masked_an_unvalidated_write_of_the_bytes_global_then_a_grow_is_no_escape() {
         assert_isolated(wat, iso, 2, 0);
     }
 }
+
+/// A `masked` rebase with one window `env.win` of `size` bytes at 0 and
+/// the own memory's segment at [`BASE`] (two pages); `f(a)` is called.
+fn run_window(wat: &str, size: u64, a: i32) -> Result<(bool, Option<u64>), String> {
+    let wasm = wat::parse_str(wat).expect("wat");
+    let mut o = opts(Isolation::Masked, 2, true);
+    o.shared.push(flight_mem_wasm::SharedWindow {
+        module: "env".into(),
+        field: "win".into(),
+        segment: flight_mem_wasm::Segment { base: 0, size },
+        access: flight_mem_wasm::Access::Write,
+    });
+    let out = rebase(&wasm, &o).map_err(|e| format!("rebase: {e}"))?;
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let unified = Unified::new(&mut store, o.segment);
+    // The window's bytes are the module's to change: restore them as
+    // canaries are checked only outside `[0, size)` and the segment.
+    let module = Module::new(&engine, &out.wasm[..]).map_err(|e| format!("wasmi: {e}"))?;
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .define("env", "memory", unified.memory)
+        .map_err(|e| e.to_string())?;
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .map_err(|e| format!("instantiate: {e}"))?;
+    let f = instance.get_func(&store, "f").expect("export f");
+    let trapped = f.call(&mut store, &[Val::I32(a)], &mut []).is_err();
+    let data = unified.memory.data(&store);
+    let broken = (size..BASE).find(|&i| data[i as usize] != common::canary(i));
+    Ok((
+        trapped,
+        broken.or(unified.broken_canary(&store, 0).filter(|&i| i >= BASE)),
+    ))
+}
+
+#[test]
+fn masked_accesses_wider_than_a_tiny_window_stay_inside_it() {
+    // Windows of 1 to 8 bytes (powers of two, as `masked` needs), accesses
+    // of every width through a local and a constant, stores and loads:
+    // a refusal is fine, a panic or a byte changed outside is not.
+    for size in [1u64, 2, 4, 8] {
+        for (store, value) in [
+            ("i32.store8", "(i32.const -1)"),
+            ("i32.store16", "(i32.const -1)"),
+            ("i32.store", "(i32.const -1)"),
+            ("i64.store", "(i64.const -1)"),
+            ("v128.store", "(v128.const i64x2 -1 -1)"),
+        ] {
+            for off in [0u64, 1, 3, 7, 8, 15] {
+                let wat = format!(
+                    r#"(module (import "env" "win" (memory 0 0))
+                      (func (export "f") (param $a i32)
+                        ({store} offset={off} (local.get $a) {value})
+                        ({store} offset={off} (i32.const 5) {value})))"#
+                );
+                for a in [0, 1, 7, 8, 15, 16, 0x7fff_ffff, -1] {
+                    let got = std::panic::catch_unwind(|| run_window(&wat, size, a));
+                    match got {
+                        Err(_) => {
+                            panic!("window {size}, {store} offset={off}: the rebase panicked")
+                        }
+                        Ok(Err(_)) | Ok(Ok((_, None))) => {}
+                        Ok(Ok((t, Some(at)))) => panic!(
+                            "window {size}, {store} offset={off}, address {a}: byte {at:#x} \
+                             outside the window changed (trapped: {t})"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -47,10 +47,16 @@ impl Func<'_> {
             && self.plan.shared
             && !self.plan.own_shared
             && self.plan.isolation != Isolation::Trusted;
-        if unshared_wait || offset + base > u64::from(u32::MAX) {
-            // Every execution traps in the original: the unshared wait, or
-            // offset + base >= 2^32 >= base + span means offset >= span,
-            // out of bounds. The instruction stays, unreachable.
+        // `masked` confines an access to its span, which a window (or a
+        // segment) of fewer bytes than the access is wide cannot hold: the
+        // clamp's last start, `span - width`, would be negative. Such a
+        // memory has no whole page, so the original's has 0 bytes.
+        let wider = self.plan.isolation == Isolation::Masked && width > mem.span;
+        if unshared_wait || wider || offset + base > u64::from(u32::MAX) {
+            // Every execution traps in the original: the unshared wait, an
+            // access wider than the memory, or offset + base >= 2^32 >=
+            // base + span means offset >= span, out of bounds. The
+            // instruction stays, unreachable.
             self.track.clear();
             self.flush(at);
             self.oob_trap();
