@@ -225,3 +225,229 @@ fn masked_accesses_wider_than_a_tiny_window_stay_inside_it() {
         }
     }
 }
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: the same modules on every run.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[(self.next() >> 20) as usize % v.len()]
+    }
+}
+
+/// A function that keeps one local's address confined in the masked copy
+/// (a read-modify-write through `$a`), then changes locals, globals and
+/// control between later accesses through `$a` of other widths, offsets
+/// and memories (the window `$w` is memory 0, the own memory memory 1).
+fn copy_module(rng: &mut Rng) -> String {
+    let offsets = [
+        0u64,
+        1,
+        3,
+        8,
+        100,
+        0x7ff0,
+        0xfff8,
+        0xffff,
+        0x1_0000,
+        0x1_fff0,
+        0x1_fffc,
+        0x1_ffff,
+        0x2_0000,
+        0x3_0000,
+        0x7fff_fff0,
+    ];
+    let accesses = [
+        ("i32.load8_u", "i32.store8", "i32", "i32.const -1"),
+        ("i32.load16_u", "i32.store16", "i32", "i32.const -1"),
+        ("i32.load", "i32.store", "i32", "i32.const -1"),
+        ("i64.load", "i64.store", "i64", "i64.const -1"),
+        ("v128.load", "v128.store", "v128", "v128.const i64x2 -1 -1"),
+    ];
+    let rmw = |rng: &mut Rng, local: &str| {
+        let (ld, st, ty, value) = rng.pick(&accesses);
+        let (m, o) = (rng.pick(&[0, 1, 1]), rng.pick(&offsets));
+        let (m2, o2) = match rng.next() % 3 {
+            0 => (m, o),
+            1 => (rng.pick(&[0, 1]), o),
+            _ => (m, rng.pick(&offsets)),
+        };
+        let combine = match ty {
+            "v128" => "v128.or",
+            "i64" => "i64.or",
+            _ => "i32.or",
+        };
+        format!(
+            "local.get {local} local.get {local} {ld} {m} offset={o} {value} {combine} {st} {m2} offset={o2}\n"
+        )
+    };
+    let access = |rng: &mut Rng, local: &str| {
+        let (ld, st, _, value) = rng.pick(&accesses);
+        let (m, o) = (rng.pick(&[0, 1, 1]), rng.pick(&offsets));
+        if rng.next() % 2 == 0 {
+            format!("local.get {local} {value} {st} {m} offset={o}\n")
+        } else {
+            format!("local.get {local} {ld} {m} offset={o} drop\n")
+        }
+    };
+    let noise = |rng: &mut Rng| -> String {
+        let k = rng.pick(&[1i64, 4, 16, -8, 0x1_0000, 0x2_0000, 0x7fff_ffff, -1]);
+        match rng.next() % 16 {
+            0 => "local.get $b local.set $a".into(),
+            1 => format!("local.get $a i32.const {k} i32.add local.set $a"),
+            2 => format!("i32.const {k} local.tee $a drop"),
+            3 => "global.get $g local.set $a".into(),
+            4 => format!("i32.const {k} global.set $g"),
+            5 => "local.get $a local.get $b local.get $c select local.set $a".into(),
+            6 => format!("local.get $c (if (then i32.const {k} local.set $a))"),
+            7 => format!("(block local.get $c br_if 0 i32.const {k} local.set $a)"),
+            8 => format!("local.get $a i32.const {k} call $h local.set $a drop"),
+            9 => "local.get $b local.set $c".into(),
+            10 => "nop local.get $a drop".into(),
+            11 => format!("(block (block local.get $c br_table 0 1) i32.const {k} local.set $a)"),
+            12 => "call $grow drop".into(),
+            13 => format!("i32.const {k} local.get $a local.set $b local.set $a"),
+            14 => format!("local.get $a local.tee $b i32.const {k} i32.xor local.set $a"),
+            _ => "local.get $b local.get $a i32.add local.set $b".into(),
+        }
+    };
+    let mut funcs = String::new();
+    for f in 0..3 {
+        let mut body = rmw(rng, "$a");
+        for _ in 0..2 + rng.next() % 6 {
+            match rng.next() % 5 {
+                0 | 1 => body += &access(rng, "$a"),
+                2 => body += &rmw(rng, "$a"),
+                3 => body += &rmw(rng, "$b"),
+                _ => body += &format!("{}\n", noise(rng)),
+            }
+            if rng.next() % 2 == 0 {
+                body += &format!("{}\n", noise(rng));
+            }
+        }
+        if rng.next() % 3 == 0 {
+            body = format!(
+                "(loop $l {body} local.get $a i32.const {} i32.add local.set $a
+                   local.get $n i32.const 1 i32.sub local.tee $n br_if $l)\n",
+                rng.pick(&[4, 0x1_0000, 0x2_0000, -0x1_0000])
+            );
+        }
+        funcs += &format!(
+            "(func (export \"f{f}\") (param $a i32) (param $b i32) (param $c i32) (local $n i32)
+               (local.set $n (i32.const 3))
+               (local.set $c (i32.and (local.get $c) (i32.const 3)))
+               {body})\n"
+        );
+    }
+    format!(
+        "(module
+           (import \"env\" \"win\" (memory $w 1 1))
+           (memory $m 1 2)
+           (global $g (mut i32) (i32.const 0x1fff8))
+           (func $h (param i32 i32) (result i32 i32) local.get 1 local.get 0)
+           (func $grow (result i32) (memory.grow $m (i32.const 1)))
+           {funcs})"
+    )
+}
+
+#[test]
+fn masked_copies_never_serve_an_access_outside_its_memory() {
+    common::big_stack(copies);
+}
+
+fn copies() {
+    let mut rng = Rng(0xa0d1_7008 | 1);
+    let addresses: [i32; 14] = [
+        0,
+        1,
+        8,
+        0xfff8,
+        0xffff,
+        0x1_0000,
+        0x1_fff0,
+        0x1_fffc,
+        0x1_ffff,
+        0x2_0000,
+        0x3_0000,
+        0x7fff_ffff,
+        -16,
+        -1,
+    ];
+    let (mut calls, mut trapped, mut reads) = (0u64, 0u64, 0usize);
+    for case in 0..std::env::var("AUDIT8_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+    {
+        let text = copy_module(&mut rng);
+        let wasm = wat::parse_str(&text).expect("generated module");
+        let wsize = rng.pick(&[PAGE, 2 * PAGE]);
+        let pages = rng.pick(&[2, 2, 4]);
+        let mut o = opts(Isolation::Masked, pages, true);
+        o.shared.push(flight_mem_wasm::SharedWindow {
+            module: "env".into(),
+            field: "win".into(),
+            segment: flight_mem_wasm::Segment {
+                base: 0,
+                size: wsize,
+            },
+            access: flight_mem_wasm::Access::Write,
+        });
+        reads += copy_reads(&rebase(&wasm, &o).expect("rebase").wasm);
+        let engine = engine();
+        let mut store = Store::new(&engine, ());
+        let (inst, unified) = common::instantiate(&mut store, &wasm, &o, &[])
+            .unwrap_or_else(|e| panic!("case {case}: {e}\n{text}"));
+        for f in 0..3 {
+            let func = inst.get_func(&store, &format!("f{f}")).expect("export");
+            for _ in 0..6 {
+                let args: Vec<Val> = (0..3).map(|_| Val::I32(rng.pick(&addresses))).collect();
+                calls += 1;
+                if func.call(&mut store, &args, &mut []).is_err() {
+                    trapped += 1;
+                }
+                let data = unified.memory.data(&store);
+                let seg = o.segment;
+                let broken = (wsize..seg.base)
+                    .chain(seg.base + seg.size..data.len() as u64)
+                    .find(|&i| data[i as usize] != common::canary(i));
+                if let Some(at) = broken {
+                    panic!(
+                        "case {case}: f{f}({args:?}) changed byte {at:#x} outside the window \
+                         [0, {wsize:#x}) and the segment [{:#x}, {:#x})\n{text}",
+                        seg.base,
+                        seg.base + seg.size
+                    );
+                }
+            }
+        }
+    }
+    println!("{calls} calls, {trapped} trapped, {reads} reads of the copy");
+    assert!(trapped < calls / 2, "{trapped} of {calls} calls trapped");
+    assert!(reads > 100, "the copy served {reads} accesses only");
+}
+
+/// Reads of the masked copy in the exported functions of a rebased
+/// `copy_module`: four locals of their own, so the scratch locals start at
+/// 4 and the copy (`SCRATCH_COPY`, 3) is local 7.
+fn copy_reads(w: &[u8]) -> usize {
+    let mut n = 0;
+    for p in wasmparser::Parser::new(0).parse_all(w) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = p {
+            let mut ops = b.get_operators_reader().unwrap();
+            while !ops.eof() {
+                let op = ops.read().unwrap();
+                n += usize::from(matches!(
+                    op,
+                    wasmparser::Operator::LocalGet { local_index: 7 }
+                ));
+            }
+        }
+    }
+    n
+}
