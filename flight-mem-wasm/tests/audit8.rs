@@ -451,3 +451,44 @@ fn copy_reads(w: &[u8]) -> usize {
     }
     n
 }
+
+/// A wait on an *unshared window* traps in the original as one on an
+/// unshared own memory does; with a shared window beside it the unified
+/// memory is shared, and the wait would run (session 7 fixed the own
+/// memory only). `checked` and `masked` must trap before it.
+#[test]
+fn a_wait_on_an_unshared_window_beside_a_shared_one_traps() {
+    let wasm = wat::parse_str(
+        r#"(module
+          (import "env" "frame" (memory 1 1 shared))
+          (import "env" "plain" (memory 1 1))
+          (func (export "w32") (param i32) (result i32)
+            (memory.atomic.wait32 1 (local.get 0) (i32.const 1) (i64.const -1)))
+          (func (export "w64") (param i32) (result i32)
+            (memory.atomic.wait64 1 (local.get 0) (i64.const 1) (i64.const -1)))
+          (func (export "frame") (param i32) (result i32)
+            (memory.atomic.wait32 0 (local.get 0) (i32.const 1) (i64.const 0))))"#,
+    )
+    .unwrap();
+    for iso in [Isolation::Checked, Isolation::Masked] {
+        let mut o = opts(iso, 1, true);
+        o.segment.base = 4 * PAGE;
+        for (field, base) in [("frame", 0), ("plain", PAGE)] {
+            o.shared.push(flight_mem_wasm::SharedWindow {
+                module: "env".into(),
+                field: field.into(),
+                segment: flight_mem_wasm::Segment { base, size: PAGE },
+                access: flight_mem_wasm::Access::Write,
+            });
+        }
+        o.relocations = true;
+        let out = rebase(&wasm, &o).unwrap();
+        let checks: Vec<_> = out.relocations.iter().map(|r| r.check).collect();
+        let frame = match iso {
+            Isolation::Masked => flight_mem_wasm::Check::Mask,
+            _ => flight_mem_wasm::Check::Bounds,
+        };
+        use flight_mem_wasm::Check::Trap;
+        assert_eq!(checks, [Trap, Trap, frame], "{iso:?}");
+    }
+}

@@ -31,10 +31,10 @@ impl Func<'_> {
             });
         }
         let at = pos as usize;
-        // A wait on an unshared own memory traps in the original; over a
-        // shared unified memory (some other memory is shared) it would
-        // wait. `checked` and `masked` trap before it, `trusted` adds
-        // nothing (README).
+        // A wait on an unshared memory (the own one or a window) traps in
+        // the original; over a shared unified memory (some other memory
+        // is shared) it would wait. `checked` and `masked` trap before
+        // it, `trusted` adds nothing (README).
         let waits = matches!(
             op,
             Instr::Op(
@@ -42,11 +42,8 @@ impl Func<'_> {
                     | wasmparser::Operator::MemoryAtomicWait64 { .. }
             )
         );
-        let unshared_wait = waits
-            && mem.is_own()
-            && self.plan.shared
-            && !self.plan.own_shared
-            && self.plan.isolation != Isolation::Trusted;
+        let unshared_wait =
+            waits && !mem.shared && self.plan.shared && self.plan.isolation != Isolation::Trusted;
         // `masked` confines an access to its span, which a window (or a
         // segment) of fewer bytes than the access is wide cannot hold: the
         // clamp's last start, `span - width`, would be negative. Such a
