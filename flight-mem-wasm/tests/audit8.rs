@@ -289,7 +289,7 @@ fn copy_module(rng: &mut Rng) -> String {
     let access = |rng: &mut Rng, local: &str| {
         let (ld, st, _, value) = rng.pick(&accesses);
         let (m, o) = (rng.pick(&[0, 1, 1]), rng.pick(&offsets));
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             format!("local.get {local} {value} {st} {m} offset={o}\n")
         } else {
             format!("local.get {local} {ld} {m} offset={o} drop\n")
@@ -326,11 +326,11 @@ fn copy_module(rng: &mut Rng) -> String {
                 3 => body += &rmw(rng, "$b"),
                 _ => body += &format!("{}\n", noise(rng)),
             }
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 body += &format!("{}\n", noise(rng));
             }
         }
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             body = format!(
                 "(loop $l {body} local.get $a i32.const {} i32.add local.set $a
                    local.get $n i32.const 1 i32.sub local.tee $n br_if $l)\n",
