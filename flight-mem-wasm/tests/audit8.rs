@@ -492,3 +492,76 @@ fn a_wait_on_an_unshared_window_beside_a_shared_one_traps() {
         assert_eq!(checks, [Trap, Trap, frame], "{iso:?}");
     }
 }
+
+/// The import-maximum rule (session 7: a window larger than its import's
+/// maximum is checked at the maximum) for the bulk instructions: fill,
+/// copy both ways and init of a window whose import is one page, inside a
+/// window of two. `checked` traps exactly where the original does (past
+/// one page); nothing outside the window and the segment changes.
+#[test]
+fn checked_bulk_instructions_stop_at_the_import_maximum() {
+    let wat = r#"(module
+      (import "env" "frame" (memory $w 1 1))
+      (memory $m 1 1)
+      (data $d "0123456789abcdef0123456789abcdef")
+      (func (export "fill") (param i32 i32) (memory.fill $w (local.get 0) (i32.const 7) (local.get 1)))
+      (func (export "to_own") (param i32 i32) (memory.copy $m $w (i32.const 0) (local.get 0) (local.get 1)))
+      (func (export "to_win") (param i32 i32) (memory.copy $w $m (local.get 0) (i32.const 0) (local.get 1)))
+      (func (export "init") (param i32 i32) (memory.init $w $d (local.get 0) (i32.const 0) (local.get 1))))"#;
+    let wasm = wat::parse_str(wat).unwrap();
+    let page = PAGE as i32;
+    for validate in [true, false] {
+        for iso in [Isolation::Checked, Isolation::Masked] {
+            let mut o = opts(iso, 1, validate);
+            o.segment.base = 4 * PAGE;
+            o.shared.push(flight_mem_wasm::SharedWindow {
+                module: "env".into(),
+                field: "frame".into(),
+                segment: flight_mem_wasm::Segment {
+                    base: 0,
+                    size: 2 * PAGE,
+                },
+                access: flight_mem_wasm::Access::Write,
+            });
+            let engine = engine();
+            let mut s = Store::new(&engine, ());
+            let (i, u) = common::instantiate(&mut s, &wasm, &o, &[]).expect("rebased");
+            for f in ["fill", "to_own", "to_win", "init"] {
+                let func = i.get_func(&s, f).unwrap();
+                for (d, n) in [
+                    (0, 16),
+                    (page - 16, 16),
+                    (page - 15, 16),
+                    (page, 0),
+                    (page, 1),
+                    (page + 1, 0),
+                    (page - 1, 2),
+                    (0, page),
+                    (0, page + 1),
+                    (2 * page - 1, 1),
+                    (-1, 2),
+                ] {
+                    let n = if f == "init" { n.min(32) } else { n };
+                    let r = func.call(&mut s, &[Val::I32(d), Val::I32(n)], &mut []);
+                    // The original's window is one page (and its own
+                    // memory one page, so `to_own` traps past it too).
+                    let end = i64::from(d as u32) + i64::from(n);
+                    let traps = end > PAGE as i64;
+                    if iso == Isolation::Checked {
+                        assert_eq!(
+                            r.is_err(),
+                            traps,
+                            "{f}({d}, {n}), validate={validate}: {r:?}"
+                        );
+                    }
+                }
+            }
+            let data = u.memory.data(&s);
+            let seg = o.segment;
+            let broken = (2 * PAGE..seg.base)
+                .chain(seg.base + seg.size..data.len() as u64)
+                .find(|&x| data[x as usize] != common::canary(x));
+            assert_eq!(broken, None, "{iso:?}: a byte outside changed");
+        }
+    }
+}
