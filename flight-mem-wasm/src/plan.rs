@@ -34,6 +34,9 @@ pub(crate) struct MemPlan {
     /// Window: its size in bytes, the bound of its checks. Own memory: the
     /// segment size, the bound `masked` confines addresses to.
     pub span: u64,
+    /// Whether the input declares the memory shared (a wait on one that is
+    /// not traps in the original, whatever the unified memory is).
+    pub shared: bool,
 }
 
 impl MemPlan {
@@ -205,6 +208,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                     min_bytes: bytes,
                     max_pages: pages as u32,
                     span: if masked { w.segment.size } else { bytes },
+                    shared: m.ty.shared,
                 }
             }
             None => {
@@ -223,6 +227,7 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
                     min_bytes,
                     max_pages: (opts.segment.size / PAGE).min(declared_max) as u32,
                     span: opts.segment.size,
+                    shared: m.ty.shared,
                 }
             }
         };

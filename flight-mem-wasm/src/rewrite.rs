@@ -320,7 +320,10 @@ fn rewrite_func(
         stats: Stats::default(),
         relocations: Vec::new(),
         record,
-        track: track::State::default(),
+        track: track::State {
+            scratch: declared,
+            ..track::State::default()
+        },
     };
     let bytes = input.bytes;
     let range = body.body.range();

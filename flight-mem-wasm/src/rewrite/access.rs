@@ -31,10 +31,10 @@ impl Func<'_> {
             });
         }
         let at = pos as usize;
-        // A wait on an unshared own memory traps in the original; over a
-        // shared unified memory (some other memory is shared) it would
-        // wait. `checked` and `masked` trap before it, `trusted` adds
-        // nothing (README).
+        // A wait on an unshared memory (the own one or a window) traps in
+        // the original; over a shared unified memory (some other memory
+        // is shared) it would wait. `checked` and `masked` trap before
+        // it, `trusted` adds nothing (README).
         let waits = matches!(
             op,
             Instr::Op(
@@ -42,15 +42,18 @@ impl Func<'_> {
                     | wasmparser::Operator::MemoryAtomicWait64 { .. }
             )
         );
-        let unshared_wait = waits
-            && mem.is_own()
-            && self.plan.shared
-            && !self.plan.own_shared
-            && self.plan.isolation != Isolation::Trusted;
-        if unshared_wait || offset + base > u64::from(u32::MAX) {
-            // Every execution traps in the original: the unshared wait, or
-            // offset + base >= 2^32 >= base + span means offset >= span,
-            // out of bounds. The instruction stays, unreachable.
+        let unshared_wait =
+            waits && !mem.shared && self.plan.shared && self.plan.isolation != Isolation::Trusted;
+        // `masked` confines an access to its span, which a window (or a
+        // segment) of fewer bytes than the access is wide cannot hold: the
+        // clamp's last start, `span - width`, would be negative. Such a
+        // memory has no whole page, so the original's has 0 bytes.
+        let wider = self.plan.isolation == Isolation::Masked && width > mem.span;
+        if unshared_wait || wider || offset + base > u64::from(u32::MAX) {
+            // Every execution traps in the original: the unshared wait, an
+            // access wider than the memory, or offset + base >= 2^32 >=
+            // base + span means offset >= span, out of bounds. The
+            // instruction stays, unreachable.
             self.track.clear();
             self.flush(at);
             self.oob_trap();

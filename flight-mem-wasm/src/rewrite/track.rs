@@ -130,6 +130,12 @@ pub(super) struct State {
     pub load_push: Option<LoadPush>,
     /// The same, for the access being rewritten (the one before it).
     pub prev_load: Option<LoadPush>,
+    /// The function's first scratch local: a write to it or past it ends
+    /// a walk. Valid input never names one (its locals end below it), but
+    /// an unvalidated body may, and would otherwise overwrite the copy
+    /// (`SCRATCH_COPY`) that a later access reads back as its address.
+    /// 0 (the default) ends every walk at a write: nothing kept.
+    pub scratch: u32,
 }
 
 /// Stretches longer than this are not walked (what was known is dropped):
@@ -142,6 +148,7 @@ pub(super) const MAX_STRETCH: usize = 24;
 const MAX_FACTS: usize = 8;
 
 impl State {
+    /// Forgets everything known (the scratch local stays).
     pub fn clear(&mut self) {
         self.stack.clear();
         self.facts.clear();
@@ -231,6 +238,10 @@ impl State {
                             end: End::In(i),
                             get: Some(start),
                         }),
+                        // A scratch local of the rewriter, named by an
+                        // unvalidated body: what it holds is no longer
+                        // known.
+                        0x21 | 0x22 if x >= self.scratch => return false,
                         0x21 => {
                             self.pop(1);
                             self.written(x);
@@ -334,6 +345,7 @@ mod tests {
             }),
             load_push: None,
             prev_load: None,
+            scratch: 10,
         };
         s.walk(code, 0, code.len()).then_some(s)
     }
@@ -376,6 +388,9 @@ mod tests {
         for code in [&[0x10, 0][..], &[0x0C, 0], &[0x02, 0x40], &[0x0B]] {
             assert!(walked(code, vec![c]).is_none());
         }
+        // A write to a scratch local (an unvalidated body): nothing known.
+        assert!(walked(&[0x41, 5, 0x21, 10], Vec::new()).is_none());
+        assert!(walked(&[0x41, 5, 0x22, 11], Vec::new()).is_none());
         // An immediate running past the stretch.
         assert!(walked(&[0x41, 0x80], Vec::new()).is_none());
         assert!(walked(&[0x44, 0, 0], Vec::new()).is_none());
