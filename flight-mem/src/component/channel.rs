@@ -67,6 +67,16 @@ fn slots<T>(region_len: usize) -> Option<(usize, usize)> {
     (count > 0).then_some((stride, count))
 }
 
+/// `T`'s message layout packed as `size * 64 + log2(align) + 1`, which is
+/// one-to-one (`log2(align) + 1 < 64`); `None` where `size * 64` overflows
+/// (a message of 64 MiB or more on 32-bit targets), where two layouts could
+/// pack alike and let the ends disagree on the slots.
+fn geometry<T>() -> Option<usize> {
+    size_of::<T>()
+        .checked_mul(64)?
+        .checked_add(align_of::<T>().trailing_zeros() as usize + 1)
+}
+
 /// Where the counters of a channel of `count` slots wrap: the largest
 /// multiple of `count` up to `usize::MAX / 2` (so `counter + wrap` never
 /// overflows), at least `2 * count` by `slots`' cap.
@@ -97,7 +107,7 @@ impl<R> Shared<R, u8> {
             Err(CHANNEL) => {}
             Err(_) => return None,
         }
-        let geometry = size_of::<T>() * 64 + align_of::<T>().trailing_zeros() as usize + 1;
+        let geometry = geometry::<T>()?;
         match self.channel.geometry.compare_exchange(
             0,
             geometry,
@@ -269,7 +279,23 @@ unsafe impl<R, T: Send> Send for Receiver<'_, R, T> {}
 
 #[cfg(test)]
 mod wrap_tests {
-    use super::{next, wrap};
+    use super::{geometry, next, wrap};
+
+    /// Messages too large to pack are refused rather than packed alike.
+    #[test]
+    fn a_message_layout_too_large_to_pack_is_refused() {
+        #[cfg(target_pointer_width = "64")]
+        const HUGE: usize = 1 << 58;
+        #[cfg(target_pointer_width = "32")]
+        const HUGE: usize = 1 << 26;
+        assert_eq!(geometry::<[u8; HUGE]>(), None);
+        assert_eq!(geometry::<[u8; HUGE - 1]>(), Some((HUGE - 1) * 64 + 1));
+        assert_eq!(
+            geometry::<u64>(),
+            Some(8 * 64 + align_of::<u64>().trailing_zeros() as usize + 1)
+        );
+        assert_ne!(geometry::<[u16; 4]>(), geometry::<[u8; 8]>());
+    }
 
     /// The counters wrap at a multiple of the slot count, so a counter's
     /// slot (`counter % count`) runs on without a jump across the wrap and
