@@ -8,8 +8,7 @@ use crate::read::Input;
 use crate::rewrite::{Chunk, OOB_TRAP, put_leb, put_sleb};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
-    ConstExpr, DataSection, Encode, EntityType, ExportSection, GlobalType, ImportSection,
-    MemoryType, ValType,
+    ConstExpr, Encode, EntityType, ExportSection, GlobalType, ImportSection, MemoryType, ValType,
 };
 use wasmparser::{DataKind, ExternalKind, Operator};
 
@@ -49,12 +48,20 @@ fn re_err(e: wasm_encoder::reencode::Error<std::convert::Infallible>) -> Error {
 
 /// The value of a data offset that is one `i32.const`, else `None`.
 pub(crate) fn constant_offset(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
+    let mut bytes = expr.get_binary_reader();
+    match bytes.read_bytes(bytes.bytes_remaining()) {
+        Ok(raw) => constant_in(expr, raw),
+        Err(_) => constant_op(expr),
+    }
+}
+
+/// [`constant_offset`] of `expr`, whose bytes are `raw` (the caller has
+/// them already: a module may hold 100,000 segments).
+fn constant_in(expr: &wasmparser::ConstExpr<'_>, raw: &[u8]) -> Option<u32> {
     // The common `i32.const` with a LEB of one to four bytes (always valid:
     // 28 bits, no unused bits), then `end`, read from the bytes; wasmparser
-    // for everything else (a module may hold 100,000 segments).
-    let mut bytes = expr.get_binary_reader();
-    if let Ok(raw) = bytes.read_bytes(bytes.bytes_remaining())
-        && let [0x41, leb @ .., 0x0B] = raw
+    // for everything else.
+    if let [0x41, leb @ .., 0x0B] = raw
         && let Some(last) = leb.iter().position(|&b| b & 0x80 == 0)
         && last + 1 == leb.len()
         && leb.len() <= 4
@@ -68,6 +75,11 @@ pub(crate) fn constant_offset(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
         let value = (value << (64 - bits)) >> (64 - bits);
         return Some(value as i32 as u32);
     }
+    constant_op(expr)
+}
+
+/// [`constant_offset`] through wasmparser's operators.
+fn constant_op(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
     let mut ops = expr.get_operators_reader();
     match (ops.read().ok()?, ops.read().ok()?) {
         (Operator::I32Const { value }, Operator::End) if ops.eof() => Some(value as u32),
@@ -75,22 +87,41 @@ pub(crate) fn constant_offset(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
     }
 }
 
-/// Appends one data segment to `section`: its flags and offset expression
-/// (`head`), then its contents as a vector. What `DataSection::passive` and
-/// `active` write, without their byte-by-byte copy of the contents (with
-/// `ConstExpr`'s allocation, some 900 instructions a segment, and a module
-/// may hold 100,000 of them).
-fn put_segment(
-    section: &mut DataSection,
-    scratch: &mut Vec<u8>,
-    head: impl FnOnce(&mut Vec<u8>),
-    bytes: &[u8],
-) {
-    scratch.clear();
-    head(scratch);
-    put_leb(scratch, bytes.len() as u64);
-    scratch.extend_from_slice(bytes);
-    section.raw(scratch);
+/// The new data section: its segments, encoded, and how many.
+#[derive(Debug, Default)]
+pub(crate) struct Data {
+    count: u32,
+    bytes: Vec<u8>,
+}
+
+impl Data {
+    /// Appends one data segment: its flags and offset expression (`head`),
+    /// then its contents as a vector. What `DataSection::passive` and
+    /// `active` write, without their byte-by-byte copy of the contents (with
+    /// `ConstExpr`'s allocation, some 900 instructions a segment, and a
+    /// module may hold 100,000 of them), and straight into the section
+    /// (`DataSection::raw` took a copy of a copy: 58 instructions a segment
+    /// and the contents copied twice).
+    fn put(&mut self, head: impl FnOnce(&mut Vec<u8>), contents: &[u8]) {
+        head(&mut self.bytes);
+        put_leb(&mut self.bytes, contents.len() as u64);
+        self.bytes.extend_from_slice(contents);
+        self.count += 1;
+    }
+
+    /// The whole section, as `DataSection::encode` writes it after its id.
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut count = Vec::new();
+        self.count.encode(&mut count);
+        (count.len() + self.bytes.len()).encode(out);
+        out.extend_from_slice(&count);
+        out.extend_from_slice(&self.bytes);
+    }
+
+    /// The section's size, id and size field included (at most).
+    fn len(&self) -> usize {
+        self.bytes.len() + 16
+    }
 }
 
 /// The new data section and, when the plan applies active segments from a
@@ -99,19 +130,16 @@ fn put_segment(
 pub(crate) fn data_section(
     input: &Input<'_>,
     plan: &Plan,
-) -> Result<(Option<DataSection>, Option<Vec<u8>>), Error> {
+) -> Result<(Option<Data>, Option<Vec<u8>>), Error> {
     if input.data.is_empty() {
         return Ok((None, None));
     }
-    let mut section = DataSection::new();
+    let mut section = Data::default();
     let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
-    let mut scratch = Vec::new();
     for (i, data) in input.data.iter().enumerate() {
         let segment = i as u32;
         match &data.kind {
-            DataKind::Passive => {
-                put_segment(&mut section, &mut scratch, |s| s.push(0x01), data.data)
-            }
+            DataKind::Passive => section.put(|s| s.push(0x01), data.data),
             DataKind::Active {
                 memory_index,
                 offset_expr,
@@ -128,7 +156,11 @@ pub(crate) fn data_section(
                         window: plan.names[*memory_index as usize].clone(),
                     });
                 }
-                let constant = constant_offset(offset_expr);
+                // The expression's bytes, read once (the original without
+                // its `end` is copied below).
+                let mut reader = offset_expr.get_binary_reader();
+                let raw = reader.read_bytes(reader.bytes_remaining())?;
+                let constant = constant_in(offset_expr, raw);
                 let len = data.data.len() as u64;
                 if let Some(c) = constant
                     && u64::from(c) + len > mem.min_bytes
@@ -143,14 +175,12 @@ pub(crate) fn data_section(
                 // The original expression without its `end` (a constant,
                 // `global.get` of an imported global, extended-const
                 // arithmetic: all valid in a function body too).
-                let mut reader = offset_expr.get_binary_reader();
-                let raw = reader.read_bytes(reader.bytes_remaining())?;
                 let expr = &raw[..raw.len() - 1];
                 if let Some(body) = init.as_mut() {
                     // Applied by the start function, in segment order, each
                     // checked as instantiation checks it (a constant one
                     // was checked above).
-                    put_segment(&mut section, &mut scratch, |s| s.push(0x01), data.data);
+                    section.put(|s| s.push(0x01), data.data);
                     if constant.is_none() {
                         body.extend_from_slice(expr);
                         let mut sink = wasm_encoder::InstructionSink::new(body);
@@ -200,7 +230,7 @@ pub(crate) fn data_section(
                             put_sleb(s, offset.into());
                             s.push(0x0B);
                         };
-                        put_segment(&mut section, &mut scratch, head, data.data);
+                        section.put(head, data.data);
                         continue;
                     }
                     None if plan.isolation == crate::Isolation::Trusted => {
@@ -212,7 +242,12 @@ pub(crate) fn data_section(
                     }
                     None => return Err(Error::NonConstantDataOffset { segment }),
                 };
-                section.active(0, &expr, data.data.iter().copied());
+                // `active(0, &expr, ..)`.
+                let head = |s: &mut Vec<u8>| {
+                    s.push(0x00);
+                    expr.encode(s);
+                };
+                section.put(head, data.data);
             }
         }
     }
@@ -242,7 +277,7 @@ pub(crate) fn write(
     input: &Input<'_>,
     plan: &Plan,
     chunks: &[Chunk],
-    data: (Option<DataSection>, Option<Vec<u8>>),
+    data: (Option<Data>, Option<Vec<u8>>),
     output: &Output<'_>,
 ) -> Result<Vec<u8>, Error> {
     let bytes = input.bytes;
@@ -251,13 +286,16 @@ pub(crate) fn write(
     // but for the sections rebuilt around it. Not more: a buffer past
     // glibc's largest mmap threshold (32 MiB) is mapped fresh, and faulted
     // in page by page, on every call.
-    let old_code: usize = input
+    // So is the data section's (its offsets' LEBs grow: by ~150 KB on
+    // `esbuild-wasm`'s 98,450 segments, past the 4 KiB of slack).
+    let old: usize = input
         .sections
         .iter()
-        .filter(|(id, _)| *id == 10)
+        .filter(|(id, _)| *id == 10 || (*id == 11 && data.0.is_some()))
         .map(|(_, r)| r.len())
         .sum();
-    let mut out = Vec::with_capacity(bytes.len() - old_code + code_bytes + 4096);
+    let new_data = data.0.as_ref().map_or(0, Data::len);
+    let mut out = Vec::with_capacity(bytes.len() - old + code_bytes + new_data + 4096);
     out.extend_from_slice(&bytes[..8]);
     let (mut data, init) = data;
     // Functions appended: the trap function (`masked`), then the data start

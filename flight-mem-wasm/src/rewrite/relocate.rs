@@ -94,6 +94,16 @@ impl Func<'_> {
     /// five bytes, an offset that stays below 4 GiB once moved; `access`
     /// handles the rest. The caller has made sure that memory 0 is
     /// writable and no relocation is recorded.
+    ///
+    /// The offset is never decoded into an integer: its LEB bytes, their
+    /// continuation bits cleared, are base-128 digits one to a byte, and
+    /// `base`'s digits with every bit 7 set are added to them in one
+    /// addition (a digit sum past 127 clears its byte's bit 7 and carries
+    /// into the next byte, as in base 128), which leaves the new offset's
+    /// digits, ready to be written once their continuation bits are set.
+    /// The output is written through a zeroed margin of `ROOM` bytes past
+    /// its end (cut back on return), so that a load or store costs one
+    /// length check and fixed-size copies, not `Vec` growth twice.
     #[inline(never)]
     pub(super) fn relocate_trusted(
         &mut self,
@@ -102,71 +112,88 @@ impl Func<'_> {
         end: usize,
         base: u32,
     ) -> usize {
+        /// The margin kept past the output while relocating: at least the
+        /// 32-byte copy plus the 8-byte instruction written at its end.
+        const ROOM: usize = 1024;
+        /// Bit 7 of each of the five bytes of a 32-bit LEB.
+        const HOLES: u64 = 0x80_8080_8080;
+        /// Bits 0-6 of each of them: the digits.
+        const DIGITS: u64 = 0x7F_7F7F_7F7F;
         self.begin();
         let src = self.src;
         let out = &mut self.out;
+        let mut len = out.len();
         let mut pending = self.pending;
-        let mut count = 0;
-        let i = replay.take_plains(i, |at, len| {
-            let w = u64::from_le_bytes(src.get(at..at + 8)?.try_into().ok()?);
+        let b = u64::from(base);
+        let base_digits = (b & 0x7F)
+            | ((b << 1) & (0x7F << 8))
+            | ((b << 2) & (0x7F << 16))
+            | ((b << 3) & (0x7F << 24))
+            | ((b << 4) & (0x7F << 32))
+            | HOLES;
+        let (i, count) = replay.take_plains(i, |at| {
+            let w = u64::from_le_bytes(*src.get(at..)?.first_chunk::<8>()?);
             let (op, flags) = (w as u8, (w >> 8) as u8);
-            // The offset's bytes: from the record's length, or, a record
-            // without one (0), up to the first byte from 2 on without a
-            // continuation bit (none in bytes 2-5: 7, refused).
-            let n = match len {
-                0 => ((!w & 0x0000_8080_8080_0000).trailing_zeros() / 8 - 1) as usize,
-                len => len.wrapping_sub(2),
-            };
-            if !(0x28..=0x3E).contains(&op) || flags >= 0x10 || !(1..=5).contains(&n) {
+            // The offset's LEB is bytes 2 up to the first without a
+            // continuation bit; none among the five: refused (`access`).
+            let stops = !w & 0x0080_8080_8080_0000;
+            if !(0x28..=0x3E).contains(&op) || flags >= 0x10 || stops == 0 {
                 return None;
             }
-            let next = at + 2 + n;
+            let stop = stops & stops.wrapping_neg();
+            let next = at + (stop.trailing_zeros() / 8) as usize + 1;
             if next > end {
                 return None;
             }
-            // A LEB of `n` bytes: its end is the first byte without a
-            // continuation bit (found so, or by the look-ahead's table) or
-            // the end `plain_memarg` decoded, so every byte before the
-            // last has one.
-            let leb = (w >> 16) & (u64::MAX >> (64 - 8 * n));
-            let offset = (leb & 0x7F)
-                | ((leb >> 1) & (0x7F << 7))
-                | ((leb >> 2) & (0x7F << 14))
-                | ((leb >> 3) & (0x7F << 21))
-                | ((leb >> 4) & (0x7F << 28));
-            let new = u32::try_from(offset + u64::from(base)).ok()?;
+            let digits = ((w & ((stop << 1) - 1)) >> 16) & DIGITS;
+            let sum = base_digits + digits;
+            // Below 4 GiB: no carry out of the fifth digit (its bit 7 still
+            // set) and that digit below 16.
+            if sum >> 36 != 8 {
+                return None;
+            }
+            let new = sum & DIGITS;
+            // The minimal LEB: bytes up to the highest nonzero digit, all
+            // but the last with a continuation bit.
+            let top = (63 - (new | 1).leading_zeros()) / 8;
+            let leb = new | (0x8080_8080 & ((1 << (8 * top)) - 1));
+            let instr = ((w & 0xFFFF) | (leb << 16)).to_le_bytes();
             // The bytes since the last rewrite: most runs are short, and a
-            // fixed 32 bytes cut back is a few vector moves where `n` bytes
-            // are a call to `memcpy`.
+            // fixed 32 bytes (the next write covers the excess) are a few
+            // vector moves where `gap` bytes are a call to `memcpy`.
             let gap = at - pending;
             match src.get(pending..pending + 32) {
                 Some(window) if gap <= 32 => {
-                    out.extend_from_slice(window);
-                    out.truncate(out.len() - (32 - gap));
+                    if out.len() < len + 40 {
+                        out.resize(len + ROOM, 0);
+                    }
+                    let dst = &mut out[len..len + 40];
+                    dst[..32].copy_from_slice(window);
+                    dst[gap..gap + 8].copy_from_slice(&instr);
+                    len += gap;
                 }
-                _ => out.extend_from_slice(&src[pending..at]),
+                _ => {
+                    // The gap and 48 bytes more (the instruction and the
+                    // margin the next one needs), in one `memcpy`.
+                    out.truncate(len);
+                    match src.get(pending..at + 48) {
+                        Some(bytes) => out.extend_from_slice(bytes),
+                        None => {
+                            out.extend_from_slice(&src[pending..at]);
+                            out.resize(len + gap + 48, 0);
+                        }
+                    }
+                    len += gap;
+                    out[len..len + 8].copy_from_slice(&instr);
+                }
             }
-            let new = u64::from(new);
-            // Bytes of the minimal LEB.
-            // `div_ceil` checks a remainder: 3M instructions more on swc.
-            #[allow(clippy::manual_div_ceil)]
-            let k = ((64 - (new | 1).leading_zeros() + 6) / 7) as usize;
-            let spread = (new & 0x7F)
-                | ((new << 1) & (0x7F << 8))
-                | ((new << 2) & (0x7F << 16))
-                | ((new << 3) & (0x7F << 24))
-                | ((new << 4) & (0x7F << 32));
-            let leb = spread | (0x8080_8080 & ((1 << (8 * (k - 1))) - 1));
-            let instr = (w & 0xFFFF) | leb << 16;
-            // A fixed eight bytes, cut back.
-            out.extend_from_slice(&instr.to_le_bytes());
-            out.truncate(out.len() - (6 - k));
-            count += 1;
+            len += 3 + top as usize;
             pending = next;
             Some(next)
         });
+        out.truncate(len);
         self.pending = pending;
-        self.stats.instructions += count;
+        self.stats.instructions += count as u64;
         i
     }
 }

@@ -543,26 +543,27 @@ impl Replay<'_> {
     }
 
     /// The recorded plain loads and stores of memory 0 from `i` on (see
-    /// [`Replay::at_plain`]), handed to `each` (the position of one and
-    /// the length its record carries) while it takes them (returning where
-    /// the next instruction starts); returns where the rewriter is then.
-    /// Past them, the replay is where [`Replay::run`] would have left it
-    /// (its `Prev`s there are `Other`).
+    /// [`Replay::at_plain`]), handed to `each` (the position of one) while
+    /// it takes them (returning where the next instruction starts); returns
+    /// where the rewriter is then and how many were taken. Past them, the
+    /// replay is where [`Replay::run`] would have left it (its `Prev`s there
+    /// are `Other`).
     #[inline(always)]
     pub(crate) fn take_plains(
         &mut self,
         mut i: usize,
-        mut each: impl FnMut(usize, usize) -> Option<usize>,
-    ) -> usize {
+        mut each: impl FnMut(usize) -> Option<usize>,
+    ) -> (usize, usize) {
         if i != self.expect_i {
-            return i;
+            return (i, 0);
         }
-        let mut k = self.k;
+        let first = self.k;
+        let mut k = first;
         while let Some(&r) = self.recs.get(k) {
             if r & PREVS != 0 {
                 break;
             }
-            let Some(next) = each((r & AT) as usize, ((r >> 56) & RECLEN) as usize) else {
+            let Some(next) = each((r & AT) as usize) else {
                 break;
             };
             k += 1;
@@ -570,6 +571,6 @@ impl Replay<'_> {
         }
         self.k = k;
         self.expect_i = i;
-        i
+        (i, k - first)
     }
 }
