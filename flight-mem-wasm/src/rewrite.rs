@@ -471,12 +471,19 @@ impl Func<'_> {
             None => false,
         };
         let base = self.plan.mems.first().map_or(0, |m| m.base);
+        // `checked` and `masked` trust the globals the rewrite appends; the
+        // look-ahead (`replay`) serves `trusted` only.
+        let guard_globals = self.plan.isolation != Isolation::Trusted;
         loop {
             if short && replay.at_plain(i) {
                 i = self.relocate_trusted(replay, i, end, base);
                 prev = [scan::Prev::Other; 2];
             }
-            let (at, plain) = match replay.run(bytes, end, i, &mut prev) {
+            let stop = match guard_globals {
+                true => scan::run_guarded(bytes, end, i, &mut prev),
+                false => replay.run(bytes, end, i, &mut prev),
+            };
+            let (at, plain) = match stop {
                 scan::Stop::End => return Some(Ok(self.pending)),
                 scan::Stop::Fallback => return None,
                 scan::Stop::Load(at) => (at, true),
@@ -526,6 +533,9 @@ impl Func<'_> {
                 Ok(op) => (op, reader.original_position() as usize),
                 Err(e) => return Some(Err(e.into())),
             };
+            if let Err(e) = self.check_global_set(&op, at as u64) {
+                return Some(Err(e));
+            }
             if let Some(memop) = ops::classify(&op) {
                 let (v1, v2) = (value(p1)?, value(p2)?);
                 self.begin();
@@ -553,6 +563,7 @@ impl Func<'_> {
             if let Some(v) = validator.as_mut() {
                 v.op(pos, &op)?;
             }
+            self.check_global_set(&op, pos)?;
             let Some(memop) = ops::classify(&op) else {
                 if ops::pure_unary(&op) {
                     p1 = match p1.what {
@@ -598,6 +609,24 @@ impl Func<'_> {
         // Validation (or the decoder) guarantees the index exists; a module
         // read without validation could still name a missing memory.
         &self.plan.mems[m as usize]
+    }
+
+    /// Refuses a `global.set` past the input's globals: unvalidated input
+    /// could otherwise write the appended size and limit globals, which
+    /// the checks and masks trust (validation refuses it first).
+    fn check_global_set(&self, op: &Operator<'_>, pos: u64) -> Result<(), Error> {
+        match *op {
+            Operator::GlobalSet { global_index } if global_index >= self.plan.pages_global => {
+                Err(Error::Invalid {
+                    offset: pos,
+                    message: format!(
+                        "`global.set` names global {global_index}, which does not exist (the module has {})",
+                        self.plan.pages_global
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn check_mem(&self, m: u32, pos: u64, op: &Operator<'_>) -> Result<(), Error> {

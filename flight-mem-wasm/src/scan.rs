@@ -377,6 +377,13 @@ const KIND_BITS: u64 = 3 << 56;
 
 static FAST: [u64; 256] = fast_table();
 
+/// [`FAST`] with `global.set` taken by [`run_guarded`]'s slow path.
+static FAST_GUARDED: [u64; 256] = {
+    let mut t = fast_table();
+    t[0x24] = SLOW;
+    t
+};
+
 const fn fast_table() -> [u64; 256] {
     let mut t = [SLOW; 256];
     let mut op = 0;
@@ -414,7 +421,22 @@ fn word(bytes: &[u8], at: usize) -> u64 {
 /// instructions are computed without a branch on their kind, from one
 /// eight-byte word.
 #[inline]
-pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) -> Stop {
+pub(crate) fn run(bytes: &[u8], end: usize, i: usize, prev: &mut [Prev; 2]) -> Stop {
+    run_in::<false>(bytes, end, i, prev)
+}
+
+/// [`run`], also stopping at every `global.set` (as a `Stop::Memory`), for
+/// the caller to check its index: without validation, a body could name a
+/// global the rewrite appends (the memory's size and limits), which
+/// `checked` and `masked` trust to confine every access.
+#[inline]
+pub(crate) fn run_guarded(bytes: &[u8], end: usize, i: usize, prev: &mut [Prev; 2]) -> Stop {
+    run_in::<true>(bytes, end, i, prev)
+}
+
+#[inline(always)]
+fn run_in<const GUARD: bool>(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) -> Stop {
+    let fast = if GUARD { &FAST_GUARDED } else { &FAST };
     let b = &bytes[..end];
     let [mut p1, mut p2] = *prev;
     let mut last_end = false;
@@ -425,7 +447,7 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
         // instructions are too irregular for a branch to predict.
         let (mut q1, mut q2) = (pack(p1), pack(p2));
         while i < limit {
-            let e = FAST[bytes[i] as usize];
+            let e = fast[bytes[i] as usize];
             let w1 = word(bytes, i + 1);
             // The LEB's length from its stop bits (9: none in eight bytes),
             // kept only when the opcode has one.
@@ -460,6 +482,9 @@ pub(crate) fn run(bytes: &[u8], end: usize, mut i: usize, prev: &mut [Prev; 2]) 
             } else {
                 Stop::Fallback
             };
+        }
+        if GUARD && b[i] == 0x24 {
+            break Stop::Memory(i);
         }
         let Some((next, step)) = step(b, i) else {
             break Stop::Fallback;

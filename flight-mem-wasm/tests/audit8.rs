@@ -6,7 +6,8 @@
 //!   the output, which then validates. README promises that an invalid
 //!   input gives an invalid output; tests here write the masked copy local
 //!   (fixed: a walk ends at a write to a scratch local) and the size and
-//!   limit globals (open, ignored: see the reason).
+//!   limit globals (fixed: `checked` and `masked` refuse a `global.set`
+//!   past the input's globals).
 //! - `masked` accesses wider than a window of 1 to 8 bytes (the clamp's
 //!   last start went negative: a panic, or in release an access past the
 //!   window); now they trap, as every one does in the original.
@@ -67,7 +68,6 @@ fn assert_isolated(wat: &str, iso: Isolation, pages: u64, a: i32) {
 const FAR: i32 = (2 * PAGE + PAGE / 2) as i32;
 
 #[test]
-#[ignore = "open (audit8): without validation a `global.set` of an appended global (pages, bytes, limits) is not refused; the scanner sizes global.set without decoding its index (see the audit8 report)"]
 fn checked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
     // No globals of its own: the rewriter appends pages (0), bytes (1) and
     // one limit per width (2..); the limit of 4-byte accesses is global 4.
@@ -80,7 +80,6 @@ fn checked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
 }
 
 #[test]
-#[ignore = "open (audit8): without validation a `global.set` of an appended global (pages, bytes, limits) is not refused; the scanner sizes global.set without decoding its index (see the audit8 report)"]
 fn checked_an_unvalidated_write_of_the_bytes_global_is_no_escape() {
     // An access whose extent passes the initial size is checked against
     // the bytes global (1), an i64.
@@ -146,7 +145,6 @@ fn masked_an_unvalidated_write_of_the_limit_global_is_no_escape() {
 }
 
 #[test]
-#[ignore = "open (audit8): without validation a `global.set` of an appended global (pages, bytes, limits) is not refused; the scanner sizes global.set without decoding its index (see the audit8 report)"]
 fn masked_an_unvalidated_write_of_the_bytes_global_then_a_grow_is_no_escape() {
     // `memory.grow` zero-fills the new pages at `base + bytes`: the bytes
     // global (1) set to the segment's size puts them on the tail.
@@ -570,5 +568,40 @@ fn checked_bulk_instructions_stop_at_the_import_maximum() {
                 .find(|&x| data[x as usize] != common::canary(x));
             assert_eq!(broken, None, "{iso:?}: a byte outside changed");
         }
+    }
+}
+
+/// The refusal of a `global.set` past the input's globals leaves the
+/// module's own `global.set`s alone: without validation the output is the
+/// validated rebase's, byte for byte, in every mode, and a write past them
+/// is refused naming the global.
+#[test]
+fn unvalidated_global_sets_of_the_modules_own_globals_rebase_as_validated() {
+    let wat = r#"(module (import "env" "g" (global $imported (mut i32))) (memory 1 2)
+      (global $sp (mut i32) (i32.const 4096))
+      (func (export "f") (param $a i32)
+        (global.set $sp (i32.sub (global.get $sp) (i32.const 16)))
+        (i32.store (global.get $sp) (local.get $a))
+        (global.set $imported (i32.load (global.get $sp)))
+        (global.set $sp (i32.add (global.get $sp) (i32.const 16)))))"#;
+    let wasm = wat::parse_str(wat).expect("wat");
+    for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
+        let validated = rebase(&wasm, &opts(iso, 2, true)).expect("validated");
+        let unvalidated = rebase(&wasm, &opts(iso, 2, false)).expect("unvalidated");
+        assert_eq!(validated.wasm, unvalidated.wasm, "{iso:?}");
+    }
+    let bad = wat::parse_str(
+        r#"(module (global (mut i32) (i32.const 0)) (memory 1 2)
+      (func (export "f") (global.set 1 (i32.const -1))))"#,
+    )
+    .expect("wat");
+    for iso in [Isolation::Checked, Isolation::Masked] {
+        let err = rebase(&bad, &opts(iso, 2, false))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("`global.set` names global 1"),
+            "{iso:?}: {err}"
+        );
     }
 }
