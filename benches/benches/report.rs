@@ -178,7 +178,9 @@ fn general_ab(plan: &plan::Churn) {
     bare.run(plan);
     let mut ns = [Vec::new(), Vec::new(), Vec::new()];
     let mut ratios = [Vec::new(), Vec::new()];
-    println!("| round | Tlsf | rlsf (spin lock) | rlsf (no lock) | Tlsf / rlsf locked | Tlsf / rlsf no lock |");
+    println!(
+        "| round | Tlsf | rlsf (spin lock) | rlsf (no lock) | Tlsf / rlsf locked | Tlsf / rlsf no lock |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
     for round in 0..AB_ROUNDS {
         let mut t = [0.0; 3];

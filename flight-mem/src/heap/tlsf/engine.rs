@@ -8,7 +8,8 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use super::classes::{
-    FL_COUNT, LISTS, SEARCH_CLASSES, SL_COUNT, SL_LOG2, class_of, list_holding, list_of,
+    FL_COUNT, LISTS, SEARCH_CLASSES, SL_COUNT, SL_LOG2, class_of, class_of_flat, list_holding,
+    list_of,
 };
 use super::raw::{At, Region, Span};
 use super::*;
@@ -235,7 +236,15 @@ impl State {
     /// its list.
     #[inline]
     fn insert(&mut self, span: Span) {
-        let list = span.list();
+        self.insert_in(span, span.list());
+    }
+
+    /// [`insert`](Self::insert) into `list`, which is `span.list()`.
+    #[inline(always)]
+    fn insert_in(&mut self, span: Span, list: usize) {
+        debug_assert_eq!(list, span.list());
+        // SAFETY: the caller's contract (`Span::list`'s bound).
+        unsafe { core::hint::assert_unchecked(list < LISTS) };
         let head = self.heads[list];
         let block = span.block();
         self.region.set_next(block, head);
@@ -813,7 +822,7 @@ impl State {
         }
         self.region.set_word(merged.header(), merged.size());
         self.region.set_word(merged.tag(), merged.size());
-        self.insert(merged);
+        self.insert_in(merged, class_of_flat(merged.size()));
     }
 
     /// The size requested for the used `block`: on 64-bit targets the
