@@ -5,7 +5,8 @@
 //! Run with `cargo bench -p flight-mem-benches --bench report`; pass
 //! workload names (`atomics w1 w2a w2b w3 w3-latency w1-latency w2b-latency
 //! w4 w5`) to run only some; `w3-ab` (only when named) alternates Tlsf and
-//! rlsf with and without a lock over many rounds and prints per-round ratios.
+//! rlsf with and without a lock over many rounds and prints per-round ratios;
+//! `w3-latency-ab` (only when named) interleaves their latency passes.
 //! Timing is `std::time::Instant` (the vDSO clock), measured around whole
 //! runs for throughput and around every single operation for the latency
 //! table, whose own cost is printed as the `timer` row.
@@ -323,6 +324,28 @@ fn general_latency<S: Subject>(plan: &plan::Churn) {
     latency_row(S::NAME, &passes);
 }
 
+/// Passes per contender of `w3-latency-ab`.
+const LATENCY_AB_PASSES: usize = 7;
+
+/// Workload 3's single operations for Tlsf and rlsf with and without a
+/// lock, their passes interleaved (Tlsf, rlsf, rlsf with no lock, repeated),
+/// so a slow spell of a shared machine strikes all three; each operation's
+/// time is its minimum over the passes, as in `w3-latency`.
+fn general_latency_ab(plan: &plan::Churn) {
+    use flight_mem_benches::peers::{Rlsf, RlsfNoLock};
+    use flight_mem_benches::subjects::FmTlsf;
+    let arena = plan::GENERAL_ARENA;
+    let mut passes: [Vec<Pass>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..LATENCY_AB_PASSES {
+        passes[0].push(latency_pass::<FmTlsf>(arena, plan));
+        passes[1].push(latency_pass::<Rlsf>(arena, plan));
+        passes[2].push(latency_pass::<RlsfNoLock>(arena, plan));
+    }
+    latency_row(FmTlsf::NAME, &passes[0]);
+    latency_row(Rlsf::NAME, &passes[1]);
+    latency_row(RlsfNoLock::NAME, &passes[2]);
+}
+
 fn pool_latency<S: Subject>(plan: &plan::Churn) {
     let passes: Vec<Pass> = (0..LATENCY_PASSES)
         .map(|_| latency_pass::<S>(plan::POOL_ARENA, plan))
@@ -505,6 +528,13 @@ fn main() {
             "\n### Workload 3 — Tlsf and rlsf alternated, {AB_ROUNDS} rounds (ns/op per round)\n"
         );
         general_ab(&general_plan);
+    }
+    if wanted.iter().any(|w| w == "w3-latency-ab") {
+        latency_header(&format!(
+            "Workload 3 — single operations, Tlsf and rlsf passes interleaved, minimum of {LATENCY_AB_PASSES} (ns, clock read included)"
+        ));
+        timer_floor();
+        general_latency_ab(&general_plan);
     }
     if run("w3-latency") {
         latency_header(
