@@ -79,7 +79,7 @@ const SPLIT_MIN: usize = 64;
 /// The smallest rest split off a free block (see the 64-bit definition).
 #[cfg(not(target_pointer_width = "64"))]
 const SPLIT_MIN: usize = MIN_BLOCK;
-const _: () = assert!(SPLIT_MIN >= MIN_BLOCK && SPLIT_MIN % GRANULE == 0);
+const _: () = assert!(SPLIT_MIN >= MIN_BLOCK && SPLIT_MIN & FLAGS == 0);
 /// Where the blocks start and end inside `memory`: the offset of the first
 /// header (chosen so payloads are granule-aligned) and the offset, relative
 /// to that header, of the end marker, which is also the capacity.
