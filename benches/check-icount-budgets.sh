@@ -32,6 +32,6 @@ check w1 "flight-mem Linear, static" 30
 check w2a "flight-mem BlockPool::local" 78
 check w2a "flight-mem Pool<T>::local" 86
 check w2a "flight-mem BlockPool, static" 140
-# Tlsf general churn (free + allocate, harness 13 included): 106.4 at the
-# commit BENCHMARKS.md's Tlsf section measures (session 7, second pass).
+# Tlsf general churn (free + allocate, harness 13 included): 108.3 at the
+# commit BENCHMARKS.md's Tlsf section measures (session 8).
 check w3 "flight-mem Tlsf" 112 20000 120000

@@ -4,7 +4,9 @@
 //!
 //! Run with `cargo bench -p flight-mem-benches --bench report`; pass
 //! workload names (`atomics w1 w2a w2b w3 w3-latency w1-latency w2b-latency
-//! w4 w5`) to run only some.
+//! w4 w5`) to run only some; `w3-ab` (only when named) alternates Tlsf and
+//! rlsf with and without a lock over many rounds and prints per-round ratios;
+//! `w3-latency-ab` (only when named) interleaves their latency passes.
 //! Timing is `std::time::Instant` (the vDSO clock), measured around whole
 //! runs for throughput and around every single operation for the latency
 //! table, whose own cost is printed as the `timer` row.
@@ -132,6 +134,101 @@ fn general<S: Subject>(plan: &plan::Churn) {
     churn::<S>(plan::GENERAL_ARENA, plan, false, 5);
 }
 
+/// Rounds of `w3-ab`.
+const AB_ROUNDS: usize = 31;
+
+/// One contender of `w3-ab`: a subject kept across rounds and its live set.
+struct AbSide<S: Subject> {
+    subject: S,
+    live: Vec<S::Block>,
+}
+
+impl<S: Subject> AbSide<S> {
+    fn new(plan: &plan::Churn) -> Self {
+        Self {
+            subject: S::create(plan::GENERAL_ARENA),
+            live: Vec::with_capacity(plan.initial.len() + 1),
+        }
+    }
+
+    /// One timed churn of workload 3, as `general` times it: ns per op.
+    fn run(&mut self, plan: &plan::Churn) -> f64 {
+        assert!(workload::fill(&mut self.subject, plan, &mut self.live));
+        let start = Instant::now();
+        let refused = workload::churn_steps(&mut self.subject, &plan.steps, &mut self.live);
+        let elapsed = start.elapsed();
+        workload::drain(&mut self.subject, &mut self.live);
+        assert_eq!(refused, 0, "{} refused allocations", S::NAME);
+        per_op(elapsed, plan.step_ops())
+    }
+}
+
+/// Workload 3 for flight-mem's Tlsf and rlsf with and without a lock, the
+/// three run one after another in each round (the order rotated), so that
+/// a loaded machine slows all three alike within a round: the ratios are
+/// per round, and their spread is the result on a shared machine.
+fn general_ab(plan: &plan::Churn) {
+    use flight_mem_benches::peers::{Rlsf, RlsfNoLock};
+    use flight_mem_benches::subjects::FmTlsf;
+    let mut tlsf = AbSide::<FmTlsf>::new(plan);
+    let mut locked = AbSide::<Rlsf>::new(plan);
+    let mut bare = AbSide::<RlsfNoLock>::new(plan);
+    // One untimed round: page faults and first-use costs out of the samples.
+    tlsf.run(plan);
+    locked.run(plan);
+    bare.run(plan);
+    let mut ns = [Vec::new(), Vec::new(), Vec::new()];
+    let mut ratios = [Vec::new(), Vec::new()];
+    println!(
+        "| round | Tlsf | rlsf (spin lock) | rlsf (no lock) | Tlsf / rlsf locked | Tlsf / rlsf no lock |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for round in 0..AB_ROUNDS {
+        let mut t = [0.0; 3];
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => t[0] = tlsf.run(plan),
+                1 => t[1] = locked.run(plan),
+                _ => t[2] = bare.run(plan),
+            }
+        }
+        println!(
+            "| {round} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} |",
+            t[0],
+            t[1],
+            t[2],
+            t[0] / t[1],
+            t[0] / t[2]
+        );
+        for (samples, value) in ns.iter_mut().zip(t) {
+            samples.push(value);
+        }
+        ratios[0].push(t[0] / t[1]);
+        ratios[1].push(t[0] / t[2]);
+    }
+    println!("\n| measure | p25 | median | p75 | min | max |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let names = [
+        "Tlsf ns/op",
+        "rlsf (spin lock) ns/op",
+        "rlsf (no lock) ns/op",
+        "Tlsf / rlsf (spin lock)",
+        "Tlsf / rlsf (no lock)",
+    ];
+    for (name, samples) in names.iter().zip(ns.iter_mut().chain(ratios.iter_mut())) {
+        samples.sort_by(f64::total_cmp);
+        let q = |p: usize| samples[(samples.len() - 1) * p / 100];
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            q(25),
+            q(50),
+            q(75),
+            q(0),
+            q(100)
+        );
+    }
+}
+
 /// Percentile `p` (0..=100) of sorted samples.
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
@@ -225,6 +322,28 @@ fn general_latency<S: Subject>(plan: &plan::Churn) {
         .map(|_| latency_pass::<S>(plan::GENERAL_ARENA, plan))
         .collect();
     latency_row(S::NAME, &passes);
+}
+
+/// Passes per contender of `w3-latency-ab`.
+const LATENCY_AB_PASSES: usize = 7;
+
+/// Workload 3's single operations for Tlsf and rlsf with and without a
+/// lock, their passes interleaved (Tlsf, rlsf, rlsf with no lock, repeated),
+/// so a slow spell of a shared machine strikes all three; each operation's
+/// time is its minimum over the passes, as in `w3-latency`.
+fn general_latency_ab(plan: &plan::Churn) {
+    use flight_mem_benches::peers::{Rlsf, RlsfNoLock};
+    use flight_mem_benches::subjects::FmTlsf;
+    let arena = plan::GENERAL_ARENA;
+    let mut passes: [Vec<Pass>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..LATENCY_AB_PASSES {
+        passes[0].push(latency_pass::<FmTlsf>(arena, plan));
+        passes[1].push(latency_pass::<Rlsf>(arena, plan));
+        passes[2].push(latency_pass::<RlsfNoLock>(arena, plan));
+    }
+    latency_row(FmTlsf::NAME, &passes[0]);
+    latency_row(Rlsf::NAME, &passes[1]);
+    latency_row(RlsfNoLock::NAME, &passes[2]);
 }
 
 fn pool_latency<S: Subject>(plan: &plan::Churn) {
@@ -403,6 +522,19 @@ fn main() {
         println!("| allocator | median ns/op | min – max (5 runs) | notes |");
         println!("|---|---:|---:|---|");
         general_contenders!(general(&general_plan));
+    }
+    if wanted.iter().any(|w| w == "w3-ab") {
+        println!(
+            "\n### Workload 3 — Tlsf and rlsf alternated, {AB_ROUNDS} rounds (ns/op per round)\n"
+        );
+        general_ab(&general_plan);
+    }
+    if wanted.iter().any(|w| w == "w3-latency-ab") {
+        latency_header(&format!(
+            "Workload 3 — single operations, Tlsf and rlsf passes interleaved, minimum of {LATENCY_AB_PASSES} (ns, clock read included)"
+        ));
+        timer_floor();
+        general_latency_ab(&general_plan);
     }
     if run("w3-latency") {
         latency_header(

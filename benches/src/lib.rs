@@ -228,6 +228,7 @@ macro_rules! general_contenders {
             $crate::peers::Mimalloc,
             $crate::peers::Glibc,
             $crate::peers::Rlsf,
+            $crate::peers::RlsfNoLock,
             $crate::peers::Talc,
             $crate::peers::BuddySystem,
             $crate::peers::LinkedList,

@@ -184,6 +184,47 @@ impl Subject for Rlsf {
     }
 }
 
+/// rlsf with no lock at all (`&mut self`, as issue 12 reads "rlsf runs with
+/// none"): the floor a shared allocator's lock is measured against. The
+/// `rlsf` row is the same allocator behind [`SpinLock`].
+pub struct RlsfNoLock {
+    tlsf: RlsfTlsf,
+    _memory: AlignedBuf,
+}
+
+impl Subject for RlsfNoLock {
+    const NAME: &'static str = "rlsf (no lock)";
+    type Block = RawBlock;
+
+    fn create(arena: usize) -> Self {
+        let memory = AlignedBuf::new(arena);
+        let mut tlsf = RlsfTlsf::new();
+        let block = NonNull::slice_from_raw_parts(
+            NonNull::new(memory.as_ptr()).expect("arena is non-null"),
+            memory.len(),
+        );
+        // SAFETY: as `Rlsf::create`: the arena is valid for reads and
+        // writes, owned by this subject and outlives the TLSF.
+        unsafe { tlsf.insert_free_block_ptr(block) };
+        Self {
+            tlsf,
+            _memory: memory,
+        }
+    }
+
+    #[inline]
+    fn alloc(&mut self, layout: Layout) -> Option<RawBlock> {
+        let ptr = self.tlsf.allocate(layout)?;
+        Some(RawBlock { ptr, layout })
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, block: RawBlock) {
+        // SAFETY: the block came from this TLSF with this alignment.
+        unsafe { self.tlsf.deallocate(block.ptr, block.layout.align()) };
+    }
+}
+
 /// talc behind a spin lock.
 pub struct Talc {
     talc: SpinLock<talc::Talc<talc::ErrOnOom>>,

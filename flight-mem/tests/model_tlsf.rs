@@ -168,6 +168,26 @@ fn a_64_byte_request_consumes_72_bytes() {
     assert_eq!(Tlsf::block_size(64), Some(72));
     let small = tlsf.allocate(layout(1, 1)).unwrap();
     assert_eq!(tlsf.stats().used, 72 + Tlsf::MIN_BLOCK_SIZE);
+    // A rest too small to be worth a free block stays in the used block:
+    // on 64-bit targets anything under 64 bytes, on 32-bit anything under
+    // a minimum block. (Freed, the rest rejoins the free space.)
+    let split_min = if usize::BITS == 64 {
+        64
+    } else {
+        Tlsf::MIN_BLOCK_SIZE
+    };
+    // The free rest's bytes, less a header: a request whose block is all
+    // of it.
+    let rest = tlsf.stats().capacity - tlsf.stats().used - Tlsf::HEADER_SIZE;
+    let exact = tlsf.allocate(layout(rest - split_min, 8)).unwrap();
+    assert_eq!(tlsf.stats().used, tlsf.stats().capacity - split_min);
+    // SAFETY: `exact` came from `tlsf` and is not used again.
+    unsafe { tlsf.free(exact.cast()) }.unwrap();
+    let kept = tlsf.allocate(layout(rest - split_min + 8, 8)).unwrap();
+    assert_eq!(tlsf.stats().used, tlsf.stats().capacity);
+    // SAFETY: as above.
+    unsafe { tlsf.free(kept.cast()) }.unwrap();
+    tlsf.check().unwrap();
     // Blocks are adjacent: the second payload follows the first block.
     assert_eq!(
         small.cast::<u8>().as_ptr() as usize - block.cast::<u8>().as_ptr() as usize,

@@ -1,7 +1,7 @@
 //! Tlsf's size classes: which of the two-level lists a block size belongs
 //! to, and which list's blocks all hold a request.
 
-use super::{FLAGS, GRANULE, GRANULE_LOG2, Link, MIN_BLOCK, WORD};
+use super::{FLAGS, GRANULE, GRANULE_LOG2, Link, MIN_BLOCK, SPLIT_MIN, WORD};
 
 /// log2 of the number of second-level lists per power of two. On 64-bit
 /// targets 32 lists (rlsf's default) rather than 16: the good-fit rounding
@@ -52,10 +52,10 @@ const _: () = {
     // The largest granular block's search starts at most in the spare class.
     assert!(list_holding(LARGEST_BLOCK) >> SL_LOG2 < SEARCH_CLASSES);
     assert!(SL_COUNT <= u32::BITS as usize);
-    // Unrequested payload is under a granule of rounding plus a minimum
-    // block (the rounding up to it, or a remainder too small to split), so
+    // Unrequested payload is under a granule of rounding or a minimum
+    // block (the rounding up to it), plus a rest too small to split, so
     // its count fits the slack byte.
-    assert!(2 * MIN_BLOCK <= u8::MAX as usize);
+    assert!(MIN_BLOCK + SPLIT_MIN <= u8::MAX as usize);
 };
 
 /// The bits a list number's steps are read from: the top `SL_LOG2 + 1`
@@ -93,6 +93,15 @@ pub(super) fn class_of(size: usize) -> usize {
     // `class_start`'s, without its floor: `size` has more bits.
     let zeros = size.leading_zeros();
     let start = ((usize::BITS - 1 - FL_SHIFT - zeros) as usize) << SL_LOG2;
+    start + ((size << zeros) >> STEP_SHIFT)
+}
+
+/// [`class_of`] with no branch: the size or'ed with the first class's
+/// bound, so a size below it has `FL_SHIFT + 1` bits and its steps are
+/// its granules.
+#[inline(always)]
+pub(super) fn class_of_flat(size: usize) -> usize {
+    let (zeros, start) = class_start(size);
     start + ((size << zeros) >> STEP_SHIFT)
 }
 

@@ -8,7 +8,8 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use super::classes::{
-    FL_COUNT, LISTS, SEARCH_CLASSES, SL_COUNT, SL_LOG2, class_of, list_holding, list_of,
+    FL_COUNT, LISTS, SEARCH_CLASSES, SL_COUNT, SL_LOG2, class_of, class_of_flat, list_holding,
+    list_of,
 };
 use super::raw::{At, Region, Span};
 use super::*;
@@ -62,20 +63,18 @@ unsafe impl HeapEngine for State {
     // operation inlined into it and the lock at the call site: an
     // allocation returns in two registers (the wrapper counts the result
     // next to the lock), `free_counted` counts inside (a `Released` and its
-    // refusal would come back through memory). Allocations choose between
-    // two calls at the call site, by alignment: where the layout is a
-    // constant (most call sites) the choice costs nothing, and each
-    // function has fewer values live, so fewer registers to save.
+    // refusal would come back through memory). One allocation function
+    // for every alignment: a choice between a granular and an aligned
+    // function at the call site (as sessions 5 to 7 had it) saved 3.4
+    // instructions per operation on workload 3, but its branch, on a
+    // random alignment, was 0.20 mispredicted branches per operation
+    // (cachegrind), and the time was 3 % worse (`report w3-ab`).
     #[inline(always)]
     fn try_allocate(&mut self, layout: Layout, _: usize) -> Option<Carved> {
         // The largest alignment is the copy `init` stored (an allocation
         // before `init` is refused by the size check first): one argument
         // less to load at each call site.
-        if layout.align() <= GRANULE {
-            self.allocate_granular(layout.size())
-        } else {
-            self.allocate_aligned_call(layout.size(), layout.align())
-        }
+        self.allocate_call(layout.size(), layout.align().max(GRANULE))
     }
 
     #[inline]
@@ -148,7 +147,10 @@ pub(crate) struct State {
     /// One word more than there are classes, always zero: the class a
     /// granular request's search starts in may be the one past the last
     /// (`SEARCH_CLASSES`), and a zero word finds nothing in it without a
-    /// bound check (`find_in`).
+    /// bound check (`find_in`). (Since every allocation takes one function,
+    /// whose padded search checks its class in `find_from`, no hot path
+    /// relies on it; kept, with `check`'s test of it, for a search that
+    /// may skip the check again.)
     sl_bitmap: [u32; SEARCH_CLASSES],
     /// The list heads in size order (one index, so a list is one address
     /// computation from its number).
@@ -235,7 +237,15 @@ impl State {
     /// its list.
     #[inline]
     fn insert(&mut self, span: Span) {
-        let list = span.list();
+        self.insert_in(span, span.list());
+    }
+
+    /// [`insert`](Self::insert) into `list`, which is `span.list()`.
+    #[inline(always)]
+    fn insert_in(&mut self, span: Span, list: usize) {
+        debug_assert_eq!(list, span.list());
+        // SAFETY: the caller's contract (`Span::list`'s bound).
+        unsafe { core::hint::assert_unchecked(list < LISTS) };
         let head = self.heads[list];
         let block = span.block();
         self.region.set_next(block, head);
@@ -339,8 +349,8 @@ impl State {
     fn find_in(&self, list: usize) -> Option<Found> {
         let fl = list >> SL_LOG2;
         debug_assert!(fl < SEARCH_CLASSES);
-        // SAFETY: the caller's contract (`find_from` checks it,
-        // `allocate_granular` argues it). Telling the compiler spares the
+        // SAFETY: the caller's contract (`find_from` checks it). Telling
+        // the compiler spares the
         // bounds check of the bitmap read.
         unsafe { core::hint::assert_unchecked(fl < SEARCH_CLASSES) };
         // The class's lists from `list` on, shifted down to it: the first
@@ -414,32 +424,14 @@ impl State {
 
     // --- allocation ---
 
-    /// The common case of `allocate` for alignments up to the granule: a
-    /// payload of `size` bytes, or `None` for anything else (zero or too
-    /// large requests, an exhausted heap, a heap not built yet), which
+    /// The common case of `allocate`, for every alignment (the granule's
+    /// included: its gap is always 0): a payload of `size` bytes, or `None`
+    /// for anything else (zero or too large requests, an exhausted heap, a
+    /// heap not built yet, no good-fit list), which
     /// [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
     #[inline(never)]
-    fn allocate_granular(&mut self, size: usize) -> Option<Carved> {
-        let block = self.block_for(size)?;
-        // `size <= end` (`block_for`) and `size <= isize::MAX` (`Layout`),
-        // so `block <= LARGEST_BLOCK`, whose list's class is at most
-        // `FL_COUNT` (`SEARCH_CLASSES`' assertion; `list_holding` grows with
-        // the size): `find_in`'s contract.
-        // No list: `None`, and the slow path tries the own list.
-        let list = self.find_in(list_holding(block))?;
-        let span = self.pop(list);
-        // SAFETY: the good-fit list's head holds `block` bytes
-        // (granule-aligned payloads need no gap).
-        let (before_payload, consumed) = unsafe { self.split_used(span, block, 0, 0, size) };
-        let payload = self.region.payload_after(before_payload);
-        Some(Carved { payload, consumed })
-    }
-
-    /// [`allocate_granular`](Self::allocate_granular) for alignments above
-    /// the granule, up to `max_align`.
-    #[inline(never)]
-    fn allocate_aligned_call(&mut self, size: usize, align: usize) -> Option<Carved> {
+    fn allocate_call(&mut self, size: usize, align: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
         // An alignment above `self.max_align` (so above the region length) is
         // refused in `allocate_from_own_list`: the search for `block +
@@ -489,7 +481,7 @@ impl State {
     }
 
     /// The search and placement of
-    /// [`allocate_aligned_call`](Self::allocate_aligned_call); `Err` when
+    /// [`allocate_call`](Self::allocate_call); `Err` when
     /// the good-fit search finds no list (then nothing has changed and the
     /// slow path tries `allocate_from_own_list`).
     #[inline(always)]
@@ -813,7 +805,7 @@ impl State {
         }
         self.region.set_word(merged.header(), merged.size());
         self.region.set_word(merged.tag(), merged.size());
-        self.insert(merged);
+        self.insert_in(merged, class_of_flat(merged.size()));
     }
 
     /// The size requested for the used `block`: on 64-bit targets the

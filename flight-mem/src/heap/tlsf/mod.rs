@@ -61,6 +61,25 @@ type Link = u32;
 const NIL: Link = 0;
 /// Header, two links and the boundary tag, rounded to the granule.
 const MIN_BLOCK: usize = (WORD + 2 * size_of::<Link>() + WORD).next_multiple_of(GRANULE);
+/// The smallest rest `allocate` splits off a free block as a free block of
+/// its own; a smaller rest stays in the used block. On 64-bit targets one
+/// cache line, not a minimum block: a rest of 24..=56 bytes is too small
+/// for nearly every request (it only waits for a neighbour's free to merge
+/// with), and listing it costs an insert now and, when a neighbour is
+/// freed, an unlink whose list neighbours are cache misses. Workload 3
+/// (16..=4096 B, align 8/16/64): 108.4 → 104.9 instructions per operation,
+/// 0.24 fewer mispredicted branches and 0.24 fewer written cache lines
+/// missed per operation (cachegrind), Tlsf / rlsf time 1.23× → 1.08×;
+/// workload 4 unchanged within a tenth of a percent (99.4 % and 96.7 %
+/// usable). The price: a block may hold up to `SPLIT_MIN - GRANULE` bytes
+/// more than [`Tlsf::block_size`] (56, against 16 before), counted as used.
+/// 32-bit targets keep the minimum block, where RAM is scarcer.
+#[cfg(target_pointer_width = "64")]
+const SPLIT_MIN: usize = 64;
+/// The smallest rest split off a free block (see the 64-bit definition).
+#[cfg(not(target_pointer_width = "64"))]
+const SPLIT_MIN: usize = MIN_BLOCK;
+const _: () = assert!(SPLIT_MIN >= MIN_BLOCK && SPLIT_MIN & FLAGS == 0);
 /// Where the blocks start and end inside `memory`: the offset of the first
 /// header (chosen so payloads are granule-aligned) and the offset, relative
 /// to that header, of the end marker, which is also the capacity.
@@ -88,7 +107,10 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// * A used block costs one header word ([`HEADER_SIZE`](Self::HEADER_SIZE))
 ///   and rounding to 8 bytes: a 64-byte request consumes 72 bytes on 64-bit
 ///   and 32-bit targets. Requests up to 16 bytes (12 on 32-bit) take a
-///   minimum block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes.
+///   minimum block of [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE) bytes. When
+///   the free block a request is carved from would leave a rest under 64
+///   bytes (on 64-bit; under a minimum block on 32-bit), the rest stays in
+///   the used block instead of becoming a free fragment.
 /// * Payloads are 8-aligned; any power-of-two alignment up to the region
 ///   length is accepted. Above 8, the gap in front of the payload is kept in
 ///   the block (behind a one-word marker) or returned as a free block; a
@@ -177,7 +199,11 @@ fn geometry(memory: &RawMemory) -> (usize, usize) {
 /// its header and its size in its last word (the boundary tag that lets the
 /// next block find it), hence the minimum block of [`Tlsf::MIN_BLOCK_SIZE`]
 /// bytes (24 on 64-bit, 16 on 32-bit): requests up to 16 (12) bytes consume a
-/// minimum block.
+/// minimum block. A free block is split for a request only when its rest is
+/// at least 64 bytes on 64-bit targets (a minimum block on 32-bit): a
+/// smaller rest would be a fragment almost no request fits, and every
+/// free of a neighbour would pay for its list work, so the used block keeps
+/// it (and [`AllocatorStats::used`] counts it).
 ///
 /// The links are `u32` offsets from the region start, so a `Tlsf` manages at
 /// most 4 GiB ([`Tlsf::MAX_CAPACITY`]); a larger region is used up to that
@@ -276,8 +302,9 @@ impl Tlsf {
     /// Bytes of the region a request of `size` bytes with alignment up to
     /// [`GRANULARITY`](Self::GRANULARITY) consumes: the payload and header
     /// rounded up to the granularity, at least [`MIN_BLOCK_SIZE`](Self::MIN_BLOCK_SIZE).
-    /// (The allocator may give a block up to `MIN_BLOCK_SIZE - 8` bytes
-    /// larger rather than leave a fragment too small to be a block.)
+    /// (The allocator may give a block up to 56 bytes larger on 64-bit
+    /// targets, `MIN_BLOCK_SIZE - 8` on 32-bit, rather than split off a
+    /// free fragment too small to serve almost any request.)
     pub const fn block_size(size: usize) -> Option<usize> {
         match size.checked_add(WORD + FLAGS) {
             Some(padded) if padded & !FLAGS >= MIN_BLOCK => Some(padded & !FLAGS),

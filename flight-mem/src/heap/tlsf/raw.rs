@@ -40,7 +40,7 @@ use core::ptr::NonNull;
 #[cfg(target_pointer_width = "64")]
 use super::SIZE_MASK;
 use super::classes::{LISTS, class_of};
-use super::{FLAGS, GRANULE_LOG2, Link, MIN_BLOCK, NIL, WORD};
+use super::{FLAGS, GRANULE_LOG2, Link, MIN_BLOCK, NIL, SPLIT_MIN, WORD};
 
 /// The low bits of a word-aligned offset.
 const WORD_BITS: usize = WORD - 1;
@@ -153,8 +153,9 @@ impl Span {
         (by < MIN_BLOCK && by & FLAGS == 0).then_some(At(self.off + by))
     }
 
-    /// The first `first` bytes and the rest, when the rest is a block of its
-    /// own; `None` when it is too small for one.
+    /// The first `first` bytes and the rest, when the rest is worth a free
+    /// block of its own (at least [`SPLIT_MIN`]); `None` when it is
+    /// smaller.
     ///
     /// # Safety
     ///
@@ -164,7 +165,7 @@ impl Span {
     pub(super) unsafe fn split(self, first: usize) -> Option<(Span, Span)> {
         debug_assert!(first <= self.size && first & FLAGS == 0 && first >= MIN_BLOCK);
         let rest = self.size - first;
-        (rest >= MIN_BLOCK).then_some((
+        (rest >= SPLIT_MIN).then_some((
             Span {
                 off: self.off,
                 size: first,

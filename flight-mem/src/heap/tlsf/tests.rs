@@ -1,6 +1,8 @@
 //! Unit tests of the size classes, block sizes and geometry.
 
-use super::classes::{FL_SHIFT, LISTS, SL_COUNT, class_of, list_holding, list_min_size, list_of};
+use super::classes::{
+    FL_SHIFT, LISTS, SL_COUNT, class_of, class_of_flat, list_holding, list_min_size, list_of,
+};
 use super::*;
 
 #[test]
@@ -27,6 +29,24 @@ fn lists_partition_sizes() {
     assert_eq!(list_of(MIN_BLOCK), MIN_BLOCK / GRANULE);
     // 32 lists per power of two on 64-bit targets, 16 on smaller ones.
     assert_eq!(SL_COUNT, if WORD == 8 { 32 } else { 16 });
+}
+
+/// `free`'s branch-free list mapping agrees with `class_of` on every block
+/// size: each granule below 1 MiB, and the sizes around every power of
+/// two up to `MAX_END`.
+#[test]
+fn flat_class_matches_class_of() {
+    for size in (MIN_BLOCK..1 << 20).step_by(GRANULE) {
+        assert_eq!(class_of_flat(size), class_of(size), "size {size}");
+    }
+    for log2 in 5..=MAX_END.ilog2() {
+        let power = 1usize << log2;
+        for size in [power - GRANULE, power, power + GRANULE] {
+            let size = size.min(MAX_END);
+            assert_eq!(class_of_flat(size), class_of(size), "size {size}");
+        }
+    }
+    assert_eq!(class_of_flat(MAX_END), class_of(MAX_END));
 }
 
 /// The padded size of an aligned request reaches `isize::MAX` plus a
