@@ -37,11 +37,48 @@ fn verify(bytes: &[u8], what: &str) -> u8 {
 
 #[test]
 fn readers_and_a_writer_while_another_thread_defragments() {
+    readers_writer_and_defragmenter(false);
+}
+
+/// The same with blocks longer than 4 KiB (`FREEZE_MAX`): their moves are
+/// not frozen, readers may pin them during the copies (the move is then
+/// abandoned), and a batch's long moves are made as one group whose
+/// commits come after all its copies (the `group` module).
+#[test]
+fn readers_pin_long_blocks_while_another_thread_defragments() {
+    readers_writer_and_defragmenter(true);
+}
+
+/// Readers, a writer and a thread that frees, allocates and defragments;
+/// blocks of 16 B..3 KiB, or (`long`) 4..12 KiB (4..4.5 KiB under Miri).
+fn readers_writer_and_defragmenter(long: bool) {
     const STABLE: usize = if cfg!(miri) { 6 } else { 24 };
-    let (capacity, handles) = if cfg!(miri) {
-        (32 * 1024, 128)
+    let (capacity, handles) = match (cfg!(miri), long) {
+        (true, false) => (32 * 1024, 128),
+        (false, false) => (256 * 1024, 128),
+        (true, true) => (128 * 1024, 128),
+        (false, true) => (1024 * 1024, 128),
+    };
+    // A block's length: short, or just over `FREEZE_MAX` and up.
+    let size = |rng: &mut XorShift, short: usize| {
+        if !long {
+            16 + rng.below(short)
+        } else {
+            4100 + rng.below(if cfg!(miri) { 500 } else { 8000 })
+        }
+    };
+    // Long blocks move a few at a time, so that a batch's long moves are
+    // grouped.
+    let budget = if long {
+        DefragBudget {
+            max_bytes: 64 * 1024,
+            max_moves: 4,
+        }
     } else {
-        (256 * 1024, 128)
+        DefragBudget {
+            max_bytes: 4096,
+            max_moves: 3,
+        }
     };
     let rounds = if cfg!(miri) { 8 } else { 4000 };
     let memory = leak_memory(Compact::bytes_for(capacity, handles), 64);
@@ -53,7 +90,7 @@ fn readers_and_a_writer_while_another_thread_defragments() {
     let mut stable: Vec<Handle> = Vec::new();
     let mut churn: Vec<Handle> = Vec::new();
     for i in 0..2 * STABLE {
-        let size = 16 + rng.below(if cfg!(miri) { 200 } else { 3000 });
+        let size = size(&mut rng, if cfg!(miri) { 200 } else { 3000 });
         let h = compact
             .allocate(Layout::from_size_align(size, 8 << rng.below(3)).unwrap())
             .unwrap();
@@ -124,17 +161,15 @@ fn readers_and_a_writer_while_another_thread_defragments() {
                         compact.free(h).unwrap();
                     }
                     if round % 2 == 0 {
-                        let size = 16 + rng.below(2000);
+                        let size = size(&mut rng, 2000);
                         if let Ok(h) = compact.allocate(Layout::from_size_align(size, 8).unwrap()) {
                             fill(&mut compact.get_mut(h).unwrap(), 1);
                             churn.push(h);
                         }
                     }
-                    let report = compact.defragment(DefragBudget {
-                        max_bytes: 4096,
-                        max_moves: 3,
-                    });
-                    assert!(report.bytes_moved + report.bytes_abandoned <= 4096);
+                    let report = compact.defragment(budget);
+                    assert!(report.bytes_moved + report.bytes_abandoned <= budget.max_bytes);
+                    assert!(report.blocks_moved + report.abandoned <= budget.max_moves);
                     count += report.blocks_moved as u64;
                 }
                 for h in churn {
