@@ -231,3 +231,52 @@ fn pins_held_across_threads_block_moves_and_frees() {
     assert_eq!(report.blocks_moved, 1);
     assert_eq!(verify(&compact.get(kept).unwrap(), "moved"), 9);
 }
+
+/// A reader that pins a block of a group of long moves during the copies
+/// and lets go before the commit: the commit's compare-and-swap (acquire)
+/// orders the reader's reads of the old place before the old place is
+/// reused. Nothing here depends on timing for correctness; under Miri its
+/// data-race detector checks that ordering (loom does not model plain
+/// memory), so the reader reads little per pin to fit between a mark and
+/// a commit often.
+#[test]
+fn reads_during_long_moves_happen_before_the_old_place_is_reused() {
+    const L: usize = 5000;
+    let rounds = if cfg!(miri) { 12 } else { 200 };
+    let l = |n| Layout::from_size_align(n, 8).unwrap();
+    for _ in 0..rounds {
+        // [free 2L][a 3L][b L][c L][free L]: b and c (over 4 KiB) are
+        // evacuated into the first hole as one group of long moves.
+        let capacity = 8 * L;
+        let compact = Compact::new(leak_memory(Compact::bytes_for(capacity, 16), 64), 16);
+        let hole = compact.allocate(l(2 * L)).unwrap();
+        let blocks: Vec<Handle> = (0..3)
+            .map(|i| {
+                let h = compact.allocate(l(if i == 0 { 3 * L } else { L })).unwrap();
+                fill(&mut compact.get_mut(h).unwrap(), i as u8 + 1);
+                h
+            })
+            .collect();
+        compact.free(hole).unwrap();
+        let c = blocks[2];
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Acquire) {
+                    if let Some(pin) = compact.get(c) {
+                        assert_eq!((pin[0], pin[L - 1]), (byte(3, 0), byte(3, L - 1)));
+                    }
+                }
+            });
+            compact.defragment(DefragBudget::UNLIMITED);
+            // Reuse every free byte (allocation zero-fills it), the old
+            // places included.
+            while let Ok(h) = compact.allocate(l(compact.stats().largest_free.max(8))) {
+                assert!(compact.get(h).unwrap().iter().all(|&b| b == 0));
+            }
+            done.store(true, Ordering::Release);
+        });
+        verify(&compact.get(c).unwrap(), "after");
+        compact.check().unwrap();
+    }
+}
