@@ -242,7 +242,7 @@ fn pins_held_across_threads_block_moves_and_frees() {
 #[test]
 fn reads_during_long_moves_happen_before_the_old_place_is_reused() {
     const L: usize = 5000;
-    let rounds = if cfg!(miri) { 12 } else { 200 };
+    let rounds = if cfg!(miri) { 6 } else { 200 };
     let l = |n| Layout::from_size_align(n, 8).unwrap();
     for _ in 0..rounds {
         // [free 2L][a 3L][b L][c L][free L]: b and c (over 4 KiB) are
