@@ -42,9 +42,12 @@ fn readers_and_a_writer_while_another_thread_defragments() {
 
 /// The same with blocks longer than 4 KiB (`FREEZE_MAX`): their moves are
 /// not frozen, readers may pin them during the copies (the move is then
-/// abandoned), and a batch's long moves are made as one group whose
-/// commits come after all its copies (the `group` module).
+/// abandoned).
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "150 s under Miri even at two rounds; Miri's race detector sees long moves in `reads_during_long_moves_happen_before_the_old_place_is_reused`"
+)]
 fn readers_pin_long_blocks_while_another_thread_defragments() {
     readers_writer_and_defragmenter(true);
 }
@@ -67,8 +70,7 @@ fn readers_writer_and_defragmenter(long: bool) {
             4100 + rng.below(if cfg!(miri) { 500 } else { 8000 })
         }
     };
-    // Long blocks move a few at a time, so that a batch's long moves are
-    // grouped.
+    // Long blocks move a few at a time, several per batch.
     let budget = if long {
         DefragBudget {
             max_bytes: 64 * 1024,
@@ -232,8 +234,8 @@ fn pins_held_across_threads_block_moves_and_frees() {
     assert_eq!(verify(&compact.get(kept).unwrap(), "moved"), 9);
 }
 
-/// A reader that pins a block of a group of long moves during the copies
-/// and lets go before the commit: the commit's compare-and-swap (acquire)
+/// A reader that pins a block during its long move's copy and lets go
+/// before the commit: the commit's compare-and-swap (acquire)
 /// orders the reader's reads of the old place before the old place is
 /// reused. Nothing here depends on timing for correctness; under Miri its
 /// data-race detector checks that ordering (loom does not model plain
@@ -241,12 +243,13 @@ fn pins_held_across_threads_block_moves_and_frees() {
 /// a commit often.
 #[test]
 fn reads_during_long_moves_happen_before_the_old_place_is_reused() {
-    const L: usize = 5000;
-    let rounds = if cfg!(miri) { 6 } else { 200 };
+    // Just over `FREEZE_MAX` (4 KiB): long moves, as cheap as they come.
+    const L: usize = 4104;
+    let rounds = if cfg!(miri) { 2 } else { 200 };
     let l = |n| Layout::from_size_align(n, 8).unwrap();
     for _ in 0..rounds {
         // [free 2L][a 3L][b L][c L][free L]: b and c (over 4 KiB) are
-        // evacuated into the first hole as one group of long moves.
+        // evacuated into the first hole by long moves.
         let capacity = 8 * L;
         let compact = Compact::new(leak_memory(Compact::bytes_for(capacity, 16), 64), 16);
         let hole = compact.allocate(l(2 * L)).unwrap();
