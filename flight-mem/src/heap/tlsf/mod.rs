@@ -62,20 +62,24 @@ const NIL: Link = 0;
 /// Header, two links and the boundary tag, rounded to the granule.
 const MIN_BLOCK: usize = (WORD + 2 * size_of::<Link>() + WORD).next_multiple_of(GRANULE);
 /// The smallest rest `allocate` splits off a free block as a free block of
-/// its own; a smaller rest stays in the used block. On 64-bit targets one
-/// cache line, not a minimum block: a rest of 24..=56 bytes is too small
-/// for nearly every request (it only waits for a neighbour's free to merge
+/// its own; a smaller rest stays in the used block. On 64-bit targets two
+/// cache lines, not a minimum block: a rest of 24..=120 bytes is too small
+/// for most requests (it mostly waits for a neighbour's free to merge
 /// with), and listing it costs an insert now and, when a neighbour is
 /// freed, an unlink whose list neighbours are cache misses. Workload 3
-/// (16..=4096 B, align 8/16/64): 108.4 → 104.9 instructions per operation,
-/// 0.24 fewer mispredicted branches and 0.24 fewer written cache lines
-/// missed per operation (cachegrind), Tlsf / rlsf time 1.23× → 1.08×;
-/// workload 4 unchanged within a tenth of a percent (99.4 % and 96.7 %
-/// usable). The price: a block may hold up to `SPLIT_MIN - GRANULE` bytes
-/// more than [`Tlsf::block_size`] (56, against 16 before), counted as used.
-/// 32-bit targets keep the minimum block, where RAM is scarcer.
+/// (16..=4096 B, align 8/16/64), against the minimum block: 108.4 → 104.9
+/// instructions per operation at 64 and 1.83 → 1.35 mispredicted branches
+/// (cachegrind); 128 takes another 1.2 instructions and 0.14
+/// mispredictions off, and in six alternated quiet runs (lead, session 8)
+/// Tlsf / rlsf time went from 1.14–1.16× at 64 to 1.11–1.13× (rlsf with
+/// no lock; 1.05–1.08× → 1.02–1.04× with rlsf behind a spin lock).
+/// Workload 4: 99.3 % usable at 75 % allocations (99.4 % at 64; rlsf
+/// 99.2 %), 96.7 % at 60 % (unchanged; rlsf 96.5 %). The price: a block may
+/// hold up to `SPLIT_MIN - GRANULE` bytes more than [`Tlsf::block_size`]
+/// (120, against 16 with the minimum block), counted as used. 32-bit
+/// targets keep the minimum block, where RAM is scarcer.
 #[cfg(target_pointer_width = "64")]
-const SPLIT_MIN: usize = 64;
+const SPLIT_MIN: usize = 128;
 /// The smallest rest split off a free block (see the 64-bit definition).
 #[cfg(not(target_pointer_width = "64"))]
 const SPLIT_MIN: usize = MIN_BLOCK;
