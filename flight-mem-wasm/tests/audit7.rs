@@ -442,22 +442,6 @@ fn a_grow_of_a_shared_own_memory_is_refused() {
     }
 }
 
-/// A deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// `v` as an unsigned LEB of exactly `len` bytes (at least its minimal
 /// length).
 fn uleb(out: &mut Vec<u8>, mut v: u64, len: usize) {

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{BASE, PAGE, Unified, engine, opts};
+use common::{BASE, PAGE, Rng, Unified, engine, opts};
 use flight_mem_wasm::{Isolation, rebase};
 use wasmi::{Linker, Module, Store, Val};
 
@@ -227,20 +227,6 @@ fn masked_accesses_wider_than_a_tiny_window_stay_inside_it() {
                 }
             }
         }
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: the same modules on every run.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[(self.next() >> 20) as usize % v.len()]
     }
 }
 

@@ -13,17 +13,6 @@ use common::*;
 use flight_mem_wasm::{Error, Isolation, Segment, rebase};
 use wasmi::{Extern, Instance, Linker, Memory, Module, Store, TrapCode, Val};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: a fixed seed gives the same modules on every run.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 fn config() -> wasm_smith::Config {
     wasm_smith::Config {
         min_memories: 1,

@@ -7,6 +7,27 @@ pub mod modules;
 use flight_mem_wasm::{Isolation, Options, Segment, rebase};
 use wasmi::{Config, Engine, Extern, Instance, Linker, Memory, MemoryType, Module, Store};
 
+/// A deterministic generator (xorshift64*): a fixed seed gives the same
+/// modules on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[(self.next() >> 20) as usize % v.len()]
+    }
+}
+
 pub const PAGE: u64 = 65536;
 /// Base of every test segment: not page-aligned, so a relocation that
 /// forgot the base or added it twice shows, but 16-aligned for atomics.
