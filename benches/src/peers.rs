@@ -144,6 +144,23 @@ impl Subject for Mimalloc {
 /// 32 second-level classes, the configuration of its `GlobalTlsf`.
 type RlsfTlsf = rlsf::Tlsf<'static, u32, u32, 28, 32>;
 
+/// An rlsf TLSF over a fresh arena of `arena` bytes, and the arena. The
+/// caller keeps the arena alive as long as the TLSF (a field declared after
+/// it, so dropped after it).
+fn rlsf_over(arena: usize) -> (RlsfTlsf, AlignedBuf) {
+    let memory = AlignedBuf::new(arena);
+    let mut tlsf = RlsfTlsf::new();
+    let block = NonNull::slice_from_raw_parts(
+        NonNull::new(memory.as_ptr()).expect("arena is non-null"),
+        memory.len(),
+    );
+    // SAFETY: the arena is valid for reads and writes and owned by the
+    // caller, which keeps it alive as long as the TLSF (the buffer's heap
+    // allocation does not move when the `AlignedBuf` value is moved).
+    unsafe { tlsf.insert_free_block_ptr(block) };
+    (tlsf, memory)
+}
+
 /// rlsf behind a spin lock.
 pub struct Rlsf {
     tlsf: SpinLock<RlsfTlsf>,
@@ -155,15 +172,7 @@ impl Subject for Rlsf {
     type Block = RawBlock;
 
     fn create(arena: usize) -> Self {
-        let memory = AlignedBuf::new(arena);
-        let mut tlsf = RlsfTlsf::new();
-        let block = NonNull::slice_from_raw_parts(
-            NonNull::new(memory.as_ptr()).expect("arena is non-null"),
-            memory.len(),
-        );
-        // SAFETY: the arena is valid for reads and writes, owned by this
-        // subject and outlives the TLSF (`_memory` is dropped after `tlsf`).
-        unsafe { tlsf.insert_free_block_ptr(block) };
+        let (tlsf, memory) = rlsf_over(arena);
         Self {
             tlsf: SpinLock::new(tlsf),
             _memory: memory,
@@ -197,15 +206,7 @@ impl Subject for RlsfNoLock {
     type Block = RawBlock;
 
     fn create(arena: usize) -> Self {
-        let memory = AlignedBuf::new(arena);
-        let mut tlsf = RlsfTlsf::new();
-        let block = NonNull::slice_from_raw_parts(
-            NonNull::new(memory.as_ptr()).expect("arena is non-null"),
-            memory.len(),
-        );
-        // SAFETY: as `Rlsf::create`: the arena is valid for reads and
-        // writes, owned by this subject and outlives the TLSF.
-        unsafe { tlsf.insert_free_block_ptr(block) };
+        let (tlsf, memory) = rlsf_over(arena);
         Self {
             tlsf,
             _memory: memory,
