@@ -29,8 +29,10 @@ fn refused(heap: &Tlsf, ptr: *mut u8, what: &str) {
 
 #[test]
 fn tlsf_refuses_every_bad_pointer_and_changes_nothing() {
+    // Under Miri one misaligned region (CI's slowest Miri target at two):
+    // natively every misalignment.
     let (misaligns, count): (&[usize], usize) = if cfg!(miri) {
-        (&[0, 4], 40)
+        (&[4], 24)
     } else {
         (&[0, 1, 4, 8, 12], 200)
     };
