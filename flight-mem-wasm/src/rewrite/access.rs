@@ -49,11 +49,15 @@ impl Func<'_> {
         // clamp's last start, `span - width`, would be negative. Such a
         // memory has no whole page, so the original's has 0 bytes.
         let wider = self.plan.isolation == Isolation::Masked && width > mem.span;
-        if unshared_wait || wider || offset + base > u64::from(u32::MAX) {
+        // `offset + base` without overflow: unvalidated input may carry
+        // any u64 offset (wasmparser reads u64s), and one near 2^64 wrapped
+        // the sum below 4 GiB, which relocated the access below the base.
+        if unshared_wait || wider || offset > u64::from(u32::MAX) - base {
             // Every execution traps in the original: the unshared wait, an
             // access wider than the memory, or offset + base >= 2^32 >=
             // base + span means offset >= span, out of bounds. The
-            // instruction stays, unreachable.
+            // instruction stays, unreachable (an offset past 2^32 keeps
+            // the output invalid, as the input is).
             self.track.clear();
             self.flush(at);
             self.oob_trap();

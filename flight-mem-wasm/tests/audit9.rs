@@ -1,0 +1,132 @@
+//! audit9: isolation of rebased modules built from raw bytes.
+//!
+//! - Without validation, wasmparser reads a memarg offset as a u64 (the
+//!   memory64 feature is on by default) even for a 32-bit memory: an
+//!   offset near 2^64 made `offset + base` overflow (a panic in a debug
+//!   build; in release it wrapped, passed the `< 4 GiB` test, and the
+//!   access was relocated to `offset + base mod 2^64`, below the segment).
+
+mod common;
+
+use common::{BASE, PAGE, Unified, engine, opts};
+use flight_mem_wasm::{Isolation, rebase};
+use wasm_encoder::{
+    CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, Module, TypeSection,
+    ValType,
+};
+use wasmi::{Linker, Store, Val};
+
+/// A u64 LEB of `v` in exactly `len` bytes (padded).
+fn uleb(out: &mut Vec<u8>, mut v: u64, len: usize) {
+    for k in 0..len {
+        let more = k + 1 < len;
+        out.push((v & 0x7F) as u8 | if more { 0x80 } else { 0 });
+        v >>= 7;
+    }
+}
+
+/// A module with `(memory 1 2)` and one function `f: [i32] -> []`
+/// (exported) whose body is `body` (without locals or `end`).
+fn module(body: &[u8]) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], []);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    let mut mems = MemorySection::new();
+    mems.memory(common::mem(1, Some(2)));
+    let mut exports = ExportSection::new();
+    exports.export("f", ExportKind::Func, 0);
+    let mut code = CodeSection::new();
+    let mut b = vec![0];
+    b.extend_from_slice(body);
+    b.push(0x0B);
+    code.raw(&b);
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&mems)
+        .section(&exports)
+        .section(&code);
+    m.finish()
+}
+
+/// Rebases `wasm` without validation in a 2-page segment at [`BASE`] and
+/// calls `f(a)`: `Err` for a refusal, a panic of the rebaser, or an output
+/// the engine rejects; else whether the call trapped and the first canary
+/// byte outside the segment it changed.
+fn run(wasm: &[u8], iso: Isolation, a: i32) -> Result<(bool, Option<u64>), String> {
+    let o = opts(iso, 2, false);
+    let out = std::panic::catch_unwind(|| rebase(wasm, &o))
+        .map_err(|_| "the rebaser panicked".to_string())?
+        .map_err(|e| format!("rebase: {e}"))?;
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let unified = Unified::new(&mut store, o.segment);
+    let module = wasmi::Module::new(&engine, &out.wasm[..]).map_err(|e| format!("wasmi: {e}"))?;
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .define("env", "memory", unified.memory)
+        .map_err(|e| e.to_string())?;
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .map_err(|e| format!("instantiate: {e}"))?;
+    let f = instance.get_func(&store, "f").expect("export f");
+    let trapped = f.call(&mut store, &[Val::I32(a)], &mut []).is_err();
+    Ok((trapped, unified.broken_canary(&store, 0)))
+}
+
+#[test]
+fn unvalidated_offsets_past_u32_never_wrap_into_another_address() {
+    // Offsets a 32-bit memory cannot have, near 2^64 (where adding the
+    // base wraps) and just past 2^32, in minimal and padded 10-byte LEBs;
+    // addresses 0 and a few bytes in.
+    let offsets = [
+        u64::MAX,
+        u64::MAX - 3,
+        0u64.wrapping_sub(BASE),
+        0u64.wrapping_sub(BASE) + 0x10,
+        0u64.wrapping_sub(PAGE),
+        1 << 32,
+        (1 << 32) + 0x10,
+        1 << 63,
+    ];
+    let mut panics = Vec::new();
+    for offset in offsets {
+        for len in [0, 10] {
+            let len = if len == 0 {
+                (64 - (offset | 1).leading_zeros()).div_ceil(7) as usize
+            } else {
+                len
+            };
+            // local.get 0; i32.const 0x5a5a5a5a; i32.store offset
+            let mut store = vec![0x20, 0x00, 0x41];
+            store.extend_from_slice(&[0xDA, 0xB4, 0xE9, 0xD2, 0x05]);
+            store.extend_from_slice(&[0x36, 0x02]);
+            uleb(&mut store, offset, len);
+            // local.get 0; i64.load offset; drop
+            let mut load = vec![0x20, 0x00, 0x29, 0x03];
+            uleb(&mut load, offset, len);
+            load.push(0x1A);
+            for body in [&store, &load] {
+                let wasm = module(body);
+                for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
+                    for a in [0, 1, 0x10, 0x30] {
+                        match run(&wasm, iso, a) {
+                            Err(e) if e.contains("panicked") => {
+                                panics.push(format!("{iso:?} offset {offset:#x} ({len} bytes)"));
+                                break;
+                            }
+                            Err(_) | Ok((_, None)) => {}
+                            Ok((trapped, Some(at))) => panic!(
+                                "{iso:?}: offset {offset:#x} ({len} bytes), address {a}: \
+                                 an invalid input's output validated and changed {at:#x} \
+                                 outside its segment (trapped: {trapped})"
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(panics.is_empty(), "the rebaser panicked: {panics:#?}");
+}
