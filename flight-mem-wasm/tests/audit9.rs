@@ -5,6 +5,9 @@
 //!   offset near 2^64 made `offset + base` overflow (a panic in a debug
 //!   build; in release it wrapped, passed the `< 4 GiB` test, and the
 //!   access was relocated to `offset + base mod 2^64`, below the segment).
+//! - `flight-rebase -o X --relocations X` (or a link to X) staged both
+//!   outputs in one temporary file and replaced X with the table before
+//!   failing; now refused, X untouched.
 
 mod common;
 
@@ -129,4 +132,59 @@ fn unvalidated_offsets_past_u32_never_wrap_into_another_address() {
         }
     }
     assert!(panics.is_empty(), "the rebaser panicked: {panics:#?}");
+}
+
+/// `flight-rebase` with `args`: its exit code and output.
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flight-rebase"))
+        .args(args)
+        .output()
+        .expect("run flight-rebase");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn one_path_for_the_module_and_the_relocation_table_is_refused() {
+    // Both outputs were staged in the same temporary file (named after the
+    // destination): the table overwrote the module there, the rename put
+    // the table at the module's path, and the second rename failed — an
+    // error, with the module's old file replaced by JSON. Also through a
+    // symbolic link and a path spelled differently.
+    let d = std::env::temp_dir().join(format!("flight-rebase-{}-audit9", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let input = d.join("in.wasm");
+    std::fs::write(&input, module(&[])).unwrap();
+    let out = d.join("out.wasm");
+    let link = d.join("link.wasm");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    let dotted = d.join(".").join("out.wasm");
+    for other in [&out, &link, &dotted] {
+        std::fs::write(&out, b"old").unwrap();
+        let (code, text) = cli(&[
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--relocations",
+            other.to_str().unwrap(),
+            "--segment",
+            "0x100000:64KiB",
+        ]);
+        assert_ne!(code, 0, "{}: accepted: {text}", other.display());
+        assert!(text.contains("same file"), "{text}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"old",
+            "{}: the module's path was overwritten",
+            other.display()
+        );
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "files left behind: {names:?}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -209,7 +209,38 @@ fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
     Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
+/// Where `path` would be written: the end of its links, in its directory
+/// made canonical (the file itself need not exist). `None` when that
+/// directory cannot be resolved (writing there fails anyway), or for a
+/// path that is no regular file (`/dev/null`, a pipe: written in place,
+/// each output whole).
+fn destination(path: &Path) -> Option<PathBuf> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return None;
+    }
+    let dest = resolve_links(path).ok()?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(dir.canonicalize().ok()?.join(dest.file_name()?))
+}
+
 fn run(args: &Args) -> Result<String, String> {
+    // One file for both outputs would be staged twice in the same
+    // temporary file: the table would replace the module, and the error
+    // of the second rename would come after the first had put the table
+    // at the module's path.
+    if let Some(relocations) = &args.relocations
+        && let (Some(a), Some(b)) = (destination(&args.output), destination(relocations))
+        && a == b
+    {
+        return Err(format!(
+            "`-o {}` and `--relocations {}` name the same file",
+            args.output.display(),
+            relocations.display()
+        ));
+    }
     let wasm = std::fs::read(&args.input)
         .map_err(|e| format!("cannot read `{}`: {e}", args.input.display()))?;
     let out = rebase(&wasm, &args.options).map_err(|e| format!("{}: {e}", args.input.display()))?;
