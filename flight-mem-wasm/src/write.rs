@@ -87,6 +87,37 @@ fn constant_op(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
     }
 }
 
+/// Checks that `expr` holds only what a constant expression may (numeric
+/// constants, `global.get` of the input's globals, extended-const
+/// arithmetic) before it is copied into a function body, where any
+/// instruction would run: without validation, a store, a `memory.fill`
+/// or a write of an appended global in a data offset ran unrewritten at
+/// instantiation (the store at its absolute address in the unified
+/// memory), and the output validated.
+fn constant_ops(expr: &wasmparser::ConstExpr<'_>, globals: u32) -> Result<(), String> {
+    let mut ops = expr.get_operators_reader();
+    while !ops.eof() {
+        match ops.read().map_err(|e| e.to_string())? {
+            Operator::I32Const { .. }
+            | Operator::I64Const { .. }
+            | Operator::I32Add
+            | Operator::I32Sub
+            | Operator::I32Mul
+            | Operator::I64Add
+            | Operator::I64Sub
+            | Operator::I64Mul
+            | Operator::End => {}
+            Operator::GlobalGet { global_index } if global_index < globals => {}
+            op => {
+                return Err(format!(
+                    "the offset expression holds `{op:?}`, which no constant expression may"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The new data section: its segments, encoded, and how many.
 #[derive(Debug, Default)]
 pub(crate) struct Data {
@@ -182,6 +213,12 @@ pub(crate) fn data_section(
                     // was checked above).
                     section.put(|s| s.push(0x01), data.data);
                     if constant.is_none() {
+                        constant_ops(offset_expr, plan.pages_global).map_err(|message| {
+                            Error::Invalid {
+                                offset: data.range.start,
+                                message: format!("data segment {segment}: {message}"),
+                            }
+                        })?;
                         body.extend_from_slice(expr);
                         let mut sink = wasm_encoder::InstructionSink::new(body);
                         sink.i64_extend_i32_u().i64_const(len as i64).i64_add();

@@ -8,6 +8,13 @@
 //! - `flight-rebase -o X --relocations X` (or a link to X) staged both
 //!   outputs in one temporary file and replaced X with the table before
 //!   failing; now refused, X untouched.
+//! - Without validation, a data offset that is not one `i32.const` is
+//!   copied into the appended start function of `checked` and `masked`,
+//!   where any instruction runs: a store in it wrote at its absolute
+//!   address outside the segment at instantiation, and the output
+//!   validated (README said constant expressions cannot touch memory).
+//!   Now such an offset holding anything but constant-expression
+//!   instructions is refused.
 
 mod common;
 
@@ -187,4 +194,76 @@ fn one_path_for_the_module_and_the_relocation_table_is_refused() {
         assert_eq!(names.len(), 3, "files left behind: {names:?}");
     }
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A module with `(memory 1 2)`, an empty exported `f: [i32] -> []` and
+/// one active data segment of one byte whose offset expression is the raw
+/// `expr` (its `end` included).
+fn with_data_offset(expr: &[u8]) -> Vec<u8> {
+    let mut wasm = module(&[]);
+    // Section 11: one segment, flags 0 (memory 0), the expression, 1 byte.
+    let mut data = vec![1, 0];
+    data.extend_from_slice(expr);
+    data.extend_from_slice(&[1, 0x77]);
+    wasm.push(11);
+    uleb(&mut wasm, data.len() as u64, 1);
+    wasm.extend_from_slice(&data);
+    wasm
+}
+
+#[test]
+fn unvalidated_data_offsets_run_no_store_outside_the_segment() {
+    // `checked` and `masked` apply a segment whose offset is no single
+    // `i32.const` from an appended start function, with the offset
+    // expression copied into it twice. A constant expression holds no
+    // memory instruction (README), but without validation nothing made it
+    // one: a store, a fill or a write of an appended global in it ran
+    // unrewritten at instantiation (the store at its absolute address).
+    let far = [0xC0, 0x80, 0x04]; // i32.const 0x10040 (below BASE)
+    let mut store = vec![0x41];
+    store.extend_from_slice(&far);
+    store.extend_from_slice(&[0x41, 0xDA, 0xB4, 0xE9, 0xD2, 0x05, 0x36, 0x02, 0x00]);
+    store.extend_from_slice(&[0x41, 0x00, 0x0B]);
+    let mut fill = vec![0x41];
+    fill.extend_from_slice(&far);
+    // i32.const 0x5a; i32.const 16; memory.fill 0; i32.const 0; end
+    fill.extend_from_slice(&[
+        0x41, 0xDA, 0x00, 0x41, 0x10, 0xFC, 0x0B, 0x00, 0x41, 0x00, 0x0B,
+    ]);
+    // i32.const -1; global.set 4 (a limit global); i32.const 0; end
+    let limit = [0x41, 0x7F, 0x24, 0x04, 0x41, 0x00, 0x0B];
+    // i32.const 0; global.get 0 (the pages global); i32.add; end
+    let pages = [0x41, 0x00, 0x23, 0x00, 0x6A, 0x0B];
+    for (what, expr) in [
+        ("store", &store[..]),
+        ("fill", &fill[..]),
+        ("global.set", &limit[..]),
+        ("global.get", &pages[..]),
+    ] {
+        let wasm = with_data_offset(expr);
+        for iso in [Isolation::Checked, Isolation::Masked] {
+            match run(&wasm, iso, 0) {
+                Err(e) if e.contains("panicked") => panic!("{iso:?} {what}: {e}"),
+                Err(_) | Ok((_, None)) => {}
+                Ok((_, Some(at))) => panic!(
+                    "{iso:?}: a data offset with a {what} rebased into a valid output that \
+                     changed {at:#x} outside its segment"
+                ),
+            }
+            // Nothing an engine would run: refused at rebase time.
+            assert!(
+                rebase(&wasm, &opts(iso, 2, false)).is_err(),
+                "{iso:?}: a data offset with a {what} was accepted"
+            );
+        }
+    }
+    // The extended-constant forms stay accepted (and land as validated).
+    // i32.const 16; i32.const 8; i32.add; i32.const 2; i32.mul; end
+    let extended = [0x41, 0x10, 0x41, 0x08, 0x6A, 0x41, 0x02, 0x6C, 0x0B];
+    let wasm = with_data_offset(&extended);
+    for iso in [Isolation::Checked, Isolation::Masked] {
+        let validated = rebase(&wasm, &opts(iso, 2, true)).expect("valid extended constant");
+        let fast = rebase(&wasm, &opts(iso, 2, false)).expect("unvalidated extended constant");
+        assert_eq!(validated.wasm, fast.wasm, "{iso:?}");
+    }
 }
