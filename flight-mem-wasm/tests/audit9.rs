@@ -18,6 +18,10 @@
 //! - Seeds of special shapes with one to three bytes mutated, rebased
 //!   without validation in `checked` and `masked`, valid outputs run with
 //!   fuel (held: 60,000 modules, 93,000 calls with `AUDIT9_ROUNDS=20000`).
+//! - `trusted`'s short path (the base's digits added to the offset's LEB
+//!   bytes) at bases and offsets on LEB length boundaries and near 2^32,
+//!   minimal and padded: the same bytes as the validated path, every
+//!   offset moved by the base (held; a loosened 4 GiB guard fails it).
 
 mod common;
 
@@ -395,5 +399,82 @@ fn mutated_bodies() {
     assert!(ran > 0, "no mutated module ran");
     if std::env::var("AUDIT9_ROUNDS").is_ok() {
         eprintln!("{ran} calls of mutated modules ran");
+    }
+}
+
+#[test]
+fn trusted_offsets_near_leb_boundaries_relocate_exactly() {
+    // The short path adds the base's base-128 digits to the offset's LEB
+    // bytes in one 64-bit addition. Bases and offsets at every LEB length
+    // boundary, near 2^32, in minimal and padded (up to 5-byte)
+    // encodings: the unvalidated (short path) output must equal the
+    // validated one, and each relocated offset must be offset + base, or
+    // the access left unreachable behind a trap when that passes 4 GiB.
+    let edges: Vec<u64> = [0u64, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1F_FFFF, 0x20_0000]
+        .into_iter()
+        .chain([
+            0x0FFF_FFFF,
+            0x1000_0000,
+            0x7FFF_FFFF,
+            0xFFFE_FFFF,
+            0xFFFF_FFFF,
+        ])
+        .collect();
+    for &base in &edges {
+        let size = PAGE.min((1u64 << 32) - base) & !(PAGE - 1);
+        if size == 0 {
+            continue;
+        }
+        let mut body = Vec::new();
+        let mut expected = Vec::new();
+        for &offset in &edges {
+            let min = (64 - (offset | 1).leading_zeros()).div_ceil(7) as usize;
+            for len in min..=5 {
+                // local.get 0; i32.load offset (len bytes); drop
+                body.extend_from_slice(&[0x20, 0x00, 0x28, 0x02]);
+                uleb(&mut body, offset, len);
+                body.push(0x1A);
+                expected.push(offset);
+            }
+        }
+        let mut wasm = module(&body);
+        // No minimum: any segment holds it.
+        let at = wasm
+            .windows(4)
+            .position(|w| w == [5, 4, 1, 1])
+            .expect("memory section");
+        wasm[at + 4] = 0;
+        let segment = flight_mem_wasm::Segment { base, size };
+        let mut o = flight_mem_wasm::Options::new(segment);
+        o.isolation = Isolation::Trusted;
+        let validated = rebase(&wasm, &o).expect("validated rebase");
+        o.validate = false;
+        let fast = rebase(&wasm, &o).expect("unvalidated rebase");
+        assert!(
+            fast.wasm == validated.wasm,
+            "base {base:#x}: the short path wrote other bytes"
+        );
+        let mut found = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(&fast.wasm) {
+            if let Ok(wasmparser::Payload::CodeSectionEntry(f)) = payload {
+                let mut ops = f.get_operators_reader().unwrap();
+                while !ops.eof() {
+                    if let wasmparser::Operator::I32Load { memarg } = ops.read().unwrap() {
+                        found.push(memarg.offset);
+                    }
+                }
+            }
+        }
+        let want: Vec<u64> = expected
+            .iter()
+            .map(|&o| {
+                if o + base > u64::from(u32::MAX) {
+                    o
+                } else {
+                    o + base
+                }
+            })
+            .collect();
+        assert_eq!(found, want, "base {base:#x}");
     }
 }
