@@ -17,7 +17,9 @@
 //!   instructions is refused.
 //! - Seeds of special shapes with one to three bytes mutated, rebased
 //!   without validation in `checked` and `masked`, valid outputs run with
-//!   fuel (held: 60,000 modules, 93,000 calls with `AUDIT9_ROUNDS=20000`).
+//!   fuel, one seed with a `read` window whose bytes must not change
+//!   (held: 60,000 modules of the first three seeds, 93,000 calls, with
+//!   `AUDIT9_ROUNDS=20000`).
 //! - `trusted`'s short path (the base's digits added to the offset's LEB
 //!   bytes) at bases and offsets on LEB length boundaries and near 2^32,
 //!   minimal and padded: the same bytes as the validated path, every
@@ -72,19 +74,30 @@ fn module(body: &[u8]) -> Vec<u8> {
 /// the engine rejects; else whether the call trapped and the first canary
 /// byte outside the segment it changed.
 fn run(wasm: &[u8], iso: Isolation, a: i32) -> Result<(bool, Option<u64>), String> {
-    run_with(wasm, iso, a, None)
+    run_with(wasm, iso, a, None, None)
 }
 
 /// [`run`], with the output validated by wasmparser first (wasmi 2.0 can
 /// overflow the stack on some invalid modules) and the call limited to
-/// `fuel` when given (a mutated body may loop forever).
+/// `fuel` when given (a mutated body may loop forever); `window`: a
+/// `read` window for the import `env.win`, whose bytes must stay as they
+/// are (canaries, as everywhere outside the segment).
 fn run_with(
     wasm: &[u8],
     iso: Isolation,
     a: i32,
     fuel: Option<u64>,
+    window: Option<flight_mem_wasm::Segment>,
 ) -> Result<(bool, Option<u64>), String> {
-    let o = opts(iso, 2, false);
+    let mut o = opts(iso, 2, false);
+    if let Some(segment) = window {
+        o.shared.push(flight_mem_wasm::SharedWindow {
+            module: "env".into(),
+            field: "win".into(),
+            segment,
+            access: flight_mem_wasm::Access::Read,
+        });
+    }
     let out = std::panic::catch_unwind(|| rebase(wasm, &o))
         .map_err(|_| "the rebaser panicked".to_string())?
         .map_err(|e| format!("rebase: {e}"))?;
@@ -111,7 +124,8 @@ fn run_with(
     if let Some(fuel) = fuel {
         store.set_fuel(fuel).map_err(|e| e.to_string())?;
     }
-    let unified = Unified::new(&mut store, o.segment);
+    let end = window.map_or(0, |w| w.base + w.size);
+    let unified = Unified::covering(&mut store, o.segment, end);
     let module = wasmi::Module::new(&engine, &out.wasm[..]).map_err(|e| format!("wasmi: {e}"))?;
     let mut linker = Linker::<()>::new(&engine);
     linker
@@ -315,7 +329,7 @@ fn unvalidated_data_offsets_run_no_store_outside_the_segment() {
 /// Modules whose every function takes one i32 and touches memory in the
 /// shapes the rewriter treats specially (constants, locals kept in copies,
 /// read-modify-writes, bulk instructions, grow, data segments).
-const SEEDS: [&str; 3] = [
+const SEEDS: [&str; 4] = [
     r#"(module (memory 1 2) (global $g (mut i32) (i32.const 0))
       (func (export "f") (param $a i32) (local $b i32)
         (i32.store (local.get $a) (i32.add (i32.load (local.get $a)) (i32.const 1)))
@@ -338,6 +352,15 @@ const SEEDS: [&str; 3] = [
         (i32.store (local.get $a) (i32.load offset=1 (local.get $a)))
         (i64.store32 offset=2 (local.get $a) (i64.const -1))
         (f64.store (i32.and (local.get $a) (i32.const 0xff)) (f64.const 1))))"#,
+    // A `read` window (memory 0) beside the own memory (memory 1): every
+    // write into it must be refused, whatever the mutation makes of the
+    // loads from it.
+    r#"(module (import "env" "win" (memory 1 1)) (memory 1 2)
+      (func (export "f") (param $a i32)
+        (i32.store 1 (local.get $a) (i32.load 0 (local.get $a)))
+        (i64.store 1 offset=8 (local.get $a) (i64.load 0 offset=8 (i32.const 16)))
+        (memory.copy 1 0 (local.get $a) (i32.const 0) (i32.const 8))
+        (i32.store8 1 (i32.const 3) (i32.load8_u 0 offset=4 (local.get $a)))))"#,
 ];
 
 #[test]
@@ -367,6 +390,20 @@ fn mutated_bodies() {
     let mut ran = 0;
     for seed in SEEDS {
         let original = wat::parse_str(seed).expect("wat");
+        let window = seed
+            .contains("\"win\"")
+            .then_some(flight_mem_wasm::Segment {
+                base: 0,
+                size: PAGE,
+            });
+        // The seed itself rebases and runs, isolated.
+        for iso in [Isolation::Checked, Isolation::Masked] {
+            let outcome = run_with(&original, iso, 8, Some(100_000), window);
+            assert!(
+                matches!(outcome, Ok((false, None))),
+                "{iso:?}: seed {seed}: {outcome:?}"
+            );
+        }
         for _ in 0..rounds {
             let mut wasm = original.clone();
             for _ in 0..1 + rng.below(3) {
@@ -381,7 +418,7 @@ fn mutated_bodies() {
             }
             for iso in [Isolation::Checked, Isolation::Masked] {
                 for a in [0, 5, 0x1_0000 - 3, 0x2_0000 - 8, -1] {
-                    match run_with(&wasm, iso, a, Some(100_000)) {
+                    match run_with(&wasm, iso, a, Some(100_000), window) {
                         Err(e) if e.contains("panicked") => {
                             panic!("{iso:?}: the rebaser panicked on {wasm:02x?}")
                         }
