@@ -424,6 +424,7 @@ fn help_says_what_no_validate_leaves_unchecked() {
         "--no-validate",
         "Still refused",
         "Not checked",
+        "a data offset holding\nmore than constant-expression instructions",
         "sections the rebaser does not parse (table, element, tag, custom)",
         "isolation is promised for valid input",
     ] {

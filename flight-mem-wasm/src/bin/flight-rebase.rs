@@ -19,9 +19,11 @@ code counts that differ, an instruction that does not decode (an unknown
 opcode, an immediate past the body's end; an over-long index LEB of 6 or 7
 bytes can pass), a memory index that does not exist, and every refusal of
 the rebase itself (segment or window too small, overlap, memory64, a write
-into a `read` window, ...). Not checked: types and stack heights of
+into a `read` window, ...), and in checked and masked a data offset holding
+more than constant-expression instructions (those modes run data offsets in
+an appended start function). Not checked: types and stack heights of
 function bodies, function/local/global/table/type/label indices, the
-module-level rules (export names and indices, constant expressions, ...);
+module-level rules (export names and indices, other constant expressions, ...);
 sections the rebaser does not parse (table, element, tag, custom) and the
 globals' initial values are copied as they are, even malformed: they hold
 no memory access, and every function body is rewritten whatever they say.
