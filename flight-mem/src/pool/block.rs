@@ -92,12 +92,6 @@ pub struct BlockPool {
     pub(crate) stride: usize,
     /// Slots when the memory starts on a `block_align` boundary.
     aligned_slots: u32,
-    /// Where the side table starts, from the memory's start, when that is
-    /// aligned to both `block_align` and the link words (the table then
-    /// follows the `aligned_slots` blocks at an offset known in advance):
-    /// `geometry`'s hot path adds it instead of multiplying and padding on
-    /// every call.
-    aligned_table: usize,
     /// Also the source of `allocations`, `deallocations`, `live` and `peak`
     /// (see `FreeStack::counts`).
     pub(crate) stack: FreeStack,
@@ -250,16 +244,12 @@ impl BlockPool {
             } else {
                 slots_fitting(memory.len(), block_size, block_align, stride)
             };
-            // No overflow: `slots_fitting` keeps the blocks and the padded
-            // table inside `memory.len()`.
-            let aligned_table = (aligned_slots as usize * stride).next_multiple_of(LINK_ALIGN);
             let pool = Self {
                 memory,
                 block_size,
                 block_align,
                 stride,
                 aligned_slots,
-                aligned_table,
                 stack: FreeStack::new(aligned_slots),
                 failures: AtomicU64::new(0),
                 slack: AtomicUsize::new(0),
@@ -388,43 +378,8 @@ impl BlockPool {
     }
 
     /// Where blocks and links are for the memory's actual address.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn geometry(&self) -> Geometry<'_> {
-        let start = self.memory.as_ptr();
-        // The common case (an `Arena`, or any memory aligned to the block
-        // and the link word): the table's offset was computed in advance.
-        // A load and an add where `any_geometry` multiplies and pads: 12
-        // instructions per pair fewer on workload 2b (callgrind).
-        if start.addr() & ((self.block_align - 1) | (LINK_ALIGN - 1)) == 0 {
-            let table = start
-                .wrapping_add(self.aligned_table)
-                .cast::<crate::sync::AtomicU32>();
-            // SAFETY: `start` is aligned to `block_align`, so the blocks
-            // start there and `aligned_slots` of them fit with their table
-            // (as in `any_geometry`); `start` is also aligned to the link
-            // word, so the padding `any_geometry` computes after the
-            // blocks is the one `aligned_table` includes: the same table,
-            // inside the memory, aligned, only ever accessed atomically.
-            // Null only for a memory at address 0, which holds no slot
-            // (`dangling` then, never dereferenced).
-            let links = unsafe {
-                Links::new(
-                    NonNull::new(table).unwrap_or(NonNull::dangling()),
-                    self.aligned_slots,
-                )
-            };
-            return Geometry {
-                blocks: start,
-                links,
-            };
-        }
-        self.any_geometry()
-    }
-
-    /// [`geometry`](Self::geometry) for memory at any address.
-    #[cold]
-    #[inline(never)]
-    fn any_geometry(&self) -> Geometry<'_> {
         let start = self.memory.as_ptr();
         let misalignment = start.addr() & (self.block_align - 1);
         let (blocks, slots) = if misalignment == 0 {
