@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! icount list <workload>              # contender names, one a line
-//! icount <workload> <contender> <n>   # workload: w1 | w2a | w2b | w3
+//! icount <workload> <contender> <n>   # workload: w1 | w2a | w3
 //! ```
 //!
 //! `benches/run.sh` drives it.
@@ -16,9 +16,7 @@ use std::process::ExitCode;
 use flight_mem_benches::limits::HarnessOnly;
 use flight_mem_benches::plan;
 use flight_mem_benches::workload;
-use flight_mem_benches::{
-    Reset, Subject, general_contenders, lifo_contenders, linear_contenders, pool_contenders,
-};
+use flight_mem_benches::{Reset, Subject, general_contenders, lifo_contenders, linear_contenders};
 
 struct Request<'a> {
     list: bool,
@@ -45,23 +43,6 @@ fn pool_lifo<S: Subject>(request: &mut Request<'_>) {
         let mut subject = S::create(plan::POOL_ARENA);
         let served = workload::pool_lifo(&mut subject, black_box(request.n));
         assert_eq!(served, request.n, "{} refused allocations", S::NAME);
-        request.found = true;
-    }
-}
-
-/// Workload 2b: as workload 3, the full plan is generated for every `n`
-/// and `n` of its pairs are run (one free and one allocation each).
-fn pool_churn<S: Subject>(request: &mut Request<'_>) {
-    if request.list {
-        println!("{}", S::NAME);
-    } else if request.name == S::NAME {
-        let churn = plan::pool_churn(plan::SEED, plan::POOL_CHURN_PAIRS);
-        let mut subject = S::create(plan::POOL_ARENA);
-        let mut live = Vec::with_capacity(churn.initial.len() + 1);
-        assert!(workload::fill(&mut subject, &churn, &mut live));
-        let steps = &churn.steps[..black_box(request.n)];
-        assert_eq!(workload::churn_steps(&mut subject, steps, &mut live), 0);
-        workload::drain(&mut subject, &mut live);
         request.found = true;
     }
 }
@@ -99,9 +80,7 @@ fn main() -> ExitCode {
             found: false,
         },
         _ => {
-            eprintln!(
-                "usage: icount list <w1|w2a|w2b|w3> | icount <w1|w2a|w2b|w3> <contender> <n>"
-            );
+            eprintln!("usage: icount list <w1|w2a|w3> | icount <w1|w2a|w3> <contender> <n>");
             return ExitCode::FAILURE;
         }
     };
@@ -114,10 +93,6 @@ fn main() -> ExitCode {
         "w2a" => {
             pool_lifo::<HarnessOnly>(&mut request);
             lifo_contenders!(pool_lifo(&mut request));
-        }
-        "w2b" => {
-            pool_churn::<HarnessOnly>(&mut request);
-            pool_contenders!(pool_churn(&mut request));
         }
         "w3" => {
             general::<HarnessOnly>(&mut request);
