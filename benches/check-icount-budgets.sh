@@ -32,6 +32,23 @@ check w1 "flight-mem Linear, static" 30
 check w2a "flight-mem BlockPool::local" 78
 check w2a "flight-mem Pool<T>::local" 86
 check w2a "flight-mem BlockPool, static" 140
+# Pool churn (free + allocate of a random live block, harness 26
+# included), from its own driver (see icount_w2b.rs): 187 per pair for
+# BlockPool, 143 for Pool<T> at the commit BENCHMARKS.md's session 9
+# (tlsf4) measures.
+cargo build -q --profile bench -p flight-mem-benches --bin icount_w2b
+icount_w2b="$target/release/icount_w2b"
+check_w2b() {
+  local name=$1 budget=$2 low high per
+  low=$(callgrind_ir "$icount_w2b" "$name" 100000)
+  high=$(callgrind_ir "$icount_w2b" "$name" 600000)
+  per=$(awk -v lo="$low" -v hi="$high" 'BEGIN { printf "%.2f", (hi - lo) / 500000 }')
+  echo "w2b | $name | $per instructions per pair (budget $budget)"
+  awk -v per="$per" -v budget="$budget" 'BEGIN { exit !(per <= budget) }' \
+    || { echo "over budget: $name"; exit 1; }
+}
+check_w2b "flight-mem BlockPool" 206
+check_w2b "flight-mem Pool<T>" 158
 # Tlsf general churn (free + allocate, harness 13 included): 108.3 at the
 # commit BENCHMARKS.md's Tlsf section measures (session 8).
 check w3 "flight-mem Tlsf" 112 20000 120000

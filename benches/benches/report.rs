@@ -5,7 +5,9 @@
 //! Run with `cargo bench -p flight-mem-benches --bench report`; pass
 //! workload names (`atomics w1 w2a w2b w3 w3-latency w1-latency w2b-latency
 //! w4 w5`) to run only some; `w3-ab` (only when named) alternates Tlsf and
-//! rlsf with and without a lock over many rounds and prints per-round ratios;
+//! rlsf with and without a lock over many rounds and prints per-round ratios
+//! (`w2b-ab`, also only when named, does so for heapless, `Pool<T>` and
+//! `BlockPool` on workload 2b);
 //! `w3-latency-ab` (only when named) interleaves their latency passes.
 //! Timing is `std::time::Instant` (the vDSO clock), measured around whole
 //! runs for throughput and around every single operation for the latency
@@ -145,21 +147,77 @@ struct AbSide<S: Subject> {
 
 impl<S: Subject> AbSide<S> {
     fn new(plan: &plan::Churn) -> Self {
+        Self::over(plan::GENERAL_ARENA, plan)
+    }
+
+    fn over(arena: usize, plan: &plan::Churn) -> Self {
         Self {
-            subject: S::create(plan::GENERAL_ARENA),
+            subject: S::create(arena),
             live: Vec::with_capacity(plan.initial.len() + 1),
         }
     }
 
     /// One timed churn of workload 3, as `general` times it: ns per op.
     fn run(&mut self, plan: &plan::Churn) -> f64 {
+        self.run_per(plan, plan.step_ops())
+    }
+
+    /// One timed churn of `plan`: ns per `units` (ops or pairs).
+    fn run_per(&mut self, plan: &plan::Churn, units: usize) -> f64 {
         assert!(workload::fill(&mut self.subject, plan, &mut self.live));
         let start = Instant::now();
         let refused = workload::churn_steps(&mut self.subject, &plan.steps, &mut self.live);
         let elapsed = start.elapsed();
         workload::drain(&mut self.subject, &mut self.live);
         assert_eq!(refused, 0, "{} refused allocations", S::NAME);
-        per_op(elapsed, plan.step_ops())
+        per_op(elapsed, units)
+    }
+}
+
+/// Workload 2b for heapless' pool, `Pool<T>` and `BlockPool`, alternated
+/// round by round as `general_ab` does (ns per pair; ratios per round).
+fn pool_ab(plan: &plan::Churn) {
+    use flight_mem_benches::peers::HeaplessPool;
+    use flight_mem_benches::subjects::{FmBlockPool, FmPool};
+    let mut heapless = AbSide::<HeaplessPool>::over(plan::POOL_ARENA, plan);
+    let mut typed = AbSide::<FmPool>::over(plan::POOL_ARENA, plan);
+    let mut block = AbSide::<FmBlockPool>::over(plan::POOL_ARENA, plan);
+    let pairs = plan.steps.len();
+    heapless.run_per(plan, pairs);
+    typed.run_per(plan, pairs);
+    block.run_per(plan, pairs);
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..AB_ROUNDS {
+        let mut t = [0.0; 3];
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => t[0] = heapless.run_per(plan, pairs),
+                1 => t[1] = typed.run_per(plan, pairs),
+                _ => t[2] = block.run_per(plan, pairs),
+            }
+        }
+        ratios[0].push(t[2] / t[0]);
+        ratios[1].push(t[1] / t[0]);
+        ratios[2].push(t[2] / t[1]);
+    }
+    println!("| measure | p25 | median | p75 | min | max |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let names = [
+        "BlockPool / heapless",
+        "Pool<T> / heapless",
+        "BlockPool / Pool<T>",
+    ];
+    for (name, samples) in names.iter().zip(ratios.iter_mut()) {
+        samples.sort_by(f64::total_cmp);
+        let q = |p: usize| samples[(samples.len() - 1) * p / 100];
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            q(25),
+            q(50),
+            q(75),
+            q(0),
+            q(100)
+        );
     }
 }
 
@@ -522,6 +580,12 @@ fn main() {
         println!("| allocator | median ns/op | min – max (5 runs) | notes |");
         println!("|---|---:|---:|---|");
         general_contenders!(general(&general_plan));
+    }
+    if wanted.iter().any(|w| w == "w2b-ab") {
+        println!(
+            "\n### Workload 2b — heapless, Pool<T> and BlockPool alternated, {AB_ROUNDS} rounds (ratios of ns/pair per round)\n"
+        );
+        pool_ab(&plan::pool_churn(SEED, plan::POOL_CHURN_PAIRS));
     }
     if wanted.iter().any(|w| w == "w3-ab") {
         println!(
