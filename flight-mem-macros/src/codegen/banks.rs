@@ -10,13 +10,21 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
     let (size, align) = match &entry.shape {
         Shape::Bytes(size) => (size_tokens(size), quote!(#align)),
         Shape::Frames { frame, count } => {
+            use crate::check::{MAX_FRAME, MIN_FRAME};
             let frame = size_tokens(frame);
             let count = literal(*count);
-            // Saturating, so a frame size past `usize` fails the frame's
-            // own assertion and the budget's, both on the entry, rather
-            // than an overflow rustc blames on the whole macro call.
+            let (min, max) = (literal(MIN_FRAME), literal(MAX_FRAME));
+            // A frame size outside the limits fails its own assertion,
+            // spanned on the size (`frame_limits`); clamped here, the
+            // entry's memory still holds what `Frames::new` checks, so its
+            // static adds no error blamed on the whole macro call.
+            // Saturating, as 255 frames of 256 MiB are past a 32-bit
+            // `usize` (and fail the budget's assertion on the entry).
             (
-                quote!(::flight_mem::__private::saturating_mul(#frame, #count)),
+                quote!(::flight_mem::__private::saturating_mul(
+                    ::flight_mem::__private::clamp(#frame, #min, #max),
+                    #count
+                )),
                 quote!(#align),
             )
         }
