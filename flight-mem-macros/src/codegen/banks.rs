@@ -324,9 +324,17 @@ pub(super) fn assertions(
             ),
             span,
         );
+        // An entry its own assertion refuses as impossible (sized
+        // `usize::MAX` by the plan) crosses any budget; that assertion is
+        // its one error, so this one stays quiet for it.
+        let crossing = match possible(entry) {
+            Some(possible) => quote_spanned!(span=> #plan.crossing == #slot && #possible),
+            None => quote_spanned!(span=> #plan.crossing == #slot),
+        };
         out.extend(quote_spanned! {span=>
             #[doc(hidden)]
-            const #fits: () = if #plan.crossing == #slot {
+            #[allow(unused_parens)]
+            const #fits: () = if #crossing {
                 ::core::panic!("{}", #plan.budget_message(#head).as_str())
             };
         });
@@ -357,6 +365,43 @@ pub(super) fn assertions(
         });
     }
     out
+}
+
+/// Whether an entry the plan sizes `usize::MAX` when it cannot exist (a
+/// pool past its slot index or `usize`, a shared region past `usize`) can
+/// exist; the condition of its own assertion above. `None` for entries the
+/// plan always sizes.
+fn possible(entry: &EntryModel) -> Option<TokenStream> {
+    let span = entry.name.span();
+    match (&entry.shape, entry.kind) {
+        (
+            Shape::Blocks {
+                block: block @ Size::Expr { .. },
+                count,
+            },
+            _,
+        ) => {
+            let block = size_tokens(block);
+            let align = literal(entry.align);
+            let count = literal(*count);
+            Some(quote_spanned! {span=>
+                (::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX)
+            })
+        }
+        (Shape::Typed { ty, count }, EntryKind::Pool) => {
+            let count = literal(*count);
+            Some(quote_spanned! {span=>
+                ::flight_mem::__private::typed_pool_fits::<#ty>(#count)
+            })
+        }
+        (Shape::Typed { ty, count }, EntryKind::Shared) => {
+            let count = literal(*count);
+            Some(quote_spanned! {span=>
+                ::core::mem::size_of::<#ty>().checked_mul(#count).is_some()
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The limits `check_frames` applies to literal frame sizes, as a const
