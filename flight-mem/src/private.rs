@@ -11,8 +11,8 @@ use core::ptr::NonNull;
 pub use const_format;
 
 use crate::{
-    AllocError, BankInfo, GuardZone, LayoutTable, MemoryFlags, MemoryType, MemoryTypes,
-    PressureCallbacks, PressureWatch, RawAllocator, RegionInfo,
+    AllocError, BankInfo, BlockPool, GuardZone, LayoutTable, MemoryFlags, MemoryType, MemoryTypes,
+    Pool, PressureCallbacks, PressureWatch, RawAllocator, RawMemory, RegionInfo,
 };
 
 /// A flag that says yes once: how a component's token is handed out only
@@ -355,6 +355,54 @@ pub const fn typed_pool_fits<T>(count: usize) -> bool {
     typed_pool_bytes::<T>(count) != usize::MAX
 }
 
+crate::sync::const_fn! {
+    /// The allocator of a `pool NAME = [(EXPR); COUNT]` entry:
+    /// `BlockPool::new(memory, block, align)` when the plan could size it
+    /// (`block_pool_bytes` is not `usize::MAX`, which also means the
+    /// geometry is valid and `memory` holds `count` blocks). Otherwise the
+    /// build already fails on the macro's assertion spanned on the entry,
+    /// and this is a pool without slots over none of `memory`, so that the
+    /// static holding it adds no second error blamed on the whole macro
+    /// call. Evaluated in the static's initializer: no run-time cost.
+    pub fn block_pool(memory: RawMemory, block: usize, align: usize, count: usize) -> BlockPool {
+        if block_pool_bytes(block, align, count) != usize::MAX {
+            BlockPool::new(memory, block, align)
+        } else {
+            BlockPool::without_slots(memory)
+        }
+    }
+}
+
+crate::sync::const_fn! {
+    /// The allocator of a `pool NAME = [T; COUNT]` entry: `Pool::new(memory)`,
+    /// or, for a `T` or `count` the macro's assertions refuse (a zero-sized
+    /// or oversized `T`, too many slots), a pool without slots (as
+    /// [`block_pool`]). `Pool::<T>::new` is then never evaluated, so its own
+    /// check on `T` adds no error pointing into this crate.
+    pub fn typed_pool<T>(memory: RawMemory, count: usize) -> Pool<T> {
+        if size_of::<T>() != 0 && typed_pool_fits::<T>(count) {
+            Pool::new(memory)
+        } else {
+            Pool::without_slots(memory)
+        }
+    }
+}
+
+/// `value` clamped to `min..=max`: a `frame` entry's per-frame size in its
+/// bank's plan. A frame size outside the limits fails the macro's assertion
+/// spanned on the size; clamped, the memory the plan gives the entry is
+/// still valid for `Frames::new`, which then adds no second error blamed on
+/// the whole macro call. Sizes inside the limits are unchanged.
+pub const fn clamp(value: usize, min: usize, max: usize) -> usize {
+    if value < min {
+        min
+    } else if value > max {
+        max
+    } else {
+        value
+    }
+}
+
 /// The memory types a `MemoryType` list names, for generated code.
 pub const fn memory_types(list: &[MemoryType]) -> MemoryTypes {
     let mut set = MemoryTypes::NONE;
@@ -679,5 +727,55 @@ impl<T> LoomLock<T> {
     /// Runs `f` with the lock held, as the heaps do.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         self.0.with(f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::Arena;
+
+    #[test]
+    fn refused_pools_have_no_slots() {
+        static BLOCKS: Arena<64> = Arena::new();
+        static UNITS: Arena<64> = Arena::new();
+        // SAFETY: the arena is given to this pool only.
+        let blocks = unsafe { RawMemory::from_arena(&BLOCKS) };
+        // A block size no pool can hold: `BlockPool::new` would panic.
+        let blocks = block_pool(blocks, usize::MAX / 2, 8, 4);
+        assert_eq!(blocks.slots(), 0);
+        assert!(blocks.allocate(AllocLayout::new::<u8>()).is_err());
+        // A zero-sized `T`: `Pool::<()>::new` would fail its const check.
+        // As in generated code, only a static's initializer evaluates it
+        // (called at run time, it would instantiate `Pool::<()>::new`).
+        // SAFETY: the arena is given to this pool only.
+        static POOL: Pool<()> = typed_pool::<()>(unsafe { RawMemory::from_arena(&UNITS) }, 16);
+        let units = &POOL;
+        assert_eq!(units.slots(), 0);
+        assert!(units.alloc(()).is_err());
+        assert_eq!(units.stats().used, 0);
+    }
+
+    #[test]
+    fn possible_pools_are_the_constructors() {
+        const COUNT: usize = 5;
+        static BLOCKS: Arena<{ block_pool_bytes(24, 8, COUNT) }> = Arena::new();
+        static VALUES: Arena<{ typed_pool_bytes::<u64>(COUNT) }> = Arena::new();
+        // SAFETY: each arena is given to the one pool below only.
+        let (blocks, values) = unsafe {
+            (
+                RawMemory::from_arena(&BLOCKS),
+                RawMemory::from_arena(&VALUES),
+            )
+        };
+        let blocks = block_pool(blocks, 24, 8, COUNT);
+        assert_eq!(blocks.slots(), COUNT);
+        let values = typed_pool::<u64>(values, COUNT);
+        assert_eq!(values.slots(), COUNT);
+        let boxes: std::vec::Vec<_> = (0..COUNT as u64)
+            .map(|v| values.alloc(v).ok().unwrap())
+            .collect();
+        assert!(values.alloc(9).is_err());
+        assert_eq!(*boxes[3], 3);
     }
 }

@@ -287,12 +287,20 @@ pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStrea
             let count = literal(*count);
             quote!(::flight_mem::Frames::new(#memory, #count))
         }
-        Shape::Blocks { block, .. } => {
+        // A pool the macro's assertions refuse (an impossible block size, a
+        // zero-sized `T`) gets a pool without slots instead of
+        // `BlockPool::new`/`Pool::new` panicking in the static, which rustc
+        // would blame on the whole macro call beside the spanned error.
+        Shape::Blocks { block, count } => {
             let block = size_tokens(block);
             let align = literal(entry.align);
-            quote!(::flight_mem::BlockPool::new(#memory, #block, #align))
+            let count = literal(*count);
+            quote!(::flight_mem::__private::block_pool(#memory, #block, #align, #count))
         }
-        Shape::Typed { ty, .. } => quote!(::flight_mem::Pool::<#ty>::new(#memory)),
+        Shape::Typed { ty, count } => {
+            let count = literal(*count);
+            quote!(::flight_mem::__private::typed_pool::<#ty>(#memory, #count))
+        }
     }
 }
 

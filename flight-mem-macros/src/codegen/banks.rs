@@ -10,13 +10,21 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
     let (size, align) = match &entry.shape {
         Shape::Bytes(size) => (size_tokens(size), quote!(#align)),
         Shape::Frames { frame, count } => {
+            use crate::check::{MAX_FRAME, MIN_FRAME};
             let frame = size_tokens(frame);
             let count = literal(*count);
-            // Saturating, so a frame size past `usize` fails the frame's
-            // own assertion and the budget's, both on the entry, rather
-            // than an overflow rustc blames on the whole macro call.
+            let (min, max) = (literal(MIN_FRAME), literal(MAX_FRAME));
+            // A frame size outside the limits fails its own assertion,
+            // spanned on the size (`frame_limits`); clamped here, the
+            // entry's memory still holds what `Frames::new` checks, so its
+            // static adds no error blamed on the whole macro call.
+            // Saturating, as 255 frames of 256 MiB are past a 32-bit
+            // `usize` (and fail the budget's assertion on the entry).
             (
-                quote!(::flight_mem::__private::saturating_mul(#frame, #count)),
+                quote!(::flight_mem::__private::saturating_mul(
+                    ::flight_mem::__private::clamp(#frame, #min, #max),
+                    #count
+                )),
                 quote!(#align),
             )
         }
@@ -316,9 +324,17 @@ pub(super) fn assertions(
             ),
             span,
         );
+        // An entry its own assertion refuses as impossible (sized
+        // `usize::MAX` by the plan) crosses any budget; that assertion is
+        // its one error, so this one stays quiet for it.
+        let crossing = match possible(entry) {
+            Some(possible) => quote_spanned!(span=> #plan.crossing == #slot && #possible),
+            None => quote_spanned!(span=> #plan.crossing == #slot),
+        };
         out.extend(quote_spanned! {span=>
             #[doc(hidden)]
-            const #fits: () = if #plan.crossing == #slot {
+            #[allow(unused_parens)]
+            const #fits: () = if #crossing {
                 ::core::panic!("{}", #plan.budget_message(#head).as_str())
             };
         });
@@ -349,6 +365,43 @@ pub(super) fn assertions(
         });
     }
     out
+}
+
+/// Whether an entry the plan sizes `usize::MAX` when it cannot exist (a
+/// pool past its slot index or `usize`, a shared region past `usize`) can
+/// exist; the condition of its own assertion above. `None` for entries the
+/// plan always sizes.
+fn possible(entry: &EntryModel) -> Option<TokenStream> {
+    let span = entry.name.span();
+    match (&entry.shape, entry.kind) {
+        (
+            Shape::Blocks {
+                block: block @ Size::Expr { .. },
+                count,
+            },
+            _,
+        ) => {
+            let block = size_tokens(block);
+            let align = literal(entry.align);
+            let count = literal(*count);
+            Some(quote_spanned! {span=>
+                (::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX)
+            })
+        }
+        (Shape::Typed { ty, count }, EntryKind::Pool) => {
+            let count = literal(*count);
+            Some(quote_spanned! {span=>
+                ::flight_mem::__private::typed_pool_fits::<#ty>(#count)
+            })
+        }
+        (Shape::Typed { ty, count }, EntryKind::Shared) => {
+            let count = literal(*count);
+            Some(quote_spanned! {span=>
+                ::core::mem::size_of::<#ty>().checked_mul(#count).is_some()
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The limits `check_frames` applies to literal frame sizes, as a const

@@ -130,6 +130,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
         .iter()
         .map(|n| (*n).to_owned())
         .collect();
+    let mut token_types: Vec<String> = Vec::new();
     for signature in &layout.signatures {
         let plain = signature.name.unraw().to_string();
         let functions = [
@@ -144,7 +145,14 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
         taken.extend(functions);
         if matches!(signature.kind, EntryKind::Component | EntryKind::Shared) {
             let (items, on_layout) = component_items(layout, signature, &[], None, None, 0, None);
-            token_items.extend(items);
+            // Two entries of one token type are an error already (the
+            // second is blamed); a second `impl` of that type's methods
+            // would add "duplicate definitions" errors on the whole call.
+            let ty = components::type_name(&signature.name).to_string();
+            if !token_types.contains(&ty) {
+                token_items.extend(items);
+                token_types.push(ty);
+            }
             accessors.extend(on_layout);
         } else {
             accessors.extend(accessor(&layout.vis, signature, None, None, name));

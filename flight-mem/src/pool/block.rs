@@ -236,6 +236,20 @@ impl BlockPool {
     }
 
     crate::sync::const_fn! {
+        /// A pool of 1-byte blocks over none of `memory` (its first zero
+        /// bytes): no slots, so it never hands out a block and never touches
+        /// memory. What a layout's static holds for a pool the macro's own
+        /// assertion refuses (see `__private::block_pool`).
+        pub(crate) fn without_slots(memory: RawMemory) -> Self {
+            let empty = match memory.split_at(0) {
+                Some((empty, _)) => empty,
+                None => unreachable!(),
+            };
+            Self::with_geometry(empty, 1, 1)
+        }
+    }
+
+    crate::sync::const_fn! {
         /// The pool over `memory` for a geometry `geometry_error` accepts.
         pub(crate) fn with_geometry(memory: RawMemory, block_size: usize, block_align: usize) -> Self {
             let stride = block_size.next_multiple_of(block_align);

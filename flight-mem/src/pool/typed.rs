@@ -103,6 +103,20 @@ impl<T> Pool<T> {
         }
     }
 
+    crate::sync::const_fn! {
+        /// A pool with no slots over none of `memory`, for any `T` (also a
+        /// zero-sized or oversized one): what a layout's static holds when
+        /// the macro's own assertion refuses the pool (see
+        /// `__private::typed_pool`). It never hands out a slot, so it never
+        /// reads or writes a byte.
+        pub(crate) fn without_slots(memory: RawMemory) -> Self {
+            Self {
+                blocks: BlockPool::without_slots(memory),
+                _values: PhantomData,
+            }
+        }
+    }
+
     /// Bytes of memory a pool of `count` values needs: `count` slots of
     /// `size_of::<T>()` bytes, 4 bytes of side table per slot, and the
     /// worst-case padding before the table (at most 3 bytes, only when
