@@ -284,11 +284,7 @@ impl Rebaser {
         };
         let out = write::write(&input, &plan, &chunks, data, &output)?;
         let mut stats = Stats {
-            data_segments: input
-                .data
-                .iter()
-                .filter(|d| matches!(d.kind, wasmparser::DataKind::Active { .. }))
-                .count() as u64,
+            data_segments: input.data.iter().filter(|d| d.active()).count() as u64,
             ..Stats::default()
         };
         let mut relocations = Vec::new();

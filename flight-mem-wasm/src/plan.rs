@@ -244,11 +244,14 @@ pub(crate) fn plan(input: &Input<'_>, opts: &Options) -> Result<Plan, Error> {
     // instantiation; `checked` and `masked` then apply every active segment
     // from a start function, in order, each checked first.
     let lazy_data = opts.isolation != Isolation::Trusted
-        && input.data.iter().any(|d| match &d.kind {
-            wasmparser::DataKind::Active { offset_expr, .. } => {
-                crate::write::constant_offset(offset_expr).is_none()
-            }
-            wasmparser::DataKind::Passive => false,
+        && input.data.iter().any(|d| match d {
+            crate::read::Segment::Common { .. } => false,
+            crate::read::Segment::Other(d) => match &d.kind {
+                wasmparser::DataKind::Active { offset_expr, .. } => {
+                    crate::write::constant_offset(offset_expr).is_none()
+                }
+                wasmparser::DataKind::Passive => false,
+            },
         });
     let funcs = input.imported_funcs + input.bodies.len() as u32;
     let trap_func = (opts.isolation == Isolation::Masked

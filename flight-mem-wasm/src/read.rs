@@ -40,7 +40,7 @@ pub(crate) struct Input<'a> {
     /// Type index of each defined function.
     pub func_types: Vec<u32>,
     pub bodies: Vec<Body<'a>>,
-    pub data: Vec<Data<'a>>,
+    pub data: Vec<Segment<'a>>,
     /// The start function, if any.
     pub start: Option<u32>,
 }
@@ -152,15 +152,125 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
     Ok(input)
 }
 
-/// The data section's segments, as wasmparser reads them. The common one
-/// (flags 0, an `i32.const` whose LEB has at most four bytes, `end`) is
-/// cut out of the bytes here: wasmparser's reader of its expression took
-/// some 350 instructions a segment, on a module with 98,450 of them. Every
-/// other goes to wasmparser.
+/// One data segment.
+#[derive(Debug, Clone)]
+pub(crate) enum Segment<'a> {
+    /// The common one: flags 0 (active, memory 0), an `i32.const` whose LEB
+    /// has one to four bytes, `end`; cut out of the bytes by position, its
+    /// offset decoded on the way (a module may hold 100,000 of them: a
+    /// wasmparser `Data` with its `ConstExpr` reader, built here and read
+    /// again by `write`, cost some 450 instructions a segment).
+    Common {
+        /// Where the segment starts in the module (its flags byte).
+        at: usize,
+        /// The LEB's length in bytes (1..=4).
+        leb: u8,
+        /// The `i32.const`'s value, as `u32`.
+        offset: u32,
+        contents: &'a [u8],
+    },
+    /// Any other, as wasmparser reads it.
+    Other(Box<Data<'a>>),
+}
+
+impl<'a> Segment<'a> {
+    /// Whether the segment is active.
+    pub(crate) fn active(&self) -> bool {
+        match self {
+            Segment::Common { .. } => true,
+            Segment::Other(d) => matches!(d.kind, DataKind::Active { .. }),
+        }
+    }
+
+    /// The segment as wasmparser reads it from `bytes` (the module).
+    pub(crate) fn to_data(&self, bytes: &'a [u8]) -> Data<'a> {
+        match *self {
+            Segment::Common {
+                at, leb, contents, ..
+            } => {
+                // `i32.const`, the LEB, `end`.
+                let expr = at + 1..at + 1 + 1 + leb as usize + 1;
+                let offset_expr =
+                    ConstExpr::new(BinaryReader::new(&bytes[expr.clone()], expr.start as u64));
+                let end = expr.end + contents.len() + leb_len(contents.len());
+                Data {
+                    kind: DataKind::Active {
+                        memory_index: 0,
+                        offset_expr,
+                    },
+                    data: contents,
+                    range: at as u64..end as u64,
+                }
+            }
+            Segment::Other(ref d) => (**d).clone(),
+        }
+    }
+}
+
+/// Length of the minimal LEB of `v` (what the common segment's contents
+/// length is, when its LEB is minimal; see [`common`]).
+fn leb_len(v: usize) -> usize {
+    let bits = usize::BITS - (v | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+/// The common segment at `at` in `sec` (which ends with the section): its
+/// LEB's length, offset, contents' start and length; `None` for any other.
+/// `00 41`, the LEB of one to four bytes, `0B`, then the contents' length
+/// (a minimal LEB of one to four bytes, so that [`Segment::to_data`] finds
+/// the range again) and the contents, all inside the section.
+#[inline]
+fn common(sec: &[u8], at: usize) -> Option<(u8, u32, usize, usize)> {
+    let [0x00, 0x41, rest @ ..] = sec.get(at..)? else {
+        return None;
+    };
+    let mut value = 0u32;
+    let mut k = 0;
+    loop {
+        let b = *rest.get(k)?;
+        value |= u32::from(b & 0x7F) << (7 * k);
+        k += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        if k == 4 {
+            return None;
+        }
+    }
+    // Sign-extend from the LEB's bits.
+    let bits = 7 * k as u32;
+    let offset = ((value << (32 - bits)) as i32 >> (32 - bits)) as u32;
+    if rest.get(k) != Some(&0x0B) {
+        return None;
+    }
+    let len_at = at + 2 + k + 1;
+    let lens = sec.get(len_at..)?;
+    let mut len = 0usize;
+    let mut m = 0;
+    loop {
+        let b = *lens.get(m)?;
+        len |= usize::from(b & 0x7F) << (7 * m);
+        m += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        if m == 4 {
+            return None;
+        }
+    }
+    if m != leb_len(len) {
+        return None;
+    }
+    let contents = len_at + m;
+    (contents + len <= sec.len()).then_some((k as u8, offset, contents, len))
+}
+
+/// The data section's segments: the common one (see [`Segment::Common`])
+/// cut out of the bytes here; every other goes to wasmparser.
 fn data_segments<'a>(
     bytes: &'a [u8],
     section: DataSectionReader<'a>,
-    out: &mut Vec<Data<'a>>,
+    out: &mut Vec<Segment<'a>>,
 ) -> Result<(), Error> {
     let whole = range(section.range());
     let sec = &bytes[..whole.end];
@@ -170,54 +280,25 @@ fn data_segments<'a>(
     // A segment takes two bytes at least: no reservation past the section.
     out.reserve((count as usize).min(whole.len() / 2));
     for _ in 0..count {
-        // `00 41`, the LEB of one to four bytes, `0B`, then the contents'
-        // length (a LEB of one to four bytes) and the contents, all inside
-        // the section: cut out by position alone (no reader built).
-        let common = match sec.get(at..) {
-            Some([0x00, 0x41, rest @ ..]) => rest
-                .iter()
-                .take(4)
-                .position(|&b| b & 0x80 == 0)
-                .filter(|&k| rest.get(k + 1) == Some(&0x0B))
-                .and_then(|k| {
-                    let len_at = at + 2 + k + 2;
-                    let lens = sec.get(len_at..)?;
-                    let m = lens.iter().take(4).position(|&b| b & 0x80 == 0)?;
-                    let len = lens[..=m]
-                        .iter()
-                        .rev()
-                        .fold(0usize, |v, &b| v << 7 | usize::from(b & 0x7F));
-                    let contents = len_at + m + 1;
-                    (contents + len <= whole.end).then_some((k, contents, len))
-                }),
-            _ => None,
-        };
-        let data = match common {
-            Some((k, contents, len)) => {
-                // `i32.const`, the LEB, `end`.
-                let expr = at + 1..at + 1 + 1 + (k + 1) + 1;
-                let offset_expr =
-                    ConstExpr::new(BinaryReader::new(&bytes[expr.clone()], expr.start as u64));
-                let end = contents + len;
-                let data = Data {
-                    kind: DataKind::Active {
-                        memory_index: 0,
-                        offset_expr,
-                    },
-                    data: &bytes[contents..end],
-                    range: at as u64..end as u64,
+        let seg = match common(sec, at) {
+            Some((leb, offset, contents, len)) => {
+                let seg = Segment::Common {
+                    at,
+                    leb,
+                    offset,
+                    contents: &bytes[contents..contents + len],
                 };
-                at = end;
-                data
+                at = contents + len;
+                seg
             }
             None => {
                 let mut reader = BinaryReader::new(&bytes[at..whole.end], at as u64);
                 let data = reader.read::<Data<'a>>()?;
                 at = reader.original_position() as usize;
-                data
+                Segment::Other(Box::new(data))
             }
         };
-        out.push(data);
+        out.push(seg);
     }
     if at != whole.end {
         // wasmparser's own error for it.

@@ -4,7 +4,7 @@
 
 use crate::Error;
 use crate::plan::{PAGE, Plan};
-use crate::read::Input;
+use crate::read::{Input, Segment};
 use crate::rewrite::{Chunk, OOB_TRAP, put_leb, put_sleb};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
@@ -167,8 +167,51 @@ pub(crate) fn data_section(
     }
     let mut section = Data::default();
     let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
-    for (i, data) in input.data.iter().enumerate() {
+    for (i, seg) in input.data.iter().enumerate() {
         let segment = i as u32;
+        let data = match *seg {
+            // The common segment, unless the start function applies it:
+            // what the general path below does with a constant offset in
+            // memory 0, straight from the fields `read` decoded.
+            Segment::Common {
+                at,
+                offset,
+                contents,
+                ..
+            } if init.is_none() => {
+                let Some(mem) = plan.mems.first() else {
+                    return Err(Error::Invalid {
+                        offset: at as u64,
+                        message: format!("data segment {segment} names a missing memory"),
+                    });
+                };
+                if mem.read_only() {
+                    return Err(Error::DataIntoReadOnly {
+                        segment,
+                        window: plan.names[0].clone(),
+                    });
+                }
+                let len = contents.len() as u64;
+                if u64::from(offset) + len > mem.min_bytes {
+                    return Err(Error::DataOutOfBounds {
+                        segment,
+                        offset: offset.into(),
+                        len,
+                        memory_bytes: mem.min_bytes,
+                    });
+                }
+                let new = offset.wrapping_add(mem.base) as i32;
+                let head = |s: &mut Vec<u8>| {
+                    s.extend_from_slice(&[0x00, 0x41]);
+                    put_sleb(s, new.into());
+                    s.push(0x0B);
+                };
+                section.put(head, contents);
+                continue;
+            }
+            Segment::Common { .. } => &seg.to_data(input.bytes),
+            Segment::Other(ref d) => &**d,
+        };
         match &data.kind {
             DataKind::Passive => section.put(|s| s.push(0x01), data.data),
             DataKind::Active {

@@ -2,7 +2,7 @@
 //! and `constant_offset` against wasmparser's operators, on every module of
 //! the spec suite and on wasm-smith modules with many data segments: the
 //! same segments (kind, memory, offset expression, contents, range) and
-//! the same constant offsets.
+//! the same constant offsets (and a common segment's decoded offset).
 
 use super::*;
 use crate::write::constant_offset;
@@ -42,7 +42,14 @@ fn compare(wasm: &[u8]) -> Result<usize, String> {
         if theirs.len() != ours.len() {
             return Err(format!("{} segments against {}", theirs.len(), ours.len()));
         }
-        for (t, o) in theirs.iter().zip(&ours) {
+        for (t, seg) in theirs.iter().zip(&ours) {
+            let o = &seg.to_data(wasm);
+            if let (Segment::Common { offset, .. }, DataKind::Active { offset_expr, .. }) =
+                (seg, &t.kind)
+                && reference_offset(offset_expr) != Some(*offset)
+            {
+                return Err(format!("segment {n}: the common segment's offset differs"));
+            }
             let same_kind = match (&t.kind, &o.kind) {
                 (DataKind::Passive, DataKind::Passive) => true,
                 (
