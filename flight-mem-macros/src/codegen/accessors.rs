@@ -291,6 +291,15 @@ pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStrea
         // zero-sized `T`) gets a pool without slots instead of
         // `BlockPool::new`/`Pool::new` panicking in the static, which rustc
         // would blame on the whole macro call beside the spanned error.
+        // A literal block size the macro checked itself: the constructor.
+        Shape::Blocks {
+            block: block @ Size::Literal { .. },
+            ..
+        } => {
+            let block = size_tokens(block);
+            let align = literal(entry.align);
+            quote!(::flight_mem::BlockPool::new(#memory, #block, #align))
+        }
         Shape::Blocks { block, count } => {
             let block = size_tokens(block);
             let align = literal(entry.align);

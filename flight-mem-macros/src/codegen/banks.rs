@@ -9,22 +9,26 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
     let guard = size_tokens(&entry.guard);
     let (size, align) = match &entry.shape {
         Shape::Bytes(size) => (size_tokens(size), quote!(#align)),
-        Shape::Frames { frame, count } => {
+        Shape::Frames {
+            frame: frame_size,
+            count,
+        } => {
             use crate::check::{MAX_FRAME, MIN_FRAME};
-            let frame = size_tokens(frame);
+            let frame = size_tokens(frame_size);
             let count = literal(*count);
             let (min, max) = (literal(MIN_FRAME), literal(MAX_FRAME));
-            // A frame size outside the limits fails its own assertion,
-            // spanned on the size (`frame_limits`); clamped here, the
+            // A const-expression frame size outside the limits fails its
+            // own assertion, spanned on the size (`frame_limits`); clamped here, the
             // entry's memory still holds what `Frames::new` checks, so its
             // static adds no error blamed on the whole macro call.
             // Saturating, as 255 frames of 256 MiB are past a 32-bit
             // `usize` (and fail the budget's assertion on the entry).
+            let frame = match frame_size {
+                Size::Literal { .. } => frame,
+                Size::Expr { .. } => quote!(::flight_mem::__private::clamp(#frame, #min, #max)),
+            };
             (
-                quote!(::flight_mem::__private::saturating_mul(
-                    ::flight_mem::__private::clamp(#frame, #min, #max),
-                    #count
-                )),
+                quote!(::flight_mem::__private::saturating_mul(#frame, #count)),
                 quote!(#align),
             )
         }
