@@ -1,0 +1,336 @@
+//! audit10: the common data segment (wasmspeed4's `Segment::Common`, its
+//! offset decoded by hand in `read` and written without wasmparser).
+//!
+//! Oracle: the same segment written with flags 2 and memory index 0 is
+//! read by wasmparser and written by the general path. Both spellings must
+//! give the same decision (the same error, or byte-identical output), with
+//! and without validation, in every mode, with and without the appended
+//! start function (a second segment with an extended-const offset), into
+//! the own memory, a `write` window or a `read` window as memory 0. Each
+//! output is then instantiated in wasmi: the whole unified memory must be
+//! what the original's instantiation implies (canaries everywhere outside
+//! the segment, the contents at base + offset).
+
+mod common;
+
+use common::{PAGE, Rng, Unified, canary, engine, opts};
+use flight_mem_wasm::{Access, Isolation, Segment, SharedWindow, rebase};
+use wasm_encoder::{EntityType, ImportSection, MemorySection, Module, RawSection};
+use wasmi::{Linker, Store};
+
+/// The window that memory 0 may be, below the segment.
+const WIN: Segment = Segment {
+    base: 0x100,
+    size: PAGE,
+};
+
+/// Where memory 0 is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mem0 {
+    Own,
+    Window(Access),
+}
+
+/// The byte `i` of a segment's contents.
+fn content(i: usize) -> u8 {
+    (i as u8).wrapping_mul(7) ^ 0x5C
+}
+
+/// A module whose memory 0 is `mem0` (one page, at most two) and whose data
+/// section holds, when `lazy`, first `i32.const 0 i32.const 1 i32.add` ->
+/// one byte 0xEE, then the segment under test: offset expression
+/// `i32.const <leb>` (the LEB's bytes as given), `len` bytes. `general`:
+/// flags 2 with memory index 0, else flags 0.
+fn module(mem0: Mem0, lazy: bool, leb: &[u8], len: usize, general: bool) -> Vec<u8> {
+    let mut m = Module::new();
+    let ty = common::mem(1, Some(2));
+    match mem0 {
+        Mem0::Own => {
+            let mut mems = MemorySection::new();
+            mems.memory(ty);
+            m.section(&mems);
+        }
+        Mem0::Window(_) => {
+            let mut imports = ImportSection::new();
+            imports.import("env", "win", EntityType::Memory(ty));
+            m.section(&imports);
+        }
+    }
+    let mut data = vec![1 + u8::from(lazy)];
+    if lazy {
+        data.extend_from_slice(&[0x00, 0x41, 0x00, 0x41, 0x01, 0x6A, 0x0B, 0x01, 0xEE]);
+    }
+    if general {
+        data.extend_from_slice(&[0x02, 0x00]);
+    } else {
+        data.push(0x00);
+    }
+    data.push(0x41);
+    data.extend_from_slice(leb);
+    data.push(0x0B);
+    leb128(&mut data, len as u64);
+    data.extend((0..len).map(content));
+    m.section(&RawSection {
+        id: 11,
+        data: &data,
+    });
+    m.finish()
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7F) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// The value wasmparser gives the LEB as an `i32.const`, if it reads.
+fn sleb_value(leb: &[u8]) -> Option<i32> {
+    let mut r = wasmparser::BinaryReader::new(leb, 0);
+    let value = r.read_var_i32().ok()?;
+    r.eof().then_some(value)
+}
+
+fn options(iso: Isolation, mem0: Mem0, validate: bool) -> flight_mem_wasm::Options {
+    let mut o = opts(iso, 2, validate);
+    if let Mem0::Window(access) = mem0 {
+        o.shared.push(SharedWindow {
+            module: "env".into(),
+            field: "win".into(),
+            segment: WIN,
+            access,
+        });
+    }
+    o
+}
+
+/// Instantiates `out` and compares the whole unified memory with what the
+/// original's instantiation implies.
+fn run(out: &[u8], iso: Isolation, mem0: Mem0, lazy: bool, offset: u32, len: usize) {
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let o = options(iso, mem0, false);
+    let unified = Unified::covering(&mut store, o.segment, WIN.base + WIN.size);
+    let module = wasmi::Module::new(&engine, out).expect("wasmi accepts the output");
+    let mut linker = Linker::<()>::new(&engine);
+    linker.define("env", "memory", unified.memory).unwrap();
+    linker
+        .instantiate_and_start(&mut store, &module)
+        .expect("instantiation of an accepted output");
+    let data = unified.memory.data(&store);
+    let seg = o.segment;
+    let mut want: Vec<u8> = (0..data.len() as u64)
+        .map(|i| {
+            if (seg.base..seg.base + seg.size).contains(&i) {
+                0
+            } else {
+                canary(i)
+            }
+        })
+        .collect();
+    let base = match mem0 {
+        Mem0::Own => seg.base,
+        Mem0::Window(_) => WIN.base,
+    } as usize;
+    if lazy {
+        want[base + 1] = 0xEE;
+    }
+    for i in 0..len {
+        want[base + offset as usize + i] = content(i);
+    }
+    if let Some(i) = (0..data.len()).find(|&i| data[i] != want[i]) {
+        panic!(
+            "{iso:?} {mem0:?} lazy {lazy}: offset {offset:#x}, {len} bytes: byte {i:#x} is \
+             {:#x}, expected {:#x}",
+            data[i], want[i]
+        );
+    }
+}
+
+/// One case: both spellings, validated or not, every mode and memory 0;
+/// returns how many outputs ran.
+fn case(leb: &[u8], len: usize) -> usize {
+    let mut ran = 0;
+    for mem0 in [
+        Mem0::Own,
+        Mem0::Window(Access::Write),
+        Mem0::Window(Access::Read),
+    ] {
+        for lazy in [false, true] {
+            let common = module(mem0, lazy, leb, len, false);
+            let general = module(mem0, lazy, leb, len, true);
+            for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
+                let mut unvalidated = None;
+                for validate in [false, true] {
+                    let o = options(iso, mem0, validate);
+                    let a = rebase(&common, &o)
+                        .map(|r| r.wasm)
+                        .map_err(|e| e.to_string());
+                    let b = rebase(&general, &o)
+                        .map(|r| r.wasm)
+                        .map_err(|e| e.to_string());
+                    let what = || {
+                        format!(
+                            "{iso:?} {mem0:?} lazy {lazy} validate {validate}: LEB {leb:02x?}, \
+                             {len} bytes"
+                        )
+                    };
+                    match (&a, &b) {
+                        (Ok(x), Ok(y)) => assert!(x == y, "{}: different bytes", what()),
+                        (Err(x), Err(y)) => {
+                            // The general spelling's bytes after its
+                            // flags sit one further: the same error but
+                            // for the byte offsets it names.
+                            assert_eq!(unplaced(x), unplaced(y), "{}", what());
+                        }
+                        _ => panic!(
+                            "{}: common {:?} but general {:?}",
+                            what(),
+                            a.as_ref().map(Vec::len),
+                            b.as_ref().map(Vec::len)
+                        ),
+                    }
+                    if validate {
+                        if let (Some(Ok(u)), Ok(v)) = (&unvalidated, &a) {
+                            assert!(u == v, "{}: validation changed the bytes", what());
+                        }
+                    } else {
+                        unvalidated = Some(a.clone());
+                    }
+                    if let Ok(out) = &a {
+                        // Random bytes may end the LEB early and hold
+                        // more instructions (both spellings agreed above).
+                        let Some(offset) = sleb_value(leb) else {
+                            continue;
+                        };
+                        let offset = offset as u32;
+                        // The original instantiates: the segment fits.
+                        assert!(
+                            u64::from(offset) + len as u64 <= PAGE,
+                            "{}: accepted out of bounds",
+                            what()
+                        );
+                        assert_ne!(mem0, Mem0::Window(Access::Read), "{}", what());
+                        if !validate {
+                            run(out, iso, mem0, lazy, offset, len);
+                            ran += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ran
+}
+
+/// `e` without the hexadecimal numbers that follow `byte` or `offset`.
+fn unplaced(e: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = e.split(' ').peekable();
+    while let Some(w) = words.next() {
+        out.push(w);
+        if (w == "byte" || w == "offset") && words.peek().is_some_and(|n| n.starts_with("0x")) {
+            words.next();
+        }
+    }
+    out.join(" ")
+}
+
+/// A signed LEB of `v` in exactly `n` bytes (padded; `n` may be too few,
+/// then the value is cut to `7n` bits).
+fn sleb(v: i64, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|k| ((v >> (7 * k)) & 0x7F) as u8 | if k + 1 < n { 0x80 } else { 0 })
+        .collect()
+}
+
+#[test]
+fn common_segment_decides_and_writes_as_the_general_path() {
+    let mut lebs: Vec<Vec<u8>> = vec![
+        // Negative in one to four bytes (sign bit of the last byte's 7).
+        vec![0x7F],
+        vec![0x40],
+        vec![0x80, 0x7F],
+        vec![0xFF, 0x7F],
+        vec![0x80, 0x80, 0x40],
+        vec![0x80, 0x80, 0x80, 0x40],
+        vec![0xFF, 0xFF, 0xFF, 0x7F],
+        // Positive at the sign boundary: 0x3F, 2^13 - 1, 2^27 - 1.
+        vec![0x3F],
+        vec![0xFF, 0x3F],
+        vec![0xFF, 0xFF, 0xFF, 0x3F],
+        // Padded zeros and ones.
+        vec![0x80, 0x00],
+        vec![0x80, 0x80, 0x00],
+        vec![0x80, 0x80, 0x80, 0x00],
+        vec![0x81, 0x80, 0x80, 0x00],
+        // Five bytes (not common: wasmparser in both spellings), 2^31,
+        // 2^32 - 1, -2^31, unused bits set (invalid).
+        vec![0x80, 0x80, 0x80, 0x80, 0x08],
+        vec![0xFF, 0xFF, 0xFF, 0xFF, 0x0F],
+        vec![0x80, 0x80, 0x80, 0x80, 0x78],
+        vec![0x80, 0x80, 0x80, 0x80, 0x7F],
+        vec![0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+        // Unterminated in four bytes.
+        vec![0x80, 0x80, 0x80, 0x80],
+    ];
+    // Offsets around the memory's end (one page), minimal and padded.
+    for v in [
+        0i64,
+        1,
+        0xFF00,
+        PAGE as i64 - 1,
+        PAGE as i64,
+        PAGE as i64 + 1,
+    ] {
+        let min = (65 - v.leading_zeros()).div_ceil(7).max(1) as usize;
+        for n in min..=5 {
+            lebs.push(sleb(v, n));
+        }
+    }
+    let mut ran = 0;
+    for leb in &lebs {
+        let lens: Vec<usize> = match sleb_value(leb) {
+            Some(v) if (v as u32 as u64) <= PAGE => {
+                let room = PAGE as usize - v as u32 as usize;
+                let mut l = vec![0, room, room + 1];
+                if room > 0 {
+                    l.push(1);
+                    l.push(room - 1);
+                }
+                l
+            }
+            _ => vec![0, 1],
+        };
+        for len in lens {
+            ran += case(leb, len);
+        }
+    }
+    assert!(ran > 100, "only {ran} outputs ran");
+}
+
+#[test]
+fn random_offset_bytes_decide_as_the_general_path() {
+    let mut rng = Rng(0xA0D1_7010);
+    for _ in 0..150 {
+        let n = 1 + rng.below(5) as usize;
+        let leb: Vec<u8> = (0..n)
+            .map(|k| {
+                let b = rng.next() as u8 & 0x7F;
+                // Mostly continued but the last; sometimes not.
+                if (k + 1 < n) != (rng.below(8) == 0) {
+                    b | 0x80
+                } else {
+                    b
+                }
+            })
+            .collect();
+        let len = rng.pick(&[0usize, 1, 3, 0x100]);
+        case(&leb, len);
+    }
+}
