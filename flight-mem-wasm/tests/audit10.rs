@@ -334,3 +334,80 @@ fn random_offset_bytes_decide_as_the_general_path() {
         case(&leb, len);
     }
 }
+
+/// A module with `(memory 1 2)` and one active data segment of one byte
+/// (0x77) per raw offset expression (`end` included), in memory 0.
+fn with_data_offsets(exprs: &[&[u8]]) -> Vec<u8> {
+    let mut m = Module::new();
+    let mut mems = MemorySection::new();
+    mems.memory(common::mem(1, Some(2)));
+    m.section(&mems);
+    let mut data = vec![exprs.len() as u8];
+    for expr in exprs {
+        data.push(0x00);
+        data.extend_from_slice(expr);
+        data.extend_from_slice(&[1, 0x77]);
+    }
+    m.section(&RawSection {
+        id: 11,
+        data: &data,
+    });
+    m.finish()
+}
+
+#[test]
+fn unvalidated_offset_expressions_share_no_stack_between_check_and_copy() {
+    // `checked` and `masked` copy a non-constant offset expression into the
+    // appended start function twice: once for the bounds check, once for
+    // `memory.init`. audit9's `constant_ops` let only constant-expression
+    // instructions in, but not their stack shape: an expression that
+    // leaves values behind, or takes values it did not push, makes the
+    // copies read each other's values, so the checked offset is not the
+    // one written to, and the function still validates (stack balanced
+    // over the segments). Here segment 0 leaves `X 0 0 0` behind per copy
+    // (`X` = the segment's size), segment 1's check sums `0 0 0`, its copy
+    // sums `X 0 0` and writes at base + X, past the segment; segment 2
+    // balances the stack (its copy writes at base + X too).
+    let x = [0x41, 0x80, 0x80, 0x08]; // i32.const 0x20000
+    let mut leaves = x.to_vec();
+    leaves.extend_from_slice(&[0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0x0B]);
+    let takes_two: &[u8] = &[0x6A, 0x6A, 0x0B]; // i32.add; i32.add
+    let takes_one: &[u8] = &[0x41, 0x00, 0x6A, 0x0B]; // i32.const 0; i32.add
+    let wasm = with_data_offsets(&[&leaves, takes_two, takes_one]);
+    for iso in [Isolation::Checked, Isolation::Masked] {
+        let o = opts(iso, 2, false);
+        let Ok(out) = rebase(&wasm, &o) else {
+            continue;
+        };
+        if wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&out.wasm)
+            .is_err()
+        {
+            continue;
+        }
+        let engine = engine();
+        let mut store = Store::new(&engine, ());
+        let unified = Unified::new(&mut store, o.segment);
+        let module = wasmi::Module::new(&engine, &out.wasm[..]).expect("valid output");
+        let mut linker = Linker::<()>::new(&engine);
+        linker.define("env", "memory", unified.memory).unwrap();
+        if linker.instantiate_and_start(&mut store, &module).is_ok() {
+            assert_eq!(
+                unified.broken_canary(&store, 0),
+                None,
+                "{iso:?}: data offsets that share the stack wrote outside the segment"
+            );
+        }
+    }
+    // Refused at rebase time (an invalid input: no offset expression may
+    // leave more or less than one value).
+    for expr in [&leaves[..], takes_two, takes_one] {
+        let wasm = with_data_offsets(&[expr]);
+        for iso in [Isolation::Checked, Isolation::Masked] {
+            assert!(
+                rebase(&wasm, &opts(iso, 2, false)).is_err(),
+                "{iso:?}: offset expression {expr:02x?} accepted"
+            );
+        }
+    }
+}
