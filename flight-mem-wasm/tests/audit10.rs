@@ -411,3 +411,80 @@ fn unvalidated_offset_expressions_share_no_stack_between_check_and_copy() {
         }
     }
 }
+
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flight-rebase"))
+        .args(args)
+        .output()
+        .expect("run flight-rebase");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cli_outputs_through_hard_links_proc_fd_and_directories() {
+    // audit9 refused `-o X --relocations X` (or a link, or another
+    // spelling). Beyond: a hard link is another directory entry (each
+    // output renamed over its own: both right); `/proc/PID/fd/N` is a link
+    // to X (refused); a directory as the table's path must fail before the
+    // module is put in place (each output or none).
+    let d = std::env::temp_dir().join(format!("flight-rebase-{}-audit10", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let input = d.join("in.wasm");
+    let wasm = with_data_offsets(&[]);
+    std::fs::write(&input, &wasm).unwrap();
+    let out = d.join("out.wasm");
+    let run = |table: &std::path::Path| {
+        cli(&[
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--relocations",
+            table.to_str().unwrap(),
+            "--segment",
+            "0x100000:64KiB",
+        ])
+    };
+    // A hard link: both written, each whole.
+    std::fs::write(&out, b"old").unwrap();
+    let hard = d.join("hard.json");
+    std::fs::hard_link(&out, &hard).unwrap();
+    let (code, text) = run(&hard);
+    if code == 0 {
+        assert!(std::fs::read(&out).unwrap().starts_with(b"\0asm"), "{text}");
+        assert!(std::fs::read(&hard).unwrap().starts_with(b"["), "{text}");
+    } else {
+        assert_eq!(std::fs::read(&out).unwrap(), b"old", "{text}");
+    }
+    let _ = std::fs::remove_file(&hard);
+    // `/proc/PID/fd/N` of this process, open on the module's path.
+    std::fs::write(&out, b"old").unwrap();
+    let file = std::fs::File::open(&out).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let proc_path = std::path::PathBuf::from(format!("/proc/{}/fd/{fd}", std::process::id()));
+    if proc_path.exists() {
+        let (code, text) = run(&proc_path);
+        assert_ne!(code, 0, "/proc fd path accepted: {text}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"old", "{text}");
+    }
+    drop(file);
+    // A directory as the table's path.
+    let dir = d.join("table.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&out, b"old").unwrap();
+    let (code, text) = run(&dir);
+    assert_ne!(code, 0, "a directory took the table: {text}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"old",
+        "the module was put in place, then the table failed: {text}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "files left behind: {names:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
