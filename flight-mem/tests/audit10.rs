@@ -83,10 +83,8 @@ fn refused_block_pool_has_no_slots_and_refuses_foreign_pointers() {
     assert!(magazine.allocate(Layout::new::<u8>()).is_err());
     for ptr in foreign(&BLOCK_MEM) {
         // SAFETY: out of contract on purpose, as above.
-        assert_eq!(
-            unsafe { magazine.free(ptr) },
-            Err(AllocError::ForeignPointer)
-        );
+        let freed = unsafe { magazine.free(ptr) };
+        assert_eq!(freed, Err(AllocError::ForeignPointer));
     }
     assert_eq!(magazine.cached(), 0);
     drop(magazine);
