@@ -93,21 +93,37 @@ fn constant_op(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
 /// instruction would run: without validation, a store, a `memory.fill`
 /// or a write of an appended global in a data offset ran unrewritten at
 /// instantiation (the store at its absolute address in the unified
-/// memory), and the output validated.
+/// memory), and the output validated. Also that it takes no value it did
+/// not push and leaves exactly one (its type is the output's validation's
+/// business): its two copies, the bounds check and `memory.init`, run one
+/// after the other on one stack, and an expression that left values
+/// behind or took them let the check read one offset and `memory.init`
+/// another (past the segment), in an output that validated.
 fn constant_ops(expr: &wasmparser::ConstExpr<'_>, globals: u32) -> Result<(), String> {
     let mut ops = expr.get_operators_reader();
+    let mut depth = 0u32;
     while !ops.eof() {
         match ops.read().map_err(|e| e.to_string())? {
-            Operator::I32Const { .. }
-            | Operator::I64Const { .. }
-            | Operator::I32Add
+            Operator::I32Const { .. } | Operator::I64Const { .. } => depth += 1,
+            Operator::GlobalGet { global_index } if global_index < globals => depth += 1,
+            Operator::I32Add
             | Operator::I32Sub
             | Operator::I32Mul
             | Operator::I64Add
             | Operator::I64Sub
-            | Operator::I64Mul
-            | Operator::End => {}
-            Operator::GlobalGet { global_index } if global_index < globals => {}
+            | Operator::I64Mul => {
+                if depth < 2 {
+                    return Err("the offset expression takes a value it did not push".into());
+                }
+                depth -= 1;
+            }
+            Operator::End if ops.eof() => {
+                if depth != 1 {
+                    return Err(format!(
+                        "the offset expression leaves {depth} values, not one"
+                    ));
+                }
+            }
             op => {
                 return Err(format!(
                     "the offset expression holds `{op:?}`, which no constant expression may"

@@ -116,14 +116,18 @@ enum Staged<'a> {
 /// followed, so that the link stays and the file it points to is replaced.
 /// A failure leaves nothing behind.
 fn stage<'a>(path: &Path, bytes: &'a [u8]) -> std::io::Result<Staged<'a>> {
-    if let Ok(meta) = std::fs::metadata(path)
-        && !meta.is_file()
-        && !meta.is_dir()
-    {
-        return Ok(Staged::InPlace {
-            path: path.to_path_buf(),
-            bytes,
-        });
+    if let Ok(meta) = std::fs::metadata(path) {
+        // No file can be renamed over a directory: found only at commit,
+        // after the outputs before it were put in place.
+        if meta.is_dir() {
+            return Err(std::io::ErrorKind::IsADirectory.into());
+        }
+        if !meta.is_file() {
+            return Ok(Staged::InPlace {
+                path: path.to_path_buf(),
+                bytes,
+            });
+        }
     }
     let dest = resolve_links(path)?;
     let dir = dest

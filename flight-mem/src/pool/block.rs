@@ -498,7 +498,9 @@ impl BlockPool {
         let offset = ptr.as_ptr().addr().wrapping_sub(geometry.blocks.addr());
         let index = match stride {
             Some(stride) => {
-                debug_assert_eq!(stride, self.stride);
+                // A typed pool without slots has the stride 1 whatever its
+                // `T`: any index is refused below all the same.
+                debug_assert!(stride == self.stride || self.aligned_slots == 0);
                 offset.is_multiple_of(stride).then(|| offset / stride)
             }
             None => self.slot_index(offset),

@@ -230,6 +230,12 @@ impl<T> Pool<T> {
     /// happened before this call.
     #[inline]
     pub(crate) unsafe fn release(&self, ptr: NonNull<u8>) -> Result<(), AllocError> {
+        // Only a pool without slots (`without_slots`) has a zero-sized `T`:
+        // it handed nothing out, and a zero stride would divide by zero.
+        // A constant: no test at run time for any other `T`.
+        if size_of::<T>() == 0 {
+            return Err(AllocError::ForeignPointer);
+        }
         // SAFETY: forwarded; the stride of a `T` slot is `size_of::<T>()`, a
         // constant here, which spares the division a runtime divisor.
         unsafe { self.blocks.release(ptr, Some(size_of::<T>())) }
