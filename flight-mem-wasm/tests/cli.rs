@@ -424,7 +424,7 @@ fn help_says_what_no_validate_leaves_unchecked() {
         "--no-validate",
         "Still refused",
         "Not checked",
-        "a data offset holding\nmore than constant-expression instructions",
+        "a data offset holding\nmore than constant-expression instructions, or not leaving exactly one value",
         "sections the rebaser does not parse (table, element, tag, custom)",
         "isolation is promised for valid input",
     ] {

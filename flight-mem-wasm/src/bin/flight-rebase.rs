@@ -20,8 +20,8 @@ opcode, an immediate past the body's end; an over-long index LEB of 6 or 7
 bytes can pass), a memory index that does not exist, and every refusal of
 the rebase itself (segment or window too small, overlap, memory64, a write
 into a `read` window, ...), and in checked and masked a data offset holding
-more than constant-expression instructions (those modes run data offsets in
-an appended start function). Not checked: types and stack heights of
+more than constant-expression instructions, or not leaving exactly one value
+(those modes run data offsets in an appended start function). Not checked: types and stack heights of
 function bodies, function/local/global/table/type/label indices, the
 module-level rules (export names and indices, other constant expressions, ...);
 sections the rebaser does not parse (table, element, tag, custom) and the
