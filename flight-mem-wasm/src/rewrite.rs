@@ -115,15 +115,19 @@ type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, Vec<u8>)>;
 /// The rewritten functions of one chunk, or the first error in it.
 type ChunkResult = Result<Chunk, Error>;
 
-/// Rewrites every function of `input`, on `threads` workers.
-pub(crate) fn rewrite_functions(
-    input: &mut Input<'_>,
+/// Rewrites `bodies`, the functions of `input`, on `threads` workers, and
+/// runs `beside` on the calling thread while the other workers start on the
+/// bodies (the calling thread joins them when it is done): its result
+/// comes first, the chunks after it.
+pub(crate) fn rewrite_functions<T>(
+    input: &Input<'_>,
+    bodies: Vec<Body<'_>>,
     plan: &Plan,
     record: bool,
     threads: usize,
     spare: &mut Vec<Vec<u8>>,
-) -> Result<Vec<Chunk>, Error> {
-    let bodies = std::mem::take(&mut input.bodies);
+    beside: impl FnOnce() -> T,
+) -> (T, Result<Vec<Chunk>, Error>) {
     let len = |b: &Body<'_>| {
         let r = b.body.range();
         (r.end - r.start) as usize
@@ -204,15 +208,19 @@ pub(crate) fn rewrite_functions(
         }
     };
     let workers = threads.clamp(1, chunks.len().max(1));
-    std::thread::scope(|s| {
+    let first = std::thread::scope(|s| {
         for _ in 1..workers {
             s.spawn(work);
         }
+        // `beside` on this thread: what it allocates is freed here too
+        // (see `buffer` above), and the chunks balance the workers after it.
+        let first = beside();
         work();
+        first
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(c, _)| *c);
-    results.into_iter().map(|(_, r)| r).collect()
+    (first, results.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Scratch locals appended to a rewritten function, relative to its first.

@@ -172,8 +172,8 @@ impl Data {
 }
 
 /// The new data section and, when the plan applies active segments from a
-/// start function ([`Plan::init_func`]), that function's body. Checked
-/// before any body is rewritten.
+/// start function ([`Plan::init_func`]), that function's body. Built while
+/// the bodies are rewritten; its error is reported before any body's.
 pub(crate) fn data_section(
     input: &Input<'_>,
     plan: &Plan,

@@ -186,9 +186,12 @@ impl Ahead {
             }
         }));
         let mut lanes = [Lane::default(); LANES];
-        for r in &mut self.recs {
-            r.clear();
-        }
+        // The last batch's records stay where they are: every slot read
+        // (from a body's first record to its lane's count) is written in
+        // this batch before, and `room` only grows the buffers. Emptied,
+        // they were zeroed afresh by `room` batch after batch (8 bytes for
+        // every 3 bytes of code walked: 8.8M instructions of `memset` on
+        // `esbuild-wasm`).
         let mut todo = 0;
         loop {
             for (k, lane) in lanes.iter_mut().enumerate() {
