@@ -339,7 +339,7 @@ pub(super) fn assertions(
             #[doc(hidden)]
             #[allow(unused_parens)]
             const #fits: () = if #crossing {
-                ::core::panic!("{}", #plan.budget_message(#head).as_str())
+                ::flight_mem::__private::BankPlan::budget_panic(#plan, #head)
             };
         });
         if let Shape::Frames {
