@@ -86,7 +86,7 @@ pub(super) fn tables(
                 } else {
                     (
                         bank_needed(names, index, placed),
-                        bank_start(names, index, bank),
+                        bank_start(names, index, bank, placed),
                     )
                 };
                 let address = match bank.address {
