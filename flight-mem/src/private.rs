@@ -91,6 +91,25 @@ pub const unsafe fn bank_info(parts: BankParts) -> BankInfo {
     }
 }
 
+/// The allocators of a layout's entries by index: the generated code
+/// implements it with one `match` over the entries' accessors, so that its
+/// allocator table can hold instances of [`entry_allocator`] instead of a
+/// closure per entry (each closure is a body of its own that rustc
+/// type-checks, borrow-checks and builds MIR for: ~0.3M instructions of
+/// every `cargo check` per entry).
+pub trait EntryAllocators {
+    /// The allocator of entry `index`; panics past the last entry.
+    fn entry_allocator(index: usize) -> &'static dyn RawAllocator;
+}
+
+/// `L::entry_allocator(I)` as a plain `fn()`, for the allocator table of
+/// [`TableParts`]; inlined with `I` known, the `match` folds to the one
+/// accessor.
+#[inline]
+pub fn entry_allocator<L: EntryAllocators, const I: usize>() -> &'static dyn RawAllocator {
+    L::entry_allocator(I)
+}
+
 /// A whole layout, by field. `allocators[i]` and `watches[i]` belong to
 /// `regions[i]`; so do `guards[i]` (the zone after it) and
 /// `guards[regions.len() + i]` (the zone before it).
