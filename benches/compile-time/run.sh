@@ -49,11 +49,18 @@ check_ms() {
 # millions (valgrind must be installed).
 check_minstr() {
   python3 "$here/gen.py" "$1" >"$crate/src/main.rs"
-  (cd "$crate" && cargo check -q)
   local rustc deps meta
+  # The flight-mem this crate was checked against, as cargo reports it: the
+  # newest `libflight_mem-*.rmeta` may be another checkout's (the target
+  # directory holds one per source path), which measured the wrong code.
+  meta=$(cd "$crate" && cargo check -q --message-format=json |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "flight_mem":
+        print(next(f for f in m["filenames"] if f.endswith(".rmeta")))')
   rustc="$(cd "$root" && rustc --print sysroot)/bin/rustc"
   deps="$CARGO_TARGET_DIR/debug/deps"
-  meta=$(ls -t "$deps"/libflight_mem-*.rmeta | head -1)
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$rustc" --edition=2024 \
     "$crate/src/main.rs" --crate-type bin --emit=metadata -o "$crate/check.rmeta" \
     -L "dependency=$deps" --extern "flight_mem=$meta" 2>&1 |

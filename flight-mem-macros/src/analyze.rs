@@ -49,14 +49,48 @@ pub(crate) fn literal_footprint(entry: &EntryModel) -> Option<u128> {
         Shape::Frames { frame, count } => {
             frame.literal().map(|f| u128::from(f) * u128::from(*count))
         }
-        // Their size is the runtime's `bytes_for`, evaluated by the const
-        // assertion.
-        Shape::Blocks { .. } | Shape::Typed { .. } => None,
+        Shape::Blocks { block, count } => block
+            .literal()
+            .and_then(|block| block_pool_bytes(block, entry.align, *count)),
+        // Their size is the runtime's `bytes_for` of `size_of::<T>()`, only
+        // rustc knows it.
+        Shape::Typed { .. } => None,
     }
 }
 
+/// `BlockPool::bytes_for(block, align, count)` as the runtime computes it
+/// (the blocks at their aligned stride, a 4-byte link per slot, padding
+/// before the link table), when that is a size the macro may place on any
+/// target: `None` for a pool `BlockPool` refuses (a zero or too large
+/// block, more slots than its 32-bit slot index) and for one past
+/// [`MAX_PORTABLE`], which stay with the const plan (whose
+/// `block_pool_bytes` sizes an impossible pool `usize::MAX` and blames the
+/// entry). Below `MAX_PORTABLE` no step overflows a 32-bit `usize`, so the
+/// figure is the one every target computes; the `flight-mem-macros` test
+/// `macro_pool_bytes_match_the_runtime` compares the two.
+pub(crate) fn block_pool_bytes(block: u64, align: u64, count: u64) -> Option<u128> {
+    // `free_slots::ALLOCATED`: the largest block, and the slot index limit.
+    const ALLOCATED: u64 = u32::MAX as u64 - 2;
+    // `size_of::<AtomicU32>()` = `align_of::<AtomicU32>()` on every target.
+    const LINK: u64 = 4;
+    if block == 0 || !align.is_power_of_two() || block > ALLOCATED {
+        return None;
+    }
+    if count > ALLOCATED - (block - 1) {
+        return None;
+    }
+    if count == 0 {
+        return Some(0);
+    }
+    let stride = u128::from(block.next_multiple_of(align));
+    let padding = u128::from(LINK.saturating_sub(align));
+    let bytes = (stride + u128::from(LINK)) * u128::from(count) + padding;
+    (bytes <= MAX_PORTABLE).then_some(bytes)
+}
+
 /// A lower bound of the bytes an entry manages: exact where
-/// [`literal_footprint`] knows them; for a block pool of literal blocks, its
+/// [`literal_footprint`] knows them; for a block pool of literal blocks it
+/// cannot size (one the runtime refuses, or past `MAX_PORTABLE`), its
 /// blocks at their aligned stride (`BlockPool::bytes_for` adds a link per
 /// slot and table padding on top); zero where only rustc knows.
 fn footprint_at_least(entry: &EntryModel) -> u128 {

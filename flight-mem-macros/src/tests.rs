@@ -8,6 +8,8 @@ use proc_macro2::{Delimiter, Group, Punct, Spacing, TokenStream, TokenTree};
 use crate::analyze::literal_footprint;
 use crate::expand::{expand, front};
 
+mod pool_bytes;
+
 fn tokens(source: &str) -> TokenStream {
     source.parse().expect("test input lexes")
 }
@@ -354,17 +356,24 @@ fn budget_with_literals_blames_the_crossing_entry() {
         "needs at least",
     );
     assert!(errors("layout G { budget = 1 MiB; pool p = [u64; 100000000]; }").is_empty());
-    // Literal block pools count at least their blocks at the aligned stride.
+    // Literal block pools count exactly what `BlockPool::bytes_for` does:
+    // 200 blocks of 1536 B and a 4-byte link each.
     one_error(
         "layout G for Gba { pool packets = [1536 B; 200]; }",
-        "`packets` (at least 300 KiB) is larger",
+        "`packets` (300.78 KiB) is larger",
+    );
+    // A pool no `BlockPool` holds (more slots than its 32-bit index) counts
+    // at least its blocks at the aligned stride.
+    one_error(
+        "layout G for Gba { pool packets = [1 B; 5000000000]; }",
+        "`packets` (at least ",
     );
     let found = errors(
         "layout G for Gba { align = 4; guard = 0 B; region heap = 200 KiB; pool rx = [1535 B; 50]; }",
     );
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert!(found[0].contains("needs at least 275 KiB"), "{}", found[0]);
-    assert!(found[0].contains("`rx` at least 75 KiB"), "{}", found[0]);
+    assert!(found[0].contains("needs 275.19 KiB"), "{}", found[0]);
+    assert!(found[0].contains("`rx` 75.19 KiB"), "{}", found[0]);
 }
 
 #[test]
@@ -796,7 +805,7 @@ fn macro_placement_matches_the_runtime_plan() {
     use flight_mem::__private::{BankPlan, Slot};
     const K: usize = 8;
     let mut rng = Rng(0x51A7_E0F5_EED5_0001);
-    let kinds = ["region", "stack", "reserve", "frame", "component", "region"];
+    let kinds = ["region", "stack", "reserve", "frame", "component", "pool"];
     let mut compared = 0;
     for case in 0..400 {
         let count = 1 + rng.below(K);
@@ -808,6 +817,8 @@ fn macro_placement_matches_the_runtime_plan() {
             let guard = [0, 1, 16, 100, 4096][rng.below(5)];
             let shape = if kind == "frame" {
                 format!("[{} B; {}]", 32 + size, 1 + rng.below(3))
+            } else if kind == "pool" {
+                format!("[{} B; {}]", 1 + rng.below(300), 1 + rng.below(20))
             } else {
                 format!("{size} B")
             };
@@ -829,9 +840,18 @@ fn macro_placement_matches_the_runtime_plan() {
                 crate::model::Size::Literal { bytes, .. } => *bytes as usize,
                 crate::model::Size::Expr { .. } => unreachable!("literal guards only"),
             };
+            // A pool's bytes as the runtime computes them, not the macro.
+            let size = match &entry.shape {
+                crate::model::Shape::Blocks { block, count } => flight_mem::BlockPool::bytes_for(
+                    block.literal().expect("literal sizes only") as usize,
+                    entry.align as usize,
+                    *count as usize,
+                ),
+                _ => literal_footprint(entry).expect("literal sizes only") as usize,
+            };
             *slot = Slot {
                 name: "",
-                size: literal_footprint(entry).expect("literal sizes only") as usize,
+                size,
                 align: entry.align as usize,
                 guard,
                 lead: if entry.kind == crate::vocabulary::EntryKind::Component {

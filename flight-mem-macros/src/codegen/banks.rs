@@ -65,17 +65,37 @@ pub(super) fn slot(entry: &EntryModel) -> TokenStream {
 }
 
 /// The expression of a bank's first byte, valid in a static initializer.
-pub(super) fn bank_start(names: &Names, index: usize, bank: &BankModel) -> TokenStream {
+pub(super) fn bank_start(
+    names: &Names,
+    index: usize,
+    bank: &BankModel,
+    placed: &BankAnalysis,
+) -> TokenStream {
     match (bank.fixed, bank.address) {
         (true, Some(base)) => {
             let base = literal(base);
             quote!(::core::ptr::with_exposed_provenance_mut::<u8>(#base))
+        }
+        _ if !wrapped_storage(placed) => {
+            let storage = names.storage(index);
+            quote!(#storage.as_mut_ptr())
         }
         _ => {
             let storage = names.storage(index);
             quote!(#storage.0.as_mut_ptr())
         }
     }
+}
+
+/// The alignment of `flight_mem::Arena` (a page).
+const ARENA_ALIGN: u64 = 4096;
+
+/// Whether a static bank's storage is an `Arena` wrapped in a struct of a
+/// larger alignment (an entry aligned past a page), rather than a plain
+/// `Arena` static: the wrapper's by-value move and its item cost rustc
+/// about 5M instructions per layout, so a bank only has one when needed.
+fn wrapped_storage(placed: &BankAnalysis) -> bool {
+    placed.storage_align > ARENA_ALIGN
 }
 
 /// An entry's placement, as `usize` expressions.
@@ -149,7 +169,7 @@ pub(super) fn entry_memory(
     placed: &BankAnalysis,
     slot: usize,
 ) -> TokenStream {
-    let start = bank_start(names, index, bank);
+    let start = bank_start(names, index, bank, placed);
     let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot);
     quote! {
         // SAFETY: placement gives this entry the bytes
@@ -199,16 +219,26 @@ pub(super) fn bank_items(
             .section
             .as_ref()
             .map(|s| quote!(#[unsafe(link_section = #s)]));
-        out.extend(quote! {
-            #[doc(hidden)]
-            #[allow(non_camel_case_types)]
-            #[repr(C, align(#base_align))]
-            struct #storage_type(::flight_mem::Arena<{ #storage_len }>);
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals)]
-            #section
-            static #storage: #storage_type = #storage_type(::flight_mem::Arena::new());
-        });
+        if wrapped_storage(placed) {
+            out.extend(quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                #[repr(C, align(#base_align))]
+                struct #storage_type(::flight_mem::Arena<{ #storage_len }>);
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals)]
+                #section
+                static #storage: #storage_type = #storage_type(::flight_mem::Arena::new());
+            });
+        } else {
+            // `Arena` is page-aligned itself: the bank's alignment.
+            out.extend(quote! {
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals)]
+                #section
+                static #storage: ::flight_mem::Arena<{ #storage_len }> = ::flight_mem::Arena::new();
+            });
+        }
     }
     out
 }
@@ -339,7 +369,7 @@ pub(super) fn assertions(
             #[doc(hidden)]
             #[allow(unused_parens)]
             const #fits: () = if #crossing {
-                ::core::panic!("{}", #plan.budget_message(#head).as_str())
+                ::flight_mem::__private::BankPlan::budget_panic(#plan, #head)
             };
         });
         if let Shape::Frames {

@@ -150,6 +150,12 @@ fn shape_cell(entry: &EntryModel) -> String {
                 bytes_cell(bytes),
                 size_cell(frame).trim_matches('`')
             ),
+            // The blocks as written, then the bytes with links and padding.
+            Shape::Blocks { block, count } => format!(
+                "{} = {}",
+                code(&format!("[{}; {count}]", size_text(block))),
+                bytes_cell(bytes)
+            ),
             _ => bytes_cell(bytes),
         };
     }

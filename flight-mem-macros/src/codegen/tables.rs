@@ -61,9 +61,9 @@ pub(super) fn tables(
         allocators.push(
             if matches!(entry.kind, EntryKind::Component | EntryKind::Shared) {
                 let instance = entry_static(&entry.name);
-                quote!(|| -> &'static dyn ::flight_mem::RawAllocator { &#instance })
+                quote!(#index => &#instance,)
             } else {
-                quote!(|| -> &'static dyn ::flight_mem::RawAllocator { #name::#accessor() })
+                quote!(#index => #name::#accessor(),)
             },
         );
     }
@@ -86,7 +86,7 @@ pub(super) fn tables(
                 } else {
                     (
                         bank_needed(names, index, placed),
-                        bank_start(names, index, bank),
+                        bank_start(names, index, bank, placed),
                     )
                 };
                 let address = match bank.address {
@@ -117,6 +117,7 @@ pub(super) fn tables(
                     }
                 }
             });
+    let indices = (0..count).map(|i| literal(i as u64));
     let bank_count = layout.banks.len();
     let layout_name = layout.name.unraw().to_string();
     let platform = match layout.platform {
@@ -144,7 +145,18 @@ pub(super) fn tables(
         static #regions_name: [::flight_mem::RegionInfo; #count] = [#(#regions),*];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        static #allocators_name: [fn() -> &'static dyn ::flight_mem::RawAllocator; #count] = [#(#allocators),*];
+        static #allocators_name: [fn() -> &'static dyn ::flight_mem::RawAllocator; #count] =
+            [#(::flight_mem::__private::entry_allocator::<#name, #indices>),*];
+        // One `match` for every entry's allocator, not a closure per entry.
+        impl ::flight_mem::__private::EntryAllocators for #name {
+            #[inline]
+            fn entry_allocator(index: usize) -> &'static dyn ::flight_mem::RawAllocator {
+                match index {
+                    #(#allocators)*
+                    _ => ::core::unreachable!(),
+                }
+            }
+        }
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_parens)]
         static #banks_name: [::flight_mem::BankInfo; #bank_count] = [#(#banks),*];

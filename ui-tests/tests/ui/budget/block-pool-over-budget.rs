@@ -1,6 +1,6 @@
-// Block pools with literal sizes are checked by the macro with a lower
-// bound (their blocks at the aligned stride); the exact size, with the
-// pool's links and padding, is proven by the const assertion.
+// Block pools with literal sizes are sized by the macro exactly as
+// `BlockPool::bytes_for` sizes them (blocks at the aligned stride, a 4-byte
+// link per block), so the macro blames the crossing entry with exact figures.
 use flight_mem::memory_layout;
 
 memory_layout! {
