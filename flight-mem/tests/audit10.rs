@@ -29,10 +29,19 @@ static U64S: Pool<u64> = typed_pool::<u64>(unsafe { RawMemory::from_arena(&U64_M
 /// Refused `T`: zero-sized.
 // SAFETY: as above.
 static UNITS: Pool<()> = typed_pool::<()>(unsafe { RawMemory::from_arena(&UNIT_MEM) }, 16);
-/// Refused `T`: a slot past 4 GiB.
+/// Refused `T`: a slot past 4 GiB (on 32-bit, where no type is that
+/// large, eight slots of 1 GiB: bytes past `usize`).
+#[cfg(target_pointer_width = "64")]
 type Huge = [u8; 1 << 33];
+#[cfg(target_pointer_width = "64")]
+const HUGE_COUNT: usize = 1;
+#[cfg(not(target_pointer_width = "64"))]
+type Huge = [u8; 1 << 30];
+#[cfg(not(target_pointer_width = "64"))]
+const HUGE_COUNT: usize = 8;
 // SAFETY: as above.
-static HUGES: Pool<Huge> = typed_pool::<Huge>(unsafe { RawMemory::from_arena(&HUGE_MEM) }, 1);
+static HUGES: Pool<Huge> =
+    typed_pool::<Huge>(unsafe { RawMemory::from_arena(&HUGE_MEM) }, HUGE_COUNT);
 
 /// Pointers a caller could hand back by mistake: the memory's start (where
 /// the pool's first block would be), inside it, its end, and elsewhere.
