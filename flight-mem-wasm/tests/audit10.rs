@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{PAGE, Rng, Unified, canary, engine, opts};
+use common::{PAGE, Rng, Unified, canary, cli, engine, opts};
 use flight_mem_wasm::{Access, Isolation, Segment, SharedWindow, rebase};
 use wasm_encoder::{EntityType, ImportSection, MemorySection, Module, RawSection};
 use wasmi::{Linker, Store};
@@ -415,16 +415,6 @@ fn unvalidated_offset_expressions_share_no_stack_between_check_and_copy() {
             );
         }
     }
-}
-
-fn cli(args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flight-rebase"))
-        .args(args)
-        .output()
-        .expect("run flight-rebase");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
 }
 
 #[test]

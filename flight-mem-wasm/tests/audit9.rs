@@ -28,7 +28,7 @@
 
 mod common;
 
-use common::{BASE, PAGE, Unified, engine, opts};
+use common::{BASE, PAGE, Unified, cli, engine, opts};
 use flight_mem_wasm::{Isolation, rebase};
 use wasm_encoder::{
     CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, Module, TypeSection,
@@ -198,17 +198,6 @@ fn unvalidated_offsets_past_u32_never_wrap_into_another_address() {
         }
     }
     assert!(panics.is_empty(), "the rebaser panicked: {panics:#?}");
-}
-
-/// `flight-rebase` with `args`: its exit code and output.
-fn cli(args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flight-rebase"))
-        .args(args)
-        .output()
-        .expect("run flight-rebase");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
 }
 
 #[test]

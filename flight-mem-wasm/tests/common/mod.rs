@@ -270,3 +270,14 @@ pub fn opts(iso: Isolation, pages: u64, validate: bool) -> Options {
     o.validate = validate;
     o
 }
+
+/// `flight-rebase` with `args`: its exit code and output.
+pub fn cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flight-rebase"))
+        .args(args)
+        .output()
+        .expect("run flight-rebase");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
