@@ -571,34 +571,6 @@ fn mutated_data_sections_stay_in_the_segment() {
     );
 }
 
-/// A module with `(memory 1 2)` (shared when `shared`) and an exported
-/// `f: [i32] -> []` whose body is `body` (without locals or `end`).
-fn with_body(body: &[u8], shared: bool) -> Vec<u8> {
-    use wasm_encoder::{CodeSection, ExportKind, ExportSection, FunctionSection, TypeSection};
-    let mut types = TypeSection::new();
-    types.ty().function([wasm_encoder::ValType::I32], []);
-    let mut funcs = FunctionSection::new();
-    funcs.function(0);
-    let mut mems = MemorySection::new();
-    let mut ty = common::mem(1, Some(2));
-    ty.shared = shared;
-    mems.memory(ty);
-    let mut exports = ExportSection::new();
-    exports.export("f", ExportKind::Func, 0);
-    let mut code = CodeSection::new();
-    let mut b = vec![0];
-    b.extend_from_slice(body);
-    b.push(0x0B);
-    code.raw(&b);
-    let mut m = Module::new();
-    m.section(&types)
-        .section(&funcs)
-        .section(&mems)
-        .section(&exports)
-        .section(&code);
-    m.finish()
-}
-
 #[test]
 fn unvalidated_huge_offsets_of_every_access_kind_panic_nowhere() {
     // audit9 fixed `offset + base` wrapping for a plain load and store;
@@ -643,7 +615,7 @@ fn unvalidated_huge_offsets_of_every_access_kind_panic_nowhere() {
                 }
                 body.extend_from_slice(suffix);
                 for shared in [false, true] {
-                    let wasm = with_body(&body, shared);
+                    let wasm = common::with_body(&body, shared);
                     for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
                         let o = opts(iso, 2, false);
                         let out = match std::panic::catch_unwind(|| rebase(&wasm, &o)) {

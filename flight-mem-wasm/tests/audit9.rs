@@ -30,10 +30,6 @@ mod common;
 
 use common::{BASE, PAGE, Unified, cli, engine, opts};
 use flight_mem_wasm::{Isolation, rebase};
-use wasm_encoder::{
-    CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, Module, TypeSection,
-    ValType,
-};
 use wasmi::{Linker, Store, Val};
 
 /// A u64 LEB of `v` in exactly `len` bytes (padded).
@@ -48,26 +44,7 @@ fn uleb(out: &mut Vec<u8>, mut v: u64, len: usize) {
 /// A module with `(memory 1 2)` and one function `f: [i32] -> []`
 /// (exported) whose body is `body` (without locals or `end`).
 fn module(body: &[u8]) -> Vec<u8> {
-    let mut types = TypeSection::new();
-    types.ty().function([ValType::I32], []);
-    let mut funcs = FunctionSection::new();
-    funcs.function(0);
-    let mut mems = MemorySection::new();
-    mems.memory(common::mem(1, Some(2)));
-    let mut exports = ExportSection::new();
-    exports.export("f", ExportKind::Func, 0);
-    let mut code = CodeSection::new();
-    let mut b = vec![0];
-    b.extend_from_slice(body);
-    b.push(0x0B);
-    code.raw(&b);
-    let mut m = Module::new();
-    m.section(&types)
-        .section(&funcs)
-        .section(&mems)
-        .section(&exports)
-        .section(&code);
-    m.finish()
+    common::with_body(body, false)
 }
 
 /// Rebases `wasm` without validation in a 2-page segment at [`BASE`] and

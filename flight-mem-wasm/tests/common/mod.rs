@@ -281,3 +281,33 @@ pub fn cli(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// A module with `(memory 1 2)` (shared when `shared`) and an exported
+/// `f: [i32] -> []` whose body is `body` (without locals or `end`).
+pub fn with_body(body: &[u8], shared: bool) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, FunctionSection, MemorySection, Module, TypeSection,
+    };
+    let mut types = TypeSection::new();
+    types.ty().function([wasm_encoder::ValType::I32], []);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    let mut mems = MemorySection::new();
+    let mut ty = mem(1, Some(2));
+    ty.shared = shared;
+    mems.memory(ty);
+    let mut exports = ExportSection::new();
+    exports.export("f", ExportKind::Func, 0);
+    let mut code = CodeSection::new();
+    let mut b = vec![0];
+    b.extend_from_slice(body);
+    b.push(0x0B);
+    code.raw(&b);
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&mems)
+        .section(&exports)
+        .section(&code);
+    m.finish()
+}
