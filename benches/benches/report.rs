@@ -200,14 +200,22 @@ fn pool_ab(plan: &plan::Churn) {
         ratios[1].push(t[1] / t[0]);
         ratios[2].push(t[2] / t[1]);
     }
+    quartiles(
+        &[
+            "BlockPool / heapless",
+            "Pool<T> / heapless",
+            "BlockPool / Pool<T>",
+        ],
+        ratios.iter_mut(),
+    );
+}
+
+/// The quartiles, minimum and maximum of each named series of per-round
+/// figures, as a table.
+fn quartiles<'a>(names: &[&str], series: impl Iterator<Item = &'a mut Vec<f64>>) {
     println!("| measure | p25 | median | p75 | min | max |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let names = [
-        "BlockPool / heapless",
-        "Pool<T> / heapless",
-        "BlockPool / Pool<T>",
-    ];
-    for (name, samples) in names.iter().zip(ratios.iter_mut()) {
+    for (name, samples) in names.iter().zip(series) {
         samples.sort_by(f64::total_cmp);
         let q = |p: usize| samples[(samples.len() - 1) * p / 100];
         println!(
@@ -264,27 +272,17 @@ fn general_ab(plan: &plan::Churn) {
         ratios[0].push(t[0] / t[1]);
         ratios[1].push(t[0] / t[2]);
     }
-    println!("\n| measure | p25 | median | p75 | min | max |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    let names = [
-        "Tlsf ns/op",
-        "rlsf (spin lock) ns/op",
-        "rlsf (no lock) ns/op",
-        "Tlsf / rlsf (spin lock)",
-        "Tlsf / rlsf (no lock)",
-    ];
-    for (name, samples) in names.iter().zip(ns.iter_mut().chain(ratios.iter_mut())) {
-        samples.sort_by(f64::total_cmp);
-        let q = |p: usize| samples[(samples.len() - 1) * p / 100];
-        println!(
-            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            q(25),
-            q(50),
-            q(75),
-            q(0),
-            q(100)
-        );
-    }
+    println!();
+    quartiles(
+        &[
+            "Tlsf ns/op",
+            "rlsf (spin lock) ns/op",
+            "rlsf (no lock) ns/op",
+            "Tlsf / rlsf (spin lock)",
+            "Tlsf / rlsf (no lock)",
+        ],
+        ns.iter_mut().chain(ratios.iter_mut()),
+    );
 }
 
 /// Percentile `p` (0..=100) of sorted samples.

@@ -424,9 +424,7 @@ fn cli_outputs_through_hard_links_proc_fd_and_directories() {
     // output renamed over its own: both right); `/proc/PID/fd/N` is a link
     // to X (refused); a directory as the table's path must fail before the
     // module is put in place (each output or none).
-    let d = std::env::temp_dir().join(format!("flight-rebase-{}-audit10", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = common::fresh_dir("audit10");
     let input = d.join("in.wasm");
     let wasm = with_data_offsets(&[]);
     std::fs::write(&input, &wasm).unwrap();

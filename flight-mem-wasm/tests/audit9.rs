@@ -85,16 +85,8 @@ fn run_with(
             wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
                 .validate_all(&out.wasm)
                 .map_err(|e| format!("invalid output: {e}"))?;
-            let mut config = wasmi::Config::default();
-            config
-                .wasm_multi_memory(true)
-                .wasm_simd(true)
-                .wasm_bulk_memory(true)
-                .wasm_extended_const(true)
-                .wasm_reference_types(true)
-                .wasm_tail_call(true)
-                .wasm_multi_value(true)
-                .consume_fuel(true);
+            let mut config = common::config();
+            config.consume_fuel(true);
             wasmi::Engine::new(&config)
         }
     };
@@ -184,9 +176,7 @@ fn one_path_for_the_module_and_the_relocation_table_is_refused() {
     // the table at the module's path, and the second rename failed — an
     // error, with the module's old file replaced by JSON. Also through a
     // symbolic link and a path spelled differently.
-    let d = std::env::temp_dir().join(format!("flight-rebase-{}-audit9", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = common::fresh_dir("audit9");
     let input = d.join("in.wasm");
     std::fs::write(&input, module(&[])).unwrap();
     let out = d.join("out.wasm");

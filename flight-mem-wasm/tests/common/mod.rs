@@ -48,6 +48,11 @@ pub const MODES_AND_PAGES: [(Isolation, u64); 4] = [
 ];
 
 pub fn engine() -> Engine {
+    Engine::new(&config())
+}
+
+/// The engine's configuration: every proposal the rebaser's output may use.
+pub fn config() -> Config {
     let mut config = Config::default();
     config
         .wasm_multi_memory(true)
@@ -57,7 +62,7 @@ pub fn engine() -> Engine {
         .wasm_reference_types(true)
         .wasm_tail_call(true)
         .wasm_multi_value(true);
-    Engine::new(&config)
+    config
 }
 
 pub fn canary(i: u64) -> u8 {
@@ -310,4 +315,12 @@ pub fn with_body(body: &[u8], shared: bool) -> Vec<u8> {
         .section(&exports)
         .section(&code);
     m.finish()
+}
+
+/// An empty scratch directory for this test process, named after `name`.
+pub fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("flight-rebase-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
