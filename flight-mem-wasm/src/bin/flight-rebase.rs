@@ -137,9 +137,30 @@ fn stage<'a>(path: &Path, bytes: &'a [u8]) -> std::io::Result<Staged<'a>> {
     let name = dest
         .file_name()
         .map_or("out".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
+    // A new file, never one already there: the name is predictable, and
+    // `File::create` followed a link planted under it (in a shared
+    // directory, by anyone) and wrote the module into the file it named.
+    // Another name is tried when one is taken.
+    let pid = std::process::id();
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = match attempt {
+            0 => dir.join(format!(".{name}.{pid}.tmp")),
+            n => dir.join(format!(".{name}.{pid}.{n}.tmp")),
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 64 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let result = file.write_all(bytes).and_then(|()| file.sync_all());
     match result {
         Ok(()) => Ok(Staged::Temp { tmp, dest }),
         Err(e) => {
