@@ -134,6 +134,7 @@ pub(super) fn resolve_banks(
         };
         let mut seen: Vec<String> = Vec::new();
         let mut base_span = None;
+        let mut section_span = None;
         for option in &bank.options {
             let key = option.key.to_string();
             if seen.contains(&key) {
@@ -180,15 +181,31 @@ pub(super) fn resolve_banks(
                     }
                 }
                 "section" => {
+                    section_span = Some(option.key.span());
+                    // `link_section` is an unsafe attribute: a section the
+                    // linker maps read-only (`.rodata`, flash) faults on the
+                    // allocators' first write, and one the loader runs
+                    // (`.init_array`) calls the zeroed storage before
+                    // `main`. The macro cannot see the linker script, so
+                    // the user vouches for it, as for a `base`.
+                    if bank.unsafe_token.is_none() {
+                        errors.error(
+                            option.key.span(),
+                            format!(
+                                "`section` puts bank `{}`'s storage in a link section the compiler cannot check (one mapped read-only or run at startup breaks every allocation in it); declare it `unsafe bank {}`",
+                                model.name, model.name
+                            ),
+                        );
+                    }
                     model.section = parse_value(option, errors, |input| input.parse::<LitStr>());
                 }
                 _ => unknown_key(&key, option, "a bank", BANK_KEYS, errors),
             }
         }
-        if let (Some(unsafe_token), None) = (&bank.unsafe_token, base_span) {
+        if let (Some(unsafe_token), None, None) = (&bank.unsafe_token, base_span, section_span) {
             errors.error(
                 unsafe_token.span,
-                format!("`unsafe` is needed only with a fixed `base` address; add `{{ base: 0x.. }}` or remove `unsafe` from bank `{}`", model.name),
+                format!("`unsafe` is needed only with a fixed `base` address or a link `section`; add `{{ base: 0x.. }}` or remove `unsafe` from bank `{}`", model.name),
             );
         }
         banks.push(model);

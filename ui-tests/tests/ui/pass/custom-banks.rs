@@ -9,7 +9,7 @@ memory_layout! {
         align = 8;
         /// Tightly coupled memory at its fixed address.
         unsafe bank dtcm = 128 KiB { base: 0x2000_0000, memory: [Stack, Temporary] };
-        bank sram = 256 KiB { memory: [System, Pool, Network], flags: [dma], section: ".sram" };
+        unsafe bank sram = 256 KiB { memory: [System, Pool, Network], flags: [dma], section: ".sram" };
         bank psram = 8 MiB { memory: Video };
         stack irq = 8 KiB;
         frame scratch = [16 KiB; 2];
