@@ -96,9 +96,10 @@ mod tests;
 ///   region or reserve is `System`, a frame `Temporary`, a stack `Stack`, a
 ///   pool `Pool` (falling back to `System` where no bank holds those).
 /// - Bank options: `memory` (a list; without it the bank holds every type),
-///   `flags`, `section` (a link section for the bank's storage), and `base`
-///   (a fixed address; only in an `unsafe bank`, which places the bank there
-///   instead of in a static array).
+///   `flags`, `section` (a link section for the bank's static storage; only
+///   in an `unsafe bank`, since the macro cannot check what the linker makes
+///   of it), and `base` (a fixed address; only in an `unsafe bank`, which
+///   places the bank there instead of in a static array).
 /// - Placement: an entry goes to the first bank holding its memory type
 ///   unless `bank:` names one; entries are placed in declaration order, each
 ///   aligned and followed by its guard.
