@@ -1,0 +1,81 @@
+//! audit11: the allocator table's `EntryAllocators` (compile10).
+//!
+//! A component's segment is reached through its token only (SPEC §6): its
+//! allocator lives in a static of the layout's anonymous const, and
+//! `LayoutTable::allocator` answers `None` for it. compile10 built the
+//! allocator table from a public trait impl on the layout type
+//! (`<Engine as __private::EntryAllocators>::entry_allocator(i)`, and the
+//! safe `__private::entry_allocator::<Engine, I>`), which handed that
+//! static to any code: allocation in another component's segment without
+//! its token.
+
+use core::alloc::Layout;
+use flight_mem::__private::{EntryAllocators, entry_allocator};
+use flight_mem::memory_layout;
+
+memory_layout! {
+    layout Engine {
+        budget = 1 MiB;
+        guard = 64 B;
+        region heap = 16 KiB;
+        component physics = 64 KiB;
+        component audio = 16 KiB { allocator: none };
+        shared frame = 4 KiB { access: [physics: write, audio: read] };
+    }
+}
+
+/// What any code obtains for entry `index` through the trait and the free
+/// function: the pointer of a block it could allocate there, if it can.
+fn allocate_through_the_trait(index: usize) -> Vec<Option<usize>> {
+    let layout = Layout::from_size_align(64, 8).unwrap();
+    let by_trait = std::panic::catch_unwind(|| {
+        <Engine as EntryAllocators>::entry_allocator(index)
+            .allocate(layout)
+            .ok()
+            .map(|p| p.cast::<u8>().as_ptr() as usize)
+    });
+    let by_fn = std::panic::catch_unwind(|| {
+        let allocator = match index {
+            1 => entry_allocator::<Engine, 1>(),
+            2 => entry_allocator::<Engine, 2>(),
+            _ => entry_allocator::<Engine, 3>(),
+        };
+        allocator
+            .allocate(layout)
+            .ok()
+            .map(|p| p.cast::<u8>().as_ptr() as usize)
+    });
+    [by_trait, by_fn].into_iter().map(|r| r.ok().flatten()).collect()
+}
+
+#[test]
+fn no_component_segment_is_reached_without_its_token() {
+    let table = <Engine as flight_mem::Layout>::table();
+    for name in ["physics", "audio", "frame"] {
+        let index = table.find(name).unwrap();
+        assert!(
+            table.allocator(index).is_none(),
+            "{name}: the table's allocator"
+        );
+        let segment = &table.regions()[index];
+        let start = table.banks()[0].start() as usize + segment.offset;
+        let inside = |addr: usize| (start..start + segment.size).contains(&addr);
+        for (how, got) in ["trait", "fn"].iter().zip(allocate_through_the_trait(index)) {
+            assert!(
+                !got.is_some_and(inside),
+                "{name}: a block of its segment through the {how}, without its token"
+            );
+        }
+    }
+    // The token still reaches it, and the layout's report still sees it.
+    let physics = Engine::take_physics().unwrap();
+    let block = physics
+        .alloc(Layout::from_size_align(64, 8).unwrap())
+        .unwrap();
+    let index = table.find("physics").unwrap();
+    assert_eq!(table.owner_index(block.cast()), Some(index));
+    let row = Engine::stats().entries().nth(index).unwrap();
+    assert_eq!(row.stats.live, 1);
+    // SAFETY: allocated just above through the same token, not used.
+    unsafe { physics.free(block.cast(), Layout::from_size_align(64, 8).unwrap()) };
+}
