@@ -97,8 +97,13 @@ pub const unsafe fn bank_info(parts: BankParts) -> BankInfo {
 /// closure per entry (each closure is a body of its own that rustc
 /// type-checks, borrow-checks and builds MIR for: ~0.3M instructions of
 /// every `cargo check` per entry).
+///
+/// Any code can call it, so it holds only the entries whose accessors are
+/// public anyway: a component's or shared region's allocator is reached
+/// through its token only, and the table holds a closure for it.
 pub trait EntryAllocators {
-    /// The allocator of entry `index`; panics past the last entry.
+    /// The allocator of entry `index`; panics for a component or shared
+    /// region and past the last entry.
     fn entry_allocator(index: usize) -> &'static dyn RawAllocator;
 }
 

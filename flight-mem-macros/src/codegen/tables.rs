@@ -58,15 +58,29 @@ pub(super) fn tables(
             }
         });
         let accessor = &entry.name;
+        // A component's (or shared region's) allocator static is reached
+        // through its token only: a closure in the layout's anonymous const,
+        // which no code outside can name. The trait below is public (any
+        // code can call `<Layout as EntryAllocators>::entry_allocator(i)`),
+        // so it holds only the entries whose accessors are public anyway.
         allocators.push(
             if matches!(entry.kind, EntryKind::Component | EntryKind::Shared) {
                 let instance = entry_static(&entry.name);
-                quote!(#index => &#instance,)
+                (
+                    quote!(|| -> &'static dyn ::flight_mem::RawAllocator { &#instance }),
+                    None,
+                )
             } else {
-                quote!(#index => #name::#accessor(),)
+                let i = literal(index as u64);
+                (
+                    quote!(::flight_mem::__private::entry_allocator::<#name, #i>),
+                    Some(quote!(#index => #name::#accessor(),)),
+                )
             },
         );
     }
+    let (table_entries, arms): (Vec<_>, Vec<_>) = allocators.into_iter().unzip();
+    let arms = arms.into_iter().flatten();
     let banks =
         layout
             .banks
@@ -117,7 +131,6 @@ pub(super) fn tables(
                     }
                 }
             });
-    let indices = (0..count).map(|i| literal(i as u64));
     let bank_count = layout.banks.len();
     let layout_name = layout.name.unraw().to_string();
     let platform = match layout.platform {
@@ -146,13 +159,15 @@ pub(super) fn tables(
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         static #allocators_name: [fn() -> &'static dyn ::flight_mem::RawAllocator; #count] =
-            [#(::flight_mem::__private::entry_allocator::<#name, #indices>),*];
-        // One `match` for every entry's allocator, not a closure per entry.
+            [#(#table_entries),*];
+        // One `match` for the allocators of the entries with public
+        // accessors, not a closure per entry; components and shared regions
+        // (see above) panic here.
         impl ::flight_mem::__private::EntryAllocators for #name {
             #[inline]
             fn entry_allocator(index: usize) -> &'static dyn ::flight_mem::RawAllocator {
                 match index {
-                    #(#allocators)*
+                    #(#arms)*
                     _ => ::core::unreachable!(),
                 }
             }
