@@ -731,7 +731,7 @@ fn valid_plans_expand_to_storage_tables_and_named_assertions() {
     let output = expand(tokens(
         "pub layout GameLayout {
             unsafe bank fast = 64 KiB { base: 0x2000_0000, memory: [System, Pool] };
-            bank slow = 1 MiB { memory: Video, section: \".slow\" };
+            unsafe bank slow = 1 MiB { memory: Video, section: \".slow\" };
             region heap = 16 KiB;
             pool things = [u64; 8];
             region tex = 64 KiB { memory: Video };
