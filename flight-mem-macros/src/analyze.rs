@@ -40,6 +40,10 @@ pub(crate) struct BankAnalysis {
     /// rest of placement and the budget proof to `BankPlan` in const
     /// context.
     pub(crate) exact_needed: Option<u64>,
+    /// The most bytes of this bank the macro places by itself
+    /// ([`portable`]): [`MAX_PORTABLE`], less what rounding a static's
+    /// size up to its alignment would add (see [`limit`]).
+    pub(crate) limit: u128,
 }
 
 /// The bytes an entry manages, when the macro can know them.
@@ -118,16 +122,18 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
         let storage_align =
             storage_align(bank, entries.iter().map(|&i| &layout.entries[i]), errors);
         let placed = walk(layout, &entries);
+        let limit = limit(bank, storage_align);
         let mut exact_needed = None;
         if let Some(budget) = bank.budget.literal() {
             prove_budget(layout, bank, &entries, u128::from(budget), errors);
-            exact_needed = needed_if_exact(&placed, budget);
+            exact_needed = needed_if_exact(&placed, budget, limit);
         }
         banks.push(BankAnalysis {
             entries,
             storage_align,
             placed,
             exact_needed,
+            limit,
         });
     }
     let mut slots = vec![0; layout.entries.len()];
@@ -146,16 +152,30 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
 /// `isize::MAX`), so an over-large bank is blamed on the entry that crosses.
 pub(crate) const MAX_PORTABLE: u128 = i32::MAX as u128;
 
-/// Whether the macro may emit `p`'s figures as literals.
-pub(crate) fn portable(p: &Placed) -> bool {
-    p.exact && p.offset + p.size + p.guard <= MAX_PORTABLE
+/// The most bytes of `bank` the macro places by itself: [`MAX_PORTABLE`]
+/// for a fixed bank; for one in a static, the largest multiple of the
+/// static's alignment up to it, since rustc rounds the static's size up to
+/// that (2047 MiB placed with a 512 MiB-aligned entry made a 2 GiB static,
+/// too big for a 32-bit target, blamed on the whole macro call: audit11).
+/// `BankPlan::place` rounds the target's limit the same way.
+fn limit(bank: &BankModel, storage_align: u64) -> u128 {
+    match (bank.fixed, bank.address) {
+        (true, Some(_)) => MAX_PORTABLE,
+        _ => MAX_PORTABLE / u128::from(storage_align) * u128::from(storage_align),
+    }
+}
+
+/// Whether the macro may emit `p`'s figures as literals, in a bank whose
+/// [`limit`] is `limit`.
+pub(crate) fn portable(p: &Placed, limit: u128) -> bool {
+    p.exact && p.offset + p.size + p.guard <= limit
 }
 
 /// The bytes a bank needs, when every figure of its placement is a
 /// literal and it fits `budget` on every target.
-fn needed_if_exact(placed: &[Placed], budget: u64) -> Option<u64> {
+fn needed_if_exact(placed: &[Placed], budget: u64, limit: u128) -> Option<u64> {
     let needed = placed.last().map_or(0, |p| p.offset + p.size + p.guard);
-    let exact = placed.iter().all(portable) && needed <= u128::from(budget);
+    let exact = placed.iter().all(|p| portable(p, limit)) && needed <= u128::from(budget);
     // Fits a `u64` budget.
     exact.then_some(needed as u64)
 }

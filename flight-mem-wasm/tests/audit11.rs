@@ -92,11 +92,8 @@ fn cli_writes_no_file_through_a_planted_temporary_link() {
             |pid| {
                 std::os::unix::fs::symlink(&victim, d.join(format!(".out.wasm.{pid}.tmp")))
                     .unwrap();
-                std::os::unix::fs::symlink(
-                    &victim_table,
-                    d.join(format!(".table.json.{pid}.tmp")),
-                )
-                .unwrap();
+                std::os::unix::fs::symlink(&victim_table, d.join(format!(".table.json.{pid}.tmp")))
+                    .unwrap();
             },
         );
         assert_eq!(
@@ -177,7 +174,8 @@ fn random_body(rng: &mut Rng, len: usize) -> Vec<u8> {
         match rng.below(11) {
             0 => {
                 // local.get 0; a plain load; drop
-                let (op, align) = rng.pick(&[(0x28, 2), (0x29, 3), (0x2C, 0), (0x33, 1), (0x35, 2)]);
+                let (op, align) =
+                    rng.pick(&[(0x28, 2), (0x29, 3), (0x2C, 0), (0x33, 1), (0x35, 2)]);
                 b.extend([0x20, 0x00, op, rng.below(align + 1) as u8]);
                 leb_n(&mut b, offset, n);
                 b.push(0x1A);

@@ -515,15 +515,40 @@ const fn add(a: usize, b: usize) -> usize {
 }
 
 impl<const K: usize> BankPlan<K> {
-    /// Places `slots` in a bank of `budget` bytes whose start is aligned
-    /// to `base_align`.
+    /// Places `slots` in a bank of `budget` bytes held in a static aligned
+    /// to `base_align` (an `Arena`, page-aligned, or a wrapper of the
+    /// bank's alignment).
     pub const fn place(budget: usize, base_align: usize, slots: [Slot; K]) -> Self {
         // No object, the bank's storage included, spans more than
         // `isize::MAX` bytes: on a 32-bit target a budget above it would let
         // a plan "fit" whose storage array rustc then refuses, blamed on the
-        // whole macro call instead of the entry that crosses.
-        let capped = budget > isize::MAX as usize;
-        let budget = if capped { isize::MAX as usize } else { budget };
+        // whole macro call instead of the entry that crosses. The static's
+        // size is `needed` rounded up to its alignment, so the limit is the
+        // largest multiple of it (2047 MiB with a 512 MiB-aligned entry
+        // made a 2 GiB static on 32-bit targets: audit11).
+        let largest = isize::MAX as usize;
+        let largest = if base_align.is_power_of_two() {
+            largest / base_align * base_align
+        } else {
+            largest
+        };
+        Self::place_within(budget, largest, base_align, slots)
+    }
+
+    /// Places `slots` in an `unsafe bank` at a fixed address aligned to
+    /// `base_align`: no static holds it, so only `isize::MAX` limits it.
+    pub const fn place_fixed(budget: usize, base_align: usize, slots: [Slot; K]) -> Self {
+        Self::place_within(budget, isize::MAX as usize, base_align, slots)
+    }
+
+    const fn place_within(
+        budget: usize,
+        largest: usize,
+        base_align: usize,
+        slots: [Slot; K],
+    ) -> Self {
+        let capped = budget > largest;
+        let budget = if capped { largest } else { budget };
         let mut plan = Self {
             slots,
             offsets: [0; K],

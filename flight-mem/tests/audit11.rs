@@ -45,7 +45,10 @@ fn allocate_through_the_trait(index: usize) -> Vec<Option<usize>> {
             .ok()
             .map(|p| p.cast::<u8>().as_ptr() as usize)
     });
-    [by_trait, by_fn].into_iter().map(|r| r.ok().flatten()).collect()
+    [by_trait, by_fn]
+        .into_iter()
+        .map(|r| r.ok().flatten())
+        .collect()
 }
 
 #[test]
@@ -87,4 +90,53 @@ fn no_component_segment_is_reached_without_its_token() {
     assert_eq!(row.stats.live, 1);
     // SAFETY: allocated just above through the same token, not used.
     unsafe { physics.free(block.cast(), Layout::from_size_align(64, 8).unwrap()) };
+}
+
+/// A bank in a static is `needed` bytes rounded up to the static's
+/// alignment (an `Arena`, page-aligned, or a wrapper of the bank's
+/// alignment past a page). A plan that fits must leave that rounded size
+/// within `isize::MAX`, the largest object: on 32-bit targets 2047 MiB
+/// placed with a 512 MiB-aligned entry "fit" and made a 2 GiB static that
+/// rustc refused with errors blamed on the whole macro call, not the entry
+/// that crosses.
+#[test]
+fn a_static_bank_plan_leaves_its_rounded_storage_under_the_object_limit() {
+    use flight_mem::__private::{BankPlan, Slot};
+    let largest = isize::MAX as usize;
+    for align in [4096, 1 << 20, 1 << 29] {
+        for size in [
+            largest - 100,
+            largest - align,
+            largest / 2,
+            largest - 2 * align,
+        ] {
+            let plan = BankPlan::<2>::place(
+                usize::MAX,
+                align,
+                [Slot::new("small", 64, 64, 0), Slot::new("big", size, 1, 0)],
+            );
+            if plan.fits() {
+                let storage = plan.needed.checked_next_multiple_of(align);
+                assert!(
+                    storage.is_some_and(|s| s <= largest),
+                    "align {align}, size {size}: needs {} in a static of {storage:?}",
+                    plan.needed
+                );
+            } else {
+                assert_eq!(plan.crossing, 1, "align {align}, size {size}");
+                assert!(plan.capped);
+            }
+        }
+        // The largest bank that fits is as large as a static can be.
+        let plan = BankPlan::<1>::place(
+            usize::MAX,
+            align,
+            [Slot::new("all", largest / align * align, 1, 0)],
+        );
+        assert!(plan.fits(), "align {align}");
+    }
+    // A fixed bank is no static: only `isize::MAX` limits it.
+    let plan =
+        BankPlan::<1>::place_fixed(usize::MAX, 1 << 29, [Slot::new("all", largest - 100, 1, 0)]);
+    assert!(plan.fits());
 }

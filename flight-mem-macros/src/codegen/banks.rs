@@ -118,7 +118,7 @@ pub(super) fn slot_figures(
     slot: usize,
 ) -> SlotFigures {
     match placed.placed[slot] {
-        p if crate::analyze::portable(&p) => {
+        p if crate::analyze::portable(&p, placed.limit) => {
             // Each figure is at most the bank's `u64` budget.
             let figure = |value: u128| {
                 let value = literal(value as u64);
@@ -203,11 +203,18 @@ pub(super) fn bank_items(
         let count = placed.entries.len();
         let slots = placed.entries.iter().map(|&i| slot(&layout.entries[i]));
         let budget = size_tokens(&bank.budget);
+        // A static's size is a multiple of its alignment: `place` keeps
+        // that under the object limit; a fixed bank is no object.
+        let place = if bank.fixed {
+            quote!(place_fixed)
+        } else {
+            quote!(place)
+        };
         let mut out = quote! {
             #[doc(hidden)]
             #[allow(non_upper_case_globals, unused_parens)]
             const #plan: ::flight_mem::__private::BankPlan<#count> =
-                ::flight_mem::__private::BankPlan::place(#budget, #base_align, [#(#slots),*]);
+                ::flight_mem::__private::BankPlan::#place(#budget, #base_align, [#(#slots),*]);
         };
         out.extend(assertions(layout, names, bank, placed, &plan));
         (out, quote!(#plan.storage_len()))
@@ -344,7 +351,9 @@ pub(super) fn assertions(
     for (slot, &index) in placed.entries.iter().enumerate() {
         // An entry placed exactly by the macro and not reported over budget
         // there fits: it needs no assertion.
-        if crate::analyze::portable(&placed.placed[slot]) && bank.budget.literal().is_some() {
+        if crate::analyze::portable(&placed.placed[slot], placed.limit)
+            && bank.budget.literal().is_some()
+        {
             continue;
         }
         let entry = &layout.entries[index];
