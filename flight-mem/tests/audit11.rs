@@ -89,7 +89,8 @@ fn no_component_segment_is_reached_without_its_token() {
     let row = Engine::stats().entries().nth(index).unwrap();
     assert_eq!(row.stats.live, 1);
     // SAFETY: allocated just above through the same token, not used.
-    unsafe { physics.free(block.cast(), Layout::from_size_align(64, 8).unwrap()) };
+    let freed = unsafe { physics.free(block.cast(), Layout::from_size_align(64, 8).unwrap()) };
+    assert!(freed.is_ok());
 }
 
 /// A bank in a static is `needed` bytes rounded up to the static's
