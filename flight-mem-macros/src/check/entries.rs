@@ -382,11 +382,11 @@ pub(super) fn check_shape(
             },
         ) => {
             let block = check_size(&size, false, "a block", errors);
+            let count_span = count.span();
             let count = check_count(&count, "blocks", errors);
-            Some(Shape::Blocks {
-                block: block?,
-                count: count?,
-            })
+            let (block, count) = (block?, count?);
+            check_literal_blocks(name, &block, count, count_span, errors)?;
+            Some(Shape::Blocks { block, count })
         }
         (
             EntryKind::Pool,
@@ -400,6 +400,48 @@ pub(super) fn check_shape(
             Some(Shape::Typed { ty, count: count? })
         }
     }
+}
+
+/// The limits of `BlockPool` on a literal block size (a const one has its
+/// assertion in `codegen`): a block below 4 GiB - 2 bytes, at most
+/// `u32::MAX - 1 - block` slots (its 32-bit slot index). Past them the
+/// const plan sized the pool `usize::MAX` (a budget error of "16777215.99
+/// TiB") and `BlockPool::new` panicked in the entry's static, blamed on the
+/// whole macro call; refused here, on the block size or the count.
+fn check_literal_blocks(
+    name: &Ident,
+    block: &Size,
+    count: u64,
+    count_span: proc_macro2::Span,
+    errors: &mut Errors,
+) -> Option<()> {
+    // `free_slots::ALLOCATED`: the largest block, and the slot index limit.
+    const ALLOCATED: u64 = u32::MAX as u64 - 2;
+    let Size::Literal { bytes, span } = *block else {
+        return Some(());
+    };
+    if bytes > ALLOCATED {
+        errors.error(
+            span,
+            format!(
+                "a block of pool `{name}` must be smaller than 4 GiB - 2 bytes (the pool's 32-bit slot index); {} is too large",
+                crate::errors::format_bytes(u128::from(bytes))
+            ),
+        );
+        return None;
+    }
+    let max = ALLOCATED - (bytes - 1);
+    if count > max {
+        errors.error(
+            count_span,
+            format!(
+                "pool `{name}` of {count} blocks of {} has more slots than its 32-bit slot index allows: at most {max} (`u32::MAX - 1 - block`)",
+                crate::errors::format_bytes(u128::from(bytes))
+            ),
+        );
+        return None;
+    }
+    Some(())
 }
 
 /// The limits of `Frames`: 1..=255 frames, each able to hold its
