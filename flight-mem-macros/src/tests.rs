@@ -362,10 +362,16 @@ fn budget_with_literals_blames_the_crossing_entry() {
         "layout G for Gba { pool packets = [1536 B; 200]; }",
         "`packets` (300.78 KiB) is larger",
     );
-    // A pool no `BlockPool` holds (more slots than its 32-bit index) counts
-    // at least its blocks at the aligned stride.
+    // A pool no `BlockPool` holds (more slots than its 32-bit index) is
+    // refused as such, on its count (audit11), not as over budget.
     one_error(
         "layout G for Gba { pool packets = [1 B; 5000000000]; }",
+        "more slots than its 32-bit slot index allows",
+    );
+    // One `BlockPool` holds but the macro does not size (past 2 GiB)
+    // counts at least its blocks at the aligned stride.
+    one_error(
+        "layout G for Gba { pool packets = [1 B; 4000000000]; }",
         "`packets` (at least ",
     );
     let found = errors(
