@@ -141,3 +141,96 @@ fn a_static_bank_plan_leaves_its_rounded_storage_under_the_object_limit() {
         BankPlan::<1>::place_fixed(usize::MAX, 1 << 29, [Slot::new("all", largest - 100, 1, 0)]);
     assert!(plan.fits());
 }
+
+memory_layout! {
+    layout Odd {
+        budget = 64 KiB;
+        guard = 3 B;
+        align = 1;
+        region odd = 3 B;
+        frame f = [1 KiB; 2];
+        stack s = 45 B;
+        pool p = [3 B; 7];
+        region c = 1 KiB { allocator: compact };
+        region b = 1 KiB { allocator: buddy };
+        region fl = 1 KiB { allocator: freelist };
+        reserve r = 17 B;
+        component comp = 1 KiB;
+        component raw = 1 B { allocator: none };
+        pool t = [u64; 3];
+        shared sh = 3 B { access: [comp: write] };
+    }
+}
+
+/// Every entry kind placed by the macro itself at odd offsets (alignment
+/// 1, 3-byte guards: the literal figures of a bank with no const plan),
+/// used through its accessors: under Miri, a misaligned atomic or an
+/// access past an entry's bytes is an error; the guards must stay intact.
+#[test]
+fn entries_at_odd_offsets_serve_and_keep_their_guards() {
+    let table = <Odd as flight_mem::Layout>::table();
+    let start = table.banks()[0].start() as usize;
+    let mut odd_offsets = 0;
+    for r in table.regions() {
+        odd_offsets += usize::from(r.offset % 2 == 1);
+    }
+    assert!(odd_offsets >= 3, "the layout places entries at odd offsets");
+    let mut served = 0;
+    let inside = |name: &str, addr: usize, len: usize| {
+        let r = &table.regions()[table.find(name).unwrap()];
+        assert!(
+            addr >= start + r.offset && addr + len <= start + r.offset + r.size,
+            "{name}: a block outside its entry"
+        );
+    };
+    for size in [1usize, 2, 3, 8, 24] {
+        for align in [1usize, 2, 4, 8, 16] {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            type Alloc = fn(Layout) -> Result<core::ptr::NonNull<[u8]>, flight_mem::AllocError>;
+            type Free = unsafe fn(core::ptr::NonNull<u8>, Layout);
+            // Frames free nothing one by one; a reserve has no accessor.
+            let entries: [(&str, Alloc, Free); 6] = [
+                ("odd", Odd::alloc_odd, Odd::free_odd),
+                ("f", Odd::alloc_f, |_, _| {}),
+                ("s", Odd::alloc_s, Odd::free_s),
+                ("p", Odd::alloc_p, Odd::free_p),
+                ("b", Odd::alloc_b, Odd::free_b),
+                ("fl", Odd::alloc_fl, Odd::free_fl),
+            ];
+            for (name, alloc, free) in entries {
+                if let Ok(block) = alloc(layout) {
+                    served += 1;
+                    let ptr = block.cast::<u8>();
+                    assert_eq!(ptr.as_ptr() as usize % align, 0, "{name}: misaligned");
+                    inside(name, ptr.as_ptr() as usize, size);
+                    // SAFETY: a fresh block of `size` bytes, ours alone.
+                    unsafe { ptr.as_ptr().write_bytes(0xEE, size) };
+                    // SAFETY: allocated just above with `layout`, unused after.
+                    unsafe { free(ptr, layout) };
+                }
+            }
+            if let Ok(handle) = Odd::alloc_c(layout) {
+                served += 1;
+                let mut pinned = Odd::c().get_mut(handle).unwrap();
+                pinned.fill(0xEE);
+                inside("c", pinned.as_ptr() as usize, size);
+                drop(pinned);
+                Odd::free_c(handle).unwrap();
+            }
+        }
+    }
+    // 25 layouts: all but `odd` (3 bytes) serve most of them.
+    assert!(served > 100, "only {served} blocks served");
+    let values: Vec<_> = (0..3u64).map(|v| Odd::alloc_t(v).ok().unwrap()).collect();
+    assert_eq!(values.iter().map(|b| **b).sum::<u64>(), 3);
+    drop(values);
+    let comp = Odd::take_comp().unwrap();
+    Odd::sh().write(&comp).fill(0xEE);
+    let block = comp.alloc(Layout::from_size_align(5, 4).unwrap()).unwrap();
+    inside("comp", block.cast::<u8>().as_ptr() as usize, 5);
+    // SAFETY: allocated just above through the token, unused after.
+    let freed = unsafe { comp.free(block.cast(), Layout::from_size_align(5, 4).unwrap()) };
+    assert!(freed.is_ok());
+    let report = Odd::validate();
+    assert!(report.is_ok(), "{report:?}");
+}
