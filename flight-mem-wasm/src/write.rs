@@ -310,7 +310,7 @@ pub(crate) fn data_section(
                             function: plan.init_func.unwrap_or(0),
                             offset: data.range.start,
                             what: format!(
-                                "data segment {segment}: the appended start function that                                  applies the data segments would pass the engines' limit of                                  {} bytes per body (its offset expressions are copied into                                  it)",
+                                "data segment {segment}: the appended start function that applies the data segments would pass the engines' limit of {} bytes per body (its offset expressions are copied into it)",
                                 crate::rewrite::MAX_BODY
                             ),
                         });
