@@ -105,8 +105,14 @@ impl fmt::Display for AllocatorStats {
 // which keeps LLVM from pairing two of the additions into a vector add
 // (five instructions where two scalar read-modify-write adds do).
 pub(crate) struct Counters {
-    /// Bytes consumed by live blocks, overhead and rounding included.
-    pub(crate) used: usize,
+    /// `peak` less the bytes consumed by live blocks (overhead and rounding
+    /// included): `used` is derived, `peak - headroom`. An allocation
+    /// subtracts its bytes here and a borrow is a new peak, so the hot path
+    /// updates one word with one subtraction and tests its carry, where
+    /// keeping `used` and comparing it with `peak` takes an add, a store,
+    /// a compare and a branch (Tlsf, workload 3: 1 instruction per
+    /// operation fewer).
+    headroom: usize,
     /// The highest `used` ever reached.
     pub(crate) peak: usize,
     /// Sum of the caller's requested sizes of live blocks.
@@ -123,7 +129,7 @@ impl Counters {
     /// All zero: nothing allocated, freed or refused yet.
     pub(crate) const fn new() -> Self {
         Self {
-            used: 0,
+            headroom: 0,
             peak: 0,
             requested: 0,
             allocations: 0,
@@ -136,14 +142,32 @@ impl Counters {
     /// consumed `consumed` bytes of the capacity.
     #[inline]
     pub(crate) fn allocated(&mut self, requested: usize, consumed: usize) {
-        self.used += consumed;
-        // A branch, not a `max`: a new peak is rare once a program runs,
-        // and the untaken compare skips the store a `cmov` always makes.
-        if self.used > self.peak {
-            self.peak = self.used;
+        let (headroom, new_peak) = self.headroom.overflowing_sub(consumed);
+        self.headroom = headroom;
+        // A branch, not branch-free arithmetic: a new peak is rare once a
+        // program runs. `used` went `consumed - old headroom` bytes past the
+        // peak, which is the wrapped headroom's negation; the headroom at a
+        // new peak is zero.
+        if new_peak {
+            // Read back from memory (volatile: LLVM may not reuse the
+            // difference), so that the hot path needs the difference only
+            // for the store and its carry: one `sub` to memory and a
+            // branch, no load and store around it.
+            // SAFETY: a read of a field through a reference to it.
+            let wrapped = unsafe { core::ptr::read_volatile(&self.headroom) };
+            self.peak = self.peak.wrapping_sub(wrapped);
+            self.headroom = 0;
         }
         self.requested += requested;
         self.allocations += 1;
+    }
+
+    /// Bytes consumed by live blocks, overhead and rounding included.
+    #[inline]
+    pub(crate) const fn used(&self) -> usize {
+        // Wrapping: a corrupted record freed may leave the headroom above
+        // the peak, which `check_against` reports rather than a panic here.
+        self.peak.wrapping_sub(self.headroom)
     }
 
     /// Counts the free of a block counted by [`allocated`](Self::allocated).
@@ -154,7 +178,7 @@ impl Counters {
     /// `used`, the mismatch `check` reports.
     #[inline]
     pub(crate) fn freed(&mut self, requested: usize, consumed: usize) {
-        self.used -= consumed;
+        self.headroom += consumed;
         self.requested = self.requested.wrapping_sub(requested);
         self.deallocations += 1;
     }
@@ -177,7 +201,7 @@ impl Counters {
     pub(crate) const fn snapshot(&self, capacity: usize, largest_free: usize) -> AllocatorStats {
         AllocatorStats {
             capacity,
-            used: self.used,
+            used: self.used(),
             peak: self.peak,
             requested: self.requested,
             live: self.live(),
@@ -197,13 +221,16 @@ impl Counters {
         recount: &Self,
         capacity: usize,
     ) -> Result<(), &'static str> {
-        if recount.used != self.used || recount.live() != self.live() {
+        if self.headroom > self.peak {
+            return Err("peak or used out of range");
+        }
+        if recount.used() != self.used() || recount.live() != self.live() {
             return Err("used or live counter disagrees with the blocks");
         }
         if recount.requested != self.requested {
             return Err("requested bytes disagree with slack records (overrun?)");
         }
-        if self.peak < self.used || self.used > capacity {
+        if self.used() > capacity {
             return Err("peak or used out of range");
         }
         Ok(())

@@ -569,7 +569,7 @@ impl Compact {
         if let Some(window) = state.window {
             return Some(window);
         }
-        let free = g.capacity - state.counters.used;
+        let free = g.capacity - state.counters.used();
         let goal = goal(free);
         if self.largest(state, g) >= goal {
             return None;

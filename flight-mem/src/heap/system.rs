@@ -24,6 +24,10 @@ struct Header {
 struct State {
     head: *mut Header,
     counters: Counters,
+    /// Budget taken by allocations between their two lock holds (the
+    /// platform call runs unlocked): counted against the budget, not yet
+    /// in `counters` (whose `used` is derived from the peak).
+    reserved: usize,
 }
 
 // SAFETY: the raw pointers in `State` point to headers this allocator
@@ -90,7 +94,7 @@ impl System {
         pub fn with_budget(budget: usize) -> Self {
             Self {
                 budget,
-                state: Lock::new(State { head: ptr::null_mut(), counters: Counters::new() }),
+                state: Lock::new(State { head: ptr::null_mut(), counters: Counters::new(), reserved: 0 }),
             }
         }
     }
@@ -152,7 +156,7 @@ unsafe impl RawAllocator for System {
         };
         // Take the budget first, so concurrent requests cannot overshoot it.
         self.state.with(|s| {
-            let free = self.budget - s.counters.used;
+            let free = self.budget - s.counters.used() - s.reserved;
             if charged > free {
                 s.counters.failed();
                 Err(AllocError::OutOfMemory {
@@ -160,7 +164,7 @@ unsafe impl RawAllocator for System {
                     largest_free: free,
                 })
             } else {
-                s.counters.used += charged;
+                s.reserved += charged;
                 Ok(())
             }
         })?;
@@ -185,7 +189,7 @@ unsafe impl RawAllocator for System {
                 }
             }
             self.state.with(|s| {
-                s.counters.used -= charged;
+                s.reserved -= charged;
                 s.counters.failed();
             });
             return Err(AllocError::OutOfMemory {
@@ -211,7 +215,7 @@ unsafe impl RawAllocator for System {
             }
             s.head = header.as_ptr();
             // The reservation above becomes the block's.
-            s.counters.used -= charged;
+            s.reserved -= charged;
             s.counters.allocated(layout.size(), charged);
         });
         Ok(NonNull::slice_from_raw_parts(block, layout.size()))
@@ -267,8 +271,8 @@ unsafe impl RawAllocator for System {
     }
 
     fn stats(&self) -> AllocatorStats {
-        let counters = self.state.with(|s| s.counters);
-        counters.snapshot(self.budget, self.budget - counters.used)
+        let (counters, reserved) = self.state.with(|s| (s.counters, s.reserved));
+        counters.snapshot(self.budget, self.budget - counters.used() - reserved)
     }
 
     fn kind(&self) -> AllocatorKind {
@@ -313,7 +317,7 @@ unsafe impl RawAllocator for System {
                     ..here
                 });
             }
-            if requested != s.counters.requested || used != s.counters.used {
+            if requested != s.counters.requested || used != s.counters.used() {
                 return Err(InvariantViolation {
                     what: "byte counters disagree with the live list",
                     ..here

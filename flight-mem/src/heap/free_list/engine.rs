@@ -529,7 +529,7 @@ impl State {
         let violation = |what, offset| Err(InvariantViolation { what, offset });
         let Geometry { first, end, .. } = self.geometry;
         if end == first {
-            return if self.nonempty == 0 && counters.used == 0 {
+            return if self.nonempty == 0 && counters.used() == 0 {
                 Ok(())
             } else {
                 violation("an empty heap has blocks", 0)

@@ -73,8 +73,12 @@ unsafe impl HeapEngine for State {
     fn try_allocate(&mut self, layout: Layout, _: usize) -> Option<Carved> {
         // The largest alignment is the copy `init` stored (an allocation
         // before `init` is refused by the size check first): one argument
-        // less to load at each call site.
-        self.allocate_call(layout.size(), layout.align().max(GRANULE))
+        // less to load at each call site. The alignment goes as its mask
+        // (`align - 1`, one `lea` at the call site, where `max(GRANULE)`
+        // took a compare, a constant and a `cmov`): the search pads by the
+        // mask's granule part and the gap is the mask's bits of the
+        // address, both the same for every alignment up to the granule.
+        self.allocate_call(layout.size(), layout.align() - 1)
     }
 
     #[inline]
@@ -419,7 +423,7 @@ impl State {
         // Its head is not NIL: the list holds a block.
         let list = Found { list };
         let head = self.head(&list);
-        (self.gap(head.off(), align) + block <= head.size()).then_some(list)
+        (self.gap(head.off(), align - 1) + block <= head.size()).then_some(list)
     }
 
     // --- allocation ---
@@ -431,14 +435,14 @@ impl State {
     /// [`LockedHeap::allocate_slow`](crate::heap::locked::LockedHeap::allocate_slow)
     /// then sorts out. Changes nothing when it returns `None`.
     #[inline(never)]
-    fn allocate_call(&mut self, size: usize, align: usize) -> Option<Carved> {
+    fn allocate_call(&mut self, size: usize, mask: usize) -> Option<Carved> {
         let block = self.block_for(size)?;
         // An alignment above `self.max_align` (so above the region length) is
         // refused in `allocate_from_own_list`: the search for `block +
         // align - GRANULE` bytes, more than the region holds, finds nothing
         // first. (One compare fewer on the common path.)
         // No list: `None`, and the slow path tries the own list.
-        let (before_payload, consumed) = self.allocate_aligned(block, size, align).ok()?;
+        let (before_payload, consumed) = self.allocate_aligned(block, size, mask).ok()?;
         let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
     }
@@ -489,7 +493,7 @@ impl State {
         &mut self,
         block: usize,
         size: usize,
-        align: usize,
+        mask: usize,
     ) -> Result<(At, usize), ()> {
         // One good-fit search for the padded size: any block of `block +
         // align - GRANULE` bytes holds `block` at an aligned payload,
@@ -502,13 +506,15 @@ impl State {
         // so the sum is at most `isize::MAX + MIN_BLOCK`. (Not `end`'s
         // bound: on 32-bit targets `MAX_END` is close to `usize::MAX`, and
         // `align` may reach 2 GiB.)
-        let Some(list) = self.find_from(list_holding(block + (align - GRANULE))) else {
+        // (`mask & !FLAGS` is `align - GRANULE` for an alignment of at
+        // least the granule, 0 below: payloads are granule-aligned.)
+        let Some(list) = self.find_from(list_holding(block + (mask & !FLAGS))) else {
             return Err(());
         };
         let span = self.pop(list);
         // SAFETY: the good-fit list's head holds `block + align - GRANULE`
         // bytes.
-        Ok(unsafe { self.place_aligned(span, block, size, align) })
+        Ok(unsafe { self.place_aligned(span, block, size, mask) })
     }
 
     /// The rest of an allocation whose good-fit search found no list: the
@@ -532,27 +538,28 @@ impl State {
         let span = self.pop(list);
         // SAFETY: `own_list_head` checked that the head holds `block` bytes
         // behind its alignment gap.
-        let (before_payload, consumed) = unsafe { self.place_aligned(span, block, size, align) };
+        let (before_payload, consumed) =
+            unsafe { self.place_aligned(span, block, size, align - 1) };
         let payload = self.region.payload_after(before_payload);
         Some(Carved { payload, consumed })
     }
 
     /// Makes the used block for a request of `size` bytes (a block of
-    /// `block` bytes) aligned to `align` in the unlinked free `span`.
+    /// `block` bytes) aligned to `mask + 1` in the unlinked free `span`.
     ///
     /// # Safety
     ///
-    /// `span` holds `block` bytes behind the gap `align` needs at its
-    /// address.
+    /// `span` holds `block` bytes behind the gap that alignment needs at
+    /// its address.
     #[inline(always)]
     unsafe fn place_aligned(
         &mut self,
         span: Span,
         block: usize,
         size: usize,
-        align: usize,
+        mask: usize,
     ) -> (At, usize) {
-        let gap = self.gap(span.off(), align);
+        let gap = self.gap(span.off(), mask);
         if gap >= MIN_BLOCK {
             // SAFETY: the caller's contract: `MIN_BLOCK <= gap <= size -
             // block`, and `block >= MIN_BLOCK`; `gap` is a granule multiple
@@ -571,15 +578,15 @@ impl State {
     }
 
     /// Bytes in front of the payload of a block placed at `off` that
-    /// alignment to `align` needs.
+    /// alignment to `mask + 1` needs (`mask` is the alignment less one).
     #[inline]
-    fn gap(&self, off: usize, align: usize) -> usize {
+    fn gap(&self, off: usize, mask: usize) -> usize {
         self.region
             .base()
             .addr()
             .wrapping_add(off + WORD)
             .wrapping_neg()
-            & (align - 1)
+            & mask
     }
 
     /// Makes a used block of `inner_gap + block` bytes at the start of the

@@ -84,13 +84,13 @@ impl State {
                 return fail("end marker corrupted", end);
             }
         }
-        if used != counters.used || used > counters.peak {
+        if used != counters.used() || used > counters.peak {
             return fail("used bytes differ from the used blocks", 0);
         }
         if live != counters.live() {
             return fail("live count differs from the used blocks", 0);
         }
-        if counters.requested > counters.used {
+        if counters.requested > counters.used() {
             return fail("requested bytes exceed used bytes", 0);
         }
         #[cfg(target_pointer_width = "64")]
