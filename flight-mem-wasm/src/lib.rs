@@ -265,17 +265,23 @@ impl Rebaser {
 
     /// Rebases `wasm` as `opts` says: exactly what [`rebase`] gives.
     pub fn rebase(&mut self, wasm: &[u8], opts: &Options) -> Result<Rebased, Error> {
-        let mut input = read::read(wasm, opts.validate)?;
-        let plan = plan::plan(&input, opts)?;
+        // `plan` reads the data segments only for `checked` and `masked`.
+        let defer = opts.isolation == Isolation::Trusted;
+        let mut input = read::read(wasm, opts.validate, defer)?;
+        let plan = plan::plan(&input, opts).map_err(|e| {
+            // A bad data section was reported before any refusal of `plan`.
+            input.deferred_data().err().unwrap_or(e)
+        })?;
         let threads = match opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         let bodies = std::mem::take(&mut input.bodies);
-        // The data section is built beside the bodies (it is a fifth of
-        // the serial work on `esbuild-wasm`'s 98,450 segments). Its errors
-        // come first, as when it was built before any body: the same error
-        // for the same input.
+        // The data section is read (when `read` deferred it) and built
+        // beside the bodies (on `esbuild-wasm`'s 98,450 segments, reading
+        // them was half of the serial work left, building them a fifth of
+        // what it was before). Its errors come first, as when they were
+        // met before any body: the same error for the same input.
         let (data, chunks) = rewrite::rewrite_functions(
             &input,
             bodies,
@@ -283,9 +289,19 @@ impl Rebaser {
             opts.relocations,
             threads,
             &mut self.spare,
-            || write::data_section(&input, &plan),
+            || -> Result<_, Error> {
+                let deferred = input.deferred_data()?;
+                let segments = match input.deferred {
+                    Some(_) => &deferred[..],
+                    None => &input.data[..],
+                };
+                Ok((write::data_section(&input, segments, &plan)?, deferred))
+            },
         );
-        let data = data?;
+        let (data, deferred) = data?;
+        if input.deferred.take().is_some() {
+            input.data = deferred;
+        }
         let chunks = chunks?;
         let output = write::Output {
             memory_import: (&opts.memory_import.0, &opts.memory_import.1),

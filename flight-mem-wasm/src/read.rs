@@ -41,8 +41,23 @@ pub(crate) struct Input<'a> {
     pub func_types: Vec<u32>,
     pub bodies: Vec<Body<'a>>,
     pub data: Vec<Segment<'a>>,
+    /// The data section, when `read` left its segments to
+    /// [`Input::deferred_data`].
+    pub deferred: Option<DataSectionReader<'a>>,
     /// The start function, if any.
     pub start: Option<u32>,
+}
+
+impl<'a> Input<'a> {
+    /// The segments of a data section `read` deferred (none if it did not):
+    /// read off the calling thread's serial path (see `read`).
+    pub(crate) fn deferred_data(&self) -> Result<Vec<Segment<'a>>, Error> {
+        let mut data = Vec::new();
+        if let Some(section) = self.deferred.clone() {
+            data_segments(self.bytes, section, &mut data)?;
+        }
+        Ok(data)
+    }
 }
 
 fn range(r: Range<u64>) -> Range<usize> {
@@ -51,7 +66,28 @@ fn range(r: Range<u64>) -> Range<usize> {
 }
 
 /// Reads `bytes`; with `validate`, the module-level validation runs here.
-pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
+/// With `defer` (and without `validate`), the data section's segments are
+/// left to [`Input::deferred_data`], which the caller runs beside the
+/// bodies' rewrite (on `esbuild-wasm`, 98,450 segments, most of this
+/// step); an error is still the one reading them here would give: if
+/// anything after the data section fails, its segments are read first.
+pub(crate) fn read(bytes: &[u8], validate: bool, defer: bool) -> Result<Input<'_>, Error> {
+    let mut deferred = None;
+    read_in(bytes, validate, defer && !validate, &mut deferred).map_err(|e| {
+        // The error the data section would have given, if any, came first.
+        match deferred.map(|section| data_segments(bytes, section, &mut Vec::new())) {
+            Some(Err(data)) => data,
+            _ => e,
+        }
+    })
+}
+
+fn read_in<'a>(
+    bytes: &'a [u8],
+    validate: bool,
+    defer: bool,
+    deferred: &mut Option<DataSectionReader<'a>>,
+) -> Result<Input<'a>, Error> {
     if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
         return Err(Error::NotWasm);
     }
@@ -74,6 +110,7 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
         func_types: Vec::new(),
         bodies: Vec::new(),
         data: Vec::new(),
+        deferred: None,
         start: None,
     };
     for payload in Parser::new(0).parse_all(bytes) {
@@ -145,10 +182,12 @@ pub(crate) fn read(bytes: &[u8], validate: bool) -> Result<Input<'_>, Error> {
                 body,
                 validator: func_validator,
             }),
+            Payload::DataSection(reader) if defer => *deferred = Some(reader),
             Payload::DataSection(reader) => data_segments(bytes, reader, &mut input.data)?,
             _ => {}
         }
     }
+    input.deferred = deferred.take();
     Ok(input)
 }
 

@@ -176,14 +176,15 @@ impl Data {
 /// the bodies are rewritten; its error is reported before any body's.
 pub(crate) fn data_section(
     input: &Input<'_>,
+    data: &[Segment<'_>],
     plan: &Plan,
 ) -> Result<(Option<Data>, Option<Vec<u8>>), Error> {
-    if input.data.is_empty() {
+    if data.is_empty() {
         return Ok((None, None));
     }
     let mut section = Data::default();
     let mut init = plan.init_func.map(|_| vec![0u8]); // no locals
-    for (i, seg) in input.data.iter().enumerate() {
+    for (i, seg) in data.iter().enumerate() {
         let segment = i as u32;
         let data = match *seg {
             // The common segment, unless the start function applies it:

@@ -565,3 +565,37 @@ fn checked_traps_in_a_4_gib_unified_memory() {
         "nothing past the segment"
     );
 }
+
+/// `trusted` without validation reads the data segments beside the bodies
+/// (`read`'s `defer`), after `plan` and the sections that follow; a bad
+/// data section is still the error reported, as `checked` (which reads them
+/// at once) reports it, before a refusal of `plan` or a bad later section.
+#[test]
+fn a_bad_data_section_is_the_error_when_its_reading_is_deferred() {
+    let good = wat::parse_str(r#"(module (memory 1) (data (i32.const 0) "abcd"))"#).unwrap();
+    // The segment's length past the section's end (the data section is last).
+    let at = good.windows(5).rposition(|w| w == b"\x04abcd").unwrap();
+    let mut bad = good.clone();
+    bad[at] = 0x7F;
+    // A custom section after it whose name runs past its end.
+    let mut bad_after = bad.clone();
+    bad_after.extend_from_slice(&[0x00, 0x02, 0x10, b'n']);
+    let mut good_after = good.clone();
+    good_after.extend_from_slice(&[0x00, 0x02, 0x10, b'n']);
+    let err = |wasm: &[u8], iso, pages| rebase(wasm, &opts(iso, pages, false)).unwrap_err();
+    // The segment (1 page) and a segment too small for the memory.
+    for pages in [1, 0] {
+        for wasm in [&bad, &bad_after] {
+            let deferred = err(wasm, Isolation::Trusted, pages);
+            assert_eq!(
+                deferred.to_string(),
+                err(wasm, Isolation::Checked, pages).to_string()
+            );
+            assert!(!matches!(deferred, Error::TooSmall { .. }), "{deferred}");
+        }
+    }
+    // Without a bad data section, the later section's error.
+    let later = err(&good_after, Isolation::Trusted, 1).to_string();
+    assert_ne!(later, err(&bad_after, Isolation::Trusted, 1).to_string());
+    assert!(rebase(&good, &opts(Isolation::Trusted, 1, false)).is_ok());
+}

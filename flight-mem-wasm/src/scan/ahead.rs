@@ -141,6 +141,9 @@ pub(crate) struct Ahead {
     /// Per body of the batch: its lane, its records, and where it starts
     /// (`usize::MAX`: no records, `run` scans it).
     spans: Vec<Span>,
+    /// The bodies to walk, longest first (see `scan`): each one's length
+    /// complemented (bits 32-63), its index (bits 0-31).
+    order: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +188,26 @@ impl Ahead {
                 start: start.map_or(usize::MAX, |(s, _)| s),
             }
         }));
+        // Longest first: the lanes are walked together only while all three
+        // have a body, and what is left when the others run out is walked
+        // one instruction at a time, a dependent chain per instruction. In
+        // file order a long body met late in a batch was that tail
+        // (`esbuild-wasm` has bodies of 100-200 KB in batches of ~600 KB);
+        // longest first, the tail is the shortest bodies'. The records do
+        // not depend on the order (each body's are its own, in its lane).
+        // Sorted as one `u64` each, the length's complement above the
+        // body's index (a key read through `spans` cost twice as much).
+        self.order.clear();
+        self.order.extend(
+            self.spans
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.start != usize::MAX)
+                // A body's length and index fit in 32 bits (both are `u32`s in
+                // the module).
+                .map(|(b, s)| u64::from(!((s.last - s.start) as u32)) << 32 | b as u64),
+        );
+        self.order.sort_unstable();
         let mut lanes = [Lane::default(); LANES];
         // The last batch's records stay where they are: every slot read
         // (from a body's first record to its lane's count) is written in
@@ -195,13 +218,10 @@ impl Ahead {
         let mut todo = 0;
         loop {
             for (k, lane) in lanes.iter_mut().enumerate() {
-                while !lane.active && todo < self.spans.len() {
-                    let body = todo;
+                if !lane.active && todo < self.order.len() {
+                    let body = (self.order[todo] & u64::from(u32::MAX)) as usize;
                     todo += 1;
                     let s = &mut self.spans[body];
-                    if s.start == usize::MAX {
-                        continue;
-                    }
                     let (start, end) = (s.start, s.last);
                     s.lane = k;
                     s.first = lane.n;
