@@ -446,3 +446,102 @@ fn small_handles_on_two_threads_free_each_others_blocks() {
     front.check().unwrap();
     assert!(fence.intact());
 }
+
+/// Forgotten handles (a leak, which safe code may cause) leave the shared
+/// allocators consistent: `check` passes, statistics do not panic, and
+/// everything the handles did not hold stays usable.
+#[test]
+fn forgotten_magazines_and_small_handles_leave_checks_passing() {
+    use flight_mem::{BlockPool, Pool, SmallFront, Tlsf};
+    let (_fp, mp) = Fenced::new(8 * 1024, 0, 32);
+    let pool = BlockPool::new(mp, 64, 8);
+    let mag = pool.local();
+    let held: Vec<_> = (0..5)
+        .map(|_| mag.allocate(layout(64, 8)).unwrap())
+        .collect();
+    // SAFETY: blocks of `pool`, not used again.
+    unsafe { mag.free(held[0].cast()) }.unwrap();
+    core::mem::forget(mag);
+    pool.check().unwrap();
+    let _ = pool.stats();
+    let mut n = 0;
+    while pool.allocate(layout(64, 8)).is_ok() {
+        n += 1;
+    }
+    assert!(n > 0);
+    pool.check().unwrap();
+
+    let (_ft, mt) = Fenced::new(4 * 1024, 0, 32);
+    let typed: Pool<[u64; 2]> = Pool::new(mt);
+    let tm = typed.local();
+    let b = tm.alloc([1, 2]).unwrap();
+    tm.free(b);
+    core::mem::forget(tm);
+    typed.check().unwrap();
+    let _ = typed.stats();
+
+    let (_fs, ms) = Fenced::new(512 * 1024, 0, 32);
+    let front = SmallFront::new(Tlsf::new(ms));
+    let local = front.local();
+    let x = local.allocate(layout(24, 8)).unwrap();
+    let y = local.allocate(layout(24, 8)).unwrap();
+    // SAFETY: a block of `front` with this layout, not used again.
+    unsafe { local.free(x.cast(), layout(24, 8)) }.unwrap();
+    core::mem::forget(local);
+    front.check().unwrap();
+    let _ = front.stats();
+    front.release_empty();
+    front.check().unwrap();
+    // SAFETY: `y` came from `front` with this layout.
+    unsafe { front.free(y.cast(), layout(24, 8)) }.unwrap();
+    front.release_empty();
+    front.check().unwrap();
+    let _ = front.stats();
+}
+
+/// `Linear::reset_to`'s contract excluded only a live handle that *claimed*
+/// a chunk after the checkpoint. A handle that claimed its chunk before the
+/// checkpoint and then grew it in place (`extend`, one CAS from its own
+/// word) owns bytes past the checkpoint too: `reset_to` gives them to the
+/// shared bump while the handle keeps allocating there, so two live blocks
+/// share bytes although every documented condition held (no block allocated
+/// after the checkpoint is used after the call, no scope open, no handle
+/// that claimed after it). The contract now excludes any live handle whose
+/// chunk reaches past the checkpoint; this test keeps the hazard visible, so
+/// a change that makes growth checkpoint-aware can relax the clause.
+#[test]
+fn a_chunk_grown_past_a_checkpoint_is_handed_out_again_by_reset_to() {
+    use flight_mem::{Linear, RawAllocator};
+    let (fence, memory) = Fenced::new(64 * 1024, 0, 32);
+    let base = memory.as_ptr().addr();
+    let lin = Linear::new(memory);
+    let handle = lin.local();
+    // The claim: the handle's first chunk, before the checkpoint.
+    handle.allocate(layout(8, 8)).unwrap();
+    let checkpoint = lin.checkpoint();
+    // Fill the chunk; the next allocation grows it in place past the
+    // checkpoint (nothing else was claimed since).
+    while handle.remaining() >= 8 {
+        handle.allocate(layout(8, 8)).unwrap();
+    }
+    let grown = handle.allocate(layout(8, 8)).unwrap().cast::<u8>();
+    assert!(
+        grown.as_ptr().addr() >= base + checkpoint.offset(),
+        "the block lies in the grown part, past the checkpoint"
+    );
+    // SAFETY (the old contract's letter): `grown` and the other blocks
+    // allocated after the checkpoint are not used after this call, no scope
+    // is open, and the live handle claimed its chunk before the checkpoint.
+    // The new contract forbids this call (the handle's chunk reaches past the
+    // checkpoint): the test shows why.
+    unsafe { lin.reset_to(checkpoint) };
+    let local = handle.allocate(layout(8, 8)).unwrap().cast::<u8>();
+    let shared = lin.allocate(layout(4096, 8)).unwrap().cast::<u8>();
+    let (l, s) = (local.as_ptr().addr(), shared.as_ptr().addr());
+    assert!(
+        s <= l && l < s + 4096,
+        "the shared block covers the handle's new block: reset_to handed its bytes out again"
+    );
+    drop(handle);
+    assert!(fence.intact());
+}
