@@ -453,7 +453,7 @@ fn small_handles_on_two_threads_free_each_others_blocks() {
 #[test]
 fn forgotten_magazines_and_small_handles_leave_checks_passing() {
     use flight_mem::{BlockPool, Pool, SmallFront, Tlsf};
-    let (_fp, mp) = Fenced::new(8 * 1024, 0, 32);
+    let (_fp, mp) = Fenced::new(2 * 1024, 0, 32);
     let pool = BlockPool::new(mp, 64, 8);
     let mag = pool.local();
     let held: Vec<_> = (0..5)
@@ -480,7 +480,7 @@ fn forgotten_magazines_and_small_handles_leave_checks_passing() {
     typed.check().unwrap();
     let _ = typed.stats();
 
-    let (_fs, ms) = Fenced::new(512 * 1024, 0, 32);
+    let (_fs, ms) = Fenced::new(192 * 1024, 0, 32);
     let front = SmallFront::new(Tlsf::new(ms));
     let local = front.local();
     let x = local.allocate(layout(24, 8)).unwrap();
@@ -511,7 +511,7 @@ fn forgotten_magazines_and_small_handles_leave_checks_passing() {
 /// a change that makes growth checkpoint-aware can relax the clause.
 #[test]
 fn a_chunk_grown_past_a_checkpoint_is_handed_out_again_by_reset_to() {
-    use flight_mem::{Linear, RawAllocator};
+    use flight_mem::Linear;
     let (fence, memory) = Fenced::new(64 * 1024, 0, 32);
     let base = memory.as_ptr().addr();
     let lin = Linear::new(memory);
@@ -529,11 +529,12 @@ fn a_chunk_grown_past_a_checkpoint_is_handed_out_again_by_reset_to() {
         grown.as_ptr().addr() >= base + checkpoint.offset(),
         "the block lies in the grown part, past the checkpoint"
     );
-    // SAFETY (the old contract's letter): `grown` and the other blocks
-    // allocated after the checkpoint are not used after this call, no scope
-    // is open, and the live handle claimed its chunk before the checkpoint.
-    // The new contract forbids this call (the handle's chunk reaches past the
-    // checkpoint): the test shows why.
+    // SAFETY: the old contract's letter holds: `grown` and the other
+    // blocks allocated after the checkpoint are not used after this call, no
+    // scope is open, and the live handle claimed its chunk before the
+    // checkpoint. (The new contract forbids this call, since the handle's
+    // chunk reaches past the checkpoint: the test shows why. No byte is
+    // accessed through the overlapping blocks below, only their addresses.)
     unsafe { lin.reset_to(checkpoint) };
     let local = handle.allocate(layout(8, 8)).unwrap().cast::<u8>();
     let shared = lin.allocate(layout(4096, 8)).unwrap().cast::<u8>();
