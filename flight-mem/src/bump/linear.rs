@@ -648,9 +648,13 @@ impl Linear {
     /// `checkpoint` was taken on this allocator; no block allocated after it
     /// (raw or in a scope) is used after this call, and every access to those
     /// blocks happens before it; no scope that allocated after the checkpoint
-    /// is still open; no [local handle](Linear::local) that claimed a chunk
-    /// after the checkpoint is still alive; and no block allocated before the
-    /// checkpoint was reclaimed since (by a rollback, reset or `reset_to`).
+    /// is still open; no [local handle](Linear::local) whose chunk reaches
+    /// past the checkpoint is still alive (one that claimed a chunk after
+    /// it, or claimed one before it and grew it in place after it: a handle
+    /// grows its chunk while nothing was claimed after it, so a live handle
+    /// must go before the `reset_to` unless its chunk is known to end below
+    /// the checkpoint); and no block allocated before the checkpoint was
+    /// reclaimed since (by a rollback, reset or `reset_to`).
     pub unsafe fn reset_to(&self, checkpoint: Checkpoint) {
         // SAFETY: the caller upholds the contract of `Bump::reset_to`, which
         // is this function's.
