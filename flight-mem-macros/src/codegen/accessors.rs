@@ -39,6 +39,9 @@ pub(super) struct PressureHook<'a> {
     pub(super) index: usize,
 }
 
+/// The `# Safety` section of every generated `free_*`.
+const FREE_SAFETY: &str = "# Safety\n\n`ptr` was returned by this entry's `alloc` and is not used after this call. A bad free the allocator detects (foreign pointer, double free, out of order) changes nothing and fails a `debug_assert!`.";
+
 /// The accessor of an entry and its `alloc_*`/`free_*`; with
 /// `constructor == None` the fallback bodies. Regions get a `hook`: after
 /// the allocator call (its lock released), one relaxed load decides whether
@@ -60,9 +63,12 @@ pub(super) fn accessor(
     } else {
         TokenStream::new()
     };
-    let unreachable = quote!(::core::unreachable!(
-        "memory_layout! reported errors for this layout"
-    ));
+    // Built only for the fallback bodies: a valid layout never needs it.
+    let unreachable = || {
+        quote!(::core::unreachable!(
+            "memory_layout! reported errors for this layout"
+        ))
+    };
     let body = match constructor {
         // A `( const-expr )` block size reaches the constructor as a
         // parenthesised argument, which rustc would flag in the user's crate.
@@ -71,7 +77,7 @@ pub(super) fn accessor(
             static INSTANCE: #ty = #constructor;
             &INSTANCE
         },
-        None => unreachable.clone(),
+        None => unreachable(),
     };
     // `alloc_` + `_name` is not snake case although `_name` is: the
     // composed methods allow the lint (`non_snake_case`), the entry's own
@@ -97,7 +103,7 @@ pub(super) fn accessor(
             let body = if constructor.is_some() {
                 quote!(Self::#name().alloc(value))
             } else {
-                unreachable.clone()
+                unreachable()
             };
             out.extend(tracked(quote! {
                 #[doc = #doc]
@@ -131,7 +137,10 @@ pub(super) fn accessor(
                 (Some(_), None) => {
                     quote!(::flight_mem::RawAllocator::allocate(Self::#name(), layout))
                 }
-                (None, _) => quote!({ let _ = layout; #unreachable }),
+                (None, _) => {
+                    let unreachable = unreachable();
+                    quote!({ let _ = layout; #unreachable })
+                }
             };
             out.extend(tracked(quote! {
                 #[doc = #alloc_doc]
@@ -149,8 +158,11 @@ pub(super) fn accessor(
         } else {
             ""
         };
+        // One attribute for the whole doc, `# Safety` included: seven
+        // `///` lines would be seven attributes per entry for rustc to
+        // lower and check (the rendered docs are the same).
         let doc = format!(
-            " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`."
+            " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`.\n\n{FREE_SAFETY}"
         );
         let entry_path = format!("{layout}::{plain}");
         let after_free = hook.map(
@@ -175,17 +187,11 @@ pub(super) fn accessor(
                 #after_free
             }
         } else {
+            let unreachable = unreachable();
             quote!({ let _ = (ptr, layout); #unreachable })
         };
         out.extend(quote! {
             #[doc = #doc]
-            ///
-            /// # Safety
-            ///
-            /// `ptr` was returned by this entry's `alloc` and is not used
-            /// after this call. A bad free the allocator detects (foreign
-            /// pointer, double free, out of order) changes nothing and fails
-            /// a `debug_assert!`.
             #[inline]
             #[allow(dead_code, non_snake_case)]
             #vis unsafe fn #free_name(ptr: ::core::ptr::NonNull<u8>, layout: ::core::alloc::Layout) {
@@ -208,9 +214,12 @@ fn compact_accessors(
     let plain = name.unraw();
     let alloc_name = format_ident!("alloc_{}", plain);
     let free_name = format_ident!("free_{}", plain);
-    let unreachable = quote!(::core::unreachable!(
-        "memory_layout! reported errors for this layout"
-    ));
+    // Built only for the fallback bodies: a valid layout never needs it.
+    let unreachable = || {
+        quote!(::core::unreachable!(
+            "memory_layout! reported errors for this layout"
+        ))
+    };
     let (alloc_body, free_body) = match (valid, hook) {
         (
             true,
@@ -239,10 +248,13 @@ fn compact_accessors(
             quote!(Self::#name().allocate(layout)),
             quote!(Self::#name().free(handle)),
         ),
-        (false, _) => (
-            quote!({ let _ = layout; #unreachable }),
-            quote!({ let _ = handle; #unreachable }),
-        ),
+        (false, _) => {
+            let unreachable = unreachable();
+            (
+                quote!({ let _ = layout; #unreachable }),
+                quote!({ let _ = handle; #unreachable }),
+            )
+        }
     };
     let alloc_doc = format!(
         " Allocates a relocatable block in [`Self::{plain}`]: a `Handle`, never a pointer (the block may move); failure is an `Err`."
