@@ -128,11 +128,7 @@ pub(super) fn accessor(
                         index,
                     }),
                 ) => quote! {
-                    let mut result = ::flight_mem::RawAllocator::allocate(Self::#name(), layout);
-                    if #callbacks.any() {
-                        ::flight_mem::__private::after_allocate(&#table, #index, Self::#name(), layout, &mut result);
-                    }
-                    result
+                    ::flight_mem::__private::region_alloc(&#table, &#callbacks, #index, Self::#name(), layout)
                 },
                 (Some(_), None) => {
                     quote!(::flight_mem::RawAllocator::allocate(Self::#name(), layout))
@@ -165,30 +161,30 @@ pub(super) fn accessor(
             " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`.\n\n{FREE_SAFETY}"
         );
         let entry_path = format!("{layout}::{plain}");
-        let after_free = hook.map(
-            |PressureHook {
-                 callbacks,
-                 table,
-                 index,
-             }| {
-                quote! {
-                    if #callbacks.any() {
-                        ::flight_mem::__private::after_free(&#table, #index);
-                    }
-                }
-            },
-        );
-        let body = if constructor.is_some() {
-            quote! {
+        // One call of a generic `__private` body: less for rustc to check
+        // per entry than the free, its check and the bookkeeping inline.
+        let body = match (constructor, hook) {
+            (
+                Some(_),
+                Some(PressureHook {
+                    callbacks,
+                    table,
+                    index,
+                }),
+            ) => quote! {
                 let _ = layout;
                 // SAFETY: forwarded to the caller.
-                let result = unsafe { ::flight_mem::RawAllocator::free(Self::#name(), ptr) };
-                ::flight_mem::__private::check_free(result, ::core::cfg!(debug_assertions), #entry_path);
-                #after_free
+                unsafe { ::flight_mem::__private::region_free(&#table, &#callbacks, #index, Self::#name(), ptr, ::core::cfg!(debug_assertions), #entry_path) }
+            },
+            (Some(_), None) => quote! {
+                let _ = layout;
+                // SAFETY: forwarded to the caller.
+                unsafe { ::flight_mem::__private::entry_free(Self::#name(), ptr, ::core::cfg!(debug_assertions), #entry_path) }
+            },
+            (None, _) => {
+                let unreachable = unreachable();
+                quote!({ let _ = (ptr, layout); #unreachable })
             }
-        } else {
-            let unreachable = unreachable();
-            quote!({ let _ = (ptr, layout); #unreachable })
         };
         out.extend(quote! {
             #[doc = #doc]
