@@ -211,6 +211,10 @@ impl Names {
         format_ident!("{}_PLAN_{bank}", self.prefix)
     }
 
+    fn flags(&self, flags: u8) -> Ident {
+        format_ident!("{}_FLAGS_{flags}", self.prefix)
+    }
+
     fn storage(&self, bank: usize) -> Ident {
         format_ident!("{}_STORAGE_{bank}", self.prefix)
     }

@@ -10,6 +10,17 @@ pub(super) fn tables(
 ) -> TokenStream {
     let name = &layout.name;
     let count = layout.entries.len();
+    // One named const per distinct flag set, not a
+    // `MemoryFlags::from_bits_retain` call per row: rustc evaluates every
+    // call in a static initializer anew (~80K instructions each), a const
+    // once.
+    let mut flag_sets: Vec<u8> = Vec::new();
+    let mut flags_const = |flags: u8| {
+        if !flag_sets.contains(&flags) {
+            flag_sets.push(flags);
+        }
+        names.flags(flags)
+    };
     let mut regions = Vec::with_capacity(count);
     let mut allocators = Vec::with_capacity(count);
     for (index, entry) in layout.entries.iter().enumerate() {
@@ -39,7 +50,7 @@ pub(super) fn tables(
             let write = grant.write;
             quote!(::flight_mem::Grant { component: #component, write: #write })
         });
-        let flags = bank.flags | entry.flags;
+        let flags = flags_const(bank.flags | entry.flags);
         let bank_name = &bank.name;
         regions.push(quote! {
             ::flight_mem::RegionInfo {
@@ -47,7 +58,7 @@ pub(super) fn tables(
                 kind: #kind,
                 allocator: #allocator,
                 memory: #memory,
-                flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                flags: #flags,
                 bank: #bank_name,
                 offset: #offset,
                 size: #size,
@@ -67,6 +78,15 @@ pub(super) fn tables(
             },
         );
     }
+    let bank_flags: Vec<Ident> = layout.banks.iter().map(|b| flags_const(b.flags)).collect();
+    let flag_consts = flag_sets.iter().map(|&flags| {
+        let name = names.flags(flags);
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals)]
+            const #name: ::flight_mem::MemoryFlags = ::flight_mem::MemoryFlags::from_bits_retain(#flags);
+        }
+    });
     let banks =
         layout
             .banks
@@ -79,7 +99,7 @@ pub(super) fn tables(
                     .iter()
                     .filter(|t| bank.memory & t.bit() != 0)
                     .map(|t| t.path());
-                let flags = bank.flags;
+                let flags = &bank_flags[index];
                 let budget = size_tokens(&bank.budget);
                 let (used, storage) = if placed.entries.is_empty() {
                     (quote!(0), quote!(::core::ptr::null_mut::<u8>()))
@@ -106,7 +126,7 @@ pub(super) fn tables(
                         ::flight_mem::__private::bank_info(::flight_mem::__private::BankParts {
                             name: #bank_name,
                             memory: ::flight_mem::__private::memory_types(&[#(#types),*]),
-                            flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                            flags: #flags,
                             budget: #budget,
                             used: #used,
                             address: #address,
@@ -140,6 +160,7 @@ pub(super) fn tables(
         ..
     } = names;
     quote! {
+        #(#flag_consts)*
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         static #regions_name: [::flight_mem::RegionInfo; #count] = [#(#regions),*];
