@@ -10,6 +10,8 @@ use core::ptr::NonNull;
 
 pub use const_format;
 
+pub use crate::memory::arena_memory;
+
 use crate::{
     AllocError, BankInfo, BlockPool, GuardZone, LayoutTable, MemoryFlags, MemoryType, MemoryTypes,
     Pool, PressureCallbacks, PressureWatch, RawAllocator, RawMemory, RegionInfo,

@@ -169,8 +169,27 @@ pub(super) fn entry_memory(
     placed: &BankAnalysis,
     slot: usize,
 ) -> TokenStream {
-    let start = bank_start(names, index, bank, placed);
     let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot);
+    if !bank.fixed {
+        // One call instead of `as_mut_ptr`, `wrapping_add` and
+        // `from_raw_parts`: rustc evaluates each call of a static
+        // initializer anew.
+        let storage = names.storage(index);
+        let arena = if wrapped_storage(placed) {
+            quote!(&#storage.0)
+        } else {
+            quote!(&#storage)
+        };
+        return quote! {
+            // SAFETY: placement gives this entry the bytes
+            // `offset..offset + size` of its bank, disjoint from every other
+            // entry and inside the bank's storage (its size is what placement
+            // needs, and placement fits the budget or the build fails); this
+            // static is the only allocator built on them.
+            unsafe { ::flight_mem::__private::arena_memory(#arena, #offset, #size) }
+        };
+    }
+    let start = bank_start(names, index, bank, placed);
     quote! {
         // SAFETY: placement gives this entry the bytes
         // `offset..offset + size` of its bank, disjoint from every other
