@@ -215,6 +215,10 @@ impl Names {
         format_ident!("{}_FLAGS_{flags}", self.prefix)
     }
 
+    fn no_access(&self) -> Ident {
+        format_ident!("{}_NO_ACCESS", self.prefix)
+    }
+
     fn storage(&self, bank: usize) -> Ident {
         format_ident!("{}_STORAGE_{bank}", self.prefix)
     }

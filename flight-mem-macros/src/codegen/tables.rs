@@ -45,11 +45,20 @@ pub(super) fn tables(
             _ => quote!(::flight_mem::AllocatorKind::BlockPool),
         };
         let memory = entry.memory.path();
-        let grants = entry.access.iter().map(|grant| {
-            let component = grant.component.unraw().to_string();
-            let write = grant.write;
-            quote!(::flight_mem::Grant { component: #component, write: #write })
-        });
+        // An entry without grants shares one empty slice: an `&[]` per
+        // row is a promoted constant per row for rustc (~150K instructions
+        // each).
+        let access = if entry.access.is_empty() {
+            let none = names.no_access();
+            quote!(#none)
+        } else {
+            let grants = entry.access.iter().map(|grant| {
+                let component = grant.component.unraw().to_string();
+                let write = grant.write;
+                quote!(::flight_mem::Grant { component: #component, write: #write })
+            });
+            quote!(&[#(#grants),*])
+        };
         let flags = flags_const(bank.flags | entry.flags);
         let bank_name = &bank.name;
         regions.push(quote! {
@@ -65,7 +74,7 @@ pub(super) fn tables(
                 align: #align,
                 guard: #guard,
                 guard_before: #lead,
-                access: &[#(#grants),*],
+                access: #access,
             }
         });
         let accessor = &entry.name;
@@ -159,8 +168,12 @@ pub(super) fn tables(
         arm,
         ..
     } = names;
+    let no_access = names.no_access();
     quote! {
         #(#flag_consts)*
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #no_access: &[::flight_mem::Grant] = &[];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         static #regions_name: [::flight_mem::RegionInfo; #count] = [#(#regions),*];
