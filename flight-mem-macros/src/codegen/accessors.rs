@@ -43,13 +43,16 @@ pub(super) struct PressureHook<'a> {
 const FREE_SAFETY: &str = "# Safety\n\n`ptr` was returned by this entry's `alloc` and is not used after this call. A bad free the allocator detects (foreign pointer, double free, out of order) changes nothing and fails a `debug_assert!`.";
 
 /// The accessor of an entry and its `alloc_*`/`free_*`; with
-/// `constructor == None` the fallback bodies. Regions get a `hook`: after
-/// the allocator call (its lock released), one relaxed load decides whether
-/// pressure bookkeeping runs; every other kind stays a bare call.
+/// `constructor == None` the fallback bodies; `parens` when the
+/// constructor has a `( const-expr )` argument (`constructor_has_parens`).
+/// Regions get a `hook`: after the allocator call (its lock released), one
+/// relaxed load decides whether pressure bookkeeping runs; every other kind
+/// stays a bare call.
 pub(super) fn accessor(
     vis: &syn::Visibility,
     entry: &EntrySignature,
     constructor: Option<&TokenStream>,
+    parens: bool,
     hook: Option<&PressureHook<'_>>,
     layout: &Ident,
 ) -> TokenStream {
@@ -72,8 +75,14 @@ pub(super) fn accessor(
     let body = match constructor {
         // A `( const-expr )` block size reaches the constructor as a
         // parenthesised argument, which rustc would flag in the user's crate.
-        Some(constructor) => quote! {
+        Some(constructor) if parens => quote! {
             #[allow(unused_parens)]
+            static INSTANCE: #ty = #constructor;
+            &INSTANCE
+        },
+        // No attribute where it is not needed: one less per entry for
+        // rustc to lower and check.
+        Some(constructor) => quote! {
             static INSTANCE: #ty = #constructor;
             &INSTANCE
         },
@@ -319,6 +328,18 @@ pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStrea
             quote!(::flight_mem::__private::typed_pool::<#ty>(#memory, #count))
         }
     }
+}
+
+/// Whether an entry's constructor passes a `( const-expr )` argument (a
+/// block size), which the user's crate would flag as `unused_parens`.
+pub(super) fn constructor_has_parens(entry: &EntryModel) -> bool {
+    matches!(
+        entry.shape,
+        Shape::Blocks {
+            block: Size::Expr { .. },
+            ..
+        }
+    )
 }
 
 /// An allocating function, wrapped so that the runtime's `track` feature

@@ -83,6 +83,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
             &layout.vis,
             &signature_of(entry),
             Some(&constructor(entry, memory)),
+            constructor_has_parens(entry),
             hook.as_ref(),
             name,
         ));
@@ -155,7 +156,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             }
             accessors.extend(on_layout);
         } else {
-            accessors.extend(accessor(&layout.vis, signature, None, None, name));
+            accessors.extend(accessor(&layout.vis, signature, None, false, None, name));
         }
     }
     let mut output = layout_struct(layout, None);
