@@ -98,14 +98,32 @@ fn wrapped_storage(placed: &BankAnalysis) -> bool {
     placed.storage_align > ARENA_ALIGN
 }
 
+/// One figure of an entry's placement: a literal the macro computed, or
+/// an expression reading the const plan.
+pub(super) enum Figure {
+    Literal(Literal),
+    Expr(TokenStream),
+}
+
+impl quote::ToTokens for Figure {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            // One token pushed, where an interpolated one-token stream
+            // would cost the (unoptimised) macro two stream flushes.
+            Figure::Literal(literal) => literal.to_tokens(tokens),
+            Figure::Expr(expr) => expr.to_tokens(tokens),
+        }
+    }
+}
+
 /// An entry's placement, as `usize` expressions.
 pub(super) struct SlotFigures {
-    pub(super) offset: TokenStream,
-    pub(super) size: TokenStream,
-    pub(super) align: TokenStream,
-    pub(super) guard: TokenStream,
+    pub(super) offset: Figure,
+    pub(super) size: Figure,
+    pub(super) align: Figure,
+    pub(super) guard: Figure,
     /// Guard bytes placed directly before the entry.
-    pub(super) lead: TokenStream,
+    pub(super) lead: Figure,
 }
 
 /// Entry `slot` of bank `index`'s placement: literals where the macro
@@ -120,10 +138,7 @@ pub(super) fn slot_figures(
     match placed.placed[slot] {
         p if crate::analyze::portable(&p) => {
             // Each figure is at most the bank's `u64` budget.
-            let figure = |value: u128| {
-                let value = literal(value as u64);
-                quote!(#value)
-            };
+            let figure = |value: u128| Figure::Literal(literal(value as u64));
             SlotFigures {
                 offset: figure(p.offset),
                 size: figure(p.size),
@@ -137,11 +152,11 @@ pub(super) fn slot_figures(
             // Fields, not the `&self` accessors: each `&PLAN` would be a
             // promoted constant that rustc evaluates and validates anew.
             SlotFigures {
-                offset: quote!(#plan.offsets[#slot]),
-                size: quote!(#plan.slots[#slot].size),
-                align: quote!(#plan.slots[#slot].align),
-                guard: quote!(#plan.slots[#slot].guard),
-                lead: quote!(#plan.leads[#slot]),
+                offset: Figure::Expr(quote!(#plan.offsets[#slot])),
+                size: Figure::Expr(quote!(#plan.slots[#slot].size)),
+                align: Figure::Expr(quote!(#plan.slots[#slot].align)),
+                guard: Figure::Expr(quote!(#plan.slots[#slot].guard)),
+                lead: Figure::Expr(quote!(#plan.leads[#slot])),
             }
         }
     }
