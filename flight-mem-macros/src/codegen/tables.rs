@@ -1,6 +1,7 @@
 //! The `static` tables behind `flight_mem::Layout`.
 
 use super::*;
+use crate::vocabulary::variant;
 
 /// The `static` tables behind `flight_mem::Layout`.
 pub(super) fn tables(
@@ -34,17 +35,20 @@ pub(super) fn tables(
             lead,
         } = slot_figures(names, entry.bank, &analysis.banks[entry.bank], slot);
         let entry_name = entry.name.unraw().to_string();
-        let kind = entry.kind.path();
+        // The variants as idents in the row's own `quote!`: an
+        // interpolated path stream costs the unoptimised macro two stream
+        // flushes each (`Emit::path` is the same path, tested there).
+        let kind = variant(entry.kind);
         let allocator = match (&entry.kind, &entry.shape) {
-            (EntryKind::Region | EntryKind::Component, _) => entry.allocator.path(),
-            (EntryKind::Shared, _) => quote!(::flight_mem::AllocatorKind::Shared),
-            (EntryKind::Reserve, _) => AllocatorKind::Tlsf.path(),
-            (EntryKind::Stack, _) => quote!(::flight_mem::AllocatorKind::Stack),
-            (EntryKind::Frame, _) => quote!(::flight_mem::AllocatorKind::Frames),
-            (_, Shape::Typed { .. }) => quote!(::flight_mem::AllocatorKind::Pool),
-            _ => quote!(::flight_mem::AllocatorKind::BlockPool),
+            (EntryKind::Region | EntryKind::Component, _) => variant(entry.allocator),
+            (EntryKind::Shared, _) => format_ident!("Shared"),
+            (EntryKind::Reserve, _) => variant(AllocatorKind::Tlsf),
+            (EntryKind::Stack, _) => format_ident!("Stack"),
+            (EntryKind::Frame, _) => format_ident!("Frames"),
+            (_, Shape::Typed { .. }) => format_ident!("Pool"),
+            _ => format_ident!("BlockPool"),
         };
-        let memory = entry.memory.path();
+        let memory = variant(entry.memory);
         // An entry without grants shares one empty slice: an `&[]` per
         // row is a promoted constant per row for rustc (~150K instructions
         // each).
@@ -64,9 +68,9 @@ pub(super) fn tables(
         regions.push(quote! {
             ::flight_mem::RegionInfo {
                 name: #entry_name,
-                kind: #kind,
-                allocator: #allocator,
-                memory: #memory,
+                kind: ::flight_mem::EntryKind::#kind,
+                allocator: ::flight_mem::AllocatorKind::#allocator,
+                memory: ::flight_mem::MemoryType::#memory,
                 flags: #flags,
                 bank: #bank_name,
                 offset: #offset,
