@@ -214,3 +214,32 @@ impl RawMemory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ARENA: Arena<8192> = Arena::new();
+
+    /// `arena_memory` is the range `as_mut_ptr().wrapping_add(offset)`,
+    /// `len` (what the generated statics used before), inside the arena and
+    /// at or past its end, and its bytes are writable through it.
+    #[test]
+    fn arena_memory_is_the_offset_range() {
+        for (offset, len) in [(0, 8192), (64, 128), (8191, 1), (8192, 0), (9000, 0)] {
+            // SAFETY: the ranges are only compared and (below) written
+            // inside the arena; no allocator is built on them.
+            let memory = unsafe { arena_memory(&ARENA, offset, len) };
+            assert_eq!(memory.as_ptr(), ARENA.as_mut_ptr().wrapping_add(offset));
+            assert_eq!(memory.len(), len);
+        }
+        // Evaluated as the generated statics are: in a static initializer.
+        // SAFETY: as above.
+        static PART: RawMemory = unsafe { arena_memory(&ARENA, 4096, 16) };
+        assert_eq!(PART.as_ptr(), ARENA.as_mut_ptr().wrapping_add(4096));
+        // SAFETY: bytes 4096..4112 of the arena, written by this test only.
+        unsafe { PART.as_ptr().write_bytes(0xa5, PART.len()) };
+        // SAFETY: as above, read back through the arena's own pointer.
+        assert_eq!(unsafe { *ARENA.as_mut_ptr().add(4111) }, 0xa5);
+    }
+}
