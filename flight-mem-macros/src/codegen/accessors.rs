@@ -147,14 +147,19 @@ pub(super) fn accessor(
                     quote!({ let _ = layout; #unreachable })
                 }
             };
-            out.extend(tracked(quote! {
-                #[doc = #alloc_doc]
-                #[inline]
-                #[allow(dead_code, non_snake_case)]
-                #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
-                    #body
+            // The `tracked!` call in the item's own `quote!` (see
+            // `tracked`): one stream less for the unoptimised macro to
+            // flush through the proc-macro bridge.
+            out.extend(quote! {
+                ::flight_mem::__private::tracked! {
+                    #[doc = #alloc_doc]
+                    #[inline]
+                    #[allow(dead_code, non_snake_case)]
+                    #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
+                        #body
+                    }
                 }
-            }));
+            });
         }
     }
     if matches!(entry.kind, EntryKind::Region | EntryKind::Stack) || entry.blocks {
