@@ -16,7 +16,7 @@ pub(crate) trait Emit: Copy + core::fmt::Debug {
 
 /// The variant's own name: what `derive(Debug)` prints for a unit variant,
 /// so no second table of names can disagree with the enum.
-fn variant(word: impl core::fmt::Debug) -> Ident {
+pub(crate) fn variant(word: impl core::fmt::Debug) -> Ident {
     Ident::new(&format!("{word:?}"), Span::call_site())
 }
 

@@ -83,6 +83,41 @@ pub struct RawMemory {
     len: usize,
 }
 
+/// The bytes `offset..offset + len` of a static arena, for the allocator
+/// statics `memory_layout!` generates (reached as
+/// `flight_mem::__private::arena_memory`).
+///
+/// What `RawMemory::from_raw_parts(arena.as_mut_ptr().wrapping_add(offset),
+/// len)` is, in one call frame instead of four: rustc evaluates every call
+/// in a static initializer anew, and a layout has one of these per entry.
+/// Within the arena the start is a place projection (no call); an `offset`
+/// at or past its end (nothing placement produces) takes the plain
+/// pointer arithmetic, so the build never fails here.
+///
+/// # Safety
+///
+/// As [`RawMemory::from_raw_parts`]: the range lies inside the arena and is
+/// given to one allocator only, disjoint from every other range handed out.
+#[doc(hidden)]
+pub const unsafe fn arena_memory<const N: usize>(
+    arena: &'static Arena<N>,
+    offset: usize,
+    len: usize,
+) -> RawMemory {
+    // A pointer to the whole array, with the provenance `as_mut_ptr` gives
+    // (the bytes are inside the `UnsafeCell`, so writes through it are
+    // allowed).
+    let bytes = &raw const arena.0 as *mut [u8; N];
+    let ptr = if offset < N {
+        // SAFETY: `offset < N` is inside the array; `&raw mut` creates no
+        // reference, only the address of that byte.
+        unsafe { &raw mut (*bytes)[offset] }
+    } else {
+        (bytes as *mut u8).wrapping_add(offset)
+    };
+    RawMemory { ptr, len }
+}
+
 // SAFETY: `RawMemory` is an address range, a capability handed to one
 // allocator; it performs no access itself.
 unsafe impl Send for RawMemory {}
@@ -177,5 +212,34 @@ impl RawMemory {
             ptr: self.ptr.wrapping_add(pad),
             len: self.len - pad,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ARENA: Arena<8192> = Arena::new();
+
+    /// `arena_memory` is the range `as_mut_ptr().wrapping_add(offset)`,
+    /// `len` (what the generated statics used before), inside the arena and
+    /// at or past its end, and its bytes are writable through it.
+    #[test]
+    fn arena_memory_is_the_offset_range() {
+        for (offset, len) in [(0, 8192), (64, 128), (8191, 1), (8192, 0), (9000, 0)] {
+            // SAFETY: the ranges are only compared and (below) written
+            // inside the arena; no allocator is built on them.
+            let memory = unsafe { arena_memory(&ARENA, offset, len) };
+            assert_eq!(memory.as_ptr(), ARENA.as_mut_ptr().wrapping_add(offset));
+            assert_eq!(memory.len(), len);
+        }
+        // Evaluated as the generated statics are: in a static initializer.
+        // SAFETY: as above.
+        static PART: RawMemory = unsafe { arena_memory(&ARENA, 4096, 16) };
+        assert_eq!(PART.as_ptr(), ARENA.as_mut_ptr().wrapping_add(4096));
+        // SAFETY: bytes 4096..4112 of the arena, written by this test only.
+        unsafe { PART.as_ptr().write_bytes(0xa5, PART.len()) };
+        // SAFETY: as above, read back through the arena's own pointer.
+        assert_eq!(unsafe { *ARENA.as_mut_ptr().add(4111) }, 0xa5);
     }
 }

@@ -10,6 +10,8 @@ use core::ptr::NonNull;
 
 pub use const_format;
 
+pub use crate::memory::arena_memory;
+
 use crate::{
     AllocError, BankInfo, BlockPool, GuardZone, LayoutTable, MemoryFlags, MemoryType, MemoryTypes,
     Pool, PressureCallbacks, PressureWatch, RawAllocator, RawMemory, RegionInfo,
@@ -321,6 +323,76 @@ fn bad_free(entry: &'static str, error: AllocError) -> ! {
         "flight-mem: bad free in `{entry}`: {:?}",
         Err::<(), _>(error)
     )
+}
+
+/// The body of a generated region `alloc_*`: the allocator call, then
+/// (its lock released) one relaxed load that decides whether pressure
+/// bookkeeping runs. One generic function instead of this body in every
+/// accessor: rustc type-checks and borrow-checks it once, not per entry.
+/// `#[inline(always)]`, so the accessor compiles to what the body did.
+///
+/// Safe for the reasons `after_allocate` is: it allocates only from the
+/// `allocator` the caller already holds.
+#[inline(always)]
+#[cfg_attr(feature = "track", track_caller)]
+pub fn region_alloc<A: RawAllocator>(
+    table: &LayoutTable,
+    callbacks: &PressureCallbacks,
+    index: usize,
+    allocator: &A,
+    layout: AllocLayout,
+) -> Result<NonNull<[u8]>, AllocError> {
+    let mut result = allocator.allocate(layout);
+    if callbacks.any() {
+        after_allocate(table, index, allocator, layout, &mut result);
+    }
+    result
+}
+
+/// The body of a generated region `free_*` (see `region_alloc`): the free,
+/// `check_free` with the caller's `debug`, and the pressure bookkeeping.
+///
+/// # Safety
+///
+/// As `RawAllocator::free` on `allocator`: `ptr` was returned by it and is
+/// not used after this call.
+#[inline(always)]
+#[track_caller]
+pub unsafe fn region_free<A: RawAllocator>(
+    table: &LayoutTable,
+    callbacks: &PressureCallbacks,
+    index: usize,
+    allocator: &A,
+    ptr: NonNull<u8>,
+    debug: bool,
+    entry: &'static str,
+) {
+    // SAFETY: forwarded to the caller.
+    let result = unsafe { allocator.free(ptr) };
+    check_free(result, debug, entry);
+    if callbacks.any() {
+        after_free(table, index);
+    }
+}
+
+/// The body of a generated `free_*` of an entry without pressure
+/// bookkeeping (a stack, a block pool): the free and `check_free`.
+///
+/// # Safety
+///
+/// As `RawAllocator::free` on `allocator`: `ptr` was returned by it and is
+/// not used after this call.
+#[inline(always)]
+#[track_caller]
+pub unsafe fn entry_free<A: RawAllocator>(
+    allocator: &A,
+    ptr: NonNull<u8>,
+    debug: bool,
+    entry: &'static str,
+) {
+    // SAFETY: forwarded to the caller.
+    let result = unsafe { allocator.free(ptr) };
+    check_free(result, debug, entry);
 }
 
 /// The pressure bookkeeping of a region accessor after a free.

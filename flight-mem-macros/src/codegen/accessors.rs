@@ -39,14 +39,20 @@ pub(super) struct PressureHook<'a> {
     pub(super) index: usize,
 }
 
+/// The `# Safety` section of every generated `free_*`.
+const FREE_SAFETY: &str = "# Safety\n\n`ptr` was returned by this entry's `alloc` and is not used after this call. A bad free the allocator detects (foreign pointer, double free, out of order) changes nothing and fails a `debug_assert!`.";
+
 /// The accessor of an entry and its `alloc_*`/`free_*`; with
-/// `constructor == None` the fallback bodies. Regions get a `hook`: after
-/// the allocator call (its lock released), one relaxed load decides whether
-/// pressure bookkeeping runs; every other kind stays a bare call.
+/// `constructor == None` the fallback bodies; `parens` when the
+/// constructor has a `( const-expr )` argument (`constructor_has_parens`).
+/// Regions get a `hook`: after the allocator call (its lock released), one
+/// relaxed load decides whether pressure bookkeeping runs; every other kind
+/// stays a bare call.
 pub(super) fn accessor(
     vis: &syn::Visibility,
     entry: &EntrySignature,
     constructor: Option<&TokenStream>,
+    parens: bool,
     hook: Option<&PressureHook<'_>>,
     layout: &Ident,
 ) -> TokenStream {
@@ -60,18 +66,27 @@ pub(super) fn accessor(
     } else {
         TokenStream::new()
     };
-    let unreachable = quote!(::core::unreachable!(
-        "memory_layout! reported errors for this layout"
-    ));
+    // Built only for the fallback bodies: a valid layout never needs it.
+    let unreachable = || {
+        quote!(::core::unreachable!(
+            "memory_layout! reported errors for this layout"
+        ))
+    };
     let body = match constructor {
         // A `( const-expr )` block size reaches the constructor as a
         // parenthesised argument, which rustc would flag in the user's crate.
-        Some(constructor) => quote! {
+        Some(constructor) if parens => quote! {
             #[allow(unused_parens)]
             static INSTANCE: #ty = #constructor;
             &INSTANCE
         },
-        None => unreachable.clone(),
+        // No attribute where it is not needed: one less per entry for
+        // rustc to lower and check.
+        Some(constructor) => quote! {
+            static INSTANCE: #ty = #constructor;
+            &INSTANCE
+        },
+        None => unreachable(),
     };
     // `alloc_` + `_name` is not snake case although `_name` is: the
     // composed methods allow the lint (`non_snake_case`), the entry's own
@@ -97,7 +112,7 @@ pub(super) fn accessor(
             let body = if constructor.is_some() {
                 quote!(Self::#name().alloc(value))
             } else {
-                unreachable.clone()
+                unreachable()
             };
             out.extend(tracked(quote! {
                 #[doc = #doc]
@@ -122,25 +137,29 @@ pub(super) fn accessor(
                         index,
                     }),
                 ) => quote! {
-                    let mut result = ::flight_mem::RawAllocator::allocate(Self::#name(), layout);
-                    if #callbacks.any() {
-                        ::flight_mem::__private::after_allocate(&#table, #index, Self::#name(), layout, &mut result);
-                    }
-                    result
+                    ::flight_mem::__private::region_alloc(&#table, &#callbacks, #index, Self::#name(), layout)
                 },
                 (Some(_), None) => {
                     quote!(::flight_mem::RawAllocator::allocate(Self::#name(), layout))
                 }
-                (None, _) => quote!({ let _ = layout; #unreachable }),
-            };
-            out.extend(tracked(quote! {
-                #[doc = #alloc_doc]
-                #[inline]
-                #[allow(dead_code, non_snake_case)]
-                #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
-                    #body
+                (None, _) => {
+                    let unreachable = unreachable();
+                    quote!({ let _ = layout; #unreachable })
                 }
-            }));
+            };
+            // The `tracked!` call in the item's own `quote!` (see
+            // `tracked`): one stream less for the unoptimised macro to
+            // flush through the proc-macro bridge.
+            out.extend(quote! {
+                ::flight_mem::__private::tracked! {
+                    #[doc = #alloc_doc]
+                    #[inline]
+                    #[allow(dead_code, non_snake_case)]
+                    #vis fn #alloc_name(layout: ::core::alloc::Layout) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, ::flight_mem::AllocError> {
+                        #body
+                    }
+                }
+            });
         }
     }
     if matches!(entry.kind, EntryKind::Region | EntryKind::Stack) || entry.blocks {
@@ -149,43 +168,40 @@ pub(super) fn accessor(
         } else {
             ""
         };
+        // One attribute for the whole doc, `# Safety` included: seven
+        // `///` lines would be seven attributes per entry for rustc to
+        // lower and check (the rendered docs are the same).
         let doc = format!(
-            " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`."
+            " Returns a block to [`Self::{plain}`].{order} The allocator knows the block's size; `layout` is taken for symmetry with `alloc_{plain}`.\n\n{FREE_SAFETY}"
         );
         let entry_path = format!("{layout}::{plain}");
-        let after_free = hook.map(
-            |PressureHook {
-                 callbacks,
-                 table,
-                 index,
-             }| {
-                quote! {
-                    if #callbacks.any() {
-                        ::flight_mem::__private::after_free(&#table, #index);
-                    }
-                }
-            },
-        );
-        let body = if constructor.is_some() {
-            quote! {
+        // One call of a generic `__private` body: less for rustc to check
+        // per entry than the free, its check and the bookkeeping inline.
+        let body = match (constructor, hook) {
+            (
+                Some(_),
+                Some(PressureHook {
+                    callbacks,
+                    table,
+                    index,
+                }),
+            ) => quote! {
                 let _ = layout;
                 // SAFETY: forwarded to the caller.
-                let result = unsafe { ::flight_mem::RawAllocator::free(Self::#name(), ptr) };
-                ::flight_mem::__private::check_free(result, ::core::cfg!(debug_assertions), #entry_path);
-                #after_free
+                unsafe { ::flight_mem::__private::region_free(&#table, &#callbacks, #index, Self::#name(), ptr, ::core::cfg!(debug_assertions), #entry_path) }
+            },
+            (Some(_), None) => quote! {
+                let _ = layout;
+                // SAFETY: forwarded to the caller.
+                unsafe { ::flight_mem::__private::entry_free(Self::#name(), ptr, ::core::cfg!(debug_assertions), #entry_path) }
+            },
+            (None, _) => {
+                let unreachable = unreachable();
+                quote!({ let _ = (ptr, layout); #unreachable })
             }
-        } else {
-            quote!({ let _ = (ptr, layout); #unreachable })
         };
         out.extend(quote! {
             #[doc = #doc]
-            ///
-            /// # Safety
-            ///
-            /// `ptr` was returned by this entry's `alloc` and is not used
-            /// after this call. A bad free the allocator detects (foreign
-            /// pointer, double free, out of order) changes nothing and fails
-            /// a `debug_assert!`.
             #[inline]
             #[allow(dead_code, non_snake_case)]
             #vis unsafe fn #free_name(ptr: ::core::ptr::NonNull<u8>, layout: ::core::alloc::Layout) {
@@ -208,9 +224,12 @@ fn compact_accessors(
     let plain = name.unraw();
     let alloc_name = format_ident!("alloc_{}", plain);
     let free_name = format_ident!("free_{}", plain);
-    let unreachable = quote!(::core::unreachable!(
-        "memory_layout! reported errors for this layout"
-    ));
+    // Built only for the fallback bodies: a valid layout never needs it.
+    let unreachable = || {
+        quote!(::core::unreachable!(
+            "memory_layout! reported errors for this layout"
+        ))
+    };
     let (alloc_body, free_body) = match (valid, hook) {
         (
             true,
@@ -239,10 +258,13 @@ fn compact_accessors(
             quote!(Self::#name().allocate(layout)),
             quote!(Self::#name().free(handle)),
         ),
-        (false, _) => (
-            quote!({ let _ = layout; #unreachable }),
-            quote!({ let _ = handle; #unreachable }),
-        ),
+        (false, _) => {
+            let unreachable = unreachable();
+            (
+                quote!({ let _ = layout; #unreachable }),
+                quote!({ let _ = handle; #unreachable }),
+            )
+        }
     };
     let alloc_doc = format!(
         " Allocates a relocatable block in [`Self::{plain}`]: a `Handle`, never a pointer (the block may move); failure is an `Err`."
@@ -311,6 +333,18 @@ pub(super) fn constructor(entry: &EntryModel, memory: TokenStream) -> TokenStrea
             quote!(::flight_mem::__private::typed_pool::<#ty>(#memory, #count))
         }
     }
+}
+
+/// Whether an entry's constructor passes a `( const-expr )` argument (a
+/// block size), which the user's crate would flag as `unused_parens`.
+pub(super) fn constructor_has_parens(entry: &EntryModel) -> bool {
+    matches!(
+        entry.shape,
+        Shape::Blocks {
+            block: Size::Expr { .. },
+            ..
+        }
+    )
 }
 
 /// An allocating function, wrapped so that the runtime's `track` feature

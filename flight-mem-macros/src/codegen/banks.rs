@@ -98,14 +98,32 @@ fn wrapped_storage(placed: &BankAnalysis) -> bool {
     placed.storage_align > ARENA_ALIGN
 }
 
+/// One figure of an entry's placement: a literal the macro computed, or
+/// an expression reading the const plan.
+pub(super) enum Figure {
+    Literal(Literal),
+    Expr(TokenStream),
+}
+
+impl quote::ToTokens for Figure {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            // One token pushed, where an interpolated one-token stream
+            // would cost the (unoptimised) macro two stream flushes.
+            Figure::Literal(literal) => literal.to_tokens(tokens),
+            Figure::Expr(expr) => expr.to_tokens(tokens),
+        }
+    }
+}
+
 /// An entry's placement, as `usize` expressions.
 pub(super) struct SlotFigures {
-    pub(super) offset: TokenStream,
-    pub(super) size: TokenStream,
-    pub(super) align: TokenStream,
-    pub(super) guard: TokenStream,
+    pub(super) offset: Figure,
+    pub(super) size: Figure,
+    pub(super) align: Figure,
+    pub(super) guard: Figure,
     /// Guard bytes placed directly before the entry.
-    pub(super) lead: TokenStream,
+    pub(super) lead: Figure,
 }
 
 /// Entry `slot` of bank `index`'s placement: literals where the macro
@@ -120,10 +138,7 @@ pub(super) fn slot_figures(
     match placed.placed[slot] {
         p if crate::analyze::portable(&p, placed.limit) => {
             // Each figure is at most the bank's `u64` budget.
-            let figure = |value: u128| {
-                let value = literal(value as u64);
-                quote!(#value)
-            };
+            let figure = |value: u128| Figure::Literal(literal(value as u64));
             SlotFigures {
                 offset: figure(p.offset),
                 size: figure(p.size),
@@ -137,11 +152,11 @@ pub(super) fn slot_figures(
             // Fields, not the `&self` accessors: each `&PLAN` would be a
             // promoted constant that rustc evaluates and validates anew.
             SlotFigures {
-                offset: quote!(#plan.offsets[#slot]),
-                size: quote!(#plan.slots[#slot].size),
-                align: quote!(#plan.slots[#slot].align),
-                guard: quote!(#plan.slots[#slot].guard),
-                lead: quote!(#plan.leads[#slot]),
+                offset: Figure::Expr(quote!(#plan.offsets[#slot])),
+                size: Figure::Expr(quote!(#plan.slots[#slot].size)),
+                align: Figure::Expr(quote!(#plan.slots[#slot].align)),
+                guard: Figure::Expr(quote!(#plan.slots[#slot].guard)),
+                lead: Figure::Expr(quote!(#plan.leads[#slot])),
             }
         }
     }
@@ -169,8 +184,27 @@ pub(super) fn entry_memory(
     placed: &BankAnalysis,
     slot: usize,
 ) -> TokenStream {
-    let start = bank_start(names, index, bank, placed);
     let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot);
+    if !bank.fixed {
+        // One call instead of `as_mut_ptr`, `wrapping_add` and
+        // `from_raw_parts`: rustc evaluates each call of a static
+        // initializer anew.
+        let storage = names.storage(index);
+        let arena = if wrapped_storage(placed) {
+            quote!(&#storage.0)
+        } else {
+            quote!(&#storage)
+        };
+        return quote! {
+            // SAFETY: placement gives this entry the bytes
+            // `offset..offset + size` of its bank, disjoint from every other
+            // entry and inside the bank's storage (its size is what placement
+            // needs, and placement fits the budget or the build fails); this
+            // static is the only allocator built on them.
+            unsafe { ::flight_mem::__private::arena_memory(#arena, #offset, #size) }
+        };
+    }
+    let start = bank_start(names, index, bank, placed);
     quote! {
         // SAFETY: placement gives this entry the bytes
         // `offset..offset + size` of its bank, disjoint from every other

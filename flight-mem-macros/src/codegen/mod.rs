@@ -83,6 +83,7 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
             &layout.vis,
             &signature_of(entry),
             Some(&constructor(entry, memory)),
+            constructor_has_parens(entry),
             hook.as_ref(),
             name,
         ));
@@ -155,7 +156,7 @@ pub(crate) fn fallback(layout: &LayoutModel) -> TokenStream {
             }
             accessors.extend(on_layout);
         } else {
-            accessors.extend(accessor(&layout.vis, signature, None, None, name));
+            accessors.extend(accessor(&layout.vis, signature, None, false, None, name));
         }
     }
     let mut output = layout_struct(layout, None);
@@ -209,6 +210,14 @@ impl Names {
 
     fn plan(&self, bank: usize) -> Ident {
         format_ident!("{}_PLAN_{bank}", self.prefix)
+    }
+
+    fn flags(&self, flags: u8) -> Ident {
+        format_ident!("{}_FLAGS_{flags}", self.prefix)
+    }
+
+    fn no_access(&self) -> Ident {
+        format_ident!("{}_NO_ACCESS", self.prefix)
     }
 
     fn storage(&self, bank: usize) -> Ident {

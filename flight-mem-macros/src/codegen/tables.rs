@@ -1,6 +1,7 @@
 //! The `static` tables behind `flight_mem::Layout`.
 
 use super::*;
+use crate::vocabulary::variant;
 
 /// The `static` tables behind `flight_mem::Layout`.
 pub(super) fn tables(
@@ -10,6 +11,17 @@ pub(super) fn tables(
 ) -> TokenStream {
     let name = &layout.name;
     let count = layout.entries.len();
+    // One named const per distinct flag set, not a
+    // `MemoryFlags::from_bits_retain` call per row: rustc evaluates every
+    // call in a static initializer anew (~80K instructions each), a const
+    // once.
+    let mut flag_sets: Vec<u8> = Vec::new();
+    let mut flags_const = |flags: u8| {
+        if !flag_sets.contains(&flags) {
+            flag_sets.push(flags);
+        }
+        names.flags(flags)
+    };
     let mut regions = Vec::with_capacity(count);
     let mut allocators = Vec::with_capacity(count);
     for (index, entry) in layout.entries.iter().enumerate() {
@@ -23,38 +35,50 @@ pub(super) fn tables(
             lead,
         } = slot_figures(names, entry.bank, &analysis.banks[entry.bank], slot);
         let entry_name = entry.name.unraw().to_string();
-        let kind = entry.kind.path();
+        // The variants as idents in the row's own `quote!`: an
+        // interpolated path stream costs the unoptimised macro two stream
+        // flushes each (`Emit::path` is the same path, tested there).
+        let kind = variant(entry.kind);
         let allocator = match (&entry.kind, &entry.shape) {
-            (EntryKind::Region | EntryKind::Component, _) => entry.allocator.path(),
-            (EntryKind::Shared, _) => quote!(::flight_mem::AllocatorKind::Shared),
-            (EntryKind::Reserve, _) => AllocatorKind::Tlsf.path(),
-            (EntryKind::Stack, _) => quote!(::flight_mem::AllocatorKind::Stack),
-            (EntryKind::Frame, _) => quote!(::flight_mem::AllocatorKind::Frames),
-            (_, Shape::Typed { .. }) => quote!(::flight_mem::AllocatorKind::Pool),
-            _ => quote!(::flight_mem::AllocatorKind::BlockPool),
+            (EntryKind::Region | EntryKind::Component, _) => variant(entry.allocator),
+            (EntryKind::Shared, _) => format_ident!("Shared"),
+            (EntryKind::Reserve, _) => variant(AllocatorKind::Tlsf),
+            (EntryKind::Stack, _) => format_ident!("Stack"),
+            (EntryKind::Frame, _) => format_ident!("Frames"),
+            (_, Shape::Typed { .. }) => format_ident!("Pool"),
+            _ => format_ident!("BlockPool"),
         };
-        let memory = entry.memory.path();
-        let grants = entry.access.iter().map(|grant| {
-            let component = grant.component.unraw().to_string();
-            let write = grant.write;
-            quote!(::flight_mem::Grant { component: #component, write: #write })
-        });
-        let flags = bank.flags | entry.flags;
+        let memory = variant(entry.memory);
+        // An entry without grants shares one empty slice: an `&[]` per
+        // row is a promoted constant per row for rustc (~150K instructions
+        // each).
+        let access = if entry.access.is_empty() {
+            let none = names.no_access();
+            quote!(#none)
+        } else {
+            let grants = entry.access.iter().map(|grant| {
+                let component = grant.component.unraw().to_string();
+                let write = grant.write;
+                quote!(::flight_mem::Grant { component: #component, write: #write })
+            });
+            quote!(&[#(#grants),*])
+        };
+        let flags = flags_const(bank.flags | entry.flags);
         let bank_name = &bank.name;
         regions.push(quote! {
             ::flight_mem::RegionInfo {
                 name: #entry_name,
-                kind: #kind,
-                allocator: #allocator,
-                memory: #memory,
-                flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                kind: ::flight_mem::EntryKind::#kind,
+                allocator: ::flight_mem::AllocatorKind::#allocator,
+                memory: ::flight_mem::MemoryType::#memory,
+                flags: #flags,
                 bank: #bank_name,
                 offset: #offset,
                 size: #size,
                 align: #align,
                 guard: #guard,
                 guard_before: #lead,
-                access: &[#(#grants),*],
+                access: #access,
             }
         });
         let accessor = &entry.name;
@@ -81,6 +105,15 @@ pub(super) fn tables(
     }
     let (table_entries, arms): (Vec<_>, Vec<_>) = allocators.into_iter().unzip();
     let arms = arms.into_iter().flatten();
+    let bank_flags: Vec<Ident> = layout.banks.iter().map(|b| flags_const(b.flags)).collect();
+    let flag_consts = flag_sets.iter().map(|&flags| {
+        let name = names.flags(flags);
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals)]
+            const #name: ::flight_mem::MemoryFlags = ::flight_mem::MemoryFlags::from_bits_retain(#flags);
+        }
+    });
     let banks =
         layout
             .banks
@@ -93,7 +126,7 @@ pub(super) fn tables(
                     .iter()
                     .filter(|t| bank.memory & t.bit() != 0)
                     .map(|t| t.path());
-                let flags = bank.flags;
+                let flags = &bank_flags[index];
                 let budget = size_tokens(&bank.budget);
                 let (used, storage) = if placed.entries.is_empty() {
                     (quote!(0), quote!(::core::ptr::null_mut::<u8>()))
@@ -120,7 +153,7 @@ pub(super) fn tables(
                         ::flight_mem::__private::bank_info(::flight_mem::__private::BankParts {
                             name: #bank_name,
                             memory: ::flight_mem::__private::memory_types(&[#(#types),*]),
-                            flags: ::flight_mem::MemoryFlags::from_bits_retain(#flags),
+                            flags: #flags,
                             budget: #budget,
                             used: #used,
                             address: #address,
@@ -152,7 +185,12 @@ pub(super) fn tables(
         arm,
         ..
     } = names;
+    let no_access = names.no_access();
     quote! {
+        #(#flag_consts)*
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #no_access: &[::flight_mem::Grant] = &[];
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         static #regions_name: [::flight_mem::RegionInfo; #count] = [#(#regions),*];
