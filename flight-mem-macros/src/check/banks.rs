@@ -202,6 +202,14 @@ pub(super) fn resolve_banks(
                 _ => unknown_key(&key, option, "a bank", BANK_KEYS, errors),
             }
         }
+        // A bank at a fixed `base` has no static storage for a link section
+        // to place: naming both would be silently half-ignored.
+        if let (Some(_), Some(section)) = (base_span, section_span) {
+            errors.error(
+                section,
+                format!("bank `{}` has both a `base` and a `section`: a bank at a fixed address has no storage for the linker to place; keep one of them", model.name),
+            );
+        }
         if let (Some(unsafe_token), None, None) = (&bank.unsafe_token, base_span, section_span) {
             errors.error(
                 unsafe_token.span,
