@@ -302,7 +302,12 @@ fn banks_and_memory_types() {
         "layout G { bank b = 1 MiB { flags: [critical] }; }",
         "not a bank",
     );
-    assert!(errors("layout G { unsafe bank v = 1 MiB { base: 0x0600_0000, memory: Video, section: \".vram\" }; region t = 64 KiB { memory: Video }; }").is_empty());
+    assert!(errors("layout G { unsafe bank v = 1 MiB { base: 0x0600_0000, memory: Video }; region t = 64 KiB { memory: Video }; }").is_empty());
+    assert!(errors("layout G { unsafe bank v = 1 MiB { section: \".vram\", memory: Video }; region t = 64 KiB { memory: Video }; }").is_empty());
+    one_error(
+        "layout G { unsafe bank v = 1 MiB { base: 0x0600_0000, memory: Video, section: \".vram\" }; region t = 64 KiB { memory: Video }; }",
+        "has both a `base` and a `section`",
+    );
 }
 
 #[test]
