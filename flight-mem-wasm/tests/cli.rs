@@ -362,6 +362,26 @@ fn a_symbolic_link_as_output_is_followed() {
     assert_eq!(leftovers, 0);
 }
 
+/// An output written over an existing file keeps that file's permissions
+/// (the atomic rename replaces the file, and the new one had the default
+/// mode: a read-only-for-others or executable output changed mode on every
+/// rebase); a new output gets the default.
+#[cfg(unix)]
+#[test]
+fn an_existing_output_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, input, expected) = good_rebased("mode");
+    let out = d.join("kept.wasm");
+    for mode in [0o600, 0o750, 0o644] {
+        std::fs::write(&out, b"old").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(mode)).unwrap();
+        rebase_good_to(&input, &out);
+        assert_eq!(std::fs::read(&out).unwrap(), expected);
+        let now = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(now, mode, "mode {mode:o} became {now:o}");
+    }
+}
+
 /// Both outputs or neither: when the module cannot be written (here its
 /// directory does not exist), the relocation table is not left behind
 /// either, in whichever order the paths are given.

@@ -160,7 +160,15 @@ fn stage<'a>(path: &Path, bytes: &'a [u8]) -> std::io::Result<Staged<'a>> {
             Err(e) => return Err(e),
         }
     };
-    let result = file.write_all(bytes).and_then(|()| file.sync_all());
+    // The rename replaces the file, so the new one would get the default
+    // permissions: an output written over an existing file keeps its mode.
+    let kept_mode = match std::fs::metadata(&dest) {
+        Ok(meta) => file.set_permissions(meta.permissions()),
+        Err(_) => Ok(()),
+    };
+    let result = kept_mode
+        .and_then(|()| file.write_all(bytes))
+        .and_then(|()| file.sync_all());
     match result {
         Ok(()) => Ok(Staged::Temp { tmp, dest }),
         Err(e) => {
