@@ -368,8 +368,7 @@ pub unsafe fn region_free<A: RawAllocator>(
     entry: &'static str,
 ) {
     // SAFETY: forwarded to the caller.
-    let result = unsafe { allocator.free(ptr) };
-    check_free(result, debug, entry);
+    unsafe { entry_free(allocator, ptr, debug, entry) };
     if callbacks.any() {
         after_free(table, index);
     }
