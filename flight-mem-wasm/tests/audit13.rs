@@ -163,3 +163,234 @@ fn accesses_at_the_edges_of_the_minimum_memory() {
     }
     assert!(cases > 500, "{cases}");
 }
+
+/// Runs `f(a)` of `wasm` as it is: whether it trapped, and its memory.
+fn original_run(wasm: &[u8], a: i32) -> (bool, Vec<u8>) {
+    let engine = common::engine();
+    let mut store = wasmi::Store::new(&engine, ());
+    let module = wasmi::Module::new(&engine, wasm).unwrap();
+    let instance = wasmi::Linker::<()>::new(&engine)
+        .instantiate_and_start(&mut store, &module)
+        .unwrap();
+    let f = instance.get_func(&store, "f").unwrap();
+    let trapped = f.call(&mut store, &[wasmi::Val::I32(a)], &mut []).is_err();
+    let memory = instance.get_memory(&store, "m").unwrap();
+    (trapped, memory.data(&store).to_vec())
+}
+
+/// Rebased in `iso`: whether `f(a)` trapped, the segment's first bytes
+/// (as many as `len`) and the first canary outside it that changed.
+fn rebased_run(
+    wasm: &[u8],
+    iso: flight_mem_wasm::Isolation,
+    a: i32,
+    len: usize,
+) -> (bool, Vec<u8>, Option<u64>) {
+    let opts = common::opts(iso, 2, true);
+    let engine = common::engine();
+    let mut store = wasmi::Store::new(&engine, ());
+    let (instance, unified) = common::instantiate(&mut store, wasm, &opts, &[]).unwrap();
+    let f = instance.get_func(&store, "f").unwrap();
+    let trapped = f.call(&mut store, &[wasmi::Val::I32(a)], &mut []).is_err();
+    let base = common::BASE as usize;
+    let bytes = unified.memory.data(&store)[base..base + len].to_vec();
+    (trapped, bytes, unified.broken_canary(&store, 0))
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn random_read_modify_writes_through_locals_match_the_original() {
+    // Straight-line stretches (and a few `if`s, `local.tee`s and grows)
+    // of loads, stores and read-modify-writes through two locals whose
+    // values sit near the memory's edges: what the `checked` rewrite's
+    // elided re-checks and the `masked` rewrite's kept copies and moved
+    // confinements rely on. Where the original does not trap, `checked`
+    // and `masked` leave the same bytes; `checked` traps exactly where it
+    // does; neither touches a byte outside the segment.
+    use flight_mem_wasm::Isolation;
+    let mut rng = common::Rng(0x05ee_da13);
+    let offsets = [
+        0u32, 1, 3, 4, 8, 100, 65_520, 65_532, 65_535, 65_536, 131_064, 131_068,
+    ];
+    let constants = [
+        0i32, 1, 4, 65_520, 65_528, 65_532, 65_535, 65_536, 131_064, -4, -1,
+    ];
+    let params = [0i32, 4, 65_528, 65_532, 65_536, 131_064, -1];
+    let rmw = [
+        ("i32.load", "i32.store", "i32.add", "i32.const"),
+        ("i32.load8_u", "i32.store8", "i32.add", "i32.const"),
+        ("i32.load16_u", "i32.store16", "i32.xor", "i32.const"),
+        ("i64.load", "i64.store", "i64.add", "i64.const"),
+        ("i64.load32_u", "i64.store32", "i64.sub", "i64.const"),
+    ];
+    let mut compared = 0;
+    for _ in 0..300 {
+        let mut body = String::new();
+        for _ in 0..1 + rng.below(6) {
+            let x = 1 + rng.below(2);
+            let (load, store, op, constant) = rng.pick(&rmw);
+            let o1 = rng.pick(&offsets);
+            let o2 = if rng.below(2) == 0 {
+                o1
+            } else {
+                rng.pick(&offsets)
+            };
+            let k = rng.pick(&constants);
+            let stmt = match rng.below(8) {
+                0 => format!("(local.set {x} (i32.add (local.get 0) (i32.const {k})))"),
+                1 => format!("(local.set {x} (i32.const {k}))"),
+                2 => format!("(drop ({load} offset={o1} (local.get {x})))"),
+                3 => format!(
+                    "(drop ({load} offset={o1} (local.tee {x} (i32.add (local.get {x}) (i32.const {k})))))"
+                ),
+                4 => "(drop (memory.grow (i32.const 1)))".to_string(),
+                5 => format!(
+                    "(if (i32.and (local.get 0) (i32.const 1)) (then ({store} offset={o1} (local.get {x}) ({constant} 5))))"
+                ),
+                _ => format!(
+                    "({store} offset={o2} (local.get {x}) ({op} ({load} offset={o1} (local.get {x})) ({constant} 3)))"
+                ),
+            };
+            body.push_str(&stmt);
+        }
+        let wat = format!(
+            "(module (memory (export \"m\") 1 2) (func (export \"f\") (param i32) (local i32 i32) \
+             (local.set 1 (local.get 0)) (local.set 2 (i32.add (local.get 0) (i32.const 4))) {body}))"
+        );
+        let wasm = wat::parse_str(&wat).unwrap();
+        for _ in 0..2 {
+            let a = rng.pick(&params);
+            let (want, memory) = original_run(&wasm, a);
+            for iso in [Isolation::Checked, Isolation::Masked] {
+                let (trapped, bytes, broken) = rebased_run(&wasm, iso, a, memory.len());
+                assert_eq!(broken, None, "{iso:?}, a = {a}: {wat}");
+                if iso == Isolation::Checked {
+                    assert_eq!(trapped, want, "a = {a}: {wat}");
+                }
+                if !want {
+                    assert!(!trapped, "{iso:?} traps, a = {a}: {wat}");
+                    assert!(bytes == memory, "{iso:?}: other bytes, a = {a}: {wat}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 100, "{compared}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn random_accesses_to_a_window_and_the_own_memory_through_one_local() {
+    // As above, with every access naming one of two memories: a writable
+    // one-page window (`env.win`, imported) and the own memory (two pages
+    // at most). One local's confinement or check for one memory must
+    // never serve an access to the other.
+    use flight_mem_wasm::{Access, Isolation, Segment, SharedWindow};
+    let page = common::PAGE;
+    let mut rng = common::Rng(0x0a13_0002);
+    let offsets = [0u32, 1, 4, 8, 65_520, 65_532, 65_535, 65_536, 131_068];
+    let constants = [0i32, 4, 65_528, 65_532, 65_536, 131_064, -4];
+    let rmw = [
+        ("i32.load", "i32.store", "i32.add", "i32.const"),
+        ("i32.load8_u", "i32.store8", "i32.add", "i32.const"),
+        ("i64.load", "i64.store", "i64.add", "i64.const"),
+    ];
+    // The window after the segment, with a page of canaries between.
+    let window = Segment {
+        base: common::BASE + 2 * page + page,
+        size: page,
+    };
+    let mut compared = 0;
+    for _ in 0..300 {
+        let mut body = String::new();
+        for _ in 0..1 + rng.below(6) {
+            let x = 1 + rng.below(2);
+            let (m1, m2) = (rng.below(2), rng.below(2));
+            let (load, store, op, constant) = rng.pick(&rmw);
+            let o1 = rng.pick(&offsets);
+            let o2 = if rng.below(2) == 0 {
+                o1
+            } else {
+                rng.pick(&offsets)
+            };
+            let k = rng.pick(&constants);
+            let stmt = match rng.below(5) {
+                0 => format!("(local.set {x} (i32.add (local.get 0) (i32.const {k})))"),
+                1 => format!("(drop ({load} {m1} offset={o1} (local.get {x})))"),
+                2 => format!("({store} {m1} offset={o1} (local.get {x}) ({constant} 5))"),
+                _ => format!(
+                    "({store} {m2} offset={o2} (local.get {x}) ({op} ({load} {m1} offset={o1} (local.get {x})) ({constant} 3)))"
+                ),
+            };
+            body.push_str(&stmt);
+        }
+        let wat = format!(
+            "(module (import \"env\" \"win\" (memory 1 1)) (memory (export \"m\") 1 2) \
+             (func (export \"f\") (param i32) (local i32 i32) \
+             (local.set 1 (local.get 0)) (local.set 2 (i32.add (local.get 0) (i32.const 8))) {body}))"
+        );
+        let wasm = wat::parse_str(&wat).unwrap();
+        for _ in 0..2 {
+            let a = rng.pick(&constants);
+            // The original, with a window of its own.
+            let engine = common::engine();
+            let mut store = wasmi::Store::new(&engine, ());
+            let win = wasmi::Memory::new(&mut store, wasmi::MemoryType::new(1, Some(1))).unwrap();
+            let mut linker = wasmi::Linker::<()>::new(&engine);
+            linker.define("env", "win", win).unwrap();
+            let module = wasmi::Module::new(&engine, &wasm[..]).unwrap();
+            let instance = linker.instantiate_and_start(&mut store, &module).unwrap();
+            let f = instance.get_func(&store, "f").unwrap();
+            let want = f.call(&mut store, &[wasmi::Val::I32(a)], &mut []).is_err();
+            let own = instance
+                .get_memory(&store, "m")
+                .unwrap()
+                .data(&store)
+                .to_vec();
+            let win_bytes = win.data(&store).to_vec();
+            for iso in [Isolation::Checked, Isolation::Masked] {
+                let mut opts = common::opts(iso, 2, true);
+                opts.shared.push(SharedWindow {
+                    module: "env".into(),
+                    field: "win".into(),
+                    segment: window,
+                    access: Access::Write,
+                });
+                let mut store = wasmi::Store::new(&engine, ());
+                let (instance, unified) =
+                    common::instantiate(&mut store, &wasm, &opts, &[]).unwrap();
+                // The window starts zeroed, as the original's.
+                let data = unified.memory.data_mut(&mut store);
+                data[window.base as usize..(window.base + page) as usize].fill(0);
+                let f = instance.get_func(&store, "f").unwrap();
+                let trapped = f.call(&mut store, &[wasmi::Val::I32(a)], &mut []).is_err();
+                let data = unified.memory.data(&store);
+                let outside = (0..data.len() as u64)
+                    .filter(|&i| {
+                        !(common::BASE..common::BASE + 2 * page).contains(&i)
+                            && !(window.base..window.base + page).contains(&i)
+                    })
+                    .find(|&i| data[i as usize] != common::canary(i));
+                assert_eq!(outside, None, "{iso:?}, a = {a}: {wat}");
+                if iso == Isolation::Checked {
+                    assert_eq!(trapped, want, "a = {a}: {wat}");
+                }
+                if !want {
+                    assert!(!trapped, "{iso:?} traps, a = {a}: {wat}");
+                    let seg = common::BASE as usize;
+                    assert!(
+                        data[seg..seg + own.len()] == own[..],
+                        "{iso:?}: own bytes, a = {a}: {wat}"
+                    );
+                    let w = window.base as usize;
+                    assert!(
+                        data[w..w + page as usize] == win_bytes[..],
+                        "{iso:?}: window bytes, a = {a}: {wat}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 50, "{compared}");
+}
