@@ -394,3 +394,77 @@ fn random_accesses_to_a_window_and_the_own_memory_through_one_local() {
     }
     assert!(compared > 50, "{compared}");
 }
+
+#[test]
+fn every_mode_refuses_stores_into_a_read_window() {
+    // The trusted fast path relocates recorded plain loads and stores
+    // without building their operators: a store naming the read window
+    // (memory 1, or memory 0 with the own memory second) must still be
+    // refused, as in the other modes, whatever the instruction's form.
+    use flight_mem_wasm::{Access, Isolation, Segment, SharedWindow};
+    let page = common::PAGE;
+    let stores = [
+        "(i32.store {m} (local.get 0) (i32.const 1))",
+        "(i64.store8 {m} offset=3 (local.get 0) (i64.const 1))",
+        "(f64.store {m} (local.get 0) (f64.const 1))",
+        "(v128.store {m} (local.get 0) (v128.const i64x2 1 1))",
+        "(v128.store8_lane {m} 0 (local.get 0) (v128.const i64x2 1 1))",
+        "(i32.atomic.store {m} (local.get 0) (i32.const 1))",
+        "(drop (i32.atomic.rmw.add {m} (local.get 0) (i32.const 1)))",
+        "(memory.fill {m} (local.get 0) (i32.const 1) (i32.const 1))",
+        "(memory.copy {m} {o} (local.get 0) (i32.const 1) (i32.const 1))",
+        "(memory.init {m} 0 (local.get 0) (i32.const 0) (i32.const 1))",
+    ];
+    for window_first in [false, true] {
+        // Imports come first: the own memory is second when defined, first
+        // when imported too.
+        let (w, o) = if window_first { (0, 1) } else { (1, 0) };
+        let mems = if window_first {
+            "(import \"env\" \"win\" (memory 1 1 shared)) (memory 1 2 shared)"
+        } else {
+            "(import \"env\" \"own\" (memory 1 2 shared)) (import \"env\" \"win\" (memory 1 1 shared))"
+        };
+        for store in stores {
+            let store = store
+                .replace("{m}", &w.to_string())
+                .replace("{o}", &o.to_string());
+            // Loads of the own memory before it, as the fast path meets
+            // them first.
+            let wat = format!(
+                "(module {mems} (data \"x\") (func (export \"f\") (param i32) \
+                 (drop (i32.load {o} (local.get 0))) (drop (i32.load {o} offset=4 (local.get 0))) \
+                 {store} (drop (i32.load {o} (local.get 0)))))"
+            );
+            let wasm = wat::parse_str(&wat).unwrap_or_else(|e| panic!("{e}: {wat}"));
+            for iso in [Isolation::Checked, Isolation::Masked, Isolation::Trusted] {
+                for relocations in [false, true] {
+                    let mut opts = common::opts(iso, 2, true);
+                    opts.relocations = relocations;
+                    opts.shared.push(SharedWindow {
+                        module: "env".into(),
+                        field: "win".into(),
+                        segment: Segment {
+                            base: common::BASE + 4 * page,
+                            size: page,
+                        },
+                        access: Access::Read,
+                    });
+                    let out = flight_mem_wasm::rebase(&wasm, &opts);
+                    assert!(
+                        out.is_err(),
+                        "{iso:?} accepted a store into a read window: {wat}"
+                    );
+                    // The same module with the store on the own memory is
+                    // accepted: the refusal is the window's.
+                    let own = wat.replace(
+                        &store,
+                        &store.replacen(&format!(" {w}"), &format!(" {o}"), 1),
+                    );
+                    let own = wat::parse_str(&own).unwrap();
+                    flight_mem_wasm::rebase(&own, &opts)
+                        .unwrap_or_else(|e| panic!("{iso:?}: {e}: {wat}"));
+                }
+            }
+        }
+    }
+}
