@@ -10,9 +10,12 @@ use flight_mem::{CanRead, CanWrite, RawMemory, Shared};
 enum Region {}
 struct Writer;
 struct Reader;
-impl CanRead<Region> for Writer {}
-impl CanWrite<Region> for Writer {}
-impl CanRead<Region> for Reader {}
+// SAFETY: this test's region grants its own tokens.
+unsafe impl CanRead<Region> for Writer {}
+// SAFETY: this test's region grants its own tokens.
+unsafe impl CanWrite<Region> for Writer {}
+// SAFETY: this test's region grants its own tokens.
+unsafe impl CanRead<Region> for Reader {}
 
 fn region() -> &'static Shared<Region> {
     let bytes: &'static mut [u8] = Box::leak(vec![0u8; 8].into_boxed_slice());

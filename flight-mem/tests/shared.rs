@@ -10,9 +10,12 @@ mod common;
 enum Region {}
 struct Writer;
 struct Reader;
-impl CanRead<Region> for Writer {}
-impl CanWrite<Region> for Writer {}
-impl CanRead<Region> for Reader {}
+// SAFETY: this test's region grants its own tokens.
+unsafe impl CanRead<Region> for Writer {}
+// SAFETY: this test's region grants its own tokens.
+unsafe impl CanWrite<Region> for Writer {}
+// SAFETY: this test's region grants its own tokens.
+unsafe impl CanRead<Region> for Reader {}
 
 fn region(len: usize) -> &'static Shared<Region> {
     let memory = common::leak_memory(len, 64);

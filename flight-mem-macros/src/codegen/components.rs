@@ -296,12 +296,14 @@ pub(super) fn component_items(
             });
             for grant in access {
                 let component = type_name(&grant.component);
+                // SAFETY: the layout's access list grants this component
+                // the region (`write` includes read).
                 items.extend(quote! {
-                    impl ::flight_mem::CanRead<#module::#ty> for #module::#component {}
+                    unsafe impl ::flight_mem::CanRead<#module::#ty> for #module::#component {}
                 });
                 if grant.write {
                     items.extend(quote! {
-                        impl ::flight_mem::CanWrite<#module::#ty> for #module::#component {}
+                        unsafe impl ::flight_mem::CanWrite<#module::#ty> for #module::#component {}
                     });
                 }
             }

@@ -276,6 +276,19 @@ fn run(args: &Args) -> Result<String, String> {
             relocations.display()
         ));
     }
+    // Nor may the table be written over the module being rebased (the
+    // module's own path is the caller's choice: `-o IN` rewrites it in
+    // place, whole or not at all); found by audit13.
+    if let Some(relocations) = &args.relocations
+        && let (Some(a), Some(b)) = (destination(&args.input), destination(relocations))
+        && a == b
+    {
+        return Err(format!(
+            "`--relocations {}` names the input `{}`",
+            relocations.display(),
+            args.input.display()
+        ));
+    }
     let wasm = std::fs::read(&args.input)
         .map_err(|e| format!("cannot read `{}`: {e}", args.input.display()))?;
     let out = rebase(&wasm, &args.options).map_err(|e| format!("{}: {e}", args.input.display()))?;

@@ -14,25 +14,38 @@ use crate::sync::{AtomicUsize, Ordering};
 /// A component token that may read shared region `R`: the layout's
 /// `access` list names its component with `read` or `write`.
 ///
-/// `memory_layout!` implements it for exactly the listed tokens. Implementing
-/// it by hand grants access the layout does not show; it cannot cause
-/// undefined behaviour (the region's lock still keeps readers and writers
-/// apart), but it defeats the access list, so don't.
+/// `memory_layout!` implements it for exactly the listed tokens.
+///
+/// # Safety
+///
+/// An implementation grants its type the region's bytes: only the access
+/// list may do that. The trait is `unsafe` because it is the access list's
+/// only enforcement: as a safe trait, any code could implement it for a
+/// type of its own (the orphan rule allows it in any crate) or for a
+/// component the list leaves out, and read or write the region
+/// (audit13). Implement it by hand only for a type that stands for a
+/// component the region's owner lets in (a test's own token, a region
+/// built with `Shared::new` outside a layout).
 #[diagnostic::on_unimplemented(
     message = "component `{Self}` may not read shared region `{R}`",
     label = "`{Self}` is not in the `access` list of `{R}`",
     note = "to grant it, add this component as `NAME: read` (or `NAME: write`) to the `access: [..]` list of `{R}` in the layout"
 )]
-pub trait CanRead<R> {}
+pub unsafe trait CanRead<R> {}
 
 /// A component token that may write shared region `R`: the layout's
 /// `access` list names its component with `write`. See [`CanRead`].
+///
+/// # Safety
+///
+/// As [`CanRead`]: an implementation grants its type the right to write the
+/// region, which only the access list may do.
 #[diagnostic::on_unimplemented(
     message = "component `{Self}` may not write shared region `{R}`",
     label = "`{Self}` has no `write` access to `{R}`",
     note = "to grant it, list this component as `NAME: write` in the `access: [..]` list of `{R}` in the layout"
 )]
-pub trait CanWrite<R>: CanRead<R> {}
+pub unsafe trait CanWrite<R>: CanRead<R> {}
 
 /// The lock word: the number of readers, or `WRITER`, or `CHANNEL`.
 const WRITER: usize = 1 << (usize::BITS - 1);
