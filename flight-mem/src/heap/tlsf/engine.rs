@@ -252,8 +252,7 @@ impl State {
         unsafe { core::hint::assert_unchecked(list < LISTS) };
         let head = self.heads[list];
         let block = span.block();
-        self.region.set_next(block, head);
-        self.region.set_prev(block, NIL);
+        self.region.set_links(block, head, NIL);
         self.heads[list] = block.link();
         if head != NIL {
             // SAFETY: a list head that is not NIL is a listed free block.
