@@ -363,6 +363,9 @@ impl State {
         let list = if in_class != 0 {
             list + in_class.trailing_zeros() as usize
         } else {
+            // A class change: 2 % of the searches on workload 3. Told so,
+            // LLVM lays the in-class case out as the fall-through.
+            core::hint::cold_path();
             // No overflow: `fl <= FL_COUNT < u32::BITS`.
             let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
             if above == 0 {
