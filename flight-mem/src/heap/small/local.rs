@@ -90,7 +90,7 @@ impl<'a, A: FreesInAnyOrder> SmallLocal<'a, A> {
     #[inline]
     pub fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let Some(class) = class_of(layout) else {
-            return self.front.allocate_large(layout);
+            return self.front.allocate_large_outlined(layout);
         };
         let magazine = &self.magazines[class];
         let len = magazine.len.get();

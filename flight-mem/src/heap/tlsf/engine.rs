@@ -252,8 +252,7 @@ impl State {
         unsafe { core::hint::assert_unchecked(list < LISTS) };
         let head = self.heads[list];
         let block = span.block();
-        self.region.set_next(block, head);
-        self.region.set_prev(block, NIL);
+        self.region.set_links(block, head, NIL);
         self.heads[list] = block.link();
         if head != NIL {
             // SAFETY: a list head that is not NIL is a listed free block.
@@ -364,6 +363,9 @@ impl State {
         let list = if in_class != 0 {
             list + in_class.trailing_zeros() as usize
         } else {
+            // A class change: 2 % of the searches on workload 3. Told so,
+            // LLVM lays the in-class case out as the fall-through.
+            core::hint::cold_path();
             // No overflow: `fl <= FL_COUNT < u32::BITS`.
             let above = self.fl_bitmap & ((u32::MAX << fl) << 1);
             if above == 0 {
