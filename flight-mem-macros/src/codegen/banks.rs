@@ -128,12 +128,15 @@ pub(super) struct SlotFigures {
 
 /// Entry `slot` of bank `index`'s placement: literals where the macro
 /// knows it exactly (every size and guard up to the entry's is a literal),
-/// the const plan's figures otherwise.
+/// the const plan's figures otherwise; of those, the entry's own size,
+/// alignment, guard and leading guard are still literals wherever they do
+/// not depend on a figure only rustc knows.
 pub(super) fn slot_figures(
     names: &Names,
     index: usize,
     placed: &BankAnalysis,
     slot: usize,
+    entry: &EntryModel,
 ) -> SlotFigures {
     match placed.placed[slot] {
         p if crate::analyze::portable(&p, placed.limit) => {
@@ -151,12 +154,41 @@ pub(super) fn slot_figures(
             let plan = names.plan(index);
             // Fields, not the `&self` accessors: each `&PLAN` would be a
             // promoted constant that rustc evaluates and validates anew.
+            // Even so each read of the plan (an aggregate constant) costs
+            // rustc ~0.27M instructions in a static initializer, and a
+            // literal nothing: the entry's own figures that do not depend
+            // on rustc are literals, the same values as the plan's `Slot`
+            // (`slot` above), at most `MAX_PORTABLE` so every target agrees.
+            let known = |value: u128| {
+                (value <= crate::analyze::MAX_PORTABLE)
+                    .then(|| Figure::Literal(literal(value as u64)))
+            };
+            let size = crate::analyze::literal_footprint(entry)
+                .and_then(known)
+                .unwrap_or_else(|| Figure::Expr(quote!(#plan.slots[#slot].size)));
+            let align = match entry.shape {
+                // `max(align, align_of::<T>())`: rustc's.
+                Shape::Typed { .. } => Figure::Expr(quote!(#plan.slots[#slot].align)),
+                _ => Figure::Literal(literal(entry.align)),
+            };
+            let guard = entry
+                .guard
+                .literal()
+                .and_then(|guard| known(u128::from(guard)))
+                .unwrap_or_else(|| Figure::Expr(quote!(#plan.slots[#slot].guard)));
+            // A component's leading guard depends on the previous entry's
+            // guard; every other entry's `Slot` has none.
+            let lead = if entry.kind == EntryKind::Component {
+                Figure::Expr(quote!(#plan.leads[#slot]))
+            } else {
+                Figure::Literal(literal(0))
+            };
             SlotFigures {
                 offset: Figure::Expr(quote!(#plan.offsets[#slot])),
-                size: Figure::Expr(quote!(#plan.slots[#slot].size)),
-                align: Figure::Expr(quote!(#plan.slots[#slot].align)),
-                guard: Figure::Expr(quote!(#plan.slots[#slot].guard)),
-                lead: Figure::Expr(quote!(#plan.leads[#slot])),
+                size,
+                align,
+                guard,
+                lead,
             }
         }
     }
@@ -183,8 +215,9 @@ pub(super) fn entry_memory(
     bank: &BankModel,
     placed: &BankAnalysis,
     slot: usize,
+    entry: &EntryModel,
 ) -> TokenStream {
-    let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot);
+    let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot, entry);
     if !bank.fixed {
         // One call instead of `as_mut_ptr`, `wrapping_add` and
         // `from_raw_parts`: rustc evaluates each call of a static
@@ -382,9 +415,15 @@ pub(super) fn assertions(
             }
         }
     }
+    // One assertion for the bank, a `match` on the entry that crosses the
+    // budget: each arm's `budget_panic` call (`#[track_caller]`) is spanned
+    // on its entry's name, so rustc reports the failure there, as it did
+    // with one named const per entry, which cost rustc ~0.3M instructions
+    // per entry (an item, and a read of the plan) in every build.
+    let mut arms = TokenStream::new();
     for (slot, &index) in placed.entries.iter().enumerate() {
         // An entry placed exactly by the macro and not reported over budget
-        // there fits: it needs no assertion.
+        // there fits: it needs no arm.
         if crate::analyze::portable(&placed.placed[slot], placed.limit)
             && bank.budget.literal().is_some()
         {
@@ -392,28 +431,12 @@ pub(super) fn assertions(
         }
         let entry = &layout.entries[index];
         let span = entry.name.span();
-        let fits = Ident::new(
-            &format!(
-                "_{}_{}_FITS_{}",
-                names.upper,
-                upper_snake(&entry.name.unraw().to_string()),
-                upper_bank
-            ),
-            span,
-        );
         // An entry its own assertion refuses as impossible (sized
         // `usize::MAX` by the plan) crosses any budget; that assertion is
-        // its one error, so this one stays quiet for it.
-        let crossing = match possible(entry) {
-            Some(possible) => quote_spanned!(span=> #plan.crossing == #slot && #possible),
-            None => quote_spanned!(span=> #plan.crossing == #slot),
-        };
-        out.extend(quote_spanned! {span=>
-            #[doc(hidden)]
-            #[allow(unused_parens)]
-            const #fits: () = if #crossing {
-                ::flight_mem::__private::BankPlan::budget_panic(#plan, #head)
-            };
+        // its one error, so this arm stays quiet for it.
+        let guard = possible(entry).map(|possible| quote_spanned!(span=> if #possible));
+        arms.extend(quote_spanned! {span=>
+            #slot #guard => ::flight_mem::__private::BankPlan::budget_panic(#plan, #head),
         });
         if let Shape::Frames {
             frame: frame @ Size::Expr { span, .. },
@@ -422,6 +445,17 @@ pub(super) fn assertions(
         {
             out.extend(frame_limits(entry, frame, *span));
         }
+    }
+    if !arms.is_empty() {
+        let fits = Ident::new(&format!("_{}_FITS_{}", names.upper, upper_bank), span);
+        out.extend(quote_spanned! {span=>
+            #[doc(hidden)]
+            #[allow(unused_parens)]
+            const #fits: () = match #plan.crossing {
+                #arms
+                _ => {}
+            };
+        });
     }
     let typed = placed
         .entries

@@ -12,9 +12,9 @@
 //!   entries, computed by rustc from the real sizes (`Pool::<T>::bytes_for`,
 //!   `BlockPool::bytes_for`, const expressions), and a page-aligned
 //!   `static` array as the bank's storage (or a fixed address);
-//! - per entry, a named const assertion `_GAME_HEAP_FITS_MAIN` that fails
-//!   only for the entry crossing its bank's budget, with the facts of the
-//!   macro's own budget error;
+//! - per bank, a named const assertion `_GAME_FITS_MAIN` that fails on
+//!   the entry crossing the bank's budget (spanned on its name), with the
+//!   facts of the macro's own budget error;
 //! - the tables behind `flight_mem::Layout` (`regions`, allocators, banks).
 //!
 //! Everything but the struct is wrapped in `const _: () = { .. };`, so the
@@ -57,7 +57,14 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
     for (index, entry) in layout.entries.iter().enumerate() {
         let bank = &layout.banks[entry.bank];
         let slot = analysis.slots[index];
-        let memory = entry_memory(&names, entry.bank, bank, &analysis.banks[entry.bank], slot);
+        let memory = entry_memory(
+            &names,
+            entry.bank,
+            bank,
+            &analysis.banks[entry.bank],
+            slot,
+            entry,
+        );
         let hook = (entry.kind == EntryKind::Region
             || (entry.kind == EntryKind::Component && entry.allocator != AllocatorKind::Segment))
             .then_some(PressureHook {
