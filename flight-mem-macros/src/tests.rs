@@ -754,7 +754,7 @@ fn valid_plans_expand_to_storage_tables_and_named_assertions() {
         "struct GameLayout",
         "_GAME_LAYOUT_FITS_FAST",
         // `things` (slot 1 of `fast`) is sized by rustc: an arm of its own.
-        "crossing { 1usize if",
+        "crossing { 1usize => if",
         "_GAME_LAYOUT_FAST_ALIGNED",
         "with_exposed_provenance_mut :: < u8 > (536870912)",
         "link_section = \".slow\"",

@@ -336,83 +336,28 @@ pub(super) fn assertions(
             .platform
             .map_or_else(String::new, |p| format!(" of `{}`", p.name))
     );
-    // Each entry has its own assertion, spanned on its name, and only the
-    // entry that crosses the budget fails, so the error points at it (as
-    // the macro's own literal-size error does). The message is formatted
-    // in the failing branch only: a plan that fits costs one comparison.
+    // The bank's budget assertion (below) fails only on the entry that
+    // crosses the budget, in an arm spanned on its name, so the error points
+    // at it (as the macro's own literal-size error does). The message is
+    // formatted in the failing branch only: a plan that fits costs one
+    // comparison. The checks on a single entry call
+    // `__private::require`, spanned as their `assert!` was.
     let mut out = TokenStream::new();
     for &index in &placed.entries {
-        // A pool (or typed shared region) of a zero-sized type is only known to be one here; without
-        // this assertion, spanned on the type, rustc blames the whole macro
-        // call (through `Pool`'s own check) instead of the value type.
+        // A pool (or typed shared region) of a zero-sized type is only known
+        // to be one here; without this assertion, spanned on the type, rustc
+        // blames the whole macro call (through `Pool`'s own check) instead
+        // of the value type.
         let entry = &layout.entries[index];
-        if let Shape::Blocks {
-            block: block @ Size::Expr { .. },
-            count,
-        } = &entry.shape
-        {
-            // A literal block size the macro checks itself; a const one
-            // only rustc sizes, and the plan sizes an impossible pool
-            // `usize::MAX` rather than panicking.
-            let span = entry.name.span();
-            let message = format!(
-                "pool `{}` is impossible: a block must be smaller than 4 GiB - 2 bytes and aligned to a power of two, a pool has at most `u32::MAX - 1 - block` slots, and its bytes must fit `usize`",
-                entry.name.unraw()
-            );
-            let block = size_tokens(block);
-            let align = literal(entry.align);
-            let count = literal(*count);
-            out.extend(quote_spanned! {span=>
-                #[allow(unused_parens)]
-                const _: () = ::core::assert!(
-                    ::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX,
-                    #message
-                );
-            });
-        }
-        if let Shape::Typed { ty, count } = &entry.shape {
+        if let Shape::Typed { ty, .. } = &entry.shape {
             let span = syn::spanned::Spanned::span(&**ty);
             let message = format!(
                 "`{}` holds values of a zero-sized type, which need no memory; use a sized type or drop the entry",
                 entry.name.unraw()
             );
             out.extend(quote_spanned! {span=>
-                const _: () = ::core::assert!(::core::mem::size_of::<#ty>() != 0, #message);
+                const _: () = ::flight_mem::__private::require(::core::mem::size_of::<#ty>() != 0, #message);
             });
-            if entry.kind == EntryKind::Shared {
-                // As for pools below: the plan sizes a region past `usize`
-                // `usize::MAX`, and this says why, on the entry.
-                let span = entry.name.span();
-                let message = format!(
-                    "shared region `{}` of {count} values is too large: its bytes must fit `usize`",
-                    entry.name.unraw()
-                );
-                let count = literal(*count);
-                out.extend(quote_spanned! {span=>
-                    const _: () = ::core::assert!(
-                        ::core::mem::size_of::<#ty>().checked_mul(#count).is_some(),
-                        #message
-                    );
-                });
-            }
-            if entry.kind == EntryKind::Pool {
-                // The plan sizes an impossible pool `usize::MAX` rather than
-                // panicking (which rustc would blame on the whole macro
-                // call); this says why, on the entry.
-                let span = entry.name.span();
-                let message = format!(
-                    "pool `{}` of {count} values is too large: a pool has at most `u32::MAX - 1 - size_of::<T>()` slots, and its bytes must fit `usize`",
-                    entry.name.unraw()
-                );
-                let count = literal(*count);
-                out.extend(quote_spanned! {span=>
-                    const _: () = ::core::assert!(
-                        ::core::mem::size_of::<#ty>() == 0
-                            || ::flight_mem::__private::typed_pool_fits::<#ty>(#count),
-                        #message
-                    );
-                });
-            }
         }
     }
     // One assertion for the bank, a `match` on the entry that crosses the
@@ -431,12 +376,24 @@ pub(super) fn assertions(
         }
         let entry = &layout.entries[index];
         let span = entry.name.span();
-        // An entry its own assertion refuses as impossible (sized
-        // `usize::MAX` by the plan) crosses any budget; that assertion is
-        // its one error, so this arm stays quiet for it.
-        let guard = possible(entry).map(|possible| quote_spanned!(span=> if #possible));
-        arms.extend(quote_spanned! {span=>
-            #slot #guard => ::flight_mem::__private::BankPlan::budget_panic(#plan, #head),
+        let over_budget = quote_spanned! {span=>
+            ::flight_mem::__private::BankPlan::budget_panic(#plan, #head)
+        };
+        // The plan sizes an entry that cannot exist (a pool past its slot
+        // index or `usize`, a shared region past `usize`) `usize::MAX`
+        // rather than panicking, which rustc would blame on the whole macro
+        // call; such an entry crosses any budget, so its arm says why
+        // instead, on the entry. The condition is evaluated only when the
+        // entry crosses: no separate assertion to evaluate in every build.
+        arms.extend(match impossible(entry) {
+            Some((possible, message)) => quote_spanned! {span=>
+                #slot => if #possible {
+                    #over_budget
+                } else {
+                    ::flight_mem::__private::require(false, #message)
+                },
+            },
+            None => quote_spanned!(span=> #slot => #over_budget,),
         });
         if let Shape::Frames {
             frame: frame @ Size::Expr { span, .. },
@@ -478,12 +435,14 @@ pub(super) fn assertions(
     out
 }
 
-/// Whether an entry the plan sizes `usize::MAX` when it cannot exist (a
-/// pool past its slot index or `usize`, a shared region past `usize`) can
-/// exist; the condition of its own assertion above. `None` for entries the
-/// plan always sizes.
-fn possible(entry: &EntryModel) -> Option<TokenStream> {
+/// For an entry the plan sizes `usize::MAX` when it cannot exist (a pool
+/// past its slot index or `usize`, a shared region past `usize`): the
+/// condition that it can, and the message that says why it cannot. `None`
+/// for entries the plan always sizes. A literal block size the macro checks
+/// itself; a const one only rustc sizes.
+fn impossible(entry: &EntryModel) -> Option<(TokenStream, String)> {
     let span = entry.name.span();
+    let name = entry.name.unraw();
     match (&entry.shape, entry.kind) {
         (
             Shape::Blocks {
@@ -495,21 +454,38 @@ fn possible(entry: &EntryModel) -> Option<TokenStream> {
             let block = size_tokens(block);
             let align = literal(entry.align);
             let count = literal(*count);
-            Some(quote_spanned! {span=>
-                (::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX)
-            })
+            Some((
+                quote_spanned! {span=>
+                    (::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX)
+                },
+                format!(
+                    "pool `{name}` is impossible: a block must be smaller than 4 GiB - 2 bytes and aligned to a power of two, a pool has at most `u32::MAX - 1 - block` slots, and its bytes must fit `usize`"
+                ),
+            ))
         }
         (Shape::Typed { ty, count }, EntryKind::Pool) => {
+            let message = format!(
+                "pool `{name}` of {count} values is too large: a pool has at most `u32::MAX - 1 - size_of::<T>()` slots, and its bytes must fit `usize`"
+            );
             let count = literal(*count);
-            Some(quote_spanned! {span=>
-                ::flight_mem::__private::typed_pool_fits::<#ty>(#count)
-            })
+            Some((
+                quote_spanned! {span=>
+                    ::flight_mem::__private::typed_pool_fits::<#ty>(#count)
+                },
+                message,
+            ))
         }
         (Shape::Typed { ty, count }, EntryKind::Shared) => {
+            let message = format!(
+                "shared region `{name}` of {count} values is too large: its bytes must fit `usize`"
+            );
             let count = literal(*count);
-            Some(quote_spanned! {span=>
-                ::core::mem::size_of::<#ty>().checked_mul(#count).is_some()
-            })
+            Some((
+                quote_spanned! {span=>
+                    ::core::mem::size_of::<#ty>().checked_mul(#count).is_some()
+                },
+                message,
+            ))
         }
         _ => None,
     }
@@ -530,6 +506,6 @@ pub(super) fn frame_limits(
     );
     let (min, max) = (literal(MIN_FRAME), literal(MAX_FRAME));
     quote_spanned! {span=>
-        const _: () = ::core::assert!(#frame >= #min && #frame <= #max, #message);
+        const _: () = ::flight_mem::__private::require(#frame >= #min && #frame <= #max, #message);
     }
 }
