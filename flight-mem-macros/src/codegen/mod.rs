@@ -219,6 +219,15 @@ impl Names {
         format_ident!("{}_PLAN_{bank}", self.prefix)
     }
 
+    /// The const holding the figures of bank `bank`'s plan that generated
+    /// code reads, one named field each (and its type's name).
+    fn placed(&self, bank: usize) -> (Ident, Ident) {
+        (
+            format_ident!("{}_PLACED_{bank}", self.prefix),
+            format_ident!("{}_Placed{bank}", self.prefix),
+        )
+    }
+
     fn flags(&self, flags: u8) -> Ident {
         format_ident!("{}_FLAGS_{flags}", self.prefix)
     }

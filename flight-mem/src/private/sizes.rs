@@ -126,3 +126,17 @@ pub const fn memory_types(list: &[MemoryType]) -> MemoryTypes {
 pub const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::require;
+
+    // A check that holds is nothing at compile time.
+    const _: () = require(true, "never printed");
+
+    #[test]
+    #[should_panic(expected = "the entry's message")]
+    fn a_failed_requirement_panics_with_its_message() {
+        require(false, "the entry's message");
+    }
+}
