@@ -10,8 +10,10 @@
 //!   plus `alloc_*`/`free_*` and the layout-wide functions;
 //! - per bank, a `const` `flight_mem::__private::BankPlan` placing the bank's
 //!   entries, computed by rustc from the real sizes (`Pool::<T>::bytes_for`,
-//!   `BlockPool::bytes_for`, const expressions), and a page-aligned
-//!   `static` array as the bank's storage (or a fixed address);
+//!   `BlockPool::bytes_for`, const expressions), the figures of it that
+//!   generated code reads as named fields of one `PLACED` const (where the
+//!   macro cannot write them as literals), and a page-aligned `static`
+//!   array as the bank's storage (or a fixed address);
 //! - per bank, a named const assertion `_GAME_FITS_MAIN` that fails on
 //!   the entry crossing the bank's budget (spanned on its name), with the
 //!   facts of the macro's own budget error;
