@@ -110,9 +110,9 @@ mod tests;
 /// entry that crosses it, with the layout, bank, bytes needed, available and
 /// over, and the largest entries. Sizes only rustc knows (`[T; N]` pools,
 /// `( const-expr )` sizes, block pools) are proven by a named const
-/// assertion per entry (`_GAME_PARTICLES_FITS_MAIN`) with the same message,
-/// evaluated by `cargo check`; only the entry that crosses the budget fails,
-/// so the error points at it.
+/// assertion per bank (`_GAME_FITS_MAIN`) with the same message, evaluated
+/// by `cargo check`; it fails on the entry that crosses the budget, so the
+/// error points at it.
 ///
 /// # What it generates
 ///

@@ -99,10 +99,31 @@ fn wrapped_storage(placed: &BankAnalysis) -> bool {
 }
 
 /// One figure of an entry's placement: a literal the macro computed, or
-/// an expression reading the const plan.
+/// a field of the bank's `PLACED` const (see [`placed_items`]).
 pub(super) enum Figure {
     Literal(Literal),
-    Expr(TokenStream),
+    Placed {
+        /// `PLACED.field`, what generated code reads.
+        read: TokenStream,
+        /// The field.
+        field: Ident,
+        /// Its value, from the plan's arrays destructured into `o{slot}`
+        /// (offsets), `s{slot}` (slots) and `l{slot}` (leads).
+        value: TokenStream,
+    },
+}
+
+impl Figure {
+    /// Field `name` of bank `index`'s `PLACED` const, holding `value`.
+    fn placed(names: &Names, index: usize, name: String, value: TokenStream) -> Self {
+        let (placed, _) = names.placed(index);
+        let field = Ident::new(&name, proc_macro2::Span::call_site());
+        Figure::Placed {
+            read: quote!(#placed.#field),
+            field,
+            value,
+        }
+    }
 }
 
 impl quote::ToTokens for Figure {
@@ -111,7 +132,7 @@ impl quote::ToTokens for Figure {
             // One token pushed, where an interpolated one-token stream
             // would cost the (unoptimised) macro two stream flushes.
             Figure::Literal(literal) => literal.to_tokens(tokens),
-            Figure::Expr(expr) => expr.to_tokens(tokens),
+            Figure::Placed { read, .. } => read.to_tokens(tokens),
         }
     }
 }
@@ -128,12 +149,15 @@ pub(super) struct SlotFigures {
 
 /// Entry `slot` of bank `index`'s placement: literals where the macro
 /// knows it exactly (every size and guard up to the entry's is a literal),
-/// the const plan's figures otherwise.
+/// the const plan's figures otherwise; of those, the entry's own size,
+/// alignment, guard and leading guard are still literals wherever they do
+/// not depend on a figure only rustc knows.
 pub(super) fn slot_figures(
     names: &Names,
     index: usize,
     placed: &BankAnalysis,
     slot: usize,
+    entry: &EntryModel,
 ) -> SlotFigures {
     match placed.placed[slot] {
         p if crate::analyze::portable(&p, placed.limit) => {
@@ -148,15 +172,52 @@ pub(super) fn slot_figures(
             }
         }
         _ => {
-            let plan = names.plan(index);
-            // Fields, not the `&self` accessors: each `&PLAN` would be a
-            // promoted constant that rustc evaluates and validates anew.
+            // Each read of the plan's arrays in a static initializer costs
+            // rustc ~0.27M instructions (an indexed read of an aggregate
+            // constant), a field of the `PLACED` const a fraction of that,
+            // and a literal nothing: the entry's own figures that do not
+            // depend on rustc are literals, the same values as the plan's
+            // `Slot` (`slot` above), at most `MAX_PORTABLE` so every target
+            // agrees; the rest are fields of `PLACED`.
+            let known = |value: u128| {
+                (value <= crate::analyze::MAX_PORTABLE)
+                    .then(|| Figure::Literal(literal(value as u64)))
+            };
+            let s = format_ident!("s{slot}");
+            let size = crate::analyze::literal_footprint(entry)
+                .and_then(known)
+                .unwrap_or_else(|| {
+                    Figure::placed(names, index, format!("size{slot}"), quote!(#s.size))
+                });
+            let align = match entry.shape {
+                // `max(align, align_of::<T>())`: rustc's.
+                Shape::Typed { .. } => {
+                    Figure::placed(names, index, format!("align{slot}"), quote!(#s.align))
+                }
+                _ => Figure::Literal(literal(entry.align)),
+            };
+            let guard = entry
+                .guard
+                .literal()
+                .and_then(|guard| known(u128::from(guard)))
+                .unwrap_or_else(|| {
+                    Figure::placed(names, index, format!("guard{slot}"), quote!(#s.guard))
+                });
+            // A component's leading guard depends on the previous entry's
+            // guard; every other entry's `Slot` has none.
+            let lead = if entry.kind == EntryKind::Component {
+                let l = format_ident!("l{slot}");
+                Figure::placed(names, index, format!("lead{slot}"), quote!(#l))
+            } else {
+                Figure::Literal(literal(0))
+            };
+            let o = format_ident!("o{slot}");
             SlotFigures {
-                offset: Figure::Expr(quote!(#plan.offsets[#slot])),
-                size: Figure::Expr(quote!(#plan.slots[#slot].size)),
-                align: Figure::Expr(quote!(#plan.slots[#slot].align)),
-                guard: Figure::Expr(quote!(#plan.slots[#slot].guard)),
-                lead: Figure::Expr(quote!(#plan.leads[#slot])),
+                offset: Figure::placed(names, index, format!("offset{slot}"), quote!(#o)),
+                size,
+                align,
+                guard,
+                lead,
             }
         }
     }
@@ -183,8 +244,9 @@ pub(super) fn entry_memory(
     bank: &BankModel,
     placed: &BankAnalysis,
     slot: usize,
+    entry: &EntryModel,
 ) -> TokenStream {
-    let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot);
+    let SlotFigures { offset, size, .. } = slot_figures(names, index, placed, slot, entry);
     if !bank.fixed {
         // One call instead of `as_mut_ptr`, `wrapping_add` and
         // `from_raw_parts`: rustc evaluates each call of a static
@@ -250,6 +312,7 @@ pub(super) fn bank_items(
             const #plan: ::flight_mem::__private::BankPlan<#count> =
                 ::flight_mem::__private::BankPlan::#place(#budget, #base_align, [#(#slots),*]);
         };
+        out.extend(placed_items(layout, names, index, placed));
         out.extend(assertions(layout, names, bank, placed, &plan));
         (out, quote!(#plan.storage_len()))
     };
@@ -284,6 +347,77 @@ pub(super) fn bank_items(
     out
 }
 
+/// The `PLACED` const of a bank with a const plan: every figure of the
+/// plan that generated code reads ([`slot_figures`]'s `Figure::Placed`), as
+/// a named `usize` field, taken from the plan's arrays by destructuring
+/// them (no indexing). Reading a field of it in a static initializer costs
+/// rustc a fraction of an indexed read of the plan (`gen.py typed`: 168
+/// reads, ~24M instructions less).
+fn placed_items(
+    layout: &LayoutModel,
+    names: &Names,
+    index: usize,
+    placed: &BankAnalysis,
+) -> TokenStream {
+    let plan = names.plan(index);
+    let (constant, ty) = names.placed(index);
+    let count = placed.entries.len();
+    let mut used = [vec![false; count], vec![false; count], vec![false; count]];
+    let mut fields = Vec::new();
+    let mut values = Vec::new();
+    for (slot, &entry) in placed.entries.iter().enumerate() {
+        let SlotFigures {
+            offset,
+            size,
+            align,
+            guard,
+            lead,
+        } = slot_figures(names, index, placed, slot, &layout.entries[entry]);
+        // 0: offsets, 1: slots, 2: leads, the plan's arrays they come from.
+        for (figure, array) in [(offset, 0), (size, 1), (align, 1), (guard, 1), (lead, 2)] {
+            if let Figure::Placed { field, value, .. } = figure {
+                used[array][slot] = true;
+                fields.push(field);
+                values.push(value);
+            }
+        }
+    }
+    if fields.is_empty() {
+        return TokenStream::new();
+    }
+    // `let [o0, _, o2, ..] = PLAN.offsets;`, only where a field needs it.
+    let destructure = |used: &[bool], prefix: &str, array: Ident| {
+        if !used.contains(&true) {
+            return TokenStream::new();
+        }
+        let bindings = used.iter().enumerate().map(|(slot, &used)| {
+            if used {
+                let binding = format_ident!("{prefix}{slot}");
+                quote!(#binding)
+            } else {
+                quote!(_)
+            }
+        });
+        quote!(let [#(#bindings),*] = #plan.#array;)
+    };
+    let offsets = destructure(&used[0], "o", format_ident!("offsets"));
+    let slots = destructure(&used[1], "s", format_ident!("slots"));
+    let leads = destructure(&used[2], "l", format_ident!("leads"));
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        struct #ty { #(#fields: usize),* }
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #constant: #ty = {
+            #offsets
+            #slots
+            #leads
+            #ty { #(#fields: #values),* }
+        };
+    }
+}
+
 /// The second tier of the budget proof: named const assertions rustc
 /// evaluates under `cargo check`, with the facts of the macro's own error.
 pub(super) fn assertions(
@@ -303,88 +437,39 @@ pub(super) fn assertions(
             .platform
             .map_or_else(String::new, |p| format!(" of `{}`", p.name))
     );
-    // Each entry has its own assertion, spanned on its name, and only the
-    // entry that crosses the budget fails, so the error points at it (as
-    // the macro's own literal-size error does). The message is formatted
-    // in the failing branch only: a plan that fits costs one comparison.
+    // The bank's budget assertion (below) fails only on the entry that
+    // crosses the budget, in an arm spanned on its name, so the error points
+    // at it (as the macro's own literal-size error does). The message is
+    // formatted in the failing branch only: a plan that fits costs one
+    // comparison. The checks on a single entry call
+    // `__private::require`, spanned as their `assert!` was.
     let mut out = TokenStream::new();
     for &index in &placed.entries {
-        // A pool (or typed shared region) of a zero-sized type is only known to be one here; without
-        // this assertion, spanned on the type, rustc blames the whole macro
-        // call (through `Pool`'s own check) instead of the value type.
+        // A pool (or typed shared region) of a zero-sized type is only known
+        // to be one here; without this assertion, spanned on the type, rustc
+        // blames the whole macro call (through `Pool`'s own check) instead
+        // of the value type.
         let entry = &layout.entries[index];
-        if let Shape::Blocks {
-            block: block @ Size::Expr { .. },
-            count,
-        } = &entry.shape
-        {
-            // A literal block size the macro checks itself; a const one
-            // only rustc sizes, and the plan sizes an impossible pool
-            // `usize::MAX` rather than panicking.
-            let span = entry.name.span();
-            let message = format!(
-                "pool `{}` is impossible: a block must be smaller than 4 GiB - 2 bytes and aligned to a power of two, a pool has at most `u32::MAX - 1 - block` slots, and its bytes must fit `usize`",
-                entry.name.unraw()
-            );
-            let block = size_tokens(block);
-            let align = literal(entry.align);
-            let count = literal(*count);
-            out.extend(quote_spanned! {span=>
-                #[allow(unused_parens)]
-                const _: () = ::core::assert!(
-                    ::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX,
-                    #message
-                );
-            });
-        }
-        if let Shape::Typed { ty, count } = &entry.shape {
+        if let Shape::Typed { ty, .. } = &entry.shape {
             let span = syn::spanned::Spanned::span(&**ty);
             let message = format!(
                 "`{}` holds values of a zero-sized type, which need no memory; use a sized type or drop the entry",
                 entry.name.unraw()
             );
             out.extend(quote_spanned! {span=>
-                const _: () = ::core::assert!(::core::mem::size_of::<#ty>() != 0, #message);
+                const _: () = ::flight_mem::__private::require(::core::mem::size_of::<#ty>() != 0, #message);
             });
-            if entry.kind == EntryKind::Shared {
-                // As for pools below: the plan sizes a region past `usize`
-                // `usize::MAX`, and this says why, on the entry.
-                let span = entry.name.span();
-                let message = format!(
-                    "shared region `{}` of {count} values is too large: its bytes must fit `usize`",
-                    entry.name.unraw()
-                );
-                let count = literal(*count);
-                out.extend(quote_spanned! {span=>
-                    const _: () = ::core::assert!(
-                        ::core::mem::size_of::<#ty>().checked_mul(#count).is_some(),
-                        #message
-                    );
-                });
-            }
-            if entry.kind == EntryKind::Pool {
-                // The plan sizes an impossible pool `usize::MAX` rather than
-                // panicking (which rustc would blame on the whole macro
-                // call); this says why, on the entry.
-                let span = entry.name.span();
-                let message = format!(
-                    "pool `{}` of {count} values is too large: a pool has at most `u32::MAX - 1 - size_of::<T>()` slots, and its bytes must fit `usize`",
-                    entry.name.unraw()
-                );
-                let count = literal(*count);
-                out.extend(quote_spanned! {span=>
-                    const _: () = ::core::assert!(
-                        ::core::mem::size_of::<#ty>() == 0
-                            || ::flight_mem::__private::typed_pool_fits::<#ty>(#count),
-                        #message
-                    );
-                });
-            }
         }
     }
+    // One assertion for the bank, a `match` on the entry that crosses the
+    // budget: each arm's `budget_panic` call (`#[track_caller]`) is spanned
+    // on its entry's name, so rustc reports the failure there, as it did
+    // with one named const per entry, which cost rustc ~0.3M instructions
+    // per entry (an item, and a read of the plan) in every build.
+    let mut arms = TokenStream::new();
     for (slot, &index) in placed.entries.iter().enumerate() {
         // An entry placed exactly by the macro and not reported over budget
-        // there fits: it needs no assertion.
+        // there fits: it needs no arm.
         if crate::analyze::portable(&placed.placed[slot], placed.limit)
             && bank.budget.literal().is_some()
         {
@@ -392,28 +477,24 @@ pub(super) fn assertions(
         }
         let entry = &layout.entries[index];
         let span = entry.name.span();
-        let fits = Ident::new(
-            &format!(
-                "_{}_{}_FITS_{}",
-                names.upper,
-                upper_snake(&entry.name.unraw().to_string()),
-                upper_bank
-            ),
-            span,
-        );
-        // An entry its own assertion refuses as impossible (sized
-        // `usize::MAX` by the plan) crosses any budget; that assertion is
-        // its one error, so this one stays quiet for it.
-        let crossing = match possible(entry) {
-            Some(possible) => quote_spanned!(span=> #plan.crossing == #slot && #possible),
-            None => quote_spanned!(span=> #plan.crossing == #slot),
+        let over_budget = quote_spanned! {span=>
+            ::flight_mem::__private::BankPlan::budget_panic(#plan, #head)
         };
-        out.extend(quote_spanned! {span=>
-            #[doc(hidden)]
-            #[allow(unused_parens)]
-            const #fits: () = if #crossing {
-                ::flight_mem::__private::BankPlan::budget_panic(#plan, #head)
-            };
+        // The plan sizes an entry that cannot exist (a pool past its slot
+        // index or `usize`, a shared region past `usize`) `usize::MAX`
+        // rather than panicking, which rustc would blame on the whole macro
+        // call; such an entry crosses any budget, so its arm says why
+        // instead, on the entry. The condition is evaluated only when the
+        // entry crosses: no separate assertion to evaluate in every build.
+        arms.extend(match impossible(entry) {
+            Some((possible, message)) => quote_spanned! {span=>
+                #slot => if #possible {
+                    #over_budget
+                } else {
+                    ::flight_mem::__private::require(false, #message)
+                },
+            },
+            None => quote_spanned!(span=> #slot => #over_budget,),
         });
         if let Shape::Frames {
             frame: frame @ Size::Expr { span, .. },
@@ -422,6 +503,17 @@ pub(super) fn assertions(
         {
             out.extend(frame_limits(entry, frame, *span));
         }
+    }
+    if !arms.is_empty() {
+        let fits = Ident::new(&format!("_{}_FITS_{}", names.upper, upper_bank), span);
+        out.extend(quote_spanned! {span=>
+            #[doc(hidden)]
+            #[allow(unused_parens)]
+            const #fits: () = match #plan.crossing {
+                #arms
+                _ => {}
+            };
+        });
     }
     let typed = placed
         .entries
@@ -444,12 +536,14 @@ pub(super) fn assertions(
     out
 }
 
-/// Whether an entry the plan sizes `usize::MAX` when it cannot exist (a
-/// pool past its slot index or `usize`, a shared region past `usize`) can
-/// exist; the condition of its own assertion above. `None` for entries the
-/// plan always sizes.
-fn possible(entry: &EntryModel) -> Option<TokenStream> {
+/// For an entry the plan sizes `usize::MAX` when it cannot exist (a pool
+/// past its slot index or `usize`, a shared region past `usize`): the
+/// condition that it can, and the message that says why it cannot. `None`
+/// for entries the plan always sizes. A literal block size the macro checks
+/// itself; a const one only rustc sizes.
+fn impossible(entry: &EntryModel) -> Option<(TokenStream, String)> {
     let span = entry.name.span();
+    let name = entry.name.unraw();
     match (&entry.shape, entry.kind) {
         (
             Shape::Blocks {
@@ -461,21 +555,38 @@ fn possible(entry: &EntryModel) -> Option<TokenStream> {
             let block = size_tokens(block);
             let align = literal(entry.align);
             let count = literal(*count);
-            Some(quote_spanned! {span=>
-                (::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX)
-            })
+            Some((
+                quote_spanned! {span=>
+                    (::flight_mem::__private::block_pool_bytes(#block, #align, #count) != usize::MAX)
+                },
+                format!(
+                    "pool `{name}` is impossible: a block must be smaller than 4 GiB - 2 bytes and aligned to a power of two, a pool has at most `u32::MAX - 1 - block` slots, and its bytes must fit `usize`"
+                ),
+            ))
         }
         (Shape::Typed { ty, count }, EntryKind::Pool) => {
+            let message = format!(
+                "pool `{name}` of {count} values is too large: a pool has at most `u32::MAX - 1 - size_of::<T>()` slots, and its bytes must fit `usize`"
+            );
             let count = literal(*count);
-            Some(quote_spanned! {span=>
-                ::flight_mem::__private::typed_pool_fits::<#ty>(#count)
-            })
+            Some((
+                quote_spanned! {span=>
+                    ::flight_mem::__private::typed_pool_fits::<#ty>(#count)
+                },
+                message,
+            ))
         }
         (Shape::Typed { ty, count }, EntryKind::Shared) => {
+            let message = format!(
+                "shared region `{name}` of {count} values is too large: its bytes must fit `usize`"
+            );
             let count = literal(*count);
-            Some(quote_spanned! {span=>
-                ::core::mem::size_of::<#ty>().checked_mul(#count).is_some()
-            })
+            Some((
+                quote_spanned! {span=>
+                    ::core::mem::size_of::<#ty>().checked_mul(#count).is_some()
+                },
+                message,
+            ))
         }
         _ => None,
     }
@@ -496,6 +607,6 @@ pub(super) fn frame_limits(
     );
     let (min, max) = (literal(MIN_FRAME), literal(MAX_FRAME));
     quote_spanned! {span=>
-        const _: () = ::core::assert!(#frame >= #min && #frame <= #max, #message);
+        const _: () = ::flight_mem::__private::require(#frame >= #min && #frame <= #max, #message);
     }
 }

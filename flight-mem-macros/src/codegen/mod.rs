@@ -10,11 +10,13 @@
 //!   plus `alloc_*`/`free_*` and the layout-wide functions;
 //! - per bank, a `const` `flight_mem::__private::BankPlan` placing the bank's
 //!   entries, computed by rustc from the real sizes (`Pool::<T>::bytes_for`,
-//!   `BlockPool::bytes_for`, const expressions), and a page-aligned
-//!   `static` array as the bank's storage (or a fixed address);
-//! - per entry, a named const assertion `_GAME_HEAP_FITS_MAIN` that fails
-//!   only for the entry crossing its bank's budget, with the facts of the
-//!   macro's own budget error;
+//!   `BlockPool::bytes_for`, const expressions), the figures of it that
+//!   generated code reads as named fields of one `PLACED` const (where the
+//!   macro cannot write them as literals), and a page-aligned `static`
+//!   array as the bank's storage (or a fixed address);
+//! - per bank, a named const assertion `_GAME_FITS_MAIN` that fails on
+//!   the entry crossing the bank's budget (spanned on its name), with the
+//!   facts of the macro's own budget error;
 //! - the tables behind `flight_mem::Layout` (`regions`, allocators, banks).
 //!
 //! Everything but the struct is wrapped in `const _: () = { .. };`, so the
@@ -57,7 +59,14 @@ pub(crate) fn generate(layout: &LayoutModel, analysis: &LayoutAnalysis) -> Token
     for (index, entry) in layout.entries.iter().enumerate() {
         let bank = &layout.banks[entry.bank];
         let slot = analysis.slots[index];
-        let memory = entry_memory(&names, entry.bank, bank, &analysis.banks[entry.bank], slot);
+        let memory = entry_memory(
+            &names,
+            entry.bank,
+            bank,
+            &analysis.banks[entry.bank],
+            slot,
+            entry,
+        );
         let hook = (entry.kind == EntryKind::Region
             || (entry.kind == EntryKind::Component && entry.allocator != AllocatorKind::Segment))
             .then_some(PressureHook {
@@ -210,6 +219,15 @@ impl Names {
 
     fn plan(&self, bank: usize) -> Ident {
         format_ident!("{}_PLAN_{bank}", self.prefix)
+    }
+
+    /// The const holding the figures of bank `bank`'s plan that generated
+    /// code reads, one named field each (and its type's name).
+    fn placed(&self, bank: usize) -> (Ident, Ident) {
+        (
+            format_ident!("{}_PLACED_{bank}", self.prefix),
+            format_ident!("{}_Placed{bank}", self.prefix),
+        )
     }
 
     fn flags(&self, flags: u8) -> Ident {

@@ -33,7 +33,7 @@ pub(super) fn tables(
             align,
             guard,
             lead,
-        } = slot_figures(names, entry.bank, &analysis.banks[entry.bank], slot);
+        } = slot_figures(names, entry.bank, &analysis.banks[entry.bank], slot, entry);
         let entry_name = entry.name.unraw().to_string();
         // The variants as idents in the row's own `quote!`: an
         // interpolated path stream costs the unoptimised macro two stream
