@@ -505,10 +505,27 @@ impl<const K: usize> BankPlan<K> {
         Self::place_within(budget, largest, base_align, slots)
     }
 
-    /// Places `slots` in an `unsafe bank` at a fixed address aligned to
-    /// `base_align`: no static holds it, so only `isize::MAX` limits it.
-    pub const fn place_fixed(budget: usize, base_align: usize, slots: [Slot; K]) -> Self {
-        Self::place_within(budget, isize::MAX as usize, base_align, slots)
+    /// Places `slots` in an `unsafe bank` at the fixed address `base`,
+    /// aligned to `base_align`: no static holds it, so `isize::MAX` and the
+    /// end of the address space limit it. A bank whose entries ran past
+    /// the last address would place the later ones at wrapped, low
+    /// addresses (`base: 0xF000_0000` with 300 MiB of entries on a 32-bit
+    /// target: audit13).
+    pub const fn place_fixed(
+        budget: usize,
+        base: usize,
+        base_align: usize,
+        slots: [Slot; K],
+    ) -> Self {
+        let largest = isize::MAX as usize;
+        // The bytes from `base` to the end of the address space, inclusive.
+        let room = if base == 0 {
+            usize::MAX
+        } else {
+            usize::MAX - base + 1
+        };
+        let largest = if room < largest { room } else { largest };
+        Self::place_within(budget, largest, base_align, slots)
     }
 
     const fn place_within(
@@ -643,7 +660,7 @@ impl<const K: usize> BankPlan<K> {
             .push(", has ")
             .push(report.budget.as_str())
             .push(if self.capped {
-                " (the largest object this target allows)"
+                " (the most this target allows for the bank)"
             } else {
                 ""
             })

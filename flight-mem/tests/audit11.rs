@@ -136,9 +136,14 @@ fn a_static_bank_plan_leaves_its_rounded_storage_under_the_object_limit() {
         );
         assert!(plan.fits(), "align {align}");
     }
-    // A fixed bank is no static: only `isize::MAX` limits it.
-    let plan =
-        BankPlan::<1>::place_fixed(usize::MAX, 1 << 29, [Slot::new("all", largest - 100, 1, 0)]);
+    // A fixed bank is no static: only `isize::MAX` and the end of the
+    // address space limit it.
+    let plan = BankPlan::<1>::place_fixed(
+        usize::MAX,
+        1 << 29,
+        1 << 29,
+        [Slot::new("all", largest - 100, 1, 0)],
+    );
     assert!(plan.fits());
 }
 

@@ -1,4 +1,4 @@
-//! Session-13 adversarial audit (audit13) of the core: handles of one
+//! The thirteenth adversarial audit (audit13) of the core: handles of one
 //! `Compact` used on another and forged from bits, against every reader
 //! and writer (`get`, `get_mut`, `PinnedAll::get`, `free`, `len_of`), and
 //! the exclusion of `get_mut` and `PinnedAll` on one thread. Each case
@@ -112,4 +112,37 @@ fn get_mut_and_pin_all_exclude_each_other_on_one_thread() {
     c.free(h).unwrap();
     c.check().unwrap();
     assert!(fence.intact());
+}
+
+/// A fixed bank's plan ends at the last address: an entry that would run
+/// past it crosses the budget (before, `place_fixed` only capped at
+/// `isize::MAX`, and on a 32-bit target `base: 0xF000_0000` with 300 MiB of
+/// entries placed the later ones at wrapped, low addresses).
+#[test]
+fn a_fixed_bank_ends_inside_the_address_space() {
+    use flight_mem::__private::{BankPlan, Slot};
+    let base = usize::MAX - 0xFFFF;
+    let plan = BankPlan::<2>::place_fixed(
+        1 << 20,
+        base,
+        1 << 16,
+        [
+            Slot::new("low", 0x8000, 1, 0),
+            Slot::new("high", 0x1_0000, 1, 0),
+        ],
+    );
+    assert!(!plan.fits());
+    assert_eq!(plan.crossing, 1);
+    assert!(plan.capped);
+    // The room up to the last address is usable to its last byte.
+    let plan = BankPlan::<2>::place_fixed(
+        1 << 20,
+        base,
+        1 << 16,
+        [
+            Slot::new("low", 0x8000, 1, 0),
+            Slot::new("high", 0x8000, 1, 0),
+        ],
+    );
+    assert!(plan.fits());
 }

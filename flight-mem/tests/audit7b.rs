@@ -244,7 +244,7 @@ fn a_bank_plan_never_fits_past_the_largest_object() {
     assert!(
         message
             .as_str()
-            .contains("the largest object this target allows"),
+            .contains("the most this target allows for the bank"),
         "{}",
         message.as_str()
     );

@@ -300,17 +300,20 @@ pub(super) fn bank_items(
         let slots = placed.entries.iter().map(|&i| slot(&layout.entries[i]));
         let budget = size_tokens(&bank.budget);
         // A static's size is a multiple of its alignment: `place` keeps
-        // that under the object limit; a fixed bank is no object.
-        let place = if bank.fixed {
-            quote!(place_fixed)
-        } else {
-            quote!(place)
+        // that under the object limit; a fixed bank is no object, but it
+        // must end inside the address space.
+        let (place, base) = match (bank.fixed, bank.address) {
+            (true, Some(base)) => {
+                let base = literal(base);
+                (quote!(place_fixed), quote!(#base,))
+            }
+            _ => (quote!(place), TokenStream::new()),
         };
         let mut out = quote! {
             #[doc(hidden)]
             #[allow(non_upper_case_globals, unused_parens)]
             const #plan: ::flight_mem::__private::BankPlan<#count> =
-                ::flight_mem::__private::BankPlan::#place(#budget, #base_align, [#(#slots),*]);
+                ::flight_mem::__private::BankPlan::#place(#budget, #base #base_align, [#(#slots),*]);
         };
         out.extend(placed_items(layout, names, index, placed));
         out.extend(assertions(layout, names, bank, placed, &plan));
