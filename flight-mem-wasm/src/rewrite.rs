@@ -7,6 +7,7 @@ use crate::ops::{self, MemOp};
 use crate::plan::{Kind, MemPlan, Plan};
 use crate::read::{Body, Input};
 use crate::scan;
+use crate::write;
 
 mod access;
 mod emit;
@@ -52,11 +53,6 @@ impl Chunk {
             }
             Some(&self.code[r])
         })
-    }
-
-    /// Bytes of all entries.
-    pub(crate) fn len(&self) -> usize {
-        self.funcs.iter().map(|f| f.entry.len()).sum()
     }
 }
 
@@ -115,10 +111,54 @@ type Work<'a> = Mutex<(Vec<(u32, Body<'a>)>, Vec<u8>)>;
 /// The rewritten functions of one chunk, or the first error in it.
 type ChunkResult = Result<Chunk, Error>;
 
+/// The output being put together while the workers run: once `beside`
+/// has started it ([`Assembly::start`]), each chunk's entries are copied
+/// in as soon as it and every chunk before it are done, by the worker that
+/// finds them so (the copy of the whole code was `write`'s serial work).
+pub(crate) struct Assembly<'s> {
+    /// The writer and the next chunk it takes.
+    writer: Mutex<(Option<write::Writer>, usize)>,
+    slots: &'s [Mutex<Option<ChunkResult>>],
+}
+
+impl Assembly<'_> {
+    /// Hands over the output, written up to the code section's entries;
+    /// the chunks done so far are appended at once.
+    pub(crate) fn start(&self, writer: write::Writer) {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(writer);
+        self.drain(true);
+    }
+
+    /// Appends the chunks done, in order, up to the first not done (or
+    /// failed: the output is then dropped). Unless `wait`, only if no other
+    /// worker is at it (the chunks it finds done are appended later).
+    fn drain(&self, wait: bool) {
+        let mut guard = match self.writer.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if wait => {
+                self.writer.lock().unwrap_or_else(|e| e.into_inner())
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        let (writer, next) = &mut *guard;
+        let Some(writer) = writer else { return };
+        while let Some(slot) = self.slots.get(*next) {
+            match &*slot.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(Ok(chunk)) => writer.append(chunk),
+                _ => break,
+            }
+            *next += 1;
+        }
+    }
+}
+
 /// Rewrites `bodies`, the functions of `input`, on `threads` workers, and
 /// runs `beside` on the calling thread while the other workers start on the
 /// bodies (the calling thread joins them when it is done): its result
-/// comes first, the chunks after it.
+/// comes first, the chunks after it, then the output `beside` started,
+/// with every chunk appended (unless one failed).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rewrite_functions<T>(
     input: &Input<'_>,
     bodies: Vec<Body<'_>>,
@@ -126,8 +166,8 @@ pub(crate) fn rewrite_functions<T>(
     record: bool,
     threads: usize,
     spare: &mut Vec<Vec<u8>>,
-    beside: impl FnOnce() -> T,
-) -> (T, Result<Vec<Chunk>, Error>) {
+    beside: impl FnOnce(&Assembly<'_>) -> T,
+) -> (T, Result<Vec<Chunk>, Error>, Option<write::Writer>) {
     let len = |b: &Body<'_>| {
         let r = b.body.range();
         (r.end - r.start) as usize
@@ -176,7 +216,11 @@ pub(crate) fn rewrite_functions<T>(
         chunks.push(Mutex::new((current, code)));
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
+    let slots: Vec<Mutex<Option<ChunkResult>>> = chunks.iter().map(|_| Mutex::new(None)).collect();
+    let assembly = Assembly {
+        writer: Mutex::new((None, 0)),
+        slots: &slots,
+    };
     let work = || {
         let mut allocs = FuncValidatorAllocations::default();
         let mut ahead = scan::Ahead::default();
@@ -201,10 +245,8 @@ pub(crate) fn rewrite_functions<T>(
                 }
             }
             let r = result.map(|()| Chunk { code, funcs });
-            results
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((c, r));
+            *slots[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            assembly.drain(false);
         }
     };
     let workers = threads.clamp(1, chunks.len().max(1));
@@ -214,13 +256,23 @@ pub(crate) fn rewrite_functions<T>(
         }
         // `beside` on this thread: what it allocates is freed here too
         // (see `buffer` above), and the chunks balance the workers after it.
-        let first = beside();
+        let first = beside(&assembly);
         work();
         first
     });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(c, _)| *c);
-    (first, results.into_iter().map(|(_, r)| r).collect())
+    // What a worker left (it found the writer busy, or not started yet).
+    assembly.drain(true);
+    let writer = assembly
+        .writer
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .0;
+    let results = slots.into_iter().map(|s| {
+        s.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| unreachable!("every chunk is taken by a worker"))
+    });
+    (first, results.collect(), writer)
 }
 
 /// Scratch locals appended to a rewritten function, relative to its first.
