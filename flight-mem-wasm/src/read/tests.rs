@@ -162,6 +162,9 @@ fn with_code(wasm: &[u8], edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
     out
 }
 
+/// A change to a code section's entries.
+type Edit = dyn Fn(&mut Vec<u8>);
+
 #[test]
 fn code_entries_are_the_parsers_or_its_error() {
     let wasm = wat::parse_str(
@@ -172,7 +175,7 @@ fn code_entries_are_the_parsers_or_its_error() {
             (data (i32.const 16) "abc"))"#,
     )
     .unwrap();
-    let edits: [(&str, &dyn Fn(&mut Vec<u8>)); 6] = [
+    let edits: [(&str, &Edit); 6] = [
         ("as it is", &|_| {}),
         ("a trailing byte", &|e| e.push(0)),
         ("the last entry cut short", &|e| {
