@@ -277,36 +277,49 @@ impl Rebaser {
             n => n,
         };
         let bodies = std::mem::take(&mut input.bodies);
+        let count = bodies.len();
+        let output = write::Output {
+            memory_import: (&opts.memory_import.0, &opts.memory_import.1),
+        };
         // The data section is read (when `read` deferred it) and built
         // beside the bodies (on `esbuild-wasm`'s 98,450 segments, reading
         // them was half of the serial work left, building them a fifth of
-        // what it was before). Its errors come first, as when they were
-        // met before any body: the same error for the same input.
-        let (data, chunks) = rewrite::rewrite_functions(
+        // what it was before), then the output's head, which takes the
+        // chunks' code as they are done. The data section's errors come
+        // first, as when they were met before any body, and the head's
+        // after the bodies', as when it was written after them: the same
+        // error for the same input.
+        let (first, chunks, writer) = rewrite::rewrite_functions(
             &input,
             bodies,
             &plan,
             opts.relocations,
             threads,
             &mut self.spare,
-            || -> Result<_, Error> {
+            |assembly| -> Result<_, Error> {
                 let deferred = input.deferred_data()?;
                 let segments = match input.deferred {
                     Some(_) => &deferred[..],
                     None => &input.data[..],
                 };
-                Ok((write::data_section(&input, segments, &plan)?, deferred))
+                let data = write::data_section(&input, segments, &plan)?;
+                let head = write::Writer::head(&input, &plan, data, &output, count)
+                    .map(|writer| assembly.start(writer));
+                Ok((head, deferred))
             },
         );
-        let (data, deferred) = data?;
+        let (head, deferred) = first?;
         if input.deferred.take().is_some() {
             input.data = deferred;
         }
         let chunks = chunks?;
-        let output = write::Output {
-            memory_import: (&opts.memory_import.0, &opts.memory_import.1),
-        };
-        let out = write::write(&input, &plan, &chunks, data, &output)?;
+        head?;
+        let out = writer
+            .ok_or_else(|| Error::Invalid {
+                offset: 0,
+                message: "internal: the output was not started".into(),
+            })?
+            .finish(&input, &plan, &output)?;
         let mut stats = Stats {
             data_segments: input.data.iter().filter(|d| d.active()).count() as u64,
             ..Stats::default()

@@ -7,13 +7,16 @@ use crate::ops::{self, MemOp};
 use crate::plan::{Kind, MemPlan, Plan};
 use crate::read::{Body, Input};
 use crate::scan;
+use crate::write;
 
 mod access;
+mod assembly;
 mod emit;
 mod grow;
 mod relocate;
 mod track;
 use crate::{Check, Error, Isolation, Relocation, Stats};
+pub(crate) use assembly::Assembly;
 use emit::Emit;
 pub(crate) use emit::{OOB_TRAP, put_leb, put_sleb};
 use std::sync::Mutex;
@@ -52,11 +55,6 @@ impl Chunk {
             }
             Some(&self.code[r])
         })
-    }
-
-    /// Bytes of all entries.
-    pub(crate) fn len(&self) -> usize {
-        self.funcs.iter().map(|f| f.entry.len()).sum()
     }
 }
 
@@ -118,7 +116,9 @@ type ChunkResult = Result<Chunk, Error>;
 /// Rewrites `bodies`, the functions of `input`, on `threads` workers, and
 /// runs `beside` on the calling thread while the other workers start on the
 /// bodies (the calling thread joins them when it is done): its result
-/// comes first, the chunks after it.
+/// comes first, the chunks after it, then the output `beside` started,
+/// with every chunk appended (unless one failed).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rewrite_functions<T>(
     input: &Input<'_>,
     bodies: Vec<Body<'_>>,
@@ -126,8 +126,8 @@ pub(crate) fn rewrite_functions<T>(
     record: bool,
     threads: usize,
     spare: &mut Vec<Vec<u8>>,
-    beside: impl FnOnce() -> T,
-) -> (T, Result<Vec<Chunk>, Error>) {
+    beside: impl FnOnce(&Assembly<'_>) -> T,
+) -> (T, Result<Vec<Chunk>, Error>, Option<write::Writer>) {
     let len = |b: &Body<'_>| {
         let r = b.body.range();
         (r.end - r.start) as usize
@@ -176,7 +176,11 @@ pub(crate) fn rewrite_functions<T>(
         chunks.push(Mutex::new((current, code)));
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::new());
+    let slots: Vec<Mutex<Option<ChunkResult>>> = chunks.iter().map(|_| Mutex::new(None)).collect();
+    let assembly = Assembly {
+        writer: Mutex::new((None, 0)),
+        slots: &slots,
+    };
     let work = || {
         let mut allocs = FuncValidatorAllocations::default();
         let mut ahead = scan::Ahead::default();
@@ -201,10 +205,8 @@ pub(crate) fn rewrite_functions<T>(
                 }
             }
             let r = result.map(|()| Chunk { code, funcs });
-            results
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((c, r));
+            *slots[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            assembly.drain(false);
         }
     };
     let workers = threads.clamp(1, chunks.len().max(1));
@@ -214,13 +216,23 @@ pub(crate) fn rewrite_functions<T>(
         }
         // `beside` on this thread: what it allocates is freed here too
         // (see `buffer` above), and the chunks balance the workers after it.
-        let first = beside();
+        let first = beside(&assembly);
         work();
         first
     });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(c, _)| *c);
-    (first, results.into_iter().map(|(_, r)| r).collect())
+    // What a worker left (it found the writer busy, or not started yet).
+    assembly.drain(true);
+    let writer = assembly
+        .writer
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .0;
+    let results = slots.into_iter().map(|s| {
+        s.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| unreachable!("every chunk is taken by a worker"))
+    });
+    (first, results.collect(), writer)
 }
 
 /// Scratch locals appended to a rewritten function, relative to its first.

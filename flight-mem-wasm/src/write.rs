@@ -369,54 +369,184 @@ pub(crate) struct Output<'o> {
 /// Sections the output may have to add or change, in module order.
 const BUILT: [u8; 7] = [1, 2, 3, 6, 8, 12, 10];
 
-/// Writes the output module.
-pub(crate) fn write(
-    input: &Input<'_>,
-    plan: &Plan,
-    chunks: &[Chunk],
-    data: (Option<Data>, Option<Vec<u8>>),
-    output: &Output<'_>,
-) -> Result<Vec<u8>, Error> {
-    let bytes = input.bytes;
-    let code_bytes: usize = chunks.iter().map(Chunk::len).sum();
-    // The input less its code section, plus the new code: the output's size
-    // but for the sections rebuilt around it. Not more: a buffer past
-    // glibc's largest mmap threshold (32 MiB) is mapped fresh, and faulted
-    // in page by page, on every call.
-    // So is the data section's (its offsets' LEBs grow: by ~150 KB on
-    // `esbuild-wasm`'s 98,450 segments, past the 4 KiB of slack).
-    let old: usize = input
-        .sections
-        .iter()
-        .filter(|(id, _)| *id == 10 || (*id == 11 && data.0.is_some()))
-        .map(|(_, r)| r.len())
-        .sum();
-    let new_data = data.0.as_ref().map_or(0, Data::len);
-    let mut out = Vec::with_capacity(bytes.len() - old + code_bytes + new_data + 4096);
-    out.extend_from_slice(&bytes[..8]);
-    let (mut data, init) = data;
-    // Functions appended: the trap function (`masked`), then the data start
-    // function.
-    let extra: Vec<Vec<u8>> = plan
-        .trap_func
-        .map(|_| trap_body())
-        .into_iter()
-        .chain(init)
-        .collect();
-    let needed = |id: u8| match id {
-        1 | 3 | 10 => !extra.is_empty(),
-        2 => true,
-        6 => plan.own_pages.is_some(),
-        8 | 12 => plan.init_func.is_some(),
-        _ => false,
-    };
-    let mut done = [false; 16];
-    let emit = |out: &mut Vec<u8>,
-                done: &mut [bool; 16],
-                id: u8,
-                content: Option<&[u8]>|
-     -> Result<(), Error> {
-        done[id as usize] = true;
+/// The output module, written in three steps so that the code of the
+/// bodies can be copied in while the workers still rewrite later ones
+/// (this copy, ~2 ms of `write`'s serial time on `esbuild-wasm`, waited
+/// for the last worker): [`Writer::head`] writes every section before the
+/// code section's entries, [`Writer::append`] each chunk's entries in
+/// order, [`Writer::finish`] the appended bodies and the sections after.
+pub(crate) struct Writer {
+    out: Vec<u8>,
+    /// Sections the output adds or rebuilds already written (by id).
+    done: [bool; 16],
+    /// Index in `Input::sections` where `head` stopped: the code section's,
+    /// or their count.
+    next: usize,
+    /// Where the code section's size goes and the bytes kept for it, once
+    /// its header is written.
+    code_size: Option<(usize, usize)>,
+    /// The data section, until it is written.
+    data: Option<Data>,
+    /// The appended functions' bodies: the trap function (`masked`), then
+    /// the data start function.
+    extra: Vec<Vec<u8>>,
+}
+
+impl Writer {
+    /// Writes the output up to the code section's first entry: the
+    /// sections before it, its id, room for its size (the length of the
+    /// estimate's LEB: `finish` moves the entries if the real size's
+    /// differs), and its count, `bodies` plus the appended functions.
+    pub(crate) fn head(
+        input: &Input<'_>,
+        plan: &Plan,
+        data: (Option<Data>, Option<Vec<u8>>),
+        output: &Output<'_>,
+        bodies: usize,
+    ) -> Result<Writer, Error> {
+        let bytes = input.bytes;
+        let code_in: usize = input
+            .sections
+            .iter()
+            .filter(|(id, _)| *id == 10)
+            .map(|(_, r)| r.len())
+            .sum();
+        // The code grows by a fifth in `trusted` on `@swc/wasm` (1-byte
+        // offsets become 4-byte ones) and about doubles in `checked` and
+        // `masked`. The buffer is the output's size, not more: past glibc's
+        // largest mmap threshold (32 MiB) it is mapped fresh, and faulted in
+        // page by page, on every call. An estimate short of it only makes
+        // the vector grow once.
+        let code_est = match plan.isolation {
+            crate::Isolation::Trusted => code_in + code_in / 4,
+            _ => code_in * 9 / 4,
+        };
+        // So is the data section's (its offsets' LEBs grow: by ~150 KB on
+        // `esbuild-wasm`'s 98,450 segments, past the 4 KiB of slack).
+        let old: usize = input
+            .sections
+            .iter()
+            .filter(|(id, _)| *id == 10 || (*id == 11 && data.0.is_some()))
+            .map(|(_, r)| r.len())
+            .sum();
+        let new_data = data.0.as_ref().map_or(0, Data::len);
+        let mut out = Vec::with_capacity(bytes.len() - old + code_est + new_data + 4096);
+        out.extend_from_slice(&bytes[..8]);
+        let (data, init) = data;
+        let mut w = Writer {
+            out,
+            done: [false; 16],
+            next: input.sections.len(),
+            code_size: None,
+            data,
+            extra: plan
+                .trap_func
+                .map(|_| trap_body())
+                .into_iter()
+                .chain(init)
+                .collect(),
+        };
+        for (k, (id, range)) in input.sections.iter().enumerate() {
+            w.section(input, plan, output, *id, &bytes[range.clone()], bodies)?;
+            if *id == 10 {
+                w.next = k + 1;
+                break;
+            }
+        }
+        Ok(w)
+    }
+
+    /// Appends the entries of the next chunk (in order, after `head`).
+    pub(crate) fn append(&mut self, chunk: &Chunk) {
+        debug_assert!(self.code_size.is_some(), "a chunk without a code section");
+        for piece in chunk.pieces() {
+            self.out.extend_from_slice(piece);
+        }
+    }
+
+    /// Writes the rest of the output once every chunk is appended.
+    pub(crate) fn finish(
+        mut self,
+        input: &Input<'_>,
+        plan: &Plan,
+        output: &Output<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        if self.code_size.is_some() {
+            self.end_code();
+        }
+        let bytes = input.bytes;
+        for (id, range) in &input.sections[self.next..] {
+            self.section(input, plan, output, *id, &bytes[range.clone()], 0)?;
+        }
+        for &m in &BUILT {
+            if !self.done[m as usize] && self.needed(plan, m) {
+                self.emit(input, plan, output, m, None, 0)?;
+            }
+        }
+        Ok(self.out)
+    }
+
+    fn needed(&self, plan: &Plan, id: u8) -> bool {
+        match id {
+            1 | 3 | 10 => !self.extra.is_empty(),
+            2 => true,
+            6 => plan.own_pages.is_some(),
+            8 | 12 => plan.init_func.is_some(),
+            _ => false,
+        }
+    }
+
+    /// One section of the input, and before it the sections the output
+    /// adds that come first.
+    fn section(
+        &mut self,
+        input: &Input<'_>,
+        plan: &Plan,
+        output: &Output<'_>,
+        id: u8,
+        content: &[u8],
+        bodies: usize,
+    ) -> Result<(), Error> {
+        let r = rank(id);
+        if r != 0 {
+            for &m in &BUILT {
+                if !self.done[m as usize] && self.needed(plan, m) && rank(m) < r {
+                    self.emit(input, plan, output, m, None, 0)?;
+                }
+            }
+        }
+        match id {
+            2 | 10 => self.emit(input, plan, output, id, Some(content), bodies)?,
+            1 | 3 | 6 | 8 | 12 if self.needed(plan, id) => {
+                self.emit(input, plan, output, id, Some(content), bodies)?
+            }
+            5 => {}
+            7 => write_exports(&mut self.out, input)?,
+            11 => {
+                if let Some(d) = self.data.take() {
+                    self.out.push(11);
+                    d.encode(&mut self.out);
+                }
+            }
+            _ => section(&mut self.out, id, content),
+        }
+        Ok(())
+    }
+
+    /// A section the output adds or rebuilds; the code section's header
+    /// only (with `bodies` entries to come), or the whole section when the
+    /// input had none.
+    fn emit(
+        &mut self,
+        input: &Input<'_>,
+        plan: &Plan,
+        output: &Output<'_>,
+        id: u8,
+        content: Option<&[u8]>,
+        bodies: usize,
+    ) -> Result<(), Error> {
+        self.done[id as usize] = true;
+        let (out, extra) = (&mut self.out, &self.extra);
         match id {
             1 => section(out, 1, &append(content, &VOID_TYPE, 1)),
             2 => write_imports(out, input, plan, output)?,
@@ -440,40 +570,49 @@ pub(crate) fn write(
                     section(out, 12, &count);
                 }
             },
-            _ => write_code(out, chunks, &extra),
+            _ => {
+                // The size's room: the LEB length of the input's code
+                // section's size (a fifth more makes it longer only near a
+                // power of 128).
+                let estimate = content.map_or(0, <[u8]>::len);
+                let room = leb_len(estimate + estimate / 5);
+                out.push(10);
+                self.code_size = Some((out.len(), room));
+                out.resize(out.len() + room, 0);
+                ((bodies + extra.len()) as u32).encode(out);
+                if content.is_none() {
+                    self.end_code();
+                }
+            }
         }
         Ok(())
-    };
-    for (id, range) in &input.sections {
-        let (id, content) = (*id, &bytes[range.clone()]);
-        let r = rank(id);
-        if r != 0 {
-            for &m in &BUILT {
-                if !done[m as usize] && needed(m) && rank(m) < r {
-                    emit(&mut out, &mut done, m, None)?;
-                }
-            }
+    }
+
+    /// The appended bodies, then the code section's size in its room
+    /// (minimal, as `u32::encode` writes it: moving the entries if its
+    /// length is not the room's).
+    fn end_code(&mut self) {
+        let out = &mut self.out;
+        for b in &self.extra {
+            (b.len() as u32).encode(out);
+            out.extend_from_slice(b);
         }
-        match id {
-            2 | 10 => emit(&mut out, &mut done, id, Some(content))?,
-            1 | 3 | 6 | 8 | 12 if needed(id) => emit(&mut out, &mut done, id, Some(content))?,
-            5 => {}
-            7 => write_exports(&mut out, input)?,
-            11 => {
-                if let Some(d) = data.take() {
-                    out.push(11);
-                    d.encode(&mut out);
-                }
-            }
-            _ => section(&mut out, id, content),
+        let Some((at, room)) = self.code_size.take() else {
+            return;
+        };
+        let mut size = Vec::with_capacity(5);
+        ((out.len() - at - room) as u32).encode(&mut size);
+        if size.len() == room {
+            out[at..at + room].copy_from_slice(&size);
+        } else {
+            out.splice(at..at + room, size);
         }
     }
-    for &m in &BUILT {
-        if !done[m as usize] && needed(m) {
-            emit(&mut out, &mut done, m, None)?;
-        }
-    }
-    Ok(out)
+}
+
+/// Bytes of the unsigned LEB of `n`.
+fn leb_len(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 /// `func [] -> []`, the type of the appended functions.
@@ -590,28 +729,4 @@ fn write_exports(out: &mut Vec<u8>, input: &Input<'_>) -> Result<(), Error> {
     out.push(7);
     section.encode(out);
     Ok(())
-}
-
-/// The code section: the chunks' entries, then the appended functions'
-/// bodies (`extra`). Its size is computed first so the bodies are written
-/// only once.
-fn write_code(out: &mut Vec<u8>, chunks: &[Chunk], extra: &[Vec<u8>]) {
-    let leb_len = |n: usize| (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize;
-    let count = chunks.iter().map(|c| c.funcs.len()).sum::<usize>() + extra.len();
-    let size = leb_len(count)
-        + chunks.iter().map(Chunk::len).sum::<usize>()
-        + extra
-            .iter()
-            .map(|b| leb_len(b.len()) + b.len())
-            .sum::<usize>();
-    out.push(10);
-    (size as u32).encode(out);
-    (count as u32).encode(out);
-    for piece in chunks.iter().flat_map(Chunk::pieces) {
-        out.extend_from_slice(piece);
-    }
-    for b in extra {
-        (b.len() as u32).encode(out);
-        out.extend_from_slice(b);
-    }
 }
