@@ -134,14 +134,15 @@ fn a_fixed_bank_ends_inside_the_address_space() {
     assert!(!plan.fits());
     assert_eq!(plan.crossing, 1);
     assert!(plan.capped);
-    // The room up to the last address is usable to its last byte.
+    // The room up to, not including, the last address is usable
+    // (`base + size <= usize::MAX`: audit14).
     let plan = BankPlan::<2>::place_fixed(
         1 << 20,
         base,
         1 << 16,
         [
             Slot::new("low", 0x8000, 1, 0),
-            Slot::new("high", 0x8000, 1, 0),
+            Slot::new("high", 0x7FFF, 1, 0),
         ],
     );
     assert!(plan.fits());

@@ -1,0 +1,195 @@
+//! The fourteenth adversarial audit (audit14) of `memory_layout!`'s
+//! placement after compile12 (literal figures after a rustc-sized entry,
+//! one budget assertion per bank, a `PLACED` const per bank) and of
+//! `BankPlan::place_fixed` (a fixed bank ends before the last address).
+
+use core::alloc::Layout;
+
+use flight_mem::__private::{BankPlan, EntryAllocators, Slot};
+use flight_mem::{BlockPool, EntryKind, Pool, memory_layout};
+
+const GUARD: usize = 40;
+const FRAME: usize = 1000;
+const BLOCK: usize = 24;
+
+/// 12 bytes, 4-aligned on every target.
+#[allow(dead_code)]
+pub struct Obj([u32; 3]);
+
+/// 64 bytes, 64-aligned on every target: more than the entry's `align`.
+#[allow(dead_code)]
+#[repr(C, align(64))]
+pub struct Wide(u8);
+
+// Rustc-sized entries (typed pools, a typed shared region, const-expression
+// frame, block and guard sizes) mixed with literal ones in every order, in
+// two banks; `main`'s budget is exactly what it needs (`MAIN_NEEDED`, the
+// test below checks it against `BankPlan::place`).
+memory_layout! {
+    pub layout Mixed {
+        guard = 16 B;
+        align = 8;
+        bank main = 3233 B;
+        bank side = 256 B;
+        region a = 3 B { align: 1, guard: 0 B };
+        pool objs = [Obj; 5];
+        region b = 100 B { guard: (GUARD) };
+        frame f = [(FRAME); 2];
+        pool blocks = [(BLOCK); 3];
+        component c = 512 B;
+        shared s = [u32; 12] { access: [c: write] };
+        pool wide = [Wide; 2] { align: 16 };
+        stack st = 64 B { guard: (GUARD / 8) };
+        region tail = 1 B { guard: 0 B };
+        region s1 = 5 B { bank: side, guard: 3 B, align: 1 };
+        pool s2 = [u16; 3] { bank: side };
+        reserve s3 = 7 B { bank: side };
+    }
+}
+
+/// The bytes `main` needs: its budget above, one byte more would not fit.
+const MAIN_NEEDED: usize = 3233;
+
+/// Each bank's entries as `BankPlan::place` sees them, written out by hand
+/// from the declaration above.
+fn hand_plans() -> (BankPlan<10>, BankPlan<3>) {
+    let main = BankPlan::place(
+        MAIN_NEEDED,
+        4096,
+        [
+            Slot::new("a", 3, 1, 0),
+            Slot::new("objs", Pool::<Obj>::bytes_for(5), 8, 16),
+            Slot::new("b", 100, 8, GUARD),
+            Slot::new("f", FRAME * 2, 8, 16),
+            Slot::new("blocks", BlockPool::bytes_for(BLOCK, 8, 3), 8, 16),
+            Slot {
+                lead: 16,
+                ..Slot::new("c", 512, 8, 16)
+            },
+            Slot::new("s", 12 * 4, 8, 16),
+            Slot::new("wide", Pool::<Wide>::bytes_for(2), 64, 16),
+            Slot::new("st", 64, 8, GUARD / 8),
+            Slot::new("tail", 1, 8, 0),
+        ],
+    );
+    let side = BankPlan::place(
+        256,
+        4096,
+        [
+            Slot::new("s1", 5, 1, 3),
+            Slot::new("s2", Pool::<u16>::bytes_for(3), 8, 16),
+            Slot::new("s3", 7, 8, 16),
+        ],
+    );
+    (main, side)
+}
+
+/// Every entry's table figures are the hand plan's, every entry lies inside
+/// its bank's used bytes, disjoint from the others with their guards, and
+/// an allocation from each entry's allocator lands inside the entry.
+#[test]
+fn mixed_typed_and_literal_entries_are_placed_as_the_plan() {
+    let (main, side) = hand_plans();
+    assert!(main.fits() && side.fits());
+    assert_eq!(main.needed, MAIN_NEEDED, "main's budget is exact");
+    let regions = Mixed::regions();
+    for (bank, plan_offsets, plan_slots, plan_leads, needed) in [
+        (
+            "main",
+            &main.offsets[..],
+            &main.slots[..],
+            &main.leads[..],
+            main.needed,
+        ),
+        (
+            "side",
+            &side.offsets[..],
+            &side.slots[..],
+            &side.leads[..],
+            side.needed,
+        ),
+    ] {
+        let info = Mixed::banks().iter().find(|b| b.name == bank).unwrap();
+        assert_eq!(info.used, needed, "{bank}");
+        assert!(info.used <= info.budget, "{bank}");
+        let entries = info.entries();
+        assert_eq!(entries.len(), plan_slots.len(), "{bank}");
+        let mut previous_end = 0;
+        for (slot, &index) in entries.iter().enumerate() {
+            let r = &regions[index];
+            let want = &plan_slots[slot];
+            assert_eq!(r.name, want.name);
+            assert_eq!(
+                (r.offset, r.size, r.align, r.guard, r.guard_before),
+                (
+                    plan_offsets[slot],
+                    want.size,
+                    want.align,
+                    want.guard,
+                    plan_leads[slot]
+                ),
+                "{}",
+                r.name
+            );
+            // Disjoint, guards included, and inside the bank.
+            assert!(r.offset - r.guard_before >= previous_end, "{}", r.name);
+            previous_end = r.offset + r.size + r.guard;
+            assert!(previous_end <= info.used, "{}", r.name);
+        }
+        let start = info.start().addr();
+        let mut hits = 0;
+        for &index in entries {
+            let r = &regions[index];
+            // No allocator of their own (`entry_allocator` panics).
+            if matches!(r.kind, EntryKind::Component | EntryKind::Shared) {
+                continue;
+            }
+            let (lo, hi) = (start + r.offset, start + r.offset + r.size);
+            let got = <Mixed as EntryAllocators>::entry_allocator(index)
+                .allocate(Layout::from_size_align(1, 1).unwrap())
+                .ok()
+                .map(|p| p.cast::<u8>().as_ptr().addr());
+            if let Some(p) = got {
+                assert!(
+                    lo <= p && p < hi,
+                    "{}: {p:#x} outside {lo:#x}..{hi:#x}",
+                    r.name
+                );
+                hits += 1;
+            }
+        }
+        // Every allocator but a 3-, 1- and 5-byte Tlsf region's and the
+        // reserve's served one.
+        assert_eq!(hits, if bank == "main" { 6 } else { 1 }, "{bank}");
+    }
+}
+
+/// An allocation ends before the last address (`core::ptr`: `base + size
+/// <= usize::MAX`): a fixed bank whose entries reached the last byte had
+/// an end pointer that wraps to null.
+#[test]
+fn a_fixed_bank_ends_before_the_last_address() {
+    let base = usize::MAX - 0xFFFF;
+    let plan = |high| {
+        BankPlan::<2>::place_fixed(
+            1 << 20,
+            base,
+            1 << 16,
+            [
+                Slot::new("low", 0x8000, 1, 0),
+                Slot::new("high", high, 1, 0),
+            ],
+        )
+    };
+    // Up to the last address: refused, on the entry that reaches it.
+    let last = plan(0x8000);
+    assert!(!last.fits());
+    assert_eq!(last.crossing, 1);
+    assert!(last.capped);
+    assert_eq!(last.budget, 0xFFFF);
+    // A byte before it fits.
+    assert!(plan(0x7FFF).fits());
+    // The whole address space from 1: all but the last byte.
+    let whole = BankPlan::<1>::place_fixed(usize::MAX, 1, 1, [Slot::new("all", 1, 1, 0)]);
+    assert_eq!(whole.budget, isize::MAX as usize);
+}
