@@ -86,32 +86,19 @@ fn hand_plans() -> (BankPlan<10>, BankPlan<3>) {
     (main, side)
 }
 
+/// A bank's hand plan: name, offsets, slots, leads, bytes needed.
+type Hand<'a> = (&'a str, &'a [usize], &'a [Slot], &'a [usize], usize);
+
 /// Every entry's table figures are the hand plan's, every entry lies inside
 /// its bank's used bytes, disjoint from the others with their guards, and
-/// an allocation from each entry's allocator lands inside the entry.
-#[test]
-fn mixed_typed_and_literal_entries_are_placed_as_the_plan() {
-    let (main, side) = hand_plans();
-    assert!(main.fits() && side.fits());
-    assert_eq!(main.needed, MAIN_NEEDED, "main's budget is exact");
-    let regions = Mixed::regions();
-    for (bank, plan_offsets, plan_slots, plan_leads, needed) in [
-        (
-            "main",
-            &main.offsets[..],
-            &main.slots[..],
-            &main.leads[..],
-            main.needed,
-        ),
-        (
-            "side",
-            &side.offsets[..],
-            &side.slots[..],
-            &side.leads[..],
-            side.needed,
-        ),
-    ] {
-        let info = Mixed::banks().iter().find(|b| b.name == bank).unwrap();
+/// an allocation from each entry's allocator (`hits[bank]` serve one) lands
+/// inside the entry.
+fn check_placed<L: flight_mem::Layout + EntryAllocators>(banks: &[Hand], hits: &[usize]) {
+    let regions = L::regions();
+    for (&(bank, plan_offsets, plan_slots, plan_leads, needed), &want_hits) in
+        banks.iter().zip(hits)
+    {
+        let info = L::banks().iter().find(|b| b.name == bank).unwrap();
         assert_eq!(info.used, needed, "{bank}");
         assert!(info.used <= info.budget, "{bank}");
         let entries = info.entries();
@@ -147,7 +134,7 @@ fn mixed_typed_and_literal_entries_are_placed_as_the_plan() {
                 continue;
             }
             let (lo, hi) = (start + r.offset, start + r.offset + r.size);
-            let got = <Mixed as EntryAllocators>::entry_allocator(index)
+            let got = L::entry_allocator(index)
                 .allocate(Layout::from_size_align(1, 1).unwrap())
                 .ok()
                 .map(|p| p.cast::<u8>().as_ptr().addr());
@@ -160,10 +147,65 @@ fn mixed_typed_and_literal_entries_are_placed_as_the_plan() {
                 hits += 1;
             }
         }
-        // Every allocator but a 3-, 1- and 5-byte Tlsf region's and the
-        // reserve's served one.
-        assert_eq!(hits, if bank == "main" { 6 } else { 1 }, "{bank}");
+        assert_eq!(hits, want_hits, "{bank}");
     }
+}
+
+#[test]
+fn mixed_typed_and_literal_entries_are_placed_as_the_plan() {
+    let (main, side) = hand_plans();
+    assert!(main.fits() && side.fits());
+    assert_eq!(main.needed, MAIN_NEEDED, "main's budget is exact");
+    // Every allocator but a 3-, 1- and 5-byte Tlsf region's and the
+    // reserve's serves one.
+    check_placed::<Mixed>(
+        &[
+            ("main", &main.offsets, &main.slots, &main.leads, main.needed),
+            ("side", &side.offsets, &side.slots, &side.leads, side.needed),
+        ],
+        &[6, 1],
+    );
+}
+
+// A rustc-sized entry first, with a const-expression guard, then a
+// component whose leading guard that guard covers, literal entries after
+// it, a const-expression frame and block pool.
+memory_layout! {
+    pub layout TypedFirst {
+        budget = 2 KiB;
+        guard = 8 B;
+        align = 4;
+        pool w = [Wide; 1] { guard: (GUARD) };
+        component k = 100 B;
+        region r = 12 B { align: 32 };
+        frame fr = [(FRAME / 10); 3];
+        pool bl = [(BLOCK); 2] { align: 16 };
+        stack st = 33 B { guard: 0 B };
+    }
+}
+
+#[test]
+fn a_typed_first_bank_is_placed_as_the_plan() {
+    let plan = BankPlan::place(
+        2048,
+        4096,
+        [
+            Slot::new("w", Pool::<Wide>::bytes_for(1), 64, GUARD),
+            Slot {
+                lead: 8,
+                ..Slot::new("k", 100, 4, 8)
+            },
+            Slot::new("r", 12, 32, 8),
+            Slot::new("fr", FRAME / 10 * 3, 4, 8),
+            Slot::new("bl", BlockPool::bytes_for(BLOCK, 16, 2), 16, 8),
+            Slot::new("st", 33, 4, 0),
+        ],
+    );
+    assert!(plan.fits());
+    check_placed::<TypedFirst>(
+        &[("main", &plan.offsets, &plan.slots, &plan.leads, plan.needed)],
+        &[4],
+    );
 }
 
 /// An allocation ends before the last address (`core::ptr`: `base + size
