@@ -114,7 +114,7 @@ fn get_mut_and_pin_all_exclude_each_other_on_one_thread() {
     assert!(fence.intact());
 }
 
-/// A fixed bank's plan ends at the last address: an entry that would run
+/// A fixed bank's plan ends before the last address (audit14): an entry that would run
 /// past it crosses the budget (before, `place_fixed` only capped at
 /// `isize::MAX`, and on a 32-bit target `base: 0xF000_0000` with 300 MiB of
 /// entries placed the later ones at wrapped, low addresses).
