@@ -153,15 +153,20 @@ pub(crate) fn analyze(layout: &LayoutModel, errors: &mut Errors) -> LayoutAnalys
 pub(crate) const MAX_PORTABLE: u128 = i32::MAX as u128;
 
 /// The most bytes of `bank` the macro places by itself: for a fixed bank
-/// [`MAX_PORTABLE`], and no more than lie between its base and 4 GiB; for one in a static, the largest multiple of the
+/// [`MAX_PORTABLE`], and no more than lie between its base and the last
+/// 32-bit address; for one in a static, the largest multiple of the
 /// static's alignment up to it, since rustc rounds the static's size up to
 /// that (2047 MiB placed with a 512 MiB-aligned entry made a 2 GiB static,
 /// too big for a 32-bit target, blamed on the whole macro call: audit11).
 /// `BankPlan::place` rounds the target's limit the same way.
 fn limit(bank: &BankModel, storage_align: u64) -> u128 {
     match (bank.fixed, bank.address) {
-        // A fixed bank must also end inside a 32-bit address space.
-        (true, Some(base)) => MAX_PORTABLE.min((1u128 << 32).saturating_sub(u128::from(base))),
+        // A fixed bank must also end inside a 32-bit address space, before
+        // its last address (`base + size <= usize::MAX`, as
+        // `BankPlan::place_fixed`: audit14).
+        (true, Some(base)) => {
+            MAX_PORTABLE.min(u128::from(u32::MAX).saturating_sub(u128::from(base)))
+        }
         _ => MAX_PORTABLE / u128::from(storage_align) * u128::from(storage_align),
     }
 }

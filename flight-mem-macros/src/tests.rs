@@ -8,6 +8,7 @@ use proc_macro2::{Delimiter, Group, Punct, Spacing, TokenStream, TokenTree};
 use crate::analyze::literal_footprint;
 use crate::expand::{expand, front};
 
+mod fixed_end;
 mod pool_bytes;
 
 fn tokens(source: &str) -> TokenStream {

@@ -507,7 +507,7 @@ impl<const K: usize> BankPlan<K> {
 
     /// Places `slots` in an `unsafe bank` at the fixed address `base`,
     /// aligned to `base_align`: no static holds it, so `isize::MAX` and the
-    /// end of the address space limit it. A bank whose entries ran past
+    /// end of the address space (its last address excluded) limit it. A bank whose entries ran past
     /// the last address would place the later ones at wrapped, low
     /// addresses (`base: 0xF000_0000` with 300 MiB of entries on a 32-bit
     /// target: audit13).
@@ -518,12 +518,12 @@ impl<const K: usize> BankPlan<K> {
         slots: [Slot; K],
     ) -> Self {
         let largest = isize::MAX as usize;
-        // The bytes from `base` to the end of the address space, inclusive.
-        let room = if base == 0 {
-            usize::MAX
-        } else {
-            usize::MAX - base + 1
-        };
+        // The bytes from `base` up to, not including, the last address: an
+        // allocation ends at most there (`core::ptr`: `base + size <=
+        // usize::MAX`), else the end pointer of its last entry wraps to
+        // null (`ptr.add(len)` is UB, a bump's `start + len` overflows;
+        // audit14).
+        let room = usize::MAX - base;
         let largest = if room < largest { room } else { largest };
         Self::place_within(budget, largest, base_align, slots)
     }

@@ -114,7 +114,7 @@ fn get_mut_and_pin_all_exclude_each_other_on_one_thread() {
     assert!(fence.intact());
 }
 
-/// A fixed bank's plan ends at the last address: an entry that would run
+/// A fixed bank's plan ends before the last address (audit14): an entry that would run
 /// past it crosses the budget (before, `place_fixed` only capped at
 /// `isize::MAX`, and on a 32-bit target `base: 0xF000_0000` with 300 MiB of
 /// entries placed the later ones at wrapped, low addresses).
@@ -134,14 +134,15 @@ fn a_fixed_bank_ends_inside_the_address_space() {
     assert!(!plan.fits());
     assert_eq!(plan.crossing, 1);
     assert!(plan.capped);
-    // The room up to the last address is usable to its last byte.
+    // The room up to, not including, the last address is usable
+    // (`base + size <= usize::MAX`: audit14).
     let plan = BankPlan::<2>::place_fixed(
         1 << 20,
         base,
         1 << 16,
         [
             Slot::new("low", 0x8000, 1, 0),
-            Slot::new("high", 0x8000, 1, 0),
+            Slot::new("high", 0x7FFF, 1, 0),
         ],
     );
     assert!(plan.fits());
