@@ -20,13 +20,13 @@ use wasmparser::{Parser, Payload};
 /// The own memory's minimum and maximum pages.
 fn own_memory(wasm: &[u8]) -> (u64, u64) {
     for payload in Parser::new(0).parse_all(wasm) {
-        if let Ok(Payload::MemorySection(r)) = payload {
-            if let Some(Ok(m)) = r.into_iter().next() {
-                return (
-                    m.initial,
-                    m.maximum.expect("smith::config requires a maximum"),
-                );
-            }
+        if let Ok(Payload::MemorySection(r)) = payload
+            && let Some(Ok(m)) = r.into_iter().next()
+        {
+            return (
+                m.initial,
+                m.maximum.expect("smith::config requires a maximum"),
+            );
         }
     }
     // wasm-smith always makes the one memory `smith::config` asks for.
