@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use flight_mem_wasm::{Check, Error, Isolation, Options, Rebased, Segment, rebase};
+use flight_mem_wasm::{Check, Error, Isolation, Options, Rebased, Rebaser, Segment, rebase};
 use wasmparser::{Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 /// The wasm-smith configuration of `flight-mem-wasm/tests/fuzz.rs`,
@@ -251,9 +251,30 @@ fn check_relocations(input: &[u8], opts: &Options, out: &Rebased, code: &CodeFac
     }
 }
 
-/// Rebases again through the unvalidated fast path, and without the
-/// relocation table: the same bytes and the same counts.
+/// Rebases again through the unvalidated fast path, without (or with) the
+/// relocation table, and through one `Rebaser` that first rebased the same
+/// module in another mode (its kept buffers reused, of another size): the
+/// same bytes, the same counts, the same table.
 pub fn check_same_other_ways(input: &[u8], opts: &Options, out: &Rebased) {
+    let mut rebaser = Rebaser::new();
+    let mut warm = opts.clone();
+    warm.isolation = match opts.isolation {
+        Isolation::Checked => Isolation::Trusted,
+        _ => Isolation::Checked,
+    };
+    warm.relocations = !opts.relocations;
+    let _ = rebaser.rebase(input, &warm);
+    match rebaser.rebase(input, opts) {
+        Ok(o) => {
+            assert!(o.wasm == out.wasm, "a reused Rebaser wrote other bytes");
+            assert_eq!(o.stats, out.stats, "a reused Rebaser counted otherwise");
+            assert!(
+                o.relocations == out.relocations,
+                "a reused Rebaser's table differs"
+            );
+        }
+        Err(e) => panic!("a reused Rebaser refused: {e}"),
+    }
     let mut fast = opts.clone();
     fast.validate = false;
     match rebase(input, &fast) {
