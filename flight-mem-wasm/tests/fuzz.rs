@@ -13,34 +13,6 @@ use common::*;
 use flight_mem_wasm::{Error, Isolation, Segment, rebase};
 use wasmi::{Extern, Instance, Linker, Memory, Module, Store, TrapCode, Val};
 
-fn config() -> wasm_smith::Config {
-    wasm_smith::Config {
-        min_memories: 1,
-        max_memories: 1,
-        memory64_enabled: false,
-        memory_max_size_required: true,
-        // wasmi has no table limit by default: a `table.grow` by 2^31 in
-        // the *original* module would allocate tens of GiB.
-        table_max_size_required: true,
-        max_table_elements: 10_000,
-        max_memory32_bytes: 8 * PAGE,
-        threads_enabled: false,
-        gc_enabled: false,
-        exceptions_enabled: false,
-        relaxed_simd_enabled: false,
-        wide_arithmetic_enabled: false,
-        custom_page_sizes_enabled: false,
-        compact_imports_enabled: false,
-        max_imports: 0,
-        export_everything: true,
-        min_funcs: 2,
-        max_funcs: 8,
-        max_instructions: 60,
-        max_data_segments: 8,
-        ..wasm_smith::Config::default()
-    }
-}
-
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Values(Vec<String>),
@@ -239,7 +211,7 @@ fn run() {
             *b = rng.next() as u8;
         }
         let mut u = Unstructured::new(&bytes);
-        let Ok(mut m) = wasm_smith::Module::new(config(), &mut u) else {
+        let Ok(mut m) = wasm_smith::Module::new(common::smith::config(), &mut u) else {
             continue;
         };
         if m.ensure_termination(2_000).is_err() {

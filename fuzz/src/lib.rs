@@ -23,6 +23,9 @@ use flight_mem::{AllocError, AllocatorStats, RawAllocator, RawMemory};
 #[path = "../../flight-mem/tests/common/mod.rs"]
 pub mod common;
 
+#[cfg(feature = "wasm")]
+pub mod wasm;
+
 pub use common::{Live, Model};
 
 /// Most operations a target runs per input: enough for deep states, few

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod modules;
+pub mod smith;
 
 use flight_mem_wasm::{Isolation, Options, Segment, rebase};
 use wasmi::{Config, Engine, Extern, Instance, Linker, Memory, MemoryType, Module, Store};
