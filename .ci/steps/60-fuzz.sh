@@ -9,7 +9,7 @@
 # 2 minutes, once); building the targets about 3; running them
 # FUZZ_SECONDS (default 20) per target, two at a time: about 2 minutes.
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-8}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
 # The WebAssembly rebaser's targets (rebase_bytes, rebase_smith) need
 # wasmparser, wasm-encoder, wasm-smith and flight-mem-wasm compiled with
 # the fuzzer's instrumentation: about three CPU-minutes more than the rest

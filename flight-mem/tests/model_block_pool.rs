@@ -14,7 +14,7 @@ use flight_mem::{AllocError, AllocatorKind, Arena, BlockPool, RawMemory};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 })
+    ProptestConfig::with_cases(if cfg!(miri) { 5 } else { 256 })
 }
 
 const MAX_OPS: usize = if cfg!(miri) { 24 } else { 300 };

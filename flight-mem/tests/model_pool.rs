@@ -16,7 +16,7 @@ use flight_mem::{AllocError, AllocatorKind, Arena, Pool, PoolBox, RawAllocator, 
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 })
+    ProptestConfig::with_cases(if cfg!(miri) { 5 } else { 256 })
 }
 
 const MAX_OPS: usize = if cfg!(miri) { 24 } else { 300 };

@@ -73,7 +73,7 @@ fn assert_whole_capacity_available(tlsf: &Tlsf) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 6 } else { 256 }))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn matches_the_model_with_small_blocks(

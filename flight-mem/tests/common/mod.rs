@@ -228,7 +228,7 @@ pub fn run_model<A: RawAllocator + ?Sized>(alloc: &A, ops: &[Op]) -> Model {
 }
 
 /// Proptest cases per property: Miri runs a handful.
-pub const CASES: u32 = if cfg!(miri) { 8 } else { 256 };
+pub const CASES: u32 = if cfg!(miri) { 5 } else { 256 };
 
 /// A small deterministic generator (xorshift64: no timing, no OS entropy).
 /// The seed must not be zero.
