@@ -6,8 +6,10 @@
 # a scratch copy.
 #
 # Cost on a fresh 2-core machine: installing cargo-fuzz compiles it (about
-# 2 minutes, once); building the targets about 3; running them
-# FUZZ_SECONDS (default 20) per target, two at a time: about 2 minutes.
+# 2 minutes, once); building the targets about 2; running them
+# FUZZ_SECONDS (default 5: CI's 30 minutes are nearly used) per target, two
+# at a time: under half a minute. Long runs are reported in the closing
+# notes, not made in CI.
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
 # The WebAssembly rebaser's targets (rebase_bytes, rebase_smith) need
